@@ -1,0 +1,1 @@
+"""The workflowstate gRPC server and its PostgreSQL store."""

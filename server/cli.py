@@ -1,0 +1,123 @@
+"""`workflowstate` command line: `workflowstate serve` runs the server.
+
+Every flag can also come from a WORKFLOWSTATE_* environment variable (flag wins), so containers
+can be configured without a command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("workflowstate.server")
+
+EPILOG = """\
+examples:
+  workflowstate serve                      embedded PostgreSQL, listens on 127.0.0.1:50051
+  workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051
+  WORKFLOWSTATE_DATABASE_URL=postgresql://... workflowstate serve
+"""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"WORKFLOWSTATE_{name}", default)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workflowstate",
+        description="workflowstate: a gRPC state server for durable workflows, backed by PostgreSQL.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC server",
+        description="Run the gRPC server. Without a database URL an embedded PostgreSQL is started, "
+        "with its data kept in --data-dir across restarts. Each flag also reads WORKFLOWSTATE_<FLAG> "
+        "(for example WORKFLOWSTATE_DATABASE_URL).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:50051"), help="host:port to listen on; port 0 picks one")
+    serve.add_argument("--database-url", default=_env("DATABASE_URL"), help="PostgreSQL URL; unset starts the embedded PostgreSQL")
+    serve.add_argument("--schema", default=_env("SCHEMA", "workflows"), help="PostgreSQL schema for the tables")
+    serve.add_argument("--data-dir", type=Path, default=_env("DATA_DIR"), help="embedded PostgreSQL data folder (default: per-user data dir)")
+    serve.add_argument("--max-payload-bytes", type=_positive_int, default=int(_env("MAX_PAYLOAD_BYTES", str(1024 * 1024))), help="largest JSON payload per field")
+    serve.add_argument("--pool-size", type=_positive_int, default=int(_env("POOL_SIZE", "10")), help="most database connections")
+    serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before UNAVAILABLE")
+    serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
+    serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
+    serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
+    serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key")
+    serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="debug also logs every request")
+    serve.add_argument("--log-format", default=_env("LOG_FORMAT", "json"), choices=["json", "text"], help="log line format (stderr)")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from . import app, embedded, logs
+        from .config import ServerConfig
+        from .errors import Unavailable
+        from .store import PoolSettings
+    except ImportError as err:
+        print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
+        return 2
+
+    logs.configure_logging(args.log_level, args.log_format)
+    config = ServerConfig(
+        listen=args.listen,
+        database_url=args.database_url,
+        schema=args.schema,
+        data_dir=args.data_dir,
+        max_payload_bytes=args.max_payload_bytes,
+        pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
+        grace_period=args.grace_period,
+        health_interval=args.health_interval,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
+
+    def ready(address: str) -> None:
+        print(f"workflowstate listening on {address}", flush=True)
+
+    try:
+        asyncio.run(app.serve(config, database_url, on_ready=ready))
+    except Unavailable as err:
+        log.error("cannot start", extra={"reason": str(err)})
+        print(f"workflowstate: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The server's settings, one dataclass; the CLI fills it from flags and WORKFLOWSTATE_* variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .store import PoolSettings
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `workflowstate serve` can be told."""
+
+    # host:port to listen on; port 0 picks a free port (printed once ready).
+    listen: str = "127.0.0.1:50051"
+    # PostgreSQL connection URL; None starts the embedded PostgreSQL in data_dir.
+    database_url: str | None = None
+    # PostgreSQL schema holding the tables; any name, quoted as an identifier.
+    schema: str = "workflows"
+    # Where the embedded PostgreSQL keeps its data (unused with database_url).
+    data_dir: Path | None = None
+    # Largest JSON payload (or error) one field may carry, in bytes.
+    max_payload_bytes: int = 1024 * 1024
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
+    grace_period: float = 10.0
+    # Seconds between database pings of the health monitor.
+    health_interval: float = 5.0
+    # PEM files for TLS; both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

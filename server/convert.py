@@ -1,0 +1,142 @@
+"""Translate between protobuf messages and the store's Python values.
+
+Rows come from the store as dicts (jsonb columns as JSON text); this module builds the protobuf
+messages from them and maps the contract's enums to the stored statuses and back.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from .errors import InvalidArgument
+from .store import FailureRecord
+from .transitions import RunStatus, StepStatus
+
+RUN_STATUS_TO_PROTO = {
+    RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
+    RunStatus.FAILED: pb.RUN_STATUS_FAILED,
+    RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
+}
+RUN_STATUS_FROM_PROTO = {number: status for status, number in RUN_STATUS_TO_PROTO.items()}
+
+STEP_STATUS_TO_PROTO = {
+    StepStatus.PENDING: pb.STEP_STATUS_PENDING,
+    StepStatus.SCHEDULED: pb.STEP_STATUS_SCHEDULED,
+    StepStatus.RUNNING: pb.STEP_STATUS_RUNNING,
+    StepStatus.SUCCEEDED: pb.STEP_STATUS_SUCCEEDED,
+    StepStatus.FAILED: pb.STEP_STATUS_FAILED,
+}
+STEP_STATUS_FROM_PROTO = {number: status for status, number in STEP_STATUS_TO_PROTO.items()}
+
+
+def run_status_from_proto(field: str, number: int) -> RunStatus:
+    try:
+        return RUN_STATUS_FROM_PROTO[number]
+    except KeyError:
+        raise InvalidArgument(f"{field} must be one of {_names(pb.RunStatus, RUN_STATUS_FROM_PROTO)}, got {_name(pb.RunStatus, number)}") from None
+
+
+def step_status_from_proto(field: str, number: int) -> StepStatus:
+    try:
+        return STEP_STATUS_FROM_PROTO[number]
+    except KeyError:
+        raise InvalidArgument(f"{field} must be one of {_names(pb.StepStatus, STEP_STATUS_FROM_PROTO)}, got {_name(pb.StepStatus, number)}") from None
+
+
+def _name(enum: Any, number: int) -> str:
+    try:
+        return str(enum.Name(number))
+    except ValueError:
+        return str(number)
+
+
+def _names(enum: Any, numbers: dict[int, Any]) -> str:
+    return ", ".join(enum.Name(n) for n in numbers)
+
+
+def duration_from_proto(field: str, message: Duration) -> timedelta:
+    try:
+        return message.ToTimedelta()
+    except (ValueError, OverflowError) as err:
+        raise InvalidArgument(f"{field} is not a valid duration: {err}") from None
+
+
+def failure_from_proto(message: pb.Failure) -> FailureRecord:
+    return FailureRecord(message=message.message, stack=message.stack, code=message.code)
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _failure(error_json: str | None) -> pb.Failure | None:
+    if error_json is None:
+        return None
+    error = json.loads(error_json)
+    if not isinstance(error, dict):  # written by something other than this server
+        return pb.Failure(message=str(error))
+    return pb.Failure(message=str(error.get("message", "")), stack=str(error.get("stack", "")), code=str(error.get("code", "")))
+
+
+def _duration(value: timedelta) -> Duration:
+    duration = Duration()
+    duration.FromTimedelta(value)
+    return duration
+
+
+def run_to_proto(row: dict[str, Any]) -> pb.Run:
+    return pb.Run(
+        run_id=str(row["run_id"]),
+        workflow=row["workflow"],
+        status=RUN_STATUS_TO_PROTO[RunStatus(row["status"])],
+        input_json=row["input"],
+        output_json=row["output"],
+        error=_failure(row["error"]),
+        create_time=_timestamp(row["create_time"]),
+        update_time=_timestamp(row["update_time"]),
+    )
+
+
+def step_to_proto(row: dict[str, Any]) -> pb.StepState:
+    optional_times = {
+        name: _timestamp(row[name]) for name in ("scheduled_time", "running_time", "succeeded_time", "failed_time") if row[name] is not None
+    }
+    return pb.StepState(
+        step_id=str(row["step_id"]),
+        run_id=str(row["run_id"]),
+        step_name=row["step_name"],
+        rpc_name=row["rpc_name"],
+        data_json=row["data"],
+        status=STEP_STATUS_TO_PROTO[StepStatus(row["status"])],
+        result_json=row["result"],
+        error=_failure(row["error"]),
+        attempt_count=row["attempt_count"],
+        retries=row["retries"],
+        retry_delay=_duration(row["retry_delay"]) if row["retry_delay"] is not None else None,
+        create_time=_timestamp(row["create_time"]),
+        update_time=_timestamp(row["update_time"]),
+        **optional_times,
+    )
+
+
+def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
+    return pb.StepAttempt(
+        step_id=str(row["step_id"]),
+        step_name=row["step_name"],
+        attempt=row["attempt"],
+        status=STEP_STATUS_TO_PROTO[StepStatus(row["status"])],
+        result_json=row["result"],
+        error=_failure(row["error"]),
+        create_time=_timestamp(row["create_time"]),
+        update_time=_timestamp(row["update_time"]),
+    )

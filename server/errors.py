@@ -1,0 +1,37 @@
+"""The server's own errors. The store and the request validation raise these; the servicer maps
+each class to one gRPC status code (see servicer.STATUS_OF). Messages are written for the caller:
+they say what was wrong and never carry a stack trace."""
+
+from __future__ import annotations
+
+
+class WorkflowStateError(Exception):
+    """Base of every error the server reports to a caller."""
+
+
+class InvalidArgument(WorkflowStateError):
+    """The request is malformed: the same request will never succeed."""
+
+
+class NotFound(WorkflowStateError):
+    """The run or step named by the request does not exist."""
+
+
+class AlreadyExists(WorkflowStateError):
+    """The request would create something that exists already."""
+
+
+class FailedPrecondition(WorkflowStateError):
+    """The request is well formed but the current state refuses it (illegal transition, finished run)."""
+
+
+class Aborted(WorkflowStateError):
+    """The database gave up on the statement because of a concurrent one; retrying may succeed."""
+
+
+class Unavailable(WorkflowStateError):
+    """The database cannot be reached now; retrying later may succeed."""
+
+
+class DeadlineExceeded(WorkflowStateError):
+    """The call's deadline passed before the database answered; nothing was written."""

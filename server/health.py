@@ -1,0 +1,77 @@
+"""Database health: the standard grpc.health.v1 service follows whether PostgreSQL answers.
+
+A monitor pings the database every interval; a call that met an unreachable database reports it at
+once, so the status flips to NOT_SERVING without waiting for the next ping, and the monitor then
+pings more often until the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from grpc_health.v1 import health, health_pb2
+
+from .errors import Unavailable
+from .store import Store
+
+log = logging.getLogger("workflowstate.server.health")
+
+SERVICE_NAMES = ("", "workflowstate.v1.WorkflowStateService")
+
+
+class DatabaseHealth:
+    """Keeps the health service's status in step with the database."""
+
+    def __init__(self, store: Store, servicer: health.aio.HealthServicer, *, interval: float) -> None:
+        self._store = store
+        self._servicer = servicer
+        self._interval = interval
+        self._healthy: bool | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._check_once()
+        self._task = asyncio.create_task(self._run(), name="database-health")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def report_unavailable(self, error: Exception) -> None:
+        """Called by the servicer when a call could not reach the database."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            # While unhealthy, look again sooner so recovery shows quickly.
+            wait = self._interval if self._healthy else min(self._interval, 0.5)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self._check_once()
+
+    async def _check_once(self) -> None:
+        try:
+            await asyncio.wait_for(self._store.ping(), timeout=max(self._interval, 1.0))
+        except (Unavailable, TimeoutError) as err:
+            await self._set(False, str(err) or "the database did not answer in time")
+            await self._store.check_idle_connections()
+        else:
+            await self._set(True, "")
+
+    async def _set(self, healthy: bool, reason: str) -> None:
+        if healthy == self._healthy:
+            return
+        self._healthy = healthy
+        status = health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in SERVICE_NAMES:
+            await self._servicer.set(name, status)
+        if healthy:
+            log.info("database reachable; serving")
+        else:
+            log.error("database unreachable; not serving", extra={"reason": reason})

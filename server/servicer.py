@@ -1,0 +1,176 @@
+"""The gRPC servicer: translate each request for the store and each answer back.
+
+No state logic lives here: requests are validated into Python values, the store makes the change,
+and the row it returns becomes the response. Errors of the server's own classes become gRPC
+statuses through STATUS_OF; anything else is a bug, logged with its stack and answered INTERNAL
+with a reference, never with the stack.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+from . import convert, errors, validation
+from .store import FailureRecord, Store, with_deadline
+from .transitions import StepStatus, retry_start_statuses
+
+log = logging.getLogger("workflowstate.server.rpc")
+
+STATUS_OF: dict[type[errors.WorkflowStateError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+
+def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer."""
+
+    @functools.wraps(method)
+    async def handler(self: WorkflowStateServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        try:
+            return await method(self, request, context)
+        except errors.WorkflowStateError as err:
+            code, details = STATUS_OF[type(err)], str(err)
+            if code is grpc.StatusCode.UNAVAILABLE:
+                self.on_database_unavailable(err)
+            log.debug("refused", extra={"rpc": method.__name__, "code": code.name, "detail": details})
+        except Exception:
+            reference = uuid.uuid4().hex[:12]
+            log.exception("unexpected error", extra={"rpc": method.__name__, "reference": reference})
+            code, details = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
+        await context.abort(code, details)
+        raise AssertionError("context.abort returns only by raising")
+
+    return handler
+
+
+class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
+    """WorkflowStateService over a Store."""
+
+    def __init__(self, store: Store, *, max_payload_bytes: int, on_database_unavailable: Callable[[Exception], None]) -> None:
+        self._store = store
+        self._max_payload = max_payload_bytes
+        self.on_database_unavailable = on_database_unavailable
+
+    def _json(self, field: str, text: str) -> str:
+        return validation.check_json(field, text, max_bytes=self._max_payload)
+
+    def _failure(self, field: str, message: pb.Failure) -> FailureRecord:
+        validation.check_failure(field, message.message, message.stack, message.code, max_bytes=self._max_payload)
+        return convert.failure_from_proto(message)
+
+    async def _call(self, context: grpc.aio.ServicerContext, call: Awaitable[Any]) -> Any:
+        return await with_deadline(call, context.time_remaining())
+
+    @rpc
+    async def CreateRun(self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
+        workflow = validation.check_name("workflow", request.workflow)
+        input_json = self._json("input_json", request.input_json)
+        request_id = validation.check_name("request_id", request.request_id, required=False) or None
+        row = await self._call(context, self._store.create_run(workflow, input_json, request_id))
+        return pb.CreateRunResponse(run=convert.run_to_proto(row))
+
+    @rpc
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        row = await self._call(context, self._store.get_run(run_id))
+        return pb.GetRunResponse(run=convert.run_to_proto(row))
+
+    @rpc
+    async def GetRunHistory(self, request: pb.GetRunHistoryRequest, context: grpc.aio.ServicerContext) -> pb.GetRunHistoryResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        rows = await self._call(context, self._store.get_run_history(run_id))
+        return pb.GetRunHistoryResponse(attempts=[convert.attempt_to_proto(row) for row in rows])
+
+    @rpc
+    async def UpdateRunStatus(self, request: pb.UpdateRunStatusRequest, context: grpc.aio.ServicerContext) -> pb.UpdateRunStatusResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        status = convert.run_status_from_proto("status", request.status)
+        output_json = self._json("output_json", request.output_json) if request.HasField("output_json") else None
+        error = self._failure("error", request.error) if request.HasField("error") else None
+        row = await self._call(context, self._store.update_run_status(run_id, status, output_json=output_json, error=error))
+        return pb.UpdateRunStatusResponse(run=convert.run_to_proto(row))
+
+    @rpc
+    async def InsertStepState(self, request: pb.InsertStepStateRequest, context: grpc.aio.ServicerContext) -> pb.InsertStepStateResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        step_name = validation.check_name("step_name", request.step_name)
+        rpc_name = validation.check_name("rpc_name", request.rpc_name)
+        data_json = self._json("data_json", request.data_json)
+        options = request.options
+        retries = validation.check_retries(options.retries if options.HasField("retries") else None)
+        retry_delay = (
+            validation.check_duration("options.retry_delay", convert.duration_from_proto("options.retry_delay", options.retry_delay))
+            if options.HasField("retry_delay")
+            else None
+        )
+        row = await self._call(
+            context, self._store.insert_step(run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay)
+        )
+        return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def GetStepState(self, request: pb.GetStepStateRequest, context: grpc.aio.ServicerContext) -> pb.GetStepStateResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        step_name = validation.check_name("step_name", request.step_name)
+        row = await self._call(context, self._store.get_step(run_id, step_name))
+        return pb.GetStepStateResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepScheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SCHEDULED))
+        return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepRunning(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.RUNNING))
+        return pb.SetStepRunningResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepResult(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        result_json = self._json("result_json", request.result_json)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json))
+        return pb.SetStepResultResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepError(self, request: pb.SetStepErrorRequest, context: grpc.aio.ServicerContext) -> pb.SetStepErrorResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        if not request.HasField("error"):
+            raise errors.InvalidArgument("error is required")
+        error = self._failure("error", request.error)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.FAILED, error=error))
+        return pb.SetStepErrorResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def CreateRetryAttempt(
+        self, request: pb.CreateRetryAttemptRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRetryAttemptResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        status = convert.step_status_from_proto("status", request.status)
+        allowed = retry_start_statuses()
+        if status not in allowed:
+            names = " or ".join(sorted(s.name for s in allowed))
+            raise errors.InvalidArgument(f"status of a retry attempt must be {names}, got {status.name}")
+        row = await self._call(context, self._store.create_retry_attempt(step_id, status))
+        return pb.CreateRetryAttemptResponse(step=convert.step_to_proto(row))

@@ -1,0 +1,309 @@
+"""The PostgreSQL store: every read and write of workflow state, one statement each.
+
+The store speaks Python values (JSON as text, statuses as the enums of transitions.py) and
+returns rows as dicts; it knows nothing of protobuf. Each state change is one statement from
+sql/queries.sql that locks, checks and writes together (see the comment at the top of that file);
+when it changes nothing, the row it returns tells the store which error to raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import dict_row
+from psycopg.types.string import TextLoader
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from . import errors
+from .migrations import migrate
+from .queries import load_queries, with_schema
+from .transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, Via, run_sources, step_sources
+
+log = logging.getLogger("workflowstate.server.store")
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """An error as stored in the error jsonb column."""
+
+    message: str
+    stack: str = ""
+    code: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"message": self.message, "stack": self.stack, "code": self.code}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """How the store uses its connections."""
+
+    min_size: int = 2
+    max_size: int = 10
+    # How long a call waits for a free connection before it is told UNAVAILABLE.
+    acquire_timeout: float = 5.0
+
+
+class _JsonbAsText(TextLoader):
+    """Read jsonb as its text: it goes to the caller as JSON text, so parsing it would be waste."""
+
+
+async def _configure_connection(conn: psycopg.AsyncConnection) -> None:
+    conn.adapters.register_loader("jsonb", _JsonbAsText)
+
+
+def _unavailable(err: BaseException) -> errors.Unavailable:
+    detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return errors.Unavailable(f"the database cannot be reached: {detail}")
+
+
+@contextlib.contextmanager
+def translate_database_errors() -> Any:
+    """The one map from driver errors to the server's errors."""
+    try:
+        yield
+    except errors.WorkflowStateError:
+        raise
+    except psycopg.errors.QueryCanceled as err:
+        raise errors.DeadlineExceeded("the database cancelled the statement before it finished") from err
+    except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as err:
+        raise errors.Aborted(f"a concurrent change conflicted with this one; retry it ({err.sqlstate})") from err
+    except psycopg.errors.UniqueViolation as err:
+        raise errors.AlreadyExists(f"already exists: {err.diag.message_detail or err}") from err
+    except psycopg.errors.DataError as err:
+        # Input checks run before the database, so this is a value PostgreSQL still refused.
+        raise errors.InvalidArgument(f"the database refused a value: {err.diag.message_primary or err}") from err
+    except (psycopg.OperationalError, PoolTimeout) as err:
+        raise _unavailable(err) from err
+
+
+class Store:
+    """Workflow state in one PostgreSQL schema, reached through a connection pool."""
+
+    def __init__(self, database_url: str, schema: str, pool: PoolSettings | None = None) -> None:
+        self.schema = schema
+        self._settings = pool or PoolSettings()
+        self._pool = AsyncConnectionPool(
+            database_url,
+            min_size=self._settings.min_size,
+            max_size=self._settings.max_size,
+            timeout=self._settings.acquire_timeout,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=_configure_connection,
+            open=False,
+            name="workflowstate",
+        )
+        self._raw_queries = load_queries()
+        self._queries: dict[str, str] = {}
+
+    async def open(self, *, timeout: float = 30.0) -> list[int]:
+        """Connect, apply missing migrations, render the statements; return migrations applied."""
+        try:
+            await self._pool.open(wait=True, timeout=timeout)
+        except PoolTimeout as err:
+            await self._pool.close()
+            raise errors.Unavailable(f"could not connect to the database within {timeout:.0f}s: {err}") from err
+        async with self._pool.connection() as conn:
+            applied = await migrate(conn, self.schema)
+            self._queries = {name: with_schema(text, self.schema).as_string(conn) for name, text in self._raw_queries.items()}
+        return applied
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        with translate_database_errors():
+            async with self._pool.connection() as conn:
+                yield conn
+
+    async def _one(self, query: str, params: dict[str, Any]) -> Row | None:
+        async with self._connection() as conn:
+            cursor = await conn.execute(self._queries[query], params)
+            return await cursor.fetchone()
+
+    async def _all(self, query: str, params: dict[str, Any]) -> list[Row]:
+        async with self._connection() as conn:
+            cursor = await conn.execute(self._queries[query], params)
+            return await cursor.fetchall()
+
+    async def ping(self) -> None:
+        """One round trip to the database; raises Unavailable when it does not answer."""
+        await self._one("ping", {})
+
+    async def check_idle_connections(self) -> None:
+        """Drop pooled connections that died, so the next call gets a fresh one."""
+        await self._pool.check()
+
+    # Runs
+
+    async def create_run(self, workflow: str, input_json: str, request_id: str | None) -> Row:
+        row = await self._one("create_run", {"workflow": workflow, "input": input_json, "request_id": request_id})
+        assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
+        if not row["created"] and not row["same_request"]:
+            raise errors.AlreadyExists(
+                f"request_id {request_id!r} was already used for run {row['run_id']} "
+                "with a different workflow or input"
+            )
+        return row
+
+    async def get_run(self, run_id: uuid.UUID) -> Row:
+        row = await self._one("get_run", {"run_id": run_id})
+        if row is None:
+            raise errors.NotFound(f"run {run_id} not found")
+        return row
+
+    async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
+        rows = await self._all("get_run_history", {"run_id": run_id})
+        if not rows:
+            raise errors.NotFound(f"run {run_id} not found")
+        return [row for row in rows if row["step_id"] is not None]
+
+    async def update_run_status(
+        self, run_id: uuid.UUID, status: RunStatus, *, output_json: str | None, error: FailureRecord | None
+    ) -> Row:
+        row = await self._one(
+            "update_run_status",
+            {
+                "run_id": run_id,
+                "status": status.value,
+                "set_output": output_json is not None,
+                "output": output_json,
+                "error": error.to_json() if error else None,
+                "from_statuses": run_sources(status),
+            },
+        )
+        if row is None:
+            raise errors.NotFound(f"run {run_id} not found")
+        if row["run_id"] is not None:
+            return row
+        prior = RunStatus(row["prior_status"])
+        if prior is status:
+            if not row["same_payload"]:
+                raise errors.FailedPrecondition(
+                    f"run {run_id} is already {prior.name} with a different output or error"
+                )
+            return await self.get_run(run_id)
+        if prior in TERMINAL_RUN_STATUSES:
+            raise errors.FailedPrecondition(f"run {run_id} is {prior.name}; a finished run cannot become {status.name}")
+        raise errors.FailedPrecondition(f"run {run_id} cannot move from {prior.name} to {status.name}")
+
+    # Steps
+
+    async def insert_step(
+        self,
+        run_id: uuid.UUID,
+        step_name: str,
+        rpc_name: str,
+        data_json: str,
+        *,
+        retries: int | None,
+        retry_delay: timedelta | None,
+    ) -> Row:
+        row = await self._one(
+            "insert_step",
+            {
+                "run_id": run_id,
+                "step_name": step_name,
+                "rpc_name": rpc_name,
+                "data": data_json,
+                "retries": retries,
+                "retry_delay": retry_delay,
+            },
+        )
+        if row is None:
+            raise errors.NotFound(f"run {run_id} not found")
+        if row["step_id"] is not None:
+            return row
+        run_status = RunStatus(row["run_status"])
+        if run_status in TERMINAL_RUN_STATUSES:
+            raise errors.FailedPrecondition(f"run {run_id} is {run_status.name}; a finished run takes no new steps")
+        raise errors.AlreadyExists(f"run {run_id} already has a step named {step_name!r}")
+
+    async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
+        row = await self._one("get_step", {"run_id": run_id, "step_name": step_name})
+        if row is None:
+            raise errors.NotFound(f"run {run_id} has no step named {step_name!r}")
+        return row
+
+    async def get_step_by_id(self, step_id: uuid.UUID) -> Row:
+        row = await self._one("get_step_by_id", {"step_id": step_id})
+        if row is None:
+            raise errors.NotFound(f"step {step_id} not found")
+        return row
+
+    async def set_step_status(
+        self,
+        step_id: uuid.UUID,
+        status: StepStatus,
+        *,
+        result_json: str | None = None,
+        error: FailureRecord | None = None,
+    ) -> Row:
+        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table."""
+        params = {
+            "step_id": step_id,
+            "to_status": status.value,
+            "result": result_json,
+            "error": error.to_json() if error else None,
+            "from_statuses": step_sources(status, Via.SET_STATUS),
+        }
+        return await self._change_step("set_step_status", params, status, Via.SET_STATUS)
+
+    async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus) -> Row:
+        params = {"step_id": step_id, "to_status": status.value, "from_statuses": step_sources(status, Via.RETRY)}
+        return await self._change_step("create_retry_attempt", params, status, Via.RETRY)
+
+    async def _change_step(self, query: str, params: dict[str, Any], target: StepStatus, via: Via) -> Row:
+        step_id = params["step_id"]
+        row = await self._one(query, params)
+        if row is None:
+            raise errors.NotFound(f"step {step_id} not found")
+        if row["step_id"] is not None:
+            return row
+        prior = StepStatus(row["prior_status"])
+        if via is Via.SET_STATUS and prior is target:
+            if not row["same_payload"]:
+                what = "result" if target is StepStatus.SUCCEEDED else "error"
+                raise errors.FailedPrecondition(f"step {step_id} is already {prior.name} with a different {what}")
+            return await self.get_step_by_id(step_id)
+        run_status = RunStatus(row["run_status"])
+        if run_status in TERMINAL_RUN_STATUSES:
+            raise errors.FailedPrecondition(
+                f"step {step_id} belongs to run that is {run_status.name}; a finished run takes no step writes"
+            )
+        if via is Via.RETRY:
+            raise errors.FailedPrecondition(
+                f"step {step_id} is {prior.name}; a retry attempt can only follow a FAILED attempt"
+            )
+        raise errors.FailedPrecondition(f"step {step_id} cannot move from {prior.name} to {target.name}")
+
+
+async def with_deadline(call: Awaitable[Any], seconds: float | None) -> Any:
+    """Await a store call, giving up when the caller's deadline passes.
+
+    Cancelling the await makes psycopg cancel the running statement, so nothing is left half
+    done: a statement is one transaction, and a cancelled one is rolled back.
+    """
+    if seconds is None:
+        return await call
+    try:
+        async with asyncio.timeout(seconds):
+            return await call
+    except TimeoutError:
+        raise errors.DeadlineExceeded("the deadline passed before the database answered; the statement was cancelled") from None
+
+
+__all__ = ["FailureRecord", "PoolSettings", "Store", "translate_database_errors", "with_deadline"]

@@ -62,7 +62,14 @@ def _names(enum: Any, numbers: dict[int, Any]) -> str:
     return ", ".join(enum.Name(n) for n in numbers)
 
 
+# google.protobuf.Duration's own rules: about 10,000 years, and seconds and nanos of one sign.
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
 def duration_from_proto(field: str, message: Duration) -> timedelta:
+    seconds, nanos = message.seconds, message.nanos
+    if abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) >= 1_000_000_000 or (seconds * nanos < 0):
+        raise InvalidArgument(f"{field} is not a valid duration (seconds={seconds}, nanos={nanos})")
     try:
         return message.ToTimedelta()
     except (ValueError, OverflowError) as err:

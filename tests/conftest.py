@@ -1,0 +1,82 @@
+"""Fixtures: one real PostgreSQL for the session and a real server process on a real port.
+
+Tests that need their own server (restarts, outages, odd schemas) start one with `start_server`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import grpc
+import psycopg
+import pytest
+from support.postgres import test_database
+from support.server_process import ServerProcess
+
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+# Quick health reaction and short pool waits keep the outage tests short; nothing is timed.
+FAST_SERVER_ARGS = ("--health-interval", "0.2", "--pool-timeout", "1", "--grace-period", "10", "--log-level", "debug")
+
+
+def assert_no_internal_errors(server: ServerProcess) -> None:
+    """INTERNAL never answers user input: the servicer logs every unexpected error, so none may appear."""
+    log = server.log_text()
+    assert "unexpected error" not in log, f"server logged an unexpected error:\n{log[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with test_database() as (url, source):
+        print(f"\ntests use PostgreSQL from {source}")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str) -> Iterator[ServerProcess]:
+    process = ServerProcess(database_url, "workflows_test", *FAST_SERVER_ARGS).start()
+    yield process
+    assert process.stop() == 0, process.log_text()[-4000:]
+    assert_no_internal_errors(process)
+
+
+@pytest.fixture(scope="session")
+def server_target(server: ServerProcess) -> str:
+    return server.target
+
+
+@pytest.fixture(scope="session")
+def stub(server_target: str) -> Iterator[pb_grpc.WorkflowStateServiceStub]:
+    """The raw generated stub, for tests of the wire contract (bad input, exact codes)."""
+    with grpc.insecure_channel(server_target) as channel:
+        yield pb_grpc.WorkflowStateServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A direct connection, to look at what the server stored (and to hold locks)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def start_server(database_url: str) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra server processes; each is stopped (or killed) when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(*extra_args: str, schema: str | None = None, url: str | None = None) -> ServerProcess:
+        process = ServerProcess(url or database_url, schema or f"t_{uuid.uuid4().hex[:10]}", *FAST_SERVER_ARGS, *extra_args)
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        assert_no_internal_errors(process)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test uses."""
+    return uuid.uuid4().hex[:12]

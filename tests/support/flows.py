@@ -1,0 +1,56 @@
+"""Small steps of the state model over the raw stub, shared by the wire-level tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+Stub = pb_grpc.WorkflowStateServiceStub
+
+
+def status_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a call ends with (OK and '' on success)."""
+    try:
+        call(request)
+    except grpc.RpcError as err:
+        return err.code(), err.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+def new_run(stub: Stub, workflow: str | None = None, input_json: str = '{"n": 1}') -> pb.Run:
+    return stub.CreateRun(pb.CreateRunRequest(workflow=workflow or f"wf-{uuid.uuid4().hex[:8]}", input_json=input_json)).run
+
+
+def new_step(stub: Stub, run_id: str, step_name: str = "step", **options: Any) -> pb.StepState:
+    request = pb.InsertStepStateRequest(
+        run_id=run_id, step_name=step_name, rpc_name="doWork", data_json='{"a": 1}', options=pb.StepOptions(**options)
+    )
+    return stub.InsertStepState(request).step
+
+
+def move_step(stub: Stub, step_id: str, status: int) -> pb.StepState:
+    """Apply the one call that sets `status` on a step."""
+    if status == pb.STEP_STATUS_SCHEDULED:
+        return stub.SetStepScheduled(pb.SetStepScheduledRequest(step_id=step_id)).step
+    if status == pb.STEP_STATUS_RUNNING:
+        return stub.SetStepRunning(pb.SetStepRunningRequest(step_id=step_id)).step
+    if status == pb.STEP_STATUS_SUCCEEDED:
+        return stub.SetStepResult(pb.SetStepResultRequest(step_id=step_id, result_json='{"ok": true}')).step
+    if status == pb.STEP_STATUS_FAILED:
+        return stub.SetStepError(pb.SetStepErrorRequest(step_id=step_id, error=pb.Failure(message="boom"))).step
+    raise ValueError(f"no call sets status {status}")
+
+
+def step_in(stub: Stub, path: list[int]) -> pb.StepState:
+    """A new step of a new run, moved along `path` (statuses after PENDING)."""
+    run = new_run(stub)
+    step = new_step(stub, run.run_id)
+    for status in path:
+        step = move_step(stub, step.step_id, status)
+    return step

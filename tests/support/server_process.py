@@ -1,0 +1,85 @@
+"""Run `workflowstate serve` as a real process on a real port, the way users run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+READY_PREFIX = "workflowstate listening on "
+
+
+class ServerProcess:
+    """One server process. Start it, read the address it prints, stop it with a signal."""
+
+    def __init__(self, database_url: str, schema: str, *extra_args: str) -> None:
+        self.database_url = database_url
+        self.schema = schema
+        self.extra_args = list(extra_args)
+        self.address: str | None = None
+        self.process: subprocess.Popen[str] | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix="workflowstate-server-", suffix=".log")[1])
+
+    @property
+    def target(self) -> str:
+        assert self.address, "server not started"
+        return self.address
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        command = [
+            sys.executable, "-m", "workflowstate.server.cli", "serve",
+            "--listen", "127.0.0.1:0",
+            "--database-url", self.database_url,
+            "--schema", self.schema,
+            *self.extra_args,
+        ]  # fmt: skip
+        env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        self.address = self._read_address(timeout)
+        return self
+
+    def _read_address(self, timeout: float) -> str:
+        assert self.process and self.process.stdout
+        found: list[str] = []
+
+        def read() -> None:
+            assert self.process and self.process.stdout
+            for line in self.process.stdout:
+                if line.startswith(READY_PREFIX):
+                    found.append(line[len(READY_PREFIX):].strip())
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not found:
+            self.kill()
+            raise RuntimeError(f"server did not become ready within {timeout}s; log:\n{self.log_text()[-4000:]}")
+        return found[0]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait for a graceful exit; returns the exit code."""
+        assert self.process
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout)
+        self._close_pipe()
+        return code
+
+    def _close_pipe(self) -> None:
+        if self.process and self.process.stdout:
+            self.process.stdout.close()
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._close_pipe()

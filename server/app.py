@@ -45,7 +45,7 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
 async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[str], None]) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
     store = Store(database_url, config.schema, config.pool)
-    applied = await store.open()
+    applied = await store.open(timeout=config.startup_timeout)
     log.info("schema ready", extra={"schema": config.schema, "migrations_applied": applied})
 
     # Room for every payload field of the largest request, each at the payload limit.

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=int(_env("MAX_PAYLOAD_BYTES", str(1024 * 1024))), help="largest JSON payload per field")
     serve.add_argument("--pool-size", type=_positive_int, default=int(_env("POOL_SIZE", "10")), help="most database connections")
     serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before UNAVAILABLE")
+    serve.add_argument("--startup-timeout", type=_positive_float, default=float(_env("STARTUP_TIMEOUT", "30")), help="seconds to wait for the database at start-up")
     serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
@@ -92,6 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_payload_bytes=args.max_payload_bytes,
         pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
         grace_period=args.grace_period,
+        startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -105,7 +107,11 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(app.serve(config, database_url, on_ready=ready))
     except Unavailable as err:
         log.error("cannot start", extra={"reason": str(err)})
-        print(f"workflowstate: {err}", file=sys.stderr)
+        print(f"workflowstate: cannot start: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        log.exception("cannot start")
+        print(f"workflowstate: cannot start: {err}", file=sys.stderr)
         return 1
     return 0
 

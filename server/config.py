@@ -25,6 +25,8 @@ class ServerConfig:
     pool: PoolSettings = field(default_factory=PoolSettings)
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
+    # Seconds to wait for the database at start-up before giving up.
+    startup_timeout: float = 30.0
     # Seconds between database pings of the health monitor.
     health_interval: float = 5.0
     # PEM files for TLS; both or neither.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -41,25 +42,39 @@ Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]
 
 
 def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer."""
+    """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer.
+
+    At debug level every call is logged with its outcome and duration.
+    """
+    name = method.__name__
 
     @functools.wraps(method)
     async def handler(self: WorkflowStateServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        started = time.perf_counter() if log.isEnabledFor(logging.DEBUG) else None
         try:
-            return await method(self, request, context)
+            response = await method(self, request, context)
         except errors.WorkflowStateError as err:
             code, details = STATUS_OF[type(err)], str(err)
             if code is grpc.StatusCode.UNAVAILABLE:
                 self.on_database_unavailable(err)
-            log.debug("refused", extra={"rpc": method.__name__, "code": code.name, "detail": details})
         except Exception:
             reference = uuid.uuid4().hex[:12]
-            log.exception("unexpected error", extra={"rpc": method.__name__, "reference": reference})
+            log.exception("unexpected error", extra={"rpc": name, "reference": reference})
             code, details = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
+        else:
+            if started is not None:
+                log.debug("request", extra={"rpc": name, "code": "OK", "ms": _elapsed_ms(started)})
+            return response
+        if started is not None:
+            log.debug("request", extra={"rpc": name, "code": code.name, "ms": _elapsed_ms(started), "detail": details})
         await context.abort(code, details)
         raise AssertionError("context.abort returns only by raising")
 
     return handler
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):

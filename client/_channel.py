@@ -1,0 +1,109 @@
+"""How the client's gRPC channel is configured, shared by the sync and async client.
+
+Retries are not a loop in our code: they are declared in the channel's service
+config and done by gRPC itself, which knows whether a request may have reached
+the server and keeps the call's deadline across attempts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+_SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
+
+# Only RPCs that are safe to send twice may be retried: a retry can follow a
+# request the server did execute but whose reply was lost.
+#  - Reads are safe.
+#  - Status changes are safe because the server treats setting the status a
+#    step or run already has as a no-op.
+#  - CreateRun is safe because the client always sends a request_id, so the
+#    repeat returns the run the first attempt created.
+# InsertStepState and CreateRetryAttempt are NOT here: their repeat would fail
+# with ALREADY_EXISTS / FAILED_PRECONDITION although the first one worked.
+RETRYABLE_METHODS: tuple[str, ...] = (
+    "CreateRun",
+    "GetRun",
+    "GetRunHistory",
+    "UpdateRunStatus",
+    "GetStepState",
+    "SetStepScheduled",
+    "SetStepRunning",
+    "SetStepResult",
+    "SetStepError",
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The gRPC retry policy of the retryable RPCs (see gRFC A6 for the semantics)."""
+
+    max_attempts: int = 5
+    """How many times one call is sent at most, the first attempt included."""
+
+    initial_backoff_seconds: float = 0.1
+    """Upper bound of the random wait before the first retry."""
+
+    max_backoff_seconds: float = 2.0
+    """Upper bound of the random wait before any retry."""
+
+    backoff_multiplier: float = 2.0
+    """Growth of the wait's upper bound after each retry."""
+
+    retryable_status_codes: tuple[str, ...] = ("UNAVAILABLE",)
+    """gRPC codes worth retrying: only those that mean "try again later"."""
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+
+
+def service_config(policy: RetryPolicy = DEFAULT_RETRY_POLICY) -> str:
+    """The channel's service config (JSON) that applies ``policy`` to the retryable RPCs."""
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [
+                        {"service": _SERVICE.full_name, "method": method}
+                        for method in RETRYABLE_METHODS
+                    ],
+                    "retryPolicy": {
+                        "maxAttempts": policy.max_attempts,
+                        "initialBackoff": f"{policy.initial_backoff_seconds}s",
+                        "maxBackoff": f"{policy.max_backoff_seconds}s",
+                        "backoffMultiplier": policy.backoff_multiplier,
+                        "retryableStatusCodes": list(policy.retryable_status_codes),
+                    },
+                }
+            ]
+        }
+    )
+
+
+def channel_options(*, retry: bool, extra: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The channel options of a client: ours, then the caller's, which win on the same key."""
+    options: dict[str, Any] = {}
+    if retry:
+        options["grpc.enable_retries"] = 1
+        options["grpc.service_config"] = service_config()
+    options.update(extra)
+    return list(options.items())
+
+
+def channel_credentials(
+    tls: bool | grpc.ChannelCredentials,
+) -> grpc.ChannelCredentials | None:
+    """The credentials to open a secure channel with, or ``None`` for an insecure one.
+
+    ``True`` means TLS with the system's root certificates; credentials given
+    by the caller (client certificates, custom roots) are used as they are.
+    """
+    if isinstance(tls, grpc.ChannelCredentials):
+        return tls
+    return grpc.ssl_channel_credentials() if tls else None

@@ -1,0 +1,194 @@
+"""Protobuf <-> Python conversions, shared by the sync and the async client.
+
+Pure functions, no I/O: the only place that knows how a proto field maps to a
+Python value. Unset proto fields (checked with ``HasField``) become ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ._types import Failure, Run, RunStatus, StepAttempt, StepState, StepStatus
+
+# One dict per direction and enum. Proto UNSPECIFIED (0) has no Python member on
+# purpose: the server never stores it, and sending it is INVALID_ARGUMENT.
+_RUN_STATUS_TO_PROTO: dict[RunStatus, pb.RunStatus.ValueType] = {
+    RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
+    RunStatus.FAILED: pb.RUN_STATUS_FAILED,
+    RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
+}
+_RUN_STATUS_FROM_PROTO: dict[int, RunStatus] = {v: k for k, v in _RUN_STATUS_TO_PROTO.items()}
+
+_STEP_STATUS_TO_PROTO: dict[StepStatus, pb.StepStatus.ValueType] = {
+    StepStatus.PENDING: pb.STEP_STATUS_PENDING,
+    StepStatus.SCHEDULED: pb.STEP_STATUS_SCHEDULED,
+    StepStatus.RUNNING: pb.STEP_STATUS_RUNNING,
+    StepStatus.SUCCEEDED: pb.STEP_STATUS_SUCCEEDED,
+    StepStatus.FAILED: pb.STEP_STATUS_FAILED,
+}
+_STEP_STATUS_FROM_PROTO: dict[int, StepStatus] = {v: k for k, v in _STEP_STATUS_TO_PROTO.items()}
+
+
+# --- JSON payloads -----------------------------------------------------------
+
+
+def encode_json(value: Any) -> str:
+    """Encode a caller's value as compact JSON text.
+
+    Raises ``TypeError`` for a value JSON cannot hold and ``ValueError`` for
+    NaN/Infinity (not valid JSON, the server would refuse it anyway), before
+    any RPC is made.
+    """
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def decode_json(text: str) -> Any:
+    """Decode JSON text from the server; empty text means JSON null."""
+    # The server never sends "" for a stored value, but the contract says
+    # empty means null, so read it that way rather than fail.
+    return json.loads(text) if text else None
+
+
+# --- enums -------------------------------------------------------------------
+
+
+def run_status_to_proto(status: RunStatus) -> pb.RunStatus.ValueType:
+    """The proto value of ``status`` (also accepts its string value, e.g. ``"completed"``)."""
+    return _RUN_STATUS_TO_PROTO[RunStatus(status)]
+
+
+def run_status_from_proto(value: int) -> RunStatus:
+    """The Python member of a proto RunStatus; raises ValueError for a value we do not know."""
+    try:
+        return _RUN_STATUS_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"server sent unknown RunStatus {value}; is this client older than the server?"
+        ) from None
+
+
+def step_status_to_proto(status: StepStatus) -> pb.StepStatus.ValueType:
+    """The proto value of ``status`` (also accepts its string value, e.g. ``"pending"``)."""
+    return _STEP_STATUS_TO_PROTO[StepStatus(status)]
+
+
+def step_status_from_proto(value: int) -> StepStatus:
+    """The Python member of a proto StepStatus; raises ValueError for a value we do not know."""
+    try:
+        return _STEP_STATUS_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"server sent unknown StepStatus {value}; is this client older than the server?"
+        ) from None
+
+
+# --- times -------------------------------------------------------------------
+
+
+def _time(ts: Timestamp) -> datetime:
+    # Through a typed local: types-protobuf resolves ToDatetime on the
+    # generated class as Any, which mypy --strict refuses to return.
+    moment: datetime = ts.ToDatetime(tzinfo=timezone.utc)
+    return moment
+
+
+def _required_time(message: Any, field: str) -> datetime:
+    # create_time/update_time are always set by the server; typing them as
+    # Optional would make every caller check for a case that cannot happen.
+    if not message.HasField(field):
+        raise ValueError(f"server sent a {type(message).__name__} without {field}")
+    return _time(getattr(message, field))
+
+
+def _optional_time(message: Any, field: str) -> datetime | None:
+    return _time(getattr(message, field)) if message.HasField(field) else None
+
+
+def duration_to_proto(delay: timedelta) -> Duration:
+    """A protobuf Duration of ``delay``."""
+    duration = Duration()
+    duration.FromTimedelta(delay)
+    return duration
+
+
+# --- failures ----------------------------------------------------------------
+
+
+def failure_to_proto(error: Failure | BaseException) -> pb.Failure:
+    """The proto Failure of ``error``; an exception goes through ``Failure.from_exception``."""
+    if isinstance(error, BaseException):
+        error = Failure.from_exception(error)
+    return pb.Failure(message=error.message, stack=error.stack, code=error.code)
+
+
+def _failure(message: Any) -> Failure | None:
+    if not message.HasField("error"):
+        return None
+    error = message.error
+    return Failure(message=error.message, stack=error.stack, code=error.code)
+
+
+def _optional_json(message: Any, field: str) -> Any:
+    return decode_json(getattr(message, field)) if message.HasField(field) else None
+
+
+# --- resources ---------------------------------------------------------------
+
+
+def run_from_proto(run: pb.Run) -> Run:
+    """The Python Run of a proto Run."""
+    return Run(
+        run_id=run.run_id,
+        workflow=run.workflow,
+        status=run_status_from_proto(run.status),
+        input=decode_json(run.input_json),
+        output=_optional_json(run, "output_json"),
+        error=_failure(run),
+        create_time=_required_time(run, "create_time"),
+        update_time=_required_time(run, "update_time"),
+    )
+
+
+def step_state_from_proto(step: pb.StepState) -> StepState:
+    """The Python StepState of a proto StepState."""
+    return StepState(
+        step_id=step.step_id,
+        run_id=step.run_id,
+        step_name=step.step_name,
+        rpc_name=step.rpc_name,
+        data=decode_json(step.data_json),
+        status=step_status_from_proto(step.status),
+        result=_optional_json(step, "result_json"),
+        error=_failure(step),
+        attempt_count=step.attempt_count,
+        retries=step.retries if step.HasField("retries") else None,
+        retry_delay=step.retry_delay.ToTimedelta() if step.HasField("retry_delay") else None,
+        create_time=_required_time(step, "create_time"),
+        update_time=_required_time(step, "update_time"),
+        scheduled_time=_optional_time(step, "scheduled_time"),
+        running_time=_optional_time(step, "running_time"),
+        succeeded_time=_optional_time(step, "succeeded_time"),
+        failed_time=_optional_time(step, "failed_time"),
+    )
+
+
+def step_attempt_from_proto(attempt: pb.StepAttempt) -> StepAttempt:
+    """The Python StepAttempt of a proto StepAttempt."""
+    return StepAttempt(
+        step_id=attempt.step_id,
+        step_name=attempt.step_name,
+        attempt=attempt.attempt,
+        status=step_status_from_proto(attempt.status),
+        result=_optional_json(attempt, "result_json"),
+        error=_failure(attempt),
+        create_time=_required_time(attempt, "create_time"),
+        update_time=_required_time(attempt, "update_time"),
+    )

@@ -1,0 +1,75 @@
+"""The errors the client raises for a failed RPC, one class per gRPC code we expect.
+
+Callers catch :class:`WorkflowStateError` for any refusal of the server, or one
+subclass for the case they handle (``NotFound``, ``FailedPrecondition``...).
+The gRPC code is always on ``.status``, so a code without a class of its own is
+still inspectable.
+"""
+
+from __future__ import annotations
+
+import grpc
+import grpc.aio
+
+
+class WorkflowStateError(Exception):
+    """An RPC to the workflowstate server failed.
+
+    ``status`` is the gRPC code and ``message`` the server's explanation.
+    """
+
+    def __init__(self, message: str, status: grpc.StatusCode) -> None:
+        super().__init__(f"{status.name}: {message}")
+        self.message = message
+        self.status = status
+
+
+class InvalidArgument(WorkflowStateError):
+    """The request was malformed: bad UUID, empty name, invalid JSON..."""
+
+
+class NotFound(WorkflowStateError):
+    """No run or step has that id (or that name within the run)."""
+
+
+class AlreadyExists(WorkflowStateError):
+    """The run already has a step of that name, or a request_id was reused for another run."""
+
+
+class FailedPrecondition(WorkflowStateError):
+    """The transition is illegal from the current status, or the run is finished."""
+
+
+class Unavailable(WorkflowStateError):
+    """The server, or its database, could not be reached (after any retries)."""
+
+
+class DeadlineExceeded(WorkflowStateError):
+    """The call did not finish within its timeout."""
+
+
+_ERROR_BY_STATUS: dict[grpc.StatusCode, type[WorkflowStateError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+
+def error_from_rpc(err: grpc.RpcError) -> WorkflowStateError:
+    """Turn a failed call of either stub (sync or ``grpc.aio``) into our error class.
+
+    The caller raises the result ``from err`` so the original gRPC error stays
+    on ``__cause__`` for debugging.
+    """
+    # A sync call raises an RpcError that is also a grpc.Call; grpc.aio raises
+    # AioRpcError, which is not a Call but has the same two methods. A bare
+    # RpcError has neither, which only happens outside a real call.
+    if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)):
+        status = err.code()
+        message = err.details() or ""
+    else:
+        status, message = grpc.StatusCode.UNKNOWN, str(err)
+    return _ERROR_BY_STATUS.get(status, WorkflowStateError)(message, status)

@@ -1,0 +1,211 @@
+"""The blocking client, over a ``grpc`` channel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
+
+from . import _calls
+from ._calls import UNSET, Call
+from ._channel import channel_credentials, channel_options as _channel_options
+from ._types import Failure, Run, RunStatus, StepAttempt, StepState, StepStatus
+
+R = TypeVar("R")
+
+
+class WorkflowStateClient:
+    """A blocking client of a workflowstate server.
+
+    Use it as a context manager, or call :meth:`close`, to release the channel::
+
+        with WorkflowStateClient("localhost:50051") as client:
+            run = client.create_run("checkout", {"cart": 42})
+
+    Every method takes a keyword-only ``timeout`` that replaces the client's
+    default for that call (``None`` keeps the default). Failures of the server
+    raise :class:`WorkflowStateError` subclasses; the safe RPCs are retried by
+    gRPC on UNAVAILABLE before that (see ``retry``). Thread-safe, like the
+    gRPC channel it wraps.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        tls: bool | grpc.ChannelCredentials = False,
+        timeout: timedelta | None = timedelta(seconds=30),
+        retry: bool = True,
+        channel_options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        """Open a channel to ``target`` (``"host:port"``); gRPC connects lazily, on the first call.
+
+        Args:
+            target: The server's address, e.g. ``"localhost:50051"``.
+            tls: ``False`` for plaintext, ``True`` for TLS with the system's
+                root certificates, or the credentials to use.
+            timeout: The default deadline of each call; ``None`` for none.
+            retry: Let gRPC retry the RPCs that are safe to repeat when the
+                server answers UNAVAILABLE (5 attempts, exponential backoff).
+            channel_options: Extra gRPC channel options; on the same key they
+                win over the client's own.
+        """
+        credentials = channel_credentials(tls)
+        options = _channel_options(retry=retry, extra=channel_options)
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._stub = WorkflowStateServiceStub(self._channel)
+        self._timeout = timeout
+
+    def close(self) -> None:
+        """Close the channel; any later call raises ``ValueError``."""
+        self._channel.close()
+
+    def __enter__(self) -> WorkflowStateClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _invoke(self, call: Call[R], timeout: timedelta | None) -> R:
+        rpc = getattr(self._stub, call.method)
+        try:
+            reply = rpc(call.request, timeout=_calls.timeout_seconds(timeout, self._timeout))
+        except grpc.RpcError as err:
+            return call.fail(err)
+        return call.read_reply(reply)
+
+    # --- runs ----------------------------------------------------------------
+
+    def create_run(
+        self,
+        workflow: str,
+        input: Any = None,
+        *,
+        request_id: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> Run:
+        """Start a run of ``workflow`` with ``input`` (any JSON value), in status RUNNING.
+
+        ``request_id`` is an idempotency key: the same key returns the same run.
+        Without one the client generates one per call, so gRPC's retries of
+        this call cannot create a second run.
+        """
+        return self._invoke(_calls.create_run(workflow, input, request_id), timeout)
+
+    def get_run(self, run_id: str, *, timeout: timedelta | None = None) -> Run | None:
+        """The run with id ``run_id``, or ``None`` when there is none."""
+        return self._invoke(_calls.get_run(run_id), timeout)
+
+    def get_run_history(
+        self, run_id: str, *, timeout: timedelta | None = None
+    ) -> list[StepAttempt]:
+        """Every attempt of every step of the run, oldest first. NotFound for a missing run."""
+        return self._invoke(_calls.get_run_history(run_id), timeout)
+
+    def update_run_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        output: Any = UNSET,
+        error: Failure | BaseException | None = None,
+        timeout: timedelta | None = None,
+    ) -> Run:
+        """Finish a run as COMPLETED, FAILED or CANCELLED, and return it.
+
+        ``output`` (any JSON value, ``None`` included) and ``error`` are stored
+        when given and left unchanged when omitted. Repeating the run's current
+        status is a no-op; any other change of a finished run is
+        FailedPrecondition.
+        """
+        return self._invoke(_calls.update_run_status(run_id, status, output, error), timeout)
+
+    # --- steps ---------------------------------------------------------------
+
+    def insert_step_state(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str,
+        data: Any = None,
+        *,
+        retries: int | None = None,
+        retry_delay: timedelta | None = None,
+        timeout: timedelta | None = None,
+    ) -> StepState:
+        """Create step ``step_name`` of a running run, PENDING at attempt 1.
+
+        ``data`` is the step's input (any JSON value); ``retries`` and
+        ``retry_delay`` are stored for the workflow runtime to read back.
+        AlreadyExists when the run has a step of that name. Never retried
+        automatically: a repeat after a lost reply would be AlreadyExists.
+        """
+        return self._invoke(
+            _calls.insert_step_state(run_id, step_name, rpc_name, data, retries, retry_delay),
+            timeout,
+        )
+
+    def get_step_state(
+        self, run_id: str, step_name: str, *, timeout: timedelta | None = None
+    ) -> StepState:
+        """The current state of the step named ``step_name`` in the run; NotFound when missing."""
+        return self._invoke(_calls.get_step_state(run_id, step_name), timeout)
+
+    def set_step_scheduled(
+        self, step_id: str, *, timeout: timedelta | None = None
+    ) -> StepState:
+        """Move a PENDING step to SCHEDULED."""
+        return self._invoke(_calls.set_step_scheduled(step_id), timeout)
+
+    def set_step_running(
+        self, step_id: str, *, timeout: timedelta | None = None
+    ) -> StepState:
+        """Move a PENDING or SCHEDULED step to RUNNING."""
+        return self._invoke(_calls.set_step_running(step_id), timeout)
+
+    def set_step_result(
+        self, step_id: str, result: Any, *, timeout: timedelta | None = None
+    ) -> StepState:
+        """Move a PENDING, SCHEDULED or RUNNING step to SUCCEEDED with ``result``.
+
+        ``result`` is any JSON value. Repeating the same result is a no-op; a
+        different one for a succeeded step is FailedPrecondition.
+        """
+        return self._invoke(_calls.set_step_result(step_id, result), timeout)
+
+    def set_step_error(
+        self, step_id: str, error: Failure | BaseException, *, timeout: timedelta | None = None
+    ) -> StepState:
+        """Move a PENDING, SCHEDULED or RUNNING step to FAILED with ``error``.
+
+        An exception is stored with its message, class name (as ``code``) and
+        formatted traceback (as ``stack``); see ``Failure.from_exception``.
+        """
+        return self._invoke(_calls.set_step_error(step_id, error), timeout)
+
+    def create_retry_attempt(
+        self,
+        step_id: str,
+        status: StepStatus = StepStatus.PENDING,
+        *,
+        timeout: timedelta | None = None,
+    ) -> StepState:
+        """Start the next attempt of a FAILED step, in ``status`` PENDING or RUNNING.
+
+        Same step_id, attempt_count + 1, result and error cleared. Never retried
+        automatically: a repeat after a lost reply would be FailedPrecondition.
+        """
+        return self._invoke(_calls.create_retry_attempt(step_id, status), timeout)

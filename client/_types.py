@@ -1,0 +1,177 @@
+"""The Python values the client hands out: runs, steps, attempts, failures.
+
+They mirror the messages of ``workflowstate.v1`` with Python types: JSON payloads
+are already decoded, times are timezone-aware UTC ``datetime``, spans are
+``timedelta``, and a field the server left unset is ``None``. All are frozen:
+they are snapshots of what the server stored, and changing one changes nothing
+on the server.
+"""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+
+class RunStatus(enum.Enum):
+    """Where a run is in its life. COMPLETED, FAILED and CANCELLED are final."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(enum.Enum):
+    """Where the current attempt of a step is."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a step or a run failed."""
+
+    message: str
+    """The human-readable error message; the server requires it non-empty."""
+
+    stack: str = ""
+    """The stack trace of the worker that failed; empty when unknown."""
+
+    code: str = ""
+    """A machine-readable error code chosen by the worker; empty when none."""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> Failure:
+        """Describe ``exc``: its message, its formatted traceback and its class name.
+
+        An exception raised without a message (``raise KeyError()``) gets its
+        class name as message, because the server refuses an empty one.
+        """
+        name = type(exc).__name__
+        return cls(
+            message=str(exc) or name,
+            stack="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            code=name,
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of a workflow, as the server stored it."""
+
+    run_id: str
+    """The run's UUID, assigned by the server."""
+
+    workflow: str
+    """The name of the workflow this run executes."""
+
+    status: RunStatus
+    """Where the run is in its life."""
+
+    input: Any
+    """The run's input, decoded from JSON."""
+
+    output: Any
+    """The run's output, decoded from JSON; ``None`` until one is stored."""
+
+    error: Failure | None
+    """Why the run failed; ``None`` when no error was stored."""
+
+    create_time: datetime
+    """When the run was created (UTC)."""
+
+    update_time: datetime
+    """When the run last changed (UTC)."""
+
+
+@dataclass(frozen=True)
+class StepState:
+    """The current state of one step of a run: its latest attempt."""
+
+    step_id: str
+    """The step's UUID; it stays the same across retry attempts."""
+
+    run_id: str
+    """The UUID of the run the step belongs to."""
+
+    step_name: str
+    """The step's name, unique within its run."""
+
+    rpc_name: str
+    """The function that runs the step."""
+
+    data: Any
+    """The step's input, decoded from JSON."""
+
+    status: StepStatus
+    """The status of the current attempt."""
+
+    result: Any
+    """The current attempt's result, decoded from JSON; ``None`` until it succeeds."""
+
+    error: Failure | None
+    """Why the current attempt failed; ``None`` unless it failed."""
+
+    attempt_count: int
+    """The number of the current attempt, starting at 1."""
+
+    retries: int | None
+    """How many extra attempts the step may have; ``None`` when not given."""
+
+    retry_delay: timedelta | None
+    """How long to wait before a retry; ``None`` when not given."""
+
+    create_time: datetime
+    """When the step was inserted (UTC)."""
+
+    update_time: datetime
+    """When the step last changed (UTC)."""
+
+    scheduled_time: datetime | None
+    """When the current attempt was scheduled; ``None`` if it was not."""
+
+    running_time: datetime | None
+    """When the current attempt started running; ``None`` if it did not."""
+
+    succeeded_time: datetime | None
+    """When the current attempt succeeded; ``None`` if it did not."""
+
+    failed_time: datetime | None
+    """When the current attempt failed; ``None`` if it did not."""
+
+
+@dataclass(frozen=True)
+class StepAttempt:
+    """One attempt of a step, as kept in its run's history."""
+
+    step_id: str
+    """The UUID of the step."""
+
+    step_name: str
+    """The step's name within its run."""
+
+    attempt: int
+    """The attempt's number, starting at 1."""
+
+    status: StepStatus
+    """The attempt's last status."""
+
+    result: Any
+    """The attempt's result, decoded from JSON; ``None`` unless it succeeded."""
+
+    error: Failure | None
+    """Why the attempt failed; ``None`` unless it failed."""
+
+    create_time: datetime
+    """When the attempt began (UTC)."""
+
+    update_time: datetime
+    """When the attempt last changed (UTC)."""

@@ -1,0 +1,220 @@
+"""Running the server as operators do: restarts, database outages, deadlines, shutdown, health,
+reflection, odd schema names, several servers on one database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import grpc
+import psycopg
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from psycopg import sql
+from support.flows import new_run, new_step, status_of
+from support.tcp_proxy import CuttableProxy
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+SERVICE = "workflowstate.v1.WorkflowStateService"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _stub(channel: grpc.Channel) -> pb_grpc.WorkflowStateServiceStub:
+    return pb_grpc.WorkflowStateServiceStub(channel)
+
+
+def _wait_for_lock_waiters(db: psycopg.Connection, *, present: bool, timeout: float = 20.0) -> None:
+    """Wait, inside PostgreSQL, until some backend is (present) or no backend is waiting for a lock."""
+    condition = "NOT EXISTS" if present else "EXISTS"
+    with psycopg.connect(db.info.dsn, autocommit=True) as watcher:
+        watcher.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(timeout * 1000)),))
+        watcher.execute(
+            f"DO $$ BEGIN WHILE {condition} (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock') "
+            "LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
+        )
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[CuttableProxy]:
+    cuttable = CuttableProxy(database_url).start()
+    yield cuttable
+    cuttable.close()
+
+
+def test_restart_keeps_all_state(start_server, unique) -> None:
+    schema = f"restart_{unique}"
+    first = start_server(schema=schema)
+    with grpc.insecure_channel(first.target) as channel:
+        stub = _stub(channel)
+        run = new_run(stub)
+        step = new_step(stub, run.run_id, retries=3)
+        stub.SetStepError(pb.SetStepErrorRequest(step_id=step.step_id, error=pb.Failure(message="boom")))
+        stub.CreateRetryAttempt(pb.CreateRetryAttemptRequest(step_id=step.step_id, status=pb.STEP_STATUS_RUNNING))
+        history = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts
+    assert first.stop() == 0
+    assert '"msg": "stopped"' in first.log_text()
+
+    second = start_server(schema=schema)
+    with grpc.insecure_channel(second.target) as channel:
+        stub = _stub(channel)
+        assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run == run
+        assert stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts == history
+        again = stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name=step.step_name)).step
+        assert (again.attempt_count, again.status) == (2, pb.STEP_STATUS_RUNNING)
+    assert '"migrations_applied": []' in second.log_text()
+
+
+def test_database_outage_unavailable_then_recovery(start_server, proxy, unique) -> None:
+    server = start_server(url=proxy.url)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = _stub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        run = new_run(stub)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE), timeout=120)
+        assert next(watch).status == SERVING
+
+        proxy.cut()
+        code, message = status_of(stub.GetRun, pb.GetRunRequest(run_id=run.run_id))
+        assert code == grpc.StatusCode.UNAVAILABLE
+        assert "database" in message, message
+        code, _ = status_of(stub.CreateRun, pb.CreateRunRequest(workflow=unique))
+        assert code == grpc.StatusCode.UNAVAILABLE
+        assert next(watch).status == NOT_SERVING
+        assert health.Check(health_pb2.HealthCheckRequest(service="")).status == NOT_SERVING
+
+        proxy.restore()
+        assert next(watch).status == SERVING
+        watch.cancel()
+        assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run == run
+        assert new_run(stub, workflow=unique).workflow == unique
+    assert server.stop() == 0
+    log = server.log_text()
+    assert "database unreachable; not serving" in log and "database reachable; serving" in log
+
+
+def test_server_refuses_to_start_without_a_database(proxy, database_url) -> None:
+    proxy.cut()
+    result = subprocess.run(
+        [sys.executable, "-m", "workflowstate.server.cli", "serve", "--listen", "127.0.0.1:0",
+         "--database-url", proxy.url, "--startup-timeout", "1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "could not connect to the database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_deadline_is_honoured_and_nothing_written(stub, db) -> None:
+    run = new_run(stub)
+    with db.transaction():
+        db.execute("SELECT FROM workflows_test.runs WHERE run_id = %s FOR UPDATE", (run.run_id,))
+        request = pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.UpdateRunStatus(request, timeout=0.5)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # The server must have cancelled its statement: nothing waits for our lock any more.
+        _wait_for_lock_waiters(db, present=False)
+    # Had the statement lived on, it would have completed the run once our lock went away.
+    assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_RUNNING
+    assert stub.UpdateRunStatus(request).run.status == pb.RUN_STATUS_COMPLETED
+
+
+def test_graceful_shutdown_finishes_in_flight_calls(start_server, db, unique) -> None:
+    server = start_server(schema=f"shutdown_{unique}")
+    with grpc.insecure_channel(server.target) as channel:
+        stub = _stub(channel)
+        run = new_run(stub)
+        outcome: list[object] = []
+        with db.transaction():
+            table = sql.Identifier(server.schema, "runs")
+            db.execute(sql.SQL("SELECT FROM {} WHERE run_id = %s FOR UPDATE").format(table), (run.run_id,))
+            call = threading.Thread(
+                target=lambda: outcome.append(
+                    stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED), timeout=60)
+                )
+            )
+            call.start()
+            _wait_for_lock_waiters(db, present=True)
+            server.process.send_signal(15)  # SIGTERM while the call is in flight
+        call.join(60)
+        assert outcome and outcome[0].run.status == pb.RUN_STATUS_COMPLETED
+    assert server.process.wait(60) == 0
+    log = server.log_text()
+    assert log.index("stopping: draining in-flight calls") < log.index('"msg": "stopped"')
+
+
+def test_health_and_reflection(server_target) -> None:
+    with grpc.insecure_channel(server_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", SERVICE):
+            assert health.Check(health_pb2.HealthCheckRequest(service=name)).status == SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {service.name for service in next(answers).list_services_response.service}
+        assert {SERVICE, "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+
+        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)
+        answer = next(reflection.ServerReflectionInfo(iter([request])))
+        assert answer.file_descriptor_response.file_descriptor_proto  # enough for grpcurl to build requests
+
+
+def test_odd_schema_name_stays_an_identifier(start_server, db) -> None:
+    schema = 'Odd "schema"; DROP TABLE x; --'
+    server = start_server(schema=schema)
+    with grpc.insecure_channel(server.target) as channel:
+        run = new_run(_stub(channel), workflow="odd")
+    count = db.execute(sql.SQL("SELECT count(*) FROM {} WHERE run_id = %s").format(sql.Identifier(schema, "runs")), (run.run_id,))
+    assert count.fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()[0] == 1
+
+
+def test_servers_starting_together_migrate_once(start_server, db, unique) -> None:
+    schema = f"together_{unique}"
+    servers: list[object] = []
+    starters = [threading.Thread(target=lambda: servers.append(start_server(schema=schema))) for _ in range(3)]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join(120)
+    assert len(servers) == 3
+    rows = db.execute(sql.SQL("SELECT version FROM {}").format(sql.Identifier(schema, "schema_migrations"))).fetchall()
+    assert rows == [(1,)]
+    # All three serve the same state.
+    with grpc.insecure_channel(servers[0].target) as channel:
+        run = new_run(_stub(channel))
+    for other in servers[1:]:
+        with grpc.insecure_channel(other.target) as channel:
+            assert _stub(channel).GetRun(pb.GetRunRequest(run_id=run.run_id)).run == run
+
+
+def test_cli_help_explains_itself() -> None:
+    top = subprocess.run([sys.executable, "-m", "workflowstate.server.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert top.returncode == 0 and "serve" in top.stdout
+    serve = subprocess.run(
+        [sys.executable, "-m", "workflowstate.server.cli", "serve", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert serve.returncode == 0
+    for words in ("--database-url", "--listen", "--schema", "--data-dir", "WORKFLOWSTATE_", "embedded PostgreSQL"):
+        assert words in serve.stdout, words
+
+
+def test_structured_logs_record_requests_at_debug_level(server, stub) -> None:
+    missing = "00000000-0000-4000-8000-000000000001"
+    code, _ = status_of(stub.GetRun, pb.GetRunRequest(run_id=missing))
+    assert code == grpc.StatusCode.NOT_FOUND
+    lines = [json.loads(line) for line in server.log_text().splitlines() if line.startswith("{")]
+    assert any(line["msg"] == "started" and line["address"] == server.target for line in lines)
+    refused = [line for line in lines if line["msg"] == "request" and line["rpc"] == "GetRun" and line["code"] == "NOT_FOUND"]
+    assert any(missing in line["detail"] for line in refused)
+    assert all({"time", "level", "logger"} <= set(line) for line in lines)

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:50051"), help="host:port to listen on; port 0 picks one")
     serve.add_argument("--database-url", default=_env("DATABASE_URL"), help="PostgreSQL URL; unset starts the embedded PostgreSQL")
+    serve.add_argument("--no-embedded", action="store_true", default=_env("NO_EMBEDDED", "") not in ("", "0", "false"), help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
     serve.add_argument("--schema", default=_env("SCHEMA", "workflows"), help="PostgreSQL schema for the tables")
     serve.add_argument("--data-dir", type=Path, default=_env("DATA_DIR"), help="embedded PostgreSQL data folder (default: per-user data dir)")
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=int(_env("MAX_PAYLOAD_BYTES", str(1024 * 1024))), help="largest JSON payload per field")
@@ -98,6 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
+    if config.database_url is None and args.no_embedded:
+        print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)
+        return 2
     database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
 
     def ready(address: str) -> None:

@@ -282,7 +282,7 @@ class Store:
         run_status = RunStatus(row["run_status"])
         if run_status in TERMINAL_RUN_STATUSES:
             raise errors.FailedPrecondition(
-                f"step {step_id} belongs to run that is {run_status.name}; a finished run takes no step writes"
+                f"step {step_id} belongs to a run that is {run_status.name}; a finished run takes no step writes"
             )
         if via is Via.RETRY:
             raise errors.FailedPrecondition(

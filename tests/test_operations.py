@@ -218,3 +218,11 @@ def test_structured_logs_record_requests_at_debug_level(server, stub) -> None:
     refused = [line for line in lines if line["msg"] == "request" and line["rpc"] == "GetRun" and line["code"] == "NOT_FOUND"]
     assert any(missing in line["detail"] for line in refused)
     assert all({"time", "level", "logger"} <= set(line) for line in lines)
+
+
+def test_no_embedded_requires_a_database_url() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "workflowstate.server.cli", "serve", "--no-embedded"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "WORKFLOWSTATE_DATABASE_URL" in result.stderr

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
     serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="debug also logs every request")
-    serve.add_argument("--log-format", default=_env("LOG_FORMAT", "json"), choices=["json", "text"], help="log line format (stderr)")
+    serve.add_argument("--log-format", default=_env("LOG_FORMAT", "auto"), choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
     return parser
 
 
@@ -85,7 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
         return 2
 
-    logs.configure_logging(args.log_level, args.log_format)
+    log_format = args.log_format if args.log_format != "auto" else ("text" if sys.stderr.isatty() else "json")
+    logs.configure_logging(args.log_level, log_format)
     config = ServerConfig(
         listen=args.listen,
         database_url=args.database_url,

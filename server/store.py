@@ -134,6 +134,13 @@ class Store:
             cursor = await conn.execute(self._queries[query], params)
             return await cursor.fetchone()
 
+    async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
+        """One row, or NotFound(missing) when the statement returns none."""
+        row = await self._one(query, params)
+        if row is None:
+            raise errors.NotFound(missing)
+        return row
+
     async def _all(self, query: str, params: dict[str, Any]) -> list[Row]:
         async with self._connection() as conn:
             cursor = await conn.execute(self._queries[query], params)
@@ -160,10 +167,7 @@ class Store:
         return row
 
     async def get_run(self, run_id: uuid.UUID) -> Row:
-        row = await self._one("get_run", {"run_id": run_id})
-        if row is None:
-            raise errors.NotFound(f"run {run_id} not found")
-        return row
+        return await self._found("get_run", {"run_id": run_id}, f"run {run_id} not found")
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
         rows = await self._all("get_run_history", {"run_id": run_id})
@@ -174,7 +178,7 @@ class Store:
     async def update_run_status(
         self, run_id: uuid.UUID, status: RunStatus, *, output_json: str | None, error: FailureRecord | None
     ) -> Row:
-        row = await self._one(
+        row = await self._found(
             "update_run_status",
             {
                 "run_id": run_id,
@@ -184,9 +188,8 @@ class Store:
                 "error": error.to_json() if error else None,
                 "from_statuses": run_sources(status),
             },
+            f"run {run_id} not found",
         )
-        if row is None:
-            raise errors.NotFound(f"run {run_id} not found")
         if row["run_id"] is not None:
             return row
         prior = RunStatus(row["prior_status"])
@@ -212,7 +215,7 @@ class Store:
         retries: int | None,
         retry_delay: timedelta | None,
     ) -> Row:
-        row = await self._one(
+        row = await self._found(
             "insert_step",
             {
                 "run_id": run_id,
@@ -222,9 +225,8 @@ class Store:
                 "retries": retries,
                 "retry_delay": retry_delay,
             },
+            f"run {run_id} not found",
         )
-        if row is None:
-            raise errors.NotFound(f"run {run_id} not found")
         if row["step_id"] is not None:
             return row
         run_status = RunStatus(row["run_status"])
@@ -233,16 +235,11 @@ class Store:
         raise errors.AlreadyExists(f"run {run_id} already has a step named {step_name!r}")
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
-        row = await self._one("get_step", {"run_id": run_id, "step_name": step_name})
-        if row is None:
-            raise errors.NotFound(f"run {run_id} has no step named {step_name!r}")
-        return row
+        missing = f"run {run_id} has no step named {step_name!r}"
+        return await self._found("get_step", {"run_id": run_id, "step_name": step_name}, missing)
 
     async def get_step_by_id(self, step_id: uuid.UUID) -> Row:
-        row = await self._one("get_step_by_id", {"step_id": step_id})
-        if row is None:
-            raise errors.NotFound(f"step {step_id} not found")
-        return row
+        return await self._found("get_step_by_id", {"step_id": step_id}, f"step {step_id} not found")
 
     async def set_step_status(
         self,
@@ -268,9 +265,7 @@ class Store:
 
     async def _change_step(self, query: str, params: dict[str, Any], target: StepStatus, via: Via) -> Row:
         step_id = params["step_id"]
-        row = await self._one(query, params)
-        if row is None:
-            raise errors.NotFound(f"step {step_id} not found")
+        row = await self._found(query, params, f"step {step_id} not found")
         if row["step_id"] is not None:
             return row
         prior = StepStatus(row["prior_status"])

@@ -102,6 +102,42 @@ STEP_STATUS_FAILED: StepStatus.ValueType  # 5
 """STEP_STATUS_FAILED is an attempt that finished with an error."""
 Global___StepStatus: _TypeAlias = StepStatus  # noqa: Y015
 
+class _LeaseLostReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LeaseLostReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LeaseLostReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEASE_LOST_REASON_UNSPECIFIED: _LeaseLostReason.ValueType  # 0
+    """LEASE_LOST_REASON_UNSPECIFIED is never sent."""
+    LEASE_LOST_REASON_EXPIRED: _LeaseLostReason.ValueType  # 1
+    """LEASE_LOST_REASON_EXPIRED is a lease not kept alive within its ttl."""
+    LEASE_LOST_REASON_TAKEN_OVER: _LeaseLostReason.ValueType  # 2
+    """LEASE_LOST_REASON_TAKEN_OVER is a lease another holder got after it
+    expired.
+    """
+    LEASE_LOST_REASON_SERVER_SHUTDOWN: _LeaseLostReason.ValueType  # 3
+    """LEASE_LOST_REASON_SERVER_SHUTDOWN is a lease released because the server
+    is shutting down; acquire it again through another server.
+    """
+
+class LeaseLostReason(_LeaseLostReason, metaclass=_LeaseLostReasonEnumTypeWrapper):
+    """LeaseLostReason is why a stream lost its lease."""
+
+LEASE_LOST_REASON_UNSPECIFIED: LeaseLostReason.ValueType  # 0
+"""LEASE_LOST_REASON_UNSPECIFIED is never sent."""
+LEASE_LOST_REASON_EXPIRED: LeaseLostReason.ValueType  # 1
+"""LEASE_LOST_REASON_EXPIRED is a lease not kept alive within its ttl."""
+LEASE_LOST_REASON_TAKEN_OVER: LeaseLostReason.ValueType  # 2
+"""LEASE_LOST_REASON_TAKEN_OVER is a lease another holder got after it
+expired.
+"""
+LEASE_LOST_REASON_SERVER_SHUTDOWN: LeaseLostReason.ValueType  # 3
+"""LEASE_LOST_REASON_SERVER_SHUTDOWN is a lease released because the server
+is shutting down; acquire it again through another server.
+"""
+Global___LeaseLostReason: _TypeAlias = LeaseLostReason  # noqa: Y015
+
 @_typing.final
 class CreateRunRequest(_message.Message):
     """CreateRunRequest asks for a new run."""
@@ -264,12 +300,23 @@ class UpdateRunStatusRequest(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     OUTPUT_JSON_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """run_id is the UUID of the run."""
     status: Global___RunStatus.ValueType
     """status is the new status; RUN_STATUS_UNSPECIFIED is INVALID_ARGUMENT."""
     output_json: _builtins.str
     """output_json is the run's output as JSON text; unset leaves it unchanged."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     @_builtins.property
     def error(self) -> Global___Failure:
         """error is the reason the run failed; unset leaves it unchanged."""
@@ -281,13 +328,20 @@ class UpdateRunStatusRequest(_message.Message):
         status: Global___RunStatus.ValueType = ...,
         output_json: _builtins.str | None = ...,
         error: Global___Failure | None = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_output_json", b"_output_json", "error", b"error", "output_json", b"output_json"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "_output_json", b"_output_json", "error", b"error", "fencing_token", b"fencing_token", "output_json", b"output_json"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_output_json", b"_output_json", "error", b"error", "output_json", b"output_json", "run_id", b"run_id", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "_output_json", b"_output_json", "error", b"error", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "output_json", b"output_json", "run_id", b"run_id", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
     _WhichOneofReturnType__output_json: _TypeAlias = _typing.Literal["output_json"]  # noqa: Y015
     _WhichOneofArgType__output_json: _TypeAlias = _typing.Literal["_output_json", b"_output_json"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__output_json) -> _WhichOneofReturnType__output_json | None: ...
 
 Global___UpdateRunStatusRequest: _TypeAlias = UpdateRunStatusRequest  # noqa: Y015
@@ -327,6 +381,8 @@ class InsertStepStateRequest(_message.Message):
     RPC_NAME_FIELD_NUMBER: _builtins.int
     DATA_JSON_FIELD_NUMBER: _builtins.int
     OPTIONS_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """run_id is the UUID of the run the step belongs to."""
     step_name: _builtins.str
@@ -339,6 +395,15 @@ class InsertStepStateRequest(_message.Message):
     """
     data_json: _builtins.str
     """data_json is the step's input as JSON text; empty means JSON null."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     @_builtins.property
     def options(self) -> Global___StepOptions:
         """options are the step's retry settings; unset means no retries."""
@@ -351,12 +416,16 @@ class InsertStepStateRequest(_message.Message):
         rpc_name: _builtins.str = ...,
         data_json: _builtins.str = ...,
         options: Global___StepOptions | None = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_json", b"data_json", "options", b"options", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_name", b"step_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "data_json", b"data_json", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "options", b"options", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_name", b"step_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
 
 Global___InsertStepStateRequest: _TypeAlias = InsertStepStateRequest  # noqa: Y015
 
@@ -441,18 +510,33 @@ class SetStepScheduledRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STEP_ID_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     def __init__(
         self,
         *,
         step_id: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
 
 Global___SetStepScheduledRequest: _TypeAlias = SetStepScheduledRequest  # noqa: Y015
 
@@ -487,18 +571,33 @@ class SetStepRunningRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STEP_ID_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     def __init__(
         self,
         *,
         step_id: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
 
 Global___SetStepRunningRequest: _TypeAlias = SetStepRunningRequest  # noqa: Y015
 
@@ -534,21 +633,36 @@ class SetStepResultRequest(_message.Message):
 
     STEP_ID_FIELD_NUMBER: _builtins.int
     RESULT_JSON_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
     result_json: _builtins.str
     """result_json is the step's result as JSON text; empty means JSON null."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     def __init__(
         self,
         *,
         step_id: _builtins.str = ...,
         result_json: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["result_json", b"result_json", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "result_json", b"result_json", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
 
 Global___SetStepResultRequest: _TypeAlias = SetStepResultRequest  # noqa: Y015
 
@@ -584,8 +698,19 @@ class SetStepErrorRequest(_message.Message):
 
     STEP_ID_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     @_builtins.property
     def error(self) -> Global___Failure:
         """error is why the step failed; its message is required."""
@@ -595,12 +720,16 @@ class SetStepErrorRequest(_message.Message):
         *,
         step_id: _builtins.str = ...,
         error: Global___Failure | None = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "error", b"error", "fencing_token", b"fencing_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "error", b"error", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
 
 Global___SetStepErrorRequest: _TypeAlias = SetStepErrorRequest  # noqa: Y015
 
@@ -636,23 +765,38 @@ class CreateRetryAttemptRequest(_message.Message):
 
     STEP_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
     status: Global___StepStatus.ValueType
     """status is the status the new attempt starts in: STEP_STATUS_PENDING or
     STEP_STATUS_RUNNING; anything else is INVALID_ARGUMENT.
     """
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
     def __init__(
         self,
         *,
         step_id: _builtins.str = ...,
         status: Global___StepStatus.ValueType = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "status", b"status", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
 
 Global___CreateRetryAttemptRequest: _TypeAlias = CreateRetryAttemptRequest  # noqa: Y015
 
@@ -679,6 +823,355 @@ class CreateRetryAttemptResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateRetryAttemptResponse: _TypeAlias = CreateRetryAttemptResponse  # noqa: Y015
+
+@_typing.final
+class LeaseRequest(_message.Message):
+    """LeaseRequest is one message of a client on a Lease stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACQUIRE_FIELD_NUMBER: _builtins.int
+    KEEP_ALIVE_FIELD_NUMBER: _builtins.int
+    RELEASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def acquire(self) -> Global___LeaseAcquire:
+        """acquire asks for the lease on a key."""
+
+    @_builtins.property
+    def keep_alive(self) -> Global___LeaseKeepAlive:
+        """keep_alive extends the held lease by its ttl."""
+
+    @_builtins.property
+    def release(self) -> Global___LeaseRelease:
+        """release gives the held lease back (or stops waiting for it)."""
+
+    def __init__(
+        self,
+        *,
+        acquire: Global___LeaseAcquire | None = ...,
+        keep_alive: Global___LeaseKeepAlive | None = ...,
+        release: Global___LeaseRelease | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire", "keep_alive", b"keep_alive", "kind", b"kind", "release", b"release"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquire", b"acquire", "keep_alive", b"keep_alive", "kind", b"kind", "release", b"release"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["acquire", "keep_alive", "release"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___LeaseRequest: _TypeAlias = LeaseRequest  # noqa: Y015
+
+@_typing.final
+class LeaseResponse(_message.Message):
+    """LeaseResponse is one message of the server on a Lease stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANTED_FIELD_NUMBER: _builtins.int
+    KEPT_ALIVE_FIELD_NUMBER: _builtins.int
+    RELEASED_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def granted(self) -> Global___LeaseGranted:
+        """granted says the stream now holds the lease."""
+
+    @_builtins.property
+    def kept_alive(self) -> Global___LeaseKeptAlive:
+        """kept_alive answers a keep_alive with the new expiry."""
+
+    @_builtins.property
+    def released(self) -> Global___LeaseReleased:
+        """released answers a release."""
+
+    @_builtins.property
+    def lost(self) -> Global___LeaseLost:
+        """lost says the stream no longer holds the lease it had."""
+
+    def __init__(
+        self,
+        *,
+        granted: Global___LeaseGranted | None = ...,
+        kept_alive: Global___LeaseKeptAlive | None = ...,
+        released: Global___LeaseReleased | None = ...,
+        lost: Global___LeaseLost | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["granted", b"granted", "kept_alive", b"kept_alive", "kind", b"kind", "lost", b"lost", "released", b"released"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granted", b"granted", "kept_alive", b"kept_alive", "kind", b"kind", "lost", b"lost", "released", b"released"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["granted", "kept_alive", "released", "lost"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___LeaseResponse: _TypeAlias = LeaseResponse  # noqa: Y015
+
+@_typing.final
+class GetLeaseRequest(_message.Message):
+    """GetLeaseRequest names the key to look up."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """key is the lease's key."""
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeaseRequest: _TypeAlias = GetLeaseRequest  # noqa: Y015
+
+@_typing.final
+class GetLeaseResponse(_message.Message):
+    """GetLeaseResponse carries the lease on the key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lease(self) -> Global___LeaseInfo:
+        """lease is the current holder's lease."""
+
+    def __init__(
+        self,
+        *,
+        lease: Global___LeaseInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLeaseResponse: _TypeAlias = GetLeaseResponse  # noqa: Y015
+
+@_typing.final
+class LeaseAcquire(_message.Message):
+    """LeaseAcquire asks for the lease on a key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    TTL_FIELD_NUMBER: _builtins.int
+    WAIT_TIMEOUT_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """key is the full string to lock; conventional keys are "run:<run_id>" and
+    "step:<run_id>:<step_name>". Required, at most 1024 characters.
+    """
+    holder: _builtins.str
+    """holder is free text naming the holder for operators (GetLease shows it)."""
+    @_builtins.property
+    def ttl(self) -> _duration_pb2.Duration:
+        """ttl is how long the lease lives without a keepalive; required, positive,
+        at most the server's maximum (5 minutes unless configured).
+        """
+
+    @_builtins.property
+    def wait_timeout(self) -> _duration_pb2.Duration:
+        """wait_timeout is how long to wait for a held key; zero tries once; unset
+        waits until the stream ends.
+        """
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        ttl: _duration_pb2.Duration | None = ...,
+        wait_timeout: _duration_pb2.Duration | None = ...,
+        holder: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holder", b"holder", "key", b"key", "ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseAcquire: _TypeAlias = LeaseAcquire  # noqa: Y015
+
+@_typing.final
+class LeaseKeepAlive(_message.Message):
+    """LeaseKeepAlive extends the held lease by its ttl."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseKeepAlive: _TypeAlias = LeaseKeepAlive  # noqa: Y015
+
+@_typing.final
+class LeaseRelease(_message.Message):
+    """LeaseRelease gives the held lease back, or stops waiting for one."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseRelease: _TypeAlias = LeaseRelease  # noqa: Y015
+
+@_typing.final
+class LeaseGranted(_message.Message):
+    """LeaseGranted says the stream holds the lease."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """key is the key of the lease."""
+    fencing_token: _builtins.int
+    """fencing_token is the lease's token: strictly increasing per key across
+    all servers and restarts. Pass it with guarded writes.
+    """
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when the lease ends unless kept alive."""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        fencing_token: _builtins.int = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "fencing_token", b"fencing_token", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseGranted: _TypeAlias = LeaseGranted  # noqa: Y015
+
+@_typing.final
+class LeaseKeptAlive(_message.Message):
+    """LeaseKeptAlive answers a keepalive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is the lease's new end."""
+
+    def __init__(
+        self,
+        *,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseKeptAlive: _TypeAlias = LeaseKeptAlive  # noqa: Y015
+
+@_typing.final
+class LeaseReleased(_message.Message):
+    """LeaseReleased answers a release."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseReleased: _TypeAlias = LeaseReleased  # noqa: Y015
+
+@_typing.final
+class LeaseLost(_message.Message):
+    """LeaseLost says the stream no longer holds the lease it had."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    reason: Global___LeaseLostReason.ValueType
+    """reason is why the lease was lost."""
+    message: _builtins.str
+    """message explains the loss for people."""
+    def __init__(
+        self,
+        *,
+        reason: Global___LeaseLostReason.ValueType = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseLost: _TypeAlias = LeaseLost  # noqa: Y015
+
+@_typing.final
+class LeaseInfo(_message.Message):
+    """LeaseInfo describes a held lease."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    ACQUIRE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """key is the lease's key."""
+    holder: _builtins.str
+    """holder is the text the holder gave when it acquired the lease."""
+    fencing_token: _builtins.int
+    """fencing_token is the holder's token."""
+    @_builtins.property
+    def acquire_time(self) -> _timestamp_pb2.Timestamp:
+        """acquire_time is when the holder got the lease."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """expire_time is when the lease ends unless kept alive."""
+
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        holder: _builtins.str = ...,
+        fencing_token: _builtins.int = ...,
+        acquire_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquire_time", b"acquire_time", "expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquire_time", b"acquire_time", "expire_time", b"expire_time", "fencing_token", b"fencing_token", "holder", b"holder", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LeaseInfo: _TypeAlias = LeaseInfo  # noqa: Y015
 
 @_typing.final
 class Run(_message.Message):

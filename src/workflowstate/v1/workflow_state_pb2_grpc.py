@@ -102,6 +102,16 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateRetryAttemptRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateRetryAttemptResponse.FromString,
                 _registered_method=True)
+        self.Lease = channel.stream_stream(
+                '/workflowstate.v1.WorkflowStateService/Lease',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.LeaseRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.LeaseResponse.FromString,
+                _registered_method=True)
+        self.GetLease = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/GetLease',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -210,6 +220,32 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Lease(self, request_iterator, context):
+        """Lease holds a lock on a key for as long as the stream lives and keeps it
+        alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
+        then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
+        LeaseReleased, or LeaseLost when the lease is gone (expired, taken over
+        after expiry, or the server is shutting down). One lease per stream at a
+        time; after a release the same stream may acquire again. Ending the stream
+        releases the lease at once. Waiters on a held key are served first come,
+        first served. When wait_timeout passes before the key is free the stream
+        ends with DEADLINE_EXCEEDED; a zero wait_timeout tries once. An empty key or
+        a ttl that is not positive or above the server's maximum is
+        INVALID_ARGUMENT; a message out of order (a second acquire, a keepalive
+        before any acquire) is FAILED_PRECONDITION. Both end the stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLease(self, request, context):
+        """GetLease returns the current holder of a key, its fencing token and
+        expiry. NOT_FOUND when nobody holds the key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -267,6 +303,16 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.CreateRetryAttempt,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateRetryAttemptRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateRetryAttemptResponse.SerializeToString,
+            ),
+            'Lease': grpc.stream_stream_rpc_method_handler(
+                    servicer.Lease,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.LeaseRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.LeaseResponse.SerializeToString,
+            ),
+            'GetLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLease,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -579,6 +625,60 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/CreateRetryAttempt',
             workflowstate_dot_v1_dot_workflow__state__pb2.CreateRetryAttemptRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.CreateRetryAttemptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Lease(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/workflowstate.v1.WorkflowStateService/Lease',
+            workflowstate_dot_v1_dot_workflow__state__pb2.LeaseRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.LeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/GetLease',
+            workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

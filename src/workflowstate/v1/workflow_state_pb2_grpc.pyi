@@ -92,6 +92,24 @@ class WorkflowStateServiceStub:
     attempt_count + 1, result and error cleared, a new history row, status
     PENDING or RUNNING.
     """
+    Lease: _grpc.StreamStreamMultiCallable[_workflow_state_pb2.LeaseRequest, _workflow_state_pb2.LeaseResponse]
+    """Lease holds a lock on a key for as long as the stream lives and keeps it
+    alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
+    then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
+    LeaseReleased, or LeaseLost when the lease is gone (expired, taken over
+    after expiry, or the server is shutting down). One lease per stream at a
+    time; after a release the same stream may acquire again. Ending the stream
+    releases the lease at once. Waiters on a held key are served first come,
+    first served. When wait_timeout passes before the key is free the stream
+    ends with DEADLINE_EXCEEDED; a zero wait_timeout tries once. An empty key or
+    a ttl that is not positive or above the server's maximum is
+    INVALID_ARGUMENT; a message out of order (a second acquire, a keepalive
+    before any acquire) is FAILED_PRECONDITION. Both end the stream.
+    """
+    GetLease: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetLeaseRequest, _workflow_state_pb2.GetLeaseResponse]
+    """GetLease returns the current holder of a key, its fencing token and
+    expiry. NOT_FOUND when nobody holds the key.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -153,6 +171,24 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     """CreateRetryAttempt starts the next attempt of a FAILED step: same step_id,
     attempt_count + 1, result and error cleared, a new history row, status
     PENDING or RUNNING.
+    """
+    Lease: _aio.StreamStreamMultiCallable[_workflow_state_pb2.LeaseRequest, _workflow_state_pb2.LeaseResponse]  # type: ignore[assignment]
+    """Lease holds a lock on a key for as long as the stream lives and keeps it
+    alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
+    then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
+    LeaseReleased, or LeaseLost when the lease is gone (expired, taken over
+    after expiry, or the server is shutting down). One lease per stream at a
+    time; after a release the same stream may acquire again. Ending the stream
+    releases the lease at once. Waiters on a held key are served first come,
+    first served. When wait_timeout passes before the key is free the stream
+    ends with DEADLINE_EXCEEDED; a zero wait_timeout tries once. An empty key or
+    a ttl that is not positive or above the server's maximum is
+    INVALID_ARGUMENT; a message out of order (a second acquire, a keepalive
+    before any acquire) is FAILED_PRECONDITION. Both end the stream.
+    """
+    GetLease: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetLeaseRequest, _workflow_state_pb2.GetLeaseResponse]  # type: ignore[assignment]
+    """GetLease returns the current holder of a key, its fencing token and
+    expiry. NOT_FOUND when nobody holds the key.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -278,6 +314,36 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         """CreateRetryAttempt starts the next attempt of a FAILED step: same step_id,
         attempt_count + 1, result and error cleared, a new history row, status
         PENDING or RUNNING.
+        """
+
+    @_abc_1.abstractmethod
+    def Lease(
+        self,
+        request_iterator: _MaybeAsyncIterator[_workflow_state_pb2.LeaseRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.LeaseResponse], _abc.AsyncIterator[_workflow_state_pb2.LeaseResponse]]:
+        """Lease holds a lock on a key for as long as the stream lives and keeps it
+        alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
+        then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
+        LeaseReleased, or LeaseLost when the lease is gone (expired, taken over
+        after expiry, or the server is shutting down). One lease per stream at a
+        time; after a release the same stream may acquire again. Ending the stream
+        releases the lease at once. Waiters on a held key are served first come,
+        first served. When wait_timeout passes before the key is free the stream
+        ends with DEADLINE_EXCEEDED; a zero wait_timeout tries once. An empty key or
+        a ttl that is not positive or above the server's maximum is
+        INVALID_ARGUMENT; a message out of order (a second acquire, a keepalive
+        before any acquire) is FAILED_PRECONDITION. Both end the stream.
+        """
+
+    @_abc_1.abstractmethod
+    def GetLease(
+        self,
+        request: _workflow_state_pb2.GetLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.GetLeaseResponse, _abc.Awaitable[_workflow_state_pb2.GetLeaseResponse]]:
+        """GetLease returns the current holder of a key, its fencing token and
+        expiry. NOT_FOUND when nobody holds the key.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import uuid
 from collections.abc import Callable
 
 import grpc
@@ -16,6 +17,8 @@ from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from .config import ServerConfig
 from .health import DatabaseHealth
+from .lease_store import LeaseStore
+from .leases import LeaseManager
 from .servicer import WorkflowStateServicer
 from .store import Store
 
@@ -55,8 +58,10 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     )
     health_servicer = health.aio.HealthServicer()
     database_health = DatabaseHealth(store, health_servicer, interval=config.health_interval)
+    server_id = uuid.uuid4()
+    leases = LeaseManager(LeaseStore(store, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases)
     servicer = WorkflowStateServicer(
-        store, max_payload_bytes=config.max_payload_bytes, on_database_unavailable=database_health.report_unavailable
+        store, leases, max_payload_bytes=config.max_payload_bytes, on_database_unavailable=database_health.report_unavailable
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -72,7 +77,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
 
     await server.start()
     await database_health.start()
-    log.info("started", extra={"address": address, "schema": config.schema})
+    await leases.start()
+    log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
     on_ready(address)
     try:
         await stop.wait()
@@ -80,7 +86,11 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         log.info("stopping: draining in-flight calls", extra={"grace_period_s": config.grace_period})
         # Tell load balancers first, so new calls go elsewhere while these finish.
         await health_servicer.enter_graceful_shutdown()
+        # Lease streams live until their client ends them: end them now (holders are told
+        # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
+        leases.shutdown()
         await server.stop(config.grace_period)
+        await leases.stop()
         await database_health.stop()
         await store.close()
         log.info("stopped")

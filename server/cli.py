@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 log = logging.getLogger("workflowstate.server")
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--pool-size", type=_positive_int, default=int(_env("POOL_SIZE", "10")), help="most database connections")
     serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before UNAVAILABLE")
     serve.add_argument("--startup-timeout", type=_positive_float, default=float(_env("STARTUP_TIMEOUT", "30")), help="seconds to wait for the database at start-up")
+    serve.add_argument("--lease-max-ttl", type=_positive_float, default=float(_env("LEASE_MAX_TTL", "300")), help="longest lease ttl a client may ask for, in seconds")
+    serve.add_argument("--lease-poll-interval", type=_positive_float, default=float(_env("LEASE_POLL_INTERVAL", "1")), help="longest a lease waiter sleeps before looking again unwoken, in seconds")
     serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
@@ -80,6 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
         from . import app, embedded, logs
         from .config import ServerConfig
         from .errors import Unavailable
+        from .leases import LeaseSettings
         from .store import PoolSettings
     except ImportError as err:
         print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
@@ -94,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         max_payload_bytes=args.max_payload_bytes,
         pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
+        leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,

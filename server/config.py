@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .leases import LeaseSettings
 from .store import PoolSettings
 
 
@@ -23,6 +24,7 @@ class ServerConfig:
     # Largest JSON payload (or error) one field may carry, in bytes.
     max_payload_bytes: int = 1024 * 1024
     pool: PoolSettings = field(default_factory=PoolSettings)
+    leases: LeaseSettings = field(default_factory=LeaseSettings)
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

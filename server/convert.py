@@ -80,7 +80,7 @@ def failure_from_proto(message: pb.Failure) -> FailureRecord:
     return FailureRecord(message=message.message, stack=message.stack, code=message.code)
 
 
-def _timestamp(value: datetime) -> Timestamp:
+def timestamp(value: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(value)
     return stamp
@@ -109,14 +109,14 @@ def run_to_proto(row: dict[str, Any]) -> pb.Run:
         input_json=row["input"],
         output_json=row["output"],
         error=_failure(row["error"]),
-        create_time=_timestamp(row["create_time"]),
-        update_time=_timestamp(row["update_time"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
     )
 
 
 def step_to_proto(row: dict[str, Any]) -> pb.StepState:
     optional_times = {
-        name: _timestamp(row[name]) for name in ("scheduled_time", "running_time", "succeeded_time", "failed_time") if row[name] is not None
+        name: timestamp(row[name]) for name in ("scheduled_time", "running_time", "succeeded_time", "failed_time") if row[name] is not None
     }
     return pb.StepState(
         step_id=str(row["step_id"]),
@@ -130,8 +130,8 @@ def step_to_proto(row: dict[str, Any]) -> pb.StepState:
         attempt_count=row["attempt_count"],
         retries=row["retries"],
         retry_delay=_duration(row["retry_delay"]) if row["retry_delay"] is not None else None,
-        create_time=_timestamp(row["create_time"]),
-        update_time=_timestamp(row["update_time"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
         **optional_times,
     )
 
@@ -144,6 +144,16 @@ def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
         status=STEP_STATUS_TO_PROTO[StepStatus(row["status"])],
         result_json=row["result"],
         error=_failure(row["error"]),
-        create_time=_timestamp(row["create_time"]),
-        update_time=_timestamp(row["update_time"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+    )
+
+
+def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
+    return pb.LeaseInfo(
+        key=row["key"],
+        holder=row["holder"] or "",
+        fencing_token=row["fencing_token"],
+        acquire_time=timestamp(row["acquire_time"]),
+        expire_time=timestamp(row["expire_time"]),
     )

@@ -21,7 +21,9 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from . import convert, errors, validation
-from .store import FailureRecord, Store, with_deadline
+from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .leases import LeaseManager
+from .store import FailureRecord, Fence, Store, with_deadline
 from .transitions import StepStatus, retry_start_statuses
 
 log = logging.getLogger("workflowstate.server.rpc")
@@ -80,8 +82,16 @@ def _elapsed_ms(started: float) -> float:
 class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     """WorkflowStateService over a Store."""
 
-    def __init__(self, store: Store, *, max_payload_bytes: int, on_database_unavailable: Callable[[Exception], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        leases: LeaseManager,
+        *,
+        max_payload_bytes: int,
+        on_database_unavailable: Callable[[Exception], None],
+    ) -> None:
         self._store = store
+        self._leases = leases
         self._max_payload = max_payload_bytes
         self.on_database_unavailable = on_database_unavailable
 
@@ -91,6 +101,18 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     def _failure(self, field: str, message: pb.Failure) -> FailureRecord:
         validation.check_failure(field, message.message, message.stack, message.code, max_bytes=self._max_payload)
         return convert.failure_from_proto(message)
+
+    @staticmethod
+    def _fence(request: Any) -> Fence | None:
+        """The lease a write is made under, if the request names one."""
+        key = validation.check_name("lease_key", request.lease_key, required=False, max_length=MAX_KEY_LENGTH) or None
+        if not request.HasField("fencing_token"):
+            if key:
+                raise errors.InvalidArgument("lease_key is set but fencing_token is not")
+            return None
+        if request.fencing_token <= 0:
+            raise errors.InvalidArgument(f"fencing_token must be positive, got {request.fencing_token}")
+        return Fence(request.fencing_token, key)
 
     async def _call(self, context: grpc.aio.ServicerContext, call: Awaitable[Any]) -> Any:
         return await with_deadline(call, context.time_remaining())
@@ -121,7 +143,7 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         status = convert.run_status_from_proto("status", request.status)
         output_json = self._json("output_json", request.output_json) if request.HasField("output_json") else None
         error = self._failure("error", request.error) if request.HasField("error") else None
-        row = await self._call(context, self._store.update_run_status(run_id, status, output_json=output_json, error=error))
+        row = await self._call(context, self._store.update_run_status(run_id, status, output_json=output_json, error=error, fence=self._fence(request)))
         return pb.UpdateRunStatusResponse(run=convert.run_to_proto(row))
 
     @rpc
@@ -137,8 +159,10 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
             if options.HasField("retry_delay")
             else None
         )
+        fence = self._fence(request)
         row = await self._call(
-            context, self._store.insert_step(run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay)
+            context,
+            self._store.insert_step(run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay, fence=fence),
         )
         return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
 
@@ -152,20 +176,20 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     @rpc
     async def SetStepScheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SCHEDULED))
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=self._fence(request)))
         return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
 
     @rpc
     async def SetStepRunning(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.RUNNING))
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.RUNNING, fence=self._fence(request)))
         return pb.SetStepRunningResponse(step=convert.step_to_proto(row))
 
     @rpc
     async def SetStepResult(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         result_json = self._json("result_json", request.result_json)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json))
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json, fence=self._fence(request)))
         return pb.SetStepResultResponse(step=convert.step_to_proto(row))
 
     @rpc
@@ -174,7 +198,7 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         if not request.HasField("error"):
             raise errors.InvalidArgument("error is required")
         error = self._failure("error", request.error)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.FAILED, error=error))
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.FAILED, error=error, fence=self._fence(request)))
         return pb.SetStepErrorResponse(step=convert.step_to_proto(row))
 
     @rpc
@@ -187,5 +211,17 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         if status not in allowed:
             names = " or ".join(sorted(s.name for s in allowed))
             raise errors.InvalidArgument(f"status of a retry attempt must be {names}, got {status.name}")
-        row = await self._call(context, self._store.create_retry_attempt(step_id, status))
+        row = await self._call(context, self._store.create_retry_attempt(step_id, status, fence=self._fence(request)))
         return pb.CreateRetryAttemptResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def Lease(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await LeaseSession(self._leases, context).run()
+
+    @rpc
+    async def GetLease(self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext) -> pb.GetLeaseResponse:
+        key = validation.check_name("key", request.key, max_length=MAX_KEY_LENGTH)
+        row = await self._call(context, self._leases.get(key))
+        if row is None:
+            raise errors.NotFound(f"nobody holds the lease {key!r}")
+        return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))

@@ -47,6 +47,29 @@ class FailureRecord:
 
 
 @dataclass(frozen=True)
+class Fence:
+    """A lease a write is made under: its fencing token, and its key (None: the run's key)."""
+
+    token: int
+    key: str | None = None
+
+
+def _fence_params(fence: Fence | None) -> dict[str, Any]:
+    return {"fencing_token": fence.token if fence else None, "lease_key": fence.key if fence else None}
+
+
+def _check_fence(row: Row, fence: Fence | None, key: str) -> None:
+    """Refuse a write whose token is no longer the latest of its lease key."""
+    if fence is None or row["current_token"] == fence.token:
+        return
+    if row["current_token"] is None:
+        raise errors.FailedPrecondition(f"fencing token {fence.token} is unknown: no lease was ever granted on {key!r}")
+    raise errors.FailedPrecondition(
+        f"stale fencing token {fence.token} for lease {key!r}: the current token is {row['current_token']}; nothing was written"
+    )
+
+
+@dataclass(frozen=True)
 class PoolSettings:
     """How the store uses its connections."""
 
@@ -94,6 +117,7 @@ class Store:
 
     def __init__(self, database_url: str, schema: str, pool: PoolSettings | None = None) -> None:
         self.schema = schema
+        self.database_url = database_url
         self._settings = pool or PoolSettings()
         self._pool = AsyncConnectionPool(
             database_url,
@@ -129,26 +153,28 @@ class Store:
             async with self._pool.connection() as conn:
                 yield conn
 
-    async def _one(self, query: str, params: dict[str, Any]) -> Row | None:
+    async def fetch_one(self, query: str, params: dict[str, Any]) -> Row | None:
+        """Run the named statement of queries.sql; return its first row (None when it has none)."""
         async with self._connection() as conn:
             cursor = await conn.execute(self._queries[query], params)
             return await cursor.fetchone()
 
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
         """One row, or NotFound(missing) when the statement returns none."""
-        row = await self._one(query, params)
+        row = await self.fetch_one(query, params)
         if row is None:
             raise errors.NotFound(missing)
         return row
 
-    async def _all(self, query: str, params: dict[str, Any]) -> list[Row]:
+    async def fetch_all(self, query: str, params: dict[str, Any]) -> list[Row]:
+        """Run the named statement of queries.sql; return all its rows."""
         async with self._connection() as conn:
             cursor = await conn.execute(self._queries[query], params)
             return await cursor.fetchall()
 
     async def ping(self) -> None:
         """One round trip to the database; raises Unavailable when it does not answer."""
-        await self._one("ping", {})
+        await self.fetch_one("ping", {})
 
     async def check_idle_connections(self) -> None:
         """Drop pooled connections that died, so the next call gets a fresh one."""
@@ -157,7 +183,7 @@ class Store:
     # Runs
 
     async def create_run(self, workflow: str, input_json: str, request_id: str | None) -> Row:
-        row = await self._one("create_run", {"workflow": workflow, "input": input_json, "request_id": request_id})
+        row = await self.fetch_one("create_run", {"workflow": workflow, "input": input_json, "request_id": request_id})
         assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
         if not row["created"] and not row["same_request"]:
             raise errors.AlreadyExists(
@@ -170,13 +196,19 @@ class Store:
         return await self._found("get_run", {"run_id": run_id}, f"run {run_id} not found")
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
-        rows = await self._all("get_run_history", {"run_id": run_id})
+        rows = await self.fetch_all("get_run_history", {"run_id": run_id})
         if not rows:
             raise errors.NotFound(f"run {run_id} not found")
         return [row for row in rows if row["step_id"] is not None]
 
     async def update_run_status(
-        self, run_id: uuid.UUID, status: RunStatus, *, output_json: str | None, error: FailureRecord | None
+        self,
+        run_id: uuid.UUID,
+        status: RunStatus,
+        *,
+        output_json: str | None,
+        error: FailureRecord | None,
+        fence: Fence | None = None,
     ) -> Row:
         row = await self._found(
             "update_run_status",
@@ -187,9 +219,11 @@ class Store:
                 "output": output_json,
                 "error": error.to_json() if error else None,
                 "from_statuses": run_sources(status),
+                **_fence_params(fence),
             },
             f"run {run_id} not found",
         )
+        _check_fence(row, fence, (fence and fence.key) or f"run:{run_id}")
         if row["run_id"] is not None:
             return row
         prior = RunStatus(row["prior_status"])
@@ -214,6 +248,7 @@ class Store:
         *,
         retries: int | None,
         retry_delay: timedelta | None,
+        fence: Fence | None = None,
     ) -> Row:
         row = await self._found(
             "insert_step",
@@ -224,9 +259,11 @@ class Store:
                 "data": data_json,
                 "retries": retries,
                 "retry_delay": retry_delay,
+                **_fence_params(fence),
             },
             f"run {run_id} not found",
         )
+        _check_fence(row, fence, (fence and fence.key) or f"run:{run_id}")
         if row["step_id"] is not None:
             return row
         run_status = RunStatus(row["run_status"])
@@ -248,6 +285,7 @@ class Store:
         *,
         result_json: str | None = None,
         error: FailureRecord | None = None,
+        fence: Fence | None = None,
     ) -> Row:
         """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table."""
         params = {
@@ -256,16 +294,23 @@ class Store:
             "result": result_json,
             "error": error.to_json() if error else None,
             "from_statuses": step_sources(status, Via.SET_STATUS),
+            **_fence_params(fence),
         }
-        return await self._change_step("set_step_status", params, status, Via.SET_STATUS)
+        return await self._change_step("set_step_status", params, status, Via.SET_STATUS, fence)
 
-    async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus) -> Row:
-        params = {"step_id": step_id, "to_status": status.value, "from_statuses": step_sources(status, Via.RETRY)}
-        return await self._change_step("create_retry_attempt", params, status, Via.RETRY)
+    async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> Row:
+        params = {
+            "step_id": step_id,
+            "to_status": status.value,
+            "from_statuses": step_sources(status, Via.RETRY),
+            **_fence_params(fence),
+        }
+        return await self._change_step("create_retry_attempt", params, status, Via.RETRY, fence)
 
-    async def _change_step(self, query: str, params: dict[str, Any], target: StepStatus, via: Via) -> Row:
+    async def _change_step(self, query: str, params: dict[str, Any], target: StepStatus, via: Via, fence: Fence | None) -> Row:
         step_id = params["step_id"]
         row = await self._found(query, params, f"step {step_id} not found")
+        _check_fence(row, fence, row["lease_key"])
         if row["step_id"] is not None:
             return row
         prior = StepStatus(row["prior_status"])
@@ -301,4 +346,4 @@ async def with_deadline(call: Awaitable[Any], seconds: float | None) -> Any:
         raise errors.DeadlineExceeded("the deadline passed before the database answered; the statement was cancelled") from None
 
 
-__all__ = ["FailureRecord", "PoolSettings", "Store", "translate_database_errors", "with_deadline"]
+__all__ = ["Fence", "FailureRecord", "PoolSettings", "Store", "translate_database_errors", "with_deadline"]

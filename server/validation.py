@@ -27,14 +27,14 @@ def parse_uuid(field: str, value: str) -> uuid.UUID:
         raise InvalidArgument(f"{field} is not a valid UUID: {value[:64]!r}") from None
 
 
-def check_name(field: str, value: str, *, required: bool = True) -> str:
-    """A name: non-empty (when required), at most MAX_NAME_LENGTH characters, no NUL."""
+def check_name(field: str, value: str, *, required: bool = True, max_length: int = MAX_NAME_LENGTH) -> str:
+    """A name: non-empty (when required), at most max_length characters, no NUL."""
     if not value:
         if required:
             raise InvalidArgument(f"{field} is required")
         return value
-    if len(value) > MAX_NAME_LENGTH:
-        raise InvalidArgument(f"{field} is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}")
+    if len(value) > max_length:
+        raise InvalidArgument(f"{field} is {len(value)} characters long; the limit is {max_length}")
     if "\x00" in value:
         raise InvalidArgument(f"{field} must not contain the NUL character")
     return value

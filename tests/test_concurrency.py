@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+import psycopg
 from support.flows import new_run, status_of, step_in
 
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -92,15 +93,13 @@ def test_step_insert_racing_run_completion_never_lands_after_it(stub) -> None:
             (stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="late", rpc_name="r")),
         ])
         assert done == OK
-        final = stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run
+        history = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts
         if insert_code == OK:
             inserted += 1
-            step = stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name="late")).step
-            assert step.create_time.ToDatetime() <= final.update_time.ToDatetime()
+            assert [a.step_name for a in history] == ["late"]
         else:
             refused += 1
             assert insert_code == REFUSED and "COMPLETED" in message
-            history = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts
             assert list(history) == []
     assert inserted + refused == ROUNDS
 
@@ -128,3 +127,45 @@ def test_same_step_inserted_at_once_exists_once(stub) -> None:
     assert Counter(code for code, _ in outcomes) == Counter({OK: 1, grpc.StatusCode.ALREADY_EXISTS: 5}), outcomes
     history = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts
     assert len(history) == 1
+
+
+def _wait_for_lock_waiters(db) -> None:
+    """Wait, inside PostgreSQL, until some backend waits for a lock (bounded by a statement timeout)."""
+    with psycopg.connect(db.info.dsn, autocommit=True) as watcher:
+        watcher.execute("SELECT set_config('statement_timeout', '20000', false)")
+        watcher.execute(
+            "DO $$ BEGIN WHILE NOT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock') "
+            "LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
+        )
+
+
+def test_step_writes_wait_for_a_run_completion_in_flight_and_see_it(stub, db) -> None:
+    """A completion being committed holds the run row; step writes queue behind it and then see
+    the finished run. (Without the share lock on the run they would not wait, and would write
+    into a run that is completed a moment later.)"""
+    run = new_run(stub)
+    step = step_in_run(stub, run.run_id)
+    calls = [
+        (stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="late", rpc_name="r")),
+        (stub.SetStepResult, pb.SetStepResultRequest(step_id=step.step_id, result_json="1")),
+    ]
+    for call, request in calls:
+        outcome: list[tuple[grpc.StatusCode, str]] = []
+        with db.transaction():
+            db.execute("UPDATE workflows_test.runs SET status = 'completed' WHERE run_id = %s", (run.run_id,))
+            writer = threading.Thread(target=lambda: outcome.append(status_of(call, request)))
+            writer.start()
+            _wait_for_lock_waiters(db)
+        writer.join(30)
+        code, message = outcome[0]
+        assert code == REFUSED and "COMPLETED" in message, outcome
+        db.execute("UPDATE workflows_test.runs SET status = 'running' WHERE run_id = %s", (run.run_id,))
+    final = stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name=step.step_name)).step
+    assert final.status == pb.STEP_STATUS_RUNNING
+    history = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts
+    assert [a.step_name for a in history] == [step.step_name]
+
+
+def step_in_run(stub, run_id: str) -> pb.StepState:
+    step = stub.InsertStepState(pb.InsertStepStateRequest(run_id=run_id, step_name="work", rpc_name="r")).step
+    return stub.SetStepRunning(pb.SetStepRunningRequest(step_id=step.step_id)).step

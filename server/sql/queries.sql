@@ -4,6 +4,10 @@
 -- ones given by server/transitions.py, and writes the row and its history together, so two racing
 -- writers cannot both win. A statement that changes nothing returns the current status so the
 -- store can say why.
+--
+-- Fencing: a write given %(fencing_token)s share-locks the lease row of its key (by default the
+-- run's key 'run:<run_id>') and writes only when the token is still the key's latest, so a
+-- holder whose lease was taken over cannot write, and a takeover waits for a write in flight.
 
 -- create_run --
 -- Insert a run in status 'running'. With a request_id that exists already, return that run
@@ -38,17 +42,24 @@ WITH current_run AS (
     FROM {schema}.runs
     WHERE run_id = %(run_id)s::uuid
     FOR NO KEY UPDATE
+), fence AS (
+    SELECT l.fencing_token FROM {schema}.leases l
+    WHERE %(fencing_token)s::bigint IS NOT NULL
+      AND l.key = COALESCE(%(lease_key)s::text, 'run:' || %(run_id)s::uuid::text)
+    FOR SHARE
 ), changed AS (
     UPDATE {schema}.runs r
     SET status = %(status)s::text,
         output = CASE WHEN %(set_output)s::boolean THEN %(output)s::jsonb ELSE r.output END,
         error = COALESCE(%(error)s::jsonb, r.error),
-        update_time = now()
+        update_time = now(),
+        fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
     FROM current_run c
     WHERE r.run_id = c.run_id AND c.status = ANY(%(from_statuses)s::text[])
+      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
     RETURNING r.*
 )
-SELECT c.status AS prior_status,
+SELECT c.status AS prior_status, (SELECT fencing_token FROM fence) AS current_token,
        (NOT %(set_output)s::boolean OR c.output IS NOT DISTINCT FROM %(output)s::jsonb)
            AND (%(error)s::jsonb IS NULL OR c.error IS NOT DISTINCT FROM %(error)s::jsonb) AS same_payload,
        ch.*
@@ -59,19 +70,25 @@ FROM current_run c LEFT JOIN changed ch ON true;
 -- share-locked so a concurrent run status change waits for this insert (or this sees it).
 WITH run AS (
     SELECT run_id, status FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
+), fence AS (
+    SELECT l.fencing_token FROM {schema}.leases l
+    WHERE %(fencing_token)s::bigint IS NOT NULL
+      AND l.key = COALESCE(%(lease_key)s::text, 'run:' || %(run_id)s::uuid::text)
+    FOR SHARE
 ), inserted AS (
-    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay)
+    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token)
     SELECT gen_random_uuid(), run.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
-           'pending', %(retries)s::integer, %(retry_delay)s::interval
+           'pending', %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint
     FROM run
     WHERE run.status = 'running'
+      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
     ON CONFLICT (run_id, step_name) DO NOTHING
     RETURNING *
 ), first_attempt AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
     SELECT step_id, attempt_count, run_id, step_name, status, create_time, update_time FROM inserted
 )
-SELECT run.status AS run_status, i.*
+SELECT run.status AS run_status, (SELECT fencing_token FROM fence) AS current_token, i.*
 FROM run LEFT JOIN inserted i ON true;
 
 -- get_step --
@@ -88,10 +105,15 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- current attempt's history row. The step is locked for update and its run share-locked, so the
 -- decision is made on the latest committed rows.
 WITH current_step AS (
-    SELECT s.step_id, s.status, s.result, s.error, r.status AS run_status
+    SELECT s.step_id, s.status, s.result, s.error, r.status AS run_status,
+           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id = %(step_id)s::uuid
     FOR NO KEY UPDATE OF s FOR SHARE OF r
+), fence AS (
+    SELECT l.fencing_token FROM {schema}.leases l JOIN current_step c ON l.key = c.lease_key
+    WHERE %(fencing_token)s::bigint IS NOT NULL
+    FOR SHARE OF l
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -101,9 +123,11 @@ WITH current_step AS (
         scheduled_time = CASE WHEN %(to_status)s::text = 'scheduled' THEN now() ELSE s.scheduled_time END,
         running_time = CASE WHEN %(to_status)s::text = 'running' THEN now() ELSE s.running_time END,
         succeeded_time = CASE WHEN %(to_status)s::text = 'succeeded' THEN now() ELSE s.succeeded_time END,
-        failed_time = CASE WHEN %(to_status)s::text = 'failed' THEN now() ELSE s.failed_time END
+        failed_time = CASE WHEN %(to_status)s::text = 'failed' THEN now() ELSE s.failed_time END,
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM current_step c
     WHERE s.step_id = c.step_id AND c.run_status = 'running' AND c.status = ANY(%(from_statuses)s::text[])
+      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
     RETURNING s.*
 ), attempt AS (
     UPDATE {schema}.step_attempts a
@@ -111,7 +135,7 @@ WITH current_step AS (
     FROM changed ch
     WHERE a.step_id = ch.step_id AND a.attempt = ch.attempt_count
 )
-SELECT c.status AS prior_status, c.run_status,
+SELECT c.status AS prior_status, c.run_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
        c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb AS same_payload,
        ch.*
 FROM current_step c LEFT JOIN changed ch ON true;
@@ -120,10 +144,15 @@ FROM current_step c LEFT JOIN changed ch ON true;
 -- Start the next attempt of a step whose status is one of from_statuses (a failed one): same
 -- step, attempt_count + 1, result, error and attempt times cleared, a new history row.
 WITH current_step AS (
-    SELECT s.step_id, s.status, r.status AS run_status
+    SELECT s.step_id, s.status, r.status AS run_status,
+           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id = %(step_id)s::uuid
     FOR NO KEY UPDATE OF s FOR SHARE OF r
+), fence AS (
+    SELECT l.fencing_token FROM {schema}.leases l JOIN current_step c ON l.key = c.lease_key
+    WHERE %(fencing_token)s::bigint IS NOT NULL
+    FOR SHARE OF l
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -134,16 +163,107 @@ WITH current_step AS (
         scheduled_time = NULL,
         running_time = CASE WHEN %(to_status)s::text = 'running' THEN now() END,
         succeeded_time = NULL,
-        failed_time = NULL
+        failed_time = NULL,
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM current_step c
     WHERE s.step_id = c.step_id AND c.run_status = 'running' AND c.status = ANY(%(from_statuses)s::text[])
+      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
     RETURNING s.*
 ), next_attempt AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
     SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time FROM changed
 )
-SELECT c.status AS prior_status, c.run_status, false AS same_payload, ch.*
+SELECT c.status AS prior_status, c.run_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
+       false AS same_payload, ch.*
 FROM current_step c LEFT JOIN changed ch ON true;
+
+-- lease_acquire --
+-- Take the lease on a key if it is free (never held, released, or expired) and no live waiter
+-- queued before this one (ticket NULL: before anyone), with the next fencing token. When not
+-- granted and enqueue is true, queue this stream as a waiter. Returns whether it was granted,
+-- the key's token and expiry, and the new waiter's ticket.
+WITH granted AS (
+    INSERT INTO {schema}.leases AS l (key, fencing_token, owner_id, holder, acquire_time, expire_time)
+    VALUES (%(key)s::text, 1, %(owner_id)s::uuid, %(holder)s::text, now(), now() + %(ttl)s::interval)
+    ON CONFLICT (key) DO UPDATE
+    SET fencing_token = l.fencing_token + 1, owner_id = EXCLUDED.owner_id, holder = EXCLUDED.holder,
+        acquire_time = EXCLUDED.acquire_time, expire_time = EXCLUDED.expire_time
+    WHERE (l.owner_id IS NULL OR l.expire_time <= now())
+      AND NOT EXISTS (
+          SELECT FROM {schema}.lease_waiters w
+          WHERE w.key = %(key)s::text AND w.expire_time > now()
+            AND (%(ticket)s::bigint IS NULL OR w.ticket < %(ticket)s::bigint)
+      )
+    RETURNING l.fencing_token, l.expire_time
+), left_queue AS (
+    DELETE FROM {schema}.lease_waiters
+    WHERE ticket = %(ticket)s::bigint AND EXISTS (SELECT FROM granted)
+), queued AS (
+    INSERT INTO {schema}.lease_waiters (key, owner_id, server_id, expire_time)
+    SELECT %(key)s::text, %(owner_id)s::uuid, %(server_id)s::uuid, now() + %(waiter_ttl)s::interval
+    WHERE %(enqueue)s::boolean AND %(ticket)s::bigint IS NULL AND NOT EXISTS (SELECT FROM granted)
+    RETURNING ticket
+)
+SELECT true AS granted, g.fencing_token, g.expire_time, NULL::bigint AS ticket FROM granted g
+UNION ALL
+SELECT false, l.fencing_token, l.expire_time, (SELECT ticket FROM queued)
+FROM (SELECT 1) AS one
+LEFT JOIN {schema}.leases l ON l.key = %(key)s::text
+WHERE NOT EXISTS (SELECT FROM granted);
+
+-- lease_keep_alive --
+-- Extend a lease this stream still holds and that has not expired. Returns the new expiry, or
+-- NULL with the key's current token when the lease is gone.
+WITH kept AS (
+    UPDATE {schema}.leases
+    SET expire_time = now() + %(ttl)s::interval
+    WHERE key = %(key)s::text AND owner_id = %(owner_id)s::uuid AND fencing_token = %(fencing_token)s::bigint
+      AND expire_time > now()
+    RETURNING expire_time
+)
+SELECT (SELECT expire_time FROM kept) AS expire_time, l.fencing_token AS current_token
+FROM {schema}.leases l WHERE l.key = %(key)s::text;
+
+-- lease_release --
+-- Free a lease this stream holds and wake the waiters of its key on every server. Returns one
+-- row when it was still held.
+WITH released AS (
+    UPDATE {schema}.leases
+    SET owner_id = NULL, holder = NULL, acquire_time = NULL, expire_time = NULL
+    WHERE key = %(key)s::text AND owner_id = %(owner_id)s::uuid AND fencing_token = %(fencing_token)s::bigint
+    RETURNING key
+)
+SELECT pg_notify(%(channel)s::text, key) FROM released;
+
+-- lease_abandon --
+-- Undo an acquire that was interrupted (stream gone, wait given up): leave the waiters' queue,
+-- and free the lease in case the interrupted statement had granted it.
+WITH left_queue AS (
+    DELETE FROM {schema}.lease_waiters WHERE owner_id = %(owner_id)s::uuid
+), released AS (
+    UPDATE {schema}.leases
+    SET owner_id = NULL, holder = NULL, acquire_time = NULL, expire_time = NULL
+    WHERE key = %(key)s::text AND owner_id = %(owner_id)s::uuid
+    RETURNING key
+)
+SELECT pg_notify(%(channel)s::text, key) FROM released;
+
+-- lease_get --
+-- The live lease on a key, if any.
+SELECT key, holder, fencing_token, acquire_time, expire_time FROM {schema}.leases
+WHERE key = %(key)s::text AND owner_id IS NOT NULL AND expire_time > now();
+
+-- lease_waiters_refresh --
+-- Keep this server's waiters in the queue, and drop rows of waiters whose server stopped
+-- refreshing them long ago.
+WITH refreshed AS (
+    UPDATE {schema}.lease_waiters SET expire_time = now() + %(waiter_ttl)s::interval
+    WHERE server_id = %(server_id)s::uuid
+    RETURNING ticket
+), purged AS (
+    DELETE FROM {schema}.lease_waiters WHERE expire_time < now() - interval '1 minute'
+)
+SELECT count(*) AS refreshed FROM refreshed;
 
 -- ping --
 -- The health probe: one round trip.

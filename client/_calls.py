@@ -4,7 +4,8 @@ Each function here builds the request of one RPC from the caller's Python
 arguments and says how to read its reply, as a :class:`Call`. The two clients
 only send it, the sync one blocking, the async one awaiting; everything else
 (validation, encoding, decoding, error mapping) lives here, so it cannot drift
-between them.
+between them. The Lease stream is the one RPC that is not a Call: its shared
+logic is ``_lease_protocol``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -25,6 +26,7 @@ from ._convert import (
     duration_to_proto,
     encode_json,
     failure_to_proto,
+    lease_info_from_proto,
     run_from_proto,
     run_status_to_proto,
     step_attempt_from_proto,
@@ -32,9 +34,19 @@ from ._convert import (
     step_status_to_proto,
 )
 from ._errors import NotFound, error_from_rpc
-from ._types import Failure, Run, RunStatus, StepAttempt, StepState, StepStatus
+from ._types import Failure, LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus
 
 R = TypeVar("R")
+
+
+class _FencedRequest(Protocol):
+    """Every state write request: they all carry the same two lease fields."""
+
+    fencing_token: int
+    lease_key: str
+
+
+W = TypeVar("W", bound=_FencedRequest)
 
 
 class _Unset(enum.Enum):
@@ -86,6 +98,31 @@ def timeout_seconds(timeout: timedelta | None, default: timedelta | None) -> flo
     return chosen.total_seconds() if chosen is not None else None
 
 
+@dataclass(frozen=True)
+class Fence:
+    """The lease that guards a write: its fencing token and the key it was granted on."""
+
+    fencing_token: int | None
+    """The token to check; ``None`` for an unguarded write."""
+
+    lease_key: str | None
+    """The lease's key; ``None`` for the run's own key, ``"run:<run_id>"``."""
+
+    def __post_init__(self) -> None:
+        # A key alone guards nothing; refuse it rather than let a caller
+        # believe the write was fenced.
+        if self.fencing_token is None and self.lease_key is not None:
+            raise ValueError("lease_key is given without a fencing_token")
+
+    def apply(self, request: W) -> W:
+        """Set the fence's fields on ``request`` (any state write request) and return it."""
+        if self.fencing_token is not None:
+            request.fencing_token = self.fencing_token
+        if self.lease_key is not None:
+            request.lease_key = self.lease_key
+        return request
+
+
 # --- runs --------------------------------------------------------------------
 
 
@@ -128,6 +165,7 @@ def update_run_status(
     status: RunStatus,
     output: Any | _Unset,
     error: Failure | BaseException | None,
+    fence: Fence,
 ) -> Call[Run]:
     """UpdateRunStatus; ``output`` UNSET and ``error`` None leave the stored values unchanged."""
     request = pb.UpdateRunStatusRequest(run_id=run_id, status=run_status_to_proto(status))
@@ -135,7 +173,7 @@ def update_run_status(
         request.output_json = encode_json(output)
     if error is not None:
         request.error.CopyFrom(failure_to_proto(error))
-    return Call("UpdateRunStatus", request, lambda reply: run_from_proto(reply.run))
+    return Call("UpdateRunStatus", fence.apply(request), lambda reply: run_from_proto(reply.run))
 
 
 # --- steps -------------------------------------------------------------------
@@ -152,6 +190,7 @@ def insert_step_state(
     data: Any,
     retries: int | None,
     retry_delay: timedelta | None,
+    fence: Fence,
 ) -> Call[StepState]:
     """InsertStepState; options are sent only when retries or retry_delay is given."""
     request = pb.InsertStepStateRequest(
@@ -163,7 +202,7 @@ def insert_step_state(
         request.options.retries = retries
     if retry_delay is not None:
         request.options.retry_delay.CopyFrom(duration_to_proto(retry_delay))
-    return Call("InsertStepState", request, _read_step)
+    return Call("InsertStepState", fence.apply(request), _read_step)
 
 
 def get_step_state(run_id: str, step_name: str) -> Call[StepState]:
@@ -173,38 +212,59 @@ def get_step_state(run_id: str, step_name: str) -> Call[StepState]:
     )
 
 
-def set_step_scheduled(step_id: str) -> Call[StepState]:
+def set_step_scheduled(step_id: str, fence: Fence) -> Call[StepState]:
     """SetStepScheduled."""
-    return Call("SetStepScheduled", pb.SetStepScheduledRequest(step_id=step_id), _read_step)
+    return Call(
+        "SetStepScheduled",
+        fence.apply(pb.SetStepScheduledRequest(step_id=step_id)),
+        _read_step,
+    )
 
 
-def set_step_running(step_id: str) -> Call[StepState]:
+def set_step_running(step_id: str, fence: Fence) -> Call[StepState]:
     """SetStepRunning."""
-    return Call("SetStepRunning", pb.SetStepRunningRequest(step_id=step_id), _read_step)
+    return Call(
+        "SetStepRunning", fence.apply(pb.SetStepRunningRequest(step_id=step_id)), _read_step
+    )
 
 
-def set_step_result(step_id: str, result: Any) -> Call[StepState]:
+def set_step_result(step_id: str, result: Any, fence: Fence) -> Call[StepState]:
     """SetStepResult."""
     return Call(
         "SetStepResult",
-        pb.SetStepResultRequest(step_id=step_id, result_json=encode_json(result)),
+        fence.apply(pb.SetStepResultRequest(step_id=step_id, result_json=encode_json(result))),
         _read_step,
     )
 
 
-def set_step_error(step_id: str, error: Failure | BaseException) -> Call[StepState]:
+def set_step_error(step_id: str, error: Failure | BaseException, fence: Fence) -> Call[StepState]:
     """SetStepError; an exception is described with ``Failure.from_exception``."""
     return Call(
         "SetStepError",
-        pb.SetStepErrorRequest(step_id=step_id, error=failure_to_proto(error)),
+        fence.apply(pb.SetStepErrorRequest(step_id=step_id, error=failure_to_proto(error))),
         _read_step,
     )
 
 
-def create_retry_attempt(step_id: str, status: StepStatus) -> Call[StepState]:
+def create_retry_attempt(step_id: str, status: StepStatus, fence: Fence) -> Call[StepState]:
     """CreateRetryAttempt."""
     return Call(
         "CreateRetryAttempt",
-        pb.CreateRetryAttemptRequest(step_id=step_id, status=step_status_to_proto(status)),
+        fence.apply(
+            pb.CreateRetryAttemptRequest(step_id=step_id, status=step_status_to_proto(status))
+        ),
         _read_step,
+    )
+
+
+# --- leases ------------------------------------------------------------------
+
+
+def get_lease(key: str) -> Call[LeaseInfo | None]:
+    """GetLease; a free key (NOT_FOUND) reads as ``None``."""
+    return Call(
+        "GetLease",
+        pb.GetLeaseRequest(key=key),
+        lambda reply: lease_info_from_proto(reply.lease),
+        if_not_found=lambda: None,
     )

@@ -25,8 +25,13 @@ _SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
 #    step or run already has as a no-op.
 #  - CreateRun is safe because the client always sends a request_id, so the
 #    repeat returns the run the first attempt created.
+#  - A fencing token does not change this: the repeat carries the same token
+#    and is refused only if another holder got the key in between, which a
+#    fenced writer must expect at any moment anyway.
 # InsertStepState and CreateRetryAttempt are NOT here: their repeat would fail
 # with ALREADY_EXISTS / FAILED_PRECONDITION although the first one worked.
+# Nor is Lease: a stream, which gRPC cannot retry once a message got through;
+# a broken lease stream is reported to the holder as a lost lease instead.
 RETRYABLE_METHODS: tuple[str, ...] = (
     "CreateRun",
     "GetRun",
@@ -37,6 +42,7 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetStepRunning",
     "SetStepResult",
     "SetStepError",
+    "GetLease",
 )
 
 

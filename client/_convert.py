@@ -15,7 +15,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 
-from ._types import Failure, Run, RunStatus, StepAttempt, StepState, StepStatus
+from ._types import (
+    Failure,
+    LeaseInfo,
+    LeaseLostReason,
+    Run,
+    RunStatus,
+    StepAttempt,
+    StepState,
+    StepStatus,
+)
 
 # One dict per direction and enum. Proto UNSPECIFIED (0) has no Python member on
 # purpose: the server never stores it, and sending it is INVALID_ARGUMENT.
@@ -35,6 +44,13 @@ _STEP_STATUS_TO_PROTO: dict[StepStatus, pb.StepStatus.ValueType] = {
     StepStatus.FAILED: pb.STEP_STATUS_FAILED,
 }
 _STEP_STATUS_FROM_PROTO: dict[int, StepStatus] = {v: k for k, v in _STEP_STATUS_TO_PROTO.items()}
+
+# Only the server's reasons: STREAM_BROKEN and DEADLINE_PASSED are the client's own.
+_LEASE_LOST_REASON_FROM_PROTO: dict[int, LeaseLostReason] = {
+    pb.LEASE_LOST_REASON_EXPIRED: LeaseLostReason.EXPIRED,
+    pb.LEASE_LOST_REASON_TAKEN_OVER: LeaseLostReason.TAKEN_OVER,
+    pb.LEASE_LOST_REASON_SERVER_SHUTDOWN: LeaseLostReason.SERVER_SHUTDOWN,
+}
 
 
 # --- JSON payloads -----------------------------------------------------------
@@ -90,6 +106,14 @@ def step_status_from_proto(value: int) -> StepStatus:
         ) from None
 
 
+def lease_lost_reason_from_proto(value: int) -> LeaseLostReason:
+    """The Python reason of a proto LeaseLostReason; UNKNOWN for a value we do not know."""
+    # Unlike a status, an unknown reason must not raise: it arrives on a
+    # background reader, and the one thing that matters (the lease is lost)
+    # is known anyway.
+    return _LEASE_LOST_REASON_FROM_PROTO.get(value, LeaseLostReason.UNKNOWN)
+
+
 # --- times -------------------------------------------------------------------
 
 
@@ -110,6 +134,11 @@ def _required_time(message: Any, field: str) -> datetime:
 
 def _optional_time(message: Any, field: str) -> datetime | None:
     return _time(getattr(message, field)) if message.HasField(field) else None
+
+
+def expire_time_from_proto(message: pb.LeaseGranted | pb.LeaseKeptAlive) -> datetime:
+    """The ``expire_time`` of a grant or a keepalive answer (UTC)."""
+    return _required_time(message, "expire_time")
 
 
 def duration_to_proto(delay: timedelta) -> Duration:
@@ -191,4 +220,15 @@ def step_attempt_from_proto(attempt: pb.StepAttempt) -> StepAttempt:
         error=_failure(attempt),
         create_time=_required_time(attempt, "create_time"),
         update_time=_required_time(attempt, "update_time"),
+    )
+
+
+def lease_info_from_proto(lease: pb.LeaseInfo) -> LeaseInfo:
+    """The Python LeaseInfo of a proto LeaseInfo."""
+    return LeaseInfo(
+        key=lease.key,
+        holder=lease.holder,
+        fencing_token=lease.fencing_token,
+        acquire_time=_required_time(lease, "acquire_time"),
+        expire_time=_required_time(lease, "expire_time"),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar
@@ -12,9 +13,11 @@ import grpc
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from . import _calls
-from ._calls import UNSET, Call
+from ._calls import UNSET, Call, Fence
 from ._channel import channel_credentials, channel_options as _channel_options
-from ._types import Failure, Run, RunStatus, StepAttempt, StepState, StepStatus
+from ._lease_protocol import LeaseTerms, default_holder, run_lock_key, step_lock_key
+from ._lease_sync import Lease, hold_lease
+from ._types import Failure, LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus
 
 R = TypeVar("R")
 
@@ -32,6 +35,13 @@ class WorkflowStateClient:
     raise :class:`WorkflowStateError` subclasses; the safe RPCs are retried by
     gRPC on UNAVAILABLE before that (see ``retry``). Thread-safe, like the
     gRPC channel it wraps.
+
+    Every write (``update_run_status``, ``insert_step_state``, ``set_step_*``,
+    ``create_retry_attempt``) takes keyword-only ``fencing_token`` and
+    ``lease_key``: with a token, the server makes the write only if no higher
+    token was granted on ``lease_key`` since (the run's key ``"run:<run_id>"``
+    when omitted), and raises FailedPrecondition otherwise. ``lease.client``
+    passes them for you.
     """
 
     def __init__(
@@ -122,6 +132,8 @@ class WorkflowStateClient:
         *,
         output: Any = UNSET,
         error: Failure | BaseException | None = None,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
         timeout: timedelta | None = None,
     ) -> Run:
         """Finish a run as COMPLETED, FAILED or CANCELLED, and return it.
@@ -131,7 +143,12 @@ class WorkflowStateClient:
         status is a no-op; any other change of a finished run is
         FailedPrecondition.
         """
-        return self._invoke(_calls.update_run_status(run_id, status, output, error), timeout)
+        return self._invoke(
+            _calls.update_run_status(
+                run_id, status, output, error, Fence(fencing_token, lease_key)
+            ),
+            timeout,
+        )
 
     # --- steps ---------------------------------------------------------------
 
@@ -144,6 +161,8 @@ class WorkflowStateClient:
         *,
         retries: int | None = None,
         retry_delay: timedelta | None = None,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
         timeout: timedelta | None = None,
     ) -> StepState:
         """Create step ``step_name`` of a running run, PENDING at attempt 1.
@@ -154,7 +173,15 @@ class WorkflowStateClient:
         automatically: a repeat after a lost reply would be AlreadyExists.
         """
         return self._invoke(
-            _calls.insert_step_state(run_id, step_name, rpc_name, data, retries, retry_delay),
+            _calls.insert_step_state(
+                run_id,
+                step_name,
+                rpc_name,
+                data,
+                retries,
+                retry_delay,
+                Fence(fencing_token, lease_key),
+            ),
             timeout,
         )
 
@@ -165,42 +192,74 @@ class WorkflowStateClient:
         return self._invoke(_calls.get_step_state(run_id, step_name), timeout)
 
     def set_step_scheduled(
-        self, step_id: str, *, timeout: timedelta | None = None
+        self,
+        step_id: str,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
     ) -> StepState:
         """Move a PENDING step to SCHEDULED."""
-        return self._invoke(_calls.set_step_scheduled(step_id), timeout)
+        return self._invoke(
+            _calls.set_step_scheduled(step_id, Fence(fencing_token, lease_key)), timeout
+        )
 
     def set_step_running(
-        self, step_id: str, *, timeout: timedelta | None = None
+        self,
+        step_id: str,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
     ) -> StepState:
         """Move a PENDING or SCHEDULED step to RUNNING."""
-        return self._invoke(_calls.set_step_running(step_id), timeout)
+        return self._invoke(
+            _calls.set_step_running(step_id, Fence(fencing_token, lease_key)), timeout
+        )
 
     def set_step_result(
-        self, step_id: str, result: Any, *, timeout: timedelta | None = None
+        self,
+        step_id: str,
+        result: Any,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
     ) -> StepState:
         """Move a PENDING, SCHEDULED or RUNNING step to SUCCEEDED with ``result``.
 
         ``result`` is any JSON value. Repeating the same result is a no-op; a
         different one for a succeeded step is FailedPrecondition.
         """
-        return self._invoke(_calls.set_step_result(step_id, result), timeout)
+        return self._invoke(
+            _calls.set_step_result(step_id, result, Fence(fencing_token, lease_key)), timeout
+        )
 
     def set_step_error(
-        self, step_id: str, error: Failure | BaseException, *, timeout: timedelta | None = None
+        self,
+        step_id: str,
+        error: Failure | BaseException,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
     ) -> StepState:
         """Move a PENDING, SCHEDULED or RUNNING step to FAILED with ``error``.
 
         An exception is stored with its message, class name (as ``code``) and
         formatted traceback (as ``stack``); see ``Failure.from_exception``.
         """
-        return self._invoke(_calls.set_step_error(step_id, error), timeout)
+        return self._invoke(
+            _calls.set_step_error(step_id, error, Fence(fencing_token, lease_key)), timeout
+        )
 
     def create_retry_attempt(
         self,
         step_id: str,
         status: StepStatus = StepStatus.PENDING,
         *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
         timeout: timedelta | None = None,
     ) -> StepState:
         """Start the next attempt of a FAILED step, in ``status`` PENDING or RUNNING.
@@ -208,4 +267,67 @@ class WorkflowStateClient:
         Same step_id, attempt_count + 1, result and error cleared. Never retried
         automatically: a repeat after a lost reply would be FailedPrecondition.
         """
-        return self._invoke(_calls.create_retry_attempt(step_id, status), timeout)
+        return self._invoke(
+            _calls.create_retry_attempt(step_id, status, Fence(fencing_token, lease_key)), timeout
+        )
+
+    # --- leases --------------------------------------------------------------
+
+    def lease(
+        self,
+        key: str,
+        *,
+        ttl: timedelta = timedelta(seconds=10),
+        wait_timeout: timedelta | None = None,
+        holder: str | None = None,
+    ) -> AbstractContextManager[Lease]:
+        """Hold the lease on ``key`` for the duration of a ``with`` block::
+
+            with client.lease("invoice:42", ttl=timedelta(seconds=30)) as lease:
+                lease.client.set_step_result(step_id, result)  # fenced
+
+        Entering waits for the key (for ``wait_timeout``; zero tries once,
+        ``None`` waits as long as it takes) and raises DeadlineExceeded when
+        it stays held, InvalidArgument for an empty key or a ttl the server
+        refuses. While the block runs, keepalives every third of ``ttl``
+        keep the lease; ``lease.lost`` is set if it is lost anyway. Leaving
+        the block, even by an exception, releases the lease, waiting at most
+        a few seconds for the server. ``holder`` names this holder in
+        :meth:`get_lease`; by default ``"<hostname>:<pid>"``.
+        """
+        terms = LeaseTerms(key, ttl, wait_timeout, holder or default_holder())
+        return hold_lease(self._stub, terms, self)
+
+    def run_lock(
+        self,
+        run_id: str,
+        *,
+        ttl: timedelta = timedelta(seconds=10),
+        wait_timeout: timedelta | None = None,
+        holder: str | None = None,
+    ) -> AbstractContextManager[Lease]:
+        """:meth:`lease` on the run's key, ``"run:<run_id>"``.
+
+        It is the key a fenced write of the run checks when no ``lease_key`` is given.
+        """
+        return self.lease(
+            run_lock_key(run_id), ttl=ttl, wait_timeout=wait_timeout, holder=holder
+        )
+
+    def step_lock(
+        self,
+        run_id: str,
+        step_name: str,
+        *,
+        ttl: timedelta = timedelta(seconds=10),
+        wait_timeout: timedelta | None = None,
+        holder: str | None = None,
+    ) -> AbstractContextManager[Lease]:
+        """:meth:`lease` on the step's key, ``"step:<run_id>:<step_name>"``."""
+        return self.lease(
+            step_lock_key(run_id, step_name), ttl=ttl, wait_timeout=wait_timeout, holder=holder
+        )
+
+    def get_lease(self, key: str, *, timeout: timedelta | None = None) -> LeaseInfo | None:
+        """Who holds the lease on ``key``, or ``None`` when the key is free."""
+        return self._invoke(_calls.get_lease(key), timeout)

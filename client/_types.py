@@ -1,4 +1,4 @@
-"""The Python values the client hands out: runs, steps, attempts, failures.
+"""The Python values the client hands out: runs, steps, attempts, failures, leases.
 
 They mirror the messages of ``workflowstate.v1`` with Python types: JSON payloads
 are already decoded, times are timezone-aware UTC ``datetime``, spans are
@@ -33,6 +33,28 @@ class StepStatus(enum.Enum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class LeaseLostReason(enum.StrEnum):
+    """Why a held lease was lost: the server's three reasons, and the client's own two."""
+
+    EXPIRED = "expired"
+    """The server let it expire: no keepalive arrived within its ttl."""
+
+    TAKEN_OVER = "taken_over"
+    """It expired and another holder acquired the key."""
+
+    SERVER_SHUTDOWN = "server_shutdown"
+    """The server is shutting down and released it; acquire again through another server."""
+
+    STREAM_BROKEN = "stream_broken"
+    """The stream to the server failed or ended while the lease was held."""
+
+    DEADLINE_PASSED = "deadline_passed"
+    """The client heard of no new expiry before the last one it was told passed."""
+
+    UNKNOWN = "unknown"
+    """The server gave a reason this client does not know; is it older than the server?"""
 
 
 @dataclass(frozen=True)
@@ -175,3 +197,23 @@ class StepAttempt:
 
     update_time: datetime
     """When the attempt last changed (UTC)."""
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """Who holds the lease on a key, as the server reports it (``get_lease``)."""
+
+    key: str
+    """The lease's key, e.g. ``"run:<run_id>"``."""
+
+    holder: str
+    """The text the holder gave when it acquired the lease (host and pid by default)."""
+
+    fencing_token: int
+    """The holder's fencing token."""
+
+    acquire_time: datetime
+    """When the holder got the lease (UTC)."""
+
+    expire_time: datetime
+    """When the lease ends unless kept alive (UTC)."""

@@ -90,7 +90,10 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
         leases.shutdown()
         await server.stop(config.grace_period)
+        log.debug("stopping: calls finished")
         await leases.stop()
+        log.debug("stopping: lease tasks finished")
         await database_health.stop()
+        log.debug("stopping: health monitor finished")
         await store.close()
         log.info("stopped")

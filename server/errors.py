@@ -35,3 +35,7 @@ class Unavailable(WorkflowStateError):
 
 class DeadlineExceeded(WorkflowStateError):
     """The call's deadline passed before the database answered; nothing was written."""
+
+
+class ShuttingDown(Unavailable):
+    """The server is stopping; the caller should go to another server (not a database outage)."""

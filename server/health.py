@@ -8,6 +8,7 @@ pings more often until the database is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from grpc_health.v1 import health, health_pb2
@@ -38,7 +39,7 @@ class DatabaseHealth:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=5)
 
     def report_unavailable(self, error: Exception) -> None:
         """Called by the servicer when a call could not reach the database."""
@@ -48,16 +49,18 @@ class DatabaseHealth:
         while True:
             # While unhealthy, look again sooner so recovery shows quickly.
             wait = self._interval if self._healthy else min(self._interval, 0.5)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel that
+            # stop() sends, and the monitor would then never end.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
             await self._check_once()
 
     async def _check_once(self) -> None:
         try:
-            await asyncio.wait_for(self._store.ping(), timeout=max(self._interval, 1.0))
+            async with asyncio.timeout(max(self._interval, 1.0)):
+                await self._store.ping()
         except (Unavailable, TimeoutError) as err:
             await self._set(False, str(err) or "the database did not answer in time")
             await self._store.check_idle_connections()

@@ -43,6 +43,7 @@ class LeaseSession:
         shutdown = self._manager.on_shutdown()
         reader = loop.create_task(self._read_requests())
         shutdown_watch = loop.create_task(self._forward(shutdown, "shutdown"))
+        cancelled = False
         try:
             while True:
                 kind, value = await self._events.get()
@@ -56,6 +57,9 @@ class LeaseSession:
                     await self._on_deadline(value)
                 elif kind == "shutdown":
                     await self._on_shutdown()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             reader.cancel()
             shutdown_watch.cancel()
@@ -64,8 +68,13 @@ class LeaseSession:
             if self._acquiring:
                 self._acquiring.cancel()  # the acquire cleans up after itself
             if self._grant:
-                # The stream ended (or broke) while holding: release at once, not at the ttl.
-                self._manager.release_in_background(self._grant)
+                # The stream ended while holding: release at once, not at the ttl. Before the
+                # stream's status is sent when it ends with an error; in the background when
+                # the stream was cancelled (client gone), since this task may not await then.
+                if cancelled:
+                    self._manager.release_in_background(self._grant)
+                else:
+                    await self._manager.release_quietly(self._grant)
 
     async def _read_requests(self) -> None:
         while True:
@@ -136,10 +145,10 @@ class LeaseSession:
         if self._acquiring:
             task, self._acquiring = self._acquiring, None
             task.cancel()
-            try:
-                self._grant = await task  # it may have been granted just before the cancel
-            except (asyncio.CancelledError, errors.WorkflowStateError):
-                pass
+            # asyncio.wait, not await task: a cancel of this session must still reach us.
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is None:
+                self._grant = task.result()  # granted just before the cancel took effect
         if self._grant:
             grant, self._grant = self._grant, None
             self._cancel_expiry()
@@ -173,7 +182,7 @@ class LeaseSession:
             grant = self._grant
             await self._manager.release(grant)
             await self._lose(pb.LEASE_LOST_REASON_SERVER_SHUTDOWN, "the server is shutting down; acquire the lease through another server")
-        raise errors.Unavailable("the server is shutting down; reconnect to acquire leases")
+        raise errors.ShuttingDown("the server is shutting down; reconnect to acquire leases")
 
     # Helpers.
 

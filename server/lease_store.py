@@ -102,8 +102,14 @@ class LeaseStore:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     on_reconnect()
                     backoff = 0.1
-                    async for notice in conn.notifies():
-                        on_release(notice.payload)
+                    # Closed explicitly: the generator holds the connection's lock until it
+                    # ends, and closing the connection while it is suspended would wait forever.
+                    notices = conn.notifies()
+                    try:
+                        async for notice in notices:
+                            on_release(notice.payload)
+                    finally:
+                        await notices.aclose()
             except (psycopg.OperationalError, OSError) as err:
                 log.warning("lease listener lost its connection; waiters poll until it is back", extra={"reason": str(err)})
                 await asyncio.sleep(backoff)

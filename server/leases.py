@@ -10,6 +10,8 @@ what sends no notification: a holder that expired, or a server that died while h
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import logging
 import uuid
 from collections.abc import Coroutine
@@ -52,8 +54,48 @@ class _Waiter:
 
     def __init__(self, owner_id: uuid.UUID) -> None:
         self.owner_id = owner_id
+        # Place in the database queue; None until the first try has queued it.
         self.ticket: int | None = None
         self.wake = asyncio.Event()
+
+
+class _KeyQueue:
+    """This server's waiters of one key, in database ticket order.
+
+    The head (lowest ticket) is the only one that retries; waiters still in their first try have
+    no ticket yet and are woken by every release too, so a release during that try is not missed.
+    """
+
+    def __init__(self) -> None:
+        self.queued: list[_Waiter] = []
+        self.first_trying: set[_Waiter] = set()
+
+    def head(self) -> _Waiter | None:
+        return self.queued[0] if self.queued else None
+
+    def place(self, waiter: _Waiter, ticket: int) -> None:
+        self.first_trying.discard(waiter)
+        waiter.ticket = ticket
+        tickets = [other.ticket for other in self.queued]
+        self.queued.insert(bisect.bisect(tickets, ticket), waiter)  # type: ignore[arg-type]
+
+    def remove(self, waiter: _Waiter) -> None:
+        self.first_trying.discard(waiter)
+        was_head = self.head() is waiter
+        if waiter in self.queued:
+            self.queued.remove(waiter)
+        if was_head:
+            self.wake()
+
+    def wake(self) -> None:
+        head = self.head()
+        if head:
+            head.wake.set()
+        for waiter in self.first_trying:
+            waiter.wake.set()
+
+    def __bool__(self) -> bool:
+        return bool(self.queued or self.first_trying)
 
 
 @dataclass(frozen=True)
@@ -74,7 +116,7 @@ class LeaseManager:
     def __init__(self, leases: LeaseStore, settings: LeaseSettings) -> None:
         self._leases = leases
         self.settings = settings
-        self._queues: dict[str, list[_Waiter]] = {}
+        self._queues: dict[str, _KeyQueue] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._shutdown_hooks: set[asyncio.Event] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -85,10 +127,14 @@ class LeaseManager:
             asyncio.create_task(self._refresh_waiters(), name="lease-waiter-refresh"),
         ]
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 5.0) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._background, return_exceptions=True)
+        pending = [*self._tasks, *self._background]
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=timeout)
+            if stuck:
+                log.warning("lease tasks did not finish in time; stopping without them", extra={"tasks": len(stuck)})
 
     # Shutdown: every stream registers an event; shutdown() sets them all.
 
@@ -112,18 +158,17 @@ class LeaseManager:
         waits for ever; DeadlineExceeded when it passes."""
         loop = asyncio.get_running_loop()
         waiter = _Waiter(uuid.uuid4())
-        queue = self._queues.setdefault(key, [])
-        queue.append(waiter)
+        queue = self._queues.setdefault(key, _KeyQueue())
+        queue.first_trying.add(waiter)
         try_once = wait_timeout is not None and wait_timeout <= timedelta(0)
         grant: Grant | None = None
         interrupted = False
         try:
             # A single try runs to its end: a zero timeout would cancel the statement itself.
             async with asyncio.timeout(None if wait_timeout is None or try_once else wait_timeout.total_seconds()):
-                first_try = True
                 while True:
                     pause: float | None = None
-                    if first_try or queue[0] is waiter:
+                    if waiter.ticket is None or queue.head() is waiter:
                         # Cleared before the statement: a release during it still wakes us.
                         waiter.wake.clear()
                         sent_at = loop.time()
@@ -136,9 +181,14 @@ class LeaseManager:
                             return grant
                         if try_once:
                             raise errors.DeadlineExceeded(f"lease {key!r} is held by another holder (tried once)")
-                        waiter.ticket = waiter.ticket or attempt.ticket
-                        first_try = False
+                        if waiter.ticket is None:
+                            assert attempt.ticket is not None
+                            queue.place(waiter, attempt.ticket)
                         pause = self._pause_before_retry(attempt.expire_time)
+                    else:
+                        # Not our turn: sleep until the waiter before us leaves. (Checked and
+                        # cleared with no await between, so that wake-up cannot be lost.)
+                        waiter.wake.clear()
                     await self._sleep(waiter.wake, pause)
         except TimeoutError:
             raise errors.DeadlineExceeded(f"lease {key!r} was not free within the wait_timeout of {wait_timeout}") from None
@@ -146,12 +196,9 @@ class LeaseManager:
             interrupted = True
             raise
         finally:
-            was_head = queue[0] is waiter
             queue.remove(waiter)
             if not queue:
                 del self._queues[key]
-            elif was_head:
-                queue[0].wake.set()
             if grant is None and (interrupted or not try_once):
                 # Leave the database queue (and free a lease an interrupted statement may have
                 # granted) even when this task is being cancelled.
@@ -170,6 +217,10 @@ class LeaseManager:
         await self._leases.release(grant.key, grant.owner_id, grant.fencing_token)
         self._wake_key(grant.key)
 
+    async def release_quietly(self, grant: Grant) -> None:
+        """Release, logging instead of raising when the database is away (the ttl then frees it)."""
+        await self._logged(self.release(grant))
+
     def release_in_background(self, grant: Grant) -> None:
         """Release a stream's lease when the stream is gone (its task may be cancelled)."""
         self._in_background(self.release(grant))
@@ -182,11 +233,11 @@ class LeaseManager:
     def _wake_key(self, key: str) -> None:
         queue = self._queues.get(key)
         if queue:
-            queue[0].wake.set()
+            queue.wake()
 
     def _wake_all(self) -> None:
         for queue in self._queues.values():
-            queue[0].wake.set()
+            queue.wake()
 
     def _pause_before_retry(self, holder_expire_time: datetime | None) -> float:
         """Until the holder's expiry (a few ms after), at most the poll interval.
@@ -206,10 +257,9 @@ class LeaseManager:
         if timeout is None:
             await wake.wait()
             return
-        try:
-            await asyncio.wait_for(wake.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on 3.11
+                await wake.wait()
 
     async def _refresh_waiters(self) -> None:
         """Keep this server's waiters' places in the database queue alive."""

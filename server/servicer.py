@@ -35,6 +35,7 @@ STATUS_OF: dict[type[errors.WorkflowStateError], grpc.StatusCode] = {
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     errors.Aborted: grpc.StatusCode.ABORTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
@@ -57,7 +58,7 @@ def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
             response = await method(self, request, context)
         except errors.WorkflowStateError as err:
             code, details = STATUS_OF[type(err)], str(err)
-            if code is grpc.StatusCode.UNAVAILABLE:
+            if type(err) is errors.Unavailable:
                 self.on_database_unavailable(err)
         except Exception:
             reference = uuid.uuid4().hex[:12]

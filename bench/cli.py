@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="one JSON line per figure on stdout instead of the table")
     parser.add_argument("--only", type=_groups, default=GROUPS, help=f"a subset of {','.join(GROUPS)}")
     parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for the server under test, repeatable (e.g. --server-arg=--pool-size=16)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help=f"{SMOKE_SECONDS:g} s per figure: checks that the harness works, not the numbers",
@@ -77,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM stops the bench as Ctrl-C does: the server under test, the bench's schemas and the
     # embedded PostgreSQL are cleaned up on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
-    settings = Settings(seconds=SMOKE_SECONDS if args.smoke else args.seconds, groups=args.only, json=args.json)
+    settings = Settings(
+        seconds=SMOKE_SECONDS if args.smoke else args.seconds, groups=args.only, json=args.json, server_args=tuple(args.server_arg)
+    )
     try:
         if args.database_url:
             database = contextlib.nullcontext(args.database_url)

@@ -34,6 +34,9 @@ class Settings:
     json: bool = False
     """One JSON line per figure on stdout instead of the table."""
 
+    server_args: tuple[str, ...] = ()
+    """Extra command-line arguments for the server under test."""
+
     @property
     def warmup(self) -> float:
         """Warm-up before each window: a tenth of it (each worker also finishes a few units first)."""
@@ -131,7 +134,7 @@ async def run(
         if "sql" in settings.groups:
             await sql_limit.create_tables(database_url, sql_schema)
         needs_server = any(figure.group != "sql" for figure in figures)
-        async with serving(database_url, server_schema) if needs_server else contextlib.nullcontext() as target:
+        async with serving(database_url, server_schema, settings.server_args) if needs_server else contextlib.nullcontext() as target:
             context = Context(database_url, sql_schema, target, settings)
             for number, figure in enumerate(figures, 1):
                 print(f"[{number}/{len(figures)}] {figure.label(settings)} …", file=progress, flush=True)

@@ -17,7 +17,7 @@ STOP_TIMEOUT_S = 30.0
 
 
 @contextlib.asynccontextmanager
-async def serving(database_url: str, schema: str) -> AsyncIterator[str]:
+async def serving(database_url: str, schema: str, extra_args: tuple[str, ...] = ()) -> AsyncIterator[str]:
     """Start a server on a free local port with its tables in ``schema``; yield its address; SIGTERM it."""
     log_fd, log_name = tempfile.mkstemp(prefix="bench-server-", suffix=".log")
     log_path = Path(log_name)
@@ -27,6 +27,7 @@ async def serving(database_url: str, schema: str) -> AsyncIterator[str]:
         "--database-url", database_url,
         "--schema", schema,
         "--log-level", "warning",
+        *extra_args,
     ]  # fmt: skip
     env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
     try:

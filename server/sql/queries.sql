@@ -225,15 +225,19 @@ SELECT (SELECT expire_time FROM kept) AS expire_time, l.fencing_token AS current
 FROM {schema}.leases l WHERE l.key = %(key)s::text;
 
 -- lease_release --
--- Free a lease this stream holds and wake the waiters of its key on every server. Returns one
--- row when it was still held.
+-- Free a lease this stream holds and, when the key has waiters, wake them on every server.
+-- Returns one row when it was still held. (No waiters, no NOTIFY: a NOTIFY serialises commits
+-- and wakes every server's listener. A waiter queued by a statement racing this one is missed
+-- here and looks again within the poll interval.)
 WITH released AS (
     UPDATE {schema}.leases
     SET owner_id = NULL, holder = NULL, acquire_time = NULL, expire_time = NULL
     WHERE key = %(key)s::text AND owner_id = %(owner_id)s::uuid AND fencing_token = %(fencing_token)s::bigint
     RETURNING key
 )
-SELECT pg_notify(%(channel)s::text, key) FROM released;
+SELECT CASE WHEN EXISTS (SELECT FROM {schema}.lease_waiters w WHERE w.key = released.key)
+            THEN pg_notify(%(channel)s::text, released.key) END
+FROM released;
 
 -- lease_abandon --
 -- Undo an acquire that was interrupted (stream gone, wait given up): leave the waiters' queue,

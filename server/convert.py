@@ -7,7 +7,7 @@ messages from them and maps the contract's enums to the stored statuses and back
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -80,10 +80,14 @@ def failure_from_proto(message: pb.Failure) -> FailureRecord:
     return FailureRecord(message=message.message, stack=message.stack, code=message.code)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def timestamp(value: datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    # Plain arithmetic: Timestamp.FromDatetime is pure Python and several times slower, on a
+    # path that builds up to six timestamps per response.
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def _failure(error_json: str | None) -> pb.Failure | None:

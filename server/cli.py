@@ -73,12 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
     serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key")
+    serve.add_argument("--workers", type=_positive_int, default=int(_env("WORKERS", "1")), help="server processes sharing the port (about one core each)")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="debug also logs every request")
     serve.add_argument("--log-format", default=_env("LOG_FORMAT", "auto"), choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         from . import app, embedded, logs
         from .config import ServerConfig
@@ -110,6 +111,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
 
+    if args.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(args.workers, config.listen, database_url, argv)
+
     def ready(address: str) -> None:
         print(f"workflowstate listening on {address}", flush=True)
 
@@ -128,9 +134,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        return _serve(args, argv)
     parser.print_help()
     return 2
 

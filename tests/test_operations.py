@@ -4,6 +4,8 @@ reflection, odd schema names, several servers on one database."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -230,3 +232,29 @@ def test_no_embedded_requires_a_database_url() -> None:
     )
     assert result.returncode == 2
     assert "WORKFLOWSTATE_DATABASE_URL" in result.stderr
+
+
+def test_workers_share_one_port_and_stop_together(start_server, unique) -> None:
+    server = start_server("--workers", "2", schema=f"workers_{unique}")
+    runs = []
+    for _ in range(6):  # a channel per call: new connections, spread by the kernel over the workers
+        with grpc.insecure_channel(server.target) as channel:
+            runs.append(new_run(_stub(channel), workflow=unique))
+    with grpc.insecure_channel(server.target) as channel:
+        stub = _stub(channel)
+        assert [stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run for run in runs] == runs
+    log = server.log_text()
+    assert '"workers": 2' in log and log.count('"msg": "schema ready"') == 2
+    assert server.stop() == 0
+    assert server.log_text().count('"msg": "stopped"') == 2
+
+
+def test_a_dead_worker_stops_the_server_with_an_error(start_server, unique) -> None:
+    server = start_server("--workers", "2", schema=f"workers_{unique}")
+    started = next(json.loads(line) for line in server.log_text().splitlines() if '"workers": 2' in line)
+    first, second = started["pids"]
+    os.kill(first, signal.SIGKILL)
+    assert server.process.wait(60) == 1
+    assert "a worker exited unexpectedly" in server.log_text()
+    with pytest.raises(ProcessLookupError):  # the other worker was stopped (and reaped) too
+        os.kill(second, 0)

@@ -258,3 +258,22 @@ def test_a_dead_worker_stops_the_server_with_an_error(start_server, unique) -> N
     assert "a worker exited unexpectedly" in server.log_text()
     with pytest.raises(ProcessLookupError):  # the other worker was stopped (and reaped) too
         os.kill(second, 0)
+
+
+def test_tls_serves_trusted_clients_only(start_server, tmp_path, unique) -> None:
+    from support.certificates import self_signed
+
+    from workflowstate.client import Unavailable, WorkflowStateClient
+
+    cert, key = self_signed(tmp_path)
+    server = start_server("--tls-cert", str(cert), "--tls-key", str(key), schema=f"tls_{unique}")
+    trusted = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+    with WorkflowStateClient(server.target, tls=trusted) as client:
+        run = client.create_run(unique, {"secure": True})
+        assert client.get_run(run.run_id) == run
+    # A plaintext client cannot talk to a TLS server (retries off: fail at once).
+    with WorkflowStateClient(server.target, retry=False) as plaintext, pytest.raises(Unavailable):
+        plaintext.create_run(unique)
+    # Nor can a TLS client that does not trust the certificate.
+    with WorkflowStateClient(server.target, tls=True, retry=False) as untrusting, pytest.raises(Unavailable):
+        untrusting.create_run(unique)

@@ -37,6 +37,9 @@ class LeaseSession:
         self._acquiring: asyncio.Task[Grant] | None = None
         self._lost_reason: int | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        # Which scheduled deadline is current: a deadline event already queued when a keepalive
+        # set a new one must not end the lease.
+        self._expiry_generation = 0
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -167,9 +170,10 @@ class LeaseSession:
         granted = pb.LeaseGranted(key=grant.key, fencing_token=grant.fencing_token, expire_time=convert.timestamp(grant.expire_time))
         await self._write(pb.LeaseResponse(granted=granted))
 
-    async def _on_deadline(self, grant: Grant) -> None:
-        if grant is not self._grant:
-            return
+    async def _on_deadline(self, timer: tuple[Grant, int]) -> None:
+        grant, generation = timer
+        if grant is not self._grant or generation != self._expiry_generation:
+            return  # released meanwhile, or a keepalive queued before this event set a new deadline
         # No keepalive within the ttl: give the key to the next waiter now, and say so.
         await self._manager.release(grant)
         await self._lose(pb.LEASE_LOST_REASON_EXPIRED, f"lease {grant.key!r} expired: no keepalive within its ttl of {grant.ttl}")
@@ -194,8 +198,9 @@ class LeaseSession:
 
     def _schedule_expiry(self, grant: Grant) -> None:
         self._cancel_expiry()
+        self._expiry_generation += 1
         loop = asyncio.get_running_loop()
-        self._expiry = loop.call_at(grant.deadline, self._events.put_nowait, ("deadline", grant))
+        self._expiry = loop.call_at(grant.deadline, self._events.put_nowait, ("deadline", (grant, self._expiry_generation)))
 
     def _cancel_expiry(self) -> None:
         if self._expiry:

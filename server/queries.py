@@ -30,7 +30,7 @@ def parse_named_queries(text: str) -> dict[str, str]:
     """Split a file of `-- name --` sections into {name: statement}."""
     parts = _HEADER.split(text)
     # parts = [preamble, name1, body1, name2, body2, ...]
-    queries = {name: body.strip() for name, body in zip(parts[1::2], parts[2::2])}
+    queries = {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
     if len(queries) != len(parts[1::2]):
         raise ValueError("duplicate query name in queries.sql")
     return queries

@@ -153,7 +153,7 @@ def test_step_writes_wait_for_a_run_completion_in_flight_and_see_it(stub, db) ->
         outcome: list[tuple[grpc.StatusCode, str]] = []
         with db.transaction():
             db.execute("UPDATE workflows_test.runs SET status = 'completed' WHERE run_id = %s", (run.run_id,))
-            writer = threading.Thread(target=lambda: outcome.append(status_of(call, request)))
+            writer = threading.Thread(target=lambda c=call, r=request, o=outcome: o.append(status_of(c, r)))
             writer.start()
             _wait_for_lock_waiters(db)
         writer.join(30)

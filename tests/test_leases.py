@@ -113,7 +113,7 @@ def _assert_exclusive(log: ExclusionLog, stub, runs: list[pb.Run], expected_cycl
     assert log.cycles == expected_cycles
     assert log.overlaps == 0
     for key, tokens in log.tokens.items():
-        assert all(a < b for a, b in zip(tokens, tokens[1:])), (key, tokens)
+        assert all(a < b for a, b in zip(tokens, tokens[1:], strict=False)), (key, tokens)
     # Every fenced write of every cycle landed, once.
     written = sum(len(stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts) for run in runs)
     assert written == expected_cycles

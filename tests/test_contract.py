@@ -39,3 +39,8 @@ def test_generated_stubs_match_the_proto() -> None:
         [sys.executable, "scripts/generate_stubs.py", "--check"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_python_code_passes_the_linter() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-import psycopg
 from support.flows import new_run, status_of, step_in
+from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 
@@ -129,16 +129,6 @@ def test_same_step_inserted_at_once_exists_once(stub) -> None:
     assert len(history) == 1
 
 
-def _wait_for_lock_waiters(db) -> None:
-    """Wait, inside PostgreSQL, until some backend waits for a lock (bounded by a statement timeout)."""
-    with psycopg.connect(db.info.dsn, autocommit=True) as watcher:
-        watcher.execute("SELECT set_config('statement_timeout', '20000', false)")
-        watcher.execute(
-            "DO $$ BEGIN WHILE NOT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock') "
-            "LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
-        )
-
-
 def test_step_writes_wait_for_a_run_completion_in_flight_and_see_it(stub, db) -> None:
     """A completion being committed holds the run row; step writes queue behind it and then see
     the finished run. (Without the share lock on the run they would not wait, and would write
@@ -155,7 +145,7 @@ def test_step_writes_wait_for_a_run_completion_in_flight_and_see_it(stub, db) ->
             db.execute("UPDATE workflows_test.runs SET status = 'completed' WHERE run_id = %s", (run.run_id,))
             writer = threading.Thread(target=lambda c=call, r=request, o=outcome: o.append(status_of(c, r)))
             writer.start()
-            _wait_for_lock_waiters(db)
+            wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK)
         writer.join(30)
         code, message = outcome[0]
         assert code == REFUSED and "COMPLETED" in message, outcome

@@ -17,6 +17,7 @@ import pytest
 from psycopg import sql
 from support.flows import new_run, new_step, status_of
 from support.lease_stream import LeaseStream, duration
+from support.waiting import wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -31,20 +32,9 @@ def _stub(target: str) -> tuple[grpc.Channel, pb_grpc.WorkflowStateServiceStub]:
     return channel, pb_grpc.WorkflowStateServiceStub(channel)
 
 
-def _wait_in_database(db: psycopg.Connection, condition: str, params: tuple[Any, ...]) -> None:
-    """Wait, inside PostgreSQL and bounded by a statement timeout, until a condition holds."""
-    with psycopg.connect(db.info.dsn, autocommit=True) as watcher:
-        watcher.execute("SELECT set_config('statement_timeout', '30000', false)")
-        watcher.execute(
-            sql.SQL("DO $$ BEGIN WHILE NOT ({}) LOOP PERFORM pg_sleep(0.01); END LOOP; END $$").format(
-                sql.SQL(condition).format(*[sql.Literal(p) for p in params])
-            )
-        )
-
-
 def _waiters_queued(db: psycopg.Connection, schema: str, key: str, count: int) -> None:
     table = sql.Identifier(schema, "lease_waiters").as_string(db)
-    _wait_in_database(db, f"(SELECT count(*) FROM {table} WHERE key = {{}}) >= {{}}", (key, count))
+    wait_in_database(db, f"(SELECT count(*) FROM {table} WHERE key = {{}}) >= {{}}", (key, count))
 
 
 class ExclusionLog:

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
 from support.flows import new_run, new_step, status_of
 from support.tcp_proxy import CuttableProxy
+from support.waiting import NOBODY_WAITS_FOR_A_LOCK, SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -32,17 +32,6 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 def _stub(channel: grpc.Channel) -> pb_grpc.WorkflowStateServiceStub:
     return pb_grpc.WorkflowStateServiceStub(channel)
-
-
-def _wait_for_lock_waiters(db: psycopg.Connection, *, present: bool, timeout: float = 20.0) -> None:
-    """Wait, inside PostgreSQL, until some backend is (present) or no backend is waiting for a lock."""
-    condition = "NOT EXISTS" if present else "EXISTS"
-    with psycopg.connect(db.info.dsn, autocommit=True) as watcher:
-        watcher.execute("SELECT set_config('statement_timeout', %s, false)", (str(int(timeout * 1000)),))
-        watcher.execute(
-            f"DO $$ BEGIN WHILE {condition} (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock') "
-            "LOOP PERFORM pg_sleep(0.01); END LOOP; END $$"
-        )
 
 
 @pytest.fixture
@@ -124,7 +113,7 @@ def test_deadline_is_honoured_and_nothing_written(stub, db) -> None:
             stub.UpdateRunStatus(request, timeout=0.5)
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         # The server must have cancelled its statement: nothing waits for our lock any more.
-        _wait_for_lock_waiters(db, present=False)
+        wait_in_database(db, NOBODY_WAITS_FOR_A_LOCK)
     # Had the statement lived on, it would have completed the run once our lock went away.
     assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_RUNNING
     assert stub.UpdateRunStatus(request).run.status == pb.RUN_STATUS_COMPLETED
@@ -145,7 +134,7 @@ def test_graceful_shutdown_finishes_in_flight_calls(start_server, db, unique) ->
                 )
             )
             call.start()
-            _wait_for_lock_waiters(db, present=True)
+            wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK)
             server.process.send_signal(15)  # SIGTERM while the call is in flight
         call.join(60)
         assert outcome and outcome[0].run.status == pb.RUN_STATUS_COMPLETED

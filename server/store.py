@@ -58,8 +58,10 @@ def _fence_params(fence: Fence | None) -> dict[str, Any]:
     return {"fencing_token": fence.token if fence else None, "lease_key": fence.key if fence else None}
 
 
-def _check_fence(row: Row, fence: Fence | None, key: str) -> None:
-    """Refuse a write whose token is no longer the latest of its lease key."""
+def _check_fence(row: Row, fence: Fence | None) -> None:
+    """Refuse a write whose token is no longer the latest of its lease key (the statement
+    returns the key it checked: the given one, or the run's by default)."""
+    key = row["lease_key"]
     if fence is None or row["current_token"] == fence.token:
         return
     if row["current_token"] is None:
@@ -223,7 +225,7 @@ class Store:
             },
             f"run {run_id} not found",
         )
-        _check_fence(row, fence, (fence and fence.key) or f"run:{run_id}")
+        _check_fence(row, fence)
         if row["run_id"] is not None:
             return row
         prior = RunStatus(row["prior_status"])
@@ -263,7 +265,7 @@ class Store:
             },
             f"run {run_id} not found",
         )
-        _check_fence(row, fence, (fence and fence.key) or f"run:{run_id}")
+        _check_fence(row, fence)
         if row["step_id"] is not None:
             return row
         run_status = RunStatus(row["run_status"])
@@ -310,7 +312,7 @@ class Store:
     async def _change_step(self, query: str, params: dict[str, Any], target: StepStatus, via: Via, fence: Fence | None) -> Row:
         step_id = params["step_id"]
         row = await self._found(query, params, f"step {step_id} not found")
-        _check_fence(row, fence, row["lease_key"])
+        _check_fence(row, fence)
         if row["step_id"] is not None:
             return row
         prior = StepStatus(row["prior_status"])

@@ -38,15 +38,14 @@ ORDER BY a.create_time, a.seq;
 -- Move a run to a status, if its current status is one of from_statuses. output is written only
 -- when set_output is true; error only when given.
 WITH current_run AS (
-    SELECT run_id, status, output, error
+    SELECT run_id, status, output, error, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
     FROM {schema}.runs
     WHERE run_id = %(run_id)s::uuid
     FOR NO KEY UPDATE
 ), fence AS (
-    SELECT l.fencing_token FROM {schema}.leases l
+    SELECT l.fencing_token FROM {schema}.leases l JOIN current_run c ON l.key = c.lease_key
     WHERE %(fencing_token)s::bigint IS NOT NULL
-      AND l.key = COALESCE(%(lease_key)s::text, 'run:' || %(run_id)s::uuid::text)
-    FOR SHARE
+    FOR SHARE OF l
 ), changed AS (
     UPDATE {schema}.runs r
     SET status = %(status)s::text,
@@ -59,7 +58,7 @@ WITH current_run AS (
       AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
     RETURNING r.*
 )
-SELECT c.status AS prior_status, (SELECT fencing_token FROM fence) AS current_token,
+SELECT c.status AS prior_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
        (NOT %(set_output)s::boolean OR c.output IS NOT DISTINCT FROM %(output)s::jsonb)
            AND (%(error)s::jsonb IS NULL OR c.error IS NOT DISTINCT FROM %(error)s::jsonb) AS same_payload,
        ch.*
@@ -69,12 +68,12 @@ FROM current_run c LEFT JOIN changed ch ON true;
 -- Insert a step of a running run in status 'pending' with its first history row. The run row is
 -- share-locked so a concurrent run status change waits for this insert (or this sees it).
 WITH run AS (
-    SELECT run_id, status FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
+    SELECT run_id, status, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
+    FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
 ), fence AS (
-    SELECT l.fencing_token FROM {schema}.leases l
+    SELECT l.fencing_token FROM {schema}.leases l JOIN run ON l.key = run.lease_key
     WHERE %(fencing_token)s::bigint IS NOT NULL
-      AND l.key = COALESCE(%(lease_key)s::text, 'run:' || %(run_id)s::uuid::text)
-    FOR SHARE
+    FOR SHARE OF l
 ), inserted AS (
     INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token)
     SELECT gen_random_uuid(), run.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
@@ -88,7 +87,7 @@ WITH run AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
     SELECT step_id, attempt_count, run_id, step_name, status, create_time, update_time FROM inserted
 )
-SELECT run.status AS run_status, (SELECT fencing_token FROM fence) AS current_token, i.*
+SELECT run.status AS run_status, run.lease_key, (SELECT fencing_token FROM fence) AS current_token, i.*
 FROM run LEFT JOIN inserted i ON true;
 
 -- get_step --

@@ -11,7 +11,8 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-READY_PREFIX = "workflowstate listening on "
+from workflowstate.server.cli import READY_PREFIX
+
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 

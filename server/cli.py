@@ -16,6 +16,9 @@ from pathlib import Path
 
 log = logging.getLogger("workflowstate.server")
 
+# The line `serve` prints once it takes calls; process managers (tests, bench, --workers) wait for it.
+READY_PREFIX = "workflowstate listening on "
+
 EPILOG = """\
 examples:
   workflowstate serve                      embedded PostgreSQL, listens on 127.0.0.1:50051
@@ -117,7 +120,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
         return run_workers(args.workers, config.listen, database_url, argv)
 
     def ready(address: str) -> None:
-        print(f"workflowstate listening on {address}", flush=True)
+        print(f"{READY_PREFIX}{address}", flush=True)
 
     try:
         asyncio.run(app.serve(config, database_url, on_ready=ready))

@@ -17,9 +17,10 @@ import subprocess
 import sys
 from types import FrameType
 
+from .cli import READY_PREFIX
+
 log = logging.getLogger("workflowstate.server.workers")
 
-READY_PREFIX = "workflowstate listening on "
 
 
 def _reserve_port(listen: str) -> tuple[socket.socket, str]:

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-READY_PREFIX = "workflowstate listening on "
+from workflowstate.server.cli import READY_PREFIX
 
 
 class ServerProcess:

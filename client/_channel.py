@@ -32,6 +32,8 @@ _SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
 # with ALREADY_EXISTS / FAILED_PRECONDITION although the first one worked.
 # Nor is Lease: a stream, which gRPC cannot retry once a message got through;
 # a broken lease stream is reported to the holder as a lost lease instead.
+# Nor are the other streams (StreamStepTasks, WatchRun, StreamRunEvents): the
+# Worker and watch_run reconnect and resume them themselves.
 RETRYABLE_METHODS: tuple[str, ...] = (
     "CreateRun",
     "GetRun",

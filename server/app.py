@@ -16,9 +16,12 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from .config import ServerConfig
+from .dispatch import TaskDispatcher
+from .events import EventWatchers
 from .health import DatabaseHealth
 from .lease_store import LeaseStore
 from .leases import LeaseManager
+from .notifications import Notifications
 from .servicer import WorkflowStateServicer
 from .store import Store
 
@@ -59,9 +62,17 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     health_servicer = health.aio.HealthServicer()
     database_health = DatabaseHealth(store, health_servicer, interval=config.health_interval)
     server_id = uuid.uuid4()
-    leases = LeaseManager(LeaseStore(store, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases)
+    notifications = Notifications(database_url)
+    leases = LeaseManager(LeaseStore(store, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
+    dispatcher = TaskDispatcher(store, config.dispatch, notifications)
+    watchers = EventWatchers(store, notifications, poll_interval=config.dispatch.poll_interval)
     servicer = WorkflowStateServicer(
-        store, leases, max_payload_bytes=config.max_payload_bytes, on_database_unavailable=database_health.report_unavailable
+        store,
+        leases,
+        dispatcher,
+        watchers,
+        max_payload_bytes=config.max_payload_bytes,
+        on_database_unavailable=database_health.report_unavailable,
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -78,6 +89,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     await server.start()
     await database_health.start()
     await leases.start()
+    dispatcher.start()
+    listener = asyncio.create_task(notifications.run(), name="listener")
     log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
     on_ready(address)
     try:
@@ -89,10 +102,17 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         # Lease streams live until their client ends them: end them now (holders are told
         # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
         leases.shutdown()
+        # Likewise worker streams and event readers: they end with UNAVAILABLE and reconnect
+        # elsewhere (workers keep their tasks in flight; readers resume from their last event).
+        dispatcher.shutdown()
+        watchers.shutdown()
         await server.stop(config.grace_period)
         log.debug("stopping: calls finished")
         await leases.stop()
-        log.debug("stopping: lease tasks finished")
+        await dispatcher.stop()
+        listener.cancel()
+        await asyncio.wait([listener])
+        log.debug("stopping: lease, dispatch and listener tasks finished")
         await database_health.stop()
         log.debug("stopping: health monitor finished")
         await store.close()

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--startup-timeout", type=_positive_float, default=float(_env("STARTUP_TIMEOUT", "30")), help="seconds to wait for the database at start-up")
     serve.add_argument("--lease-max-ttl", type=_positive_float, default=float(_env("LEASE_MAX_TTL", "300")), help="longest lease ttl a client may ask for, in seconds")
     serve.add_argument("--lease-poll-interval", type=_positive_float, default=float(_env("LEASE_POLL_INTERVAL", "1")), help="longest a lease waiter sleeps before looking again unwoken, in seconds")
+    serve.add_argument("--task-lease-max", type=_positive_float, default=float(_env("TASK_LEASE_MAX", "600")), help="longest task lease a worker may ask for, in seconds")
+    serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=float(_env("DISPATCH_POLL_INTERVAL", "1")), help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
     serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
@@ -87,6 +89,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
         from . import app, embedded, logs
         from .config import ServerConfig
         from .errors import Unavailable
+        from .dispatch import DispatchSettings
         from .leases import LeaseSettings
         from .store import PoolSettings
     except ImportError as err:
@@ -103,6 +106,11 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
         max_payload_bytes=args.max_payload_bytes,
         pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
         leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
+        dispatch=DispatchSettings(
+            max_task_lease=timedelta(seconds=args.task_lease_max),
+            default_task_lease=min(DispatchSettings.default_task_lease, timedelta(seconds=args.task_lease_max)),
+            poll_interval=args.dispatch_poll_interval,
+        ),
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .dispatch import DispatchSettings
 from .leases import LeaseSettings
 from .store import PoolSettings
 
@@ -25,6 +26,7 @@ class ServerConfig:
     max_payload_bytes: int = 1024 * 1024
     pool: PoolSettings = field(default_factory=PoolSettings)
     leases: LeaseSettings = field(default_factory=LeaseSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

@@ -99,7 +99,7 @@ def _failure(error_json: str | None) -> pb.Failure | None:
     return pb.Failure(message=str(error.get("message", "")), stack=str(error.get("stack", "")), code=str(error.get("code", "")))
 
 
-def _duration(value: timedelta) -> Duration:
+def duration(value: timedelta) -> Duration:
     duration = Duration()
     duration.FromTimedelta(value)
     return duration
@@ -133,9 +133,11 @@ def step_to_proto(row: dict[str, Any]) -> pb.StepState:
         error=_failure(row["error"]),
         attempt_count=row["attempt_count"],
         retries=row["retries"],
-        retry_delay=_duration(row["retry_delay"]) if row["retry_delay"] is not None else None,
+        retry_delay=duration(row["retry_delay"]) if row["retry_delay"] is not None else None,
         create_time=timestamp(row["create_time"]),
         update_time=timestamp(row["update_time"]),
+        not_before=timestamp(row["not_before"]) if row["not_before"] is not None else None,
+        worker_id=row["worker_id"] or "",
         **optional_times,
     )
 
@@ -161,3 +163,26 @@ def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
         acquire_time=timestamp(row["acquire_time"]),
         expire_time=timestamp(row["expire_time"]),
     )
+
+
+def event_to_proto(row: dict[str, Any]) -> pb.RunEvent:
+    event = pb.RunEvent(event_id=row["event_id"], run_id=str(row["run_id"]), workflow=row["workflow"], event_time=timestamp(row["event_time"]))
+    if row["step_id"] is None:
+        event.run_changed.status = RUN_STATUS_TO_PROTO[RunStatus(row["status"])]
+    else:
+        changed = event.step_changed
+        changed.step_id = str(row["step_id"])
+        changed.step_name = row["step_name"]
+        changed.attempt = row["attempt"]
+        changed.status = STEP_STATUS_TO_PROTO[StepStatus(row["status"])]
+    return event
+
+
+# google.protobuf.Timestamp's own range: 0001-01-01 to 9999-12-31.
+_MIN_TIMESTAMP_SECONDS, _MAX_TIMESTAMP_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def timestamp_from_proto(field: str, message: Timestamp) -> datetime:
+    if not _MIN_TIMESTAMP_SECONDS <= message.seconds <= _MAX_TIMESTAMP_SECONDS or not 0 <= message.nanos < 1_000_000_000:
+        raise InvalidArgument(f"{field} is not a valid timestamp (seconds={message.seconds}, nanos={message.nanos})")
+    return message.ToDatetime(tzinfo=timezone.utc)

@@ -1,8 +1,10 @@
 """The server's own errors. The store and the request validation raise these; the servicer maps
-each class to one gRPC status code (see servicer.STATUS_OF). Messages are written for the caller:
+each class to one gRPC status code (STATUS_OF, at the end). Messages are written for the caller:
 they say what was wrong and never carry a stack trace."""
 
 from __future__ import annotations
+
+import grpc
 
 
 class WorkflowStateError(Exception):
@@ -39,3 +41,16 @@ class DeadlineExceeded(WorkflowStateError):
 
 class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
+
+
+# The one map from the server's errors to gRPC status codes.
+STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Aborted: grpc.StatusCode.ABORTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+}

@@ -1,31 +1,19 @@
-"""The SQL side of leases: every lease statement, and the connection that listens for releases.
+"""The SQL side of leases: every lease statement.
 
 A lease is a row of the leases table (see sql/migrations/0002_leases.sql); each change is one
 statement of sql/queries.sql, decided by the database, so servers sharing the database never
-grant one key twice. Releases NOTIFY a channel of the schema, which every server LISTENs to.
+grant one key twice. Releases NOTIFY a channel of the schema, which every server LISTENs to
+(notifications.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-import psycopg
-from psycopg import sql
 
+from .notifications import lease_channel
 from .store import Row, Store
-
-log = logging.getLogger("workflowstate.server.leases")
-
-
-def notify_channel(schema: str) -> str:
-    """The LISTEN/NOTIFY channel of a schema's leases (a short, safe identifier for any schema)."""
-    return "workflowstate_leases_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
-
 
 @dataclass(frozen=True)
 class Attempt:
@@ -46,7 +34,7 @@ class LeaseStore:
     def __init__(self, store: Store, *, server_id: uuid.UUID, waiter_ttl: timedelta) -> None:
         self._store = store
         self.server_id = server_id
-        self.channel = notify_channel(store.schema)
+        self.channel = lease_channel(store.schema)
         self._waiter_ttl = waiter_ttl
 
     async def try_acquire(
@@ -92,28 +80,5 @@ class LeaseStore:
     async def refresh_waiters(self) -> None:
         await self._store.fetch_one("lease_waiters_refresh", {"server_id": self.server_id, "waiter_ttl": self._waiter_ttl})
 
-    async def listen(self, on_release: Callable[[str], None], on_reconnect: Callable[[], None]) -> None:
-        """Call on_release(key) for every release on any server, forever; reconnect when the
-        connection drops (on_reconnect then, since releases may have been missed)."""
-        backoff = 0.1
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self._store.database_url, autocommit=True) as conn:
-                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                    on_reconnect()
-                    backoff = 0.1
-                    # Closed explicitly: the generator holds the connection's lock until it
-                    # ends, and closing the connection while it is suspended would wait forever.
-                    notices = conn.notifies()
-                    try:
-                        async for notice in notices:
-                            on_release(notice.payload)
-                    finally:
-                        await notices.aclose()
-            except (psycopg.OperationalError, OSError) as err:
-                log.warning("lease listener lost its connection; waiters poll until it is back", extra={"reason": str(err)})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
 
-
-__all__ = ["Attempt", "LeaseStore", "notify_channel"]
+__all__ = ["Attempt", "LeaseStore"]

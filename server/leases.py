@@ -21,6 +21,7 @@ from typing import Any
 
 from . import errors
 from .lease_store import LeaseStore
+from .notifications import Notifications
 from .store import Row
 
 log = logging.getLogger("workflowstate.server.leases")
@@ -113,8 +114,9 @@ class LeaseSettings:
 class LeaseManager:
     """All lease streams of one server process."""
 
-    def __init__(self, leases: LeaseStore, settings: LeaseSettings) -> None:
+    def __init__(self, leases: LeaseStore, settings: LeaseSettings, notifications: Notifications) -> None:
         self._leases = leases
+        notifications.subscribe(leases.channel, self._wake_key, self._wake_all)
         self.settings = settings
         self._queues: dict[str, _KeyQueue] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -122,10 +124,7 @@ class LeaseManager:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._leases.listen(self._wake_key, self._wake_all), name="lease-listener"),
-            asyncio.create_task(self._refresh_waiters(), name="lease-waiter-refresh"),
-        ]
+        self._tasks = [asyncio.create_task(self._refresh_waiters(), name="lease-waiter-refresh")]
 
     async def stop(self, timeout: float = 5.0) -> None:
         for task in self._tasks:

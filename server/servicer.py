@@ -2,7 +2,7 @@
 
 No state logic lives here: requests are validated into Python values, the store makes the change,
 and the row it returns becomes the response. Errors of the server's own classes become gRPC
-statuses through STATUS_OF; anything else is a bug, logged with its stack and answered INTERNAL
+statuses through errors.STATUS_OF; anything else is a bug, logged with its stack and answered INTERNAL
 with a reference, never with the stack.
 """
 
@@ -22,22 +22,14 @@ from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from . import convert, errors, validation
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .dispatch import TaskDispatcher
+from .events import EventWatchers
 from .leases import LeaseManager
 from .store import FailureRecord, Fence, Store, with_deadline
-from .transitions import StepStatus, retry_start_statuses
+from .task_session import TaskSession
+from .transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
 
 log = logging.getLogger("workflowstate.server.rpc")
-
-STATUS_OF: dict[type[errors.WorkflowStateError], grpc.StatusCode] = {
-    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.NotFound: grpc.StatusCode.NOT_FOUND,
-    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.Aborted: grpc.StatusCode.ABORTED,
-    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
-    errors.ShuttingDown: grpc.StatusCode.UNAVAILABLE,
-    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -57,7 +49,7 @@ def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
         try:
             response = await method(self, request, context)
         except errors.WorkflowStateError as err:
-            code, details = STATUS_OF[type(err)], str(err)
+            code, details = errors.STATUS_OF[type(err)], str(err)
             if type(err) is errors.Unavailable:
                 self.on_database_unavailable(err)
         except Exception:
@@ -87,12 +79,16 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         self,
         store: Store,
         leases: LeaseManager,
+        dispatcher: TaskDispatcher,
+        watchers: EventWatchers,
         *,
         max_payload_bytes: int,
         on_database_unavailable: Callable[[Exception], None],
     ) -> None:
         self._store = store
         self._leases = leases
+        self._dispatcher = dispatcher
+        self._watchers = watchers
         self._max_payload = max_payload_bytes
         self.on_database_unavailable = on_database_unavailable
 
@@ -177,7 +173,16 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     @rpc
     async def SetStepScheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=self._fence(request)))
+        if request.HasField("not_before") and request.HasField("delay"):
+            raise errors.InvalidArgument("set not_before or delay, not both")
+        not_before = convert.timestamp_from_proto("not_before", request.not_before) if request.HasField("not_before") else None
+        delay = (
+            validation.check_duration("delay", convert.duration_from_proto("delay", request.delay)) if request.HasField("delay") else None
+        )
+        fence = self._fence(request)
+        row = await self._call(
+            context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay)
+        )
         return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
 
     @rpc
@@ -220,9 +225,43 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         await LeaseSession(self._leases, context).run()
 
     @rpc
+    async def StreamStepTasks(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await TaskSession(self._dispatcher, context, max_payload_bytes=self._max_payload).run()
+
+    @rpc
+    async def WatchRun(self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext) -> None:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        after_event_id = validation.check_event_id("after_event_id", request.after_event_id)
+        await self._call(context, self._store.get_run(run_id))
+        start, seen = await self._call(context, self._watchers.events.position_of(after_event_id, run_id=run_id))
+        if seen is not None and _finishes_run(seen):
+            return  # nothing can follow the event that finished the run
+        events = self._watchers.events
+        with self._watchers.watching(run_id) as wake:
+            async for row in self._watchers.follow(lambda after, limit: events.of_run(run_id, after, limit), start, wake):
+                await context.write(pb.WatchRunResponse(event=convert.event_to_proto(row)))
+                if _finishes_run(row):
+                    return
+
+    @rpc
+    async def StreamRunEvents(self, request: pb.StreamRunEventsRequest, context: grpc.aio.ServicerContext) -> None:
+        workflow = validation.check_name("workflow", request.workflow, required=False) or None
+        after_event_id = validation.check_event_id("after_event_id", request.after_event_id)
+        start, _ = await self._call(context, self._watchers.events.position_of(after_event_id))
+        events = self._watchers.events
+        with self._watchers.watching(None) as wake:
+            async for row in self._watchers.follow(lambda after, limit: events.of_all(workflow, after, limit), start, wake):
+                await context.write(pb.StreamRunEventsResponse(event=convert.event_to_proto(row)))
+
+    @rpc
     async def GetLease(self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext) -> pb.GetLeaseResponse:
         key = validation.check_name("key", request.key, max_length=MAX_KEY_LENGTH)
         row = await self._call(context, self._leases.get(key))
         if row is None:
             raise errors.NotFound(f"nobody holds the lease {key!r}")
         return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))
+
+
+def _finishes_run(event: dict[str, Any]) -> bool:
+    """Whether an event row is the run's move to a finished status (no event can follow it)."""
+    return event["step_id"] is None and RunStatus(event["status"]) in TERMINAL_RUN_STATUSES

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -288,14 +288,23 @@ class Store:
         result_json: str | None = None,
         error: FailureRecord | None = None,
         fence: Fence | None = None,
+        not_before: datetime | None = None,
+        delay: timedelta | None = None,
+        attempt: int | None = None,
     ) -> Row:
-        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table."""
+        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
+
+        With `attempt`, only that attempt may change (a worker's completion in remote mode).
+        """
         params = {
             "step_id": step_id,
             "to_status": status.value,
             "result": result_json,
             "error": error.to_json() if error else None,
             "from_statuses": step_sources(status, Via.SET_STATUS),
+            "not_before": not_before,
+            "delay": delay,
+            "attempt": attempt,
             **_fence_params(fence),
         }
         return await self._change_step("set_step_status", params, status, Via.SET_STATUS, fence)
@@ -316,6 +325,12 @@ class Store:
         if row["step_id"] is not None:
             return row
         prior = StepStatus(row["prior_status"])
+        attempt = params.get("attempt")
+        if attempt is not None and row["prior_attempt"] != attempt:
+            raise errors.FailedPrecondition(
+                f"attempt {attempt} of step {step_id} is over: the step is at attempt {row['prior_attempt']} ({prior.name}); "
+                "nothing was written"
+            )
         if via is Via.SET_STATUS and prior is target:
             if not row["same_payload"]:
                 what = "result" if target is StepStatus.SUCCEEDED else "error"

@@ -102,3 +102,9 @@ def check_duration(field: str, value: timedelta | None) -> timedelta | None:
     if value is not None and value < timedelta(0):
         raise InvalidArgument(f"{field} must not be negative, got {value}")
     return value
+
+
+def check_event_id(field: str, value: int) -> int:
+    if value < 0:
+        raise InvalidArgument(f"{field} must not be negative, got {value}")
+    return value

@@ -488,6 +488,10 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "InsertStepState",
         "CreateRetryAttempt",
         "Lease",  # a stream: a broken one is a lost lease, never replayed
+        # streams the Worker and watch_run resume themselves
+        "StreamStepTasks",
+        "WatchRun",
+        "StreamRunEvents",
     }
 
 

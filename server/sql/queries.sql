@@ -100,11 +100,13 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 
 -- set_step_status --
 -- Move a step to to_status if its current status is one of from_statuses and its run is still
--- running; stamp the status's time, store result (succeeded) or error (failed), and update the
--- current attempt's history row. The step is locked for update and its run share-locked, so the
+-- running (and, when attempt is given, the current attempt is that one: a worker's completion is
+-- fenced by its attempt number); stamp the status's time, store result (succeeded) or error
+-- (failed), set not_before (scheduled), and update the current attempt's history row. The attempt
+-- leaves any worker that had it. The step is locked for update and its run share-locked, so the
 -- decision is made on the latest committed rows.
 WITH current_step AS (
-    SELECT s.step_id, s.status, s.result, s.error, r.status AS run_status,
+    SELECT s.step_id, s.status, s.result, s.error, s.attempt_count, r.status AS run_status,
            COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id = %(step_id)s::uuid
@@ -123,9 +125,13 @@ WITH current_step AS (
         running_time = CASE WHEN %(to_status)s::text = 'running' THEN now() ELSE s.running_time END,
         succeeded_time = CASE WHEN %(to_status)s::text = 'succeeded' THEN now() ELSE s.succeeded_time END,
         failed_time = CASE WHEN %(to_status)s::text = 'failed' THEN now() ELSE s.failed_time END,
+        not_before = CASE WHEN %(to_status)s::text = 'scheduled'
+                          THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0')) END,
+        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM current_step c
     WHERE s.step_id = c.step_id AND c.run_status = 'running' AND c.status = ANY(%(from_statuses)s::text[])
+      AND (%(attempt)s::integer IS NULL OR c.attempt_count = %(attempt)s::integer)
       AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
     RETURNING s.*
 ), attempt AS (
@@ -134,7 +140,8 @@ WITH current_step AS (
     FROM changed ch
     WHERE a.step_id = ch.step_id AND a.attempt = ch.attempt_count
 )
-SELECT c.status AS prior_status, c.run_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
+SELECT c.status AS prior_status, c.attempt_count AS prior_attempt, c.run_status, c.lease_key,
+       (SELECT fencing_token FROM fence) AS current_token,
        c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb AS same_payload,
        ch.*
 FROM current_step c LEFT JOIN changed ch ON true;
@@ -163,6 +170,7 @@ WITH current_step AS (
         running_time = CASE WHEN %(to_status)s::text = 'running' THEN now() END,
         succeeded_time = NULL,
         failed_time = NULL,
+        not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM current_step c
     WHERE s.step_id = c.step_id AND c.run_status = 'running' AND c.status = ANY(%(from_statuses)s::text[])
@@ -175,6 +183,133 @@ WITH current_step AS (
 SELECT c.status AS prior_status, c.run_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
        false AS same_payload, ch.*
 FROM current_step c LEFT JOIN changed ch ON true;
+
+-- claim_tasks --
+-- Hand up to %(limit)s due scheduled steps of the given rpc names to one worker's stream: each
+-- becomes RUNNING with a task lease, in this one statement. SKIP LOCKED lets several dispatchers
+-- run at once, on any number of servers, without two picking one attempt; a step whose run is
+-- being finished right now is skipped too and looked at again later.
+WITH picked AS (
+    SELECT s.step_id
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.status = 'scheduled' AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before <= now()
+      AND r.status = 'running'
+    ORDER BY s.not_before, s.step_id
+    LIMIT %(limit)s
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), changed AS (
+    UPDATE {schema}.steps s
+    SET status = 'running', running_time = now(), update_time = now(), not_before = NULL,
+        worker_id = %(worker_id)s::text, task_stream_id = %(stream_id)s::uuid,
+        task_expire_time = now() + %(task_lease)s::interval
+    FROM picked p
+    WHERE s.step_id = p.step_id
+    RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time
+), attempt AS (
+    UPDATE {schema}.step_attempts a
+    SET status = 'running', update_time = now()
+    FROM changed c
+    WHERE a.step_id = c.step_id AND a.attempt = c.attempt_count
+)
+SELECT * FROM changed ORDER BY step_id;
+
+-- next_task_due --
+-- When the next scheduled step of the given rpc names falls due, if it is in the future (steps
+-- already due are announced by NOTIFY when scheduled).
+SELECT min(s.not_before) AS due
+FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+WHERE s.status = 'scheduled' AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before > now()
+  AND r.status = 'running';
+
+-- extend_tasks --
+-- A worker's heartbeat: move the task lease of the attempts its stream still runs.
+UPDATE {schema}.steps
+SET task_expire_time = now() + %(task_lease)s::interval
+WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = 'running';
+
+-- expired_tasks --
+-- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating.
+SELECT step_id, attempt_count FROM {schema}.steps
+WHERE task_expire_time < now() AND status = 'running'
+ORDER BY task_expire_time
+LIMIT 100;
+
+-- fail_tasks --
+-- Fail the given running attempts (step_ids[i] at attempts[i]; any other attempt is left alone:
+-- the attempt number is the fence) with one error. The attempt's history row becomes failed;
+-- when retryable and retries remain (attempt_count <= retries), the step moves on to its next
+-- attempt, SCHEDULED and due after retry_delay, else the step is FAILED with this error.
+-- (`changed` reads `failed_attempt`, so each failed row is written before its step moves on,
+-- and the two events come out in that order.)
+WITH sent AS (
+    SELECT * FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
+), current_step AS (
+    SELECT s.step_id, s.status, s.attempt_count, r.status AS run_status, i.attempt AS sent_attempt,
+           %(retryable)s::boolean AND s.attempt_count <= COALESCE(s.retries, 0) AS retry
+    FROM sent i
+    JOIN {schema}.steps s ON s.step_id = i.step_id
+    JOIN {schema}.runs r ON r.run_id = s.run_id
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s FOR SHARE OF r
+), eligible AS (
+    SELECT * FROM current_step
+    WHERE status = 'running' AND attempt_count = sent_attempt AND run_status = 'running'
+), failed_attempt AS (
+    UPDATE {schema}.step_attempts a
+    SET status = 'failed', error = %(error)s::jsonb, update_time = now()
+    FROM eligible e
+    WHERE a.step_id = e.step_id AND a.attempt = e.attempt_count
+    RETURNING a.step_id
+), changed AS (
+    UPDATE {schema}.steps s
+    SET status = CASE WHEN e.retry THEN 'scheduled' ELSE 'failed' END,
+        attempt_count = s.attempt_count + CASE WHEN e.retry THEN 1 ELSE 0 END,
+        error = CASE WHEN e.retry THEN NULL ELSE %(error)s::jsonb END,
+        update_time = now(),
+        scheduled_time = CASE WHEN e.retry THEN now() ELSE s.scheduled_time END,
+        running_time = CASE WHEN e.retry THEN NULL ELSE s.running_time END,
+        failed_time = CASE WHEN e.retry THEN NULL ELSE now() END,
+        not_before = CASE WHEN e.retry THEN now() + COALESCE(s.retry_delay, interval '0') END,
+        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL
+    FROM eligible e JOIN failed_attempt f ON f.step_id = e.step_id
+    WHERE s.step_id = e.step_id
+    RETURNING s.*
+), next_attempt AS (
+    INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
+    SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time FROM changed
+    WHERE status = 'scheduled'
+)
+SELECT c.step_id, c.sent_attempt, c.status AS prior_status, c.attempt_count AS prior_attempt, c.run_status,
+       ch.status AS new_status
+FROM current_step c LEFT JOIN changed ch ON ch.step_id = c.step_id;
+
+-- run_event_position --
+-- Where an event sorts in the order events are read, to resume after it.
+SELECT run_id, step_id, status, xact_id::text AS xact_id FROM {schema}.run_events WHERE event_id = %(event_id)s::bigint;
+
+-- run_events_of_run --
+-- The next events of one run after the position (xact_id, event_id), in that order, of
+-- transactions older than every transaction still running: only then can no event sort before
+-- them any more (see run_events in migration 0003).
+SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt,
+       e.status, e.event_time
+FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
+WHERE e.run_id = %(run_id)s::uuid
+  AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.xact_id, e.event_id
+LIMIT %(limit)s;
+
+-- run_events_all --
+-- The same over every run, or every run of one workflow.
+SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt,
+       e.status, e.event_time
+FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
+WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
+  AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.xact_id, e.event_id
+LIMIT %(limit)s;
 
 -- lease_acquire --
 -- Take the lease on a key if it is free (never held, released, or expired) and no live waiter

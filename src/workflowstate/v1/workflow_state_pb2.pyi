@@ -512,6 +512,8 @@ class SetStepScheduledRequest(_message.Message):
     STEP_ID_FIELD_NUMBER: _builtins.int
     FENCING_TOKEN_FIELD_NUMBER: _builtins.int
     LEASE_KEY_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    DELAY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
     fencing_token: _builtins.int
@@ -523,16 +525,30 @@ class SetStepScheduledRequest(_message.Message):
     """lease_key is the key fencing_token belongs to; empty means the run's key,
     "run:<run_id>".
     """
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """not_before is the earliest time a worker may get the step (remote mode),
+        for sleeps and delays; unset means at once. Do not set it with delay.
+        """
+
+    @_builtins.property
+    def delay(self) -> _duration_pb2.Duration:
+        """delay is not_before given relative to the server's clock (so a client's
+        clock skew does not matter); unset or zero means at once.
+        """
+
     def __init__(
         self,
         *,
         step_id: _builtins.str = ...,
         fencing_token: _builtins.int | None = ...,
         lease_key: _builtins.str = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        delay: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "delay", b"delay", "fencing_token", b"fencing_token", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "delay", b"delay", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "not_before", b"not_before", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
     _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
@@ -953,6 +969,591 @@ class GetLeaseResponse(_message.Message):
 Global___GetLeaseResponse: _TypeAlias = GetLeaseResponse  # noqa: Y015
 
 @_typing.final
+class StreamStepTasksRequest(_message.Message):
+    """StreamStepTasksRequest is one message of a worker on a StreamStepTasks
+    stream.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIBE_FIELD_NUMBER: _builtins.int
+    ACK_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    FAIL_FIELD_NUMBER: _builtins.int
+    CREDIT_FIELD_NUMBER: _builtins.int
+    DRAIN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subscribe(self) -> Global___StepTaskSubscribe:
+        """subscribe opens the stream; it must be the first message, and only one."""
+
+    @_builtins.property
+    def ack(self) -> Global___StepTaskAck:
+        """ack says the worker took a task (optional; the server checks that the
+        task is in flight on this stream and refuses it otherwise).
+        """
+
+    @_builtins.property
+    def heartbeat(self) -> Global___StepTaskHeartbeat:
+        """heartbeat keeps the worker and its tasks alive; any message does, but
+        an idle worker must send one within every task_lease.
+        """
+
+    @_builtins.property
+    def complete(self) -> Global___StepTaskComplete:
+        """complete records a task's result."""
+
+    @_builtins.property
+    def fail(self) -> Global___StepTaskFail:
+        """fail records a task's failure."""
+
+    @_builtins.property
+    def credit(self) -> Global___StepTaskCredit:
+        """credit lets the server push more tasks."""
+
+    @_builtins.property
+    def drain(self) -> Global___StepTaskDrain:
+        """drain asks the server to push no more tasks."""
+
+    def __init__(
+        self,
+        *,
+        subscribe: Global___StepTaskSubscribe | None = ...,
+        ack: Global___StepTaskAck | None = ...,
+        heartbeat: Global___StepTaskHeartbeat | None = ...,
+        complete: Global___StepTaskComplete | None = ...,
+        fail: Global___StepTaskFail | None = ...,
+        credit: Global___StepTaskCredit | None = ...,
+        drain: Global___StepTaskDrain | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "credit", b"credit", "drain", b"drain", "fail", b"fail", "heartbeat", b"heartbeat", "kind", b"kind", "subscribe", b"subscribe"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "credit", b"credit", "drain", b"drain", "fail", b"fail", "heartbeat", b"heartbeat", "kind", b"kind", "subscribe", b"subscribe"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribe", "ack", "heartbeat", "complete", "fail", "credit", "drain"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___StreamStepTasksRequest: _TypeAlias = StreamStepTasksRequest  # noqa: Y015
+
+@_typing.final
+class StreamStepTasksResponse(_message.Message):
+    """StreamStepTasksResponse is one message of the server on a StreamStepTasks
+    stream.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIBED_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    DRAINED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subscribed(self) -> Global___StepTaskSubscribed:
+        """subscribed answers the subscribe."""
+
+    @_builtins.property
+    def task(self) -> Global___StepTask:
+        """task is a step attempt for the worker to run."""
+
+    @_builtins.property
+    def accepted(self) -> Global___StepTaskAccepted:
+        """accepted answers a complete or fail that was recorded."""
+
+    @_builtins.property
+    def refused(self) -> Global___StepTaskRefused:
+        """refused answers an ack, complete or fail that was not."""
+
+    @_builtins.property
+    def drained(self) -> Global___StepTaskDrained:
+        """drained answers a drain: no task follows it."""
+
+    def __init__(
+        self,
+        *,
+        subscribed: Global___StepTaskSubscribed | None = ...,
+        task: Global___StepTask | None = ...,
+        accepted: Global___StepTaskAccepted | None = ...,
+        refused: Global___StepTaskRefused | None = ...,
+        drained: Global___StepTaskDrained | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "refused", b"refused", "subscribed", b"subscribed", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "refused", b"refused", "subscribed", b"subscribed", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___StreamStepTasksResponse: _TypeAlias = StreamStepTasksResponse  # noqa: Y015
+
+@_typing.final
+class WatchRunRequest(_message.Message):
+    """WatchRunRequest names the run to watch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run."""
+    after_event_id: _builtins.int
+    """after_event_id is the last event already seen; 0 starts at the run's
+    first event.
+    """
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        after_event_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRunRequest: _TypeAlias = WatchRunRequest  # noqa: Y015
+
+@_typing.final
+class WatchRunResponse(_message.Message):
+    """WatchRunResponse carries one event of the run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___RunEvent:
+        """event is the next event."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___RunEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRunResponse: _TypeAlias = WatchRunResponse  # noqa: Y015
+
+@_typing.final
+class StreamRunEventsRequest(_message.Message):
+    """StreamRunEventsRequest says which runs' events to stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    AFTER_EVENT_ID_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow keeps only the runs of this workflow; empty means every run."""
+    after_event_id: _builtins.int
+    """after_event_id is the last event already seen; 0 starts at the first
+    event kept.
+    """
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        after_event_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_event_id", b"after_event_id", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamRunEventsRequest: _TypeAlias = StreamRunEventsRequest  # noqa: Y015
+
+@_typing.final
+class StreamRunEventsResponse(_message.Message):
+    """StreamRunEventsResponse carries one event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___RunEvent:
+        """event is the next event."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___RunEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamRunEventsResponse: _TypeAlias = StreamRunEventsResponse  # noqa: Y015
+
+@_typing.final
+class StepTaskSubscribe(_message.Message):
+    """StepTaskSubscribe opens a worker's stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    RPC_NAMES_FIELD_NUMBER: _builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    TASK_LEASE_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """worker_id names the worker for operators (the step shows it while it
+    runs); required, at most 256 characters.
+    """
+    max_in_flight: _builtins.int
+    """max_in_flight is the most tasks the worker runs at once and its first
+    credit; 1 to 1000.
+    """
+    @_builtins.property
+    def rpc_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """rpc_names are the functions this worker runs; at least one, at most 256."""
+
+    @_builtins.property
+    def task_lease(self) -> _duration_pb2.Duration:
+        """task_lease is how long a task stays the worker's without a message from
+        it; unset means 30 seconds; at most 10 minutes.
+        """
+
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        rpc_names: _abc.Iterable[_builtins.str] | None = ...,
+        max_in_flight: _builtins.int = ...,
+        task_lease: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_in_flight", b"max_in_flight", "rpc_names", b"rpc_names", "task_lease", b"task_lease", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskSubscribe: _TypeAlias = StepTaskSubscribe  # noqa: Y015
+
+@_typing.final
+class StepTaskAck(_message.Message):
+    """StepTaskAck says the worker took a task."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step."""
+    attempt: _builtins.int
+    """attempt is the task's attempt number."""
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskAck: _TypeAlias = StepTaskAck  # noqa: Y015
+
+@_typing.final
+class StepTaskHeartbeat(_message.Message):
+    """StepTaskHeartbeat keeps the worker alive."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskHeartbeat: _TypeAlias = StepTaskHeartbeat  # noqa: Y015
+
+@_typing.final
+class StepTaskComplete(_message.Message):
+    """StepTaskComplete records the result of a task."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    RESULT_JSON_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step."""
+    attempt: _builtins.int
+    """attempt is the task's attempt number; a different number than the
+    step's running attempt is refused with FAILED_PRECONDITION.
+    """
+    result_json: _builtins.str
+    """result_json is the step's result as JSON text; empty means JSON null."""
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        result_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "result_json", b"result_json", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskComplete: _TypeAlias = StepTaskComplete  # noqa: Y015
+
+@_typing.final
+class StepTaskFail(_message.Message):
+    """StepTaskFail records the failure of a task."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    RETRYABLE_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step."""
+    attempt: _builtins.int
+    """attempt is the task's attempt number; a different number than the
+    step's running attempt is refused with FAILED_PRECONDITION.
+    """
+    retryable: _builtins.bool
+    """retryable lets the server schedule a retry attempt while the step has
+    retries left; false fails the step at once.
+    """
+    @_builtins.property
+    def error(self) -> Global___Failure:
+        """error is why the attempt failed; its message is required."""
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        error: Global___Failure | None = ...,
+        retryable: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "retryable", b"retryable", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskFail: _TypeAlias = StepTaskFail  # noqa: Y015
+
+@_typing.final
+class StepTaskCredit(_message.Message):
+    """StepTaskCredit lets the server push more tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    N_FIELD_NUMBER: _builtins.int
+    n: _builtins.int
+    """n is how many more tasks may be pushed; positive, and credit plus tasks
+    in flight may not exceed max_in_flight.
+    """
+    def __init__(
+        self,
+        *,
+        n: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["n", b"n"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskCredit: _TypeAlias = StepTaskCredit  # noqa: Y015
+
+@_typing.final
+class StepTaskDrain(_message.Message):
+    """StepTaskDrain asks the server to push no more tasks on this stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskDrain: _TypeAlias = StepTaskDrain  # noqa: Y015
+
+@_typing.final
+class StepTaskSubscribed(_message.Message):
+    """StepTaskSubscribed answers a subscribe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_LEASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def task_lease(self) -> _duration_pb2.Duration:
+        """task_lease is the task lease in force (the default when none was given)."""
+
+    def __init__(
+        self,
+        *,
+        task_lease: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskSubscribed: _TypeAlias = StepTaskSubscribed  # noqa: Y015
+
+@_typing.final
+class StepTask(_message.Message):
+    """StepTask is one attempt of a step for a worker to run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    RPC_NAME_FIELD_NUMBER: _builtins.int
+    DATA_JSON_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the step."""
+    run_id: _builtins.str
+    """run_id is the UUID of the run the step belongs to."""
+    step_name: _builtins.str
+    """step_name is the step's name within its run."""
+    rpc_name: _builtins.str
+    """rpc_name is the function to run."""
+    data_json: _builtins.str
+    """data_json is the step's input as JSON text."""
+    attempt: _builtins.int
+    """attempt is the attempt's number, starting at 1; pass it back with the
+    complete or fail.
+    """
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """deadline is when the attempt is declared lost unless the worker sends a
+        message before; every message moves it one task_lease further.
+        """
+
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        run_id: _builtins.str = ...,
+        step_name: _builtins.str = ...,
+        rpc_name: _builtins.str = ...,
+        data_json: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "data_json", b"data_json", "deadline", b"deadline", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_id", b"step_id", "step_name", b"step_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTask: _TypeAlias = StepTask  # noqa: Y015
+
+@_typing.final
+class StepTaskAccepted(_message.Message):
+    """StepTaskAccepted answers a complete or fail that was recorded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step."""
+    attempt: _builtins.int
+    """attempt is the task's attempt number."""
+    status: Global___StepStatus.ValueType
+    """status is the step's status after it: SUCCEEDED, FAILED, or SCHEDULED
+    when a retry attempt was scheduled.
+    """
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        status: Global___StepStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "status", b"status", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskAccepted: _TypeAlias = StepTaskAccepted  # noqa: Y015
+
+@_typing.final
+class StepTaskRefused(_message.Message):
+    """StepTaskRefused answers an ack, complete or fail that was not recorded."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step, as sent."""
+    attempt: _builtins.int
+    """attempt is the attempt number, as sent."""
+    code: _builtins.int
+    """code is the gRPC status code number of the refusal (3
+    INVALID_ARGUMENT, 5 NOT_FOUND, 9 FAILED_PRECONDITION, 14 UNAVAILABLE).
+    """
+    message: _builtins.str
+    """message explains the refusal for people."""
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "code", b"code", "message", b"message", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskRefused: _TypeAlias = StepTaskRefused  # noqa: Y015
+
+@_typing.final
+class StepTaskDrained(_message.Message):
+    """StepTaskDrained says no task follows on this stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskDrained: _TypeAlias = StepTaskDrained  # noqa: Y015
+
+@_typing.final
 class LeaseAcquire(_message.Message):
     """LeaseAcquire asks for the lease on a key."""
 
@@ -1174,6 +1775,116 @@ class LeaseInfo(_message.Message):
 Global___LeaseInfo: _TypeAlias = LeaseInfo  # noqa: Y015
 
 @_typing.final
+class RunEvent(_message.Message):
+    """RunEvent is one change of a run or of one of its step attempts, as kept in
+    the events table.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    RUN_CHANGED_FIELD_NUMBER: _builtins.int
+    STEP_CHANGED_FIELD_NUMBER: _builtins.int
+    event_id: _builtins.int
+    """event_id identifies the event; pass it as after_event_id to resume.
+    Events are delivered in a stable order that is not always increasing id.
+    """
+    run_id: _builtins.str
+    """run_id is the UUID of the run."""
+    workflow: _builtins.str
+    """workflow is the name of the run's workflow."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """event_time is when the change was made."""
+
+    @_builtins.property
+    def run_changed(self) -> Global___RunChanged:
+        """run_changed is a run that was created or changed status."""
+
+    @_builtins.property
+    def step_changed(self) -> Global___StepChanged:
+        """step_changed is a step attempt that was created or changed status."""
+
+    def __init__(
+        self,
+        *,
+        event_id: _builtins.int = ...,
+        run_id: _builtins.str = ...,
+        workflow: _builtins.str = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        run_changed: Global___RunChanged | None = ...,
+        step_changed: Global___StepChanged | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "event_time", b"event_time", "run_changed", b"run_changed", "step_changed", b"step_changed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "event_id", b"event_id", "event_time", b"event_time", "run_changed", b"run_changed", "run_id", b"run_id", "step_changed", b"step_changed", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_change: _TypeAlias = _typing.Literal["run_changed", "step_changed"]  # noqa: Y015
+    _WhichOneofArgType_change: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_change) -> _WhichOneofReturnType_change | None: ...
+
+Global___RunEvent: _TypeAlias = RunEvent  # noqa: Y015
+
+@_typing.final
+class RunChanged(_message.Message):
+    """RunChanged is a run's new status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    status: Global___RunStatus.ValueType
+    """status is the run's status after the change."""
+    def __init__(
+        self,
+        *,
+        status: Global___RunStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunChanged: _TypeAlias = RunChanged  # noqa: Y015
+
+@_typing.final
+class StepChanged(_message.Message):
+    """StepChanged is a step attempt's new status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the step."""
+    step_name: _builtins.str
+    """step_name is the step's name within its run."""
+    attempt: _builtins.int
+    """attempt is the attempt's number."""
+    status: Global___StepStatus.ValueType
+    """status is the attempt's status after the change."""
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        step_name: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        status: Global___StepStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "status", b"status", "step_id", b"step_id", "step_name", b"step_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepChanged: _TypeAlias = StepChanged  # noqa: Y015
+
+@_typing.final
 class Run(_message.Message):
     """Run is one execution of a workflow."""
 
@@ -1320,6 +2031,8 @@ class StepState(_message.Message):
     RUNNING_TIME_FIELD_NUMBER: _builtins.int
     SUCCEEDED_TIME_FIELD_NUMBER: _builtins.int
     FAILED_TIME_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    WORKER_ID_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the step's UUID, assigned by the server; it stays the same
     across retry attempts.
@@ -1342,6 +2055,10 @@ class StepState(_message.Message):
     """attempt_count is the number of the current attempt, starting at 1."""
     retries: _builtins.int
     """retries is the number of extra attempts allowed; unset when not given."""
+    worker_id: _builtins.str
+    """worker_id names the worker running the current attempt through
+    StreamStepTasks; empty otherwise.
+    """
     @_builtins.property
     def error(self) -> Global___Failure:
         """error is why the current attempt failed; unset unless it failed."""
@@ -1374,6 +2091,12 @@ class StepState(_message.Message):
     def failed_time(self) -> _timestamp_pb2.Timestamp:
         """failed_time is when the current attempt failed; unset if not."""
 
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """not_before is the earliest time a worker may get the current attempt;
+        unset unless it is SCHEDULED.
+        """
+
     def __init__(
         self,
         *,
@@ -1394,10 +2117,12 @@ class StepState(_message.Message):
         running_time: _timestamp_pb2.Timestamp | None = ...,
         succeeded_time: _timestamp_pb2.Timestamp | None = ...,
         failed_time: _timestamp_pb2.Timestamp | None = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        worker_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "attempt_count", b"attempt_count", "create_time", b"create_time", "data_json", b"data_json", "error", b"error", "failed_time", b"failed_time", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "rpc_name", b"rpc_name", "run_id", b"run_id", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "attempt_count", b"attempt_count", "create_time", b"create_time", "data_json", b"data_json", "error", b"error", "failed_time", b"failed_time", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "rpc_name", b"rpc_name", "run_id", b"run_id", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__result_json: _TypeAlias = _typing.Literal["result_json"]  # noqa: Y015
     _WhichOneofArgType__result_json: _TypeAlias = _typing.Literal["_result_json", b"_result_json"]  # noqa: Y015

@@ -112,6 +112,21 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.FromString,
                 _registered_method=True)
+        self.StreamStepTasks = channel.stream_stream(
+                '/workflowstate.v1.WorkflowStateService/StreamStepTasks',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksResponse.FromString,
+                _registered_method=True)
+        self.WatchRun = channel.unary_stream(
+                '/workflowstate.v1.WorkflowStateService/WatchRun',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.WatchRunRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.WatchRunResponse.FromString,
+                _registered_method=True)
+        self.StreamRunEvents = channel.unary_stream(
+                '/workflowstate.v1.WorkflowStateService/StreamRunEvents',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -246,6 +261,52 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamStepTasks(self, request_iterator, context):
+        """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
+        language (remote mode). The worker sends StepTaskSubscribe first, naming
+        the rpc_names it serves, its max_in_flight and its task_lease. The server
+        then pushes a StepTask for each due step (SCHEDULED, rpc_name served,
+        not_before passed) as long as the worker has credit: max_in_flight at
+        first, one less per task pushed, plus whatever StepTaskCredit adds; tasks
+        in flight never exceed max_in_flight. Dispatch moves the step to RUNNING in
+        the same statement that picks it, so exactly one worker gets each attempt.
+
+        The worker answers each task with StepTaskComplete or StepTaskFail; the
+        server answers each with StepTaskAccepted or, for a late or invalid one,
+        StepTaskRefused carrying the gRPC status code (FAILED_PRECONDITION when the
+        attempt is no longer the step's running attempt: the attempt number is the
+        fence, and nothing is written). A worker that sends nothing for a whole
+        task_lease, or whose stream ends, is lost: each of its attempts fails with
+        a "worker lost" error and is retried after the step's retry_delay while
+        retries remain, else the step is FAILED. StepTaskDrain stops new tasks
+        (answered by StepTaskDrained) so a worker can finish and leave cleanly.
+        A malformed subscribe, a message before it, or credit beyond max_in_flight
+        ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRun(self, request, context):
+        """WatchRun streams the events of one run: its status changes and every
+        status change of every attempt of its steps, in a stable order that never
+        skips an event. after_event_id resumes after an event already seen (0:
+        from the run's first event). The stream ends after the event that
+        finishes the run. NOT_FOUND for an unknown run or after_event_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamRunEvents(self, request, context):
+        """StreamRunEvents streams the events of every run, or of every run of one
+        workflow, for an orchestrator that serves many runs, in the same order and
+        with the same resumption as WatchRun. It never ends by itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +374,21 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.GetLease,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.SerializeToString,
+            ),
+            'StreamStepTasks': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamStepTasks,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksResponse.SerializeToString,
+            ),
+            'WatchRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRun,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.WatchRunRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.WatchRunResponse.SerializeToString,
+            ),
+            'StreamRunEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamRunEvents,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -679,6 +755,87 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/GetLease',
             workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamStepTasks(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/workflowstate.v1.WorkflowStateService/StreamStepTasks',
+            workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/WatchRun',
+            workflowstate_dot_v1_dot_workflow__state__pb2.WatchRunRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.WatchRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamRunEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/StreamRunEvents',
+            workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -110,6 +110,40 @@ class WorkflowStateServiceStub:
     """GetLease returns the current holder of a key, its fencing token and
     expiry. NOT_FOUND when nobody holds the key.
     """
+    StreamStepTasks: _grpc.StreamStreamMultiCallable[_workflow_state_pb2.StreamStepTasksRequest, _workflow_state_pb2.StreamStepTasksResponse]
+    """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
+    language (remote mode). The worker sends StepTaskSubscribe first, naming
+    the rpc_names it serves, its max_in_flight and its task_lease. The server
+    then pushes a StepTask for each due step (SCHEDULED, rpc_name served,
+    not_before passed) as long as the worker has credit: max_in_flight at
+    first, one less per task pushed, plus whatever StepTaskCredit adds; tasks
+    in flight never exceed max_in_flight. Dispatch moves the step to RUNNING in
+    the same statement that picks it, so exactly one worker gets each attempt.
+
+    The worker answers each task with StepTaskComplete or StepTaskFail; the
+    server answers each with StepTaskAccepted or, for a late or invalid one,
+    StepTaskRefused carrying the gRPC status code (FAILED_PRECONDITION when the
+    attempt is no longer the step's running attempt: the attempt number is the
+    fence, and nothing is written). A worker that sends nothing for a whole
+    task_lease, or whose stream ends, is lost: each of its attempts fails with
+    a "worker lost" error and is retried after the step's retry_delay while
+    retries remain, else the step is FAILED. StepTaskDrain stops new tasks
+    (answered by StepTaskDrained) so a worker can finish and leave cleanly.
+    A malformed subscribe, a message before it, or credit beyond max_in_flight
+    ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+    """
+    WatchRun: _grpc.UnaryStreamMultiCallable[_workflow_state_pb2.WatchRunRequest, _workflow_state_pb2.WatchRunResponse]
+    """WatchRun streams the events of one run: its status changes and every
+    status change of every attempt of its steps, in a stable order that never
+    skips an event. after_event_id resumes after an event already seen (0:
+    from the run's first event). The stream ends after the event that
+    finishes the run. NOT_FOUND for an unknown run or after_event_id.
+    """
+    StreamRunEvents: _grpc.UnaryStreamMultiCallable[_workflow_state_pb2.StreamRunEventsRequest, _workflow_state_pb2.StreamRunEventsResponse]
+    """StreamRunEvents streams the events of every run, or of every run of one
+    workflow, for an orchestrator that serves many runs, in the same order and
+    with the same resumption as WatchRun. It never ends by itself.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -189,6 +223,40 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     GetLease: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetLeaseRequest, _workflow_state_pb2.GetLeaseResponse]  # type: ignore[assignment]
     """GetLease returns the current holder of a key, its fencing token and
     expiry. NOT_FOUND when nobody holds the key.
+    """
+    StreamStepTasks: _aio.StreamStreamMultiCallable[_workflow_state_pb2.StreamStepTasksRequest, _workflow_state_pb2.StreamStepTasksResponse]  # type: ignore[assignment]
+    """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
+    language (remote mode). The worker sends StepTaskSubscribe first, naming
+    the rpc_names it serves, its max_in_flight and its task_lease. The server
+    then pushes a StepTask for each due step (SCHEDULED, rpc_name served,
+    not_before passed) as long as the worker has credit: max_in_flight at
+    first, one less per task pushed, plus whatever StepTaskCredit adds; tasks
+    in flight never exceed max_in_flight. Dispatch moves the step to RUNNING in
+    the same statement that picks it, so exactly one worker gets each attempt.
+
+    The worker answers each task with StepTaskComplete or StepTaskFail; the
+    server answers each with StepTaskAccepted or, for a late or invalid one,
+    StepTaskRefused carrying the gRPC status code (FAILED_PRECONDITION when the
+    attempt is no longer the step's running attempt: the attempt number is the
+    fence, and nothing is written). A worker that sends nothing for a whole
+    task_lease, or whose stream ends, is lost: each of its attempts fails with
+    a "worker lost" error and is retried after the step's retry_delay while
+    retries remain, else the step is FAILED. StepTaskDrain stops new tasks
+    (answered by StepTaskDrained) so a worker can finish and leave cleanly.
+    A malformed subscribe, a message before it, or credit beyond max_in_flight
+    ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+    """
+    WatchRun: _aio.UnaryStreamMultiCallable[_workflow_state_pb2.WatchRunRequest, _workflow_state_pb2.WatchRunResponse]  # type: ignore[assignment]
+    """WatchRun streams the events of one run: its status changes and every
+    status change of every attempt of its steps, in a stable order that never
+    skips an event. after_event_id resumes after an event already seen (0:
+    from the run's first event). The stream ends after the event that
+    finishes the run. NOT_FOUND for an unknown run or after_event_id.
+    """
+    StreamRunEvents: _aio.UnaryStreamMultiCallable[_workflow_state_pb2.StreamRunEventsRequest, _workflow_state_pb2.StreamRunEventsResponse]  # type: ignore[assignment]
+    """StreamRunEvents streams the events of every run, or of every run of one
+    workflow, for an orchestrator that serves many runs, in the same order and
+    with the same resumption as WatchRun. It never ends by itself.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -344,6 +412,58 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_state_pb2.GetLeaseResponse, _abc.Awaitable[_workflow_state_pb2.GetLeaseResponse]]:
         """GetLease returns the current holder of a key, its fencing token and
         expiry. NOT_FOUND when nobody holds the key.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamStepTasks(
+        self,
+        request_iterator: _MaybeAsyncIterator[_workflow_state_pb2.StreamStepTasksRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.StreamStepTasksResponse], _abc.AsyncIterator[_workflow_state_pb2.StreamStepTasksResponse]]:
+        """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
+        language (remote mode). The worker sends StepTaskSubscribe first, naming
+        the rpc_names it serves, its max_in_flight and its task_lease. The server
+        then pushes a StepTask for each due step (SCHEDULED, rpc_name served,
+        not_before passed) as long as the worker has credit: max_in_flight at
+        first, one less per task pushed, plus whatever StepTaskCredit adds; tasks
+        in flight never exceed max_in_flight. Dispatch moves the step to RUNNING in
+        the same statement that picks it, so exactly one worker gets each attempt.
+
+        The worker answers each task with StepTaskComplete or StepTaskFail; the
+        server answers each with StepTaskAccepted or, for a late or invalid one,
+        StepTaskRefused carrying the gRPC status code (FAILED_PRECONDITION when the
+        attempt is no longer the step's running attempt: the attempt number is the
+        fence, and nothing is written). A worker that sends nothing for a whole
+        task_lease, or whose stream ends, is lost: each of its attempts fails with
+        a "worker lost" error and is retried after the step's retry_delay while
+        retries remain, else the step is FAILED. StepTaskDrain stops new tasks
+        (answered by StepTaskDrained) so a worker can finish and leave cleanly.
+        A malformed subscribe, a message before it, or credit beyond max_in_flight
+        ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRun(
+        self,
+        request: _workflow_state_pb2.WatchRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.WatchRunResponse], _abc.AsyncIterator[_workflow_state_pb2.WatchRunResponse]]:
+        """WatchRun streams the events of one run: its status changes and every
+        status change of every attempt of its steps, in a stable order that never
+        skips an event. after_event_id resumes after an event already seen (0:
+        from the run's first event). The stream ends after the event that
+        finishes the run. NOT_FOUND for an unknown run or after_event_id.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamRunEvents(
+        self,
+        request: _workflow_state_pb2.StreamRunEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.StreamRunEventsResponse], _abc.AsyncIterator[_workflow_state_pb2.StreamRunEventsResponse]]:
+        """StreamRunEvents streams the events of every run, or of every run of one
+        workflow, for an orchestrator that serves many runs, in the same order and
+        with the same resumption as WatchRun. It never ends by itself.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

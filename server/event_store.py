@@ -1,0 +1,61 @@
+"""The SQL side of run events: read them in their stable order, from a position.
+
+Events are written by triggers (migration 0003) in the transaction of each change. A position is
+(xact_id, event_id): events are read in that order, and only those of transactions older than
+every transaction still running, so a reader never passes over an event that commits late.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from . import errors
+from .store import Row, Store
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a reader is in the order of events: after this one."""
+
+    xact_id: str = "0"
+    event_id: int = 0
+
+    @classmethod
+    def after(cls, row: Row) -> Position:
+        return cls(row["xact_id"], row["event_id"])
+
+
+START = Position()
+
+
+class EventStore:
+    """Run-event reads over the store's pool."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def position_of(self, event_id: int, *, run_id: uuid.UUID | None = None) -> tuple[Position, Row | None]:
+        """The position just after event_id (0: the start) and that event's row; NotFound for an
+        unknown event, or one of another run when run_id is given."""
+        if event_id == 0:
+            return START, None
+        row = await self._store.fetch_one("run_event_position", {"event_id": event_id})
+        if row is None:
+            raise errors.NotFound(f"event {event_id} not found")
+        if run_id is not None and row["run_id"] != run_id:
+            raise errors.NotFound(f"event {event_id} is not an event of run {run_id}")
+        return Position(row["xact_id"], event_id), row
+
+    async def of_run(self, run_id: uuid.UUID, after: Position, limit: int) -> list[Row]:
+        return await self._store.fetch_all(
+            "run_events_of_run", {"run_id": run_id, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
+        )
+
+    async def of_all(self, workflow: str | None, after: Position, limit: int) -> list[Row]:
+        return await self._store.fetch_all(
+            "run_events_all", {"workflow": workflow, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
+        )
+
+
+__all__ = ["START", "EventStore", "Position"]

@@ -1,0 +1,88 @@
+"""One LISTEN connection per server, routing PostgreSQL notifications to whoever waits for them.
+
+Lease releases, run events and newly scheduled steps are announced with NOTIFY on channels of the
+schema; every server listens on one dedicated autocommit connection (not a pooled one) and calls
+the handlers registered for each channel. When the connection drops, it reconnects with backoff
+and calls every on_reconnect handler, since notifications may have been missed meanwhile: waiters
+look again then, and poll at a bounded interval until the connection is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger("workflowstate.server.notifications")
+
+
+def lease_channel(schema: str) -> str:
+    """The channel of a schema's lease releases (payload: the key)."""
+    return "workflowstate_leases_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+
+def _md5_channel(prefix: str, schema: str) -> str:
+    # Derived the same way by the triggers of migration 0003, from TG_TABLE_SCHEMA.
+    return prefix + hashlib.md5(schema.encode()).hexdigest()[:16]
+
+
+def events_channel(schema: str) -> str:
+    """The channel of a schema's run events (payload: the run_id)."""
+    return _md5_channel("workflowstate_events_", schema)
+
+
+def tasks_channel(schema: str) -> str:
+    """The channel of a schema's newly scheduled steps (payload: the rpc_name)."""
+    return _md5_channel("workflowstate_tasks_", schema)
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    on_notice: Callable[[str], None]
+    on_reconnect: Callable[[], None]
+
+
+class Notifications:
+    """The server's LISTEN connection."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._subscriptions: dict[str, _Subscription] = {}
+
+    def subscribe(self, channel: str, on_notice: Callable[[str], None], on_reconnect: Callable[[], None]) -> None:
+        """Call on_notice(payload) for every notification on channel (register before run())."""
+        self._subscriptions[channel] = _Subscription(on_notice, on_reconnect)
+
+    async def run(self) -> None:
+        """Listen forever; reconnect when the connection drops."""
+        backoff = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
+                    for channel in self._subscriptions:
+                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    for subscription in self._subscriptions.values():
+                        subscription.on_reconnect()
+                    backoff = 0.1
+                    # Closed explicitly: the generator holds the connection's lock until it
+                    # ends, and closing the connection while it is suspended would wait forever.
+                    notices = conn.notifies()
+                    try:
+                        async for notice in notices:
+                            subscription = self._subscriptions.get(notice.channel)
+                            if subscription:
+                                subscription.on_notice(notice.payload)
+                    finally:
+                        await notices.aclose()
+            except (psycopg.OperationalError, OSError) as err:
+                log.warning("lost the LISTEN connection; waiters poll until it is back", extra={"reason": str(err)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+__all__ = ["Notifications", "events_channel", "lease_channel", "tasks_channel"]

@@ -74,11 +74,12 @@ class TaskDispatcher:
             return
         log.info("failed the attempts of a lost worker", extra={"attempts": sum(1 for o in outcomes if o.new_status), "why": why})
 
-    def fail_lost_in_background(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> None:
-        """fail_lost, for a stream whose task is being cancelled (it may not await)."""
+    def fail_lost_in_background(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> asyncio.Task[None]:
+        """fail_lost in a task of its own, which the stop of the server waits for."""
         task = asyncio.create_task(self.fail_lost(attempts, why))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # Streams register how to wake them for each rpc name they serve.
 

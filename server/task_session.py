@@ -10,6 +10,7 @@ claims up to the credit in one statement and pushes the tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -63,7 +64,7 @@ class TaskSession:
         shutdown = self._dispatcher.on_shutdown()
         reader = loop.create_task(self._read_requests())
         shutdown_watch = loop.create_task(self._forward(shutdown, "shutdown"))
-        shutting_down = False
+        cancelled = shutting_down = False
         try:
             while True:
                 kind, value = await self._events.get()
@@ -84,6 +85,9 @@ class TaskSession:
                     )
                 if self._subscription and self._credit > 0 and self._due and not self._draining:
                     await self._claim()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
             reader.cancel()
             shutdown_watch.cancel()
@@ -93,18 +97,22 @@ class TaskSession:
                     timer.cancel()
             if self._subscription:
                 self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
-            self._release_in_flight(shutting_down=shutting_down)
+            if self._in_flight and not shutting_down:
+                await self._fail_in_flight(cancelled=cancelled)
 
-    def _release_in_flight(self, *, shutting_down: bool) -> None:
-        """A worker that leaves with tasks in flight has lost them; on a server shutdown they stay
-        the worker's (it reconnects elsewhere and completes them) until their task lease passes."""
-        if not self._in_flight or shutting_down:
-            return
+    async def _fail_in_flight(self, *, cancelled: bool) -> None:
+        """A worker that leaves with tasks in flight has lost them. (Not so on a server shutdown:
+        the worker reconnects elsewhere and its results still count until the task lease passes.)
+
+        Always in a task of its own, which a cancel of this stream (the worker is gone) cannot
+        interrupt; awaited unless cancelled, so a worker whose stream the server ends hears of it
+        after its attempts were failed."""
         assert self._subscription is not None
         attempts = list(self._in_flight.items())
         why = f"the stream of worker {self._subscription.worker_id!r} ended with the task in flight"
-        # In the background: this task may be cancelled (the worker is gone) and must not await.
-        self._dispatcher.fail_lost_in_background(attempts, why)
+        failing = self._dispatcher.fail_lost_in_background(attempts, why)
+        if not cancelled:
+            await asyncio.shield(failing)
 
     async def _read_requests(self) -> None:
         while True:
@@ -293,10 +301,9 @@ class TaskSession:
         code = errors.STATUS_OF[type(err)]
         if isinstance(err, (errors.FailedPrecondition, errors.NotFound)):
             # The attempt is over, whoever ended it: this stream no longer runs it.
-            try:
-                self._in_flight.pop(uuid.UUID(step_id), None)
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                if self._in_flight.get(uuid.UUID(step_id)) == attempt:
+                    del self._in_flight[uuid.UUID(step_id)]
         refused = pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message=str(err))
         await self._write(pb.StreamStepTasksResponse(refused=refused))
 

@@ -50,7 +50,7 @@ class TaskStore:
         return row["due"] if row else None
 
     async def extend(self, step_ids: list[uuid.UUID], stream_id: uuid.UUID, task_lease: timedelta) -> None:
-        await self._store.fetch_one("extend_tasks", {"step_ids": step_ids, "stream_id": stream_id, "task_lease": task_lease})
+        await self._store.fetch_all("extend_tasks", {"step_ids": step_ids, "stream_id": stream_id, "task_lease": task_lease})
 
     async def expired(self) -> list[tuple[uuid.UUID, int]]:
         """Handed-out attempts whose task lease passed (at most 100 at a time)."""

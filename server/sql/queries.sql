@@ -225,7 +225,8 @@ WHERE s.status = 'scheduled' AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.n
 -- A worker's heartbeat: move the task lease of the attempts its stream still runs.
 UPDATE {schema}.steps
 SET task_expire_time = now() + %(task_lease)s::interval
-WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = 'running';
+WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = 'running'
+RETURNING step_id;
 
 -- expired_tasks --
 -- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating.

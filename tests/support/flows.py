@@ -54,3 +54,21 @@ def step_in(stub: Stub, path: list[int]) -> pb.StepState:
     for status in path:
         step = move_step(stub, step.step_id, status)
     return step
+
+
+def scheduled_steps(stub: Stub, rpc_name: str, count: int, *, run_id: str | None = None, **options: Any) -> list[pb.StepState]:
+    """`count` steps of one run (a new one unless given) with this rpc_name, scheduled now."""
+    run_id = run_id or new_run(stub).run_id
+    steps = []
+    for i in range(count):
+        request = pb.InsertStepStateRequest(
+            run_id=run_id, step_name=f"{rpc_name}-{i}", rpc_name=rpc_name, data_json=f'{{"i": {i}}}', options=pb.StepOptions(**options)
+        )
+        step = stub.InsertStepState(request).step
+        steps.append(stub.SetStepScheduled(pb.SetStepScheduledRequest(step_id=step.step_id)).step)
+    return steps
+
+
+def history_of(stub: Stub, run_id: str, step_name: str) -> list[pb.StepAttempt]:
+    attempts = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run_id)).attempts
+    return [attempt for attempt in attempts if attempt.step_name == step_name]

@@ -12,6 +12,12 @@ it alive until the block ends (``async with`` on the async client), and
 ``lease.client`` makes every write carry the lease's fencing token, so a
 holder that lost the lease without noticing cannot overwrite its successor.
 
+Remote mode: ``Worker(client, {"chargeCard": charge}).run()`` (``AsyncWorker``
+with the async client) runs the steps scheduled for its handlers, handed out
+by the server over one stream; ``client.watch_run(run_id)`` follows a run's
+events until it finishes, and ``client.stream_run_events()`` every run's, both
+resuming by themselves when the server goes away.
+
 The modules behind this one are private; import from here.
 """
 
@@ -28,20 +34,27 @@ from ._errors import (
     WorkflowStateError,
 )
 from ._sync import WorkflowStateClient
+from ._worker_async import AsyncWorker
+from ._worker_protocol import NonRetryableError
+from ._worker_sync import Worker
 from ._types import (
     Failure,
     LeaseInfo,
     LeaseLostReason,
     Run,
+    RunEvent,
     RunStatus,
     StepAttempt,
+    StepChange,
     StepState,
     StepStatus,
+    StepTask,
 )
 
 __all__ = [
     "AlreadyExists",
     "AsyncLease",
+    "AsyncWorker",
     "AsyncWorkflowStateClient",
     "DeadlineExceeded",
     "FailedPrecondition",
@@ -50,13 +63,18 @@ __all__ = [
     "Lease",
     "LeaseInfo",
     "LeaseLostReason",
+    "NonRetryableError",
     "NotFound",
     "Run",
+    "RunEvent",
     "RunStatus",
     "StepAttempt",
+    "StepChange",
     "StepState",
     "StepStatus",
+    "StepTask",
     "Unavailable",
+    "Worker",
     "WorkflowStateClient",
     "WorkflowStateError",
 ]

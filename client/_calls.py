@@ -14,7 +14,7 @@ import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 import grpc
@@ -32,6 +32,7 @@ from ._convert import (
     step_attempt_from_proto,
     step_state_from_proto,
     step_status_to_proto,
+    timestamp_to_proto,
 )
 from ._errors import NotFound, error_from_rpc
 from ._types import Failure, LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus
@@ -212,13 +213,18 @@ def get_step_state(run_id: str, step_name: str) -> Call[StepState]:
     )
 
 
-def set_step_scheduled(step_id: str, fence: Fence) -> Call[StepState]:
-    """SetStepScheduled."""
-    return Call(
-        "SetStepScheduled",
-        fence.apply(pb.SetStepScheduledRequest(step_id=step_id)),
-        _read_step,
-    )
+def set_step_scheduled(
+    step_id: str, not_before: datetime | None, delay: timedelta | None, fence: Fence
+) -> Call[StepState]:
+    """SetStepScheduled; ``not_before`` and ``delay`` are sent only when given, never both."""
+    if not_before is not None and delay is not None:
+        raise ValueError("give not_before or delay, not both")
+    request = pb.SetStepScheduledRequest(step_id=step_id)
+    if not_before is not None:
+        request.not_before.CopyFrom(timestamp_to_proto(not_before))
+    if delay is not None:
+        request.delay.CopyFrom(duration_to_proto(delay))
+    return Call("SetStepScheduled", fence.apply(request), _read_step)
 
 
 def set_step_running(step_id: str, fence: Fence) -> Call[StepState]:

@@ -20,10 +20,13 @@ from ._types import (
     LeaseInfo,
     LeaseLostReason,
     Run,
+    RunEvent,
     RunStatus,
     StepAttempt,
+    StepChange,
     StepState,
     StepStatus,
+    StepTask,
 )
 
 # One dict per direction and enum. Proto UNSPECIFIED (0) has no Python member on
@@ -141,6 +144,19 @@ def expire_time_from_proto(message: pb.LeaseGranted | pb.LeaseKeptAlive) -> date
     return _required_time(message, "expire_time")
 
 
+def timestamp_to_proto(moment: datetime) -> Timestamp:
+    """A protobuf Timestamp of ``moment``, which must be timezone-aware.
+
+    Raises ``ValueError`` for a naive datetime: guessing its zone would move
+    the moment by hours without anyone noticing.
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} is a naive datetime; give a timezone-aware one (e.g. UTC)")
+    timestamp = Timestamp()
+    timestamp.FromDatetime(moment)
+    return timestamp
+
+
 def duration_to_proto(delay: timedelta) -> Duration:
     """A protobuf Duration of ``delay``."""
     duration = Duration()
@@ -206,6 +222,8 @@ def step_state_from_proto(step: pb.StepState) -> StepState:
         running_time=_optional_time(step, "running_time"),
         succeeded_time=_optional_time(step, "succeeded_time"),
         failed_time=_optional_time(step, "failed_time"),
+        not_before=_optional_time(step, "not_before"),
+        worker_id=step.worker_id or None,
     )
 
 
@@ -231,4 +249,40 @@ def lease_info_from_proto(lease: pb.LeaseInfo) -> LeaseInfo:
         fencing_token=lease.fencing_token,
         acquire_time=_required_time(lease, "acquire_time"),
         expire_time=_required_time(lease, "expire_time"),
+    )
+
+
+def run_event_from_proto(event: pb.RunEvent) -> RunEvent:
+    """The Python RunEvent of a proto RunEvent."""
+    kind = event.WhichOneof("change")
+    run_status = run_status_from_proto(event.run_changed.status) if kind == "run_changed" else None
+    step = None
+    if kind == "step_changed":
+        changed = event.step_changed
+        step = StepChange(
+            step_id=changed.step_id,
+            step_name=changed.step_name,
+            attempt=changed.attempt,
+            status=step_status_from_proto(changed.status),
+        )
+    return RunEvent(
+        event_id=event.event_id,
+        run_id=event.run_id,
+        workflow=event.workflow,
+        event_time=_required_time(event, "event_time"),
+        run_status=run_status,
+        step=step,
+    )
+
+
+def step_task_from_proto(task: pb.StepTask) -> StepTask:
+    """The Python StepTask of a proto StepTask; raises ValueError for data that is not JSON."""
+    return StepTask(
+        step_id=task.step_id,
+        run_id=task.run_id,
+        step_name=task.step_name,
+        rpc_name=task.rpc_name,
+        data=decode_json(task.data_json),
+        attempt=task.attempt,
+        deadline=_required_time(task, "deadline"),
     )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -17,7 +17,18 @@ from ._calls import UNSET, Call, Fence
 from ._channel import channel_credentials, channel_options as _channel_options
 from ._lease_protocol import LeaseTerms, default_holder, run_lock_key, step_lock_key
 from ._lease_sync import Lease, hold_lease
-from ._types import Failure, LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus
+from ._events import EventFeed, follow_sync
+from ._reconnect import ReconnectPolicy
+from ._types import (
+    Failure,
+    LeaseInfo,
+    Run,
+    RunEvent,
+    RunStatus,
+    StepAttempt,
+    StepState,
+    StepStatus,
+)
 
 R = TypeVar("R")
 
@@ -195,13 +206,22 @@ class WorkflowStateClient:
         self,
         step_id: str,
         *,
+        not_before: datetime | None = None,
+        delay: timedelta | None = None,
         fencing_token: int | None = None,
         lease_key: str | None = None,
         timeout: timedelta | None = None,
     ) -> StepState:
-        """Move a PENDING step to SCHEDULED."""
+        """Move a PENDING step to SCHEDULED: due for a ``Worker`` at once, or later.
+
+        ``not_before`` (a timezone-aware datetime) is the earliest time a
+        worker may get the step; ``delay`` says the same relative to the
+        server's clock, so clock skew does not matter. Give one, not both
+        (``ValueError``).
+        """
         return self._invoke(
-            _calls.set_step_scheduled(step_id, Fence(fencing_token, lease_key)), timeout
+            _calls.set_step_scheduled(step_id, not_before, delay, Fence(fencing_token, lease_key)),
+            timeout,
         )
 
     def set_step_running(
@@ -331,3 +351,44 @@ class WorkflowStateClient:
     def get_lease(self, key: str, *, timeout: timedelta | None = None) -> LeaseInfo | None:
         """Who holds the lease on ``key``, or ``None`` when the key is free."""
         return self._invoke(_calls.get_lease(key), timeout)
+
+    # --- events --------------------------------------------------------------
+
+    def watch_run(
+        self,
+        run_id: str,
+        *,
+        after_event_id: int = 0,
+        reconnect_timeout: timedelta | None = timedelta(seconds=60),
+    ) -> Iterator[RunEvent]:
+        """The events of one run, in order, until the event that finishes it::
+
+            for event in client.watch_run(run_id):
+                if event.step and event.step.status is StepStatus.SUCCEEDED:
+                    ...
+
+        ``after_event_id`` resumes after an event already seen (0: from the
+        run's first event). When the server goes away (UNAVAILABLE) a new
+        stream resumes after the last event received, with backoff, so no
+        event is missed or repeated; after ``reconnect_timeout`` of failing
+        tries (``None``: never) Unavailable is raised. Other errors raise at
+        once, on the first iteration: NotFound for an unknown run or
+        ``after_event_id``. Stopping the iteration ends the stream.
+        """
+        feed = EventFeed.of_run(run_id, after_event_id)
+        return follow_sync(self._stub, feed, ReconnectPolicy(give_up_after=reconnect_timeout))
+
+    def stream_run_events(
+        self,
+        *,
+        workflow: str | None = None,
+        after_event_id: int = 0,
+        reconnect_timeout: timedelta | None = timedelta(seconds=60),
+    ) -> Iterator[RunEvent]:
+        """The events of every run (of ``workflow`` only, when given), in order, for ever.
+
+        For an orchestrator that serves many runs; the iteration never ends by
+        itself. ``after_event_id`` and reconnecting work as in :meth:`watch_run`.
+        """
+        feed = EventFeed.of_all(workflow, after_event_id)
+        return follow_sync(self._stub, feed, ReconnectPolicy(give_up_after=reconnect_timeout))

@@ -1,4 +1,4 @@
-"""The Python values the client hands out: runs, steps, attempts, failures, leases.
+"""The Python values the client hands out: runs, steps, attempts, failures, leases, events, tasks.
 
 They mirror the messages of ``workflowstate.v1`` with Python types: JSON payloads
 are already decoded, times are timezone-aware UTC ``datetime``, spans are
@@ -169,6 +169,12 @@ class StepState:
     failed_time: datetime | None
     """When the current attempt failed; ``None`` if it did not."""
 
+    not_before: datetime | None
+    """The earliest time a worker may get the current attempt; ``None`` unless it is SCHEDULED."""
+
+    worker_id: str | None
+    """The worker running the current attempt through a ``Worker``; ``None`` otherwise."""
+
 
 @dataclass(frozen=True)
 class StepAttempt:
@@ -217,3 +223,90 @@ class LeaseInfo:
 
     expire_time: datetime
     """When the lease ends unless kept alive (UTC)."""
+
+
+_FINISHED_RUN_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class StepChange:
+    """A step attempt that was created or changed status, as told by a :class:`RunEvent`."""
+
+    step_id: str
+    """The UUID of the step."""
+
+    step_name: str
+    """The step's name within its run."""
+
+    attempt: int
+    """The attempt's number, starting at 1."""
+
+    status: StepStatus
+    """The attempt's status after the change."""
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One change of a run or of one of its step attempts (``watch_run``, ``stream_run_events``).
+
+    Exactly one of ``run_status`` and ``step`` is set: the run was created or
+    changed status, or one of its step attempts was. (Both are ``None`` only
+    for a kind of change newer than this client.)
+    """
+
+    event_id: int
+    """The event's id; pass the last one received as ``after_event_id`` to resume after it.
+
+    Events come in a stable order that is not always increasing id: resume
+    from the last event received, not from the highest id.
+    """
+
+    run_id: str
+    """The UUID of the run."""
+
+    workflow: str
+    """The name of the run's workflow."""
+
+    event_time: datetime
+    """When the change was made (UTC)."""
+
+    run_status: RunStatus | None
+    """The run's status after the change; ``None`` when a step changed."""
+
+    step: StepChange | None
+    """The step attempt that changed; ``None`` when the run changed."""
+
+    @property
+    def finishes_run(self) -> bool:
+        """True for the run's move to COMPLETED, FAILED or CANCELLED: no event of the run follows it."""
+        return self.run_status in _FINISHED_RUN_STATUSES
+
+
+@dataclass(frozen=True)
+class StepTask:
+    """One attempt of a step handed to a worker's handler (see ``Worker``)."""
+
+    step_id: str
+    """The UUID of the step."""
+
+    run_id: str
+    """The UUID of the run the step belongs to."""
+
+    step_name: str
+    """The step's name within its run."""
+
+    rpc_name: str
+    """The function to run: the key of the handler that gets the task."""
+
+    data: Any
+    """The step's input, decoded from JSON."""
+
+    attempt: int
+    """The attempt's number, starting at 1."""
+
+    deadline: datetime
+    """When the server declares the attempt lost unless it hears from the worker (UTC).
+
+    The worker's heartbeats keep moving it; it is the deadline as the task
+    was handed out.
+    """

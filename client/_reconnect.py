@@ -1,0 +1,76 @@
+"""When to reconnect a broken stream, shared by ``watch_run``, ``stream_run_events`` and the workers.
+
+The unary RPCs are retried by gRPC itself (see ``_channel``); a stream cannot
+be, once a message got through, so its owner opens a new one and resumes where
+the old one stopped. This module only says how long to wait before the next
+try and when to give up; the owners do the waiting, each in its own way.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+
+RECONNECT_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+"""The codes of a stream's end that mean "try again": the server went away or is shutting down."""
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """Exponential backoff with full jitter between the tries of a stream."""
+
+    initial_backoff: float = 0.1
+    """Upper bound of the random wait before the first new try, in seconds."""
+
+    max_backoff: float = 5.0
+    """Upper bound of the random wait before any new try, in seconds."""
+
+    multiplier: float = 2.0
+    """Growth of the wait's upper bound after each failed try."""
+
+    give_up_after: timedelta | None = timedelta(seconds=60)
+    """How long failed tries may go on without progress before the error is raised; ``None``: never."""
+
+
+class Backoff:
+    """The tries of one stream owner: how long to wait before the next one, or whether to give up.
+
+    "Progress" (a message received, or a stream that stayed open for a while)
+    starts the count again, so a stream that breaks once a day never gives up.
+    """
+
+    def __init__(self, policy: ReconnectPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self._policy = policy
+        self._clock = clock
+        self._bound = policy.initial_backoff
+        self._failing_since: float | None = None
+
+    def progress(self) -> None:
+        """The stream works: the next failure starts from the initial backoff again."""
+        self._bound = self._policy.initial_backoff
+        self._failing_since = None
+
+    def failed(self, lasted: float = 0.0) -> float | None:
+        """A try ended with a code worth retrying after ``lasted`` seconds open.
+
+        Returns the seconds to wait before the next try, or ``None`` to give up.
+        """
+        if lasted >= self._policy.max_backoff:
+            self.progress()  # it was connected: this is a new outage, not the same one
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        limit = self._policy.give_up_after
+        if limit is not None and now - self._failing_since >= limit.total_seconds():
+            return None
+        delay = random.uniform(0.0, self._bound)
+        self._bound = min(self._bound * self._policy.multiplier, self._policy.max_backoff)
+        if limit is not None:
+            # Never sleep past the moment of giving up: try once more at it.
+            delay = min(delay, max(0.0, self._failing_since + limit.total_seconds() - now))
+        return delay

@@ -1,0 +1,221 @@
+"""``AsyncWorker``: runs async step handlers as tasks of the event loop, fed by StreamStepTasks.
+
+:meth:`AsyncWorker.run` opens the streams and reads them; each task runs in
+its own asyncio task; one more task sends heartbeats and resends when the
+protocol asks. Every decision is ``WorkerProtocol``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import grpc.aio
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ._errors import error_from_rpc
+from ._lease_async import _is_set_within
+from ._reconnect import Backoff, ReconnectPolicy
+from ._types import StepTask
+from ._worker_protocol import (
+    NonRetryableError,
+    WorkerProtocol,
+    WorkerSettings,
+    default_worker_id,
+    log,
+)
+
+if TYPE_CHECKING:
+    from ._async import AsyncWorkflowStateClient
+
+_RESUBSCRIBE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+_RECONNECT = ReconnectPolicy(give_up_after=None)
+_CANCEL_WAIT = 5.0
+
+
+async def _until_none(
+    requests: asyncio.Queue[pb.StreamStepTasksRequest | None],
+) -> AsyncIterator[pb.StreamStepTasksRequest]:
+    # grpc.aio pulls the stream's messages from this generator; None half-closes.
+    while (request := await requests.get()) is not None:
+        yield request
+
+
+class AsyncWorker:
+    """Runs the steps scheduled for its async handlers, with the asyncio client::
+
+        async def charge(task: StepTask) -> dict:
+            return {"charged": task.data["amount"]}
+
+        worker = AsyncWorker(client, {"chargeCard": charge}, max_in_flight=4)
+        runner = asyncio.create_task(worker.run())
+        ...
+        await worker.stop()
+
+    The same behaviour as :class:`Worker`: each handler gets a
+    :class:`StepTask` and returns the step's result; an exception fails the
+    attempt (retried while retries remain), :class:`NonRetryableError` fails
+    the step at once; at most ``max_in_flight`` handlers run at a time, each
+    as an asyncio task; heartbeats every third of ``task_lease``; reconnects
+    with backoff, keeping the results of tasks that finished in between.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWorkflowStateClient,
+        handlers: Mapping[str, Callable[[StepTask], Awaitable[Any]]],
+        *,
+        max_in_flight: int = 10,
+        task_lease: timedelta = timedelta(seconds=30),
+        worker_id: str | None = None,
+    ) -> None:
+        """Prepare a worker; nothing is sent before :meth:`run`. The arguments are :class:`Worker`'s."""
+        self._stub = client._stub
+        self._handlers = dict(handlers)
+        settings = WorkerSettings(
+            worker_id or default_worker_id(), tuple(self._handlers), max_in_flight, task_lease
+        )
+        self._protocol = WorkerProtocol(settings)
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._changed = asyncio.Event()  # set after every protocol change
+        self._requests: asyncio.Queue[pb.StreamStepTasksRequest | None] | None = None
+        self._call: grpc.aio.StreamStreamCall[Any, Any] | None = None
+        self._half_closed = False
+        self._abandoned = False
+        self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self.stopping = asyncio.Event()
+        """Set once :meth:`stop` was called (handlers may check it to cut long work short)."""
+        self._finished = asyncio.Event()
+
+    @property
+    def worker_id(self) -> str:
+        """The name the worker subscribes with."""
+        return self._protocol.settings.worker_id
+
+    async def run(self) -> None:
+        """Take and run tasks until :meth:`stop`; raise the client's error if the server refuses the worker.
+
+        A worker runs once. UNAVAILABLE and DEADLINE_EXCEEDED make it
+        subscribe again, as :meth:`Worker.run`. Cancelling it cancels the
+        stream and the running handlers (their attempts are failed as lost).
+        """
+        if self._started:
+            raise RuntimeError("an AsyncWorker runs once; make a new one")
+        self._started = True
+        ticker = asyncio.create_task(self._tick(), name=f"worker-heartbeat {self.worker_id}")
+        try:
+            await self._serve()
+            # Stopping: let the handlers finish (stop() cancels them after its timeout).
+            if self._handler_tasks:
+                await asyncio.wait(set(self._handler_tasks))
+        finally:
+            ticker.cancel()
+            for task in self._handler_tasks:
+                task.cancel()
+            self._protocol.stream_abandoned()
+            self._finished.set()
+
+    async def _serve(self) -> None:
+        backoff = Backoff(_RECONNECT)
+        while not self._protocol.stopping:
+            requests: asyncio.Queue[pb.StreamStepTasksRequest | None] = asyncio.Queue()
+            for message in self._protocol.connect():
+                requests.put_nowait(message)
+            self._requests, self._half_closed = requests, False
+            call = self._call = self._stub.StreamStepTasks(_until_none(requests))
+            self._changed.set()
+            started = time.monotonic()
+            error: grpc.RpcError | None = None
+            try:
+                async for response in call:
+                    backoff.progress()
+                    task, messages = self._protocol.on_response(response)
+                    self._send(messages)
+                    if task is not None:
+                        handler_task = asyncio.create_task(self._execute(task), name=f"step {task.step_id}")
+                        self._handler_tasks.add(handler_task)
+                        handler_task.add_done_callback(self._handler_tasks.discard)
+            except grpc.RpcError as err:
+                error = err
+            except asyncio.CancelledError:
+                # grpc.aio raises it for a call cancelled by stop() as well as for our own cancellation.
+                if not self._abandoned:
+                    raise
+            finally:
+                self._protocol.disconnected()
+                self._requests = self._call = None
+                requests.put_nowait(None)
+                call.cancel()
+                self._changed.set()
+            if self._protocol.stopping:
+                return
+            code = error.code() if isinstance(error, grpc.aio.AioRpcError) else grpc.StatusCode.OK
+            if error is not None and code not in _RESUBSCRIBE_CODES:
+                raise error_from_rpc(error) from error
+            delay = backoff.failed(time.monotonic() - started) or 0.0
+            log.warning(
+                "worker %s: the task stream ended (%s: %s); subscribing again in %.1fs",
+                self.worker_id,
+                code.name,
+                error.details() if isinstance(error, grpc.aio.AioRpcError) else "",
+                delay,
+            )
+            await _is_set_within(self.stopping, delay)
+
+    async def _execute(self, task: StepTask) -> None:
+        handler = self._handlers.get(task.rpc_name)
+        async with self._slots:
+            try:
+                if handler is None:
+                    raise NonRetryableError(f"this worker has no handler for {task.rpc_name!r}")
+                result = await handler(task)
+            except asyncio.CancelledError:
+                raise  # abandoned: the server fails the attempt as lost
+            except Exception as exc:
+                self._send(self._protocol.failed(task, exc))
+            else:
+                self._send(self._protocol.succeeded(task, result))
+
+    async def _tick(self) -> None:
+        while True:
+            self._changed.clear()
+            await _is_set_within(self._changed, self._protocol.seconds_to_next_tick())
+            self._send(self._protocol.tick())
+
+    def _send(self, messages: list[pb.StreamStepTasksRequest]) -> None:
+        """Queue ``messages`` on the current stream, then half-close it when the worker is done."""
+        if self._requests is not None and not self._half_closed:
+            for message in messages:
+                self._requests.put_nowait(message)
+            if self._protocol.done:
+                self._requests.put_nowait(None)  # the server then ends the stream with OK
+                self._half_closed = True
+        self._changed.set()
+
+    async def stop(self, timeout: timedelta | None = timedelta(seconds=30)) -> bool:
+        """Stop taking tasks, let the running handlers finish and report, then end the stream.
+
+        Returns True when the worker stopped cleanly within ``timeout``
+        (``None``: wait as long as it takes). After the timeout the stream and
+        the handlers still running are cancelled: the server fails their
+        attempts as lost and retries them.
+        """
+        self._send(self._protocol.stop())
+        self.stopping.set()  # after the drain is queued: from here on, no new task starts
+        if not self._started:
+            return True
+        if await _is_set_within(self._finished, None if timeout is None else timeout.total_seconds()):
+            return True
+        self._abandoned = True
+        if self._call is not None:
+            self._call.cancel()
+        for task in self._handler_tasks:
+            task.cancel()
+        await _is_set_within(self._finished, _CANCEL_WAIT)
+        return False

@@ -1,0 +1,345 @@
+"""The worker's side of the StreamStepTasks stream, without I/O, shared by Worker and AsyncWorker.
+
+``WorkerProtocol`` decides everything: the messages that open a stream, what a
+response means, which report (complete or fail) a handler's outcome becomes,
+when credit may be given back, when a heartbeat is due, when a report must be
+sent again and when a stopping worker is done. The drivers (``_worker_sync``
+with threads, ``_worker_async`` with tasks) open streams, run handlers, send
+what it builds, hand it every response and wake it when it asks. It is not
+thread-safe; the sync driver calls it under a lock.
+
+Two rules of the server shape it:
+
+- Credit plus tasks in flight may never exceed ``max_in_flight`` on a stream,
+  and the server counts a task out of flight only once it accepted (or
+  refused as over) its report. So credit for a task is given back when the
+  answer arrives, never with the report itself: a report refused as invalid
+  keeps its task in flight, and credit sent with it would end the stream.
+- A report survives its stream: the results of tasks still running when a
+  stream breaks, and reports sent but not answered, are sent again on the next
+  stream, right after its subscribe. The attempt number fences them, so a
+  report the server already recorded is refused (or, for the same result,
+  accepted again) and never written twice. Such a task was not pushed on the
+  new stream and does not count in its credit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ._convert import duration_to_proto, encode_json, failure_to_proto, step_task_from_proto
+from ._types import StepTask
+
+log = logging.getLogger("workflowstate.client.worker")
+
+HEARTBEATS_PER_LEASE = 3
+"""Heartbeats sent per task lease: at a third of it, one can be slow or lost and the next is in time."""
+
+RESEND_AFTER = 1.0
+"""Seconds before a report the server could not store (refused UNAVAILABLE) is sent again."""
+
+MAX_IN_FLIGHT = 1000
+"""The server's limit of ``max_in_flight``."""
+
+_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+_HEARTBEAT = pb.StreamStepTasksRequest(heartbeat=pb.StepTaskHeartbeat())
+_DRAIN = pb.StreamStepTasksRequest(drain=pb.StepTaskDrain())
+_CREDIT_ONE = pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=1))
+
+TaskKey = tuple[str, int]
+"""A task's step_id and attempt number: what the server's answers name."""
+
+
+class NonRetryableError(Exception):
+    """Raise it (or a subclass) in a handler to fail the step at once, even with retries left.
+
+    Any other exception fails the attempt as retryable: the server schedules
+    the next attempt after the step's retry_delay while retries remain.
+    """
+
+
+def default_worker_id() -> str:
+    """``host:pid``: enough for an operator reading a step's worker_id to find the worker."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker subscribes with: the arguments of ``Worker``."""
+
+    worker_id: str
+    """Names the worker for operators; steps show it while it runs them."""
+
+    rpc_names: tuple[str, ...]
+    """The functions the worker runs: its handlers' keys."""
+
+    max_in_flight: int
+    """The most tasks handed to the worker at once."""
+
+    task_lease: timedelta
+    """How long a task stays the worker's without a message from it."""
+
+    def __post_init__(self) -> None:
+        # Refused here, before any stream: the server would refuse them too,
+        # but as an error out of run() instead of at construction.
+        if not self.rpc_names:
+            raise ValueError("a worker needs at least one handler")
+        if not 1 <= self.max_in_flight <= MAX_IN_FLIGHT:
+            raise ValueError(f"max_in_flight must be 1 to {MAX_IN_FLIGHT}, got {self.max_in_flight}")
+        if self.task_lease <= timedelta(0):
+            raise ValueError(f"task_lease must be positive, got {self.task_lease}")
+
+    def subscribe_request(self) -> pb.StreamStepTasksRequest:
+        """The first message of each stream."""
+        return pb.StreamStepTasksRequest(
+            subscribe=pb.StepTaskSubscribe(
+                worker_id=self.worker_id,
+                rpc_names=list(self.rpc_names),
+                max_in_flight=self.max_in_flight,
+                task_lease=duration_to_proto(self.task_lease),
+            )
+        )
+
+
+@dataclass
+class _Report:
+    """A complete or fail not yet answered by the server."""
+
+    request: pb.StreamStepTasksRequest
+    resend_at: float | None = None
+    """When to send it again after an UNAVAILABLE refusal; ``None`` while it is sent."""
+    reduced: bool = False
+    """Already the smaller report sent after an INVALID_ARGUMENT refusal."""
+
+
+class WorkerProtocol:
+    """The state of one worker across its streams, from its first subscribe to its stop."""
+
+    def __init__(self, settings: WorkerSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._connected = False
+        self._interval = settings.task_lease.total_seconds() / HEARTBEATS_PER_LEASE
+        self._next_heartbeat = 0.0
+        self._running: set[TaskKey] = set()
+        # Tasks pushed on the current stream whose report the server has not answered yet:
+        # the tasks it counts in flight, whose answers give credit back.
+        self._on_stream: set[TaskKey] = set()
+        self._reports: dict[TaskKey, _Report] = {}
+        self._drained = False
+
+        self.stopping = False
+        """True once :meth:`stop` was called: no more tasks are wanted."""
+
+    @property
+    def running(self) -> int:
+        """How many handlers run now (tasks received and not yet finished)."""
+        return len(self._running)
+
+    @property
+    def done(self) -> bool:
+        """True once a stopping worker has nothing left to do on its stream: half-close it.
+
+        Handlers have finished, and the server said it pushes no more tasks and
+        answered every report; or there is no stream, and its results cannot
+        be delivered (the server fails those attempts once their task lease
+        passes, and retries them).
+        """
+        if not self.stopping or self._running:
+            return False
+        return not self._connected or (self._drained and not self._reports)
+
+    # --- the stream ------------------------------------------------------------
+
+    def connect(self) -> list[pb.StreamStepTasksRequest]:
+        """A new stream opens: the subscribe, then every report not answered yet."""
+        self._connected = True
+        self._drained = False
+        self._on_stream.clear()
+        self._next_heartbeat = self._clock() + self._interval
+        messages = [self.settings.subscribe_request()]
+        for report in self._reports.values():
+            report.resend_at = None
+            messages.append(report.request)
+        if self._reports:
+            log.info("sending %d reports kept from an earlier stream", len(self._reports))
+        if self.stopping:
+            messages.append(_DRAIN)
+        return messages
+
+    def disconnected(self) -> None:
+        """The stream ended: its tasks are no longer counted by any server stream."""
+        self._connected = False
+        self._on_stream.clear()
+
+    def on_response(
+        self, response: pb.StreamStepTasksResponse
+    ) -> tuple[StepTask | None, list[pb.StreamStepTasksRequest]]:
+        """Read one response: a task to run (or ``None``), and the messages to send."""
+        kind = response.WhichOneof("kind")
+        if kind == "task":
+            task = step_task_from_proto(response.task)
+            key = (task.step_id, task.attempt)
+            self._running.add(key)
+            self._on_stream.add(key)
+            log.debug("got step %s (%s) attempt %d", task.step_name, task.rpc_name, task.attempt)
+            return task, []
+        if kind == "subscribed":
+            lease = response.subscribed.task_lease.ToTimedelta()
+            if lease > timedelta(0):
+                self._interval = lease.total_seconds() / HEARTBEATS_PER_LEASE
+                self._next_heartbeat = min(self._next_heartbeat, self._clock() + self._interval)
+            log.info(
+                "worker %s subscribed to %s (max_in_flight %d, task lease %s)",
+                self.settings.worker_id,
+                ", ".join(self.settings.rpc_names),
+                self.settings.max_in_flight,
+                lease,
+            )
+        elif kind == "accepted":
+            key = (response.accepted.step_id, response.accepted.attempt)
+            self._reports.pop(key, None)
+            return None, self._answered(key)
+        elif kind == "refused":
+            return None, self._refused(response.refused)
+        elif kind == "drained":
+            self._drained = True
+        else:
+            log.warning("ignoring a StreamStepTasks response this client does not know: %s", kind)
+        return None, []
+
+    def _answered(self, key: TaskKey) -> list[pb.StreamStepTasksRequest]:
+        """The server no longer counts ``key`` in flight: its slot may take a new task."""
+        if key not in self._on_stream:
+            return []
+        self._on_stream.discard(key)
+        return [] if self.stopping else [_CREDIT_ONE]
+
+    def _refused(self, refused: pb.StepTaskRefused) -> list[pb.StreamStepTasksRequest]:
+        key = (refused.step_id, refused.attempt)
+        code = _STATUS_BY_NUMBER.get(refused.code, grpc.StatusCode.UNKNOWN)
+        report = self._reports.get(key)
+        if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+            # The attempt is over (lost, or reported already): nothing was written.
+            self._reports.pop(key, None)
+            log.warning("the report of step %s attempt %d was refused: %s", key[0], key[1], refused.message)
+            return self._answered(key)
+        if code is grpc.StatusCode.UNAVAILABLE and report is not None:
+            report.resend_at = self._clock() + RESEND_AFTER
+            log.info("the server could not store the report of step %s attempt %d; sending it again", *key)
+            return []
+        if code is grpc.StatusCode.INVALID_ARGUMENT and report is not None and not report.reduced:
+            # The task stays in flight on the server: fail it with what it will store.
+            smaller = _reduced(report.request, refused.message)
+            self._reports[key] = _Report(smaller, reduced=True)
+            log.warning("the report of step %s attempt %d was refused (%s); failing it instead", key[0], key[1], refused.message)
+            return [smaller]
+        self._reports.pop(key, None)
+        log.error("the report of step %s attempt %d was refused (%s): %s", key[0], key[1], code.name, refused.message)
+        return []
+
+    # --- handlers --------------------------------------------------------------
+
+    def succeeded(self, task: StepTask, result: Any) -> list[pb.StreamStepTasksRequest]:
+        """A handler returned ``result``: the complete to send (kept until answered)."""
+        try:
+            result_json = encode_json(result)
+        except (TypeError, ValueError) as exc:
+            return self.failed(task, exc)
+        complete = pb.StepTaskComplete(step_id=task.step_id, attempt=task.attempt, result_json=result_json)
+        return self._report(task, pb.StreamStepTasksRequest(complete=complete))
+
+    def failed(self, task: StepTask, exc: BaseException) -> list[pb.StreamStepTasksRequest]:
+        """A handler raised ``exc``: the fail to send (kept until answered)."""
+        retryable = not isinstance(exc, NonRetryableError)
+        log.warning(
+            "step %s (%s) attempt %d failed%s: %r",
+            task.step_name,
+            task.rpc_name,
+            task.attempt,
+            "" if retryable else " for good",
+            exc,
+        )
+        fail = pb.StepTaskFail(
+            step_id=task.step_id, attempt=task.attempt, error=failure_to_proto(exc), retryable=retryable
+        )
+        return self._report(task, pb.StreamStepTasksRequest(fail=fail))
+
+    def _report(self, task: StepTask, request: pb.StreamStepTasksRequest) -> list[pb.StreamStepTasksRequest]:
+        key = (task.step_id, task.attempt)
+        self._running.discard(key)
+        self._reports[key] = _Report(request)
+        return [request] if self._connected else []
+
+    # --- time ------------------------------------------------------------------
+
+    def tick(self) -> list[pb.StreamStepTasksRequest]:
+        """Called when :meth:`seconds_to_next_tick` has passed: the heartbeat and resends due."""
+        if not self._connected:
+            return []
+        now = self._clock()
+        messages = []
+        if now >= self._next_heartbeat:
+            messages.append(_HEARTBEAT)
+            self._next_heartbeat = now + self._interval
+        for report in self._reports.values():
+            if report.resend_at is not None and report.resend_at <= now:
+                report.resend_at = None
+                messages.append(report.request)
+        return messages
+
+    def seconds_to_next_tick(self) -> float | None:
+        """How long the driver may sleep before calling :meth:`tick`; ``None``: until woken."""
+        if not self._connected:
+            return None
+        due = [self._next_heartbeat]
+        due.extend(r.resend_at for r in self._reports.values() if r.resend_at is not None)
+        return max(0.0, min(due) - self._clock())
+
+    # --- stopping --------------------------------------------------------------
+
+    def stop(self) -> list[pb.StreamStepTasksRequest]:
+        """Stop taking tasks: the drain to send (nothing when stopping already or not connected)."""
+        if self.stopping:
+            return []
+        self.stopping = True
+        log.info("worker %s stopping: %d tasks running", self.settings.worker_id, len(self._running))
+        return [_DRAIN] if self._connected else []
+
+    def stream_abandoned(self) -> None:
+        """The worker gave up waiting on its handlers (stop's timeout): log what is lost."""
+        if self._running or self._reports:
+            log.warning(
+                "worker %s stopped with %d tasks running and %d reports unanswered; "
+                "the server fails those attempts as lost and retries them",
+                self.settings.worker_id,
+                len(self._running),
+                len(self._reports),
+            )
+
+
+def _reduced(request: pb.StreamStepTasksRequest, why: str) -> pb.StreamStepTasksRequest:
+    """A fail the server will store in place of a refused report: short message, no stack."""
+    if request.WhichOneof("kind") == "complete":
+        step_id, attempt = request.complete.step_id, request.complete.attempt
+        error = pb.Failure(message=f"the server refused the step's result: {why}"[:1000], code="RESULT_REFUSED")
+        retryable = False  # the same handler would return the same result
+    else:
+        step_id, attempt = request.fail.step_id, request.fail.attempt
+        original = request.fail.error
+        message = original.message.replace("\x00", "")[:1000] or "the step failed"
+        error = pb.Failure(message=message, code=original.code.replace("\x00", "")[:100])
+        retryable = request.fail.retryable
+    fail = pb.StepTaskFail(step_id=step_id, attempt=attempt, error=error, retryable=retryable)
+    return pb.StreamStepTasksRequest(fail=fail)

@@ -1,0 +1,253 @@
+"""``Worker``: runs step handlers of the blocking client in a thread pool, fed by StreamStepTasks.
+
+The caller's thread (in :meth:`Worker.run`) opens the streams and reads them;
+a pool of ``max_in_flight`` threads runs the handlers; one more thread sends
+heartbeats and resends when the protocol asks. Every decision is
+``WorkerProtocol``'s, called under one lock.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ._errors import error_from_rpc
+from ._reconnect import Backoff, ReconnectPolicy
+from ._types import StepTask
+from ._worker_protocol import (
+    NonRetryableError,
+    WorkerProtocol,
+    WorkerSettings,
+    default_worker_id,
+    log,
+)
+
+if TYPE_CHECKING:
+    from ._sync import WorkflowStateClient
+
+# The codes of a stream's end after which the worker subscribes again: the server went away,
+# or it lost this worker (no heartbeat in time, e.g. a long pause of the whole process).
+_RESUBSCRIBE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# A worker never gives up reconnecting: it is stopped by its owner.
+_RECONNECT = ReconnectPolicy(give_up_after=None)
+# How long stop() waits for run() to return once it cancelled the stream.
+_CANCEL_WAIT = 5.0
+
+
+def _until_none(requests: queue.Queue[pb.StreamStepTasksRequest | None]) -> Iterator[pb.StreamStepTasksRequest]:
+    # gRPC pulls the stream's messages from this generator; None half-closes.
+    while (request := requests.get()) is not None:
+        yield request
+
+
+class Worker:
+    """Runs the steps scheduled for its handlers, with the blocking client::
+
+        def charge(task: StepTask) -> dict:
+            return {"charged": task.data["amount"]}
+
+        worker = Worker(client, {"chargeCard": charge}, max_in_flight=4)
+        threading.Thread(target=worker.run).start()
+        ...
+        worker.stop()
+
+    Each handler gets a :class:`StepTask` and returns the step's result (any
+    JSON value). An exception fails the attempt, which the server retries
+    while the step has retries left; :class:`NonRetryableError` fails the step
+    at once. At most ``max_in_flight`` handlers run at a time, each in a
+    thread of the worker's pool. Heartbeats (every third of ``task_lease``)
+    keep the tasks the worker's; when the server goes away the worker
+    subscribes again, with backoff, and sends the results of tasks that
+    finished in between.
+    """
+
+    def __init__(
+        self,
+        client: WorkflowStateClient,
+        handlers: Mapping[str, Callable[[StepTask], Any]],
+        *,
+        max_in_flight: int = 10,
+        task_lease: timedelta = timedelta(seconds=30),
+        worker_id: str | None = None,
+    ) -> None:
+        """Prepare a worker; nothing is sent before :meth:`run`.
+
+        Args:
+            client: The client whose channel the worker's streams use.
+            handlers: The function of each rpc name the worker serves.
+            max_in_flight: The most handlers running at once (1 to 1000).
+            task_lease: How long a task stays the worker's when the server
+                hears nothing from it (the server's limit is 10 minutes).
+            worker_id: Names the worker on the steps it runs; by default
+                ``"<hostname>:<pid>"``.
+        """
+        self._stub = client._stub
+        self._handlers = dict(handlers)
+        settings = WorkerSettings(
+            worker_id or default_worker_id(), tuple(self._handlers), max_in_flight, task_lease
+        )
+        self._protocol = WorkerProtocol(settings)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # notified after every protocol change
+        self._requests: queue.Queue[pb.StreamStepTasksRequest | None] | None = None
+        self._call: Any = None  # the current stream, to cancel it
+        self._half_closed = False
+        self._abandoned = False
+        self._started = False
+        self._run_thread: int | None = None
+        self.stopping = threading.Event()
+        """Set once :meth:`stop` was called (handlers may check it to cut long work short)."""
+        self._finished = threading.Event()
+
+    @property
+    def worker_id(self) -> str:
+        """The name the worker subscribes with."""
+        return self._protocol.settings.worker_id
+
+    def run(self) -> None:
+        """Take and run tasks until :meth:`stop`; raise the client's error if the server refuses the worker.
+
+        A worker runs once. UNAVAILABLE (the server went away or shuts down)
+        and DEADLINE_EXCEEDED (the server lost the worker) are not errors: the
+        worker subscribes again.
+        """
+        with self._lock:
+            if self._started:
+                raise RuntimeError("a Worker runs once; make a new one")
+            self._started = True
+            self._run_thread = threading.get_ident()
+        settings = self._protocol.settings
+        pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix=f"worker {settings.worker_id}")
+        ticker = threading.Thread(target=self._tick, name=f"worker-heartbeat {settings.worker_id}", daemon=True)
+        ticker.start()
+        try:
+            self._serve(pool)
+            with self._lock:
+                # Stopping: let the handlers finish, unless stop() gave up on them.
+                while self._protocol.running and not self._abandoned:
+                    self._changed.wait()
+        finally:
+            with self._lock:
+                self._abandoned = True  # also ends the ticker
+                self._protocol.stream_abandoned()
+                self._changed.notify_all()
+            pool.shutdown(wait=False, cancel_futures=True)
+            ticker.join()
+            self._finished.set()
+
+    def _serve(self, pool: ThreadPoolExecutor) -> None:
+        backoff = Backoff(_RECONNECT)
+        while True:
+            requests: queue.Queue[pb.StreamStepTasksRequest | None] = queue.Queue()
+            with self._lock:
+                if self._protocol.stopping:
+                    return  # no new stream for a stopping worker
+                for message in self._protocol.connect():
+                    requests.put(message)
+                self._requests, self._half_closed = requests, False
+                call = self._call = self._stub.StreamStepTasks(_until_none(requests))
+                self._changed.notify_all()
+            started = time.monotonic()
+            error: grpc.RpcError | None = None
+            try:
+                for response in call:
+                    backoff.progress()
+                    with self._lock:
+                        task, messages = self._protocol.on_response(response)
+                        self._send(messages)
+                    if task is not None:
+                        pool.submit(self._execute, task)
+            except grpc.RpcError as err:
+                error = err
+            finally:
+                with self._lock:
+                    self._protocol.disconnected()
+                    self._requests = self._call = None
+                    self._changed.notify_all()
+                requests.put(None)  # ends gRPC's reading of the generator
+                call.cancel()
+            if self._protocol.stopping:
+                return
+            code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.OK
+            if error is not None and code not in _RESUBSCRIBE_CODES:
+                raise error_from_rpc(error) from error
+            delay = backoff.failed(time.monotonic() - started) or 0.0
+            log.warning(
+                "worker %s: the task stream ended (%s: %s); subscribing again in %.1fs",
+                self.worker_id,
+                code.name,
+                error.details() if isinstance(error, grpc.Call) else "",
+                delay,
+            )
+            self.stopping.wait(delay)
+
+    def _execute(self, task: StepTask) -> None:
+        handler = self._handlers.get(task.rpc_name)
+        try:
+            if handler is None:
+                raise NonRetryableError(f"this worker has no handler for {task.rpc_name!r}")
+            result = handler(task)
+        except BaseException as exc:
+            with self._lock:
+                self._send(self._protocol.failed(task, exc))
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            with self._lock:
+                self._send(self._protocol.succeeded(task, result))
+
+    def _tick(self) -> None:
+        with self._lock:
+            while not self._abandoned:
+                self._changed.wait(self._protocol.seconds_to_next_tick())
+                self._send(self._protocol.tick())
+
+    def _send(self, messages: list[pb.StreamStepTasksRequest]) -> None:
+        """Queue ``messages`` on the current stream, then half-close it when the worker is done.
+
+        Called under the lock, after every change of the protocol.
+        """
+        if self._requests is not None and not self._half_closed:
+            for message in messages:
+                self._requests.put(message)
+            if self._protocol.done:
+                self._requests.put(None)  # the server then ends the stream with OK
+                self._half_closed = True
+        self._changed.notify_all()
+
+    def stop(self, timeout: timedelta | None = timedelta(seconds=30)) -> bool:
+        """Stop taking tasks, let the running handlers finish and report, then end the stream.
+
+        Safe from any thread. Returns True when the worker stopped cleanly
+        within ``timeout`` (``None``: wait as long as it takes). After the
+        timeout the stream is cancelled and handlers still running are
+        abandoned: the server fails their attempts as lost and retries them.
+        Called from the thread in :meth:`run` (a signal handler), it only asks
+        for the stop and returns False.
+        """
+        with self._lock:
+            self._send(self._protocol.stop())
+            # Set after the drain is queued: from here on, no new task starts.
+            self.stopping.set()
+        if not self._started:
+            return True
+        if threading.get_ident() == self._run_thread:
+            return False
+        if self._finished.wait(None if timeout is None else timeout.total_seconds()):
+            return True
+        with self._lock:
+            self._abandoned = True
+            if self._call is not None:
+                self._call.cancel()
+            self._changed.notify_all()
+        self._finished.wait(_CANCEL_WAIT)
+        return False

@@ -12,13 +12,13 @@ from typing import TextIO
 
 import psycopg
 
-from . import database, leases, lifecycle, report, sql_limit
+from . import database, dispatch, leases, lifecycle, report, sql_limit
 from .processes import measure_in_processes
 from .report import Row
 from .server import serving
 from .stats import Summary, summarize
 
-GROUPS = ("sql", "lifecycle", "leases")
+GROUPS = ("sql", "lifecycle", "leases", "dispatch")
 SQL_CONCURRENCIES = (1, 16)
 LEASE_SHAPES = (leases.Shape(1, 1), leases.Shape(16, 4), leases.Shape(16, 16))
 
@@ -49,6 +49,7 @@ class Context:
 
     database_url: str
     sql_schema: str
+    server_schema: str
     target: str | None
     settings: Settings
 
@@ -60,9 +61,15 @@ class Figure:
     conc: int
     measure: Callable[[Context], Awaitable[Summary]]
     shape: str | None = None
+    # Which SQL limit this figure is, or is compared with: the lifecycle's or remote mode's.
+    work: str | None = "lifecycle"
+
+    @property
+    def is_limit(self) -> bool:
+        return self.bench.startswith("sql-")
 
     def label(self, settings: Settings) -> str:
-        seconds = sql_limit.whole_seconds(settings.seconds) if self.group == "sql" else settings.seconds
+        seconds = sql_limit.whole_seconds(settings.seconds) if self.is_limit else settings.seconds
         return f"{self.bench} {self.shape or f'conc={self.conc}'} ({seconds:g} s)"
 
 
@@ -71,6 +78,24 @@ async def _sql(clients: int, context: Context) -> Summary:
     return await sql_limit.measure(
         context.database_url, context.sql_schema, clients, warmup=settings.warmup, seconds=settings.seconds
     )
+
+
+async def _sql_dispatch(context: Context) -> Summary:
+    settings = context.settings
+    size = dispatch.backlog_size(settings.warmup, settings.seconds)
+    await dispatch.fill_backlog(context.database_url, context.sql_schema, size, server_tables=False)
+    return await sql_limit.measure(
+        context.database_url, context.sql_schema, dispatch.WORKERS, warmup=settings.warmup, seconds=settings.seconds,
+        script=sql_limit.DISPATCH_SCRIPT,
+    )  # fmt: skip
+
+
+async def _dispatch(context: Context) -> Summary:
+    assert context.target
+    settings = context.settings
+    size = dispatch.backlog_size(settings.warmup, settings.seconds)
+    await dispatch.fill_backlog(context.database_url, context.server_schema, size, server_tables=True)
+    return summarize(await dispatch.measure(context.target, warmup=settings.warmup, seconds=settings.seconds))
 
 
 async def _lifecycle(processes: int, concurrency: int, context: Context) -> Summary:
@@ -104,18 +129,22 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         ]
     if "leases" in groups:
         figures += [
-            Figure("leases", "lease-cycles", shape.workers, partial(_leases, shape), shape.label)
+            Figure("leases", "lease-cycles", shape.workers, partial(_leases, shape), shape.label, work=None)
             for shape in LEASE_SHAPES
+        ]
+    if "dispatch" in groups:
+        figures += [
+            Figure("dispatch", "sql-dispatch-limit", dispatch.WORKERS, _sql_dispatch, work="dispatch"),
+            Figure("dispatch", "grpc-dispatch", dispatch.WORKERS, _dispatch, work="dispatch"),
         ]
     return figures
 
 
-def _ratio(figure: Figure, per_s: float, limits: dict[int, float]) -> float | None:
-    """per_s over the SQL limit's at the same concurrency; None for leases or without that limit."""
-    limit = limits.get(figure.conc)
-    if figure.group == "leases" or not limit:
-        return None
-    return per_s / limit
+def _ratio(figure: Figure, per_s: float, limits: dict[tuple[str, int], float]) -> float | None:
+    """per_s over the SQL limit's of the same work at the same concurrency; None for leases or
+    without that limit."""
+    limit = limits.get((figure.work, figure.conc)) if figure.work else None
+    return per_s / limit if limit else None
 
 
 async def run(
@@ -129,18 +158,18 @@ async def run(
     server_schema, sql_schema = f"bench_{token}", f"bench_{token}_sql"
     figures = plan(settings.groups)
     rows: list[Row] = []
-    limits: dict[int, float] = {}
+    limits: dict[tuple[str, int], float] = {}
     try:
-        if "sql" in settings.groups:
+        if any(figure.is_limit for figure in figures):
             await sql_limit.create_tables(database_url, sql_schema)
-        needs_server = any(figure.group != "sql" for figure in figures)
+        needs_server = any(not figure.is_limit for figure in figures)
         async with serving(database_url, server_schema, settings.server_args) if needs_server else contextlib.nullcontext() as target:
-            context = Context(database_url, sql_schema, target, settings)
+            context = Context(database_url, sql_schema, server_schema, target, settings)
             for number, figure in enumerate(figures, 1):
                 print(f"[{number}/{len(figures)}] {figure.label(settings)} …", file=progress, flush=True)
                 summary = await figure.measure(context)
-                if figure.group == "sql":
-                    limits[figure.conc] = summary.per_s
+                if figure.is_limit and figure.work:
+                    limits[(figure.work, figure.conc)] = summary.per_s
                 row = Row(figure.bench, figure.conc, summary, _ratio(figure, summary.per_s, limits), figure.shape)
                 rows.append(row)
                 if settings.json:

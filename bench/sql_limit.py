@@ -1,7 +1,8 @@
 """The SQL limit: the least SQL of one step lifecycle, run by pgbench against the bench's own tables.
 
 pgbench runs sql/limit_lifecycle.sql (six autocommit statements) in a closed loop of C clients; a
-pgbench "transaction" is one run of that script, so its tps is lifecycles per second. Latency
+pgbench "transaction" is one run of that script, so its tps is lifecycles per second. For remote
+mode it runs sql/limit_dispatch.sql instead (claim a scheduled step, complete it): steps per second. Latency
 percentiles come from pgbench's per-transaction logs (-l), which give each script run's time.
 """
 
@@ -23,7 +24,8 @@ from .stats import Summary, percentile
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SCHEMA_SQL = SQL_DIR / "limit_schema.sql"
-SCRIPT = SQL_DIR / "limit_lifecycle.sql"
+LIFECYCLE_SCRIPT = SQL_DIR / "limit_lifecycle.sql"
+DISPATCH_SCRIPT = SQL_DIR / "limit_dispatch.sql"
 
 WARMUP_TRANSACTIONS = 5
 """Script runs per client before measuring, when the warm-up is under a second (pgbench counts whole seconds)."""
@@ -59,15 +61,17 @@ async def create_tables(database_url: str, schema: str) -> None:
         await conn.execute(SCHEMA_SQL.read_text())  # type: ignore[arg-type]  # our own file, no parameters
 
 
-async def measure(database_url: str, schema: str, clients: int, *, warmup: float, seconds: float) -> Summary:
+async def measure(
+    database_url: str, schema: str, clients: int, *, warmup: float, seconds: float, script: Path = LIFECYCLE_SCRIPT
+) -> Summary:
     """Warm up, then run the script with ``clients`` connections for ``seconds`` (whole seconds, at least 1)."""
     if warmup >= 1:
-        await _pgbench(database_url, schema, clients, ["-T", str(round(warmup))])
+        await _pgbench(database_url, schema, clients, script, ["-T", str(round(warmup))])
     else:
-        await _pgbench(database_url, schema, clients, ["-t", str(WARMUP_TRANSACTIONS)])
+        await _pgbench(database_url, schema, clients, script, ["-t", str(WARMUP_TRANSACTIONS)])
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as logs:
         output = await _pgbench(
-            database_url, schema, clients, ["-T", str(whole_seconds(seconds)), "-l", f"--log-prefix={logs}/tx"]
+            database_url, schema, clients, script, ["-T", str(whole_seconds(seconds)), "-l", f"--log-prefix={logs}/tx"]
         )
         latencies_ms = _logged_latencies_ms(Path(logs))
     found = _TPS.search(output)
@@ -99,12 +103,12 @@ def _variables() -> list[str]:
     return [f"--define={name}={value}" for name, value in values.items()]
 
 
-async def _pgbench(database_url: str, schema: str, clients: int, run: list[str]) -> str:
-    """Run pgbench with the lifecycle script; return its report (stdout), or raise with its errors."""
+async def _pgbench(database_url: str, schema: str, clients: int, script: Path, run: list[str]) -> str:
+    """Run pgbench with a script of sql/; return its report (stdout), or raise with its errors."""
     command = [
         pgbench_path(), "--no-vacuum", "-n",
         "-c", str(clients), "-j", str(min(clients, 2)),
-        "-f", str(SCRIPT), *_variables(), *run,
+        "-f", str(script), *_variables(), *run,
         database_url,
     ]  # fmt: skip
     env = {**os.environ, "PGOPTIONS": f"-c search_path={schema}"}

@@ -26,7 +26,12 @@ EXPECTED_FIGURES = [
     ("lease-cycles", 1, "1w/1k"),
     ("lease-cycles", 16, "16w/4k"),
     ("lease-cycles", 16, "16w/16k"),
+    ("sql-dispatch-limit", 4, None),
+    ("grpc-dispatch", 4, None),
 ]
+# Which SQL limit each figure is compared with.
+LIMIT_OF = {"grpc-lifecycle": "sql-limit", "grpc-lifecycle-4proc": "sql-limit", "sql-limit": "sql-limit",
+            "grpc-dispatch": "sql-dispatch-limit", "sql-dispatch-limit": "sql-dispatch-limit"}  # fmt: skip
 
 
 def _bench_schemas(db: psycopg.Connection) -> set[str]:
@@ -51,12 +56,12 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
     for row in rows:
         assert row["per_s"] > 0, row
         assert 0 < row["p50_ms"] <= row["p99_ms"], row
-    sql_limit = {row["conc"]: row["per_s"] for row in rows if row["bench"] == "sql-limit"}
+    limits = {(row["bench"], row["conc"]): row["per_s"] for row in rows if row["bench"].startswith("sql-")}
     for row in rows:
         if row["bench"] == "lease-cycles":
             assert row["ratio_to_sql_limit"] is None, row
         else:
-            expected = row["per_s"] / sql_limit[row["conc"]]
+            expected = row["per_s"] / limits[(LIMIT_OF[row["bench"]], row["conc"])]
             assert row["ratio_to_sql_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
-    assert "[8/8] lease-cycles 16w/16k" in result.stderr  # the progress lines
+    assert "[10/10] grpc-dispatch conc=4" in result.stderr  # the progress lines
     assert _bench_schemas(db) == schemas_before  # its server's schema and the SQL limit's are dropped

@@ -39,3 +39,7 @@ CREATE TABLE step_attempts (
     update_time timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (step_id, attempt)
 );
+
+-- Remote mode: when a scheduled step falls due, and the index dispatch looks it up by.
+ALTER TABLE steps ADD COLUMN not_before timestamptz;
+CREATE INDEX steps_due ON steps (not_before, step_id) WHERE status = 'scheduled';

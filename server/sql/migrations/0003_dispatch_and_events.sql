@@ -11,8 +11,10 @@ ALTER TABLE {schema}.steps ADD COLUMN task_stream_id uuid;
 ALTER TABLE {schema}.steps ADD COLUMN task_expire_time timestamptz;
 UPDATE {schema}.steps SET not_before = scheduled_time WHERE status = 'scheduled';
 
--- Dispatch looks for due scheduled steps of the rpc names a worker serves, oldest due first.
-CREATE INDEX steps_due ON {schema}.steps (rpc_name, not_before) WHERE status = 'scheduled';
+-- Dispatch looks for due scheduled steps, oldest due first, keeping those of the rpc names a
+-- worker serves. (Not (rpc_name, not_before): a worker serving several names would then sort
+-- every due step of them on each claim.)
+CREATE INDEX steps_due ON {schema}.steps (not_before, step_id) WHERE status = 'scheduled';
 -- The sweeper looks for handed-out attempts whose worker stopped heartbeating.
 CREATE INDEX steps_task_expiry ON {schema}.steps (task_expire_time) WHERE task_expire_time IS NOT NULL;
 

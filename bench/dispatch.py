@@ -1,0 +1,119 @@
+"""Remote mode: steps dispatched to workers and completed, per second, from a backlog of due steps.
+
+Each of the 4 workers keeps one StreamStepTasks stream with max_in_flight 1, so a unit of the
+closed loop is exactly one step: the task arrives (claimed for this worker in one statement),
+the worker completes it, the server accepts it (one statement), the worker gives its credit back.
+The raw generated stub is driven directly, as in leases.py. The backlog is written straight into
+the tables beforehand, large enough for the whole window, so the figure is dispatch + completion
+alone; the SQL limit runs the same two statements (sql/limit_dispatch.sql) on the same backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import grpc
+import grpc.aio
+import psycopg
+from psycopg import sql
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+from . import payloads
+from .loop import closed_loop
+from .stats import Tally
+
+WORKERS = 4
+# Steps per second the backlog is sized for: well above what this box does, so it never runs dry.
+BACKLOG_RATE = 6000
+CLOSE_TIMEOUT_S = 5.0
+
+
+def backlog_size(warmup: float, seconds: float) -> int:
+    return math.ceil((warmup + seconds + 3) * BACKLOG_RATE)
+
+
+async def fill_backlog(database_url: str, schema: str, count: int, *, server_tables: bool) -> None:
+    """One run with `count` steps of payloads.RPC_NAME, scheduled and due now (the server's tables
+    also keep each attempt's run_id and step_name)."""
+    attempts = (
+        "INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status) "
+        "SELECT step_id, 1, run_id, step_name, 'scheduled' FROM new_steps"
+        if server_tables
+        else "INSERT INTO {schema}.step_attempts (step_id, attempt, status) SELECT step_id, 1, 'scheduled' FROM new_steps"
+    )
+    statement = (
+        "WITH new_run AS ("
+        "  INSERT INTO {schema}.runs (run_id, workflow, status, input) VALUES (gen_random_uuid(), %(workflow)s, 'running', '{{}}')"
+        "  RETURNING run_id"
+        "), new_steps AS ("
+        "  INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, not_before)"
+        "  SELECT gen_random_uuid(), new_run.run_id, 'step-' || n, %(rpc_name)s, %(data)s::jsonb, 'scheduled', now()"
+        "  FROM new_run, generate_series(1, %(count)s) AS n"
+        "  RETURNING step_id, run_id, step_name"
+        ") " + attempts
+    )
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(
+            sql.SQL(statement).format(schema=sql.Identifier(schema)),  # type: ignore[arg-type]  # our own text
+            {"workflow": payloads.WORKFLOW, "rpc_name": payloads.RPC_NAME, "data": payloads.as_json(payloads.STEP_DATA), "count": count},
+        )
+        # Statistics as autovacuum would soon have them, so the planner sees the backlog.
+        for table in ("runs", "steps", "step_attempts"):
+            await conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+
+
+class DispatchWorker:
+    """One worker's stream: take a task, complete it, give the credit back."""
+
+    def __init__(self, stub: pb_grpc.WorkflowStateServiceStub, index: int) -> None:
+        self._call = stub.StreamStepTasks()
+        self._subscribe = pb.StreamStepTasksRequest(
+            subscribe=pb.StepTaskSubscribe(worker_id=f"bench-{index}", rpc_names=[payloads.RPC_NAME], max_in_flight=1)
+        )
+        self._credit = pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=1))
+        self._result = payloads.as_json(payloads.STEP_RESULT)
+
+    async def start(self) -> None:
+        await self._call.write(self._subscribe)
+        await self._expect("subscribed")
+
+    async def one_step(self) -> None:
+        task = (await self._expect("task")).task
+        complete = pb.StepTaskComplete(step_id=task.step_id, attempt=task.attempt, result_json=self._result)
+        await self._call.write(pb.StreamStepTasksRequest(complete=complete))
+        await self._expect("accepted")
+        await self._call.write(self._credit)
+
+    async def _expect(self, kind: str) -> pb.StreamStepTasksResponse:
+        response = await self._call.read()
+        if response is grpc.aio.EOF:
+            raise RuntimeError(f"the StreamStepTasks stream ended ({await self._call.code()}) while waiting for {kind}")
+        if response.WhichOneof("kind") != kind:
+            raise RuntimeError(f"the StreamStepTasks stream answered {response}, expected {kind}")
+        return response
+
+    async def close(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await self._call.done_writing()
+                while await self._call.read() is not grpc.aio.EOF:
+                    pass
+        except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
+            pass
+        finally:
+            self._call.cancel()
+
+
+async def measure(target: str, *, warmup: float, seconds: float) -> Tally:
+    """Run WORKERS workers over the server's backlog; a unit is one step dispatched and completed."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        workers = [DispatchWorker(stub, index) for index in range(WORKERS)]
+        try:
+            await asyncio.gather(*(worker.start() for worker in workers))
+            return await closed_loop([worker.one_step for worker in workers], warmup=warmup, seconds=seconds)
+        finally:
+            await asyncio.gather(*(worker.close() for worker in workers))

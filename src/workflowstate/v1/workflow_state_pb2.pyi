@@ -995,8 +995,8 @@ class StreamStepTasksRequest(_message.Message):
 
     @_builtins.property
     def heartbeat(self) -> Global___StepTaskHeartbeat:
-        """heartbeat keeps the worker and its tasks alive; any message does, but
-        an idle worker must send one within every task_lease.
+        """heartbeat keeps the worker and its tasks alive: only heartbeats do, so
+        send one at least once per task_lease (every third of it is safe).
         """
 
     @_builtins.property
@@ -1216,8 +1216,8 @@ class StepTaskSubscribe(_message.Message):
 
     @_builtins.property
     def task_lease(self) -> _duration_pb2.Duration:
-        """task_lease is how long a task stays the worker's without a message from
-        it; unset means 30 seconds; at most 10 minutes.
+        """task_lease is how long the worker and its tasks stay alive without a
+        heartbeat; unset means 30 seconds; at most 10 minutes.
         """
 
     def __init__(
@@ -1446,7 +1446,7 @@ class StepTask(_message.Message):
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """deadline is when the attempt is declared lost unless the worker sends a
-        message before; every message moves it one task_lease further.
+        heartbeat before; every heartbeat moves it one task_lease further.
         """
 
     def __init__(

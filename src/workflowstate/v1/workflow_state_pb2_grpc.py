@@ -275,8 +275,8 @@ class WorkflowStateServiceServicer:
         server answers each with StepTaskAccepted or, for a late or invalid one,
         StepTaskRefused carrying the gRPC status code (FAILED_PRECONDITION when the
         attempt is no longer the step's running attempt: the attempt number is the
-        fence, and nothing is written). A worker that sends nothing for a whole
-        task_lease, or whose stream ends, is lost: each of its attempts fails with
+        fence, and nothing is written). A worker that sends no heartbeat for a
+        whole task_lease, or whose stream ends, is lost: each of its attempts fails with
         a "worker lost" error and is retried after the step's retry_delay while
         retries remain, else the step is FAILED. StepTaskDrain stops new tasks
         (answered by StepTaskDrained) so a worker can finish and leave cleanly.

@@ -15,12 +15,13 @@ Two rules of the server shape it:
   refused as over) its report. So credit for a task is given back when the
   answer arrives, never with the report itself: a report refused as invalid
   keeps its task in flight, and credit sent with it would end the stream.
-- A report survives its stream: the results of tasks still running when a
-  stream breaks, and reports sent but not answered, are sent again on the next
-  stream, right after its subscribe. The attempt number fences them, so a
-  report the server already recorded is refused (or, for the same result,
-  accepted again) and never written twice. Such a task was not pushed on the
-  new stream and does not count in its credit.
+- A task survives its stream: the next stream's subscribe names the tasks
+  still running and those whose report is unanswered, and the server adopts
+  those still running at that attempt (they count in flight on the new stream,
+  and its heartbeats keep them). Unanswered reports are sent again right after
+  the subscribe. The attempt number fences them, so a report the server already
+  recorded is refused (or, for the same result, accepted again) and never
+  written twice.
 """
 
 from __future__ import annotations
@@ -100,14 +101,15 @@ class WorkerSettings:
         if self.task_lease <= timedelta(0):
             raise ValueError(f"task_lease must be positive, got {self.task_lease}")
 
-    def subscribe_request(self) -> pb.StreamStepTasksRequest:
-        """The first message of each stream."""
+    def subscribe_request(self, held: list[TaskKey]) -> pb.StreamStepTasksRequest:
+        """The first message of each stream, naming the tasks the worker still holds."""
         return pb.StreamStepTasksRequest(
             subscribe=pb.StepTaskSubscribe(
                 worker_id=self.worker_id,
                 rpc_names=list(self.rpc_names),
                 max_in_flight=self.max_in_flight,
                 task_lease=duration_to_proto(self.task_lease),
+                running=[pb.StepTaskAck(step_id=step_id, attempt=attempt) for step_id, attempt in held[: self.max_in_flight]],
             )
         )
 
@@ -168,7 +170,9 @@ class WorkerProtocol:
         self._drained = False
         self._on_stream.clear()
         self._next_heartbeat = self._clock() + self._interval
-        messages = [self.settings.subscribe_request()]
+        # Tasks still running or unanswered: the server adopts those still running at their attempt.
+        held = sorted(self._running | set(self._reports))
+        messages = [self.settings.subscribe_request(held)]
         for report in self._reports.values():
             report.resend_at = None
             messages.append(report.request)
@@ -196,6 +200,8 @@ class WorkerProtocol:
             log.debug("got step %s (%s) attempt %d", task.step_name, task.rpc_name, task.attempt)
             return task, []
         if kind == "subscribed":
+            # Adopted tasks count in flight on this stream: their answers give credit back.
+            self._on_stream.update((task.step_id, task.attempt) for task in response.subscribed.adopted)
             lease = response.subscribed.task_lease.ToTimedelta()
             if lease > timedelta(0):
                 self._interval = lease.total_seconds() / HEARTBEATS_PER_LEASE

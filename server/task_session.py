@@ -80,8 +80,8 @@ class TaskSession:
                 elif kind == "shutdown":
                     shutting_down = True
                     raise errors.ShuttingDown(
-                        "the server is shutting down; reconnect to another server (tasks in flight stay yours until their "
-                        "task lease passes, and their results are still accepted)"
+                        "the server is shutting down; reconnect to another server and name your tasks in flight in "
+                        "subscribe.running to keep them"
                     )
                 if self._subscription and self._credit > 0 and self._due and not self._draining:
                     await self._claim()
@@ -168,13 +168,34 @@ class TaskSession:
         if not 1 <= subscribe.max_in_flight <= MAX_IN_FLIGHT:
             raise errors.InvalidArgument(f"subscribe.max_in_flight must be 1 to {MAX_IN_FLIGHT}, got {subscribe.max_in_flight}")
         task_lease = self._task_lease(subscribe)
+        running = self._running_tasks(subscribe)
+        adopted = await self._dispatcher.tasks.adopt(running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease)
         self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease)
-        self._credit = subscribe.max_in_flight
+        self._in_flight.update(adopted)
+        self._credit = subscribe.max_in_flight - len(adopted)
         self._due = True
         self._dispatcher.register(rpc_names, self._wake)
         self._last_heartbeat = asyncio.get_running_loop().time()
         self._schedule_heartbeat_check()
-        await self._write(pb.StreamStepTasksResponse(subscribed=pb.StepTaskSubscribed(task_lease=convert.duration(task_lease))))
+        subscribed = pb.StepTaskSubscribed(
+            task_lease=convert.duration(task_lease),
+            adopted=[pb.StepTaskAck(step_id=str(step_id), attempt=attempt) for step_id, attempt in adopted],
+        )
+        await self._write(pb.StreamStepTasksResponse(subscribed=subscribed))
+
+    @staticmethod
+    def _running_tasks(subscribe: pb.StepTaskSubscribe) -> list[tuple[uuid.UUID, int]]:
+        if len(subscribe.running) > subscribe.max_in_flight:
+            raise errors.InvalidArgument(
+                f"subscribe.running names {len(subscribe.running)} tasks, more than max_in_flight {subscribe.max_in_flight}"
+            )
+        running = []
+        for task in subscribe.running:
+            step_id = validation.parse_uuid("subscribe.running.step_id", task.step_id)
+            if task.attempt < 1:
+                raise errors.InvalidArgument(f"subscribe.running.attempt must be 1 or more, got {task.attempt}")
+            running.append((step_id, task.attempt))
+        return running
 
     def _task_lease(self, subscribe: pb.StepTaskSubscribe) -> timedelta:
         settings = self._dispatcher.settings

@@ -52,6 +52,24 @@ class TaskStore:
     async def extend(self, step_ids: list[uuid.UUID], stream_id: uuid.UUID, task_lease: timedelta) -> None:
         await self._store.fetch_all("extend_tasks", {"step_ids": step_ids, "stream_id": stream_id, "task_lease": task_lease})
 
+    async def adopt(
+        self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
+    ) -> list[tuple[uuid.UUID, int]]:
+        """Make these attempts, still running and handed out, this stream's; return those adopted."""
+        if not attempts:
+            return []
+        rows = await self._store.fetch_all(
+            "adopt_tasks",
+            {
+                "step_ids": [step_id for step_id, _ in attempts],
+                "attempts": [attempt for _, attempt in attempts],
+                "worker_id": worker_id,
+                "stream_id": stream_id,
+                "task_lease": task_lease,
+            },
+        )
+        return [(row["step_id"], row["attempt_count"]) for row in rows]
+
     async def expired(self) -> list[tuple[uuid.UUID, int]]:
         """Handed-out attempts whose task lease passed (at most 100 at a time)."""
         rows = await self._store.fetch_all("expired_tasks", {})

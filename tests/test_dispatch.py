@@ -436,3 +436,43 @@ def test_set_step_scheduled_refuses_bad_times(stub) -> None:
         assert code == grpc.StatusCode.INVALID_ARGUMENT and message in details
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert state.status == pb.STEP_STATUS_PENDING, "nothing was written"
+
+
+def test_a_reconnecting_worker_keeps_its_running_tasks_and_they_count_in_its_credit(start_server, rpc) -> None:
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    leaving, staying = start_server(schema=schema), start_server(schema=schema)
+    with grpc.insecure_channel(leaving.target) as first_channel, grpc.insecure_channel(staying.target) as second_channel:
+        first_stub = pb_grpc.WorkflowStateServiceStub(first_channel)
+        second_stub = pb_grpc.WorkflowStateServiceStub(second_channel)
+        first = TaskStream(first_stub)
+        first.subscribe([rpc], max_in_flight=1, worker_id="mover")
+        [held, waiting] = scheduled_steps(second_stub, rpc, 2)
+        task = first.expect("task")
+        assert task.step_id == held.step_id
+        assert leaving.stop() == 0  # graceful: the task stays the worker's
+        assert "shutting down" in first.expect_end(grpc.StatusCode.UNAVAILABLE)
+
+        # On the other server the worker names what it holds; a task that is not running is left out.
+        second = TaskStream(second_stub)
+        subscribe = pb.StepTaskSubscribe(
+            worker_id="mover", rpc_names=[rpc], max_in_flight=2,
+            running=[pb.StepTaskAck(step_id=task.step_id, attempt=1), pb.StepTaskAck(step_id=waiting.step_id, attempt=1)],
+        )  # fmt: skip
+        second.send(pb.StreamStepTasksRequest(subscribe=subscribe))
+        subscribed = second.expect("subscribed")
+        assert [(a.step_id, a.attempt) for a in subscribed.adopted] == [(task.step_id, 1)]
+        # One slot of two is the adopted task's: the other step comes, then nothing more.
+        assert second.expect("task").step_id == waiting.step_id
+        [third] = scheduled_steps(second_stub, rpc, 1)
+        second.complete(task)
+        assert second.expect("accepted").status == pb.STEP_STATUS_SUCCEEDED
+        second.credit(1)
+        assert second.expect("task").step_id == third.step_id
+        second.cancel()
+
+
+def test_running_tasks_beyond_max_in_flight_are_refused(stub) -> None:
+    stream = TaskStream(stub)
+    running = [pb.StepTaskAck(step_id=str(uuid.uuid4()), attempt=1) for _ in range(3)]
+    stream.send(pb.StreamStepTasksRequest(subscribe=pb.StepTaskSubscribe(worker_id="w", rpc_names=["x"], max_in_flight=2, running=running)))
+    assert "more than max_in_flight" in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT)

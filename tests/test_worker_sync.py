@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from support.remote_mode import FAST_RECONNECT, free_port, restart, scheduled_steps, wait_for_steps
 from support.server_process import ServerProcess
+from support.waiting import wait_in_database
 
 from workflowstate.client import InvalidArgument, NonRetryableError, StepStatus, StepTask, Worker, WorkflowStateClient
 
@@ -276,3 +277,36 @@ def test_a_worker_survives_a_server_restart(
         assert client.get_step_state(run.run_id, "before").result == "done before at attempt 1"
         assert client.get_step_state(run.run_id, "after").result == "done after at attempt 1"
         assert len(client.get_run_history(run.run_id)) == 2  # no attempt was lost and retried
+
+
+def test_a_long_task_outlives_its_task_lease_across_a_server_restart(
+    start_server: Callable[..., ServerProcess], db: psycopg.Connection, rpc: str, unique: str
+) -> None:
+    """The new stream adopts the running task: its heartbeats keep it, so neither server's sweeper
+    fails it, and its result is recorded at attempt 1."""
+    port = free_port()
+    first_server = start_server("--listen", f"127.0.0.1:{port}", "--dispatch-poll-interval", "0.2", schema=f"t_{unique}")
+    schema = first_server.schema
+    started, release = threading.Event(), threading.Event()
+
+    def handler(task: StepTask) -> str:
+        started.set()
+        assert release.wait(WAIT)
+        return f"done at attempt {task.attempt}"
+
+    with WorkflowStateClient(f"127.0.0.1:{port}", channel_options=FAST_RECONNECT) as client:
+        run = client.create_run(f"wf-{unique}", {})
+        step = client.insert_step_state(run.run_id, "long", rpc, {}, retries=3, retry_delay=timedelta(0))
+        client.set_step_scheduled(step.step_id)
+        with running(Worker(client, {rpc: handler}, max_in_flight=1, task_lease=timedelta(seconds=1))):
+            assert started.wait(WAIT)
+            [[first_expiry]] = db.execute(f"SELECT task_expire_time FROM {schema}.steps WHERE step_id = %s", (step.step_id,)).fetchall()
+            restart(start_server, first_server, port, schema)  # with its own fast sweeper
+            # Heartbeats of the new stream move the task lease well past where the first one ended.
+            lease_moved_on = f"(SELECT task_expire_time FROM {schema}.steps WHERE step_id = {{}}) > {{}}::timestamptz + interval '3 seconds'"
+            wait_in_database(db, lease_moved_on, (step.step_id, first_expiry))
+            release.set()
+            wait_for_steps(db, schema, run.run_id, "succeeded", 1)
+
+        assert client.get_step_state(run.run_id, "long").result == "done at attempt 1"
+        assert len(client.get_run_history(run.run_id)) == 1, "the attempt was never failed as lost"

@@ -228,6 +228,15 @@ SET task_expire_time = now() + %(task_lease)s::interval
 WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = 'running'
 RETURNING step_id;
 
+-- adopt_tasks --
+-- A reconnected worker's tasks from an earlier stream become this stream's, with a fresh task
+-- lease: those still running at the given attempt and handed out by the server.
+UPDATE {schema}.steps s
+SET task_stream_id = %(stream_id)s::uuid, worker_id = %(worker_id)s::text, task_expire_time = now() + %(task_lease)s::interval
+FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
+WHERE s.step_id = i.step_id AND s.attempt_count = i.attempt AND s.status = 'running' AND s.task_stream_id IS NOT NULL
+RETURNING s.step_id, s.attempt_count;
+
 -- expired_tasks --
 -- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating.
 SELECT step_id, attempt_count FROM {schema}.steps

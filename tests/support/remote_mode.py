@@ -28,7 +28,7 @@ def restart(start_server: Callable[..., ServerProcess], old: ServerProcess | Non
     """Stop `old` gracefully (if given) and start a server on the same port, database and schema."""
     if old is not None:
         assert old.stop() == 0, old.log_text()[-4000:]
-    return start_server("--listen", f"127.0.0.1:{port}", schema=schema)
+    return start_server("--listen", f"127.0.0.1:{port}", "--dispatch-poll-interval", "0.2", schema=schema)
 
 
 def scheduled_steps(

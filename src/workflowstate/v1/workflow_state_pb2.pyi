@@ -1202,6 +1202,7 @@ class StepTaskSubscribe(_message.Message):
     RPC_NAMES_FIELD_NUMBER: _builtins.int
     MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     TASK_LEASE_FIELD_NUMBER: _builtins.int
+    RUNNING_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     """worker_id names the worker for operators (the step shows it while it
     runs); required, at most 256 characters.
@@ -1220,6 +1221,16 @@ class StepTaskSubscribe(_message.Message):
         heartbeat; unset means 30 seconds; at most 10 minutes.
         """
 
+    @_builtins.property
+    def running(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTaskAck]:
+        """running are the tasks this worker still holds from an earlier stream
+        (after a reconnect): each one still RUNNING at that attempt and handed out
+        by the server becomes this stream's, with a task lease from now kept by
+        this stream's heartbeats, and counts in flight here (so the first credit
+        is max_in_flight minus those). The others are over and left out. At most
+        max_in_flight.
+        """
+
     def __init__(
         self,
         *,
@@ -1227,10 +1238,11 @@ class StepTaskSubscribe(_message.Message):
         rpc_names: _abc.Iterable[_builtins.str] | None = ...,
         max_in_flight: _builtins.int = ...,
         task_lease: _duration_pb2.Duration | None = ...,
+        running: _abc.Iterable[Global___StepTaskAck] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_in_flight", b"max_in_flight", "rpc_names", b"rpc_names", "task_lease", b"task_lease", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_in_flight", b"max_in_flight", "rpc_names", b"rpc_names", "running", b"running", "task_lease", b"task_lease", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1399,18 +1411,24 @@ class StepTaskSubscribed(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TASK_LEASE_FIELD_NUMBER: _builtins.int
+    ADOPTED_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def task_lease(self) -> _duration_pb2.Duration:
         """task_lease is the task lease in force (the default when none was given)."""
+
+    @_builtins.property
+    def adopted(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTaskAck]:
+        """adopted are the tasks of subscribe.running that are this stream's now."""
 
     def __init__(
         self,
         *,
         task_lease: _duration_pb2.Duration | None = ...,
+        adopted: _abc.Iterable[Global___StepTaskAck] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adopted", b"adopted", "task_lease", b"task_lease"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -187,22 +187,28 @@ FROM current_step c LEFT JOIN changed ch ON true;
 -- claim_tasks --
 -- Hand up to %(limit)s due scheduled steps of the given rpc names to one worker's stream: each
 -- becomes RUNNING with a task lease, in this one statement. SKIP LOCKED lets several dispatchers
--- run at once, on any number of servers, without two picking one attempt; a step whose run is
--- being finished right now is skipped too and looked at again later.
+-- run at once, on any number of servers, without two picking one attempt. Steps are read in
+-- steps_due order with their run's status as a per-row filter, not a join, so the plan stays a
+-- short ordered index scan however few runs are still running. The picked steps' runs are then
+-- share-locked, skipping a run being finished right now (its steps stay scheduled).
 WITH picked AS (
-    SELECT s.step_id
-    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    SELECT s.step_id, s.run_id
+    FROM {schema}.steps s
     WHERE s.status = 'scheduled' AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before <= now()
-      AND r.status = 'running'
+      AND (SELECT r.status FROM {schema}.runs r WHERE r.run_id = s.run_id) = 'running'
     ORDER BY s.not_before, s.step_id
     LIMIT %(limit)s
-    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+    FOR NO KEY UPDATE OF s SKIP LOCKED
+), running_runs AS (
+    SELECT r.run_id FROM {schema}.runs r
+    WHERE r.run_id IN (SELECT run_id FROM picked) AND r.status = 'running'
+    FOR SHARE SKIP LOCKED
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = 'running', running_time = now(), update_time = now(), not_before = NULL,
         worker_id = %(worker_id)s::text, task_stream_id = %(stream_id)s::uuid,
         task_expire_time = now() + %(task_lease)s::interval
-    FROM picked p
+    FROM picked p JOIN running_runs rr ON rr.run_id = p.run_id
     WHERE s.step_id = p.step_id
     RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time
 ), attempt AS (
@@ -239,9 +245,11 @@ RETURNING s.step_id, s.attempt_count;
 
 -- expired_tasks --
 -- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating.
-SELECT step_id, attempt_count FROM {schema}.steps
-WHERE task_expire_time < now() AND status = 'running'
-ORDER BY task_expire_time
+-- Steps of finished runs are left out: they take no more writes, so they would come back on
+-- every sweep and, past 100 of them, hide the others.
+SELECT s.step_id, s.attempt_count FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+WHERE s.task_expire_time < now() AND s.status = 'running' AND r.status = 'running'
+ORDER BY s.task_expire_time
 LIMIT 100;
 
 -- fail_tasks --

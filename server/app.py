@@ -65,7 +65,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     notifications = Notifications(database_url)
     leases = LeaseManager(LeaseStore(store, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
     dispatcher = TaskDispatcher(store, config.dispatch, notifications)
-    watchers = EventWatchers(store, notifications, poll_interval=config.dispatch.poll_interval)
+    watchers = EventWatchers(store, interval=config.event_interval, poll_interval=config.dispatch.poll_interval)
     servicer = WorkflowStateServicer(
         store,
         leases,
@@ -90,6 +90,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     await database_health.start()
     await leases.start()
     dispatcher.start()
+    watchers.start()
     listener = asyncio.create_task(notifications.run(), name="listener")
     log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
     on_ready(address)
@@ -110,6 +111,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         log.debug("stopping: calls finished")
         await leases.stop()
         await dispatcher.stop()
+        await watchers.stop()
         listener.cancel()
         await asyncio.wait([listener])
         log.debug("stopping: lease, dispatch and listener tasks finished")

@@ -27,6 +27,8 @@ class ServerConfig:
     pool: PoolSettings = field(default_factory=PoolSettings)
     leases: LeaseSettings = field(default_factory=LeaseSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    # Seconds between two looks of the event pump at the events table, while it has readers.
+    event_interval: float = 0.05
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

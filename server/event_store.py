@@ -58,4 +58,14 @@ class EventStore:
         )
 
 
+    async def newest(self) -> Position:
+        """The position of the newest readable event (the start when there is none)."""
+        row = await self._store.fetch_one("run_events_newest", {})
+        return Position.after(row) if row else START
+
+    async def touched(self, after: Position, limit: int) -> list[Row]:
+        """The run_id and position of each readable event after `after`, in order."""
+        return await self._store.fetch_all("run_events_touched", {"after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit})
+
+
 __all__ = ["START", "EventStore", "Position"]

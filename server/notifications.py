@@ -1,6 +1,6 @@
 """One LISTEN connection per server, routing PostgreSQL notifications to whoever waits for them.
 
-Lease releases, run events and newly scheduled steps are announced with NOTIFY on channels of the
+Lease releases and newly scheduled steps are announced with NOTIFY on channels of the
 schema; every server listens on one dedicated autocommit connection (not a pooled one) and calls
 the handlers registered for each channel. When the connection drops, it reconnects with backoff
 and calls every on_reconnect handler, since notifications may have been missed meanwhile: waiters
@@ -29,11 +29,6 @@ def lease_channel(schema: str) -> str:
 def _md5_channel(prefix: str, schema: str) -> str:
     # Derived the same way by the triggers of migration 0003, from TG_TABLE_SCHEMA.
     return prefix + hashlib.md5(schema.encode()).hexdigest()[:16]
-
-
-def events_channel(schema: str) -> str:
-    """The channel of a schema's run events (payload: the run_id)."""
-    return _md5_channel("workflowstate_events_", schema)
 
 
 def tasks_channel(schema: str) -> str:
@@ -85,4 +80,4 @@ class Notifications:
                 backoff = min(backoff * 2, 5.0)
 
 
-__all__ = ["Notifications", "events_channel", "lease_channel", "tasks_channel"]
+__all__ = ["Notifications", "lease_channel", "tasks_channel"]

@@ -222,10 +222,11 @@ SELECT * FROM changed ORDER BY step_id;
 -- next_task_due --
 -- When the next scheduled step of the given rpc names falls due, if it is in the future (steps
 -- already due are announced by NOTIFY when scheduled).
+-- (The run's status is a row filter, as in claim_tasks, so min() stays one ordered index probe.)
 SELECT min(s.not_before) AS due
-FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+FROM {schema}.steps s
 WHERE s.status = 'scheduled' AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before > now()
-  AND r.status = 'running';
+  AND (SELECT r.status FROM {schema}.runs r WHERE r.run_id = s.run_id) = 'running';
 
 -- extend_tasks --
 -- A worker's heartbeat: move the task lease of the attempts its stream still runs.
@@ -327,6 +328,22 @@ WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
   AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
   AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.xact_id, e.event_id
+LIMIT %(limit)s;
+
+-- run_events_newest --
+-- The position of the newest readable event: where a server's event pump starts.
+SELECT xact_id::text AS xact_id, event_id FROM {schema}.run_events
+WHERE xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xact_id DESC, event_id DESC
+LIMIT 1;
+
+-- run_events_touched --
+-- The runs of the readable events after a position, in order, and where each event sorts: what
+-- a server's event pump tells its readers.
+SELECT run_id, xact_id::text AS xact_id, event_id FROM {schema}.run_events
+WHERE (xact_id, event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xact_id, event_id
 LIMIT %(limit)s;
 
 -- lease_acquire --

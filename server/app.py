@@ -65,7 +65,9 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     notifications = Notifications(database_url)
     leases = LeaseManager(LeaseStore(store, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
     dispatcher = TaskDispatcher(store, config.dispatch, notifications)
-    watchers = EventWatchers(store, interval=config.event_interval, poll_interval=config.dispatch.poll_interval)
+    watchers = EventWatchers(
+        store, interval=config.event_interval, poll_interval=config.dispatch.poll_interval, retention=config.event_retention
+    )
     servicer = WorkflowStateServicer(
         store,
         leases,

@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--task-lease-max", type=_positive_float, default=float(_env("TASK_LEASE_MAX", "600")), help="longest task lease a worker may ask for, in seconds")
     serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=float(_env("DISPATCH_POLL_INTERVAL", "1")), help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
     serve.add_argument("--event-interval", type=_positive_float, default=float(_env("EVENT_INTERVAL", "0.05")), help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
+    serve.add_argument("--event-retention", type=_positive_float, default=_env("EVENT_RETENTION"), help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
     serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
@@ -113,6 +114,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
             poll_interval=args.dispatch_poll_interval,
         ),
         event_interval=args.event_interval,
+        event_retention=timedelta(seconds=args.event_retention) if args.event_retention is not None else None,
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from .dispatch import DispatchSettings
@@ -29,6 +30,8 @@ class ServerConfig:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     # Seconds between two looks of the event pump at the events table, while it has readers.
     event_interval: float = 0.05
+    # How long run events are kept; None keeps them for ever.
+    event_retention: timedelta | None = None
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from . import errors
 from .store import Row, Store
@@ -57,6 +58,16 @@ class EventStore:
             "run_events_all", {"workflow": workflow, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
         )
 
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete events older than retention, in batches; return how many went."""
+        pruned = 0
+        while True:
+            row = await self._store.fetch_one("prune_run_events", {"retention": retention})
+            count = row["pruned"] if row else 0
+            pruned += count
+            if count < 10_000:
+                return pruned
 
     async def newest(self) -> Position:
         """The position of the newest readable event (the start when there is none)."""

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 
 from . import errors
 from .event_store import EventStore, Position
@@ -31,10 +32,12 @@ PAGE = 500
 class EventWatchers:
     """The event readers of one server process, keyed by run (None: readers of every run)."""
 
-    def __init__(self, store: Store, *, interval: float, poll_interval: float) -> None:
+    def __init__(self, store: Store, *, interval: float, poll_interval: float, retention: timedelta | None = None) -> None:
         self.events = EventStore(store)
         self.interval = interval
         self.poll_interval = poll_interval
+        self.retention = retention
+        self._pruner: asyncio.Task[None] | None = None
         self._watchers: dict[uuid.UUID | None, set[asyncio.Event]] = {}
         self._someone_watches = asyncio.Event()
         self._closing = False
@@ -42,11 +45,27 @@ class EventWatchers:
 
     def start(self) -> None:
         self._pump = asyncio.create_task(self._pump_forever(), name="event-pump")
+        if self.retention is not None:
+            self._pruner = asyncio.create_task(self._prune_forever(self.retention), name="event-pruner")
 
     async def stop(self) -> None:
-        if self._pump:
-            self._pump.cancel()
-            await asyncio.wait([self._pump])
+        tasks = [task for task in (self._pump, self._pruner) if task]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _prune_forever(self, retention: timedelta) -> None:
+        """Delete events past the retention, at a tenth of it (at most every minute)."""
+        period = min(60.0, retention.total_seconds() / 10)
+        while True:
+            try:
+                pruned = await self.events.prune(retention)
+                if pruned:
+                    log.info("pruned run events past their retention", extra={"events": pruned, "retention": str(retention)})
+            except errors.WorkflowStateError as err:
+                log.warning("could not prune run events", extra={"reason": str(err)})
+            await asyncio.sleep(period)
 
     @contextlib.contextmanager
     def watching(self, run_id: uuid.UUID | None) -> Iterator[asyncio.Event]:

@@ -11,6 +11,7 @@ import grpc
 import psycopg
 import pytest
 from support.flows import new_run, new_step, status_of
+from support.waiting import wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -190,3 +191,18 @@ def test_an_event_committed_late_is_not_passed_over(stub, database_url) -> None:
             later.cancel()
             break
     assert events == [("run", "RUN_STATUS_CANCELLED"), ("fast", 1, "STEP_STATUS_PENDING")], step.step_id
+
+
+def test_events_past_their_retention_are_pruned(start_server, database_url) -> None:
+    server = start_server("--event-retention", "1")
+    with grpc.insecure_channel(server.target) as channel, psycopg.connect(database_url, autocommit=True) as db:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        run = a_finished_run(stub)
+        events = [response.event for response in stub.WatchRun(pb.WatchRunRequest(run_id=run.run_id), timeout=30)]
+        assert len(events) == len(EXPECTED_LIFE)
+        wait_in_database(db, f"NOT EXISTS (SELECT FROM {server.schema}.run_events WHERE run_id = {{}})", (run.run_id,))
+        code, details = status_of(
+            lambda request: list(stub.WatchRun(request, timeout=30)), pb.WatchRunRequest(run_id=run.run_id, after_event_id=events[2].event_id)
+        )
+        assert code == grpc.StatusCode.NOT_FOUND and "not found" in details
+        assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_COMPLETED, "only events go"

@@ -330,6 +330,20 @@ WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
 ORDER BY e.xact_id, e.event_id
 LIMIT %(limit)s;
 
+-- prune_run_events --
+-- Delete up to 10,000 events older than the retention; returns how many went.
+WITH gone AS (
+    DELETE FROM {schema}.run_events
+    WHERE event_id IN (
+        SELECT event_id FROM {schema}.run_events
+        WHERE event_time < now() - %(retention)s::interval
+        ORDER BY event_time
+        LIMIT 10000
+    )
+    RETURNING 1
+)
+SELECT count(*) AS pruned FROM gone;
+
 -- run_events_newest --
 -- The position of the newest readable event: where a server's event pump starts.
 SELECT xact_id::text AS xact_id, event_id FROM {schema}.run_events

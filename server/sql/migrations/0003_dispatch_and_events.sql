@@ -36,6 +36,8 @@ CREATE TABLE {schema}.run_events (
 );
 CREATE INDEX run_events_order ON {schema}.run_events (xact_id, event_id);
 CREATE INDEX run_events_of_run ON {schema}.run_events (run_id, xact_id, event_id);
+-- Pruning (--event-retention) deletes the oldest events by time.
+CREATE INDEX run_events_by_time ON {schema}.run_events (event_time);
 
 -- No NOTIFY here: a NOTIFY serialises the commits of every transaction that sends one, which cost
 -- about a third of the store's write throughput in a measurement; each server polls this table

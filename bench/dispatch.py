@@ -21,14 +21,13 @@ from psycopg import sql
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
-from . import payloads
+from . import payloads, streams
 from .loop import closed_loop
 from .stats import Tally
 
 WORKERS = 4
 # Steps per second the backlog is sized for: well above what this box does, so it never runs dry.
 BACKLOG_RATE = 6000
-CLOSE_TIMEOUT_S = 5.0
 
 
 def backlog_size(warmup: float, seconds: float) -> int:
@@ -78,33 +77,17 @@ class DispatchWorker:
 
     async def start(self) -> None:
         await self._call.write(self._subscribe)
-        await self._expect("subscribed")
+        await streams.expect(self._call, "subscribed")
 
     async def one_step(self) -> None:
-        task = (await self._expect("task")).task
+        task = (await streams.expect(self._call, "task")).task
         complete = pb.StepTaskComplete(step_id=task.step_id, attempt=task.attempt, result_json=self._result)
         await self._call.write(pb.StreamStepTasksRequest(complete=complete))
-        await self._expect("accepted")
+        await streams.expect(self._call, "accepted")
         await self._call.write(self._credit)
 
-    async def _expect(self, kind: str) -> pb.StreamStepTasksResponse:
-        response = await self._call.read()
-        if response is grpc.aio.EOF:
-            raise RuntimeError(f"the StreamStepTasks stream ended ({await self._call.code()}) while waiting for {kind}")
-        if response.WhichOneof("kind") != kind:
-            raise RuntimeError(f"the StreamStepTasks stream answered {response}, expected {kind}")
-        return response
-
     async def close(self) -> None:
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await self._call.done_writing()
-                while await self._call.read() is not grpc.aio.EOF:
-                    pass
-        except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
-            pass
-        finally:
-            self._call.cancel()
+        await streams.close(self._call)
 
 
 async def measure(target: str, *, warmup: float, seconds: float) -> Tally:

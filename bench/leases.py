@@ -21,11 +21,11 @@ from google.protobuf.duration_pb2 import Duration
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
+from . import streams
 from .loop import closed_loop
 from .stats import Tally
 
 TTL = timedelta(seconds=10)
-CLOSE_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,28 +52,12 @@ class LeaseWorker:
 
     async def cycle(self) -> None:
         await self._call.write(self._acquire)
-        await self._expect("granted")
+        await streams.expect(self._call, "granted")
         await self._call.write(self._release)
-        await self._expect("released")
-
-    async def _expect(self, kind: str) -> None:
-        response = await self._call.read()
-        if response is grpc.aio.EOF:
-            raise RuntimeError(f"the Lease stream ended ({await self._call.code()}) while waiting for {kind}")
-        if response.WhichOneof("kind") != kind:
-            raise RuntimeError(f"the Lease stream answered {response.WhichOneof('kind')}, expected {kind}")
+        await streams.expect(self._call, "released")
 
     async def close(self) -> None:
-        """End the stream from our side and let the server finish it; cancel it if it takes long."""
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await self._call.done_writing()
-                while await self._call.read() is not grpc.aio.EOF:
-                    pass
-        except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
-            pass
-        finally:
-            self._call.cancel()
+        await streams.close(self._call)
 
 
 async def measure(target: str, shape: Shape, *, warmup: float, seconds: float) -> Tally:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from . import errors
 from .notifications import Notifications, tasks_channel
 from .store import FailureRecord, Store
+from .streams import ShutdownNotifier
 from .task_store import TaskStore
 
 log = logging.getLogger("workflowstate.server.dispatch")
@@ -38,15 +39,15 @@ class DispatchSettings:
     poll_interval: float = 1.0
 
 
-class TaskDispatcher:
+class TaskDispatcher(ShutdownNotifier):
     """All worker streams of one server process."""
 
     def __init__(self, store: Store, settings: DispatchSettings, notifications: Notifications) -> None:
+        super().__init__()
         self.tasks = TaskStore(store)
         self.store = store
         self.settings = settings
         self._wakers: dict[str, set[Callable[[], None]]] = {}
-        self._shutdown_hooks: set[asyncio.Event] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         notifications.subscribe(tasks_channel(store.schema), self._wake_rpc, self._wake_all)
@@ -103,20 +104,6 @@ class TaskDispatcher:
         for wakers in list(self._wakers.values()):
             for wake in list(wakers):
                 wake()
-
-    # Shutdown: like leases, every stream registers an event that shutdown() sets.
-
-    def on_shutdown(self) -> asyncio.Event:
-        event = asyncio.Event()
-        self._shutdown_hooks.add(event)
-        return event
-
-    def forget_shutdown_hook(self, event: asyncio.Event) -> None:
-        self._shutdown_hooks.discard(event)
-
-    def shutdown(self) -> None:
-        for event in self._shutdown_hooks:
-            event.set()
 
     # The sweeper.
 

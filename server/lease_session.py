@@ -18,6 +18,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from . import convert, errors, validation
 from .leases import Grant, LeaseGone, LeaseManager
+from .streams import forward, read_requests
 
 MAX_KEY_LENGTH = 1024
 
@@ -44,8 +45,8 @@ class LeaseSession:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         shutdown = self._manager.on_shutdown()
-        reader = loop.create_task(self._read_requests())
-        shutdown_watch = loop.create_task(self._forward(shutdown, "shutdown"))
+        reader = loop.create_task(read_requests(self._context, self._events))
+        shutdown_watch = loop.create_task(forward(shutdown, self._events, "shutdown"))
         cancelled = False
         try:
             while True:
@@ -78,18 +79,6 @@ class LeaseSession:
                     self._manager.release_in_background(self._grant)
                 else:
                     await self._manager.release_quietly(self._grant)
-
-    async def _read_requests(self) -> None:
-        while True:
-            message = await self._context.read()
-            if message is grpc.aio.EOF:
-                self._events.put_nowait(("end", None))
-                return
-            self._events.put_nowait(("request", message))
-
-    async def _forward(self, event: asyncio.Event, kind: str) -> None:
-        await event.wait()
-        self._events.put_nowait((kind, None))
 
     # Client messages.
 

@@ -23,6 +23,7 @@ from . import errors
 from .lease_store import LeaseStore
 from .notifications import Notifications
 from .store import Row
+from .streams import ShutdownNotifier
 
 log = logging.getLogger("workflowstate.server.leases")
 
@@ -111,16 +112,16 @@ class LeaseSettings:
     waiter_ttl: timedelta = timedelta(seconds=10)
 
 
-class LeaseManager:
+class LeaseManager(ShutdownNotifier):
     """All lease streams of one server process."""
 
     def __init__(self, leases: LeaseStore, settings: LeaseSettings, notifications: Notifications) -> None:
+        super().__init__()
         self._leases = leases
         notifications.subscribe(leases.channel, self._wake_key, self._wake_all)
         self.settings = settings
         self._queues: dict[str, _KeyQueue] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._shutdown_hooks: set[asyncio.Event] = set()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -134,21 +135,6 @@ class LeaseManager:
             _, stuck = await asyncio.wait(pending, timeout=timeout)
             if stuck:
                 log.warning("lease tasks did not finish in time; stopping without them", extra={"tasks": len(stuck)})
-
-    # Shutdown: every stream registers an event; shutdown() sets them all.
-
-    def on_shutdown(self) -> asyncio.Event:
-        event = asyncio.Event()
-        self._shutdown_hooks.add(event)
-        return event
-
-    def forget_shutdown_hook(self, event: asyncio.Event) -> None:
-        self._shutdown_hooks.discard(event)
-
-    def shutdown(self) -> None:
-        """Tell every stream the server is stopping (they release and end)."""
-        for event in self._shutdown_hooks:
-            event.set()
 
     # Acquire, keep alive, release.
 

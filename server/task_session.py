@@ -22,6 +22,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from . import convert, errors, validation
 from .dispatch import TaskDispatcher
+from .streams import forward, read_requests
 from .transitions import StepStatus
 
 MAX_IN_FLIGHT = 1000
@@ -62,8 +63,8 @@ class TaskSession:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         shutdown = self._dispatcher.on_shutdown()
-        reader = loop.create_task(self._read_requests())
-        shutdown_watch = loop.create_task(self._forward(shutdown, "shutdown"))
+        reader = loop.create_task(read_requests(self._context, self._events))
+        shutdown_watch = loop.create_task(forward(shutdown, self._events, "shutdown"))
         cancelled = shutting_down = False
         try:
             while True:
@@ -113,18 +114,6 @@ class TaskSession:
         failing = self._dispatcher.fail_lost_in_background(attempts, why)
         if not cancelled:
             await asyncio.shield(failing)
-
-    async def _read_requests(self) -> None:
-        while True:
-            message = await self._context.read()
-            if message is grpc.aio.EOF:
-                self._events.put_nowait(("end", None))
-                return
-            self._events.put_nowait(("request", message))
-
-    async def _forward(self, event: asyncio.Event, kind: str) -> None:
-        await event.wait()
-        self._events.put_nowait((kind, None))
 
     def _wake(self) -> None:
         if not self._wake_queued:

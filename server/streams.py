@@ -1,0 +1,50 @@
+"""What the server's long-lived streams (Lease, StreamStepTasks) share: an event queue fed by the
+client's messages and by the server's shutdown.
+
+Each stream handler runs one loop over one queue of (kind, value) events; these helpers put the
+client's messages ("request", then "end") and the shutdown ("shutdown") in that queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+
+
+class ShutdownNotifier:
+    """Lets every open stream of a kind hear that the server is stopping."""
+
+    def __init__(self) -> None:
+        self._shutdown_hooks: set[asyncio.Event] = set()
+
+    def on_shutdown(self) -> asyncio.Event:
+        """An event set when the server stops; forget it with forget_shutdown_hook when done."""
+        event = asyncio.Event()
+        self._shutdown_hooks.add(event)
+        return event
+
+    def forget_shutdown_hook(self, event: asyncio.Event) -> None:
+        self._shutdown_hooks.discard(event)
+
+    def shutdown(self) -> None:
+        """Tell every stream the server is stopping."""
+        for event in self._shutdown_hooks:
+            event.set()
+
+
+async def read_requests(context: grpc.aio.ServicerContext, events: asyncio.Queue[tuple[str, Any]]) -> None:
+    """Queue each client message as ("request", message), then ("end", None) when the client is done."""
+    while True:
+        message = await context.read()
+        if message is grpc.aio.EOF:
+            events.put_nowait(("end", None))
+            return
+        events.put_nowait(("request", message))
+
+
+async def forward(event: asyncio.Event, events: asyncio.Queue[tuple[str, Any]], kind: str) -> None:
+    """Queue (kind, None) once event is set."""
+    await event.wait()
+    events.put_nowait((kind, None))

@@ -18,7 +18,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from . import convert, errors, validation
 from .leases import Grant, LeaseGone, LeaseManager
-from .streams import forward, read_requests
+from .streams import stream_inputs
 
 MAX_KEY_LENGTH = 1024
 
@@ -43,42 +43,36 @@ class LeaseSession:
         self._expiry_generation = 0
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        shutdown = self._manager.on_shutdown()
-        reader = loop.create_task(read_requests(self._context, self._events))
-        shutdown_watch = loop.create_task(forward(shutdown, self._events, "shutdown"))
         cancelled = False
-        try:
-            while True:
-                kind, value = await self._events.get()
-                if kind == "request":
-                    await self._on_request(value)
-                elif kind == "end":
-                    return
-                elif kind == "acquired":
-                    await self._on_acquired(value)
-                elif kind == "deadline":
-                    await self._on_deadline(value)
-                elif kind == "shutdown":
-                    await self._on_shutdown()
-        except asyncio.CancelledError:
-            cancelled = True
-            raise
-        finally:
-            reader.cancel()
-            shutdown_watch.cancel()
-            self._manager.forget_shutdown_hook(shutdown)
-            self._cancel_expiry()
-            if self._acquiring:
-                self._acquiring.cancel()  # the acquire cleans up after itself
-            if self._grant:
-                # The stream ended while holding: release at once, not at the ttl. Before the
-                # stream's status is sent when it ends with an error; in the background when
-                # the stream was cancelled (client gone), since this task may not await then.
-                if cancelled:
-                    self._manager.release_in_background(self._grant)
-                else:
-                    await self._manager.release_quietly(self._grant)
+        with stream_inputs(self._context, self._events, self._manager):
+            try:
+                while True:
+                    kind, value = await self._events.get()
+                    if kind == "request":
+                        await self._on_request(value)
+                    elif kind == "end":
+                        return
+                    elif kind == "acquired":
+                        await self._on_acquired(value)
+                    elif kind == "deadline":
+                        await self._on_deadline(value)
+                    elif kind == "shutdown":
+                        await self._on_shutdown()
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                self._cancel_expiry()
+                if self._acquiring:
+                    self._acquiring.cancel()  # the acquire cleans up after itself
+                if self._grant:
+                    # The stream ended while holding: release at once, not at the ttl. Before the
+                    # stream's status is sent when it ends with an error; in the background when
+                    # the stream was cancelled (client gone), since this task may not await then.
+                    if cancelled:
+                        self._manager.release_in_background(self._grant)
+                    else:
+                        await self._manager.release_quietly(self._grant)
 
     # Client messages.
 

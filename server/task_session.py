@@ -22,7 +22,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from . import convert, errors, validation
 from .dispatch import TaskDispatcher
-from .streams import forward, read_requests
+from .streams import stream_inputs
 from .transitions import StepStatus
 
 MAX_IN_FLIGHT = 1000
@@ -61,45 +61,39 @@ class TaskSession:
         self._last_heartbeat = 0.0
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        shutdown = self._dispatcher.on_shutdown()
-        reader = loop.create_task(read_requests(self._context, self._events))
-        shutdown_watch = loop.create_task(forward(shutdown, self._events, "shutdown"))
         cancelled = shutting_down = False
-        try:
-            while True:
-                kind, value = await self._events.get()
-                if kind == "request":
-                    await self._on_request(value)
-                elif kind == "end":
-                    return
-                elif kind == "wake":
-                    self._wake_queued = False
-                    self._due = True
-                elif kind == "heartbeat_check":
-                    self._check_heartbeat()
-                elif kind == "shutdown":
-                    shutting_down = True
-                    raise errors.ShuttingDown(
-                        "the server is shutting down; reconnect to another server and name your tasks in flight in "
-                        "subscribe.running to keep them"
-                    )
-                if self._subscription and self._credit > 0 and self._due and not self._draining:
-                    await self._claim()
-        except asyncio.CancelledError:
-            cancelled = True
-            raise
-        finally:
-            reader.cancel()
-            shutdown_watch.cancel()
-            self._dispatcher.forget_shutdown_hook(shutdown)
-            for timer in (self._timer, self._heartbeat_check):
-                if timer:
-                    timer.cancel()
-            if self._subscription:
-                self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
-            if self._in_flight and not shutting_down:
-                await self._fail_in_flight(cancelled=cancelled)
+        with stream_inputs(self._context, self._events, self._dispatcher):
+            try:
+                while True:
+                    kind, value = await self._events.get()
+                    if kind == "request":
+                        await self._on_request(value)
+                    elif kind == "end":
+                        return
+                    elif kind == "wake":
+                        self._wake_queued = False
+                        self._due = True
+                    elif kind == "heartbeat_check":
+                        self._check_heartbeat()
+                    elif kind == "shutdown":
+                        shutting_down = True
+                        raise errors.ShuttingDown(
+                            "the server is shutting down; reconnect to another server and name your tasks in flight in "
+                            "subscribe.running to keep them"
+                        )
+                    if self._subscription and self._credit > 0 and self._due and not self._draining:
+                        await self._claim()
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                for timer in (self._timer, self._heartbeat_check):
+                    if timer:
+                        timer.cancel()
+                if self._subscription:
+                    self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
+                if self._in_flight and not shutting_down:
+                    await self._fail_in_flight(cancelled=cancelled)
 
     async def _fail_in_flight(self, *, cancelled: bool) -> None:
         """A worker that leaves with tasks in flight has lost them. (Not so on a server shutdown:

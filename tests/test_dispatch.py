@@ -291,7 +291,7 @@ def test_a_worker_without_heartbeats_is_lost(stub, rpc) -> None:
 
 def test_heartbeats_keep_a_long_task(stub, db, rpc) -> None:
     worker = TaskStream(stub)
-    worker.subscribe([rpc], task_lease=timedelta(seconds=1))
+    worker.subscribe([rpc], task_lease=timedelta(seconds=3))
     [step] = scheduled_steps(stub, rpc, 1)
     task = worker.expect("task")
     first_expiry = step_row(db, step.step_id)["task_expire_time"]
@@ -313,7 +313,7 @@ def test_a_server_that_dies_loses_its_workers_tasks_to_the_sweeper_of_another(st
         doomed_stub = pb_grpc.WorkflowStateServiceStub(doomed_channel)
         survivor_stub = pb_grpc.WorkflowStateServiceStub(survivor_channel)
         worker = TaskStream(doomed_stub)
-        worker.subscribe([rpc], task_lease=timedelta(seconds=1))
+        worker.subscribe([rpc], task_lease=timedelta(seconds=2))
         [step] = scheduled_steps(survivor_stub, rpc, 1, retries=1)
         worker.expect("task")
         doomed.kill()

@@ -21,6 +21,7 @@ from .events import EventWatchers
 from .health import DatabaseHealth
 from .lease_store import LeaseStore
 from .leases import LeaseManager
+from .metrics import Metrics
 from .notifications import Notifications
 from .servicer import WorkflowStateServicer
 from .store import Store
@@ -59,12 +60,14 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", max_message), ("grpc.max_send_message_length", -1)]
     )
+    metrics = Metrics()
+    metrics.watch_pool(store.pool_stats)
     health_servicer = health.aio.HealthServicer()
-    database_health = DatabaseHealth(store, health_servicer, interval=config.health_interval)
+    database_health = DatabaseHealth(store, health_servicer, metrics, interval=config.health_interval)
     server_id = uuid.uuid4()
     notifications = Notifications(database_url)
     leases = LeaseManager(LeaseStore(store, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
-    dispatcher = TaskDispatcher(store, config.dispatch, notifications)
+    dispatcher = TaskDispatcher(store, config.dispatch, notifications, metrics)
     watchers = EventWatchers(
         store, interval=config.event_interval, poll_interval=config.dispatch.poll_interval, retention=config.event_retention
     )
@@ -73,6 +76,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         leases,
         dispatcher,
         watchers,
+        metrics,
         max_payload_bytes=config.max_payload_bytes,
         on_database_unavailable=database_health.report_unavailable,
     )
@@ -88,6 +92,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
+    if config.metrics_listen:
+        metrics.serve(config.metrics_listen)
     await server.start()
     await database_health.start()
     await leases.start()

@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
     serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key")
+    serve.add_argument("--metrics-listen", default=_env("METRICS_LISTEN"), help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
     serve.add_argument("--workers", type=_positive_int, default=int(_env("WORKERS", "1")), help="server processes sharing the port (about one core each)")
     serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="debug also logs every request")
     serve.add_argument("--log-format", default=_env("LOG_FORMAT", "auto"), choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
@@ -118,6 +119,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,
+        metrics_listen=args.metrics_listen,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
@@ -129,7 +131,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
     if args.workers > 1:
         from .workers import run_workers
 
-        return run_workers(args.workers, config.listen, database_url, argv)
+        return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen)
 
     def ready(address: str) -> None:
         print(f"{READY_PREFIX}{address}", flush=True)

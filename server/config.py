@@ -38,6 +38,8 @@ class ServerConfig:
     startup_timeout: float = 30.0
     # Seconds between database pings of the health monitor.
     health_interval: float = 5.0
+    # host:port to serve Prometheus metrics on (/metrics); None serves none.
+    metrics_listen: str | None = None
     # PEM files for TLS; both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None

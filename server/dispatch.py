@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from . import errors
+from .metrics import Metrics
 from .notifications import Notifications, tasks_channel
 from .store import FailureRecord, Store
 from .streams import ShutdownNotifier
@@ -42,8 +43,9 @@ class DispatchSettings:
 class TaskDispatcher(ShutdownNotifier):
     """All worker streams of one server process."""
 
-    def __init__(self, store: Store, settings: DispatchSettings, notifications: Notifications) -> None:
+    def __init__(self, store: Store, settings: DispatchSettings, notifications: Notifications, metrics: Metrics) -> None:
         super().__init__()
+        self.metrics = metrics
         self.tasks = TaskStore(store)
         self.store = store
         self.settings = settings
@@ -73,7 +75,9 @@ class TaskDispatcher(ShutdownNotifier):
         except errors.WorkflowStateError as err:
             log.warning("could not fail the tasks of a lost worker; the sweeper will", extra={"reason": str(err)})
             return
-        log.info("failed the attempts of a lost worker", extra={"attempts": sum(1 for o in outcomes if o.new_status), "why": why})
+        failed = sum(1 for outcome in outcomes if outcome.new_status)
+        self.metrics.tasks_lost.inc(failed)
+        log.info("failed the attempts of a lost worker", extra={"attempts": failed, "why": why})
 
     def fail_lost_in_background(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> asyncio.Task[None]:
         """fail_lost in a task of its own, which the stop of the server waits for."""
@@ -117,6 +121,7 @@ class TaskDispatcher(ShutdownNotifier):
             error = FailureRecord(f"{WORKER_LOST}: no heartbeat from its worker within the task lease", code="WORKER_LOST")
             outcomes = await self.tasks.fail(expired, error, retryable=True)
             done = sum(1 for outcome in outcomes if outcome.new_status is not None)
+            self.metrics.tasks_lost.inc(done)
             failed += done
             if done:
                 log.warning("failed attempts of lost workers", extra={"attempts": done})

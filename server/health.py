@@ -14,6 +14,7 @@ import logging
 from grpc_health.v1 import health, health_pb2
 
 from .errors import Unavailable
+from .metrics import Metrics
 from .store import Store
 
 log = logging.getLogger("workflowstate.server.health")
@@ -24,8 +25,9 @@ SERVICE_NAMES = ("", "workflowstate.v1.WorkflowStateService")
 class DatabaseHealth:
     """Keeps the health service's status in step with the database."""
 
-    def __init__(self, store: Store, servicer: health.aio.HealthServicer, *, interval: float) -> None:
+    def __init__(self, store: Store, servicer: health.aio.HealthServicer, metrics: Metrics, *, interval: float) -> None:
         self._store = store
+        self._metrics = metrics
         self._servicer = servicer
         self._interval = interval
         self._healthy: bool | None = None
@@ -71,6 +73,7 @@ class DatabaseHealth:
         if healthy == self._healthy:
             return
         self._healthy = healthy
+        self._metrics.database_serving.set(1 if healthy else 0)
         status = health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in SERVICE_NAMES:
             await self._servicer.set(name, status)

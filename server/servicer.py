@@ -25,6 +25,7 @@ from .lease_session import MAX_KEY_LENGTH, LeaseSession
 from .dispatch import TaskDispatcher
 from .events import EventWatchers
 from .leases import LeaseManager
+from .metrics import Metrics
 from .store import FailureRecord, Fence, Store, with_deadline
 from .task_session import TaskSession
 from .transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
@@ -36,16 +37,25 @@ Response = TypeVar("Response")
 Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
 
 
+# Streams are counted as open while they last; their duration is not a latency.
+STREAMING_METHODS = frozenset(
+    method.name for method in pb.DESCRIPTOR.services_by_name["WorkflowStateService"].methods if method.client_streaming or method.server_streaming
+)
+
+
 def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
     """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer.
 
-    At debug level every call is logged with its outcome and duration.
+    Every call is counted in the metrics; at debug level it is logged with its outcome and duration.
     """
     name = method.__name__
+    streaming = name in STREAMING_METHODS
 
     @functools.wraps(method)
     async def handler(self: WorkflowStateServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
-        started = time.perf_counter() if log.isEnabledFor(logging.DEBUG) else None
+        started = time.perf_counter()
+        if streaming:
+            self.metrics.stream_opened(name)
         try:
             response = await method(self, request, context)
         except errors.WorkflowStateError as err:
@@ -57,19 +67,14 @@ def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
             log.exception("unexpected error", extra={"rpc": name, "reference": reference})
             code, details = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
         else:
-            if started is not None:
-                log.debug("request", extra={"rpc": name, "code": "OK", "ms": _elapsed_ms(started)})
+            self._finished(name, streaming, grpc.StatusCode.OK, started, "")
             return response
-        if started is not None:
-            log.debug("request", extra={"rpc": name, "code": code.name, "ms": _elapsed_ms(started), "detail": details})
+        self._finished(name, streaming, code, started, details)
         await context.abort(code, details)
         raise AssertionError("context.abort returns only by raising")
 
     return handler
 
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
 
 
 class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
@@ -81,6 +86,7 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         leases: LeaseManager,
         dispatcher: TaskDispatcher,
         watchers: EventWatchers,
+        metrics: Metrics,
         *,
         max_payload_bytes: int,
         on_database_unavailable: Callable[[Exception], None],
@@ -89,8 +95,19 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         self._leases = leases
         self._dispatcher = dispatcher
         self._watchers = watchers
+        self.metrics = metrics
         self._max_payload = max_payload_bytes
         self.on_database_unavailable = on_database_unavailable
+
+    def _finished(self, name: str, streaming: bool, code: grpc.StatusCode, started: float, details: str) -> None:
+        """Count a finished call and, at debug level, log it with its outcome and duration."""
+        seconds = time.perf_counter() - started
+        if streaming:
+            self.metrics.stream_closed(name)
+        self.metrics.rpc_finished(name, code, None if streaming else seconds)
+        if log.isEnabledFor(logging.DEBUG):
+            extra = {"rpc": name, "code": code.name, "ms": round(seconds * 1000, 3)}
+            log.debug("request", extra={**extra, "detail": details} if details else extra)
 
     def _json(self, field: str, text: str) -> str:
         return validation.check_json(field, text, max_bytes=self._max_payload)

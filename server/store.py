@@ -178,6 +178,10 @@ class Store:
         """One round trip to the database; raises Unavailable when it does not answer."""
         await self.fetch_one("ping", {})
 
+    def pool_stats(self) -> dict[str, int]:
+        """The connection pool's current numbers (psycopg_pool's get_stats)."""
+        return self._pool.get_stats()
+
     async def check_idle_connections(self) -> None:
         """Drop pooled connections that died, so the next call gets a fresh one."""
         await self._pool.check()

@@ -260,6 +260,7 @@ class TaskSession:
         rows = await self._dispatcher.tasks.claim(
             subscription.rpc_names, limit, worker_id=subscription.worker_id, stream_id=self._stream_id, task_lease=subscription.task_lease
         )
+        self._dispatcher.metrics.tasks_dispatched.inc(len(rows))
         for row in rows:
             self._in_flight[row["step_id"]] = row["attempt_count"]
             self._credit -= 1

@@ -34,14 +34,21 @@ def _reserve_port(listen: str) -> tuple[socket.socket, str]:
     return holder, f"{host}:{holder.getsockname()[1]}"
 
 
-def run_workers(count: int, listen: str, database_url: str, argv: list[str]) -> int:
-    """Start `count` workers of `workflowstate serve argv` on one address; return the exit code."""
+def run_workers(count: int, listen: str, database_url: str, argv: list[str], *, metrics_listen: str | None = None) -> int:
+    """Start `count` workers of `workflowstate serve argv` on one address; return the exit code.
+
+    Each worker serves its own metrics (a process's counters are its own): worker i on the metrics
+    port + i, or on a port of its choosing when that port is 0."""
     holder, address = _reserve_port(listen)
     # argparse keeps the last value of a repeated option, so these override the originals.
     worker_argv = [*argv, "--listen", address, "--database-url", database_url, "--workers", "1"]
     workers = [
-        subprocess.Popen([sys.executable, "-m", "workflowstate.server.cli", *worker_argv], stdout=subprocess.PIPE, text=True)
-        for _ in range(count)
+        subprocess.Popen(
+            [sys.executable, "-m", "workflowstate.server.cli", *worker_argv, *_metrics_argv(metrics_listen, index)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(count)
     ]
     stopping = False
 
@@ -77,6 +84,13 @@ def run_workers(count: int, listen: str, database_url: str, argv: list[str]) -> 
         for worker in workers:
             if worker.stdout:
                 worker.stdout.close()
+
+
+def _metrics_argv(metrics_listen: str | None, index: int) -> list[str]:
+    if not metrics_listen:
+        return []
+    host, _, port = metrics_listen.rpartition(":")
+    return ["--metrics-listen", f"{host}:{int(port) + index if int(port) else 0}"]
 
 
 def _wait_all(workers: list[subprocess.Popen[str]]) -> int:

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
 from support.flows import new_run, new_step, status_of
+from support.metrics import scrape
 from support.tcp_proxy import CuttableProxy
 from support.waiting import NOBODY_WAITS_FOR_A_LOCK, SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
@@ -224,7 +225,7 @@ def test_no_embedded_requires_a_database_url() -> None:
 
 
 def test_workers_share_one_port_and_stop_together(start_server, unique) -> None:
-    server = start_server("--workers", "2", schema=f"workers_{unique}")
+    server = start_server("--workers", "2", "--metrics-listen", "127.0.0.1:0", schema=f"workers_{unique}")
     runs = []
     for _ in range(6):  # a channel per call: new connections, spread by the kernel over the workers
         with grpc.insecure_channel(server.target) as channel:
@@ -234,6 +235,11 @@ def test_workers_share_one_port_and_stop_together(start_server, unique) -> None:
         assert [stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run for run in runs] == runs
     log = server.log_text()
     assert '"workers": 2' in log and log.count('"msg": "schema ready"') == 2
+    # Each worker serves its own metrics; together they count every call.
+    addresses = {json.loads(line)["address"] for line in log.splitlines() if '"msg": "metrics served"' in line}
+    assert len(addresses) == 2
+    created = [scrape(address).get(("workflowstate_rpcs_total", (("code", "OK"), ("method", "CreateRun"))), 0) for address in addresses]
+    assert sum(created) == 6
     assert server.stop() == 0
     assert server.log_text().count('"msg": "stopped"') == 2
 

@@ -1,0 +1,103 @@
+"""Prometheus metrics of one server process, served over HTTP when --metrics-listen is given.
+
+Counted where things happen: every RPC's outcome and, for unary RPCs, its duration (servicer.rpc);
+open streams by method; attempts handed to workers and attempts failed because their worker was
+lost (dispatch); the connection pool and the database's health are read when scraped. The
+registry is the server's own, not prometheus_client's global one, so servers in one process (the
+tests start several) never share counters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("workflowstate.server.metrics")
+
+# No "<name>_created" series next to each counter: a process start time says the same.
+disable_created_metrics()
+
+# Unary calls take about a millisecond; a slow database or lock wait stretches them to seconds.
+DURATION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _PoolCollector(Collector):
+    """The connection pool's numbers (psycopg_pool's get_stats()), read at each scrape."""
+
+    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stats = self._stats()
+        for key, help_text in (
+            ("pool_size", "Connections the pool holds, in use or idle"),
+            ("pool_available", "Idle connections in the pool"),
+            ("requests_waiting", "Calls waiting for a connection"),
+        ):
+            yield GaugeMetricFamily(f"workflowstate_db_{key}", help_text, value=stats.get(key, 0))
+
+
+class Metrics:
+    """The server's metrics; cheap enough to keep up to date whether or not they are served."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self._rpcs = Counter(
+            "workflowstate_rpcs", "RPCs finished, by method and status code", ["method", "code"], registry=self.registry
+        )
+        self._durations = Histogram(
+            "workflowstate_rpc_duration_seconds", "Time to answer a unary RPC", ["method"], buckets=DURATION_BUCKETS, registry=self.registry
+        )
+        self._open_streams = Gauge("workflowstate_open_streams", "Streams open now, by method", ["method"], registry=self.registry)
+        self.tasks_dispatched = Counter(
+            "workflowstate_tasks_dispatched", "Step attempts handed to workers over StreamStepTasks", registry=self.registry
+        )
+        self.tasks_lost = Counter(
+            "workflowstate_tasks_lost", "Step attempts failed because their worker was lost", registry=self.registry
+        )
+        self.database_serving = Gauge(
+            "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry
+        )
+        # Children looked up once per label set: labels() is the costly part of an update.
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def watch_pool(self, stats: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_PoolCollector(stats))
+
+    def rpc_finished(self, method: str, code: grpc.StatusCode, seconds: float | None) -> None:
+        """Count one RPC; seconds is its duration (None for streams, whose length says nothing)."""
+        self._child(self._rpcs, method, code.name).inc()
+        if seconds is not None:
+            self._child(self._durations, method).observe(seconds)
+
+    def stream_opened(self, method: str) -> None:
+        self._child(self._open_streams, method).inc()
+
+    def stream_closed(self, method: str) -> None:
+        self._child(self._open_streams, method).dec()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def serve(self, listen: str) -> str:
+        """Serve /metrics over HTTP on host:port (port 0 picks one); return the address."""
+        host, _, port = listen.rpartition(":")
+        server, _ = start_http_server(int(port), addr=host or "0.0.0.0", registry=self.registry)
+        address = f"{host}:{server.server_port}"
+        log.info("metrics served", extra={"address": address, "path": "/metrics"})
+        return address
+
+
+__all__ = ["Metrics"]

@@ -165,6 +165,19 @@ def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
     )
 
 
+def task_to_proto(row: dict[str, Any]) -> pb.StepTask:
+    """A step claimed for a worker (a row of claim_tasks) as the task pushed to it."""
+    return pb.StepTask(
+        step_id=str(row["step_id"]),
+        run_id=str(row["run_id"]),
+        step_name=row["step_name"],
+        rpc_name=row["rpc_name"],
+        data_json=row["data"],
+        attempt=row["attempt_count"],
+        deadline=timestamp(row["task_expire_time"]),
+    )
+
+
 def event_to_proto(row: dict[str, Any]) -> pb.RunEvent:
     event = pb.RunEvent(event_id=row["event_id"], run_id=str(row["run_id"]), workflow=row["workflow"], event_time=timestamp(row["event_time"]))
     if row["step_id"] is None:

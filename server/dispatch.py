@@ -28,6 +28,11 @@ log = logging.getLogger("workflowstate.server.dispatch")
 WORKER_LOST = "worker lost"
 
 
+def worker_lost(why: str) -> FailureRecord:
+    """The error an attempt fails with when its worker is gone."""
+    return FailureRecord(f"{WORKER_LOST}: {why}", code="WORKER_LOST")
+
+
 @dataclass(frozen=True)
 class DispatchSettings:
     """How remote mode behaves on this server."""
@@ -69,9 +74,8 @@ class TaskDispatcher(ShutdownNotifier):
     async def fail_lost(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> None:
         """Fail the attempts of a worker that is gone, retrying those with retries left; log
         instead of raising when the database is away (the sweeper then fails them later)."""
-        error = FailureRecord(f"{WORKER_LOST}: {why}", code="WORKER_LOST")
         try:
-            outcomes = await self.tasks.fail(attempts, error, retryable=True)
+            outcomes = await self.tasks.fail(attempts, worker_lost(why), retryable=True)
         except errors.WorkflowStateError as err:
             log.warning("could not fail the tasks of a lost worker; the sweeper will", extra={"reason": str(err)})
             return
@@ -118,8 +122,7 @@ class TaskDispatcher(ShutdownNotifier):
             expired = await self.tasks.expired()
             if not expired:
                 return failed
-            error = FailureRecord(f"{WORKER_LOST}: no heartbeat from its worker within the task lease", code="WORKER_LOST")
-            outcomes = await self.tasks.fail(expired, error, retryable=True)
+            outcomes = await self.tasks.fail(expired, worker_lost("no heartbeat from its worker within the task lease"), retryable=True)
             done = sum(1 for outcome in outcomes if outcome.new_status is not None)
             self.metrics.tasks_lost.inc(done)
             failed += done

@@ -67,7 +67,7 @@ class Metrics:
             "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry
         )
         # Children looked up once per label set: labels() is the costly part of an update.
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._children: dict[tuple[Any, ...], Any] = {}
 
     def watch_pool(self, stats: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_PoolCollector(stats))
@@ -85,7 +85,7 @@ class Metrics:
         self._child(self._open_streams, method).dec()
 
     def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
+        key = (id(metric), *labels)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)

@@ -26,14 +26,10 @@ def lease_channel(schema: str) -> str:
     return "workflowstate_leases_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
 
 
-def _md5_channel(prefix: str, schema: str) -> str:
-    # Derived the same way by the triggers of migration 0003, from TG_TABLE_SCHEMA.
-    return prefix + hashlib.md5(schema.encode()).hexdigest()[:16]
-
-
 def tasks_channel(schema: str) -> str:
     """The channel of a schema's newly scheduled steps (payload: the rpc_name)."""
-    return _md5_channel("workflowstate_tasks_", schema)
+    # Derived the same way by the trigger of migration 0003, from TG_TABLE_SCHEMA.
+    return "workflowstate_tasks_" + hashlib.md5(schema.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

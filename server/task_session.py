@@ -264,7 +264,7 @@ class TaskSession:
         for row in rows:
             self._in_flight[row["step_id"]] = row["attempt_count"]
             self._credit -= 1
-            await self._write(pb.StreamStepTasksResponse(task=_task(row)))
+            await self._write(pb.StreamStepTasksResponse(task=convert.task_to_proto(row)))
         self._last_claim_full = len(rows) == limit
         if not self._last_claim_full:
             due = await self._dispatcher.tasks.next_due(subscription.rpc_names)
@@ -329,15 +329,3 @@ def _refusal_of(
             f"attempt {attempt} of step {step_id} is over: the step is at attempt {prior_attempt} ({prior_status.upper()}); nothing was written"
         )
     return errors.FailedPrecondition(f"attempt {attempt} of step {step_id} is {prior_status.upper()}, not RUNNING; nothing was written")
-
-
-def _task(row: dict[str, Any]) -> pb.StepTask:
-    return pb.StepTask(
-        step_id=str(row["step_id"]),
-        run_id=str(row["run_id"]),
-        step_name=row["step_name"],
-        rpc_name=row["rpc_name"],
-        data_json=row["data"],
-        attempt=row["attempt_count"],
-        deadline=convert.timestamp(row["task_expire_time"]),
-    )

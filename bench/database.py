@@ -11,7 +11,7 @@ from psycopg import sql
 
 def embedded_database() -> contextlib.AbstractContextManager[str]:
     """Start an embedded PostgreSQL with its data in a new temporary folder; delete it all afterwards."""
-    from workflowstate.server.embedded import temporary_postgres
+    from workflowstate.server.ops.embedded import temporary_postgres
 
     return temporary_postgres(prefix="bench-pg-")
 

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from workflowstate.server.cli import READY_PREFIX
+from workflowstate.server.ops.cli import READY_PREFIX
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -23,7 +23,7 @@ async def serving(database_url: str, schema: str, extra_args: tuple[str, ...] = 
     log_fd, log_name = tempfile.mkstemp(prefix="bench-server-", suffix=".log")
     log_path = Path(log_name)
     command = [
-        sys.executable, "-m", "workflowstate.server.cli", "serve",
+        sys.executable, "-m", "workflowstate.server", "serve",
         "--listen", "127.0.0.1:0",
         "--database-url", database_url,
         "--schema", schema,

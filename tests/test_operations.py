@@ -96,7 +96,7 @@ def test_database_outage_unavailable_then_recovery(start_server, proxy, unique) 
 def test_server_refuses_to_start_without_a_database(proxy, database_url) -> None:
     proxy.cut()
     result = subprocess.run(
-        [sys.executable, "-m", "workflowstate.server.cli", "serve", "--listen", "127.0.0.1:0",
+        [sys.executable, "-m", "workflowstate.server", "serve", "--listen", "127.0.0.1:0",
          "--database-url", proxy.url, "--startup-timeout", "1"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -183,7 +183,7 @@ def test_servers_starting_together_migrate_once(start_server, db, unique) -> Non
         starter.join(120)
     assert len(servers) == 3
     rows = db.execute(sql.SQL("SELECT version FROM {} ORDER BY version").format(sql.Identifier(schema, "schema_migrations"))).fetchall()
-    migration_files = sorted((REPO / "server" / "sql" / "migrations").glob("*.sql"))
+    migration_files = sorted((REPO / "server" / "db" / "migrations").glob("*.sql"))
     assert len(migration_files) >= 2
     assert rows == [(number,) for number in range(1, len(migration_files) + 1)]
     # All three serve the same state.
@@ -195,10 +195,10 @@ def test_servers_starting_together_migrate_once(start_server, db, unique) -> Non
 
 
 def test_cli_help_explains_itself() -> None:
-    top = subprocess.run([sys.executable, "-m", "workflowstate.server.cli", "--help"], capture_output=True, text=True, timeout=60)
+    top = subprocess.run([sys.executable, "-m", "workflowstate.server", "--help"], capture_output=True, text=True, timeout=60)
     assert top.returncode == 0 and "serve" in top.stdout
     serve = subprocess.run(
-        [sys.executable, "-m", "workflowstate.server.cli", "serve", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "workflowstate.server", "serve", "--help"], capture_output=True, text=True, timeout=60
     )
     assert serve.returncode == 0
     for words in ("--database-url", "--listen", "--schema", "--data-dir", "WORKFLOWSTATE_", "embedded PostgreSQL"):
@@ -218,7 +218,7 @@ def test_structured_logs_record_requests_at_debug_level(server, stub) -> None:
 
 def test_no_embedded_requires_a_database_url() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "workflowstate.server.cli", "serve", "--no-embedded"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "workflowstate.server", "serve", "--no-embedded"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "WORKFLOWSTATE_DATABASE_URL" in result.stderr

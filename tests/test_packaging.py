@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_wheel_has_the_sql_stubs_and_type_markers(tmp_path: Path) -> None:
+def test_wheel_has_every_server_module_sql_file_stub_and_type_marker(tmp_path: Path) -> None:
     # Built from a copy: a build/ folder left in the repo by an earlier build could hide a file
     # the package configuration forgets.
     source = tmp_path / "source"
@@ -29,7 +29,8 @@ def test_wheel_has_the_sql_stubs_and_type_markers(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
         "workflowstate/server/" + str(path.relative_to(REPO / "server"))
-        for path in (REPO / "server" / "sql").rglob("*.sql")
+        for path in (REPO / "server").rglob("*")
+        if path.suffix in {".sql", ".py"} and "__pycache__" not in path.parts
     } | {
         "workflowstate/v1/" + path.name for path in (REPO / "src" / "workflowstate" / "v1").iterdir() if path.suffix in {".py", ".pyi", ".typed"}
     } | {"workflowstate/client/py.typed"}

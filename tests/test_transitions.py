@@ -1,7 +1,7 @@
 """Every step and run transition, legal and illegal, with its exact status code.
 
 The expected tables are written out here from the contract's text, independently of
-server/transitions.py, so a wrong table in the server fails these tests.
+server/state/transitions.py, so a wrong table in the server fails these tests.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from workflowstate.server.embedded import temporary_postgres
+from workflowstate.server.ops.embedded import temporary_postgres
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from workflowstate.server.cli import READY_PREFIX
+from workflowstate.server.ops.cli import READY_PREFIX
 
 
 class ServerProcess:
@@ -31,7 +31,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         command = [
-            sys.executable, "-m", "workflowstate.server.cli", "serve",
+            sys.executable, "-m", "workflowstate.server", "serve",
             "--listen", "127.0.0.1:0",
             "--database-url", self.database_url,
             "--schema", self.schema,

@@ -1,0 +1,1 @@
+"""What every layer of the server may use: its error classes and shutdown signal. Imports nothing of the server."""

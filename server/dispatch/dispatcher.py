@@ -1,0 +1,153 @@
+"""Remote mode, server-wide: wake the worker streams when steps are scheduled, and fail the
+attempts of workers that were lost without a word.
+
+Each worker stream (task_session.py) claims its own tasks; this module tells it when to look:
+on a NOTIFY naming one of its rpc names (sent by the trigger of migration 0003 on any server),
+and at every poll interval as a fallback. A sweeper fails handed-out attempts whose task lease
+passed in the database: the worker stopped heartbeating, or the server it was connected to died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..core import errors
+from ..db.notifications import Notifications, tasks_channel
+from ..db.database import Database
+from ..state.store import FailureRecord, StateStore
+from ..core.shutdown import ShutdownNotifier
+from .store import TaskStore
+
+log = logging.getLogger("workflowstate.server.dispatch")
+
+WORKER_LOST = "worker lost"
+
+
+def worker_lost(why: str) -> FailureRecord:
+    """The error an attempt fails with when its worker is gone."""
+    return FailureRecord(f"{WORKER_LOST}: {why}", code="WORKER_LOST")
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """How remote mode behaves on this server."""
+
+    # The task lease of a worker that does not name one, and the longest it may name.
+    default_task_lease: timedelta = timedelta(seconds=30)
+    max_task_lease: timedelta = timedelta(minutes=10)
+    # The longest a worker stream waits before looking for due steps unwoken, and the period of
+    # the sweeper that fails attempts whose task lease passed.
+    poll_interval: float = 1.0
+
+
+class TaskDispatcher(ShutdownNotifier):
+    """All worker streams of one server process."""
+
+    def __init__(
+        self,
+        database: Database,
+        state: StateStore,
+        settings: DispatchSettings,
+        notifications: Notifications,
+        *,
+        on_dispatched: Callable[[int], None] = lambda count: None,
+        on_lost: Callable[[int], None] = lambda count: None,
+    ) -> None:
+        super().__init__()
+        self.on_dispatched = on_dispatched
+        self._on_lost = on_lost
+        self.tasks = TaskStore(database)
+        self.state = state
+        self.settings = settings
+        self._wakers: dict[str, set[Callable[[], None]]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        notifications.subscribe(tasks_channel(database.schema), self._wake_rpc, self._wake_all)
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="task-sweeper")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        pending = [task for task in (self._sweeper, *self._background) if task]
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=timeout)
+            if stuck:
+                log.warning("dispatch tasks did not finish in time; stopping without them", extra={"tasks": len(stuck)})
+
+    async def fail_lost(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> None:
+        """Fail the attempts of a worker that is gone, retrying those with retries left; log
+        instead of raising when the database is away (the sweeper then fails them later)."""
+        try:
+            outcomes = await self.tasks.fail(attempts, worker_lost(why), retryable=True)
+        except errors.WorkflowStateError as err:
+            log.warning("could not fail the tasks of a lost worker; the sweeper will", extra={"reason": str(err)})
+            return
+        failed = sum(1 for outcome in outcomes if outcome.new_status)
+        self._on_lost(failed)
+        log.info("failed the attempts of a lost worker", extra={"attempts": failed, "why": why})
+
+    def fail_lost_in_background(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> asyncio.Task[None]:
+        """fail_lost in a task of its own, which the stop of the server waits for."""
+        task = asyncio.create_task(self.fail_lost(attempts, why))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # Streams register how to wake them for each rpc name they serve.
+
+    def register(self, rpc_names: list[str], wake: Callable[[], None]) -> None:
+        for name in rpc_names:
+            self._wakers.setdefault(name, set()).add(wake)
+
+    def unregister(self, rpc_names: list[str], wake: Callable[[], None]) -> None:
+        for name in rpc_names:
+            wakers = self._wakers.get(name)
+            if wakers is not None:
+                wakers.discard(wake)
+                if not wakers:
+                    del self._wakers[name]
+
+    def _wake_rpc(self, rpc_name: str) -> None:
+        for wake in list(self._wakers.get(rpc_name, ())):
+            wake()
+
+    def _wake_all(self) -> None:
+        for wakers in list(self._wakers.values()):
+            for wake in list(wakers):
+                wake()
+
+    # The sweeper.
+
+    async def sweep(self) -> int:
+        """Fail every attempt whose task lease passed; return how many were failed."""
+        failed = 0
+        while True:
+            expired = await self.tasks.expired()
+            if not expired:
+                return failed
+            outcomes = await self.tasks.fail(expired, worker_lost("no heartbeat from its worker within the task lease"), retryable=True)
+            done = sum(1 for outcome in outcomes if outcome.new_status is not None)
+            self._on_lost(done)
+            failed += done
+            if done:
+                log.warning("failed attempts of lost workers", extra={"attempts": done})
+            if len(expired) < 100 or not done:
+                return failed
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval)
+            try:
+                await self.sweep()
+            except errors.WorkflowStateError as err:
+                log.warning("could not sweep expired tasks", extra={"reason": str(err)})
+
+
+__all__ = ["WORKER_LOST", "DispatchSettings", "TaskDispatcher"]

@@ -1,0 +1,60 @@
+-- Run events: read them in their stable (transaction, id) order from a position, and prune them.
+-- {schema} is the quoted schema identifier; %(name)s are bound parameters.
+
+-- run_event_position --
+-- Where an event sorts in the order events are read, to resume after it.
+SELECT run_id, step_id, status, xact_id::text AS xact_id FROM {schema}.run_events WHERE event_id = %(event_id)s::bigint;
+
+-- run_events_of_run --
+-- The next events of one run after the position (xact_id, event_id), in that order, of
+-- transactions older than every transaction still running: only then can no event sort before
+-- them any more (see run_events in migration 0003).
+SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt,
+       e.status, e.event_time
+FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
+WHERE e.run_id = %(run_id)s::uuid
+  AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.xact_id, e.event_id
+LIMIT %(limit)s;
+
+-- run_events_all --
+-- The same over every run, or every run of one workflow.
+SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt,
+       e.status, e.event_time
+FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
+WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
+  AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.xact_id, e.event_id
+LIMIT %(limit)s;
+
+-- prune_run_events --
+-- Delete up to 10,000 events older than the retention; returns how many went.
+WITH gone AS (
+    DELETE FROM {schema}.run_events
+    WHERE event_id IN (
+        SELECT event_id FROM {schema}.run_events
+        WHERE event_time < now() - %(retention)s::interval
+        ORDER BY event_time
+        LIMIT 10000
+    )
+    RETURNING 1
+)
+SELECT count(*) AS pruned FROM gone;
+
+-- run_events_newest --
+-- The position of the newest readable event: where a server's event pump starts.
+SELECT xact_id::text AS xact_id, event_id FROM {schema}.run_events
+WHERE xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xact_id DESC, event_id DESC
+LIMIT 1;
+
+-- run_events_touched --
+-- The runs of the readable events after a position, in order, and where each event sorts: what
+-- a server's event pump tells its readers.
+SELECT run_id, xact_id::text AS xact_id, event_id FROM {schema}.run_events
+WHERE (xact_id, event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY xact_id, event_id
+LIMIT %(limit)s;

@@ -1,0 +1,82 @@
+"""The SQL side of run events: read them in their stable order, from a position.
+
+Events are written by triggers (migration 0003) in the transaction of each change. A position is
+(xact_id, event_id): events are read in that order, and only those of transactions older than
+every transaction still running, so a reader never passes over an event that commits late.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..core import errors
+from ..db.database import Database, Row
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a reader is in the order of events: after this one."""
+
+    xact_id: str = "0"
+    event_id: int = 0
+
+    @classmethod
+    def after(cls, row: Row) -> Position:
+        return cls(row["xact_id"], row["event_id"])
+
+
+START = Position()
+
+
+class EventStore:
+    """Run-event reads of events.sql."""
+
+    def __init__(self, database: Database) -> None:
+        self._sql = database.statements(__package__, "events.sql")
+
+    async def position_of(self, event_id: int, *, run_id: uuid.UUID | None = None) -> tuple[Position, Row | None]:
+        """The position just after event_id (0: the start) and that event's row; NotFound for an
+        unknown event, or one of another run when run_id is given."""
+        if event_id == 0:
+            return START, None
+        row = await self._sql.fetch_one("run_event_position", {"event_id": event_id})
+        if row is None:
+            raise errors.NotFound(f"event {event_id} not found")
+        if run_id is not None and row["run_id"] != run_id:
+            raise errors.NotFound(f"event {event_id} is not an event of run {run_id}")
+        return Position(row["xact_id"], event_id), row
+
+    async def of_run(self, run_id: uuid.UUID, after: Position, limit: int) -> list[Row]:
+        return await self._sql.fetch_all(
+            "run_events_of_run", {"run_id": run_id, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
+        )
+
+    async def of_all(self, workflow: str | None, after: Position, limit: int) -> list[Row]:
+        return await self._sql.fetch_all(
+            "run_events_all", {"workflow": workflow, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
+        )
+
+
+    async def prune(self, retention: timedelta) -> int:
+        """Delete events older than retention, in batches; return how many went."""
+        pruned = 0
+        while True:
+            row = await self._sql.fetch_one("prune_run_events", {"retention": retention})
+            count = row["pruned"] if row else 0
+            pruned += count
+            if count < 10_000:
+                return pruned
+
+    async def newest(self) -> Position:
+        """The position of the newest readable event (the start when there is none)."""
+        row = await self._sql.fetch_one("run_events_newest", {})
+        return Position.after(row) if row else START
+
+    async def touched(self, after: Position, limit: int) -> list[Row]:
+        """The run_id and position of each readable event after `after`, in order."""
+        return await self._sql.fetch_all("run_events_touched", {"after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit})
+
+
+__all__ = ["START", "EventStore", "Position"]

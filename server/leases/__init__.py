@@ -1,0 +1,1 @@
+"""Leases on keys with fencing tokens: the manager of waiting and expiry, its store and statements (leases.sql)."""

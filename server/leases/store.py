@@ -1,0 +1,84 @@
+"""The SQL side of leases: every lease statement.
+
+A lease is a row of the leases table (see db/migrations/0002_leases.sql); each change is one
+statement of leases.sql, decided by the database, so servers sharing the database never
+grant one key twice. Releases NOTIFY a channel of the schema, which every server LISTENs to
+(db/notifications.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..db.notifications import lease_channel
+from ..db.database import Database, Row
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one try to take a lease found."""
+
+    granted: bool
+    # The granted token, or the key's latest token (None for a key never leased).
+    fencing_token: int | None
+    # The granted expiry, or the current holder's (None when unknown or free).
+    expire_time: datetime | None
+    # The waiter's place in the queue, when this try queued it.
+    ticket: int | None
+
+
+class LeaseStore:
+    """Lease statements of leases.sql."""
+
+    def __init__(self, database: Database, *, server_id: uuid.UUID, waiter_ttl: timedelta) -> None:
+        self._sql = database.statements(__package__, "leases.sql")
+        self.server_id = server_id
+        self.channel = lease_channel(database.schema)
+        self._waiter_ttl = waiter_ttl
+
+    async def try_acquire(
+        self, key: str, owner_id: uuid.UUID, holder: str, ttl: timedelta, *, ticket: int | None, enqueue: bool
+    ) -> Attempt:
+        row = await self._sql.fetch_one(
+            "lease_acquire",
+            {
+                "key": key,
+                "owner_id": owner_id,
+                "holder": holder,
+                "ttl": ttl,
+                "ticket": ticket,
+                "enqueue": enqueue,
+                "server_id": self.server_id,
+                "waiter_ttl": self._waiter_ttl,
+            },
+        )
+        assert row is not None  # the statement always returns one row
+        return Attempt(row["granted"], row["fencing_token"], row["expire_time"], row["ticket"])
+
+    async def keep_alive(self, key: str, owner_id: uuid.UUID, token: int, ttl: timedelta) -> tuple[datetime | None, int | None]:
+        """Extend the lease; return (new expiry or None when it is gone, the key's current token)."""
+        row = await self._sql.fetch_one(
+            "lease_keep_alive", {"key": key, "owner_id": owner_id, "fencing_token": token, "ttl": ttl}
+        )
+        return (row["expire_time"], row["current_token"]) if row else (None, None)
+
+    async def release(self, key: str, owner_id: uuid.UUID, token: int) -> bool:
+        """Free the lease and wake its waiters; False when this owner no longer held it."""
+        row = await self._sql.fetch_one(
+            "lease_release", {"key": key, "owner_id": owner_id, "fencing_token": token, "channel": self.channel}
+        )
+        return row is not None
+
+    async def abandon(self, key: str, owner_id: uuid.UUID) -> None:
+        """Undo whatever an interrupted acquire did: leave the queue, free a lease it may have got."""
+        await self._sql.fetch_one("lease_abandon", {"key": key, "owner_id": owner_id, "channel": self.channel})
+
+    async def get(self, key: str) -> Row | None:
+        return await self._sql.fetch_one("lease_get", {"key": key})
+
+    async def refresh_waiters(self) -> None:
+        await self._sql.fetch_one("lease_waiters_refresh", {"server_id": self.server_id, "waiter_ttl": self._waiter_ttl})
+
+
+__all__ = ["Attempt", "LeaseStore"]

@@ -1,0 +1,1 @@
+"""Running the server: CLI, configuration, assembly, health, metrics, logs, server processes, embedded PostgreSQL."""

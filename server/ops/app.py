@@ -1,0 +1,138 @@
+"""Assemble and run the gRPC server: store, servicer, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+from .config import ServerConfig
+from ..dispatch.dispatcher import TaskDispatcher
+from ..events.watchers import EventWatchers
+from .health import DatabaseHealth
+from ..leases.store import LeaseStore
+from ..leases.manager import LeaseManager
+from .metrics import Metrics
+from ..db.notifications import Notifications
+from ..rpc.servicer import WorkflowStateServicer
+from ..db.database import Database
+from ..state.store import StateStore
+
+log = logging.getLogger("workflowstate.server")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkflowStateService"].full_name
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None and config.tls_key is None:
+        return None
+    if config.tls_cert is None or config.tls_key is None:
+        raise SystemExit("TLS needs both --tls-cert and --tls-key")
+    return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+
+
+def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
+    """Bind the listen address; return it with the port the system chose."""
+    credentials = _credentials(config)
+    port = server.add_secure_port(config.listen, credentials) if credentials else server.add_insecure_port(config.listen)
+    if port == 0:
+        raise SystemExit(f"cannot listen on {config.listen}")
+    host = config.listen.rsplit(":", 1)[0]
+    return f"{host}:{port}"
+
+
+async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[str], None]) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
+    database = Database(database_url, config.schema, config.pool)
+    applied = await database.open(timeout=config.startup_timeout)
+    store = StateStore(database)
+    log.info("schema ready", extra={"schema": config.schema, "migrations_applied": applied})
+
+    # Room for every payload field of the largest request, each at the payload limit.
+    max_message = 4 * config.max_payload_bytes + 64 * 1024
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", max_message), ("grpc.max_send_message_length", -1)]
+    )
+    metrics = Metrics()
+    metrics.watch_pool(database.pool_stats)
+    health_servicer = health.aio.HealthServicer()
+    database_health = DatabaseHealth(database, health_servicer, metrics, interval=config.health_interval)
+    server_id = uuid.uuid4()
+    notifications = Notifications(database_url)
+    leases = LeaseManager(LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
+    dispatcher = TaskDispatcher(
+        database,
+        store,
+        config.dispatch,
+        notifications,
+        on_dispatched=metrics.tasks_dispatched.inc,
+        on_lost=metrics.tasks_lost.inc,
+    )
+    watchers = EventWatchers(
+        database, interval=config.event_interval, poll_interval=config.dispatch.poll_interval, retention=config.event_retention
+    )
+    servicer = WorkflowStateServicer(
+        store,
+        leases,
+        dispatcher,
+        watchers,
+        metrics,
+        max_payload_bytes=config.max_payload_bytes,
+        on_database_unavailable=database_health.report_unavailable,
+    )
+    pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    address = _bind(server, config)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    if config.metrics_listen:
+        metrics.serve(config.metrics_listen)
+    await server.start()
+    await database_health.start()
+    await leases.start()
+    dispatcher.start()
+    watchers.start()
+    listener = asyncio.create_task(notifications.run(), name="listener")
+    log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
+    on_ready(address)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: draining in-flight calls", extra={"grace_period_s": config.grace_period})
+        # Tell load balancers first, so new calls go elsewhere while these finish.
+        await health_servicer.enter_graceful_shutdown()
+        # Lease streams live until their client ends them: end them now (holders are told
+        # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
+        leases.shutdown()
+        # Likewise worker streams and event readers: they end with UNAVAILABLE and reconnect
+        # elsewhere (workers keep their tasks in flight; readers resume from their last event).
+        dispatcher.shutdown()
+        watchers.shutdown()
+        await server.stop(config.grace_period)
+        log.debug("stopping: calls finished")
+        await leases.stop()
+        await dispatcher.stop()
+        await watchers.stop()
+        listener.cancel()
+        await asyncio.wait([listener])
+        log.debug("stopping: lease, dispatch and listener tasks finished")
+        await database_health.stop()
+        log.debug("stopping: health monitor finished")
+        await database.close()
+        log.info("stopped")

@@ -1,0 +1,163 @@
+"""`workflowstate` command line: `workflowstate serve` runs the server.
+
+Every flag can also come from a WORKFLOWSTATE_* environment variable (flag wins), so containers
+can be configured without a command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+log = logging.getLogger("workflowstate.server")
+
+# The line `serve` prints once it takes calls; process managers (tests, bench, --workers) wait for it.
+READY_PREFIX = "workflowstate listening on "
+
+EPILOG = """\
+examples:
+  workflowstate serve                      embedded PostgreSQL, listens on 127.0.0.1:50051
+  workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051
+  WORKFLOWSTATE_DATABASE_URL=postgresql://... workflowstate serve
+"""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"WORKFLOWSTATE_{name}", default)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workflowstate",
+        description="workflowstate: a gRPC state server for durable workflows, backed by PostgreSQL.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="run the gRPC server",
+        description="Run the gRPC server. Without a database URL an embedded PostgreSQL is started, "
+        "with its data kept in --data-dir across restarts. Each flag also reads WORKFLOWSTATE_<FLAG> "
+        "(for example WORKFLOWSTATE_DATABASE_URL).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:50051"), help="host:port to listen on; port 0 picks one")
+    serve.add_argument("--database-url", default=_env("DATABASE_URL"), help="PostgreSQL URL; unset starts the embedded PostgreSQL")
+    serve.add_argument("--no-embedded", action="store_true", default=_env("NO_EMBEDDED", "") not in ("", "0", "false"), help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
+    serve.add_argument("--schema", default=_env("SCHEMA", "workflows"), help="PostgreSQL schema for the tables")
+    serve.add_argument("--data-dir", type=Path, default=_env("DATA_DIR"), help="embedded PostgreSQL data folder (default: per-user data dir)")
+    serve.add_argument("--max-payload-bytes", type=_positive_int, default=int(_env("MAX_PAYLOAD_BYTES", str(1024 * 1024))), help="largest JSON payload per field")
+    serve.add_argument("--pool-size", type=_positive_int, default=int(_env("POOL_SIZE", "10")), help="most database connections")
+    serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before UNAVAILABLE")
+    serve.add_argument("--startup-timeout", type=_positive_float, default=float(_env("STARTUP_TIMEOUT", "30")), help="seconds to wait for the database at start-up")
+    serve.add_argument("--lease-max-ttl", type=_positive_float, default=float(_env("LEASE_MAX_TTL", "300")), help="longest lease ttl a client may ask for, in seconds")
+    serve.add_argument("--lease-poll-interval", type=_positive_float, default=float(_env("LEASE_POLL_INTERVAL", "1")), help="longest a lease waiter sleeps before looking again unwoken, in seconds")
+    serve.add_argument("--task-lease-max", type=_positive_float, default=float(_env("TASK_LEASE_MAX", "600")), help="longest task lease a worker may ask for, in seconds")
+    serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=float(_env("DISPATCH_POLL_INTERVAL", "1")), help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
+    serve.add_argument("--event-interval", type=_positive_float, default=float(_env("EVENT_INTERVAL", "0.05")), help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
+    serve.add_argument("--event-retention", type=_positive_float, default=_env("EVENT_RETENTION"), help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
+    serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
+    serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
+    serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
+    serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key")
+    serve.add_argument("--metrics-listen", default=_env("METRICS_LISTEN"), help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
+    serve.add_argument("--workers", type=_positive_int, default=int(_env("WORKERS", "1")), help="server processes sharing the port (about one core each)")
+    serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="debug also logs every request")
+    serve.add_argument("--log-format", default=_env("LOG_FORMAT", "auto"), choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
+    return parser
+
+
+def _serve(args: argparse.Namespace, argv: list[str]) -> int:
+    try:
+        from . import app, embedded, logs
+        from .config import ServerConfig
+        from ..core.errors import Unavailable
+        from ..dispatch.dispatcher import DispatchSettings
+        from ..leases.manager import LeaseSettings
+        from ..db.database import PoolSettings
+    except ImportError as err:
+        print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
+        return 2
+
+    log_format = args.log_format if args.log_format != "auto" else ("text" if sys.stderr.isatty() else "json")
+    logs.configure_logging(args.log_level, log_format)
+    config = ServerConfig(
+        listen=args.listen,
+        database_url=args.database_url,
+        schema=args.schema,
+        data_dir=args.data_dir,
+        max_payload_bytes=args.max_payload_bytes,
+        pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
+        leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
+        dispatch=DispatchSettings(
+            max_task_lease=timedelta(seconds=args.task_lease_max),
+            default_task_lease=min(DispatchSettings.default_task_lease, timedelta(seconds=args.task_lease_max)),
+            poll_interval=args.dispatch_poll_interval,
+        ),
+        event_interval=args.event_interval,
+        event_retention=timedelta(seconds=args.event_retention) if args.event_retention is not None else None,
+        grace_period=args.grace_period,
+        startup_timeout=args.startup_timeout,
+        health_interval=args.health_interval,
+        metrics_listen=args.metrics_listen,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    if config.database_url is None and args.no_embedded:
+        print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)
+        return 2
+    database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
+
+    if args.workers > 1:
+        from .processes import run_workers
+
+        return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen)
+
+    def ready(address: str) -> None:
+        print(f"{READY_PREFIX}{address}", flush=True)
+
+    try:
+        asyncio.run(app.serve(config, database_url, on_ready=ready))
+    except Unavailable as err:
+        log.error("cannot start", extra={"reason": str(err)})
+        print(f"workflowstate: cannot start: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        log.exception("cannot start")
+        print(f"workflowstate: cannot start: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args, argv)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The server's settings, one dataclass; the CLI fills it from flags and WORKFLOWSTATE_* variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from ..dispatch.dispatcher import DispatchSettings
+from ..leases.manager import LeaseSettings
+from ..db.database import PoolSettings
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `workflowstate serve` can be told."""
+
+    # host:port to listen on; port 0 picks a free port (printed once ready).
+    listen: str = "127.0.0.1:50051"
+    # PostgreSQL connection URL; None starts the embedded PostgreSQL in data_dir.
+    database_url: str | None = None
+    # PostgreSQL schema holding the tables; any name, quoted as an identifier.
+    schema: str = "workflows"
+    # Where the embedded PostgreSQL keeps its data (unused with database_url).
+    data_dir: Path | None = None
+    # Largest JSON payload (or error) one field may carry, in bytes.
+    max_payload_bytes: int = 1024 * 1024
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    leases: LeaseSettings = field(default_factory=LeaseSettings)
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)
+    # Seconds between two looks of the event pump at the events table, while it has readers.
+    event_interval: float = 0.05
+    # How long run events are kept; None keeps them for ever.
+    event_retention: timedelta | None = None
+    # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
+    grace_period: float = 10.0
+    # Seconds to wait for the database at start-up before giving up.
+    startup_timeout: float = 30.0
+    # Seconds between database pings of the health monitor.
+    health_interval: float = 5.0
+    # host:port to serve Prometheus metrics on (/metrics); None serves none.
+    metrics_listen: str | None = None
+    # PEM files for TLS; both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

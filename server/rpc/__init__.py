@@ -1,0 +1,1 @@
+"""The gRPC face: the servicer, request validation, protobuf conversion and the stream sessions."""

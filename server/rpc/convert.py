@@ -1,0 +1,201 @@
+"""Translate between protobuf messages and the store's Python values.
+
+Rows come from the store as dicts (jsonb columns as JSON text); this module builds the protobuf
+messages from them and maps the contract's enums to the stored statuses and back.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ..core.errors import InvalidArgument
+from ..state.store import FailureRecord
+from ..state.transitions import RunStatus, StepStatus
+
+RUN_STATUS_TO_PROTO = {
+    RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
+    RunStatus.FAILED: pb.RUN_STATUS_FAILED,
+    RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
+}
+RUN_STATUS_FROM_PROTO = {number: status for status, number in RUN_STATUS_TO_PROTO.items()}
+
+STEP_STATUS_TO_PROTO = {
+    StepStatus.PENDING: pb.STEP_STATUS_PENDING,
+    StepStatus.SCHEDULED: pb.STEP_STATUS_SCHEDULED,
+    StepStatus.RUNNING: pb.STEP_STATUS_RUNNING,
+    StepStatus.SUCCEEDED: pb.STEP_STATUS_SUCCEEDED,
+    StepStatus.FAILED: pb.STEP_STATUS_FAILED,
+}
+STEP_STATUS_FROM_PROTO = {number: status for status, number in STEP_STATUS_TO_PROTO.items()}
+
+
+def run_status_from_proto(field: str, number: int) -> RunStatus:
+    try:
+        return RUN_STATUS_FROM_PROTO[number]
+    except KeyError:
+        raise InvalidArgument(f"{field} must be one of {_names(pb.RunStatus, RUN_STATUS_FROM_PROTO)}, got {_name(pb.RunStatus, number)}") from None
+
+
+def step_status_from_proto(field: str, number: int) -> StepStatus:
+    try:
+        return STEP_STATUS_FROM_PROTO[number]
+    except KeyError:
+        raise InvalidArgument(f"{field} must be one of {_names(pb.StepStatus, STEP_STATUS_FROM_PROTO)}, got {_name(pb.StepStatus, number)}") from None
+
+
+def _name(enum: Any, number: int) -> str:
+    try:
+        return str(enum.Name(number))
+    except ValueError:
+        return str(number)
+
+
+def _names(enum: Any, numbers: dict[int, Any]) -> str:
+    return ", ".join(enum.Name(n) for n in numbers)
+
+
+# google.protobuf.Duration's own rules: about 10,000 years, and seconds and nanos of one sign.
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def duration_from_proto(field: str, message: Duration) -> timedelta:
+    seconds, nanos = message.seconds, message.nanos
+    if abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) >= 1_000_000_000 or (seconds * nanos < 0):
+        raise InvalidArgument(f"{field} is not a valid duration (seconds={seconds}, nanos={nanos})")
+    try:
+        return message.ToTimedelta()
+    except (ValueError, OverflowError) as err:
+        raise InvalidArgument(f"{field} is not a valid duration: {err}") from None
+
+
+def failure_from_proto(message: pb.Failure) -> FailureRecord:
+    return FailureRecord(message=message.message, stack=message.stack, code=message.code)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def timestamp(value: datetime) -> Timestamp:
+    # Plain arithmetic: Timestamp.FromDatetime is pure Python and several times slower, on a
+    # path that builds up to six timestamps per response.
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
+
+
+def _failure(error_json: str | None) -> pb.Failure | None:
+    if error_json is None:
+        return None
+    error = json.loads(error_json)
+    if not isinstance(error, dict):  # written by something other than this server
+        return pb.Failure(message=str(error))
+    return pb.Failure(message=str(error.get("message", "")), stack=str(error.get("stack", "")), code=str(error.get("code", "")))
+
+
+def duration(value: timedelta) -> Duration:
+    duration = Duration()
+    duration.FromTimedelta(value)
+    return duration
+
+
+def run_to_proto(row: dict[str, Any]) -> pb.Run:
+    return pb.Run(
+        run_id=str(row["run_id"]),
+        workflow=row["workflow"],
+        status=RUN_STATUS_TO_PROTO[RunStatus(row["status"])],
+        input_json=row["input"],
+        output_json=row["output"],
+        error=_failure(row["error"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+    )
+
+
+def step_to_proto(row: dict[str, Any]) -> pb.StepState:
+    optional_times = {
+        name: timestamp(row[name]) for name in ("scheduled_time", "running_time", "succeeded_time", "failed_time") if row[name] is not None
+    }
+    return pb.StepState(
+        step_id=str(row["step_id"]),
+        run_id=str(row["run_id"]),
+        step_name=row["step_name"],
+        rpc_name=row["rpc_name"],
+        data_json=row["data"],
+        status=STEP_STATUS_TO_PROTO[StepStatus(row["status"])],
+        result_json=row["result"],
+        error=_failure(row["error"]),
+        attempt_count=row["attempt_count"],
+        retries=row["retries"],
+        retry_delay=duration(row["retry_delay"]) if row["retry_delay"] is not None else None,
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+        not_before=timestamp(row["not_before"]) if row["not_before"] is not None else None,
+        worker_id=row["worker_id"] or "",
+        **optional_times,
+    )
+
+
+def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
+    return pb.StepAttempt(
+        step_id=str(row["step_id"]),
+        step_name=row["step_name"],
+        attempt=row["attempt"],
+        status=STEP_STATUS_TO_PROTO[StepStatus(row["status"])],
+        result_json=row["result"],
+        error=_failure(row["error"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+    )
+
+
+def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
+    return pb.LeaseInfo(
+        key=row["key"],
+        holder=row["holder"] or "",
+        fencing_token=row["fencing_token"],
+        acquire_time=timestamp(row["acquire_time"]),
+        expire_time=timestamp(row["expire_time"]),
+    )
+
+
+def task_to_proto(row: dict[str, Any]) -> pb.StepTask:
+    """A step claimed for a worker (a row of claim_tasks) as the task pushed to it."""
+    return pb.StepTask(
+        step_id=str(row["step_id"]),
+        run_id=str(row["run_id"]),
+        step_name=row["step_name"],
+        rpc_name=row["rpc_name"],
+        data_json=row["data"],
+        attempt=row["attempt_count"],
+        deadline=timestamp(row["task_expire_time"]),
+    )
+
+
+def event_to_proto(row: dict[str, Any]) -> pb.RunEvent:
+    event = pb.RunEvent(event_id=row["event_id"], run_id=str(row["run_id"]), workflow=row["workflow"], event_time=timestamp(row["event_time"]))
+    if row["step_id"] is None:
+        event.run_changed.status = RUN_STATUS_TO_PROTO[RunStatus(row["status"])]
+    else:
+        changed = event.step_changed
+        changed.step_id = str(row["step_id"])
+        changed.step_name = row["step_name"]
+        changed.attempt = row["attempt"]
+        changed.status = STEP_STATUS_TO_PROTO[StepStatus(row["status"])]
+    return event
+
+
+# google.protobuf.Timestamp's own range: 0001-01-01 to 9999-12-31.
+_MIN_TIMESTAMP_SECONDS, _MAX_TIMESTAMP_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def timestamp_from_proto(field: str, message: Timestamp) -> datetime:
+    if not _MIN_TIMESTAMP_SECONDS <= message.seconds <= _MAX_TIMESTAMP_SECONDS or not 0 <= message.nanos < 1_000_000_000:
+        raise InvalidArgument(f"{field} is not a valid timestamp (seconds={message.seconds}, nanos={message.nanos})")
+    return message.ToDatetime(tzinfo=timezone.utc)

@@ -1,0 +1,295 @@
+"""The gRPC servicer: translate each request for the store and each answer back.
+
+No state logic lives here: requests are validated into Python values, the store makes the change,
+and the row it returns becomes the response. Errors of the server's own classes become gRPC
+statuses through errors.STATUS_OF; anything else is a bug, logged with its stack and answered INTERNAL
+with a reference, never with the stack.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+from ..core import errors
+from . import convert, validation
+from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from ..dispatch.dispatcher import TaskDispatcher
+from ..events.watchers import EventWatchers
+from ..leases.manager import LeaseManager
+from ..db.database import with_deadline
+from ..state.store import FailureRecord, Fence, StateStore
+from .task_session import TaskSession
+from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
+
+log = logging.getLogger("workflowstate.server.rpc")
+
+class CallMetrics(Protocol):
+    """What the servicer reports of each call (ops/metrics.py implements it)."""
+
+    def stream_opened(self, method: str) -> None: ...
+
+    def stream_closed(self, method: str) -> None: ...
+
+    def rpc_finished(self, method: str, code: grpc.StatusCode, seconds: float | None) -> None: ...
+
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+
+# Streams are counted as open while they last; their duration is not a latency.
+STREAMING_METHODS = frozenset(
+    method.name for method in pb.DESCRIPTOR.services_by_name["WorkflowStateService"].methods if method.client_streaming or method.server_streaming
+)
+
+
+def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer.
+
+    Every call is counted in the metrics; at debug level it is logged with its outcome and duration.
+    """
+    name = method.__name__
+    streaming = name in STREAMING_METHODS
+
+    @functools.wraps(method)
+    async def handler(self: WorkflowStateServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        started = time.perf_counter()
+        if streaming:
+            self.metrics.stream_opened(name)
+        try:
+            response = await method(self, request, context)
+        except errors.WorkflowStateError as err:
+            code, details = errors.STATUS_OF[type(err)], str(err)
+            if type(err) is errors.Unavailable:
+                self.on_database_unavailable(err)
+        except Exception:
+            reference = uuid.uuid4().hex[:12]
+            log.exception("unexpected error", extra={"rpc": name, "reference": reference})
+            code, details = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
+        else:
+            self._finished(name, streaming, grpc.StatusCode.OK, started, "")
+            return response
+        self._finished(name, streaming, code, started, details)
+        await context.abort(code, details)
+        raise AssertionError("context.abort returns only by raising")
+
+    return handler
+
+
+
+class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
+    """WorkflowStateService over the capability stores."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        leases: LeaseManager,
+        dispatcher: TaskDispatcher,
+        watchers: EventWatchers,
+        metrics: CallMetrics,
+        *,
+        max_payload_bytes: int,
+        on_database_unavailable: Callable[[Exception], None],
+    ) -> None:
+        self._store = store
+        self._leases = leases
+        self._dispatcher = dispatcher
+        self._watchers = watchers
+        self.metrics = metrics
+        self._max_payload = max_payload_bytes
+        self.on_database_unavailable = on_database_unavailable
+
+    def _finished(self, name: str, streaming: bool, code: grpc.StatusCode, started: float, details: str) -> None:
+        """Count a finished call and, at debug level, log it with its outcome and duration."""
+        seconds = time.perf_counter() - started
+        if streaming:
+            self.metrics.stream_closed(name)
+        self.metrics.rpc_finished(name, code, None if streaming else seconds)
+        if log.isEnabledFor(logging.DEBUG):
+            extra = {"rpc": name, "code": code.name, "ms": round(seconds * 1000, 3)}
+            log.debug("request", extra={**extra, "detail": details} if details else extra)
+
+    def _json(self, field: str, text: str) -> str:
+        return validation.check_json(field, text, max_bytes=self._max_payload)
+
+    def _failure(self, field: str, message: pb.Failure) -> FailureRecord:
+        validation.check_failure(field, message.message, message.stack, message.code, max_bytes=self._max_payload)
+        return convert.failure_from_proto(message)
+
+    @staticmethod
+    def _fence(request: Any) -> Fence | None:
+        """The lease a write is made under, if the request names one."""
+        key = validation.check_name("lease_key", request.lease_key, required=False, max_length=MAX_KEY_LENGTH) or None
+        if not request.HasField("fencing_token"):
+            if key:
+                raise errors.InvalidArgument("lease_key is set but fencing_token is not")
+            return None
+        if request.fencing_token <= 0:
+            raise errors.InvalidArgument(f"fencing_token must be positive, got {request.fencing_token}")
+        return Fence(request.fencing_token, key)
+
+    async def _call(self, context: grpc.aio.ServicerContext, call: Awaitable[Any]) -> Any:
+        return await with_deadline(call, context.time_remaining())
+
+    @rpc
+    async def CreateRun(self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
+        workflow = validation.check_name("workflow", request.workflow)
+        input_json = self._json("input_json", request.input_json)
+        request_id = validation.check_name("request_id", request.request_id, required=False) or None
+        row = await self._call(context, self._store.create_run(workflow, input_json, request_id))
+        return pb.CreateRunResponse(run=convert.run_to_proto(row))
+
+    @rpc
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        row = await self._call(context, self._store.get_run(run_id))
+        return pb.GetRunResponse(run=convert.run_to_proto(row))
+
+    @rpc
+    async def GetRunHistory(self, request: pb.GetRunHistoryRequest, context: grpc.aio.ServicerContext) -> pb.GetRunHistoryResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        rows = await self._call(context, self._store.get_run_history(run_id))
+        return pb.GetRunHistoryResponse(attempts=[convert.attempt_to_proto(row) for row in rows])
+
+    @rpc
+    async def UpdateRunStatus(self, request: pb.UpdateRunStatusRequest, context: grpc.aio.ServicerContext) -> pb.UpdateRunStatusResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        status = convert.run_status_from_proto("status", request.status)
+        output_json = self._json("output_json", request.output_json) if request.HasField("output_json") else None
+        error = self._failure("error", request.error) if request.HasField("error") else None
+        row = await self._call(context, self._store.update_run_status(run_id, status, output_json=output_json, error=error, fence=self._fence(request)))
+        return pb.UpdateRunStatusResponse(run=convert.run_to_proto(row))
+
+    @rpc
+    async def InsertStepState(self, request: pb.InsertStepStateRequest, context: grpc.aio.ServicerContext) -> pb.InsertStepStateResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        step_name = validation.check_name("step_name", request.step_name)
+        rpc_name = validation.check_name("rpc_name", request.rpc_name)
+        data_json = self._json("data_json", request.data_json)
+        options = request.options
+        retries = validation.check_retries(options.retries if options.HasField("retries") else None)
+        retry_delay = (
+            validation.check_duration("options.retry_delay", convert.duration_from_proto("options.retry_delay", options.retry_delay))
+            if options.HasField("retry_delay")
+            else None
+        )
+        fence = self._fence(request)
+        row = await self._call(
+            context,
+            self._store.insert_step(run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay, fence=fence),
+        )
+        return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def GetStepState(self, request: pb.GetStepStateRequest, context: grpc.aio.ServicerContext) -> pb.GetStepStateResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        step_name = validation.check_name("step_name", request.step_name)
+        row = await self._call(context, self._store.get_step(run_id, step_name))
+        return pb.GetStepStateResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepScheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        if request.HasField("not_before") and request.HasField("delay"):
+            raise errors.InvalidArgument("set not_before or delay, not both")
+        not_before = convert.timestamp_from_proto("not_before", request.not_before) if request.HasField("not_before") else None
+        delay = (
+            validation.check_duration("delay", convert.duration_from_proto("delay", request.delay)) if request.HasField("delay") else None
+        )
+        fence = self._fence(request)
+        row = await self._call(
+            context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay)
+        )
+        return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepRunning(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.RUNNING, fence=self._fence(request)))
+        return pb.SetStepRunningResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepResult(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        result_json = self._json("result_json", request.result_json)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json, fence=self._fence(request)))
+        return pb.SetStepResultResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def SetStepError(self, request: pb.SetStepErrorRequest, context: grpc.aio.ServicerContext) -> pb.SetStepErrorResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        if not request.HasField("error"):
+            raise errors.InvalidArgument("error is required")
+        error = self._failure("error", request.error)
+        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.FAILED, error=error, fence=self._fence(request)))
+        return pb.SetStepErrorResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def CreateRetryAttempt(
+        self, request: pb.CreateRetryAttemptRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRetryAttemptResponse:
+        step_id = validation.parse_uuid("step_id", request.step_id)
+        status = convert.step_status_from_proto("status", request.status)
+        allowed = retry_start_statuses()
+        if status not in allowed:
+            names = " or ".join(sorted(s.name for s in allowed))
+            raise errors.InvalidArgument(f"status of a retry attempt must be {names}, got {status.name}")
+        row = await self._call(context, self._store.create_retry_attempt(step_id, status, fence=self._fence(request)))
+        return pb.CreateRetryAttemptResponse(step=convert.step_to_proto(row))
+
+    @rpc
+    async def Lease(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await LeaseSession(self._leases, context).run()
+
+    @rpc
+    async def StreamStepTasks(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        await TaskSession(self._dispatcher, context, max_payload_bytes=self._max_payload).run()
+
+    @rpc
+    async def WatchRun(self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext) -> None:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        after_event_id = validation.check_event_id("after_event_id", request.after_event_id)
+        await self._call(context, self._store.get_run(run_id))
+        start, seen = await self._call(context, self._watchers.events.position_of(after_event_id, run_id=run_id))
+        if seen is not None and _finishes_run(seen):
+            return  # nothing can follow the event that finished the run
+        events = self._watchers.events
+        with self._watchers.watching(run_id) as wake:
+            async for row in self._watchers.follow(lambda after, limit: events.of_run(run_id, after, limit), start, wake):
+                await context.write(pb.WatchRunResponse(event=convert.event_to_proto(row)))
+                if _finishes_run(row):
+                    return
+
+    @rpc
+    async def StreamRunEvents(self, request: pb.StreamRunEventsRequest, context: grpc.aio.ServicerContext) -> None:
+        workflow = validation.check_name("workflow", request.workflow, required=False) or None
+        after_event_id = validation.check_event_id("after_event_id", request.after_event_id)
+        start, _ = await self._call(context, self._watchers.events.position_of(after_event_id))
+        events = self._watchers.events
+        with self._watchers.watching(None) as wake:
+            async for row in self._watchers.follow(lambda after, limit: events.of_all(workflow, after, limit), start, wake):
+                await context.write(pb.StreamRunEventsResponse(event=convert.event_to_proto(row)))
+
+    @rpc
+    async def GetLease(self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext) -> pb.GetLeaseResponse:
+        key = validation.check_name("key", request.key, max_length=MAX_KEY_LENGTH)
+        row = await self._call(context, self._leases.get(key))
+        if row is None:
+            raise errors.NotFound(f"nobody holds the lease {key!r}")
+        return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))
+
+
+def _finishes_run(event: dict[str, Any]) -> bool:
+    """Whether an event row is the run's move to a finished status (no event can follow it)."""
+    return event["step_id"] is None and RunStatus(event["status"]) in TERMINAL_RUN_STATUSES

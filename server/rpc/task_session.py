@@ -1,0 +1,332 @@
+"""One StreamStepTasks stream: a worker's subscription, credit, tasks in flight and heartbeats.
+
+As in lease_session.py, everything that happens to the stream (a worker message, the end of its
+messages, a wake-up because steps may be due, the heartbeat check, the server shutting down)
+becomes an event in one queue, handled in order by one loop, which alone changes the stream's
+state and writes to it. After each event, if the worker has credit and steps may be due, the loop
+claims up to the credit in one statement and pushes the tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ..core import errors
+from . import convert, validation
+from ..dispatch.dispatcher import TaskDispatcher
+from .streams import stream_inputs
+from ..state.transitions import StepStatus
+
+MAX_IN_FLIGHT = 1000
+MAX_RPC_NAMES = 256
+
+
+@dataclass(frozen=True)
+class Subscription:
+    worker_id: str
+    rpc_names: list[str]
+    max_in_flight: int
+    task_lease: timedelta
+
+
+class TaskSession:
+    """The server side of one worker's StreamStepTasks stream."""
+
+    def __init__(self, dispatcher: TaskDispatcher, context: grpc.aio.ServicerContext, *, max_payload_bytes: int) -> None:
+        self._dispatcher = dispatcher
+        self._context = context
+        self._max_payload = max_payload_bytes
+        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._stream_id = uuid.uuid4()
+        self._subscription: Subscription | None = None
+        # Attempts pushed on this stream and not yet answered: step_id -> attempt number.
+        self._in_flight: dict[uuid.UUID, int] = {}
+        self._credit = 0
+        self._draining = False
+        # Whether due steps may be waiting; and whether the last claim used all the credit (so
+        # more may be waiting once credit comes back).
+        self._due = False
+        self._last_claim_full = False
+        self._wake_queued = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._heartbeat_check: asyncio.TimerHandle | None = None
+        self._last_heartbeat = 0.0
+
+    async def run(self) -> None:
+        cancelled = shutting_down = False
+        with stream_inputs(self._context, self._events, self._dispatcher):
+            try:
+                while True:
+                    kind, value = await self._events.get()
+                    if kind == "request":
+                        await self._on_request(value)
+                    elif kind == "end":
+                        return
+                    elif kind == "wake":
+                        self._wake_queued = False
+                        self._due = True
+                    elif kind == "heartbeat_check":
+                        self._check_heartbeat()
+                    elif kind == "shutdown":
+                        shutting_down = True
+                        raise errors.ShuttingDown(
+                            "the server is shutting down; reconnect to another server and name your tasks in flight in "
+                            "subscribe.running to keep them"
+                        )
+                    if self._subscription and self._credit > 0 and self._due and not self._draining:
+                        await self._claim()
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            finally:
+                for timer in (self._timer, self._heartbeat_check):
+                    if timer:
+                        timer.cancel()
+                if self._subscription:
+                    self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
+                if self._in_flight and not shutting_down:
+                    await self._fail_in_flight(cancelled=cancelled)
+
+    async def _fail_in_flight(self, *, cancelled: bool) -> None:
+        """A worker that leaves with tasks in flight has lost them. (Not so on a server shutdown:
+        the worker reconnects elsewhere and its results still count until the task lease passes.)
+
+        Always in a task of its own, which a cancel of this stream (the worker is gone) cannot
+        interrupt; awaited unless cancelled, so a worker whose stream the server ends hears of it
+        after its attempts were failed."""
+        assert self._subscription is not None
+        attempts = list(self._in_flight.items())
+        why = f"the stream of worker {self._subscription.worker_id!r} ended with the task in flight"
+        failing = self._dispatcher.fail_lost_in_background(attempts, why)
+        if not cancelled:
+            await asyncio.shield(failing)
+
+    def _wake(self) -> None:
+        if not self._wake_queued:
+            self._wake_queued = True
+            self._events.put_nowait(("wake", None))
+
+    # Worker messages.
+
+    async def _on_request(self, request: pb.StreamStepTasksRequest) -> None:
+        kind = request.WhichOneof("kind")
+        if kind is None:
+            raise errors.InvalidArgument("a StreamStepTasksRequest must set one of subscribe, ack, heartbeat, complete, fail, credit, drain")
+        if kind == "subscribe":
+            await self._subscribe(request.subscribe)
+            return
+        if self._subscription is None:
+            raise errors.FailedPrecondition(f"the first message of the stream must be subscribe, got {kind}")
+        if kind == "heartbeat":
+            await self._heartbeat()
+        elif kind == "ack":
+            await self._ack(request.ack)
+        elif kind == "complete":
+            await self._complete(request.complete)
+        elif kind == "fail":
+            await self._fail(request.fail)
+        elif kind == "credit":
+            self._add_credit(request.credit.n)
+        elif kind == "drain":
+            self._draining = True
+            await self._write(pb.StreamStepTasksResponse(drained=pb.StepTaskDrained()))
+
+    async def _subscribe(self, subscribe: pb.StepTaskSubscribe) -> None:
+        if self._subscription is not None:
+            raise errors.FailedPrecondition("this stream is already subscribed; open another stream to subscribe again")
+        worker_id = validation.check_name("subscribe.worker_id", subscribe.worker_id)
+        if not subscribe.rpc_names:
+            raise errors.InvalidArgument("subscribe.rpc_names must name at least one rpc")
+        if len(subscribe.rpc_names) > MAX_RPC_NAMES:
+            raise errors.InvalidArgument(f"subscribe.rpc_names may name at most {MAX_RPC_NAMES} rpcs, got {len(subscribe.rpc_names)}")
+        rpc_names = sorted({validation.check_name("subscribe.rpc_names", name) for name in subscribe.rpc_names})
+        if not 1 <= subscribe.max_in_flight <= MAX_IN_FLIGHT:
+            raise errors.InvalidArgument(f"subscribe.max_in_flight must be 1 to {MAX_IN_FLIGHT}, got {subscribe.max_in_flight}")
+        task_lease = self._task_lease(subscribe)
+        running = self._running_tasks(subscribe)
+        adopted = await self._dispatcher.tasks.adopt(running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease)
+        self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease)
+        self._in_flight.update(adopted)
+        self._credit = subscribe.max_in_flight - len(adopted)
+        self._due = True
+        self._dispatcher.register(rpc_names, self._wake)
+        self._last_heartbeat = asyncio.get_running_loop().time()
+        self._schedule_heartbeat_check()
+        subscribed = pb.StepTaskSubscribed(
+            task_lease=convert.duration(task_lease),
+            adopted=[pb.StepTaskAck(step_id=str(step_id), attempt=attempt) for step_id, attempt in adopted],
+        )
+        await self._write(pb.StreamStepTasksResponse(subscribed=subscribed))
+
+    @staticmethod
+    def _running_tasks(subscribe: pb.StepTaskSubscribe) -> list[tuple[uuid.UUID, int]]:
+        if len(subscribe.running) > subscribe.max_in_flight:
+            raise errors.InvalidArgument(
+                f"subscribe.running names {len(subscribe.running)} tasks, more than max_in_flight {subscribe.max_in_flight}"
+            )
+        running = []
+        for task in subscribe.running:
+            step_id = validation.parse_uuid("subscribe.running.step_id", task.step_id)
+            if task.attempt < 1:
+                raise errors.InvalidArgument(f"subscribe.running.attempt must be 1 or more, got {task.attempt}")
+            running.append((step_id, task.attempt))
+        return running
+
+    def _task_lease(self, subscribe: pb.StepTaskSubscribe) -> timedelta:
+        settings = self._dispatcher.settings
+        if not subscribe.HasField("task_lease"):
+            return settings.default_task_lease
+        lease = convert.duration_from_proto("subscribe.task_lease", subscribe.task_lease)
+        if lease <= timedelta(0) or lease > settings.max_task_lease:
+            raise errors.InvalidArgument(f"subscribe.task_lease must be positive and at most {settings.max_task_lease}, got {lease}")
+        return lease
+
+    async def _heartbeat(self) -> None:
+        assert self._subscription is not None
+        self._last_heartbeat = asyncio.get_running_loop().time()
+        if self._in_flight:
+            await self._dispatcher.tasks.extend(list(self._in_flight), self._stream_id, self._subscription.task_lease)
+
+    async def _ack(self, ack: pb.StepTaskAck) -> None:
+        step_id = validation.parse_uuid("ack.step_id", ack.step_id)
+        if self._in_flight.get(step_id) != ack.attempt:
+            await self._refuse(
+                ack.step_id, ack.attempt, errors.FailedPrecondition(f"attempt {ack.attempt} of step {step_id} is not in flight on this stream")
+            )
+
+    async def _complete(self, complete: pb.StepTaskComplete) -> None:
+        try:
+            step_id = validation.parse_uuid("complete.step_id", complete.step_id)
+            attempt = self._attempt("complete.attempt", complete.attempt)
+            result_json = validation.check_json("complete.result_json", complete.result_json, max_bytes=self._max_payload)
+            row = await self._dispatcher.state.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json, attempt=attempt)
+        except errors.WorkflowStateError as err:
+            await self._refuse(complete.step_id, complete.attempt, err)
+            return
+        self._in_flight.pop(step_id, None)
+        await self._accept(complete.step_id, attempt, StepStatus(row["status"]))
+
+    async def _fail(self, fail: pb.StepTaskFail) -> None:
+        try:
+            step_id = validation.parse_uuid("fail.step_id", fail.step_id)
+            attempt = self._attempt("fail.attempt", fail.attempt)
+            if not fail.HasField("error"):
+                raise errors.InvalidArgument("fail.error is required")
+            error = fail.error
+            validation.check_failure("fail.error", error.message, error.stack, error.code, max_bytes=self._max_payload)
+            [outcome] = await self._dispatcher.tasks.fail([(step_id, attempt)], convert.failure_from_proto(error), retryable=fail.retryable)
+            if outcome.new_status is None:
+                raise _refusal_of(outcome.prior_status, outcome.prior_attempt, outcome.run_status, step_id, attempt)
+        except errors.WorkflowStateError as err:
+            await self._refuse(fail.step_id, fail.attempt, err)
+            return
+        self._in_flight.pop(step_id, None)
+        await self._accept(fail.step_id, attempt, StepStatus(outcome.new_status))
+
+    @staticmethod
+    def _attempt(field: str, attempt: int) -> int:
+        if attempt < 1:
+            raise errors.InvalidArgument(f"{field} must be 1 or more, got {attempt}")
+        return attempt
+
+    def _add_credit(self, n: int) -> None:
+        assert self._subscription is not None
+        if n <= 0:
+            raise errors.InvalidArgument(f"credit.n must be positive, got {n}")
+        limit = self._subscription.max_in_flight
+        if self._credit + len(self._in_flight) + n > limit:
+            raise errors.FailedPrecondition(
+                f"credit {n} would exceed max_in_flight {limit}: {len(self._in_flight)} tasks in flight, {self._credit} credit left"
+            )
+        self._credit += n
+        if self._last_claim_full:
+            self._due = True
+
+    # Dispatch.
+
+    async def _claim(self) -> None:
+        subscription = self._subscription
+        assert subscription is not None
+        self._due = False
+        limit = self._credit
+        rows = await self._dispatcher.tasks.claim(
+            subscription.rpc_names, limit, worker_id=subscription.worker_id, stream_id=self._stream_id, task_lease=subscription.task_lease
+        )
+        self._dispatcher.on_dispatched(len(rows))
+        for row in rows:
+            self._in_flight[row["step_id"]] = row["attempt_count"]
+            self._credit -= 1
+            await self._write(pb.StreamStepTasksResponse(task=convert.task_to_proto(row)))
+        self._last_claim_full = len(rows) == limit
+        if not self._last_claim_full:
+            due = await self._dispatcher.tasks.next_due(subscription.rpc_names)
+            self._schedule_wake(due)
+
+    def _schedule_wake(self, due: datetime | None) -> None:
+        """Look again when the next step falls due, and at most a poll interval from now."""
+        pause = self._dispatcher.settings.poll_interval
+        if due is not None:
+            pause = min(pause, max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.002)
+        if self._timer:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(pause, self._wake)
+
+    # Heartbeats.
+
+    def _schedule_heartbeat_check(self) -> None:
+        assert self._subscription is not None
+        when = self._last_heartbeat + self._subscription.task_lease.total_seconds()
+        self._heartbeat_check = asyncio.get_running_loop().call_at(when, self._events.put_nowait, ("heartbeat_check", None))
+
+    def _check_heartbeat(self) -> None:
+        assert self._subscription is not None
+        lease = self._subscription.task_lease
+        if asyncio.get_running_loop().time() - self._last_heartbeat >= lease.total_seconds():
+            raise errors.DeadlineExceeded(
+                f"worker {self._subscription.worker_id!r} sent no heartbeat within its task lease of {lease}; "
+                "its tasks in flight were failed as lost"
+            )
+        self._schedule_heartbeat_check()
+
+    # Answers.
+
+    async def _accept(self, step_id: str, attempt: int, status: StepStatus) -> None:
+        accepted = pb.StepTaskAccepted(step_id=step_id, attempt=attempt, status=convert.STEP_STATUS_TO_PROTO[status])
+        await self._write(pb.StreamStepTasksResponse(accepted=accepted))
+
+    async def _refuse(self, step_id: str, attempt: int, err: errors.WorkflowStateError) -> None:
+        code = errors.STATUS_OF[type(err)]
+        if isinstance(err, (errors.FailedPrecondition, errors.NotFound)):
+            # The attempt is over, whoever ended it: this stream no longer runs it.
+            with contextlib.suppress(ValueError):
+                if self._in_flight.get(uuid.UUID(step_id)) == attempt:
+                    del self._in_flight[uuid.UUID(step_id)]
+        refused = pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message=str(err))
+        await self._write(pb.StreamStepTasksResponse(refused=refused))
+
+    async def _write(self, response: pb.StreamStepTasksResponse) -> None:
+        await self._context.write(response)
+
+
+def _refusal_of(
+    prior_status: str | None, prior_attempt: int | None, run_status: str | None, step_id: uuid.UUID, attempt: int
+) -> errors.WorkflowStateError:
+    """Why fail_tasks wrote nothing for an attempt."""
+    if prior_status is None:
+        return errors.NotFound(f"step {step_id} not found")
+    if run_status != "running":
+        return errors.FailedPrecondition(f"step {step_id} belongs to a run that is {run_status.upper() if run_status else '?'}; nothing was written")
+    if prior_attempt != attempt:
+        return errors.FailedPrecondition(
+            f"attempt {attempt} of step {step_id} is over: the step is at attempt {prior_attempt} ({prior_status.upper()}); nothing was written"
+        )
+    return errors.FailedPrecondition(f"attempt {attempt} of step {step_id} is {prior_status.upper()}, not RUNNING; nothing was written")

@@ -16,7 +16,7 @@ from ..db.notifications import lease_channel
 from ..db.database import Database, Row
 
 @dataclass(frozen=True)
-class Attempt:
+class AcquireTry:
     """What one try to take a lease found."""
 
     granted: bool
@@ -39,7 +39,7 @@ class LeaseStore:
 
     async def try_acquire(
         self, key: str, owner_id: uuid.UUID, holder: str, ttl: timedelta, *, ticket: int | None, enqueue: bool
-    ) -> Attempt:
+    ) -> AcquireTry:
         row = await self._sql.fetch_one(
             "lease_acquire",
             {
@@ -54,7 +54,7 @@ class LeaseStore:
             },
         )
         assert row is not None  # the statement always returns one row
-        return Attempt(row["granted"], row["fencing_token"], row["expire_time"], row["ticket"])
+        return AcquireTry(row["granted"], row["fencing_token"], row["expire_time"], row["ticket"])
 
     async def keep_alive(self, key: str, owner_id: uuid.UUID, token: int, ttl: timedelta) -> tuple[datetime | None, int | None]:
         """Extend the lease; return (new expiry or None when it is gone, the key's current token)."""
@@ -81,4 +81,4 @@ class LeaseStore:
         await self._sql.fetch_one("lease_waiters_refresh", {"server_id": self.server_id, "waiter_ttl": self._waiter_ttl})
 
 
-__all__ = ["Attempt", "LeaseStore"]
+__all__ = ["AcquireTry", "LeaseStore"]

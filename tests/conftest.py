@@ -20,6 +20,17 @@ from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 FAST_SERVER_ARGS = ("--health-interval", "0.2", "--pool-timeout", "1", "--grace-period", "10", "--log-level", "debug")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The unit tests (tests/unit: no server, no database, under 2 s) run first, so a broken core
+    fails in seconds; then the rest in their usual order, the fault suite last."""
+
+    def stage(item: pytest.Item) -> int:
+        parts = item.path.parts
+        return 0 if "unit" in parts else 2 if "faults" in parts else 1
+
+    items.sort(key=stage)
+
+
 def assert_no_internal_errors(server: ServerProcess) -> None:
     """INTERNAL never answers user input: the servicer logs every unexpected error, so none may appear."""
     log = server.log_text()

@@ -1,0 +1,84 @@
+"""The server's dependency rule, checked on the source (see the README's "Working on it").
+
+rpc -> capabilities (state, leases, dispatch, events) -> db -> core. Capabilities never import
+rpc or ops, and one capability reaches another only through `state`, the model they all build
+on. ops may import anything. The client never imports the server (its base install has no psycopg).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SERVER = REPO / "server"
+CAPABILITIES = {"state", "leases", "dispatch", "events"}
+# Which server packages each package may import (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "db": {"core"},
+    "state": {"core", "db"},
+    **{capability: {"core", "db", "state"} for capability in CAPABILITIES - {"state"}},
+    "rpc": {"core", "db"} | CAPABILITIES,
+    "ops": {"core", "db", "rpc"} | CAPABILITIES,
+}
+
+
+def _imported_modules(path: Path, package: str) -> set[str]:
+    """Absolute names of the modules a file imports (relative imports resolved against package)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def server_imports() -> dict[str, set[str]]:
+    """{package: the server packages its modules import}, for every package under server/."""
+    found: dict[str, set[str]] = {}
+    for path in SERVER.rglob("*.py"):
+        parts = path.relative_to(SERVER).parts
+        if len(parts) < 2:
+            continue  # server/__init__.py and __main__.py are the entry, not a layer
+        package = parts[0]
+        dotted = "workflowstate.server." + ".".join(parts[:-1])
+        for name in _imported_modules(path, dotted):
+            if name.startswith("workflowstate.server."):
+                target = name.split(".")[2]
+                if target != package and (SERVER / target).is_dir():
+                    found.setdefault(package, set()).add(target)
+    return found
+
+
+def test_every_server_package_has_a_rule() -> None:
+    packages = {path.name for path in SERVER.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
+    assert packages == set(ALLOWED)
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_the_layers_below_it(package: str) -> None:
+    forbidden = server_imports().get(package, set()) - ALLOWED[package]
+    assert not forbidden, f"server/{package} imports {sorted(forbidden)}, against the dependency rule"
+
+
+def test_the_rule_check_sees_a_forbidden_import(tmp_path: Path) -> None:
+    """The check above can fail: a capability module importing rpc is seen as such."""
+    module = tmp_path / "leases.py"
+    module.write_text("from ..rpc import servicer\nfrom ..db.database import Row\n")
+    assert {"workflowstate.server.rpc", "workflowstate.server.db.database"} <= _imported_modules(module, "workflowstate.server.leases")
+
+
+def test_client_never_imports_the_server() -> None:
+    for path in (REPO / "client").rglob("*.py"):
+        imported = _imported_modules(path, "workflowstate.client")
+        assert not {name for name in imported if name.startswith(("workflowstate.server", "psycopg"))}, path

@@ -81,11 +81,13 @@ class TaskDispatcher(ShutdownNotifier):
             if stuck:
                 log.warning("dispatch tasks did not finish in time; stopping without them", extra={"tasks": len(stuck)})
 
-    async def fail_lost(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> None:
+    async def fail_lost(self, attempts: list[tuple[uuid.UUID, int]], why: str, stream_id: uuid.UUID | None = None) -> None:
         """Fail the attempts of a worker that is gone, retrying those with retries left; log
-        instead of raising when the database is away (the sweeper then fails them later)."""
+        instead of raising when the database is away (the sweeper then fails them later).
+        With `stream_id`, only those that stream still holds (not those a reconnected worker
+        adopted on another stream meanwhile)."""
         try:
-            outcomes = await self.tasks.fail(attempts, worker_lost(why), retryable=True)
+            outcomes = await self.tasks.fail(attempts, worker_lost(why), retryable=True, stream_id=stream_id)
         except errors.WorkflowStateError as err:
             log.warning("could not fail the tasks of a lost worker; the sweeper will", extra={"reason": str(err)})
             return
@@ -93,9 +95,11 @@ class TaskDispatcher(ShutdownNotifier):
         self._on_lost(failed)
         log.info("failed the attempts of a lost worker", extra={"attempts": failed, "why": why})
 
-    def fail_lost_in_background(self, attempts: list[tuple[uuid.UUID, int]], why: str) -> asyncio.Task[None]:
+    def fail_lost_in_background(
+        self, attempts: list[tuple[uuid.UUID, int]], why: str, stream_id: uuid.UUID | None = None
+    ) -> asyncio.Task[None]:
         """fail_lost in a task of its own, which the stop of the server waits for."""
-        task = asyncio.create_task(self.fail_lost(attempts, why))
+        task = asyncio.create_task(self.fail_lost(attempts, why, stream_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task

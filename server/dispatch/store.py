@@ -2,8 +2,9 @@
 
 Each change is one statement of dispatch.sql. Dispatch (claim_tasks) moves steps to RUNNING
 in the statement that picks them, with SKIP LOCKED, so no two workers get one attempt, whatever
-the number of servers. A worker's completion goes through Store.set_step_status with its attempt
-number as the fence.
+the number of servers. A worker's complete goes through StateStore.complete_task, its fail through
+fail here: both only for the attempt that is running and held by the worker's stream. Statuses
+come from the transition table (state/transitions.py); outcomes are read by state/outcomes.py.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..core import errors
 from ..db.database import Database, Row
+from ..state.outcomes import Op, Write, checked, refusal
 from ..state.store import FailureRecord
+from ..state.transitions import StepStatus, Via, held_by_worker, only_target, open_run_statuses, step_sources
+
+_CLAIMED = only_target(Via.CLAIM)
+_FAILED = only_target(Via.TASK_FAIL)
 
 
 @dataclass(frozen=True)
@@ -22,12 +29,10 @@ class FailOutcome:
 
     step_id: uuid.UUID
     attempt: int
-    # The step's status and attempt before, None when no step has that id.
-    prior_status: str | None
-    prior_attempt: int | None
-    run_status: str | None
-    # The step's status after: 'scheduled' (retry), 'failed'; None when nothing was written.
-    new_status: str | None
+    # The step's status after: scheduled (its next attempt) or failed; None when nothing was written.
+    new_status: StepStatus | None
+    # Why nothing was written (None when written).
+    refusal: errors.WorkflowStateError | None
 
 
 class TaskStore:
@@ -40,18 +45,31 @@ class TaskStore:
         self, rpc_names: list[str], limit: int, *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
     ) -> list[Row]:
         """Move up to `limit` due steps to RUNNING for this stream; return them, oldest due first."""
-        return await self._sql.fetch_all(
+        rows = await self._sql.fetch_all(
             "claim_tasks",
-            {"rpc_names": rpc_names, "limit": limit, "worker_id": worker_id, "stream_id": stream_id, "task_lease": task_lease},
+            {
+                "rpc_names": rpc_names,
+                "limit": limit,
+                "worker_id": worker_id,
+                "stream_id": stream_id,
+                "task_lease": task_lease,
+                "from_statuses": step_sources(_CLAIMED, Via.CLAIM),
+                "to_status": _CLAIMED.value,
+                "open_run_statuses": open_run_statuses(),
+            },
         )
+        claim = Write(Op.MOVE_STEP, target=_CLAIMED.value, via=Via.CLAIM)
+        return [checked(row, claim) for row in rows]
 
     async def next_due(self, rpc_names: list[str]) -> datetime | None:
         """When the next scheduled step of these rpc names falls due, if in the future."""
-        row = await self._sql.fetch_one("next_task_due", {"rpc_names": rpc_names})
+        params = {"rpc_names": rpc_names, "from_statuses": step_sources(_CLAIMED, Via.CLAIM), "open_run_statuses": open_run_statuses()}
+        row = await self._sql.fetch_one("next_task_due", params)
         return row["due"] if row else None
 
     async def extend(self, step_ids: list[uuid.UUID], stream_id: uuid.UUID, task_lease: timedelta) -> None:
-        await self._sql.fetch_all("extend_tasks", {"step_ids": step_ids, "stream_id": stream_id, "task_lease": task_lease})
+        params = {"step_ids": step_ids, "stream_id": stream_id, "task_lease": task_lease, "held_status": held_by_worker().value}
+        await self._sql.fetch_all("extend_tasks", params)
 
     async def adopt(
         self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
@@ -67,19 +85,31 @@ class TaskStore:
                 "worker_id": worker_id,
                 "stream_id": stream_id,
                 "task_lease": task_lease,
+                "held_status": held_by_worker().value,
             },
         )
         return [(row["step_id"], row["attempt_count"]) for row in rows]
 
     async def expired(self) -> list[tuple[uuid.UUID, int]]:
         """Handed-out attempts whose task lease passed (at most 100 at a time)."""
-        rows = await self._sql.fetch_all("expired_tasks", {})
+        rows = await self._sql.fetch_all("expired_tasks", {"held_status": held_by_worker().value, "open_run_statuses": open_run_statuses()})
         return [(row["step_id"], row["attempt_count"]) for row in rows]
 
-    async def fail(self, attempts: list[tuple[uuid.UUID, int]], error: FailureRecord, *, retryable: bool) -> list[FailOutcome]:
-        """Fail these running attempts, retrying each while its step has retries left (if retryable)."""
+    async def fail(
+        self,
+        attempts: list[tuple[uuid.UUID, int]],
+        error: FailureRecord,
+        *,
+        retryable: bool,
+        stream_id: uuid.UUID | None = None,
+    ) -> list[FailOutcome]:
+        """Fail these running attempts, retrying each while its step has retries left (if retryable).
+
+        With `stream_id` (a worker's own fail, or its stream ending), only attempts that stream
+        holds are failed; without it (the sweeper), any holder's."""
         if not attempts:
             return []
+        retry_status = only_target(Via.AUTO_RETRY)
         rows = await self._sql.fetch_all(
             "fail_tasks",
             {
@@ -87,22 +117,21 @@ class TaskStore:
                 "attempts": [attempt for _, attempt in attempts],
                 "error": error.to_json(),
                 "retryable": retryable,
+                "stream_id": stream_id,
+                "from_statuses": step_sources(_FAILED, Via.TASK_FAIL),
+                "failed_status": _FAILED.value,
+                "retry_status": retry_status.value,
+                "open_run_statuses": open_run_statuses(),
             },
         )
-        found = {row["step_id"]: row for row in rows}
+        found = {(row["step_id"], row["sent_attempt"]): row for row in rows}
         outcomes = []
         for step_id, attempt in attempts:
-            row = found.get(step_id)
-            outcomes.append(
-                FailOutcome(
-                    step_id,
-                    attempt,
-                    row["prior_status"] if row else None,
-                    row["prior_attempt"] if row else None,
-                    row["run_status"] if row else None,
-                    row["new_status"] if row else None,
-                )
-            )
+            row = found.get((step_id, attempt))
+            write = Write(Op.MOVE_STEP, step_id, _FAILED.value, Via.TASK_FAIL, attempt=attempt)
+            refused = refusal(row["outcome"] if row else None, write, row or {})
+            new_status = StepStatus(row["new_status"]) if row and refused is None else None
+            outcomes.append(FailOutcome(step_id, attempt, new_status, refused))
         return outcomes
 
 

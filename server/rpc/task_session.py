@@ -106,7 +106,7 @@ class TaskSession:
         assert self._subscription is not None
         attempts = list(self._in_flight.items())
         why = f"the stream of worker {self._subscription.worker_id!r} ended with the task in flight"
-        failing = self._dispatcher.fail_lost_in_background(attempts, why)
+        failing = self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
         if not cancelled:
             await asyncio.shield(failing)
 
@@ -208,7 +208,7 @@ class TaskSession:
             step_id = validation.parse_uuid("complete.step_id", complete.step_id)
             attempt = self._attempt("complete.attempt", complete.attempt)
             result_json = validation.check_json("complete.result_json", complete.result_json, max_bytes=self._max_payload)
-            row = await self._dispatcher.state.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json, attempt=attempt)
+            row = await self._dispatcher.state.complete_task(step_id, attempt, self._stream_id, result_json)
         except errors.WorkflowStateError as err:
             await self._refuse(complete.step_id, complete.attempt, err)
             return
@@ -223,14 +223,16 @@ class TaskSession:
                 raise errors.InvalidArgument("fail.error is required")
             error = fail.error
             validation.check_failure("fail.error", error.message, error.stack, error.code, max_bytes=self._max_payload)
-            [outcome] = await self._dispatcher.tasks.fail([(step_id, attempt)], convert.failure_from_proto(error), retryable=fail.retryable)
-            if outcome.new_status is None:
-                raise _refusal_of(outcome.prior_status, outcome.prior_attempt, outcome.run_status, step_id, attempt)
+            failure = convert.failure_from_proto(error)
+            [outcome] = await self._dispatcher.tasks.fail([(step_id, attempt)], failure, retryable=fail.retryable, stream_id=self._stream_id)
+            if outcome.refusal is not None:
+                raise outcome.refusal
         except errors.WorkflowStateError as err:
             await self._refuse(fail.step_id, fail.attempt, err)
             return
+        assert outcome.new_status is not None
         self._in_flight.pop(step_id, None)
-        await self._accept(fail.step_id, attempt, StepStatus(outcome.new_status))
+        await self._accept(fail.step_id, attempt, outcome.new_status)
 
     @staticmethod
     def _attempt(field: str, attempt: int) -> int:
@@ -316,17 +318,3 @@ class TaskSession:
     async def _write(self, response: pb.StreamStepTasksResponse) -> None:
         await self._context.write(response)
 
-
-def _refusal_of(
-    prior_status: str | None, prior_attempt: int | None, run_status: str | None, step_id: uuid.UUID, attempt: int
-) -> errors.WorkflowStateError:
-    """Why fail_tasks wrote nothing for an attempt."""
-    if prior_status is None:
-        return errors.NotFound(f"step {step_id} not found")
-    if run_status != "running":
-        return errors.FailedPrecondition(f"step {step_id} belongs to a run that is {run_status.upper() if run_status else '?'}; nothing was written")
-    if prior_attempt != attempt:
-        return errors.FailedPrecondition(
-            f"attempt {attempt} of step {step_id} is over: the step is at attempt {prior_attempt} ({prior_status.upper()}); nothing was written"
-        )
-    return errors.FailedPrecondition(f"attempt {attempt} of step {step_id} is {prior_status.upper()}, not RUNNING; nothing was written")

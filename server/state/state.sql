@@ -1,25 +1,44 @@
 -- Every statement on runs and steps, each under a "-- name --" header with what it does.
 -- {schema} is the quoted schema identifier; %(name)s are bound parameters. Every state change is
--- ONE statement: it locks the rows it decides on, checks the current status against the allowed
--- ones given by state/transitions.py, and writes the row and its history together, so two racing
--- writers cannot both win. A statement that changes nothing returns the current status so the
--- store can say why.
+-- ONE statement: it locks the rows it decides on, decides its outcome, and writes the row and
+-- its history together only when the outcome is 'changed', so two racing writers cannot both win.
+-- The statuses a change may start from and go to come from state/transitions.py as parameters
+-- (from_statuses, to_status, open_run_statuses: the run statuses that still take writes). The
+-- only status literals left map a status to its own column (its time stamp, result or error).
+--
+-- Outcome: every state-changing statement returns one text column `outcome` (state/outcomes.py
+-- maps it to the answer or the error), decided in its `decided` CTE, first match wins:
+--   missing            no such run / step
+--   unknown_fence      a fencing token was given but no lease was ever granted on its key
+--   stale_fence        the fencing token is no longer its key's latest
+--   wrong_attempt      (a worker's report) the step is at another attempt
+--   same               already in the target status with the same payload: nothing written
+--   different_payload  already in the target status with another result / error / output
+--   finished_run       the run is finished: no more run or step writes
+--   illegal_transition the current status is not one of from_statuses
+--   not_held           (a worker's report) the attempt is not held by the reporting stream
+--   changed            written
+--   duplicate_name     (insert_step) the run has a step of that name
+--   request_id_reused  (create_run) the request_id belongs to a run of another workflow or input
+-- Beside it they return the context the messages need (prior_status, prior_attempt, run_status,
+-- lease_key, current_token, holder) and the row: as written when changed, as it is otherwise.
 --
 -- Fencing: a write given %(fencing_token)s share-locks the lease row of its key (by default the
 -- run's key 'run:<run_id>') and writes only when the token is still the key's latest, so a
 -- holder whose lease was taken over cannot write, and a takeover waits for a write in flight.
 
 -- create_run --
--- Insert a run in status 'running'. With a request_id that exists already, return that run
+-- Insert a run in its start status (status). With a request_id that exists already, return that run
 -- (DO UPDATE, unlike DO NOTHING, returns the existing row even when it was committed after this
--- statement's snapshot) and say whether it was created and whether the request matches it.
+-- statement's snapshot): same when the request matches it, else request_id_reused.
 INSERT INTO {schema}.runs (run_id, workflow, status, input, request_id)
-VALUES (gen_random_uuid(), %(workflow)s::text, 'running', %(input)s::jsonb, %(request_id)s::text)
+VALUES (gen_random_uuid(), %(workflow)s::text, %(status)s::text, %(input)s::jsonb, %(request_id)s::text)
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL
 DO UPDATE SET request_id = EXCLUDED.request_id
-RETURNING *,
-    (xmax = 0) AS created,
-    (workflow = %(workflow)s::text AND input = %(input)s::jsonb) AS same_request;
+RETURNING CASE WHEN xmax = 0 THEN 'changed'
+               WHEN workflow = %(workflow)s::text AND input = %(input)s::jsonb THEN 'same'
+               ELSE 'request_id_reused' END AS outcome,
+          *;
 
 -- get_run --
 -- One run by id.
@@ -35,38 +54,50 @@ WHERE r.run_id = %(run_id)s::uuid
 ORDER BY a.create_time, a.seq;
 
 -- update_run_status --
--- Move a run to a status, if its current status is one of from_statuses. output is written only
--- when set_output is true; error only when given.
+-- Move a run to to_status if its current status is one of from_statuses. output is written
+-- only when set_output is true; error only when given.
 WITH current_run AS (
-    SELECT run_id, status, output, error, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
-    FROM {schema}.runs
-    WHERE run_id = %(run_id)s::uuid
+    SELECT r AS run, r.run_id, r.status, r.output, r.error, COALESCE(%(lease_key)s::text, 'run:' || r.run_id::text) AS lease_key
+    FROM {schema}.runs r
+    WHERE r.run_id = %(run_id)s::uuid
     FOR NO KEY UPDATE
 ), fence AS (
     SELECT l.fencing_token FROM {schema}.leases l JOIN current_run c ON l.key = c.lease_key
     WHERE %(fencing_token)s::bigint IS NOT NULL
     FOR SHARE OF l
+), decided AS (
+    SELECT c.*, f.fencing_token AS current_token,
+           CASE WHEN c.run_id IS NULL THEN 'missing'
+                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
+                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN c.status = %(to_status)s::text THEN
+                    CASE WHEN (NOT %(set_output)s::boolean OR c.output IS NOT DISTINCT FROM %(output)s::jsonb)
+                              AND (%(error)s::jsonb IS NULL OR c.error IS NOT DISTINCT FROM %(error)s::jsonb)
+                         THEN 'same' ELSE 'different_payload' END
+                WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                ELSE 'changed' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN current_run c ON true LEFT JOIN fence f ON true
 ), changed AS (
     UPDATE {schema}.runs r
-    SET status = %(status)s::text,
+    SET status = %(to_status)s::text,
         output = CASE WHEN %(set_output)s::boolean THEN %(output)s::jsonb ELSE r.output END,
         error = COALESCE(%(error)s::jsonb, r.error),
         update_time = now(),
         fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
-    FROM current_run c
-    WHERE r.run_id = c.run_id AND c.status = ANY(%(from_statuses)s::text[])
-      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
-    RETURNING r.*
+    FROM decided d
+    WHERE r.run_id = d.run_id AND d.outcome = 'changed'
+    RETURNING r AS run
 )
-SELECT c.status AS prior_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
-       (NOT %(set_output)s::boolean OR c.output IS NOT DISTINCT FROM %(output)s::jsonb)
-           AND (%(error)s::jsonb IS NULL OR c.error IS NOT DISTINCT FROM %(error)s::jsonb) AS same_payload,
-       ch.*
-FROM current_run c LEFT JOIN changed ch ON true;
+SELECT d.outcome, d.status AS prior_status, d.lease_key, d.current_token,
+       (CASE WHEN d.outcome = 'changed' THEN ch.run ELSE d.run END).*
+FROM decided d LEFT JOIN changed ch ON true;
 
 -- insert_step --
--- Insert a step of a running run in status 'pending' with its first history row. The run row is
--- share-locked so a concurrent run status change waits for this insert (or this sees it).
+-- Insert a step of a run that still takes writes, in its start status (status), with its first history
+-- row. The run row is share-locked so a concurrent run status change waits for this insert (or
+-- this sees it). A name taken already (ON CONFLICT, so also by an insert committed after this
+-- statement's snapshot) is duplicate_name.
 WITH run AS (
     SELECT run_id, status, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
     FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
@@ -74,21 +105,29 @@ WITH run AS (
     SELECT l.fencing_token FROM {schema}.leases l JOIN run ON l.key = run.lease_key
     WHERE %(fencing_token)s::bigint IS NOT NULL
     FOR SHARE OF l
+), decided AS (
+    SELECT run.*, f.fencing_token AS current_token,
+           CASE WHEN run.run_id IS NULL THEN 'missing'
+                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
+                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN run.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                ELSE 'changed' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN run ON true LEFT JOIN fence f ON true
 ), inserted AS (
     INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token)
-    SELECT gen_random_uuid(), run.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
-           'pending', %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint
-    FROM run
-    WHERE run.status = 'running'
-      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
+    SELECT gen_random_uuid(), d.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
+           %(status)s::text, %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint
+    FROM decided d
+    WHERE d.outcome = 'changed'
     ON CONFLICT (run_id, step_name) DO NOTHING
     RETURNING *
 ), first_attempt AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
     SELECT step_id, attempt_count, run_id, step_name, status, create_time, update_time FROM inserted
 )
-SELECT run.status AS run_status, run.lease_key, (SELECT fencing_token FROM fence) AS current_token, i.*
-FROM run LEFT JOIN inserted i ON true;
+SELECT CASE WHEN d.outcome = 'changed' AND i.step_id IS NULL THEN 'duplicate_name' ELSE d.outcome END AS outcome,
+       d.status AS run_status, d.lease_key, d.current_token, i.*
+FROM decided d LEFT JOIN inserted i ON true;
 
 -- get_step --
 -- One step by run and name.
@@ -99,15 +138,16 @@ SELECT * FROM {schema}.steps WHERE run_id = %(run_id)s::uuid AND step_name = %(s
 SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 
 -- set_step_status --
--- Move a step to to_status if its current status is one of from_statuses and its run is still
--- running (and, when attempt is given, the current attempt is that one: a worker's completion is
--- fenced by its attempt number); stamp the status's time, store result (succeeded) or error
--- (failed), set not_before (scheduled), and update the current attempt's history row. The attempt
--- leaves any worker that had it. The step is locked for update and its run share-locked, so the
--- decision is made on the latest committed rows.
+-- Move a step to to_status if its current status is one of from_statuses and its run still
+-- takes writes; stamp the status's time, store result (succeeded) or error (failed), set
+-- not_before (scheduled), and update the current attempt's history row. The attempt leaves any
+-- worker that had it. The step is locked for update and its run share-locked, so the decision
+-- is made on the latest committed rows.
+-- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
+-- change (wrong_attempt, not_held), and repeating the result it stored is `same`.
 WITH current_step AS (
-    SELECT s.step_id, s.status, s.result, s.error, s.attempt_count, r.status AS run_status,
-           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
+    SELECT s AS step, s.step_id, s.status, s.result, s.error, s.attempt_count, s.task_stream_id, s.worker_id,
+           r.status AS run_status, COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id = %(step_id)s::uuid
     FOR NO KEY UPDATE OF s FOR SHARE OF r
@@ -115,6 +155,20 @@ WITH current_step AS (
     SELECT l.fencing_token FROM {schema}.leases l JOIN current_step c ON l.key = c.lease_key
     WHERE %(fencing_token)s::bigint IS NOT NULL
     FOR SHARE OF l
+), decided AS (
+    SELECT c.*, f.fencing_token AS current_token,
+           CASE WHEN c.step_id IS NULL THEN 'missing'
+                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
+                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN c.attempt_count <> %(attempt)s::integer THEN 'wrong_attempt'
+                WHEN c.status = %(to_status)s::text THEN
+                    CASE WHEN c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb
+                         THEN 'same' ELSE 'different_payload' END
+                WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
+                ELSE 'changed' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN current_step c ON true LEFT JOIN fence f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -129,26 +183,24 @@ WITH current_step AS (
                           THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0')) END,
         worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
-    FROM current_step c
-    WHERE s.step_id = c.step_id AND c.run_status = 'running' AND c.status = ANY(%(from_statuses)s::text[])
-      AND (%(attempt)s::integer IS NULL OR c.attempt_count = %(attempt)s::integer)
-      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
-    RETURNING s.*
+    FROM decided d
+    WHERE s.step_id = d.step_id AND d.outcome = 'changed'
+    RETURNING s AS step
 ), attempt AS (
     UPDATE {schema}.step_attempts a
-    SET status = ch.status, result = ch.result, error = ch.error, update_time = ch.update_time
+    SET status = (ch.step).status, result = (ch.step).result, error = (ch.step).error, update_time = (ch.step).update_time
     FROM changed ch
-    WHERE a.step_id = ch.step_id AND a.attempt = ch.attempt_count
+    WHERE a.step_id = (ch.step).step_id AND a.attempt = (ch.step).attempt_count
 )
-SELECT c.status AS prior_status, c.attempt_count AS prior_attempt, c.run_status, c.lease_key,
-       (SELECT fencing_token FROM fence) AS current_token,
-       c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb AS same_payload,
-       ch.*
-FROM current_step c LEFT JOIN changed ch ON true;
+SELECT d.outcome, d.status AS prior_status, d.attempt_count AS prior_attempt, d.run_status, d.lease_key,
+       d.current_token, d.worker_id AS holder,
+       (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
+FROM decided d LEFT JOIN changed ch ON true;
 
 -- create_retry_attempt --
--- Start the next attempt of a step whose status is one of from_statuses (a failed one): same
--- step, attempt_count + 1, result, error and attempt times cleared, a new history row.
+-- Start the next attempt of a step whose status is one of from_statuses (a failed one), in
+-- to_status: same step, attempt_count + 1, result, error and attempt times cleared, a new
+-- history row.
 WITH current_step AS (
     SELECT s.step_id, s.status, r.status AS run_status,
            COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
@@ -159,6 +211,15 @@ WITH current_step AS (
     SELECT l.fencing_token FROM {schema}.leases l JOIN current_step c ON l.key = c.lease_key
     WHERE %(fencing_token)s::bigint IS NOT NULL
     FOR SHARE OF l
+), decided AS (
+    SELECT c.*, f.fencing_token AS current_token,
+           CASE WHEN c.step_id IS NULL THEN 'missing'
+                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
+                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                ELSE 'changed' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN current_step c ON true LEFT JOIN fence f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -172,14 +233,12 @@ WITH current_step AS (
         failed_time = NULL,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
-    FROM current_step c
-    WHERE s.step_id = c.step_id AND c.run_status = 'running' AND c.status = ANY(%(from_statuses)s::text[])
-      AND (%(fencing_token)s::bigint IS NULL OR %(fencing_token)s::bigint = (SELECT fencing_token FROM fence))
+    FROM decided d
+    WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s.*
 ), next_attempt AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
     SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time FROM changed
 )
-SELECT c.status AS prior_status, c.run_status, c.lease_key, (SELECT fencing_token FROM fence) AS current_token,
-       false AS same_payload, ch.*
-FROM current_step c LEFT JOIN changed ch ON true;
+SELECT d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
+FROM decided d LEFT JOIN changed ch ON true;

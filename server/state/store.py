@@ -2,8 +2,8 @@
 
 The store speaks Python values (JSON as text, statuses as the enums of transitions.py) and
 returns rows as dicts; it knows nothing of protobuf. Each state change is one statement from
-state.sql that locks, checks and writes together (see the comment at the top of that file);
-when it changes nothing, the row it returns tells the store which error to raise.
+state.sql that locks, decides its outcome and writes together (see the comment at the top of
+that file); outcomes.checked turns the outcome into the row or the error to raise.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 
 from ..core import errors
 from ..db.database import Database, Row
-from .transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, Via, run_sources, step_sources
+from .outcomes import Op, Write, checked
+from .transitions import RUN_START, STEP_START, RunStatus, StepStatus, Via, open_run_statuses, run_sources, step_sources
 
 log = logging.getLogger("workflowstate.server.store")
 
@@ -46,19 +47,6 @@ def _fence_params(fence: Fence | None) -> dict[str, Any]:
     return {"fencing_token": fence.token if fence else None, "lease_key": fence.key if fence else None}
 
 
-def _check_fence(row: Row, fence: Fence | None) -> None:
-    """Refuse a write whose token is no longer the latest of its lease key (the statement
-    returns the key it checked: the given one, or the run's by default)."""
-    key = row["lease_key"]
-    if fence is None or row["current_token"] == fence.token:
-        return
-    if row["current_token"] is None:
-        raise errors.FailedPrecondition(f"fencing token {fence.token} is unknown: no lease was ever granted on {key!r}")
-    raise errors.FailedPrecondition(
-        f"stale fencing token {fence.token} for lease {key!r}: the current token is {row['current_token']}; nothing was written"
-    )
-
-
 class StateStore:
     """Runs and steps: every read and write of workflow state, one named statement of state.sql each."""
 
@@ -78,17 +66,15 @@ class StateStore:
             raise errors.NotFound(missing)
         return row
 
+    async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
+        """Run a state-changing statement; its row when changed or same, else its refusal."""
+        return checked(await self.fetch_one(query, params), write)
+
     # Runs
 
     async def create_run(self, workflow: str, input_json: str, request_id: str | None) -> Row:
-        row = await self.fetch_one("create_run", {"workflow": workflow, "input": input_json, "request_id": request_id})
-        assert row is not None  # INSERT ... ON CONFLICT DO UPDATE always returns the row
-        if not row["created"] and not row["same_request"]:
-            raise errors.AlreadyExists(
-                f"request_id {request_id!r} was already used for run {row['run_id']} "
-                "with a different workflow or input"
-            )
-        return row
+        params = {"workflow": workflow, "input": input_json, "request_id": request_id, "status": RUN_START.value}
+        return await self._write("create_run", params, Write(Op.CREATE_RUN, request_id=request_id))
 
     async def get_run(self, run_id: uuid.UUID) -> Row:
         return await self._found("get_run", {"run_id": run_id}, f"run {run_id} not found")
@@ -108,32 +94,18 @@ class StateStore:
         error: FailureRecord | None,
         fence: Fence | None = None,
     ) -> Row:
-        row = await self._found(
-            "update_run_status",
-            {
-                "run_id": run_id,
-                "status": status.value,
-                "set_output": output_json is not None,
-                "output": output_json,
-                "error": error.to_json() if error else None,
-                "from_statuses": run_sources(status),
-                **_fence_params(fence),
-            },
-            f"run {run_id} not found",
-        )
-        _check_fence(row, fence)
-        if row["run_id"] is not None:
-            return row
-        prior = RunStatus(row["prior_status"])
-        if prior is status:
-            if not row["same_payload"]:
-                raise errors.FailedPrecondition(
-                    f"run {run_id} is already {prior.name} with a different output or error"
-                )
-            return await self.get_run(run_id)
-        if prior in TERMINAL_RUN_STATUSES:
-            raise errors.FailedPrecondition(f"run {run_id} is {prior.name}; a finished run cannot become {status.name}")
-        raise errors.FailedPrecondition(f"run {run_id} cannot move from {prior.name} to {status.name}")
+        params = {
+            "run_id": run_id,
+            "to_status": status.value,
+            "set_output": output_json is not None,
+            "output": output_json,
+            "error": error.to_json() if error else None,
+            "from_statuses": run_sources(status),
+            "open_run_statuses": open_run_statuses(),
+            **_fence_params(fence),
+        }
+        write = Write(Op.UPDATE_RUN, run_id, status.value, fence_token=fence.token if fence else None)
+        return await self._write("update_run_status", params, write)
 
     # Steps
 
@@ -148,26 +120,19 @@ class StateStore:
         retry_delay: timedelta | None,
         fence: Fence | None = None,
     ) -> Row:
-        row = await self._found(
-            "insert_step",
-            {
-                "run_id": run_id,
-                "step_name": step_name,
-                "rpc_name": rpc_name,
-                "data": data_json,
-                "retries": retries,
-                "retry_delay": retry_delay,
-                **_fence_params(fence),
-            },
-            f"run {run_id} not found",
-        )
-        _check_fence(row, fence)
-        if row["step_id"] is not None:
-            return row
-        run_status = RunStatus(row["run_status"])
-        if run_status in TERMINAL_RUN_STATUSES:
-            raise errors.FailedPrecondition(f"run {run_id} is {run_status.name}; a finished run takes no new steps")
-        raise errors.AlreadyExists(f"run {run_id} already has a step named {step_name!r}")
+        params = {
+            "run_id": run_id,
+            "step_name": step_name,
+            "rpc_name": rpc_name,
+            "data": data_json,
+            "retries": retries,
+            "retry_delay": retry_delay,
+            "status": STEP_START.value,
+            "open_run_statuses": open_run_statuses(),
+            **_fence_params(fence),
+        }
+        write = Write(Op.INSERT_STEP, run_id, STEP_START.value, step_name=step_name, fence_token=fence.token if fence else None)
+        return await self._write("insert_step", params, write)
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
         missing = f"run {run_id} has no step named {step_name!r}"
@@ -186,62 +151,50 @@ class StateStore:
         fence: Fence | None = None,
         not_before: datetime | None = None,
         delay: timedelta | None = None,
-        attempt: int | None = None,
     ) -> Row:
-        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
-
-        With `attempt`, only that attempt may change (a worker's completion in remote mode).
-        """
+        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table."""
         params = {
-            "step_id": step_id,
-            "to_status": status.value,
+            **_step_move_params(step_id, status, Via.SET_STATUS, fence),
             "result": result_json,
             "error": error.to_json() if error else None,
-            "from_statuses": step_sources(status, Via.SET_STATUS),
             "not_before": not_before,
             "delay": delay,
-            "attempt": attempt,
-            **_fence_params(fence),
+            "attempt": None,
+            "stream_id": None,
         }
-        return await self._change_step("set_step_status", params, status, Via.SET_STATUS, fence)
+        write = Write(Op.MOVE_STEP, step_id, status.value, Via.SET_STATUS, fence_token=fence.token if fence else None)
+        return await self._write("set_step_status", params, write)
+
+    async def complete_task(self, step_id: uuid.UUID, attempt: int, stream_id: uuid.UUID, result_json: str) -> Row:
+        """A worker's complete: only for the attempt that is running and held by its stream
+        (repeating the result already stored at that attempt is a no-op)."""
+        target = StepStatus.SUCCEEDED
+        params = {
+            **_step_move_params(step_id, target, Via.COMPLETE, None),
+            "result": result_json,
+            "error": None,
+            "not_before": None,
+            "delay": None,
+            "attempt": attempt,
+            "stream_id": stream_id,
+        }
+        return await self._write("set_step_status", params, Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt))
 
     async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> Row:
-        params = {
-            "step_id": step_id,
-            "to_status": status.value,
-            "from_statuses": step_sources(status, Via.RETRY),
-            **_fence_params(fence),
-        }
-        return await self._change_step("create_retry_attempt", params, status, Via.RETRY, fence)
+        params = _step_move_params(step_id, status, Via.RETRY, fence)
+        write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
+        return await self._write("create_retry_attempt", params, write)
 
-    async def _change_step(self, query: str, params: dict[str, Any], target: StepStatus, via: Via, fence: Fence | None) -> Row:
-        step_id = params["step_id"]
-        row = await self._found(query, params, f"step {step_id} not found")
-        _check_fence(row, fence)
-        if row["step_id"] is not None:
-            return row
-        prior = StepStatus(row["prior_status"])
-        attempt = params.get("attempt")
-        if attempt is not None and row["prior_attempt"] != attempt:
-            raise errors.FailedPrecondition(
-                f"attempt {attempt} of step {step_id} is over: the step is at attempt {row['prior_attempt']} ({prior.name}); "
-                "nothing was written"
-            )
-        if via is Via.SET_STATUS and prior is target:
-            if not row["same_payload"]:
-                what = "result" if target is StepStatus.SUCCEEDED else "error"
-                raise errors.FailedPrecondition(f"step {step_id} is already {prior.name} with a different {what}")
-            return await self.get_step_by_id(step_id)
-        run_status = RunStatus(row["run_status"])
-        if run_status in TERMINAL_RUN_STATUSES:
-            raise errors.FailedPrecondition(
-                f"step {step_id} belongs to a run that is {run_status.name}; a finished run takes no step writes"
-            )
-        if via is Via.RETRY:
-            raise errors.FailedPrecondition(
-                f"step {step_id} is {prior.name}; a retry attempt can only follow a FAILED attempt"
-            )
-        raise errors.FailedPrecondition(f"step {step_id} cannot move from {prior.name} to {target.name}")
+
+def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: Fence | None) -> dict[str, Any]:
+    """The parameters every step move takes: the step, and from the transition table where it may go."""
+    return {
+        "step_id": step_id,
+        "to_status": target.value,
+        "from_statuses": step_sources(target, via),
+        "open_run_statuses": open_run_statuses(),
+        **_fence_params(fence),
+    }
 
 
 __all__ = ["Fence", "FailureRecord", "StateStore"]

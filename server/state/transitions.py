@@ -1,14 +1,16 @@
-"""The legal status transitions of steps and runs: the one table the whole server obeys.
+"""The legal status moves of steps and runs: the one table the whole server obeys.
 
-The store never decides legality in Python after the fact: it passes the set of statuses a
-change may start from (computed here) into the statement that makes the change, so the check and
-the write happen atomically in the database. Setting the status a step or run already has is not
-in these tables: it is a no-op that succeeds, so a retried call is safe.
+Every statement that changes a status takes the statuses it may start from, and the status it
+moves to, from here as parameters (see step_sources), so the check and the write happen
+atomically in the database and no statement decides legality on its own. Setting the status a
+step or run already has is not a move: it is a no-op that succeeds (outcome `same`), so a retried
+call is safe.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class StepStatus(str, enum.Enum):
@@ -31,20 +33,51 @@ class RunStatus(str, enum.Enum):
 
 
 class Via(enum.Enum):
-    """Which call performs a step transition."""
+    """Which part of the server makes a step move."""
 
     SET_STATUS = "set status"  # SetStepScheduled / SetStepRunning / SetStepResult / SetStepError
     RETRY = "retry attempt"  # CreateRetryAttempt: a new attempt, attempt_count + 1
+    CLAIM = "claim"  # dispatch hands a due scheduled step to a worker's stream
+    COMPLETE = "complete"  # a worker's complete of the attempt its stream holds
+    TASK_FAIL = "task fail"  # a worker's fail of the attempt its stream holds, or its worker was lost
+    AUTO_RETRY = "automatic retry"  # right after a task fail with retries left: the next attempt, scheduled
+
+
+@dataclass(frozen=True)
+class Move:
+    """One legal step move: from `source` to `target`, made by `via`."""
+
+    source: StepStatus
+    target: StepStatus
+    via: Via
+    # Whether the move starts the step's next attempt (attempt_count + 1, a new history row).
+    next_attempt: bool = False
 
 
 S = StepStatus
-STEP_TRANSITIONS: dict[StepStatus, dict[StepStatus, Via]] = {
-    S.PENDING: {S.SCHEDULED: Via.SET_STATUS, S.RUNNING: Via.SET_STATUS, S.SUCCEEDED: Via.SET_STATUS, S.FAILED: Via.SET_STATUS},
-    S.SCHEDULED: {S.RUNNING: Via.SET_STATUS, S.SUCCEEDED: Via.SET_STATUS, S.FAILED: Via.SET_STATUS},
-    S.RUNNING: {S.SUCCEEDED: Via.SET_STATUS, S.FAILED: Via.SET_STATUS},
-    S.SUCCEEDED: {},
-    S.FAILED: {S.PENDING: Via.RETRY, S.RUNNING: Via.RETRY},
-}
+STEP_MOVES: tuple[Move, ...] = (
+    Move(S.PENDING, S.SCHEDULED, Via.SET_STATUS),
+    Move(S.PENDING, S.RUNNING, Via.SET_STATUS),
+    Move(S.PENDING, S.SUCCEEDED, Via.SET_STATUS),
+    Move(S.PENDING, S.FAILED, Via.SET_STATUS),
+    Move(S.SCHEDULED, S.RUNNING, Via.SET_STATUS),
+    Move(S.SCHEDULED, S.SUCCEEDED, Via.SET_STATUS),
+    Move(S.SCHEDULED, S.FAILED, Via.SET_STATUS),
+    Move(S.RUNNING, S.SUCCEEDED, Via.SET_STATUS),
+    Move(S.RUNNING, S.FAILED, Via.SET_STATUS),
+    Move(S.FAILED, S.PENDING, Via.RETRY, next_attempt=True),
+    Move(S.FAILED, S.RUNNING, Via.RETRY, next_attempt=True),
+    # Remote mode: a claim hands the attempt to one worker's stream, which alone may report it.
+    Move(S.SCHEDULED, S.RUNNING, Via.CLAIM),
+    Move(S.RUNNING, S.SUCCEEDED, Via.COMPLETE),
+    # A task fail (reported, or the worker lost) fails the attempt; with retries left the step
+    # moves on at once, in the same statement, to its next attempt, scheduled.
+    Move(S.RUNNING, S.FAILED, Via.TASK_FAIL),
+    Move(S.FAILED, S.SCHEDULED, Via.AUTO_RETRY, next_attempt=True),
+)
+
+# Where every step starts (InsertStepState).
+STEP_START = S.PENDING
 
 R = RunStatus
 RUN_TRANSITIONS: dict[RunStatus, set[RunStatus]] = {
@@ -54,20 +87,45 @@ RUN_TRANSITIONS: dict[RunStatus, set[RunStatus]] = {
     R.CANCELLED: set(),
 }
 
-# A run in one of these takes no more run or step writes.
+# Where every run starts (CreateRun).
+RUN_START = R.RUNNING
+
+# A run in one of these takes no more run or step writes; a run in one of the others does.
 TERMINAL_RUN_STATUSES = frozenset(status for status, targets in RUN_TRANSITIONS.items() if not targets)
+OPEN_RUN_STATUSES = frozenset(RunStatus) - TERMINAL_RUN_STATUSES
 
 
 def step_sources(target: StepStatus, via: Via) -> list[str]:
-    """The statuses a step may be in for `via` to move it to `target`."""
-    return [source.value for source, targets in STEP_TRANSITIONS.items() if targets.get(target) is via]
+    """The statuses a step may be in for `via` to move it to `target` (sorted, as stored)."""
+    return sorted(move.source.value for move in STEP_MOVES if move.target is target and move.via is via)
+
+
+def step_targets(via: Via) -> frozenset[StepStatus]:
+    """The statuses `via` may move a step to."""
+    return frozenset(move.target for move in STEP_MOVES if move.via is via)
+
+
+def only_target(via: Via) -> StepStatus:
+    """The one status `via` moves a step to (claim, complete, task fail, automatic retry)."""
+    [target] = step_targets(via)
+    return target
 
 
 def run_sources(target: RunStatus) -> list[str]:
-    """The statuses a run may be in to move to `target`."""
-    return [source.value for source, targets in RUN_TRANSITIONS.items() if target in targets]
+    """The statuses a run may be in to move to `target` (sorted, as stored)."""
+    return sorted(source.value for source, targets in RUN_TRANSITIONS.items() if target in targets)
+
+
+def open_run_statuses() -> list[str]:
+    """The run statuses that still take run and step writes, as a statement parameter."""
+    return sorted(status.value for status in OPEN_RUN_STATUSES)
 
 
 def retry_start_statuses() -> frozenset[StepStatus]:
-    """The statuses a retry attempt may start in."""
-    return frozenset(target for targets in STEP_TRANSITIONS.values() for target, via in targets.items() if via is Via.RETRY)
+    """The statuses a retry attempt (CreateRetryAttempt) may start in."""
+    return step_targets(Via.RETRY)
+
+
+def held_by_worker() -> StepStatus:
+    """The status of an attempt a worker's stream holds: where a claim leads."""
+    return only_target(Via.CLAIM)

@@ -1,0 +1,196 @@
+"""The outcome protocol: what a state-changing statement did, and what the caller is told.
+
+Every statement that changes state (state.sql: create_run, update_run_status, insert_step,
+set_step_status, create_retry_attempt; dispatch.sql: claim_tasks, fail_tasks) returns, per row,
+one text column `outcome`, decided in SQL in the same statement that locks and writes:
+
+  changed             the statement wrote the change
+  same                the row already was so (an idempotent repeat): nothing written, the row returned
+  missing             no run / step with that id
+  finished_run        the run is finished (terminal): it takes no more run or step writes
+  illegal_transition  the transition table has no such move from the current status
+  different_payload   already in the target status, with another result / error / output
+  wrong_attempt       the attempt named is not the step's current attempt
+  not_held            the attempt is running but not held by the reporting worker stream
+  stale_fence         the fencing token given is no longer its lease key's latest
+  unknown_fence       no lease was ever granted on the key the fencing token names
+  duplicate_name      the run already has a step of that name
+  request_id_reused   the request_id was used for a run with another workflow or input
+
+`checked` is the one place that turns an outcome into the row (changed, same) or the server's
+error with its message. An outcome it does not know is a bug in a statement, never the caller's
+fault: it raises OutcomeBug, which the servicer answers as INTERNAL.
+
+Refusals are checked in this order in every statement (the first that applies wins): missing,
+unknown_fence, stale_fence, wrong_attempt, same / different_payload, finished_run,
+illegal_transition, not_held; duplicate_name and request_id_reused come from the insert itself.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..core import errors
+from .transitions import StepStatus, Via, step_sources
+
+
+class Outcome(str, enum.Enum):
+    """The outcome column's values."""
+
+    CHANGED = "changed"
+    SAME = "same"
+    MISSING = "missing"
+    FINISHED_RUN = "finished_run"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    DIFFERENT_PAYLOAD = "different_payload"
+    WRONG_ATTEMPT = "wrong_attempt"
+    NOT_HELD = "not_held"
+    STALE_FENCE = "stale_fence"
+    UNKNOWN_FENCE = "unknown_fence"
+    DUPLICATE_NAME = "duplicate_name"
+    REQUEST_ID_REUSED = "request_id_reused"
+
+
+# The one error class of each outcome; None: the write succeeded (the row is the answer).
+ERROR_CLASS: dict[Outcome, type[errors.WorkflowStateError] | None] = {
+    Outcome.CHANGED: None,
+    Outcome.SAME: None,
+    Outcome.MISSING: errors.NotFound,
+    Outcome.FINISHED_RUN: errors.FailedPrecondition,
+    Outcome.ILLEGAL_TRANSITION: errors.FailedPrecondition,
+    Outcome.DIFFERENT_PAYLOAD: errors.FailedPrecondition,
+    Outcome.WRONG_ATTEMPT: errors.FailedPrecondition,
+    Outcome.NOT_HELD: errors.FailedPrecondition,
+    Outcome.STALE_FENCE: errors.FailedPrecondition,
+    Outcome.UNKNOWN_FENCE: errors.FailedPrecondition,
+    Outcome.DUPLICATE_NAME: errors.AlreadyExists,
+    Outcome.REQUEST_ID_REUSED: errors.AlreadyExists,
+}
+
+
+class OutcomeBug(AssertionError):
+    """A statement answered an outcome this module does not know, or none: a server bug."""
+
+
+class Op(enum.Enum):
+    """The kind of write a statement makes."""
+
+    CREATE_RUN = "create run"
+    UPDATE_RUN = "update run"
+    INSERT_STEP = "insert step"
+    MOVE_STEP = "move step"
+
+
+# Why a move made by something other than a set-status call needs the status it needs.
+_NEEDS = {
+    Via.RETRY: "a retry attempt can only follow a {sources} attempt",
+    Via.CLAIM: "only a {sources} step can be handed to a worker",
+    Via.COMPLETE: "only a {sources} attempt held by this stream can be completed",
+    Via.TASK_FAIL: "only a {sources} attempt held by this stream can be failed",
+}
+
+
+@dataclass(frozen=True)
+class Write:
+    """What a statement was asked to do: all a refusal's message needs besides the row."""
+
+    op: Op
+    ident: uuid.UUID | None = None  # the run (runs, insert step) or step (moves) written
+    target: str | None = None  # the status moved to, as stored
+    via: Via | None = None  # who moves the step (MOVE_STEP only)
+    attempt: int | None = None  # the attempt a worker reports on
+    fence_token: int | None = None
+    step_name: str | None = None
+    request_id: str | None = None
+
+    @property
+    def subject(self) -> str:
+        if self.op is not Op.MOVE_STEP:
+            return f"run {self.ident}"
+        if self.attempt is not None:
+            return f"attempt {self.attempt} of step {self.ident}"
+        return f"step {self.ident}"
+
+
+RowT = TypeVar("RowT", bound=Mapping[str, Any])
+
+
+def checked(row: RowT | None, write: Write) -> RowT:
+    """The row when the write was made (or already so); else raise its refusal."""
+    if row is None:
+        raise OutcomeBug(f"the statement of {write.op.value} returned no row")
+    error = refusal(row.get("outcome"), write, row)
+    if error is not None:
+        raise error
+    return row
+
+
+def refusal(outcome: str | None, write: Write, row: Mapping[str, Any]) -> errors.WorkflowStateError | None:
+    """The error (class and message) of an outcome, None for changed and same.
+
+    `row` gives the context the statement returned beside its outcome: prior_status,
+    prior_attempt, run_status, lease_key, current_token, holder and run_id, as it has them.
+    """
+    try:
+        known = Outcome(outcome)
+    except ValueError:
+        raise OutcomeBug(f"unknown outcome {outcome!r} of {write.op.value}") from None
+    error_class = ERROR_CLASS[known]
+    if error_class is None:
+        return None
+    message = _message(known, write, row)
+    if error_class is errors.FailedPrecondition:
+        message += "; nothing was written"
+    return error_class(message)
+
+
+def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
+    prior = _name(row.get("prior_status"))
+    match outcome:
+        case Outcome.MISSING:
+            return f"{'step' if write.op is Op.MOVE_STEP else 'run'} {write.ident} not found"
+        case Outcome.UNKNOWN_FENCE:
+            return f"fencing token {write.fence_token} is unknown: no lease was ever granted on {row.get('lease_key')!r}"
+        case Outcome.STALE_FENCE:
+            return (
+                f"stale fencing token {write.fence_token} for lease {row.get('lease_key')!r}: "
+                f"the current token is {row.get('current_token')}"
+            )
+        case Outcome.REQUEST_ID_REUSED:
+            return f"request_id {write.request_id!r} was already used for run {row.get('run_id')} with a different workflow or input"
+        case Outcome.DUPLICATE_NAME:
+            return f"run {write.ident} already has a step named {write.step_name!r}"
+        case Outcome.WRONG_ATTEMPT:
+            return f"{write.subject} is over: the step is at attempt {row.get('prior_attempt')} ({prior})"
+        case Outcome.NOT_HELD:
+            holder = row.get("holder")
+            if holder is None:
+                return f"{write.subject} is {prior} but was not handed to a worker stream"
+            return f"{write.subject} is held by another stream (worker {holder!r}), not this one"
+        case Outcome.DIFFERENT_PAYLOAD:
+            if write.op is Op.UPDATE_RUN:
+                what = "output or error"
+            else:
+                what = "result" if write.target == "succeeded" else "error"
+            return f"{write.subject} is already {prior} with a different {what}"
+        case Outcome.FINISHED_RUN:
+            if write.op is Op.UPDATE_RUN:
+                return f"{write.subject} is {prior}; a finished run cannot become {_name(write.target)}"
+            if write.op is Op.INSERT_STEP:
+                return f"{write.subject} is {_name(row.get('run_status'))}; a finished run takes no new steps"
+            return f"{write.subject} belongs to a run that is {_name(row.get('run_status'))}; a finished run takes no step writes"
+        case Outcome.ILLEGAL_TRANSITION:
+            if write.via is None or write.via is Via.SET_STATUS:
+                return f"{write.subject} cannot move from {prior} to {_name(write.target)}"
+            sources = " or ".join(_name(source) for source in step_sources(StepStatus(write.target), write.via))
+            return f"{write.subject} is {prior}, not {sources}: {_NEEDS[write.via].format(sources=sources)}"
+    raise OutcomeBug(f"outcome {outcome.value} has an error class but no message")
+
+
+def _name(status: str | None) -> str:
+    """A stored status as the caller knows it (the enum's name)."""
+    return status.upper() if status else "?"

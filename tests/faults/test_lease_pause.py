@@ -44,7 +44,9 @@ def test_a_holder_paused_past_its_ttl_loses_the_key_and_its_fenced_write_is_refu
 
             holder.send_signal(signal.SIGSTOP)
             paused_at = time.monotonic()
-            with client.run_lock(run.run_id, ttl=timedelta(seconds=WAIT), wait_timeout=timedelta(seconds=WAIT), holder="next") as lease:
+            with client.run_lock(
+                run.run_id, ttl=timedelta(seconds=WAIT), wait_timeout=timedelta(seconds=WAIT), holder="next"
+            ) as lease:
                 waited = time.monotonic() - paused_at
                 assert is_stopped(holder.pid), "the next holder got the key while the first one was paused"
                 print(f"\nthe next holder got the key {waited:.2f}s after the pause (ttl {TTL}s)")
@@ -64,7 +66,9 @@ def test_a_holder_paused_past_its_ttl_loses_the_key_and_its_fenced_write_is_refu
                 assert client.get_lease(lease.key).holder == "next"
             assert holder.wait(WAIT) == 0
 
-    [[status, result, token]] = db.execute(f"SELECT status, result, fencing_token FROM {schema}.steps WHERE step_id = %s", (step.step_id,)).fetchall()
+    [[status, result, token]] = db.execute(
+        f"SELECT status, result, fencing_token FROM {schema}.steps WHERE step_id = %s", (step.step_id,)
+    ).fetchall()
     assert (status, result, token) == ("running", None, lease.fencing_token), "the step is as the new holder left it"
 
 

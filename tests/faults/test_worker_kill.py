@@ -95,5 +95,7 @@ def test_a_worker_killed_mid_task_loses_no_step_and_no_result_is_accepted_twice(
     assert [key for key, count in events.items() if count != 1] == [], "no attempt's status change was applied twice"
     succeeded = [step_id for step_id, _, status in events if status == "succeeded"]
     assert sorted(succeeded) == sorted(step_ids), "exactly one succeeded attempt per step"
-    lost_attempts = sum(1 for attempts in history.values() for a in attempts if a["error"] and a["error"]["message"].startswith("worker lost"))
+    lost_attempts = sum(
+        1 for attempts in history.values() for a in attempts if a["error"] and a["error"]["message"].startswith("worker lost")
+    )
     print(f"{sum(len(a) for a in history.values())} attempts for {STEPS} steps, {lost_attempts} lost with the doomed worker")

@@ -11,7 +11,8 @@ import psycopg
 def attempts_by_step(db: psycopg.Connection, schema: str, step_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The rows of step_attempts of each step, by attempt number."""
     cursor = db.execute(
-        f"SELECT step_id::text, attempt, status, result, error FROM {schema}.step_attempts WHERE step_id = ANY(%s::uuid[]) ORDER BY step_id, attempt",
+        f"SELECT step_id::text, attempt, status, result, error FROM {schema}.step_attempts"
+        " WHERE step_id = ANY(%s::uuid[]) ORDER BY step_id, attempt",
         (step_ids,),
     )
     names = [column.name for column in cursor.description]
@@ -46,7 +47,8 @@ def history_problems(history: dict[str, list[dict[str, Any]]]) -> list[str]:
 def status_events(db: psycopg.Connection, schema: str, step_ids: list[str]) -> Counter[tuple[str, int, str]]:
     """How many run events recorded each (step, attempt, status): a change applied twice shows as 2."""
     rows = db.execute(
-        f"SELECT step_id::text, attempt, status, count(*) FROM {schema}.run_events WHERE step_id = ANY(%s::uuid[]) GROUP BY 1, 2, 3",
+        f"SELECT step_id::text, attempt, status, count(*) FROM {schema}.run_events"
+        " WHERE step_id = ANY(%s::uuid[]) GROUP BY 1, 2, 3",
         (step_ids,),
     ).fetchall()
     return Counter({(step_id, attempt, status): count for step_id, attempt, status, count in rows})

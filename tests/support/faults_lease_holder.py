@@ -18,7 +18,10 @@ from workflowstate.client import WorkflowStateClient, WorkflowStateError
 
 def main() -> None:
     target, run_id, step_id, ttl = sys.argv[1:5]
-    with WorkflowStateClient(target) as client, client.run_lock(run_id, ttl=timedelta(seconds=float(ttl)), holder="paused") as lease:
+    with (
+        WorkflowStateClient(target) as client,
+        client.run_lock(run_id, ttl=timedelta(seconds=float(ttl)), holder="paused") as lease,
+    ):
         print("held", lease.fencing_token, flush=True)
         sys.stdin.readline()
         print("lost" if lease.lost.is_set() else "not-lost", flush=True)

@@ -45,7 +45,12 @@ def test_a_valid_duration_converts_exactly() -> None:
 
 @pytest.mark.parametrize(
     "message",
-    [Duration(seconds=1, nanos=-1), Duration(seconds=-1, nanos=1), Duration(nanos=1_000_000_000), Duration(seconds=315_576_000_001)],
+    [
+        Duration(seconds=1, nanos=-1),
+        Duration(seconds=-1, nanos=1),
+        Duration(nanos=1_000_000_000),
+        Duration(seconds=315_576_000_001),
+    ],
     ids=["mixed-sign", "mixed-sign-negative", "nanos-overflow", "beyond-10000-years"],
 )
 def test_a_duration_outside_protobuf_s_rules_is_refused(message: Duration) -> None:
@@ -55,7 +60,12 @@ def test_a_duration_outside_protobuf_s_rules_is_refused(message: Duration) -> No
 
 @pytest.mark.parametrize(
     "moment",
-    [NOW, datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)],
+    [
+        NOW,
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        datetime(1, 1, 1, tzinfo=timezone.utc),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
+    ],
     ids=["now", "before-epoch", "earliest", "latest"],
 )
 def test_the_fast_timestamp_equals_protobuf_s_own_and_round_trips(moment: datetime) -> None:

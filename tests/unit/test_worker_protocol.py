@@ -51,11 +51,15 @@ def task(step_id: str, attempt: int = 1) -> pb.StreamStepTasksResponse:
 
 
 def accepted(step_id: str, attempt: int = 1) -> pb.StreamStepTasksResponse:
-    return pb.StreamStepTasksResponse(accepted=pb.StepTaskAccepted(step_id=step_id, attempt=attempt, status=pb.STEP_STATUS_SUCCEEDED))
+    return pb.StreamStepTasksResponse(
+        accepted=pb.StepTaskAccepted(step_id=step_id, attempt=attempt, status=pb.STEP_STATUS_SUCCEEDED)
+    )
 
 
 def refused(step_id: str, code: grpc.StatusCode, attempt: int = 1) -> pb.StreamStepTasksResponse:
-    return pb.StreamStepTasksResponse(refused=pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message="no"))
+    return pb.StreamStepTasksResponse(
+        refused=pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message="no")
+    )
 
 
 def kinds(messages: list[Request]) -> list[str | None]:

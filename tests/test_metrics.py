@@ -90,15 +90,6 @@ def test_cancelled_calls_are_counted_cancelled_and_close_their_streams(start_ser
         for worker in workers:
             worker.subscribe([f"rpc-{unique}"])
         run = new_run(stub)
-        with db.transaction():
-            # A unary call cancelled while it waits on a row lock of ours.
-            db.execute(sql.SQL("SELECT FROM {} WHERE run_id = %s FOR UPDATE").format(sql.Identifier(server.schema, "runs")), (run.run_id,))
-            waiting = stub.UpdateRunStatus.future(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED), timeout=60)
-            wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK)
-            assert _until(lambda: scrape(address)[("workflowstate_open_streams", (("method", "Lease"),))] == streams)
-            for stream in (*leases, *workers):
-                stream.cancel()
-            waiting.cancel()
 
         def counted() -> bool:
             samples = scrape(address)
@@ -110,4 +101,15 @@ def test_cancelled_calls_are_counted_cancelled_and_close_their_streams(start_ser
                 and samples.get(("workflowstate_rpcs_total", (("code", "CANCELLED"), ("method", "UpdateRunStatus")))) == 1
             )
 
-        assert _until(counted), {key: value for key, value in scrape(address).items() if key[0].startswith("workflowstate_")}
+        with db.transaction():
+            # A unary call cancelled while it waits on a row lock of ours (held until the end, so
+            # the call cannot finish before the cancel reaches the server).
+            db.execute(sql.SQL("SELECT FROM {} WHERE run_id = %s FOR UPDATE").format(sql.Identifier(server.schema, "runs")), (run.run_id,))
+            waiting = stub.UpdateRunStatus.future(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED), timeout=60)
+            wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK)
+            assert _until(lambda: scrape(address)[("workflowstate_open_streams", (("method", "Lease"),))] == streams)
+            for stream in (*leases, *workers):
+                stream.cancel()
+            waiting.cancel()
+            calls = ("workflowstate_rpcs_total", "workflowstate_open_streams")
+            assert _until(counted), sorted((key, value) for key, value in scrape(address).items() if key[0] in calls)

@@ -121,11 +121,11 @@ async def _forward_shutdown(shutdown: asyncio.Event, inbox: Inbox) -> None:
     inbox.signal(ShutdownStarted())
 
 
-def read_error(error: Exception) -> Exception:
-    """What a stream whose next message could not be read ends with."""
+def raise_read_error(error: Exception) -> None:
+    """End a stream whose next message could not be read."""
     if isinstance(error, DecodeError):
-        return errors.InvalidArgument(f"a message of the stream is not a valid request: {error}")
-    return error  # unexpected: answered INTERNAL with a reference, logged with its stack
+        raise errors.InvalidArgument(f"a message of the stream is not a valid request: {error}") from error
+    raise error  # unexpected: answered INTERNAL with a reference, logged with its stack
 
 
 class StreamSession(abc.ABC):
@@ -156,7 +156,7 @@ class StreamSession(abc.ABC):
                     case ClientDone():
                         return
                     case ReadFailed(error=error):
-                        raise read_error(error) from error
+                        raise_read_error(error)
                     case ShutdownStarted():
                         await self.on_shutdown()
                     case signal:

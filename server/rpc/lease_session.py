@@ -1,16 +1,16 @@
 """One Lease stream: the protocol of acquire, keepalive and release, as a small state machine.
 
 Everything that can happen to a stream (a client message, the end of the client's messages, a
-grant, the lease's deadline passing, the server shutting down) becomes an event in one queue, and
-one loop handles them in order. So the state (idle, waiting, holding) is only ever changed by
-that loop, and only that loop writes to the stream.
+grant, the lease's deadline passing, the server shutting down) becomes an input in the session's
+inbox (streams.py), and one loop handles them in order. So the state (idle, waiting, holding) is
+only ever changed by that loop, and only that loop writes to the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import grpc
 
@@ -19,7 +19,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ..core import errors
 from . import convert, validation
 from ..leases.manager import Grant, LeaseGone, LeaseManager
-from .streams import stream_inputs
+from .streams import StreamSession
 
 MAX_KEY_LENGTH = 1024
 
@@ -28,56 +28,58 @@ def lost(reason: int, message: str) -> pb.LeaseResponse:
     return pb.LeaseResponse(lost=pb.LeaseLost(reason=reason, message=message))
 
 
-class LeaseSession:
+@dataclass(frozen=True)
+class AcquireSettled:
+    """The acquire started by the stream finished: granted, failed or cancelled."""
+
+    task: asyncio.Task[Grant]
+
+
+@dataclass(frozen=True)
+class DeadlinePassed:
+    """The held lease's ttl passed without a keepalive (unless generation is no longer current)."""
+
+    grant: Grant
+    generation: int
+
+
+class LeaseSession(StreamSession):
     """The server side of one Lease stream."""
 
     def __init__(self, manager: LeaseManager, context: grpc.aio.ServicerContext) -> None:
+        super().__init__(context, manager)
         self._manager = manager
-        self._context = context
-        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._grant: Grant | None = None
         self._acquiring: asyncio.Task[Grant] | None = None
         self._lost_reason: int | None = None
         self._expiry: asyncio.TimerHandle | None = None
-        # Which scheduled deadline is current: a deadline event already queued when a keepalive
+        # Which scheduled deadline is current: a DeadlinePassed already queued when a keepalive
         # set a new one must not end the lease.
         self._expiry_generation = 0
 
-    async def run(self) -> None:
-        cancelled = False
-        with stream_inputs(self._context, self._events, self._manager):
-            try:
-                while True:
-                    kind, value = await self._events.get()
-                    if kind == "request":
-                        await self._on_request(value)
-                    elif kind == "end":
-                        return
-                    elif kind == "acquired":
-                        await self._on_acquired(value)
-                    elif kind == "deadline":
-                        await self._on_deadline(value)
-                    elif kind == "shutdown":
-                        await self._on_shutdown()
-            except asyncio.CancelledError:
-                cancelled = True
-                raise
-            finally:
-                self._cancel_expiry()
-                if self._acquiring:
-                    self._acquiring.cancel()  # the acquire cleans up after itself
-                if self._grant:
-                    # The stream ended while holding: release at once, not at the ttl. Before the
-                    # stream's status is sent when it ends with an error; in the background when
-                    # the stream was cancelled (client gone), since this task may not await then.
-                    if cancelled:
-                        self._manager.release_in_background(self._grant)
-                    else:
-                        await self._manager.release_quietly(self._grant)
+    async def on_signal(self, signal: object) -> None:
+        match signal:
+            case AcquireSettled(task=task):
+                await self._on_acquired(task)
+            case DeadlinePassed(grant=grant, generation=generation):
+                await self._on_deadline(grant, generation)
+
+    async def close(self, *, cancelled: bool) -> None:
+        self._cancel_expiry()
+        if self._acquiring:
+            self._acquiring.cancel()  # the acquire cleans up after itself
+        if self._grant:
+            # The stream ended while holding: release at once, not at the ttl. Before the
+            # stream's status is sent when it ends with an error; in the background when
+            # the stream was cancelled (client gone), since this task may not await then.
+            if cancelled:
+                self._manager.release_in_background(self._grant)
+            else:
+                await self._manager.release_quietly(self._grant)
 
     # Client messages.
 
-    async def _on_request(self, request: pb.LeaseRequest) -> None:
+    async def on_message(self, request: pb.LeaseRequest) -> None:
         kind = request.WhichOneof("kind")
         if kind == "acquire":
             self._start_acquire(request.acquire)
@@ -100,7 +102,7 @@ class LeaseSession:
             validation.check_duration("acquire.wait_timeout", wait_timeout)
         self._lost_reason = None
         task = asyncio.get_running_loop().create_task(self._manager.acquire(key, ttl, holder, wait_timeout))
-        task.add_done_callback(lambda done: self._events.put_nowait(("acquired", done)))
+        task.add_done_callback(lambda done: self.inbox.signal(AcquireSettled(done)))
         self._acquiring = task
 
     def _ttl(self, acquire: pb.LeaseAcquire) -> timedelta:
@@ -115,7 +117,7 @@ class LeaseSession:
     async def _keep_alive(self) -> None:
         if self._grant is None:
             if self._lost_reason is not None:
-                await self._write(lost(self._lost_reason, "the lease was already lost; acquire it again"))
+                await self.write(lost(self._lost_reason, "the lease was already lost; acquire it again"))
                 return
             raise errors.FailedPrecondition("no lease to keep alive on this stream; acquire one first")
         grant = self._grant
@@ -126,7 +128,7 @@ class LeaseSession:
             await self._lose(reason, f"lease {grant.key!r} {gone} before the keepalive arrived")
             return
         self._schedule_expiry(grant)
-        await self._write(pb.LeaseResponse(kept_alive=pb.LeaseKeptAlive(expire_time=convert.timestamp(grant.expire_time))))
+        await self.write(pb.LeaseResponse(kept_alive=pb.LeaseKeptAlive(expire_time=convert.timestamp(grant.expire_time))))
 
     async def _release(self) -> None:
         if self._acquiring:
@@ -140,7 +142,7 @@ class LeaseSession:
             grant, self._grant = self._grant, None
             self._cancel_expiry()
             await self._manager.release(grant)
-        await self._write(pb.LeaseResponse(released=pb.LeaseReleased()))
+        await self.write(pb.LeaseResponse(released=pb.LeaseReleased()))
 
     # Other events.
 
@@ -152,17 +154,16 @@ class LeaseSession:
         self._grant = grant
         self._schedule_expiry(grant)
         granted = pb.LeaseGranted(key=grant.key, fencing_token=grant.fencing_token, expire_time=convert.timestamp(grant.expire_time))
-        await self._write(pb.LeaseResponse(granted=granted))
+        await self.write(pb.LeaseResponse(granted=granted))
 
-    async def _on_deadline(self, timer: tuple[Grant, int]) -> None:
-        grant, generation = timer
+    async def _on_deadline(self, grant: Grant, generation: int) -> None:
         if grant is not self._grant or generation != self._expiry_generation:
             return  # released meanwhile, or a keepalive queued before this event set a new deadline
         # No keepalive within the ttl: give the key to the next waiter now, and say so.
         await self._manager.release(grant)
         await self._lose(pb.LEASE_LOST_REASON_EXPIRED, f"lease {grant.key!r} expired: no keepalive within its ttl of {grant.ttl}")
 
-    async def _on_shutdown(self) -> None:
+    async def on_shutdown(self) -> None:
         if self._acquiring:
             self._acquiring.cancel()
             self._acquiring = None
@@ -178,18 +179,15 @@ class LeaseSession:
         self._grant = None
         self._lost_reason = reason
         self._cancel_expiry()
-        await self._write(lost(reason, message))
+        await self.write(lost(reason, message))
 
     def _schedule_expiry(self, grant: Grant) -> None:
         self._cancel_expiry()
         self._expiry_generation += 1
         loop = asyncio.get_running_loop()
-        self._expiry = loop.call_at(grant.deadline, self._events.put_nowait, ("deadline", (grant, self._expiry_generation)))
+        self._expiry = loop.call_at(grant.deadline, self.inbox.signal, DeadlinePassed(grant, self._expiry_generation))
 
     def _cancel_expiry(self) -> None:
         if self._expiry:
             self._expiry.cancel()
             self._expiry = None
-
-    async def _write(self, response: pb.LeaseResponse) -> None:
-        await self._context.write(response)

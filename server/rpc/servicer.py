@@ -54,6 +54,9 @@ STREAMING_METHODS = frozenset(
 )
 
 
+CANCELLED = (grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed")
+
+
 def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
     """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer.
 
@@ -67,20 +70,26 @@ def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
         started = time.perf_counter()
         if streaming:
             self.metrics.stream_opened(name)
+        outcome: tuple[grpc.StatusCode, str] | None = None
         try:
-            response = await method(self, request, context)
-        except errors.WorkflowStateError as err:
-            code, details = errors.STATUS_OF[type(err)], str(err)
-            if type(err) is errors.Unavailable:
-                self.on_database_unavailable(err)
-        except Exception:
-            reference = uuid.uuid4().hex[:12]
-            log.exception("unexpected error", extra={"rpc": name, "reference": reference})
-            code, details = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
-        else:
-            self._finished(name, streaming, grpc.StatusCode.OK, started, "")
-            return response
-        self._finished(name, streaming, code, started, details)
+            try:
+                response = await method(self, request, context)
+            except errors.WorkflowStateError as err:
+                outcome = errors.STATUS_OF[type(err)], str(err)
+                if type(err) is errors.Unavailable:
+                    self.on_database_unavailable(err)
+            except Exception:
+                reference = uuid.uuid4().hex[:12]
+                log.exception("unexpected error", extra={"rpc": name, "reference": reference})
+                outcome = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
+            else:
+                outcome = grpc.StatusCode.OK, ""
+                return response
+        finally:
+            # Before the status goes out (so a client that saw it sees it counted). No outcome means
+            # the call was cancelled (client gone, deadline passed): CancelledError is no Exception.
+            code, details = outcome or CANCELLED
+            self._finished(name, streaming, code, started, details)
         await context.abort(code, details)
         raise AssertionError("context.abort returns only by raising")
 

@@ -2,9 +2,9 @@
 
 As in lease_session.py, everything that happens to the stream (a worker message, the end of its
 messages, a wake-up because steps may be due, the heartbeat check, the server shutting down)
-becomes an event in one queue, handled in order by one loop, which alone changes the stream's
-state and writes to it. After each event, if the worker has credit and steps may be due, the loop
-claims up to the credit in one statement and pushes the tasks.
+becomes an input in the session's inbox (streams.py), handled in order by one loop, which alone
+changes the stream's state and writes to it. After each input, if the worker has credit and steps
+may be due, the loop claims up to the credit in one statement and pushes the tasks.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import grpc
 
@@ -23,11 +22,21 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ..core import errors
 from . import convert, validation
 from ..dispatch.dispatcher import TaskDispatcher
-from .streams import stream_inputs
+from .streams import StreamSession
 from ..state.transitions import StepStatus
 
 MAX_IN_FLIGHT = 1000
 MAX_RPC_NAMES = 256
+
+
+@dataclass(frozen=True)
+class StepsMayBeDue:
+    """A NOTIFY, the poll timer or a step's due time: look for tasks to claim."""
+
+
+@dataclass(frozen=True)
+class HeartbeatDue:
+    """The task lease since the last heartbeat is up: check the worker is still there."""
 
 
 @dataclass(frozen=True)
@@ -38,14 +47,13 @@ class Subscription:
     task_lease: timedelta
 
 
-class TaskSession:
+class TaskSession(StreamSession):
     """The server side of one worker's StreamStepTasks stream."""
 
     def __init__(self, dispatcher: TaskDispatcher, context: grpc.aio.ServicerContext, *, max_payload_bytes: int) -> None:
+        super().__init__(context, dispatcher)
         self._dispatcher = dispatcher
-        self._context = context
         self._max_payload = max_payload_bytes
-        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._stream_id = uuid.uuid4()
         self._subscription: Subscription | None = None
         # Attempts pushed on this stream and not yet answered: step_id -> attempt number.
@@ -60,41 +68,34 @@ class TaskSession:
         self._timer: asyncio.TimerHandle | None = None
         self._heartbeat_check: asyncio.TimerHandle | None = None
         self._last_heartbeat = 0.0
+        self._shutting_down = False
 
-    async def run(self) -> None:
-        cancelled = shutting_down = False
-        with stream_inputs(self._context, self._events, self._dispatcher):
-            try:
-                while True:
-                    kind, value = await self._events.get()
-                    if kind == "request":
-                        await self._on_request(value)
-                    elif kind == "end":
-                        return
-                    elif kind == "wake":
-                        self._wake_queued = False
-                        self._due = True
-                    elif kind == "heartbeat_check":
-                        self._check_heartbeat()
-                    elif kind == "shutdown":
-                        shutting_down = True
-                        raise errors.ShuttingDown(
-                            "the server is shutting down; reconnect to another server and name your tasks in flight in "
-                            "subscribe.running to keep them"
-                        )
-                    if self._subscription and self._credit > 0 and self._due and not self._draining:
-                        await self._claim()
-            except asyncio.CancelledError:
-                cancelled = True
-                raise
-            finally:
-                for timer in (self._timer, self._heartbeat_check):
-                    if timer:
-                        timer.cancel()
-                if self._subscription:
-                    self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
-                if self._in_flight and not shutting_down:
-                    await self._fail_in_flight(cancelled=cancelled)
+    async def on_signal(self, signal: object) -> None:
+        match signal:
+            case StepsMayBeDue():
+                self._wake_queued = False
+                self._due = True
+            case HeartbeatDue():
+                self._check_heartbeat()
+
+    async def on_shutdown(self) -> None:
+        self._shutting_down = True
+        raise errors.ShuttingDown(
+            "the server is shutting down; reconnect to another server and name your tasks in flight in subscribe.running to keep them"
+        )
+
+    async def after_input(self) -> None:
+        if self._subscription and self._credit > 0 and self._due and not self._draining:
+            await self._claim()
+
+    async def close(self, *, cancelled: bool) -> None:
+        for timer in (self._timer, self._heartbeat_check):
+            if timer:
+                timer.cancel()
+        if self._subscription:
+            self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
+        if self._in_flight and not self._shutting_down:
+            await self._fail_in_flight(cancelled=cancelled)
 
     async def _fail_in_flight(self, *, cancelled: bool) -> None:
         """A worker that leaves with tasks in flight has lost them. (Not so on a server shutdown:
@@ -113,11 +114,11 @@ class TaskSession:
     def _wake(self) -> None:
         if not self._wake_queued:
             self._wake_queued = True
-            self._events.put_nowait(("wake", None))
+            self.inbox.signal(StepsMayBeDue())
 
     # Worker messages.
 
-    async def _on_request(self, request: pb.StreamStepTasksRequest) -> None:
+    async def on_message(self, request: pb.StreamStepTasksRequest) -> None:
         kind = request.WhichOneof("kind")
         if kind is None:
             raise errors.InvalidArgument("a StreamStepTasksRequest must set one of subscribe, ack, heartbeat, complete, fail, credit, drain")
@@ -138,7 +139,7 @@ class TaskSession:
             self._add_credit(request.credit.n)
         elif kind == "drain":
             self._draining = True
-            await self._write(pb.StreamStepTasksResponse(drained=pb.StepTaskDrained()))
+            await self.write(pb.StreamStepTasksResponse(drained=pb.StepTaskDrained()))
 
     async def _subscribe(self, subscribe: pb.StepTaskSubscribe) -> None:
         if self._subscription is not None:
@@ -165,7 +166,7 @@ class TaskSession:
             task_lease=convert.duration(task_lease),
             adopted=[pb.StepTaskAck(step_id=str(step_id), attempt=attempt) for step_id, attempt in adopted],
         )
-        await self._write(pb.StreamStepTasksResponse(subscribed=subscribed))
+        await self.write(pb.StreamStepTasksResponse(subscribed=subscribed))
 
     @staticmethod
     def _running_tasks(subscribe: pb.StepTaskSubscribe) -> list[tuple[uuid.UUID, int]]:
@@ -264,10 +265,13 @@ class TaskSession:
             subscription.rpc_names, limit, worker_id=subscription.worker_id, stream_id=self._stream_id, task_lease=subscription.task_lease
         )
         self._dispatcher.on_dispatched(len(rows))
+        # Every claimed attempt is this stream's before any is written: if a write fails part-way
+        # (the worker is gone), the stream's end fails the unwritten ones too, not the sweeper later.
         for row in rows:
             self._in_flight[row["step_id"]] = row["attempt_count"]
             self._credit -= 1
-            await self._write(pb.StreamStepTasksResponse(task=convert.task_to_proto(row)))
+        for row in rows:
+            await self.write(pb.StreamStepTasksResponse(task=convert.task_to_proto(row)))
         self._last_claim_full = len(rows) == limit
         if not self._last_claim_full:
             due = await self._dispatcher.tasks.next_due(subscription.rpc_names)
@@ -287,7 +291,7 @@ class TaskSession:
     def _schedule_heartbeat_check(self) -> None:
         assert self._subscription is not None
         when = self._last_heartbeat + self._subscription.task_lease.total_seconds()
-        self._heartbeat_check = asyncio.get_running_loop().call_at(when, self._events.put_nowait, ("heartbeat_check", None))
+        self._heartbeat_check = asyncio.get_running_loop().call_at(when, self.inbox.signal, HeartbeatDue())
 
     def _check_heartbeat(self) -> None:
         assert self._subscription is not None
@@ -303,7 +307,7 @@ class TaskSession:
 
     async def _accept(self, step_id: str, attempt: int, status: StepStatus) -> None:
         accepted = pb.StepTaskAccepted(step_id=step_id, attempt=attempt, status=convert.STEP_STATUS_TO_PROTO[status])
-        await self._write(pb.StreamStepTasksResponse(accepted=accepted))
+        await self.write(pb.StreamStepTasksResponse(accepted=accepted))
 
     async def _refuse(self, step_id: str, attempt: int, err: errors.WorkflowStateError) -> None:
         code = errors.STATUS_OF[type(err)]
@@ -313,8 +317,5 @@ class TaskSession:
                 if self._in_flight.get(uuid.UUID(step_id)) == attempt:
                     del self._in_flight[uuid.UUID(step_id)]
         refused = pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message=str(err))
-        await self._write(pb.StreamStepTasksResponse(refused=refused))
-
-    async def _write(self, response: pb.StreamStepTasksResponse) -> None:
-        await self._context.write(response)
+        await self.write(pb.StreamStepTasksResponse(refused=refused))
 

@@ -99,5 +99,6 @@ class OutageLog:
     def connected(self) -> None:
         """A stream works again (a message arrived): the outage, if any, is over."""
         if self._failed_tries:
-            self._logger.info("%s: reconnected after %d attempts", self._owner, self._failed_tries)
+            plural = "" if self._failed_tries == 1 else "s"
+            self._logger.info("%s: reconnected after %d attempt%s", self._owner, self._failed_tries, plural)
             self._failed_tries = 0

@@ -76,7 +76,8 @@ def signals_to_thread(on_signal: Callable[[signal.Signals], None], name: str) ->
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            if handler is not None:  # None: a handler not installed from Python, which cannot be put back
+                signal.signal(signum, handler)
         received.put(None)
         relay_thread.join()
 

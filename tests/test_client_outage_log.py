@@ -19,7 +19,10 @@ import pytest
 from support.remote_mode import FAST_RECONNECT, free_port, restart, wait_for_steps
 from support.server_process import ServerProcess
 
+import grpc
+
 from workflowstate.client import RunEvent, RunStatus, StepTask, Worker, WorkflowStateClient
+from workflowstate.client._reconnect import OutageLog
 
 WAIT = 30.0
 FAILED_TRIES_WHILE_AWAY = 3
@@ -46,10 +49,31 @@ def assert_one_warning_then_the_attempt_count(caplog: pytest.LogCaptureFixture, 
     assert "lost the server (UNAVAILABLE" in warnings[0]
     [reconnected] = [record for record in records if "reconnected after" in record.getMessage()]
     assert reconnected.levelno == logging.INFO
-    attempts = int(re.search(r"reconnected after (\d+) attempts", reconnected.getMessage()).group(1))  # type: ignore[union-attr]
+    attempts = int(re.search(r"reconnected after (\d+) attempts?", reconnected.getMessage()).group(1))  # type: ignore[union-attr]
     failed_tries = sum(1 for record in records if failed_try_of(logger)(record))
     print(f"{logger}: reconnected after {attempts} attempts; {failed_tries} failed tries logged at debug")
     assert attempts == failed_tries >= FAILED_TRIES_WHILE_AWAY
+
+
+def test_outage_log_warns_once_per_outage_and_counts_the_attempts(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="test.outage")
+    outage = OutageLog(logging.getLogger("test.outage"), "feed")
+    outage.connected()  # no outage yet: nothing to say
+    for _ in range(2):  # two outages, of 3 and of 1 failed tries
+        for _ in range(3):
+            outage.failed(grpc.StatusCode.UNAVAILABLE, "gone", 0.1)
+        outage.connected()
+        outage.connected()  # later messages of the same stream say nothing
+    outage.failed(grpc.StatusCode.UNAVAILABLE, "gone", 0.1)
+    outage.connected()
+
+    said = [(record.levelname, record.getMessage()) for record in caplog.records if record.levelno > logging.DEBUG]
+    warning = ("WARNING", "feed: lost the server (UNAVAILABLE: gone); reconnecting")
+    assert said == [
+        warning, ("INFO", "feed: reconnected after 3 attempts"),
+        warning, ("INFO", "feed: reconnected after 3 attempts"),
+        warning, ("INFO", "feed: reconnected after 1 attempt"),
+    ]  # fmt: skip
 
 
 def test_a_worker_logs_one_warning_per_outage_and_the_attempt_count_once_reconnected(

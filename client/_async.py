@@ -1,4 +1,8 @@
-"""The asyncio client, over a ``grpc.aio`` channel. Mirrors ``_sync.py`` call for call."""
+"""The asyncio client, over a ``grpc.aio`` channel.
+
+The source of ``_sync.py``, the blocking client: change this module and run
+``scripts/async_to_sync.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 from . import _calls
 from ._calls import UNSET, Call, Fence
 from ._channel import channel_credentials, channel_options as _channel_options
+from ._events import EventFeed
+from ._events_async import follow_async
+from ._identity import host_and_pid
 from ._lease_async import AsyncLease, hold_lease
-from ._lease_protocol import LeaseTerms, default_holder, run_lock_key, step_lock_key
-from ._events import EventFeed, follow_async
+from ._lease_protocol import LeaseTerms, run_lock_key, step_lock_key
 from ._reconnect import ReconnectPolicy
 from ._types import (
     Failure,
@@ -104,9 +110,7 @@ class AsyncWorkflowStateClient:
     async def _invoke(self, call: Call[R], timeout: timedelta | None) -> R:
         rpc = getattr(self._stub, call.method)
         try:
-            reply = await rpc(
-                call.request, timeout=_calls.timeout_seconds(timeout, self._timeout)
-            )
+            reply = await rpc(call.request, timeout=_calls.timeout_seconds(timeout, self._timeout))
         except grpc.RpcError as err:
             return call.fail(err)
         return call.read_reply(reply)
@@ -133,9 +137,7 @@ class AsyncWorkflowStateClient:
         """The run with id ``run_id``, or ``None`` when there is none."""
         return await self._invoke(_calls.get_run(run_id), timeout)
 
-    async def get_run_history(
-        self, run_id: str, *, timeout: timedelta | None = None
-    ) -> list[StepAttempt]:
+    async def get_run_history(self, run_id: str, *, timeout: timedelta | None = None) -> list[StepAttempt]:
         """Every attempt of every step of the run, oldest first. NotFound for a missing run."""
         return await self._invoke(_calls.get_run_history(run_id), timeout)
 
@@ -158,9 +160,7 @@ class AsyncWorkflowStateClient:
         FailedPrecondition.
         """
         return await self._invoke(
-            _calls.update_run_status(
-                run_id, status, output, error, Fence(fencing_token, lease_key)
-            ),
+            _calls.update_run_status(run_id, status, output, error, Fence(fencing_token, lease_key)),
             timeout,
         )
 
@@ -199,9 +199,7 @@ class AsyncWorkflowStateClient:
             timeout,
         )
 
-    async def get_step_state(
-        self, run_id: str, step_name: str, *, timeout: timedelta | None = None
-    ) -> StepState:
+    async def get_step_state(self, run_id: str, step_name: str, *, timeout: timedelta | None = None) -> StepState:
         """The current state of the step named ``step_name`` in the run; NotFound when missing."""
         return await self._invoke(_calls.get_step_state(run_id, step_name), timeout)
 
@@ -236,9 +234,7 @@ class AsyncWorkflowStateClient:
         timeout: timedelta | None = None,
     ) -> StepState:
         """Move a PENDING or SCHEDULED step to RUNNING."""
-        return await self._invoke(
-            _calls.set_step_running(step_id, Fence(fencing_token, lease_key)), timeout
-        )
+        return await self._invoke(_calls.set_step_running(step_id, Fence(fencing_token, lease_key)), timeout)
 
     async def set_step_result(
         self,
@@ -254,9 +250,7 @@ class AsyncWorkflowStateClient:
         ``result`` is any JSON value. Repeating the same result is a no-op; a
         different one for a succeeded step is FailedPrecondition.
         """
-        return await self._invoke(
-            _calls.set_step_result(step_id, result, Fence(fencing_token, lease_key)), timeout
-        )
+        return await self._invoke(_calls.set_step_result(step_id, result, Fence(fencing_token, lease_key)), timeout)
 
     async def set_step_error(
         self,
@@ -272,9 +266,7 @@ class AsyncWorkflowStateClient:
         An exception is stored with its message, class name (as ``code``) and
         formatted traceback (as ``stack``); see ``Failure.from_exception``.
         """
-        return await self._invoke(
-            _calls.set_step_error(step_id, error, Fence(fencing_token, lease_key)), timeout
-        )
+        return await self._invoke(_calls.set_step_error(step_id, error, Fence(fencing_token, lease_key)), timeout)
 
     async def create_retry_attempt(
         self,
@@ -290,9 +282,7 @@ class AsyncWorkflowStateClient:
         Same step_id, attempt_count + 1, result and error cleared. Never retried
         automatically: a repeat after a lost reply would be FailedPrecondition.
         """
-        return await self._invoke(
-            _calls.create_retry_attempt(step_id, status, Fence(fencing_token, lease_key)), timeout
-        )
+        return await self._invoke(_calls.create_retry_attempt(step_id, status, Fence(fencing_token, lease_key)), timeout)
 
     # --- leases --------------------------------------------------------------
 
@@ -318,7 +308,7 @@ class AsyncWorkflowStateClient:
         a few seconds for the server. ``holder`` names this holder in
         :meth:`get_lease`; by default ``"<hostname>:<pid>"``.
         """
-        terms = LeaseTerms(key, ttl, wait_timeout, holder or default_holder())
+        terms = LeaseTerms(key, ttl, wait_timeout, holder or host_and_pid())
         return hold_lease(self._stub, terms, self)
 
     def run_lock(
@@ -333,9 +323,7 @@ class AsyncWorkflowStateClient:
 
         It is the key a fenced write of the run checks when no ``lease_key`` is given.
         """
-        return self.lease(
-            run_lock_key(run_id), ttl=ttl, wait_timeout=wait_timeout, holder=holder
-        )
+        return self.lease(run_lock_key(run_id), ttl=ttl, wait_timeout=wait_timeout, holder=holder)
 
     def step_lock(
         self,
@@ -347,9 +335,7 @@ class AsyncWorkflowStateClient:
         holder: str | None = None,
     ) -> AbstractAsyncContextManager[AsyncLease]:
         """:meth:`lease` on the step's key, ``"step:<run_id>:<step_name>"``."""
-        return self.lease(
-            step_lock_key(run_id, step_name), ttl=ttl, wait_timeout=wait_timeout, holder=holder
-        )
+        return self.lease(step_lock_key(run_id, step_name), ttl=ttl, wait_timeout=wait_timeout, holder=holder)
 
     async def get_lease(self, key: str, *, timeout: timedelta | None = None) -> LeaseInfo | None:
         """Who holds the lease on ``key``, or ``None`` when the key is free."""

@@ -1,18 +1,19 @@
-"""Following run events (``watch_run``, ``stream_run_events``) across reconnects, sync and async.
+"""Following run events (``watch_run``, ``stream_run_events``) across reconnects: the logic without I/O.
 
-``EventFeed`` is the shared logic, without I/O: the request that resumes after
-the last event received, what a response means, whether the feed is over. The
-two drivers below only open streams, read them, and wait between tries; when
-the server goes away (UNAVAILABLE) they open a new stream that resumes after
-the last event received, so the caller sees every event once, in order.
+``EventFeed`` is where a reader is: the request that resumes after the last
+event received, what a response means, whether the feed is over;
+``next_stream_delay`` decides what the end of a stream means. The drivers
+(``_events_async``, and ``_events_sync`` generated from it) only open streams,
+read them, and wait between tries; when the server goes away (UNAVAILABLE)
+they open a new stream that resumes after the last event received, so the
+caller sees every event once, in order.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -22,14 +23,10 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._convert import run_event_from_proto
 from ._errors import error_from_rpc
-from ._reconnect import RECONNECT_CODES, Backoff, ReconnectPolicy
+from ._reconnect import RECONNECT_CODES, Backoff, OutageLog
 from ._types import RunEvent
 
-if TYPE_CHECKING:
-    from workflowstate.v1.workflow_state_pb2_grpc import (
-        WorkflowStateServiceAsyncStub,
-        WorkflowStateServiceStub,
-    )
+log = logging.getLogger("workflowstate.client.events")
 
 
 class EventFeed:
@@ -99,63 +96,24 @@ class EventFeed:
             self.finished = True
 
 
-def _give_up_or_wait(
-    err: grpc.RpcError, backoff: Backoff, lasted: float
+def next_stream_delay(
+    feed: EventFeed, backoff: Backoff, outage: OutageLog, lasted: float, err: grpc.RpcError | None = None
 ) -> float:
-    """The seconds to wait before the next stream; raises the client's error to stop."""
-    code = err.code() if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)) else None
-    delay = backoff.failed(lasted) if code in RECONNECT_CODES else None
-    if delay is None:
-        raise error_from_rpc(err) from err
+    """After a stream of ``feed`` ended (with ``err``, or OK): the seconds to wait before the next one.
+
+    Raises the client's error when the end is not worth a new stream.
+    """
+    if err is None:
+        feed.stream_ended()
+        if feed.finished:
+            outage.connected()
+            return 0.0
+        code, details = grpc.StatusCode.OK, "the server ended the stream"
+        delay = backoff.failed(lasted) or 0.0
+    else:
+        code = err.code() if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)) else None
+        if code not in RECONNECT_CODES or (delay := backoff.failed(lasted)) is None:
+            raise error_from_rpc(err) from err
+        details = err.details() if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)) else ""
+    outage.failed(code, details or "", delay)
     return delay
-
-
-def follow_sync(
-    stub: WorkflowStateServiceStub, feed: EventFeed, policy: ReconnectPolicy
-) -> Iterator[RunEvent]:
-    """The events of ``feed``, over as many blocking streams as it takes."""
-    backoff = Backoff(policy)
-    while not feed.finished:
-        started = time.monotonic()
-        call = getattr(stub, feed.method)(feed.request())
-        try:
-            for response in call:
-                event = feed.received(response)
-                backoff.progress()
-                yield event
-                if feed.finished:
-                    return
-            feed.stream_ended()
-            delay = 0.0 if feed.finished else backoff.failed(time.monotonic() - started) or 0.0
-        except grpc.RpcError as err:
-            delay = _give_up_or_wait(err, backoff, time.monotonic() - started)
-        finally:
-            # The caller may stop iterating at any event: end the stream then.
-            call.cancel()
-        if not feed.finished:
-            time.sleep(delay)
-
-
-async def follow_async(
-    stub: WorkflowStateServiceAsyncStub, feed: EventFeed, policy: ReconnectPolicy
-) -> AsyncIterator[RunEvent]:
-    """The events of ``feed``, over as many ``grpc.aio`` streams as it takes."""
-    backoff = Backoff(policy)
-    while not feed.finished:
-        started = time.monotonic()
-        call = getattr(stub, feed.method)(feed.request())
-        try:
-            async for response in call:
-                event = feed.received(response)
-                backoff.progress()
-                yield event
-                if feed.finished:
-                    return
-            feed.stream_ended()
-            delay = 0.0 if feed.finished else backoff.failed(time.monotonic() - started) or 0.0
-        except grpc.RpcError as err:
-            delay = _give_up_or_wait(err, backoff, time.monotonic() - started)
-        finally:
-            call.cancel()
-        if not feed.finished:
-            await asyncio.sleep(delay)

@@ -8,9 +8,8 @@ only acquires and releases. Every decision is ``LeaseProtocol``'s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, cast
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
@@ -18,9 +17,8 @@ import grpc.aio
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._errors import error_from_rpc
-from ._fenced import FencedClient
 from ._lease_protocol import RELEASE_TIMEOUT, LeaseProtocol, LeaseTerms
-from ._lease_view import LeaseView
+from ._lease_view import LeaseView, publish
 
 if TYPE_CHECKING:
     # The async stub class exists only in the type stubs: at run time the
@@ -45,7 +43,7 @@ async def _is_set_within(event: asyncio.Event, timeout: float | None) -> bool:
     return True
 
 
-class AsyncLease(LeaseView):
+class AsyncLease(LeaseView["AsyncWorkflowStateClient"]):
     """A lease held by ``async with client.lease(key) as lease:``, kept alive in the block.
 
     ``lost`` is set when the lease is lost while the block runs: the server
@@ -57,24 +55,9 @@ class AsyncLease(LeaseView):
     """
 
     def __init__(self, protocol: LeaseProtocol, client: AsyncWorkflowStateClient) -> None:
-        super().__init__(protocol)
+        super().__init__(protocol, client)
         self.lost = asyncio.Event()
         """Set once the lease is lost; never cleared."""
-        self._client = client
-
-    @property
-    def client(self) -> AsyncWorkflowStateClient:
-        """The client, with this lease's fencing token and key passed on every write.
-
-        Reads pass through. A write after another holder acquired the key
-        raises FailedPrecondition and changes nothing. Not a new channel:
-        closing it closes the client.
-        """
-        # A view with the client's methods, not an instance of its class:
-        # typed as the client so callers keep every signature.
-        return cast(
-            "AsyncWorkflowStateClient", FencedClient(self._client, self.fencing_token, self.key)
-        )
 
     async def wait_lost(self, timeout: float | None = None) -> bool:
         """Wait until the lease is lost or ``timeout`` seconds pass; True if it was lost."""
@@ -174,21 +157,17 @@ class _LeaseStream:
             self._publish()
 
     def _publish(self) -> None:
-        # Events are set, never cleared, so publishing twice is harmless.
-        if self._protocol.lost_reason is not None:
-            self._lease.lost.set()
-        if self._protocol.finished:
-            self._finished.set()
+        publish(self._protocol, self._lease.lost, self._finished)
+
+    async def __aenter__(self) -> AsyncLease:
+        return await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.release()
 
 
-@contextlib.asynccontextmanager
-async def hold_lease(
+def hold_lease(
     stub: WorkflowStateServiceAsyncStub, terms: LeaseTerms, client: AsyncWorkflowStateClient
-) -> AsyncIterator[AsyncLease]:
-    """Acquire the lease, keep it alive while the block runs, release it when the block ends."""
-    stream = _LeaseStream(stub, terms, client)
-    lease = await stream.acquire()
-    try:
-        yield lease
-    finally:
-        await stream.release()
+) -> AbstractAsyncContextManager[AsyncLease]:
+    """Acquire the lease on entering the block, keep it alive while the block runs, release it when the block ends."""
+    return _LeaseStream(stub, terms, client)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import collections
 import enum
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,12 +40,6 @@ def run_lock_key(run_id: str) -> str:
 def step_lock_key(run_id: str, step_name: str) -> str:
     """The conventional lease key of one step of a run."""
     return f"step:{run_id}:{step_name}"
-
-
-def default_holder() -> str:
-    """``host:pid``: enough for an operator reading GetLease to find the holder."""
-    # Computed per lease, not at import: a forked worker has another pid.
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,11 @@ thread only acquires and releases. Every decision is ``LeaseProtocol``'s.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import grpc
 
@@ -20,15 +19,15 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from ._errors import error_from_rpc
-from ._fenced import FencedClient
 from ._lease_protocol import RELEASE_TIMEOUT, LeaseProtocol, LeaseTerms
-from ._lease_view import LeaseView
+from ._lease_view import LeaseView, publish
+from ._request_queue import until_none
 
 if TYPE_CHECKING:
     from ._sync import WorkflowStateClient
 
 
-class Lease(LeaseView):
+class Lease(LeaseView["WorkflowStateClient"]):
     """A lease held by ``with client.lease(key) as lease:``, kept alive in the block.
 
     ``lost`` is set when the lease is lost while the block runs: the server
@@ -40,32 +39,13 @@ class Lease(LeaseView):
     """
 
     def __init__(self, protocol: LeaseProtocol, client: WorkflowStateClient) -> None:
-        super().__init__(protocol)
+        super().__init__(protocol, client)
         self.lost = threading.Event()
         """Set once the lease is lost; never cleared."""
-        self._client = client
-
-    @property
-    def client(self) -> WorkflowStateClient:
-        """The client, with this lease's fencing token and key passed on every write.
-
-        Reads pass through. A write after another holder acquired the key
-        raises FailedPrecondition and changes nothing. Not a new channel:
-        closing it closes the client.
-        """
-        # A view with the client's methods, not an instance of its class:
-        # typed as the client so callers keep every signature.
-        return cast("WorkflowStateClient", FencedClient(self._client, self.fencing_token, self.key))
 
     def wait_lost(self, timeout: float | None = None) -> bool:
         """Block until the lease is lost or ``timeout`` seconds pass; True if it was lost."""
         return self.lost.wait(timeout)
-
-
-def _until_none(requests: queue.Queue[pb.LeaseRequest | None]) -> Iterator[pb.LeaseRequest]:
-    # gRPC pulls the stream's messages from this generator; None half-closes.
-    while (request := requests.get()) is not None:
-        yield request
 
 
 class _LeaseStream:
@@ -90,7 +70,7 @@ class _LeaseStream:
     def acquire(self) -> Lease:
         """Send the acquire and block until granted; raise the client's error when refused."""
         self._requests.put(self._protocol.acquire())
-        responses = self._stub.Lease(_until_none(self._requests))
+        responses = self._stub.Lease(until_none(self._requests))
         try:
             try:
                 first: pb.LeaseResponse | None = next(responses)
@@ -162,21 +142,15 @@ class _LeaseStream:
             self._publish()
 
     def _publish(self) -> None:
-        # Events are set, never cleared, so publishing twice is harmless.
-        if self._protocol.lost_reason is not None:
-            self._lease.lost.set()
-        if self._protocol.finished:
-            self._finished.set()
+        publish(self._protocol, self._lease.lost, self._finished)
+
+    def __enter__(self) -> Lease:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
-@contextlib.contextmanager
-def hold_lease(
-    stub: WorkflowStateServiceStub, terms: LeaseTerms, client: WorkflowStateClient
-) -> Iterator[Lease]:
-    """Acquire the lease, keep it alive while the block runs, release it when the block ends."""
-    stream = _LeaseStream(stub, terms, client)
-    lease = stream.acquire()
-    try:
-        yield lease
-    finally:
-        stream.release()
+def hold_lease(stub: WorkflowStateServiceStub, terms: LeaseTerms, client: WorkflowStateClient) -> AbstractContextManager[Lease]:
+    """Acquire the lease on entering the block, keep it alive while the block runs, release it when the block ends."""
+    return _LeaseStream(stub, terms, client)

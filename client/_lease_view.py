@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar, cast
 
+from ._fenced import FencedClient
 from ._lease_protocol import LeaseProtocol
 from ._types import LeaseLostReason
 
+class _Flag(Protocol):
+    """A threading or an asyncio Event: what publish() sets."""
 
-class LeaseView:
-    """The read-only face of a held lease; the sync and async leases add the waiting."""
+    def set(self) -> None: ...
 
-    def __init__(self, protocol: LeaseProtocol) -> None:
+
+def publish(protocol: LeaseProtocol, lost: _Flag, finished: _Flag) -> None:
+    """Tell the holder (``lost``) and the releasing stream (``finished``) what the protocol now knows."""
+    # Events are set, never cleared, so publishing twice is harmless.
+    if protocol.lost_reason is not None:
+        lost.set()
+    if protocol.finished:
+        finished.set()
+
+
+C = TypeVar("C")
+"""The client class the lease was taken with: the sync or the async one."""
+
+
+class LeaseView(Generic[C]):
+    """The read-only face of a held lease and its fenced client; the sync and async leases add the waiting."""
+
+    def __init__(self, protocol: LeaseProtocol, client: C) -> None:
         # Only made once the lease is granted, so the token and expiry exist.
         self._protocol = protocol
+        self._client = client
+
+    @property
+    def client(self) -> C:
+        """The client, with this lease's fencing token and key passed on every write.
+
+        Reads pass through. A write after another holder acquired the key
+        raises FailedPrecondition and changes nothing. Not a new channel:
+        closing it closes the client.
+        """
+        # A view with the client's methods, not an instance of its class:
+        # typed as the client so callers keep every signature.
+        return cast(C, FencedClient(self._client, self.fencing_token, self.key))
 
     @property
     def key(self) -> str:

@@ -8,6 +8,7 @@ try and when to give up; the owners do the waiting, each in its own way.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -74,3 +75,30 @@ class Backoff:
             # Never sleep past the moment of giving up: try once more at it.
             delay = min(delay, max(0.0, self._failing_since + limit.total_seconds() - now))
         return delay
+
+
+class OutageLog:
+    """What a stream owner logs about an outage: one warning when the server is lost, one line when it is back.
+
+    A server away for a minute would otherwise log a warning per try; the
+    tries in between are logged at debug level only.
+    """
+
+    def __init__(self, logger: logging.Logger, owner: str) -> None:
+        self._logger = logger
+        self._owner = owner
+        self._failed_tries = 0
+
+    def failed(self, code: grpc.StatusCode, details: str, delay: float) -> None:
+        """A stream ended with ``code``; the owner tries again in ``delay`` seconds."""
+        self._failed_tries += 1
+        if self._failed_tries == 1:
+            self._logger.warning("%s: lost the server (%s: %s); reconnecting", self._owner, code.name, details)
+        self._logger.debug("%s: try %d failed (%s); next in %.1fs", self._owner, self._failed_tries, code.name, delay)
+
+    def connected(self) -> None:
+        """A stream works again (a message arrived): the outage, if any, is over."""
+        if self._failed_tries:
+            plural = "" if self._failed_tries == 1 else "s"
+            self._logger.info("%s: reconnected after %d attempt%s", self._owner, self._failed_tries, plural)
+            self._failed_tries = 0

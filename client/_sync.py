@@ -1,3 +1,5 @@
+# Generated from client/_async.py by scripts/async_to_sync.py: do not edit.
+# Change client/_async.py and run `python scripts/async_to_sync.py`.
 """The blocking client, over a ``grpc`` channel."""
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 from . import _calls
 from ._calls import UNSET, Call, Fence
 from ._channel import channel_credentials, channel_options as _channel_options
-from ._lease_protocol import LeaseTerms, default_holder, run_lock_key, step_lock_key
+from ._events import EventFeed
+from ._events_sync import follow_sync
+from ._identity import host_and_pid
 from ._lease_sync import Lease, hold_lease
-from ._events import EventFeed, follow_sync
+from ._lease_protocol import LeaseTerms, run_lock_key, step_lock_key
 from ._reconnect import ReconnectPolicy
 from ._types import (
     Failure,
@@ -130,9 +134,7 @@ class WorkflowStateClient:
         """The run with id ``run_id``, or ``None`` when there is none."""
         return self._invoke(_calls.get_run(run_id), timeout)
 
-    def get_run_history(
-        self, run_id: str, *, timeout: timedelta | None = None
-    ) -> list[StepAttempt]:
+    def get_run_history(self, run_id: str, *, timeout: timedelta | None = None) -> list[StepAttempt]:
         """Every attempt of every step of the run, oldest first. NotFound for a missing run."""
         return self._invoke(_calls.get_run_history(run_id), timeout)
 
@@ -155,9 +157,7 @@ class WorkflowStateClient:
         FailedPrecondition.
         """
         return self._invoke(
-            _calls.update_run_status(
-                run_id, status, output, error, Fence(fencing_token, lease_key)
-            ),
+            _calls.update_run_status(run_id, status, output, error, Fence(fencing_token, lease_key)),
             timeout,
         )
 
@@ -196,9 +196,7 @@ class WorkflowStateClient:
             timeout,
         )
 
-    def get_step_state(
-        self, run_id: str, step_name: str, *, timeout: timedelta | None = None
-    ) -> StepState:
+    def get_step_state(self, run_id: str, step_name: str, *, timeout: timedelta | None = None) -> StepState:
         """The current state of the step named ``step_name`` in the run; NotFound when missing."""
         return self._invoke(_calls.get_step_state(run_id, step_name), timeout)
 
@@ -233,9 +231,7 @@ class WorkflowStateClient:
         timeout: timedelta | None = None,
     ) -> StepState:
         """Move a PENDING or SCHEDULED step to RUNNING."""
-        return self._invoke(
-            _calls.set_step_running(step_id, Fence(fencing_token, lease_key)), timeout
-        )
+        return self._invoke(_calls.set_step_running(step_id, Fence(fencing_token, lease_key)), timeout)
 
     def set_step_result(
         self,
@@ -251,9 +247,7 @@ class WorkflowStateClient:
         ``result`` is any JSON value. Repeating the same result is a no-op; a
         different one for a succeeded step is FailedPrecondition.
         """
-        return self._invoke(
-            _calls.set_step_result(step_id, result, Fence(fencing_token, lease_key)), timeout
-        )
+        return self._invoke(_calls.set_step_result(step_id, result, Fence(fencing_token, lease_key)), timeout)
 
     def set_step_error(
         self,
@@ -269,9 +263,7 @@ class WorkflowStateClient:
         An exception is stored with its message, class name (as ``code``) and
         formatted traceback (as ``stack``); see ``Failure.from_exception``.
         """
-        return self._invoke(
-            _calls.set_step_error(step_id, error, Fence(fencing_token, lease_key)), timeout
-        )
+        return self._invoke(_calls.set_step_error(step_id, error, Fence(fencing_token, lease_key)), timeout)
 
     def create_retry_attempt(
         self,
@@ -287,9 +279,7 @@ class WorkflowStateClient:
         Same step_id, attempt_count + 1, result and error cleared. Never retried
         automatically: a repeat after a lost reply would be FailedPrecondition.
         """
-        return self._invoke(
-            _calls.create_retry_attempt(step_id, status, Fence(fencing_token, lease_key)), timeout
-        )
+        return self._invoke(_calls.create_retry_attempt(step_id, status, Fence(fencing_token, lease_key)), timeout)
 
     # --- leases --------------------------------------------------------------
 
@@ -315,7 +305,7 @@ class WorkflowStateClient:
         a few seconds for the server. ``holder`` names this holder in
         :meth:`get_lease`; by default ``"<hostname>:<pid>"``.
         """
-        terms = LeaseTerms(key, ttl, wait_timeout, holder or default_holder())
+        terms = LeaseTerms(key, ttl, wait_timeout, holder or host_and_pid())
         return hold_lease(self._stub, terms, self)
 
     def run_lock(
@@ -330,9 +320,7 @@ class WorkflowStateClient:
 
         It is the key a fenced write of the run checks when no ``lease_key`` is given.
         """
-        return self.lease(
-            run_lock_key(run_id), ttl=ttl, wait_timeout=wait_timeout, holder=holder
-        )
+        return self.lease(run_lock_key(run_id), ttl=ttl, wait_timeout=wait_timeout, holder=holder)
 
     def step_lock(
         self,
@@ -344,9 +332,7 @@ class WorkflowStateClient:
         holder: str | None = None,
     ) -> AbstractContextManager[Lease]:
         """:meth:`lease` on the step's key, ``"step:<run_id>:<step_name>"``."""
-        return self.lease(
-            step_lock_key(run_id, step_name), ttl=ttl, wait_timeout=wait_timeout, holder=holder
-        )
+        return self.lease(step_lock_key(run_id, step_name), ttl=ttl, wait_timeout=wait_timeout, holder=holder)
 
     def get_lease(self, key: str, *, timeout: timedelta | None = None) -> LeaseInfo | None:
         """Who holds the lease on ``key``, or ``None`` when the key is free."""

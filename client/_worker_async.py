@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,32 +18,16 @@ import grpc.aio
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 
-from ._errors import error_from_rpc
+from ._identity import host_and_pid
 from ._lease_async import _is_set_within
-from ._reconnect import Backoff, ReconnectPolicy
+from ._reconnect import Backoff, OutageLog
+from ._request_queue import until_none_async
+from ._signals import signals_to_loop, two_step_stop
 from ._types import StepTask
-from ._worker_protocol import (
-    NonRetryableError,
-    WorkerProtocol,
-    WorkerSettings,
-    default_worker_id,
-    log,
-)
+from ._worker_protocol import CANCEL_WAIT, RECONNECT_POLICY, NonRetryableError, WorkerProtocol, WorkerSettings, log, resubscribe_delay
 
 if TYPE_CHECKING:
     from ._async import AsyncWorkflowStateClient
-
-_RESUBSCRIBE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-_RECONNECT = ReconnectPolicy(give_up_after=None)
-_CANCEL_WAIT = 5.0
-
-
-async def _until_none(
-    requests: asyncio.Queue[pb.StreamStepTasksRequest | None],
-) -> AsyncIterator[pb.StreamStepTasksRequest]:
-    # grpc.aio pulls the stream's messages from this generator; None half-closes.
-    while (request := await requests.get()) is not None:
-        yield request
 
 
 class AsyncWorker:
@@ -78,7 +62,7 @@ class AsyncWorker:
         self._stub = client._stub
         self._handlers = dict(handlers)
         settings = WorkerSettings(
-            worker_id or default_worker_id(), tuple(self._handlers), max_in_flight, task_lease
+            worker_id or host_and_pid(), tuple(self._handlers), max_in_flight, task_lease
         )
         self._protocol = WorkerProtocol(settings)
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -104,10 +88,17 @@ class AsyncWorker:
         A worker runs once. UNAVAILABLE and DEADLINE_EXCEEDED make it
         subscribe again, as :meth:`Worker.run`. Cancelling it cancels the
         stream and the running handlers (their attempts are failed as lost).
+        In the main thread, SIGINT and SIGTERM stop it as they stop
+        :meth:`Worker.run` (through ``loop.add_signal_handler``).
         """
         if self._started:
             raise RuntimeError("an AsyncWorker runs once; make a new one")
         self._started = True
+        on_signal = two_step_stop(f"worker {self.worker_id}", self.stopping.is_set, self._ask_to_stop, self._abandon)
+        with signals_to_loop(on_signal):
+            await self._run()
+
+    async def _run(self) -> None:
         ticker = asyncio.create_task(self._tick(), name=f"worker-heartbeat {self.worker_id}")
         try:
             await self._serve()
@@ -122,19 +113,21 @@ class AsyncWorker:
             self._finished.set()
 
     async def _serve(self) -> None:
-        backoff = Backoff(_RECONNECT)
+        backoff = Backoff(RECONNECT_POLICY)
+        outage = OutageLog(log, f"worker {self.worker_id}")
         while not self._protocol.stopping:
             requests: asyncio.Queue[pb.StreamStepTasksRequest | None] = asyncio.Queue()
             for message in self._protocol.connect():
                 requests.put_nowait(message)
             self._requests, self._half_closed = requests, False
-            call = self._call = self._stub.StreamStepTasks(_until_none(requests))
+            call = self._call = self._stub.StreamStepTasks(until_none_async(requests))
             self._changed.set()
             started = time.monotonic()
             error: grpc.RpcError | None = None
             try:
                 async for response in call:
                     backoff.progress()
+                    outage.connected()
                     task, messages = self._protocol.on_response(response)
                     self._send(messages)
                     if task is not None:
@@ -155,17 +148,7 @@ class AsyncWorker:
                 self._changed.set()
             if self._protocol.stopping:
                 return
-            code = error.code() if isinstance(error, grpc.aio.AioRpcError) else grpc.StatusCode.OK
-            if error is not None and code not in _RESUBSCRIBE_CODES:
-                raise error_from_rpc(error) from error
-            delay = backoff.failed(time.monotonic() - started) or 0.0
-            log.warning(
-                "worker %s: the task stream ended (%s: %s); subscribing again in %.1fs",
-                self.worker_id,
-                code.name,
-                error.details() if isinstance(error, grpc.aio.AioRpcError) else "",
-                delay,
-            )
+            delay = resubscribe_delay(error, backoff, outage, time.monotonic() - started)
             await _is_set_within(self.stopping, delay)
 
     async def _execute(self, task: StepTask) -> None:
@@ -206,16 +189,22 @@ class AsyncWorker:
         the handlers still running are cancelled: the server fails their
         attempts as lost and retries them.
         """
-        self._send(self._protocol.stop())
-        self.stopping.set()  # after the drain is queued: from here on, no new task starts
+        self._ask_to_stop()
         if not self._started:
             return True
         if await _is_set_within(self._finished, None if timeout is None else timeout.total_seconds()):
             return True
+        self._abandon()
+        await _is_set_within(self._finished, CANCEL_WAIT)
+        return False
+
+    def _ask_to_stop(self) -> None:
+        self._send(self._protocol.stop())
+        self.stopping.set()  # after the drain is queued: from here on, no new task starts
+
+    def _abandon(self) -> None:
         self._abandoned = True
         if self._call is not None:
             self._call.cancel()
         for task in self._handler_tasks:
             task.cancel()
-        await _is_set_within(self._finished, _CANCEL_WAIT)
-        return False

@@ -27,8 +27,6 @@ Two rules of the server shape it:
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,10 +34,13 @@ from datetime import timedelta
 from typing import Any
 
 import grpc
+import grpc.aio
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._convert import duration_to_proto, encode_json, failure_to_proto, step_task_from_proto
+from ._errors import error_from_rpc
+from ._reconnect import Backoff, OutageLog, ReconnectPolicy
 from ._types import StepTask
 
 log = logging.getLogger("workflowstate.client.worker")
@@ -58,6 +59,16 @@ _HEARTBEAT = pb.StreamStepTasksRequest(heartbeat=pb.StepTaskHeartbeat())
 _DRAIN = pb.StreamStepTasksRequest(drain=pb.StepTaskDrain())
 _CREDIT_ONE = pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=1))
 
+RESUBSCRIBE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+"""The codes of a stream's end after which the worker subscribes again: the server went away,
+or it lost this worker (no heartbeat in time, e.g. a long pause of the whole process)."""
+
+RECONNECT_POLICY = ReconnectPolicy(give_up_after=None)
+"""A worker never gives up reconnecting: it is stopped by its owner."""
+
+CANCEL_WAIT = 5.0
+"""How long ``stop()`` waits for ``run()`` to return once it cancelled the stream."""
+
 TaskKey = tuple[str, int]
 """A task's step_id and attempt number: what the server's answers name."""
 
@@ -70,9 +81,18 @@ class NonRetryableError(Exception):
     """
 
 
-def default_worker_id() -> str:
-    """``host:pid``: enough for an operator reading a step's worker_id to find the worker."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def resubscribe_delay(error: grpc.RpcError | None, backoff: Backoff, outage: OutageLog, lasted: float) -> float:
+    """After a stream ended (with ``error``, or OK) and the worker is not stopping: the seconds before the next.
+
+    Raises the client's error when the end says the server refused the worker.
+    """
+    is_call = isinstance(error, (grpc.Call, grpc.aio.AioRpcError))
+    code = error.code() if is_call else grpc.StatusCode.OK  # type: ignore[union-attr]
+    if error is not None and code not in RESUBSCRIBE_CODES:
+        raise error_from_rpc(error) from error
+    delay = backoff.failed(lasted) or 0.0
+    outage.failed(code, error.details() if is_call else "the server ended the stream", delay)  # type: ignore[union-attr]
+    return delay
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,34 +20,15 @@ import grpc
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 
-from ._errors import error_from_rpc
-from ._reconnect import Backoff, ReconnectPolicy
+from ._identity import host_and_pid
+from ._reconnect import Backoff, OutageLog
+from ._request_queue import until_none
+from ._signals import signals_to_thread, two_step_stop
 from ._types import StepTask
-from ._worker_protocol import (
-    NonRetryableError,
-    WorkerProtocol,
-    WorkerSettings,
-    default_worker_id,
-    log,
-)
+from ._worker_protocol import CANCEL_WAIT, RECONNECT_POLICY, NonRetryableError, WorkerProtocol, WorkerSettings, log, resubscribe_delay
 
 if TYPE_CHECKING:
     from ._sync import WorkflowStateClient
-
-# The codes of a stream's end after which the worker subscribes again: the server went away,
-# or it lost this worker (no heartbeat in time, e.g. a long pause of the whole process).
-_RESUBSCRIBE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-# A worker never gives up reconnecting: it is stopped by its owner.
-_RECONNECT = ReconnectPolicy(give_up_after=None)
-# How long stop() waits for run() to return once it cancelled the stream.
-_CANCEL_WAIT = 5.0
-
-
-def _until_none(requests: queue.Queue[pb.StreamStepTasksRequest | None]) -> Iterator[pb.StreamStepTasksRequest]:
-    # gRPC pulls the stream's messages from this generator; None half-closes.
-    while (request := requests.get()) is not None:
-        yield request
-
 
 class Worker:
     """Runs the steps scheduled for its handlers, with the blocking client::
@@ -93,7 +74,7 @@ class Worker:
         self._stub = client._stub
         self._handlers = dict(handlers)
         settings = WorkerSettings(
-            worker_id or default_worker_id(), tuple(self._handlers), max_in_flight, task_lease
+            worker_id or host_and_pid(), tuple(self._handlers), max_in_flight, task_lease
         )
         self._protocol = WorkerProtocol(settings)
         self._lock = threading.Lock()
@@ -118,13 +99,22 @@ class Worker:
 
         A worker runs once. UNAVAILABLE (the server went away or shuts down)
         and DEADLINE_EXCEEDED (the server lost the worker) are not errors: the
-        worker subscribes again.
+        worker subscribes again. Run in the main thread, it turns SIGINT
+        (Ctrl-C) and SIGTERM into :meth:`stop` without a timeout: the running
+        handlers finish and report, then run() returns; a second signal stops
+        at once, as stop() does after its timeout. The previous signal
+        handlers are back when run() returns.
         """
         with self._lock:
             if self._started:
                 raise RuntimeError("a Worker runs once; make a new one")
             self._started = True
             self._run_thread = threading.get_ident()
+        on_signal = two_step_stop(f"worker {self.worker_id}", self.stopping.is_set, self._ask_to_stop, self._abandon)
+        with signals_to_thread(on_signal, f"worker-signals {self.worker_id}"):
+            self._run()
+
+    def _run(self) -> None:
         settings = self._protocol.settings
         pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix=f"worker {settings.worker_id}")
         ticker = threading.Thread(target=self._tick, name=f"worker-heartbeat {settings.worker_id}", daemon=True)
@@ -145,7 +135,8 @@ class Worker:
             self._finished.set()
 
     def _serve(self, pool: ThreadPoolExecutor) -> None:
-        backoff = Backoff(_RECONNECT)
+        backoff = Backoff(RECONNECT_POLICY)
+        outage = OutageLog(log, f"worker {self.worker_id}")
         while True:
             requests: queue.Queue[pb.StreamStepTasksRequest | None] = queue.Queue()
             with self._lock:
@@ -154,13 +145,14 @@ class Worker:
                 for message in self._protocol.connect():
                     requests.put(message)
                 self._requests, self._half_closed = requests, False
-                call = self._call = self._stub.StreamStepTasks(_until_none(requests))
+                call = self._call = self._stub.StreamStepTasks(until_none(requests))
                 self._changed.notify_all()
             started = time.monotonic()
             error: grpc.RpcError | None = None
             try:
                 for response in call:
                     backoff.progress()
+                    outage.connected()
                     with self._lock:
                         task, messages = self._protocol.on_response(response)
                         self._send(messages)
@@ -177,17 +169,7 @@ class Worker:
                 call.cancel()
             if self._protocol.stopping:
                 return
-            code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.OK
-            if error is not None and code not in _RESUBSCRIBE_CODES:
-                raise error_from_rpc(error) from error
-            delay = backoff.failed(time.monotonic() - started) or 0.0
-            log.warning(
-                "worker %s: the task stream ended (%s: %s); subscribing again in %.1fs",
-                self.worker_id,
-                code.name,
-                error.details() if isinstance(error, grpc.Call) else "",
-                delay,
-            )
+            delay = resubscribe_delay(error, backoff, outage, time.monotonic() - started)
             self.stopping.wait(delay)
 
     def _execute(self, task: StepTask) -> None:
@@ -234,20 +216,27 @@ class Worker:
         Called from the thread in :meth:`run` (a signal handler), it only asks
         for the stop and returns False.
         """
-        with self._lock:
-            self._send(self._protocol.stop())
-            # Set after the drain is queued: from here on, no new task starts.
-            self.stopping.set()
+        self._ask_to_stop()
         if not self._started:
             return True
         if threading.get_ident() == self._run_thread:
             return False
         if self._finished.wait(None if timeout is None else timeout.total_seconds()):
             return True
+        self._abandon()
+        self._finished.wait(CANCEL_WAIT)
+        return False
+
+    def _ask_to_stop(self) -> None:
+        with self._lock:
+            self._send(self._protocol.stop())
+            # Set after the drain is queued: from here on, no new task starts.
+            self.stopping.set()
+
+    def _abandon(self) -> None:
+        # The handlers still running are left to finish in their threads; their results are not sent.
         with self._lock:
             self._abandoned = True
             if self._call is not None:
                 self._call.cancel()
             self._changed.notify_all()
-        self._finished.wait(_CANCEL_WAIT)
-        return False

@@ -38,7 +38,7 @@ class DatabaseHealth:
         self._healthy: bool | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        database.on_trouble(self._wake.set)
+        database.on_trouble(self._look_now)
 
     async def start(self) -> None:
         await self._check_once()
@@ -51,7 +51,13 @@ class DatabaseHealth:
 
     def report_unavailable(self, error: Exception) -> None:
         """Called by the servicer when a call could not reach the database."""
-        self._wake.set()
+        self._look_now()
+
+    def _look_now(self) -> None:
+        # Once the database is known to be down, calls fail at once and each would ask again: the
+        # monitor already probes every UNHEALTHY_INTERVAL then, which is often enough.
+        if self._healthy is not False:
+            self._wake.set()
 
     async def _run(self) -> None:
         while True:

@@ -50,7 +50,10 @@ class ControllablePostgres:
 
     def _run(self, program: str, *args: str, timeout: float = 60.0) -> None:
         command = [str(self._bin / program), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, user=self._user)
+        # As the PostgreSQL user through runuser rather than subprocess's user=: that forks the test
+        # process, whose gRPC threads then crash the child before it runs anything.
+        prefix = ["runuser", "-u", self._user, "--"] if self._user else []
+        result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"{program} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}\n{self.log_tail()}")
 

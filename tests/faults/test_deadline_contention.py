@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 from support.flows import new_run, new_step
 from support.tcp_proxy import CuttableProxy
-from support.waiting import NOBODY_WAITS_FOR_A_LOCK, wait_in_database
+from support.waiting import NOBODY_WAITS_FOR_A_LOCK, SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -95,3 +95,24 @@ def test_calls_timed_out_on_a_row_lock_wrote_nothing_even_after_the_lock_is_rele
 
         # The server is fine afterwards: the same call now succeeds.
         assert stub.SetStepRunning(pb.SetStepRunningRequest(step_id=steps[0].step_id), timeout=10).step.status == pb.STEP_STATUS_RUNNING
+
+
+def test_a_call_cancelled_by_its_client_while_waiting_on_a_row_lock_leaves_nothing_behind(start_server, proxy, db) -> None:
+    """Without a deadline, a caller that goes away has its statement cancelled in PostgreSQL too,
+    in the background: it does not wait for the lock and commit once the lock is released."""
+    server = start_server(url=proxy.url)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        run = new_run(stub)
+        step = new_step(stub, run.run_id)
+        before = _run_rows(db, server.schema, run.run_id)
+        with psycopg.connect(db.info.dsn) as holder:
+            holder.execute(sql.SQL("SELECT FROM {} WHERE run_id = %s FOR UPDATE").format(sql.Identifier(server.schema, "steps")), (run.run_id,))
+            call = stub.SetStepRunning.future(pb.SetStepRunningRequest(step_id=step.step_id))
+            wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK, timeout=10)
+            assert call.cancel()
+            wait_in_database(db, NOBODY_WAITS_FOR_A_LOCK, timeout=10)
+            holder.rollback()
+        wait_in_database(db, _nothing_of_schema_runs(server.schema), timeout=10)
+        assert _run_rows(db, server.schema, run.run_id) == before
+        assert stub.SetStepRunning(pb.SetStepRunningRequest(step_id=step.step_id), timeout=10).step.status == pb.STEP_STATUS_RUNNING

@@ -124,7 +124,9 @@ class Database:
             self._runner.mark_down(str(err).removeprefix("the database cannot be reached: "))
             raise
         if self._runner.outage is not None:
-            await self._pool.drain()
+            # Back: the idle pooled connections most likely died with it; check them all now
+            # (once, not on every checkout) so that calls get live ones.
+            await self._pool.check()
             self._runner.mark_up()
 
     async def _round_trip(self, timeout: float) -> None:

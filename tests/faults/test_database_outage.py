@@ -26,9 +26,10 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from psycopg import sql
 from support.controllable_postgres import ControllablePostgres, controllable_postgres
+from support.health_watch import HealthWatch
 from support.server_process import ServerProcess
 
 from workflowstate.client import WorkflowStateClient, WorkflowStateError
@@ -132,42 +133,6 @@ class Writers:
         self._pool.shutdown()
         for client in self._clients:
             client.close()
-
-
-class HealthWatch:
-    """Every status the health service sends, with the time it arrived."""
-
-    def __init__(self, target: str) -> None:
-        self.seen: list[tuple[float, int]] = []
-        self._changed = threading.Condition()
-        self._channel = grpc.insecure_channel(target)
-        self._watch = health_pb2_grpc.HealthStub(self._channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=300)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        try:
-            for answer in self._watch:
-                with self._changed:
-                    self.seen.append((time.monotonic(), answer.status))
-                    self._changed.notify_all()
-        except grpc.RpcError:
-            pass  # cancelled by close()
-
-    def wait_for(self, status: int, after: float, timeout: float) -> float:
-        """When `status` was first seen after `after`."""
-
-        def found() -> float | None:
-            return next((when for when, seen in self.seen if seen == status and when > after), None)
-
-        with self._changed:
-            assert self._changed.wait_for(lambda: found() is not None, timeout), f"health never said {status} ({self.seen})"
-            return found()  # type: ignore[return-value]
-
-    def close(self) -> None:
-        self._watch.cancel()
-        self._reader.join(10)
-        self._channel.close()
 
 
 @pytest.fixture

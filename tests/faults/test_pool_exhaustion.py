@@ -16,6 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 from support.flows import new_run, new_step
+from support.health_watch import HealthWatch
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -44,28 +45,6 @@ class _Answers:
             assert self._changed.wait_for(lambda: len(self.by_step) >= count, timeout), f"only {len(self.by_step)} answers"
 
 
-class _HealthRecord:
-    """Every status the health service sends on a Watch, from its start until stop()."""
-
-    def __init__(self, health: health_pb2_grpc.HealthStub) -> None:
-        self.statuses: list[int] = []
-        self._watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=120)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        try:
-            for answer in self._watch:
-                self.statuses.append(answer.status)
-        except grpc.RpcError:
-            pass  # cancelled by stop()
-
-    def stop(self) -> list[int]:
-        self._watch.cancel()
-        self._reader.join(10)
-        return self.statuses
-
-
 def _statuses(db: psycopg.Connection, schema: str, run_id: str) -> dict[str, str]:
     query = sql.SQL("SELECT step_id::text, status FROM {} WHERE run_id = %s").format(sql.Identifier(schema, "steps"))
     return dict(db.execute(query, (run_id,)).fetchall())
@@ -79,7 +58,7 @@ def test_an_exhausted_pool_answers_overloaded_keeps_serving_and_recovers(start_s
         run = new_run(stub)
         steps = [new_step(stub, run.run_id, step_name=f"step-{n}").step_id for n in range(CALLS)]
         answers = _Answers()
-        health_record = _HealthRecord(health)
+        health_watch = HealthWatch(server.target)
 
         with psycopg.connect(db.info.dsn) as holder:
             holder.execute(
@@ -117,6 +96,7 @@ def test_an_exhausted_pool_answers_overloaded_keeps_serving_and_recovers(start_s
         for step_id in refused:
             assert stub.SetStepRunning(pb.SetStepRunningRequest(step_id=step_id), timeout=10).step.status == pb.STEP_STATUS_RUNNING
         assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == SERVING
-        assert set(health_record.stop()) == {SERVING}, "health left SERVING while only the pool was exhausted"
+        health_watch.close()
+        assert {status for _, status in health_watch.seen} == {SERVING}, "health left SERVING while only the pool was exhausted"
     log = server.log_text()
     assert "database unreachable" not in log, "pool exhaustion was taken for an outage"

@@ -108,6 +108,8 @@ class StatementRunner:
         except asyncio.CancelledError:
             if not task.done():
                 self._leave_to_background(statement)
+            elif not task.cancelled():
+                task.exception()  # ended as its caller went away: the answer goes nowhere, mark it read
             raise
 
     def mark_down(self, reason: str) -> None:

@@ -39,6 +39,13 @@ class DeadlineExceeded(WorkflowStateError):
     """The call's deadline passed before the database answered; nothing was written."""
 
 
+class Overloaded(WorkflowStateError):
+    """Every database connection of this server is busy: the server is overloaded, not the database away.
+
+    Not an Unavailable: that would tell the health service (and load balancers) that PostgreSQL is gone,
+    and gRPC clients retry UNAVAILABLE at once, adding load where there is too much already."""
+
+
 class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
 
@@ -53,4 +60,5 @@ STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

@@ -1,15 +1,15 @@
-"""The server's connection pool and the one way statements run on it.
+"""The server's connection pool, its health probe, and the one way statements run on the pool.
 
 Each capability store asks `Database.statements(package, file)` for its named statements and runs
 them through the `Statements` it gets back; rows come back as dicts, jsonb columns as JSON text.
-Driver errors become the server's errors in one place (driver_errors.py).
+How one statement runs (deadlines, cancelled callers, fail-fast) is execution.py; driver errors
+become the server's errors in one place (driver_errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,8 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core import errors
-from .driver_errors import translate_database_errors
+from .driver_errors import first_line
+from .execution import StatementRunner, deadline_in
 from .migrate import migrate
 from .statements import load_statements, with_schema
 
@@ -36,6 +37,10 @@ class PoolSettings:
     acquire_timeout: float = 5.0
 
 
+# While the database is away at startup, how often to look again.
+STARTUP_RECHECK = 0.25
+
+
 class _JsonbAsText(TextLoader):
     """Read jsonb as its text: it goes to the caller as JSON text, so parsing it would be waste."""
 
@@ -45,7 +50,7 @@ async def _configure_connection(conn: psycopg.AsyncConnection) -> None:
 
 
 class Database:
-    """One PostgreSQL schema, reached through a connection pool."""
+    """One PostgreSQL schema, reached through a connection pool, and watched through a probe connection."""
 
     def __init__(self, database_url: str, schema: str, pool: PoolSettings | None = None) -> None:
         self.schema = schema
@@ -60,17 +65,36 @@ class Database:
             configure=_configure_connection,
             open=False,
             name="workflowstate",
+            # A connection attempt that fails is given up at once instead of retried with the pool's
+            # backoff (1 s, 2 s, 4 s...): those waiting retries held the pool's slots after an
+            # outage, so calls waited seconds after PostgreSQL was back. The pool grows again on
+            # demand, and the probe below says when the database is back.
+            reconnect_timeout=0.0,
+            reconnect_failed=lambda _pool: self._runner.connect_failed(),
         )
-        self._own = self.statements("workflowstate.server.db", "database.sql")
+        self._runner = StatementRunner(self._pool, max_size=self._settings.max_size, acquire_timeout=self._settings.acquire_timeout)
+        self._ping = load_statements("workflowstate.server.db", "database.sql")["ping"]
+        self._probe_connection: psycopg.AsyncConnection[Any] | None = None
 
     def statements(self, package: str, filename: str) -> Statements:
         """The named statements of a capability's .sql file, ready to run on this database."""
-        return Statements(self, {name: with_schema(text, self.schema) for name, text in load_statements(package, filename).items()})
+        return Statements(self._runner, {name: with_schema(text, self.schema) for name, text in load_statements(package, filename).items()})
 
     async def open(self, *, timeout: float = 30.0) -> list[int]:
-        """Connect and apply missing migrations; return the migrations applied now."""
+        """Wait (up to timeout) for the database, connect and apply missing migrations; return the
+        migrations applied now."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + timeout
+        while True:
+            try:
+                await self._round_trip(max(ends - loop.time(), STARTUP_RECHECK))
+                break
+            except errors.Unavailable as err:
+                if loop.time() + STARTUP_RECHECK > ends:
+                    raise errors.Unavailable(f"could not connect to the database within {timeout:.0f}s: {err}") from err
+                await asyncio.sleep(STARTUP_RECHECK)
         try:
-            await self._pool.open(wait=True, timeout=timeout)
+            await self._pool.open(wait=True, timeout=max(ends - loop.time(), 1.0))
         except PoolTimeout as err:
             await self._pool.close()
             raise errors.Unavailable(f"could not connect to the database within {timeout:.0f}s: {err}") from err
@@ -78,58 +102,80 @@ class Database:
             return await migrate(conn, self.schema)
 
     async def close(self) -> None:
+        await self._close_probe()
+        await self._runner.wait_background(timeout=5.0)
         await self._pool.close()
 
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        """A pooled connection, with driver errors translated."""
-        with translate_database_errors():
-            async with self._pool.connection() as conn:
-                yield conn
+    def on_trouble(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when a statement meets signs of an outage (a dead connection, a failed
+        connection attempt), so the probe looks at once."""
+        self._runner.on_trouble = callback
 
-    async def ping(self) -> None:
-        """One round trip to the database; raises Unavailable when it does not answer."""
-        await self._own.fetch_one("ping", {})
+    async def probe(self, timeout: float) -> None:
+        """One round trip on the server's own probe connection; raises Unavailable.
+
+        Not a pooled connection: with every pooled connection busy the database still answers, and
+        the server is overloaded, not cut off. The outcome is recorded: while the database is known
+        to be down calls fail at once; when it is back, the pool's connections (which died with it)
+        are replaced before calls use them again."""
+        try:
+            await self._round_trip(timeout)
+        except errors.Unavailable as err:
+            self._runner.mark_down(str(err).removeprefix("the database cannot be reached: "))
+            raise
+        if self._runner.outage is not None:
+            # Back: the idle pooled connections most likely died with it; check them all now
+            # (once, not on every checkout) so that calls get live ones.
+            await self._pool.check()
+            self._runner.mark_up()
+
+    async def _round_trip(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                if self._probe_connection is None or self._probe_connection.closed:
+                    self._probe_connection = await psycopg.AsyncConnection.connect(self.database_url, autocommit=True)
+                await self._probe_connection.execute(self._ping)
+        except (psycopg.Error, OSError, TimeoutError) as err:
+            await self._close_probe()
+            reason = f"no answer within {timeout:g}s" if isinstance(err, TimeoutError) else first_line(err)
+            raise errors.Unavailable(f"the database cannot be reached: {reason}") from err
+
+    async def _close_probe(self) -> None:
+        connection, self._probe_connection = self._probe_connection, None
+        if connection is not None:
+            await connection.close()
 
     def pool_stats(self) -> dict[str, int]:
         """The connection pool's current numbers (psycopg_pool's get_stats)."""
         return self._pool.get_stats()
 
-    async def check_idle_connections(self) -> None:
-        """Drop pooled connections that died, so the next call gets a fresh one."""
-        await self._pool.check()
-
 
 class Statements:
-    """A capability's named statements, bound to the database they run on."""
+    """A capability's named statements, bound to the pool they run on."""
 
-    def __init__(self, database: Database, texts: dict[str, str]) -> None:
-        self._database = database
+    def __init__(self, runner: StatementRunner, texts: dict[str, str]) -> None:
+        self._runner = runner
         self._texts = texts
 
     async def fetch_one(self, name: str, params: dict[str, Any]) -> Row | None:
         """Run the named statement; return its first row (None when it has none)."""
-        async with self._database.connection() as conn:
-            cursor = await conn.execute(self._texts[name], params)
-            return await cursor.fetchone()
+        row: Row | None = await self._runner.run(self._texts[name], params, many=False)
+        return row
 
     async def fetch_all(self, name: str, params: dict[str, Any]) -> list[Row]:
         """Run the named statement; return all its rows."""
-        async with self._database.connection() as conn:
-            cursor = await conn.execute(self._texts[name], params)
-            return await cursor.fetchall()
+        rows: list[Row] = await self._runner.run(self._texts[name], params, many=True)
+        return rows
 
 
 async def with_deadline(call: Awaitable[Any], seconds: float | None) -> Any:
-    """Await a store call, giving up when the caller's deadline passes.
+    """Await a store call within the caller's deadline (None: no deadline).
 
-    Cancelling the await makes psycopg cancel the running statement, so nothing is left half
-    done: a statement is one transaction, and a cancelled one is rolled back.
+    Its statements give up a margin before the deadline and are cancelled in PostgreSQL; the call
+    is answered DEADLINE_EXCEEDED only once PostgreSQL has confirmed the cancel, so nothing was
+    written (execution.py says how, and why the margin).
     """
     if seconds is None:
         return await call
-    try:
-        async with asyncio.timeout(seconds):
-            return await call
-    except TimeoutError:
-        raise errors.DeadlineExceeded("the deadline passed before the database answered; the statement was cancelled") from None
+    with deadline_in(seconds):
+        return await call

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=_env("DATA_DIR"), help="embedded PostgreSQL data folder (default: per-user data dir)")
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=int(_env("MAX_PAYLOAD_BYTES", str(1024 * 1024))), help="largest JSON payload per field")
     serve.add_argument("--pool-size", type=_positive_int, default=int(_env("POOL_SIZE", "10")), help="most database connections")
-    serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before UNAVAILABLE")
+    serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")
     serve.add_argument("--startup-timeout", type=_positive_float, default=float(_env("STARTUP_TIMEOUT", "30")), help="seconds to wait for the database at start-up")
     serve.add_argument("--lease-max-ttl", type=_positive_float, default=float(_env("LEASE_MAX_TTL", "300")), help="longest lease ttl a client may ask for, in seconds")
     serve.add_argument("--lease-poll-interval", type=_positive_float, default=float(_env("LEASE_POLL_INTERVAL", "1")), help="longest a lease waiter sleeps before looking again unwoken, in seconds")

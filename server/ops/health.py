@@ -1,8 +1,10 @@
 """Database health: the standard grpc.health.v1 service follows whether PostgreSQL answers.
 
-A monitor pings the database every interval; a call that met an unreachable database reports it at
-once, so the status flips to NOT_SERVING without waiting for the next ping, and the monitor then
-pings more often until the database is back.
+A monitor probes the database every interval on a connection of its own (Database.probe), so a
+busy pool is not mistaken for an outage. A call that met an unreachable database, or a dead pooled
+connection, wakes it at once, so the status flips to NOT_SERVING without waiting for the next
+probe; while the database is down the monitor probes every UNHEALTHY_INTERVAL, so SERVING (and
+calls) come back within about that long of PostgreSQL's return.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ log = logging.getLogger("workflowstate.server.health")
 
 SERVICE_NAMES = ("", "workflowstate.v1.WorkflowStateService")
 
+# Seconds between probes while the database is down.
+UNHEALTHY_INTERVAL = 0.25
+
 
 class DatabaseHealth:
     """Keeps the health service's status in step with the database."""
@@ -33,6 +38,7 @@ class DatabaseHealth:
         self._healthy: bool | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        database.on_trouble(self._look_now)
 
     async def start(self) -> None:
         await self._check_once()
@@ -45,12 +51,18 @@ class DatabaseHealth:
 
     def report_unavailable(self, error: Exception) -> None:
         """Called by the servicer when a call could not reach the database."""
-        self._wake.set()
+        self._look_now()
+
+    def _look_now(self) -> None:
+        # Once the database is known to be down, calls fail at once and each would ask again: the
+        # monitor already probes every UNHEALTHY_INTERVAL then, which is often enough.
+        if self._healthy is not False:
+            self._wake.set()
 
     async def _run(self) -> None:
         while True:
             # While unhealthy, look again sooner so recovery shows quickly.
-            wait = self._interval if self._healthy else min(self._interval, 0.5)
+            wait = self._interval if self._healthy else min(self._interval, UNHEALTHY_INTERVAL)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel that
             # stop() sends, and the monitor would then never end.
             with contextlib.suppress(TimeoutError):
@@ -61,11 +73,9 @@ class DatabaseHealth:
 
     async def _check_once(self) -> None:
         try:
-            async with asyncio.timeout(max(self._interval, 1.0)):
-                await self._database.ping()
-        except (Unavailable, TimeoutError) as err:
-            await self._set(False, str(err) or "the database did not answer in time")
-            await self._database.check_idle_connections()
+            await self._database.probe(timeout=max(self._interval, 1.0))
+        except Unavailable as err:
+            await self._set(False, str(err))
         else:
             await self._set(True, "")
 

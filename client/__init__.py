@@ -25,11 +25,13 @@ from ._async import AsyncWorkflowStateClient
 from ._lease_async import AsyncLease
 from ._lease_sync import Lease
 from ._errors import (
+    Aborted,
     AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unavailable,
     WorkflowStateError,
 )
@@ -41,6 +43,7 @@ from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunStatu
 from ._types import StepStatus, StepTask
 
 __all__ = [
+    "Aborted",
     "AlreadyExists",
     "AsyncLease",
     "AsyncWorker",
@@ -54,6 +57,7 @@ __all__ = [
     "LeaseLostReason",
     "NonRetryableError",
     "NotFound",
+    "ResourceExhausted",
     "Run",
     "RunEvent",
     "RunStatus",

@@ -48,6 +48,15 @@ class DeadlineExceeded(WorkflowStateError):
     """The call did not finish within its timeout."""
 
 
+class ResourceExhausted(WorkflowStateError):
+    """RESOURCE_EXHAUSTED: the server is overloaded (every database connection busy; retry after a
+    pause), or a message was over the size limit. Either way nothing was written."""
+
+
+class Aborted(WorkflowStateError):
+    """PostgreSQL broke a deadlock or serialization conflict: nothing was written; retry."""
+
+
 _ERROR_BY_STATUS: dict[grpc.StatusCode, type[WorkflowStateError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -55,6 +64,8 @@ _ERROR_BY_STATUS: dict[grpc.StatusCode, type[WorkflowStateError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.ABORTED: Aborted,
 }
 
 

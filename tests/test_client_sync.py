@@ -78,6 +78,7 @@ def charge_card() -> None:
 
 def test_public_names_are_pinned() -> None:
     assert workflowstate.client.__all__ == [
+        "Aborted",
         "AlreadyExists",
         "AsyncLease",
         "AsyncWorker",
@@ -91,6 +92,7 @@ def test_public_names_are_pinned() -> None:
         "LeaseLostReason",
         "NonRetryableError",
         "NotFound",
+        "ResourceExhausted",
         "Run",
         "RunEvent",
         "RunStatus",
@@ -570,3 +572,11 @@ def test_retry_false_does_not_retry(flaky: tuple[FlakyServicer, str]) -> None:
         with pytest.raises(Unavailable):
             client.create_run(unique_name("no-retry"))
     assert len(servicer.create_run_keys) == 1
+
+
+def test_resource_exhausted_has_its_own_error_class(client: WorkflowStateClient, unique: str) -> None:
+    """A message over the server's size limit is RESOURCE_EXHAUSTED: ResourceExhausted, not the bare base class."""
+    with pytest.raises(workflowstate.client.ResourceExhausted) as refused:
+        client.create_run(unique, "x" * (8 * 1024 * 1024))
+    assert refused.value.status is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert client.create_run(unique, {"small": True}).workflow == unique  # the channel still works

@@ -26,6 +26,7 @@ from ..db.notifications import Notifications
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
 from ..state.store import StateStore
+from ..core.supervisor import Supervisor
 
 log = logging.getLogger("workflowstate.server")
 
@@ -67,8 +68,12 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     health_servicer = health.aio.HealthServicer()
     database_health = DatabaseHealth(database, health_servicer, metrics, interval=config.health_interval)
     server_id = uuid.uuid4()
+    # Every background loop runs under it: an unexpected error is logged, counted and restarted.
+    supervisor = Supervisor(on_restart=metrics.background_restarted, on_running=metrics.background_running)
     notifications = Notifications(database_url)
-    leases = LeaseManager(LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
+    leases = LeaseManager(
+        LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications, supervisor=supervisor
+    )
     dispatcher = TaskDispatcher(
         database,
         store,
@@ -76,9 +81,14 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         notifications,
         on_dispatched=metrics.tasks_dispatched.inc,
         on_lost=metrics.tasks_lost.inc,
+        supervisor=supervisor,
     )
     watchers = EventWatchers(
-        database, interval=config.event_interval, poll_interval=config.dispatch.poll_interval, retention=config.event_retention
+        database,
+        interval=config.event_interval,
+        poll_interval=config.dispatch.poll_interval,
+        retention=config.event_retention,
+        supervisor=supervisor,
     )
     servicer = WorkflowStateServicer(
         store,
@@ -108,7 +118,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     await leases.start()
     dispatcher.start()
     watchers.start()
-    listener = asyncio.create_task(notifications.run(), name="listener")
+    listener = supervisor.start("notification-listener", notifications.run)
     log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
     on_ready(address)
     try:

@@ -22,6 +22,7 @@ from .health import DatabaseHealth
 from ..leases.store import LeaseStore
 from ..leases.manager import LeaseManager
 from .metrics import Metrics
+from .ports import CannotListen, refuse_if_in_use
 from ..db.notifications import Notifications
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
@@ -44,9 +45,14 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
 def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
     """Bind the listen address; return it with the port the system chose."""
     credentials = _credentials(config)
-    port = server.add_secure_port(config.listen, credentials) if credentials else server.add_insecure_port(config.listen)
+    try:
+        port = server.add_secure_port(config.listen, credentials) if credentials else server.add_insecure_port(config.listen)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise SystemExit(f"cannot listen on {config.listen}")
+        if not config.reuse_port:
+            refuse_if_in_use(config.listen)  # say why, when that is why
+        raise CannotListen(f"cannot listen on {config.listen}")
     host = config.listen.rsplit(":", 1)[0]
     return f"{host}:{port}"
 
@@ -61,7 +67,12 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     # Room for every payload field of the largest request, each at the payload limit.
     max_message = 4 * config.max_payload_bytes + 64 * 1024
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", max_message), ("grpc.max_send_message_length", -1)]
+        options=[
+            ("grpc.max_receive_message_length", max_message),
+            ("grpc.max_send_message_length", -1),
+            # gRPC's default is on, which lets a second server share a port in use without a word.
+            ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+        ]
     )
     metrics = Metrics()
     metrics.watch_pool(database.pool_stats)

@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
 from psycopg import sql
 from support.flows import new_run
+from support.polling import wait_until
 from support.server_process import ServerProcess
 from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
@@ -35,14 +34,6 @@ def _clean_env(**variables: str) -> dict[str, str]:
 
 def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SERVE, *args], capture_output=True, text=True, timeout=60, env=env or _clean_env())
-
-
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
 
 
 # Settings from variables.
@@ -165,7 +156,7 @@ def test_a_worker_killed_while_stopping_makes_the_server_exit_non_zero(start_ser
             wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK)
             server.process.send_signal(signal.SIGTERM)
             # The idle worker stops; the draining one is killed before it can.
-            _wait_until(lambda: sum(_gone(pid) for pid in pids) == 1, "the idle worker stopped")
+            wait_until(lambda: sum(_gone(pid) for pid in pids) == 1, "the idle worker stopped")
             [draining] = [pid for pid in pids if not _gone(pid)]
             os.kill(draining, signal.SIGKILL)
             code = server.process.wait(60)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
@@ -19,6 +17,7 @@ import pytest
 from psycopg import sql
 from support.flows import history_of, scheduled_steps
 from support.metrics import metrics_address, scrape
+from support.polling import wait_until
 from support.task_stream import TaskStream
 
 from workflowstate.server.core.supervisor import RestartPolicy, Supervisor
@@ -113,15 +112,6 @@ async def test_a_loop_that_returns_is_done_and_not_restarted() -> None:
     assert (calls, restarts) == (1, [])
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll a condition with a bounded deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
-
-
 def _rename_column(database_url: str, schema: str, old: str, new: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER TABLE {}.steps RENAME COLUMN {} TO {}").format(sql.Identifier(schema), sql.Identifier(old), sql.Identifier(new)))
@@ -155,8 +145,8 @@ def test_the_sweeper_survives_an_unexpected_database_error_and_retries_lost_work
         # The sweeper's statement now fails with an error no loop expects (undefined column).
         _rename_column(database_url, schema, "task_expire_time", "task_expire_time_away")
         try:
-            _wait_until(lambda: len(_failures_logged(survivor.log_text(), "task-sweeper")) >= 1, "the sweeper's failure is logged")
-            _wait_until(lambda: scrape(metrics).get(restarts_key, 0) >= 1, "the restart is counted")
+            wait_until(lambda: len(_failures_logged(survivor.log_text(), "task-sweeper")) >= 1, "the sweeper's failure is logged")
+            wait_until(lambda: scrape(metrics).get(restarts_key, 0) >= 1, "the restart is counted")
             failure = _failures_logged(survivor.log_text(), "task-sweeper")[0]
             assert "task_expire_time" in failure["exception"] and "Traceback" in failure["exception"]
         finally:

@@ -4,7 +4,9 @@ Lease releases and newly scheduled steps are announced with NOTIFY on channels o
 schema; every server listens on one dedicated autocommit connection (not a pooled one) and calls
 the handlers registered for each channel. When the connection drops, it reconnects with backoff
 and calls every on_reconnect handler, since notifications may have been missed meanwhile: waiters
-look again then, and poll at a bounded interval until the connection is back.
+look again then, and poll at a bounded interval until the connection is back. Any other error
+ends run(); the server runs it under its supervisor (core/supervisor.py), whose restart is a
+reconnect like any other.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Notifications:
         self._subscriptions[channel] = _Subscription(on_notice, on_reconnect)
 
     async def run(self) -> None:
-        """Listen forever; reconnect when the connection drops."""
+        """Listen forever; reconnect when the connection drops (raise on anything else)."""
         backoff = 0.1
         while True:
             try:

@@ -21,6 +21,7 @@ from ..db.notifications import Notifications, tasks_channel
 from ..db.database import Database
 from ..state.store import FailureRecord, StateStore
 from ..core.shutdown import ShutdownNotifier
+from ..core.supervisor import Supervisor
 from .store import TaskStore
 
 log = logging.getLogger("workflowstate.server.dispatch")
@@ -57,6 +58,7 @@ class TaskDispatcher(ShutdownNotifier):
         *,
         on_dispatched: Callable[[int], None] = lambda count: None,
         on_lost: Callable[[int], None] = lambda count: None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         super().__init__()
         self.on_dispatched = on_dispatched
@@ -65,12 +67,13 @@ class TaskDispatcher(ShutdownNotifier):
         self.state = state
         self.settings = settings
         self._wakers: dict[str, set[Callable[[], None]]] = {}
+        self._supervisor = supervisor or Supervisor()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         notifications.subscribe(tasks_channel(database.schema), self._wake_rpc, self._wake_all)
 
     def start(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="task-sweeper")
+        self._sweeper = self._supervisor.start("task-sweeper", self._sweep_forever)
 
     async def stop(self, timeout: float = 5.0) -> None:
         if self._sweeper:

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 
 from ..core import errors
+from ..core.supervisor import Supervisor
 from .store import EventStore, Position
 from ..db.database import Database, Row
 
@@ -32,8 +33,17 @@ PAGE = 500
 class EventWatchers:
     """The event readers of one server process, keyed by run (None: readers of every run)."""
 
-    def __init__(self, database: Database, *, interval: float, poll_interval: float, retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        interval: float,
+        poll_interval: float,
+        retention: timedelta | None = None,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.events = EventStore(database)
+        self._supervisor = supervisor or Supervisor()
         self.interval = interval
         self.poll_interval = poll_interval
         self.retention = retention
@@ -44,9 +54,10 @@ class EventWatchers:
         self._pump: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._pump = asyncio.create_task(self._pump_forever(), name="event-pump")
-        if self.retention is not None:
-            self._pruner = asyncio.create_task(self._prune_forever(self.retention), name="event-pruner")
+        self._pump = self._supervisor.start("event-pump", self._pump_forever)
+        retention = self.retention
+        if retention is not None:
+            self._pruner = self._supervisor.start("event-pruner", lambda: self._prune_forever(retention))
 
     async def stop(self) -> None:
         tasks = [task for task in (self._pump, self._pruner) if task]

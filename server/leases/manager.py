@@ -24,6 +24,7 @@ from .store import LeaseStore
 from ..db.notifications import Notifications
 from ..db.database import Row
 from ..core.shutdown import ShutdownNotifier
+from ..core.supervisor import Supervisor
 
 log = logging.getLogger("workflowstate.server.leases")
 
@@ -115,8 +116,11 @@ class LeaseSettings:
 class LeaseManager(ShutdownNotifier):
     """All lease streams of one server process."""
 
-    def __init__(self, leases: LeaseStore, settings: LeaseSettings, notifications: Notifications) -> None:
+    def __init__(
+        self, leases: LeaseStore, settings: LeaseSettings, notifications: Notifications, *, supervisor: Supervisor | None = None
+    ) -> None:
         super().__init__()
+        self._supervisor = supervisor or Supervisor()
         self._leases = leases
         notifications.subscribe(leases.channel, self._wake_key, self._wake_all)
         self.settings = settings
@@ -125,7 +129,7 @@ class LeaseManager(ShutdownNotifier):
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._refresh_waiters(), name="lease-waiter-refresh")]
+        self._tasks = [self._supervisor.start("lease-waiter-refresh", self._refresh_waiters)]
 
     async def stop(self, timeout: float = 5.0) -> None:
         for task in self._tasks:

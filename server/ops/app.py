@@ -22,10 +22,12 @@ from .health import DatabaseHealth
 from ..leases.store import LeaseStore
 from ..leases.manager import LeaseManager
 from .metrics import Metrics
+from .ports import CannotListen, refuse_if_in_use
 from ..db.notifications import Notifications
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
 from ..state.store import StateStore
+from ..core.supervisor import Supervisor
 
 log = logging.getLogger("workflowstate.server")
 
@@ -43,9 +45,14 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
 def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
     """Bind the listen address; return it with the port the system chose."""
     credentials = _credentials(config)
-    port = server.add_secure_port(config.listen, credentials) if credentials else server.add_insecure_port(config.listen)
+    try:
+        port = server.add_secure_port(config.listen, credentials) if credentials else server.add_insecure_port(config.listen)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise SystemExit(f"cannot listen on {config.listen}")
+        if not config.reuse_port:
+            refuse_if_in_use(config.listen)  # say why, when that is why
+        raise CannotListen(f"cannot listen on {config.listen}")
     host = config.listen.rsplit(":", 1)[0]
     return f"{host}:{port}"
 
@@ -60,15 +67,24 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     # Room for every payload field of the largest request, each at the payload limit.
     max_message = 4 * config.max_payload_bytes + 64 * 1024
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", max_message), ("grpc.max_send_message_length", -1)]
+        options=[
+            ("grpc.max_receive_message_length", max_message),
+            ("grpc.max_send_message_length", -1),
+            # gRPC's default is on, which lets a second server share a port in use without a word.
+            ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+        ]
     )
     metrics = Metrics()
     metrics.watch_pool(database.pool_stats)
     health_servicer = health.aio.HealthServicer()
     database_health = DatabaseHealth(database, health_servicer, metrics, interval=config.health_interval)
     server_id = uuid.uuid4()
+    # Every background loop runs under it: an unexpected error is logged, counted and restarted.
+    supervisor = Supervisor(on_restart=metrics.background_restarted, on_running=metrics.background_running)
     notifications = Notifications(database_url)
-    leases = LeaseManager(LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications)
+    leases = LeaseManager(
+        LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications, supervisor=supervisor
+    )
     dispatcher = TaskDispatcher(
         database,
         store,
@@ -76,9 +92,14 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         notifications,
         on_dispatched=metrics.tasks_dispatched.inc,
         on_lost=metrics.tasks_lost.inc,
+        supervisor=supervisor,
     )
     watchers = EventWatchers(
-        database, interval=config.event_interval, poll_interval=config.dispatch.poll_interval, retention=config.event_retention
+        database,
+        interval=config.event_interval,
+        poll_interval=config.dispatch.poll_interval,
+        retention=config.event_retention,
+        supervisor=supervisor,
     )
     servicer = WorkflowStateServicer(
         store,
@@ -108,7 +129,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     await leases.start()
     dispatcher.start()
     watchers.start()
-    listener = asyncio.create_task(notifications.run(), name="listener")
+    listener = supervisor.start("notification-listener", notifications.run)
     log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
     on_ready(address)
     try:

@@ -27,26 +27,89 @@ examples:
 """
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"WORKFLOWSTATE_{name}", default)
+ENV_PREFIX = "WORKFLOWSTATE_"
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _switch(text: str) -> bool:
+    """The value of an on/off flag's variable (the flag itself takes no value)."""
+    if text.strip().lower() in _TRUE + _FALSE:
+        return text.strip().lower() in _TRUE
+    raise argparse.ArgumentTypeError(f"must be one of {', '.join(repr(word) for word in _TRUE + _FALSE)}, not {text!r}")
+
+
+class _FromEnv:
+    """A flag's default taken from its variable, checked after parsing, like the flag would be.
+
+    Not a str: argparse would convert a str default itself and name the flag in its errors, and
+    would do so before --help, which must work whatever the environment holds.
+    """
+
+    def __init__(self, variable: str, text: str) -> None:
+        self.variable = variable
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"{self.text!r} from {self.variable}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose options default to their WORKFLOWSTATE_<OPTION> variable, with the
+    option's own checks and messages naming the variable (subparsers are of this class too)."""
+
+    def read_environment(self) -> None:
+        """Call once every option is added."""
+        for action in self._actions:
+            if not action.option_strings or action.default == argparse.SUPPRESS:
+                continue
+            variable = ENV_PREFIX + action.option_strings[0].lstrip("-").replace("-", "_").upper()
+            if variable in os.environ:
+                action.default = _FromEnv(variable, os.environ[variable])
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]  # argparse's signature
+        namespace, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            if isinstance(value, _FromEnv):
+                setattr(namespace, action.dest, self._from_env(action, value))
+        return namespace, extras
+
+    def _from_env(self, action: argparse.Action, value: _FromEnv) -> object:
+        convert = _switch if isinstance(action, argparse._StoreTrueAction) else (action.type or str)
+        try:
+            converted = convert(value.text)  # type: ignore[operator]
+        except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
+            self.error(f"{value.variable}: {err}")
+        if action.choices is not None and converted not in action.choices:
+            choices = ", ".join(repr(choice) for choice in action.choices)
+            self.error(f"{value.variable}: invalid choice: {value.text!r} (choose from {choices})")
+        return converted
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workflowstate",
         description="workflowstate: a gRPC state server for durable workflows, backed by PostgreSQL.",
         epilog=EPILOG,
@@ -61,36 +124,48 @@ def build_parser() -> argparse.ArgumentParser:
         "(for example WORKFLOWSTATE_DATABASE_URL).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    serve.add_argument("--listen", default=_env("LISTEN", "127.0.0.1:50051"), help="host:port to listen on; port 0 picks one")
-    serve.add_argument("--database-url", default=_env("DATABASE_URL"), help="PostgreSQL URL; unset starts the embedded PostgreSQL")
-    serve.add_argument("--no-embedded", action="store_true", default=_env("NO_EMBEDDED", "") not in ("", "0", "false"), help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
-    serve.add_argument("--schema", default=_env("SCHEMA", "workflows"), help="PostgreSQL schema for the tables")
-    serve.add_argument("--data-dir", type=Path, default=_env("DATA_DIR"), help="embedded PostgreSQL data folder (default: per-user data dir)")
-    serve.add_argument("--max-payload-bytes", type=_positive_int, default=int(_env("MAX_PAYLOAD_BYTES", str(1024 * 1024))), help="largest JSON payload per field")
-    serve.add_argument("--pool-size", type=_positive_int, default=int(_env("POOL_SIZE", "10")), help="most database connections")
-    serve.add_argument("--pool-timeout", type=_positive_float, default=float(_env("POOL_TIMEOUT", "5")), help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")
-    serve.add_argument("--startup-timeout", type=_positive_float, default=float(_env("STARTUP_TIMEOUT", "30")), help="seconds to wait for the database at start-up")
-    serve.add_argument("--lease-max-ttl", type=_positive_float, default=float(_env("LEASE_MAX_TTL", "300")), help="longest lease ttl a client may ask for, in seconds")
-    serve.add_argument("--lease-poll-interval", type=_positive_float, default=float(_env("LEASE_POLL_INTERVAL", "1")), help="longest a lease waiter sleeps before looking again unwoken, in seconds")
-    serve.add_argument("--task-lease-max", type=_positive_float, default=float(_env("TASK_LEASE_MAX", "600")), help="longest task lease a worker may ask for, in seconds")
-    serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=float(_env("DISPATCH_POLL_INTERVAL", "1")), help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
-    serve.add_argument("--event-interval", type=_positive_float, default=float(_env("EVENT_INTERVAL", "0.05")), help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
-    serve.add_argument("--event-retention", type=_positive_float, default=_env("EVENT_RETENTION"), help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
-    serve.add_argument("--grace-period", type=_positive_float, default=float(_env("GRACE_PERIOD", "10")), help="seconds in-flight calls get on shutdown")
-    serve.add_argument("--health-interval", type=_positive_float, default=float(_env("HEALTH_INTERVAL", "5")), help="seconds between database health pings")
-    serve.add_argument("--tls-cert", type=Path, default=_env("TLS_CERT"), help="PEM certificate chain; with --tls-key enables TLS")
-    serve.add_argument("--tls-key", type=Path, default=_env("TLS_KEY"), help="PEM private key")
-    serve.add_argument("--metrics-listen", default=_env("METRICS_LISTEN"), help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
-    serve.add_argument("--workers", type=_positive_int, default=int(_env("WORKERS", "1")), help="server processes sharing the port (about one core each)")
-    serve.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="debug also logs every request")
-    serve.add_argument("--log-format", default=_env("LOG_FORMAT", "auto"), choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
+    serve.add_argument("--listen", default="127.0.0.1:50051", help="host:port to listen on; port 0 picks one")
+    serve.add_argument("--database-url", default=None, help="PostgreSQL URL; unset starts the embedded PostgreSQL")
+    serve.add_argument("--no-embedded", action="store_true", default=False, help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
+    serve.add_argument("--schema", default="workflows", help="PostgreSQL schema for the tables")
+    serve.add_argument("--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: per-user data dir)")
+    serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field")
+    serve.add_argument("--pool-size", type=_positive_int, default=10, help="most database connections")
+    serve.add_argument("--pool-timeout", type=_positive_float, default=5.0, help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")
+    serve.add_argument("--startup-timeout", type=_positive_float, default=30.0, help="seconds to wait for the database at start-up")
+    serve.add_argument("--lease-max-ttl", type=_positive_float, default=300.0, help="longest lease ttl a client may ask for, in seconds")
+    serve.add_argument("--lease-poll-interval", type=_positive_float, default=1.0, help="longest a lease waiter sleeps before looking again unwoken, in seconds")
+    serve.add_argument("--task-lease-max", type=_positive_float, default=600.0, help="longest task lease a worker may ask for, in seconds")
+    serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=1.0, help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
+    serve.add_argument("--event-interval", type=_positive_float, default=0.05, help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
+    serve.add_argument("--event-retention", type=_positive_float, default=None, help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
+    serve.add_argument("--grace-period", type=_positive_float, default=10.0, help="seconds in-flight calls get on shutdown")
+    serve.add_argument("--health-interval", type=_positive_float, default=5.0, help="seconds between database health pings")
+    serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain; with --tls-key enables TLS")
+    serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="server processes sharing the port (about one core each)")
+    serve.add_argument("--reuse-port", action="store_true", default=False, help="share the listen port with servers already listening there (SO_REUSEPORT); without it, a port in use is refused")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="debug also logs every request")
+    serve.add_argument("--log-format", default="auto", choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
+    serve.read_environment()
     return parser
 
 
 def _serve(args: argparse.Namespace, argv: list[str]) -> int:
+    from . import logs  # the standard library only: it works without the server extras
+
+    log_format = args.log_format if args.log_format != "auto" else ("text" if sys.stderr.isatty() else "json")
+    # Before gRPC is imported: in JSON mode its C core's own lines on stderr become log records too.
+    with logs.logging_to_stderr(args.log_level, log_format):
+        return _serve_logged(args, argv)
+
+
+def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
     try:
-        from . import app, embedded, logs
+        from . import app, embedded
         from .config import ServerConfig
+        from .ports import CannotListen, refuse_if_in_use
         from ..core.errors import Unavailable
         from ..dispatch.dispatcher import DispatchSettings
         from ..leases.manager import LeaseSettings
@@ -99,8 +174,6 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
         return 2
 
-    log_format = args.log_format if args.log_format != "auto" else ("text" if sys.stderr.isatty() else "json")
-    logs.configure_logging(args.log_level, log_format)
     config = ServerConfig(
         listen=args.listen,
         database_url=args.database_url,
@@ -119,6 +192,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,
+        reuse_port=args.reuse_port,
         metrics_listen=args.metrics_listen,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -126,19 +200,20 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
     if config.database_url is None and args.no_embedded:
         print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)
         return 2
-    database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
-
-    if args.workers > 1:
-        from .processes import run_workers
-
-        return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen)
 
     def ready(address: str) -> None:
         print(f"{READY_PREFIX}{address}", flush=True)
 
     try:
+        if not config.reuse_port:
+            refuse_if_in_use(config.listen)  # before the database is started or migrated
+        database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
+        if args.workers > 1:
+            from .processes import run_workers
+
+            return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen)
         asyncio.run(app.serve(config, database_url, on_ready=ready))
-    except Unavailable as err:
+    except (Unavailable, CannotListen) as err:
         log.error("cannot start", extra={"reason": str(err)})
         print(f"workflowstate: cannot start: {err}", file=sys.stderr)
         return 1

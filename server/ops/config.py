@@ -38,6 +38,8 @@ class ServerConfig:
     startup_timeout: float = 30.0
     # Seconds between database pings of the health monitor.
     health_interval: float = 5.0
+    # Share the listen port with servers already on it (SO_REUSEPORT); else refuse to start there.
+    reuse_port: bool = False
     # host:port to serve Prometheus metrics on (/metrics); None serves none.
     metrics_listen: str | None = None
     # PEM files for TLS; both or neither.

@@ -1,14 +1,27 @@
 """Structured logs: one JSON object per line on stderr (or plain text for people at a terminal).
 
 Fields passed with `extra={...}` become keys of the line, so a log reader can filter on them.
+
+In JSON mode every line of stderr is one JSON object, also those the server's logging does not
+write: gRPC's C core (and anything else: a print, a crash report) writes to file descriptor 2
+directly. So fd 2 becomes a pipe, read by a thread that passes JSON lines through and turns any
+other line into a log record; the logging handler writes to the real stderr. A redirected fd,
+not GRPC_VERBOSITY: silencing the C core would also hide its real errors (a failed bind says why
+only there), and no setting covers lines from other libraries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import re
 import sys
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import TextIO
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -41,11 +54,84 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The pool logs every reconnect attempt at warning level; our health monitor reports outages once.
     logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, root.level))
+    return handler
+
+
+@contextlib.contextmanager
+def logging_to_stderr(level: str, fmt: str) -> Iterator[None]:
+    """Log to stderr in fmt; in JSON mode, every line anything writes to fd 2 meanwhile is JSON."""
+    if fmt != "json":
+        configure_logging(level, fmt)
+        yield
+        return
+    relay = _StderrRelay()
+    relay.handler = configure_logging(level, fmt, relay.output)
+    relay.start()
+    try:
+        yield
+    finally:
+        relay.stop()
+
+
+# gRPC's C core (absl) starts a line with its severity: I, W, E or F, then the date (I1126 12:00:00...).
+_CORE_SEVERITY = re.compile(r"^([IWEF])\d{4} ")
+_LEVELS = {"I": logging.INFO, "W": logging.WARNING, "E": logging.ERROR, "F": logging.CRITICAL}
+_stray = logging.getLogger("workflowstate.server.stderr")
+
+
+class _StderrRelay:
+    """fd 2 into a pipe; each line read from it leaves on the real stderr as a JSON object."""
+
+    def __init__(self) -> None:
+        sys.stderr.flush()
+        self._real_fd = os.dup(2)
+        self.output = os.fdopen(os.dup(self._real_fd), "w", buffering=1, encoding="utf-8", errors="replace")
+        self.handler: logging.Handler | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)  # children started from now on inherit the pipe as their stderr too
+        os.close(write_end)
+        self._thread = threading.Thread(target=self._relay, args=(read_end,), name="stderr-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Give fd 2 back; the thread ends once every writer of the pipe has closed it."""
+        sys.stderr.flush()
+        os.dup2(self._real_fd, 2)
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _relay(self, read_end: int) -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if line.strip():
+                    self._forward(line)
+
+    def _forward(self, line: str) -> None:
+        if _is_json_object(line):  # a JSON log line already (a worker process's, with --workers)
+            assert self.handler is not None
+            with self.handler.lock or contextlib.nullcontext():
+                self.output.write(line + "\n")
+            return
+        severity = _CORE_SEVERITY.match(line)
+        _stray.log(_LEVELS[severity[1]] if severity else logging.WARNING, line, extra={"source": "stderr"})
+
+
+def _is_json_object(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

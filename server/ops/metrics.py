@@ -2,7 +2,8 @@
 
 Counted where things happen: every RPC's outcome and, for unary RPCs, its duration (servicer.rpc);
 open streams by method; attempts handed to workers and attempts failed because their worker was
-lost (dispatch); the connection pool and the database's health are read when scraped. The
+lost (dispatch); restarts of background tasks after an unexpected error, and which of them run
+(the supervisor, through callbacks app.py gives it); the connection pool and the database's health are read when scraped. The
 registry is the server's own, not prometheus_client's global one, so servers in one process (the
 tests start several) never share counters.
 """
@@ -66,6 +67,18 @@ class Metrics:
         self.database_serving = Gauge(
             "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry
         )
+        self._background_restarts = Counter(
+            "workflowstate_background_restarts",
+            "Background tasks restarted after an unexpected error, by task",
+            ["task"],
+            registry=self.registry,
+        )
+        self._background_running = Gauge(
+            "workflowstate_background_tasks_running",
+            "1 while a background task runs, 0 while it waits to restart or after it stopped, by task",
+            ["task"],
+            registry=self.registry,
+        )
         # Children looked up once per label set: labels() is the costly part of an update.
         self._children: dict[tuple[Any, ...], Any] = {}
 
@@ -83,6 +96,12 @@ class Metrics:
 
     def stream_closed(self, method: str) -> None:
         self._child(self._open_streams, method).dec()
+
+    def background_restarted(self, task: str) -> None:
+        self._child(self._background_restarts, task).inc()
+
+    def background_running(self, task: str, running: bool) -> None:
+        self._child(self._background_running, task).set(1 if running else 0)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)

@@ -1,0 +1,198 @@
+"""`workflowstate serve` as operators run it: settings from variables checked like flags, one server
+per port unless sharing is asked for, a non-zero exit when a worker process dies while stopping,
+and JSON logs that stay JSON whatever writes to stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from psycopg import sql
+from support.flows import new_run
+from support.polling import wait_until
+from support.server_process import ServerProcess
+from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
+
+from workflowstate.server.ops.cli import build_parser
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+SERVE = [sys.executable, "-m", "workflowstate.server", "serve"]
+
+
+def _clean_env(**variables: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+    return {**env, **variables}
+
+
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SERVE, *args], capture_output=True, text=True, timeout=60, env=env or _clean_env())
+
+
+# Settings from variables.
+
+
+@pytest.mark.parametrize(
+    ("flag", "variable", "value", "message"),
+    [
+        ("--pool-size", "WORKFLOWSTATE_POOL_SIZE", "0", "must be positive"),
+        ("--pool-size", "WORKFLOWSTATE_POOL_SIZE", "ten", "must be a positive whole number, not 'ten'"),
+        ("--grace-period", "WORKFLOWSTATE_GRACE_PERIOD", "-1", "must be positive"),
+        ("--event-retention", "WORKFLOWSTATE_EVENT_RETENTION", "soon", "must be a positive number, not 'soon'"),
+        ("--log-level", "WORKFLOWSTATE_LOG_LEVEL", "loud", "invalid choice: 'loud'"),
+    ],
+)
+def test_a_variable_is_checked_like_its_flag_with_the_same_message(flag, variable, value, message) -> None:
+    by_flag = _serve(flag, value, "--no-embedded")
+    by_variable = _serve("--no-embedded", env=_clean_env(**{variable: value}))
+    assert by_flag.returncode == by_variable.returncode == 2
+    assert f"argument {flag}: {message}" in by_flag.stderr, by_flag.stderr
+    assert f"{variable}: {message}" in by_variable.stderr, by_variable.stderr
+    assert "Traceback" not in by_flag.stderr + by_variable.stderr
+
+
+def test_help_works_whatever_the_variables_hold() -> None:
+    result = subprocess.run(
+        [*SERVE, "--help"], capture_output=True, text=True, timeout=60, env=_clean_env(WORKFLOWSTATE_POOL_SIZE="ten")
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--pool-size" in result.stdout and "WORKFLOWSTATE_POOL_SIZE" in result.stdout
+
+
+def test_a_switch_variable_takes_only_on_or_off_words() -> None:
+    result = _serve(env=_clean_env(WORKFLOWSTATE_NO_EMBEDDED="maybe"))
+    assert result.returncode == 2 and "WORKFLOWSTATE_NO_EMBEDDED: must be one of" in result.stderr, result.stderr
+
+
+def test_variables_set_the_defaults_and_flags_win(monkeypatch) -> None:
+    monkeypatch.setenv("WORKFLOWSTATE_POOL_SIZE", "3")
+    monkeypatch.setenv("WORKFLOWSTATE_NO_EMBEDDED", "true")
+    monkeypatch.setenv("WORKFLOWSTATE_EVENT_RETENTION", "60")
+    args = build_parser().parse_args(["serve"])
+    assert (args.pool_size, args.no_embedded, args.event_retention) == (3, True, 60.0)
+    assert build_parser().parse_args(["serve", "--pool-size", "4"]).pool_size == 4
+
+
+# One server per port.
+
+
+def _second_server(*args: str) -> tuple[bool, int, str]:
+    """Start a server; whether it became ready, then its exit code and stderr (bounded waits)."""
+    process = subprocess.Popen([*SERVE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
+    try:
+        assert process.stdout and process.stderr
+        started = process.stdout.readline().startswith("workflowstate listening on ")  # "" once it exits
+        if started:
+            process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+        return started, code, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(60)
+        for pipe in (process.stdout, process.stderr):
+            if pipe:
+                pipe.close()
+
+
+def test_a_second_server_on_a_port_in_use_refuses_to_start(start_server, unique) -> None:
+    first = start_server(schema=f"port_{unique}")
+    for extra in ([], ["--workers", "2"]):
+        started, code, stderr = _second_server(
+            "--listen", first.target, "--database-url", first.database_url, "--schema", first.schema, *extra
+        )
+        assert not started, f"a second server started beside the first ({extra})"
+        assert code == 1
+        assert f"another server already listens on {first.target}" in stderr and "--reuse-port" in stderr, stderr
+    # The first one still serves.
+    with grpc.insecure_channel(first.target) as channel:
+        new_run(pb_grpc.WorkflowStateServiceStub(channel))
+
+
+def test_servers_share_a_port_when_both_ask_to(start_server, unique) -> None:
+    first = start_server("--reuse-port", schema=f"port_{unique}")
+    second = start_server("--listen", first.target, "--reuse-port", schema=f"port_{unique}")
+    assert second.target == first.target
+
+
+# --workers: the exit code tells a crash while stopping.
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def test_a_worker_killed_while_stopping_makes_the_server_exit_non_zero(start_server, db, unique) -> None:
+    server = start_server("--workers", "2", "--grace-period", "60", schema=f"workers_{unique}")
+    started = next(json.loads(line) for line in server.log_text().splitlines() if '"workers": 2' in line)
+    pids = started["pids"]
+    outcome: list[object] = []
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        run = new_run(stub)
+        with db.transaction():
+            # One call waits on our lock, so the worker serving it keeps draining after SIGTERM.
+            db.execute(sql.SQL("SELECT FROM {} WHERE run_id = %s FOR UPDATE").format(sql.Identifier(server.schema, "runs")), (run.run_id,))
+
+            def call() -> None:
+                try:
+                    stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED), timeout=90)
+                except grpc.RpcError as err:
+                    outcome.append(err.code())
+
+            caller = threading.Thread(target=call)
+            caller.start()
+            wait_in_database(db, SOMEONE_WAITS_FOR_A_LOCK)
+            server.process.send_signal(signal.SIGTERM)
+            # The idle worker stops; the draining one is killed before it can.
+            wait_until(lambda: sum(_gone(pid) for pid in pids) == 1, "the idle worker stopped")
+            [draining] = [pid for pid in pids if not _gone(pid)]
+            os.kill(draining, signal.SIGKILL)
+            code = server.process.wait(60)
+        caller.join(60)
+    assert code == 1, "a worker that crashed while stopping is not a clean stop"
+    failed = [json.loads(line) for line in server.log_text().splitlines() if '"a worker failed while stopping"' in line]
+    assert [(line["pid"], line["exit_code"]) for line in failed] == [(draining, -signal.SIGKILL)]
+    assert outcome and outcome[0] != grpc.StatusCode.OK
+
+
+# JSON logs.
+
+
+def test_every_stderr_line_is_json_in_json_mode_also_grpc_core_lines(database_url, monkeypatch, unique) -> None:
+    # Verbose C-core logging, as an operator chasing a problem would set it: its lines go to fd 2.
+    monkeypatch.setenv("GRPC_VERBOSITY", "info")
+    servers = [
+        ServerProcess(database_url, f"json_{unique}", "--log-format", "json"),
+        ServerProcess(database_url, f"json_{unique}", "--log-format", "json", "--workers", "2"),
+    ]
+    try:
+        for server in servers:
+            server.start()
+            for _ in range(4):  # new connections, spread over the workers
+                with grpc.insecure_channel(server.target) as channel:
+                    stub = pb_grpc.WorkflowStateServiceStub(channel)
+                    stub.GetRun(pb.GetRunRequest(run_id=new_run(stub).run_id))
+            assert server.stop() == 0
+    finally:
+        for server in servers:
+            server.kill()
+    for server in servers:
+        lines = server.log_text().splitlines()
+        assert lines
+        for line in lines:
+            assert isinstance(json.loads(line), dict), line
+        records = [json.loads(line) for line in lines]
+        assert any(record["logger"] == "workflowstate.server.stderr" for record in records), "gRPC's own lines were there, wrapped"
+        assert sum(record["msg"] == "stopped" for record in records) == (2 if "--workers" in server.extra_args else 1)

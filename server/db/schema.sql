@@ -13,6 +13,15 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION workflows.delete_run_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM "workflows".run_events WHERE run_id = OLD.run_id;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION workflows.record_run_event() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -191,6 +200,8 @@ CREATE TRIGGER attempt_created AFTER INSERT ON workflows.step_attempts FOR EACH 
 CREATE TRIGGER attempt_status_changed AFTER UPDATE OF status ON workflows.step_attempts FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 
 CREATE TRIGGER run_created AFTER INSERT ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.record_run_event();
+
+CREATE TRIGGER run_deleted AFTER DELETE ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.delete_run_events();
 
 CREATE TRIGGER run_status_changed AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 

@@ -77,10 +77,10 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     metrics = Metrics()
     metrics.watch_pool(database.pool_stats)
     health_servicer = health.aio.HealthServicer()
-    database_health = DatabaseHealth(database, health_servicer, metrics, interval=config.health_interval)
-    server_id = uuid.uuid4()
     # Every background loop runs under it: an unexpected error is logged, counted and restarted.
     supervisor = Supervisor(on_restart=metrics.background_restarted, on_running=metrics.background_running)
+    database_health = DatabaseHealth(database, health_servicer, metrics, interval=config.health_interval, supervisor=supervisor)
+    server_id = uuid.uuid4()
     notifications = Notifications(database_url)
     leases = LeaseManager(
         LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications, supervisor=supervisor

@@ -16,6 +16,7 @@ import logging
 from grpc_health.v1 import health, health_pb2
 
 from ..core.errors import Unavailable
+from ..core.supervisor import Supervisor
 from .metrics import Metrics
 from ..db.database import Database
 
@@ -30,7 +31,9 @@ UNHEALTHY_INTERVAL = 0.25
 class DatabaseHealth:
     """Keeps the health service's status in step with the database."""
 
-    def __init__(self, database: Database, servicer: health.aio.HealthServicer, metrics: Metrics, *, interval: float) -> None:
+    def __init__(
+        self, database: Database, servicer: health.aio.HealthServicer, metrics: Metrics, *, interval: float, supervisor: Supervisor
+    ) -> None:
         self._database = database
         self._metrics = metrics
         self._servicer = servicer
@@ -38,11 +41,12 @@ class DatabaseHealth:
         self._healthy: bool | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor
         database.on_trouble(self._look_now)
 
     async def start(self) -> None:
         await self._check_once()
-        self._task = asyncio.create_task(self._run(), name="database-health")
+        self._task = self._supervisor.start("database-health", self._run)
 
     async def stop(self) -> None:
         if self._task:

@@ -22,6 +22,16 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABLE(current_token bigint, refusal text)
+    LANGUAGE sql STRICT
+    AS $$
+    SELECT l.fencing_token,
+           CASE WHEN l.fencing_token IS NULL THEN 'unknown_fence'
+                WHEN l.fencing_token <> fence_check.given THEN 'stale_fence' END
+    FROM (SELECT) AS one
+    LEFT JOIN (SELECT fencing_token FROM "workflows".leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
+$$;
+
 CREATE FUNCTION workflows.record_run_event() RETURNS trigger
     LANGUAGE plpgsql
     AS $$

@@ -61,15 +61,10 @@ WITH current_run AS (
     FROM {schema}.runs r
     WHERE r.run_id = %(run_id)s::uuid
     FOR NO KEY UPDATE
-), fence AS (
-    SELECT l.fencing_token FROM {schema}.leases l JOIN current_run c ON l.key = c.lease_key
-    WHERE %(fencing_token)s::bigint IS NOT NULL
-    FOR SHARE OF l
 ), decided AS (
-    SELECT c.*, f.fencing_token AS current_token,
+    SELECT c.*, f.current_token,
            CASE WHEN c.run_id IS NULL THEN 'missing'
-                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
-                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN c.status = %(to_status)s::text THEN
                     CASE WHEN (NOT %(set_output)s::boolean OR c.output IS NOT DISTINCT FROM %(output)s::jsonb)
                               AND (%(error)s::jsonb IS NULL OR c.error IS NOT DISTINCT FROM %(error)s::jsonb)
@@ -77,7 +72,8 @@ WITH current_run AS (
                 WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_run c ON true LEFT JOIN fence f ON true
+    FROM (SELECT) AS one LEFT JOIN current_run c ON true
+    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), changed AS (
     UPDATE {schema}.runs r
     SET status = %(to_status)s::text,
@@ -101,18 +97,14 @@ FROM decided d LEFT JOIN changed ch ON true;
 WITH run AS (
     SELECT run_id, status, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
     FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
-), fence AS (
-    SELECT l.fencing_token FROM {schema}.leases l JOIN run ON l.key = run.lease_key
-    WHERE %(fencing_token)s::bigint IS NOT NULL
-    FOR SHARE OF l
 ), decided AS (
-    SELECT run.*, f.fencing_token AS current_token,
+    SELECT run.*, f.current_token,
            CASE WHEN run.run_id IS NULL THEN 'missing'
-                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
-                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN run.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN run ON true LEFT JOIN fence f ON true
+    FROM (SELECT) AS one LEFT JOIN run ON true
+    LEFT JOIN {schema}.fence_check(run.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), inserted AS (
     INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token)
     SELECT gen_random_uuid(), d.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
@@ -151,15 +143,10 @@ WITH current_step AS (
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id = %(step_id)s::uuid
     FOR NO KEY UPDATE OF s FOR SHARE OF r
-), fence AS (
-    SELECT l.fencing_token FROM {schema}.leases l JOIN current_step c ON l.key = c.lease_key
-    WHERE %(fencing_token)s::bigint IS NOT NULL
-    FOR SHARE OF l
 ), decided AS (
-    SELECT c.*, f.fencing_token AS current_token,
+    SELECT c.*, f.current_token,
            CASE WHEN c.step_id IS NULL THEN 'missing'
-                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
-                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN c.attempt_count <> %(attempt)s::integer THEN 'wrong_attempt'
                 WHEN c.status = %(to_status)s::text THEN
                     CASE WHEN c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb
@@ -168,7 +155,8 @@ WITH current_step AS (
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                 WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_step c ON true LEFT JOIN fence f ON true
+    FROM (SELECT) AS one LEFT JOIN current_step c ON true
+    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -207,19 +195,15 @@ WITH current_step AS (
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id = %(step_id)s::uuid
     FOR NO KEY UPDATE OF s FOR SHARE OF r
-), fence AS (
-    SELECT l.fencing_token FROM {schema}.leases l JOIN current_step c ON l.key = c.lease_key
-    WHERE %(fencing_token)s::bigint IS NOT NULL
-    FOR SHARE OF l
 ), decided AS (
-    SELECT c.*, f.fencing_token AS current_token,
+    SELECT c.*, f.current_token,
            CASE WHEN c.step_id IS NULL THEN 'missing'
-                WHEN %(fencing_token)s::bigint IS NOT NULL AND f.fencing_token IS NULL THEN 'unknown_fence'
-                WHEN %(fencing_token)s::bigint <> f.fencing_token THEN 'stale_fence'
+                WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_step c ON true LEFT JOIN fence f ON true
+    FROM (SELECT) AS one LEFT JOIN current_step c ON true
+    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,

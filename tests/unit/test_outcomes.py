@@ -16,7 +16,12 @@ from workflowstate.server.state.transitions import Via
 
 STEP = uuid.UUID("00000000-0000-4000-8000-000000000001")
 RUN = uuid.UUID("00000000-0000-4000-8000-000000000002")
-SQL_FILES = [("workflowstate.server.state", "state.sql"), ("workflowstate.server.dispatch", "dispatch.sql")]
+# Where the outcomes are decided: the statements, and the fence check they call (unknown_fence, stale_fence).
+SQL_FILES = [
+    ("workflowstate.server.state", "state.sql"),
+    ("workflowstate.server.dispatch", "dispatch.sql"),
+    ("workflowstate.server.db", "migrations/0005_fence_check.sql"),
+]
 
 # What each statement may be asked, as its store describes it.
 WRITES = {
@@ -42,7 +47,7 @@ CONTEXT = {
 
 
 def _sql_outcomes(filename: str, package: str) -> set[str]:
-    text = (resources.files(package) / filename).read_text(encoding="utf-8")
+    text = resources.files(package).joinpath(*filename.split("/")).read_text(encoding="utf-8")
     code = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
     words = re.findall(r"(?:THEN|ELSE) '(\w+)'", code) + re.findall(r"'(\w+)' AS outcome", code)
     return {word for word in words if not word.isupper()}

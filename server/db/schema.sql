@@ -46,6 +46,50 @@ BEGIN
 END
 $$;
 
+CREATE TABLE workflows.steps (
+    step_id uuid NOT NULL,
+    run_id uuid NOT NULL,
+    step_name text NOT NULL,
+    rpc_name text NOT NULL,
+    data jsonb NOT NULL,
+    status text NOT NULL,
+    result jsonb,
+    error jsonb,
+    attempt_count integer DEFAULT 1 NOT NULL,
+    retries integer,
+    retry_delay interval,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    scheduled_time timestamp with time zone,
+    running_time timestamp with time zone,
+    succeeded_time timestamp with time zone,
+    failed_time timestamp with time zone,
+    fencing_token bigint,
+    not_before timestamp with time zone,
+    worker_id text,
+    task_stream_id uuid,
+    task_expire_time timestamp with time zone,
+    CONSTRAINT steps_attempt_count_check CHECK ((attempt_count >= 1)),
+    CONSTRAINT steps_retries_check CHECK ((retries >= 0)),
+    CONSTRAINT steps_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
+);
+
+CREATE FUNCTION workflows.step_for_write(step_id uuid, given_key text, given_token bigint) RETURNS TABLE(step workflows.steps, run_status text, lease_key text, current_token bigint, refusal text)
+    LANGUAGE sql ROWS 1
+    AS $$
+    WITH locked AS (
+        SELECT s AS step, s.step_id, r.status AS run_status,
+               COALESCE(step_for_write.given_key, 'run:' || s.run_id::text) AS lease_key
+        FROM "workflows".steps s JOIN "workflows".runs r ON r.run_id = s.run_id
+        WHERE s.step_id = step_for_write.step_id
+        FOR NO KEY UPDATE OF s FOR SHARE OF r
+    )
+    SELECT l.step, l.run_status, l.lease_key, f.current_token,
+           CASE WHEN l.step_id IS NULL THEN 'missing' ELSE f.refusal END
+    FROM (SELECT) AS one LEFT JOIN locked l ON true
+    LEFT JOIN "workflows".fence_check(l.lease_key, step_for_write.given_token) AS f ON true
+$$;
+
 CREATE TABLE workflows.lease_waiters (
     ticket bigint NOT NULL,
     key text NOT NULL,
@@ -133,34 +177,6 @@ ALTER TABLE workflows.step_attempts ALTER COLUMN seq ADD GENERATED ALWAYS AS IDE
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
-CREATE TABLE workflows.steps (
-    step_id uuid NOT NULL,
-    run_id uuid NOT NULL,
-    step_name text NOT NULL,
-    rpc_name text NOT NULL,
-    data jsonb NOT NULL,
-    status text NOT NULL,
-    result jsonb,
-    error jsonb,
-    attempt_count integer DEFAULT 1 NOT NULL,
-    retries integer,
-    retry_delay interval,
-    create_time timestamp with time zone DEFAULT now() NOT NULL,
-    update_time timestamp with time zone DEFAULT now() NOT NULL,
-    scheduled_time timestamp with time zone,
-    running_time timestamp with time zone,
-    succeeded_time timestamp with time zone,
-    failed_time timestamp with time zone,
-    fencing_token bigint,
-    not_before timestamp with time zone,
-    worker_id text,
-    task_stream_id uuid,
-    task_expire_time timestamp with time zone,
-    CONSTRAINT steps_attempt_count_check CHECK ((attempt_count >= 1)),
-    CONSTRAINT steps_retries_check CHECK ((retries >= 0)),
-    CONSTRAINT steps_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
 );
 
 ALTER TABLE ONLY workflows.lease_waiters

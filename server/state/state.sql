@@ -133,30 +133,24 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- Move a step to to_status if its current status is one of from_statuses and its run still
 -- takes writes; stamp the status's time, store result (succeeded) or error (failed), set
 -- not_before (scheduled), and update the current attempt's history row. The attempt leaves any
--- worker that had it. The step is locked for update and its run share-locked, so the decision
+-- worker that had it. step_for_write (migration 0006) locks the step for update and its run for
+-- share, and fences the write, so the decision
 -- is made on the latest committed rows.
 -- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
 -- change (wrong_attempt, not_held), and repeating the result it stored is `same`.
-WITH current_step AS (
-    SELECT s AS step, s.step_id, s.status, s.result, s.error, s.attempt_count, s.task_stream_id, s.worker_id,
-           r.status AS run_status, COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
-    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
-    WHERE s.step_id = %(step_id)s::uuid
-    FOR NO KEY UPDATE OF s FOR SHARE OF r
-), decided AS (
-    SELECT c.*, f.current_token,
-           CASE WHEN c.step_id IS NULL THEN 'missing'
-                WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN c.attempt_count <> %(attempt)s::integer THEN 'wrong_attempt'
-                WHEN c.status = %(to_status)s::text THEN
-                    CASE WHEN c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb
-                         THEN 'same' ELSE 'different_payload' END
-                WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
-                WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
-                ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_step c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+WITH decided AS (
+    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.status, c.attempt_count, c.worker_id,
+           COALESCE(w.refusal,
+                    CASE WHEN c.attempt_count <> %(attempt)s::integer THEN 'wrong_attempt'
+                         WHEN c.status = %(to_status)s::text THEN
+                             CASE WHEN c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb
+                                  THEN 'same' ELSE 'different_payload' END
+                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                         WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                         WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
+                         ELSE 'changed' END) AS outcome
+    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
+    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -188,22 +182,14 @@ FROM decided d LEFT JOIN changed ch ON true;
 -- create_retry_attempt --
 -- Start the next attempt of a step whose status is one of from_statuses (a failed one), in
 -- to_status: same step, attempt_count + 1, result, error and attempt times cleared, a new
--- history row.
-WITH current_step AS (
-    SELECT s.step_id, s.status, r.status AS run_status,
-           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
-    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
-    WHERE s.step_id = %(step_id)s::uuid
-    FOR NO KEY UPDATE OF s FOR SHARE OF r
-), decided AS (
-    SELECT c.*, f.current_token,
-           CASE WHEN c.step_id IS NULL THEN 'missing'
-                WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
-                ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_step c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+-- history row. step_for_write locks and fences as for set_step_status.
+WITH decided AS (
+    SELECT (w.step).step_id, (w.step).status, w.run_status, w.lease_key, w.current_token,
+           COALESCE(w.refusal,
+                    CASE WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                         WHEN (w.step).status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                         ELSE 'changed' END) AS outcome
+    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,

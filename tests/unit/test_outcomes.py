@@ -21,6 +21,7 @@ SQL_FILES = [
     ("workflowstate.server.state", "state.sql"),
     ("workflowstate.server.dispatch", "dispatch.sql"),
     ("workflowstate.server.db", "migrations/0005_fence_check.sql"),
+    ("workflowstate.server.db", "migrations/0006_step_for_write.sql"),
 ]
 
 # What each statement may be asked, as its store describes it.

@@ -88,6 +88,12 @@ def start_server(database_url: str) -> Iterator[Callable[..., ServerProcess]]:
 
 
 @pytest.fixture
+def rpc() -> str:
+    """An rpc name no other test schedules, so workers of different tests never meet."""
+    return f"rpc-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
 def unique() -> str:
     """A name no other test uses."""
     return uuid.uuid4().hex[:12]

@@ -28,12 +28,6 @@ REFUSED_INVALID = grpc.StatusCode.INVALID_ARGUMENT.value[0]
 REFUSED_NOT_FOUND = grpc.StatusCode.NOT_FOUND.value[0]
 
 
-@pytest.fixture
-def rpc() -> str:
-    """An rpc name no other test schedules, so workers of different tests never meet."""
-    return f"rpc-{uuid.uuid4().hex[:10]}"
-
-
 def step_row(db, step_id: str) -> dict:
     cursor = db.execute(
         "SELECT status, attempt_count, worker_id, not_before, scheduled_time, running_time, task_expire_time "

@@ -8,7 +8,6 @@ so the worker keeps running on the event loop meanwhile.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -27,11 +26,6 @@ WAIT = 30.0
 async def client(server_target: str) -> AsyncIterator[AsyncWorkflowStateClient]:
     async with AsyncWorkflowStateClient(server_target) as client:
         yield client
-
-
-@pytest.fixture
-def rpc() -> str:
-    return f"rpc-{uuid.uuid4().hex[:12]}"
 
 
 async def scheduled_steps(client: AsyncWorkflowStateClient, run_id: str, rpc: str, count: int, *, retries: int | None = None) -> list[StepState]:

@@ -4,7 +4,6 @@ the attempt and why, and writes nothing (checked through SQL)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import grpc
@@ -16,12 +15,6 @@ from support.task_stream import TaskStream
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 REFUSED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
-
-
-@pytest.fixture
-def rpc() -> str:
-    """An rpc name no other test schedules, so workers of different tests never meet."""
-    return f"rpc-{uuid.uuid4().hex[:10]}"
 
 
 def stored(db, step_id: str) -> tuple:

@@ -7,7 +7,6 @@ Waits are on events set by handlers, or on conditions awaited inside PostgreSQL.
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -29,11 +28,6 @@ WAIT = 30.0
 def client(server_target: str) -> Iterator[WorkflowStateClient]:
     with WorkflowStateClient(server_target) as client:
         yield client
-
-
-@pytest.fixture
-def rpc() -> str:
-    return f"rpc-{uuid.uuid4().hex[:12]}"
 
 
 @contextmanager

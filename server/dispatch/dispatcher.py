@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..core import errors
-from ..db.notifications import Notifications, tasks_channel
-from ..db.database import Database
-from ..state.store import FailureRecord, StateStore
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
+from ..db.database import Database
+from ..db.notifications import Notifications, tasks_channel
+from ..state.store import FailureRecord, StateStore
 from .store import TaskStore
 
 log = logging.getLogger("workflowstate.server.dispatch")

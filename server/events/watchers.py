@@ -22,8 +22,8 @@ from datetime import timedelta
 
 from ..core import errors
 from ..core.supervisor import Supervisor
-from .store import EventStore, Position
 from ..db.database import Database, Row
+from .store import EventStore, Position
 
 log = logging.getLogger("workflowstate.server.events")
 

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..core import errors
-from .store import LeaseStore
-from ..db.notifications import Notifications
-from ..db.database import Row
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
+from ..db.database import Row
+from ..db.notifications import Notifications
+from .store import LeaseStore
 
 log = logging.getLogger("workflowstate.server.leases")
 

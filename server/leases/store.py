@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..db.notifications import lease_channel
 from ..db.database import Database, Row
+from ..db.notifications import lease_channel
+
 
 @dataclass(frozen=True)
 class AcquireTry:

@@ -17,8 +17,8 @@ import grpc
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
-from . import convert, validation
 from ..leases.manager import Grant, LeaseGone, LeaseManager
+from . import convert, validation
 from .streams import StreamSession
 
 MAX_KEY_LENGTH = 1024

@@ -21,15 +21,15 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from ..core import errors
-from . import convert, validation
-from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from ..db.database import with_deadline
 from ..dispatch.dispatcher import TaskDispatcher
 from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
-from ..db.database import with_deadline
 from ..state.store import FailureRecord, Fence, StateStore
-from .task_session import TaskSession
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
+from . import convert, validation
+from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .task_session import TaskSession
 
 log = logging.getLogger("workflowstate.server.rpc")
 

@@ -20,10 +20,10 @@ import grpc
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
-from . import convert, validation
 from ..dispatch.dispatcher import TaskDispatcher
-from .streams import StreamSession
 from ..state.transitions import StepStatus
+from . import convert, validation
+from .streams import StreamSession
 
 MAX_IN_FLIGHT = 1000
 MAX_RPC_NAMES = 256

@@ -6,6 +6,7 @@ The source of ``_sync.py``, the blocking client: change this module and run
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from . import _calls
 from ._calls import UNSET, Call, Fence
-from ._channel import channel_credentials, channel_options as _channel_options
+from ._channel import channel_credentials, separate_connections, channel_options as _channel_options
 from ._events import EventFeed
 from ._events_async import follow_async
 from ._identity import host_and_pid
@@ -70,6 +71,7 @@ class AsyncWorkflowStateClient:
         timeout: timedelta | None = timedelta(seconds=30),
         retry: bool = True,
         channel_options: Sequence[tuple[str, Any]] = (),
+        connections: int = 1,
     ) -> None:
         """Open a channel to ``target`` (``"host:port"``); gRPC connects lazily, on the first call.
 
@@ -82,19 +84,32 @@ class AsyncWorkflowStateClient:
                 server answers UNAVAILABLE (5 attempts, exponential backoff).
             channel_options: Extra gRPC channel options; on the same key they
                 win over the client's own.
+            connections: How many connections (each its own TCP connection) to
+                open to ``target``; calls and streams take them in turn. With
+                ``workflowstate serve --workers N`` the kernel gives each
+                connection to one server process, so N connections spread one
+                client over N processes.
         """
+        if connections < 1:
+            raise ValueError(f"connections must be at least 1, got {connections}")
         credentials = channel_credentials(tls)
-        options = _channel_options(retry=retry, extra=channel_options)
+        options = _channel_options(retry=retry, extra=separate_connections(connections, channel_options))
         if credentials is None:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
+            self._channels = [grpc.aio.insecure_channel(target, options=options) for _ in range(connections)]
         else:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=options)
-        self._stub = WorkflowStateServiceStub(self._channel)
+            self._channels = [grpc.aio.secure_channel(target, credentials, options=options) for _ in range(connections)]
+        self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
 
+    @property
+    def _stub(self) -> WorkflowStateServiceStub:
+        """The stub of the next connection in turn."""
+        return next(self._stubs)
+
     async def close(self) -> None:
-        """Close the channel; any later call raises ``grpc.aio.UsageError``."""
-        await self._channel.close()
+        """Close the channels; any later call raises ``grpc.aio.UsageError``."""
+        for channel in self._channels:
+            await channel.close()
 
     async def __aenter__(self) -> AsyncWorkflowStateClient:
         return self

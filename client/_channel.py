@@ -104,6 +104,13 @@ def channel_options(*, retry: bool, extra: Sequence[tuple[str, Any]]) -> list[tu
     return list(options.items())
 
 
+def separate_connections(connections: int, extra: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The caller's options, plus, for more than one connection, a subchannel pool per channel:
+    channels to one target share one connection otherwise."""
+    own = [("grpc.use_local_subchannel_pool", 1)] if connections > 1 else []
+    return [*own, *extra]
+
+
 def channel_credentials(
     tls: bool | grpc.ChannelCredentials,
 ) -> grpc.ChannelCredentials | None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from . import _calls
 from ._calls import UNSET, Call, Fence
-from ._channel import channel_credentials, channel_options as _channel_options
+from ._channel import channel_credentials, separate_connections, channel_options as _channel_options
 from ._events import EventFeed
 from ._events_sync import follow_sync
 from ._identity import host_and_pid
@@ -67,6 +68,7 @@ class WorkflowStateClient:
         timeout: timedelta | None = timedelta(seconds=30),
         retry: bool = True,
         channel_options: Sequence[tuple[str, Any]] = (),
+        connections: int = 1,
     ) -> None:
         """Open a channel to ``target`` (``"host:port"``); gRPC connects lazily, on the first call.
 
@@ -79,19 +81,32 @@ class WorkflowStateClient:
                 server answers UNAVAILABLE (5 attempts, exponential backoff).
             channel_options: Extra gRPC channel options; on the same key they
                 win over the client's own.
+            connections: How many connections (each its own TCP connection) to
+                open to ``target``; calls and streams take them in turn. With
+                ``workflowstate serve --workers N`` the kernel gives each
+                connection to one server process, so N connections spread one
+                client over N processes.
         """
+        if connections < 1:
+            raise ValueError(f"connections must be at least 1, got {connections}")
         credentials = channel_credentials(tls)
-        options = _channel_options(retry=retry, extra=channel_options)
+        options = _channel_options(retry=retry, extra=separate_connections(connections, channel_options))
         if credentials is None:
-            self._channel = grpc.insecure_channel(target, options=options)
+            self._channels = [grpc.insecure_channel(target, options=options) for _ in range(connections)]
         else:
-            self._channel = grpc.secure_channel(target, credentials, options=options)
-        self._stub = WorkflowStateServiceStub(self._channel)
+            self._channels = [grpc.secure_channel(target, credentials, options=options) for _ in range(connections)]
+        self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
 
+    @property
+    def _stub(self) -> WorkflowStateServiceStub:
+        """The stub of the next connection in turn."""
+        return next(self._stubs)
+
     def close(self) -> None:
-        """Close the channel; any later call raises ``ValueError``."""
-        self._channel.close()
+        """Close the channels; any later call raises ``ValueError``."""
+        for channel in self._channels:
+            channel.close()
 
     def __enter__(self) -> WorkflowStateClient:
         return self

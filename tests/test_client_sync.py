@@ -495,6 +495,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
     assert set(service.methods_by_name) - set(RETRYABLE_METHODS) == {
         "InsertStepState",
         "CreateRetryAttempt",
+        "Batch",  # may carry operations that are not safe to repeat (the two above)
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

@@ -64,7 +64,9 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     store = StateStore(database)
     log.info("schema ready", extra={"schema": config.schema, "migrations_applied": applied})
 
-    # Room for every payload field of the largest request, each at the payload limit.
+    # Room for every payload field of the largest request, each at the payload limit. It bounds a
+    # Batch too: a batch may carry what one call may (gRPC refuses more with RESOURCE_EXHAUSTED
+    # before the handler runs), so batching never makes a server hold more bytes per call.
     max_message = 4 * config.max_payload_bytes + 64 * 1024
     server = grpc.aio.server(
         options=[
@@ -108,6 +110,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         watchers,
         metrics,
         max_payload_bytes=config.max_payload_bytes,
+        batch_max_operations=config.batch_max_operations,
+        batch_concurrency=config.pool.max_size,
         on_database_unavailable=database_health.report_unavailable,
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)

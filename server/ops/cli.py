@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--schema", default="workflows", help="PostgreSQL schema for the tables")
     serve.add_argument("--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: per-user data dir)")
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field")
+    serve.add_argument("--batch-max-operations", type=_positive_int, default=1000, help="most operations one Batch call may carry; a larger batch is refused whole with INVALID_ARGUMENT")
     serve.add_argument("--pool-size", type=_positive_int, default=10, help="most database connections")
     serve.add_argument("--pool-timeout", type=_positive_float, default=5.0, help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")
     serve.add_argument("--startup-timeout", type=_positive_float, default=30.0, help="seconds to wait for the database at start-up")
@@ -180,6 +181,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         schema=args.schema,
         data_dir=args.data_dir,
         max_payload_bytes=args.max_payload_bytes,
+        batch_max_operations=args.batch_max_operations,
         pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
         leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
         dispatch=DispatchSettings(

@@ -25,6 +25,8 @@ class ServerConfig:
     data_dir: Path | None = None
     # Largest JSON payload (or error) one field may carry, in bytes.
     max_payload_bytes: int = 1024 * 1024
+    # Most operations one Batch call may carry.
+    batch_max_operations: int = 1000
     pool: PoolSettings = field(default_factory=PoolSettings)
     leases: LeaseSettings = field(default_factory=LeaseSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)

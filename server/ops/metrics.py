@@ -57,6 +57,12 @@ class Metrics:
         self._durations = Histogram(
             "workflowstate_rpc_duration_seconds", "Time to answer a unary RPC", ["method"], buckets=DURATION_BUCKETS, registry=self.registry
         )
+        self._batch_operations = Counter(
+            "workflowstate_batch_operations",
+            "Operations run inside Batch calls, by operation (the unary RPC's name) and status code",
+            ["operation", "code"],
+            registry=self.registry,
+        )
         self._open_streams = Gauge("workflowstate_open_streams", "Streams open now, by method", ["method"], registry=self.registry)
         self.tasks_dispatched = Counter(
             "workflowstate_tasks_dispatched", "Step attempts handed to workers over StreamStepTasks", registry=self.registry
@@ -90,6 +96,10 @@ class Metrics:
         self._child(self._rpcs, method, code.name).inc()
         if seconds is not None:
             self._child(self._durations, method).observe(seconds)
+
+    def batch_operation_finished(self, operation: str, code: grpc.StatusCode) -> None:
+        """Count one operation of a Batch call (the Batch call itself counts once, in rpc_finished)."""
+        self._child(self._batch_operations, operation, code.name).inc()
 
     def stream_opened(self, method: str) -> None:
         self._child(self._open_streams, method).inc()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -28,7 +27,9 @@ from ..leases.manager import LeaseManager
 from ..state.store import FailureRecord, Fence, StateStore
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
 from . import convert, validation
+from .batch import BatchRunner
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .status import status_of
 from .task_session import TaskSession
 
 log = logging.getLogger("workflowstate.server.rpc")
@@ -41,6 +42,8 @@ class CallMetrics(Protocol):
     def stream_closed(self, method: str) -> None: ...
 
     def rpc_finished(self, method: str, code: grpc.StatusCode, seconds: float | None) -> None: ...
+
+    def batch_operation_finished(self, operation: str, code: grpc.StatusCode) -> None: ...
 
 
 Request = TypeVar("Request")
@@ -57,12 +60,13 @@ STREAMING_METHODS = frozenset(
 CANCELLED = (grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed")
 
 
-def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
+def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[Request, Response]:
     """Turn the server's errors into gRPC statuses and keep unexpected ones out of the answer.
 
     Every call is counted in the metrics; at debug level it is logged with its outcome and duration.
+    `name` is the RPC's when the method is an inner function named otherwise (see `unary`).
     """
-    name = method.__name__
+    name = name or method.__name__
     streaming = name in STREAMING_METHODS
 
     @functools.wraps(method)
@@ -74,14 +78,8 @@ def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
         try:
             try:
                 response = await method(self, request, context)
-            except errors.WorkflowStateError as err:
-                outcome = errors.STATUS_OF[type(err)], str(err)
-                if type(err) is errors.Unavailable:
-                    self.on_database_unavailable(err)
-            except Exception:
-                reference = uuid.uuid4().hex[:12]
-                log.exception("unexpected error", extra={"rpc": name, "reference": reference})
-                outcome = grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
+            except Exception as err:
+                outcome = status_of(err, name, self.on_database_unavailable)
             else:
                 outcome = grpc.StatusCode.OK, ""
                 return response
@@ -93,7 +91,14 @@ def rpc(method: Handler[Request, Response]) -> Handler[Request, Response]:
         await context.abort(code, details)
         raise AssertionError("context.abort returns only by raising")
 
+    handler.__name__ = handler.__qualname__ = name
     return handler
+
+
+def unary(name: str, inner: Handler[Request, Response]) -> Handler[Request, Response]:
+    """The unary RPC `name`, answered by `inner`, which Batch runs for the same operation: one
+    function per call, so a batched call and the separate one cannot drift apart."""
+    return rpc(inner, name)
 
 
 
@@ -109,6 +114,8 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         metrics: CallMetrics,
         *,
         max_payload_bytes: int,
+        batch_max_operations: int,
+        batch_concurrency: int,
         on_database_unavailable: Callable[[Exception], None],
     ) -> None:
         self._store = store
@@ -118,6 +125,14 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         self.metrics = metrics
         self._max_payload = max_payload_bytes
         self.on_database_unavailable = on_database_unavailable
+        # The inner functions are named as the oneof fields of BatchOperation (create_run, ...).
+        self._batch = BatchRunner(
+            lambda kind: getattr(self, kind),
+            metrics,
+            max_operations=batch_max_operations,
+            concurrency=batch_concurrency,
+            on_database_unavailable=on_database_unavailable,
+        )
 
     def _finished(self, name: str, streaming: bool, code: grpc.StatusCode, started: float, details: str) -> None:
         """Count a finished call and, at debug level, log it with its outcome and duration."""
@@ -151,28 +166,30 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     async def _call(self, context: grpc.aio.ServicerContext, call: Awaitable[Any]) -> Any:
         return await with_deadline(call, context.time_remaining())
 
-    @rpc
-    async def CreateRun(self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
+    async def create_run(self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
         workflow = validation.check_name("workflow", request.workflow)
         input_json = self._json("input_json", request.input_json)
         request_id = validation.check_name("request_id", request.request_id, required=False) or None
         row = await self._call(context, self._store.create_run(workflow, input_json, request_id))
         return pb.CreateRunResponse(run=convert.run_to_proto(row))
 
-    @rpc
-    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+    CreateRun = unary("CreateRun", create_run)
+
+    async def get_run(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         row = await self._call(context, self._store.get_run(run_id))
         return pb.GetRunResponse(run=convert.run_to_proto(row))
 
-    @rpc
-    async def GetRunHistory(self, request: pb.GetRunHistoryRequest, context: grpc.aio.ServicerContext) -> pb.GetRunHistoryResponse:
+    GetRun = unary("GetRun", get_run)
+
+    async def get_run_history(self, request: pb.GetRunHistoryRequest, context: grpc.aio.ServicerContext) -> pb.GetRunHistoryResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         rows = await self._call(context, self._store.get_run_history(run_id))
         return pb.GetRunHistoryResponse(attempts=[convert.attempt_to_proto(row) for row in rows])
 
-    @rpc
-    async def UpdateRunStatus(self, request: pb.UpdateRunStatusRequest, context: grpc.aio.ServicerContext) -> pb.UpdateRunStatusResponse:
+    GetRunHistory = unary("GetRunHistory", get_run_history)
+
+    async def update_run_status(self, request: pb.UpdateRunStatusRequest, context: grpc.aio.ServicerContext) -> pb.UpdateRunStatusResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         status = convert.run_status_from_proto("status", request.status)
         output_json = self._json("output_json", request.output_json) if request.HasField("output_json") else None
@@ -180,8 +197,9 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         row = await self._call(context, self._store.update_run_status(run_id, status, output_json=output_json, error=error, fence=self._fence(request)))
         return pb.UpdateRunStatusResponse(run=convert.run_to_proto(row))
 
-    @rpc
-    async def InsertStepState(self, request: pb.InsertStepStateRequest, context: grpc.aio.ServicerContext) -> pb.InsertStepStateResponse:
+    UpdateRunStatus = unary("UpdateRunStatus", update_run_status)
+
+    async def insert_step_state(self, request: pb.InsertStepStateRequest, context: grpc.aio.ServicerContext) -> pb.InsertStepStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
         rpc_name = validation.check_name("rpc_name", request.rpc_name)
@@ -200,15 +218,17 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         )
         return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
 
-    @rpc
-    async def GetStepState(self, request: pb.GetStepStateRequest, context: grpc.aio.ServicerContext) -> pb.GetStepStateResponse:
+    InsertStepState = unary("InsertStepState", insert_step_state)
+
+    async def get_step_state(self, request: pb.GetStepStateRequest, context: grpc.aio.ServicerContext) -> pb.GetStepStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
         row = await self._call(context, self._store.get_step(run_id, step_name))
         return pb.GetStepStateResponse(step=convert.step_to_proto(row))
 
-    @rpc
-    async def SetStepScheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
+    GetStepState = unary("GetStepState", get_step_state)
+
+    async def set_step_scheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         if request.HasField("not_before") and request.HasField("delay"):
             raise errors.InvalidArgument("set not_before or delay, not both")
@@ -222,21 +242,24 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         )
         return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
 
-    @rpc
-    async def SetStepRunning(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
+    SetStepScheduled = unary("SetStepScheduled", set_step_scheduled)
+
+    async def set_step_running(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         row = await self._call(context, self._store.set_step_status(step_id, StepStatus.RUNNING, fence=self._fence(request)))
         return pb.SetStepRunningResponse(step=convert.step_to_proto(row))
 
-    @rpc
-    async def SetStepResult(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
+    SetStepRunning = unary("SetStepRunning", set_step_running)
+
+    async def set_step_result(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         result_json = self._json("result_json", request.result_json)
         row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json, fence=self._fence(request)))
         return pb.SetStepResultResponse(step=convert.step_to_proto(row))
 
-    @rpc
-    async def SetStepError(self, request: pb.SetStepErrorRequest, context: grpc.aio.ServicerContext) -> pb.SetStepErrorResponse:
+    SetStepResult = unary("SetStepResult", set_step_result)
+
+    async def set_step_error(self, request: pb.SetStepErrorRequest, context: grpc.aio.ServicerContext) -> pb.SetStepErrorResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         if not request.HasField("error"):
             raise errors.InvalidArgument("error is required")
@@ -244,8 +267,9 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         row = await self._call(context, self._store.set_step_status(step_id, StepStatus.FAILED, error=error, fence=self._fence(request)))
         return pb.SetStepErrorResponse(step=convert.step_to_proto(row))
 
-    @rpc
-    async def CreateRetryAttempt(
+    SetStepError = unary("SetStepError", set_step_error)
+
+    async def create_retry_attempt(
         self, request: pb.CreateRetryAttemptRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRetryAttemptResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
@@ -256,6 +280,8 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
             raise errors.InvalidArgument(f"status of a retry attempt must be {names}, got {status.name}")
         row = await self._call(context, self._store.create_retry_attempt(step_id, status, fence=self._fence(request)))
         return pb.CreateRetryAttemptResponse(step=convert.step_to_proto(row))
+
+    CreateRetryAttempt = unary("CreateRetryAttempt", create_retry_attempt)
 
     @rpc
     async def Lease(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
@@ -291,12 +317,17 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
                 await context.write(pb.StreamRunEventsResponse(event=convert.event_to_proto(row)))
 
     @rpc
-    async def GetLease(self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext) -> pb.GetLeaseResponse:
+    async def Batch(self, request: pb.BatchRequest, context: grpc.aio.ServicerContext) -> pb.BatchResponse:
+        return await self._batch.run(request, context)
+
+    async def get_lease(self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext) -> pb.GetLeaseResponse:
         key = validation.check_name("key", request.key, max_length=MAX_KEY_LENGTH)
         row = await self._call(context, self._leases.get(key))
         if row is None:
             raise errors.NotFound(f"nobody holds the lease {key!r}")
         return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))
+
+    GetLease = unary("GetLease", get_lease)
 
 
 def _finishes_run(event: dict[str, Any]) -> bool:

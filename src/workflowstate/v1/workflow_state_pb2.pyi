@@ -969,6 +969,279 @@ class GetLeaseResponse(_message.Message):
 Global___GetLeaseResponse: _TypeAlias = GetLeaseResponse  # noqa: Y015
 
 @_typing.final
+class BatchRequest(_message.Message):
+    """BatchRequest carries the operations of one Batch call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def operations(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchOperation]:
+        """operations are run each as its own call; at most the server's
+        --batch-max-operations (1000 unless configured).
+        """
+
+    def __init__(
+        self,
+        *,
+        operations: _abc.Iterable[Global___BatchOperation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["operations", b"operations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchRequest: _TypeAlias = BatchRequest  # noqa: Y015
+
+@_typing.final
+class BatchOperation(_message.Message):
+    """BatchOperation is one unary state call inside a batch."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREATE_RUN_FIELD_NUMBER: _builtins.int
+    GET_RUN_FIELD_NUMBER: _builtins.int
+    GET_RUN_HISTORY_FIELD_NUMBER: _builtins.int
+    UPDATE_RUN_STATUS_FIELD_NUMBER: _builtins.int
+    INSERT_STEP_STATE_FIELD_NUMBER: _builtins.int
+    GET_STEP_STATE_FIELD_NUMBER: _builtins.int
+    SET_STEP_SCHEDULED_FIELD_NUMBER: _builtins.int
+    SET_STEP_RUNNING_FIELD_NUMBER: _builtins.int
+    SET_STEP_RESULT_FIELD_NUMBER: _builtins.int
+    SET_STEP_ERROR_FIELD_NUMBER: _builtins.int
+    CREATE_RETRY_ATTEMPT_FIELD_NUMBER: _builtins.int
+    GET_LEASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def create_run(self) -> Global___CreateRunRequest:
+        """create_run is a CreateRun call."""
+
+    @_builtins.property
+    def get_run(self) -> Global___GetRunRequest:
+        """get_run is a GetRun call."""
+
+    @_builtins.property
+    def get_run_history(self) -> Global___GetRunHistoryRequest:
+        """get_run_history is a GetRunHistory call."""
+
+    @_builtins.property
+    def update_run_status(self) -> Global___UpdateRunStatusRequest:
+        """update_run_status is a UpdateRunStatus call."""
+
+    @_builtins.property
+    def insert_step_state(self) -> Global___InsertStepStateRequest:
+        """insert_step_state is a InsertStepState call."""
+
+    @_builtins.property
+    def get_step_state(self) -> Global___GetStepStateRequest:
+        """get_step_state is a GetStepState call."""
+
+    @_builtins.property
+    def set_step_scheduled(self) -> Global___SetStepScheduledRequest:
+        """set_step_scheduled is a SetStepScheduled call."""
+
+    @_builtins.property
+    def set_step_running(self) -> Global___SetStepRunningRequest:
+        """set_step_running is a SetStepRunning call."""
+
+    @_builtins.property
+    def set_step_result(self) -> Global___SetStepResultRequest:
+        """set_step_result is a SetStepResult call."""
+
+    @_builtins.property
+    def set_step_error(self) -> Global___SetStepErrorRequest:
+        """set_step_error is a SetStepError call."""
+
+    @_builtins.property
+    def create_retry_attempt(self) -> Global___CreateRetryAttemptRequest:
+        """create_retry_attempt is a CreateRetryAttempt call."""
+
+    @_builtins.property
+    def get_lease(self) -> Global___GetLeaseRequest:
+        """get_lease is a GetLease call."""
+
+    def __init__(
+        self,
+        *,
+        create_run: Global___CreateRunRequest | None = ...,
+        get_run: Global___GetRunRequest | None = ...,
+        get_run_history: Global___GetRunHistoryRequest | None = ...,
+        update_run_status: Global___UpdateRunStatusRequest | None = ...,
+        insert_step_state: Global___InsertStepStateRequest | None = ...,
+        get_step_state: Global___GetStepStateRequest | None = ...,
+        set_step_scheduled: Global___SetStepScheduledRequest | None = ...,
+        set_step_running: Global___SetStepRunningRequest | None = ...,
+        set_step_result: Global___SetStepResultRequest | None = ...,
+        set_step_error: Global___SetStepErrorRequest | None = ...,
+        create_retry_attempt: Global___CreateRetryAttemptRequest | None = ...,
+        get_lease: Global___GetLeaseRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_retry_attempt", b"create_retry_attempt", "create_run", b"create_run", "get_lease", b"get_lease", "get_run", b"get_run", "get_run_history", b"get_run_history", "get_step_state", b"get_step_state", "insert_step_state", b"insert_step_state", "operation", b"operation", "set_step_error", b"set_step_error", "set_step_result", b"set_step_result", "set_step_running", b"set_step_running", "set_step_scheduled", b"set_step_scheduled", "update_run_status", b"update_run_status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_retry_attempt", b"create_retry_attempt", "create_run", b"create_run", "get_lease", b"get_lease", "get_run", b"get_run", "get_run_history", b"get_run_history", "get_step_state", b"get_step_state", "insert_step_state", b"insert_step_state", "operation", b"operation", "set_step_error", b"set_step_error", "set_step_result", b"set_step_result", "set_step_running", b"set_step_running", "set_step_scheduled", b"set_step_scheduled", "update_run_status", b"update_run_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_operation: _TypeAlias = _typing.Literal["create_run", "get_run", "get_run_history", "update_run_status", "insert_step_state", "get_step_state", "set_step_scheduled", "set_step_running", "set_step_result", "set_step_error", "create_retry_attempt", "get_lease"]  # noqa: Y015
+    _WhichOneofArgType_operation: _TypeAlias = _typing.Literal["operation", b"operation"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_operation) -> _WhichOneofReturnType_operation | None: ...
+
+Global___BatchOperation: _TypeAlias = BatchOperation  # noqa: Y015
+
+@_typing.final
+class BatchResponse(_message.Message):
+    """BatchResponse carries the outcome of each operation of a Batch call."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchResult]:
+        """results hold one outcome per operation, in the order of the operations."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___BatchResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchResponse: _TypeAlias = BatchResponse  # noqa: Y015
+
+@_typing.final
+class BatchResult(_message.Message):
+    """BatchResult is the outcome of one operation of a batch: the response the
+    separate call would have given, or its error.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREATE_RUN_FIELD_NUMBER: _builtins.int
+    GET_RUN_FIELD_NUMBER: _builtins.int
+    GET_RUN_HISTORY_FIELD_NUMBER: _builtins.int
+    UPDATE_RUN_STATUS_FIELD_NUMBER: _builtins.int
+    INSERT_STEP_STATE_FIELD_NUMBER: _builtins.int
+    GET_STEP_STATE_FIELD_NUMBER: _builtins.int
+    SET_STEP_SCHEDULED_FIELD_NUMBER: _builtins.int
+    SET_STEP_RUNNING_FIELD_NUMBER: _builtins.int
+    SET_STEP_RESULT_FIELD_NUMBER: _builtins.int
+    SET_STEP_ERROR_FIELD_NUMBER: _builtins.int
+    CREATE_RETRY_ATTEMPT_FIELD_NUMBER: _builtins.int
+    GET_LEASE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def create_run(self) -> Global___CreateRunResponse:
+        """create_run is the response of a successful CreateRun."""
+
+    @_builtins.property
+    def get_run(self) -> Global___GetRunResponse:
+        """get_run is the response of a successful GetRun."""
+
+    @_builtins.property
+    def get_run_history(self) -> Global___GetRunHistoryResponse:
+        """get_run_history is the response of a successful GetRunHistory."""
+
+    @_builtins.property
+    def update_run_status(self) -> Global___UpdateRunStatusResponse:
+        """update_run_status is the response of a successful UpdateRunStatus."""
+
+    @_builtins.property
+    def insert_step_state(self) -> Global___InsertStepStateResponse:
+        """insert_step_state is the response of a successful InsertStepState."""
+
+    @_builtins.property
+    def get_step_state(self) -> Global___GetStepStateResponse:
+        """get_step_state is the response of a successful GetStepState."""
+
+    @_builtins.property
+    def set_step_scheduled(self) -> Global___SetStepScheduledResponse:
+        """set_step_scheduled is the response of a successful SetStepScheduled."""
+
+    @_builtins.property
+    def set_step_running(self) -> Global___SetStepRunningResponse:
+        """set_step_running is the response of a successful SetStepRunning."""
+
+    @_builtins.property
+    def set_step_result(self) -> Global___SetStepResultResponse:
+        """set_step_result is the response of a successful SetStepResult."""
+
+    @_builtins.property
+    def set_step_error(self) -> Global___SetStepErrorResponse:
+        """set_step_error is the response of a successful SetStepError."""
+
+    @_builtins.property
+    def create_retry_attempt(self) -> Global___CreateRetryAttemptResponse:
+        """create_retry_attempt is the response of a successful CreateRetryAttempt."""
+
+    @_builtins.property
+    def get_lease(self) -> Global___GetLeaseResponse:
+        """get_lease is the response of a successful GetLease."""
+
+    @_builtins.property
+    def error(self) -> Global___BatchError:
+        """error is the operation's failure; nothing was written by it."""
+
+    def __init__(
+        self,
+        *,
+        create_run: Global___CreateRunResponse | None = ...,
+        get_run: Global___GetRunResponse | None = ...,
+        get_run_history: Global___GetRunHistoryResponse | None = ...,
+        update_run_status: Global___UpdateRunStatusResponse | None = ...,
+        insert_step_state: Global___InsertStepStateResponse | None = ...,
+        get_step_state: Global___GetStepStateResponse | None = ...,
+        set_step_scheduled: Global___SetStepScheduledResponse | None = ...,
+        set_step_running: Global___SetStepRunningResponse | None = ...,
+        set_step_result: Global___SetStepResultResponse | None = ...,
+        set_step_error: Global___SetStepErrorResponse | None = ...,
+        create_retry_attempt: Global___CreateRetryAttemptResponse | None = ...,
+        get_lease: Global___GetLeaseResponse | None = ...,
+        error: Global___BatchError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_retry_attempt", b"create_retry_attempt", "create_run", b"create_run", "error", b"error", "get_lease", b"get_lease", "get_run", b"get_run", "get_run_history", b"get_run_history", "get_step_state", b"get_step_state", "insert_step_state", b"insert_step_state", "result", b"result", "set_step_error", b"set_step_error", "set_step_result", b"set_step_result", "set_step_running", b"set_step_running", "set_step_scheduled", b"set_step_scheduled", "update_run_status", b"update_run_status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_retry_attempt", b"create_retry_attempt", "create_run", b"create_run", "error", b"error", "get_lease", b"get_lease", "get_run", b"get_run", "get_run_history", b"get_run_history", "get_step_state", b"get_step_state", "insert_step_state", b"insert_step_state", "result", b"result", "set_step_error", b"set_step_error", "set_step_result", b"set_step_result", "set_step_running", b"set_step_running", "set_step_scheduled", b"set_step_scheduled", "update_run_status", b"update_run_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["create_run", "get_run", "get_run_history", "update_run_status", "insert_step_state", "get_step_state", "set_step_scheduled", "set_step_running", "set_step_result", "set_step_error", "create_retry_attempt", "get_lease", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___BatchResult: _TypeAlias = BatchResult  # noqa: Y015
+
+@_typing.final
+class BatchError(_message.Message):
+    """BatchError is the failure of one operation of a batch: the status the
+    separate call would have ended with. (Not google.rpc.Status, whose proto
+    the stub generator does not ship; the two fields carry the same meaning.)
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """code is the gRPC status code number (google.rpc.Code: 3 INVALID_ARGUMENT,
+    5 NOT_FOUND, 9 FAILED_PRECONDITION, 14 UNAVAILABLE, ...); never 0.
+    """
+    message: _builtins.str
+    """message is the status message the separate call would have carried."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchError: _TypeAlias = BatchError  # noqa: Y015
+
+@_typing.final
 class StreamStepTasksRequest(_message.Message):
     """StreamStepTasksRequest is one message of a worker on a StreamStepTasks
     stream.

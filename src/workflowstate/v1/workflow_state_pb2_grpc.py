@@ -112,6 +112,11 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/Batch',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.BatchRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.BatchResponse.FromString,
+                _registered_method=True)
         self.StreamStepTasks = channel.stream_stream(
                 '/workflowstate.v1.WorkflowStateService/StreamStepTasks',
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamStepTasksRequest.SerializeToString,
@@ -261,6 +266,29 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Batch runs several unary state calls in one message, to save the
+        per-call cost of gRPC. Its semantics are exactly those of the separate
+        calls: each operation is its own statement with its own outcome (its
+        response, or its error code and message, the same as the separate call
+        would give), and nothing becomes a transaction by being batched: a failed
+        operation neither undoes nor stops its neighbours. The batch's deadline
+        applies to each operation. Results come in the order of the operations.
+        The operations run concurrently, in no set order, so operations that
+        depend on each other (insert a step, then schedule it) must go in
+        separate batches.
+
+        The batch itself is refused whole, before any operation runs, when it
+        holds more operations than the server's --batch-max-operations
+        (INVALID_ARGUMENT), an operation with nothing set (INVALID_ARGUMENT, naming
+        its index), or more bytes than the server takes in one message
+        (RESOURCE_EXHAUSTED, from gRPC itself). An empty batch is answered with no
+        results. Otherwise the call succeeds, whatever its operations' outcomes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamStepTasks(self, request_iterator, context):
         """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
         language (remote mode). The worker sends StepTaskSubscribe first, naming
@@ -374,6 +402,11 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.GetLease,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.BatchRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.BatchResponse.SerializeToString,
             ),
             'StreamStepTasks': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamStepTasks,
@@ -755,6 +788,33 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/GetLease',
             workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.GetLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/Batch',
+            workflowstate_dot_v1_dot_workflow__state__pb2.BatchRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -110,6 +110,25 @@ class WorkflowStateServiceStub:
     """GetLease returns the current holder of a key, its fencing token and
     expiry. NOT_FOUND when nobody holds the key.
     """
+    Batch: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.BatchRequest, _workflow_state_pb2.BatchResponse]
+    """Batch runs several unary state calls in one message, to save the
+    per-call cost of gRPC. Its semantics are exactly those of the separate
+    calls: each operation is its own statement with its own outcome (its
+    response, or its error code and message, the same as the separate call
+    would give), and nothing becomes a transaction by being batched: a failed
+    operation neither undoes nor stops its neighbours. The batch's deadline
+    applies to each operation. Results come in the order of the operations.
+    The operations run concurrently, in no set order, so operations that
+    depend on each other (insert a step, then schedule it) must go in
+    separate batches.
+
+    The batch itself is refused whole, before any operation runs, when it
+    holds more operations than the server's --batch-max-operations
+    (INVALID_ARGUMENT), an operation with nothing set (INVALID_ARGUMENT, naming
+    its index), or more bytes than the server takes in one message
+    (RESOURCE_EXHAUSTED, from gRPC itself). An empty batch is answered with no
+    results. Otherwise the call succeeds, whatever its operations' outcomes.
+    """
     StreamStepTasks: _grpc.StreamStreamMultiCallable[_workflow_state_pb2.StreamStepTasksRequest, _workflow_state_pb2.StreamStepTasksResponse]
     """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
     language (remote mode). The worker sends StepTaskSubscribe first, naming
@@ -223,6 +242,25 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     GetLease: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetLeaseRequest, _workflow_state_pb2.GetLeaseResponse]  # type: ignore[assignment]
     """GetLease returns the current holder of a key, its fencing token and
     expiry. NOT_FOUND when nobody holds the key.
+    """
+    Batch: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.BatchRequest, _workflow_state_pb2.BatchResponse]  # type: ignore[assignment]
+    """Batch runs several unary state calls in one message, to save the
+    per-call cost of gRPC. Its semantics are exactly those of the separate
+    calls: each operation is its own statement with its own outcome (its
+    response, or its error code and message, the same as the separate call
+    would give), and nothing becomes a transaction by being batched: a failed
+    operation neither undoes nor stops its neighbours. The batch's deadline
+    applies to each operation. Results come in the order of the operations.
+    The operations run concurrently, in no set order, so operations that
+    depend on each other (insert a step, then schedule it) must go in
+    separate batches.
+
+    The batch itself is refused whole, before any operation runs, when it
+    holds more operations than the server's --batch-max-operations
+    (INVALID_ARGUMENT), an operation with nothing set (INVALID_ARGUMENT, naming
+    its index), or more bytes than the server takes in one message
+    (RESOURCE_EXHAUSTED, from gRPC itself). An empty batch is answered with no
+    results. Otherwise the call succeeds, whatever its operations' outcomes.
     """
     StreamStepTasks: _aio.StreamStreamMultiCallable[_workflow_state_pb2.StreamStepTasksRequest, _workflow_state_pb2.StreamStepTasksResponse]  # type: ignore[assignment]
     """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
@@ -412,6 +450,31 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_state_pb2.GetLeaseResponse, _abc.Awaitable[_workflow_state_pb2.GetLeaseResponse]]:
         """GetLease returns the current holder of a key, its fencing token and
         expiry. NOT_FOUND when nobody holds the key.
+        """
+
+    @_abc_1.abstractmethod
+    def Batch(
+        self,
+        request: _workflow_state_pb2.BatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.BatchResponse, _abc.Awaitable[_workflow_state_pb2.BatchResponse]]:
+        """Batch runs several unary state calls in one message, to save the
+        per-call cost of gRPC. Its semantics are exactly those of the separate
+        calls: each operation is its own statement with its own outcome (its
+        response, or its error code and message, the same as the separate call
+        would give), and nothing becomes a transaction by being batched: a failed
+        operation neither undoes nor stops its neighbours. The batch's deadline
+        applies to each operation. Results come in the order of the operations.
+        The operations run concurrently, in no set order, so operations that
+        depend on each other (insert a step, then schedule it) must go in
+        separate batches.
+
+        The batch itself is refused whole, before any operation runs, when it
+        holds more operations than the server's --batch-max-operations
+        (INVALID_ARGUMENT), an operation with nothing set (INVALID_ARGUMENT, naming
+        its index), or more bytes than the server takes in one message
+        (RESOURCE_EXHAUSTED, from gRPC itself). An empty batch is answered with no
+        results. Otherwise the call succeeds, whatever its operations' outcomes.
         """
 
     @_abc_1.abstractmethod

@@ -21,6 +21,9 @@ from . import payloads
 from .loop import MIN_WARMUP_UNITS, OVERRUN_S
 from .stats import Tally
 
+# Its own: the dispatch figure's backlog of due payloads.RPC_NAME steps is not this worker's.
+RPC_NAME = "rpc-e2e"
+
 
 async def _trivial(task: StepTask) -> Any:
     return payloads.STEP_RESULT
@@ -47,7 +50,7 @@ class _Orchestrator:
     async def one_step(self) -> float:
         """Insert a step, then time it from scheduled to its SUCCEEDED event received; in ms."""
         self._count += 1
-        step = await self._client.insert_step_state(self._run_id, f"step-{self._count}", payloads.RPC_NAME, payloads.STEP_DATA)
+        step = await self._client.insert_step_state(self._run_id, f"step-{self._count}", RPC_NAME, payloads.STEP_DATA)
         arrived = asyncio.get_running_loop().create_future()
         self._waiting[step.step_id] = arrived
         began = time.perf_counter()
@@ -63,7 +66,7 @@ async def measure(orchestrator_target: str, worker_target: str, *, warmup: float
     ):
         run = await client.create_run(payloads.WORKFLOW, payloads.RUN_INPUT)
         orchestrator = _Orchestrator(client, run.run_id)
-        worker = AsyncWorker(worker_client, {payloads.RPC_NAME: _trivial}, max_in_flight=1, worker_id="bench-e2e")
+        worker = AsyncWorker(worker_client, {RPC_NAME: _trivial}, max_in_flight=1, worker_id="bench-e2e")
         async with asyncio.TaskGroup() as group:
             follower = group.create_task(orchestrator.follow())
             group.create_task(worker.run())

@@ -26,10 +26,10 @@ EXPECTED_FIGURES = [
     ("lease-cycles", 1, "1w/1k"),
     ("lease-cycles", 16, "16w/4k"),
     ("lease-cycles", 16, "16w/16k"),
-    ("sql-dispatch-limit", 4, None),
-    ("grpc-dispatch", 4, None),
     ("step-e2e", 1, "1srv"),
     ("step-e2e", 1, "2srv"),
+    ("sql-dispatch-limit", 4, None),
+    ("grpc-dispatch", 4, None),
 ]
 # Which SQL limit each figure is compared with.
 LIMIT_OF = {"grpc-lifecycle": "sql-limit", "grpc-lifecycle-4proc": "sql-limit", "sql-limit": "sql-limit",
@@ -65,5 +65,5 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         else:
             expected = row["per_s"] / limits[(LIMIT_OF[row["bench"]], row["conc"])]
             assert row["ratio_to_sql_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
-    assert "[12/12] step-e2e 2srv" in result.stderr  # the progress lines
+    assert "[12/12] grpc-dispatch conc=4" in result.stderr  # the progress lines
     assert _bench_schemas(db) == schemas_before  # its server's schema and the SQL limit's are dropped

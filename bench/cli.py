@@ -19,6 +19,10 @@ figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit a
   grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1 and 16
   grpc-lifecycle-4proc  conc 16 from 4 client processes x 4
   lease-cycles          acquire + release on kept-open Lease streams: 1w/1k, 16w/4k, 16w/16k
+  sql-dispatch-limit    pgbench, remote mode's claim + complete of a due step, 4 clients
+  grpc-dispatch         the same over StreamStepTasks: 4 workers, one step in flight each
+  step-e2e              set_step_scheduled to the SUCCEEDED event through watch_run, a trivial
+                        AsyncWorker, one step at a time: 1srv, or 2srv (the worker on a second server)
 
 examples:
   python -m bench                        embedded PostgreSQL in a temporary folder, 8 s per figure

@@ -12,14 +12,15 @@ from typing import TextIO
 
 import psycopg
 
-from . import database, dispatch, leases, lifecycle, report, sql_limit
+from . import database, dispatch, e2e, leases, lifecycle, report, sql_limit
 from .processes import measure_in_processes
 from .report import Row
 from .server import serving
 from .stats import Summary, summarize
 
-GROUPS = ("sql", "lifecycle", "leases", "dispatch")
+GROUPS = ("sql", "lifecycle", "leases", "dispatch", "e2e")
 SQL_CONCURRENCIES = (1, 16)
+E2E_SERVERS = (1, 2)
 LEASE_SHAPES = (leases.Shape(1, 1), leases.Shape(16, 4), leases.Shape(16, 16))
 
 
@@ -116,6 +117,18 @@ async def _leases(shape: leases.Shape, context: Context) -> Summary:
     return summarize(await leases.measure(context.target, shape, warmup=settings.warmup, seconds=settings.seconds))
 
 
+async def _step_e2e(servers: int, context: Context) -> Summary:
+    """The orchestrator on the server under test; its worker there too, or on a second server."""
+    assert context.target
+    settings = context.settings
+    async with contextlib.AsyncExitStack() as stack:
+        worker_target = context.target
+        if servers == 2:
+            worker_target = await stack.enter_async_context(serving(context.database_url, context.server_schema, settings.server_args))
+        tally = await e2e.measure(context.target, worker_target, warmup=settings.warmup, seconds=settings.seconds)
+    return summarize(tally)
+
+
 def plan(groups: tuple[str, ...]) -> list[Figure]:
     """The figures of the chosen groups, the SQL limit first so every later row has its ratio."""
     figures: list[Figure] = []
@@ -131,6 +144,11 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             Figure("leases", "lease-cycles", shape.workers, partial(_leases, shape), shape.label, work=None)
             for shape in LEASE_SHAPES
+        ]
+    # Before dispatch: its backlog of due steps, left in the schema, would slow every claim after.
+    if "e2e" in groups:
+        figures += [
+            Figure("e2e", "step-e2e", 1, partial(_step_e2e, servers), f"{servers}srv", work=None) for servers in E2E_SERVERS
         ]
     if "dispatch" in groups:
         figures += [

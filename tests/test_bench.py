@@ -26,6 +26,8 @@ EXPECTED_FIGURES = [
     ("lease-cycles", 1, "1w/1k"),
     ("lease-cycles", 16, "16w/4k"),
     ("lease-cycles", 16, "16w/16k"),
+    ("step-e2e", 1, "1srv"),
+    ("step-e2e", 1, "2srv"),
     ("sql-dispatch-limit", 4, None),
     ("grpc-dispatch", 4, None),
 ]
@@ -58,10 +60,10 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         assert 0 < row["p50_ms"] <= row["p99_ms"], row
     limits = {(row["bench"], row["conc"]): row["per_s"] for row in rows if row["bench"].startswith("sql-")}
     for row in rows:
-        if row["bench"] == "lease-cycles":
+        if row["bench"] in ("lease-cycles", "step-e2e"):
             assert row["ratio_to_sql_limit"] is None, row
         else:
             expected = row["per_s"] / limits[(LIMIT_OF[row["bench"]], row["conc"])]
             assert row["ratio_to_sql_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
-    assert "[10/10] grpc-dispatch conc=4" in result.stderr  # the progress lines
+    assert "[12/12] grpc-dispatch conc=4" in result.stderr  # the progress lines
     assert _bench_schemas(db) == schemas_before  # its server's schema and the SQL limit's are dropped

@@ -83,7 +83,7 @@ LIMIT 100;
 -- holds it (not_held). The attempt's history row becomes failed_status; when retryable and
 -- retries remain (attempt_count <= retries), the step moves on to its next attempt in
 -- retry_status, due after retry_delay, else the step is failed_status with this error.
--- One row per attempt given: its outcome, its context, and new_status when changed.
+-- One row per attempt given: its outcome, its context, and new_status and run_id when changed.
 -- (`changed` reads `failed_attempt`, so each failed row is written before its step moves on,
 -- and the two events come out in that order.)
 WITH sent AS (
@@ -131,5 +131,5 @@ WITH sent AS (
     WHERE retry
 )
 SELECT d.outcome, d.sent_step_id AS step_id, d.sent_attempt, d.status AS prior_status, d.attempt_count AS prior_attempt,
-       d.run_status, d.worker_id AS holder, ch.status AS new_status
+       d.run_status, d.worker_id AS holder, ch.status AS new_status, ch.run_id
 FROM decided d LEFT JOIN changed ch ON ch.step_id = d.sent_step_id;

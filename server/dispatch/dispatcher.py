@@ -21,7 +21,7 @@ from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.database import Database
 from ..db.notifications import Notifications, tasks_channel
-from ..state.store import FailureRecord, StateStore
+from ..state.store import FailureRecord, RunsChanged, StateStore, ignore_runs_changed
 from .store import TaskStore
 
 log = logging.getLogger("workflowstate.server.dispatch")
@@ -58,12 +58,13 @@ class TaskDispatcher(ShutdownNotifier):
         *,
         on_dispatched: Callable[[int], None] = lambda count: None,
         on_lost: Callable[[int], None] = lambda count: None,
+        on_runs_changed: RunsChanged = ignore_runs_changed,
         supervisor: Supervisor | None = None,
     ) -> None:
         super().__init__()
         self.on_dispatched = on_dispatched
         self._on_lost = on_lost
-        self.tasks = TaskStore(database)
+        self.tasks = TaskStore(database, on_runs_changed=on_runs_changed)
         self.state = state
         self.settings = settings
         self._wakers: dict[str, set[Callable[[], None]]] = {}

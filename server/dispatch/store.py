@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from ..core import errors
 from ..db.database import Database, Row
 from ..state.outcomes import Op, Write, checked, refusal
-from ..state.store import FailureRecord
+from ..state.store import FailureRecord, RunsChanged, ignore_runs_changed
 from ..state.transitions import StepStatus, Via, held_by_worker, only_target, open_run_statuses, step_sources
 
 _CLAIMED = only_target(Via.CLAIM)
@@ -38,8 +38,9 @@ class FailOutcome:
 class TaskStore:
     """Remote-mode statements of dispatch.sql."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
         self._sql = database.statements(__package__, "dispatch.sql")
+        self._on_runs_changed = on_runs_changed
 
     async def claim(
         self, rpc_names: list[str], limit: int, *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
@@ -59,7 +60,10 @@ class TaskStore:
             },
         )
         claim = Write(Op.MOVE_STEP, target=_CLAIMED.value, via=Via.CLAIM)
-        return [checked(row, claim) for row in rows]
+        claimed = [checked(row, claim) for row in rows]
+        if claimed:
+            self._on_runs_changed({row["run_id"] for row in claimed})
+        return claimed
 
     async def next_due(self, rpc_names: list[str]) -> datetime | None:
         """When the next scheduled step of these rpc names falls due, if in the future."""
@@ -132,6 +136,9 @@ class TaskStore:
             refused = refusal(row["outcome"] if row else None, write, row or {})
             new_status = StepStatus(row["new_status"]) if row and refused is None else None
             outcomes.append(FailOutcome(step_id, attempt, new_status, refused))
+        changed = {row["run_id"] for row in rows if row["new_status"] is not None}
+        if changed:
+            self._on_runs_changed(changed)
         return outcomes
 
 

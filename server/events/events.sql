@@ -52,9 +52,18 @@ LIMIT 1;
 
 -- run_events_touched --
 -- The runs of the readable events after a position, in order, and where each event sorts: what
--- a server's event pump tells its readers.
-SELECT run_id, xact_id::text AS xact_id, event_id FROM {schema}.run_events
-WHERE (xact_id, event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
-  AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xact_id, event_id
-LIMIT %(limit)s;
+-- a server's event pump tells its readers. Every row (one row with NULL event columns when there
+-- is no event) also carries the statement's snapshot: readable_below (events of transactions
+-- older than it are readable) and next_xid (every transaction committed before this statement is
+-- older than it), with which the pump knows when the changes made through its server are readable.
+WITH snapshot AS (SELECT pg_current_snapshot() AS s)
+SELECT pg_snapshot_xmin(snapshot.s)::text AS readable_below, pg_snapshot_xmax(snapshot.s)::text AS next_xid,
+       e.run_id, e.xact_id::text AS xact_id, e.event_id
+FROM snapshot LEFT JOIN LATERAL (
+    SELECT run_id, xact_id, event_id FROM {schema}.run_events
+    WHERE (xact_id, event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+      AND xact_id < pg_snapshot_xmin(snapshot.s)
+    ORDER BY xact_id, event_id
+    LIMIT %(limit)s
+) e ON true
+ORDER BY e.xact_id, e.event_id;

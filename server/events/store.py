@@ -30,6 +30,17 @@ class Position:
 START = Position()
 
 
+@dataclass(frozen=True)
+class Horizon:
+    """What one statement's snapshot says of transactions (xids as integers)."""
+
+    readable_below: int
+    """Events of transactions older than this are readable."""
+
+    next_xid: int
+    """Every transaction that had committed when the statement began is older than this."""
+
+
 class EventStore:
     """Run-event reads of events.sql."""
 
@@ -58,7 +69,6 @@ class EventStore:
             "run_events_all", {"workflow": workflow, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
         )
 
-
     async def prune(self, retention: timedelta) -> int:
         """Delete events older than retention, in batches; return how many went."""
         pruned = 0
@@ -74,9 +84,14 @@ class EventStore:
         row = await self._sql.fetch_one("run_events_newest", {})
         return Position.after(row) if row else START
 
-    async def touched(self, after: Position, limit: int) -> list[Row]:
-        """The run_id and position of each readable event after `after`, in order."""
-        return await self._sql.fetch_all("run_events_touched", {"after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit})
+    async def touched(self, after: Position, limit: int) -> tuple[Horizon, list[Row]]:
+        """The horizon of the statement's snapshot, and the run_id and position of each readable
+        event after `after`, in order."""
+        rows = await self._sql.fetch_all(
+            "run_events_touched", {"after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
+        )
+        horizon = Horizon(int(rows[0]["readable_below"]), int(rows[0]["next_xid"]))
+        return horizon, [row for row in rows if row["event_id"] is not None]
 
 
-__all__ = ["START", "EventStore", "Position"]
+__all__ = ["START", "EventStore", "Horizon", "Position"]

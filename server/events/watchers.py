@@ -9,6 +9,20 @@ from every state change serialised the commits of all writers; see migration 000
 
 An event is readable once every older transaction has ended (see events/store.py), so the pump
 never wakes a reader for an event it cannot read yet.
+
+Changes made through this server do not wait for the pump: the stores hand the runs they changed to
+`runs_changed` once their statement has committed, which wakes those runs' readers (and the readers
+of every run) at once; a reader then has the event after one database round trip, unless a
+transaction older than the change was still running at its commit, which keeps the event
+unreadable until that transaction ends. For that case `runs_changed` also asks the pump for a
+follow-up: the pump looks again, FOLLOW_UP after the change and then at doubling gaps (capped at
+`interval`), until its snapshot shows every transaction that was running at the change's commit
+ended (readable_below >= the next_xid of its first look after the change); the look that shows it
+sees the event and wakes its readers. So a change through this server reaches its readers one round
+trip after its commit, or, behind an older open transaction, within FOLLOW_UP plus the doubling gap
+(at most `interval`) after that transaction ends; a change through another server within `interval`
+plus a round trip after it is readable. Nothing is missed either way: every reader reads from its
+own position, and the pump sees every event once, when it first becomes readable.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
 
 from ..core import errors
@@ -28,6 +42,9 @@ from .store import EventStore, Position
 log = logging.getLogger("workflowstate.server.events")
 
 PAGE = 500
+# How soon the pump looks again after a change made through this server (and the least gap
+# between its looks while changes keep coming): one look per FOLLOW_UP at most, however many changes.
+FOLLOW_UP = 0.005
 
 
 class EventWatchers:
@@ -50,6 +67,7 @@ class EventWatchers:
         self._pruner: asyncio.Task[None] | None = None
         self._watchers: dict[uuid.UUID | None, set[asyncio.Event]] = {}
         self._someone_watches = asyncio.Event()
+        self._follow_up = asyncio.Event()  # set by runs_changed: the pump should look again soon
         self._closing = False
         self._pump: asyncio.Task[None] | None = None
 
@@ -101,6 +119,14 @@ class EventWatchers:
             for wake in watchers:
                 wake.set()
 
+    def runs_changed(self, run_ids: Iterable[uuid.UUID]) -> None:
+        """A statement that changed these runs committed through this server: wake their readers
+        now, and have the pump follow up for an event not yet readable (see the module's comment)."""
+        if not self._watchers:
+            return
+        self._wake(set(run_ids))
+        self._follow_up.set()
+
     def _wake(self, run_ids: set[uuid.UUID]) -> None:
         for key in (*run_ids, None):
             for wake in self._watchers.get(key, ()):
@@ -108,25 +134,47 @@ class EventWatchers:
 
     async def _pump_forever(self) -> None:
         position: Position | None = None  # None: start again from the newest event
+        # While not None, the pump looks again soon: a change through this server committed before
+        # a transaction older than this xid ended, so its event may not have been readable yet.
+        pending_below: int | None = None
+        gap = FOLLOW_UP
         while True:
             if not self._watchers:
-                position = None
+                position, pending_below = None, None
                 await self._someone_watches.wait()
+            # Cleared before the look: the look's snapshot is then taken after the commit of every
+            # change that asked for it, so its next_xid is above their transactions.
+            followed_up = self._follow_up.is_set()
+            self._follow_up.clear()
             try:
                 if position is None:
                     # Readers read what is readable already themselves; the pump tells them of
                     # what becomes readable after they started waiting.
                     position = await self.events.newest()
-                rows = await self.events.touched(position, PAGE)
+                horizon, rows = await self.events.touched(position, PAGE)
             except errors.WorkflowStateError as err:
                 log.warning("the event pump cannot read events; readers poll until it can", extra={"reason": str(err)})
+                if followed_up:
+                    self._follow_up.set()
                 await asyncio.sleep(self.poll_interval)
                 continue
+            if followed_up:
+                pending_below = max(pending_below or 0, horizon.next_xid)
+            if pending_below is not None and horizon.readable_below >= pending_below:
+                pending_below = None  # every change asked about is readable: this look saw its events
             if rows:
                 position = Position.after(rows[-1])
                 self._wake({row["run_id"] for row in rows})
-            if len(rows) < PAGE:
-                await asyncio.sleep(self.interval)
+            if len(rows) >= PAGE:
+                continue
+            if pending_below is not None:
+                await asyncio.sleep(gap)
+                gap = min(gap * 2, self.interval)
+                continue
+            gap = FOLLOW_UP
+            await _wait(self._follow_up, self.interval)
+            if self._follow_up.is_set():
+                await asyncio.sleep(FOLLOW_UP)  # one look for a burst of changes
 
     async def follow(
         self, read: Callable[[Position, int], Awaitable[list[Row]]], start: Position, wake: asyncio.Event

@@ -61,7 +61,6 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
     database = Database(database_url, config.schema, config.pool)
     applied = await database.open(timeout=config.startup_timeout)
-    store = StateStore(database)
     log.info("schema ready", extra={"schema": config.schema, "migrations_applied": applied})
 
     # Room for every payload field of the largest request, each at the payload limit. It bounds a
@@ -84,6 +83,15 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     database_health = DatabaseHealth(database, health_servicer, metrics, interval=config.health_interval, supervisor=supervisor)
     server_id = uuid.uuid4()
     notifications = Notifications(database_url)
+    watchers = EventWatchers(
+        database,
+        interval=config.event_interval,
+        poll_interval=config.dispatch.poll_interval,
+        retention=config.event_retention,
+        supervisor=supervisor,
+    )
+    # A change made through this server wakes its event readers at once, not at the next pump.
+    store = StateStore(database, on_runs_changed=watchers.runs_changed)
     leases = LeaseManager(
         LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications, supervisor=supervisor
     )
@@ -94,13 +102,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         notifications,
         on_dispatched=metrics.tasks_dispatched.inc,
         on_lost=metrics.tasks_lost.inc,
-        supervisor=supervisor,
-    )
-    watchers = EventWatchers(
-        database,
-        interval=config.event_interval,
-        poll_interval=config.dispatch.poll_interval,
-        retention=config.event_retention,
+        on_runs_changed=watchers.runs_changed,
         supervisor=supervisor,
     )
     servicer = WorkflowStateServicer(

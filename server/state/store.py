@@ -11,16 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import errors
 from ..db.database import Database, Row
-from .outcomes import Op, Write, checked
+from .outcomes import Op, Outcome, Write, checked
 from .transitions import RUN_START, STEP_START, RunStatus, StepStatus, Via, open_run_statuses, run_sources, step_sources
 
 log = logging.getLogger("workflowstate.server.store")
+
+# Told the runs a committed statement changed (their readers are woken at once: events/watchers.py).
+RunsChanged = Callable[[Collection[uuid.UUID]], None]
+
+
+def ignore_runs_changed(run_ids: Collection[uuid.UUID]) -> None:
+    """The default when no one follows changes made through this server."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,9 @@ def _fence_params(fence: Fence | None) -> dict[str, Any]:
 class StateStore:
     """Runs and steps: every read and write of workflow state, one named statement of state.sql each."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
         self._sql = database.statements(__package__, "state.sql")
+        self._on_runs_changed = on_runs_changed
 
     async def fetch_one(self, query: str, params: dict[str, Any]) -> Row | None:
         return await self._sql.fetch_one(query, params)
@@ -68,7 +77,10 @@ class StateStore:
 
     async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
         """Run a state-changing statement; its row when changed or same, else its refusal."""
-        return checked(await self.fetch_one(query, params), write)
+        row = checked(await self.fetch_one(query, params), write)
+        if row["outcome"] == Outcome.CHANGED:  # committed (autocommit): its events are written
+            self._on_runs_changed((row["run_id"],))
+        return row
 
     # Runs
 
@@ -197,4 +209,4 @@ def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: F
     }
 
 
-__all__ = ["Fence", "FailureRecord", "StateStore"]
+__all__ = ["Fence", "FailureRecord", "RunsChanged", "StateStore", "ignore_runs_changed"]

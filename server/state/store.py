@@ -62,22 +62,16 @@ class StateStore:
         self._sql = database.statements(__package__, "state.sql")
         self._on_runs_changed = on_runs_changed
 
-    async def fetch_one(self, query: str, params: dict[str, Any]) -> Row | None:
-        return await self._sql.fetch_one(query, params)
-
-    async def fetch_all(self, query: str, params: dict[str, Any]) -> list[Row]:
-        return await self._sql.fetch_all(query, params)
-
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
         """One row, or NotFound(missing) when the statement returns none."""
-        row = await self.fetch_one(query, params)
+        row = await self._sql.fetch_one(query, params)
         if row is None:
             raise errors.NotFound(missing)
         return row
 
     async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
         """Run a state-changing statement; its row when changed or same, else its refusal."""
-        row = checked(await self.fetch_one(query, params), write)
+        row = checked(await self._sql.fetch_one(query, params), write)
         if row["outcome"] == Outcome.CHANGED:  # committed (autocommit): its events are written
             self._on_runs_changed((row["run_id"],))
         return row
@@ -92,7 +86,7 @@ class StateStore:
         return await self._found("get_run", {"run_id": run_id}, f"run {run_id} not found")
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
-        rows = await self.fetch_all("get_run_history", {"run_id": run_id})
+        rows = await self._sql.fetch_all("get_run_history", {"run_id": run_id})
         if not rows:
             raise errors.NotFound(f"run {run_id} not found")
         return [row for row in rows if row["step_id"] is not None]

@@ -19,8 +19,10 @@ import grpc.aio
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from . import _calls
+from ._batch_async import AsyncSender
+from ._batch_protocol import Batching, batching_of
 from ._calls import UNSET, Call, Fence
-from ._channel import channel_credentials, separate_connections, channel_options as _channel_options
+from ._channel import DEFAULT_RETRY_POLICY, channel_credentials, separate_connections, channel_options as _channel_options
 from ._events import EventFeed
 from ._events_async import follow_async
 from ._identity import host_and_pid
@@ -72,6 +74,7 @@ class AsyncWorkflowStateClient:
         retry: bool = True,
         channel_options: Sequence[tuple[str, Any]] = (),
         connections: int = 1,
+        batching: bool | Batching = True,
     ) -> None:
         """Open a channel to ``target`` (``"host:port"``); gRPC connects lazily, on the first call.
 
@@ -89,6 +92,11 @@ class AsyncWorkflowStateClient:
                 ``workflowstate serve --workers N`` the kernel gives each
                 connection to one server process, so N connections spread one
                 client over N processes.
+            batching: Send calls made at the same moment together, as one
+                ``Batch`` call: each keeps its own result, error and retries,
+                exactly as if sent alone, and a lone call goes out at once.
+                ``False`` sends every call on its own; ``Batching(...)``
+                changes the window and the size of a batch.
         """
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
@@ -100,6 +108,12 @@ class AsyncWorkflowStateClient:
             self._channels = [grpc.aio.secure_channel(target, credentials, options=options) for _ in range(connections)]
         self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
+        self._sender = AsyncSender(
+            lambda: next(self._stubs),
+            batching_of(batching),
+            DEFAULT_RETRY_POLICY if retry else None,
+            connections=connections,
+        )
 
     @property
     def _stub(self) -> WorkflowStateServiceStub:
@@ -123,12 +137,7 @@ class AsyncWorkflowStateClient:
         await self.close()
 
     async def _invoke(self, call: Call[R], timeout: timedelta | None) -> R:
-        rpc = getattr(self._stub, call.method)
-        try:
-            reply = await rpc(call.request, timeout=_calls.timeout_seconds(timeout, self._timeout))
-        except grpc.RpcError as err:
-            return call.fail(err)
-        return call.read_reply(reply)
+        return await self._sender.send(call, _calls.timeout_seconds(timeout, self._timeout))
 
     # --- runs ----------------------------------------------------------------
 

@@ -96,7 +96,9 @@ def service_config(policy: RetryPolicy = DEFAULT_RETRY_POLICY) -> str:
 
 def channel_options(*, retry: bool, extra: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """The channel options of a client: ours, then the caller's, which win on the same key."""
-    options: dict[str, Any] = {}
+    # Replies are bounded by the server's payload limit, not by gRPC's default 4 MiB, which a
+    # Batch of large runs would pass although each run alone fits.
+    options: dict[str, Any] = {"grpc.max_receive_message_length": -1}
     if retry:
         options["grpc.enable_retries"] = 1
         options["grpc.service_config"] = service_config()

@@ -69,6 +69,26 @@ _ERROR_BY_STATUS: dict[grpc.StatusCode, type[WorkflowStateError]] = {
 }
 
 
+class BatchedCallError(grpc.RpcError):
+    """The failure of one operation of a Batch call, shaped like the failed separate call.
+
+    It has the two methods of a failed ``grpc.Call`` (``code()`` and ``details()``), so the
+    client maps it exactly as it maps the separate call's error; it is the ``__cause__`` of the
+    WorkflowStateError raised for the operation.
+    """
+
+    def __init__(self, status: grpc.StatusCode, message: str) -> None:
+        super().__init__(f"{status.name}: {message}")
+        self._status = status
+        self._message = message
+
+    def code(self) -> grpc.StatusCode:
+        return self._status
+
+    def details(self) -> str:
+        return self._message
+
+
 def error_from_rpc(err: grpc.RpcError) -> WorkflowStateError:
     """Turn a failed call of either stub (sync or ``grpc.aio``) into our error class.
 
@@ -77,8 +97,9 @@ def error_from_rpc(err: grpc.RpcError) -> WorkflowStateError:
     """
     # A sync call raises an RpcError that is also a grpc.Call; grpc.aio raises
     # AioRpcError, which is not a Call but has the same two methods. A bare
-    # RpcError has neither, which only happens outside a real call.
-    if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)):
+    # RpcError has neither, which only happens outside a real call. An operation of a batch
+    # fails with a BatchedCallError.
+    if isinstance(err, (grpc.Call, grpc.aio.AioRpcError, BatchedCallError)):
         status = err.code()
         message = err.details() or ""
     else:

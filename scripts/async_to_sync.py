@@ -43,6 +43,8 @@ NAMES = {
     "_lease_async": "_lease_sync",
     "_events_async": "_events_sync",
     "follow_async": "follow_sync",
+    "_batch_async": "_batch_sync",
+    "AsyncSender": "SyncSender",
 }
 
 # Dotted names (in code): the module attribute of the async world and the blocking one.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import grpc
-from support.flows import scheduled_steps
+from support.flows import new_run, scheduled_steps
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
@@ -151,3 +151,16 @@ def test_an_update_with_nothing_set_ends_the_stream_naming_it(stub, rpc) -> None
     worker.updates(complete(task), pb.StepTaskUpdate())
     assert "updates.updates[1] sets none of" in worker.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
     assert step_state(stub, step).status != pb.STEP_STATUS_SUCCEEDED, "its complete did not run"
+
+
+def test_tasks_of_large_steps_are_split_over_messages_of_at_most_a_mebibyte(stub, rpc) -> None:
+    big = json.dumps({"blob": "x" * 300_000})  # three fit in 1 MiB, four do not
+    run = new_run(stub)
+    for i in range(4):
+        step = stub.InsertStepState(pb.InsertStepStateRequest(run_id=run.run_id, step_name=f"big-{i}", rpc_name=rpc, data_json=big)).step
+        stub.SetStepScheduled(pb.SetStepScheduledRequest(step_id=step.step_id))
+    worker = TaskStream(stub)
+    worker.subscribe([rpc], max_in_flight=4, bulk=True)
+    first, second = worker.expect("tasks").tasks, worker.expect("tasks").tasks
+    assert (len(first), len(second)) == (3, 1), "one claim, cut where 1 MiB would be passed"
+    worker.cancel()

@@ -3,7 +3,11 @@
 Each of the 4 workers keeps one StreamStepTasks stream with max_in_flight 1, so a unit of the
 closed loop is exactly one step: the task arrives (claimed for this worker in one statement),
 the worker completes it, the server accepts it (one statement), the worker gives its credit back.
-The raw generated stub is driven directly, as in leases.py. The backlog is written straight into
+The raw generated stub is driven directly, as in leases.py.
+
+The bulk figure runs the same 4 workers with max_in_flight 16, subscribed with bulk: a round is the
+tasks of one claim in one message, their completes in one updates message, one outcomes message
+answering them, one credit for them all; the figure counts steps, its latency is a round's. The backlog is written straight into
 the tables beforehand, large enough for the whole window, so the figure is dispatch + completion
 alone; the SQL limit runs the same two statements (sql/limit_dispatch.sql) on the same backlog.
 """
@@ -26,6 +30,7 @@ from .loop import closed_loop
 from .stats import Tally
 
 WORKERS = 4
+BULK_IN_FLIGHT = 16
 # Steps per second the backlog is sized for: well above what this box does, so it never runs dry.
 BACKLOG_RATE = 6000
 
@@ -90,13 +95,43 @@ class DispatchWorker:
         await streams.close(self._call)
 
 
-async def measure(target: str, *, warmup: float, seconds: float) -> Tally:
-    """Run WORKERS workers over the server's backlog; a unit is one step dispatched and completed."""
+class BulkDispatchWorker(DispatchWorker):
+    """One bulk worker's stream: take a message of tasks, complete them in one message, credit them."""
+
+    def __init__(self, stub: pb_grpc.WorkflowStateServiceStub, index: int) -> None:
+        super().__init__(stub, index)
+        self._subscribe.subscribe.max_in_flight = BULK_IN_FLIGHT
+        self._subscribe.subscribe.bulk = True
+
+    async def one_round(self) -> int:
+        tasks = (await streams.expect(self._call, "tasks")).tasks.tasks
+        updates = [
+            pb.StepTaskUpdate(complete=pb.StepTaskComplete(step_id=task.step_id, attempt=task.attempt, result_json=self._result))
+            for task in tasks
+        ]
+        await self._call.write(pb.StreamStepTasksRequest(updates=pb.StepTaskUpdates(updates=updates)))
+        outcomes = (await streams.expect(self._call, "outcomes")).outcomes.outcomes
+        accepted = sum(1 for outcome in outcomes if outcome.HasField("accepted"))
+        if accepted != len(tasks):
+            raise RuntimeError(f"{len(tasks) - accepted} of {len(tasks)} completes were refused")
+        await self._call.write(pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=len(tasks))))
+        return len(tasks)
+
+
+async def measure(target: str, *, warmup: float, seconds: float, bulk: bool = False) -> Tally:
+    """Run WORKERS workers over the server's backlog; a unit is one step dispatched and completed
+    (with ``bulk``, a round of up to BULK_IN_FLIGHT steps, counted as its steps)."""
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.WorkflowStateServiceStub(channel)
-        workers = [DispatchWorker(stub, index) for index in range(WORKERS)]
+        if bulk:
+            bulk_workers = [BulkDispatchWorker(stub, index) for index in range(WORKERS)]
+            workers: list[DispatchWorker] = list(bulk_workers)
+            units = [worker.one_round for worker in bulk_workers]
+        else:
+            workers = [DispatchWorker(stub, index) for index in range(WORKERS)]
+            units = [worker.one_step for worker in workers]
         try:
             await asyncio.gather(*(worker.start() for worker in workers))
-            return await closed_loop([worker.one_step for worker in workers], warmup=warmup, seconds=seconds)
+            return await closed_loop(units, warmup=warmup, seconds=seconds)
         finally:
             await asyncio.gather(*(worker.close() for worker in workers))

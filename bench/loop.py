@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from .stats import Tally
 
-Unit = Callable[[], Awaitable[None]]
+# One unit of work; it may return how many things it did (steps of a bulk worker's round), else one.
+Unit = Callable[[], Awaitable[int | None]]
 
 MIN_WARMUP_UNITS = 3
 """Units every worker finishes before the window opens, however short the warm-up time."""
@@ -31,6 +32,7 @@ class _Window:
         self.start: float | None = None
         self.end = math.inf
         self.latencies_ms: list[float] = []
+        self.count = 0
 
     def worker_warm(self, now: float) -> None:
         self.cold_workers -= 1
@@ -42,7 +44,7 @@ async def _work(unit: Unit, window: _Window, warm_until: float) -> None:
     warm, warm_units = False, 0
     while True:
         began = time.perf_counter()
-        await unit()
+        done = await unit()
         finished = time.perf_counter()
         if window.start is None:
             warm_units += 1
@@ -53,6 +55,7 @@ async def _work(unit: Unit, window: _Window, warm_until: float) -> None:
         if finished > window.end:
             return
         window.latencies_ms.append((finished - began) * 1000.0)
+        window.count += 1 if done is None else done
 
 
 async def closed_loop(units: Sequence[Unit], *, warmup: float, seconds: float) -> Tally:
@@ -63,4 +66,4 @@ async def closed_loop(units: Sequence[Unit], *, warmup: float, seconds: float) -
         async with asyncio.TaskGroup() as group:
             for unit in units:
                 group.create_task(_work(unit, window, warm_until))
-    return Tally(count=len(window.latencies_ms), seconds=seconds, latencies_ms=window.latencies_ms)
+    return Tally(count=window.count, seconds=seconds, latencies_ms=window.latencies_ms)

@@ -91,12 +91,12 @@ async def _sql_dispatch(context: Context) -> Summary:
     )  # fmt: skip
 
 
-async def _dispatch(context: Context) -> Summary:
+async def _dispatch(bulk: bool, context: Context) -> Summary:
     assert context.target
     settings = context.settings
     size = dispatch.backlog_size(settings.warmup, settings.seconds)
     await dispatch.fill_backlog(context.database_url, context.server_schema, size, server_tables=True)
-    return summarize(await dispatch.measure(context.target, warmup=settings.warmup, seconds=settings.seconds))
+    return summarize(await dispatch.measure(context.target, warmup=settings.warmup, seconds=settings.seconds, bulk=bulk))
 
 
 async def _lifecycle(processes: int, concurrency: int, context: Context) -> Summary:
@@ -153,7 +153,8 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
     if "dispatch" in groups:
         figures += [
             Figure("dispatch", "sql-dispatch-limit", dispatch.WORKERS, _sql_dispatch, work="dispatch"),
-            Figure("dispatch", "grpc-dispatch", dispatch.WORKERS, _dispatch, work="dispatch"),
+            Figure("dispatch", "grpc-dispatch", dispatch.WORKERS, partial(_dispatch, False), work="dispatch"),
+            Figure("dispatch", "grpc-dispatch-bulk", dispatch.WORKERS, partial(_dispatch, True), work="dispatch"),
         ]
     return figures
 

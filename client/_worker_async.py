@@ -21,10 +21,19 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ._identity import host_and_pid
 from ._lease_async import _is_set_within
 from ._reconnect import Backoff, OutageLog
-from ._request_queue import until_none_async
+from ._request_queue import until_none_merged_async
 from ._signals import signals_to_loop, two_step_stop
 from ._types import StepTask
-from ._worker_protocol import CANCEL_WAIT, RECONNECT_POLICY, NonRetryableError, WorkerProtocol, WorkerSettings, log, resubscribe_delay
+from ._worker_protocol import (
+    CANCEL_WAIT,
+    RECONNECT_POLICY,
+    NonRetryableError,
+    WorkerProtocol,
+    WorkerSettings,
+    log,
+    merge_requests,
+    resubscribe_delay,
+)
 
 if TYPE_CHECKING:
     from ._async import AsyncWorkflowStateClient
@@ -120,7 +129,7 @@ class AsyncWorker:
             for message in self._protocol.connect():
                 requests.put_nowait(message)
             self._requests, self._half_closed = requests, False
-            call = self._call = self._stub.StreamStepTasks(until_none_async(requests))
+            call = self._call = self._stub.StreamStepTasks(until_none_merged_async(requests, self._merge))
             self._changed.set()
             started = time.monotonic()
             error: grpc.RpcError | None = None
@@ -128,9 +137,9 @@ class AsyncWorker:
                 async for response in call:
                     backoff.progress()
                     outage.connected()
-                    task, messages = self._protocol.on_response(response)
+                    tasks, messages = self._protocol.on_response(response)
                     self._send(messages)
-                    if task is not None:
+                    for task in tasks:
                         handler_task = asyncio.create_task(self._execute(task), name=f"step {task.step_id}")
                         self._handler_tasks.add(handler_task)
                         handler_task.add_done_callback(self._handler_tasks.discard)
@@ -180,6 +189,10 @@ class AsyncWorker:
                 self._requests.put_nowait(None)  # the server then ends the stream with OK
                 self._half_closed = True
         self._changed.set()
+
+    def _merge(self, requests: list[pb.StreamStepTasksRequest]) -> list[pb.StreamStepTasksRequest]:
+        """Messages queued together go in fewer (several reports in one, once the server takes that)."""
+        return merge_requests(requests, bulk=self._protocol.server_bulk)
 
     async def stop(self, timeout: timedelta | None = timedelta(seconds=30)) -> bool:
         """Stop taking tasks, let the running handlers finish and report, then end the stream.

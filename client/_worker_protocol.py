@@ -22,13 +22,20 @@ Two rules of the server shape it:
   the subscribe. The attempt number fences them, so a report the server already
   recorded is refused (or, for the same result, accepted again) and never
   written twice.
+
+Several per message: the worker subscribes with ``bulk``, so the server pushes
+the tasks of one claim in one message; and once the server said it takes
+updates (``subscribed.bulk``), reports queued together (handlers that finished
+in the same loop turn, or while the previous message was being sent) go in one
+updates message, answered by one outcomes message (see :func:`merge_requests`).
+A lone report is sent alone, as before: nothing waits for company.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -57,7 +64,15 @@ MAX_IN_FLIGHT = 1000
 _STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 _HEARTBEAT = pb.StreamStepTasksRequest(heartbeat=pb.StepTaskHeartbeat())
 _DRAIN = pb.StreamStepTasksRequest(drain=pb.StepTaskDrain())
-_CREDIT_ONE = pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=1))
+
+MAX_UPDATES = 1000
+"""The server's limit of updates in one message."""
+
+MAX_UPDATES_BYTES = 1024 * 1024
+"""The most bytes of reports merged into one updates message: well within the server's receive
+limit (4 times its payload limit, 1 MiB by default), whatever the results' sizes."""
+
+_REPORT_KINDS = frozenset({"ack", "complete", "fail"})
 
 RESUBSCRIBE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 """The codes of a stream's end after which the worker subscribes again: the server went away,
@@ -130,6 +145,7 @@ class WorkerSettings:
                 max_in_flight=self.max_in_flight,
                 task_lease=duration_to_proto(self.task_lease),
                 running=[pb.StepTaskAck(step_id=step_id, attempt=attempt) for step_id, attempt in held[: self.max_in_flight]],
+                bulk=True,
             )
         )
 
@@ -161,6 +177,9 @@ class WorkerProtocol:
         self._reports: dict[TaskKey, _Report] = {}
         self._drained = False
 
+        self.server_bulk = False
+        """Whether the current stream's server takes updates (several reports in one message)."""
+
         self.stopping = False
         """True once :meth:`stop` was called: no more tasks are wanted."""
 
@@ -188,6 +207,7 @@ class WorkerProtocol:
         """A new stream opens: the subscribe, then every report not answered yet."""
         self._connected = True
         self._drained = False
+        self.server_bulk = False  # until this stream's subscribed says so
         self._on_stream.clear()
         self._next_heartbeat = self._clock() + self._interval
         # Tasks still running or unanswered: the server adopts those still running at their attempt.
@@ -205,21 +225,35 @@ class WorkerProtocol:
     def disconnected(self) -> None:
         """The stream ended: its tasks are no longer counted by any server stream."""
         self._connected = False
+        self.server_bulk = False
         self._on_stream.clear()
 
     def on_response(
         self, response: pb.StreamStepTasksResponse
-    ) -> tuple[StepTask | None, list[pb.StreamStepTasksRequest]]:
-        """Read one response: a task to run (or ``None``), and the messages to send."""
+    ) -> tuple[list[StepTask], list[pb.StreamStepTasksRequest]]:
+        """Read one response: the tasks to run (often none), and the messages to send."""
         kind = response.WhichOneof("kind")
         if kind == "task":
-            task = step_task_from_proto(response.task)
-            key = (task.step_id, task.attempt)
-            self._running.add(key)
-            self._on_stream.add(key)
-            log.debug("got step %s (%s) attempt %d", task.step_name, task.rpc_name, task.attempt)
-            return task, []
+            return [self._received(response.task)], []
+        if kind == "tasks":
+            return [self._received(task) for task in response.tasks.tasks], []
+        if kind == "accepted":
+            return [], _credit(self._accepted(response.accepted))
+        if kind == "refused":
+            freed, messages = self._refused(response.refused)
+            return [], messages + _credit(freed)
+        if kind == "outcomes":
+            freed, messages = 0, []
+            for outcome in response.outcomes.outcomes:
+                if outcome.HasField("accepted"):
+                    freed += self._accepted(outcome.accepted)
+                elif outcome.HasField("refused"):
+                    refused_freed, refused_messages = self._refused(outcome.refused)
+                    freed += refused_freed
+                    messages += refused_messages
+            return [], messages + _credit(freed)
         if kind == "subscribed":
+            self.server_bulk = response.subscribed.bulk
             # Adopted tasks count in flight on this stream: their answers give credit back.
             self._on_stream.update((task.step_id, task.attempt) for task in response.subscribed.adopted)
             lease = response.subscribed.task_lease.ToTimedelta()
@@ -233,26 +267,34 @@ class WorkerProtocol:
                 self.settings.max_in_flight,
                 lease,
             )
-        elif kind == "accepted":
-            key = (response.accepted.step_id, response.accepted.attempt)
-            self._reports.pop(key, None)
-            return None, self._answered(key)
-        elif kind == "refused":
-            return None, self._refused(response.refused)
         elif kind == "drained":
             self._drained = True
         else:
             log.warning("ignoring a StreamStepTasks response this client does not know: %s", kind)
-        return None, []
+        return [], []
 
-    def _answered(self, key: TaskKey) -> list[pb.StreamStepTasksRequest]:
-        """The server no longer counts ``key`` in flight: its slot may take a new task."""
+    def _received(self, proto: pb.StepTask) -> StepTask:
+        task = step_task_from_proto(proto)
+        key = (task.step_id, task.attempt)
+        self._running.add(key)
+        self._on_stream.add(key)
+        log.debug("got step %s (%s) attempt %d", task.step_name, task.rpc_name, task.attempt)
+        return task
+
+    def _accepted(self, accepted: pb.StepTaskAccepted) -> int:
+        key = (accepted.step_id, accepted.attempt)
+        self._reports.pop(key, None)
+        return self._answered(key)
+
+    def _answered(self, key: TaskKey) -> int:
+        """The server no longer counts ``key`` in flight: 1 when its slot may take a new task."""
         if key not in self._on_stream:
-            return []
+            return 0
         self._on_stream.discard(key)
-        return [] if self.stopping else [_CREDIT_ONE]
+        return 0 if self.stopping else 1
 
-    def _refused(self, refused: pb.StepTaskRefused) -> list[pb.StreamStepTasksRequest]:
+    def _refused(self, refused: pb.StepTaskRefused) -> tuple[int, list[pb.StreamStepTasksRequest]]:
+        """The credit a refusal frees (0 or 1), and the messages it calls for."""
         key = (refused.step_id, refused.attempt)
         code = _STATUS_BY_NUMBER.get(refused.code, grpc.StatusCode.UNKNOWN)
         report = self._reports.get(key)
@@ -260,20 +302,20 @@ class WorkerProtocol:
             # The attempt is over (lost, or reported already): nothing was written.
             self._reports.pop(key, None)
             log.warning("the report of step %s attempt %d was refused: %s", key[0], key[1], refused.message)
-            return self._answered(key)
+            return self._answered(key), []
         if code is grpc.StatusCode.UNAVAILABLE and report is not None:
             report.resend_at = self._clock() + RESEND_AFTER
             log.info("the server could not store the report of step %s attempt %d; sending it again", *key)
-            return []
+            return 0, []
         if code is grpc.StatusCode.INVALID_ARGUMENT and report is not None and not report.reduced:
             # The task stays in flight on the server: fail it with what it will store.
             smaller = _reduced(report.request, refused.message)
             self._reports[key] = _Report(smaller, reduced=True)
             log.warning("the report of step %s attempt %d was refused (%s); failing it instead", key[0], key[1], refused.message)
-            return [smaller]
+            return 0, [smaller]
         self._reports.pop(key, None)
         log.error("the report of step %s attempt %d was refused (%s): %s", key[0], key[1], code.name, refused.message)
-        return []
+        return 0, []
 
     # --- handlers --------------------------------------------------------------
 
@@ -353,6 +395,47 @@ class WorkerProtocol:
                 len(self._running),
                 len(self._reports),
             )
+
+
+def merge_requests(requests: Iterable[pb.StreamStepTasksRequest], *, bulk: bool) -> list[pb.StreamStepTasksRequest]:
+    """The messages queued together, in fewer messages: each run of consecutive credits as one, and
+    (``bulk``: the server takes updates) each run of consecutive reports as one updates message, of
+    at most MAX_UPDATES reports and MAX_UPDATES_BYTES. Order is kept; a lone message is unchanged."""
+    merged: list[pb.StreamStepTasksRequest] = []
+    run: list[pb.StreamStepTasksRequest] = []  # consecutive reports not yet merged
+    run_bytes = 0
+
+    def end_run() -> None:
+        nonlocal run_bytes
+        if len(run) == 1:
+            merged.append(run[0])
+        elif run:
+            updates = [pb.StepTaskUpdate(**{kind: getattr(r, kind)}) for r in run if (kind := r.WhichOneof("kind"))]
+            merged.append(pb.StreamStepTasksRequest(updates=pb.StepTaskUpdates(updates=updates)))
+        run.clear()
+        run_bytes = 0
+
+    for request in requests:
+        kind = request.WhichOneof("kind")
+        if bulk and kind in _REPORT_KINDS:
+            size = request.ByteSize()
+            if len(run) >= MAX_UPDATES or (run and run_bytes + size > MAX_UPDATES_BYTES):
+                end_run()
+            run.append(request)
+            run_bytes += size
+            continue
+        end_run()
+        if kind == "credit" and merged and merged[-1].WhichOneof("kind") == "credit":
+            n = merged[-1].credit.n + request.credit.n
+            merged[-1] = pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=n))
+        else:
+            merged.append(request)
+    end_run()
+    return merged
+
+
+def _credit(n: int) -> list[pb.StreamStepTasksRequest]:
+    return [pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=n))] if n else []
 
 
 def _reduced(request: pb.StreamStepTasksRequest, why: str) -> pb.StreamStepTasksRequest:

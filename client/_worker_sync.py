@@ -22,10 +22,19 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._identity import host_and_pid
 from ._reconnect import Backoff, OutageLog
-from ._request_queue import until_none
+from ._request_queue import until_none_merged
 from ._signals import signals_to_thread, two_step_stop
 from ._types import StepTask
-from ._worker_protocol import CANCEL_WAIT, RECONNECT_POLICY, NonRetryableError, WorkerProtocol, WorkerSettings, log, resubscribe_delay
+from ._worker_protocol import (
+    CANCEL_WAIT,
+    RECONNECT_POLICY,
+    NonRetryableError,
+    WorkerProtocol,
+    WorkerSettings,
+    log,
+    merge_requests,
+    resubscribe_delay,
+)
 
 if TYPE_CHECKING:
     from ._sync import WorkflowStateClient
@@ -145,7 +154,7 @@ class Worker:
                 for message in self._protocol.connect():
                     requests.put(message)
                 self._requests, self._half_closed = requests, False
-                call = self._call = self._stub.StreamStepTasks(until_none(requests))
+                call = self._call = self._stub.StreamStepTasks(until_none_merged(requests, self._merge))
                 self._changed.notify_all()
             started = time.monotonic()
             error: grpc.RpcError | None = None
@@ -154,9 +163,9 @@ class Worker:
                     backoff.progress()
                     outage.connected()
                     with self._lock:
-                        task, messages = self._protocol.on_response(response)
+                        tasks, messages = self._protocol.on_response(response)
                         self._send(messages)
-                    if task is not None:
+                    for task in tasks:
                         pool.submit(self._execute, task)
             except grpc.RpcError as err:
                 error = err
@@ -205,6 +214,13 @@ class Worker:
                 self._requests.put(None)  # the server then ends the stream with OK
                 self._half_closed = True
         self._changed.notify_all()
+
+    def _merge(self, requests: list[pb.StreamStepTasksRequest]) -> list[pb.StreamStepTasksRequest]:
+        """Messages queued together go in fewer (several reports in one, once the server takes that).
+
+        Called in gRPC's sending thread: it reads one flag of the protocol, set before any report
+        of the stream can be merged (the subscribed answer comes first)."""
+        return merge_requests(requests, bulk=self._protocol.server_bulk)
 
     def stop(self, timeout: timedelta | None = timedelta(seconds=30)) -> bool:
         """Stop taking tasks, let the running handlers finish and report, then end the stream.

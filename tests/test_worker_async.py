@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import grpc
+import grpc.aio
 import psycopg
 import pytest
 from support.remote_mode import wait_for_steps
 
 from workflowstate.client import AsyncWorker, AsyncWorkflowStateClient, NonRetryableError, StepState, StepStatus, StepTask
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SCHEMA = "workflows_test"  # the session server's
 WAIT = 30.0
@@ -176,3 +181,38 @@ async def test_async_stop_after_its_timeout_cancels_the_handlers(client: AsyncWo
     await wait_for(db, run.run_id, "failed", 1)
     state = await client.get_step_state(run.run_id, step.step_name)
     assert state.error is not None and state.error.code == "WORKER_LOST"
+
+
+class RequestKinds(grpc.aio.StreamStreamClientInterceptor):
+    """Records the kind of each message the worker sends on its streams."""
+
+    def __init__(self) -> None:
+        self.sent: list[pb.StreamStepTasksRequest] = []
+
+    async def intercept_stream_stream(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        async def recorded() -> AsyncIterator[pb.StreamStepTasksRequest]:
+            async for request in request_iterator:
+                self.sent.append(request)
+                yield request
+
+        return await continuation(client_call_details, recorded())
+
+
+async def test_async_results_that_finish_together_go_in_one_message(server_target: str, db: psycopg.Connection, rpc: str, unique: str) -> None:
+    async with AsyncWorkflowStateClient(server_target) as client:
+        run = await client.create_run(f"wf-{unique}", {})
+        await scheduled_steps(client, run.run_id, rpc, 6)  # due before the worker subscribes: one claim takes them all
+    recorder = RequestKinds()
+    async with grpc.aio.insecure_channel(server_target, interceptors=[recorder]) as channel:
+
+        async def echo(task: StepTask) -> int:
+            return int(task.data["n"])
+
+        # The worker needs only its client's stub: here one whose channel records what is sent.
+        worker = AsyncWorker(SimpleNamespace(_stub=pb_grpc.WorkflowStateServiceStub(channel)), {rpc: echo}, max_in_flight=6)  # type: ignore[arg-type]
+        runner = asyncio.create_task(worker.run())
+        await wait_for(db, run.run_id, "succeeded", 6)
+        await stop(worker, runner)
+    reports = [len(r.updates.updates) if r.WhichOneof("kind") == "updates" else 1 for r in recorder.sent if r.WhichOneof("kind") in ("updates", "complete")]
+    assert sum(reports) == 6
+    assert reports == [6], "six handlers that finish in one loop turn: one message"

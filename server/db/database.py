@@ -145,6 +145,11 @@ class Database:
         if connection is not None:
             await connection.close()
 
+    @property
+    def pool_size(self) -> int:
+        """The most connections the pool opens: how many statements can run at once."""
+        return self._settings.max_size
+
     def pool_stats(self) -> dict[str, int]:
         """The connection pool's current numbers (psycopg_pool's get_stats)."""
         return self._pool.get_stats()

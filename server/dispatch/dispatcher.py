@@ -67,6 +67,8 @@ class TaskDispatcher(ShutdownNotifier):
         self.tasks = TaskStore(database, on_runs_changed=on_runs_changed)
         self.state = state
         self.settings = settings
+        # How many updates of one worker message run at once: as many as the pool has connections.
+        self.statement_concurrency = database.pool_size
         self._wakers: dict[str, set[Callable[[], None]]] = {}
         self._supervisor = supervisor or Supervisor()
         self._sweeper: asyncio.Task[None] | None = None

@@ -4,7 +4,11 @@ As in lease_session.py, everything that happens to the stream (a worker message,
 messages, a wake-up because steps may be due, the heartbeat check, the server shutting down)
 becomes an input in the session's inbox (streams.py), handled in order by one loop, which alone
 changes the stream's state and writes to it. After each input, if the worker has credit and steps
-may be due, the loop claims up to the credit in one statement and pushes the tasks.
+may be due, the loop claims up to the credit in one statement and pushes the tasks (in one
+StepTaskBatch to a worker that subscribed with bulk).
+
+A worker's updates message (several acks, completes and fails) runs each update exactly as the
+separate message (task_updates.py), and answers them all in one outcomes message.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ..core import errors
 from ..dispatch.dispatcher import TaskDispatcher
 from ..state.transitions import StepStatus
-from . import convert, validation
+from . import convert, task_updates, validation
 from .streams import StreamSession
 
 MAX_IN_FLIGHT = 1000
 MAX_RPC_NAMES = 256
+# The most bytes of tasks in one StepTaskBatch (as the proto says): a claim of large steps is
+# pushed in several messages, each within what a client takes by default (4 MiB).
+MAX_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Subscription:
     rpc_names: list[str]
     max_in_flight: int
     task_lease: timedelta
+    bulk: bool
 
 
 class TaskSession(StreamSession):
@@ -121,7 +129,9 @@ class TaskSession(StreamSession):
     async def on_message(self, request: pb.StreamStepTasksRequest) -> None:
         kind = request.WhichOneof("kind")
         if kind is None:
-            raise errors.InvalidArgument("a StreamStepTasksRequest must set one of subscribe, ack, heartbeat, complete, fail, credit, drain")
+            raise errors.InvalidArgument(
+                "a StreamStepTasksRequest must set one of subscribe, ack, heartbeat, complete, fail, credit, drain, updates"
+            )
         if kind == "subscribe":
             await self._subscribe(request.subscribe)
             return
@@ -130,11 +140,13 @@ class TaskSession(StreamSession):
         if kind == "heartbeat":
             await self._heartbeat()
         elif kind == "ack":
-            await self._ack(request.ack)
+            await self._answer(self._ack(request.ack))
         elif kind == "complete":
-            await self._complete(request.complete)
+            await self._answer(await self._complete(request.complete))
         elif kind == "fail":
-            await self._fail(request.fail)
+            await self._answer(await self._fail(request.fail))
+        elif kind == "updates":
+            await self._updates(request.updates)
         elif kind == "credit":
             self._add_credit(request.credit.n)
         elif kind == "drain":
@@ -155,7 +167,7 @@ class TaskSession(StreamSession):
         task_lease = self._task_lease(subscribe)
         running = self._running_tasks(subscribe)
         adopted = await self._dispatcher.tasks.adopt(running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease)
-        self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease)
+        self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease, subscribe.bulk)
         self._in_flight.update(adopted)
         self._credit = subscribe.max_in_flight - len(adopted)
         self._due = True
@@ -165,6 +177,7 @@ class TaskSession(StreamSession):
         subscribed = pb.StepTaskSubscribed(
             task_lease=convert.duration(task_lease),
             adopted=[pb.StepTaskAck(step_id=str(step_id), attempt=attempt) for step_id, attempt in adopted],
+            bulk=True,
         )
         await self.write(pb.StreamStepTasksResponse(subscribed=subscribed))
 
@@ -197,26 +210,27 @@ class TaskSession(StreamSession):
         if self._in_flight:
             await self._dispatcher.tasks.extend(list(self._in_flight), self._stream_id, self._subscription.task_lease)
 
-    async def _ack(self, ack: pb.StepTaskAck) -> None:
+    def _ack(self, ack: pb.StepTaskAck) -> pb.StepTaskOutcome | None:
+        """None when the ack holds (it has no answer then)."""
         step_id = validation.parse_uuid("ack.step_id", ack.step_id)
         if self._in_flight.get(step_id) != ack.attempt:
-            await self._refuse(
+            return self._refused(
                 ack.step_id, ack.attempt, errors.FailedPrecondition(f"attempt {ack.attempt} of step {step_id} is not in flight on this stream")
             )
+        return None
 
-    async def _complete(self, complete: pb.StepTaskComplete) -> None:
+    async def _complete(self, complete: pb.StepTaskComplete) -> pb.StepTaskOutcome:
         try:
             step_id = validation.parse_uuid("complete.step_id", complete.step_id)
             attempt = self._attempt("complete.attempt", complete.attempt)
             result_json = validation.check_json("complete.result_json", complete.result_json, max_bytes=self._max_payload)
             row = await self._dispatcher.state.complete_task(step_id, attempt, self._stream_id, result_json)
         except errors.WorkflowStateError as err:
-            await self._refuse(complete.step_id, complete.attempt, err)
-            return
+            return self._refused(complete.step_id, complete.attempt, err)
         self._in_flight.pop(step_id, None)
-        await self._accept(complete.step_id, attempt, StepStatus(row["status"]))
+        return self._accepted(complete.step_id, attempt, StepStatus(row["status"]))
 
-    async def _fail(self, fail: pb.StepTaskFail) -> None:
+    async def _fail(self, fail: pb.StepTaskFail) -> pb.StepTaskOutcome:
         try:
             step_id = validation.parse_uuid("fail.step_id", fail.step_id)
             attempt = self._attempt("fail.attempt", fail.attempt)
@@ -229,11 +243,28 @@ class TaskSession(StreamSession):
             if outcome.refusal is not None:
                 raise outcome.refusal
         except errors.WorkflowStateError as err:
-            await self._refuse(fail.step_id, fail.attempt, err)
-            return
+            return self._refused(fail.step_id, fail.attempt, err)
         assert outcome.new_status is not None
         self._in_flight.pop(step_id, None)
-        await self._accept(fail.step_id, attempt, outcome.new_status)
+        return self._accepted(fail.step_id, attempt, outcome.new_status)
+
+    async def _updates(self, updates: pb.StepTaskUpdates) -> None:
+        """Each update as the separate message would run; one message answers them all."""
+        task_updates.check(updates)
+        outcomes = await task_updates.run(
+            updates, self._update, concurrency=self._dispatcher.statement_concurrency
+        )
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        if answered:
+            await self.write(pb.StreamStepTasksResponse(outcomes=pb.StepTaskOutcomes(outcomes=answered)))
+
+    async def _update(self, update: pb.StepTaskUpdate) -> pb.StepTaskOutcome | None:
+        kind = update.WhichOneof("kind")
+        if kind == "complete":
+            return await self._complete(update.complete)
+        if kind == "fail":
+            return await self._fail(update.fail)
+        return self._ack(update.ack)
 
     @staticmethod
     def _attempt(field: str, attempt: int) -> int:
@@ -270,8 +301,13 @@ class TaskSession(StreamSession):
         for row in rows:
             self._in_flight[row["step_id"]] = row["attempt_count"]
             self._credit -= 1
-        for row in rows:
-            await self.write(pb.StreamStepTasksResponse(task=convert.task_to_proto(row)))
+        tasks = [convert.task_to_proto(row) for row in rows]
+        if subscription.bulk:
+            for batch in _batches(tasks, MAX_BATCH_BYTES):
+                await self.write(pb.StreamStepTasksResponse(tasks=pb.StepTaskBatch(tasks=batch)))
+        else:
+            for task in tasks:
+                await self.write(pb.StreamStepTasksResponse(task=task))
         self._last_claim_full = len(rows) == limit
         if not self._last_claim_full:
             due = await self._dispatcher.tasks.next_due(subscription.rpc_names)
@@ -305,11 +341,21 @@ class TaskSession(StreamSession):
 
     # Answers.
 
-    async def _accept(self, step_id: str, attempt: int, status: StepStatus) -> None:
-        accepted = pb.StepTaskAccepted(step_id=step_id, attempt=attempt, status=convert.STEP_STATUS_TO_PROTO[status])
-        await self.write(pb.StreamStepTasksResponse(accepted=accepted))
+    async def _answer(self, outcome: pb.StepTaskOutcome | None) -> None:
+        """Write the answer to an ack, complete or fail sent alone: accepted or refused."""
+        if outcome is None:
+            return
+        if outcome.HasField("accepted"):
+            await self.write(pb.StreamStepTasksResponse(accepted=outcome.accepted))
+        else:
+            await self.write(pb.StreamStepTasksResponse(refused=outcome.refused))
 
-    async def _refuse(self, step_id: str, attempt: int, err: errors.WorkflowStateError) -> None:
+    @staticmethod
+    def _accepted(step_id: str, attempt: int, status: StepStatus) -> pb.StepTaskOutcome:
+        accepted = pb.StepTaskAccepted(step_id=step_id, attempt=attempt, status=convert.STEP_STATUS_TO_PROTO[status])
+        return pb.StepTaskOutcome(accepted=accepted)
+
+    def _refused(self, step_id: str, attempt: int, err: errors.WorkflowStateError) -> pb.StepTaskOutcome:
         code = errors.STATUS_OF[type(err)]
         if isinstance(err, (errors.FailedPrecondition, errors.NotFound)):
             # The attempt is over, whoever ended it: this stream no longer runs it.
@@ -317,5 +363,19 @@ class TaskSession(StreamSession):
                 if self._in_flight.get(uuid.UUID(step_id)) == attempt:
                     del self._in_flight[uuid.UUID(step_id)]
         refused = pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message=str(err))
-        await self.write(pb.StreamStepTasksResponse(refused=refused))
+        return pb.StepTaskOutcome(refused=refused)
+
+
+def _batches(tasks: list[pb.StepTask], max_bytes: int) -> list[list[pb.StepTask]]:
+    """The tasks in order, cut into runs of at most max_bytes (a larger task alone)."""
+    batches: list[list[pb.StepTask]] = []
+    size = 0
+    for task in tasks:
+        task_size = task.ByteSize()
+        if not batches or size + task_size > max_bytes:
+            batches.append([])
+            size = 0
+        batches[-1].append(task)
+        size += task_size
+    return batches
 

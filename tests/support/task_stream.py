@@ -17,9 +17,15 @@ class TaskStream(BidiStream):
         super().__init__(stub.StreamStepTasks)
 
     def subscribe(
-        self, rpc_names: list[str], *, max_in_flight: int = 10, task_lease: timedelta | None = None, worker_id: str = "test-worker"
+        self,
+        rpc_names: list[str],
+        *,
+        max_in_flight: int = 10,
+        task_lease: timedelta | None = None,
+        worker_id: str = "test-worker",
+        bulk: bool = False,
     ) -> pb.StepTaskSubscribed:
-        subscribe = pb.StepTaskSubscribe(worker_id=worker_id, rpc_names=rpc_names, max_in_flight=max_in_flight)
+        subscribe = pb.StepTaskSubscribe(worker_id=worker_id, rpc_names=rpc_names, max_in_flight=max_in_flight, bulk=bulk)
         if task_lease is not None:
             subscribe.task_lease.CopyFrom(duration(task_lease))
         self.send(pb.StreamStepTasksRequest(subscribe=subscribe))
@@ -32,6 +38,9 @@ class TaskStream(BidiStream):
     def fail(self, task: pb.StepTask, message: str, *, retryable: bool = True) -> None:
         fail = pb.StepTaskFail(step_id=task.step_id, attempt=task.attempt, error=pb.Failure(message=message), retryable=retryable)
         self.send(pb.StreamStepTasksRequest(fail=fail))
+
+    def updates(self, *updates: pb.StepTaskUpdate) -> None:
+        self.send(pb.StreamStepTasksRequest(updates=pb.StepTaskUpdates(updates=updates)))
 
     def credit(self, n: int = 1) -> None:
         self.send(pb.StreamStepTasksRequest(credit=pb.StepTaskCredit(n=n)))

@@ -13,10 +13,13 @@ import pytest
 
 from workflowstate.client._worker_protocol import (
     HEARTBEATS_PER_LEASE,
+    MAX_UPDATES,
+    MAX_UPDATES_BYTES,
     RESEND_AFTER,
     NonRetryableError,
     WorkerProtocol,
     WorkerSettings,
+    merge_requests,
 )
 from workflowstate.v1 import workflow_state_pb2 as pb
 
@@ -93,7 +96,7 @@ def test_settings_the_server_would_refuse_are_refused_before_any_stream(changes:
 
 def test_credit_is_given_back_on_the_answer_not_with_the_report() -> None:
     protocol = connected()
-    got, messages = protocol.on_response(task("a"))
+    [got], messages = protocol.on_response(task("a"))
     assert got is not None and messages == []
     report = protocol.succeeded(got, {"ok": True})
     assert kinds(report) == ["complete"] and credit_in(report) == 0
@@ -104,7 +107,7 @@ def test_credit_is_given_back_on_the_answer_not_with_the_report() -> None:
 def test_credit_never_exceeds_the_tasks_answered_on_this_stream() -> None:
     """The server ends a stream whose credit plus tasks in flight passes max_in_flight."""
     protocol = connected(max_in_flight=2)
-    tasks = [protocol.on_response(task(name))[0] for name in ("a", "b")]
+    tasks = [protocol.on_response(task(name))[0][0] for name in ("a", "b")]
     given = 0
     for handed in tasks:
         assert handed is not None
@@ -118,7 +121,7 @@ def test_credit_never_exceeds_the_tasks_answered_on_this_stream() -> None:
 
 def test_a_task_from_an_earlier_stream_gives_no_credit_unless_adopted() -> None:
     protocol = connected()
-    handed, _ = protocol.on_response(task("old"))
+    [handed], _ = protocol.on_response(task("old"))
     assert handed is not None
     protocol.disconnected()
     protocol.succeeded(handed, 1)
@@ -126,7 +129,7 @@ def test_a_task_from_an_earlier_stream_gives_no_credit_unless_adopted() -> None:
     assert credit_in(protocol.on_response(accepted("old"))[1]) == 0, "the new stream never counted it in flight"
 
     adopting = connected()
-    running, _ = adopting.on_response(task("kept"))
+    [running], _ = adopting.on_response(task("kept"))
     adopting.disconnected()
     adopting.connect()
     adopted = pb.StreamStepTasksResponse()
@@ -139,7 +142,7 @@ def test_a_task_from_an_earlier_stream_gives_no_credit_unless_adopted() -> None:
 
 def test_an_invalid_report_keeps_its_slot_and_becomes_a_smaller_fail_once() -> None:
     protocol = connected()
-    handed, _ = protocol.on_response(task("a"))
+    [handed], _ = protocol.on_response(task("a"))
     assert handed is not None
     protocol.succeeded(handed, "x" * 10)
     retry = protocol.on_response(refused("a", grpc.StatusCode.INVALID_ARGUMENT))[1]
@@ -152,7 +155,7 @@ def test_an_invalid_report_keeps_its_slot_and_becomes_a_smaller_fail_once() -> N
 def test_a_report_refused_as_over_is_dropped_and_frees_its_slot(code: grpc.StatusCode) -> None:
     clock = Clock()
     protocol = connected(clock)
-    handed, _ = protocol.on_response(task("a"))
+    [handed], _ = protocol.on_response(task("a"))
     assert handed is not None
     protocol.succeeded(handed, 1)
     assert credit_in(protocol.on_response(refused("a", code))[1]) == 1
@@ -165,7 +168,7 @@ def test_a_report_refused_as_over_is_dropped_and_frees_its_slot(code: grpc.Statu
 def test_a_report_the_server_could_not_store_is_sent_again_after_a_pause() -> None:
     clock = Clock()
     protocol = connected(clock)
-    handed, _ = protocol.on_response(task("a"))
+    [handed], _ = protocol.on_response(task("a"))
     assert handed is not None
     [complete] = protocol.succeeded(handed, 1)
     assert protocol.on_response(refused("a", grpc.StatusCode.UNAVAILABLE))[1] == []
@@ -194,8 +197,8 @@ def test_a_heartbeat_is_due_well_before_the_task_lease() -> None:
 
 def test_a_new_stream_names_its_held_tasks_and_resends_unanswered_reports() -> None:
     protocol = connected()
-    first, _ = protocol.on_response(task("done-offline"))
-    second, _ = protocol.on_response(task("still-running"))
+    [first], _ = protocol.on_response(task("done-offline"))
+    [second], _ = protocol.on_response(task("still-running"))
     assert first is not None and second is not None
     protocol.disconnected()
     assert protocol.succeeded(first, 1) == [], "nothing is sent without a stream"
@@ -213,7 +216,7 @@ def test_a_subscribe_names_at_most_max_in_flight_held_tasks() -> None:
 
 def test_a_result_json_cannot_hold_fails_the_attempt_instead() -> None:
     protocol = connected()
-    handed, _ = protocol.on_response(task("a"))
+    [handed], _ = protocol.on_response(task("a"))
     assert handed is not None
     [report] = protocol.succeeded(handed, float("nan"))
     assert report.WhichOneof("kind") == "fail" and report.fail.retryable
@@ -221,8 +224,8 @@ def test_a_result_json_cannot_hold_fails_the_attempt_instead() -> None:
 
 def test_only_non_retryable_error_fails_for_good() -> None:
     protocol = connected()
-    first, _ = protocol.on_response(task("a"))
-    second, _ = protocol.on_response(task("b"))
+    [first], _ = protocol.on_response(task("a"))
+    [second], _ = protocol.on_response(task("b"))
     assert first is not None and second is not None
     [retryable] = protocol.failed(first, TimeoutError("slow"))
     [final] = protocol.failed(second, NonRetryableError("bad input"))
@@ -232,7 +235,7 @@ def test_only_non_retryable_error_fails_for_good() -> None:
 
 def test_a_stopping_worker_drains_once_asks_no_credit_and_is_done_only_when_all_is_answered() -> None:
     protocol = connected()
-    handed, _ = protocol.on_response(task("a"))
+    [handed], _ = protocol.on_response(task("a"))
     assert handed is not None
     assert kinds(protocol.stop()) == ["drain"]
     assert protocol.stop() == []
@@ -246,10 +249,79 @@ def test_a_stopping_worker_drains_once_asks_no_credit_and_is_done_only_when_all_
 
 def test_a_stopping_worker_without_a_stream_is_done_once_its_handlers_finish() -> None:
     protocol = connected()
-    handed, _ = protocol.on_response(task("a"))
+    [handed], _ = protocol.on_response(task("a"))
     assert handed is not None
     protocol.disconnected()
     assert protocol.stop() == [], "no stream to drain"
     assert not protocol.done
     protocol.succeeded(handed, 1)
     assert protocol.done
+
+
+def complete_request(step_id: str, size: int = 0) -> Request:
+    return Request(complete=pb.StepTaskComplete(step_id=step_id, attempt=1, result_json='"' + "x" * size + '"'))
+
+
+def test_a_worker_subscribes_with_bulk_and_merges_only_once_the_server_takes_updates() -> None:
+    protocol = WorkerProtocol(settings())
+    [subscribe] = protocol.connect()
+    assert subscribe.subscribe.bulk
+    assert not protocol.server_bulk, "an old server's subscribed says nothing of bulk"
+    protocol.on_response(pb.StreamStepTasksResponse(subscribed=pb.StepTaskSubscribed(bulk=True)))
+    assert protocol.server_bulk
+    protocol.disconnected()
+    assert not protocol.server_bulk, "the next stream's server may be another"
+
+
+def test_the_tasks_of_one_message_all_run() -> None:
+    protocol = connected(max_in_flight=3)
+    batch = pb.StreamStepTasksResponse(tasks=pb.StepTaskBatch(tasks=[task(name).task for name in ("a", "b", "c")]))
+    got, messages = protocol.on_response(batch)
+    assert [t.step_id for t in got] == ["a", "b", "c"] and messages == []
+    assert protocol.running == 3
+
+
+def test_outcomes_give_back_the_credit_of_all_they_answer_in_one_message() -> None:
+    protocol = connected(max_in_flight=4)
+    handed = [protocol.on_response(task(name))[0][0] for name in ("a", "b", "c", "d")]
+    for one in handed:
+        protocol.succeeded(one, 1)
+    outcomes = pb.StreamStepTasksResponse(
+        outcomes=pb.StepTaskOutcomes(
+            outcomes=[
+                pb.StepTaskOutcome(accepted=accepted("a").accepted),
+                pb.StepTaskOutcome(refused=refused("b", grpc.StatusCode.FAILED_PRECONDITION).refused),
+                pb.StepTaskOutcome(refused=refused("c", grpc.StatusCode.INVALID_ARGUMENT).refused),
+                pb.StepTaskOutcome(accepted=accepted("z").accepted),  # never handed out here
+            ]
+        )
+    )
+    _, messages = protocol.on_response(outcomes)
+    assert kinds(messages) == ["fail", "credit"], "c becomes a smaller fail and keeps its slot"
+    assert credit_in(messages) == 2
+
+
+def test_reports_queued_together_go_in_one_updates_message_in_order() -> None:
+    heartbeat = Request(heartbeat=pb.StepTaskHeartbeat())
+    queued = [complete_request("a"), complete_request("b"), heartbeat, complete_request("c"), complete_request("d")]
+    merged = merge_requests(queued, bulk=True)
+    assert kinds(merged) == ["updates", "heartbeat", "updates"]
+    assert [u.complete.step_id for u in merged[0].updates.updates] == ["a", "b"]
+    assert [u.complete.step_id for u in merged[2].updates.updates] == ["c", "d"]
+    assert merge_requests(queued, bulk=False) == queued, "a server without updates gets them one by one"
+    assert merge_requests([complete_request("a")], bulk=True) == [complete_request("a")], "a lone report is sent as it is"
+
+
+def test_consecutive_credits_are_summed() -> None:
+    credit = Request(credit=pb.StepTaskCredit(n=1))
+    merged = merge_requests([credit, credit, complete_request("a"), credit], bulk=True)
+    assert kinds(merged) == ["credit", "complete", "credit"] and credit_in(merged[:1]) == 2
+
+
+def test_an_updates_message_stays_within_the_server_s_limits() -> None:
+    many = merge_requests([complete_request(str(i)) for i in range(MAX_UPDATES + 1)], bulk=True)
+    assert [len(m.updates.updates) for m in many[:1]] == [MAX_UPDATES] and kinds(many[1:]) == ["complete"]
+    big = MAX_UPDATES_BYTES // 3
+    large = merge_requests([complete_request(str(i), big) for i in range(4)], bulk=True)
+    assert [len(m.updates.updates) for m in large] == [2, 2]
+    assert all(m.ByteSize() <= MAX_UPDATES_BYTES + 100 for m in large)

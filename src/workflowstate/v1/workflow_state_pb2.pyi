@@ -1256,6 +1256,7 @@ class StreamStepTasksRequest(_message.Message):
     FAIL_FIELD_NUMBER: _builtins.int
     CREDIT_FIELD_NUMBER: _builtins.int
     DRAIN_FIELD_NUMBER: _builtins.int
+    UPDATES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def subscribe(self) -> Global___StepTaskSubscribe:
         """subscribe opens the stream; it must be the first message, and only one."""
@@ -1288,6 +1289,10 @@ class StreamStepTasksRequest(_message.Message):
     def drain(self) -> Global___StepTaskDrain:
         """drain asks the server to push no more tasks."""
 
+    @_builtins.property
+    def updates(self) -> Global___StepTaskUpdates:
+        """updates carries several acks, completes and fails in one message."""
+
     def __init__(
         self,
         *,
@@ -1298,12 +1303,13 @@ class StreamStepTasksRequest(_message.Message):
         fail: Global___StepTaskFail | None = ...,
         credit: Global___StepTaskCredit | None = ...,
         drain: Global___StepTaskDrain | None = ...,
+        updates: Global___StepTaskUpdates | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "credit", b"credit", "drain", b"drain", "fail", b"fail", "heartbeat", b"heartbeat", "kind", b"kind", "subscribe", b"subscribe"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "credit", b"credit", "drain", b"drain", "fail", b"fail", "heartbeat", b"heartbeat", "kind", b"kind", "subscribe", b"subscribe", "updates", b"updates"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "credit", b"credit", "drain", b"drain", "fail", b"fail", "heartbeat", b"heartbeat", "kind", b"kind", "subscribe", b"subscribe"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "credit", b"credit", "drain", b"drain", "fail", b"fail", "heartbeat", b"heartbeat", "kind", b"kind", "subscribe", b"subscribe", "updates", b"updates"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribe", "ack", "heartbeat", "complete", "fail", "credit", "drain"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribe", "ack", "heartbeat", "complete", "fail", "credit", "drain", "updates"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1322,6 +1328,8 @@ class StreamStepTasksResponse(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     REFUSED_FIELD_NUMBER: _builtins.int
     DRAINED_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    OUTCOMES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def subscribed(self) -> Global___StepTaskSubscribed:
         """subscribed answers the subscribe."""
@@ -1342,6 +1350,16 @@ class StreamStepTasksResponse(_message.Message):
     def drained(self) -> Global___StepTaskDrained:
         """drained answers a drain: no task follows it."""
 
+    @_builtins.property
+    def tasks(self) -> Global___StepTaskBatch:
+        """tasks are several step attempts for the worker to run, sent in place of
+        task to a worker that subscribed with bulk.
+        """
+
+    @_builtins.property
+    def outcomes(self) -> Global___StepTaskOutcomes:
+        """outcomes answers an updates message."""
+
     def __init__(
         self,
         *,
@@ -1350,12 +1368,14 @@ class StreamStepTasksResponse(_message.Message):
         accepted: Global___StepTaskAccepted | None = ...,
         refused: Global___StepTaskRefused | None = ...,
         drained: Global___StepTaskDrained | None = ...,
+        tasks: Global___StepTaskBatch | None = ...,
+        outcomes: Global___StepTaskOutcomes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "refused", b"refused", "subscribed", b"subscribed", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "refused", b"refused", "subscribed", b"subscribed", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained", "tasks", "outcomes"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1476,6 +1496,7 @@ class StepTaskSubscribe(_message.Message):
     MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
     TASK_LEASE_FIELD_NUMBER: _builtins.int
     RUNNING_FIELD_NUMBER: _builtins.int
+    BULK_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     """worker_id names the worker for operators (the step shows it while it
     runs); required, at most 256 characters.
@@ -1483,6 +1504,11 @@ class StepTaskSubscribe(_message.Message):
     max_in_flight: _builtins.int
     """max_in_flight is the most tasks the worker runs at once and its first
     credit; 1 to 1000.
+    """
+    bulk: _builtins.bool
+    """bulk says the worker reads tasks (StepTaskBatch): the tasks of one claim
+    then come in one message rather than one task message each. False means
+    every task comes as task, as for workers written before bulk existed.
     """
     @_builtins.property
     def rpc_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1512,10 +1538,11 @@ class StepTaskSubscribe(_message.Message):
         max_in_flight: _builtins.int = ...,
         task_lease: _duration_pb2.Duration | None = ...,
         running: _abc.Iterable[Global___StepTaskAck] | None = ...,
+        bulk: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_in_flight", b"max_in_flight", "rpc_names", b"rpc_names", "running", b"running", "task_lease", b"task_lease", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bulk", b"bulk", "max_in_flight", b"max_in_flight", "rpc_names", b"rpc_names", "running", b"running", "task_lease", b"task_lease", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1685,6 +1712,12 @@ class StepTaskSubscribed(_message.Message):
 
     TASK_LEASE_FIELD_NUMBER: _builtins.int
     ADOPTED_FIELD_NUMBER: _builtins.int
+    BULK_FIELD_NUMBER: _builtins.int
+    bulk: _builtins.bool
+    """bulk says this server takes updates and answers them with outcomes;
+    false means a server that predates them: send each ack, complete and fail
+    as its own message.
+    """
     @_builtins.property
     def task_lease(self) -> _duration_pb2.Duration:
         """task_lease is the task lease in force (the default when none was given)."""
@@ -1698,10 +1731,11 @@ class StepTaskSubscribed(_message.Message):
         *,
         task_lease: _duration_pb2.Duration | None = ...,
         adopted: _abc.Iterable[Global___StepTaskAck] | None = ...,
+        bulk: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["task_lease", b"task_lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adopted", b"adopted", "task_lease", b"task_lease"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adopted", b"adopted", "bulk", b"bulk", "task_lease", b"task_lease"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1843,6 +1877,164 @@ class StepTaskDrained(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepTaskDrained: _TypeAlias = StepTaskDrained  # noqa: Y015
+
+@_typing.final
+class StepTaskUpdates(_message.Message):
+    """StepTaskUpdates carries several acks, completes and fails of a worker in one
+    message. Each runs exactly as if sent alone (its own statement, its own
+    outcome, nothing shared); updates of different tasks may run concurrently,
+    those of one task run in their order. At most 1000 updates: more, or an
+    update with nothing set, ends the stream with INVALID_ARGUMENT before any
+    update runs.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPDATES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def updates(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTaskUpdate]:
+        """updates are the acks, completes and fails, in order; empty is answered
+        with nothing.
+        """
+
+    def __init__(
+        self,
+        *,
+        updates: _abc.Iterable[Global___StepTaskUpdate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["updates", b"updates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskUpdates: _TypeAlias = StepTaskUpdates  # noqa: Y015
+
+@_typing.final
+class StepTaskUpdate(_message.Message):
+    """StepTaskUpdate is one ack, complete or fail of a StepTaskUpdates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACK_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    FAIL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ack(self) -> Global___StepTaskAck:
+        """ack says the worker took a task; answered only when refused, as alone."""
+
+    @_builtins.property
+    def complete(self) -> Global___StepTaskComplete:
+        """complete records a task's result."""
+
+    @_builtins.property
+    def fail(self) -> Global___StepTaskFail:
+        """fail records a task's failure."""
+
+    def __init__(
+        self,
+        *,
+        ack: Global___StepTaskAck | None = ...,
+        complete: Global___StepTaskComplete | None = ...,
+        fail: Global___StepTaskFail | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "fail", b"fail", "kind", b"kind"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "complete", b"complete", "fail", b"fail", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ack", "complete", "fail"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___StepTaskUpdate: _TypeAlias = StepTaskUpdate  # noqa: Y015
+
+@_typing.final
+class StepTaskBatch(_message.Message):
+    """StepTaskBatch is several tasks in one message, for a worker that
+    subscribed with bulk: the tasks of one claim, split over several messages
+    only to keep each under 1 MiB (large step data).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTask]:
+        """tasks are step attempts for the worker to run, oldest due first; never
+        empty. Each uses one credit, as a task does.
+        """
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[Global___StepTask] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskBatch: _TypeAlias = StepTaskBatch  # noqa: Y015
+
+@_typing.final
+class StepTaskOutcomes(_message.Message):
+    """StepTaskOutcomes answers one StepTaskUpdates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepTaskOutcome]:
+        """outcomes answer the updates in their order: one per complete and fail,
+        and one per ack that was refused (an ack that holds has no answer, as
+        alone). Not sent when that leaves nothing to answer.
+        """
+
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___StepTaskOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskOutcomes: _TypeAlias = StepTaskOutcomes  # noqa: Y015
+
+@_typing.final
+class StepTaskOutcome(_message.Message):
+    """StepTaskOutcome is the answer to one update of a StepTaskUpdates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def accepted(self) -> Global___StepTaskAccepted:
+        """accepted answers a complete or fail that was recorded."""
+
+    @_builtins.property
+    def refused(self) -> Global___StepTaskRefused:
+        """refused answers an ack, complete or fail that was not."""
+
+    def __init__(
+        self,
+        *,
+        accepted: Global___StepTaskAccepted | None = ...,
+        refused: Global___StepTaskRefused | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "kind", b"kind", "refused", b"refused"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "kind", b"kind", "refused", b"refused"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["accepted", "refused"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___StepTaskOutcome: _TypeAlias = StepTaskOutcome  # noqa: Y015
 
 @_typing.final
 class LeaseAcquire(_message.Message):

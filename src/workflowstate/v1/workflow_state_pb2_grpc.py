@@ -310,6 +310,12 @@ class WorkflowStateServiceServicer:
         (answered by StepTaskDrained) so a worker can finish and leave cleanly.
         A malformed subscribe, a message before it, or credit beyond max_in_flight
         ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+
+        Several per message: a worker that subscribes with bulk gets the tasks of
+        one claim in one StepTaskBatch, and any worker may send several acks,
+        completes and fails in one StepTaskUpdates, answered by one
+        StepTaskOutcomes. Each update is exactly the separate message: its own
+        statement and its own outcome, never a transaction.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -150,6 +150,12 @@ class WorkflowStateServiceStub:
     (answered by StepTaskDrained) so a worker can finish and leave cleanly.
     A malformed subscribe, a message before it, or credit beyond max_in_flight
     ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+
+    Several per message: a worker that subscribes with bulk gets the tasks of
+    one claim in one StepTaskBatch, and any worker may send several acks,
+    completes and fails in one StepTaskUpdates, answered by one
+    StepTaskOutcomes. Each update is exactly the separate message: its own
+    statement and its own outcome, never a transaction.
     """
     WatchRun: _grpc.UnaryStreamMultiCallable[_workflow_state_pb2.WatchRunRequest, _workflow_state_pb2.WatchRunResponse]
     """WatchRun streams the events of one run: its status changes and every
@@ -283,6 +289,12 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     (answered by StepTaskDrained) so a worker can finish and leave cleanly.
     A malformed subscribe, a message before it, or credit beyond max_in_flight
     ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+
+    Several per message: a worker that subscribes with bulk gets the tasks of
+    one claim in one StepTaskBatch, and any worker may send several acks,
+    completes and fails in one StepTaskUpdates, answered by one
+    StepTaskOutcomes. Each update is exactly the separate message: its own
+    statement and its own outcome, never a transaction.
     """
     WatchRun: _aio.UnaryStreamMultiCallable[_workflow_state_pb2.WatchRunRequest, _workflow_state_pb2.WatchRunResponse]  # type: ignore[assignment]
     """WatchRun streams the events of one run: its status changes and every
@@ -503,6 +515,12 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         (answered by StepTaskDrained) so a worker can finish and leave cleanly.
         A malformed subscribe, a message before it, or credit beyond max_in_flight
         ends the stream with INVALID_ARGUMENT or FAILED_PRECONDITION.
+
+        Several per message: a worker that subscribes with bulk gets the tasks of
+        one claim in one StepTaskBatch, and any worker may send several acks,
+        completes and fails in one StepTaskUpdates, answered by one
+        StepTaskOutcomes. Each update is exactly the separate message: its own
+        statement and its own outcome, never a transaction.
         """
 
     @_abc_1.abstractmethod

@@ -16,7 +16,9 @@ SMOKE_SECONDS = 0.5
 EPILOG = """\
 figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit at the same conc):
   sql-limit             pgbench, the least SQL of one step lifecycle (6 statements), conc 1 and 16
-  grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1 and 16
+  grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1 and 16; the
+                        calls of concurrent lifecycles batched (the client's default)
+  grpc-lifecycle-unbatched  conc 16 with batching=False: every call on its own
   grpc-lifecycle-4proc  conc 16 from 4 client processes x 4
   lease-cycles          acquire + release on kept-open Lease streams: 1w/1k, 16w/4k, 16w/16k
   sql-dispatch-limit    pgbench, remote mode's claim + complete of a due step, 4 clients

@@ -99,11 +99,13 @@ async def _dispatch(bulk: bool, context: Context) -> Summary:
     return summarize(await dispatch.measure(context.target, warmup=settings.warmup, seconds=settings.seconds, bulk=bulk))
 
 
-async def _lifecycle(processes: int, concurrency: int, context: Context) -> Summary:
+async def _lifecycle(processes: int, concurrency: int, context: Context, *, batching: bool = True) -> Summary:
     assert context.target
     settings = context.settings
     if processes == 1:
-        tally = await lifecycle.measure(context.target, concurrency, warmup=settings.warmup, seconds=settings.seconds)
+        tally = await lifecycle.measure(
+            context.target, concurrency, warmup=settings.warmup, seconds=settings.seconds, batching=batching
+        )
     else:
         tally = await measure_in_processes(
             context.target, processes, concurrency, warmup=settings.warmup, seconds=settings.seconds
@@ -138,6 +140,7 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             Figure("lifecycle", "grpc-lifecycle", 1, partial(_lifecycle, 1, 1)),
             Figure("lifecycle", "grpc-lifecycle", 16, partial(_lifecycle, 1, 16)),
+            Figure("lifecycle", "grpc-lifecycle-unbatched", 16, partial(_lifecycle, 1, 16, batching=False)),
             Figure("lifecycle", "grpc-lifecycle-4proc", 16, partial(_lifecycle, 4, 4)),
         ]
     if "leases" in groups:

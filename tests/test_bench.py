@@ -22,6 +22,7 @@ EXPECTED_FIGURES = [
     ("sql-limit", 16, None),
     ("grpc-lifecycle", 1, None),
     ("grpc-lifecycle", 16, None),
+    ("grpc-lifecycle-unbatched", 16, None),
     ("grpc-lifecycle-4proc", 16, None),
     ("lease-cycles", 1, "1w/1k"),
     ("lease-cycles", 16, "16w/4k"),
@@ -34,6 +35,7 @@ EXPECTED_FIGURES = [
 ]
 # Which SQL limit each figure is compared with.
 LIMIT_OF = {"grpc-lifecycle": "sql-limit", "grpc-lifecycle-4proc": "sql-limit", "sql-limit": "sql-limit",
+            "grpc-lifecycle-unbatched": "sql-limit",
             "grpc-dispatch": "sql-dispatch-limit", "grpc-dispatch-bulk": "sql-dispatch-limit",
             "sql-dispatch-limit": "sql-dispatch-limit"}  # fmt: skip
 
@@ -67,5 +69,5 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         else:
             expected = row["per_s"] / limits[(LIMIT_OF[row["bench"]], row["conc"])]
             assert row["ratio_to_sql_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
-    assert "[13/13] grpc-dispatch-bulk conc=4" in result.stderr  # the progress lines
+    assert "[14/14] grpc-dispatch-bulk conc=4" in result.stderr  # the progress lines
     assert _bench_schemas(db) == schemas_before  # its server's schema and the SQL limit's are dropped

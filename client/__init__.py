@@ -22,6 +22,7 @@ The modules behind this one are private; import from here.
 """
 
 from ._async import AsyncWorkflowStateClient
+from ._batch_protocol import Batching
 from ._lease_async import AsyncLease
 from ._lease_sync import Lease
 from ._errors import (
@@ -48,6 +49,7 @@ __all__ = [
     "AsyncLease",
     "AsyncWorker",
     "AsyncWorkflowStateClient",
+    "Batching",
     "DeadlineExceeded",
     "FailedPrecondition",
     "Failure",

@@ -22,6 +22,7 @@ from support.waiting import NOBODY_WAITS_FOR_A_LOCK, SOMEONE_WAITS_FOR_A_LOCK, w
 
 from workflowstate.client import (
     AsyncWorkflowStateClient,
+    Batching,
     Failure,
     Run,
     RunStatus,
@@ -32,7 +33,6 @@ from workflowstate.client import (
     WorkflowStateClient,
     WorkflowStateError,
 )
-from workflowstate.client._batch_protocol import Batching
 
 MISSING = str(uuid.UUID(int=0))
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -166,7 +166,7 @@ async def _cases(client: AsyncWorkflowStateClient, workflow: str) -> list[Callab
     """Set up each case one by one; return the calls to make, all at once.
 
     The calls run in no set order, so no call reads or writes what another one writes: the reads
-    are of a run of their own, ``read``.
+    are of a run of their own, ``read``, and each write has a step of its own.
     """
     read = await client.create_run(workflow, {"n": 0})
     await client.set_step_result((await client.insert_step_state(read.run_id, "a", "r", [1])).step_id, "done")
@@ -175,10 +175,13 @@ async def _cases(client: AsyncWorkflowStateClient, workflow: str) -> list[Callab
     step = await client.insert_step_state(run.run_id, "a", "r", {"x": 1}, retries=2)
     running = await client.insert_step_state(run.run_id, "b", "r")
     await client.set_step_running(running.step_id)
+    also_running = await client.insert_step_state(run.run_id, "g", "r")
+    await client.set_step_running(also_running.step_id)
     succeeded = await client.insert_step_state(run.run_id, "c", "r")
     await client.set_step_result(succeeded.step_id, {"ok": 1})
     failed = await client.insert_step_state(run.run_id, "d", "r")
     await client.set_step_error(failed.step_id, Failure("boom"))
+    fenced = await client.insert_step_state(run.run_id, "h", "r")
     other = await client.create_run(workflow)
     return [
         lambda: client.create_run(workflow, {"n": 2}),
@@ -201,8 +204,8 @@ async def _cases(client: AsyncWorkflowStateClient, workflow: str) -> list[Callab
         lambda: client.set_step_result(succeeded.step_id, {"other": 1}),
         lambda: client.set_step_error(MISSING, Failure("x")),
         lambda: client.create_retry_attempt(failed.step_id, StepStatus.RUNNING),
-        lambda: client.create_retry_attempt(running.step_id),
-        lambda: client.set_step_running(step.step_id, fencing_token=1, lease_key="nobody-holds-this"),
+        lambda: client.create_retry_attempt(also_running.step_id),
+        lambda: client.set_step_running(fenced.step_id, fencing_token=1, lease_key="nobody-holds-this"),
         lambda: client.get_lease("nobody-holds-this-either"),
     ]
 

@@ -156,3 +156,24 @@ def test_a_change_made_through_another_server_arrives_through_the_pump(start_ser
         reader.expect(("run", "cancelled"), since=began)
         reader.join()
     print(f"delays from the write on the other server to the event, ms: {[round(ms, 1) for ms in reader.latencies_ms]}")
+
+
+def test_a_step_scheduled_through_its_own_server_reaches_its_worker_without_notify(
+    start_server, db: psycopg.Connection, rpc: str
+) -> None:
+    """set_step_scheduled wakes the server's own worker streams in-process. Without it the worker
+    would wait for the NOTIFY, dropped here, or its own poll, 60 s away: the test fails."""
+    server = start_server(*QUIET_PUMP)
+    db.execute(f'DROP TRIGGER step_scheduled ON "{server.schema}".steps')
+    db.commit()
+    handled: queue.Queue[str] = queue.Queue()
+
+    def handle(task: StepTask) -> dict:
+        handled.put(task.step_name)
+        return {"ok": True}
+
+    with WorkflowStateClient(server.target) as client, worker_running(client, rpc, handle):
+        run = client.create_run("wf-wakeup", {})
+        step = client.insert_step_state(run.run_id, "s", rpc, {})
+        client.set_step_scheduled(step.step_id)
+        assert handled.get(timeout=ARRIVES_WITHIN) == "s"

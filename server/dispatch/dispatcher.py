@@ -73,7 +73,7 @@ class TaskDispatcher(ShutdownNotifier):
         self._supervisor = supervisor or Supervisor()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
-        notifications.subscribe(tasks_channel(database.schema), self._wake_rpc, self._wake_all)
+        notifications.subscribe(tasks_channel(database.schema), self.wake_rpc, self._wake_all)
 
     def start(self) -> None:
         self._sweeper = self._supervisor.start("task-sweeper", self._sweep_forever)
@@ -124,7 +124,9 @@ class TaskDispatcher(ShutdownNotifier):
                 if not wakers:
                     del self._wakers[name]
 
-    def _wake_rpc(self, rpc_name: str) -> None:
+    def wake_rpc(self, rpc_name: str) -> None:
+        """Wake the streams serving ``rpc_name``: a step of it may be due (a NOTIFY, or a step
+        scheduled through this server). A wake that finds nothing costs one empty claim."""
         for wake in list(self._wakers.get(rpc_name, ())):
             wake()
 

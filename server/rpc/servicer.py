@@ -240,6 +240,9 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         row = await self._call(
             context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay)
         )
+        if not_before is None and delay is None:
+            # Due now: this server's workers hear at once, not after the NOTIFY's way through PostgreSQL.
+            self._dispatcher.wake_rpc(row["rpc_name"])
         return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
 
     SetStepScheduled = unary("SetStepScheduled", set_step_scheduled)

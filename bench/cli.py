@@ -28,10 +28,21 @@ figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit a
   step-e2e              set_step_scheduled to the SUCCEEDED event through watch_run, a trivial
                         AsyncWorker, one step at a time: 1srv, or 2srv (the worker on a second server)
 
+scale (--scale, instead of the figures above):
+  sql-limit             conc 16, 32 and 64
+  grpc-lifecycle-scale  the lifecycle at conc 16, 32 and 64 against `serve --workers N`, N = 1, a
+                        quarter and a half of the cores (2 at least), one server per N; from P client
+                        processes (a quarter of the cores), each with conc/P lifecycles over N
+                        connections. Shape wN/pPxL: N server processes, P client processes x L.
+                        Each server process's pool is 64/N connections (1 to 10).
+  For a machine with many cores: how the server scales with --workers. On 2 cores it shows the CPU
+  is shared by PostgreSQL, server and clients: a second server process adds little or nothing.
+
 examples:
   python -m bench                        embedded PostgreSQL in a temporary folder, 8 s per figure
   python -m bench --seconds 3 --only sql,lifecycle
   python -m bench --database-url postgresql://postgres@127.0.0.1:5432/postgres --json
+  python -m bench --scale --seconds 4
 """
 
 
@@ -61,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=_positive_float, default=8.0, help="measuring window per figure (default 8)")
     parser.add_argument("--database-url", help="PostgreSQL URL; default: an embedded PostgreSQL in a temporary folder")
     parser.add_argument("--json", action="store_true", help="one JSON line per figure on stdout instead of the table")
-    parser.add_argument("--only", type=_groups, default=GROUPS, help=f"a subset of {','.join(GROUPS)}")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--only", type=_groups, default=GROUPS, help=f"a subset of {','.join(GROUPS)}")
+    mode.add_argument(
+        "--scale", action="store_true", help="the lifecycle against `serve --workers N` for a few N, at conc 16/32/64 (see below)"
+    )
     parser.add_argument(
         "--server-arg",
         action="append",
@@ -88,12 +103,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.scale and any(arg.startswith("--workers") for arg in args.server_arg):
+        parser.error("--scale sets the server's --workers itself; leave it out of --server-arg")
     # SIGTERM stops the bench as Ctrl-C does: the server under test, the bench's schemas and the
     # embedded PostgreSQL are cleaned up on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings(
-        seconds=SMOKE_SECONDS if args.smoke else args.seconds, groups=args.only, json=args.json, server_args=tuple(args.server_arg)
+        seconds=SMOKE_SECONDS if args.smoke else args.seconds,
+        groups=args.only,
+        json=args.json,
+        server_args=tuple(args.server_arg),
+        scale=args.scale,
     )
     try:
         if args.database_url:

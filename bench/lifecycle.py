@@ -26,9 +26,12 @@ async def one_lifecycle(client: AsyncWorkflowStateClient) -> None:
     await client.update_run_status(run.run_id, RunStatus.COMPLETED, output=payloads.RUN_OUTPUT)
 
 
-async def measure(target: str, concurrency: int, *, warmup: float, seconds: float, batching: bool = True) -> Tally:
-    """``concurrency`` lifecycles at a time over one channel, as one client process would run them."""
-    async with AsyncWorkflowStateClient(target, batching=batching) as client:
+async def measure(
+    target: str, concurrency: int, *, warmup: float, seconds: float, batching: bool = True, connections: int = 1
+) -> Tally:
+    """``concurrency`` lifecycles at a time over one client, as one client process would run them;
+    ``connections`` TCP connections, so they spread over that many processes of `serve --workers`."""
+    async with AsyncWorkflowStateClient(target, batching=batching, connections=connections) as client:
 
         async def unit() -> None:
             await one_lifecycle(client)

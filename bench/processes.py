@@ -1,6 +1,6 @@
 """The gRPC lifecycle from several client processes at once, so one Python process is not the limit.
 
-The parent starts ``python -m bench.processes TARGET CONCURRENCY WARMUP SECONDS`` per process.
+The parent starts ``python -m bench.processes TARGET CONCURRENCY WARMUP SECONDS CONNECTIONS`` per process.
 Each child imports everything, says ``ready``, waits for ``go`` on stdin (so all start together),
 runs the lifecycle loop and prints its tally as one JSON line; the parent merges the tallies.
 """
@@ -22,10 +22,13 @@ START_TIMEOUT_S = 60.0
 
 
 async def measure_in_processes(
-    target: str, processes: int, concurrency: int, *, warmup: float, seconds: float
+    target: str, processes: int, concurrency: int, *, warmup: float, seconds: float, connections: int = 1
 ) -> Tally:
-    """``processes`` client processes, each running ``concurrency`` lifecycles at a time."""
-    command = [sys.executable, "-m", "bench.processes", target, str(concurrency), repr(warmup), repr(seconds)]
+    """``processes`` client processes, each running ``concurrency`` lifecycles at a time over
+    ``connections`` connections."""
+    command = [
+        sys.executable, "-m", "bench.processes", target, str(concurrency), repr(warmup), repr(seconds), str(connections)
+    ]  # fmt: skip
     children: list[asyncio.subprocess.Process] = []
     try:
         for _ in range(processes):
@@ -70,11 +73,11 @@ def _read_tally(stdout: bytes) -> Tally:
 def _child(argv: list[str]) -> int:
     from . import lifecycle
 
-    target, concurrency, warmup, seconds = argv[0], int(argv[1]), float(argv[2]), float(argv[3])
+    target, concurrency, warmup, seconds, connections = argv[0], int(argv[1]), float(argv[2]), float(argv[3]), int(argv[4])
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 2
-    tally = asyncio.run(lifecycle.measure(target, concurrency, warmup=warmup, seconds=seconds))
+    tally = asyncio.run(lifecycle.measure(target, concurrency, warmup=warmup, seconds=seconds, connections=connections))
     report = {
         "count": tally.count,
         "seconds": tally.seconds,

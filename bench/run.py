@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,7 +13,7 @@ from typing import TextIO
 
 import psycopg
 
-from . import database, dispatch, e2e, leases, lifecycle, report, sql_limit
+from . import database, dispatch, e2e, leases, lifecycle, report, scale, sql_limit
 from .processes import measure_in_processes
 from .report import Row
 from .server import serving
@@ -37,6 +38,9 @@ class Settings:
 
     server_args: tuple[str, ...] = ()
     """Extra command-line arguments for the server under test."""
+
+    scale: bool = False
+    """Measure how the lifecycle scales with the server's --workers (bench.scale) instead of ``groups``."""
 
     @property
     def warmup(self) -> float:
@@ -64,6 +68,9 @@ class Figure:
     shape: str | None = None
     # Which SQL limit this figure is, or is compared with: the lifecycle's or remote mode's.
     work: str | None = "lifecycle"
+    # The server this figure needs: `serve` with these arguments (before the user's --server-arg).
+    # Consecutive figures with the same ones share one server process.
+    server_args: tuple[str, ...] = ()
 
     @property
     def is_limit(self) -> bool:
@@ -110,6 +117,16 @@ async def _lifecycle(processes: int, concurrency: int, context: Context, *, batc
         tally = await measure_in_processes(
             context.target, processes, concurrency, warmup=settings.warmup, seconds=settings.seconds
         )
+    return summarize(tally)
+
+
+async def _lifecycle_scale(shape: scale.Shape, context: Context) -> Summary:
+    assert context.target
+    settings = context.settings
+    tally = await measure_in_processes(
+        context.target, shape.client_processes, shape.per_process, warmup=settings.warmup, seconds=settings.seconds,
+        connections=shape.server_workers,
+    )  # fmt: skip
     return summarize(tally)
 
 
@@ -162,6 +179,18 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
     return figures
 
 
+def plan_scale(cpus: int) -> list[Figure]:
+    """The SQL limit at every concurrency of bench.scale, then the lifecycle at each shape, one
+    server per --workers count."""
+    figures = [Figure("sql", "sql-limit", conc, partial(_sql, conc)) for conc in scale.CONCURRENCIES]
+    figures += [
+        Figure("scale", "grpc-lifecycle-scale", shape.conc, partial(_lifecycle_scale, shape), shape.label,
+               server_args=shape.server_args())
+        for shape in scale.shapes(cpus)
+    ]  # fmt: skip
+    return figures
+
+
 def _ratio(figure: Figure, per_s: float, limits: dict[tuple[str, int], float]) -> float | None:
     """per_s over the SQL limit's of the same work at the same concurrency; None for leases or
     without that limit."""
@@ -172,31 +201,44 @@ def _ratio(figure: Figure, per_s: float, limits: dict[tuple[str, int], float]) -
 async def run(
     settings: Settings, database_url: str, *, out: TextIO = sys.stdout, progress: TextIO = sys.stderr
 ) -> None:
-    """Measure every figure of ``settings.groups`` and write the rows; drop the bench's schemas at the end."""
+    """Measure every figure of ``settings.groups`` (or of --scale) and write the rows; drop the bench's
+    schemas at the end."""
     header = report.machine_line(await database.server_version(database_url), settings.seconds)
     if settings.json:
         print(header, file=progress, flush=True)  # stdout has the figures only
     token = uuid.uuid4().hex[:8]
     server_schema, sql_schema = f"bench_{token}", f"bench_{token}_sql"
-    figures = plan(settings.groups)
+    figures = plan_scale(os.cpu_count() or 1) if settings.scale else plan(settings.groups)
     rows: list[Row] = []
     limits: dict[tuple[str, int], float] = {}
+    server: contextlib.AsyncExitStack | None = None
     try:
         if any(figure.is_limit for figure in figures):
             await sql_limit.create_tables(database_url, sql_schema)
-        needs_server = any(not figure.is_limit for figure in figures)
-        async with serving(database_url, server_schema, settings.server_args) if needs_server else contextlib.nullcontext() as target:
+        target: str | None = None
+        server_args: tuple[str, ...] | None = None
+        for number, figure in enumerate(figures, 1):
+            if not figure.is_limit and figure.server_args != server_args:
+                # This figure needs another server: stop the one running, start its own.
+                if server is not None:
+                    await server.aclose()
+                server, server_args = contextlib.AsyncExitStack(), figure.server_args
+                all_args = (*figure.server_args, *settings.server_args)
+                if figure.server_args:
+                    print(f"bench: starting serve {' '.join(all_args)}", file=progress, flush=True)
+                target = await server.enter_async_context(serving(database_url, server_schema, all_args))
             context = Context(database_url, sql_schema, server_schema, target, settings)
-            for number, figure in enumerate(figures, 1):
-                print(f"[{number}/{len(figures)}] {figure.label(settings)} …", file=progress, flush=True)
-                summary = await figure.measure(context)
-                if figure.is_limit and figure.work:
-                    limits[(figure.work, figure.conc)] = summary.per_s
-                row = Row(figure.bench, figure.conc, summary, _ratio(figure, summary.per_s, limits), figure.shape)
-                rows.append(row)
-                if settings.json:
-                    report.write_json(row, out)
+            print(f"[{number}/{len(figures)}] {figure.label(settings)} …", file=progress, flush=True)
+            summary = await figure.measure(context)
+            if figure.is_limit and figure.work:
+                limits[(figure.work, figure.conc)] = summary.per_s
+            row = Row(figure.bench, figure.conc, summary, _ratio(figure, summary.per_s, limits), figure.shape)
+            rows.append(row)
+            if settings.json:
+                report.write_json(row, out)
     finally:
+        if server is not None:
+            await server.aclose()
         try:
             await database.drop_schemas(database_url, [server_schema, sql_schema])
         except psycopg.Error as err:

@@ -7,6 +7,7 @@ whatever machine runs the tests.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,10 @@ def _bench_schemas(db: psycopg.Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psycopg.Connection) -> None:
-    schemas_before = _bench_schemas(db)
+def _smoke(database_url: str, *args: str) -> tuple[list[dict], str]:
+    """Run `python -m bench --smoke --json ARGS`; its JSON rows and its stderr (the progress lines)."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--json", "--database-url", database_url],
+        [sys.executable, "-m", "bench", "--smoke", "--json", "--database-url", database_url, *args],
         cwd=ROOT,
         check=False,  # the exit code is asserted below, with the bench's stderr
         capture_output=True,
@@ -56,7 +57,12 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         timeout=SMOKE_TIMEOUT_S,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    return [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+
+
+def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psycopg.Connection) -> None:
+    schemas_before = _bench_schemas(db)
+    rows, stderr = _smoke(database_url)
 
     assert [(row["bench"], row["conc"], row.get("shape")) for row in rows] == EXPECTED_FIGURES
     for row in rows:
@@ -69,5 +75,45 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         else:
             expected = row["per_s"] / limits[(LIMIT_OF[row["bench"]], row["conc"])]
             assert row["ratio_to_sql_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
-    assert "[14/14] grpc-dispatch-bulk conc=4" in result.stderr  # the progress lines
+    assert "[14/14] grpc-dispatch-bulk conc=4" in stderr  # the progress lines
     assert _bench_schemas(db) == schemas_before  # its server's schema and the SQL limit's are dropped
+
+
+SCALE_CONCURRENCIES = (16, 32, 64)
+
+
+def _expected_scale_shapes(cpus: int) -> list[str]:
+    """--scale's shapes, as its help describes them: `serve --workers N` for N = 1, a quarter and a
+    half of the cores (2 at least); a quarter of the cores as client processes (a power of two, 16
+    at most); conc 16, 32, 64 split among them."""
+    workers = sorted({1, max(1, cpus // 4), max(2, cpus // 2) if cpus >= 2 else 1})
+    processes = 1
+    while processes * 2 <= min(max(1, cpus // 4), 16):
+        processes *= 2
+    return [f"w{n}/p{processes}x{conc // processes}" for n in workers for conc in SCALE_CONCURRENCIES]
+
+
+def test_scale_smoke_run_reports_each_server_size_against_the_sql_limit(database_url: str, db: psycopg.Connection) -> None:
+    schemas_before = _bench_schemas(db)
+    rows, stderr = _smoke(database_url, "--scale")
+
+    limits = [row for row in rows if row["bench"] == "sql-limit"]
+    scaled = [row for row in rows if row["bench"] == "grpc-lifecycle-scale"]
+    assert len(limits) + len(scaled) == len(rows), rows  # nothing of the default run
+    assert [row["conc"] for row in limits] == list(SCALE_CONCURRENCIES)
+    shapes = _expected_scale_shapes(os.cpu_count() or 1)
+    assert [row["shape"] for row in scaled] == shapes
+    assert [row["conc"] for row in scaled] == list(SCALE_CONCURRENCIES) * (len(shapes) // len(SCALE_CONCURRENCIES))
+    for row in limits:
+        assert row["per_s"] > 0 and row["ratio_to_sql_limit"] == 1.0, row
+    limit_of = {row["conc"]: row["per_s"] for row in limits}
+    # One batched round of a row's lifecycles (they move in step) can outlast a smoke run's
+    # half-second window on a loaded machine, so a row may count none; all of them together must.
+    assert sum(row["per_s"] for row in scaled) > 0, scaled
+    for row in scaled:
+        assert row["ratio_to_sql_limit"] == pytest.approx(row["per_s"] / limit_of[row["conc"]], rel=0.01, abs=1e-4), row
+    # Every server size is its own server process, started and stopped by the bench.
+    for workers in sorted({shape.split("/")[0] for shape in shapes}):
+        assert f"bench: starting serve --workers {workers[1:]} " in stderr
+    assert f"[{len(rows)}/{len(rows)}] grpc-lifecycle-scale {shapes[-1]}" in stderr
+    assert _bench_schemas(db) == schemas_before

@@ -5,10 +5,8 @@ the cores), from P client processes (a quarter of the cores) each holding conc/P
 connections, so the kernel spreads every client process over all N server processes.
 
 With the client's batching, the lifecycles of one client process move in step (the replies of one
-Batch wake them in one loop turn) and each turn's calls go as one Batch on one connection: a client
-process keeps one server process busy at a time, whatever its connections. So the server processes
-working at once are at most P here, fewer than N when N > P; the rows' counts are multiples of
-their L (lifecycles per process), which shows the lockstep.
+Batch wake them in one loop turn); the client cuts each turn's calls into one Batch per connection,
+so every server process behind a client's N connections has work at once.
 """
 
 from __future__ import annotations

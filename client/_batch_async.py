@@ -30,6 +30,7 @@ from ._batch_protocol import (
     pending,
     plan,
     retry_delay,
+    spread,
 )
 from ._calls import Call
 from ._channel import RetryPolicy
@@ -50,7 +51,7 @@ class AsyncSender:
         *,
         connections: int = 1,
     ) -> None:
-        del connections  # a loop turn, not the connections, bounds what is in flight here
+        self._connections = connections
         self._next_stub = next_stub
         self._batching = batching
         self._retry = retry
@@ -108,7 +109,8 @@ class AsyncSender:
         queued, self._queue = self._queue, []
         future_of = {id(item): future for item, future in queued if not future.done()}
         assert self._batching is not None
-        for group in plan((item for item, _ in queued if id(item) in future_of), self._batching):
+        items = [item for item, _ in queued if id(item) in future_of]
+        for group in plan(items, spread(self._batching, len(items), self._connections)):
             futures = [future_of[id(item)] for item in group.items]
             if group.as_batch:
                 self._start(self._send_batch(group, futures))

@@ -18,6 +18,7 @@ own, so gRPC does not add its own attempts on top.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
@@ -162,6 +163,14 @@ def plan(items: Iterable[Pending[Any]], limits: Batching) -> list[Group]:
     if current:
         groups.append(Group(current, as_batch=len(current) > 1))
     return groups
+
+
+def spread(limits: Batching, count: int, connections: int) -> Batching:
+    """The limits for ``count`` operations over ``connections``: one batch per connection at most
+    as long, so a turn's calls keep every connection (and the server process behind it) busy."""
+    if connections == 1 or count <= connections:
+        return limits
+    return dataclasses.replace(limits, max_operations=min(limits.max_operations, -(-count // connections)))
 
 
 def batch_request(group: Group) -> pb.BatchRequest:

@@ -331,3 +331,13 @@ def test_a_lone_blocking_call_goes_out_as_itself(counted, unique) -> None:
         assert client.get_run(run.run_id) == run
         assert client.get_run(MISSING) is None
     assert frames.since(before) == {"CreateRun": 1, "GetRun": 2}
+
+
+async def test_a_turn_of_calls_is_spread_over_the_connections(counted, unique) -> None:
+    server, frames = counted
+    async with AsyncWorkflowStateClient(server.target, connections=4) as client:
+        run = await client.create_run(unique, {})
+        before = frames.read()
+        await asyncio.gather(*(client.get_run(run.run_id) for _ in range(16)))
+    # One batch per connection, so each server process behind them has its share.
+    assert frames.since(before) == {"Batch": 4, "batched GetRun OK": 16}

@@ -40,7 +40,7 @@ from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
 from ._worker_protocol import NonRetryableError
 from ._worker_sync import Worker
-from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunStatus, StepAttempt, StepChange, StepState
+from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
 from ._types import StepStatus, StepTask
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "ResourceExhausted",
     "Run",
     "RunEvent",
+    "RunPage",
     "RunStatus",
     "StepAttempt",
     "StepChange",

@@ -28,6 +28,7 @@ from ._convert import (
     failure_to_proto,
     lease_info_from_proto,
     run_from_proto,
+    run_page_from_proto,
     run_status_to_proto,
     step_attempt_from_proto,
     step_state_from_proto,
@@ -35,7 +36,7 @@ from ._convert import (
     timestamp_to_proto,
 )
 from ._errors import NotFound, error_from_rpc
-from ._types import Failure, LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus
+from ._types import Failure, LeaseInfo, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus
 
 R = TypeVar("R")
 
@@ -175,6 +176,43 @@ def update_run_status(
     if error is not None:
         request.error.CopyFrom(failure_to_proto(error))
     return Call("UpdateRunStatus", fence.apply(request), lambda reply: run_from_proto(reply.run))
+
+
+# --- managing runs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a list, bulk cancel or bulk delete is about (every field given must match)."""
+
+    workflow: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+    def to_proto(self) -> pb.RunFilter:
+        message = pb.RunFilter(workflow=self.workflow or "", statuses=[run_status_to_proto(s) for s in self.statuses])
+        for name in ("created_after", "created_before", "updated_after", "updated_before"):
+            moment = getattr(self, name)
+            if moment is not None:
+                getattr(message, name).CopyFrom(timestamp_to_proto(moment))
+        return message
+
+
+def list_runs(
+    runs: RunFilter, oldest_first: bool, page_size: int | None, page_token: str | None, full: bool
+) -> Call[RunPage]:
+    """ListRuns: one page; the server's default page size (50) when ``page_size`` is None."""
+    request = pb.ListRunsRequest(
+        filter=runs.to_proto(),
+        order_by=pb.RUN_ORDER_CREATE_TIME_ASC if oldest_first else pb.RUN_ORDER_CREATE_TIME_DESC,
+        page_size=page_size or 0,
+        page_token=page_token or "",
+        view=pb.RUN_VIEW_FULL if full else pb.RUN_VIEW_BASIC,
+    )
+    return Call("ListRuns", request, run_page_from_proto)
 
 
 # --- steps -------------------------------------------------------------------

@@ -45,6 +45,7 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetStepResult",
     "SetStepError",
     "GetLease",
+    "ListRuns",
 )
 
 

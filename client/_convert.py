@@ -21,6 +21,7 @@ from ._types import (
     LeaseLostReason,
     Run,
     RunEvent,
+    RunPage,
     RunStatus,
     StepAttempt,
     StepChange,
@@ -200,6 +201,11 @@ def run_from_proto(run: pb.Run) -> Run:
         create_time=_required_time(run, "create_time"),
         update_time=_required_time(run, "update_time"),
     )
+
+
+def run_page_from_proto(reply: pb.ListRunsResponse) -> RunPage:
+    """The Python RunPage of a ListRuns reply."""
+    return RunPage([run_from_proto(run) for run in reply.runs], reply.next_page_token or None)
 
 
 def step_state_from_proto(step: pb.StepState) -> StepState:

@@ -18,7 +18,7 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 from . import _calls
 from ._batch_sync import SyncSender
 from ._batch_protocol import Batching, batching_of
-from ._calls import UNSET, Call, Fence
+from ._calls import UNSET, Call, Fence, RunFilter
 from ._channel import DEFAULT_RETRY_POLICY, channel_credentials, separate_connections, channel_options as _channel_options
 from ._events import EventFeed
 from ._events_sync import follow_sync
@@ -31,6 +31,7 @@ from ._types import (
     LeaseInfo,
     Run,
     RunEvent,
+    RunPage,
     RunStatus,
     StepAttempt,
     StepState,
@@ -184,6 +185,62 @@ class WorkflowStateClient:
             _calls.update_run_status(run_id, status, output, error, Fence(fencing_token, lease_key)),
             timeout,
         )
+
+    # --- managing runs -------------------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        oldest_first: bool = False,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        full: bool = False,
+        timeout: timedelta | None = None,
+    ) -> RunPage:
+        """One page of the runs that match, newest first (``oldest_first`` for the other way).
+
+        Every filter given must match: ``workflow``, any one of ``statuses``,
+        ``created_after`` <= create_time < ``created_before``, and the same for
+        update_time (timezone-aware datetimes). ``page_size`` is 1 to 1000
+        (``None``: 50). Pass the page's ``next_page_token`` as ``page_token``
+        with the same filters for the next page: runs created meanwhile never
+        make a run appear twice or go missing. Without ``full`` the runs come
+        without their payloads (``input`` and ``output`` ``None``, no error
+        stack). InvalidArgument for a token of another query.
+        """
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
+        return self._invoke(_calls.list_runs(runs, oldest_first, page_size, page_token, full), timeout)
+
+    def iter_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        oldest_first: bool = False,
+        page_size: int | None = None,
+        full: bool = False,
+        timeout: timedelta | None = None,
+    ) -> Iterator[Run]:
+        """Every run that matches, walking the pages of :meth:`list_runs` (one call per page)."""
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
+        token: str | None = None
+        while True:
+            page = self._invoke(_calls.list_runs(runs, oldest_first, page_size, token, full), timeout)
+            for run in page.runs:
+                yield run
+            token = page.next_page_token
+            if token is None:
+                return
 
     # --- steps ---------------------------------------------------------------
 

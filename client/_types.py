@@ -115,6 +115,17 @@ class Run:
 
 
 @dataclass(frozen=True)
+class RunPage:
+    """One page of :meth:`~WorkflowStateClient.list_runs`."""
+
+    runs: list[Run]
+    """The page's runs, in the order asked for."""
+
+    next_page_token: str | None
+    """Pass it as ``page_token`` for the next page; ``None`` when this page is the last."""
+
+
+@dataclass(frozen=True)
 class StepState:
     """The current state of one step of a run: its latest attempt."""
 

@@ -213,6 +213,10 @@ CREATE INDEX run_events_of_run ON workflows.run_events USING btree (run_id, xact
 
 CREATE INDEX run_events_order ON workflows.run_events USING btree (xact_id, event_id);
 
+CREATE INDEX runs_by_create_time ON workflows.runs USING btree (create_time, run_id);
+
+CREATE INDEX runs_of_workflow_by_create_time ON workflows.runs USING btree (workflow, create_time, run_id);
+
 CREATE UNIQUE INDEX runs_request_id_key ON workflows.runs USING btree (request_id) WHERE (request_id IS NOT NULL);
 
 CREATE INDEX step_attempts_run_order ON workflows.step_attempts USING btree (run_id, create_time, seq);

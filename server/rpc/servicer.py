@@ -24,15 +24,21 @@ from ..db.database import with_deadline
 from ..dispatch.dispatcher import TaskDispatcher
 from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
+from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, StateStore
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
-from . import convert, validation
+from . import convert, page_tokens, validation
 from .batch import BatchRunner
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .run_filters import run_filter_from_proto
 from .status import status_of
 from .task_session import TaskSession
 
 log = logging.getLogger("workflowstate.server.rpc")
+
+# ListRuns' page sizes (as the proto says).
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 class CallMetrics(Protocol):
     """What the servicer reports of each call (ops/metrics.py implements it)."""
@@ -117,8 +123,10 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         batch_max_operations: int,
         batch_concurrency: int,
         on_database_unavailable: Callable[[Exception], None],
+        catalog: RunCatalog,
     ) -> None:
         self._store = store
+        self._catalog = catalog
         self._leases = leases
         self._dispatcher = dispatcher
         self._watchers = watchers
@@ -331,6 +339,47 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))
 
     GetLease = unary("GetLease", get_lease)
+
+    # Managing runs (issue 11): lists, cancels and deletes for operators.
+
+    async def list_runs(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
+        runs = run_filter_from_proto("filter", request.filter)
+        newest_first = _newest_first(request.order_by)
+        page_size = _page_size(request.page_size)
+        full = _full_view(request.view)
+        digest = page_tokens.query_digest(runs, newest_first)
+        after = page_tokens.decode(request.page_token, digest)
+        # One more than the page: whether it exists says whether there is a next page.
+        rows = await self._call(context, self._catalog.list_runs(runs, newest_first=newest_first, after=after, limit=page_size + 1, full=full))
+        page = rows[:page_size]
+        next_token = page_tokens.encode(RunPosition.of(page[-1]), digest) if len(rows) > page_size else ""
+        return pb.ListRunsResponse(runs=[convert.run_to_proto(row) for row in page], next_page_token=next_token)
+
+    ListRuns = unary("ListRuns", list_runs)
+
+
+def _newest_first(order_by: int) -> bool:
+    if order_by in (pb.RUN_ORDER_UNSPECIFIED, pb.RUN_ORDER_CREATE_TIME_DESC):
+        return True
+    if order_by == pb.RUN_ORDER_CREATE_TIME_ASC:
+        return False
+    raise errors.InvalidArgument(f"order_by must be RUN_ORDER_CREATE_TIME_DESC or RUN_ORDER_CREATE_TIME_ASC, got {order_by}")
+
+
+def _page_size(page_size: int) -> int:
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise errors.InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (0 for {DEFAULT_PAGE_SIZE}), got {page_size}")
+    return page_size
+
+
+def _full_view(view: int) -> bool:
+    if view in (pb.RUN_VIEW_UNSPECIFIED, pb.RUN_VIEW_BASIC):
+        return False
+    if view == pb.RUN_VIEW_FULL:
+        return True
+    raise errors.InvalidArgument(f"view must be RUN_VIEW_BASIC or RUN_VIEW_FULL, got {view}")
 
 
 def _finishes_run(event: dict[str, Any]) -> bool:

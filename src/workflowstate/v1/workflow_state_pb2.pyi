@@ -24,6 +24,60 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _RunOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_ORDER_UNSPECIFIED: _RunOrder.ValueType  # 0
+    """RUN_ORDER_UNSPECIFIED means RUN_ORDER_CREATE_TIME_DESC."""
+    RUN_ORDER_CREATE_TIME_DESC: _RunOrder.ValueType  # 1
+    """RUN_ORDER_CREATE_TIME_DESC is newest first (ties: run_id descending)."""
+    RUN_ORDER_CREATE_TIME_ASC: _RunOrder.ValueType  # 2
+    """RUN_ORDER_CREATE_TIME_ASC is oldest first (ties: run_id ascending)."""
+
+class RunOrder(_RunOrder, metaclass=_RunOrderEnumTypeWrapper):
+    """RunOrder is the order in which ListRuns returns runs."""
+
+RUN_ORDER_UNSPECIFIED: RunOrder.ValueType  # 0
+"""RUN_ORDER_UNSPECIFIED means RUN_ORDER_CREATE_TIME_DESC."""
+RUN_ORDER_CREATE_TIME_DESC: RunOrder.ValueType  # 1
+"""RUN_ORDER_CREATE_TIME_DESC is newest first (ties: run_id descending)."""
+RUN_ORDER_CREATE_TIME_ASC: RunOrder.ValueType  # 2
+"""RUN_ORDER_CREATE_TIME_ASC is oldest first (ties: run_id ascending)."""
+Global___RunOrder: _TypeAlias = RunOrder  # noqa: Y015
+
+class _RunView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_VIEW_UNSPECIFIED: _RunView.ValueType  # 0
+    """RUN_VIEW_UNSPECIFIED means RUN_VIEW_BASIC."""
+    RUN_VIEW_BASIC: _RunView.ValueType  # 1
+    """RUN_VIEW_BASIC leaves out the payloads: input_json is empty,
+    output_json unset, and error carries its message and code without its
+    stack.
+    """
+    RUN_VIEW_FULL: _RunView.ValueType  # 2
+    """RUN_VIEW_FULL returns each run as GetRun does."""
+
+class RunView(_RunView, metaclass=_RunViewEnumTypeWrapper):
+    """RunView is how much of each run a list returns."""
+
+RUN_VIEW_UNSPECIFIED: RunView.ValueType  # 0
+"""RUN_VIEW_UNSPECIFIED means RUN_VIEW_BASIC."""
+RUN_VIEW_BASIC: RunView.ValueType  # 1
+"""RUN_VIEW_BASIC leaves out the payloads: input_json is empty,
+output_json unset, and error carries its message and code without its
+stack.
+"""
+RUN_VIEW_FULL: RunView.ValueType  # 2
+"""RUN_VIEW_FULL returns each run as GetRun does."""
+Global___RunView: _TypeAlias = RunView  # noqa: Y015
+
 class _RunStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1484,6 +1538,153 @@ class StreamRunEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamRunEventsResponse: _TypeAlias = StreamRunEventsResponse  # noqa: Y015
+
+@_typing.final
+class ListRunsRequest(_message.Message):
+    """ListRunsRequest asks for one page of the runs that match a filter."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    order_by: Global___RunOrder.ValueType
+    """order_by is the order of the runs; RUN_ORDER_UNSPECIFIED means
+    RUN_ORDER_CREATE_TIME_DESC, newest first.
+    """
+    page_size: _builtins.int
+    """page_size is the most runs in the page: 0 means 50, at most 1000;
+    negative or above 1000 is INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """page_token is the next_page_token of the previous page; empty asks for
+    the first page. It must come with the same filter and order_by as the
+    request that returned it (page_size and view may change).
+    """
+    view: Global___RunView.ValueType
+    """view says how much of each run to return; RUN_VIEW_UNSPECIFIED means
+    RUN_VIEW_BASIC.
+    """
+    @_builtins.property
+    def filter(self) -> Global___RunFilter:
+        """filter keeps only the runs that match it; unset keeps every run."""
+
+    def __init__(
+        self,
+        *,
+        filter: Global___RunFilter | None = ...,
+        order_by: Global___RunOrder.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        view: Global___RunView.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsRequest: _TypeAlias = ListRunsRequest  # noqa: Y015
+
+@_typing.final
+class ListRunsResponse(_message.Message):
+    """ListRunsResponse carries one page of runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token asks for the next page; empty when this page is the
+    last.
+    """
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Run]:
+        """runs are the page's runs in the order asked for; empty when none match."""
+
+    def __init__(
+        self,
+        *,
+        runs: _abc.Iterable[Global___Run] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "runs", b"runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015
+
+@_typing.final
+class RunFilter(_message.Message):
+    """RunFilter says which runs a list, a bulk cancel or a bulk delete is about.
+    Every field set must match (AND); an unset field matches every run. The
+    time bounds are half-open: *_after includes its instant, *_before excludes
+    it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    UPDATED_AFTER_FIELD_NUMBER: _builtins.int
+    UPDATED_BEFORE_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow keeps the runs of this workflow only; empty keeps every
+    workflow.
+    """
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___RunStatus.ValueType]:
+        """statuses keeps the runs in any one of these statuses; empty keeps every
+        status. RUN_STATUS_UNSPECIFIED in it is INVALID_ARGUMENT.
+        """
+
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """created_after keeps the runs created at or after this instant; unset
+        sets no lower bound.
+        """
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """created_before keeps the runs created before this instant; unset sets
+        no upper bound. It must be after created_after when both are set.
+        """
+
+    @_builtins.property
+    def updated_after(self) -> _timestamp_pb2.Timestamp:
+        """updated_after keeps the runs last changed at or after this instant;
+        unset sets no lower bound.
+        """
+
+    @_builtins.property
+    def updated_before(self) -> _timestamp_pb2.Timestamp:
+        """updated_before keeps the runs last changed before this instant; unset
+        sets no upper bound. It must be after updated_after when both are set.
+        """
+
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___RunStatus.ValueType] | None = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        updated_after: _timestamp_pb2.Timestamp | None = ...,
+        updated_before: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "statuses", b"statuses", "updated_after", b"updated_after", "updated_before", b"updated_before", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunFilter: _TypeAlias = RunFilter  # noqa: Y015
 
 @_typing.final
 class StepTaskSubscribe(_message.Message):

@@ -132,6 +132,11 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.FromString,
                 _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -341,6 +346,23 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuns(self, request, context):
+        """Managing runs: list, cancel and delete runs (issue 11).
+
+        ListRuns lists the runs that match a filter, one page at a time, newest
+        first unless order_by says otherwise. Pages come in a stable order
+        (create_time, then run_id) and the page_token is a position in it, so a
+        run created while a client walks the pages never makes it see another
+        run twice or miss one (AIP-158). Runs come without their payloads unless
+        view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+        page_size out of range, an unknown status or order, a time range whose
+        end is not after its start, or a page_token that this server did not
+        issue or that was issued for another filter or order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -428,6 +450,11 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.StreamRunEvents,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -902,6 +929,33 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/StreamRunEvents',
             workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -169,6 +169,19 @@ class WorkflowStateServiceStub:
     workflow, for an orchestrator that serves many runs, in the same order and
     with the same resumption as WatchRun. It never ends by itself.
     """
+    ListRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]
+    """Managing runs: list, cancel and delete runs (issue 11).
+
+    ListRuns lists the runs that match a filter, one page at a time, newest
+    first unless order_by says otherwise. Pages come in a stable order
+    (create_time, then run_id) and the page_token is a position in it, so a
+    run created while a client walks the pages never makes it see another
+    run twice or miss one (AIP-158). Runs come without their payloads unless
+    view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+    page_size out of range, an unknown status or order, a time range whose
+    end is not after its start, or a page_token that this server did not
+    issue or that was issued for another filter or order.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -307,6 +320,19 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     """StreamRunEvents streams the events of every run, or of every run of one
     workflow, for an orchestrator that serves many runs, in the same order and
     with the same resumption as WatchRun. It never ends by itself.
+    """
+    ListRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]  # type: ignore[assignment]
+    """Managing runs: list, cancel and delete runs (issue 11).
+
+    ListRuns lists the runs that match a filter, one page at a time, newest
+    first unless order_by says otherwise. Pages come in a stable order
+    (create_time, then run_id) and the page_token is a position in it, so a
+    run created while a client walks the pages never makes it see another
+    run twice or miss one (AIP-158). Runs come without their payloads unless
+    view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+    page_size out of range, an unknown status or order, a time range whose
+    end is not after its start, or a page_token that this server did not
+    issue or that was issued for another filter or order.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -545,6 +571,25 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamRunEvents streams the events of every run, or of every run of one
         workflow, for an orchestrator that serves many runs, in the same order and
         with the same resumption as WatchRun. It never ends by itself.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRuns(
+        self,
+        request: _workflow_state_pb2.ListRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListRunsResponse]]:
+        """Managing runs: list, cancel and delete runs (issue 11).
+
+        ListRuns lists the runs that match a filter, one page at a time, newest
+        first unless order_by says otherwise. Pages come in a stable order
+        (create_time, then run_id) and the page_token is a position in it, so a
+        run created while a client walks the pages never makes it see another
+        run twice or miss one (AIP-158). Runs come without their payloads unless
+        view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+        page_size out of range, an unknown status or order, a time range whose
+        end is not after its start, or a page_token that this server did not
+        issue or that was issued for another filter or order.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,73 @@
+"""The operator's view of runs: list them by filter, a page at a time (catalog.sql).
+
+Beside store.py, which makes the workflow's own reads and writes, one statement each; this module
+answers the questions of the people who run the server (which runs failed today?) and makes their
+changes in bulk. It speaks Python values and returns rows as dicts, as the store does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..db.database import Database, Row
+from .transitions import RunStatus
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a list is about: every field set must match; None (or empty) matches all."""
+
+    workflow: str | None = None
+    statuses: frozenset[RunStatus] = frozenset()
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+    updated_after: datetime | None = None  # inclusive
+    updated_before: datetime | None = None  # exclusive
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "workflow": self.workflow,
+            "statuses": sorted(status.value for status in self.statuses) or None,
+            "created_after": self.created_after,
+            "created_before": self.created_before,
+            "updated_after": self.updated_after,
+            "updated_before": self.updated_before,
+        }
+
+
+@dataclass(frozen=True)
+class RunPosition:
+    """Where a page ends in the order of runs: the last run it held (create_time, run_id is unique)."""
+
+    create_time: datetime
+    run_id: uuid.UUID
+
+    @classmethod
+    def of(cls, row: Row) -> RunPosition:
+        return cls(row["create_time"], row["run_id"])
+
+
+class RunCatalog:
+    """Lists of runs, one named statement of catalog.sql each."""
+
+    def __init__(self, database: Database) -> None:
+        self._sql = database.statements(__package__, "catalog.sql")
+
+    async def list_runs(
+        self, runs: RunFilter, *, newest_first: bool, after: RunPosition | None, limit: int, full: bool
+    ) -> list[Row]:
+        """Up to `limit` runs that match, past `after` (None: from the first) in the order asked."""
+        params = {
+            **runs.params(),
+            "after_time": after.create_time if after else None,
+            "after_id": after.run_id if after else None,
+            "limit": limit,
+            "full": full,
+        }
+        return await self._sql.fetch_all("list_runs_newest_first" if newest_first else "list_runs_oldest_first", params)
+
+
+__all__ = ["RunCatalog", "RunFilter", "RunPosition"]

@@ -41,7 +41,7 @@ from ._worker_async import AsyncWorker
 from ._worker_protocol import NonRetryableError
 from ._worker_sync import Worker
 from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
-from ._types import StepStatus, StepTask
+from ._types import StepStatus, StepTask, WorkflowSummary
 
 __all__ = [
     "Aborted",
@@ -73,4 +73,5 @@ __all__ = [
     "Worker",
     "WorkflowStateClient",
     "WorkflowStateError",
+    "WorkflowSummary",
 ]

@@ -39,6 +39,7 @@ from ._types import (
     StepAttempt,
     StepState,
     StepStatus,
+    WorkflowSummary,
 )
 
 R = TypeVar("R")
@@ -244,6 +245,15 @@ class AsyncWorkflowStateClient:
             token = page.next_page_token
             if token is None:
                 return
+
+    async def list_steps(self, run_id: str, *, timeout: timedelta | None = None) -> list[StepState]:
+        """Every step of the run, in the order they were inserted, each at its current attempt
+        (status, ``attempt_count``, ``rpc_name``, times, ``worker_id``). NotFound for a missing run."""
+        return await self._invoke(_calls.list_steps(run_id), timeout)
+
+    async def list_workflows(self, *, timeout: timedelta | None = None) -> list[WorkflowSummary]:
+        """Every workflow that has runs, by name, with how many runs it has in each status."""
+        return await self._invoke(_calls.list_workflows(), timeout)
 
     # --- steps ---------------------------------------------------------------
 

@@ -34,9 +34,10 @@ from ._convert import (
     step_state_from_proto,
     step_status_to_proto,
     timestamp_to_proto,
+    workflow_summary_from_proto,
 )
 from ._errors import NotFound, error_from_rpc
-from ._types import Failure, LeaseInfo, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus
+from ._types import Failure, LeaseInfo, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus, WorkflowSummary
 
 R = TypeVar("R")
 
@@ -213,6 +214,20 @@ def list_runs(
         view=pb.RUN_VIEW_FULL if full else pb.RUN_VIEW_BASIC,
     )
     return Call("ListRuns", request, run_page_from_proto)
+
+
+def list_steps(run_id: str) -> Call[list[StepState]]:
+    """ListSteps: every step of the run, in insertion order."""
+    return Call("ListSteps", pb.ListStepsRequest(run_id=run_id), lambda reply: [step_state_from_proto(step) for step in reply.steps])
+
+
+def list_workflows() -> Call[list[WorkflowSummary]]:
+    """ListWorkflows: every workflow that has runs, with its runs per status."""
+    return Call(
+        "ListWorkflows",
+        pb.ListWorkflowsRequest(),
+        lambda reply: [workflow_summary_from_proto(summary) for summary in reply.workflows],
+    )
 
 
 # --- steps -------------------------------------------------------------------

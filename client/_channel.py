@@ -46,6 +46,8 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetStepError",
     "GetLease",
     "ListRuns",
+    "ListSteps",
+    "ListWorkflows",
 )
 
 

@@ -28,6 +28,7 @@ from ._types import (
     StepState,
     StepStatus,
     StepTask,
+    WorkflowSummary,
 )
 
 # One dict per direction and enum. Proto UNSPECIFIED (0) has no Python member on
@@ -206,6 +207,15 @@ def run_from_proto(run: pb.Run) -> Run:
 def run_page_from_proto(reply: pb.ListRunsResponse) -> RunPage:
     """The Python RunPage of a ListRuns reply."""
     return RunPage([run_from_proto(run) for run in reply.runs], reply.next_page_token or None)
+
+
+def workflow_summary_from_proto(summary: pb.WorkflowSummary) -> WorkflowSummary:
+    """The Python WorkflowSummary of a proto one (statuses the client does not know are left out)."""
+    counts = dict.fromkeys(RunStatus, 0)
+    for entry in summary.run_counts:
+        if entry.status in _RUN_STATUS_FROM_PROTO:
+            counts[_RUN_STATUS_FROM_PROTO[entry.status]] = entry.run_count
+    return WorkflowSummary(summary.workflow, counts)
 
 
 def step_state_from_proto(step: pb.StepState) -> StepState:

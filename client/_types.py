@@ -126,6 +126,17 @@ class RunPage:
 
 
 @dataclass(frozen=True)
+class WorkflowSummary:
+    """One workflow of :meth:`~WorkflowStateClient.list_workflows`: how many runs it has in each status."""
+
+    workflow: str
+    """The workflow's name."""
+
+    run_counts: dict[RunStatus, int]
+    """Runs per status; every status is a key (0 when it has none)."""
+
+
+@dataclass(frozen=True)
 class StepState:
     """The current state of one step of a run: its latest attempt."""
 

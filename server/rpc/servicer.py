@@ -357,6 +357,27 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
 
     ListRuns = unary("ListRuns", list_runs)
 
+    async def list_steps(self, request: pb.ListStepsRequest, context: grpc.aio.ServicerContext) -> pb.ListStepsResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        rows = await self._call(context, self._catalog.list_steps(run_id))
+        return pb.ListStepsResponse(steps=[convert.step_to_proto(row) for row in rows])
+
+    ListSteps = unary("ListSteps", list_steps)
+
+    async def list_workflows(self, request: pb.ListWorkflowsRequest, context: grpc.aio.ServicerContext) -> pb.ListWorkflowsResponse:
+        counts = await self._call(context, self._catalog.count_runs())
+        return pb.ListWorkflowsResponse(
+            workflows=[
+                pb.WorkflowSummary(
+                    workflow=workflow,
+                    run_counts=[pb.RunStatusCount(status=convert.RUN_STATUS_TO_PROTO[status], run_count=n) for status, n in by_status.items()],
+                )
+                for workflow, by_status in counts.items()
+            ]
+        )
+
+    ListWorkflows = unary("ListWorkflows", list_workflows)
+
 
 def _newest_first(order_by: int) -> bool:
     if order_by in (pb.RUN_ORDER_UNSPECIFIED, pb.RUN_ORDER_CREATE_TIME_DESC):

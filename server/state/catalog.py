@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..core import errors
 from ..db.database import Database, Row
 from .transitions import RunStatus
 
@@ -55,6 +56,20 @@ class RunCatalog:
 
     def __init__(self, database: Database) -> None:
         self._sql = database.statements(__package__, "catalog.sql")
+
+    async def list_steps(self, run_id: uuid.UUID) -> list[Row]:
+        """Every step of the run, in insertion order; NotFound for an unknown run."""
+        rows = await self._sql.fetch_all("list_steps", {"run_id": run_id})
+        if not rows:
+            raise errors.NotFound(f"run {run_id} not found")
+        return [row for row in rows if row["step_id"] is not None]
+
+    async def count_runs(self) -> dict[str, dict[RunStatus, int]]:
+        """{workflow: {status: runs}} for every workflow that has runs, by name; every status present."""
+        counts: dict[str, dict[RunStatus, int]] = {}
+        for row in await self._sql.fetch_all("count_runs_by_workflow", {}):
+            counts.setdefault(row["workflow"], dict.fromkeys(RunStatus, 0))[RunStatus(row["status"])] = row["runs"]
+        return counts
 
     async def list_runs(
         self, runs: RunFilter, *, newest_first: bool, after: RunPosition | None, limit: int, full: bool

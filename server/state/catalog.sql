@@ -48,3 +48,21 @@ WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
   AND (%(after_time)s::timestamptz IS NULL OR (r.create_time, r.run_id) > (%(after_time)s::timestamptz, %(after_id)s::uuid))
 ORDER BY r.create_time, r.run_id
 LIMIT %(limit)s;
+
+-- list_steps --
+-- Every step of a run in the order they were inserted (the sequence of their first attempts). The
+-- run row is joined so a missing run (no row at all) is told apart from a run without steps (one
+-- row with a NULL step_id).
+SELECT s.*
+FROM {schema}.runs r
+LEFT JOIN {schema}.steps s ON s.run_id = r.run_id
+LEFT JOIN {schema}.step_attempts a ON a.step_id = s.step_id AND a.attempt = 1
+WHERE r.run_id = %(run_id)s::uuid
+ORDER BY a.seq, s.create_time, s.step_id;
+
+-- count_runs_by_workflow --
+-- How many runs each workflow has in each status (statuses without runs are left out).
+SELECT workflow, status, count(*) AS runs
+FROM {schema}.runs
+GROUP BY workflow, status
+ORDER BY workflow, status;

@@ -137,6 +137,16 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.ListSteps = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListSteps',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsResponse.FromString,
+                _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListWorkflows',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -363,6 +373,24 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSteps(self, request, context):
+        """ListSteps returns every step of a run, in the order the steps were
+        inserted, each as GetStepState returns it: its current attempt's status,
+        attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+        an unknown run; an empty list for a run without steps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflows(self, request, context):
+        """ListWorkflows returns every workflow that has runs, by name, with the
+        number of its runs in each status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -455,6 +483,16 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.ListRuns,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'ListSteps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSteps,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsResponse.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -956,6 +994,60 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/ListRuns',
             workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSteps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListSteps',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListWorkflows',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -182,6 +182,16 @@ class WorkflowStateServiceStub:
     end is not after its start, or a page_token that this server did not
     issue or that was issued for another filter or order.
     """
+    ListSteps: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStepsRequest, _workflow_state_pb2.ListStepsResponse]
+    """ListSteps returns every step of a run, in the order the steps were
+    inserted, each as GetStepState returns it: its current attempt's status,
+    attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+    an unknown run; an empty list for a run without steps.
+    """
+    ListWorkflows: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]
+    """ListWorkflows returns every workflow that has runs, by name, with the
+    number of its runs in each status.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -333,6 +343,16 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     page_size out of range, an unknown status or order, a time range whose
     end is not after its start, or a page_token that this server did not
     issue or that was issued for another filter or order.
+    """
+    ListSteps: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStepsRequest, _workflow_state_pb2.ListStepsResponse]  # type: ignore[assignment]
+    """ListSteps returns every step of a run, in the order the steps were
+    inserted, each as GetStepState returns it: its current attempt's status,
+    attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+    an unknown run; an empty list for a run without steps.
+    """
+    ListWorkflows: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
+    """ListWorkflows returns every workflow that has runs, by name, with the
+    number of its runs in each status.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -590,6 +610,28 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         page_size out of range, an unknown status or order, a time range whose
         end is not after its start, or a page_token that this server did not
         issue or that was issued for another filter or order.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSteps(
+        self,
+        request: _workflow_state_pb2.ListStepsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListStepsResponse, _abc.Awaitable[_workflow_state_pb2.ListStepsResponse]]:
+        """ListSteps returns every step of a run, in the order the steps were
+        inserted, each as GetStepState returns it: its current attempt's status,
+        attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+        an unknown run; an empty list for a run without steps.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkflows(
+        self,
+        request: _workflow_state_pb2.ListWorkflowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListWorkflowsResponse, _abc.Awaitable[_workflow_state_pb2.ListWorkflowsResponse]]:
+        """ListWorkflows returns every workflow that has runs, by name, with the
+        number of its runs in each status.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

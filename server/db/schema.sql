@@ -4,6 +4,17 @@
 
 CREATE SCHEMA workflows;
 
+CREATE FUNCTION workflows.announce_finished_run() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT FROM "workflows".steps WHERE run_id = NEW.run_id AND task_stream_id IS NOT NULL) THEN
+        PERFORM pg_notify('workflowstate_finished_runs_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION workflows.announce_scheduled_step() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -232,6 +243,8 @@ CREATE TRIGGER attempt_status_changed AFTER UPDATE OF status ON workflows.step_a
 CREATE TRIGGER run_created AFTER INSERT ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.record_run_event();
 
 CREATE TRIGGER run_deleted AFTER DELETE ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.delete_run_events();
+
+CREATE TRIGGER run_finished AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION workflows.announce_finished_run();
 
 CREATE TRIGGER run_status_changed AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 

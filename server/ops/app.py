@@ -116,7 +116,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         batch_max_operations=config.batch_max_operations,
         batch_concurrency=config.pool.max_size,
         on_database_unavailable=database_health.report_unavailable,
-        catalog=RunCatalog(database),
+        catalog=RunCatalog(database, on_runs_changed=watchers.runs_changed),
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

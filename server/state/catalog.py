@@ -14,7 +14,12 @@ from typing import Any
 
 from ..core import errors
 from ..db.database import Database, Row
-from .transitions import RunStatus
+from .outcomes import Op, Outcome, Write, checked
+from .store import FailureRecord, RunsChanged, ignore_runs_changed
+from .transitions import RunStatus, RunVia, open_run_statuses, run_sources, run_target
+
+# The error a cancelled run carries: the operator's reason, with this code.
+CANCELLED_CODE = "CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,9 @@ class RunPosition:
 class RunCatalog:
     """Lists of runs, one named statement of catalog.sql each."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
         self._sql = database.statements(__package__, "catalog.sql")
+        self._on_runs_changed = on_runs_changed
 
     async def list_steps(self, run_id: uuid.UUID) -> list[Row]:
         """Every step of the run, in insertion order; NotFound for an unknown run."""
@@ -84,5 +90,35 @@ class RunCatalog:
         }
         return await self._sql.fetch_all("list_runs_newest_first" if newest_first else "list_runs_oldest_first", params)
 
+    # Cancelling.
 
-__all__ = ["RunCatalog", "RunFilter", "RunPosition"]
+    @staticmethod
+    def _cancel_params(reason: str) -> dict[str, Any]:
+        target = run_target(RunVia.CANCEL)
+        return {
+            "to_status": target.value,
+            "from_statuses": run_sources(target, RunVia.CANCEL),
+            "open_run_statuses": open_run_statuses(),
+            "error": FailureRecord(reason, code=CANCELLED_CODE).to_json(),
+        }
+
+    async def cancel_run(self, run_id: uuid.UUID, reason: str) -> Row:
+        """Cancel a running run (its event in the same statement); a cancelled one is left as it is.
+        NotFound for an unknown run, FailedPrecondition for a run finished otherwise."""
+        params = {"run_id": run_id, **self._cancel_params(reason)}
+        write = Write(Op.UPDATE_RUN, run_id, run_target(RunVia.CANCEL).value)
+        row = checked(await self._sql.fetch_one("cancel_run", params), write)
+        if row["outcome"] == Outcome.CHANGED:
+            self._on_runs_changed((run_id,))
+        return row
+
+    async def cancel_runs(self, runs: RunFilter, max_runs: int, reason: str) -> list[uuid.UUID]:
+        """Cancel up to max_runs running runs that match, oldest first; return their ids."""
+        params = {**runs.params(), **self._cancel_params(reason), "max_runs": max_runs}
+        cancelled = [row["run_id"] for row in await self._sql.fetch_all("cancel_runs", params)]
+        if cancelled:
+            self._on_runs_changed(cancelled)
+        return cancelled
+
+
+__all__ = ["CANCELLED_CODE", "RunCatalog", "RunFilter", "RunPosition"]

@@ -66,3 +66,54 @@ SELECT workflow, status, count(*) AS runs
 FROM {schema}.runs
 GROUP BY workflow, status
 ORDER BY workflow, status;
+
+-- cancel_run --
+-- Cancel one run: move it to to_status (cancelled) if it is in one of from_statuses, storing the
+-- reason as its error (one statement: the run event is written by the trigger in the same
+-- transaction). Already in to_status is `same`, whatever reason it was cancelled with: cancelling
+-- twice is a no-op. Outcomes as in state.sql: missing, same, finished_run, illegal_transition,
+-- changed; the row is the run as written, or as it is.
+WITH current_run AS (
+    SELECT r AS run, r.run_id, r.status FROM {schema}.runs r WHERE r.run_id = %(run_id)s::uuid FOR NO KEY UPDATE
+), decided AS (
+    SELECT c.*,
+           CASE WHEN c.run_id IS NULL THEN 'missing'
+                WHEN c.status = %(to_status)s::text THEN 'same'
+                WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                ELSE 'changed' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN current_run c ON true
+), changed AS (
+    UPDATE {schema}.runs r
+    SET status = %(to_status)s::text, error = %(error)s::jsonb, update_time = now()
+    FROM decided d
+    WHERE r.run_id = d.run_id AND d.outcome = 'changed'
+    RETURNING r AS run
+)
+SELECT d.outcome, d.status AS prior_status, (CASE WHEN d.outcome = 'changed' THEN ch.run ELSE d.run END).*
+FROM decided d LEFT JOIN changed ch ON true;
+
+-- cancel_runs --
+-- Cancel up to max_runs runs that match the filter and are in one of from_statuses, oldest first,
+-- as cancel_run does each; returns the ids of the runs cancelled. The runs are locked in the order
+-- of runs_by_create_time (so two bulk cancels cannot deadlock), and a run finished while this
+-- waited for its lock is left out (the status is checked again on the locked row).
+WITH picked AS (
+    SELECT r.run_id
+    FROM {schema}.runs r
+    WHERE r.status = ANY(%(from_statuses)s::text[])
+      AND (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
+      AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
+      AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
+      AND (%(created_before)s::timestamptz IS NULL OR r.create_time < %(created_before)s::timestamptz)
+      AND (%(updated_after)s::timestamptz IS NULL OR r.update_time >= %(updated_after)s::timestamptz)
+      AND (%(updated_before)s::timestamptz IS NULL OR r.update_time < %(updated_before)s::timestamptz)
+    ORDER BY r.create_time, r.run_id
+    LIMIT %(max_runs)s
+    FOR NO KEY UPDATE
+)
+UPDATE {schema}.runs r
+SET status = %(to_status)s::text, error = %(error)s::jsonb, update_time = now()
+FROM picked p
+WHERE r.run_id = p.run_id
+RETURNING r.run_id;

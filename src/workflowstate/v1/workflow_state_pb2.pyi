@@ -1384,6 +1384,7 @@ class StreamStepTasksResponse(_message.Message):
     DRAINED_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
     OUTCOMES_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def subscribed(self) -> Global___StepTaskSubscribed:
         """subscribed answers the subscribe."""
@@ -1414,6 +1415,13 @@ class StreamStepTasksResponse(_message.Message):
     def outcomes(self) -> Global___StepTaskOutcomes:
         """outcomes answers an updates message."""
 
+    @_builtins.property
+    def cancel(self) -> Global___StepTaskCancel:
+        """cancel tells the worker to stop a task it runs: its run finished
+        (cancelled, mostly) and any result for the attempt will be refused.
+        A worker built before cancel existed sees a response with no kind set.
+        """
+
     def __init__(
         self,
         *,
@@ -1424,12 +1432,13 @@ class StreamStepTasksResponse(_message.Message):
         drained: Global___StepTaskDrained | None = ...,
         tasks: Global___StepTaskBatch | None = ...,
         outcomes: Global___StepTaskOutcomes | None = ...,
+        cancel: Global___StepTaskCancel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancel", b"cancel", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancel", b"cancel", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained", "tasks", "outcomes"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained", "tasks", "outcomes", "cancel"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1762,6 +1771,125 @@ class RunStatusCount(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunStatusCount: _TypeAlias = RunStatusCount  # noqa: Y015
+
+@_typing.final
+class CancelRunRequest(_message.Message):
+    """CancelRunRequest names the run to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run; required."""
+    reason: _builtins.str
+    """reason says why, for people (stored as the run's error message and sent
+    to its workers); empty means "cancelled". At most 1024 characters.
+    """
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunRequest: _TypeAlias = CancelRunRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunResponse(_message.Message):
+    """CancelRunResponse carries the cancelled run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def run(self) -> Global___Run:
+        """run is the run as stored after the call, in status CANCELLED."""
+
+    def __init__(
+        self,
+        *,
+        run: Global___Run | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunResponse: _TypeAlias = CancelRunResponse  # noqa: Y015
+
+@_typing.final
+class CancelRunsRequest(_message.Message):
+    """CancelRunsRequest says which runs to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    MAX_RUNS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    max_runs: _builtins.int
+    """max_runs is the most runs cancelled by this call: 1 to 10000; 0 or
+    anything else is INVALID_ARGUMENT.
+    """
+    reason: _builtins.str
+    """reason is as in CancelRunRequest; empty means "cancelled"."""
+    @_builtins.property
+    def filter(self) -> Global___RunFilter:
+        """filter keeps the runs to cancel; unset matches every run. Only RUNNING
+        runs are cancelled, so its statuses may be empty or RUN_STATUS_RUNNING
+        alone; any other status is INVALID_ARGUMENT.
+        """
+
+    def __init__(
+        self,
+        *,
+        filter: Global___RunFilter | None = ...,
+        max_runs: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "max_runs", b"max_runs", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunsRequest: _TypeAlias = CancelRunsRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunsResponse(_message.Message):
+    """CancelRunsResponse says which runs were cancelled."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANCELLED_COUNT_FIELD_NUMBER: _builtins.int
+    RUN_IDS_FIELD_NUMBER: _builtins.int
+    cancelled_count: _builtins.int
+    """cancelled_count is how many runs this call cancelled; 0 when none
+    matched.
+    """
+    @_builtins.property
+    def run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """run_ids are the UUIDs of those runs, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        cancelled_count: _builtins.int = ...,
+        run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_count", b"cancelled_count", "run_ids", b"run_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunsResponse: _TypeAlias = CancelRunsResponse  # noqa: Y015
 
 @_typing.final
 class RunFilter(_message.Message):
@@ -2206,6 +2334,46 @@ class StepTaskRefused(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepTaskRefused: _TypeAlias = StepTaskRefused  # noqa: Y015
+
+@_typing.final
+class StepTaskCancel(_message.Message):
+    """StepTaskCancel asks the worker to stop one task. The task stays in flight
+    on the stream until the worker answers it: its complete or fail is then
+    refused with FAILED_PRECONDITION, nothing is written, and the slot is free
+    again (as for any refused report, the worker gives its credit back).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step."""
+    attempt: _builtins.int
+    """attempt is the task's attempt number."""
+    run_id: _builtins.str
+    """run_id is the UUID of the run that finished."""
+    reason: _builtins.str
+    """reason says why, for people: the cancel's reason, or the run's status
+    when it finished otherwise.
+    """
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        run_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "reason", b"reason", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskCancel: _TypeAlias = StepTaskCancel  # noqa: Y015
 
 @_typing.final
 class StepTaskDrained(_message.Message):

@@ -147,6 +147,16 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.FromString,
                 _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/CancelRun',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
+        self.CancelRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/CancelRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -391,6 +401,29 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelRun(self, request, context):
+        """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+        error (code "CANCELLED"), and its event, in one statement. Its steps that
+        have not started are never handed to a worker; a worker running an
+        attempt of it gets a cancel on its StreamStepTasks stream, and any result
+        it sends for that attempt later is refused with FAILED_PRECONDITION and
+        not written. Cancelling a CANCELLED run is a no-op that returns it as it
+        is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+        unknown run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRuns(self, request, context):
+        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+        that match a filter, oldest first, and says which. Call it again while it
+        returns max_runs runs to cancel more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -493,6 +526,16 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.ListWorkflows,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'CancelRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1048,6 +1091,60 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/ListWorkflows',
             workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/CancelRun',
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/CancelRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

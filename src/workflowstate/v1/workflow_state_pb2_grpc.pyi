@@ -192,6 +192,21 @@ class WorkflowStateServiceStub:
     """ListWorkflows returns every workflow that has runs, by name, with the
     number of its runs in each status.
     """
+    CancelRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]
+    """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+    error (code "CANCELLED"), and its event, in one statement. Its steps that
+    have not started are never handed to a worker; a worker running an
+    attempt of it gets a cancel on its StreamStepTasks stream, and any result
+    it sends for that attempt later is refused with FAILED_PRECONDITION and
+    not written. Cancelling a CANCELLED run is a no-op that returns it as it
+    is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+    unknown run.
+    """
+    CancelRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]
+    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+    that match a filter, oldest first, and says which. Call it again while it
+    returns max_runs runs to cancel more.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -353,6 +368,21 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     ListWorkflows: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     """ListWorkflows returns every workflow that has runs, by name, with the
     number of its runs in each status.
+    """
+    CancelRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]  # type: ignore[assignment]
+    """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+    error (code "CANCELLED"), and its event, in one statement. Its steps that
+    have not started are never handed to a worker; a worker running an
+    attempt of it gets a cancel on its StreamStepTasks stream, and any result
+    it sends for that attempt later is refused with FAILED_PRECONDITION and
+    not written. Cancelling a CANCELLED run is a no-op that returns it as it
+    is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+    unknown run.
+    """
+    CancelRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]  # type: ignore[assignment]
+    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+    that match a filter, oldest first, and says which. Call it again while it
+    returns max_runs runs to cancel more.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -632,6 +662,33 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_state_pb2.ListWorkflowsResponse, _abc.Awaitable[_workflow_state_pb2.ListWorkflowsResponse]]:
         """ListWorkflows returns every workflow that has runs, by name, with the
         number of its runs in each status.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRun(
+        self,
+        request: _workflow_state_pb2.CancelRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.CancelRunResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunResponse]]:
+        """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+        error (code "CANCELLED"), and its event, in one statement. Its steps that
+        have not started are never handed to a worker; a worker running an
+        attempt of it gets a cancel on its StreamStepTasks stream, and any result
+        it sends for that attempt later is refused with FAILED_PRECONDITION and
+        not written. Cancelling a CANCELLED run is a no-op that returns it as it
+        is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+        unknown run.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRuns(
+        self,
+        request: _workflow_state_pb2.CancelRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.CancelRunsResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunsResponse]]:
+        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+        that match a filter, oldest first, and says which. Call it again while it
+        returns max_runs runs to cancel more.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

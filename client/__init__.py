@@ -38,10 +38,10 @@ from ._errors import (
 )
 from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
-from ._worker_protocol import NonRetryableError
+from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
 from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
-from ._types import StepStatus, StepTask, WorkflowSummary
+from ._types import StepStatus, StepTask, TaskCancellation, WorkflowSummary
 
 __all__ = [
     "Aborted",
@@ -69,6 +69,8 @@ __all__ = [
     "StepState",
     "StepStatus",
     "StepTask",
+    "TaskCancellation",
+    "TaskCancelled",
     "Unavailable",
     "Worker",
     "WorkflowStateClient",

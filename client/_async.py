@@ -246,6 +246,35 @@ class AsyncWorkflowStateClient:
             if token is None:
                 return
 
+    async def cancel_run(self, run_id: str, *, reason: str | None = None, timeout: timedelta | None = None) -> Run:
+        """Cancel a RUNNING run and return it, CANCELLED with ``reason`` as its error.
+
+        Its steps not started are never handed to a worker; a ``Worker``
+        running one of its attempts sees ``task.cancelled`` set (an async
+        handler is cancelled too), and any result for that attempt is refused.
+        Cancelling a cancelled run is a no-op; a COMPLETED or FAILED run is
+        FailedPrecondition, an unknown one NotFound.
+        """
+        return await self._invoke(_calls.cancel_run(run_id, reason), timeout)
+
+    async def cancel_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        max_runs: int = 1000,
+        reason: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> list[str]:
+        """Cancel up to ``max_runs`` (1 to 10,000) RUNNING runs that match, oldest first, as
+        :meth:`cancel_run` does each; return their ids. The filters are :meth:`list_runs`'s.
+        Call it again while it returns ``max_runs`` ids to cancel more."""
+        runs = RunFilter(workflow, (), created_after, created_before, updated_after, updated_before)
+        return await self._invoke(_calls.cancel_runs(runs, max_runs, reason), timeout)
+
     async def list_steps(self, run_id: str, *, timeout: timedelta | None = None) -> list[StepState]:
         """Every step of the run, in the order they were inserted, each at its current attempt
         (status, ``attempt_count``, ``rpc_name``, times, ``worker_id``). NotFound for a missing run."""

@@ -216,6 +216,17 @@ def list_runs(
     return Call("ListRuns", request, run_page_from_proto)
 
 
+def cancel_run(run_id: str, reason: str | None) -> Call[Run]:
+    """CancelRun: the run as stored after it, CANCELLED."""
+    return Call("CancelRun", pb.CancelRunRequest(run_id=run_id, reason=reason or ""), lambda reply: run_from_proto(reply.run))
+
+
+def cancel_runs(runs: RunFilter, max_runs: int, reason: str | None) -> Call[list[str]]:
+    """CancelRuns: the ids of the runs cancelled, oldest first."""
+    request = pb.CancelRunsRequest(filter=runs.to_proto(), max_runs=max_runs, reason=reason or "")
+    return Call("CancelRuns", request, lambda reply: list(reply.run_ids))
+
+
 def list_steps(run_id: str) -> Call[list[StepState]]:
     """ListSteps: every step of the run, in insertion order."""
     return Call("ListSteps", pb.ListStepsRequest(run_id=run_id), lambda reply: [step_state_from_proto(step) for step in reply.steps])

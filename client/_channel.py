@@ -48,6 +48,7 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "ListRuns",
     "ListSteps",
     "ListWorkflows",
+    "CancelRun",
 )
 
 

@@ -10,8 +10,9 @@ on the server.
 from __future__ import annotations
 
 import enum
+import threading
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -304,6 +305,23 @@ class RunEvent:
         return self.run_status in _FINISHED_RUN_STATUSES
 
 
+class TaskCancellation(threading.Event):
+    """A task's ``cancelled``: set when the server asks the worker to stop the task.
+
+    The task's run was cancelled (or finished otherwise) while the task ran,
+    and whatever the handler reports for it will be refused. A handler that
+    runs long checks ``task.cancelled.is_set()`` (or waits on it) and returns
+    early; an async handler is also cancelled (``asyncio.CancelledError``).
+    """
+
+    reason: str | None = None
+    """Why, as the server said (the cancel's reason); ``None`` until set."""
+
+    def cancel(self, reason: str) -> None:
+        self.reason = reason
+        self.set()
+
+
 @dataclass(frozen=True)
 class StepTask:
     """One attempt of a step handed to a worker's handler (see ``Worker``)."""
@@ -332,3 +350,6 @@ class StepTask:
     The worker's heartbeats keep moving it; it is the deadline as the task
     was handed out.
     """
+
+    cancelled: TaskCancellation = field(default_factory=TaskCancellation, compare=False, repr=False)
+    """Set when the server asks to stop the task (its run was cancelled); see :class:`TaskCancellation`."""

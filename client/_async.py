@@ -275,6 +275,34 @@ class AsyncWorkflowStateClient:
         runs = RunFilter(workflow, (), created_after, created_before, updated_after, updated_before)
         return await self._invoke(_calls.cancel_runs(runs, max_runs, reason), timeout)
 
+    async def delete_run(self, run_id: str, *, force: bool = False, timeout: timedelta | None = None) -> None:
+        """Erase the run with its steps, attempts and events, in one transaction.
+
+        A RUNNING run only with ``force`` (else FailedPrecondition); NotFound
+        for an unknown run, so a repeat after a lost reply says NotFound (never
+        retried automatically). Leases (free-text keys) are left as they are.
+        """
+        await self._invoke(_calls.delete_run(run_id, force), timeout)
+
+    async def delete_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        max_runs: int = 1000,
+        force: bool = False,
+        timeout: timedelta | None = None,
+    ) -> list[str]:
+        """Erase up to ``max_runs`` (1 to 1000) runs that match, oldest first, as :meth:`delete_run`
+        does each, in one transaction; return their ids. Without ``force`` RUNNING runs are left
+        out. The filters are :meth:`list_runs`'s; call again while it returns ``max_runs`` ids."""
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
+        return await self._invoke(_calls.delete_runs(runs, max_runs, force), timeout)
+
     async def list_steps(self, run_id: str, *, timeout: timedelta | None = None) -> list[StepState]:
         """Every step of the run, in the order they were inserted, each at its current attempt
         (status, ``attempt_count``, ``rpc_name``, times, ``worker_id``). NotFound for a missing run."""

@@ -227,6 +227,17 @@ def cancel_runs(runs: RunFilter, max_runs: int, reason: str | None) -> Call[list
     return Call("CancelRuns", request, lambda reply: list(reply.run_ids))
 
 
+def delete_run(run_id: str, force: bool) -> Call[None]:
+    """DeleteRun."""
+    return Call("DeleteRun", pb.DeleteRunRequest(run_id=run_id, force=force), lambda reply: None)
+
+
+def delete_runs(runs: RunFilter, max_runs: int, force: bool) -> Call[list[str]]:
+    """DeleteRuns: the ids of the runs erased, oldest first."""
+    request = pb.DeleteRunsRequest(filter=runs.to_proto(), max_runs=max_runs, force=force)
+    return Call("DeleteRuns", request, lambda reply: list(reply.run_ids))
+
+
 def list_steps(run_id: str) -> Call[list[StepState]]:
     """ListSteps: every step of the run, in insertion order."""
     return Call("ListSteps", pb.ListStepsRequest(run_id=run_id), lambda reply: [step_state_from_proto(step) for step in reply.steps])

@@ -401,6 +401,24 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
 
     CancelRuns = unary("CancelRuns", cancel_runs)
 
+    async def delete_run(self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        await self._call(context, self._catalog.delete_run(run_id, force=request.force))
+        return pb.DeleteRunResponse()
+
+    DeleteRun = unary("DeleteRun", delete_run)
+
+    async def delete_runs(self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunsResponse:
+        runs = run_filter_from_proto("filter", request.filter)
+        if not request.force and runs.statuses == {RunStatus.RUNNING}:
+            raise errors.InvalidArgument("filter.statuses is RUN_STATUS_RUNNING alone but force is false: running runs are erased only with force")
+        if not 1 <= request.max_runs <= MAX_BULK_DELETES:
+            raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_DELETES}, got {request.max_runs}")
+        run_ids = await self._call(context, self._catalog.delete_runs(runs, request.max_runs, force=request.force))
+        return pb.DeleteRunsResponse(deleted_count=len(run_ids), run_ids=[str(run_id) for run_id in run_ids])
+
+    DeleteRuns = unary("DeleteRuns", delete_runs)
+
 
 def _newest_first(order_by: int) -> bool:
     if order_by in (pb.RUN_ORDER_UNSPECIFIED, pb.RUN_ORDER_CREATE_TIME_DESC):
@@ -428,6 +446,8 @@ def _full_view(view: int) -> bool:
 
 MAX_REASON_LENGTH = 1024
 MAX_BULK_RUNS = 10_000
+# Deletes of one call are one transaction: kept short.
+MAX_BULK_DELETES = 1000
 
 
 def _reason(reason: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core import errors
 from ..db.database import Database, Row
-from .outcomes import Op, Outcome, Write, checked
+from .outcomes import Op, Outcome, OutcomeBug, Write, checked
 from .store import FailureRecord, RunsChanged, ignore_runs_changed
 from .transitions import RunStatus, RunVia, open_run_statuses, run_sources, run_target
 
@@ -119,6 +119,26 @@ class RunCatalog:
         if cancelled:
             self._on_runs_changed(cancelled)
         return cancelled
+
+    # Deleting.
+
+    async def delete_run(self, run_id: uuid.UUID, *, force: bool) -> None:
+        """Erase a run with its steps, attempts and events (one statement). NotFound for an unknown
+        run; FailedPrecondition for a running one without force."""
+        row = await self._sql.fetch_one("delete_run", {"run_id": run_id, "force": force, "open_run_statuses": open_run_statuses()})
+        outcome, status = (row["outcome"], row["status"]) if row else (None, None)
+        if outcome == "missing":
+            raise errors.NotFound(f"run {run_id} not found")
+        if outcome == "running":
+            raise errors.FailedPrecondition(f"run {run_id} is {str(status).upper()}; cancel it first, or delete it with force; nothing was erased")
+        if outcome != "deleted":
+            raise OutcomeBug(f"unknown outcome {outcome!r} of delete run")
+
+    async def delete_runs(self, runs: RunFilter, max_runs: int, *, force: bool) -> list[uuid.UUID]:
+        """Erase up to max_runs runs that match, oldest first (running ones only with force); their ids."""
+        params = {**runs.params(), "max_runs": max_runs, "force": force, "open_run_statuses": open_run_statuses()}
+        rows = await self._sql.fetch_all("delete_runs", params)
+        return [row["run_id"] for row in sorted(rows, key=lambda row: (row["create_time"], row["run_id"]))]
 
 
 __all__ = ["CANCELLED_CODE", "RunCatalog", "RunFilter", "RunPosition"]

@@ -117,3 +117,49 @@ SET status = %(to_status)s::text, error = %(error)s::jsonb, update_time = now()
 FROM picked p
 WHERE r.run_id = p.run_id
 RETURNING r.run_id;
+
+-- delete_run --
+-- Erase a run, its steps and their attempts (foreign keys, ON DELETE CASCADE) and its events (the
+-- trigger of migration 0004), in this one statement: `missing`, `running` (it is in one of
+-- open_run_statuses and force is false: nothing erased), or `deleted`. The run's steps are locked
+-- before the run, the order every step write takes (step, then run), so a write racing the delete
+-- waits for it instead of deadlocking with it (and then finds its step gone).
+WITH locked_steps AS (
+    SELECT s.step_id FROM {schema}.steps s WHERE s.run_id = %(run_id)s::uuid ORDER BY s.step_id FOR UPDATE
+), current_run AS (
+    SELECT r.run_id, r.status, (SELECT count(*) FROM locked_steps) AS steps
+    FROM {schema}.runs r WHERE r.run_id = %(run_id)s::uuid FOR UPDATE
+), decided AS (
+    SELECT c.*,
+           CASE WHEN c.run_id IS NULL THEN 'missing'
+                WHEN c.status = ANY(%(open_run_statuses)s::text[]) AND NOT %(force)s::boolean THEN 'running'
+                ELSE 'deleted' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN current_run c ON true
+), deleted AS (
+    DELETE FROM {schema}.runs r USING decided d WHERE r.run_id = d.run_id AND d.outcome = 'deleted'
+)
+SELECT outcome, status FROM decided;
+
+-- delete_runs --
+-- Erase up to max_runs runs that match the filter, oldest first, as delete_run does each (without
+-- force, runs in open_run_statuses are left out); returns the ids erased. Runs are locked in the
+-- order of runs_by_create_time, then their steps by the cascade: a step write racing the delete of
+-- its run can deadlock with it, and PostgreSQL then aborts one of the two (ABORTED: retry).
+WITH picked AS (
+    SELECT r.run_id
+    FROM {schema}.runs r
+    WHERE (%(force)s::boolean OR r.status <> ALL(%(open_run_statuses)s::text[]))
+      AND (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
+      AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
+      AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
+      AND (%(created_before)s::timestamptz IS NULL OR r.create_time < %(created_before)s::timestamptz)
+      AND (%(updated_after)s::timestamptz IS NULL OR r.update_time >= %(updated_after)s::timestamptz)
+      AND (%(updated_before)s::timestamptz IS NULL OR r.update_time < %(updated_before)s::timestamptz)
+    ORDER BY r.create_time, r.run_id
+    LIMIT %(max_runs)s
+    FOR UPDATE
+)
+DELETE FROM {schema}.runs r
+USING picked p
+WHERE r.run_id = p.run_id AND (%(force)s::boolean OR r.status <> ALL(%(open_run_statuses)s::text[]))
+RETURNING r.run_id, r.create_time;

@@ -157,6 +157,16 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.FromString,
                 _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteRun',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
+        self.DeleteRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -424,6 +434,29 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteRun(self, request, context):
+        """DeleteRun erases a run with its steps, every attempt and every event, in
+        one transaction. A RUNNING run is erased only with force (else
+        FAILED_PRECONDITION, nothing erased); a worker still running one of its
+        attempts then has its report refused with NOT_FOUND. Leases are not a
+        run's: their keys are free text and stay. NOT_FOUND for an unknown run
+        (also for a second delete). ABORTED when a write to the run raced the
+        delete and PostgreSQL chose the delete to give way; retry it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRuns(self, request, context):
+        """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+        a filter, oldest first, in one transaction, and says which. Without
+        force, RUNNING runs are left out. Call it again while it returns
+        max_runs runs to delete more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -536,6 +569,16 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.CancelRuns,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunResponse.SerializeToString,
+            ),
+            'DeleteRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1145,6 +1188,60 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/CancelRuns',
             workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteRun',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

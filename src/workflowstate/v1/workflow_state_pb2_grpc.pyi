@@ -207,6 +207,21 @@ class WorkflowStateServiceStub:
     that match a filter, oldest first, and says which. Call it again while it
     returns max_runs runs to cancel more.
     """
+    DeleteRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]
+    """DeleteRun erases a run with its steps, every attempt and every event, in
+    one transaction. A RUNNING run is erased only with force (else
+    FAILED_PRECONDITION, nothing erased); a worker still running one of its
+    attempts then has its report refused with NOT_FOUND. Leases are not a
+    run's: their keys are free text and stay. NOT_FOUND for an unknown run
+    (also for a second delete). ABORTED when a write to the run raced the
+    delete and PostgreSQL chose the delete to give way; retry it.
+    """
+    DeleteRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]
+    """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+    a filter, oldest first, in one transaction, and says which. Without
+    force, RUNNING runs are left out. Call it again while it returns
+    max_runs runs to delete more.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -383,6 +398,21 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
     that match a filter, oldest first, and says which. Call it again while it
     returns max_runs runs to cancel more.
+    """
+    DeleteRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]  # type: ignore[assignment]
+    """DeleteRun erases a run with its steps, every attempt and every event, in
+    one transaction. A RUNNING run is erased only with force (else
+    FAILED_PRECONDITION, nothing erased); a worker still running one of its
+    attempts then has its report refused with NOT_FOUND. Leases are not a
+    run's: their keys are free text and stay. NOT_FOUND for an unknown run
+    (also for a second delete). ABORTED when a write to the run raced the
+    delete and PostgreSQL chose the delete to give way; retry it.
+    """
+    DeleteRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]  # type: ignore[assignment]
+    """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+    a filter, oldest first, in one transaction, and says which. Without
+    force, RUNNING runs are left out. Call it again while it returns
+    max_runs runs to delete more.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -689,6 +719,33 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
         that match a filter, oldest first, and says which. Call it again while it
         returns max_runs runs to cancel more.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRun(
+        self,
+        request: _workflow_state_pb2.DeleteRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteRunResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunResponse]]:
+        """DeleteRun erases a run with its steps, every attempt and every event, in
+        one transaction. A RUNNING run is erased only with force (else
+        FAILED_PRECONDITION, nothing erased); a worker still running one of its
+        attempts then has its report refused with NOT_FOUND. Leases are not a
+        run's: their keys are free text and stay. NOT_FOUND for an unknown run
+        (also for a second delete). ABORTED when a write to the run raced the
+        delete and PostgreSQL chose the delete to give way; retry it.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRuns(
+        self,
+        request: _workflow_state_pb2.DeleteRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteRunsResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunsResponse]]:
+        """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+        a filter, oldest first, in one transaction, and says which. Without
+        force, RUNNING runs are left out. Call it again while it returns
+        max_runs runs to delete more.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -40,7 +40,7 @@ from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
 from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
-from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
+from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
 from ._types import StepStatus, StepTask, TaskCancellation, WorkflowSummary
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Lease",
     "LeaseInfo",
     "LeaseLostReason",
+    "LeasePage",
     "NonRetryableError",
     "NotFound",
     "ResourceExhausted",

@@ -27,6 +27,7 @@ from ._convert import (
     encode_json,
     failure_to_proto,
     lease_info_from_proto,
+    lease_page_from_proto,
     run_from_proto,
     run_page_from_proto,
     run_status_to_proto,
@@ -37,7 +38,7 @@ from ._convert import (
     workflow_summary_from_proto,
 )
 from ._errors import NotFound, error_from_rpc
-from ._types import Failure, LeaseInfo, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus, WorkflowSummary
+from ._types import Failure, LeaseInfo, LeasePage, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus, WorkflowSummary
 
 R = TypeVar("R")
 
@@ -339,6 +340,12 @@ def create_retry_attempt(step_id: str, status: StepStatus, fence: Fence) -> Call
 
 
 # --- leases ------------------------------------------------------------------
+
+
+def list_leases(key_prefix: str | None, page_size: int | None, page_token: str | None) -> Call[LeasePage]:
+    """ListLeases: one page; the server's default page size (50) when ``page_size`` is None."""
+    request = pb.ListLeasesRequest(key_prefix=key_prefix or "", page_size=page_size or 0, page_token=page_token or "")
+    return Call("ListLeases", request, lease_page_from_proto)
 
 
 def get_lease(key: str) -> Call[LeaseInfo | None]:

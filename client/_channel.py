@@ -49,6 +49,7 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "ListSteps",
     "ListWorkflows",
     "CancelRun",
+    "ListLeases",
 )
 
 

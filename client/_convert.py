@@ -18,6 +18,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ._types import (
     Failure,
     LeaseInfo,
+    LeasePage,
     LeaseLostReason,
     Run,
     RunEvent,
@@ -202,6 +203,11 @@ def run_from_proto(run: pb.Run) -> Run:
         create_time=_required_time(run, "create_time"),
         update_time=_required_time(run, "update_time"),
     )
+
+
+def lease_page_from_proto(reply: pb.ListLeasesResponse) -> LeasePage:
+    """The Python LeasePage of a ListLeases reply."""
+    return LeasePage([lease_info_from_proto(lease) for lease in reply.leases], reply.next_page_token or None)
 
 
 def run_page_from_proto(reply: pb.ListRunsResponse) -> RunPage:

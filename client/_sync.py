@@ -29,6 +29,7 @@ from ._reconnect import ReconnectPolicy
 from ._types import (
     Failure,
     LeaseInfo,
+    LeasePage,
     Run,
     RunEvent,
     RunPage,
@@ -485,6 +486,22 @@ class WorkflowStateClient:
     def get_lease(self, key: str, *, timeout: timedelta | None = None) -> LeaseInfo | None:
         """Who holds the lease on ``key``, or ``None`` when the key is free."""
         return self._invoke(_calls.get_lease(key), timeout)
+
+    def list_leases(
+        self,
+        *,
+        key_prefix: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> LeasePage:
+        """One page of the leases held now (key, holder, fencing token, expiry), by key.
+
+        ``key_prefix`` keeps the keys that start with it (``"run:"``);
+        ``page_size`` is 1 to 1000 (``None``: 50). Pass the page's
+        ``next_page_token`` as ``page_token``, with the same prefix, for the next.
+        """
+        return self._invoke(_calls.list_leases(key_prefix, page_size, page_token), timeout)
 
     # --- events --------------------------------------------------------------
 

@@ -127,6 +127,17 @@ class RunPage:
 
 
 @dataclass(frozen=True)
+class LeasePage:
+    """One page of :meth:`~WorkflowStateClient.list_leases`."""
+
+    leases: list[LeaseInfo]
+    """The leases held, by key."""
+
+    next_page_token: str | None
+    """Pass it as ``page_token`` for the next page; ``None`` when this page is the last."""
+
+
+@dataclass(frozen=True)
 class WorkflowSummary:
     """One workflow of :meth:`~WorkflowStateClient.list_workflows`: how many runs it has in each status."""
 

@@ -347,12 +347,12 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         newest_first = _newest_first(request.order_by)
         page_size = _page_size(request.page_size)
         full = _full_view(request.view)
-        digest = page_tokens.query_digest(runs, newest_first)
-        after = page_tokens.decode(request.page_token, digest)
+        query = page_tokens.runs_query(runs, newest_first)
+        after = page_tokens.decode_run_position(request.page_token, query)
         # One more than the page: whether it exists says whether there is a next page.
         rows = await self._call(context, self._catalog.list_runs(runs, newest_first=newest_first, after=after, limit=page_size + 1, full=full))
         page = rows[:page_size]
-        next_token = page_tokens.encode(RunPosition.of(page[-1]), digest) if len(rows) > page_size else ""
+        next_token = page_tokens.encode_run_position(RunPosition.of(page[-1]), query) if len(rows) > page_size else ""
         return pb.ListRunsResponse(runs=[convert.run_to_proto(row) for row in page], next_page_token=next_token)
 
     ListRuns = unary("ListRuns", list_runs)
@@ -418,6 +418,18 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         return pb.DeleteRunsResponse(deleted_count=len(run_ids), run_ids=[str(run_id) for run_id in run_ids])
 
     DeleteRuns = unary("DeleteRuns", delete_runs)
+
+    async def list_leases(self, request: pb.ListLeasesRequest, context: grpc.aio.ServicerContext) -> pb.ListLeasesResponse:
+        prefix = validation.check_name("key_prefix", request.key_prefix, required=False, max_length=MAX_KEY_LENGTH)
+        page_size = _page_size(request.page_size)
+        query = page_tokens.leases_query(prefix)
+        after = page_tokens.decode_lease_position(request.page_token, query)
+        rows = await self._call(context, self._leases.held(prefix or None, after, page_size + 1))
+        page = rows[:page_size]
+        next_token = page_tokens.encode_lease_position(page[-1]["key"], query) if len(rows) > page_size else ""
+        return pb.ListLeasesResponse(leases=[convert.lease_to_proto(row) for row in page], next_page_token=next_token)
+
+    ListLeases = unary("ListLeases", list_leases)
 
 
 def _newest_first(order_by: int) -> bool:

@@ -2003,6 +2003,72 @@ class DeleteRunsResponse(_message.Message):
 Global___DeleteRunsResponse: _TypeAlias = DeleteRunsResponse  # noqa: Y015
 
 @_typing.final
+class ListLeasesRequest(_message.Message):
+    """ListLeasesRequest asks for one page of the held leases."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    key_prefix: _builtins.str
+    """key_prefix keeps the leases whose key starts with it ("run:" for the
+    runs' locks); empty keeps every lease. At most 1024 characters.
+    """
+    page_size: _builtins.int
+    """page_size is the most leases in the page: 0 means 50, at most 1000;
+    negative or above 1000 is INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """page_token is the next_page_token of the previous page; empty asks for
+    the first page. It must come with the same key_prefix.
+    """
+    def __init__(
+        self,
+        *,
+        key_prefix: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_prefix", b"key_prefix", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeasesRequest: _TypeAlias = ListLeasesRequest  # noqa: Y015
+
+@_typing.final
+class ListLeasesResponse(_message.Message):
+    """ListLeasesResponse carries one page of held leases."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token asks for the next page; empty when this page is the
+    last.
+    """
+    @_builtins.property
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeaseInfo]:
+        """leases are ordered by key; empty when none is held."""
+
+    def __init__(
+        self,
+        *,
+        leases: _abc.Iterable[Global___LeaseInfo] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leases", b"leases", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeasesResponse: _TypeAlias = ListLeasesResponse  # noqa: Y015
+
+@_typing.final
 class RunFilter(_message.Message):
     """RunFilter says which runs a list, a bulk cancel or a bulk delete is about.
     Every field set must match (AND); an unset field matches every run. The

@@ -167,6 +167,11 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.FromString,
                 _registered_method=True)
+        self.ListLeases = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListLeases',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -457,6 +462,17 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLeases(self, request, context):
+        """ListLeases lists the leases held now (granted, not released, not
+        expired), by key, one page at a time; a key_prefix keeps the keys that
+        start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+        range, or a page_token this server did not issue or issued for another
+        key_prefix.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -579,6 +595,11 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.DeleteRuns,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.SerializeToString,
+            ),
+            'ListLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLeases,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1242,6 +1263,33 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/DeleteRuns',
             workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListLeases',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

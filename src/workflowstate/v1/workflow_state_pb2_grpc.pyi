@@ -222,6 +222,13 @@ class WorkflowStateServiceStub:
     force, RUNNING runs are left out. Call it again while it returns
     max_runs runs to delete more.
     """
+    ListLeases: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]
+    """ListLeases lists the leases held now (granted, not released, not
+    expired), by key, one page at a time; a key_prefix keeps the keys that
+    start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+    range, or a page_token this server did not issue or issued for another
+    key_prefix.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -413,6 +420,13 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     a filter, oldest first, in one transaction, and says which. Without
     force, RUNNING runs are left out. Call it again while it returns
     max_runs runs to delete more.
+    """
+    ListLeases: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]  # type: ignore[assignment]
+    """ListLeases lists the leases held now (granted, not released, not
+    expired), by key, one page at a time; a key_prefix keeps the keys that
+    start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+    range, or a page_token this server did not issue or issued for another
+    key_prefix.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -746,6 +760,19 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         a filter, oldest first, in one transaction, and says which. Without
         force, RUNNING runs are left out. Call it again while it returns
         max_runs runs to delete more.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLeases(
+        self,
+        request: _workflow_state_pb2.ListLeasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListLeasesResponse, _abc.Awaitable[_workflow_state_pb2.ListLeasesResponse]]:
+        """ListLeases lists the leases held now (granted, not released, not
+        expired), by key, one page at a time; a key_prefix keeps the keys that
+        start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+        range, or a page_token this server did not issue or issued for another
+        key_prefix.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -502,6 +502,9 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "InsertStepState",
         "CreateRetryAttempt",
         "Batch",  # may carry operations that are not safe to repeat (the two above)
+        "CancelRuns",  # a repeat cancels runs that matched only since (more than was asked)
+        "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
+        "DeleteRuns",  # a repeat erases runs beyond the first call's
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

@@ -88,7 +88,8 @@ class RunCatalog:
             "limit": limit,
             "full": full,
         }
-        return await self._sql.fetch_all("list_runs_newest_first" if newest_first else "list_runs_oldest_first", params)
+        name = ("list_runs_of_workflow" if runs.workflow is not None else "list_runs") + ("_newest_first" if newest_first else "_oldest_first")
+        return await self._sql.fetch_all(name, params)
 
     # Cancelling.
 

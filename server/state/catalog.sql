@@ -9,20 +9,22 @@
 -- (both NULL for the first page) name the last run of the previous page, and a page holds the runs
 -- strictly past it. A run inserted while a client pages gets create_time now(), so it sorts past
 -- every run that existed when the walk began (or before its position, where it is simply not seen):
--- it never shifts the others, so none is seen twice or missed. One statement per direction, so
--- that each reads runs_by_create_time / runs_of_workflow_by_create_time in its own order.
+-- it never shifts the others, so none is seen twice or missed. One statement per direction and per
+-- workflow filter (given or not), so that each reads runs_by_create_time or
+-- runs_of_workflow_by_create_time in its own order whatever plan PostgreSQL keeps for it: psycopg
+-- prepares a statement after a few runs, and a generic plan of `workflow = $1 OR $1 IS NULL` scans
+-- every run for a rare workflow (26 ms a page at 200,000 runs, measured, against 0.2 ms).
 -- full = false leaves the payloads out (input, output, and the error's stack).
 
 -- list_runs_newest_first --
--- One page of the runs that match the filter, newest first.
+-- One page of the runs that match the filter (any workflow), newest first.
 SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
        r.create_time, r.update_time
 FROM {schema}.runs r
-WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
-  AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
+WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR r.create_time < %(created_before)s::timestamptz)
   AND (%(updated_after)s::timestamptz IS NULL OR r.update_time >= %(updated_after)s::timestamptz)
@@ -32,14 +34,49 @@ ORDER BY r.create_time DESC, r.run_id DESC
 LIMIT %(limit)s;
 
 -- list_runs_oldest_first --
--- One page of the runs that match the filter, oldest first.
+-- One page of the runs that match the filter (any workflow), oldest first.
 SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
        r.create_time, r.update_time
 FROM {schema}.runs r
-WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
+WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
+  AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR r.create_time < %(created_before)s::timestamptz)
+  AND (%(updated_after)s::timestamptz IS NULL OR r.update_time >= %(updated_after)s::timestamptz)
+  AND (%(updated_before)s::timestamptz IS NULL OR r.update_time < %(updated_before)s::timestamptz)
+  AND (%(after_time)s::timestamptz IS NULL OR (r.create_time, r.run_id) > (%(after_time)s::timestamptz, %(after_id)s::uuid))
+ORDER BY r.create_time, r.run_id
+LIMIT %(limit)s;
+
+-- list_runs_of_workflow_newest_first --
+-- One page of the runs of one workflow that match the filter, newest first.
+SELECT r.run_id, r.workflow, r.status,
+       CASE WHEN %(full)s::boolean THEN r.input END AS input,
+       CASE WHEN %(full)s::boolean THEN r.output END AS output,
+       CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
+       r.create_time, r.update_time
+FROM {schema}.runs r
+WHERE r.workflow = %(workflow)s::text
+  AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
+  AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR r.create_time < %(created_before)s::timestamptz)
+  AND (%(updated_after)s::timestamptz IS NULL OR r.update_time >= %(updated_after)s::timestamptz)
+  AND (%(updated_before)s::timestamptz IS NULL OR r.update_time < %(updated_before)s::timestamptz)
+  AND (%(after_time)s::timestamptz IS NULL OR (r.create_time, r.run_id) < (%(after_time)s::timestamptz, %(after_id)s::uuid))
+ORDER BY r.create_time DESC, r.run_id DESC
+LIMIT %(limit)s;
+
+-- list_runs_of_workflow_oldest_first --
+-- One page of the runs of one workflow that match the filter, oldest first.
+SELECT r.run_id, r.workflow, r.status,
+       CASE WHEN %(full)s::boolean THEN r.input END AS input,
+       CASE WHEN %(full)s::boolean THEN r.output END AS output,
+       CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
+       r.create_time, r.update_time
+FROM {schema}.runs r
+WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR r.create_time < %(created_before)s::timestamptz)

@@ -149,3 +149,36 @@ def test_cancel_runs_cancels_the_running_runs_that_match_oldest_first_up_to_max(
 def test_cancel_runs_refuses_bad_requests_naming_the_field(stub, request_, says) -> None:
     code, message = status_of(stub.CancelRuns, request_)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith(says), message
+
+
+def test_a_run_finished_by_its_workflow_under_a_running_attempt_tells_the_worker_too(stub, rpc) -> None:
+    worker = TaskStream(stub)
+    worker.subscribe([rpc], max_in_flight=1)
+    [step] = scheduled_steps(stub, rpc, 1)
+    task = worker.expect("task")
+    # Not CancelRun: the workflow fails its run itself; the NOTIFY of migration 0008 carries it.
+    stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=step.run_id, status=pb.RUN_STATUS_FAILED, error=pb.Failure(message="gave up")))
+    cancel = worker.expect("cancel")
+    assert (cancel.step_id, cancel.attempt, cancel.reason) == (task.step_id, task.attempt, "the run is FAILED")
+    worker.cancel()
+
+
+def test_a_worker_that_reconnects_holding_a_cancelled_task_is_told_again(stub, rpc) -> None:
+    first = TaskStream(stub)
+    first.subscribe([rpc], max_in_flight=1)
+    [step] = scheduled_steps(stub, rpc, 1)
+    task = first.expect("task")
+    stub.CancelRun(pb.CancelRunRequest(run_id=step.run_id, reason="while you were away"))
+    assert first.expect("cancel").step_id == task.step_id
+    # The worker goes away before it answers (its attempt is not failed as lost: the run is over),
+    # and comes back naming the task it holds.
+    first.cancel()
+    second = TaskStream(stub)
+    held = pb.StepTaskAck(step_id=task.step_id, attempt=task.attempt)
+    subscribe = pb.StepTaskSubscribe(worker_id="back", rpc_names=[rpc], max_in_flight=1, running=[held])
+    second.send(pb.StreamStepTasksRequest(subscribe=subscribe))
+    subscribed = second.expect("subscribed")
+    assert [(a.step_id, a.attempt) for a in subscribed.adopted] == [(task.step_id, task.attempt)]
+    cancel = second.expect("cancel")
+    assert (cancel.step_id, cancel.reason) == (task.step_id, "while you were away")
+    second.cancel()

@@ -38,10 +38,10 @@ from ._errors import (
 )
 from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
-from ._worker_protocol import NonRetryableError
+from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
-from ._types import Failure, LeaseInfo, LeaseLostReason, Run, RunEvent, RunStatus, StepAttempt, StepChange, StepState
-from ._types import StepStatus, StepTask
+from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
+from ._types import StepStatus, StepTask, TaskCancellation, WorkflowSummary
 
 __all__ = [
     "Aborted",
@@ -57,19 +57,24 @@ __all__ = [
     "Lease",
     "LeaseInfo",
     "LeaseLostReason",
+    "LeasePage",
     "NonRetryableError",
     "NotFound",
     "ResourceExhausted",
     "Run",
     "RunEvent",
+    "RunPage",
     "RunStatus",
     "StepAttempt",
     "StepChange",
     "StepState",
     "StepStatus",
     "StepTask",
+    "TaskCancellation",
+    "TaskCancelled",
     "Unavailable",
     "Worker",
     "WorkflowStateClient",
     "WorkflowStateError",
+    "WorkflowSummary",
 ]

@@ -21,7 +21,7 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 from . import _calls
 from ._batch_async import AsyncSender
 from ._batch_protocol import Batching, batching_of
-from ._calls import UNSET, Call, Fence
+from ._calls import UNSET, Call, Fence, RunFilter
 from ._channel import DEFAULT_RETRY_POLICY, channel_credentials, separate_connections, channel_options as _channel_options
 from ._events import EventFeed
 from ._events_async import follow_async
@@ -32,12 +32,15 @@ from ._reconnect import ReconnectPolicy
 from ._types import (
     Failure,
     LeaseInfo,
+    LeasePage,
     Run,
     RunEvent,
+    RunPage,
     RunStatus,
     StepAttempt,
     StepState,
     StepStatus,
+    WorkflowSummary,
 )
 
 R = TypeVar("R")
@@ -187,6 +190,128 @@ class AsyncWorkflowStateClient:
             _calls.update_run_status(run_id, status, output, error, Fence(fencing_token, lease_key)),
             timeout,
         )
+
+    # --- managing runs -------------------------------------------------------
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        oldest_first: bool = False,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        full: bool = False,
+        timeout: timedelta | None = None,
+    ) -> RunPage:
+        """One page of the runs that match, newest first (``oldest_first`` for the other way).
+
+        Every filter given must match: ``workflow``, any one of ``statuses``,
+        ``created_after`` <= create_time < ``created_before``, and the same for
+        update_time (timezone-aware datetimes). ``page_size`` is 1 to 1000
+        (``None``: 50). Pass the page's ``next_page_token`` as ``page_token``
+        with the same filters for the next page: runs created meanwhile never
+        make a run appear twice or go missing. Without ``full`` the runs come
+        without their payloads (``input`` and ``output`` ``None``, no error
+        stack). InvalidArgument for a token of another query.
+        """
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
+        return await self._invoke(_calls.list_runs(runs, oldest_first, page_size, page_token, full), timeout)
+
+    async def iter_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        oldest_first: bool = False,
+        page_size: int | None = None,
+        full: bool = False,
+        timeout: timedelta | None = None,
+    ) -> AsyncIterator[Run]:
+        """Every run that matches, walking the pages of :meth:`list_runs` (one call per page)."""
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
+        token: str | None = None
+        while True:
+            page = await self._invoke(_calls.list_runs(runs, oldest_first, page_size, token, full), timeout)
+            for run in page.runs:
+                yield run
+            token = page.next_page_token
+            if token is None:
+                return
+
+    async def cancel_run(self, run_id: str, *, reason: str | None = None, timeout: timedelta | None = None) -> Run:
+        """Cancel a RUNNING run and return it, CANCELLED with ``reason`` as its error.
+
+        Its steps not started are never handed to a worker; a ``Worker``
+        running one of its attempts sees ``task.cancelled`` set (an async
+        handler is cancelled too), and any result for that attempt is refused.
+        Cancelling a cancelled run is a no-op; a COMPLETED or FAILED run is
+        FailedPrecondition, an unknown one NotFound.
+        """
+        return await self._invoke(_calls.cancel_run(run_id, reason), timeout)
+
+    async def cancel_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        max_runs: int = 1000,
+        reason: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> list[str]:
+        """Cancel up to ``max_runs`` (1 to 10,000) RUNNING runs that match, oldest first, as
+        :meth:`cancel_run` does each; return their ids. The filters are :meth:`list_runs`'s.
+        Call it again while it returns ``max_runs`` ids to cancel more."""
+        runs = RunFilter(workflow, (), created_after, created_before, updated_after, updated_before)
+        return await self._invoke(_calls.cancel_runs(runs, max_runs, reason), timeout)
+
+    async def delete_run(self, run_id: str, *, force: bool = False, timeout: timedelta | None = None) -> None:
+        """Erase the run with its steps, attempts and events, in one transaction.
+
+        A RUNNING run only with ``force`` (else FailedPrecondition); NotFound
+        for an unknown run, so a repeat after a lost reply says NotFound (never
+        retried automatically). Leases (free-text keys) are left as they are.
+        """
+        await self._invoke(_calls.delete_run(run_id, force), timeout)
+
+    async def delete_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        max_runs: int = 1000,
+        force: bool = False,
+        timeout: timedelta | None = None,
+    ) -> list[str]:
+        """Erase up to ``max_runs`` (1 to 1000) runs that match, oldest first, as :meth:`delete_run`
+        does each, in one transaction; return their ids. Without ``force`` RUNNING runs are left
+        out. The filters are :meth:`list_runs`'s; call again while it returns ``max_runs`` ids."""
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
+        return await self._invoke(_calls.delete_runs(runs, max_runs, force), timeout)
+
+    async def list_steps(self, run_id: str, *, timeout: timedelta | None = None) -> list[StepState]:
+        """Every step of the run, in the order they were inserted, each at its current attempt
+        (status, ``attempt_count``, ``rpc_name``, times, ``worker_id``). NotFound for a missing run."""
+        return await self._invoke(_calls.list_steps(run_id), timeout)
+
+    async def list_workflows(self, *, timeout: timedelta | None = None) -> list[WorkflowSummary]:
+        """Every workflow that has runs, by name, with how many runs it has in each status."""
+        return await self._invoke(_calls.list_workflows(), timeout)
 
     # --- steps ---------------------------------------------------------------
 
@@ -364,6 +489,22 @@ class AsyncWorkflowStateClient:
     async def get_lease(self, key: str, *, timeout: timedelta | None = None) -> LeaseInfo | None:
         """Who holds the lease on ``key``, or ``None`` when the key is free."""
         return await self._invoke(_calls.get_lease(key), timeout)
+
+    async def list_leases(
+        self,
+        *,
+        key_prefix: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> LeasePage:
+        """One page of the leases held now (key, holder, fencing token, expiry), by key.
+
+        ``key_prefix`` keeps the keys that start with it (``"run:"``);
+        ``page_size`` is 1 to 1000 (``None``: 50). Pass the page's
+        ``next_page_token`` as ``page_token``, with the same prefix, for the next.
+        """
+        return await self._invoke(_calls.list_leases(key_prefix, page_size, page_token), timeout)
 
     # --- events --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import grpc
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from ._batch_protocol import (
+    FIELD_OF_METHOD,
     Batching,
     Group,
     Outcome,
@@ -69,7 +70,8 @@ class SyncSender:
 
     def send(self, call: Call[R], timeout: float | None) -> R:
         """Send ``call`` with ``timeout`` seconds (``None``: no deadline) and return its result."""
-        if self._batching is None:
+        if self._batching is None or call.method not in FIELD_OF_METHOD:
+            # Unbatched, or a call Batch does not carry (the operators' lists, cancels, deletes).
             rpc = getattr(self._next_stub(), call.method)
             try:
                 reply = rpc(call.request, timeout=timeout)

@@ -27,15 +27,18 @@ from ._convert import (
     encode_json,
     failure_to_proto,
     lease_info_from_proto,
+    lease_page_from_proto,
     run_from_proto,
+    run_page_from_proto,
     run_status_to_proto,
     step_attempt_from_proto,
     step_state_from_proto,
     step_status_to_proto,
     timestamp_to_proto,
+    workflow_summary_from_proto,
 )
 from ._errors import NotFound, error_from_rpc
-from ._types import Failure, LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus
+from ._types import Failure, LeaseInfo, LeasePage, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus, WorkflowSummary
 
 R = TypeVar("R")
 
@@ -177,6 +180,79 @@ def update_run_status(
     return Call("UpdateRunStatus", fence.apply(request), lambda reply: run_from_proto(reply.run))
 
 
+# --- managing runs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a list, bulk cancel or bulk delete is about (every field given must match)."""
+
+    workflow: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+    def to_proto(self) -> pb.RunFilter:
+        message = pb.RunFilter(workflow=self.workflow or "", statuses=[run_status_to_proto(s) for s in self.statuses])
+        for name in ("created_after", "created_before", "updated_after", "updated_before"):
+            moment = getattr(self, name)
+            if moment is not None:
+                getattr(message, name).CopyFrom(timestamp_to_proto(moment))
+        return message
+
+
+def list_runs(
+    runs: RunFilter, oldest_first: bool, page_size: int | None, page_token: str | None, full: bool
+) -> Call[RunPage]:
+    """ListRuns: one page; the server's default page size (50) when ``page_size`` is None."""
+    request = pb.ListRunsRequest(
+        filter=runs.to_proto(),
+        order_by=pb.RUN_ORDER_CREATE_TIME_ASC if oldest_first else pb.RUN_ORDER_CREATE_TIME_DESC,
+        page_size=page_size or 0,
+        page_token=page_token or "",
+        view=pb.RUN_VIEW_FULL if full else pb.RUN_VIEW_BASIC,
+    )
+    return Call("ListRuns", request, run_page_from_proto)
+
+
+def cancel_run(run_id: str, reason: str | None) -> Call[Run]:
+    """CancelRun: the run as stored after it, CANCELLED."""
+    return Call("CancelRun", pb.CancelRunRequest(run_id=run_id, reason=reason or ""), lambda reply: run_from_proto(reply.run))
+
+
+def cancel_runs(runs: RunFilter, max_runs: int, reason: str | None) -> Call[list[str]]:
+    """CancelRuns: the ids of the runs cancelled, oldest first."""
+    request = pb.CancelRunsRequest(filter=runs.to_proto(), max_runs=max_runs, reason=reason or "")
+    return Call("CancelRuns", request, lambda reply: list(reply.run_ids))
+
+
+def delete_run(run_id: str, force: bool) -> Call[None]:
+    """DeleteRun."""
+    return Call("DeleteRun", pb.DeleteRunRequest(run_id=run_id, force=force), lambda reply: None)
+
+
+def delete_runs(runs: RunFilter, max_runs: int, force: bool) -> Call[list[str]]:
+    """DeleteRuns: the ids of the runs erased, oldest first."""
+    request = pb.DeleteRunsRequest(filter=runs.to_proto(), max_runs=max_runs, force=force)
+    return Call("DeleteRuns", request, lambda reply: list(reply.run_ids))
+
+
+def list_steps(run_id: str) -> Call[list[StepState]]:
+    """ListSteps: every step of the run, in insertion order."""
+    return Call("ListSteps", pb.ListStepsRequest(run_id=run_id), lambda reply: [step_state_from_proto(step) for step in reply.steps])
+
+
+def list_workflows() -> Call[list[WorkflowSummary]]:
+    """ListWorkflows: every workflow that has runs, with its runs per status."""
+    return Call(
+        "ListWorkflows",
+        pb.ListWorkflowsRequest(),
+        lambda reply: [workflow_summary_from_proto(summary) for summary in reply.workflows],
+    )
+
+
 # --- steps -------------------------------------------------------------------
 
 
@@ -264,6 +340,12 @@ def create_retry_attempt(step_id: str, status: StepStatus, fence: Fence) -> Call
 
 
 # --- leases ------------------------------------------------------------------
+
+
+def list_leases(key_prefix: str | None, page_size: int | None, page_token: str | None) -> Call[LeasePage]:
+    """ListLeases: one page; the server's default page size (50) when ``page_size`` is None."""
+    request = pb.ListLeasesRequest(key_prefix=key_prefix or "", page_size=page_size or 0, page_token=page_token or "")
+    return Call("ListLeases", request, lease_page_from_proto)
 
 
 def get_lease(key: str) -> Call[LeaseInfo | None]:

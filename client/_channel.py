@@ -30,6 +30,9 @@ _SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
 #    fenced writer must expect at any moment anyway.
 # InsertStepState and CreateRetryAttempt are NOT here: their repeat would fail
 # with ALREADY_EXISTS / FAILED_PRECONDITION although the first one worked.
+# Nor DeleteRun (NOT_FOUND on a repeat), DeleteRuns and CancelRuns (a repeat acts
+# on runs beyond the first call's). CancelRun is safe: cancelling a cancelled
+# run is a no-op.
 # Nor is Lease: a stream, which gRPC cannot retry once a message got through;
 # a broken lease stream is reported to the holder as a lost lease instead.
 # Nor are the other streams (StreamStepTasks, WatchRun, StreamRunEvents): the
@@ -45,6 +48,11 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetStepResult",
     "SetStepError",
     "GetLease",
+    "ListRuns",
+    "ListSteps",
+    "ListWorkflows",
+    "CancelRun",
+    "ListLeases",
 )
 
 

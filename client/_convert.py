@@ -18,15 +18,18 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ._types import (
     Failure,
     LeaseInfo,
+    LeasePage,
     LeaseLostReason,
     Run,
     RunEvent,
+    RunPage,
     RunStatus,
     StepAttempt,
     StepChange,
     StepState,
     StepStatus,
     StepTask,
+    WorkflowSummary,
 )
 
 # One dict per direction and enum. Proto UNSPECIFIED (0) has no Python member on
@@ -200,6 +203,25 @@ def run_from_proto(run: pb.Run) -> Run:
         create_time=_required_time(run, "create_time"),
         update_time=_required_time(run, "update_time"),
     )
+
+
+def lease_page_from_proto(reply: pb.ListLeasesResponse) -> LeasePage:
+    """The Python LeasePage of a ListLeases reply."""
+    return LeasePage([lease_info_from_proto(lease) for lease in reply.leases], reply.next_page_token or None)
+
+
+def run_page_from_proto(reply: pb.ListRunsResponse) -> RunPage:
+    """The Python RunPage of a ListRuns reply."""
+    return RunPage([run_from_proto(run) for run in reply.runs], reply.next_page_token or None)
+
+
+def workflow_summary_from_proto(summary: pb.WorkflowSummary) -> WorkflowSummary:
+    """The Python WorkflowSummary of a proto one (statuses the client does not know are left out)."""
+    counts = dict.fromkeys(RunStatus, 0)
+    for entry in summary.run_counts:
+        if entry.status in _RUN_STATUS_FROM_PROTO:
+            counts[_RUN_STATUS_FROM_PROTO[entry.status]] = entry.run_count
+    return WorkflowSummary(summary.workflow, counts)
 
 
 def step_state_from_proto(step: pb.StepState) -> StepState:

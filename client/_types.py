@@ -10,8 +10,9 @@ on the server.
 from __future__ import annotations
 
 import enum
+import threading
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,6 +113,39 @@ class Run:
 
     update_time: datetime
     """When the run last changed (UTC)."""
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of :meth:`~WorkflowStateClient.list_runs`."""
+
+    runs: list[Run]
+    """The page's runs, in the order asked for."""
+
+    next_page_token: str | None
+    """Pass it as ``page_token`` for the next page; ``None`` when this page is the last."""
+
+
+@dataclass(frozen=True)
+class LeasePage:
+    """One page of :meth:`~WorkflowStateClient.list_leases`."""
+
+    leases: list[LeaseInfo]
+    """The leases held, by key."""
+
+    next_page_token: str | None
+    """Pass it as ``page_token`` for the next page; ``None`` when this page is the last."""
+
+
+@dataclass(frozen=True)
+class WorkflowSummary:
+    """One workflow of :meth:`~WorkflowStateClient.list_workflows`: how many runs it has in each status."""
+
+    workflow: str
+    """The workflow's name."""
+
+    run_counts: dict[RunStatus, int]
+    """Runs per status; every status is a key (0 when it has none)."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +316,23 @@ class RunEvent:
         return self.run_status in _FINISHED_RUN_STATUSES
 
 
+class TaskCancellation(threading.Event):
+    """A task's ``cancelled``: set when the server asks the worker to stop the task.
+
+    The task's run was cancelled (or finished otherwise) while the task ran,
+    and whatever the handler reports for it will be refused. A handler that
+    runs long checks ``task.cancelled.is_set()`` (or waits on it) and returns
+    early; an async handler is also cancelled (``asyncio.CancelledError``).
+    """
+
+    reason: str | None = None
+    """Why, as the server said (the cancel's reason); ``None`` until set."""
+
+    def cancel(self, reason: str) -> None:
+        self.reason = reason
+        self.set()
+
+
 @dataclass(frozen=True)
 class StepTask:
     """One attempt of a step handed to a worker's handler (see ``Worker``)."""
@@ -310,3 +361,6 @@ class StepTask:
     The worker's heartbeats keep moving it; it is the deadline as the task
     was handed out.
     """
+
+    cancelled: TaskCancellation = field(default_factory=TaskCancellation, compare=False, repr=False)
+    """Set when the server asks to stop the task (its run was cancelled); see :class:`TaskCancellation`."""

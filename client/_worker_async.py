@@ -28,6 +28,7 @@ from ._worker_protocol import (
     CANCEL_WAIT,
     RECONNECT_POLICY,
     NonRetryableError,
+    TaskCancelled,
     WorkerProtocol,
     WorkerSettings,
     log,
@@ -73,7 +74,7 @@ class AsyncWorker:
         settings = WorkerSettings(
             worker_id or host_and_pid(), tuple(self._handlers), max_in_flight, task_lease
         )
-        self._protocol = WorkerProtocol(settings)
+        self._protocol = WorkerProtocol(settings, on_cancel=self._cancel_handler)
         self._slots = asyncio.Semaphore(max_in_flight)
         self._changed = asyncio.Event()  # set after every protocol change
         self._requests: asyncio.Queue[pb.StreamStepTasksRequest | None] | None = None
@@ -81,6 +82,7 @@ class AsyncWorker:
         self._half_closed = False
         self._abandoned = False
         self._handler_tasks: set[asyncio.Task[None]] = set()
+        self._handler_of: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._started = False
         self.stopping = asyncio.Event()
         """Set once :meth:`stop` was called (handlers may check it to cut long work short)."""
@@ -143,6 +145,9 @@ class AsyncWorker:
                         handler_task = asyncio.create_task(self._execute(task), name=f"step {task.step_id}")
                         self._handler_tasks.add(handler_task)
                         handler_task.add_done_callback(self._handler_tasks.discard)
+                        key = (task.step_id, task.attempt)
+                        self._handler_of[key] = handler_task
+                        handler_task.add_done_callback(lambda _, key=key: self._handler_of.pop(key, None))
             except grpc.RpcError as err:
                 error = err
             except asyncio.CancelledError:
@@ -162,17 +167,30 @@ class AsyncWorker:
 
     async def _execute(self, task: StepTask) -> None:
         handler = self._handlers.get(task.rpc_name)
-        async with self._slots:
-            try:
+        try:
+            async with self._slots:
                 if handler is None:
                     raise NonRetryableError(f"this worker has no handler for {task.rpc_name!r}")
                 result = await handler(task)
-            except asyncio.CancelledError:
+        except asyncio.CancelledError:
+            if self._abandoned or not task.cancelled.is_set():
                 raise  # abandoned: the server fails the attempt as lost
-            except Exception as exc:
-                self._send(self._protocol.failed(task, exc))
-            else:
-                self._send(self._protocol.succeeded(task, result))
+            # Cancelled by the server (before or while the handler ran): report it, which the
+            # server refuses (the run is over) and which frees the task's slot there.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            self._send(self._protocol.failed(task, TaskCancelled(f"cancelled: {task.cancelled.reason}")))
+        except Exception as exc:
+            self._send(self._protocol.failed(task, exc))
+        else:
+            self._send(self._protocol.succeeded(task, result))
+
+    def _cancel_handler(self, task: StepTask) -> None:
+        """The server cancelled ``task``: cancel its handler (its ``cancelled`` is set already)."""
+        handler_task = self._handler_of.get((task.step_id, task.attempt))
+        if handler_task is not None:
+            handler_task.cancel()
 
     async def _tick(self) -> None:
         while True:

@@ -96,6 +96,11 @@ class NonRetryableError(Exception):
     """
 
 
+class TaskCancelled(NonRetryableError):
+    """What an async handler cancelled by a server's cancel is reported as (the server refuses it:
+    the run is over; the report only frees the task's slot). A sync handler may raise it too."""
+
+
 def resubscribe_delay(error: grpc.RpcError | None, backoff: Backoff, outage: OutageLog, lasted: float) -> float:
     """After a stream ended (with ``error``, or OK) and the worker is not stopping: the seconds before the next.
 
@@ -164,9 +169,17 @@ class _Report:
 class WorkerProtocol:
     """The state of one worker across its streams, from its first subscribe to its stop."""
 
-    def __init__(self, settings: WorkerSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        clock: Callable[[], float] = time.monotonic,
+        on_cancel: Callable[[StepTask], None] = lambda task: None,
+    ) -> None:
         self.settings = settings
         self._clock = clock
+        # Told of each running task the server cancels, after its ``cancelled`` is set.
+        self._on_cancel = on_cancel
+        self._tasks: dict[TaskKey, StepTask] = {}
         self._connected = False
         self._interval = settings.task_lease.total_seconds() / HEARTBEATS_PER_LEASE
         self._next_heartbeat = 0.0
@@ -269,6 +282,8 @@ class WorkerProtocol:
             )
         elif kind == "drained":
             self._drained = True
+        elif kind == "cancel":
+            self._cancelled(response.cancel)
         else:
             log.warning("ignoring a StreamStepTasks response this client does not know: %s", kind)
         return [], []
@@ -278,8 +293,19 @@ class WorkerProtocol:
         key = (task.step_id, task.attempt)
         self._running.add(key)
         self._on_stream.add(key)
+        self._tasks[key] = task
         log.debug("got step %s (%s) attempt %d", task.step_name, task.rpc_name, task.attempt)
         return task
+
+    def _cancelled(self, cancel: pb.StepTaskCancel) -> None:
+        """The server asks to stop a task: its run is over. Its handler still reports (refused),
+        which frees its slot on the server."""
+        task = self._tasks.get((cancel.step_id, cancel.attempt))
+        if task is None:
+            return  # finished already: its report is on its way, and will be refused
+        log.info("step %s (%s) attempt %d cancelled by the server: %s", task.step_name, task.rpc_name, task.attempt, cancel.reason)
+        task.cancelled.cancel(cancel.reason)
+        self._on_cancel(task)
 
     def _accepted(self, accepted: pb.StepTaskAccepted) -> int:
         key = (accepted.step_id, accepted.attempt)
@@ -347,6 +373,7 @@ class WorkerProtocol:
     def _report(self, task: StepTask, request: pb.StreamStepTasksRequest) -> list[pb.StreamStepTasksRequest]:
         key = (task.step_id, task.attempt)
         self._running.discard(key)
+        self._tasks.pop(key, None)
         self._reports[key] = _Report(request)
         return [request] if self._connected else []
 

@@ -91,21 +91,26 @@ def test_public_names_are_pinned() -> None:
         "Lease",
         "LeaseInfo",
         "LeaseLostReason",
+        "LeasePage",
         "NonRetryableError",
         "NotFound",
         "ResourceExhausted",
         "Run",
         "RunEvent",
+        "RunPage",
         "RunStatus",
         "StepAttempt",
         "StepChange",
         "StepState",
         "StepStatus",
         "StepTask",
+        "TaskCancellation",
+        "TaskCancelled",
         "Unavailable",
         "Worker",
         "WorkflowStateClient",
         "WorkflowStateError",
+        "WorkflowSummary",
     ]
     for name in workflowstate.client.__all__:
         assert getattr(workflowstate.client, name).__name__ == name
@@ -497,6 +502,9 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "InsertStepState",
         "CreateRetryAttempt",
         "Batch",  # may carry operations that are not safe to repeat (the two above)
+        "CancelRuns",  # a repeat cancels runs that matched only since (more than was asked)
+        "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
+        "DeleteRuns",  # a repeat erases runs beyond the first call's
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

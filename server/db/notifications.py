@@ -1,6 +1,6 @@
 """One LISTEN connection per server, routing PostgreSQL notifications to whoever waits for them.
 
-Lease releases and newly scheduled steps are announced with NOTIFY on channels of the
+Lease releases, newly scheduled steps and runs finished under their workers are announced with NOTIFY on channels of the
 schema; every server listens on one dedicated autocommit connection (not a pooled one) and calls
 the handlers registered for each channel. When the connection drops, it reconnects with backoff
 and calls every on_reconnect handler, since notifications may have been missed meanwhile: waiters
@@ -32,6 +32,13 @@ def tasks_channel(schema: str) -> str:
     """The channel of a schema's newly scheduled steps (payload: the rpc_name)."""
     # Derived the same way by the trigger of migration 0003, from TG_TABLE_SCHEMA.
     return "workflowstate_tasks_" + hashlib.md5(schema.encode()).hexdigest()[:16]
+
+
+def finished_runs_channel(schema: str) -> str:
+    """The channel of a schema's runs that finished while workers held attempts of them (payload:
+    the run_id)."""
+    # Derived the same way by the trigger of migration 0008, from TG_TABLE_SCHEMA.
+    return "workflowstate_finished_runs_" + hashlib.md5(schema.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -78,4 +85,4 @@ class Notifications:
                 backoff = min(backoff * 2, 5.0)
 
 
-__all__ = ["Notifications", "lease_channel", "tasks_channel"]
+__all__ = ["Notifications", "finished_runs_channel", "lease_channel", "tasks_channel"]

@@ -4,6 +4,17 @@
 
 CREATE SCHEMA workflows;
 
+CREATE FUNCTION workflows.announce_finished_run() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF EXISTS (SELECT FROM "workflows".steps WHERE run_id = NEW.run_id AND task_stream_id IS NOT NULL) THEN
+        PERFORM pg_notify('workflowstate_finished_runs_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION workflows.announce_scheduled_step() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -213,6 +224,10 @@ CREATE INDEX run_events_of_run ON workflows.run_events USING btree (run_id, xact
 
 CREATE INDEX run_events_order ON workflows.run_events USING btree (xact_id, event_id);
 
+CREATE INDEX runs_by_create_time ON workflows.runs USING btree (create_time, run_id);
+
+CREATE INDEX runs_of_workflow_by_create_time ON workflows.runs USING btree (workflow, create_time, run_id);
+
 CREATE UNIQUE INDEX runs_request_id_key ON workflows.runs USING btree (request_id) WHERE (request_id IS NOT NULL);
 
 CREATE INDEX step_attempts_run_order ON workflows.step_attempts USING btree (run_id, create_time, seq);
@@ -228,6 +243,8 @@ CREATE TRIGGER attempt_status_changed AFTER UPDATE OF status ON workflows.step_a
 CREATE TRIGGER run_created AFTER INSERT ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.record_run_event();
 
 CREATE TRIGGER run_deleted AFTER DELETE ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.delete_run_events();
+
+CREATE TRIGGER run_finished AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION workflows.announce_finished_run();
 
 CREATE TRIGGER run_status_changed AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 

@@ -65,7 +65,13 @@ UPDATE {schema}.steps s
 SET task_stream_id = %(stream_id)s::uuid, worker_id = %(worker_id)s::text, task_expire_time = now() + %(task_lease)s::interval
 FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
 WHERE s.step_id = i.step_id AND s.attempt_count = i.attempt AND s.status = %(held_status)s::text AND s.task_stream_id IS NOT NULL
-RETURNING s.step_id, s.attempt_count;
+RETURNING s.step_id, s.attempt_count, s.run_id;
+
+-- finished_runs --
+-- Of the given runs, those that are finished (no longer in open_run_statuses), with their status
+-- and error: the runs whose attempts a worker stream must tell its worker to cancel.
+SELECT run_id, status, error FROM {schema}.runs
+WHERE run_id = ANY(%(run_ids)s::uuid[]) AND status <> ALL(%(open_run_statuses)s::text[]);
 
 -- expired_tasks --
 -- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating.

@@ -20,7 +20,7 @@ from ..core import errors
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.database import Database
-from ..db.notifications import Notifications, tasks_channel
+from ..db.notifications import Notifications, finished_runs_channel, tasks_channel
 from ..state.store import FailureRecord, RunsChanged, StateStore, ignore_runs_changed
 from .store import TaskStore
 
@@ -70,10 +70,13 @@ class TaskDispatcher(ShutdownNotifier):
         # How many updates of one worker message run at once: as many as the pool has connections.
         self.statement_concurrency = database.pool_size
         self._wakers: dict[str, set[Callable[[], None]]] = {}
+        # Every stream's callback for runs that finished (None: any run may have, look at all).
+        self._finished_listeners: set[Callable[[frozenset[uuid.UUID] | None], None]] = set()
         self._supervisor = supervisor or Supervisor()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         notifications.subscribe(tasks_channel(database.schema), self.wake_rpc, self._wake_all)
+        notifications.subscribe(finished_runs_channel(database.schema), self._run_finished_notice, self._any_run_may_have_finished)
 
     def start(self) -> None:
         self._sweeper = self._supervisor.start("task-sweeper", self._sweep_forever)
@@ -134,6 +137,32 @@ class TaskDispatcher(ShutdownNotifier):
         for wakers in list(self._wakers.values()):
             for wake in list(wakers):
                 wake()
+
+    # Runs finished while workers hold attempts of them (a cancel): every stream holding one tells
+    # its worker. Heard through the NOTIFY of migration 0008 from any server, and at once in-process
+    # from this server's own cancels (runs_finished); a stream that hears twice tells its worker once.
+
+    def watch_finished_runs(self, listener: Callable[[frozenset[uuid.UUID] | None], None]) -> None:
+        self._finished_listeners.add(listener)
+
+    def unwatch_finished_runs(self, listener: Callable[[frozenset[uuid.UUID] | None], None]) -> None:
+        self._finished_listeners.discard(listener)
+
+    def runs_finished(self, run_ids: frozenset[uuid.UUID] | None) -> None:
+        """These runs finished (None: any may have, after missed notifications): tell every stream."""
+        for listener in list(self._finished_listeners):
+            listener(run_ids)
+
+    def _run_finished_notice(self, payload: str) -> None:
+        try:
+            run_id = uuid.UUID(payload)
+        except ValueError:
+            log.warning("ignoring a finished-run notification without a run id", extra={"payload": payload[:64]})
+            return
+        self.runs_finished(frozenset((run_id,)))
+
+    def _any_run_may_have_finished(self) -> None:
+        self.runs_finished(None)
 
     # The sweeper.
 

@@ -77,8 +77,9 @@ class TaskStore:
 
     async def adopt(
         self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
-    ) -> list[tuple[uuid.UUID, int]]:
-        """Make these attempts, still running and handed out, this stream's; return those adopted."""
+    ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:
+        """Make these attempts, still running and handed out, this stream's; return those adopted
+        (step_id, attempt, run_id)."""
         if not attempts:
             return []
         rows = await self._sql.fetch_all(
@@ -92,7 +93,11 @@ class TaskStore:
                 "held_status": held_by_worker().value,
             },
         )
-        return [(row["step_id"], row["attempt_count"]) for row in rows]
+        return [(row["step_id"], row["attempt_count"], row["run_id"]) for row in rows]
+
+    async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[Row]:
+        """Those of the runs that are finished: run_id, status, error (JSON text or None)."""
+        return await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
 
     async def expired(self) -> list[tuple[uuid.UUID, int]]:
         """Handed-out attempts whose task lease passed (at most 100 at a time)."""

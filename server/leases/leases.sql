@@ -92,3 +92,13 @@ WITH refreshed AS (
     DELETE FROM {schema}.lease_waiters WHERE expire_time < now() - interval '1 minute'
 )
 SELECT count(*) AS refreshed FROM refreshed;
+
+-- leases_held --
+-- One page of the leases held now (an owner, not expired), by key, whose key starts with the
+-- prefix (NULL: any), after the key after_key (NULL: from the first).
+SELECT key, holder, fencing_token, acquire_time, expire_time FROM {schema}.leases
+WHERE owner_id IS NOT NULL AND expire_time > now()
+  AND (%(prefix)s::text IS NULL OR starts_with(key, %(prefix)s::text))
+  AND (%(after_key)s::text IS NULL OR key > %(after_key)s::text)
+ORDER BY key
+LIMIT %(limit)s;

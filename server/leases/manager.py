@@ -217,6 +217,10 @@ class LeaseManager(ShutdownNotifier):
     async def get(self, key: str) -> Row | None:
         return await self._leases.get(key)
 
+    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:
+        """A page of the leases held now, by key (see LeaseStore.held)."""
+        return await self._leases.held(prefix, after_key, limit)
+
     # Waking and waiting.
 
     def _wake_key(self, key: str) -> None:

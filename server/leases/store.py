@@ -78,6 +78,10 @@ class LeaseStore:
     async def get(self, key: str) -> Row | None:
         return await self._sql.fetch_one("lease_get", {"key": key})
 
+    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:
+        """Up to `limit` leases held now, by key, of keys starting with prefix, past after_key."""
+        return await self._sql.fetch_all("leases_held", {"prefix": prefix, "after_key": after_key, "limit": limit})
+
     async def refresh_waiters(self) -> None:
         await self._sql.fetch_one("lease_waiters_refresh", {"server_id": self.server_id, "waiter_ttl": self._waiter_ttl})
 

@@ -26,6 +26,7 @@ from .ports import CannotListen, refuse_if_in_use
 from ..db.notifications import Notifications
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
+from ..state.catalog import RunCatalog
 from ..state.store import StateStore
 from ..core.supervisor import Supervisor
 
@@ -115,6 +116,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         batch_max_operations=config.batch_max_operations,
         batch_concurrency=config.pool.max_size,
         on_database_unavailable=database_health.report_unavailable,
+        catalog=RunCatalog(database, on_runs_changed=watchers.runs_changed),
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

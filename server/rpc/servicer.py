@@ -24,15 +24,21 @@ from ..db.database import with_deadline
 from ..dispatch.dispatcher import TaskDispatcher
 from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
+from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, StateStore
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
-from . import convert, validation
+from . import convert, page_tokens, validation
 from .batch import BatchRunner
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .run_filters import run_filter_from_proto
 from .status import status_of
 from .task_session import TaskSession
 
 log = logging.getLogger("workflowstate.server.rpc")
+
+# ListRuns' page sizes (as the proto says).
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 class CallMetrics(Protocol):
     """What the servicer reports of each call (ops/metrics.py implements it)."""
@@ -117,8 +123,10 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         batch_max_operations: int,
         batch_concurrency: int,
         on_database_unavailable: Callable[[Exception], None],
+        catalog: RunCatalog,
     ) -> None:
         self._store = store
+        self._catalog = catalog
         self._leases = leases
         self._dispatcher = dispatcher
         self._watchers = watchers
@@ -331,6 +339,137 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))
 
     GetLease = unary("GetLease", get_lease)
+
+    # Managing runs (issue 11): lists, cancels and deletes for operators.
+
+    async def list_runs(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
+        runs = run_filter_from_proto("filter", request.filter)
+        newest_first = _newest_first(request.order_by)
+        page_size = _page_size(request.page_size)
+        full = _full_view(request.view)
+        query = page_tokens.runs_query(runs, newest_first)
+        after = page_tokens.decode_run_position(request.page_token, query)
+        # One more than the page: whether it exists says whether there is a next page.
+        rows = await self._call(context, self._catalog.list_runs(runs, newest_first=newest_first, after=after, limit=page_size + 1, full=full))
+        page = rows[:page_size]
+        next_token = page_tokens.encode_run_position(RunPosition.of(page[-1]), query) if len(rows) > page_size else ""
+        return pb.ListRunsResponse(runs=[convert.run_to_proto(row) for row in page], next_page_token=next_token)
+
+    ListRuns = unary("ListRuns", list_runs)
+
+    async def list_steps(self, request: pb.ListStepsRequest, context: grpc.aio.ServicerContext) -> pb.ListStepsResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        rows = await self._call(context, self._catalog.list_steps(run_id))
+        return pb.ListStepsResponse(steps=[convert.step_to_proto(row) for row in rows])
+
+    ListSteps = unary("ListSteps", list_steps)
+
+    async def list_workflows(self, request: pb.ListWorkflowsRequest, context: grpc.aio.ServicerContext) -> pb.ListWorkflowsResponse:
+        counts = await self._call(context, self._catalog.count_runs())
+        return pb.ListWorkflowsResponse(
+            workflows=[
+                pb.WorkflowSummary(
+                    workflow=workflow,
+                    run_counts=[pb.RunStatusCount(status=convert.RUN_STATUS_TO_PROTO[status], run_count=n) for status, n in by_status.items()],
+                )
+                for workflow, by_status in counts.items()
+            ]
+        )
+
+    ListWorkflows = unary("ListWorkflows", list_workflows)
+
+    async def cancel_run(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        reason = _reason(request.reason)
+        row = await self._call(context, self._catalog.cancel_run(run_id, reason))
+        # This server's worker streams hear at once; the others through the NOTIFY of migration 0008.
+        self._dispatcher.runs_finished(frozenset((run_id,)))
+        return pb.CancelRunResponse(run=convert.run_to_proto(row))
+
+    CancelRun = unary("CancelRun", cancel_run)
+
+    async def cancel_runs(self, request: pb.CancelRunsRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunsResponse:
+        runs = run_filter_from_proto("filter", request.filter)
+        if runs.statuses - {RunStatus.RUNNING}:
+            raise errors.InvalidArgument("filter.statuses may only be RUN_STATUS_RUNNING (or empty): only running runs can be cancelled")
+        max_runs = _max_runs(request.max_runs)
+        reason = _reason(request.reason)
+        run_ids = await self._call(context, self._catalog.cancel_runs(runs, max_runs, reason))
+        if run_ids:
+            self._dispatcher.runs_finished(frozenset(run_ids))
+        return pb.CancelRunsResponse(cancelled_count=len(run_ids), run_ids=[str(run_id) for run_id in run_ids])
+
+    CancelRuns = unary("CancelRuns", cancel_runs)
+
+    async def delete_run(self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunResponse:
+        run_id = validation.parse_uuid("run_id", request.run_id)
+        await self._call(context, self._catalog.delete_run(run_id, force=request.force))
+        return pb.DeleteRunResponse()
+
+    DeleteRun = unary("DeleteRun", delete_run)
+
+    async def delete_runs(self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunsResponse:
+        runs = run_filter_from_proto("filter", request.filter)
+        if not request.force and runs.statuses == {RunStatus.RUNNING}:
+            raise errors.InvalidArgument("filter.statuses is RUN_STATUS_RUNNING alone but force is false: running runs are erased only with force")
+        if not 1 <= request.max_runs <= MAX_BULK_DELETES:
+            raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_DELETES}, got {request.max_runs}")
+        run_ids = await self._call(context, self._catalog.delete_runs(runs, request.max_runs, force=request.force))
+        return pb.DeleteRunsResponse(deleted_count=len(run_ids), run_ids=[str(run_id) for run_id in run_ids])
+
+    DeleteRuns = unary("DeleteRuns", delete_runs)
+
+    async def list_leases(self, request: pb.ListLeasesRequest, context: grpc.aio.ServicerContext) -> pb.ListLeasesResponse:
+        prefix = validation.check_name("key_prefix", request.key_prefix, required=False, max_length=MAX_KEY_LENGTH)
+        page_size = _page_size(request.page_size)
+        query = page_tokens.leases_query(prefix)
+        after = page_tokens.decode_lease_position(request.page_token, query)
+        rows = await self._call(context, self._leases.held(prefix or None, after, page_size + 1))
+        page = rows[:page_size]
+        next_token = page_tokens.encode_lease_position(page[-1]["key"], query) if len(rows) > page_size else ""
+        return pb.ListLeasesResponse(leases=[convert.lease_to_proto(row) for row in page], next_page_token=next_token)
+
+    ListLeases = unary("ListLeases", list_leases)
+
+
+def _newest_first(order_by: int) -> bool:
+    if order_by in (pb.RUN_ORDER_UNSPECIFIED, pb.RUN_ORDER_CREATE_TIME_DESC):
+        return True
+    if order_by == pb.RUN_ORDER_CREATE_TIME_ASC:
+        return False
+    raise errors.InvalidArgument(f"order_by must be RUN_ORDER_CREATE_TIME_DESC or RUN_ORDER_CREATE_TIME_ASC, got {order_by}")
+
+
+def _page_size(page_size: int) -> int:
+    if page_size == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise errors.InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (0 for {DEFAULT_PAGE_SIZE}), got {page_size}")
+    return page_size
+
+
+def _full_view(view: int) -> bool:
+    if view in (pb.RUN_VIEW_UNSPECIFIED, pb.RUN_VIEW_BASIC):
+        return False
+    if view == pb.RUN_VIEW_FULL:
+        return True
+    raise errors.InvalidArgument(f"view must be RUN_VIEW_BASIC or RUN_VIEW_FULL, got {view}")
+
+
+MAX_REASON_LENGTH = 1024
+MAX_BULK_RUNS = 10_000
+# Deletes of one call are one transaction: kept short.
+MAX_BULK_DELETES = 1000
+
+
+def _reason(reason: str) -> str:
+    return validation.check_name("reason", reason, required=False, max_length=MAX_REASON_LENGTH) or "cancelled"
+
+
+def _max_runs(max_runs: int) -> int:
+    if not 1 <= max_runs <= MAX_BULK_RUNS:
+        raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_RUNS}, got {max_runs}")
+    return max_runs
 
 
 def _finishes_run(event: dict[str, Any]) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,9 +27,11 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
 from ..dispatch.dispatcher import TaskDispatcher
-from ..state.transitions import StepStatus
+from ..state.transitions import RunStatus, StepStatus
 from . import convert, task_updates, validation
 from .streams import StreamSession
+
+log = logging.getLogger("workflowstate.server.dispatch")
 
 MAX_IN_FLIGHT = 1000
 MAX_RPC_NAMES = 256
@@ -39,6 +43,13 @@ MAX_BATCH_BYTES = 1024 * 1024
 @dataclass(frozen=True)
 class StepsMayBeDue:
     """A NOTIFY, the poll timer or a step's due time: look for tasks to claim."""
+
+
+@dataclass(frozen=True)
+class RunsFinished:
+    """These runs finished (None: any may have): tell the worker to cancel its tasks of them."""
+
+    run_ids: frozenset[uuid.UUID] | None
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,12 @@ class TaskSession(StreamSession):
         self._subscription: Subscription | None = None
         # Attempts pushed on this stream and not yet answered: step_id -> attempt number.
         self._in_flight: dict[uuid.UUID, int] = {}
+        # The run of each step handed out here (kept a while after its answer; pruned on claims),
+        # the attempts whose worker was told to cancel them, and whether a look for finished runs
+        # failed (the database was away) and must be made again.
+        self._run_of: dict[uuid.UUID, uuid.UUID] = {}
+        self._cancel_sent: set[tuple[uuid.UUID, int]] = set()
+        self._finished_unchecked = False
         self._credit = 0
         self._draining = False
         # Whether due steps may be waiting; and whether the last claim used all the credit (so
@@ -85,6 +102,8 @@ class TaskSession(StreamSession):
                 self._due = True
             case HeartbeatDue():
                 self._check_heartbeat()
+            case RunsFinished(run_ids):
+                await self._cancel_tasks_of(run_ids)
 
     async def on_shutdown(self) -> None:
         self._shutting_down = True
@@ -93,6 +112,8 @@ class TaskSession(StreamSession):
         )
 
     async def after_input(self) -> None:
+        if self._finished_unchecked and self._due:  # at the poll interval at the latest
+            await self._cancel_tasks_of(None)
         if self._subscription and self._credit > 0 and self._due and not self._draining:
             await self._claim()
 
@@ -102,6 +123,7 @@ class TaskSession(StreamSession):
                 timer.cancel()
         if self._subscription:
             self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
+            self._dispatcher.unwatch_finished_runs(self._runs_finished)
         if self._in_flight and not self._shutting_down:
             await self._fail_in_flight(cancelled=cancelled)
 
@@ -118,6 +140,10 @@ class TaskSession(StreamSession):
         failing = self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
         if not cancelled:
             await asyncio.shield(failing)
+
+    def _runs_finished(self, run_ids: frozenset[uuid.UUID] | None) -> None:
+        if self._in_flight:
+            self.inbox.signal(RunsFinished(run_ids))
 
     def _wake(self) -> None:
         if not self._wake_queued:
@@ -168,15 +194,19 @@ class TaskSession(StreamSession):
         running = self._running_tasks(subscribe)
         adopted = await self._dispatcher.tasks.adopt(running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease)
         self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease, subscribe.bulk)
-        self._in_flight.update(adopted)
+        self._in_flight.update((step_id, attempt) for step_id, attempt, _ in adopted)
+        self._run_of.update((step_id, run_id) for step_id, _, run_id in adopted)
         self._credit = subscribe.max_in_flight - len(adopted)
         self._due = True
         self._dispatcher.register(rpc_names, self._wake)
+        self._dispatcher.watch_finished_runs(self._runs_finished)
+        # An adopted task's run may have finished while the worker was away.
+        self._finished_unchecked = bool(adopted)
         self._last_heartbeat = asyncio.get_running_loop().time()
         self._schedule_heartbeat_check()
         subscribed = pb.StepTaskSubscribed(
             task_lease=convert.duration(task_lease),
-            adopted=[pb.StepTaskAck(step_id=str(step_id), attempt=attempt) for step_id, attempt in adopted],
+            adopted=[pb.StepTaskAck(step_id=str(step_id), attempt=attempt) for step_id, attempt, _ in adopted],
             bulk=True,
         )
         await self.write(pb.StreamStepTasksResponse(subscribed=subscribed))
@@ -298,8 +328,10 @@ class TaskSession(StreamSession):
         self._dispatcher.on_dispatched(len(rows))
         # Every claimed attempt is this stream's before any is written: if a write fails part-way
         # (the worker is gone), the stream's end fails the unwritten ones too, not the sweeper later.
+        self._forget_answered()
         for row in rows:
             self._in_flight[row["step_id"]] = row["attempt_count"]
+            self._run_of[row["step_id"]] = row["run_id"]
             self._credit -= 1
         tasks = [convert.task_to_proto(row) for row in rows]
         if subscription.bulk:
@@ -312,6 +344,40 @@ class TaskSession(StreamSession):
         if not self._last_claim_full:
             due = await self._dispatcher.tasks.next_due(subscription.rpc_names)
             self._schedule_wake(due)
+
+    # Cancels.
+
+    async def _cancel_tasks_of(self, run_ids: frozenset[uuid.UUID] | None) -> None:
+        """Send a cancel for each task in flight of these runs (None: of any run) that finished,
+        once per attempt. The task stays in flight until the worker's report is refused."""
+        held: dict[uuid.UUID, list[tuple[uuid.UUID, int]]] = {}
+        for step_id, attempt in self._in_flight.items():
+            run_id = self._run_of.get(step_id)
+            if run_id is not None and (run_ids is None or run_id in run_ids) and (step_id, attempt) not in self._cancel_sent:
+                held.setdefault(run_id, []).append((step_id, attempt))
+        self._finished_unchecked = False
+        if not held:
+            return
+        try:
+            finished = await self._dispatcher.tasks.finished_runs(list(held))
+        except errors.WorkflowStateError as err:
+            log.warning("could not look which runs of tasks in flight finished; looking again soon", extra={"reason": str(err)})
+            self._finished_unchecked = True
+            return
+        for row in finished:
+            reason = _cancel_reason(row)
+            for step_id, attempt in held[row["run_id"]]:
+                if self._in_flight.get(step_id) != attempt:
+                    continue  # answered while the statement ran
+                self._cancel_sent.add((step_id, attempt))
+                cancel = pb.StepTaskCancel(step_id=str(step_id), attempt=attempt, run_id=str(row["run_id"]), reason=reason)
+                await self.write(pb.StreamStepTasksResponse(cancel=cancel))
+
+    def _forget_answered(self) -> None:
+        """Drop what is kept of tasks no longer in flight, once it outgrows them (bounded memory)."""
+        if len(self._run_of) > 2 * len(self._in_flight) + 64:
+            self._run_of = {step_id: self._run_of[step_id] for step_id in self._in_flight if step_id in self._run_of}
+            self._cancel_sent = {key for key in self._cancel_sent if self._in_flight.get(key[0]) == key[1]}
 
     def _schedule_wake(self, due: datetime | None) -> None:
         """Look again when the next step falls due, and at most a poll interval from now."""
@@ -364,6 +430,15 @@ class TaskSession(StreamSession):
                     del self._in_flight[uuid.UUID(step_id)]
         refused = pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message=str(err))
         return pb.StepTaskOutcome(refused=refused)
+
+
+def _cancel_reason(run: dict[str, object]) -> str:
+    """What a worker is told of why its task's run finished: a cancel's reason, or the run's status."""
+    status = RunStatus(run["status"])
+    if status is RunStatus.CANCELLED and isinstance(run["error"], str):
+        with contextlib.suppress(ValueError, AttributeError):
+            return str(json.loads(run["error"]).get("message")) or "cancelled"
+    return f"the run is {status.name}"
 
 
 def _batches(tasks: list[pb.StepTask], max_bytes: int) -> list[list[pb.StepTask]]:

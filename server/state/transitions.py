@@ -79,12 +79,33 @@ STEP_MOVES: tuple[Move, ...] = (
 # Where every step starts (InsertStepState).
 STEP_START = S.PENDING
 
+class RunVia(enum.Enum):
+    """Which part of the server makes a run move."""
+
+    UPDATE = "update status"  # UpdateRunStatus: the workflow finishes its run
+    CANCEL = "cancel"  # CancelRun / CancelRuns: an operator stops it (its workers are told)
+
+
+@dataclass(frozen=True)
+class RunMove:
+    """One legal run move: from `source` to `target`, made by `via`."""
+
+    source: RunStatus
+    target: RunStatus
+    via: RunVia
+
+
 R = RunStatus
+RUN_MOVES: tuple[RunMove, ...] = (
+    RunMove(R.RUNNING, R.COMPLETED, RunVia.UPDATE),
+    RunMove(R.RUNNING, R.FAILED, RunVia.UPDATE),
+    RunMove(R.RUNNING, R.CANCELLED, RunVia.UPDATE),
+    RunMove(R.RUNNING, R.CANCELLED, RunVia.CANCEL),
+)
+
+# Where each run status may go, whoever moves it.
 RUN_TRANSITIONS: dict[RunStatus, set[RunStatus]] = {
-    R.RUNNING: {R.COMPLETED, R.FAILED, R.CANCELLED},
-    R.COMPLETED: set(),
-    R.FAILED: set(),
-    R.CANCELLED: set(),
+    status: {move.target for move in RUN_MOVES if move.source is status} for status in RunStatus
 }
 
 # Where every run starts (CreateRun).
@@ -111,9 +132,15 @@ def only_target(via: Via) -> StepStatus:
     return target
 
 
-def run_sources(target: RunStatus) -> list[str]:
-    """The statuses a run may be in to move to `target` (sorted, as stored)."""
-    return sorted(source.value for source, targets in RUN_TRANSITIONS.items() if target in targets)
+def run_sources(target: RunStatus, via: RunVia = RunVia.UPDATE) -> list[str]:
+    """The statuses a run may be in for `via` to move it to `target` (sorted, as stored)."""
+    return sorted(move.source.value for move in RUN_MOVES if move.target is target and move.via is via)
+
+
+def run_target(via: RunVia) -> RunStatus:
+    """The one status `via` moves a run to (cancel)."""
+    [target] = {move.target for move in RUN_MOVES if move.via is via}
+    return target
 
 
 def open_run_statuses() -> list[str]:

@@ -24,6 +24,60 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _RunOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_ORDER_UNSPECIFIED: _RunOrder.ValueType  # 0
+    """RUN_ORDER_UNSPECIFIED means RUN_ORDER_CREATE_TIME_DESC."""
+    RUN_ORDER_CREATE_TIME_DESC: _RunOrder.ValueType  # 1
+    """RUN_ORDER_CREATE_TIME_DESC is newest first (ties: run_id descending)."""
+    RUN_ORDER_CREATE_TIME_ASC: _RunOrder.ValueType  # 2
+    """RUN_ORDER_CREATE_TIME_ASC is oldest first (ties: run_id ascending)."""
+
+class RunOrder(_RunOrder, metaclass=_RunOrderEnumTypeWrapper):
+    """RunOrder is the order in which ListRuns returns runs."""
+
+RUN_ORDER_UNSPECIFIED: RunOrder.ValueType  # 0
+"""RUN_ORDER_UNSPECIFIED means RUN_ORDER_CREATE_TIME_DESC."""
+RUN_ORDER_CREATE_TIME_DESC: RunOrder.ValueType  # 1
+"""RUN_ORDER_CREATE_TIME_DESC is newest first (ties: run_id descending)."""
+RUN_ORDER_CREATE_TIME_ASC: RunOrder.ValueType  # 2
+"""RUN_ORDER_CREATE_TIME_ASC is oldest first (ties: run_id ascending)."""
+Global___RunOrder: _TypeAlias = RunOrder  # noqa: Y015
+
+class _RunView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RunViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RUN_VIEW_UNSPECIFIED: _RunView.ValueType  # 0
+    """RUN_VIEW_UNSPECIFIED means RUN_VIEW_BASIC."""
+    RUN_VIEW_BASIC: _RunView.ValueType  # 1
+    """RUN_VIEW_BASIC leaves out the payloads: input_json is empty,
+    output_json unset, and error carries its message and code without its
+    stack.
+    """
+    RUN_VIEW_FULL: _RunView.ValueType  # 2
+    """RUN_VIEW_FULL returns each run as GetRun does."""
+
+class RunView(_RunView, metaclass=_RunViewEnumTypeWrapper):
+    """RunView is how much of each run a list returns."""
+
+RUN_VIEW_UNSPECIFIED: RunView.ValueType  # 0
+"""RUN_VIEW_UNSPECIFIED means RUN_VIEW_BASIC."""
+RUN_VIEW_BASIC: RunView.ValueType  # 1
+"""RUN_VIEW_BASIC leaves out the payloads: input_json is empty,
+output_json unset, and error carries its message and code without its
+stack.
+"""
+RUN_VIEW_FULL: RunView.ValueType  # 2
+"""RUN_VIEW_FULL returns each run as GetRun does."""
+Global___RunView: _TypeAlias = RunView  # noqa: Y015
+
 class _RunStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -1330,6 +1384,7 @@ class StreamStepTasksResponse(_message.Message):
     DRAINED_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
     OUTCOMES_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def subscribed(self) -> Global___StepTaskSubscribed:
         """subscribed answers the subscribe."""
@@ -1360,6 +1415,13 @@ class StreamStepTasksResponse(_message.Message):
     def outcomes(self) -> Global___StepTaskOutcomes:
         """outcomes answers an updates message."""
 
+    @_builtins.property
+    def cancel(self) -> Global___StepTaskCancel:
+        """cancel tells the worker to stop a task it runs: its run finished
+        (cancelled, mostly) and any result for the attempt will be refused.
+        A worker built before cancel existed sees a response with no kind set.
+        """
+
     def __init__(
         self,
         *,
@@ -1370,12 +1432,13 @@ class StreamStepTasksResponse(_message.Message):
         drained: Global___StepTaskDrained | None = ...,
         tasks: Global___StepTaskBatch | None = ...,
         outcomes: Global___StepTaskOutcomes | None = ...,
+        cancel: Global___StepTaskCancel | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancel", b"cancel", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "cancel", b"cancel", "drained", b"drained", "kind", b"kind", "outcomes", b"outcomes", "refused", b"refused", "subscribed", b"subscribed", "task", b"task", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained", "tasks", "outcomes"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["subscribed", "task", "accepted", "refused", "drained", "tasks", "outcomes", "cancel"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
@@ -1484,6 +1547,594 @@ class StreamRunEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamRunEventsResponse: _TypeAlias = StreamRunEventsResponse  # noqa: Y015
+
+@_typing.final
+class ListRunsRequest(_message.Message):
+    """ListRunsRequest asks for one page of the runs that match a filter."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    order_by: Global___RunOrder.ValueType
+    """order_by is the order of the runs; RUN_ORDER_UNSPECIFIED means
+    RUN_ORDER_CREATE_TIME_DESC, newest first.
+    """
+    page_size: _builtins.int
+    """page_size is the most runs in the page: 0 means 50, at most 1000;
+    negative or above 1000 is INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """page_token is the next_page_token of the previous page; empty asks for
+    the first page. It must come with the same filter and order_by as the
+    request that returned it (page_size and view may change).
+    """
+    view: Global___RunView.ValueType
+    """view says how much of each run to return; RUN_VIEW_UNSPECIFIED means
+    RUN_VIEW_BASIC.
+    """
+    @_builtins.property
+    def filter(self) -> Global___RunFilter:
+        """filter keeps only the runs that match it; unset keeps every run."""
+
+    def __init__(
+        self,
+        *,
+        filter: Global___RunFilter | None = ...,
+        order_by: Global___RunOrder.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        view: Global___RunView.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsRequest: _TypeAlias = ListRunsRequest  # noqa: Y015
+
+@_typing.final
+class ListRunsResponse(_message.Message):
+    """ListRunsResponse carries one page of runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token asks for the next page; empty when this page is the
+    last.
+    """
+    @_builtins.property
+    def runs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Run]:
+        """runs are the page's runs in the order asked for; empty when none match."""
+
+    def __init__(
+        self,
+        *,
+        runs: _abc.Iterable[Global___Run] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "runs", b"runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRunsResponse: _TypeAlias = ListRunsResponse  # noqa: Y015
+
+@_typing.final
+class ListStepsRequest(_message.Message):
+    """ListStepsRequest names the run whose steps to list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run; required."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStepsRequest: _TypeAlias = ListStepsRequest  # noqa: Y015
+
+@_typing.final
+class ListStepsResponse(_message.Message):
+    """ListStepsResponse carries every step of the run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepState]:
+        """steps are in the order they were inserted; empty for a run without
+        steps.
+        """
+
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___StepState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStepsResponse: _TypeAlias = ListStepsResponse  # noqa: Y015
+
+@_typing.final
+class ListWorkflowsRequest(_message.Message):
+    """ListWorkflowsRequest asks for the workflows that have runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkflowsRequest: _TypeAlias = ListWorkflowsRequest  # noqa: Y015
+
+@_typing.final
+class ListWorkflowsResponse(_message.Message):
+    """ListWorkflowsResponse carries every workflow that has runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workflows(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkflowSummary]:
+        """workflows are ordered by name; empty when there is no run at all."""
+
+    def __init__(
+        self,
+        *,
+        workflows: _abc.Iterable[Global___WorkflowSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workflows", b"workflows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkflowsResponse: _TypeAlias = ListWorkflowsResponse  # noqa: Y015
+
+@_typing.final
+class WorkflowSummary(_message.Message):
+    """WorkflowSummary counts the runs of one workflow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    RUN_COUNTS_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow is the workflow's name."""
+    @_builtins.property
+    def run_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunStatusCount]:
+        """run_counts has one entry per run status (RUNNING, COMPLETED, FAILED,
+        CANCELLED, in that order), zero counts included.
+        """
+
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        run_counts: _abc.Iterable[Global___RunStatusCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_counts", b"run_counts", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowSummary: _TypeAlias = WorkflowSummary  # noqa: Y015
+
+@_typing.final
+class RunStatusCount(_message.Message):
+    """RunStatusCount is how many runs are in one status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    RUN_COUNT_FIELD_NUMBER: _builtins.int
+    status: Global___RunStatus.ValueType
+    """status is the run status counted."""
+    run_count: _builtins.int
+    """run_count is the number of runs in it; 0 when there is none."""
+    def __init__(
+        self,
+        *,
+        status: Global___RunStatus.ValueType = ...,
+        run_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_count", b"run_count", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunStatusCount: _TypeAlias = RunStatusCount  # noqa: Y015
+
+@_typing.final
+class CancelRunRequest(_message.Message):
+    """CancelRunRequest names the run to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run; required."""
+    reason: _builtins.str
+    """reason says why, for people (stored as the run's error message and sent
+    to its workers); empty means "cancelled". At most 1024 characters.
+    """
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunRequest: _TypeAlias = CancelRunRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunResponse(_message.Message):
+    """CancelRunResponse carries the cancelled run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def run(self) -> Global___Run:
+        """run is the run as stored after the call, in status CANCELLED."""
+
+    def __init__(
+        self,
+        *,
+        run: Global___Run | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run", b"run"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunResponse: _TypeAlias = CancelRunResponse  # noqa: Y015
+
+@_typing.final
+class CancelRunsRequest(_message.Message):
+    """CancelRunsRequest says which runs to cancel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    MAX_RUNS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    max_runs: _builtins.int
+    """max_runs is the most runs cancelled by this call: 1 to 10000; 0 or
+    anything else is INVALID_ARGUMENT.
+    """
+    reason: _builtins.str
+    """reason is as in CancelRunRequest; empty means "cancelled"."""
+    @_builtins.property
+    def filter(self) -> Global___RunFilter:
+        """filter keeps the runs to cancel; unset matches every run. Only RUNNING
+        runs are cancelled, so its statuses may be empty or RUN_STATUS_RUNNING
+        alone; any other status is INVALID_ARGUMENT.
+        """
+
+    def __init__(
+        self,
+        *,
+        filter: Global___RunFilter | None = ...,
+        max_runs: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "max_runs", b"max_runs", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunsRequest: _TypeAlias = CancelRunsRequest  # noqa: Y015
+
+@_typing.final
+class CancelRunsResponse(_message.Message):
+    """CancelRunsResponse says which runs were cancelled."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANCELLED_COUNT_FIELD_NUMBER: _builtins.int
+    RUN_IDS_FIELD_NUMBER: _builtins.int
+    cancelled_count: _builtins.int
+    """cancelled_count is how many runs this call cancelled; 0 when none
+    matched.
+    """
+    @_builtins.property
+    def run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """run_ids are the UUIDs of those runs, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        cancelled_count: _builtins.int = ...,
+        run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_count", b"cancelled_count", "run_ids", b"run_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelRunsResponse: _TypeAlias = CancelRunsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteRunRequest(_message.Message):
+    """DeleteRunRequest names the run to erase."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run; required."""
+    force: _builtins.bool
+    """force erases a RUNNING run too; false refuses it with
+    FAILED_PRECONDITION.
+    """
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRunRequest: _TypeAlias = DeleteRunRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRunResponse(_message.Message):
+    """DeleteRunResponse says the run is gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRunResponse: _TypeAlias = DeleteRunResponse  # noqa: Y015
+
+@_typing.final
+class DeleteRunsRequest(_message.Message):
+    """DeleteRunsRequest says which runs to erase."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILTER_FIELD_NUMBER: _builtins.int
+    MAX_RUNS_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    max_runs: _builtins.int
+    """max_runs is the most runs erased by this call: 1 to 1000; 0 or anything
+    else is INVALID_ARGUMENT.
+    """
+    force: _builtins.bool
+    """force erases RUNNING runs that match too; false leaves them, and a
+    filter whose statuses are RUN_STATUS_RUNNING alone is INVALID_ARGUMENT.
+    """
+    @_builtins.property
+    def filter(self) -> Global___RunFilter:
+        """filter keeps the runs to erase; unset matches every run (RUNNING ones
+        only with force).
+        """
+
+    def __init__(
+        self,
+        *,
+        filter: Global___RunFilter | None = ...,
+        max_runs: _builtins.int = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "force", b"force", "max_runs", b"max_runs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRunsRequest: _TypeAlias = DeleteRunsRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRunsResponse(_message.Message):
+    """DeleteRunsResponse says which runs were erased."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_COUNT_FIELD_NUMBER: _builtins.int
+    RUN_IDS_FIELD_NUMBER: _builtins.int
+    deleted_count: _builtins.int
+    """deleted_count is how many runs this call erased; 0 when none matched."""
+    @_builtins.property
+    def run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """run_ids are the UUIDs of those runs, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        deleted_count: _builtins.int = ...,
+        run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_count", b"deleted_count", "run_ids", b"run_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRunsResponse: _TypeAlias = DeleteRunsResponse  # noqa: Y015
+
+@_typing.final
+class ListLeasesRequest(_message.Message):
+    """ListLeasesRequest asks for one page of the held leases."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_PREFIX_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    key_prefix: _builtins.str
+    """key_prefix keeps the leases whose key starts with it ("run:" for the
+    runs' locks); empty keeps every lease. At most 1024 characters.
+    """
+    page_size: _builtins.int
+    """page_size is the most leases in the page: 0 means 50, at most 1000;
+    negative or above 1000 is INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """page_token is the next_page_token of the previous page; empty asks for
+    the first page. It must come with the same key_prefix.
+    """
+    def __init__(
+        self,
+        *,
+        key_prefix: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_prefix", b"key_prefix", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeasesRequest: _TypeAlias = ListLeasesRequest  # noqa: Y015
+
+@_typing.final
+class ListLeasesResponse(_message.Message):
+    """ListLeasesResponse carries one page of held leases."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEASES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token asks for the next page; empty when this page is the
+    last.
+    """
+    @_builtins.property
+    def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeaseInfo]:
+        """leases are ordered by key; empty when none is held."""
+
+    def __init__(
+        self,
+        *,
+        leases: _abc.Iterable[Global___LeaseInfo] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["leases", b"leases", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLeasesResponse: _TypeAlias = ListLeasesResponse  # noqa: Y015
+
+@_typing.final
+class RunFilter(_message.Message):
+    """RunFilter says which runs a list, a bulk cancel or a bulk delete is about.
+    Every field set must match (AND); an unset field matches every run. The
+    time bounds are half-open: *_after includes its instant, *_before excludes
+    it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    CREATED_AFTER_FIELD_NUMBER: _builtins.int
+    CREATED_BEFORE_FIELD_NUMBER: _builtins.int
+    UPDATED_AFTER_FIELD_NUMBER: _builtins.int
+    UPDATED_BEFORE_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow keeps the runs of this workflow only; empty keeps every
+    workflow.
+    """
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___RunStatus.ValueType]:
+        """statuses keeps the runs in any one of these statuses; empty keeps every
+        status. RUN_STATUS_UNSPECIFIED in it is INVALID_ARGUMENT.
+        """
+
+    @_builtins.property
+    def created_after(self) -> _timestamp_pb2.Timestamp:
+        """created_after keeps the runs created at or after this instant; unset
+        sets no lower bound.
+        """
+
+    @_builtins.property
+    def created_before(self) -> _timestamp_pb2.Timestamp:
+        """created_before keeps the runs created before this instant; unset sets
+        no upper bound. It must be after created_after when both are set.
+        """
+
+    @_builtins.property
+    def updated_after(self) -> _timestamp_pb2.Timestamp:
+        """updated_after keeps the runs last changed at or after this instant;
+        unset sets no lower bound.
+        """
+
+    @_builtins.property
+    def updated_before(self) -> _timestamp_pb2.Timestamp:
+        """updated_before keeps the runs last changed before this instant; unset
+        sets no upper bound. It must be after updated_after when both are set.
+        """
+
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___RunStatus.ValueType] | None = ...,
+        created_after: _timestamp_pb2.Timestamp | None = ...,
+        created_before: _timestamp_pb2.Timestamp | None = ...,
+        updated_after: _timestamp_pb2.Timestamp | None = ...,
+        updated_before: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "updated_after", b"updated_after", "updated_before", b"updated_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_after", b"created_after", "created_before", b"created_before", "statuses", b"statuses", "updated_after", b"updated_after", "updated_before", b"updated_before", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunFilter: _TypeAlias = RunFilter  # noqa: Y015
 
 @_typing.final
 class StepTaskSubscribe(_message.Message):
@@ -1860,6 +2511,46 @@ class StepTaskRefused(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepTaskRefused: _TypeAlias = StepTaskRefused  # noqa: Y015
+
+@_typing.final
+class StepTaskCancel(_message.Message):
+    """StepTaskCancel asks the worker to stop one task. The task stays in flight
+    on the stream until the worker answers it: its complete or fail is then
+    refused with FAILED_PRECONDITION, nothing is written, and the slot is free
+    again (as for any refused report, the worker gives its credit back).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the task's step."""
+    attempt: _builtins.int
+    """attempt is the task's attempt number."""
+    run_id: _builtins.str
+    """run_id is the UUID of the run that finished."""
+    reason: _builtins.str
+    """reason says why, for people: the cancel's reason, or the run's status
+    when it finished otherwise.
+    """
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        run_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "reason", b"reason", "run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepTaskCancel: _TypeAlias = StepTaskCancel  # noqa: Y015
 
 @_typing.final
 class StepTaskDrained(_message.Message):

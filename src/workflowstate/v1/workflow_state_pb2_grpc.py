@@ -132,6 +132,46 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.FromString,
                 _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.ListSteps = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListSteps',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsResponse.FromString,
+                _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListWorkflows',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/CancelRun',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
+        self.CancelRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/CancelRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.FromString,
+                _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteRun',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
+        self.DeleteRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.FromString,
+                _registered_method=True)
+        self.ListLeases = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListLeases',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -341,6 +381,98 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuns(self, request, context):
+        """Managing runs: list, cancel and delete runs (issue 11).
+
+        ListRuns lists the runs that match a filter, one page at a time, newest
+        first unless order_by says otherwise. Pages come in a stable order
+        (create_time, then run_id) and the page_token is a position in it, so a
+        run created while a client walks the pages never makes it see another
+        run twice or miss one (AIP-158). Runs come without their payloads unless
+        view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+        page_size out of range, an unknown status or order, a time range whose
+        end is not after its start, or a page_token that this server did not
+        issue or that was issued for another filter or order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSteps(self, request, context):
+        """ListSteps returns every step of a run, in the order the steps were
+        inserted, each as GetStepState returns it: its current attempt's status,
+        attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+        an unknown run; an empty list for a run without steps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflows(self, request, context):
+        """ListWorkflows returns every workflow that has runs, by name, with the
+        number of its runs in each status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+        error (code "CANCELLED"), and its event, in one statement. Its steps that
+        have not started are never handed to a worker; a worker running an
+        attempt of it gets a cancel on its StreamStepTasks stream, and any result
+        it sends for that attempt later is refused with FAILED_PRECONDITION and
+        not written. Cancelling a CANCELLED run is a no-op that returns it as it
+        is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+        unknown run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRuns(self, request, context):
+        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+        that match a filter, oldest first, and says which. Call it again while it
+        returns max_runs runs to cancel more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRun(self, request, context):
+        """DeleteRun erases a run with its steps, every attempt and every event, in
+        one transaction. A RUNNING run is erased only with force (else
+        FAILED_PRECONDITION, nothing erased); a worker still running one of its
+        attempts then has its report refused with NOT_FOUND. Leases are not a
+        run's: their keys are free text and stay. NOT_FOUND for an unknown run
+        (also for a second delete). ABORTED when a write to the run raced the
+        delete and PostgreSQL chose the delete to give way; retry it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRuns(self, request, context):
+        """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+        a filter, oldest first, in one transaction, and says which. Without
+        force, RUNNING runs are left out. Call it again while it returns
+        max_runs runs to delete more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLeases(self, request, context):
+        """ListLeases lists the leases held now (granted, not released, not
+        expired), by key, one page at a time; a key_prefix keeps the keys that
+        start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+        range, or a page_token this server did not issue or issued for another
+        key_prefix.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -428,6 +560,46 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.StreamRunEvents,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'ListSteps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSteps,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsResponse.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'CancelRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunResponse.SerializeToString,
+            ),
+            'DeleteRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.SerializeToString,
+            ),
+            'ListLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLeases,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -902,6 +1074,222 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/StreamRunEvents',
             workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.StreamRunEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSteps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListSteps',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListStepsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListWorkflows',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkflowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/CancelRun',
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/CancelRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.CancelRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteRun',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListLeases',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

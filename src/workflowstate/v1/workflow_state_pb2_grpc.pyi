@@ -169,6 +169,66 @@ class WorkflowStateServiceStub:
     workflow, for an orchestrator that serves many runs, in the same order and
     with the same resumption as WatchRun. It never ends by itself.
     """
+    ListRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]
+    """Managing runs: list, cancel and delete runs (issue 11).
+
+    ListRuns lists the runs that match a filter, one page at a time, newest
+    first unless order_by says otherwise. Pages come in a stable order
+    (create_time, then run_id) and the page_token is a position in it, so a
+    run created while a client walks the pages never makes it see another
+    run twice or miss one (AIP-158). Runs come without their payloads unless
+    view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+    page_size out of range, an unknown status or order, a time range whose
+    end is not after its start, or a page_token that this server did not
+    issue or that was issued for another filter or order.
+    """
+    ListSteps: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStepsRequest, _workflow_state_pb2.ListStepsResponse]
+    """ListSteps returns every step of a run, in the order the steps were
+    inserted, each as GetStepState returns it: its current attempt's status,
+    attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+    an unknown run; an empty list for a run without steps.
+    """
+    ListWorkflows: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]
+    """ListWorkflows returns every workflow that has runs, by name, with the
+    number of its runs in each status.
+    """
+    CancelRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]
+    """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+    error (code "CANCELLED"), and its event, in one statement. Its steps that
+    have not started are never handed to a worker; a worker running an
+    attempt of it gets a cancel on its StreamStepTasks stream, and any result
+    it sends for that attempt later is refused with FAILED_PRECONDITION and
+    not written. Cancelling a CANCELLED run is a no-op that returns it as it
+    is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+    unknown run.
+    """
+    CancelRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]
+    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+    that match a filter, oldest first, and says which. Call it again while it
+    returns max_runs runs to cancel more.
+    """
+    DeleteRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]
+    """DeleteRun erases a run with its steps, every attempt and every event, in
+    one transaction. A RUNNING run is erased only with force (else
+    FAILED_PRECONDITION, nothing erased); a worker still running one of its
+    attempts then has its report refused with NOT_FOUND. Leases are not a
+    run's: their keys are free text and stay. NOT_FOUND for an unknown run
+    (also for a second delete). ABORTED when a write to the run raced the
+    delete and PostgreSQL chose the delete to give way; retry it.
+    """
+    DeleteRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]
+    """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+    a filter, oldest first, in one transaction, and says which. Without
+    force, RUNNING runs are left out. Call it again while it returns
+    max_runs runs to delete more.
+    """
+    ListLeases: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]
+    """ListLeases lists the leases held now (granted, not released, not
+    expired), by key, one page at a time; a key_prefix keeps the keys that
+    start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+    range, or a page_token this server did not issue or issued for another
+    key_prefix.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -307,6 +367,66 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     """StreamRunEvents streams the events of every run, or of every run of one
     workflow, for an orchestrator that serves many runs, in the same order and
     with the same resumption as WatchRun. It never ends by itself.
+    """
+    ListRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]  # type: ignore[assignment]
+    """Managing runs: list, cancel and delete runs (issue 11).
+
+    ListRuns lists the runs that match a filter, one page at a time, newest
+    first unless order_by says otherwise. Pages come in a stable order
+    (create_time, then run_id) and the page_token is a position in it, so a
+    run created while a client walks the pages never makes it see another
+    run twice or miss one (AIP-158). Runs come without their payloads unless
+    view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+    page_size out of range, an unknown status or order, a time range whose
+    end is not after its start, or a page_token that this server did not
+    issue or that was issued for another filter or order.
+    """
+    ListSteps: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStepsRequest, _workflow_state_pb2.ListStepsResponse]  # type: ignore[assignment]
+    """ListSteps returns every step of a run, in the order the steps were
+    inserted, each as GetStepState returns it: its current attempt's status,
+    attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+    an unknown run; an empty list for a run without steps.
+    """
+    ListWorkflows: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
+    """ListWorkflows returns every workflow that has runs, by name, with the
+    number of its runs in each status.
+    """
+    CancelRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]  # type: ignore[assignment]
+    """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+    error (code "CANCELLED"), and its event, in one statement. Its steps that
+    have not started are never handed to a worker; a worker running an
+    attempt of it gets a cancel on its StreamStepTasks stream, and any result
+    it sends for that attempt later is refused with FAILED_PRECONDITION and
+    not written. Cancelling a CANCELLED run is a no-op that returns it as it
+    is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+    unknown run.
+    """
+    CancelRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]  # type: ignore[assignment]
+    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+    that match a filter, oldest first, and says which. Call it again while it
+    returns max_runs runs to cancel more.
+    """
+    DeleteRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]  # type: ignore[assignment]
+    """DeleteRun erases a run with its steps, every attempt and every event, in
+    one transaction. A RUNNING run is erased only with force (else
+    FAILED_PRECONDITION, nothing erased); a worker still running one of its
+    attempts then has its report refused with NOT_FOUND. Leases are not a
+    run's: their keys are free text and stay. NOT_FOUND for an unknown run
+    (also for a second delete). ABORTED when a write to the run raced the
+    delete and PostgreSQL chose the delete to give way; retry it.
+    """
+    DeleteRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]  # type: ignore[assignment]
+    """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+    a filter, oldest first, in one transaction, and says which. Without
+    force, RUNNING runs are left out. Call it again while it returns
+    max_runs runs to delete more.
+    """
+    ListLeases: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]  # type: ignore[assignment]
+    """ListLeases lists the leases held now (granted, not released, not
+    expired), by key, one page at a time; a key_prefix keeps the keys that
+    start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+    range, or a page_token this server did not issue or issued for another
+    key_prefix.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -545,6 +665,114 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         """StreamRunEvents streams the events of every run, or of every run of one
         workflow, for an orchestrator that serves many runs, in the same order and
         with the same resumption as WatchRun. It never ends by itself.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRuns(
+        self,
+        request: _workflow_state_pb2.ListRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListRunsResponse]]:
+        """Managing runs: list, cancel and delete runs (issue 11).
+
+        ListRuns lists the runs that match a filter, one page at a time, newest
+        first unless order_by says otherwise. Pages come in a stable order
+        (create_time, then run_id) and the page_token is a position in it, so a
+        run created while a client walks the pages never makes it see another
+        run twice or miss one (AIP-158). Runs come without their payloads unless
+        view is RUN_VIEW_FULL. INVALID_ARGUMENT (naming the field) for a
+        page_size out of range, an unknown status or order, a time range whose
+        end is not after its start, or a page_token that this server did not
+        issue or that was issued for another filter or order.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSteps(
+        self,
+        request: _workflow_state_pb2.ListStepsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListStepsResponse, _abc.Awaitable[_workflow_state_pb2.ListStepsResponse]]:
+        """ListSteps returns every step of a run, in the order the steps were
+        inserted, each as GetStepState returns it: its current attempt's status,
+        attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
+        an unknown run; an empty list for a run without steps.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkflows(
+        self,
+        request: _workflow_state_pb2.ListWorkflowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListWorkflowsResponse, _abc.Awaitable[_workflow_state_pb2.ListWorkflowsResponse]]:
+        """ListWorkflows returns every workflow that has runs, by name, with the
+        number of its runs in each status.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRun(
+        self,
+        request: _workflow_state_pb2.CancelRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.CancelRunResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunResponse]]:
+        """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+        error (code "CANCELLED"), and its event, in one statement. Its steps that
+        have not started are never handed to a worker; a worker running an
+        attempt of it gets a cancel on its StreamStepTasks stream, and any result
+        it sends for that attempt later is refused with FAILED_PRECONDITION and
+        not written. Cancelling a CANCELLED run is a no-op that returns it as it
+        is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
+        unknown run.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelRuns(
+        self,
+        request: _workflow_state_pb2.CancelRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.CancelRunsResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunsResponse]]:
+        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+        that match a filter, oldest first, and says which. Call it again while it
+        returns max_runs runs to cancel more.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRun(
+        self,
+        request: _workflow_state_pb2.DeleteRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteRunResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunResponse]]:
+        """DeleteRun erases a run with its steps, every attempt and every event, in
+        one transaction. A RUNNING run is erased only with force (else
+        FAILED_PRECONDITION, nothing erased); a worker still running one of its
+        attempts then has its report refused with NOT_FOUND. Leases are not a
+        run's: their keys are free text and stay. NOT_FOUND for an unknown run
+        (also for a second delete). ABORTED when a write to the run raced the
+        delete and PostgreSQL chose the delete to give way; retry it.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRuns(
+        self,
+        request: _workflow_state_pb2.DeleteRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteRunsResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunsResponse]]:
+        """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
+        a filter, oldest first, in one transaction, and says which. Without
+        force, RUNNING runs are left out. Call it again while it returns
+        max_runs runs to delete more.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLeases(
+        self,
+        request: _workflow_state_pb2.ListLeasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListLeasesResponse, _abc.Awaitable[_workflow_state_pb2.ListLeasesResponse]]:
+        """ListLeases lists the leases held now (granted, not released, not
+        expired), by key, one page at a time; a key_prefix keeps the keys that
+        start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
+        range, or a page_token this server did not issue or issued for another
+        key_prefix.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -309,8 +309,11 @@ def test_the_client_sends_its_token_on_calls_leases_and_watches(auth_server, mon
         with pytest.raises(PermissionDenied):
             with reader.run_lock(run.run_id):
                 pass
-    with WorkflowStateClient(auth_server.target, retry=False) as anonymous, pytest.raises(Unauthenticated):
-        anonymous.get_run(run.run_id)
+    with WorkflowStateClient(auth_server.target, retry=False) as anonymous:
+        with pytest.raises(Unauthenticated):
+            anonymous.get_run(run.run_id)
+        with pytest.raises(Unauthenticated):  # at once: streams reconnect on UNAVAILABLE only
+            next(iter(anonymous.watch_run(run.run_id)))
 
 
 def test_the_client_takes_its_token_from_the_environment(auth_server, monkeypatch) -> None:
@@ -410,8 +413,7 @@ def test_mutual_tls_serves_clients_with_a_certificate_of_the_ca_only(start_serve
     for cert, key in ((None, None), (stranger_cert, stranger_key)):
         with WorkflowStateClient(server.target, tls=credentials(cert, key), retry=False) as refused, pytest.raises(Unavailable):
             refused.get_run(run.run_id)
-    # Client-certificate auth counts as auth: no warning even when listening widely (see below).
-    assert "NO AUTHENTICATION" not in server.log_text()
+    assert '"auth": "client certificates"' in server.log_text()
 
 
 # --- the warning, and the checks at start ---------------------------------------------------------
@@ -425,9 +427,16 @@ def _warnings(log_text: str) -> list[dict[str, Any]]:
 def test_listening_widely_without_auth_warns_loudly(start_server, tmp_path: Path) -> None:
     open_server = start_server("--listen", "0.0.0.0:0")
     (warning,) = _warnings(open_server.log_text())
+    assert '"auth": "none"' in open_server.log_text()
     assert "anyone who can reach this address may read, change and delete every run" in warning["msg"]
     assert warning["address"].startswith("0.0.0.0:")
     tokens = tmp_path / "tokens.txt"
     tokens.write_text(token_line("x", Role.ADMIN) + "\n")
     assert _warnings(start_server("--listen", "0.0.0.0:0", "--auth-tokens", str(tokens)).log_text()) == []
     assert _warnings(start_server().log_text()) == []  # loopback only
+    # Client certificates count as auth too.
+    from support.certificates import self_signed
+
+    cert, key = self_signed(tmp_path)
+    mutual = start_server("--listen", "0.0.0.0:0", "--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(cert))
+    assert _warnings(mutual.log_text()) == []

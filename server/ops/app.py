@@ -49,6 +49,13 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def _auth_in_use(config: ServerConfig) -> str:
+    """How callers are authenticated, for the start line."""
+    ways = [f"{len(config.auth_tokens)} tokens"] if config.auth_tokens is not None else []
+    ways += ["client certificates"] if config.tls_client_ca is not None else []
+    return " and ".join(ways) or "none"
+
+
 def _warn_if_open(config: ServerConfig, address: str) -> None:
     """Say it loudly when anyone who reaches the port may do anything."""
     if config.auth_tokens is not None or config.tls_client_ca is not None or is_loopback(config.listen):
@@ -156,7 +163,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     dispatcher.start()
     watchers.start()
     listener = supervisor.start("notification-listener", notifications.run)
-    log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
+    log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id), "auth": _auth_in_use(config)})
     on_ready(address)
     try:
         await stop.wait()

@@ -7,12 +7,15 @@ the server and keeps the call's deadline across attempts.
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import grpc.aio
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 
@@ -132,3 +135,140 @@ def channel_credentials(
     if isinstance(tls, grpc.ChannelCredentials):
         return tls
     return grpc.ssl_channel_credentials() if tls else None
+
+
+TOKEN_VARIABLE = "WORKFLOWSTATE_TOKEN"
+"""The environment variable a client takes its bearer token from when given none."""
+
+
+def bearer(token: str | None) -> tuple[str, str] | None:
+    """The metadata entry that carries ``token`` (from WORKFLOWSTATE_TOKEN when ``None``), or
+    ``None`` when there is no token. ``ValueError`` for a token no header can carry; the message
+    never shows the token."""
+    if token is None:
+        token = os.environ.get(TOKEN_VARIABLE) or None
+        if token is None:
+            return None
+    if not isinstance(token, str) or not token or not all("!" <= character <= "~" for character in token):
+        raise ValueError(
+            "token must be a non-empty string of printable ASCII characters without spaces "
+            f"(got {len(token) if isinstance(token, str) else type(token).__name__} characters); "
+            "tokens of `workflowstate token new` are"
+        )
+    return ("authorization", f"Bearer {token}")
+
+
+def _with_entry(metadata: Any, entry: tuple[str, str]) -> Any:
+    return (*(metadata or ()), entry)
+
+
+class _SyncCallDetails(
+    collections.namedtuple("_SyncCallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+    grpc.ClientCallDetails,
+):
+    """grpc.ClientCallDetails is abstract: the blocking channel's interceptors need a concrete one."""
+
+
+class _SyncBearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Adds the token's metadata to every call of a blocking channel, unary or stream."""
+
+    def __init__(self, entry: tuple[str, str]) -> None:
+        self._entry = entry
+
+    def _details(self, details: Any) -> _SyncCallDetails:
+        return _SyncCallDetails(
+            details.method,
+            details.timeout,
+            _with_entry(details.metadata, self._entry),
+            details.credentials,
+            details.wait_for_ready,
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(client_call_details), request_iterator)
+
+    def intercept_stream_stream(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        return continuation(self._details(client_call_details), request_iterator)
+
+
+def _aio_details(details: grpc.aio.ClientCallDetails, entry: tuple[str, str]) -> grpc.aio.ClientCallDetails:
+    return details._replace(metadata=grpc.aio.Metadata(*_with_entry(details.metadata, entry)))
+
+
+# grpc.aio files an interceptor under the first of the four kinds it is, so one class per kind.
+class _AioBearerUnaryUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, entry: tuple[str, str]) -> None:
+        self._entry = entry
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(_aio_details(client_call_details, self._entry), request)
+
+
+class _AioBearerUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, entry: tuple[str, str]) -> None:
+        self._entry = entry
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(_aio_details(client_call_details, self._entry), request)
+
+
+class _AioBearerStreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, entry: tuple[str, str]) -> None:
+        self._entry = entry
+
+    async def intercept_stream_unary(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        return await continuation(_aio_details(client_call_details, self._entry), request_iterator)
+
+
+class _AioBearerStreamStream(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, entry: tuple[str, str]) -> None:
+        self._entry = entry
+
+    async def intercept_stream_stream(self, continuation: Any, client_call_details: Any, request_iterator: Any) -> Any:
+        return await continuation(_aio_details(client_call_details, self._entry), request_iterator)
+
+
+def open_channel_async(
+    target: str,
+    credentials: grpc.ChannelCredentials | None,
+    options: Sequence[tuple[str, Any]],
+    token: tuple[str, str] | None,
+) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel; with a token, every call and stream on it carries it.
+
+    No interceptor without a token: they cost CPU on every call.
+    """
+    interceptors = (
+        [kind(token) for kind in (_AioBearerUnaryUnary, _AioBearerUnaryStream, _AioBearerStreamUnary, _AioBearerStreamStream)]
+        if token is not None
+        else None
+    )
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
+
+
+def open_channel_sync(
+    target: str,
+    credentials: grpc.ChannelCredentials | None,
+    options: Sequence[tuple[str, Any]],
+    token: tuple[str, str] | None,
+) -> grpc.Channel:
+    """A blocking channel; with a token, every call and stream on it carries it."""
+    if credentials is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        channel = grpc.secure_channel(target, credentials, options=options)
+    return grpc.intercept_channel(channel, _SyncBearer(token)) if token is not None else channel

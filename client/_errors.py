@@ -57,6 +57,16 @@ class Aborted(WorkflowStateError):
     """PostgreSQL broke a deadlock or serialization conflict: nothing was written; retry."""
 
 
+class Unauthenticated(WorkflowStateError):
+    """The server wants a token (``token=`` or ``WORKFLOWSTATE_TOKEN``) and got none, a malformed
+    one, or one it does not know. Nothing was done."""
+
+
+class PermissionDenied(WorkflowStateError):
+    """The token is known, but its role may not make this call (a ``read`` token writing, say).
+    Nothing was done."""
+
+
 _ERROR_BY_STATUS: dict[grpc.StatusCode, type[WorkflowStateError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -66,6 +76,8 @@ _ERROR_BY_STATUS: dict[grpc.StatusCode, type[WorkflowStateError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.ABORTED: Aborted,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 
 

@@ -19,7 +19,8 @@ from . import _calls
 from ._batch_sync import SyncSender
 from ._batch_protocol import Batching, batching_of
 from ._calls import UNSET, Call, Fence, RunFilter
-from ._channel import DEFAULT_RETRY_POLICY, channel_credentials, separate_connections, channel_options as _channel_options
+from ._channel import DEFAULT_RETRY_POLICY, bearer, channel_credentials, open_channel_sync, separate_connections
+from ._channel import channel_options as _channel_options
 from ._events import EventFeed
 from ._events_sync import follow_sync
 from ._identity import host_and_pid
@@ -75,6 +76,7 @@ class WorkflowStateClient:
         channel_options: Sequence[tuple[str, Any]] = (),
         connections: int = 1,
         batching: bool | Batching = True,
+        token: str | None = None,
     ) -> None:
         """Open a channel to ``target`` (``"host:port"``); gRPC connects lazily, on the first call.
 
@@ -97,15 +99,18 @@ class WorkflowStateClient:
                 exactly as if sent alone, and a lone call goes out at once.
                 ``False`` sends every call on its own; ``Batching(...)``
                 changes the window and the size of a batch.
+            token: The bearer token every call and stream sends (as
+                ``authorization: Bearer <token>`` metadata), for a server
+                started with ``--auth-tokens``; ``None`` takes it from the
+                environment variable ``WORKFLOWSTATE_TOKEN`` when set. Send it
+                over TLS only, unless the server is on this machine.
         """
         if connections < 1:
             raise ValueError(f"connections must be at least 1, got {connections}")
         credentials = channel_credentials(tls)
         options = _channel_options(retry=retry, extra=separate_connections(connections, channel_options))
-        if credentials is None:
-            self._channels = [grpc.insecure_channel(target, options=options) for _ in range(connections)]
-        else:
-            self._channels = [grpc.secure_channel(target, credentials, options=options) for _ in range(connections)]
+        authorization = bearer(token)
+        self._channels = [open_channel_sync(target, credentials, options, authorization) for _ in range(connections)]
         self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
         self._sender = SyncSender(

@@ -45,6 +45,7 @@ NAMES = {
     "follow_async": "follow_sync",
     "_batch_async": "_batch_sync",
     "AsyncSender": "SyncSender",
+    "open_channel_async": "open_channel_sync",
 }
 
 # Dotted names (in code): the module attribute of the async world and the blocking one.

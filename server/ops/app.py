@@ -22,8 +22,9 @@ from .health import DatabaseHealth
 from ..leases.store import LeaseStore
 from ..leases.manager import LeaseManager
 from .metrics import Metrics
-from .ports import CannotListen, refuse_if_in_use
+from .ports import CannotListen, is_loopback, refuse_if_in_use
 from ..db.notifications import Notifications
+from ..rpc.auth import TokenAuth
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
 from ..state.catalog import RunCatalog
@@ -40,7 +41,31 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
         return None
     if config.tls_cert is None or config.tls_key is None:
         raise SystemExit("TLS needs both --tls-cert and --tls-key")
-    return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+    if config.tls_client_ca is None:
+        return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+    return grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+        root_certificates=config.tls_client_ca.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+def _auth_in_use(config: ServerConfig) -> str:
+    """How callers are authenticated, for the start line."""
+    ways = [f"{len(config.auth_tokens)} tokens"] if config.auth_tokens is not None else []
+    ways += ["client certificates"] if config.tls_client_ca is not None else []
+    return " and ".join(ways) or "none"
+
+
+def _warn_if_open(config: ServerConfig, address: str) -> None:
+    """Say it loudly when anyone who reaches the port may do anything."""
+    if config.auth_tokens is not None or config.tls_client_ca is not None or is_loopback(config.listen):
+        return
+    log.warning(
+        "NO AUTHENTICATION: anyone who can reach this address may read, change and delete every run; "
+        "pass --auth-tokens FILE and/or --tls-client-ca FILE, or listen on 127.0.0.1 only (README: Auth)",
+        extra={"address": address},
+    )
 
 
 def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
@@ -68,7 +93,9 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     # Batch too: a batch may carry what one call may (gRPC refuses more with RESOURCE_EXHAUSTED
     # before the handler runs), so batching never makes a server hold more bytes per call.
     max_message = 4 * config.max_payload_bytes + 64 * 1024
+    metrics = Metrics()
     server = grpc.aio.server(
+        interceptors=[TokenAuth(config.auth_tokens, metrics)] if config.auth_tokens is not None else [],
         options=[
             ("grpc.max_receive_message_length", max_message),
             ("grpc.max_send_message_length", -1),
@@ -76,7 +103,6 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
             ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ]
     )
-    metrics = Metrics()
     metrics.watch_pool(database.pool_stats)
     health_servicer = health.aio.HealthServicer()
     # Every background loop runs under it: an unexpected error is logged, counted and restarted.
@@ -124,6 +150,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     address = _bind(server, config)
+    _warn_if_open(config, address)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -138,7 +165,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     dispatcher.start()
     watchers.start()
     listener = supervisor.start("notification-listener", notifications.run)
-    log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id)})
+    log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id), "auth": _auth_in_use(config)})
     on_ready(address)
     try:
         await stop.wait()

@@ -24,8 +24,9 @@ READY_PREFIX = "workflowstate listening on "
 EPILOG = """\
 examples:
   workflowstate serve                      embedded PostgreSQL, listens on 127.0.0.1:50051
-  workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051
+  workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051 --auth-tokens tokens.txt
   WORKFLOWSTATE_DATABASE_URL=postgresql://... workflowstate serve
+  workflowstate token new --role write     a new token, and its line for the --auth-tokens file
 """
 
 
@@ -49,6 +50,28 @@ def _positive(kind: type[int] | type[float], noun: str) -> Callable[[str], Any]:
 
 _positive_float = _positive(float, "number")
 _positive_int = _positive(int, "whole number")
+
+
+def _token_file(text: str) -> dict[Any, Any]:
+    """An argparse type: the --auth-tokens file, read and checked now, so a bad one stops the start."""
+    from ..rpc.tokens import TokenFileError, read_token_file  # the standard library only
+
+    try:
+        return read_token_file(Path(text))
+    except TokenFileError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _certificates_file(text: str) -> Path:
+    """An argparse type: a readable file of PEM certificates."""
+    path = Path(text)
+    try:
+        content = path.read_bytes()
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {err.strerror or err}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in content:
+        raise argparse.ArgumentTypeError(f"{path} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')")
+    return path
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -145,13 +168,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--health-interval", type=_positive_float, default=5.0, help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain; with --tls-key enables TLS")
     serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    serve.add_argument("--tls-client-ca", type=_certificates_file, default=None, help="PEM CA certificates: with TLS, require every client to present a certificate they sign (mutual TLS)")
+    serve.add_argument("--auth-tokens", type=_token_file, default=None, metavar="FILE", help="file of '<sha256 of a token> <role>' lines (roles: read, worker, write, admin); calls must then send 'authorization: Bearer <token>' (see `workflowstate token new`)")
     serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes sharing the port (about one core each)")
     serve.add_argument("--reuse-port", action="store_true", default=False, help="share the listen port with servers already listening there (SO_REUSEPORT); without it, a port in use is refused")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="debug also logs every request")
     serve.add_argument("--log-format", default="auto", choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
     serve.read_environment()
+    token = commands.add_parser("token", help="make bearer tokens for --auth-tokens", description="Make bearer tokens for --auth-tokens.")
+    token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
+    new = token_commands.add_parser(
+        "new",
+        help="print a new token (once) and its line for the --auth-tokens file",
+        description="Print a new random token, shown only this once, and the line that gives it ROLE in the "
+        "--auth-tokens file (the file holds the token's SHA-256, never the token).",
+    )
+    new.add_argument("--role", required=True, choices=["read", "worker", "write", "admin"], help="what the token may do")
+    new.add_argument("--comment", default="", help="a note put after the line, e.g. who holds the token")
     return parser
+
+
+def _new_token(args: argparse.Namespace) -> int:
+    from ..rpc.tokens import Role, new_token, token_line  # the standard library only
+
+    token = new_token()
+    print("# the token, shown only now; clients send it as token=... or WORKFLOWSTATE_TOKEN:")
+    print(token)
+    print("# its line for the --auth-tokens file (then restart the server):")
+    print(token_line(token, Role(args.role), " ".join(args.comment.split())))
+    return 0
 
 
 def _serve(args: argparse.Namespace, argv: list[str]) -> int:
@@ -199,7 +245,12 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         metrics_listen=args.metrics_listen,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        auth_tokens=args.auth_tokens,
     )
+    if config.tls_client_ca is not None and (config.tls_cert is None or config.tls_key is None):
+        print("workflowstate: --tls-client-ca needs TLS: pass --tls-cert and --tls-key too", file=sys.stderr)
+        return 2
     if config.database_url is None and args.no_embedded:
         print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)
         return 2
@@ -233,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args, argv)
+    if args.command == "token":
+        return _new_token(args)
     parser.print_help()
     return 2
 

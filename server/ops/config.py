@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..dispatch.dispatcher import DispatchSettings
+from ..rpc.tokens import Role
 from ..leases.manager import LeaseSettings
 from ..db.database import PoolSettings
 
@@ -47,3 +48,7 @@ class ServerConfig:
     # PEM files for TLS; both or neither.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # PEM CA certificates: with them, TLS requires a client certificate they sign (mutual TLS).
+    tls_client_ca: Path | None = None
+    # {SHA-256 of a token: its role} from --auth-tokens; None lets every call through.
+    auth_tokens: dict[bytes, Role] | None = None

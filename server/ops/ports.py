@@ -9,6 +9,7 @@ refusal says why.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 
@@ -47,4 +48,17 @@ def refuse_if_in_use(listen: str) -> None:
                 # Any other refusal (an address not on this machine) is the bind's to report.
 
 
-__all__ = ["AddressInUse", "CannotListen", "refuse_if_in_use"]
+def is_loopback(listen: str) -> bool:
+    """Whether a listen address (host:port, [v6]:port, unix:path) takes connections from this machine only."""
+    if listen.startswith(("unix:", "unix-abstract:")):
+        return True
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost, or empty (every address)
+
+
+__all__ = ["AddressInUse", "CannotListen", "is_loopback", "refuse_if_in_use"]

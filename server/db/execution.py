@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -63,6 +64,11 @@ def deadline_in(seconds: float) -> Iterator[None]:
         _give_up_at.reset(token)
 
 
+def _settle(waiting: asyncio.Future[None], *_: Any) -> None:
+    if not waiting.done():
+        waiting.set_result(None)
+
+
 def _still_connected(conn: psycopg.AsyncConnection[Any]) -> bool:
     """Whether an idle pooled connection still has its server, without a round trip.
 
@@ -98,10 +104,14 @@ class StatementRunner:
         loop = asyncio.get_running_loop()
         statement = _StatementRun(self, sql, params, many, _give_up_at.get())
         task = statement.task = loop.create_task(statement.main())
+        # The caller waits on a future of its own, settled when the statement ends or it is time to
+        # give up: the caller's cancellation cancels that future, never the statement's task. (What
+        # asyncio.wait with a timeout does, in fewer steps: this is every call's path.)
+        waiting = loop.create_future()
+        task.add_done_callback(functools.partial(_settle, waiting))
+        timer = None if statement.give_up_at is None else loop.call_at(statement.give_up_at, _settle, waiting)
         try:
-            if statement.give_up_at is None:
-                return await asyncio.shield(task)
-            await asyncio.wait((task,), timeout=statement.give_up_at - loop.time())
+            await waiting
             if not task.done():
                 await statement.cancel_until_ended()
             return task.result()
@@ -111,6 +121,9 @@ class StatementRunner:
             elif not task.cancelled():
                 task.exception()  # ended as its caller went away: the answer goes nowhere, mark it read
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def mark_down(self, reason: str) -> None:
         """The database is known to be down: fail calls at once, release those waiting for a connection."""

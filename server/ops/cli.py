@@ -7,7 +7,6 @@ can be configured without a command line.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -211,7 +210,7 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
     try:
-        from . import app, embedded
+        from . import app, embedded, event_loop
         from .config import ServerConfig
         from .ports import CannotListen, refuse_if_in_use
         from ..core.errors import Unavailable
@@ -266,7 +265,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
             from .processes import run_workers
 
             return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen)
-        asyncio.run(app.serve(config, database_url, on_ready=ready))
+        event_loop.run(app.serve(config, database_url, on_ready=ready))
     except (Unavailable, CannotListen) as err:
         log.error("cannot start", extra={"reason": str(err)})
         print(f"workflowstate: cannot start: {err}", file=sys.stderr)

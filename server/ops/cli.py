@@ -1,4 +1,5 @@
-"""`workflowstate` command line: `workflowstate serve` runs the server.
+"""`workflowstate` command line: `workflowstate serve` runs the server; `runs`, `workflows` and
+`leases` (cli_runs.py) operate one through the Python client.
 
 Every flag can also come from a WORKFLOWSTATE_* environment variable (flag wins), so containers
 can be configured without a command line.
@@ -15,7 +16,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .cli_connection import EXIT_CODES_HELP, connection_options
 from .cli_parser import EnvParser
+from .cli_runs import add_commands as add_operator_commands
 
 log = logging.getLogger("workflowstate.server")
 
@@ -28,7 +31,16 @@ examples:
   workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051 --auth-tokens tokens.txt
   WORKFLOWSTATE_DATABASE_URL=postgresql://... workflowstate serve
   workflowstate token new --role write     a new token, and its line for the --auth-tokens file
-"""
+  workflowstate runs list --status failed --since 1d      failed runs of the last day
+  workflowstate runs show RUN_ID                           a run, its steps, every attempt and its error
+  workflowstate runs cancel RUN_ID --reason "customer asked"
+  workflowstate runs delete --status completed --until 30d --yes
+  workflowstate workflows | leases                         runs per workflow and status; leases held
+
+The operator commands (runs, workflows, leases) reach the server at --target (WORKFLOWSTATE_TARGET,
+default 127.0.0.1:50051) with --token (WORKFLOWSTATE_TOKEN); `workflowstate runs list --help` says more.
+
+""" + EXIT_CODES_HELP
 
 
 def _positive(kind: type[int] | type[float], noun: str) -> Callable[[str], Any]:
@@ -126,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--role", required=True, choices=["read", "worker", "write", "admin"], help="what the token may do")
     new.add_argument("--comment", default="", help="a note put after the line, e.g. who holds the token")
+    add_operator_commands(commands, connection_options())
     return parser
 
 
@@ -226,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, argv)
     if args.command == "token":
         return _new_token(args)
+    if hasattr(args, "handler"):  # the operator commands, through the client
+        return int(args.handler(args))
     parser.print_help()
     return 2
 

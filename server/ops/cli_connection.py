@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,3 +115,18 @@ def with_client(command: Callable[[WorkflowStateClient, argparse.Namespace], int
             return EXIT_OK
 
     return run
+
+
+def command_parser(commands: Any, name: str, connection: argparse.ArgumentParser, help: str, description: str) -> argparse.ArgumentParser:
+    """An operator command under `commands` (a subparsers action), with the connection's options."""
+    return commands.add_parser(
+        name, parents=[connection], help=help, description=description, epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+
+
+def finish_command(parser: Any, command: Callable[[WorkflowStateClient, argparse.Namespace], int], json_help: str = "one JSON object per line, for scripts") -> None:
+    """Add --json, read the connection's variables, and make `command` the parser's handler."""
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.read_environment(CONNECTION_OPTIONS)
+    parser.set_defaults(handler=with_client(command))

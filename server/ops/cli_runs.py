@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from workflowstate.client import LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus, WorkflowStateClient, WorkflowStateError
 
 from . import cli_filters as values
-from .cli_connection import CONNECTION_OPTIONS, EXIT_CODES_HELP, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, error_line, exit_code_of, fail, with_client
+from .cli_connection import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, command_parser, error_line, exit_code_of, fail, finish_command
 from .cli_output import age, jsonable, local_time, print_json, print_table, shortened, span
 
 T = TypeVar("T")
@@ -324,19 +324,6 @@ def list_leases(client: WorkflowStateClient, args: argparse.Namespace) -> int:
 # --- the parser ----------------------------------------------------------------------------------
 
 
-def _leaf(commands: Any, name: str, connection: argparse.ArgumentParser, help: str, description: str) -> argparse.ArgumentParser:
-    return commands.add_parser(
-        name, parents=[connection], help=help, description=description, epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-
-
-def _finish(parser: Any, command: Any, json_help: str = "one JSON object per line, for scripts") -> None:
-    parser.add_argument("--json", action="store_true", help=json_help)
-    parser.read_environment(CONNECTION_OPTIONS)
-    parser.set_defaults(handler=with_client(command))
-
-
 def _add_filters(parser: argparse.ArgumentParser, status_help: str) -> None:
     parser.add_argument("--workflow", default=None, help="runs of this workflow only")
     parser.add_argument("--status", type=values.statuses, default=None, metavar="S[,S...]", help=status_help)
@@ -349,17 +336,17 @@ def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
     runs = commands.add_parser("runs", help="list, show, cancel and delete runs", description="List, show, cancel and delete runs.")
     run_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
 
-    listing = _leaf(run_commands, "list", connection, "list runs, newest first", "List runs that match every filter given, newest first.")
+    listing = command_parser(run_commands, "list", connection, "list runs, newest first", "List runs that match every filter given, newest first.")
     _add_filters(listing, f"any of these statuses ({values.STATUS_NAMES}), e.g. failed,running")
     listing.add_argument("--limit", type=values.limit, default=50, metavar="N", help="show at most N runs, or 'all' (default: 50)")
     listing.add_argument("--order", choices=["newest", "oldest"], default="newest", help="by create time (default: newest first)")
-    _finish(listing, list_runs)
+    finish_command(listing, list_runs)
 
-    show = _leaf(run_commands, "show", connection, "a run, its steps and every attempt", "Show a run, its steps, and every attempt of each step with its status, duration and error.")
+    show = command_parser(run_commands, "show", connection, "a run, its steps and every attempt", "Show a run, its steps, and every attempt of each step with its status, duration and error.")
     show.add_argument("run_id", metavar="RUN_ID")
-    _finish(show, show_run, "one JSON object: the run and its steps, each with its attempts")
+    finish_command(show, show_run, "one JSON object: the run and its steps, each with its attempts")
 
-    cancel = _leaf(
+    cancel = command_parser(
         run_commands, "cancel", connection, "cancel running runs, by id or by filter",
         "Cancel running runs: the ones named, or every running run that matches the filters (which asks first: "
         "without --yes it says how many match and exits 1, or prompts at a terminal). Workers running their steps are told.",
@@ -369,9 +356,9 @@ def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
     _add_filters(cancel, "only 'running' (the only runs that can be cancelled)")
     cancel.add_argument("--max", type=values.positive, default=None, metavar="N", help="with filters: cancel at most N runs, oldest first")
     cancel.add_argument("--yes", action="store_true", help="with filters: do it without asking")
-    _finish(cancel, cancel_runs)
+    finish_command(cancel, cancel_runs)
 
-    delete = _leaf(
+    delete = command_parser(
         run_commands, "delete", connection, "erase runs, by id or by filter",
         "Erase runs with their steps, attempts and events: the ones named, or every run that matches the filters (which asks "
         "first: without --yes it says how many match and exits 1, or prompts at a terminal). Running runs only with --force.",
@@ -381,12 +368,12 @@ def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
     delete.add_argument("--force", action="store_true", help="delete running runs too")
     delete.add_argument("--max", type=values.positive, default=None, metavar="N", help="with filters: delete at most N runs, oldest first")
     delete.add_argument("--yes", action="store_true", help="with filters: do it without asking")
-    _finish(delete, delete_runs)
+    finish_command(delete, delete_runs)
 
-    workflows = _leaf(commands, "workflows", connection, "workflows and their runs per status", "Every workflow that has runs, with how many it has in each status.")
-    _finish(workflows, list_workflows)
+    workflows = command_parser(commands, "workflows", connection, "workflows and their runs per status", "Every workflow that has runs, with how many it has in each status.")
+    finish_command(workflows, list_workflows)
 
-    leases = _leaf(commands, "leases", connection, "leases held now", "The leases held now: key, holder, fencing token, when acquired, when they expire.")
+    leases = command_parser(commands, "leases", connection, "leases held now", "The leases held now: key, holder, fencing token, when acquired, when they expire.")
     leases.add_argument("--prefix", default=None, help="keys that start with this only, e.g. run:")
     leases.add_argument("--limit", type=values.limit, default=50, metavar="N", help="show at most N leases, or 'all' (default: 50)")
-    _finish(leases, list_leases)
+    finish_command(leases, list_leases)

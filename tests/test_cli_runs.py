@@ -401,3 +401,15 @@ def test_token_gives_the_role(start_server: Callable[..., ServerProcess], tmp_pa
     assert read_token not in refused.stderr + listed.stderr
     cancelled = cli("runs", "cancel", run_id, "--target", server.target, WORKFLOWSTATE_TOKEN=admin_token)
     assert (cancelled.returncode, cancelled.stdout) == (0, f"cancelled {run_id}\n"), cancelled.stderr
+
+
+def test_the_commands_need_only_the_base_install() -> None:
+    """With psycopg not importable (the base install has none), the commands still run."""
+    code = (
+        "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg_pool'] = None\n"
+        "from workflowstate.server.ops.cli import main\n"
+        f"sys.exit(main(['runs', 'list', '--target', '127.0.0.1:{closed_port()}']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_environment(), timeout=120)
+    assert result.returncode == 3, result.stderr  # got as far as calling the server
+    assert "psycopg" not in result.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import socket
 import subprocess
 import sys
@@ -413,3 +414,24 @@ def test_the_commands_need_only_the_base_install() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_environment(), timeout=120)
     assert result.returncode == 3, result.stderr  # got as far as calling the server
     assert "psycopg" not in result.stderr
+
+
+@pytest.mark.parametrize(("answer", "code", "status"), [("n", 1, "running"), ("y", 0, "cancelled")])
+def test_bulk_cancel_asks_at_a_terminal(
+    answer: str, code: int, status: str, client: WorkflowStateClient, db: psycopg.Connection, server_target: str, unique: str
+) -> None:
+    workflow = f"cli-prompt-{unique}"
+    run_id = client.create_run(workflow).run_id
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, f"{answer}\n".encode())  # typed ahead: the terminal keeps it until read
+        result = subprocess.run(
+            [sys.executable, "-m", "workflowstate.server", "runs", "cancel", "--workflow", workflow, "--target", server_target],
+            stdin=terminal, capture_output=True, text=True, env=_environment(), timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith(f"cancel 1 running run(s) of workflow '{workflow}'? [y/N] ")
+    assert run_status(db, run_id) == status

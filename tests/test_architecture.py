@@ -82,3 +82,35 @@ def test_client_never_imports_the_server() -> None:
     for path in (REPO / "client").rglob("*.py"):
         imported = _imported_modules(path, "workflowstate.client")
         assert not {name for name in imported if name.startswith(("workflowstate.server", "psycopg"))}, path
+
+
+# The operator commands reach a server through the client alone, so they run anywhere the base
+# install does and never lean on the server's internals.
+OPERATOR_COMMANDS = sorted((SERVER / "ops").glob("cli_*.py"))
+
+
+def _server_modules_beyond_the_client(path: Path) -> set[str]:
+    """What `path` imports of the server (or psycopg), besides the other operator-command modules
+    (`from . import cli_filters` names the package too, whose __init__ is a docstring)."""
+    return {
+        name
+        for name in _imported_modules(path, "workflowstate.server.ops")
+        if name.startswith(("workflowstate.server", "psycopg"))
+        and not name.startswith("workflowstate.server.ops.cli_")
+        and name != "workflowstate.server.ops"
+    }
+
+
+@pytest.mark.parametrize("path", OPERATOR_COMMANDS, ids=lambda path: path.name)
+def test_operator_commands_import_only_the_client(path: Path) -> None:
+    assert not _server_modules_beyond_the_client(path), f"{path.name} imports the server's internals"
+
+
+def test_there_are_operator_commands_to_check() -> None:
+    assert {"cli_runs.py", "cli_connection.py", "cli_parser.py"} <= {path.name for path in OPERATOR_COMMANDS}
+
+
+def test_the_operator_check_sees_a_server_import(tmp_path: Path) -> None:
+    module = tmp_path / "cli_bad.py"
+    module.write_text("from ..state import store\nfrom .cli_output import print_table\nfrom .cli import main\n")
+    assert _server_modules_beyond_the_client(module) == {"workflowstate.server.state", "workflowstate.server.state.store", "workflowstate.server.ops.cli", "workflowstate.server.ops.cli.main"}

@@ -1,4 +1,5 @@
-"""`workflowstate` command line: `workflowstate serve` runs the server.
+"""`workflowstate` command line: `workflowstate serve` runs the server; `runs`, `workflows` and
+`leases` (cli_runs.py) operate one through the Python client.
 
 Every flag can also come from a WORKFLOWSTATE_* environment variable (flag wins), so containers
 can be configured without a command line.
@@ -8,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from .cli_connection import EXIT_CODES_HELP, connection_options
+from .cli_parser import EnvParser
+from .cli_runs import add_commands as add_operator_commands
 
 log = logging.getLogger("workflowstate.server")
 
@@ -26,10 +30,16 @@ examples:
   workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051 --auth-tokens tokens.txt
   WORKFLOWSTATE_DATABASE_URL=postgresql://... workflowstate serve
   workflowstate token new --role write     a new token, and its line for the --auth-tokens file
-"""
+  workflowstate runs list --status failed --since 1d      failed runs of the last day
+  workflowstate runs show RUN_ID                           a run, its steps, every attempt and its error
+  workflowstate runs cancel RUN_ID --reason "customer asked"
+  workflowstate runs delete --status completed --until 30d --yes
+  workflowstate workflows | leases                         runs per workflow and status; leases held
 
+The operator commands (runs, workflows, leases) reach the server at --target (WORKFLOWSTATE_TARGET,
+default 127.0.0.1:50051) with --token (WORKFLOWSTATE_TOKEN); `workflowstate runs list --help` says more.
 
-ENV_PREFIX = "WORKFLOWSTATE_"
+""" + EXIT_CODES_HELP
 
 
 def _positive(kind: type[int] | type[float], noun: str) -> Callable[[str], Any]:
@@ -73,66 +83,8 @@ def _certificates_file(text: str) -> Path:
     return path
 
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-
-
-def _switch(text: str) -> bool:
-    """The value of an on/off flag's variable (the flag itself takes no value)."""
-    if text.strip().lower() in _TRUE + _FALSE:
-        return text.strip().lower() in _TRUE
-    raise argparse.ArgumentTypeError(f"must be one of {', '.join(repr(word) for word in _TRUE + _FALSE)}, not {text!r}")
-
-
-class _FromEnv:
-    """A flag's default taken from its variable, checked after parsing, like the flag would be.
-
-    Not a str: argparse would convert a str default itself and name the flag in its errors, and
-    would do so before --help, which must work whatever the environment holds.
-    """
-
-    def __init__(self, variable: str, text: str) -> None:
-        self.variable = variable
-        self.text = text
-
-    def __str__(self) -> str:
-        return f"{self.text!r} from {self.variable}"
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose options default to their WORKFLOWSTATE_<OPTION> variable, with the
-    option's own checks and messages naming the variable (subparsers are of this class too)."""
-
-    def read_environment(self) -> None:
-        """Call once every option is added."""
-        for action in self._actions:
-            if not action.option_strings or action.default == argparse.SUPPRESS:
-                continue
-            variable = ENV_PREFIX + action.option_strings[0].lstrip("-").replace("-", "_").upper()
-            if variable in os.environ:
-                action.default = _FromEnv(variable, os.environ[variable])
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]  # argparse's signature
-        namespace, extras = super().parse_known_args(args, namespace)
-        for action in self._actions:
-            value = getattr(namespace, action.dest, None)
-            if isinstance(value, _FromEnv):
-                setattr(namespace, action.dest, self._from_env(action, value))
-        return namespace, extras
-
-    def _from_env(self, action: argparse.Action, value: _FromEnv) -> object:
-        convert = _switch if isinstance(action, argparse._StoreTrueAction) else (action.type or str)
-        try:
-            converted = convert(value.text)  # type: ignore[operator]
-        except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
-            self.error(f"{value.variable}: {err}")
-        if action.choices is not None and converted not in action.choices:
-            choices = ", ".join(repr(choice) for choice in action.choices)
-            self.error(f"{value.variable}: invalid choice: {value.text!r} (choose from {choices})")
-        return converted
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = EnvParser(
         prog="workflowstate",
         description="workflowstate: a gRPC state server for durable workflows, backed by PostgreSQL.",
         epilog=EPILOG,
@@ -185,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--role", required=True, choices=["read", "worker", "write", "admin"], help="what the token may do")
     new.add_argument("--comment", default="", help="a note put after the line, e.g. who holds the token")
+    add_operator_commands(commands, connection_options())
     return parser
 
 
@@ -285,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, argv)
     if args.command == "token":
         return _new_token(args)
+    if hasattr(args, "handler"):  # the operator commands, through the client
+        return int(args.handler(args))
     parser.print_help()
     return 2
 

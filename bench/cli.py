@@ -23,6 +23,7 @@ figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit a
   lease-cycles          acquire + release on kept-open Lease streams: 1w/1k, 16w/4k, 16w/16k
   sql-dispatch-limit    pgbench, remote mode's claim + complete of a due step, 4 clients
   grpc-dispatch         the same over StreamStepTasks: 4 workers, one step in flight each
+  sql-dispatch-bulk-limit  pgbench, claim up to 16 due steps in one statement, complete each: 4 clients
   grpc-dispatch-bulk    4 workers, 16 in flight each, bulk: a claim's tasks in one message, their
                         completes in one (latency: one such round)
   step-e2e              set_step_scheduled to the SUCCEEDED event through watch_run, a trivial

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TextIO
 
 import psycopg
@@ -98,6 +100,17 @@ async def _sql_dispatch(context: Context) -> Summary:
     )  # fmt: skip
 
 
+async def _sql_dispatch_bulk(context: Context) -> Summary:
+    settings = context.settings
+    size = dispatch.backlog_size(settings.warmup, settings.seconds)
+    await dispatch.fill_backlog(context.database_url, context.sql_schema, size, server_tables=False)
+    with tempfile.TemporaryDirectory(prefix="bench-sql-") as folder:
+        return await sql_limit.measure(
+            context.database_url, context.sql_schema, dispatch.WORKERS, warmup=settings.warmup, seconds=settings.seconds,
+            script=sql_limit.dispatch_bulk_script(Path(folder), dispatch.BULK_IN_FLIGHT), units_per_run=dispatch.BULK_IN_FLIGHT,
+        )  # fmt: skip
+
+
 async def _dispatch(bulk: bool, context: Context) -> Summary:
     assert context.target
     settings = context.settings
@@ -174,7 +187,8 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             Figure("dispatch", "sql-dispatch-limit", dispatch.WORKERS, _sql_dispatch, work="dispatch"),
             Figure("dispatch", "grpc-dispatch", dispatch.WORKERS, partial(_dispatch, False), work="dispatch"),
-            Figure("dispatch", "grpc-dispatch-bulk", dispatch.WORKERS, partial(_dispatch, True), work="dispatch"),
+            Figure("dispatch", "sql-dispatch-bulk-limit", dispatch.WORKERS, _sql_dispatch_bulk, work="dispatch-bulk"),
+            Figure("dispatch", "grpc-dispatch-bulk", dispatch.WORKERS, partial(_dispatch, True), work="dispatch-bulk"),
         ]
     return figures
 

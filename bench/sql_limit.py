@@ -2,8 +2,10 @@
 
 pgbench runs sql/limit_lifecycle.sql (six autocommit statements) in a closed loop of C clients; a
 pgbench "transaction" is one run of that script, so its tps is lifecycles per second. For remote
-mode it runs sql/limit_dispatch.sql instead (claim a scheduled step, complete it): steps per second. Latency
-percentiles come from pgbench's per-transaction logs (-l), which give each script run's time.
+mode it runs sql/limit_dispatch.sql instead (claim a scheduled step, complete it): steps per second;
+in bulk, sql/limit_dispatch_bulk.sql (claim up to 16 in one statement, complete each): its rate is
+counted in steps, its latency is one round's. Latency percentiles come from pgbench's
+per-transaction logs (-l), which give each script run's time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 SCHEMA_SQL = SQL_DIR / "limit_schema.sql"
 LIFECYCLE_SCRIPT = SQL_DIR / "limit_lifecycle.sql"
 DISPATCH_SCRIPT = SQL_DIR / "limit_dispatch.sql"
+DISPATCH_BULK_TEMPLATE = SQL_DIR / "limit_dispatch_bulk.sql"
 
 WARMUP_TRANSACTIONS = 5
 """Script runs per client before measuring, when the warm-up is under a second (pgbench counts whole seconds)."""
@@ -61,10 +64,34 @@ async def create_tables(database_url: str, schema: str) -> None:
         await conn.execute(SCHEMA_SQL.read_text())  # type: ignore[arg-type]  # our own file, no parameters
 
 
+def dispatch_bulk_script(folder: Path, claim_size: int) -> Path:
+    """sql/limit_dispatch_bulk.sql with its complete statement once per claimed place, in ``folder``."""
+    claim, complete_comment, complete = _split_bulk_template(DISPATCH_BULK_TEMPLATE.read_text())
+    completes = "\n".join(complete.replace("{place}", str(place)) for place in range(1, claim_size + 1))
+    script = folder / "limit_dispatch_bulk.sql"
+    script.write_text(claim.replace(":claim_size", str(claim_size)) + complete_comment + completes)
+    return script
+
+
+def _split_bulk_template(text: str) -> tuple[str, str, str]:
+    marker = "-- complete one of them"
+    claim, _, rest = text.partition(marker)
+    comment, _, complete = rest.partition("\n")
+    return claim, marker + comment + "\n", complete.strip() + "\n"
+
+
 async def measure(
-    database_url: str, schema: str, clients: int, *, warmup: float, seconds: float, script: Path = LIFECYCLE_SCRIPT
+    database_url: str,
+    schema: str,
+    clients: int,
+    *,
+    warmup: float,
+    seconds: float,
+    script: Path = LIFECYCLE_SCRIPT,
+    units_per_run: int = 1,
 ) -> Summary:
-    """Warm up, then run the script with ``clients`` connections for ``seconds`` (whole seconds, at least 1)."""
+    """Warm up, then run the script with ``clients`` connections for ``seconds`` (whole seconds, at
+    least 1); ``units_per_run`` is what one run of the script counts for (steps of a bulk round)."""
     if warmup >= 1:
         await _pgbench(database_url, schema, clients, script, ["-T", str(round(warmup))])
     else:
@@ -78,7 +105,7 @@ async def measure(
     if found is None:
         raise RuntimeError(f"no tps in pgbench's output:\n{output}")
     return Summary(
-        per_s=float(found.group(1)),
+        per_s=float(found.group(1)) * units_per_run,
         p50_ms=percentile(latencies_ms, 0.50),
         p99_ms=percentile(latencies_ms, 0.99),
     )

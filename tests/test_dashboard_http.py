@@ -3,13 +3,16 @@ nothing, API refusals shown as messages, the actions, filters, and --http-listen
 
 from __future__ import annotations
 
+import http.client
 import socket
+import ssl
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from support.certificates import self_signed
 from support.dashboard import Browser, SeededRuns, seed_runs, write_token_file
 from support.server_process import ServerProcess
 
@@ -219,3 +222,32 @@ def test_an_http_port_in_use_stops_the_start_when_asked_for() -> None:
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         result = _serve("--listen", "127.0.0.1:0", "--http-listen", address)
     assert result.returncode == 1 and f"another server already listens on {address}" in result.stderr and "--http-listen" in result.stderr, result.stderr
+
+
+def test_with_tls_the_dashboard_is_https_and_its_cookie_secure(start_server, tmp_path, unique) -> None:
+    """The dashboard reaches its own server's API over the private socket whatever the TLS set-up:
+    a page that lists runs works, and the cookie only ever travels over HTTPS."""
+    cert, key = self_signed(tmp_path)
+    server = start_server("--tls-cert", str(cert), "--tls-key", str(key), "--http-listen", "127.0.0.1:0")
+    assert server.dashboard_url.startswith("https://127.0.0.1:")
+    context = ssl.create_default_context(cafile=str(cert))
+    port = int(server.dashboard_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    try:
+        connection.request("GET", "/runs")
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 200 and "No run matches." in body
+    cookie = response.headers["Set-Cookie"].lower()
+    assert "secure" in [part.strip() for part in cookie.split(";")] and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_with_workers_the_first_one_serves_the_dashboard_and_the_parent_prints_it(start_server, unique) -> None:
+    server = start_server("--workers", "2", "--http-listen", "127.0.0.1:0")
+    with WorkflowStateClient(server.target) as client:
+        client.create_run(f"orders-{unique}", {})
+    page = Browser(server.dashboard_url).get("/")
+    assert page.status == 200 and f"orders-{unique}" in page.body
+    assert server.log_text().count("dashboard served") == 1

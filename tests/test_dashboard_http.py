@@ -4,6 +4,8 @@ nothing, API refusals shown as messages, the actions, filters, and --http-listen
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -251,3 +253,33 @@ def test_with_workers_the_first_one_serves_the_dashboard_and_the_parent_prints_i
     page = Browser(server.dashboard_url).get("/")
     assert page.status == 200 and f"orders-{unique}" in page.body
     assert server.log_text().count("dashboard served") == 1
+
+
+def test_the_default_dashboard_port_taken_leaves_the_dashboard_off_and_the_server_up(database_url: str, unique: str) -> None:
+    """A second server on a machine (or anything on 8080) must not stop a start that never asked for
+    the dashboard's port; it says so instead."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8080))
+        holder.listen()
+    except OSError:
+        pass  # taken already, which is the case under test
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+    command = [sys.executable, "-m", "workflowstate.server", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--schema", f"dflt_{unique}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout and process.stderr
+        ready = process.stdout.readline()
+        assert ready.startswith("workflowstate listening on "), ready + process.stderr.read()
+        assert process.stdout.readline().strip() == "workflowstate dashboard not started: 127.0.0.1:8080 is taken (pass --http-listen)"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        assert "dashboard not started" in process.stderr.read()
+    finally:
+        holder.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(60)
+        for pipe in (process.stdout, process.stderr):
+            if pipe:
+                pipe.close()

@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
     serve.add_argument("--tls-client-ca", type=_certificates_file, default=None, help="PEM CA certificates: with TLS, require every client to present a certificate they sign (mutual TLS)")
     serve.add_argument("--auth-tokens", type=_token_file, default=None, metavar="FILE", help="file of '<sha256 of a token> <role>' lines (roles: read, worker, write, admin); calls must then send 'authorization: Bearer <token>' (see `workflowstate token new`)")
-    serve.add_argument("--http-listen", type=_http_listen, default=None, help=f"host:port of the web dashboard, or off; port 0 picks one (default: {DEFAULT_HTTP_LISTEN}, left off with a warning when that port is taken); with --workers N only the first worker serves it")
+    serve.add_argument("--http-listen", type=_http_listen, default=None, metavar="HOST:PORT|off", help=f"host:port of the web dashboard, or off; port 0 picks one (default: {DEFAULT_HTTP_LISTEN}, left off with a warning when that port is taken); with --workers N only the first worker serves it%(default).0s")  # the .0s: says no "(default: None)"
     serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes sharing the port (about one core each)")
     serve.add_argument("--reuse-port", action="store_true", default=False, help="share the listen port with servers already listening there (SO_REUSEPORT); without it, a port in use is refused")

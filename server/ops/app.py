@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import tempfile
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,6 +33,8 @@ from ..db.database import Database
 from ..state.catalog import RunCatalog
 from ..state.store import StateStore
 from ..core.supervisor import Supervisor
+from ..web.app import Dashboard, bind as bind_http
+from ..web.settings import WebSettings
 
 log = logging.getLogger("workflowstate.server")
 
@@ -83,7 +88,38 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
     return f"{host}:{port}"
 
 
-async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[str], None]) -> None:
+def _dashboard(config: ServerConfig, server: grpc.aio.Server) -> tuple[Dashboard | None, str | None, Path | None]:
+    """The dashboard on its bound socket, what the start prints about it, and the folder of its gRPC socket.
+
+    The dashboard calls this server's API like any client, with the user's token, so the token
+    check and the roles apply to it in the one place they live. It calls through a Unix socket of
+    this server in a folder only this user may enter: no TLS name to verify, no wildcard listen
+    address to translate, and the same process answers (its sessions are in this process's memory).
+    """
+    if config.http_listen is None:
+        return None, None, None
+    try:
+        sock = bind_http(config.http_listen)
+    except OSError as err:
+        reason = f"cannot serve the dashboard on {config.http_listen}: {err.strerror or err}"
+        if config.http_listen_required:
+            raise CannotListen(f"{reason} (choose another --http-listen, or off)") from None
+        log.warning("dashboard not started: the default address is taken; pass --http-listen host:port (or off)", extra={"address": config.http_listen})
+        return None, f"not started: {config.http_listen} is taken (pass --http-listen)", None
+    folder = Path(tempfile.mkdtemp(prefix="workflowstate-dashboard-"))  # mode 0700
+    server.add_insecure_port(f"unix:{folder / 'grpc.sock'}")
+    settings = WebSettings(
+        grpc_target=f"unix:{folder / 'grpc.sock'}",
+        login_required=config.auth_tokens is not None,
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        tls_client_ca=config.tls_client_ca,
+    )
+    dashboard = Dashboard(settings, sock)
+    return dashboard, f"on {dashboard.url}", folder
+
+
+async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[str, str | None], None]) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
     database = Database(database_url, config.schema, config.pool)
     applied = await database.open(timeout=config.startup_timeout)
@@ -151,6 +187,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     )
     address = _bind(server, config)
     _warn_if_open(config, address)
+    dashboard, dashboard_line, dashboard_folder = _dashboard(config, server)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -165,14 +202,20 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     dispatcher.start()
     watchers.start()
     listener = supervisor.start("notification-listener", notifications.run)
+    if dashboard is not None:
+        await dashboard.start()
+        log.info("dashboard served", extra={"url": dashboard.url, "login": "token" if config.auth_tokens is not None else "none"})
     log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id), "auth": _auth_in_use(config)})
-    on_ready(address)
+    on_ready(address, dashboard_line)
     try:
         await stop.wait()
     finally:
         log.info("stopping: draining in-flight calls", extra={"grace_period_s": config.grace_period})
         # Tell load balancers first, so new calls go elsewhere while these finish.
         await health_servicer.enter_graceful_shutdown()
+        if dashboard is not None:
+            # First: its pages call this server, whose calls are about to be refused.
+            await dashboard.stop()
         # Lease streams live until their client ends them: end them now (holders are told
         # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
         leases.shutdown()
@@ -191,4 +234,6 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         await database_health.stop()
         log.debug("stopping: health monitor finished")
         await database.close()
+        if dashboard_folder is not None:
+            shutil.rmtree(dashboard_folder, ignore_errors=True)
         log.info("stopped")

@@ -83,6 +83,22 @@ def _certificates_file(text: str) -> Path:
     return path
 
 
+DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
+# The second line `serve` prints, after the ready line: where the dashboard is, or why it is not.
+DASHBOARD_PREFIX = "workflowstate dashboard "
+
+
+def _http_listen(text: str) -> str:
+    """An argparse type: host:port for the dashboard (port 0 picks one), or off."""
+    text = text.strip()
+    if text.lower() == "off":
+        return "off"
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535 or (host.startswith("[") != host.endswith("]")):
+        raise argparse.ArgumentTypeError(f"must be host:port (port 0 picks one) or off, not {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = EnvParser(
         prog="workflowstate",
@@ -121,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
     serve.add_argument("--tls-client-ca", type=_certificates_file, default=None, help="PEM CA certificates: with TLS, require every client to present a certificate they sign (mutual TLS)")
     serve.add_argument("--auth-tokens", type=_token_file, default=None, metavar="FILE", help="file of '<sha256 of a token> <role>' lines (roles: read, worker, write, admin); calls must then send 'authorization: Bearer <token>' (see `workflowstate token new`)")
+    serve.add_argument("--http-listen", type=_http_listen, default=None, metavar="HOST:PORT|off", help=f"host:port of the web dashboard, or off; port 0 picks one (default: {DEFAULT_HTTP_LISTEN}, left off with a warning when that port is taken); with --workers N only the first worker serves it%(default).0s")  # the .0s: says no "(default: None)"
     serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes sharing the port (about one core each)")
     serve.add_argument("--reuse-port", action="store_true", default=False, help="share the listen port with servers already listening there (SO_REUSEPORT); without it, a port in use is refused")
@@ -199,6 +216,8 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,
         auth_tokens=args.auth_tokens,
+        http_listen=None if args.http_listen == "off" else (args.http_listen or DEFAULT_HTTP_LISTEN),
+        http_listen_required=args.http_listen is not None and args.http_listen != "off",
     )
     if config.tls_client_ca is not None and (config.tls_cert is None or config.tls_key is None):
         print("workflowstate: --tls-client-ca needs TLS: pass --tls-cert and --tls-key too", file=sys.stderr)
@@ -207,17 +226,21 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)
         return 2
 
-    def ready(address: str) -> None:
+    def ready(address: str, dashboard: str | None) -> None:
         print(f"{READY_PREFIX}{address}", flush=True)
+        if dashboard is not None:
+            print(f"{DASHBOARD_PREFIX}{dashboard}", flush=True)
 
     try:
         if not config.reuse_port:
             refuse_if_in_use(config.listen)  # before the database is started or migrated
+        if config.http_listen_required and config.http_listen is not None:
+            refuse_if_in_use(config.http_listen, flag="--http-listen")
         database_url = config.database_url or embedded.start_embedded_postgres(config.data_dir or embedded.default_data_dir())
         if args.workers > 1:
             from .processes import run_workers
 
-            return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen)
+            return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen, http_listen=config.http_listen)
         event_loop.run(app.serve(config, database_url, on_ready=ready))
     except (Unavailable, CannotListen) as err:
         log.error("cannot start", extra={"reason": str(err)})

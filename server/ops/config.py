@@ -50,5 +50,10 @@ class ServerConfig:
     tls_key: Path | None = None
     # PEM CA certificates: with them, TLS requires a client certificate they sign (mutual TLS).
     tls_client_ca: Path | None = None
+    # host:port of the web dashboard (port 0 picks one); None serves none.
+    http_listen: str | None = "127.0.0.1:8080"
+    # Whether http_listen was asked for (flag or variable): then a port in use stops the start;
+    # the default one in use only leaves the dashboard off, so a second server still starts.
+    http_listen_required: bool = False
     # {SHA-256 of a token: its role} from --auth-tokens; None lets every call through.
     auth_tokens: dict[bytes, Role] | None = None

@@ -20,14 +20,12 @@ class CannotListen(Exception):
 class AddressInUse(CannotListen):
     """Another server listens on the address and sharing it was not asked for."""
 
-    def __init__(self, listen: str) -> None:
-        super().__init__(
-            f"another server already listens on {listen}; stop it, choose another --listen, "
-            "or pass --reuse-port to share the port with it"
-        )
+    def __init__(self, listen: str, flag: str = "--listen") -> None:
+        share = ", or pass --reuse-port to share the port with it" if flag == "--listen" else " (or off)"
+        super().__init__(f"another server already listens on {listen}; stop it, choose another {flag}{share}")
 
 
-def refuse_if_in_use(listen: str) -> None:
+def refuse_if_in_use(listen: str, flag: str = "--listen") -> None:
     """Raise AddressInUse when something is bound to host:port (never for port 0)."""
     host, _, port = listen.rpartition(":")
     if int(port) == 0:
@@ -44,7 +42,7 @@ def refuse_if_in_use(listen: str) -> None:
                 probe.bind(address)
             except OSError as err:
                 if err.errno == errno.EADDRINUSE:
-                    raise AddressInUse(listen) from None
+                    raise AddressInUse(listen, flag) from None
                 # Any other refusal (an address not on this machine) is the bind's to report.
 
 

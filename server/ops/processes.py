@@ -6,6 +6,11 @@ more cores, several processes on one port let the kernel spread connections over
 worker is a complete server; they share nothing but the database, which is all the state needs
 (leases and migrations are already safe across servers). This parent only starts, watches and
 stops them.
+
+Only the first worker serves the dashboard (the others get --http-listen off): its logins live in
+the memory of the process that made them, so one process must see every request of a browser,
+which SO_REUSEPORT's spreading of connections would not give; and a dashboard's few requests
+need no more than one process. Its gRPC calls go to that worker, whose database is everyone's.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import subprocess
 import sys
 from types import FrameType
 
-from .cli import READY_PREFIX
+from .cli import DASHBOARD_PREFIX, READY_PREFIX
 
 log = logging.getLogger("workflowstate.server.processes")
 
@@ -72,7 +77,9 @@ class _Workers:
         return 0 if all(code == 0 for code in self.exit_codes.values()) else 1
 
 
-def run_workers(count: int, listen: str, database_url: str, argv: list[str], *, metrics_listen: str | None = None) -> int:
+def run_workers(
+    count: int, listen: str, database_url: str, argv: list[str], *, metrics_listen: str | None = None, http_listen: str | None = None
+) -> int:
     """Start `count` workers of `workflowstate serve argv` on one address; return the exit code.
 
     Each worker serves its own metrics (a process's counters are its own): worker i on the metrics
@@ -83,7 +90,7 @@ def run_workers(count: int, listen: str, database_url: str, argv: list[str], *, 
     workers = _Workers(
         [
             subprocess.Popen(
-                [sys.executable, "-m", "workflowstate.server", *worker_argv, *_metrics_argv(metrics_listen, index)],
+                [sys.executable, "-m", "workflowstate.server", *worker_argv, *_metrics_argv(metrics_listen, index), *([] if index == 0 else ["--http-listen", "off"])],
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -100,15 +107,22 @@ def run_workers(count: int, listen: str, database_url: str, argv: list[str], *, 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     try:
-        for worker in workers.processes:
+        dashboard_line = ""
+        for index, worker in enumerate(workers.processes):
             assert worker.stdout
             line = worker.stdout.readline()
+            if line.startswith(READY_PREFIX) and index == 0 and http_listen is not None:
+                # The first worker says where its dashboard is (or why not) right after its ready line.
+                dashboard_line = worker.stdout.readline()
+                line = line if dashboard_line.startswith(DASHBOARD_PREFIX) else ""
             if not line.startswith(READY_PREFIX):
                 log.error("a worker failed to start; stopping the others")
                 forward(signal.SIGTERM, None)
                 return workers.reap_all() or 1
         log.info("started", extra={"address": address, "workers": count, "pids": [w.pid for w in workers.processes]})
         print(f"{READY_PREFIX}{address}", flush=True)
+        if dashboard_line:
+            print(dashboard_line, end="", flush=True)
         while workers.running():
             pid, code = workers.reap_one()
             if not stopping:

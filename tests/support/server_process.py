@@ -21,8 +21,16 @@ class ServerProcess:
         self.schema = schema
         self.extra_args = list(extra_args)
         self.address: str | None = None
+        self.dashboard_line: str | None = None
         self.process: subprocess.Popen[str] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="workflowstate-server-", suffix=".log")[1])
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard's URL, for a server started with --http-listen host:port."""
+        prefix = "workflowstate dashboard on "
+        assert self.dashboard_line and self.dashboard_line.startswith(prefix), self.dashboard_line
+        return self.dashboard_line[len(prefix):].rstrip("/")
 
     @property
     def target(self) -> str:
@@ -35,6 +43,9 @@ class ServerProcess:
             "--listen", "127.0.0.1:0",
             "--database-url", self.database_url,
             "--schema", self.schema,
+            # Many test servers run at once: none takes the dashboard's default port (a test
+            # of the dashboard passes its own --http-listen, which wins, being later).
+            "--http-listen", "off",
             *self.extra_args,
         ]  # fmt: skip
         env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
@@ -52,6 +63,8 @@ class ServerProcess:
             for line in self.process.stdout:
                 if line.startswith(READY_PREFIX):
                     found.append(line[len(READY_PREFIX):].strip())
+                    if self._serves_dashboard():  # the dashboard's line follows at once
+                        self.dashboard_line = self.process.stdout.readline().strip()
                     return
 
         reader = threading.Thread(target=read, daemon=True)
@@ -61,6 +74,11 @@ class ServerProcess:
             self.kill()
             raise RuntimeError(f"server did not become ready within {timeout}s; log:\n{self.log_text()[-4000:]}")
         return found[0]
+
+    def _serves_dashboard(self) -> bool:
+        """Whether the extra arguments ask for the dashboard (the last --http-listen wins)."""
+        values = [self.extra_args[i + 1] for i, arg in enumerate(self.extra_args[:-1]) if arg == "--http-listen"]
+        return bool(values) and values[-1] != "off"
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -1,0 +1,13 @@
+"""The dashboard's way into the gRPC API: a client of the server's own address, with the user's token,
+so the API's checks (roles, validation) are the only ones and apply to the dashboard as to anyone."""
+
+from __future__ import annotations
+
+from workflowstate.client import AsyncWorkflowStateClient
+
+from .settings import WebSettings
+
+
+def client_for(settings: WebSettings, token: str | None) -> AsyncWorkflowStateClient:
+    """A client of the server's own API. Batching off: a page's few calls gain nothing from it."""
+    return AsyncWorkflowStateClient(settings.grpc_target, token=token, batching=False)

@@ -1,0 +1,173 @@
+"""The dashboard's aiohttp application: sessions, CSRF, error pages, routes; started on a bound socket
+in the gRPC server's own event loop (so it needs no thread and no process of its own)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from workflowstate.client import Unauthenticated, WorkflowStateError
+
+from . import actions, pages
+from .api import client_for
+from .responses import error_page, internal_error_page, redirect, render
+from .sessions import COOKIE_NAME, Sessions, new_session_id
+from .settings import WebSettings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATIC = Path(__file__).parent / "static"
+# Paths served before login: the login form itself and the files it needs.
+_OPEN_PATHS = ("/login", "/static/")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API errors become a page with their message; anything unexpected a page with a reference."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Unauthenticated:
+        # The server no longer knows the token (restarted with another token file): log in again.
+        request.app["sessions"].logout(request.get("session_id"))
+        return redirect("/login?expired=1")
+    except WorkflowStateError as err:
+        return error_page(request, err)
+    except Exception as err:  # noqa: BLE001 -- the browser never gets a stack trace
+        return internal_error_page(request, err)
+
+
+@web.middleware
+async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every browser a session id, find its login, check the CSRF token of every POST."""
+    app = request.app
+    settings: WebSettings = app["settings"]
+    sessions: Sessions = app["sessions"]
+    session_id = request.cookies.get(COOKIE_NAME)
+    fresh = not session_id or len(session_id) > 64
+    if fresh:
+        session_id = new_session_id()
+    request["session_id"] = session_id
+    request["csrf_token"] = sessions.csrf_token(session_id)
+    if request.method == "POST":
+        refusal = await _csrf_refusal(request, sessions)
+        if refusal is not None:
+            return refusal
+    if settings.login_required:
+        login = sessions.find(session_id)
+        request["logged_in"] = login is not None
+        if login is not None:
+            request["client"] = login.client
+        elif not request.path.startswith(_OPEN_PATHS):
+            response: web.StreamResponse = redirect("/login")
+            if request.headers.get("HX-Request"):
+                # htmx follows redirects itself and would swap the login form into the page.
+                response = web.Response(status=401, headers={"HX-Redirect": "/login"})
+            _set_cookie(response, session_id, settings, fresh)
+            return response
+    else:
+        request["client"] = app["anonymous_client"]
+    response = await handler(request)
+    _set_cookie(response, request["session_id"], settings, fresh or request["session_id"] != session_id)
+    return response
+
+
+async def _csrf_refusal(request: web.Request, sessions: Sessions) -> web.Response | None:
+    """403, before anything is done, when a POST lacks this session's CSRF token or comes from another origin."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        return render(request, "error.html", status=403, message="Refused: this form was sent from another site.")
+    form = await request.post()
+    token = form.get("csrf_token")
+    if not request.cookies.get(COOKIE_NAME) or not sessions.csrf_ok(request.cookies.get(COOKIE_NAME), token if isinstance(token, str) else None):
+        return render(
+            request, "error.html", status=403,
+            message="Refused: the form's CSRF token is missing or out of date (was the page open before a login or a restart?). "
+            "Reload the page and try again.",
+        )  # fmt: skip
+    return None
+
+
+def _set_cookie(response: web.StreamResponse, session_id: str, settings: WebSettings, changed: bool) -> None:
+    if changed:
+        response.set_cookie(COOKIE_NAME, session_id, httponly=True, samesite="Strict", secure=settings.tls, path="/")
+
+
+def build_app(settings: WebSettings) -> web.Application:
+    app = web.Application(middlewares=[errors, session], client_max_size=64 * 1024)
+    app["settings"] = settings
+    app["sessions"] = Sessions(max_sessions=settings.max_sessions, idle_seconds=settings.session_idle_seconds)
+    app.on_startup.append(_open_anonymous_client)
+    app.on_cleanup.append(_close_clients)
+    app.add_routes(pages.routes)
+    app.add_routes(actions.routes)
+    app.router.add_static("/static/", STATIC, append_version=True)
+    return app
+
+
+async def _open_anonymous_client(app: web.Application) -> None:
+    settings: WebSettings = app["settings"]
+    app["anonymous_client"] = None if settings.login_required else client_for(settings, None)
+
+
+async def _close_clients(app: web.Application) -> None:
+    await app["sessions"].close()
+    if app["anonymous_client"] is not None:
+        await app["anonymous_client"].close()
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening socket on host:port (port 0 picks one). OSError when it cannot be bound."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    family, kind, proto, _, address = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # TIME_WAIT connections of an earlier server do not count; a live listener still does (Linux).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _ssl_context(settings: WebSettings) -> ssl.SSLContext | None:
+    if not settings.tls:
+        return None
+    assert settings.tls_cert and settings.tls_key
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(settings.tls_client_ca)
+    return context
+
+
+class Dashboard:
+    """The running dashboard: start it on a bound socket, stop it on shutdown."""
+
+    def __init__(self, settings: WebSettings, sock: socket.socket) -> None:
+        self.settings = settings
+        self._sock = sock
+        self._runner = web.AppRunner(build_app(settings), access_log=None, handle_signals=False)
+
+    @property
+    def url(self) -> str:
+        host, port = self._sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.settings.tls else 'http'}://{shown}:{port}/"
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        await web.SockSite(self._runner, self._sock, ssl_context=_ssl_context(self.settings)).start()
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

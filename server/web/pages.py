@@ -1,0 +1,140 @@
+"""The pages that only read: overview, runs list, run page (and its live part), leases, login."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from workflowstate.client import AsyncWorkflowStateClient, InvalidArgument, RunStatus, Unauthenticated
+
+from .api import client_for
+from .sessions import new_session_id
+from .responses import error_page, redirect, render
+from .run_filters import BadFilter, RunsQuery
+from .timeline import build_timeline
+
+routes = web.RouteTableDef()
+PAGE_SIZE = 50
+# What the page says after an action redirected to it (a fixed set: nothing from the URL is echoed).
+DONE = {
+    "cancelled": "The run was cancelled.",
+    "deleted": "The run was deleted.",
+    "retried": "A new attempt of the step was created and scheduled.",
+}
+
+
+def _client(request: web.Request) -> AsyncWorkflowStateClient:
+    return request["client"]
+
+
+@routes.get("/")
+async def overview(request: web.Request) -> web.Response:
+    workflows = await _client(request).list_workflows()
+    totals = {status: sum(w.run_counts.get(status, 0) for w in workflows) for status in RunStatus}
+    return render(request, "overview.html", workflows=workflows, statuses=list(RunStatus), totals=totals)
+
+
+@routes.get("/runs")
+async def runs(request: web.Request) -> web.Response:
+    try:
+        query = RunsQuery.from_query(request.query)
+    except BadFilter as err:
+        return render(request, "runs.html", status=400, query=RunsQuery(), runs=[], next_url=None,
+                      statuses=list(RunStatus), message=str(err), done=None)  # fmt: skip
+    try:
+        page = await _client(request).list_runs(
+            workflow=query.workflow or None,
+            statuses=query.statuses,
+            created_after=query.created_after(),
+            oldest_first=query.order == "oldest",
+            page_size=PAGE_SIZE,
+            page_token=query.page_token or None,
+        )
+    except InvalidArgument as err:
+        return render(request, "runs.html", status=400, query=query, runs=[], next_url=None,
+                      statuses=list(RunStatus), message=f"INVALID_ARGUMENT: {err.message}", done=None)  # fmt: skip
+    next_url = query.url(page_token=page.next_page_token) if page.next_page_token else None
+    return render(request, "runs.html", query=query, runs=page.runs, next_url=next_url, statuses=list(RunStatus),
+                  message=None, done=DONE.get(request.query.get("done", "")))  # fmt: skip
+
+
+async def _run_view(request: web.Request) -> dict[str, object] | None:
+    """Everything the run page shows, or None for a run that does not exist."""
+    client = _client(request)
+    run_id = request.match_info["run_id"]
+    run = await client.get_run(run_id)
+    if run is None:
+        return None
+    steps = await client.list_steps(run_id)
+    history = await client.get_run_history(run_id)
+    timeline = build_timeline(run, steps, history, datetime.now(timezone.utc))
+    return {"run": run, "timeline": timeline, "live": run.status is RunStatus.RUNNING}
+
+
+@routes.get("/runs/{run_id}")
+async def run_page(request: web.Request) -> web.Response:
+    view = await _run_view(request)
+    if view is None:
+        return render(request, "error.html", status=404, message=f"No run {request.match_info['run_id']} (deleted, or never created).")
+    return render(request, "run.html", done=DONE.get(request.query.get("done", "")), **view)
+
+
+@routes.get("/runs/{run_id}/live")
+async def run_live(request: web.Request) -> web.Response:
+    """The run page's changing part, polled by htmx every 2 s while the run runs; once it has
+    finished the fragment comes without its poll trigger, so polling stops by itself."""
+    view = await _run_view(request)
+    if view is None:
+        return render(request, "error.html", status=404, message="The run is gone (deleted).")
+    return render(request, "run_live.html", **view)
+
+
+@routes.get("/leases")
+async def leases(request: web.Request) -> web.Response:
+    prefix = request.query.get("prefix", "")
+    try:
+        page = await _client(request).list_leases(key_prefix=prefix or None, page_size=PAGE_SIZE, page_token=request.query.get("page_token") or None)
+    except InvalidArgument as err:
+        return error_page(request, err)
+    return render(request, "leases.html", prefix=prefix, leases=page.leases, next_token=page.next_page_token)
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.Response:
+    if not request.app["settings"].login_required or request["logged_in"]:
+        return redirect("/")
+    message = "Your session ended; log in again." if request.query.get("expired") else None
+    return render(request, "login.html", message=message)
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.Response:
+    settings = request.app["settings"]
+    if not settings.login_required:
+        return redirect("/")
+    form = await request.post()
+    token = str(form.get("token", "")).strip()
+    if not token or not all("!" <= character <= "~" for character in token):
+        return render(request, "login.html", status=401, message="That is not a token: paste the line `workflowstate token new` printed.")
+    client = client_for(settings, token)
+    try:
+        await client.list_workflows()  # every role may read: a token the server knows passes
+    except Unauthenticated:
+        await client.close()
+        return render(request, "login.html", status=401, message="Wrong token: the server does not know it.")
+    except BaseException:
+        await client.close()
+        raise
+    # A new session id at login, so an id planted in the browser before cannot ride the login.
+    request.app["sessions"].logout(request["session_id"])
+    request["session_id"] = new_id = new_session_id()
+    request.app["sessions"].login(new_id, client)
+    return redirect("/")
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.Response:
+    request.app["sessions"].logout(request["session_id"])
+    request["session_id"] = new_session_id()
+    return redirect("/login" if request.app["settings"].login_required else "/")

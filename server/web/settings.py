@@ -1,0 +1,30 @@
+"""What the dashboard needs to know about the server it belongs to; ops fills it from ServerConfig."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """How to serve the dashboard and how to reach the gRPC API it is a client of."""
+
+    # The gRPC address the dashboard's client calls: the server's own (see ops.app for which).
+    grpc_target: str
+    # Whether the server checks bearer tokens: then every page needs a login first.
+    login_required: bool
+    # PEM files: with both, the dashboard serves HTTPS with the gRPC server's certificate, and its
+    # session cookie is Secure.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # With TLS: the browser must present a client certificate these CAs sign, as gRPC callers must.
+    tls_client_ca: Path | None = None
+    # Most logged-in sessions kept at once (the least recently used is ended first) and how long an
+    # unused one lives: bounded memory whatever the number of logins.
+    max_sessions: int = 1000
+    session_idle_seconds: float = 8 * 3600.0
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None

@@ -1,0 +1,285 @@
+"""The dashboard over HTTP against a real server: login, cookie flags, CSRF refusals that change
+nothing, API refusals shown as messages, the actions, filters, and --http-listen's values."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from support.certificates import self_signed
+from support.dashboard import Browser, SeededRuns, seed_runs, write_token_file
+from support.server_process import ServerProcess
+
+from workflowstate.client import RunStatus, StepStatus, WorkflowStateClient
+from workflowstate.server.rpc.tokens import Role
+
+TOKENS = {Role.READ: f"read-{uuid.uuid4().hex}", Role.ADMIN: f"admin-{uuid.uuid4().hex}"}
+
+
+@pytest.fixture(scope="module")
+def dashboard_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    tokens = write_token_file(tmp_path_factory.mktemp("dashboard"), TOKENS)
+    server = ServerProcess(database_url, f"dash_{uuid.uuid4().hex[:8]}", "--auth-tokens", str(tokens), "--http-listen", "127.0.0.1:0").start()
+    yield server
+    assert server.stop() == 0, server.log_text()[-4000:]
+    log = server.log_text()
+    assert "unexpected error" not in log, log[-4000:]
+    for token in TOKENS.values():
+        assert token not in log
+
+
+@pytest.fixture(scope="module")
+def admin(dashboard_server: ServerProcess) -> Iterator[WorkflowStateClient]:
+    with WorkflowStateClient(dashboard_server.target, token=TOKENS[Role.ADMIN]) as client:
+        yield client
+
+
+@pytest.fixture
+def runs(admin: WorkflowStateClient) -> SeededRuns:
+    return seed_runs(admin, f"orders-{uuid.uuid4().hex[:8]}")
+
+
+def logged_in(server: ServerProcess, role: Role) -> Browser:
+    browser = Browser(server.dashboard_url)
+    assert browser.login(TOKENS[role]).status == 303
+    return browser
+
+
+def test_pages_need_a_login_and_a_wrong_token_gets_the_form_again(dashboard_server: ServerProcess) -> None:
+    browser = Browser(dashboard_server.dashboard_url)
+    first = browser.get("/runs")
+    assert first.status == 303 and first.location == "/login"
+    wrong = browser.login("not-a-token-of-this-server")
+    assert wrong.status == 401 and "Wrong token" in wrong.body and 'name="token"' in wrong.body
+    anonymous_session = browser.cookie
+    right = browser.login(TOKENS[Role.READ])
+    assert right.status == 303 and right.location == "/"
+    assert browser.cookie != anonymous_session, "the session id must change at login"
+    assert browser.get("/runs").status == 200
+
+
+def test_the_session_cookie_is_httponly_samesite_strict_and_holds_no_token(dashboard_server: ServerProcess) -> None:
+    browser = logged_in(dashboard_server, Role.READ)
+    for header in browser.set_cookie_headers:
+        attributes = [part.strip().lower() for part in header.split(";")]
+        assert "httponly" in attributes and "samesite=strict" in attributes and "path=/" in attributes, header
+        assert "secure" not in attributes, "plain HTTP: a Secure cookie would never come back"
+        assert TOKENS[Role.READ] not in header
+
+
+def test_logout_ends_the_session_on_the_server(dashboard_server: ServerProcess) -> None:
+    browser = logged_in(dashboard_server, Role.READ)
+    old_cookie = browser.cookie
+    page = browser.get("/")
+    assert browser.post("/logout", {"csrf_token": page.csrf_token()}).location == "/login"
+    replay = Browser(dashboard_server.dashboard_url, cookie=old_cookie)
+    assert replay.get("/").location == "/login", "the old session id still opens pages after logout"
+
+
+@pytest.mark.parametrize("csrf", [None, "", "0" * 64, "another session's"])
+def test_a_post_without_this_sessions_csrf_token_is_refused_and_changes_nothing(
+    dashboard_server: ServerProcess, admin: WorkflowStateClient, runs: SeededRuns, csrf: str | None
+) -> None:
+    browser = logged_in(dashboard_server, Role.ADMIN)
+    if csrf == "another session's":
+        csrf = logged_in(dashboard_server, Role.ADMIN).get("/").csrf_token()
+    form = {"reason": "forged"} | ({} if csrf is None else {"csrf_token": csrf})
+    for path in (f"/runs/{runs.running_run_id}/cancel", f"/runs/{runs.running_run_id}/delete", f"/runs/{runs.running_run_id}/steps/{runs.notify_step_id}/retry"):
+        reply = browser.post(path, form | {"force": "yes"})
+        assert reply.status == 403 and "CSRF token" in reply.body, (path, reply.status, reply.body[:500])
+    run = admin.get_run(runs.running_run_id)
+    assert run is not None and run.status is RunStatus.RUNNING
+    assert admin.get_step_state(runs.running_run_id, "notify").attempt_count == 1
+
+
+def test_a_post_from_another_origin_is_refused(dashboard_server: ServerProcess, admin: WorkflowStateClient, runs: SeededRuns) -> None:
+    browser = logged_in(dashboard_server, Role.ADMIN)
+    csrf = browser.get(f"/runs/{runs.running_run_id}/cancel").csrf_token()
+    reply = browser.post(f"/runs/{runs.running_run_id}/cancel", {"csrf_token": csrf}, headers={"Origin": "http://evil.example"})
+    assert reply.status == 403 and "another site" in reply.body
+    assert admin.get_run(runs.running_run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_a_read_token_cancelling_sees_permission_denied_and_nothing_changes(
+    dashboard_server: ServerProcess, admin: WorkflowStateClient, runs: SeededRuns
+) -> None:
+    browser = logged_in(dashboard_server, Role.READ)
+    confirm = browser.get(f"/runs/{runs.running_run_id}/cancel")
+    reply = browser.post(f"/runs/{runs.running_run_id}/cancel", {"csrf_token": confirm.csrf_token()})
+    assert reply.status == 403
+    assert "PERMISSION_DENIED" in reply.body and "admin" in reply.body and "Traceback" not in reply.body
+    assert admin.get_run(runs.running_run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_cancel_retry_and_delete_through_the_dashboard(dashboard_server: ServerProcess, admin: WorkflowStateClient, runs: SeededRuns) -> None:
+    browser = logged_in(dashboard_server, Role.ADMIN)
+    run_path = f"/runs/{runs.running_run_id}"
+    retry = browser.post(f"{run_path}/steps/{runs.notify_step_id}/retry", {"csrf_token": browser.get(f"{run_path}/steps/{runs.notify_step_id}/retry").csrf_token()})
+    assert retry.status == 303 and retry.location == f"{run_path}?done=retried"
+    step = admin.get_step_state(runs.running_run_id, "notify")
+    assert (step.attempt_count, step.status) == (2, StepStatus.SCHEDULED)
+
+    cancel = browser.post(f"{run_path}/cancel", {"csrf_token": browser.get(f"{run_path}/cancel").csrf_token(), "reason": "customer asked"})
+    assert cancel.status == 303
+    run = admin.get_run(runs.running_run_id)
+    assert run is not None and run.status is RunStatus.CANCELLED and run.error is not None and run.error.message == "customer asked"
+    page = browser.get(run_path)
+    assert "cancelled" in page.body and "The run was cancelled." in browser.get(cancel.location or "").body
+
+    again = browser.post(f"/runs/{runs.failed_run_id}/cancel", {"csrf_token": page.csrf_token()})
+    assert again.status == 409 and "FAILED_PRECONDITION" in again.body  # a FAILED run cannot be cancelled
+
+    delete = browser.post(f"{run_path}/delete", {"csrf_token": page.csrf_token()})
+    assert delete.status == 303 and delete.location == "/runs?done=deleted"
+    assert admin.get_run(runs.running_run_id) is None
+    assert browser.get(run_path).status == 404
+
+
+def test_run_page_shows_every_attempt_with_its_error(dashboard_server: ServerProcess, runs: SeededRuns) -> None:
+    page = logged_in(dashboard_server, Role.READ).get(f"/runs/{runs.failed_run_id}")
+    assert page.status == 200
+    for text in ("attempt 1", "attempt 2", "card gateway timed out", "card declined by the bank", "gateway.py line 40", "TimeoutError"):
+        assert text in page.body, text
+    assert "hx-trigger" not in page.body, "a finished run's page must not poll"
+    running = logged_in(dashboard_server, Role.READ).get(f"/runs/{runs.running_run_id}")
+    assert 'hx-trigger="every 2s"' in running.body
+
+
+def test_runs_list_filters_and_keeps_them_in_its_links(dashboard_server: ServerProcess, runs: SeededRuns, admin: WorkflowStateClient) -> None:
+    for _ in range(3):
+        admin.create_run(runs.workflow, {})
+    browser = logged_in(dashboard_server, Role.READ)
+    failed = browser.get(f"/runs?workflow={runs.workflow}&status=failed&since=1h")
+    assert runs.failed_run_id in failed.body and runs.running_run_id not in failed.body
+    assert 'value="failed" checked' in failed.body and f'value="{runs.workflow}"' in failed.body
+    # The sort link keeps the filters and reverses the order.
+    assert f"/runs?workflow={runs.workflow}&amp;status=failed&amp;since=1h&amp;order=oldest" in failed.body
+
+    bad = browser.get("/runs?since=yesterday-ish")
+    assert bad.status == 400 and "since:" in bad.body
+    foreign = browser.get(f"/runs?workflow={runs.workflow}&page_token=bm90LWEtdG9rZW4")
+    assert foreign.status == 400 and "page_token" in foreign.body and "Traceback" not in foreign.body
+
+
+def test_unknown_and_malformed_runs_are_messages(dashboard_server: ServerProcess) -> None:
+    browser = logged_in(dashboard_server, Role.READ)
+    assert browser.get(f"/runs/{uuid.uuid4()}").status == 404
+    malformed = browser.get("/runs/not-a-uuid")
+    assert malformed.status == 400 and "INVALID_ARGUMENT" in malformed.body and "Traceback" not in malformed.body
+
+
+def test_without_tokens_there_is_no_login_but_posts_still_need_the_csrf_token(start_server, unique) -> None:
+    server = start_server("--http-listen", "127.0.0.1:0")
+    with WorkflowStateClient(server.target) as client:
+        runs = seed_runs(client, f"orders-{unique}")
+        browser = Browser(server.dashboard_url)
+        page = browser.get("/")
+        assert page.status == 200 and runs.workflow in page.body and "Log out" not in page.body
+        refused = browser.post(f"/runs/{runs.running_run_id}/cancel", {})
+        assert refused.status == 403 and client.get_run(runs.running_run_id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+        confirm = browser.get(f"/runs/{runs.running_run_id}/cancel")
+        done = browser.post(f"/runs/{runs.running_run_id}/cancel", {"csrf_token": confirm.csrf_token()})
+        assert done.status == 303 and client.get_run(runs.running_run_id).status is RunStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_http_listen_off_serves_no_dashboard(start_server) -> None:
+    server = start_server("--http-listen", "off")
+    assert server.dashboard_line is None or not server.dashboard_line.startswith("workflowstate dashboard")
+    assert "dashboard served" not in server.log_text()
+
+
+def test_the_dashboard_line_follows_the_ready_line(start_server) -> None:
+    server = start_server("--http-listen", "127.0.0.1:0")
+    assert server.dashboard_url.startswith("http://127.0.0.1:") and not server.dashboard_url.endswith(":0")
+    assert "dashboard served" in server.log_text()
+
+
+def _serve(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workflowstate.server", "serve", "--no-embedded", "--database-url", "postgresql://nobody@127.0.0.1:1/none", *args],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["8080", "localhost:http", "127.0.0.1:70000", "[::1:80"])
+def test_a_bad_http_listen_stops_the_start_naming_the_flag_or_variable(value: str) -> None:
+    by_flag = _serve("--http-listen", value)
+    assert by_flag.returncode == 2 and "--http-listen" in by_flag.stderr and "host:port" in by_flag.stderr, by_flag.stderr
+    by_variable = _serve(WORKFLOWSTATE_HTTP_LISTEN=value)
+    assert by_variable.returncode == 2 and "WORKFLOWSTATE_HTTP_LISTEN" in by_variable.stderr, by_variable.stderr
+
+
+def test_an_http_port_in_use_stops_the_start_when_asked_for() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = _serve("--listen", "127.0.0.1:0", "--http-listen", address)
+    assert result.returncode == 1 and f"another server already listens on {address}" in result.stderr and "--http-listen" in result.stderr, result.stderr
+
+
+def test_with_tls_the_dashboard_is_https_and_its_cookie_secure(start_server, tmp_path, unique) -> None:
+    """The dashboard reaches its own server's API over the private socket whatever the TLS set-up:
+    a page that lists runs works, and the cookie only ever travels over HTTPS."""
+    cert, key = self_signed(tmp_path)
+    server = start_server("--tls-cert", str(cert), "--tls-key", str(key), "--http-listen", "127.0.0.1:0")
+    assert server.dashboard_url.startswith("https://127.0.0.1:")
+    context = ssl.create_default_context(cafile=str(cert))
+    port = int(server.dashboard_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
+    try:
+        connection.request("GET", "/runs")
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 200 and "No run matches." in body
+    cookie = response.headers["Set-Cookie"].lower()
+    assert "secure" in [part.strip() for part in cookie.split(";")] and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_with_workers_the_first_one_serves_the_dashboard_and_the_parent_prints_it(start_server, unique) -> None:
+    server = start_server("--workers", "2", "--http-listen", "127.0.0.1:0")
+    with WorkflowStateClient(server.target) as client:
+        client.create_run(f"orders-{unique}", {})
+    page = Browser(server.dashboard_url).get("/")
+    assert page.status == 200 and f"orders-{unique}" in page.body
+    assert server.log_text().count("dashboard served") == 1
+
+
+def test_the_default_dashboard_port_taken_leaves_the_dashboard_off_and_the_server_up(database_url: str, unique: str) -> None:
+    """A second server on a machine (or anything on 8080) must not stop a start that never asked for
+    the dashboard's port; it says so instead."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8080))
+        holder.listen()
+    except OSError:
+        pass  # taken already, which is the case under test
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+    command = [sys.executable, "-m", "workflowstate.server", "serve", "--listen", "127.0.0.1:0", "--database-url", database_url, "--schema", f"dflt_{unique}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout and process.stderr
+        ready = process.stdout.readline()
+        assert ready.startswith("workflowstate listening on "), ready + process.stderr.read()
+        assert process.stdout.readline().strip() == "workflowstate dashboard not started: 127.0.0.1:8080 is taken (pass --http-listen)"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        assert "dashboard not started" in process.stderr.read()
+    finally:
+        holder.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(60)
+        for pipe in (process.stdout, process.stderr):
+            if pipe:
+                pipe.close()

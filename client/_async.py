@@ -336,7 +336,7 @@ class AsyncWorkflowStateClient:
 
         A policy is known by its workflow and its set of statuses: setting the same pair again
         replaces its ``keep`` and keeps its ``policy_id``, so a repeat is harmless. InvalidArgument
-        for RUNNING in ``statuses`` or a ``keep`` that is not positive.
+        for RUNNING in ``statuses`` or a ``keep`` that is not positive or over a century.
         """
         return await self._invoke(_calls.set_retention_policy(workflow, tuple(statuses), keep), timeout)
 

@@ -450,8 +450,8 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         if not request.HasField("keep"):
             raise errors.InvalidArgument("keep is required")
         keep = convert.duration_from_proto("keep", request.keep)
-        if keep <= timedelta(0):
-            raise errors.InvalidArgument(f"keep must be positive, got {keep}")
+        if not timedelta(0) < keep <= MAX_RETENTION_KEEP:
+            raise errors.InvalidArgument(f"keep must be positive and at most {MAX_RETENTION_KEEP.days} days, got {keep}")
         row = await self._call(context, self._retention.set_policy(workflow, statuses, keep))
         return pb.SetRetentionPolicyResponse(policy=convert.retention_policy_to_proto(row))
 
@@ -507,6 +507,9 @@ def _full_view(view: int) -> bool:
 
 
 MAX_REASON_LENGTH = 1024
+# A century: far longer than anyone keeps a run, and far within PostgreSQL's timestamps (now() -
+# keep must stay after 4713 BC, or the purger's statement fails on every tick).
+MAX_RETENTION_KEEP = timedelta(days=36525)
 MAX_BULK_RUNS = 10_000
 # Deletes of one call are one transaction: kept short.
 MAX_BULK_DELETES = 1000

@@ -2091,7 +2091,7 @@ class SetRetentionPolicyRequest(_message.Message):
     @_builtins.property
     def keep(self) -> _duration_pb2.Duration:
         """keep is how long a run is kept after it finished (its update_time);
-        required, positive.
+        required, positive, at most 36525 days (a century).
         """
 
     def __init__(

@@ -504,7 +504,7 @@ class WorkflowStateServiceServicer:
         count; empty means all three finished statuses): setting the same pair
         again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
         (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-        statuses, or a keep that is unset or not positive.
+        statuses, or a keep that is unset, not positive or over a century.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -240,7 +240,7 @@ class WorkflowStateServiceStub:
     count; empty means all three finished statuses): setting the same pair
     again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
     (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-    statuses, or a keep that is unset or not positive.
+    statuses, or a keep that is unset, not positive or over a century.
     """
     ListRetentionPolicies: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]
     """ListRetentionPolicies returns every retention policy, by policy_id."""
@@ -464,7 +464,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     count; empty means all three finished statuses): setting the same pair
     again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
     (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-    statuses, or a keep that is unset or not positive.
+    statuses, or a keep that is unset, not positive or over a century.
     """
     ListRetentionPolicies: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]  # type: ignore[assignment]
     """ListRetentionPolicies returns every retention policy, by policy_id."""
@@ -841,7 +841,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         count; empty means all three finished statuses): setting the same pair
         again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
         (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-        statuses, or a keep that is unset or not positive.
+        statuses, or a keep that is unset, not positive or over a century.
         """
 
     @_abc_1.abstractmethod

@@ -199,25 +199,28 @@ def test_two_servers_erase_what_the_policies_match_and_nothing_else(start_server
     assert counted() == len(erased) + 1
 
 
-def test_a_run_someone_holds_locked_is_skipped_until_released(start_server, db) -> None:
-    """Retention waits for no lock: the other runs go at once, the locked one once it is free."""
+def test_runs_someone_holds_locked_are_skipped_until_released(start_server, db) -> None:
+    """Retention waits for no lock: the other runs go at once, a run whose row or one of whose steps
+    someone holds (a late worker report would next wait for the run) once it is free."""
     schema = f"t_{uuid.uuid4().hex[:10]}"
     server = start_server("--retention-interval", "0.1", "--metrics-listen", "127.0.0.1:0", schema=schema)
     workflow = f"many-{uuid.uuid4().hex[:6]}"
+    table = sql.Identifier(schema)
     with WorkflowStateClient(server.target) as client:
-        run_ids = []
+        run_ids, step_ids = [], []
         for _ in range(30):
             run = client.create_run(workflow, None)
+            step_ids.append(client.insert_step_state(run.run_id, "only", "rpc", None).step_id)
             client.update_run_status(run.run_id, RunStatus.FAILED)
             run_ids.append(run.run_id)
-        db.execute(sql.SQL("UPDATE {}.runs SET update_time = now() - interval '1 day' WHERE workflow = %s").format(sql.Identifier(schema)), (workflow,))
-        held = run_ids[0]
+        db.execute(sql.SQL("UPDATE {}.runs SET update_time = now() - interval '1 day' WHERE workflow = %s").format(table), (workflow,))
         with psycopg.connect(db.info.dsn) as holder:
-            holder.execute(sql.SQL("SELECT FROM {}.runs WHERE run_id = %s FOR UPDATE").format(sql.Identifier(schema)), (held,))
+            holder.execute(sql.SQL("SELECT FROM {}.runs WHERE run_id = %s FOR UPDATE").format(table), (run_ids[0],))
+            holder.execute(sql.SQL("SELECT FROM {}.steps WHERE step_id = %s FOR NO KEY UPDATE").format(table), (step_ids[1],))
             client.set_retention_policy(workflow=workflow, keep=timedelta(hours=1))
-            wait_in_database(db, *_gone(schema, run_ids[1:]))
-            assert _rows_of(db, schema, [held])["runs"] == 1
-        wait_in_database(db, *_gone(schema, [held]))
+            wait_in_database(db, *_gone(schema, run_ids[2:]))
+            assert _rows_of(db, schema, run_ids[:2]) == {"runs": 2, "steps": 2, "step_attempts": 2, "run_events": 6}
+        wait_in_database(db, *_gone(schema, run_ids[:2]))
     address = metrics_address(server.log_text())
     wait_until(lambda: scrape(address)[("workflowstate_runs_deleted_by_retention_total", ())] >= 30, "the erased runs counted")
     assert scrape(address)[("workflowstate_runs_deleted_by_retention_total", ())] == 30

@@ -42,8 +42,8 @@ from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
 from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
-from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, Run, RunEvent, RunPage, RunStatus, StepAttempt, StepChange, StepState
-from ._types import StepStatus, StepTask, TaskCancellation, WorkflowSummary
+from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, RetentionPolicy, Run, RunEvent, RunPage, RunStatus, StepAttempt
+from ._types import StepChange, StepState, StepStatus, StepTask, TaskCancellation, WorkerInfo, WorkflowSummary
 
 __all__ = [
     "Aborted",
@@ -64,6 +64,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",
+    "RetentionPolicy",
     "Run",
     "RunEvent",
     "RunPage",
@@ -78,6 +79,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "Worker",
+    "WorkerInfo",
     "WorkflowStateClient",
     "WorkflowStateError",
     "WorkflowSummary",

@@ -28,6 +28,7 @@ from ._convert import (
     failure_to_proto,
     lease_info_from_proto,
     lease_page_from_proto,
+    retention_policy_from_proto,
     run_from_proto,
     run_page_from_proto,
     run_status_to_proto,
@@ -35,10 +36,24 @@ from ._convert import (
     step_state_from_proto,
     step_status_to_proto,
     timestamp_to_proto,
+    worker_info_from_proto,
     workflow_summary_from_proto,
 )
 from ._errors import NotFound, error_from_rpc
-from ._types import Failure, LeaseInfo, LeasePage, Run, RunPage, RunStatus, StepAttempt, StepState, StepStatus, WorkflowSummary
+from ._types import (
+    Failure,
+    LeaseInfo,
+    LeasePage,
+    RetentionPolicy,
+    Run,
+    RunPage,
+    RunStatus,
+    StepAttempt,
+    StepState,
+    StepStatus,
+    WorkerInfo,
+    WorkflowSummary,
+)
 
 R = TypeVar("R")
 
@@ -251,6 +266,36 @@ def list_workflows() -> Call[list[WorkflowSummary]]:
         pb.ListWorkflowsRequest(),
         lambda reply: [workflow_summary_from_proto(summary) for summary in reply.workflows],
     )
+
+
+# --- retention and workers ---------------------------------------------------
+
+
+def set_retention_policy(workflow: str | None, statuses: tuple[RunStatus, ...], keep: timedelta) -> Call[RetentionPolicy]:
+    """SetRetentionPolicy: the policy as stored (an upsert on workflow and the set of statuses)."""
+    request = pb.SetRetentionPolicyRequest(
+        workflow=workflow or "", statuses=[run_status_to_proto(s) for s in statuses], keep=duration_to_proto(keep)
+    )
+    return Call("SetRetentionPolicy", request, lambda reply: retention_policy_from_proto(reply.policy))
+
+
+def list_retention_policies() -> Call[list[RetentionPolicy]]:
+    """ListRetentionPolicies: every policy, by id."""
+    return Call(
+        "ListRetentionPolicies",
+        pb.ListRetentionPoliciesRequest(),
+        lambda reply: [retention_policy_from_proto(policy) for policy in reply.policies],
+    )
+
+
+def delete_retention_policy(policy_id: int) -> Call[None]:
+    """DeleteRetentionPolicy."""
+    return Call("DeleteRetentionPolicy", pb.DeleteRetentionPolicyRequest(policy_id=policy_id), lambda reply: None)
+
+
+def list_workers() -> Call[list[WorkerInfo]]:
+    """ListWorkers: the worker streams connected to any server, by connect time."""
+    return Call("ListWorkers", pb.ListWorkersRequest(), lambda reply: [worker_info_from_proto(worker) for worker in reply.workers])
 
 
 # --- steps -------------------------------------------------------------------

@@ -56,6 +56,10 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "ListWorkflows",
     "CancelRun",
     "ListLeases",
+    # An upsert: a repeat sets the same policy again.
+    "SetRetentionPolicy",
+    "ListRetentionPolicies",
+    "ListWorkers",
 )
 
 

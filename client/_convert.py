@@ -20,6 +20,7 @@ from ._types import (
     LeaseInfo,
     LeasePage,
     LeaseLostReason,
+    RetentionPolicy,
     Run,
     RunEvent,
     RunPage,
@@ -29,6 +30,7 @@ from ._types import (
     StepState,
     StepStatus,
     StepTask,
+    WorkerInfo,
     WorkflowSummary,
 )
 
@@ -222,6 +224,34 @@ def workflow_summary_from_proto(summary: pb.WorkflowSummary) -> WorkflowSummary:
         if entry.status in _RUN_STATUS_FROM_PROTO:
             counts[_RUN_STATUS_FROM_PROTO[entry.status]] = entry.run_count
     return WorkflowSummary(summary.workflow, counts)
+
+
+def retention_policy_from_proto(policy: pb.RetentionPolicy) -> RetentionPolicy:
+    """The Python RetentionPolicy of a proto one (statuses the client does not know are left out)."""
+    return RetentionPolicy(
+        policy_id=policy.policy_id,
+        workflow=policy.workflow or None,
+        statuses=tuple(_RUN_STATUS_FROM_PROTO[s] for s in policy.statuses if s in _RUN_STATUS_FROM_PROTO),
+        keep=policy.keep.ToTimedelta(),
+        create_time=_required_time(policy, "create_time"),
+        update_time=_required_time(policy, "update_time"),
+    )
+
+
+def worker_info_from_proto(worker: pb.WorkerInfo) -> WorkerInfo:
+    """The Python WorkerInfo of a proto one."""
+    return WorkerInfo(
+        worker_id=worker.worker_id,
+        stream_id=worker.stream_id,
+        rpc_names=list(worker.rpc_names),
+        max_in_flight=worker.max_in_flight,
+        tasks_in_flight=worker.tasks_in_flight,
+        task_lease=worker.task_lease.ToTimedelta(),
+        connect_time=_required_time(worker, "connect_time"),
+        heartbeat_time=_required_time(worker, "heartbeat_time"),
+        server_id=worker.server_id,
+        server_address=worker.server_address,
+    )
 
 
 def step_state_from_proto(step: pb.StepState) -> StepState:

@@ -31,6 +31,7 @@ from ._types import (
     Failure,
     LeaseInfo,
     LeasePage,
+    RetentionPolicy,
     Run,
     RunEvent,
     RunPage,
@@ -38,6 +39,7 @@ from ._types import (
     StepAttempt,
     StepState,
     StepStatus,
+    WorkerInfo,
     WorkflowSummary,
 )
 
@@ -314,6 +316,40 @@ class WorkflowStateClient:
     def list_workflows(self, *, timeout: timedelta | None = None) -> list[WorkflowSummary]:
         """Every workflow that has runs, by name, with how many runs it has in each status."""
         return self._invoke(_calls.list_workflows(), timeout)
+
+    # --- retention and workers -----------------------------------------------
+
+    def set_retention_policy(
+        self,
+        *,
+        keep: timedelta,
+        workflow: str | None = None,
+        statuses: Sequence[RunStatus] = (),
+        timeout: timedelta | None = None,
+    ) -> RetentionPolicy:
+        """Make every server erase the runs of ``workflow`` (``None``: of every workflow) in one of
+        ``statuses`` (finished ones only; empty: all three) once they finished longer than ``keep``
+        ago, in small batches in the background, as :meth:`delete_run` erases each.
+
+        A policy is known by its workflow and its set of statuses: setting the same pair again
+        replaces its ``keep`` and keeps its ``policy_id``, so a repeat is harmless. InvalidArgument
+        for RUNNING in ``statuses`` or a ``keep`` that is not positive or over a century.
+        """
+        return self._invoke(_calls.set_retention_policy(workflow, tuple(statuses), keep), timeout)
+
+    def list_retention_policies(self, *, timeout: timedelta | None = None) -> list[RetentionPolicy]:
+        """Every retention policy, by ``policy_id``."""
+        return self._invoke(_calls.list_retention_policies(), timeout)
+
+    def delete_retention_policy(self, policy_id: int, *, timeout: timedelta | None = None) -> None:
+        """Remove a retention policy (runs it has not erased yet stay). NotFound for an unknown
+        id, so a repeat after a lost reply says NotFound (never retried automatically)."""
+        self._invoke(_calls.delete_retention_policy(policy_id), timeout)
+
+    def list_workers(self, *, timeout: timedelta | None = None) -> list[WorkerInfo]:
+        """The workers connected now to any server sharing the schema, one per stream, by connect
+        time: their rpc names, tasks in flight (at their last heartbeat), last heartbeat and server."""
+        return self._invoke(_calls.list_workers(), timeout)
 
     # --- steps ---------------------------------------------------------------
 

@@ -149,6 +149,65 @@ class WorkflowSummary:
 
 
 @dataclass(frozen=True)
+class RetentionPolicy:
+    """A retention policy (:meth:`~WorkflowStateClient.set_retention_policy`): every server erases
+    the runs of ``workflow`` in one of ``statuses`` that finished longer than ``keep`` ago."""
+
+    policy_id: int
+    """The policy's id; it stays the same when the policy is set again."""
+
+    workflow: str | None
+    """The workflow whose runs it erases; ``None`` for every workflow."""
+
+    statuses: tuple[RunStatus, ...]
+    """The finished statuses whose runs it erases, in RunStatus order."""
+
+    keep: timedelta
+    """How long a run is kept after it finished (its ``update_time``)."""
+
+    create_time: datetime
+    """When the policy was first set (UTC)."""
+
+    update_time: datetime
+    """When the policy was last set (UTC)."""
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker connected to a server (:meth:`~WorkflowStateClient.list_workers`), one per stream."""
+
+    worker_id: str
+    """The name the worker subscribed with."""
+
+    stream_id: str
+    """Its stream's id (a worker that reconnects gets a new one)."""
+
+    rpc_names: list[str]
+    """The functions it runs."""
+
+    max_in_flight: int
+    """The most tasks it runs at once."""
+
+    tasks_in_flight: int
+    """How many tasks it held at its last heartbeat."""
+
+    task_lease: timedelta
+    """Its stream's task lease."""
+
+    connect_time: datetime
+    """When its stream subscribed (UTC)."""
+
+    heartbeat_time: datetime
+    """Its last heartbeat (UTC)."""
+
+    server_id: str
+    """The server process it is connected to."""
+
+    server_address: str
+    """That server's address (host:port)."""
+
+
+@dataclass(frozen=True)
 class StepState:
     """The current state of one step of a run: its latest attempt."""
 

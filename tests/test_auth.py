@@ -128,11 +128,16 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     "ListSteps": lambda f: pb.ListStepsRequest(run_id=f.finished_run),
     "ListWorkflows": lambda f: pb.ListWorkflowsRequest(),
     "ListLeases": lambda f: pb.ListLeasesRequest(key_prefix="auth-"),
+    "ListRetentionPolicies": lambda f: pb.ListRetentionPoliciesRequest(),
+    "ListWorkers": lambda f: pb.ListWorkersRequest(),
     # Admin only: each allowed answer leaves the rows as they were (a finished run, no match).
     "CancelRun": lambda f: pb.CancelRunRequest(run_id=f.finished_run, reason="auth test"),
     "CancelRuns": lambda f: pb.CancelRunsRequest(filter=pb.RunFilter(workflow="auth-matches-nothing"), max_runs=1),
     "DeleteRun": lambda f: pb.DeleteRunRequest(run_id=str(uuid.uuid4())),
     "DeleteRuns": lambda f: pb.DeleteRunsRequest(filter=pb.RunFilter(workflow="auth-matches-nothing"), max_runs=1),
+    # A policy for a workflow without runs, kept a century: it erases nothing while it stays.
+    "SetRetentionPolicy": lambda f: pb.SetRetentionPolicyRequest(workflow="auth-matches-nothing", keep=duration(timedelta(days=36500))),
+    "DeleteRetentionPolicy": lambda f: pb.DeleteRetentionPolicyRequest(policy_id=2**62),
 }
 
 RPCS = [method.name for method in SERVICE.methods]

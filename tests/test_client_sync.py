@@ -96,6 +96,7 @@ def test_public_names_are_pinned() -> None:
         "NotFound",
         "PermissionDenied",
         "ResourceExhausted",
+        "RetentionPolicy",
         "Run",
         "RunEvent",
         "RunPage",
@@ -110,6 +111,7 @@ def test_public_names_are_pinned() -> None:
         "Unauthenticated",
         "Unavailable",
         "Worker",
+        "WorkerInfo",
         "WorkflowStateClient",
         "WorkflowStateError",
         "WorkflowSummary",
@@ -507,6 +509,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "CancelRuns",  # a repeat cancels runs that matched only since (more than was asked)
         "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
         "DeleteRuns",  # a repeat erases runs beyond the first call's
+        "DeleteRetentionPolicy",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

@@ -46,6 +46,7 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
         ("--pool-size", "WORKFLOWSTATE_POOL_SIZE", "ten", "must be a positive whole number, not 'ten'"),
         ("--grace-period", "WORKFLOWSTATE_GRACE_PERIOD", "-1", "must be positive"),
         ("--event-retention", "WORKFLOWSTATE_EVENT_RETENTION", "soon", "must be a positive number, not 'soon'"),
+        ("--retention-interval", "WORKFLOWSTATE_RETENTION_INTERVAL", "0", "must be positive"),
         ("--log-level", "WORKFLOWSTATE_LOG_LEVEL", "loud", "invalid choice: 'loud'"),
     ],
 )

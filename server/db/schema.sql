@@ -127,6 +127,26 @@ CREATE TABLE workflows.leases (
     expire_time timestamp with time zone
 );
 
+CREATE TABLE workflows.retention_policies (
+    policy_id bigint NOT NULL,
+    workflow text NOT NULL,
+    statuses text[] NOT NULL,
+    keep interval NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT retention_policies_keep_check CHECK ((keep > '00:00:00'::interval)),
+    CONSTRAINT retention_policies_statuses_check CHECK (((cardinality(statuses) > 0) AND (NOT ('running'::text = ANY (statuses)))))
+);
+
+ALTER TABLE workflows.retention_policies ALTER COLUMN policy_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME workflows.retention_policies_policy_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE workflows.run_events (
     event_id bigint NOT NULL,
     xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL,
@@ -190,11 +210,30 @@ ALTER TABLE workflows.step_attempts ALTER COLUMN seq ADD GENERATED ALWAYS AS IDE
     CACHE 1
 );
 
+CREATE TABLE workflows.worker_streams (
+    stream_id uuid NOT NULL,
+    worker_id text NOT NULL,
+    rpc_names text[] NOT NULL,
+    max_in_flight integer NOT NULL,
+    tasks_in_flight integer NOT NULL,
+    task_lease interval NOT NULL,
+    server_id uuid NOT NULL,
+    server_address text NOT NULL,
+    connect_time timestamp with time zone DEFAULT now() NOT NULL,
+    heartbeat_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
 ALTER TABLE ONLY workflows.lease_waiters
     ADD CONSTRAINT lease_waiters_pkey PRIMARY KEY (ticket);
 
 ALTER TABLE ONLY workflows.leases
     ADD CONSTRAINT leases_pkey PRIMARY KEY (key);
+
+ALTER TABLE ONLY workflows.retention_policies
+    ADD CONSTRAINT retention_policies_pkey PRIMARY KEY (policy_id);
+
+ALTER TABLE ONLY workflows.retention_policies
+    ADD CONSTRAINT retention_policies_workflow_statuses_key UNIQUE (workflow, statuses);
 
 ALTER TABLE ONLY workflows.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (event_id);
@@ -214,6 +253,9 @@ ALTER TABLE ONLY workflows.steps
 ALTER TABLE ONLY workflows.steps
     ADD CONSTRAINT steps_run_id_step_name_key UNIQUE (run_id, step_name);
 
+ALTER TABLE ONLY workflows.worker_streams
+    ADD CONSTRAINT worker_streams_pkey PRIMARY KEY (stream_id);
+
 CREATE INDEX lease_waiters_by_key ON workflows.lease_waiters USING btree (key, ticket);
 
 CREATE INDEX lease_waiters_by_server ON workflows.lease_waiters USING btree (server_id);
@@ -225,6 +267,8 @@ CREATE INDEX run_events_of_run ON workflows.run_events USING btree (run_id, xact
 CREATE INDEX run_events_order ON workflows.run_events USING btree (xact_id, event_id);
 
 CREATE INDEX runs_by_create_time ON workflows.runs USING btree (create_time, run_id);
+
+CREATE INDEX runs_finished_by_update_time ON workflows.runs USING btree (status, update_time) WHERE (status <> 'running'::text);
 
 CREATE INDEX runs_of_workflow_by_create_time ON workflows.runs USING btree (workflow, create_time, run_id);
 

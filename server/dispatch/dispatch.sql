@@ -51,13 +51,6 @@ FROM {schema}.steps s
 WHERE s.status = ANY(%(from_statuses)s::text[]) AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before > now()
   AND (SELECT r.status FROM {schema}.runs r WHERE r.run_id = s.run_id) = ANY(%(open_run_statuses)s::text[]);
 
--- extend_tasks --
--- A worker's heartbeat: move the task lease of the attempts its stream still runs.
-UPDATE {schema}.steps
-SET task_expire_time = now() + %(task_lease)s::interval
-WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = %(held_status)s::text
-RETURNING step_id;
-
 -- adopt_tasks --
 -- A reconnected worker's tasks from an earlier stream become this stream's, with a fresh task
 -- lease: those still running at the given attempt and handed out by the server.
@@ -139,3 +132,51 @@ WITH sent AS (
 SELECT d.outcome, d.sent_step_id AS step_id, d.sent_attempt, d.status AS prior_status, d.attempt_count AS prior_attempt,
        d.run_status, d.worker_id AS holder, ch.status AS new_status, ch.run_id
 FROM decided d LEFT JOIN changed ch ON ch.step_id = d.sent_step_id;
+
+-- The worker streams connected to every server (table worker_streams, migration 0009), for
+-- ListWorkers. A row is written when a stream subscribes, at each of its heartbeats, and deleted
+-- when it ends; a row whose heartbeat_time + task_lease passed is a stream whose server died (a
+-- live stream heartbeats within its task lease, or its server ends it): never listed, and deleted
+-- by the sweeper.
+
+-- worker_connected --
+-- A stream subscribed (or heartbeats again after its row was swept while the database was away):
+-- its row, as of now.
+INSERT INTO {schema}.worker_streams
+    (stream_id, worker_id, rpc_names, max_in_flight, tasks_in_flight, task_lease, server_id, server_address)
+VALUES (%(stream_id)s::uuid, %(worker_id)s::text, %(rpc_names)s::text[], %(max_in_flight)s::integer, %(tasks_in_flight)s::integer,
+        %(task_lease)s::interval, %(server_id)s::uuid, %(server_address)s::text)
+ON CONFLICT (stream_id) DO UPDATE SET tasks_in_flight = EXCLUDED.tasks_in_flight, heartbeat_time = now()
+RETURNING stream_id;
+
+-- worker_heartbeat --
+-- A worker's heartbeat, in one statement: move the task lease of the attempts its stream still
+-- runs (those of step_ids it still holds; none when step_ids is empty) and note the heartbeat on its stream's row
+-- (re-inserted if the sweeper took it while the database was away).
+WITH extended AS (
+    UPDATE {schema}.steps
+    SET task_expire_time = now() + %(task_lease)s::interval
+    WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = %(held_status)s::text
+    RETURNING step_id
+), noted AS (
+    INSERT INTO {schema}.worker_streams
+        (stream_id, worker_id, rpc_names, max_in_flight, tasks_in_flight, task_lease, server_id, server_address)
+    VALUES (%(stream_id)s::uuid, %(worker_id)s::text, %(rpc_names)s::text[], %(max_in_flight)s::integer,
+            cardinality(%(step_ids)s::uuid[]), %(task_lease)s::interval, %(server_id)s::uuid, %(server_address)s::text)
+    ON CONFLICT (stream_id) DO UPDATE SET tasks_in_flight = EXCLUDED.tasks_in_flight, heartbeat_time = now()
+)
+SELECT count(*) AS extended FROM extended;
+
+-- worker_disconnected --
+-- A stream ended.
+DELETE FROM {schema}.worker_streams WHERE stream_id = %(stream_id)s::uuid RETURNING stream_id;
+
+-- list_workers --
+-- The streams connected now, by connect time.
+SELECT * FROM {schema}.worker_streams
+WHERE heartbeat_time + task_lease >= now()
+ORDER BY connect_time, stream_id;
+
+-- sweep_workers --
+-- Delete the rows of streams whose server stopped heartbeating them (see above).
+DELETE FROM {schema}.worker_streams WHERE heartbeat_time + task_lease < now() RETURNING stream_id;

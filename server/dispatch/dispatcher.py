@@ -23,6 +23,7 @@ from ..db.database import Database
 from ..db.notifications import Notifications, finished_runs_channel, tasks_channel
 from ..state.store import FailureRecord, RunsChanged, StateStore, ignore_runs_changed
 from .store import TaskStore
+from .workers import ServerIdentity, WorkerStreams
 
 log = logging.getLogger("workflowstate.server.dispatch")
 
@@ -60,11 +61,14 @@ class TaskDispatcher(ShutdownNotifier):
         on_lost: Callable[[int], None] = lambda count: None,
         on_runs_changed: RunsChanged = ignore_runs_changed,
         supervisor: Supervisor | None = None,
+        server_id: uuid.UUID | None = None,
     ) -> None:
         super().__init__()
         self.on_dispatched = on_dispatched
         self._on_lost = on_lost
         self.tasks = TaskStore(database, on_runs_changed=on_runs_changed)
+        # The address is known once the server is bound (serving_at).
+        self.workers = WorkerStreams(database, ServerIdentity(server_id or uuid.uuid4(), ""))
         self.state = state
         self.settings = settings
         # How many updates of one worker message run at once: as many as the pool has connections.
@@ -77,6 +81,10 @@ class TaskDispatcher(ShutdownNotifier):
         self._background: set[asyncio.Task[None]] = set()
         notifications.subscribe(tasks_channel(database.schema), self.wake_rpc, self._wake_all)
         notifications.subscribe(finished_runs_channel(database.schema), self._run_finished_notice, self._any_run_may_have_finished)
+
+    def serving_at(self, address: str) -> None:
+        """Say where this server listens (shown with its worker streams by ListWorkers)."""
+        self.workers.server = ServerIdentity.of(self.workers.server.server_id, address)
 
     def start(self) -> None:
         self._sweeper = self._supervisor.start("task-sweeper", self._sweep_forever)
@@ -112,6 +120,20 @@ class TaskDispatcher(ShutdownNotifier):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+    def forget_stream_in_background(self, stream_id: uuid.UUID) -> asyncio.Task[None]:
+        """Delete an ended stream's row in a task of its own (a cancelled stream may not wait for
+        it), which the stop of the server waits for; the sweeper deletes it if this fails."""
+        task = asyncio.create_task(self._forget_stream(stream_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _forget_stream(self, stream_id: uuid.UUID) -> None:
+        try:
+            await self.workers.disconnected(stream_id)
+        except errors.WorkflowStateError as err:
+            log.warning("could not remove an ended worker stream; it disappears once its task lease passed", extra={"reason": str(err)})
 
     # Streams register how to wake them for each rpc name they serve.
 
@@ -187,6 +209,7 @@ class TaskDispatcher(ShutdownNotifier):
             await asyncio.sleep(self.settings.poll_interval)
             try:
                 await self.sweep()
+                await self.workers.sweep()
             except errors.WorkflowStateError as err:
                 log.warning("could not sweep expired tasks", extra={"reason": str(err)})
 

@@ -71,10 +71,6 @@ class TaskStore:
         row = await self._sql.fetch_one("next_task_due", params)
         return row["due"] if row else None
 
-    async def extend(self, step_ids: list[uuid.UUID], stream_id: uuid.UUID, task_lease: timedelta) -> None:
-        params = {"step_ids": step_ids, "stream_id": stream_id, "task_lease": task_lease, "held_status": held_by_worker().value}
-        await self._sql.fetch_all("extend_tasks", params)
-
     async def adopt(
         self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
     ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:

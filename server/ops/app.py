@@ -30,6 +30,8 @@ from ..db.notifications import Notifications
 from ..rpc.auth import TokenAuth
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
+from ..retention.purger import RetentionPurger
+from ..retention.store import RetentionStore
 from ..state.catalog import RunCatalog
 from ..state.store import StateStore
 from ..core.supervisor import Supervisor
@@ -167,6 +169,11 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         on_lost=metrics.tasks_lost.inc,
         on_runs_changed=watchers.runs_changed,
         supervisor=supervisor,
+        server_id=server_id,
+    )
+    retention = RetentionStore(database)
+    purger = RetentionPurger(
+        retention, interval=config.retention_interval, on_erased=metrics.runs_deleted_by_retention.inc, supervisor=supervisor
     )
     servicer = WorkflowStateServicer(
         store,
@@ -179,6 +186,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         batch_concurrency=config.pool.max_size,
         on_database_unavailable=database_health.report_unavailable,
         catalog=RunCatalog(database, on_runs_changed=watchers.runs_changed),
+        retention=retention,
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -186,6 +194,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     address = _bind(server, config)
+    dispatcher.serving_at(address)
     _warn_if_open(config, address)
     dashboard, dashboard_line, dashboard_folder = _dashboard(config, server)
 
@@ -201,6 +210,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     await leases.start()
     dispatcher.start()
     watchers.start()
+    purger.start()
     listener = supervisor.start("notification-listener", notifications.run)
     if dashboard is not None:
         await dashboard.start()
@@ -228,6 +238,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         await leases.stop()
         await dispatcher.stop()
         await watchers.stop()
+        await purger.stop()
         listener.cancel()
         await asyncio.wait([listener])
         log.debug("stopping: lease, dispatch and listener tasks finished")

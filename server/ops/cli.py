@@ -17,6 +17,7 @@ from typing import Any
 
 from .cli_connection import EXIT_CODES_HELP, connection_options
 from .cli_parser import EnvParser
+from .cli_admin import add_commands as add_admin_commands
 from .cli_runs import add_commands as add_operator_commands
 
 log = logging.getLogger("workflowstate.server")
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=1.0, help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
     serve.add_argument("--event-interval", type=_positive_float, default=0.05, help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
     serve.add_argument("--event-retention", type=_positive_float, default=None, help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
+    serve.add_argument("--retention-interval", type=_positive_float, default=60.0, help="seconds between two applications of the retention policies (SetRetentionPolicy), each erasing expired runs in bounded batches")
     serve.add_argument("--grace-period", type=_positive_float, default=10.0, help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=5.0, help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain; with --tls-key enables TLS")
@@ -154,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--role", required=True, choices=["read", "worker", "write", "admin"], help="what the token may do")
     new.add_argument("--comment", default="", help="a note put after the line, e.g. who holds the token")
-    add_operator_commands(commands, connection_options())
+    connection = connection_options()
+    add_operator_commands(commands, connection)
+    add_admin_commands(commands, connection)
     return parser
 
 
@@ -207,6 +211,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         ),
         event_interval=args.event_interval,
         event_retention=timedelta(seconds=args.event_retention) if args.event_retention is not None else None,
+        retention_interval=args.retention_interval,
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,

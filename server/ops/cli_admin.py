@@ -1,10 +1,7 @@
-"""The operator commands `workers` and `retention list|set|delete`.
+"""The operator commands `workers` and `retention list|set|delete`, through the Python client.
 
-Written against the client methods list_workers(), list_retention_policies(),
-set_retention_policy(workflow, statuses, keep) and delete_retention_policy(policy_id), which are
-being added to the client at the same time; `add_commands` is wired into the parser (cli.py, next
-to cli_runs.add_commands) once they are on main. Their result types are not known here yet, so
-rows are printed from the dataclasses' own fields: a field added later shows up by itself.
+Rows are printed from the result dataclasses' own fields (WorkerInfo, RetentionPolicy), so a
+field the client adds later shows up by itself.
 """
 
 from __future__ import annotations
@@ -54,30 +51,23 @@ def print_records(records: Sequence[Any], as_json: bool, nothing: str) -> None:
 
 
 def list_workers(client: WorkflowStateClient, args: argparse.Namespace) -> int:
-    print_records(client.list_workers(), args.json, "no workers connected")  # type: ignore[attr-defined]  # until the client has it
+    print_records(client.list_workers(), args.json, "no workers connected")
     return EXIT_OK
 
 
 def list_retention(client: WorkflowStateClient, args: argparse.Namespace) -> int:
-    print_records(client.list_retention_policies(), args.json, "no retention policies: runs are kept for ever")  # type: ignore[attr-defined]
+    print_records(client.list_retention_policies(), args.json, "no retention policies: runs are kept for ever")
     return EXIT_OK
 
 
 def set_retention(client: WorkflowStateClient, args: argparse.Namespace) -> int:
-    policy = client.set_retention_policy(workflow=args.workflow, statuses=args.status, keep=args.keep)  # type: ignore[attr-defined]
-    if policy is None or not dataclasses.is_dataclass(policy):
-        if args.json:
-            print_json({"workflow": args.workflow, "statuses": args.status, "keep": args.keep})
-        else:
-            workflow = repr(args.workflow) if args.workflow else "every workflow"
-            print(f"retention set: {'/'.join(status.value for status in args.status)} runs of {workflow} kept {span(args.keep)}")
-        return EXIT_OK
+    policy = client.set_retention_policy(workflow=args.workflow, statuses=args.status, keep=args.keep)
     print_records([policy], args.json, "")
     return EXIT_OK
 
 
 def delete_retention(client: WorkflowStateClient, args: argparse.Namespace) -> int:
-    client.delete_retention_policy(args.policy_id)  # type: ignore[attr-defined]
+    client.delete_retention_policy(args.policy_id)
     if args.json:
         print_json({"policy_id": args.policy_id, "deleted": True})
     else:
@@ -106,9 +96,9 @@ def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
         "were last updated, then delete them. The same workflow and statuses again replaces the keep.",
     )  # fmt: skip
     setting.add_argument("--workflow", default=None, help="this workflow's runs only (default: every workflow)")
-    setting.add_argument("--status", type=values.statuses, required=True, metavar="S[,S...]", help=f"runs in any of these statuses ({values.STATUS_NAMES})")
+    setting.add_argument("--status", type=values.statuses, default=(), metavar="S[,S...]", help=f"runs in any of these finished statuses ({values.STATUS_NAMES}; default: completed, failed and cancelled)")
     setting.add_argument("--keep", type=values.span, required=True, metavar="LENGTH", help="how long to keep them: 30m, 12h, 30d, 1w, or several (1d12h)")
     finish_command(setting, set_retention)
     deleting = command_parser(retention_commands, "delete", connection, "remove a policy", "Remove a retention policy (runs it would delete are kept).")
-    deleting.add_argument("policy_id", metavar="POLICY_ID", help="as `retention list` shows it")
+    deleting.add_argument("policy_id", type=values.positive, metavar="POLICY_ID", help="as `retention list` shows it")
     finish_command(deleting, delete_retention)

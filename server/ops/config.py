@@ -35,6 +35,8 @@ class ServerConfig:
     event_interval: float = 0.05
     # How long run events are kept; None keeps them for ever.
     event_retention: timedelta | None = None
+    # Seconds between two applications of the retention policies (server/retention/).
+    retention_interval: float = 60.0
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

@@ -2,7 +2,7 @@
 
 Counted where things happen: every RPC's outcome and, for unary RPCs, its duration (servicer.rpc);
 open streams by method; attempts handed to workers and attempts failed because their worker was
-lost (dispatch); restarts of background tasks after an unexpected error, and which of them run
+lost (dispatch); runs erased by the retention policies (retention); restarts of background tasks after an unexpected error, and which of them run
 (the supervisor, through callbacks app.py gives it); the connection pool and the database's health are read when scraped. The
 registry is the server's own, not prometheus_client's global one, so servers in one process (the
 tests start several) never share counters.
@@ -69,6 +69,11 @@ class Metrics:
         )
         self.tasks_lost = Counter(
             "workflowstate_tasks_lost", "Step attempts failed because their worker was lost", registry=self.registry
+        )
+        self.runs_deleted_by_retention = Counter(
+            "workflowstate_runs_deleted_by_retention",
+            "Runs erased (with their steps, attempts and events) by the retention policies, by this server",
+            registry=self.registry,
         )
         self.database_serving = Gauge(
             "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry

@@ -57,11 +57,15 @@ REQUIRED: dict[str, Role] = {
     "ListSteps": Role.READ,
     "ListWorkflows": Role.READ,
     "ListLeases": Role.READ,
+    "ListRetentionPolicies": Role.READ,
+    "ListWorkers": Role.READ,
 }
 
 # RPCs deliberately left to admin tokens only, by leaving them out of REQUIRED: they end or erase
-# runs others are working on.
-ADMIN_ONLY: frozenset[str] = frozenset({"CancelRun", "CancelRuns", "DeleteRun", "DeleteRuns"})
+# runs others are working on (a retention policy erases runs on every server, for as long as it stays).
+ADMIN_ONLY: frozenset[str] = frozenset(
+    {"CancelRun", "CancelRuns", "DeleteRun", "DeleteRuns", "SetRetentionPolicy", "DeleteRetentionPolicy"}
+)
 
 # The other services on the same port, by full name; None is open to calls without a token.
 OTHER_SERVICES: dict[str, Role | None] = {

@@ -165,6 +165,33 @@ def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
     )
 
 
+def retention_policy_to_proto(row: dict[str, Any]) -> pb.RetentionPolicy:
+    statuses = sorted(RUN_STATUS_TO_PROTO[RunStatus(status)] for status in row["statuses"])
+    return pb.RetentionPolicy(
+        policy_id=row["policy_id"],
+        workflow=row["workflow"],
+        statuses=statuses,
+        keep=duration(row["keep"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+    )
+
+
+def worker_to_proto(row: dict[str, Any]) -> pb.WorkerInfo:
+    return pb.WorkerInfo(
+        worker_id=row["worker_id"],
+        stream_id=str(row["stream_id"]),
+        rpc_names=row["rpc_names"],
+        max_in_flight=row["max_in_flight"],
+        tasks_in_flight=row["tasks_in_flight"],
+        task_lease=duration(row["task_lease"]),
+        connect_time=timestamp(row["connect_time"]),
+        heartbeat_time=timestamp(row["heartbeat_time"]),
+        server_id=str(row["server_id"]),
+        server_address=row["server_address"],
+    )
+
+
 def task_to_proto(row: dict[str, Any]) -> pb.StepTask:
     """A step claimed for a worker (a row of claim_tasks) as the task pushed to it."""
     return pb.StepTask(

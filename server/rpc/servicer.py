@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -24,6 +25,7 @@ from ..db.database import with_deadline
 from ..dispatch.dispatcher import TaskDispatcher
 from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
+from ..retention.store import RetentionStore
 from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, StateStore
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
@@ -124,9 +126,11 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         batch_concurrency: int,
         on_database_unavailable: Callable[[Exception], None],
         catalog: RunCatalog,
+        retention: RetentionStore,
     ) -> None:
         self._store = store
         self._catalog = catalog
+        self._retention = retention
         self._leases = leases
         self._dispatcher = dispatcher
         self._watchers = watchers
@@ -431,6 +435,52 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
 
     ListLeases = unary("ListLeases", list_leases)
 
+    # Retention and workers (issue 11).
+
+    async def set_retention_policy(
+        self, request: pb.SetRetentionPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetRetentionPolicyResponse:
+        workflow = validation.check_name("workflow", request.workflow, required=False) or None
+        statuses = {convert.run_status_from_proto("statuses", number) for number in request.statuses}
+        if RunStatus.RUNNING in statuses:
+            raise errors.InvalidArgument(
+                "statuses may only hold finished statuses (RUN_STATUS_COMPLETED, RUN_STATUS_FAILED, RUN_STATUS_CANCELLED): "
+                "retention never erases a running run"
+            )
+        if not request.HasField("keep"):
+            raise errors.InvalidArgument("keep is required")
+        keep = convert.duration_from_proto("keep", request.keep)
+        if not timedelta(0) < keep <= MAX_RETENTION_KEEP:
+            raise errors.InvalidArgument(f"keep must be positive and at most {MAX_RETENTION_KEEP.days} days, got {keep}")
+        row = await self._call(context, self._retention.set_policy(workflow, statuses, keep))
+        return pb.SetRetentionPolicyResponse(policy=convert.retention_policy_to_proto(row))
+
+    SetRetentionPolicy = unary("SetRetentionPolicy", set_retention_policy)
+
+    async def list_retention_policies(
+        self, request: pb.ListRetentionPoliciesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRetentionPoliciesResponse:
+        rows = await self._call(context, self._retention.list_policies())
+        return pb.ListRetentionPoliciesResponse(policies=[convert.retention_policy_to_proto(row) for row in rows])
+
+    ListRetentionPolicies = unary("ListRetentionPolicies", list_retention_policies)
+
+    async def delete_retention_policy(
+        self, request: pb.DeleteRetentionPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteRetentionPolicyResponse:
+        if request.policy_id <= 0:
+            raise errors.InvalidArgument(f"policy_id must be positive, got {request.policy_id}")
+        await self._call(context, self._retention.delete_policy(request.policy_id))
+        return pb.DeleteRetentionPolicyResponse()
+
+    DeleteRetentionPolicy = unary("DeleteRetentionPolicy", delete_retention_policy)
+
+    async def list_workers(self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext) -> pb.ListWorkersResponse:
+        rows = await self._call(context, self._dispatcher.workers.listed())
+        return pb.ListWorkersResponse(workers=[convert.worker_to_proto(row) for row in rows])
+
+    ListWorkers = unary("ListWorkers", list_workers)
+
 
 def _newest_first(order_by: int) -> bool:
     if order_by in (pb.RUN_ORDER_UNSPECIFIED, pb.RUN_ORDER_CREATE_TIME_DESC):
@@ -457,6 +507,9 @@ def _full_view(view: int) -> bool:
 
 
 MAX_REASON_LENGTH = 1024
+# A century: far longer than anyone keeps a run, and far within PostgreSQL's timestamps (now() -
+# keep must stay after 4713 BC, or the purger's statement fails on every tick).
+MAX_RETENTION_KEEP = timedelta(days=36525)
 MAX_BULK_RUNS = 10_000
 # Deletes of one call are one transaction: kept short.
 MAX_BULK_DELETES = 1000

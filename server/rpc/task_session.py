@@ -27,6 +27,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
 from ..dispatch.dispatcher import TaskDispatcher
+from ..dispatch.workers import WorkerStream
 from ..state.transitions import RunStatus, StepStatus
 from . import convert, task_updates, validation
 from .streams import StreamSession
@@ -75,6 +76,7 @@ class TaskSession(StreamSession):
         self._max_payload = max_payload_bytes
         self._stream_id = uuid.uuid4()
         self._subscription: Subscription | None = None
+        self._worker_stream: WorkerStream | None = None
         # Attempts pushed on this stream and not yet answered: step_id -> attempt number.
         self._in_flight: dict[uuid.UUID, int] = {}
         # The run of each step handed out here (kept a while after its answer; pruned on claims),
@@ -124,6 +126,9 @@ class TaskSession(StreamSession):
         if self._subscription:
             self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
             self._dispatcher.unwatch_finished_runs(self._runs_finished)
+            forgetting = self._dispatcher.forget_stream_in_background(self._stream_id)
+            if not cancelled:
+                await asyncio.shield(forgetting)
         if self._in_flight and not self._shutting_down:
             await self._fail_in_flight(cancelled=cancelled)
 
@@ -194,6 +199,9 @@ class TaskSession(StreamSession):
         running = self._running_tasks(subscribe)
         adopted = await self._dispatcher.tasks.adopt(running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease)
         self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease, subscribe.bulk)
+        self._worker_stream = WorkerStream(self._stream_id, worker_id, rpc_names, subscribe.max_in_flight, task_lease)
+        # Listed by ListWorkers from now until the stream ends (close deletes the row).
+        await self._dispatcher.workers.connected(self._worker_stream, len(adopted))
         self._in_flight.update((step_id, attempt) for step_id, attempt, _ in adopted)
         self._run_of.update((step_id, run_id) for step_id, _, run_id in adopted)
         self._credit = subscribe.max_in_flight - len(adopted)
@@ -235,10 +243,17 @@ class TaskSession(StreamSession):
         return lease
 
     async def _heartbeat(self) -> None:
-        assert self._subscription is not None
+        assert self._worker_stream is not None
         self._last_heartbeat = asyncio.get_running_loop().time()
-        if self._in_flight:
-            await self._dispatcher.tasks.extend(list(self._in_flight), self._stream_id, self._subscription.task_lease)
+        # One statement moves the leases of the tasks in flight and notes the heartbeat for
+        # ListWorkers. Without tasks, a failure (the database is away) costs the worker nothing:
+        # its row is written again at a later heartbeat, so the stream goes on.
+        try:
+            await self._dispatcher.workers.heartbeat(self._worker_stream, list(self._in_flight))
+        except errors.WorkflowStateError as err:
+            if self._in_flight:
+                raise
+            log.debug("could not note a heartbeat", extra={"reason": str(err)})
 
     def _ack(self, ack: pb.StepTaskAck) -> pb.StepTaskOutcome | None:
         """None when the ack holds (it has no answer then)."""

@@ -2069,6 +2069,314 @@ class ListLeasesResponse(_message.Message):
 Global___ListLeasesResponse: _TypeAlias = ListLeasesResponse  # noqa: Y015
 
 @_typing.final
+class SetRetentionPolicyRequest(_message.Message):
+    """SetRetentionPolicyRequest describes the policy to create or replace."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    KEEP_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow keeps the policy to the runs of this workflow; empty applies it
+    to every workflow. At most 256 characters.
+    """
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___RunStatus.ValueType]:
+        """statuses are the finished statuses whose runs the policy erases:
+        RUN_STATUS_COMPLETED, RUN_STATUS_FAILED or RUN_STATUS_CANCELLED; empty
+        means all three.
+        """
+
+    @_builtins.property
+    def keep(self) -> _duration_pb2.Duration:
+        """keep is how long a run is kept after it finished (its update_time);
+        required, positive, at most 36525 days (a century).
+        """
+
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___RunStatus.ValueType] | None = ...,
+        keep: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["keep", b"keep"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep", b"keep", "statuses", b"statuses", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRetentionPolicyRequest: _TypeAlias = SetRetentionPolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetRetentionPolicyResponse(_message.Message):
+    """SetRetentionPolicyResponse carries the policy as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___RetentionPolicy:
+        """policy is the policy created or replaced."""
+
+    def __init__(
+        self,
+        *,
+        policy: Global___RetentionPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRetentionPolicyResponse: _TypeAlias = SetRetentionPolicyResponse  # noqa: Y015
+
+@_typing.final
+class ListRetentionPoliciesRequest(_message.Message):
+    """ListRetentionPoliciesRequest asks for every retention policy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRetentionPoliciesRequest: _TypeAlias = ListRetentionPoliciesRequest  # noqa: Y015
+
+@_typing.final
+class ListRetentionPoliciesResponse(_message.Message):
+    """ListRetentionPoliciesResponse carries every retention policy."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policies(self) -> _containers.RepeatedCompositeFieldContainer[Global___RetentionPolicy]:
+        """policies are ordered by policy_id; empty when there is none."""
+
+    def __init__(
+        self,
+        *,
+        policies: _abc.Iterable[Global___RetentionPolicy] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policies", b"policies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRetentionPoliciesResponse: _TypeAlias = ListRetentionPoliciesResponse  # noqa: Y015
+
+@_typing.final
+class DeleteRetentionPolicyRequest(_message.Message):
+    """DeleteRetentionPolicyRequest names the policy to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_ID_FIELD_NUMBER: _builtins.int
+    policy_id: _builtins.int
+    """policy_id is the policy's id; required (positive)."""
+    def __init__(
+        self,
+        *,
+        policy_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy_id", b"policy_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRetentionPolicyRequest: _TypeAlias = DeleteRetentionPolicyRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRetentionPolicyResponse(_message.Message):
+    """DeleteRetentionPolicyResponse says the policy is gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRetentionPolicyResponse: _TypeAlias = DeleteRetentionPolicyResponse  # noqa: Y015
+
+@_typing.final
+class ListWorkersRequest(_message.Message):
+    """ListWorkersRequest asks for the connected workers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkersRequest: _TypeAlias = ListWorkersRequest  # noqa: Y015
+
+@_typing.final
+class ListWorkersResponse(_message.Message):
+    """ListWorkersResponse carries the connected workers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workers(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkerInfo]:
+        """workers are ordered by connect_time; empty when none is connected."""
+
+    def __init__(
+        self,
+        *,
+        workers: _abc.Iterable[Global___WorkerInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workers", b"workers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkersResponse: _TypeAlias = ListWorkersResponse  # noqa: Y015
+
+@_typing.final
+class RetentionPolicy(_message.Message):
+    """RetentionPolicy says which finished runs every server erases, and when."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    KEEP_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    policy_id: _builtins.int
+    """policy_id identifies the policy; it stays the same when the policy is
+    set again.
+    """
+    workflow: _builtins.str
+    """workflow is the workflow whose runs it erases; empty for every workflow."""
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[Global___RunStatus.ValueType]:
+        """statuses are the run statuses it erases, in enum order."""
+
+    @_builtins.property
+    def keep(self) -> _duration_pb2.Duration:
+        """keep is how long a run is kept after it finished."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """create_time is when the policy was first set."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when the policy was last set."""
+
+    def __init__(
+        self,
+        *,
+        policy_id: _builtins.int = ...,
+        workflow: _builtins.str = ...,
+        statuses: _abc.Iterable[Global___RunStatus.ValueType] | None = ...,
+        keep: _duration_pb2.Duration | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "keep", b"keep", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "keep", b"keep", "policy_id", b"policy_id", "statuses", b"statuses", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetentionPolicy: _TypeAlias = RetentionPolicy  # noqa: Y015
+
+@_typing.final
+class WorkerInfo(_message.Message):
+    """WorkerInfo is one worker's StreamStepTasks stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    STREAM_ID_FIELD_NUMBER: _builtins.int
+    RPC_NAMES_FIELD_NUMBER: _builtins.int
+    MAX_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    TASKS_IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    TASK_LEASE_FIELD_NUMBER: _builtins.int
+    CONNECT_TIME_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
+    SERVER_ID_FIELD_NUMBER: _builtins.int
+    SERVER_ADDRESS_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """worker_id is the name the worker subscribed with."""
+    stream_id: _builtins.str
+    """stream_id identifies this stream (a worker that reconnects gets a new
+    one).
+    """
+    max_in_flight: _builtins.int
+    """max_in_flight is the most tasks the worker runs at once."""
+    tasks_in_flight: _builtins.int
+    """tasks_in_flight is how many tasks it held at its last heartbeat."""
+    server_id: _builtins.str
+    """server_id identifies the server process the stream is connected to."""
+    server_address: _builtins.str
+    """server_address is that server's address (host and port)."""
+    @_builtins.property
+    def rpc_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """rpc_names are the functions the worker runs, by name."""
+
+    @_builtins.property
+    def task_lease(self) -> _duration_pb2.Duration:
+        """task_lease is the stream's task lease."""
+
+    @_builtins.property
+    def connect_time(self) -> _timestamp_pb2.Timestamp:
+        """connect_time is when the stream subscribed."""
+
+    @_builtins.property
+    def heartbeat_time(self) -> _timestamp_pb2.Timestamp:
+        """heartbeat_time is the worker's last heartbeat (its subscribe, before
+        the first one).
+        """
+
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        stream_id: _builtins.str = ...,
+        rpc_names: _abc.Iterable[_builtins.str] | None = ...,
+        max_in_flight: _builtins.int = ...,
+        tasks_in_flight: _builtins.int = ...,
+        task_lease: _duration_pb2.Duration | None = ...,
+        connect_time: _timestamp_pb2.Timestamp | None = ...,
+        heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
+        server_id: _builtins.str = ...,
+        server_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["connect_time", b"connect_time", "heartbeat_time", b"heartbeat_time", "task_lease", b"task_lease"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connect_time", b"connect_time", "heartbeat_time", b"heartbeat_time", "max_in_flight", b"max_in_flight", "rpc_names", b"rpc_names", "server_address", b"server_address", "server_id", b"server_id", "stream_id", b"stream_id", "task_lease", b"task_lease", "tasks_in_flight", b"tasks_in_flight", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkerInfo: _TypeAlias = WorkerInfo  # noqa: Y015
+
+@_typing.final
 class RunFilter(_message.Message):
     """RunFilter says which runs a list, a bulk cancel or a bulk delete is about.
     Every field set must match (AND); an unset field matches every run. The

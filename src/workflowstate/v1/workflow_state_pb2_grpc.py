@@ -172,6 +172,26 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.FromString,
                 _registered_method=True)
+        self.SetRetentionPolicy = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/SetRetentionPolicy',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetRetentionPolicyRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetRetentionPolicyResponse.FromString,
+                _registered_method=True)
+        self.ListRetentionPolicies = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListRetentionPolicies',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRetentionPoliciesRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRetentionPoliciesResponse.FromString,
+                _registered_method=True)
+        self.DeleteRetentionPolicy = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteRetentionPolicy',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRetentionPolicyRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRetentionPolicyResponse.FromString,
+                _registered_method=True)
+        self.ListWorkers = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListWorkers',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -473,6 +493,48 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRetentionPolicy(self, request, context):
+        """Retention and workers (issue 11).
+
+        SetRetentionPolicy creates or replaces a retention policy: every server
+        then erases, in small batches in the background, the runs of workflow
+        (empty: of every workflow) in one of statuses that finished (last
+        changed) longer than keep ago, as DeleteRun does each. A policy is known
+        by its workflow and its set of statuses (order and repeats do not
+        count; empty means all three finished statuses): setting the same pair
+        again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
+        (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
+        statuses, or a keep that is unset, not positive or over a century.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRetentionPolicies(self, request, context):
+        """ListRetentionPolicies returns every retention policy, by policy_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRetentionPolicy(self, request, context):
+        """DeleteRetentionPolicy removes a retention policy; runs it has not erased
+        yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkers(self, request, context):
+        """ListWorkers returns the workers connected now over StreamStepTasks to
+        any server sharing the schema, one entry per stream, by connect time.
+        A stream whose server stopped answering is left out once its task lease
+        passed since its last heartbeat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -600,6 +662,26 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.ListLeases,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.SerializeToString,
+            ),
+            'SetRetentionPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRetentionPolicy,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetRetentionPolicyRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetRetentionPolicyResponse.SerializeToString,
+            ),
+            'ListRetentionPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRetentionPolicies,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRetentionPoliciesRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListRetentionPoliciesResponse.SerializeToString,
+            ),
+            'DeleteRetentionPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRetentionPolicy,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRetentionPolicyRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRetentionPolicyResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1290,6 +1372,114 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/ListLeases',
             workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.ListLeasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRetentionPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/SetRetentionPolicy',
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetRetentionPolicyRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetRetentionPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRetentionPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListRetentionPolicies',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListRetentionPoliciesRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListRetentionPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRetentionPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteRetentionPolicy',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRetentionPolicyRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteRetentionPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListWorkers',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersResponse.FromString,
             options,
             channel_credentials,
             insecure,

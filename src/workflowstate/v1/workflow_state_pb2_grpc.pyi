@@ -229,6 +229,31 @@ class WorkflowStateServiceStub:
     range, or a page_token this server did not issue or issued for another
     key_prefix.
     """
+    SetRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetRetentionPolicyRequest, _workflow_state_pb2.SetRetentionPolicyResponse]
+    """Retention and workers (issue 11).
+
+    SetRetentionPolicy creates or replaces a retention policy: every server
+    then erases, in small batches in the background, the runs of workflow
+    (empty: of every workflow) in one of statuses that finished (last
+    changed) longer than keep ago, as DeleteRun does each. A policy is known
+    by its workflow and its set of statuses (order and repeats do not
+    count; empty means all three finished statuses): setting the same pair
+    again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
+    (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
+    statuses, or a keep that is unset, not positive or over a century.
+    """
+    ListRetentionPolicies: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]
+    """ListRetentionPolicies returns every retention policy, by policy_id."""
+    DeleteRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRetentionPolicyRequest, _workflow_state_pb2.DeleteRetentionPolicyResponse]
+    """DeleteRetentionPolicy removes a retention policy; runs it has not erased
+    yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
+    """
+    ListWorkers: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkersRequest, _workflow_state_pb2.ListWorkersResponse]
+    """ListWorkers returns the workers connected now over StreamStepTasks to
+    any server sharing the schema, one entry per stream, by connect time.
+    A stream whose server stopped answering is left out once its task lease
+    passed since its last heartbeat.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -427,6 +452,31 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
     range, or a page_token this server did not issue or issued for another
     key_prefix.
+    """
+    SetRetentionPolicy: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetRetentionPolicyRequest, _workflow_state_pb2.SetRetentionPolicyResponse]  # type: ignore[assignment]
+    """Retention and workers (issue 11).
+
+    SetRetentionPolicy creates or replaces a retention policy: every server
+    then erases, in small batches in the background, the runs of workflow
+    (empty: of every workflow) in one of statuses that finished (last
+    changed) longer than keep ago, as DeleteRun does each. A policy is known
+    by its workflow and its set of statuses (order and repeats do not
+    count; empty means all three finished statuses): setting the same pair
+    again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
+    (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
+    statuses, or a keep that is unset, not positive or over a century.
+    """
+    ListRetentionPolicies: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]  # type: ignore[assignment]
+    """ListRetentionPolicies returns every retention policy, by policy_id."""
+    DeleteRetentionPolicy: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRetentionPolicyRequest, _workflow_state_pb2.DeleteRetentionPolicyResponse]  # type: ignore[assignment]
+    """DeleteRetentionPolicy removes a retention policy; runs it has not erased
+    yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
+    """
+    ListWorkers: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkersRequest, _workflow_state_pb2.ListWorkersResponse]  # type: ignore[assignment]
+    """ListWorkers returns the workers connected now over StreamStepTasks to
+    any server sharing the schema, one entry per stream, by connect time.
+    A stream whose server stopped answering is left out once its task lease
+    passed since its last heartbeat.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -773,6 +823,55 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
         range, or a page_token this server did not issue or issued for another
         key_prefix.
+        """
+
+    @_abc_1.abstractmethod
+    def SetRetentionPolicy(
+        self,
+        request: _workflow_state_pb2.SetRetentionPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.SetRetentionPolicyResponse, _abc.Awaitable[_workflow_state_pb2.SetRetentionPolicyResponse]]:
+        """Retention and workers (issue 11).
+
+        SetRetentionPolicy creates or replaces a retention policy: every server
+        then erases, in small batches in the background, the runs of workflow
+        (empty: of every workflow) in one of statuses that finished (last
+        changed) longer than keep ago, as DeleteRun does each. A policy is known
+        by its workflow and its set of statuses (order and repeats do not
+        count; empty means all three finished statuses): setting the same pair
+        again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
+        (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
+        statuses, or a keep that is unset, not positive or over a century.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRetentionPolicies(
+        self,
+        request: _workflow_state_pb2.ListRetentionPoliciesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListRetentionPoliciesResponse, _abc.Awaitable[_workflow_state_pb2.ListRetentionPoliciesResponse]]:
+        """ListRetentionPolicies returns every retention policy, by policy_id."""
+
+    @_abc_1.abstractmethod
+    def DeleteRetentionPolicy(
+        self,
+        request: _workflow_state_pb2.DeleteRetentionPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteRetentionPolicyResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRetentionPolicyResponse]]:
+        """DeleteRetentionPolicy removes a retention policy; runs it has not erased
+        yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkers(
+        self,
+        request: _workflow_state_pb2.ListWorkersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListWorkersResponse, _abc.Awaitable[_workflow_state_pb2.ListWorkersResponse]]:
+        """ListWorkers returns the workers connected now over StreamStepTasks to
+        any server sharing the schema, one entry per stream, by connect time.
+        A stream whose server stopped answering is left out once its task lease
+        passed since its last heartbeat.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""Retention: policies stored in the database, and the loop that erases the runs they match."""

@@ -40,6 +40,9 @@ R = TypeVar("R")
 
 _Queued = tuple[Pending[Any], "asyncio.Future[Outcome]"]
 
+SEND_ALONE = Outcome()
+"""What a call's future is given when its group is itself alone: send it as the plain call."""
+
 
 class AsyncSender:
     """Sends the async client's calls over the stubs ``next_stub`` hands out in turn."""
@@ -58,24 +61,21 @@ class AsyncSender:
         self._retry = retry
         self._queue: list[_Queued] = []
         self._flush_scheduled = False
-        # Strong references to the sends in flight (the loop keeps only weak ones), and the unary
-        # send of each lone call, to cancel it with its caller as an unbatched call would be.
+        # Strong references to the batches in flight (the loop keeps only weak ones).
         self._sending: set[asyncio.Task[None]] = set()
-        self._unary_sends: dict[asyncio.Future[Outcome], asyncio.Task[None]] = {}
 
     async def send(self, call: Call[R], timeout: float | None) -> R:
         """Send ``call`` with ``timeout`` seconds (``None``: no deadline) and return its result."""
         if self._batching is None or call.method not in FIELD_OF_METHOD:
             # Unbatched, or a call Batch does not carry (the operators' lists, cancels, deletes).
-            rpc = getattr(self._next_stub(), call.method)
-            try:
-                reply = await rpc(call.request, timeout=timeout)
-            except grpc.RpcError as err:
-                return call.fail(err)
-            return call.read_reply(reply)
+            return await self._send_alone(call, timeout)
         item = pending(call, timeout)
         while True:
             outcome = await self._submit(item)
+            if outcome is SEND_ALONE:
+                # Nobody joined it: the caller sends it as the plain call, in its own task, so
+                # cancelling the caller cancels the call on the wire, as unbatched.
+                return await self._send_alone(call, item.remaining(time.monotonic()))
             if outcome.error is None:
                 return call.read_reply(outcome.reply)
             delay = retry_delay(item, outcome, self._retry)
@@ -83,6 +83,14 @@ class AsyncSender:
                 return call.fail(outcome.error)
             await asyncio.sleep(delay)
             item.attempt += 1
+
+    async def _send_alone(self, call: Call[R], timeout: float | None) -> R:
+        rpc = getattr(self._next_stub(), call.method)
+        try:
+            reply = await rpc(call.request, timeout=None if timeout is None else max(timeout, 0.0))
+        except grpc.RpcError as err:
+            return call.fail(err)
+        return call.read_reply(reply)
 
     async def _submit(self, item: Pending[Any]) -> Outcome:
         loop = asyncio.get_running_loop()
@@ -96,15 +104,8 @@ class AsyncSender:
                 loop.call_later(window, self._flush)
             else:
                 loop.call_soon(self._flush)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            # Like a cancelled unary call, the lone call is cancelled on the wire too. An operation
-            # already in a Batch runs on: the batch's other operations still need their results.
-            unary = self._unary_sends.get(future)
-            if unary is not None:
-                unary.cancel()
-            raise
+        # Cancelled while in a Batch, the operation runs on: its neighbours need their results.
+        return await future
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -117,30 +118,13 @@ class AsyncSender:
             if group.as_batch:
                 self._start(self._send_batch(group, futures))
             else:
-                future = futures[0]
-                send = self._start(self._send_unary(group.items[0], future))
-                self._unary_sends[future] = send
-                send.add_done_callback(lambda _, future=future: self._unary_sends.pop(future, None))
+                futures[0].set_result(SEND_ALONE)
 
     def _start(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coroutine)
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
         return task
-
-    async def _send_unary(self, item: Pending[Any], future: asyncio.Future[Outcome]) -> None:
-        rpc = getattr(self._next_stub(), item.call.method)
-        remaining = item.remaining(time.monotonic())
-        try:
-            reply = await rpc(item.call.request, timeout=None if remaining is None else max(remaining, 0.0))
-        except grpc.RpcError as err:
-            outcome = Outcome(error=err, retried_by_grpc=True)
-        except Exception as exc:  # a closed channel's UsageError: the caller's own to raise
-            _settle([future], exc)
-            return
-        else:
-            outcome = Outcome(reply=reply)
-        _settle([future], [outcome])
 
     async def _send_batch(self, group: Group, futures: list[asyncio.Future[Outcome]]) -> None:
         try:

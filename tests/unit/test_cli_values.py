@@ -54,14 +54,17 @@ def test_retention_set_parses() -> None:
     args = _admin_parser().parse_args(["retention", "set", "--workflow", "orders", "--status", "completed,cancelled", "--keep", "30d"])
     assert (args.workflow, args.status, args.keep) == ("orders", [RunStatus.COMPLETED, RunStatus.CANCELLED], timedelta(days=30))
     assert args.handler is not None and args.target == "127.0.0.1:50051"
-    assert _admin_parser().parse_args(["retention", "delete", "p-1", "--json"]).policy_id == "p-1"
+    assert _admin_parser().parse_args(["retention", "delete", "7", "--json"]).policy_id == 7
+    # Without --status: every finished status (the server's default for an empty list).
+    assert _admin_parser().parse_args(["retention", "set", "--keep", "1d"]).status == ()
     assert _admin_parser().parse_args(["workers", "--target", "h:1"]).target == "h:1"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["retention", "set", "--keep", "30d"], "the following arguments are required: --status"),
+        (["retention", "set"], "the following arguments are required: --keep"),
+        (["retention", "delete", "p-1"], "argument POLICY_ID: must be a positive whole number"),
         (["retention", "set", "--status", "completed", "--keep", "soon"], "argument --keep: must be a length such as 30m"),
         (["retention"], "the following arguments are required: COMMAND"),
     ],

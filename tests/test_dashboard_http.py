@@ -10,15 +10,17 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from support.certificates import self_signed
 from support.dashboard import Browser, SeededRuns, seed_runs, write_token_file
 from support.server_process import ServerProcess
 
-from workflowstate.client import RunStatus, StepStatus, WorkflowStateClient
+from workflowstate.client import RetentionPolicy, RunStatus, StepStatus, StepTask, Worker, WorkflowStateClient
 from workflowstate.server.rpc.tokens import Role
 
 TOKENS = {Role.READ: f"read-{uuid.uuid4().hex}", Role.ADMIN: f"admin-{uuid.uuid4().hex}"}
@@ -174,6 +176,100 @@ def test_unknown_and_malformed_runs_are_messages(dashboard_server: ServerProcess
     assert browser.get(f"/runs/{uuid.uuid4()}").status == 404
     malformed = browser.get("/runs/not-a-uuid")
     assert malformed.status == 400 and "INVALID_ARGUMENT" in malformed.body and "Traceback" not in malformed.body
+
+
+def test_workers_page_and_overview_show_a_connected_worker(dashboard_server: ServerProcess, admin: WorkflowStateClient, rpc: str) -> None:
+    ran = threading.Event()
+
+    def handle(task: StepTask) -> None:
+        ran.set()
+
+    worker_id = f"dash-{rpc}"
+    with WorkflowStateClient(dashboard_server.target, token=TOKENS[Role.ADMIN]) as worker_client:
+        worker = Worker(worker_client, {rpc: handle}, max_in_flight=4, worker_id=worker_id)
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            run = admin.create_run(f"workers-{rpc}", {})
+            admin.set_step_scheduled(admin.insert_step_state(run.run_id, "s", rpc).step_id)
+            assert ran.wait(30), "the worker got its step"  # so its stream is subscribed and noted
+            browser = logged_in(dashboard_server, Role.READ)
+            page = browser.get("/workers")
+            assert page.status == 200
+            for text in (worker_id, rpc, "/ 4", dashboard_server.target, 'href="/workers" aria-current="page"'):
+                assert text in page.body, text
+            overview = browser.get("/")
+            count = len(admin.list_workers())
+            assert f'<a href="/workers">{count} worker' in overview.body, overview.body[:3000]
+        finally:
+            assert worker.stop(timedelta(seconds=30))
+            thread.join(30)
+
+
+def _policies_of(admin: WorkflowStateClient, workflow: str) -> list[RetentionPolicy]:
+    return [policy for policy in admin.list_retention_policies() if policy.workflow == workflow]
+
+
+def test_retention_page_sets_lists_and_deletes_a_policy(dashboard_server: ServerProcess, admin: WorkflowStateClient, unique: str) -> None:
+    browser = logged_in(dashboard_server, Role.ADMIN)
+    page = browser.get("/retention")
+    assert page.status == 200 and 'href="/retention" aria-current="page"' in page.body
+    workflow = f"orders-{unique}"
+    # Ticked checkboxes each send the field: two of them.
+    done = browser.post("/retention", [("csrf_token", page.csrf_token()), ("workflow", workflow), ("status", "failed"), ("status", "cancelled"), ("keep", "1d12h")])
+    assert done.status == 303 and done.location == "/retention?done=set"
+    (policy,) = _policies_of(admin, workflow)
+    assert (policy.statuses, policy.keep) == ((RunStatus.FAILED, RunStatus.CANCELLED), timedelta(hours=36))
+    listed = browser.get(done.location or "")
+    assert "The retention policy was set." in listed.body and workflow in listed.body and "1d12h" in listed.body
+    assert f'href="/retention/{policy.policy_id}/delete"' in listed.body
+
+    confirm = browser.get(f"/retention/{policy.policy_id}/delete")
+    assert confirm.status == 200 and "Yes, delete" in confirm.body and "failed, cancelled" in confirm.body
+    assert _policies_of(admin, workflow) == [policy], "showing the confirmation deleted it"
+    deleted = browser.post(f"/retention/{policy.policy_id}/delete", {"csrf_token": confirm.csrf_token()})
+    assert deleted.status == 303 and deleted.location == "/retention?done=deleted"
+    assert _policies_of(admin, workflow) == []
+    assert browser.get(f"/retention/{policy.policy_id}/delete").status == 404
+
+
+@pytest.mark.parametrize(("keep", "expected"), [("soon", "keep: must be a length"), ("0m", "INVALID_ARGUMENT: keep must be positive")])
+def test_a_bad_keep_is_a_message_and_nothing_is_stored(dashboard_server: ServerProcess, admin: WorkflowStateClient, unique: str, keep: str, expected: str) -> None:
+    browser = logged_in(dashboard_server, Role.ADMIN)
+    form = {"csrf_token": browser.get("/retention").csrf_token(), "workflow": f"orders-{unique}", "status": "failed", "keep": keep}
+    reply = browser.post("/retention", form)
+    assert reply.status == 400 and expected in reply.body and "Traceback" not in reply.body, reply.body[:3000]
+    assert f'value="orders-{unique}"' in reply.body and 'value="failed" checked' in reply.body, "the form keeps what was typed"
+    assert _policies_of(admin, f"orders-{unique}") == []
+
+
+def test_a_read_token_is_refused_retention_changes_and_nothing_changes(dashboard_server: ServerProcess, admin: WorkflowStateClient, unique: str) -> None:
+    kept = admin.set_retention_policy(keep=timedelta(days=7), workflow=f"kept-{unique}")
+    browser = logged_in(dashboard_server, Role.READ)
+    csrf = browser.get("/retention").csrf_token()
+    refused = browser.post("/retention", {"csrf_token": csrf, "workflow": f"orders-{unique}", "keep": "30d"})
+    assert refused.status == 403 and "PERMISSION_DENIED" in refused.body and "admin" in refused.body and "Traceback" not in refused.body
+    assert _policies_of(admin, f"orders-{unique}") == []
+    not_deleted = browser.post(f"/retention/{kept.policy_id}/delete", {"csrf_token": csrf})
+    assert not_deleted.status == 403 and "PERMISSION_DENIED" in not_deleted.body
+    assert _policies_of(admin, f"kept-{unique}") == [kept]
+    admin.delete_retention_policy(kept.policy_id)
+
+
+@pytest.mark.parametrize("csrf", [None, "0" * 64])
+def test_retention_posts_without_the_csrf_token_are_refused_and_change_nothing(
+    dashboard_server: ServerProcess, admin: WorkflowStateClient, unique: str, csrf: str | None
+) -> None:
+    kept = admin.set_retention_policy(keep=timedelta(days=7), workflow=f"kept-{unique}")
+    browser = logged_in(dashboard_server, Role.ADMIN)
+    token = {} if csrf is None else {"csrf_token": csrf}
+    refused = browser.post("/retention", token | {"workflow": f"orders-{unique}", "keep": "30d"})
+    assert refused.status == 403 and "CSRF token" in refused.body
+    assert _policies_of(admin, f"orders-{unique}") == []
+    not_deleted = browser.post(f"/retention/{kept.policy_id}/delete", token)
+    assert not_deleted.status == 403 and "CSRF token" in not_deleted.body
+    assert _policies_of(admin, f"kept-{unique}") == [kept]
+    admin.delete_retention_policy(kept.policy_id)
 
 
 def test_without_tokens_there_is_no_login_but_posts_still_need_the_csrf_token(start_server, unique) -> None:

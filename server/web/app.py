@@ -13,7 +13,7 @@ from aiohttp import web
 
 from workflowstate.client import Unauthenticated, WorkflowStateError
 
-from . import actions, pages
+from . import actions, pages, retention
 from .api import client_for
 from .responses import error_page, internal_error_page, redirect, render
 from .sessions import COOKIE_NAME, Sessions, new_session_id
@@ -106,6 +106,7 @@ def build_app(settings: WebSettings) -> web.Application:
     app.on_cleanup.append(_close_clients)
     app.add_routes(pages.routes)
     app.add_routes(actions.routes)
+    app.add_routes(retention.routes)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app
 

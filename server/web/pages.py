@@ -1,7 +1,8 @@
-"""The pages that only read: overview, runs list, run page (and its live part), leases, login."""
+"""The pages that only read: overview, runs list, run page (and its live part), workers, leases, login."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 from aiohttp import web
@@ -30,9 +31,15 @@ def _client(request: web.Request) -> AsyncWorkflowStateClient:
 
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
-    workflows = await _client(request).list_workflows()
+    client = _client(request)
+    workflows, workers = await asyncio.gather(client.list_workflows(), client.list_workers())
     totals = {status: sum(w.run_counts.get(status, 0) for w in workflows) for status in RunStatus}
-    return render(request, "overview.html", workflows=workflows, statuses=list(RunStatus), totals=totals)
+    return render(request, "overview.html", workflows=workflows, workers=workers, statuses=list(RunStatus), totals=totals)
+
+
+@routes.get("/workers")
+async def workers(request: web.Request) -> web.Response:
+    return render(request, "workers.html", workers=await _client(request).list_workers())
 
 
 @routes.get("/runs")

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from workflowstate.client import WorkflowStateError
 
+from .retention_form import format_keep
 from .timeline import format_duration
 
 log = logging.getLogger("workflowstate.server.web")
@@ -32,6 +33,7 @@ def _when(moment: datetime | None) -> str:
 
 TEMPLATES.filters["when"] = _when
 TEMPLATES.filters["duration"] = format_duration
+TEMPLATES.filters["keep"] = format_keep
 
 # The HTTP status that says the same as each gRPC code the API answers a dashboard call with.
 _HTTP_STATUS = {

@@ -14,6 +14,8 @@ from workflowstate.client import Failure, RunStatus, StepStatus, WorkflowStateCl
 from workflowstate.server.rpc.tokens import Role, token_line
 
 COOKIE = "workflowstate_session"
+# A form's fields: a dict, or pairs when a field comes more than once (ticked checkboxes).
+Form = dict[str, str] | list[tuple[str, str]]
 
 
 def write_token_file(folder: Path, tokens: dict[Role, str]) -> Path:
@@ -46,7 +48,7 @@ class Browser:
     cookie: str | None = None
     set_cookie_headers: list[str] = field(default_factory=list)
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Reply:
+    def request(self, method: str, path: str, form: Form | None = None, headers: dict[str, str] | None = None) -> Reply:
         parts = urlsplit(self.base_url)
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         sent = dict(headers or {})
@@ -72,7 +74,7 @@ class Browser:
     def get(self, path: str) -> Reply:
         return self.request("GET", path)
 
-    def post(self, path: str, form: dict[str, str], headers: dict[str, str] | None = None) -> Reply:
+    def post(self, path: str, form: Form, headers: dict[str, str] | None = None) -> Reply:
         return self.request("POST", path, form, headers)
 
     def login(self, token: str) -> Reply:

@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from support.certificates import self_signed
@@ -152,7 +153,32 @@ def test_run_page_shows_every_attempt_with_its_error(dashboard_server: ServerPro
         assert text in page.body, text
     assert "hx-trigger" not in page.body, "a finished run's page must not poll"
     running = logged_in(dashboard_server, Role.READ).get(f"/runs/{runs.running_run_id}")
-    assert 'hx-trigger="every 2s"' in running.body
+    assert 'hx-trigger="run-changed' in running.body and f'data-events="/runs/{runs.running_run_id}/events"' in running.body
+
+
+def _sse(body: str) -> list[tuple[str, str, str]]:
+    """(event, data, id) of each server-sent event of a body."""
+    found = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        found.append((fields.get("event", ""), fields.get("data", ""), fields.get("id", "")))
+    return found
+
+
+def test_a_runs_events_come_as_server_sent_events_and_resume(dashboard_server: ServerProcess, runs: SeededRuns) -> None:
+    browser = logged_in(dashboard_server, Role.READ)
+    reply = browser.get(f"/runs/{runs.failed_run_id}/events")
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/event-stream")
+    events = _sse(reply.body)
+    # The finished run's events (its creation, each attempt's changes, its end), then `end`.
+    assert events[-1][:2] == ("end", "finished")
+    changes = [event for event in events if event[0] == "change"]
+    assert len(changes) >= 6 and all(data == event_id for _, data, event_id in changes)
+    # A browser reconnecting with Last-Event-ID gets only what came after it.
+    resumed = _sse(browser.request("GET", f"/runs/{runs.failed_run_id}/events", headers={"Last-Event-ID": changes[2][2]}).body)
+    assert [event for event in resumed if event[0] == "change"] == changes[3:]
+    gone = _sse(browser.get("/runs/00000000-0000-0000-0000-000000000000/events").body)
+    assert gone == [("end", "NOT_FOUND", "")]
 
 
 def test_runs_list_filters_and_keeps_them_in_its_links(dashboard_server: ServerProcess, runs: SeededRuns, admin: WorkflowStateClient) -> None:
@@ -379,3 +405,26 @@ def test_the_default_dashboard_port_taken_leaves_the_dashboard_off_and_the_serve
         for pipe in (process.stdout, process.stderr):
             if pipe:
                 pipe.close()
+
+
+def test_an_open_event_stream_does_not_hold_up_the_stop(database_url: str) -> None:
+    """A running run's event stream lasts as long as the run; the server's stop ends it. Without
+    that, the stop would wait out aiohttp's shutdown timeout (60 s) and this stop's 20 s fails."""
+    server = ServerProcess(database_url, f"dash_{uuid.uuid4().hex[:8]}", "--http-listen", "127.0.0.1:0").start()
+    parts = urlsplit(server.dashboard_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        with WorkflowStateClient(server.target) as client:
+            run = client.create_run("sse-stop", {})
+        connection.request("GET", f"/runs/{run.run_id}/events")
+        response = connection.getresponse()
+        assert response.readline().startswith(b"id: ")  # the run's first event: the stream is open
+        assert server.stop(timeout=20) == 0
+        try:
+            rest = response.read()
+        except http.client.IncompleteRead as cut:  # the server closed it mid-stream
+            rest = cut.partial
+        assert b"event: end" not in rest  # ended by the stop, not by the run
+    finally:
+        connection.close()
+        server.kill()

@@ -102,7 +102,9 @@ def build_app(settings: WebSettings) -> web.Application:
     app = web.Application(middlewares=[errors, session], client_max_size=64 * 1024)
     app["settings"] = settings
     app["sessions"] = Sessions(max_sessions=settings.max_sessions, idle_seconds=settings.session_idle_seconds)
+    app["event_streams"] = set()
     app.on_startup.append(_open_anonymous_client)
+    app.on_shutdown.append(_end_event_streams)
     app.on_cleanup.append(_close_clients)
     app.add_routes(pages.routes)
     app.add_routes(actions.routes)
@@ -114,6 +116,12 @@ def build_app(settings: WebSettings) -> web.Application:
 async def _open_anonymous_client(app: web.Application) -> None:
     settings: WebSettings = app["settings"]
     app["anonymous_client"] = None if settings.login_required else client_for(settings, None)
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """A run's event stream lasts as long as the run: end them all, or the stop waits for them."""
+    for task in list(app["event_streams"]):
+        task.cancel()
 
 
 async def _close_clients(app: web.Application) -> None:

@@ -1,13 +1,14 @@
-"""The pages that only read: overview, runs list, run page (and its live part), workers, leases, login."""
+"""The pages that only read: overview, runs list, run page (its live part and the run's events),
+workers, leases, login."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
 
-from workflowstate.client import AsyncWorkflowStateClient, InvalidArgument, RunStatus, Unauthenticated
+from workflowstate.client import AsyncWorkflowStateClient, InvalidArgument, RunStatus, Unauthenticated, WorkflowStateError
 
 from .api import client_for
 from .sessions import new_session_id
@@ -89,12 +90,52 @@ async def run_page(request: web.Request) -> web.Response:
 
 @routes.get("/runs/{run_id}/live")
 async def run_live(request: web.Request) -> web.Response:
-    """The run page's changing part, polled by htmx every 2 s while the run runs; once it has
-    finished the fragment comes without its poll trigger, so polling stops by itself."""
+    """The run page's changing part, fetched again on each of the run's events (below); once the run
+    has finished the fragment comes without its trigger, so the page stops listening."""
     view = await _run_view(request)
     if view is None:
         return render(request, "error.html", status=404, message="The run is gone (deleted).")
     return render(request, "run_live.html", **view)
+
+
+# How long watch_run keeps trying when the gRPC server is away before the event stream ends (the
+# browser's EventSource then reconnects by itself, resuming after the last event it got).
+EVENTS_RECONNECT = timedelta(seconds=30)
+
+
+@routes.get("/runs/{run_id}/events")
+async def run_events(request: web.Request) -> web.StreamResponse:
+    """The run's events as server-sent events, from watch_run: a `change` per event (its id as the
+    SSE id, so a reconnecting browser resumes after it), then `end` once the run has finished, is
+    gone, or may not be watched. The stream ends with the server's shutdown too (app.py)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    streams: set[asyncio.Task[object]] = request.app["event_streams"]
+    task = asyncio.current_task()
+    assert task is not None
+    streams.add(task)
+    try:
+        events = _client(request).watch_run(
+            request.match_info["run_id"], after_event_id=_last_event_id(request), reconnect_timeout=EVENTS_RECONNECT
+        )
+        try:
+            async for event in events:
+                await response.write(f"id: {event.event_id}\nevent: change\ndata: {event.event_id}\n\n".encode())
+            ending = "finished"
+        except WorkflowStateError as err:  # NOT_FOUND (deleted), PERMISSION_DENIED, UNAVAILABLE at last
+            ending = err.status.name
+        await response.write(f"event: end\ndata: {ending}\n\n".encode())
+    except ConnectionResetError:  # the browser left
+        pass
+    finally:
+        streams.discard(task)
+    return response
+
+
+def _last_event_id(request: web.Request) -> int:
+    """Where a reconnecting EventSource resumes (its Last-Event-ID header), 0 at first."""
+    text = request.headers.get("Last-Event-ID", "")
+    return int(text) if text.isdigit() else 0
 
 
 @routes.get("/leases")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_connection import EXIT_CODES_HELP, connection_options
+from .cli_filters import certificates_file
 from .cli_parser import EnvParser
 from .cli_admin import add_commands as add_admin_commands
 from .cli_runs import add_commands as add_operator_commands
@@ -72,18 +73,6 @@ def _token_file(text: str) -> dict[Any, Any]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _certificates_file(text: str) -> Path:
-    """An argparse type: a readable file of PEM certificates."""
-    path = Path(text)
-    try:
-        content = path.read_bytes()
-    except OSError as err:
-        raise argparse.ArgumentTypeError(f"cannot read {path}: {err.strerror or err}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in content:
-        raise argparse.ArgumentTypeError(f"{path} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')")
-    return path
-
-
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8080"
 # The second line `serve` prints, after the ready line: where the dashboard is, or why it is not.
 DASHBOARD_PREFIX = "workflowstate dashboard "
@@ -137,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--health-interval", type=_positive_float, default=5.0, help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain; with --tls-key enables TLS")
     serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
-    serve.add_argument("--tls-client-ca", type=_certificates_file, default=None, help="PEM CA certificates: with TLS, require every client to present a certificate they sign (mutual TLS)")
+    serve.add_argument("--tls-client-ca", type=certificates_file, default=None, help="PEM CA certificates: with TLS, require every client to present a certificate they sign (mutual TLS)")
     serve.add_argument("--auth-tokens", type=_token_file, default=None, metavar="FILE", help="file of '<sha256 of a token> <role>' lines (roles: read, worker, write, admin); calls must then send 'authorization: Bearer <token>' (see `workflowstate token new`)")
     serve.add_argument("--http-listen", type=_http_listen, default=None, metavar="HOST:PORT|off", help=f"host:port of the web dashboard, or off; port 0 picks one (default: {DEFAULT_HTTP_LISTEN}, left off with a warning when that port is taken); with --workers N only the first worker serves it%(default).0s")  # the .0s: says no "(default: None)"
     serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 from datetime import timedelta
-from pathlib import Path
 
 import grpc
 
 from workflowstate.client import WorkflowStateClient, WorkflowStateError
 
+from .cli_filters import certificates_file
 from .cli_parser import EnvParser
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -48,14 +48,7 @@ def _seconds(text: str) -> float:
 
 
 def _pem_file(text: str) -> bytes:
-    path = Path(text)
-    try:
-        content = path.read_bytes()
-    except OSError as err:
-        raise argparse.ArgumentTypeError(f"cannot read {path}: {err.strerror or err}") from None
-    if b"-----BEGIN CERTIFICATE-----" not in content:
-        raise argparse.ArgumentTypeError(f"{path} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')")
-    return content
+    return certificates_file(text).read_bytes()
 
 
 def connection_options() -> argparse.ArgumentParser:

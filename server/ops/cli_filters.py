@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from workflowstate.client import RunStatus
@@ -77,3 +78,15 @@ def positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
     return value
+
+
+def certificates_file(text: str) -> Path:
+    """A readable file of PEM certificates (the server's --tls-client-ca, the commands' --tls-ca)."""
+    path = Path(text)
+    try:
+        content = path.read_bytes()
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {err.strerror or err}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in content:
+        raise argparse.ArgumentTypeError(f"{path} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')")
+    return path

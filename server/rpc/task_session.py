@@ -20,6 +20,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import grpc
 
@@ -123,28 +124,28 @@ class TaskSession(StreamSession):
         for timer in (self._timer, self._heartbeat_check):
             if timer:
                 timer.cancel()
+        # Everything the end of the stream must do is started before anything is awaited: a
+        # cancel arriving during an await (the worker is gone) must not skip the rest.
+        ending: list[asyncio.Task[None]] = []
         if self._subscription:
             self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
             self._dispatcher.unwatch_finished_runs(self._runs_finished)
-            forgetting = self._dispatcher.forget_stream_in_background(self._stream_id)
-            if not cancelled:
-                await asyncio.shield(forgetting)
+            ending.append(self._dispatcher.forget_stream_in_background(self._stream_id))
         if self._in_flight and not self._shutting_down:
-            await self._fail_in_flight(cancelled=cancelled)
+            ending.append(self._fail_in_flight())
+        if ending and not cancelled:
+            # Awaited, so a worker whose stream the server ends hears of it after its attempts were failed.
+            await asyncio.shield(asyncio.gather(*ending))
 
-    async def _fail_in_flight(self, *, cancelled: bool) -> None:
+    def _fail_in_flight(self) -> asyncio.Task[None]:
         """A worker that leaves with tasks in flight has lost them. (Not so on a server shutdown:
         the worker reconnects elsewhere and its results still count until the task lease passes.)
 
-        Always in a task of its own, which a cancel of this stream (the worker is gone) cannot
-        interrupt; awaited unless cancelled, so a worker whose stream the server ends hears of it
-        after its attempts were failed."""
+        In a task of its own, which a cancel of this stream (the worker is gone) cannot interrupt."""
         assert self._subscription is not None
         attempts = list(self._in_flight.items())
         why = f"the stream of worker {self._subscription.worker_id!r} ended with the task in flight"
-        failing = self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
-        if not cancelled:
-            await asyncio.shield(failing)
+        return self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
 
     def _runs_finished(self, run_ids: frozenset[uuid.UUID] | None) -> None:
         if self._in_flight:
@@ -317,6 +318,14 @@ class TaskSession(StreamSession):
             raise errors.InvalidArgument(f"{field} must be 1 or more, got {attempt}")
         return attempt
 
+    def _fail_orphaned_claim(self, claiming: asyncio.Future[list[dict[str, Any]]]) -> None:
+        if claiming.cancelled() or claiming.exception() is not None:
+            return  # nothing committed (or the database said so); nothing to fail
+        attempts = [(row["step_id"], row["attempt_count"]) for row in claiming.result()]
+        if attempts and self._subscription is not None:
+            why = f"the stream of worker {self._subscription.worker_id!r} ended while its tasks were being claimed"
+            self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
+
     def _add_credit(self, n: int) -> None:
         assert self._subscription is not None
         if n <= 0:
@@ -337,9 +346,19 @@ class TaskSession(StreamSession):
         assert subscription is not None
         self._due = False
         limit = self._credit
-        rows = await self._dispatcher.tasks.claim(
-            subscription.rpc_names, limit, worker_id=subscription.worker_id, stream_id=self._stream_id, task_lease=subscription.task_lease
+        claiming = asyncio.ensure_future(
+            self._dispatcher.tasks.claim(
+                subscription.rpc_names, limit, worker_id=subscription.worker_id, stream_id=self._stream_id, task_lease=subscription.task_lease
+            )
         )
+        try:
+            rows = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # The worker went away while the claim ran: it may have committed attempts this stream
+            # will never hand out. They are this stream's, so they are failed as its stream's end
+            # fails the others, once the claim says which (not left RUNNING for the sweeper).
+            claiming.add_done_callback(self._fail_orphaned_claim)
+            raise
         self._dispatcher.on_dispatched(len(rows))
         # Every claimed attempt is this stream's before any is written: if a write fails part-way
         # (the worker is gone), the stream's end fails the unwritten ones too, not the sweeper later.

@@ -72,12 +72,7 @@ class SyncSender:
         """Send ``call`` with ``timeout`` seconds (``None``: no deadline) and return its result."""
         if self._batching is None or call.method not in FIELD_OF_METHOD:
             # Unbatched, or a call Batch does not carry (the operators' lists, cancels, deletes).
-            rpc = getattr(self._next_stub(), call.method)
-            try:
-                reply = rpc(call.request, timeout=timeout)
-            except grpc.RpcError as err:
-                return call.fail(err)
-            return call.read_reply(reply)
+            return self._send_alone(call, timeout)
         item = pending(call, timeout)
         while True:
             outcome = self._submit(item)
@@ -88,6 +83,14 @@ class SyncSender:
                 return call.fail(outcome.error)
             time.sleep(delay)
             item.attempt += 1
+
+    def _send_alone(self, call: Call[R], timeout: float | None) -> R:
+        rpc = getattr(self._next_stub(), call.method)
+        try:
+            reply = rpc(call.request, timeout=timeout)
+        except grpc.RpcError as err:
+            return call.fail(err)
+        return call.read_reply(reply)
 
     def _submit(self, item: Pending[Any]) -> Outcome:
         with self._lock:

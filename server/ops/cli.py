@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from .cli_connection import EXIT_CODES_HELP, connection_options
-from .cli_filters import certificates_file
+from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
 from .cli_admin import add_commands as add_admin_commands
 from .cli_runs import add_commands as add_operator_commands
@@ -44,23 +43,8 @@ default 127.0.0.1:50051) with --token (WORKFLOWSTATE_TOKEN); `workflowstate runs
 """ + EXIT_CODES_HELP
 
 
-def _positive(kind: type[int] | type[float], noun: str) -> Callable[[str], Any]:
-    """An argparse type: a positive `kind`, with the same messages for a flag and its variable."""
-
-    def check(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a positive {noun}, not {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be positive")
-        return value
-
-    return check
-
-
-_positive_float = _positive(float, "number")
-_positive_int = _positive(int, "whole number")
+_positive_float = positive_number(float, "number")
+_positive_int = positive_number(int, "whole number")
 
 
 def _token_file(text: str) -> dict[Any, Any]:

@@ -17,7 +17,7 @@ import grpc
 
 from workflowstate.client import WorkflowStateClient, WorkflowStateError
 
-from .cli_filters import certificates_file
+from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -37,14 +37,7 @@ _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 CONNECTION_OPTIONS = ("--target", "--token", "--tls", "--tls-ca", "--timeout")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
+_seconds = positive_number(float, "number of seconds")
 
 
 def _pem_file(text: str) -> bytes:

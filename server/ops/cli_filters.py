@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
@@ -90,3 +92,18 @@ def certificates_file(text: str) -> Path:
     if b"-----BEGIN CERTIFICATE-----" not in content:
         raise argparse.ArgumentTypeError(f"{path} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')")
     return path
+
+
+def positive_number(kind: type[int] | type[float], noun: str) -> Callable[[str], Any]:
+    """An argparse type: a positive `kind`, with the same messages for a flag and its variable."""
+
+    def check(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a positive {noun}, not {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be positive")
+        return value
+
+    return check

@@ -139,12 +139,14 @@ class TaskSession(StreamSession):
 
     def _fail_in_flight(self) -> asyncio.Task[None]:
         """A worker that leaves with tasks in flight has lost them. (Not so on a server shutdown:
-        the worker reconnects elsewhere and its results still count until the task lease passes.)
+        the worker reconnects elsewhere and its results still count until the task lease passes.)"""
+        return self._fail_lost(list(self._in_flight.items()), "ended with the task in flight")
 
-        In a task of its own, which a cancel of this stream (the worker is gone) cannot interrupt."""
+    def _fail_lost(self, attempts: list[tuple[uuid.UUID, int]], when: str) -> asyncio.Task[None]:
+        """Fail attempts of this stream's gone worker, in a task of its own, which a cancel of this
+        stream cannot interrupt."""
         assert self._subscription is not None
-        attempts = list(self._in_flight.items())
-        why = f"the stream of worker {self._subscription.worker_id!r} ended with the task in flight"
+        why = f"the stream of worker {self._subscription.worker_id!r} {when}"
         return self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
 
     def _runs_finished(self, run_ids: frozenset[uuid.UUID] | None) -> None:
@@ -322,9 +324,8 @@ class TaskSession(StreamSession):
         if claiming.cancelled() or claiming.exception() is not None:
             return  # nothing committed (or the database said so); nothing to fail
         attempts = [(row["step_id"], row["attempt_count"]) for row in claiming.result()]
-        if attempts and self._subscription is not None:
-            why = f"the stream of worker {self._subscription.worker_id!r} ended while its tasks were being claimed"
-            self._dispatcher.fail_lost_in_background(attempts, why, self._stream_id)
+        if attempts:
+            self._fail_lost(attempts, "ended while its tasks were being claimed")
 
     def _add_credit(self, n: int) -> None:
         assert self._subscription is not None

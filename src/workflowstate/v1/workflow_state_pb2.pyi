@@ -96,6 +96,11 @@ class _RunStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RunStatus.V
     """RUN_STATUS_FAILED is a run that finished with an error."""
     RUN_STATUS_CANCELLED: _RunStatus.ValueType  # 4
     """RUN_STATUS_CANCELLED is a run that was stopped before it finished."""
+    RUN_STATUS_SUSPENDED: _RunStatus.ValueType  # 5
+    """RUN_STATUS_SUSPENDED is a run paused until something outside it (an
+    approval, a deployed function) lets it go on: it may become RUNNING
+    again, or finish. It still takes step writes.
+    """
 
 class RunStatus(_RunStatus, metaclass=_RunStatusEnumTypeWrapper):
     """RunStatus is where a run is in its life. COMPLETED, FAILED and CANCELLED are
@@ -114,6 +119,11 @@ RUN_STATUS_FAILED: RunStatus.ValueType  # 3
 """RUN_STATUS_FAILED is a run that finished with an error."""
 RUN_STATUS_CANCELLED: RunStatus.ValueType  # 4
 """RUN_STATUS_CANCELLED is a run that was stopped before it finished."""
+RUN_STATUS_SUSPENDED: RunStatus.ValueType  # 5
+"""RUN_STATUS_SUSPENDED is a run paused until something outside it (an
+approval, a deployed function) lets it go on: it may become RUNNING
+again, or finish. It still takes step writes.
+"""
 Global___RunStatus: _TypeAlias = RunStatus  # noqa: Y015
 
 class _StepStatus:
@@ -136,6 +146,10 @@ class _StepStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StepStatus
     """STEP_STATUS_SUCCEEDED is an attempt that finished with a result."""
     STEP_STATUS_FAILED: _StepStatus.ValueType  # 5
     """STEP_STATUS_FAILED is an attempt that finished with an error."""
+    STEP_STATUS_SUSPENDED: _StepStatus.ValueType  # 6
+    """STEP_STATUS_SUSPENDED is an attempt paused until something outside the
+    workflow resumes it (SetStepSuspended).
+    """
 
 class StepStatus(_StepStatus, metaclass=_StepStatusEnumTypeWrapper):
     """StepStatus is where the current attempt of a step is."""
@@ -154,6 +168,10 @@ STEP_STATUS_SUCCEEDED: StepStatus.ValueType  # 4
 """STEP_STATUS_SUCCEEDED is an attempt that finished with a result."""
 STEP_STATUS_FAILED: StepStatus.ValueType  # 5
 """STEP_STATUS_FAILED is an attempt that finished with an error."""
+STEP_STATUS_SUSPENDED: StepStatus.ValueType  # 6
+"""STEP_STATUS_SUSPENDED is an attempt paused until something outside the
+workflow resumes it (SetStepSuspended).
+"""
 Global___StepStatus: _TypeAlias = StepStatus  # noqa: Y015
 
 class _LeaseLostReason:
@@ -192,6 +210,34 @@ is shutting down; acquire it again through another server.
 """
 Global___LeaseLostReason: _TypeAlias = LeaseLostReason  # noqa: Y015
 
+class _WorkflowVersionStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WorkflowVersionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WorkflowVersionStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WORKFLOW_VERSION_STATUS_UNSPECIFIED: _WorkflowVersionStatus.ValueType  # 0
+    """WORKFLOW_VERSION_STATUS_UNSPECIFIED is never stored."""
+    WORKFLOW_VERSION_STATUS_DRAFT: _WorkflowVersionStatus.ValueType  # 1
+    """WORKFLOW_VERSION_STATUS_DRAFT is a version proposed, not yet in use."""
+    WORKFLOW_VERSION_STATUS_ACTIVE: _WorkflowVersionStatus.ValueType  # 2
+    """WORKFLOW_VERSION_STATUS_ACTIVE is a version runs may follow."""
+    WORKFLOW_VERSION_STATUS_DECLINED: _WorkflowVersionStatus.ValueType  # 3
+    """WORKFLOW_VERSION_STATUS_DECLINED is a version not to be used."""
+
+class WorkflowVersionStatus(_WorkflowVersionStatus, metaclass=_WorkflowVersionStatusEnumTypeWrapper):
+    """WorkflowVersionStatus is where a version of a workflow is in its life."""
+
+WORKFLOW_VERSION_STATUS_UNSPECIFIED: WorkflowVersionStatus.ValueType  # 0
+"""WORKFLOW_VERSION_STATUS_UNSPECIFIED is never stored."""
+WORKFLOW_VERSION_STATUS_DRAFT: WorkflowVersionStatus.ValueType  # 1
+"""WORKFLOW_VERSION_STATUS_DRAFT is a version proposed, not yet in use."""
+WORKFLOW_VERSION_STATUS_ACTIVE: WorkflowVersionStatus.ValueType  # 2
+"""WORKFLOW_VERSION_STATUS_ACTIVE is a version runs may follow."""
+WORKFLOW_VERSION_STATUS_DECLINED: WorkflowVersionStatus.ValueType  # 3
+"""WORKFLOW_VERSION_STATUS_DECLINED is a version not to be used."""
+Global___WorkflowVersionStatus: _TypeAlias = WorkflowVersionStatus  # noqa: Y015
+
 @_typing.final
 class CreateRunRequest(_message.Message):
     """CreateRunRequest asks for a new run."""
@@ -201,6 +247,11 @@ class CreateRunRequest(_message.Message):
     WORKFLOW_FIELD_NUMBER: _builtins.int
     INPUT_JSON_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    INLINE_FIELD_NUMBER: _builtins.int
+    GRAPH_HASH_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    DETERMINISTIC_FIELD_NUMBER: _builtins.int
+    PLANNED_STEPS_FIELD_NUMBER: _builtins.int
     workflow: _builtins.str
     """workflow is the name of the workflow; required, at most 256 characters."""
     input_json: _builtins.str
@@ -211,16 +262,41 @@ class CreateRunRequest(_message.Message):
     first; with a different workflow or input it is ALREADY_EXISTS. Empty
     means no idempotency: every call creates a run.
     """
+    inline: _builtins.bool
+    """inline is true when the run executes in the process that started it
+    rather than through workers; kept and returned, not acted on.
+    """
+    graph_hash: _builtins.str
+    """graph_hash names the version of the workflow's graph the run follows
+    (see UpsertWorkflowVersion); empty when none; at most 256 characters.
+    """
+    metadata_json: _builtins.str
+    """metadata_json is free JSON the engine keeps with the run (Pikku: the
+    run's wire, who started it and from where); empty means none.
+    """
+    deterministic: _builtins.bool
+    """deterministic is true when the workflow's steps are known in advance."""
+    @_builtins.property
+    def planned_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedStep]:
+        """planned_steps are the steps a deterministic run will take, in order; at
+        most 1000.
+        """
+
     def __init__(
         self,
         *,
         workflow: _builtins.str = ...,
         input_json: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        inline: _builtins.bool = ...,
+        graph_hash: _builtins.str = ...,
+        metadata_json: _builtins.str = ...,
+        deterministic: _builtins.bool = ...,
+        planned_steps: _abc.Iterable[Global___PlannedStep] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_json", b"input_json", "request_id", b"request_id", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deterministic", b"deterministic", "graph_hash", b"graph_hash", "inline", b"inline", "input_json", b"input_json", "metadata_json", b"metadata_json", "planned_steps", b"planned_steps", "request_id", b"request_id", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -437,6 +513,7 @@ class InsertStepStateRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _builtins.int
     FENCING_TOKEN_FIELD_NUMBER: _builtins.int
     LEASE_KEY_FIELD_NUMBER: _builtins.int
+    FROM_STEP_NAME_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """run_id is the UUID of the run the step belongs to."""
     step_name: _builtins.str
@@ -444,8 +521,9 @@ class InsertStepStateRequest(_message.Message):
     characters.
     """
     rpc_name: _builtins.str
-    """rpc_name is the function that runs the step; required, at most 256
-    characters.
+    """rpc_name is the function that runs the step, at most 256 characters;
+    empty means the step has no function of its own (inline work in the
+    workflow's process): no worker is ever handed it.
     """
     data_json: _builtins.str
     """data_json is the step's input as JSON text; empty means JSON null."""
@@ -457,6 +535,11 @@ class InsertStepStateRequest(_message.Message):
     lease_key: _builtins.str
     """lease_key is the key fencing_token belongs to; empty means the run's key,
     "run:<run_id>".
+    """
+    from_step_name: _builtins.str
+    """from_step_name names the step of the same run this one follows (a
+    graph's edge); empty when none; at most 256 characters. It need not
+    exist.
     """
     @_builtins.property
     def options(self) -> Global___StepOptions:
@@ -472,10 +555,11 @@ class InsertStepStateRequest(_message.Message):
         options: Global___StepOptions | None = ...,
         fencing_token: _builtins.int | None = ...,
         lease_key: _builtins.str = ...,
+        from_step_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "data_json", b"data_json", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "options", b"options", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_name", b"step_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "data_json", b"data_json", "fencing_token", b"fencing_token", "from_step_name", b"from_step_name", "lease_key", b"lease_key", "options", b"options", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_name", b"step_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
     _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
@@ -3380,6 +3464,11 @@ class Run(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    INLINE_FIELD_NUMBER: _builtins.int
+    GRAPH_HASH_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    DETERMINISTIC_FIELD_NUMBER: _builtins.int
+    PLANNED_STEPS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """run_id is the run's UUID, assigned by the server."""
     workflow: _builtins.str
@@ -3390,6 +3479,14 @@ class Run(_message.Message):
     """input_json is the run's input as JSON text."""
     output_json: _builtins.str
     """output_json is the run's output as JSON text; unset until one is stored."""
+    inline: _builtins.bool
+    """inline is the run's inline flag as created."""
+    graph_hash: _builtins.str
+    """graph_hash is the version of the graph the run follows; empty if none."""
+    metadata_json: _builtins.str
+    """metadata_json is the engine's JSON kept with the run; unset if none."""
+    deterministic: _builtins.bool
+    """deterministic is the run's deterministic flag as created."""
     @_builtins.property
     def error(self) -> Global___Failure:
         """error is why the run failed; unset when no error was stored."""
@@ -3402,6 +3499,10 @@ class Run(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when the run last changed."""
 
+    @_builtins.property
+    def planned_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedStep]:
+        """planned_steps are the steps a deterministic run will take."""
+
     def __init__(
         self,
         *,
@@ -3413,16 +3514,52 @@ class Run(_message.Message):
         error: Global___Failure | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        inline: _builtins.bool = ...,
+        graph_hash: _builtins.str = ...,
+        metadata_json: _builtins.str | None = ...,
+        deterministic: _builtins.bool = ...,
+        planned_steps: _abc.Iterable[Global___PlannedStep] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_output_json", b"_output_json", "create_time", b"create_time", "error", b"error", "output_json", b"output_json", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "_output_json", b"_output_json", "create_time", b"create_time", "error", b"error", "metadata_json", b"metadata_json", "output_json", b"output_json", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_output_json", b"_output_json", "create_time", b"create_time", "error", b"error", "input_json", b"input_json", "output_json", b"output_json", "run_id", b"run_id", "status", b"status", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "_output_json", b"_output_json", "create_time", b"create_time", "deterministic", b"deterministic", "error", b"error", "graph_hash", b"graph_hash", "inline", b"inline", "input_json", b"input_json", "metadata_json", b"metadata_json", "output_json", b"output_json", "planned_steps", b"planned_steps", "run_id", b"run_id", "status", b"status", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__metadata_json: _TypeAlias = _typing.Literal["metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__metadata_json: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json"]  # noqa: Y015
     _WhichOneofReturnType__output_json: _TypeAlias = _typing.Literal["output_json"]  # noqa: Y015
     _WhichOneofArgType__output_json: _TypeAlias = _typing.Literal["_output_json", b"_output_json"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__metadata_json) -> _WhichOneofReturnType__metadata_json | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__output_json) -> _WhichOneofReturnType__output_json | None: ...
 
 Global___Run: _TypeAlias = Run  # noqa: Y015
+
+@_typing.final
+class PlannedStep(_message.Message):
+    """PlannedStep is one step a deterministic run will take."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    step_name: _builtins.str
+    """step_name is the step's name within the run; required."""
+    display_name: _builtins.str
+    """display_name is how the step is shown; empty means step_name."""
+    def __init__(
+        self,
+        *,
+        step_name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "step_name", b"step_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlannedStep: _TypeAlias = PlannedStep  # noqa: Y015
 
 @_typing.final
 class Failure(_message.Message):
@@ -3515,6 +3652,9 @@ class StepState(_message.Message):
     FAILED_TIME_FIELD_NUMBER: _builtins.int
     NOT_BEFORE_FIELD_NUMBER: _builtins.int
     WORKER_ID_FIELD_NUMBER: _builtins.int
+    FROM_STEP_NAME_FIELD_NUMBER: _builtins.int
+    CHILD_RUN_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_KEY_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the step's UUID, assigned by the server; it stays the same
     across retry attempts.
@@ -3540,6 +3680,16 @@ class StepState(_message.Message):
     worker_id: _builtins.str
     """worker_id names the worker running the current attempt through
     StreamStepTasks; empty otherwise.
+    """
+    from_step_name: _builtins.str
+    """from_step_name is the step this one follows, as inserted; empty if none."""
+    child_run_id: _builtins.str
+    """child_run_id is the UUID of the run the current attempt started as its
+    child (SetStepChildRun); empty if none.
+    """
+    branch_key: _builtins.str
+    """branch_key is the branch the current attempt took (SetStepBranch);
+    empty if none.
     """
     @_builtins.property
     def error(self) -> Global___Failure:
@@ -3601,10 +3751,13 @@ class StepState(_message.Message):
         failed_time: _timestamp_pb2.Timestamp | None = ...,
         not_before: _timestamp_pb2.Timestamp | None = ...,
         worker_id: _builtins.str = ...,
+        from_step_name: _builtins.str = ...,
+        child_run_id: _builtins.str = ...,
+        branch_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "attempt_count", b"attempt_count", "create_time", b"create_time", "data_json", b"data_json", "error", b"error", "failed_time", b"failed_time", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "rpc_name", b"rpc_name", "run_id", b"run_id", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "attempt_count", b"attempt_count", "branch_key", b"branch_key", "child_run_id", b"child_run_id", "create_time", b"create_time", "data_json", b"data_json", "error", b"error", "failed_time", b"failed_time", "from_step_name", b"from_step_name", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "rpc_name", b"rpc_name", "run_id", b"run_id", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__result_json: _TypeAlias = _typing.Literal["result_json"]  # noqa: Y015
     _WhichOneofArgType__result_json: _TypeAlias = _typing.Literal["_result_json", b"_result_json"]  # noqa: Y015
@@ -3631,6 +3784,10 @@ class StepAttempt(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    SCHEDULED_TIME_FIELD_NUMBER: _builtins.int
+    RUNNING_TIME_FIELD_NUMBER: _builtins.int
+    SUCCEEDED_TIME_FIELD_NUMBER: _builtins.int
+    FAILED_TIME_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
     step_name: _builtins.str
@@ -3655,6 +3812,22 @@ class StepAttempt(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """update_time is when the attempt last changed."""
 
+    @_builtins.property
+    def scheduled_time(self) -> _timestamp_pb2.Timestamp:
+        """scheduled_time is when the attempt was scheduled; unset if never."""
+
+    @_builtins.property
+    def running_time(self) -> _timestamp_pb2.Timestamp:
+        """running_time is when the attempt started running; unset if never."""
+
+    @_builtins.property
+    def succeeded_time(self) -> _timestamp_pb2.Timestamp:
+        """succeeded_time is when the attempt succeeded; unset if it did not."""
+
+    @_builtins.property
+    def failed_time(self) -> _timestamp_pb2.Timestamp:
+        """failed_time is when the attempt failed; unset if it did not."""
+
     def __init__(
         self,
         *,
@@ -3666,13 +3839,766 @@ class StepAttempt(_message.Message):
         error: Global___Failure | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        scheduled_time: _timestamp_pb2.Timestamp | None = ...,
+        running_time: _timestamp_pb2.Timestamp | None = ...,
+        succeeded_time: _timestamp_pb2.Timestamp | None = ...,
+        failed_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "create_time", b"create_time", "error", b"error", "result_json", b"result_json", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "result_json", b"result_json", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "attempt", b"attempt", "create_time", b"create_time", "error", b"error", "result_json", b"result_json", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "attempt", b"attempt", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "result_json", b"result_json", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__result_json: _TypeAlias = _typing.Literal["result_json"]  # noqa: Y015
     _WhichOneofArgType__result_json: _TypeAlias = _typing.Literal["_result_json", b"_result_json"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__result_json) -> _WhichOneofReturnType__result_json | None: ...
 
 Global___StepAttempt: _TypeAlias = StepAttempt  # noqa: Y015
+
+@_typing.final
+class SetStepSuspendedRequest(_message.Message):
+    """SetStepSuspendedRequest names the step to suspend."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the step."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
+
+Global___SetStepSuspendedRequest: _TypeAlias = SetStepSuspendedRequest  # noqa: Y015
+
+@_typing.final
+class SetStepSuspendedResponse(_message.Message):
+    """SetStepSuspendedResponse carries the step after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def step(self) -> Global___StepState:
+        """step is the step as stored after the change, in status SUSPENDED."""
+
+    def __init__(
+        self,
+        *,
+        step: Global___StepState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStepSuspendedResponse: _TypeAlias = SetStepSuspendedResponse  # noqa: Y015
+
+@_typing.final
+class SetStepChildRunRequest(_message.Message):
+    """SetStepChildRunRequest records a step's child run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    CHILD_RUN_ID_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the step."""
+    child_run_id: _builtins.str
+    """child_run_id is the UUID of the child run; required."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        child_run_id: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "child_run_id", b"child_run_id", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
+
+Global___SetStepChildRunRequest: _TypeAlias = SetStepChildRunRequest  # noqa: Y015
+
+@_typing.final
+class SetStepChildRunResponse(_message.Message):
+    """SetStepChildRunResponse carries the step after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def step(self) -> Global___StepState:
+        """step is the step as stored after the change."""
+
+    def __init__(
+        self,
+        *,
+        step: Global___StepState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStepChildRunResponse: _TypeAlias = SetStepChildRunResponse  # noqa: Y015
+
+@_typing.final
+class SetStepBranchRequest(_message.Message):
+    """SetStepBranchRequest records the branch a step took."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    BRANCH_KEY_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
+    step_id: _builtins.str
+    """step_id is the UUID of the step."""
+    branch_key: _builtins.str
+    """branch_key names the branch; required, at most 256 characters."""
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
+    def __init__(
+        self,
+        *,
+        step_id: _builtins.str = ...,
+        branch_key: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "branch_key", b"branch_key", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
+
+Global___SetStepBranchRequest: _TypeAlias = SetStepBranchRequest  # noqa: Y015
+
+@_typing.final
+class SetStepBranchResponse(_message.Message):
+    """SetStepBranchResponse carries the step after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def step(self) -> Global___StepState:
+        """step is the step as stored after the change."""
+
+    def __init__(
+        self,
+        *,
+        step: Global___StepState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStepBranchResponse: _TypeAlias = SetStepBranchResponse  # noqa: Y015
+
+@_typing.final
+class ClaimStepRequest(_message.Message):
+    """ClaimStepRequest names the step to claim and the function that will run
+    it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STEP_NAME_FIELD_NUMBER: _builtins.int
+    RPC_NAME_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run the step belongs to."""
+    step_name: _builtins.str
+    """step_name is the step's name within the run; required."""
+    rpc_name: _builtins.str
+    """rpc_name is the function the caller will run; it must be the step's
+    (empty matches a step without one).
+    """
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        step_name: _builtins.str = ...,
+        rpc_name: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_name", b"step_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
+
+Global___ClaimStepRequest: _TypeAlias = ClaimStepRequest  # noqa: Y015
+
+@_typing.final
+class ClaimStepResponse(_message.Message):
+    """ClaimStepResponse says whether the caller got the step."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLAIMED_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    claimed: _builtins.bool
+    """claimed is true when this call moved the step to RUNNING (and the
+    caller must now run it), false when the step was already RUNNING,
+    SUSPENDED or SUCCEEDED.
+    """
+    @_builtins.property
+    def step(self) -> Global___StepState:
+        """step is the step after the call: as written when claimed, as it is
+        otherwise.
+        """
+
+    def __init__(
+        self,
+        *,
+        claimed: _builtins.bool = ...,
+        step: Global___StepState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["step", b"step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claimed", b"claimed", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimStepResponse: _TypeAlias = ClaimStepResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRunStateRequest(_message.Message):
+    """UpdateRunStateRequest sets one variable of a run's state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_JSON_FIELD_NUMBER: _builtins.int
+    FENCING_TOKEN_FIELD_NUMBER: _builtins.int
+    LEASE_KEY_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run."""
+    name: _builtins.str
+    """name is the variable's name, any text; required, at most 256
+    characters. It is one key, never a path.
+    """
+    value_json: _builtins.str
+    """value_json is the variable's new value as JSON text; empty means JSON
+    null.
+    """
+    fencing_token: _builtins.int
+    """fencing_token, when set, guards the write with a lease: it succeeds only
+    if no higher token was granted for lease_key since, and nothing is written
+    otherwise (FAILED_PRECONDITION naming both tokens). Unset: no check.
+    """
+    lease_key: _builtins.str
+    """lease_key is the key fencing_token belongs to; empty means the run's key,
+    "run:<run_id>".
+    """
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        value_json: _builtins.str = ...,
+        fencing_token: _builtins.int | None = ...,
+        lease_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "name", b"name", "run_id", b"run_id", "value_json", b"value_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
+    _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fencing_token) -> _WhichOneofReturnType__fencing_token | None: ...
+
+Global___UpdateRunStateRequest: _TypeAlias = UpdateRunStateRequest  # noqa: Y015
+
+@_typing.final
+class UpdateRunStateResponse(_message.Message):
+    """UpdateRunStateResponse says the variable was set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRunStateResponse: _TypeAlias = UpdateRunStateResponse  # noqa: Y015
+
+@_typing.final
+class GetRunStateRequest(_message.Message):
+    """GetRunStateRequest names the run whose state to read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRunStateRequest: _TypeAlias = GetRunStateRequest  # noqa: Y015
+
+@_typing.final
+class GetRunStateResponse(_message.Message):
+    """GetRunStateResponse carries a run's state variables."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATE_JSON_FIELD_NUMBER: _builtins.int
+    state_json: _builtins.str
+    """state_json is a JSON object of the run's variables by name; "{}" when
+    none was set.
+    """
+    def __init__(
+        self,
+        *,
+        state_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state_json", b"state_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRunStateResponse: _TypeAlias = GetRunStateResponse  # noqa: Y015
+
+@_typing.final
+class UpsertWorkflowVersionRequest(_message.Message):
+    """UpsertWorkflowVersionRequest records a version of a workflow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    GRAPH_HASH_FIELD_NUMBER: _builtins.int
+    GRAPH_JSON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow is the workflow's name; required, at most 256 characters."""
+    graph_hash: _builtins.str
+    """graph_hash names the version; required, at most 256 characters."""
+    graph_json: _builtins.str
+    """graph_json is the version's graph as JSON text; empty means JSON null."""
+    source: _builtins.str
+    """source says where the graph came from (Pikku: "dsl", "graph", ...); at
+    most 256 characters.
+    """
+    status: Global___WorkflowVersionStatus.ValueType
+    """status is the version's status when it is created;
+    WORKFLOW_VERSION_STATUS_UNSPECIFIED means ACTIVE.
+    """
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        graph_hash: _builtins.str = ...,
+        graph_json: _builtins.str = ...,
+        source: _builtins.str = ...,
+        status: Global___WorkflowVersionStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_hash", b"graph_hash", "graph_json", b"graph_json", "source", b"source", "status", b"status", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertWorkflowVersionRequest: _TypeAlias = UpsertWorkflowVersionRequest  # noqa: Y015
+
+@_typing.final
+class UpsertWorkflowVersionResponse(_message.Message):
+    """UpsertWorkflowVersionResponse carries the version as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    created: _builtins.bool
+    """created is true when this call created the version."""
+    @_builtins.property
+    def version(self) -> Global___WorkflowVersion:
+        """version is the version as stored: the new one, or the one that existed."""
+
+    def __init__(
+        self,
+        *,
+        version: Global___WorkflowVersion | None = ...,
+        created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertWorkflowVersionResponse: _TypeAlias = UpsertWorkflowVersionResponse  # noqa: Y015
+
+@_typing.final
+class GetWorkflowVersionRequest(_message.Message):
+    """GetWorkflowVersionRequest names a version of a workflow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    GRAPH_HASH_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow is the workflow's name; required."""
+    graph_hash: _builtins.str
+    """graph_hash names the version; required."""
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        graph_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_hash", b"graph_hash", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWorkflowVersionRequest: _TypeAlias = GetWorkflowVersionRequest  # noqa: Y015
+
+@_typing.final
+class GetWorkflowVersionResponse(_message.Message):
+    """GetWorkflowVersionResponse carries the version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> Global___WorkflowVersion:
+        """version is the version as stored."""
+
+    def __init__(
+        self,
+        *,
+        version: Global___WorkflowVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetWorkflowVersionResponse: _TypeAlias = GetWorkflowVersionResponse  # noqa: Y015
+
+@_typing.final
+class UpdateWorkflowVersionStatusRequest(_message.Message):
+    """UpdateWorkflowVersionStatusRequest moves a version to another status."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    GRAPH_HASH_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow is the workflow's name; required."""
+    graph_hash: _builtins.str
+    """graph_hash names the version; required."""
+    status: Global___WorkflowVersionStatus.ValueType
+    """status is the new status; WORKFLOW_VERSION_STATUS_UNSPECIFIED is
+    INVALID_ARGUMENT.
+    """
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        graph_hash: _builtins.str = ...,
+        status: Global___WorkflowVersionStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_hash", b"graph_hash", "status", b"status", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateWorkflowVersionStatusRequest: _TypeAlias = UpdateWorkflowVersionStatusRequest  # noqa: Y015
+
+@_typing.final
+class UpdateWorkflowVersionStatusResponse(_message.Message):
+    """UpdateWorkflowVersionStatusResponse carries the version after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> Global___WorkflowVersion:
+        """version is the version as stored after the change."""
+
+    def __init__(
+        self,
+        *,
+        version: Global___WorkflowVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateWorkflowVersionStatusResponse: _TypeAlias = UpdateWorkflowVersionStatusResponse  # noqa: Y015
+
+@_typing.final
+class WorkflowVersion(_message.Message):
+    """WorkflowVersion is one version of a workflow's graph."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    GRAPH_HASH_FIELD_NUMBER: _builtins.int
+    GRAPH_JSON_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    workflow: _builtins.str
+    """workflow is the workflow's name."""
+    graph_hash: _builtins.str
+    """graph_hash names the version."""
+    graph_json: _builtins.str
+    """graph_json is the version's graph as JSON text."""
+    source: _builtins.str
+    """source says where the graph came from."""
+    status: Global___WorkflowVersionStatus.ValueType
+    """status is the version's status."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """create_time is when the version was first recorded."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when the version last changed."""
+
+    def __init__(
+        self,
+        *,
+        workflow: _builtins.str = ...,
+        graph_hash: _builtins.str = ...,
+        graph_json: _builtins.str = ...,
+        source: _builtins.str = ...,
+        status: Global___WorkflowVersionStatus.ValueType = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "graph_hash", b"graph_hash", "graph_json", b"graph_json", "source", b"source", "status", b"status", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowVersion: _TypeAlias = WorkflowVersion  # noqa: Y015
+
+@_typing.final
+class ListStalledRunsRequest(_message.Message):
+    """ListStalledRunsRequest asks for the runs that nothing is moving."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPDATED_BEFORE_FIELD_NUMBER: _builtins.int
+    MAX_RUNS_FIELD_NUMBER: _builtins.int
+    max_runs: _builtins.int
+    """max_runs is the most run ids returned: 1 to 1000; anything else is
+    INVALID_ARGUMENT.
+    """
+    @_builtins.property
+    def updated_before(self) -> _timestamp_pb2.Timestamp:
+        """updated_before is the instant since which the runs and their steps must
+        not have changed; required.
+        """
+
+    def __init__(
+        self,
+        *,
+        updated_before: _timestamp_pb2.Timestamp | None = ...,
+        max_runs: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_before", b"updated_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_runs", b"max_runs", "updated_before", b"updated_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStalledRunsRequest: _TypeAlias = ListStalledRunsRequest  # noqa: Y015
+
+@_typing.final
+class ListStalledRunsResponse(_message.Message):
+    """ListStalledRunsResponse lists the stalled runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """run_ids are the stalled runs' UUIDs, oldest change first."""
+
+    def __init__(
+        self,
+        *,
+        run_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_ids", b"run_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListStalledRunsResponse: _TypeAlias = ListStalledRunsResponse  # noqa: Y015
+
+@_typing.final
+class ListUndispatchedStepsRequest(_message.Message):
+    """ListUndispatchedStepsRequest asks for the pending steps nobody moved."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPDATED_BEFORE_FIELD_NUMBER: _builtins.int
+    MAX_STEPS_FIELD_NUMBER: _builtins.int
+    max_steps: _builtins.int
+    """max_steps is the most steps returned: 1 to 1000; anything else is
+    INVALID_ARGUMENT.
+    """
+    @_builtins.property
+    def updated_before(self) -> _timestamp_pb2.Timestamp:
+        """updated_before is the instant since which the steps must not have
+        changed; required.
+        """
+
+    def __init__(
+        self,
+        *,
+        updated_before: _timestamp_pb2.Timestamp | None = ...,
+        max_steps: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_before", b"updated_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_steps", b"max_steps", "updated_before", b"updated_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUndispatchedStepsRequest: _TypeAlias = ListUndispatchedStepsRequest  # noqa: Y015
+
+@_typing.final
+class ListUndispatchedStepsResponse(_message.Message):
+    """ListUndispatchedStepsResponse lists the pending steps nobody moved."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___StepRef]:
+        """steps are the steps, oldest change first."""
+
+    def __init__(
+        self,
+        *,
+        steps: _abc.Iterable[Global___StepRef] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUndispatchedStepsResponse: _TypeAlias = ListUndispatchedStepsResponse  # noqa: Y015
+
+@_typing.final
+class StepRef(_message.Message):
+    """StepRef names one step of one run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    run_id: _builtins.str
+    """run_id is the UUID of the run."""
+    step_id: _builtins.str
+    """step_id is the UUID of the step."""
+    def __init__(
+        self,
+        *,
+        run_id: _builtins.str = ...,
+        step_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["run_id", b"run_id", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepRef: _TypeAlias = StepRef  # noqa: Y015

@@ -192,6 +192,61 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersResponse.FromString,
                 _registered_method=True)
+        self.SetStepSuspended = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/SetStepSuspended',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepSuspendedRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepSuspendedResponse.FromString,
+                _registered_method=True)
+        self.SetStepChildRun = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/SetStepChildRun',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepChildRunRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepChildRunResponse.FromString,
+                _registered_method=True)
+        self.SetStepBranch = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/SetStepBranch',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepBranchRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepBranchResponse.FromString,
+                _registered_method=True)
+        self.ClaimStep = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ClaimStep',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ClaimStepRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ClaimStepResponse.FromString,
+                _registered_method=True)
+        self.UpdateRunState = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/UpdateRunState',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateRunStateRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateRunStateResponse.FromString,
+                _registered_method=True)
+        self.GetRunState = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/GetRunState',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetRunStateRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetRunStateResponse.FromString,
+                _registered_method=True)
+        self.UpsertWorkflowVersion = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/UpsertWorkflowVersion',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpsertWorkflowVersionRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpsertWorkflowVersionResponse.FromString,
+                _registered_method=True)
+        self.GetWorkflowVersion = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/GetWorkflowVersion',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetWorkflowVersionRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetWorkflowVersionResponse.FromString,
+                _registered_method=True)
+        self.UpdateWorkflowVersionStatus = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/UpdateWorkflowVersionStatus',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateWorkflowVersionStatusRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateWorkflowVersionStatusResponse.FromString,
+                _registered_method=True)
+        self.ListStalledRuns = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListStalledRuns',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStalledRunsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStalledRunsResponse.FromString,
+                _registered_method=True)
+        self.ListUndispatchedSteps = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListUndispatchedSteps',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -535,6 +590,119 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetStepSuspended(self, request, context):
+        """Engine state (issue 12): what a workflow engine such as Pikku keeps
+        beside runs and steps. Each write is one atomic statement, as above.
+
+        SetStepSuspended pauses a step's current attempt until something outside
+        the workflow (an approval, a signal) resumes it with SetStepScheduled,
+        SetStepRunning, SetStepResult or SetStepError. From PENDING, SCHEDULED or
+        RUNNING; anything else is FAILED_PRECONDITION. A worker holding the
+        attempt loses it (its later report is refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetStepChildRun(self, request, context):
+        """SetStepChildRun records the run a step's current attempt started as its
+        child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
+        Setting the same child again is a no-op; another child for the same
+        attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetStepBranch(self, request, context):
+        """SetStepBranch records which branch a graph node took after it ran.
+        Setting the same key again is a no-op; another key for the same attempt
+        is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimStep(self, request, context):
+        """ClaimStep claims a step for execution by the caller, in one statement,
+        so of two callers racing for a step exactly one gets it. A PENDING or
+        SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
+        one starts its next attempt in RUNNING, as CreateRetryAttempt does. A
+        step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
+        claimed false, and nothing is written. A step recorded with another
+        rpc_name than the one given is FAILED_PRECONDITION naming both, so a
+        message naming the wrong function never runs it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRunState(self, request, context):
+        """UpdateRunState sets one named variable of a run's state (a JSON object
+        kept with the run) in one statement, so concurrent writers of different
+        names never lose each other's writes. RESOURCE_EXHAUSTED when the state
+        would grow past the server's payload limit; FAILED_PRECONDITION for a
+        finished run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunState(self, request, context):
+        """GetRunState returns a run's state variables. NOT_FOUND for an unknown
+        run; an empty object for a run that has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpsertWorkflowVersion(self, request, context):
+        """UpsertWorkflowVersion records a version of a workflow: its graph under
+        its graph hash. A version that exists already is left as it is (a hash
+        names one graph) and returned with created false.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflowVersion(self, request, context):
+        """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
+        workflow has no version with that graph hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWorkflowVersionStatus(self, request, context):
+        """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
+        DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
+        DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
+        (FAILED_PRECONDITION). Setting the status it has is a no-op.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStalledRuns(self, request, context):
+        """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
+        theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
+        of its steps changed since updated_before. Oldest change first. An engine
+        re-drives them after a crash lost their next move.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUndispatchedSteps(self, request, context):
+        """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
+        changed since updated_before, oldest change first: steps whose dispatch
+        an engine may have lost and may send again (ClaimStep keeps a duplicate
+        from running twice).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -682,6 +850,61 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.ListWorkers,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'SetStepSuspended': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStepSuspended,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepSuspendedRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepSuspendedResponse.SerializeToString,
+            ),
+            'SetStepChildRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStepChildRun,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepChildRunRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepChildRunResponse.SerializeToString,
+            ),
+            'SetStepBranch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStepBranch,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepBranchRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetStepBranchResponse.SerializeToString,
+            ),
+            'ClaimStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimStep,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ClaimStepRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ClaimStepResponse.SerializeToString,
+            ),
+            'UpdateRunState': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRunState,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateRunStateRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateRunStateResponse.SerializeToString,
+            ),
+            'GetRunState': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunState,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetRunStateRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetRunStateResponse.SerializeToString,
+            ),
+            'UpsertWorkflowVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertWorkflowVersion,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpsertWorkflowVersionRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpsertWorkflowVersionResponse.SerializeToString,
+            ),
+            'GetWorkflowVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflowVersion,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetWorkflowVersionRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.GetWorkflowVersionResponse.SerializeToString,
+            ),
+            'UpdateWorkflowVersionStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWorkflowVersionStatus,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateWorkflowVersionStatusRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.UpdateWorkflowVersionStatusResponse.SerializeToString,
+            ),
+            'ListStalledRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStalledRuns,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStalledRunsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListStalledRunsResponse.SerializeToString,
+            ),
+            'ListUndispatchedSteps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUndispatchedSteps,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1480,6 +1703,303 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/ListWorkers',
             workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.ListWorkersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStepSuspended(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/SetStepSuspended',
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetStepSuspendedRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetStepSuspendedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStepChildRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/SetStepChildRun',
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetStepChildRunRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetStepChildRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStepBranch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/SetStepBranch',
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetStepBranchRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetStepBranchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ClaimStep',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ClaimStepRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ClaimStepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRunState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/UpdateRunState',
+            workflowstate_dot_v1_dot_workflow__state__pb2.UpdateRunStateRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.UpdateRunStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/GetRunState',
+            workflowstate_dot_v1_dot_workflow__state__pb2.GetRunStateRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.GetRunStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertWorkflowVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/UpsertWorkflowVersion',
+            workflowstate_dot_v1_dot_workflow__state__pb2.UpsertWorkflowVersionRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.UpsertWorkflowVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflowVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/GetWorkflowVersion',
+            workflowstate_dot_v1_dot_workflow__state__pb2.GetWorkflowVersionRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.GetWorkflowVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWorkflowVersionStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/UpdateWorkflowVersionStatus',
+            workflowstate_dot_v1_dot_workflow__state__pb2.UpdateWorkflowVersionStatusRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.UpdateWorkflowVersionStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStalledRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListStalledRuns',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListStalledRunsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListStalledRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUndispatchedSteps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListUndispatchedSteps',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsResponse.FromString,
             options,
             channel_credentials,
             insecure,

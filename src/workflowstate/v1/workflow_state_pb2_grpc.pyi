@@ -254,6 +254,75 @@ class WorkflowStateServiceStub:
     A stream whose server stopped answering is left out once its task lease
     passed since its last heartbeat.
     """
+    SetStepSuspended: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepSuspendedRequest, _workflow_state_pb2.SetStepSuspendedResponse]
+    """Engine state (issue 12): what a workflow engine such as Pikku keeps
+    beside runs and steps. Each write is one atomic statement, as above.
+
+    SetStepSuspended pauses a step's current attempt until something outside
+    the workflow (an approval, a signal) resumes it with SetStepScheduled,
+    SetStepRunning, SetStepResult or SetStepError. From PENDING, SCHEDULED or
+    RUNNING; anything else is FAILED_PRECONDITION. A worker holding the
+    attempt loses it (its later report is refused).
+    """
+    SetStepChildRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepChildRunRequest, _workflow_state_pb2.SetStepChildRunResponse]
+    """SetStepChildRun records the run a step's current attempt started as its
+    child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
+    Setting the same child again is a no-op; another child for the same
+    attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    """
+    SetStepBranch: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepBranchRequest, _workflow_state_pb2.SetStepBranchResponse]
+    """SetStepBranch records which branch a graph node took after it ran.
+    Setting the same key again is a no-op; another key for the same attempt
+    is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    """
+    ClaimStep: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ClaimStepRequest, _workflow_state_pb2.ClaimStepResponse]
+    """ClaimStep claims a step for execution by the caller, in one statement,
+    so of two callers racing for a step exactly one gets it. A PENDING or
+    SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
+    one starts its next attempt in RUNNING, as CreateRetryAttempt does. A
+    step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
+    claimed false, and nothing is written. A step recorded with another
+    rpc_name than the one given is FAILED_PRECONDITION naming both, so a
+    message naming the wrong function never runs it.
+    """
+    UpdateRunState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStateRequest, _workflow_state_pb2.UpdateRunStateResponse]
+    """UpdateRunState sets one named variable of a run's state (a JSON object
+    kept with the run) in one statement, so concurrent writers of different
+    names never lose each other's writes. RESOURCE_EXHAUSTED when the state
+    would grow past the server's payload limit; FAILED_PRECONDITION for a
+    finished run.
+    """
+    GetRunState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunStateRequest, _workflow_state_pb2.GetRunStateResponse]
+    """GetRunState returns a run's state variables. NOT_FOUND for an unknown
+    run; an empty object for a run that has none.
+    """
+    UpsertWorkflowVersion: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpsertWorkflowVersionRequest, _workflow_state_pb2.UpsertWorkflowVersionResponse]
+    """UpsertWorkflowVersion records a version of a workflow: its graph under
+    its graph hash. A version that exists already is left as it is (a hash
+    names one graph) and returned with created false.
+    """
+    GetWorkflowVersion: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetWorkflowVersionRequest, _workflow_state_pb2.GetWorkflowVersionResponse]
+    """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
+    workflow has no version with that graph hash.
+    """
+    UpdateWorkflowVersionStatus: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateWorkflowVersionStatusRequest, _workflow_state_pb2.UpdateWorkflowVersionStatusResponse]
+    """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
+    DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
+    DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
+    (FAILED_PRECONDITION). Setting the status it has is a no-op.
+    """
+    ListStalledRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStalledRunsRequest, _workflow_state_pb2.ListStalledRunsResponse]
+    """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
+    theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
+    of its steps changed since updated_before. Oldest change first. An engine
+    re-drives them after a crash lost their next move.
+    """
+    ListUndispatchedSteps: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListUndispatchedStepsRequest, _workflow_state_pb2.ListUndispatchedStepsResponse]
+    """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
+    changed since updated_before, oldest change first: steps whose dispatch
+    an engine may have lost and may send again (ClaimStep keeps a duplicate
+    from running twice).
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -477,6 +546,75 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     any server sharing the schema, one entry per stream, by connect time.
     A stream whose server stopped answering is left out once its task lease
     passed since its last heartbeat.
+    """
+    SetStepSuspended: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepSuspendedRequest, _workflow_state_pb2.SetStepSuspendedResponse]  # type: ignore[assignment]
+    """Engine state (issue 12): what a workflow engine such as Pikku keeps
+    beside runs and steps. Each write is one atomic statement, as above.
+
+    SetStepSuspended pauses a step's current attempt until something outside
+    the workflow (an approval, a signal) resumes it with SetStepScheduled,
+    SetStepRunning, SetStepResult or SetStepError. From PENDING, SCHEDULED or
+    RUNNING; anything else is FAILED_PRECONDITION. A worker holding the
+    attempt loses it (its later report is refused).
+    """
+    SetStepChildRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepChildRunRequest, _workflow_state_pb2.SetStepChildRunResponse]  # type: ignore[assignment]
+    """SetStepChildRun records the run a step's current attempt started as its
+    child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
+    Setting the same child again is a no-op; another child for the same
+    attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    """
+    SetStepBranch: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepBranchRequest, _workflow_state_pb2.SetStepBranchResponse]  # type: ignore[assignment]
+    """SetStepBranch records which branch a graph node took after it ran.
+    Setting the same key again is a no-op; another key for the same attempt
+    is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    """
+    ClaimStep: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ClaimStepRequest, _workflow_state_pb2.ClaimStepResponse]  # type: ignore[assignment]
+    """ClaimStep claims a step for execution by the caller, in one statement,
+    so of two callers racing for a step exactly one gets it. A PENDING or
+    SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
+    one starts its next attempt in RUNNING, as CreateRetryAttempt does. A
+    step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
+    claimed false, and nothing is written. A step recorded with another
+    rpc_name than the one given is FAILED_PRECONDITION naming both, so a
+    message naming the wrong function never runs it.
+    """
+    UpdateRunState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStateRequest, _workflow_state_pb2.UpdateRunStateResponse]  # type: ignore[assignment]
+    """UpdateRunState sets one named variable of a run's state (a JSON object
+    kept with the run) in one statement, so concurrent writers of different
+    names never lose each other's writes. RESOURCE_EXHAUSTED when the state
+    would grow past the server's payload limit; FAILED_PRECONDITION for a
+    finished run.
+    """
+    GetRunState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunStateRequest, _workflow_state_pb2.GetRunStateResponse]  # type: ignore[assignment]
+    """GetRunState returns a run's state variables. NOT_FOUND for an unknown
+    run; an empty object for a run that has none.
+    """
+    UpsertWorkflowVersion: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpsertWorkflowVersionRequest, _workflow_state_pb2.UpsertWorkflowVersionResponse]  # type: ignore[assignment]
+    """UpsertWorkflowVersion records a version of a workflow: its graph under
+    its graph hash. A version that exists already is left as it is (a hash
+    names one graph) and returned with created false.
+    """
+    GetWorkflowVersion: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetWorkflowVersionRequest, _workflow_state_pb2.GetWorkflowVersionResponse]  # type: ignore[assignment]
+    """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
+    workflow has no version with that graph hash.
+    """
+    UpdateWorkflowVersionStatus: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateWorkflowVersionStatusRequest, _workflow_state_pb2.UpdateWorkflowVersionStatusResponse]  # type: ignore[assignment]
+    """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
+    DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
+    DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
+    (FAILED_PRECONDITION). Setting the status it has is a no-op.
+    """
+    ListStalledRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStalledRunsRequest, _workflow_state_pb2.ListStalledRunsResponse]  # type: ignore[assignment]
+    """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
+    theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
+    of its steps changed since updated_before. Oldest change first. An engine
+    re-drives them after a crash lost their next move.
+    """
+    ListUndispatchedSteps: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListUndispatchedStepsRequest, _workflow_state_pb2.ListUndispatchedStepsResponse]  # type: ignore[assignment]
+    """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
+    changed since updated_before, oldest change first: steps whose dispatch
+    an engine may have lost and may send again (ClaimStep keeps a duplicate
+    from running twice).
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -872,6 +1010,141 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         any server sharing the schema, one entry per stream, by connect time.
         A stream whose server stopped answering is left out once its task lease
         passed since its last heartbeat.
+        """
+
+    @_abc_1.abstractmethod
+    def SetStepSuspended(
+        self,
+        request: _workflow_state_pb2.SetStepSuspendedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.SetStepSuspendedResponse, _abc.Awaitable[_workflow_state_pb2.SetStepSuspendedResponse]]:
+        """Engine state (issue 12): what a workflow engine such as Pikku keeps
+        beside runs and steps. Each write is one atomic statement, as above.
+
+        SetStepSuspended pauses a step's current attempt until something outside
+        the workflow (an approval, a signal) resumes it with SetStepScheduled,
+        SetStepRunning, SetStepResult or SetStepError. From PENDING, SCHEDULED or
+        RUNNING; anything else is FAILED_PRECONDITION. A worker holding the
+        attempt loses it (its later report is refused).
+        """
+
+    @_abc_1.abstractmethod
+    def SetStepChildRun(
+        self,
+        request: _workflow_state_pb2.SetStepChildRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.SetStepChildRunResponse, _abc.Awaitable[_workflow_state_pb2.SetStepChildRunResponse]]:
+        """SetStepChildRun records the run a step's current attempt started as its
+        child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
+        Setting the same child again is a no-op; another child for the same
+        attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        """
+
+    @_abc_1.abstractmethod
+    def SetStepBranch(
+        self,
+        request: _workflow_state_pb2.SetStepBranchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.SetStepBranchResponse, _abc.Awaitable[_workflow_state_pb2.SetStepBranchResponse]]:
+        """SetStepBranch records which branch a graph node took after it ran.
+        Setting the same key again is a no-op; another key for the same attempt
+        is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        """
+
+    @_abc_1.abstractmethod
+    def ClaimStep(
+        self,
+        request: _workflow_state_pb2.ClaimStepRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ClaimStepResponse, _abc.Awaitable[_workflow_state_pb2.ClaimStepResponse]]:
+        """ClaimStep claims a step for execution by the caller, in one statement,
+        so of two callers racing for a step exactly one gets it. A PENDING or
+        SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
+        one starts its next attempt in RUNNING, as CreateRetryAttempt does. A
+        step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
+        claimed false, and nothing is written. A step recorded with another
+        rpc_name than the one given is FAILED_PRECONDITION naming both, so a
+        message naming the wrong function never runs it.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRunState(
+        self,
+        request: _workflow_state_pb2.UpdateRunStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.UpdateRunStateResponse, _abc.Awaitable[_workflow_state_pb2.UpdateRunStateResponse]]:
+        """UpdateRunState sets one named variable of a run's state (a JSON object
+        kept with the run) in one statement, so concurrent writers of different
+        names never lose each other's writes. RESOURCE_EXHAUSTED when the state
+        would grow past the server's payload limit; FAILED_PRECONDITION for a
+        finished run.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRunState(
+        self,
+        request: _workflow_state_pb2.GetRunStateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.GetRunStateResponse, _abc.Awaitable[_workflow_state_pb2.GetRunStateResponse]]:
+        """GetRunState returns a run's state variables. NOT_FOUND for an unknown
+        run; an empty object for a run that has none.
+        """
+
+    @_abc_1.abstractmethod
+    def UpsertWorkflowVersion(
+        self,
+        request: _workflow_state_pb2.UpsertWorkflowVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.UpsertWorkflowVersionResponse, _abc.Awaitable[_workflow_state_pb2.UpsertWorkflowVersionResponse]]:
+        """UpsertWorkflowVersion records a version of a workflow: its graph under
+        its graph hash. A version that exists already is left as it is (a hash
+        names one graph) and returned with created false.
+        """
+
+    @_abc_1.abstractmethod
+    def GetWorkflowVersion(
+        self,
+        request: _workflow_state_pb2.GetWorkflowVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.GetWorkflowVersionResponse, _abc.Awaitable[_workflow_state_pb2.GetWorkflowVersionResponse]]:
+        """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
+        workflow has no version with that graph hash.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateWorkflowVersionStatus(
+        self,
+        request: _workflow_state_pb2.UpdateWorkflowVersionStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.UpdateWorkflowVersionStatusResponse, _abc.Awaitable[_workflow_state_pb2.UpdateWorkflowVersionStatusResponse]]:
+        """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
+        DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
+        DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
+        (FAILED_PRECONDITION). Setting the status it has is a no-op.
+        """
+
+    @_abc_1.abstractmethod
+    def ListStalledRuns(
+        self,
+        request: _workflow_state_pb2.ListStalledRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListStalledRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListStalledRunsResponse]]:
+        """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
+        theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
+        of its steps changed since updated_before. Oldest change first. An engine
+        re-drives them after a crash lost their next move.
+        """
+
+    @_abc_1.abstractmethod
+    def ListUndispatchedSteps(
+        self,
+        request: _workflow_state_pb2.ListUndispatchedStepsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListUndispatchedStepsResponse, _abc.Awaitable[_workflow_state_pb2.ListUndispatchedStepsResponse]]:
+        """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
+        changed since updated_before, oldest change first: steps whose dispatch
+        an engine may have lost and may send again (ClaimStep keeps a duplicate
+        from running twice).
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -562,8 +562,8 @@ class WorkflowStateClient:
         A PENDING or SCHEDULED step becomes RUNNING; a FAILED one starts its
         next attempt in RUNNING. A step RUNNING, SUSPENDED or SUCCEEDED comes
         back as it is with ``claimed`` False. ``rpc_name`` must be the step's
-        (``None`` or ``""`` for a step without one): FailedPrecondition
-        otherwise. Never retried automatically: a repeat after a lost reply
+        (``None`` or ``""`` for a step without one, which any ``rpc_name``
+        claims): FailedPrecondition otherwise. Never retried automatically: a repeat after a lost reply
         would answer ``claimed`` False for the claim the first attempt made.
         """
         return self._invoke(_calls.claim_step(run_id, step_name, rpc_name, Fence(fencing_token, lease_key)), timeout)

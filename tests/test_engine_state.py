@@ -181,6 +181,10 @@ def test_claim_step_refuses_another_function(stub) -> None:
     assert _read(stub, step) == step
     inline = stub.InsertStepState(pb.InsertStepStateRequest(run_id=step.run_id, step_name="inline")).step
     assert _claim(stub, inline, rpc_name="").claimed, "empty matches a step without a function"
+    other = stub.InsertStepState(pb.InsertStepStateRequest(run_id=step.run_id, step_name="other-inline")).step
+    assert _claim(stub, other, rpc_name="anything").claimed, "a step without a function has none to mismatch"
+    code, message = status_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=step.run_id, step_name=step.step_name, rpc_name=""))
+    assert code == PRECONDITION and "'doWork'" in message, "an empty rpc_name does not claim a step that has one"
 
 
 def test_claim_step_of_a_finished_run(stub) -> None:

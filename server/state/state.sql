@@ -228,7 +228,8 @@ FROM decided d LEFT JOIN changed ch ON true;
 -- claim_step --
 -- Claim a step, named by run and step name, for the caller to run, in this one statement (the
 -- step locked for update and its run for share, as step_for_write does), so of two callers racing
--- for a step exactly one gets it. rpc_name must be the step's (else wrong_rpc). A step in one of
+-- for a step exactly one gets it. rpc_name must be the step's (else wrong_rpc); a step without
+-- one ('') has no function to name, so any rpc_name claims it (as Pikku's claim does). A step in one of
 -- from_statuses moves to to_status (running), stamped and taken from any worker; from one of
 -- next_attempt_from (failed) it starts its next attempt there, as create_retry_attempt does. A
 -- step in any other status is not claimed: `same`, returned as it is, nothing written (also when
@@ -243,7 +244,7 @@ WITH current_step AS (
     SELECT c.*, f.current_token,
            CASE WHEN c.step_id IS NULL THEN 'missing'
                 WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN c.rpc_name <> %(rpc_name)s::text THEN 'wrong_rpc'
+                WHEN c.rpc_name <> '' AND c.rpc_name <> %(rpc_name)s::text THEN 'wrong_rpc'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'same'
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome,

@@ -4071,7 +4071,8 @@ class ClaimStepRequest(_message.Message):
     """step_name is the step's name within the run; required."""
     rpc_name: _builtins.str
     """rpc_name is the function the caller will run; it must be the step's
-    (empty matches a step without one).
+    (empty matches a step without one; a step without one, having no
+    function to name, is claimed whatever rpc_name is given).
     """
     fencing_token: _builtins.int
     """fencing_token, when set, guards the write with a lease: it succeeds only

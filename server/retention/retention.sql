@@ -27,12 +27,13 @@ DELETE FROM {schema}.retention_policies WHERE policy_id = %(policy_id)s::bigint 
 -- It waits for no lock, so servers running it at once never fight and no write waits long behind
 -- it: runs locked by someone else (another server's batch) are skipped, and so is a run whose
 -- steps it cannot all lock at once (a late worker report holds one, and would next wait for the
--- run: erasing it then would deadlock); both are erased on a later tick. `status <> 'running'`
--- repeats the predicate of runs_finished_by_update_time, so the plan may read that index.
+-- run: erasing it then would deadlock); both are erased on a later tick. `status NOT IN
+-- ('running', 'suspended')` repeats the predicate of runs_finished_by_update_time (migration
+-- 0010), so the plan may read that index.
 WITH picked AS (
     SELECT r.run_id
     FROM {schema}.runs r
-    WHERE r.status <> 'running' AND r.status = ANY(%(statuses)s::text[]) AND r.update_time < now() - %(keep)s::interval
+    WHERE r.status NOT IN ('running', 'suspended') AND r.status = ANY(%(statuses)s::text[]) AND r.update_time < now() - %(keep)s::interval
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED
 ), step_counts AS (
@@ -52,7 +53,7 @@ RETURNING r.run_id;
 WITH picked AS (
     SELECT r.run_id
     FROM {schema}.runs r
-    WHERE r.status <> 'running' AND r.status = ANY(%(statuses)s::text[]) AND r.update_time < now() - %(keep)s::interval
+    WHERE r.status NOT IN ('running', 'suspended') AND r.status = ANY(%(statuses)s::text[]) AND r.update_time < now() - %(keep)s::interval
       AND r.workflow = %(workflow)s::text
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED

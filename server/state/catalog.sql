@@ -217,16 +217,19 @@ RETURNING r.run_id, r.create_time;
 -- list_stalled_runs --
 -- Up to `limit` running runs that nothing is moving: none of their steps is in one of
 -- moving_statuses (running, scheduled, suspended), and neither the run nor any of its steps
--- changed at or after updated_before. Oldest last change (of the run or any step) first.
-SELECT r.run_id, GREATEST(r.update_time, last_step.update_time) AS last_change
+-- changed at or after updated_before. Oldest last change (of the run or any step) first. Each
+-- candidate run's steps are read once, through their (run_id, step_name) index, for both the
+-- last change and whether one is moving: the cost is the idle running runs, never every step.
+SELECT r.run_id, GREATEST(r.update_time, run_steps.last_change) AS last_change
 FROM {schema}.runs r
-LEFT JOIN LATERAL (SELECT max(s.update_time) AS update_time FROM {schema}.steps s WHERE s.run_id = r.run_id) AS last_step ON true
+CROSS JOIN LATERAL (
+    SELECT max(s.update_time) AS last_change, COALESCE(bool_or(s.status = ANY(%(moving_statuses)s::text[])), false) AS moving
+    FROM {schema}.steps s
+    WHERE s.run_id = r.run_id
+) AS run_steps
 WHERE r.status = 'running' AND r.update_time < %(updated_before)s::timestamptz
-  AND NOT EXISTS (
-      SELECT FROM {schema}.steps s
-      WHERE s.run_id = r.run_id
-        AND (s.status = ANY(%(moving_statuses)s::text[]) OR s.update_time >= %(updated_before)s::timestamptz)
-  )
+  AND NOT run_steps.moving
+  AND (run_steps.last_change IS NULL OR run_steps.last_change < %(updated_before)s::timestamptz)
 ORDER BY last_change, r.run_id
 LIMIT %(limit)s;
 

@@ -67,8 +67,9 @@ def test_steps_links_claim_and_history_times(client: WorkflowStateClient) -> Non
     assert isinstance(claimed, ClaimedStep) and claimed.claimed and claimed.step.status is StepStatus.RUNNING
     again = client.claim_step(run.run_id, "inline", "")
     assert not again.claimed and again.step == claimed.step
+    client.insert_step_state(run.run_id, "remote", "work")
     with pytest.raises(FailedPrecondition, match="'other'"):
-        client.claim_step(run.run_id, "inline", "other")
+        client.claim_step(run.run_id, "remote", "other")
 
     child = client.create_run(unique_name("child"))
     linked = client.set_step_child_run(inline.step_id, child.run_id)

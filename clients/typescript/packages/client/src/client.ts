@@ -43,7 +43,7 @@ export interface CreateRunOptions extends t.CallOptions {
   requestId?: string;
   inline?: boolean;
   graphHash?: string;
-  /** Any JSON value kept with the run (Pikku keeps its wire here). */
+  /** Any JSON value kept with the run (Pikku keeps its wire here); null or omitted: none. */
   metadata?: unknown;
   deterministic?: boolean;
   plannedSteps?: t.PlannedStep[];
@@ -139,7 +139,7 @@ export class WorkflowStateClient {
       requestId: options.requestId ?? randomUUID(),
       inline: options.inline ?? false,
       graphHash: options.graphHash ?? "",
-      metadataJson: options.metadata === undefined ? "" : c.encodeJson(options.metadata),
+      metadataJson: options.metadata == null ? "" : c.encodeJson(options.metadata),
       deterministic: options.deterministic ?? false,
       plannedSteps: options.plannedSteps ?? [],
     };

@@ -1,0 +1,54 @@
+/**
+ * What `.pikku/pikku-bootstrap.gen.ts` does in a Pikku app built with the
+ * `pikku` CLI: record each function's and workflow's metadata in Pikku's state
+ * and register their bodies. Written by hand here (see src/pikku/README.md);
+ * the shapes are the CLI's (FunctionsRuntimeMeta, RPC name -> function id,
+ * WorkflowsRuntimeMeta) and `addFunction` / `addWorkflow` are Pikku's own.
+ *
+ * `queuedSteps` marks `chargeCard` `workflowQueued`, the function-meta flag
+ * with which a Pikku app sends a step to its queue instead of running it in
+ * the orchestrator's process (src/run-queued.ts).
+ */
+import { pikkuState } from '@pikku/core/ecosystem'
+import { addFunction } from '@pikku/core/function'
+import { addWorkflow } from '@pikku/core/workflow'
+import type { FunctionsRuntimeMeta } from '@pikku/core'
+import type { WorkflowsRuntimeMeta } from '@pikku/core/workflow'
+import { chargeCard, reserveStock } from '../functions.js'
+import { orderWorkflow } from '../order.workflow.js'
+
+export const ORDER_WORKFLOW = 'orderWorkflow'
+
+// The CLI hashes the workflow's step graph; a run records the hash it started
+// with and a changed hash sends old runs down Pikku's version-mismatch path.
+// Bump it when the steps change.
+const ORDER_WORKFLOW_GRAPH_HASH = 'order-workflow-v1'
+
+export const bootstrap = (options: { queuedSteps: boolean }): void => {
+  const stepMeta = { inputSchemaName: null, outputSchemaName: null, sessionless: true }
+  const functionsMeta: FunctionsRuntimeMeta = {
+    reserveStock: { pikkuFuncId: 'reserveStock', ...stepMeta },
+    chargeCard: {
+      pikkuFuncId: 'chargeCard',
+      ...stepMeta,
+      workflowQueued: options.queuedSteps,
+    },
+    [ORDER_WORKFLOW]: { pikkuFuncId: ORDER_WORKFLOW, ...stepMeta },
+  }
+  pikkuState(null, 'function', 'meta', functionsMeta)
+  pikkuState(null, 'rpc', 'meta', { reserveStock: 'reserveStock', chargeCard: 'chargeCard' })
+
+  const workflowsMeta: WorkflowsRuntimeMeta = {
+    [ORDER_WORKFLOW]: {
+      name: ORDER_WORKFLOW,
+      pikkuFuncId: ORDER_WORKFLOW,
+      source: 'dsl',
+      graphHash: ORDER_WORKFLOW_GRAPH_HASH,
+    },
+  }
+  pikkuState(null, 'workflows', 'meta', workflowsMeta)
+
+  addFunction('reserveStock', reserveStock)
+  addFunction('chargeCard', chargeCard)
+  addWorkflow(ORDER_WORKFLOW, orderWorkflow)
+}

@@ -1,0 +1,28 @@
+/**
+ * Runs the order workflow inline: the orchestrator and both steps in this
+ * process, every state change stored by the workflow service. The second step
+ * fails once and is retried by Pikku's inline retry loop.
+ */
+import { bootstrap, ORDER_WORKFLOW } from './pikku/bootstrap.js'
+import { createRPC, createSingletonServices, createWorkflowService } from './services.js'
+import { printRun } from './history.js'
+
+const main = async (): Promise<void> => {
+  bootstrap({ queuedSteps: false })
+  const workflowService = await createWorkflowService()
+  try {
+    const services = createSingletonServices(workflowService)
+    const { runId } = await workflowService.startWorkflow(
+      ORDER_WORKFLOW,
+      { orderId: `order-${Date.now()}`, items: 3, amount: 25 },
+      { type: 'example' },
+      createRPC(services),
+      { inline: true }
+    )
+    await printRun(workflowService, runId)
+  } finally {
+    await workflowService.close()
+  }
+}
+
+await main()

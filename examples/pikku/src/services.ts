@@ -1,0 +1,43 @@
+/**
+ * The app's singleton services, the object every Pikku function receives.
+ * A Pikku app builds it in its `pikkuServices` factory; this example has only
+ * the services the workflow needs: a logger, the workflow service and, in
+ * queued mode, a queue service.
+ */
+import { ConsoleLogger, InMemoryWorkflowService } from '@pikku/core/services'
+import { setSingletonServices } from '@pikku/core/ecosystem'
+import { rpcService } from '@pikku/core/rpc'
+import type { CoreSingletonServices } from '@pikku/core'
+import type { PikkuRPC } from '@pikku/core/rpc'
+import type { QueueService } from '@pikku/core/queue'
+import type { PikkuWorkflowService } from '@pikku/core/workflow'
+
+export type AppServices = CoreSingletonServices & {
+  workflowService: PikkuWorkflowService
+}
+
+export const createWorkflowService = async (): Promise<PikkuWorkflowService> => {
+  const service = new InMemoryWorkflowService()
+  return service
+}
+
+export const createSingletonServices = (
+  workflowService: PikkuWorkflowService,
+  queueService?: QueueService
+): AppServices => {
+  const services = {
+    config: {},
+    logger: new ConsoleLogger(),
+    variables: undefined,
+    workflowService,
+    ...(queueService ? { queueService } : {}),
+  } as unknown as AppServices
+  // Pikku's workflow runtime reads the singleton services from its own state
+  // (the generated `pikkuServices` wrapper registers them the same way).
+  setSingletonServices(services)
+  return services
+}
+
+/** The RPC client a function would get as `wire.rpc`, for code outside any function. */
+export const createRPC = (services: AppServices): PikkuRPC =>
+  rpcService.getContextRPCService(services, {}, false)

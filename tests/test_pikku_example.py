@@ -1,0 +1,97 @@
+"""The Pikku example (examples/pikku) runs a real Pikku workflow on the session server, as a user
+runs it: `npm run inline` / `npm run queued` with the server's address in WORKFLOWSTATE_ADDRESS.
+
+The example links the TypeScript packages of clients/typescript (@workflowstate/pikku and
+@workflowstate/client), so those are installed and built first. Node and npm are required: without
+them the tests fail with a message saying so, they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workflowstate.client import RunStatus, StepStatus, WorkflowStateClient
+
+REPO = Path(__file__).resolve().parent.parent
+TYPESCRIPT = REPO / "clients" / "typescript"
+EXAMPLE = REPO / "examples" / "pikku"
+RUN_LINE = re.compile(r"^run (?P<run_id>[0-9a-f-]{36}) (?P<status>\w+) ", re.MULTILINE)
+
+
+def npm(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """Run npm in cwd; fail the test with npm's output when it exits non-zero."""
+    result = subprocess.run(
+        ["npm", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"npm {' '.join(args)} in {cwd} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def install(folder: Path) -> None:
+    """`npm ci` in folder when its node_modules is missing or older than its lockfile."""
+    modules, lock = folder / "node_modules", folder / "package-lock.json"
+    if not modules.exists() or modules.stat().st_mtime < lock.stat().st_mtime:
+        npm("ci", "--no-audit", "--no-fund", cwd=folder)
+
+
+@pytest.fixture(scope="module")
+def example() -> Iterator[Path]:
+    """The example folder, ready to run: the TypeScript packages built, its own packages installed."""
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"the Pikku example needs Node.js 20+ and npm: {', '.join(missing)} not found on PATH")
+    install(TYPESCRIPT)
+    npm("run", "build", cwd=TYPESCRIPT)
+    install(EXAMPLE)
+    yield EXAMPLE
+
+
+def run_example(example: Path, script: str, server_target: str) -> tuple[str, str]:
+    """Run one of the example's npm scripts against the server; return the run id and its output."""
+    env = {**os.environ, "WORKFLOWSTATE_ADDRESS": server_target}
+    env.pop("WORKFLOWSTATE_TOKEN", None)
+    output = npm("run", "--silent", script, cwd=example, env=env, timeout=300)
+    found = RUN_LINE.search(output)
+    assert found, f"no 'run <id> <status>' line in the example's output:\n{output}"
+    assert found["status"] == "completed", output
+    return found["run_id"], output
+
+
+def assert_history_shows_the_retry(server_target: str, run_id: str) -> None:
+    """What the server stored: the run completed; the second step failed once, then succeeded."""
+    with WorkflowStateClient(server_target) as client:
+        run = client.get_run(run_id)
+        assert run is not None and run.workflow == "orderWorkflow"
+        assert run.status is RunStatus.COMPLETED
+        assert run.output["reserved"] == 3 and run.output["charged"] == 25
+        history = client.get_run_history(run_id)
+        assert [(a.step_name, a.attempt, a.status) for a in history] == [
+            ("reserve stock", 1, StepStatus.SUCCEEDED),
+            ("charge card", 1, StepStatus.FAILED),
+            ("charge card", 2, StepStatus.SUCCEEDED),
+        ]
+        assert history[1].error is not None and history[1].error.message == "card gateway timed out"
+        assert history[2].result == {"charged": 25, "attempt": 2}
+
+
+def assert_printed_history(output: str) -> None:
+    """The example prints every attempt, the failed one before the one that succeeded."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith('step "')]
+    assert lines == [
+        'step "reserve stock" attempt 1 succeeded result={"reserved":3}',
+        'step "charge card" attempt 1 failed error="card gateway timed out"',
+        'step "charge card" attempt 2 succeeded result={"charged":25,"attempt":2}',
+    ], output
+
+
+def test_inline_run_completes_after_retrying_the_failed_step(example: Path, server_target: str) -> None:
+    run_id, output = run_example(example, "inline", server_target)
+    assert_printed_history(output)
+    assert_history_shows_the_retry(server_target, run_id)

@@ -1,0 +1,530 @@
+// WorkflowStateClient: the typed client of a workflowstate server, with the Python client's
+// methods in camelCase (client/_async.py is the model for names and semantics).
+import { randomUUID } from "node:crypto";
+import { type Client, createClient } from "@connectrpc/connect";
+import { Connection, type ConnectionOptions } from "./connection.js";
+import * as c from "./convert.js";
+import { NotFound } from "./errors.js";
+import { WorkflowStateService, RunOrder, RunView } from "./gen/workflowstate/v1/workflow_state_pb.js";
+import { holdLease, type Lease, type LeaseOptions, runLockKey, stepLockKey } from "./lease.js";
+import { RETRYABLE_METHODS, withDeadline, type Attempt } from "./retry.js";
+import type * as t from "./types.js";
+import { followEvents } from "./watch.js";
+
+export interface ClientOptions extends ConnectionOptions {
+  /** The default deadline of each call in milliseconds; 0 for none. Default 30 000. */
+  timeoutMs?: number;
+  /** Retry UNAVAILABLE for the calls that are safe to repeat (5 attempts, backoff). Default true. */
+  retry?: boolean;
+}
+
+/** Which runs: every field narrows; `*After` includes its instant, `*Before` excludes it. */
+export interface RunFilter {
+  workflow?: string;
+  statuses?: t.RunStatus[];
+  createdAfter?: Date;
+  createdBefore?: Date;
+  updatedAfter?: Date;
+  updatedBefore?: Date;
+}
+
+export interface ListRunsOptions extends RunFilter, t.CallOptions {
+  /** Oldest first instead of newest first. */
+  oldestFirst?: boolean;
+  /** With input, output and the error's stack. */
+  full?: boolean;
+  /** 1 to 1000; 50 when omitted. */
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface CreateRunOptions extends t.CallOptions {
+  /** An idempotency key: the same key returns the same run. The client makes one when omitted. */
+  requestId?: string;
+  inline?: boolean;
+  graphHash?: string;
+  /** Any JSON value kept with the run (Pikku keeps its wire here). */
+  metadata?: unknown;
+  deterministic?: boolean;
+  plannedSteps?: t.PlannedStep[];
+}
+
+export interface InsertStepOptions extends t.WriteOptions {
+  retries?: number;
+  retryDelayMs?: number;
+  fromStepName?: string;
+}
+
+export interface WatchOptions {
+  /** Resume after this event (0n: from the run's first event). */
+  afterEventId?: bigint;
+  /** Give up (Unavailable) after this many ms of failed reconnects; 0 for never. Default 60 000. */
+  reconnectTimeoutMs?: number;
+  /** Ends the iteration. */
+  signal?: AbortSignal;
+}
+
+function filterOf(f: RunFilter) {
+  return {
+    workflow: f.workflow ?? "",
+    statuses: (f.statuses ?? []).map(c.runStatusToProto),
+    createdAfter: c.timestampOf(f.createdAfter),
+    createdBefore: c.timestampOf(f.createdBefore),
+    updatedAfter: c.timestampOf(f.updatedAfter),
+    updatedBefore: c.timestampOf(f.updatedBefore),
+  };
+}
+
+/**
+ * A client of one workflowstate server:
+ *
+ *     const client = new WorkflowStateClient("127.0.0.1:50051");
+ *     const run = await client.createRun("checkout", { cart: 42 });
+ *     ...
+ *     client.close();
+ *
+ * Every method takes, last, an options object with `timeoutMs` (replacing the client's
+ * default) and `signal` (an AbortSignal); every write also takes `fencingToken` and `leaseKey`
+ * (see lease()). Failures raise WorkflowStateError subclasses keyed by gRPC code.
+ */
+export class WorkflowStateClient {
+  /** The generated connect client, for what this class does not wrap. */
+  readonly rpc: Client<typeof WorkflowStateService>;
+  private readonly connection: Connection;
+  private readonly timeoutMs: number;
+  private readonly retry: boolean;
+  private fence: t.FenceOptions = {};
+
+  constructor(address: string, options: ClientOptions = {}) {
+    this.connection = new Connection(address, options);
+    this.rpc = createClient(WorkflowStateService, this.connection.transport);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.retry = options.retry ?? true;
+  }
+
+  /** Closes the connection; calls and streams in flight fail. */
+  close(): void {
+    this.connection.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The same client, passing `fence` on every write (what `lease.client` is). */
+  withFence(fence: t.FenceOptions): WorkflowStateClient {
+    const view = Object.create(this) as WorkflowStateClient;
+    view.fence = { fencingToken: fence.fencingToken, leaseKey: fence.leaseKey };
+    return view;
+  }
+
+  private call<T>(method: string, options: t.CallOptions | undefined, send: (a: Attempt) => Promise<T>): Promise<T> {
+    return withDeadline(send, options, this.timeoutMs, this.retry && RETRYABLE_METHODS.has(method));
+  }
+
+  private fenceOf(options: t.FenceOptions | undefined) {
+    return c.fenceOf({
+      fencingToken: options?.fencingToken ?? this.fence.fencingToken,
+      leaseKey: options?.leaseKey ?? this.fence.leaseKey,
+    });
+  }
+
+  // --- runs ------------------------------------------------------------------------
+
+  /** Starts a run of `workflow` in status running. */
+  async createRun(workflow: string, input?: unknown, options: CreateRunOptions = {}): Promise<t.Run> {
+    const request = {
+      workflow,
+      inputJson: c.encodeJson(input),
+      requestId: options.requestId ?? randomUUID(),
+      inline: options.inline ?? false,
+      graphHash: options.graphHash ?? "",
+      metadataJson: options.metadata === undefined ? "" : c.encodeJson(options.metadata),
+      deterministic: options.deterministic ?? false,
+      plannedSteps: options.plannedSteps ?? [],
+    };
+    const res = await this.call("CreateRun", options, (a) => this.rpc.createRun(request, a));
+    return c.runOf(res.run);
+  }
+
+  /** The run, or undefined when no run has that id (InvalidArgument for a malformed id). */
+  async getRun(runId: string, options?: t.CallOptions): Promise<t.Run | undefined> {
+    try {
+      const res = await this.call("GetRun", options, (a) => this.rpc.getRun({ runId }, a));
+      return c.runOf(res.run);
+    } catch (err) {
+      if (err instanceof NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /** Every attempt of every step of the run, oldest first. */
+  async getRunHistory(runId: string, options?: t.CallOptions): Promise<t.StepAttempt[]> {
+    const res = await this.call("GetRunHistory", options, (a) => this.rpc.getRunHistory({ runId }, a));
+    return res.attempts.map(c.attemptOf);
+  }
+
+  /** Moves a run to `status`, storing its output or error. */
+  async updateRunStatus(
+    runId: string,
+    status: t.RunStatus,
+    options: t.WriteOptions & { output?: unknown; error?: c.FailureInput } = {},
+  ): Promise<t.Run> {
+    const request = {
+      runId,
+      status: c.runStatusToProto(status),
+      outputJson: "output" in options ? c.encodeJson(options.output) : undefined,
+      error: options.error === undefined ? undefined : c.failureToProto(options.error),
+      ...this.fenceOf(options),
+    };
+    const res = await this.call("UpdateRunStatus", options, (a) => this.rpc.updateRunStatus(request, a));
+    return c.runOf(res.run);
+  }
+
+  /** One page of the runs that match, newest first unless oldestFirst. */
+  async listRuns(options: ListRunsOptions = {}): Promise<t.RunPage> {
+    const request = {
+      filter: filterOf(options),
+      orderBy: options.oldestFirst ? RunOrder.CREATE_TIME_ASC : RunOrder.CREATE_TIME_DESC,
+      pageSize: options.pageSize ?? 0,
+      pageToken: options.pageToken ?? "",
+      view: options.full ? RunView.FULL : RunView.BASIC,
+    };
+    const res = await this.call("ListRuns", options, (a) => this.rpc.listRuns(request, a));
+    return { runs: res.runs.map(c.runOf), nextPageToken: res.nextPageToken || undefined };
+  }
+
+  /** Every run that matches, page after page. */
+  async *iterRuns(options: Omit<ListRunsOptions, "pageToken"> = {}): AsyncGenerator<t.Run> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listRuns({ ...options, pageToken });
+      yield* page.runs;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== undefined);
+  }
+
+  /** Cancels a running run (a cancelled one: no-op). */
+  async cancelRun(runId: string, options: t.CallOptions & { reason?: string } = {}): Promise<t.Run> {
+    const request = { runId, reason: options.reason ?? "" };
+    const res = await this.call("CancelRun", options, (a) => this.rpc.cancelRun(request, a));
+    return c.runOf(res.run);
+  }
+
+  /** Cancels up to maxRuns running runs that match, oldest first; their ids. */
+  async cancelRuns(options: RunFilter & t.CallOptions & { maxRuns?: number; reason?: string } = {}): Promise<string[]> {
+    const request = { filter: filterOf(options), maxRuns: options.maxRuns ?? 1000, reason: options.reason ?? "" };
+    const res = await this.call("CancelRuns", options, (a) => this.rpc.cancelRuns(request, a));
+    return [...res.runIds];
+  }
+
+  /** Erases a run with its steps, attempts and events; a running one only with force. */
+  async deleteRun(runId: string, options: t.CallOptions & { force?: boolean } = {}): Promise<void> {
+    const request = { runId, force: options.force ?? false };
+    await this.call("DeleteRun", options, (a) => this.rpc.deleteRun(request, a));
+  }
+
+  /** Erases up to maxRuns runs that match, oldest first; their ids. */
+  async deleteRuns(options: RunFilter & t.CallOptions & { maxRuns?: number; force?: boolean } = {}): Promise<string[]> {
+    const request = { filter: filterOf(options), maxRuns: options.maxRuns ?? 1000, force: options.force ?? false };
+    const res = await this.call("DeleteRuns", options, (a) => this.rpc.deleteRuns(request, a));
+    return [...res.runIds];
+  }
+
+  /** Every step of the run, in insertion order. */
+  async listSteps(runId: string, options?: t.CallOptions): Promise<t.StepState[]> {
+    const res = await this.call("ListSteps", options, (a) => this.rpc.listSteps({ runId }, a));
+    return res.steps.map(c.stepOf);
+  }
+
+  /** Every workflow that has runs, with its run counts by status. */
+  async listWorkflows(options?: t.CallOptions): Promise<t.WorkflowSummary[]> {
+    const res = await this.call("ListWorkflows", options, (a) => this.rpc.listWorkflows({}, a));
+    return res.workflows.map((w) => ({
+      workflow: w.workflow,
+      runCounts: Object.fromEntries(w.runCounts.map((rc) => [c.runStatusOf(rc.status), Number(rc.runCount)])),
+    }));
+  }
+
+  async setRetentionPolicy(
+    options: t.CallOptions & { workflow?: string; statuses?: t.RunStatus[]; keepMs: number },
+  ): Promise<t.RetentionPolicy> {
+    const request = {
+      workflow: options.workflow ?? "",
+      statuses: (options.statuses ?? []).map(c.runStatusToProto),
+      keep: c.durationOf(options.keepMs),
+    };
+    const res = await this.call("SetRetentionPolicy", options, (a) => this.rpc.setRetentionPolicy(request, a));
+    return c.retentionPolicyOf(res.policy);
+  }
+
+  async listRetentionPolicies(options?: t.CallOptions): Promise<t.RetentionPolicy[]> {
+    const res = await this.call("ListRetentionPolicies", options, (a) => this.rpc.listRetentionPolicies({}, a));
+    return res.policies.map(c.retentionPolicyOf);
+  }
+
+  async deleteRetentionPolicy(policyId: bigint | number, options?: t.CallOptions): Promise<void> {
+    const request = { policyId: BigInt(policyId) };
+    await this.call("DeleteRetentionPolicy", options, (a) => this.rpc.deleteRetentionPolicy(request, a));
+  }
+
+  /** The worker streams connected to any server sharing the schema. */
+  async listWorkers(options?: t.CallOptions): Promise<t.WorkerInfo[]> {
+    const res = await this.call("ListWorkers", options, (a) => this.rpc.listWorkers({}, a));
+    return res.workers.map(c.workerInfoOf);
+  }
+
+  // --- steps -----------------------------------------------------------------------
+
+  /** Creates step `stepName` of a running run, pending at attempt 1. Never retried automatically. */
+  async insertStepState(
+    runId: string,
+    stepName: string,
+    rpcName: string,
+    data?: unknown,
+    options: InsertStepOptions = {},
+  ): Promise<t.StepState> {
+    const request = {
+      runId,
+      stepName,
+      rpcName,
+      dataJson: c.encodeJson(data),
+      options: { retries: options.retries, retryDelay: c.durationOf(options.retryDelayMs) },
+      fromStepName: options.fromStepName ?? "",
+      ...this.fenceOf(options),
+    };
+    const res = await this.call("InsertStepState", options, (a) => this.rpc.insertStepState(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** The step named `stepName` of the run; NotFound when missing. */
+  async getStepState(runId: string, stepName: string, options?: t.CallOptions): Promise<t.StepState> {
+    const res = await this.call("GetStepState", options, (a) => this.rpc.getStepState({ runId, stepName }, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Makes a pending step due for workers: at once, at notBefore, or after delayMs (server's clock). */
+  async setStepScheduled(
+    stepId: string,
+    options: t.WriteOptions & { notBefore?: Date; delayMs?: number } = {},
+  ): Promise<t.StepState> {
+    if (options.notBefore !== undefined && options.delayMs !== undefined) {
+      throw new TypeError("give notBefore or delayMs, not both");
+    }
+    const request = {
+      stepId,
+      notBefore: c.timestampOf(options.notBefore),
+      delay: c.durationOf(options.delayMs),
+      ...this.fenceOf(options),
+    };
+    const res = await this.call("SetStepScheduled", options, (a) => this.rpc.setStepScheduled(request, a));
+    return c.stepOf(res.step);
+  }
+
+  async setStepRunning(stepId: string, options: t.WriteOptions = {}): Promise<t.StepState> {
+    const request = { stepId, ...this.fenceOf(options) };
+    const res = await this.call("SetStepRunning", options, (a) => this.rpc.setStepRunning(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Moves the step to succeeded with `result` (any JSON value). */
+  async setStepResult(stepId: string, result: unknown, options: t.WriteOptions = {}): Promise<t.StepState> {
+    const request = { stepId, resultJson: c.encodeJson(result), ...this.fenceOf(options) };
+    const res = await this.call("SetStepResult", options, (a) => this.rpc.setStepResult(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Moves the step to failed; an Error is stored with its message, stack and name. */
+  async setStepError(stepId: string, error: c.FailureInput, options: t.WriteOptions = {}): Promise<t.StepState> {
+    const request = { stepId, error: c.failureToProto(error), ...this.fenceOf(options) };
+    const res = await this.call("SetStepError", options, (a) => this.rpc.setStepError(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Starts the next attempt of a failed step, in status pending or running. */
+  async createRetryAttempt(
+    stepId: string,
+    status: t.StepStatus = "pending",
+    options: t.WriteOptions = {},
+  ): Promise<t.StepState> {
+    const request = { stepId, status: c.stepStatusToProto(status), ...this.fenceOf(options) };
+    const res = await this.call("CreateRetryAttempt", options, (a) => this.rpc.createRetryAttempt(request, a));
+    return c.stepOf(res.step);
+  }
+
+  // --- engine state ------------------------------------------------------------------
+
+  /** Pauses the step's current attempt until something outside the workflow resumes it. */
+  async setStepSuspended(stepId: string, options: t.WriteOptions = {}): Promise<t.StepState> {
+    const request = { stepId, ...this.fenceOf(options) };
+    const res = await this.call("SetStepSuspended", options, (a) => this.rpc.setStepSuspended(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Records the run the step's current attempt started as its child. */
+  async setStepChildRun(stepId: string, childRunId: string, options: t.WriteOptions = {}): Promise<t.StepState> {
+    const request = { stepId, childRunId, ...this.fenceOf(options) };
+    const res = await this.call("SetStepChildRun", options, (a) => this.rpc.setStepChildRun(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Records which branch the step's current attempt took. */
+  async setStepBranch(stepId: string, branchKey: string, options: t.WriteOptions = {}): Promise<t.StepState> {
+    const request = { stepId, branchKey, ...this.fenceOf(options) };
+    const res = await this.call("SetStepBranch", options, (a) => this.rpc.setStepBranch(request, a));
+    return c.stepOf(res.step);
+  }
+
+  /** Claims a step for execution by the caller, in one statement: claimed says whether it got it. */
+  async claimStep(runId: string, stepName: string, rpcName: string, options: t.WriteOptions = {}): Promise<t.ClaimResult> {
+    const request = { runId, stepName, rpcName, ...this.fenceOf(options) };
+    const res = await this.call("ClaimStep", options, (a) => this.rpc.claimStep(request, a));
+    return { claimed: res.claimed, step: c.stepOf(res.step) };
+  }
+
+  /** Sets one variable of the run's state to `value` (any JSON value). */
+  async updateRunState(runId: string, name: string, value: unknown, options: t.WriteOptions = {}): Promise<void> {
+    const request = { runId, name, valueJson: c.encodeJson(value), ...this.fenceOf(options) };
+    await this.call("UpdateRunState", options, (a) => this.rpc.updateRunState(request, a));
+  }
+
+  /** The run's state variables by name ({} when none was set). */
+  async getRunState(runId: string, options?: t.CallOptions): Promise<Record<string, unknown>> {
+    const res = await this.call("GetRunState", options, (a) => this.rpc.getRunState({ runId }, a));
+    return (c.decodeJson(res.stateJson) ?? {}) as Record<string, unknown>;
+  }
+
+  /** Records a version of a workflow's graph; an existing one is kept as it is (created false). */
+  async upsertWorkflowVersion(
+    workflow: string,
+    graphHash: string,
+    graph: unknown,
+    options: t.CallOptions & { source?: string; status?: t.WorkflowVersionStatus } = {},
+  ): Promise<{ version: t.WorkflowVersion; created: boolean }> {
+    const request = {
+      workflow,
+      graphHash,
+      graphJson: c.encodeJson(graph),
+      source: options.source ?? "",
+      status: options.status === undefined ? 0 : c.versionStatusToProto(options.status),
+    };
+    const res = await this.call("UpsertWorkflowVersion", options, (a) => this.rpc.upsertWorkflowVersion(request, a));
+    return { version: c.workflowVersionOf(res.version), created: res.created };
+  }
+
+  /** The version, or undefined when the workflow has none of that hash. */
+  async getWorkflowVersion(
+    workflow: string,
+    graphHash: string,
+    options?: t.CallOptions,
+  ): Promise<t.WorkflowVersion | undefined> {
+    try {
+      const res = await this.call("GetWorkflowVersion", options, (a) =>
+        this.rpc.getWorkflowVersion({ workflow, graphHash }, a),
+      );
+      return c.workflowVersionOf(res.version);
+    } catch (err) {
+      if (err instanceof NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  async updateWorkflowVersionStatus(
+    workflow: string,
+    graphHash: string,
+    status: t.WorkflowVersionStatus,
+    options?: t.CallOptions,
+  ): Promise<t.WorkflowVersion> {
+    const request = { workflow, graphHash, status: c.versionStatusToProto(status) };
+    const res = await this.call("UpdateWorkflowVersionStatus", options, (a) =>
+      this.rpc.updateWorkflowVersionStatus(request, a),
+    );
+    return c.workflowVersionOf(res.version);
+  }
+
+  /** Runs nothing moved since updatedBefore (they and their steps unchanged), oldest first. */
+  async listStalledRuns(updatedBefore: Date, maxRuns: number, options?: t.CallOptions): Promise<string[]> {
+    const request = { updatedBefore: c.timestampOf(updatedBefore), maxRuns };
+    const res = await this.call("ListStalledRuns", options, (a) => this.rpc.listStalledRuns(request, a));
+    return [...res.runIds];
+  }
+
+  /** Pending steps nobody moved since updatedBefore, oldest first. */
+  async listUndispatchedSteps(updatedBefore: Date, maxSteps: number, options?: t.CallOptions): Promise<t.StepRef[]> {
+    const request = { updatedBefore: c.timestampOf(updatedBefore), maxSteps };
+    const res = await this.call("ListUndispatchedSteps", options, (a) => this.rpc.listUndispatchedSteps(request, a));
+    return res.steps.map((s) => ({ runId: s.runId, stepId: s.stepId }));
+  }
+
+  // --- leases ----------------------------------------------------------------------
+
+  /**
+   * Waits for and holds the lease on `key`, kept alive in the background until released:
+   *
+   *     await using lease = await client.lease("invoice:42", { ttlMs: 30_000 });
+   *     await lease.client.setStepResult(stepId, result);   // fenced by lease.fencingToken
+   *
+   * (or try { ... } finally { await lease.release(); }). DeadlineExceeded when waitTimeoutMs
+   * passes with the key still held; InvalidArgument for an empty key or a ttl the server refuses.
+   */
+  lease(key: string, options: LeaseOptions = {}): Promise<Lease> {
+    return holdLease(this, key, options);
+  }
+
+  /** lease() on the run's key, "run:<runId>": the key a fenced write checks by default. */
+  runLock(runId: string, options: LeaseOptions = {}): Promise<Lease> {
+    return this.lease(runLockKey(runId), options);
+  }
+
+  /** lease() on the step's key, "step:<runId>:<stepName>". */
+  stepLock(runId: string, stepName: string, options: LeaseOptions = {}): Promise<Lease> {
+    return this.lease(stepLockKey(runId, stepName), options);
+  }
+
+  /** Who holds the lease on `key`, or undefined when it is free. */
+  async getLease(key: string, options?: t.CallOptions): Promise<t.LeaseInfo | undefined> {
+    try {
+      const res = await this.call("GetLease", options, (a) => this.rpc.getLease({ key }, a));
+      return res.lease === undefined ? undefined : c.leaseInfoOf(res.lease);
+    } catch (err) {
+      if (err instanceof NotFound) return undefined;
+      throw err;
+    }
+  }
+
+  /** One page of the leases held now, by key. */
+  async listLeases(
+    options: t.CallOptions & { keyPrefix?: string; pageSize?: number; pageToken?: string } = {},
+  ): Promise<t.LeasePage> {
+    const request = { keyPrefix: options.keyPrefix ?? "", pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? "" };
+    const res = await this.call("ListLeases", options, (a) => this.rpc.listLeases(request, a));
+    return { leases: res.leases.map(c.leaseInfoOf), nextPageToken: res.nextPageToken || undefined };
+  }
+
+  // --- events ----------------------------------------------------------------------
+
+  /**
+   * The events of one run, in order, until the event that finishes it:
+   *
+   *     for await (const event of client.watchRun(runId)) { ... }
+   *
+   * When the server goes away (UNAVAILABLE) a new stream resumes after the last event
+   * received, so no event is missed or repeated. NotFound for an unknown run or afterEventId.
+   */
+  watchRun(runId: string, options: WatchOptions = {}): AsyncGenerator<t.RunEvent> {
+    return followEvents(
+      (afterEventId, signal) => this.rpc.watchRun({ runId, afterEventId }, { signal }),
+      options,
+      true,
+    );
+  }
+
+  /** The events of every run (of `workflow` only, when given), in order, for ever. */
+  streamRunEvents(options: WatchOptions & { workflow?: string } = {}): AsyncGenerator<t.RunEvent> {
+    return followEvents(
+      (afterEventId, signal) => this.rpc.streamRunEvents({ workflow: options.workflow ?? "", afterEventId }, { signal }),
+      options,
+      false,
+    );
+  }
+}

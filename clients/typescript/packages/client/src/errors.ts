@@ -1,0 +1,87 @@
+// The errors of the client: one class per gRPC status code the server answers with, all
+// subclasses of WorkflowStateError, so callers catch by meaning (`err instanceof NotFound`)
+// or by code (`err.code === StatusCode.NOT_FOUND`).
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** The gRPC status codes, by their gRPC names (the numbers are gRPC's). */
+export const StatusCode = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type StatusCode = (typeof StatusCode)[keyof typeof StatusCode];
+
+const NAMES = new Map<number, string>(Object.entries(StatusCode).map(([name, code]) => [code, name]));
+
+/** Any failure answered by the server (or by gRPC on its way): `code` is the gRPC status code. */
+export class WorkflowStateError extends Error {
+  /** The gRPC status code, e.g. StatusCode.NOT_FOUND (5). */
+  readonly code: StatusCode;
+  /** The code's gRPC name, e.g. "NOT_FOUND". */
+  readonly codeName: string;
+
+  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.codeName = NAMES.get(code) ?? "UNKNOWN";
+    this.name = new.target.name;
+  }
+}
+
+export class Cancelled extends WorkflowStateError {}
+export class InvalidArgument extends WorkflowStateError {}
+export class DeadlineExceeded extends WorkflowStateError {}
+export class NotFound extends WorkflowStateError {}
+export class AlreadyExists extends WorkflowStateError {}
+export class PermissionDenied extends WorkflowStateError {}
+export class ResourceExhausted extends WorkflowStateError {}
+export class FailedPrecondition extends WorkflowStateError {}
+export class Aborted extends WorkflowStateError {}
+export class Internal extends WorkflowStateError {}
+export class Unavailable extends WorkflowStateError {}
+export class Unauthenticated extends WorkflowStateError {}
+
+type ErrorClass = new (code: StatusCode, message: string, options?: { cause?: unknown }) => WorkflowStateError;
+
+const CLASSES = new Map<number, ErrorClass>([
+  [StatusCode.CANCELLED, Cancelled],
+  [StatusCode.INVALID_ARGUMENT, InvalidArgument],
+  [StatusCode.DEADLINE_EXCEEDED, DeadlineExceeded],
+  [StatusCode.NOT_FOUND, NotFound],
+  [StatusCode.ALREADY_EXISTS, AlreadyExists],
+  [StatusCode.PERMISSION_DENIED, PermissionDenied],
+  [StatusCode.RESOURCE_EXHAUSTED, ResourceExhausted],
+  [StatusCode.FAILED_PRECONDITION, FailedPrecondition],
+  [StatusCode.ABORTED, Aborted],
+  [StatusCode.INTERNAL, Internal],
+  [StatusCode.UNAVAILABLE, Unavailable],
+  [StatusCode.UNAUTHENTICATED, Unauthenticated],
+]);
+
+/** The client's error for a status code and message (a plain WorkflowStateError for other codes). */
+export function errorOf(code: number, message: string, cause?: unknown): WorkflowStateError {
+  const Class = CLASSES.get(code) ?? WorkflowStateError;
+  return new Class(code as StatusCode, message, cause === undefined ? undefined : { cause });
+}
+
+/** The client's error for whatever a call threw: connect's errors become ours, ours stay. */
+export function toWorkflowStateError(err: unknown): WorkflowStateError {
+  if (err instanceof WorkflowStateError) return err;
+  const connect = ConnectError.from(err);
+  // connect's Code numbers are gRPC's.
+  return errorOf(connect.code === Code.Canceled ? StatusCode.CANCELLED : connect.code, connect.rawMessage, err);
+}

@@ -4,14 +4,14 @@
  * fails once and is retried by Pikku's inline retry loop.
  */
 import { bootstrap, ORDER_WORKFLOW } from './pikku/bootstrap.js'
-import { createRPC, createSingletonServices, createWorkflowService } from './services.js'
+import { createLogger, createRPC, createSingletonServices, createWorkflowService } from './services.js'
 import { printRun } from './history.js'
 
 const main = async (): Promise<void> => {
   bootstrap({ queuedSteps: false })
   const workflowService = await createWorkflowService()
   try {
-    const services = createSingletonServices(workflowService)
+    const services = createSingletonServices({ logger: createLogger(), workflowService })
     const { runId } = await workflowService.startWorkflow(
       ORDER_WORKFLOW,
       { orderId: `order-${Date.now()}`, items: 3, amount: 25 },

@@ -8,6 +8,7 @@ import { ConsoleLogger, InMemoryWorkflowService } from '@pikku/core/services'
 import { setSingletonServices } from '@pikku/core/ecosystem'
 import { rpcService } from '@pikku/core/rpc'
 import type { CoreSingletonServices } from '@pikku/core'
+import type { Logger } from '@pikku/core/services'
 import type { PikkuRPC } from '@pikku/core/rpc'
 import type { QueueService } from '@pikku/core/queue'
 import type { PikkuWorkflowService } from '@pikku/core/workflow'
@@ -16,26 +17,32 @@ export type AppServices = CoreSingletonServices & {
   workflowService: PikkuWorkflowService
 }
 
+/** Which workflowstate server: WORKFLOWSTATE_ADDRESS and WORKFLOWSTATE_TOKEN, as the CLI reads them. */
+export const serverOptions = (): { address: string; options: { token?: string } } => {
+  const token = process.env.WORKFLOWSTATE_TOKEN
+  return {
+    address: process.env.WORKFLOWSTATE_ADDRESS || '127.0.0.1:50051',
+    options: token ? { token } : {},
+  }
+}
+
 export const createWorkflowService = async (): Promise<PikkuWorkflowService> => {
   const service = new InMemoryWorkflowService()
   return service
 }
 
-export const createSingletonServices = (
-  workflowService: PikkuWorkflowService,
+export const createLogger = (): Logger => new ConsoleLogger()
+
+export const createSingletonServices = (services: {
+  logger: Logger
+  workflowService: PikkuWorkflowService
   queueService?: QueueService
-): AppServices => {
-  const services = {
-    config: {},
-    logger: new ConsoleLogger(),
-    variables: undefined,
-    workflowService,
-    ...(queueService ? { queueService } : {}),
-  } as unknown as AppServices
+}): AppServices => {
+  const singletonServices = { config: {}, ...services } as unknown as AppServices
   // Pikku's workflow runtime reads the singleton services from its own state
   // (the generated `pikkuServices` wrapper registers them the same way).
-  setSingletonServices(services)
-  return services
+  setSingletonServices(singletonServices)
+  return singletonServices
 }
 
 /** The RPC client a function would get as `wire.rpc`, for code outside any function. */

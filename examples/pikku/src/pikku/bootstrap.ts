@@ -19,21 +19,26 @@ import { orderWorkflow } from '../order.workflow.js'
 
 export const ORDER_WORKFLOW = 'orderWorkflow'
 
+/** The functions whose steps go to the queue in queued mode. */
+export const QUEUED_FUNCTIONS = ['chargeCard']
+
 // The CLI hashes the workflow's step graph; a run records the hash it started
 // with and a changed hash sends old runs down Pikku's version-mismatch path.
 // Bump it when the steps change.
 const ORDER_WORKFLOW_GRAPH_HASH = 'order-workflow-v1'
 
 export const bootstrap = (options: { queuedSteps: boolean }): void => {
-  const stepMeta = { inputSchemaName: null, outputSchemaName: null, sessionless: true }
+  const meta = (name: string) => ({
+    pikkuFuncId: name,
+    inputSchemaName: null,
+    outputSchemaName: null,
+    sessionless: true,
+    workflowQueued: options.queuedSteps && QUEUED_FUNCTIONS.includes(name),
+  })
   const functionsMeta: FunctionsRuntimeMeta = {
-    reserveStock: { pikkuFuncId: 'reserveStock', ...stepMeta },
-    chargeCard: {
-      pikkuFuncId: 'chargeCard',
-      ...stepMeta,
-      workflowQueued: options.queuedSteps,
-    },
-    [ORDER_WORKFLOW]: { pikkuFuncId: ORDER_WORKFLOW, ...stepMeta },
+    reserveStock: meta('reserveStock'),
+    chargeCard: meta('chargeCard'),
+    [ORDER_WORKFLOW]: meta(ORDER_WORKFLOW),
   }
   pikkuState(null, 'function', 'meta', functionsMeta)
   pikkuState(null, 'rpc', 'meta', { reserveStock: 'reserveStock', chargeCard: 'chargeCard' })

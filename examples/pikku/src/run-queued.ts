@@ -1,0 +1,57 @@
+/**
+ * Runs the order workflow queued: the orchestrator replays in this process,
+ * and the second step, `workflowQueued`, goes to workflowstate's worker
+ * stream, where a workflowstate Worker runs it (README: "Queued").
+ */
+import { WorkflowStateClient } from '@workflowstate/client'
+import { bootstrap, ORDER_WORKFLOW, QUEUED_FUNCTIONS } from './pikku/bootstrap.js'
+import {
+  createLogger,
+  createRPC,
+  createSingletonServices,
+  createWorkflowService,
+  serverOptions,
+} from './services.js'
+import { WorkflowStateQueueService } from './queued/queue-service.js'
+import { createStepWorker } from './queued/step-worker.js'
+import { resumeOnStepEvents } from './queued/resume-on-events.js'
+import { printRun } from './history.js'
+
+const main = async (): Promise<void> => {
+  bootstrap({ queuedSteps: true })
+  const { address, options } = serverOptions()
+  const client = new WorkflowStateClient(address, options)
+  const workflowService = await createWorkflowService()
+  const logger = createLogger()
+  try {
+    const queueService = new WorkflowStateQueueService(
+      (runId) => workflowService.orchestrateWorkflow(runId, rpc),
+      logger
+    )
+    const services = createSingletonServices({ logger, workflowService, queueService })
+    const rpc = createRPC(services)
+    const worker = createStepWorker(client, rpc, QUEUED_FUNCTIONS)
+    const working = worker.run()
+    try {
+      // With a queue service, startWorkflow starts the run queued: it adds the
+      // first orchestrator job and returns.
+      const { runId } = await workflowService.startWorkflow(
+        ORDER_WORKFLOW,
+        { orderId: `order-${Date.now()}`, items: 3, amount: 25 },
+        { type: 'example' },
+        rpc
+      )
+      await resumeOnStepEvents(client, workflowService, runId)
+      await queueService.idle()
+      await printRun(workflowService, runId)
+    } finally {
+      await worker.stop()
+      await working
+    }
+  } finally {
+    await workflowService.close()
+    client.close()
+  }
+}
+
+await main()

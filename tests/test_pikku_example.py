@@ -27,9 +27,7 @@ RUN_LINE = re.compile(r"^run (?P<run_id>[0-9a-f-]{36}) (?P<status>\w+) ", re.MUL
 
 def npm(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
     """Run npm in cwd; fail the test with npm's output when it exits non-zero."""
-    result = subprocess.run(
-        ["npm", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    result = subprocess.run(["npm", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert result.returncode == 0, f"npm {' '.join(args)} in {cwd} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -64,8 +62,11 @@ def run_example(example: Path, script: str, server_target: str) -> tuple[str, st
     return found["run_id"], output
 
 
-def assert_history_shows_the_retry(server_target: str, run_id: str) -> None:
-    """What the server stored: the run completed; the second step failed once, then succeeded."""
+def assert_history_shows_the_retry(server_target: str, run_id: str, *, queued: bool) -> None:
+    """What the server stored: the run completed; the second step failed once, then succeeded.
+
+    Queued, both attempts of the second step went through SCHEDULED (the first by Pikku's
+    dispatch, the second by the server's retry) to the worker; inline, none did."""
     with WorkflowStateClient(server_target) as client:
         run = client.get_run(run_id)
         assert run is not None and run.workflow == "orderWorkflow"
@@ -79,19 +80,28 @@ def assert_history_shows_the_retry(server_target: str, run_id: str) -> None:
         ]
         assert history[1].error is not None and history[1].error.message == "card gateway timed out"
         assert history[2].result == {"charged": 25, "attempt": 2}
+        assert [a.scheduled_time is not None for a in history[1:]] == [queued, queued]
 
 
-def assert_printed_history(output: str) -> None:
-    """The example prints every attempt, the failed one before the one that succeeded."""
-    lines = [line.strip() for line in output.splitlines() if line.strip().startswith('step "')]
-    assert lines == [
-        'step "reserve stock" attempt 1 succeeded result={"reserved":3}',
-        'step "charge card" attempt 1 failed error="card gateway timed out"',
-        'step "charge card" attempt 2 succeeded result={"charged":25,"attempt":2}',
-    ], output
+def printed_attempts(output: str) -> list[tuple[str, int, str]]:
+    """The attempts the example printed: (step, attempt, status), in the order printed."""
+    return [(m[1], int(m[2]), m[3]) for m in re.finditer(r'^  step "([^"]+)" attempt (\d+) (\w+) ', output, re.MULTILINE)]
+
+
+PRINTED = [("reserve stock", 1, "succeeded"), ("charge card", 1, "failed"), ("charge card", 2, "succeeded")]
 
 
 def test_inline_run_completes_after_retrying_the_failed_step(example: Path, server_target: str) -> None:
     run_id, output = run_example(example, "inline", server_target)
-    assert_printed_history(output)
-    assert_history_shows_the_retry(server_target, run_id)
+    assert printed_attempts(output) == PRINTED, output
+    assert 'error="card gateway timed out"' in output
+    assert_history_shows_the_retry(server_target, run_id, queued=False)
+
+
+def test_queued_step_runs_on_a_worker_and_is_retried_by_the_server(example: Path, server_target: str) -> None:
+    run_id, output = run_example(example, "queued", server_target)
+    assert printed_attempts(output) == PRINTED, output
+    # The queued step's attempts were handed to the workflowstate Worker, one after the other.
+    ran = re.findall(r'^worker \S+ runs "charge card" attempt (\d+)$', output, re.MULTILINE)
+    assert ran == ["1", "2"], output
+    assert_history_shows_the_retry(server_target, run_id, queued=True)

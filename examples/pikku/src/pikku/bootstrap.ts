@@ -53,6 +53,23 @@ export const bootstrap = (options: { queuedSteps: boolean }): void => {
   }
   pikkuState(null, 'workflows', 'meta', workflowsMeta)
 
+  // The queues the CLI declares for a workflow app: one orchestrator queue per
+  // workflow and one step-worker queue per `workflowQueued` function. A
+  // workflow service wires its queue workers to them when it is constructed.
+  const queueMeta: Record<string, { name: string; pikkuFuncId: string }> = {
+    'wf-orchestrator-order-workflow': {
+      name: 'wf-orchestrator-order-workflow',
+      pikkuFuncId: `pikkuWorkflowOrchestrator:${ORDER_WORKFLOW}`,
+    },
+  }
+  if (options.queuedSteps) {
+    queueMeta['wf-step-charge-card'] = {
+      name: 'wf-step-charge-card',
+      pikkuFuncId: 'pikkuWorkflowWorker:chargeCard',
+    }
+  }
+  pikkuState(null, 'queue', 'meta', queueMeta)
+
   addFunction('reserveStock', reserveStock)
   addFunction('chargeCard', chargeCard)
   addWorkflow(ORDER_WORKFLOW, orderWorkflow)

@@ -16,8 +16,9 @@ export const createStepWorker = (
   rpc: PikkuRPC,
   rpcNames: string[]
 ): Worker => {
-  const runStep = (task: StepTask): Promise<unknown> =>
-    rpc.rpcWithWire(task.rpcName, task.data, {
+  const runStep = (task: StepTask): Promise<unknown> => {
+    console.log(`worker ${worker.workerId} runs "${task.stepName}" attempt ${task.attempt}`)
+    return rpc.rpcWithWire(task.rpcName, task.data, {
       workflowStep: {
         runId: task.runId,
         stepId: task.stepId,
@@ -25,7 +26,9 @@ export const createStepWorker = (
         attemptCount: task.attempt,
       },
     })
-  return new Worker(client, Object.fromEntries(rpcNames.map((name) => [name, runStep])), {
+  }
+  const worker = new Worker(client, Object.fromEntries(rpcNames.map((name) => [name, runStep])), {
     maxInFlight: 4,
   })
+  return worker
 }

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import psycopg
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
@@ -95,6 +96,7 @@ def rows(stub: pb_grpc.WorkflowStateServiceStub) -> Fixtures:
     ).step.step_id
     stub.SetStepResult(pb.SetStepResultRequest(step_id=step, result_json='{"ok": true}'), metadata=admin)
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=finished, status=pb.RUN_STATUS_COMPLETED), metadata=admin)
+    stub.UpsertWorkflowVersion(pb.UpsertWorkflowVersionRequest(workflow="auth-table", graph_hash="auth-v1", graph_json="{}"), metadata=admin)
     return Fixtures(running, finished, step)
 
 
@@ -130,6 +132,22 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     "ListLeases": lambda f: pb.ListLeasesRequest(key_prefix="auth-"),
     "ListRetentionPolicies": lambda f: pb.ListRetentionPoliciesRequest(),
     "ListWorkers": lambda f: pb.ListWorkersRequest(),
+    # Engine state: writes to the finished run or its step are refused (nothing changes); the
+    # claim finds its step succeeded (not claimed); the version exists already (an upsert and a
+    # status repeat change nothing).
+    "SetStepSuspended": lambda f: pb.SetStepSuspendedRequest(step_id=f.succeeded_step),
+    "SetStepChildRun": lambda f: pb.SetStepChildRunRequest(step_id=f.succeeded_step, child_run_id=f.running_run),
+    "SetStepBranch": lambda f: pb.SetStepBranchRequest(step_id=f.succeeded_step, branch_key="auth"),
+    "ClaimStep": lambda f: pb.ClaimStepRequest(run_id=f.finished_run, step_name="done", rpc_name="auth-table"),
+    "UpdateRunState": lambda f: pb.UpdateRunStateRequest(run_id=f.finished_run, name="n", value_json="1"),
+    "GetRunState": lambda f: pb.GetRunStateRequest(run_id=f.running_run),
+    "UpsertWorkflowVersion": lambda f: pb.UpsertWorkflowVersionRequest(workflow="auth-table", graph_hash="auth-v1", graph_json="{}"),
+    "GetWorkflowVersion": lambda f: pb.GetWorkflowVersionRequest(workflow="auth-table", graph_hash="auth-v1"),
+    "UpdateWorkflowVersionStatus": lambda f: pb.UpdateWorkflowVersionStatusRequest(
+        workflow="auth-table", graph_hash="auth-v1", status=pb.WORKFLOW_VERSION_STATUS_ACTIVE
+    ),
+    "ListStalledRuns": lambda f: pb.ListStalledRunsRequest(updated_before=Timestamp(seconds=1), max_runs=1),
+    "ListUndispatchedSteps": lambda f: pb.ListUndispatchedStepsRequest(updated_before=Timestamp(seconds=1), max_steps=1),
     # Admin only: each allowed answer leaves the rows as they were (a finished run, no match).
     "CancelRun": lambda f: pb.CancelRunRequest(run_id=f.finished_run, reason="auth test"),
     "CancelRuns": lambda f: pb.CancelRunsRequest(filter=pb.RunFilter(workflow="auth-matches-nothing"), max_runs=1),

@@ -154,8 +154,11 @@ def test_insert_step_checks_every_field(stub, db) -> None:
     cases = [
         ({"step_name": ""}, "step_name"),
         ({"step_name": "s" * 257}, "step_name"),
-        ({"rpc_name": ""}, "rpc_name"),
+        # An empty rpc_name is allowed (a step without a function of its own: tests/test_engine_state.py).
         ({"rpc_name": "r" * 257}, "rpc_name"),
+        ({"rpc_name": "a\x00b"}, "rpc_name"),
+        ({"from_step_name": "f" * 257}, "from_step_name"),
+        ({"from_step_name": "a\x00b"}, "from_step_name"),
         ({"data_json": "[1,"}, "data_json"),
         ({"options": pb.StepOptions(retries=-1)}, "retries"),
         ({"options": pb.StepOptions(retry_delay=Duration(seconds=-5))}, "retry_delay"),

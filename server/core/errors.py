@@ -46,6 +46,11 @@ class Overloaded(WorkflowStateError):
     and gRPC clients retry UNAVAILABLE at once, adding load where there is too much already."""
 
 
+class TooLarge(WorkflowStateError):
+    """What the caller asked for would grow a stored value past the server's limit (a run's state
+    variables past the payload limit): nothing was written."""
+
+
 class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
 
@@ -61,4 +66,5 @@ STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

@@ -80,9 +80,12 @@ CREATE TABLE workflows.steps (
     worker_id text,
     task_stream_id uuid,
     task_expire_time timestamp with time zone,
+    from_step_name text,
+    child_run_id uuid,
+    branch_key text,
     CONSTRAINT steps_attempt_count_check CHECK ((attempt_count >= 1)),
     CONSTRAINT steps_retries_check CHECK ((retries >= 0)),
-    CONSTRAINT steps_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
+    CONSTRAINT steps_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'suspended'::text, 'succeeded'::text, 'failed'::text])))
 );
 
 CREATE FUNCTION workflows.step_for_write(step_id uuid, given_key text, given_token bigint) RETURNS TABLE(step workflows.steps, run_status text, lease_key text, current_token bigint, refusal text)
@@ -135,7 +138,7 @@ CREATE TABLE workflows.retention_policies (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT retention_policies_keep_check CHECK ((keep > '00:00:00'::interval)),
-    CONSTRAINT retention_policies_statuses_check CHECK (((cardinality(statuses) > 0) AND (NOT ('running'::text = ANY (statuses)))))
+    CONSTRAINT retention_policies_statuses_check CHECK (((cardinality(statuses) > 0) AND (NOT (statuses && ARRAY['running'::text, 'suspended'::text]))))
 );
 
 ALTER TABLE workflows.retention_policies ALTER COLUMN policy_id ADD GENERATED ALWAYS AS IDENTITY (
@@ -178,7 +181,13 @@ CREATE TABLE workflows.runs (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     fencing_token bigint,
-    CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+    inline boolean DEFAULT false NOT NULL,
+    graph_hash text,
+    metadata jsonb,
+    deterministic boolean DEFAULT false NOT NULL,
+    planned_steps jsonb,
+    state jsonb,
+    CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'suspended'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
 );
 
 CREATE TABLE workflows.schema_migrations (
@@ -198,7 +207,11 @@ CREATE TABLE workflows.step_attempts (
     create_time timestamp with time zone DEFAULT now() NOT NULL,
     update_time timestamp with time zone DEFAULT now() NOT NULL,
     seq bigint NOT NULL,
-    CONSTRAINT step_attempts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
+    scheduled_time timestamp with time zone,
+    running_time timestamp with time zone,
+    succeeded_time timestamp with time zone,
+    failed_time timestamp with time zone,
+    CONSTRAINT step_attempts_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'suspended'::text, 'succeeded'::text, 'failed'::text])))
 );
 
 ALTER TABLE workflows.step_attempts ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
@@ -221,6 +234,17 @@ CREATE TABLE workflows.worker_streams (
     server_address text NOT NULL,
     connect_time timestamp with time zone DEFAULT now() NOT NULL,
     heartbeat_time timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE workflows.workflow_versions (
+    workflow text NOT NULL,
+    graph_hash text NOT NULL,
+    graph jsonb NOT NULL,
+    source text DEFAULT ''::text NOT NULL,
+    status text NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT workflow_versions_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'declined'::text])))
 );
 
 ALTER TABLE ONLY workflows.lease_waiters
@@ -256,6 +280,9 @@ ALTER TABLE ONLY workflows.steps
 ALTER TABLE ONLY workflows.worker_streams
     ADD CONSTRAINT worker_streams_pkey PRIMARY KEY (stream_id);
 
+ALTER TABLE ONLY workflows.workflow_versions
+    ADD CONSTRAINT workflow_versions_pkey PRIMARY KEY (workflow, graph_hash);
+
 CREATE INDEX lease_waiters_by_key ON workflows.lease_waiters USING btree (key, ticket);
 
 CREATE INDEX lease_waiters_by_server ON workflows.lease_waiters USING btree (server_id);
@@ -268,15 +295,19 @@ CREATE INDEX run_events_order ON workflows.run_events USING btree (xact_id, even
 
 CREATE INDEX runs_by_create_time ON workflows.runs USING btree (create_time, run_id);
 
-CREATE INDEX runs_finished_by_update_time ON workflows.runs USING btree (status, update_time) WHERE (status <> 'running'::text);
+CREATE INDEX runs_finished_by_update_time ON workflows.runs USING btree (status, update_time) WHERE (status <> ALL (ARRAY['running'::text, 'suspended'::text]));
 
 CREATE INDEX runs_of_workflow_by_create_time ON workflows.runs USING btree (workflow, create_time, run_id);
 
 CREATE UNIQUE INDEX runs_request_id_key ON workflows.runs USING btree (request_id) WHERE (request_id IS NOT NULL);
 
+CREATE INDEX runs_running_by_update_time ON workflows.runs USING btree (update_time, run_id) WHERE (status = 'running'::text);
+
 CREATE INDEX step_attempts_run_order ON workflows.step_attempts USING btree (run_id, create_time, seq);
 
 CREATE INDEX steps_due ON workflows.steps USING btree (not_before, step_id) WHERE (status = 'scheduled'::text);
+
+CREATE INDEX steps_pending_by_update_time ON workflows.steps USING btree (update_time, step_id) WHERE (status = 'pending'::text);
 
 CREATE INDEX steps_task_expiry ON workflows.steps USING btree (task_expire_time) WHERE (task_expire_time IS NOT NULL);
 
@@ -288,7 +319,7 @@ CREATE TRIGGER run_created AFTER INSERT ON workflows.runs FOR EACH ROW EXECUTE F
 
 CREATE TRIGGER run_deleted AFTER DELETE ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.delete_run_events();
 
-CREATE TRIGGER run_finished AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text))) EXECUTE FUNCTION workflows.announce_finished_run();
+CREATE TRIGGER run_finished AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN (((old.status = ANY (ARRAY['running'::text, 'suspended'::text])) AND (new.status <> ALL (ARRAY['running'::text, 'suspended'::text])))) EXECUTE FUNCTION workflows.announce_finished_run();
 
 CREATE TRIGGER run_status_changed AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 

@@ -35,7 +35,7 @@ WITH picked AS (
     RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time
 ), attempt AS (
     UPDATE {schema}.step_attempts a
-    SET status = %(to_status)s::text, update_time = now()
+    SET status = %(to_status)s::text, update_time = now(), running_time = now()
     FROM changed c
     WHERE a.step_id = c.step_id AND a.attempt = c.attempt_count
 )
@@ -84,7 +84,9 @@ LIMIT 100;
 -- retry_status, due after retry_delay, else the step is failed_status with this error.
 -- One row per attempt given: its outcome, its context, and new_status and run_id when changed.
 -- (`changed` reads `failed_attempt`, so each failed row is written before its step moves on,
--- and the two events come out in that order.)
+-- and the two events come out in that order.) Each attempt row keeps its own times: the failed
+-- one its failed_time, the next one its scheduled_time; the next attempt starts without the
+-- child run and branch of the one before.
 WITH sent AS (
     SELECT * FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
 ), current_step AS (
@@ -106,7 +108,7 @@ WITH sent AS (
     FROM sent i LEFT JOIN current_step c ON c.step_id = i.step_id
 ), failed_attempt AS (
     UPDATE {schema}.step_attempts a
-    SET status = %(failed_status)s::text, error = %(error)s::jsonb, update_time = now()
+    SET status = %(failed_status)s::text, error = %(error)s::jsonb, update_time = now(), failed_time = now()
     FROM decided d
     WHERE a.step_id = d.step_id AND a.attempt = d.attempt_count AND d.outcome = 'changed'
     RETURNING a.step_id
@@ -120,13 +122,15 @@ WITH sent AS (
         running_time = CASE WHEN d.retry THEN NULL ELSE s.running_time END,
         failed_time = CASE WHEN d.retry THEN NULL ELSE now() END,
         not_before = CASE WHEN d.retry THEN now() + COALESCE(s.retry_delay, interval '0') END,
+        child_run_id = CASE WHEN d.retry THEN NULL ELSE s.child_run_id END,
+        branch_key = CASE WHEN d.retry THEN NULL ELSE s.branch_key END,
         worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL
     FROM decided d JOIN failed_attempt f ON f.step_id = d.step_id
     WHERE s.step_id = d.step_id
     RETURNING s.*, d.retry
 ), next_attempt AS (
-    INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
-    SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time FROM changed
+    INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time, scheduled_time)
+    SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time, scheduled_time FROM changed
     WHERE retry
 )
 SELECT d.outcome, d.sent_step_id AS step_id, d.sent_attempt, d.status AS prior_status, d.attempt_count AS prior_attempt,

@@ -34,6 +34,7 @@ from ..retention.purger import RetentionPurger
 from ..retention.store import RetentionStore
 from ..state.catalog import RunCatalog
 from ..state.store import StateStore
+from ..state.versions import VersionStore
 from ..core.supervisor import Supervisor
 from ..web.app import Dashboard, bind as bind_http
 from ..web.settings import WebSettings
@@ -187,6 +188,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         on_database_unavailable=database_health.report_unavailable,
         catalog=RunCatalog(database, on_runs_changed=watchers.runs_changed),
         retention=retention,
+        versions=VersionStore(database),
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

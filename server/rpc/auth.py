@@ -59,6 +59,18 @@ REQUIRED: dict[str, Role] = {
     "ListLeases": Role.READ,
     "ListRetentionPolicies": Role.READ,
     "ListWorkers": Role.READ,
+    # Engine state (issue 12): writes need WRITE (ClaimStep too: it moves the step), reads READ.
+    "SetStepSuspended": Role.WRITE,
+    "SetStepChildRun": Role.WRITE,
+    "SetStepBranch": Role.WRITE,
+    "ClaimStep": Role.WRITE,
+    "UpdateRunState": Role.WRITE,
+    "GetRunState": Role.READ,
+    "UpsertWorkflowVersion": Role.WRITE,
+    "GetWorkflowVersion": Role.READ,
+    "UpdateWorkflowVersionStatus": Role.WRITE,
+    "ListStalledRuns": Role.READ,
+    "ListUndispatchedSteps": Role.READ,
 }
 
 # RPCs deliberately left to admin tokens only, by leaving them out of REQUIRED: they end or erase

@@ -17,24 +17,34 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core.errors import InvalidArgument
 from ..state.store import FailureRecord
-from ..state.transitions import RunStatus, StepStatus
+from ..state.transitions import RunStatus, StepStatus, VersionStatus
 
 RUN_STATUS_TO_PROTO = {
     RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.SUSPENDED: pb.RUN_STATUS_SUSPENDED,
     RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
     RunStatus.FAILED: pb.RUN_STATUS_FAILED,
     RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
 }
 RUN_STATUS_FROM_PROTO = {number: status for status, number in RUN_STATUS_TO_PROTO.items()}
+RUN_STATUS_TO_PROTO_NAME = {status: pb.RunStatus.Name(number) for status, number in RUN_STATUS_TO_PROTO.items()}
 
 STEP_STATUS_TO_PROTO = {
     StepStatus.PENDING: pb.STEP_STATUS_PENDING,
     StepStatus.SCHEDULED: pb.STEP_STATUS_SCHEDULED,
     StepStatus.RUNNING: pb.STEP_STATUS_RUNNING,
+    StepStatus.SUSPENDED: pb.STEP_STATUS_SUSPENDED,
     StepStatus.SUCCEEDED: pb.STEP_STATUS_SUCCEEDED,
     StepStatus.FAILED: pb.STEP_STATUS_FAILED,
 }
 STEP_STATUS_FROM_PROTO = {number: status for status, number in STEP_STATUS_TO_PROTO.items()}
+
+VERSION_STATUS_TO_PROTO = {
+    VersionStatus.DRAFT: pb.WORKFLOW_VERSION_STATUS_DRAFT,
+    VersionStatus.ACTIVE: pb.WORKFLOW_VERSION_STATUS_ACTIVE,
+    VersionStatus.DECLINED: pb.WORKFLOW_VERSION_STATUS_DECLINED,
+}
+VERSION_STATUS_FROM_PROTO = {number: status for status, number in VERSION_STATUS_TO_PROTO.items()}
 
 
 def run_status_from_proto(field: str, number: int) -> RunStatus:
@@ -49,6 +59,15 @@ def step_status_from_proto(field: str, number: int) -> StepStatus:
         return STEP_STATUS_FROM_PROTO[number]
     except KeyError:
         raise InvalidArgument(f"{field} must be one of {_names(pb.StepStatus, STEP_STATUS_FROM_PROTO)}, got {_name(pb.StepStatus, number)}") from None
+
+
+def version_status_from_proto(field: str, number: int) -> VersionStatus:
+    try:
+        return VERSION_STATUS_FROM_PROTO[number]
+    except KeyError:
+        raise InvalidArgument(
+            f"{field} must be one of {_names(pb.WorkflowVersionStatus, VERSION_STATUS_FROM_PROTO)}, got {_name(pb.WorkflowVersionStatus, number)}"
+        ) from None
 
 
 def _name(enum: Any, number: int) -> str:
@@ -115,12 +134,28 @@ def run_to_proto(row: dict[str, Any]) -> pb.Run:
         error=_failure(row["error"]),
         create_time=timestamp(row["create_time"]),
         update_time=timestamp(row["update_time"]),
+        inline=row["inline"],
+        graph_hash=row["graph_hash"] or "",
+        metadata_json=row["metadata"],
+        deterministic=row["deterministic"],
+        planned_steps=[pb.PlannedStep(**step) for step in json.loads(row["planned_steps"])] if row["planned_steps"] else (),
     )
+
+
+def planned_steps_json(steps: Any) -> str | None:
+    """The stored form of CreateRun's planned steps (checked already): a JSON array, None for none."""
+    if not steps:
+        return None
+    return json.dumps([{"step_name": step.step_name, "display_name": step.display_name} for step in steps], separators=(",", ":"))
+
+
+# The times of an attempt, kept for the step's current one and for each in the history.
+_TIMES = ("scheduled_time", "running_time", "succeeded_time", "failed_time")
 
 
 def step_to_proto(row: dict[str, Any]) -> pb.StepState:
     optional_times = {
-        name: timestamp(row[name]) for name in ("scheduled_time", "running_time", "succeeded_time", "failed_time") if row[name] is not None
+        name: timestamp(row[name]) for name in _TIMES if row[name] is not None
     }
     return pb.StepState(
         step_id=str(row["step_id"]),
@@ -138,11 +173,15 @@ def step_to_proto(row: dict[str, Any]) -> pb.StepState:
         update_time=timestamp(row["update_time"]),
         not_before=timestamp(row["not_before"]) if row["not_before"] is not None else None,
         worker_id=row["worker_id"] or "",
+        from_step_name=row["from_step_name"] or "",
+        child_run_id=str(row["child_run_id"]) if row["child_run_id"] is not None else "",
+        branch_key=row["branch_key"] or "",
         **optional_times,
     )
 
 
 def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
+    optional_times = {name: timestamp(row[name]) for name in _TIMES if row[name] is not None}
     return pb.StepAttempt(
         step_id=str(row["step_id"]),
         step_name=row["step_name"],
@@ -150,6 +189,19 @@ def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
         status=STEP_STATUS_TO_PROTO[StepStatus(row["status"])],
         result_json=row["result"],
         error=_failure(row["error"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+        **optional_times,
+    )
+
+
+def version_to_proto(row: dict[str, Any]) -> pb.WorkflowVersion:
+    return pb.WorkflowVersion(
+        workflow=row["workflow"],
+        graph_hash=row["graph_hash"],
+        graph_json=row["graph"],
+        source=row["source"],
+        status=VERSION_STATUS_TO_PROTO[VersionStatus(row["status"])],
         create_time=timestamp(row["create_time"]),
         update_time=timestamp(row["update_time"]),
     )

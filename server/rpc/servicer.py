@@ -27,10 +27,21 @@ from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
 from ..retention.store import RetentionStore
 from ..state.catalog import RunCatalog, RunPosition
-from ..state.store import FailureRecord, Fence, StateStore
-from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
+from ..state.store import FailureRecord, Fence, RunEngineFields, StateStore
+from ..state.transitions import (
+    OPEN_RUN_STATUSES,
+    TERMINAL_RUN_STATUSES,
+    RunStatus,
+    RunVia,
+    StepStatus,
+    retry_start_statuses,
+    run_sources,
+    run_target,
+)
+from ..state.versions import VersionStore
 from . import convert, page_tokens, validation
 from .batch import BatchRunner
+from .engine_servicer import EngineStateRpcs, planned_steps_from_proto
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
 from .run_filters import run_filter_from_proto
 from .status import status_of
@@ -110,8 +121,8 @@ def unary(name: str, inner: Handler[Request, Response]) -> Handler[Request, Resp
 
 
 
-class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
-    """WorkflowStateService over the capability stores."""
+class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceServicer):
+    """WorkflowStateService over the capability stores (the engine-state calls in engine_servicer.py)."""
 
     def __init__(
         self,
@@ -127,8 +138,10 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         on_database_unavailable: Callable[[Exception], None],
         catalog: RunCatalog,
         retention: RetentionStore,
+        versions: VersionStore,
     ) -> None:
         self._store = store
+        self._versions = versions
         self._catalog = catalog
         self._retention = retention
         self._leases = leases
@@ -182,7 +195,14 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         workflow = validation.check_name("workflow", request.workflow)
         input_json = self._json("input_json", request.input_json)
         request_id = validation.check_name("request_id", request.request_id, required=False) or None
-        row = await self._call(context, self._store.create_run(workflow, input_json, request_id))
+        engine = RunEngineFields(
+            inline=request.inline,
+            graph_hash=validation.check_name("graph_hash", request.graph_hash, required=False) or None,
+            metadata_json=self._json("metadata_json", request.metadata_json) if request.metadata_json else None,
+            deterministic=request.deterministic,
+            planned_steps_json=planned_steps_from_proto(request.planned_steps),
+        )
+        row = await self._call(context, self._store.create_run(workflow, input_json, request_id, engine))
         return pb.CreateRunResponse(run=convert.run_to_proto(row))
 
     CreateRun = unary("CreateRun", create_run)
@@ -214,7 +234,9 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     async def insert_step_state(self, request: pb.InsertStepStateRequest, context: grpc.aio.ServicerContext) -> pb.InsertStepStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
-        rpc_name = validation.check_name("rpc_name", request.rpc_name)
+        # Empty: a step without a function of its own, never handed to a worker.
+        rpc_name = validation.check_name("rpc_name", request.rpc_name, required=False)
+        from_step_name = validation.check_name("from_step_name", request.from_step_name, required=False) or None
         data_json = self._json("data_json", request.data_json)
         options = request.options
         retries = validation.check_retries(options.retries if options.HasField("retries") else None)
@@ -226,7 +248,9 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         fence = self._fence(request)
         row = await self._call(
             context,
-            self._store.insert_step(run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay, fence=fence),
+            self._store.insert_step(
+                run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay, fence=fence, from_step_name=from_step_name
+            ),
         )
         return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
 
@@ -394,8 +418,10 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
 
     async def cancel_runs(self, request: pb.CancelRunsRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
-        if runs.statuses - {RunStatus.RUNNING}:
-            raise errors.InvalidArgument("filter.statuses may only be RUN_STATUS_RUNNING (or empty): only running runs can be cancelled")
+        cancellable = {RunStatus(status) for status in run_sources(run_target(RunVia.CANCEL), RunVia.CANCEL)}
+        if runs.statuses - cancellable:
+            names = " or ".join(convert.RUN_STATUS_TO_PROTO_NAME[status] for status in sorted(cancellable))
+            raise errors.InvalidArgument(f"filter.statuses may only hold {names} (or be empty): only runs not finished can be cancelled")
         max_runs = _max_runs(request.max_runs)
         reason = _reason(request.reason)
         run_ids = await self._call(context, self._catalog.cancel_runs(runs, max_runs, reason))
@@ -414,8 +440,11 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
 
     async def delete_runs(self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
-        if not request.force and runs.statuses == {RunStatus.RUNNING}:
-            raise errors.InvalidArgument("filter.statuses is RUN_STATUS_RUNNING alone but force is false: running runs are erased only with force")
+        if not request.force and runs.statuses and runs.statuses <= OPEN_RUN_STATUSES:
+            raise errors.InvalidArgument(
+                "filter.statuses holds only statuses of runs not finished (RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED) but force is false: "
+                "those runs are erased only with force"
+            )
         if not 1 <= request.max_runs <= MAX_BULK_DELETES:
             raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_DELETES}, got {request.max_runs}")
         run_ids = await self._call(context, self._catalog.delete_runs(runs, request.max_runs, force=request.force))
@@ -442,10 +471,10 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     ) -> pb.SetRetentionPolicyResponse:
         workflow = validation.check_name("workflow", request.workflow, required=False) or None
         statuses = {convert.run_status_from_proto("statuses", number) for number in request.statuses}
-        if RunStatus.RUNNING in statuses:
+        if statuses - TERMINAL_RUN_STATUSES:
             raise errors.InvalidArgument(
                 "statuses may only hold finished statuses (RUN_STATUS_COMPLETED, RUN_STATUS_FAILED, RUN_STATUS_CANCELLED): "
-                "retention never erases a running run"
+                "retention never erases a run that is not finished (running or suspended)"
             )
         if not request.HasField("keep"):
             raise errors.InvalidArgument("keep is required")
@@ -480,6 +509,19 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         return pb.ListWorkersResponse(workers=[convert.worker_to_proto(row) for row in rows])
 
     ListWorkers = unary("ListWorkers", list_workers)
+
+    # Engine state (issue 12): the calls are EngineStateRpcs' (engine_servicer.py).
+    SetStepSuspended = unary("SetStepSuspended", EngineStateRpcs.set_step_suspended)
+    SetStepChildRun = unary("SetStepChildRun", EngineStateRpcs.set_step_child_run)
+    SetStepBranch = unary("SetStepBranch", EngineStateRpcs.set_step_branch)
+    ClaimStep = unary("ClaimStep", EngineStateRpcs.claim_step)
+    UpdateRunState = unary("UpdateRunState", EngineStateRpcs.update_run_state)
+    GetRunState = unary("GetRunState", EngineStateRpcs.get_run_state)
+    UpsertWorkflowVersion = unary("UpsertWorkflowVersion", EngineStateRpcs.upsert_workflow_version)
+    GetWorkflowVersion = unary("GetWorkflowVersion", EngineStateRpcs.get_workflow_version)
+    UpdateWorkflowVersionStatus = unary("UpdateWorkflowVersionStatus", EngineStateRpcs.update_workflow_version_status)
+    ListStalledRuns = unary("ListStalledRuns", EngineStateRpcs.list_stalled_runs)
+    ListUndispatchedSteps = unary("ListUndispatchedSteps", EngineStateRpcs.list_undispatched_steps)
 
 
 def _newest_first(order_by: int) -> bool:

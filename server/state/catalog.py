@@ -16,7 +16,10 @@ from ..core import errors
 from ..db.database import Database, Row
 from .outcomes import Op, Outcome, OutcomeBug, Write, checked
 from .store import FailureRecord, RunsChanged, ignore_runs_changed
-from .transitions import RunStatus, RunVia, open_run_statuses, run_sources, run_target
+from .transitions import RunStatus, RunVia, StepStatus, open_run_statuses, run_sources, run_target
+
+# A run with a step in one of these is being moved by someone: it is not stalled (ListStalledRuns).
+MOVING_STEP_STATUSES = frozenset({StepStatus.RUNNING, StepStatus.SCHEDULED, StepStatus.SUSPENDED})
 
 # The error a cancelled run carries: the operator's reason, with this code.
 CANCELLED_CODE = "CANCELLED"
@@ -90,6 +93,17 @@ class RunCatalog:
         }
         name = ("list_runs_of_workflow" if runs.workflow is not None else "list_runs") + ("_newest_first" if newest_first else "_oldest_first")
         return await self._sql.fetch_all(name, params)
+
+    # Engine reads (issue 12).
+
+    async def list_stalled_runs(self, updated_before: datetime, limit: int) -> list[uuid.UUID]:
+        """Running runs with no step moving and no change since updated_before, oldest change first."""
+        params = {"updated_before": updated_before, "limit": limit, "moving_statuses": sorted(s.value for s in MOVING_STEP_STATUSES)}
+        return [row["run_id"] for row in await self._sql.fetch_all("list_stalled_runs", params)]
+
+    async def list_undispatched_steps(self, updated_before: datetime, limit: int) -> list[Row]:
+        """Pending steps of running runs unchanged since updated_before, oldest change first (run_id, step_id)."""
+        return await self._sql.fetch_all("list_undispatched_steps", {"updated_before": updated_before, "limit": limit})
 
     # Cancelling.
 

@@ -14,7 +14,8 @@
 -- runs_of_workflow_by_create_time in its own order whatever plan PostgreSQL keeps for it: psycopg
 -- prepares a statement after a few runs, and a generic plan of `workflow = $1 OR $1 IS NULL` scans
 -- every run for a rare workflow (26 ms a page at 200,000 runs, measured, against 0.2 ms).
--- full = false leaves the payloads out (input, output, and the error's stack).
+-- full = false leaves the payloads out (input, output, the error's stack, metadata and the planned
+-- steps).
 
 -- list_runs_newest_first --
 -- One page of the runs that match the filter (any workflow), newest first.
@@ -22,7 +23,9 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
+       CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
 FROM {schema}.runs r
 WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
@@ -39,7 +42,9 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
+       CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
 FROM {schema}.runs r
 WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
@@ -56,7 +61,9 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
+       CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
 FROM {schema}.runs r
 WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
@@ -74,7 +81,9 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
+       CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
 FROM {schema}.runs r
 WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
@@ -200,3 +209,34 @@ DELETE FROM {schema}.runs r
 USING picked p
 WHERE r.run_id = p.run_id AND (%(force)s::boolean OR r.status <> ALL(%(open_run_statuses)s::text[]))
 RETURNING r.run_id, r.create_time;
+
+-- Engine reads (issue 12): what an engine re-drives after a crash lost its next move. Their
+-- status literals repeat the predicates of the partial indexes of migration 0010
+-- (runs_running_by_update_time, steps_pending_by_update_time), so the plans may read them.
+
+-- list_stalled_runs --
+-- Up to `limit` running runs that nothing is moving: none of their steps is in one of
+-- moving_statuses (running, scheduled, suspended), and neither the run nor any of its steps
+-- changed at or after updated_before. Oldest last change (of the run or any step) first.
+SELECT r.run_id, GREATEST(r.update_time, last_step.update_time) AS last_change
+FROM {schema}.runs r
+LEFT JOIN LATERAL (SELECT max(s.update_time) AS update_time FROM {schema}.steps s WHERE s.run_id = r.run_id) AS last_step ON true
+WHERE r.status = 'running' AND r.update_time < %(updated_before)s::timestamptz
+  AND NOT EXISTS (
+      SELECT FROM {schema}.steps s
+      WHERE s.run_id = r.run_id
+        AND (s.status = ANY(%(moving_statuses)s::text[]) OR s.update_time >= %(updated_before)s::timestamptz)
+  )
+ORDER BY last_change, r.run_id
+LIMIT %(limit)s;
+
+-- list_undispatched_steps --
+-- Up to `limit` pending steps of running runs that did not change at or after updated_before,
+-- oldest change first. (The run's status is a row filter, as in dispatch's claim_tasks, so the
+-- plan stays an ordered scan of the pending steps.)
+SELECT s.run_id, s.step_id
+FROM {schema}.steps s
+WHERE s.status = 'pending' AND s.update_time < %(updated_before)s::timestamptz
+  AND (SELECT r.status FROM {schema}.runs r WHERE r.run_id = s.run_id) = 'running'
+ORDER BY s.update_time, s.step_id
+LIMIT %(limit)s;

@@ -16,14 +16,18 @@ one text column `outcome`, decided in SQL in the same statement that locks and w
   unknown_fence       no lease was ever granted on the key the fencing token names
   duplicate_name      the run already has a step of that name
   request_id_reused   the request_id was used for a run with another workflow or input
+  wrong_rpc           (ClaimStep) the step runs another function than the one the caller names
+  missing_child       (SetStepChildRun) no run has the child run's id
+  too_large           (UpdateRunState) the run's state would grow past the payload limit
 
 `checked` is the one place that turns an outcome into the row (changed, same) or the server's
 error with its message. An outcome it does not know is a bug in a statement, never the caller's
 fault: it raises OutcomeBug, which the servicer answers as INTERNAL.
 
 Refusals are checked in this order in every statement (the first that applies wins): missing,
-unknown_fence, stale_fence, wrong_attempt, same / different_payload, finished_run,
-illegal_transition, not_held; duplicate_name and request_id_reused come from the insert itself.
+unknown_fence, stale_fence, wrong_attempt, wrong_rpc, missing_child, same / different_payload,
+finished_run, illegal_transition, not_held, too_large; duplicate_name and request_id_reused come
+from the insert itself.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ class Outcome(str, enum.Enum):
     UNKNOWN_FENCE = "unknown_fence"
     DUPLICATE_NAME = "duplicate_name"
     REQUEST_ID_REUSED = "request_id_reused"
+    WRONG_RPC = "wrong_rpc"
+    MISSING_CHILD = "missing_child"
+    TOO_LARGE = "too_large"
 
 
 # The one error class of each outcome; None: the write succeeded (the row is the answer).
@@ -69,6 +76,9 @@ ERROR_CLASS: dict[Outcome, type[errors.WorkflowStateError] | None] = {
     Outcome.UNKNOWN_FENCE: errors.FailedPrecondition,
     Outcome.DUPLICATE_NAME: errors.AlreadyExists,
     Outcome.REQUEST_ID_REUSED: errors.AlreadyExists,
+    Outcome.WRONG_RPC: errors.FailedPrecondition,
+    Outcome.MISSING_CHILD: errors.NotFound,
+    Outcome.TOO_LARGE: errors.TooLarge,
 }
 
 
@@ -83,6 +93,10 @@ class Op(enum.Enum):
     UPDATE_RUN = "update run"
     INSERT_STEP = "insert step"
     MOVE_STEP = "move step"
+    CLAIM_STEP = "claim step"  # ClaimStep: the step is named by run (ident) and step_name
+    LINK_STEP = "link step"  # SetStepChildRun / SetStepBranch: `target` names what is linked
+    UPDATE_RUN_STATE = "update run state"
+    MOVE_VERSION = "move version"  # UpdateWorkflowVersionStatus: `version` names it
 
 
 # Why a move made by something other than a set-status call needs the status it needs.
@@ -106,10 +120,18 @@ class Write:
     fence_token: int | None = None
     step_name: str | None = None
     request_id: str | None = None
+    version: tuple[str, str] | None = None  # (workflow, graph_hash) of MOVE_VERSION
+    rpc_name: str | None = None  # the function a ClaimStep names
+    child_run_id: uuid.UUID | None = None  # the child a SetStepChildRun names
+    max_bytes: int | None = None  # the limit an UpdateRunState is held to
 
     @property
     def subject(self) -> str:
-        if self.op is not Op.MOVE_STEP:
+        if self.op is Op.MOVE_VERSION and self.version is not None:
+            return f"version {self.version[1]!r} of workflow {self.version[0]!r}"
+        if self.op is Op.CLAIM_STEP:
+            return f"step {self.step_name!r} of run {self.ident}"
+        if self.op not in (Op.MOVE_STEP, Op.LINK_STEP):
             return f"run {self.ident}"
         if self.attempt is not None:
             return f"attempt {self.attempt} of step {self.ident}"
@@ -152,7 +174,23 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
     prior = _name(row.get("prior_status"))
     match outcome:
         case Outcome.MISSING:
-            return f"{'step' if write.op is Op.MOVE_STEP else 'run'} {write.ident} not found"
+            if write.op is Op.MOVE_VERSION:
+                return f"{write.subject} not found"
+            if write.op is Op.CLAIM_STEP:
+                return f"run {write.ident} has no step named {write.step_name!r}"
+            return f"{'step' if write.op in (Op.MOVE_STEP, Op.LINK_STEP) else 'run'} {write.ident} not found"
+        case Outcome.WRONG_RPC:
+            return (
+                f"{write.subject} runs rpc_name {row.get('prior_rpc_name')!r}, not {write.rpc_name!r}: "
+                "a message naming another function must not run it"
+            )
+        case Outcome.MISSING_CHILD:
+            return f"child_run_id: run {write.child_run_id} not found"
+        case Outcome.TOO_LARGE:
+            return (
+                f"the state of {write.subject} would be {row.get('state_bytes')} bytes, over the limit of "
+                f"{write.max_bytes} bytes; nothing was written"
+            )
         case Outcome.UNKNOWN_FENCE:
             return f"fencing token {write.fence_token} is unknown: no lease was ever granted on {row.get('lease_key')!r}"
         case Outcome.STALE_FENCE:
@@ -172,6 +210,8 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
                 return f"{write.subject} is {prior} but was not handed to a worker stream"
             return f"{write.subject} is held by another stream (worker {holder!r}), not this one"
         case Outcome.DIFFERENT_PAYLOAD:
+            if write.op is Op.LINK_STEP:
+                return f"{write.subject} already has {write.target} {row.get('prior_link')!r} for attempt {row.get('prior_attempt')}"
             if write.op is Op.UPDATE_RUN:
                 what = "output or error"
             else:
@@ -182,9 +222,11 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
                 return f"{write.subject} is {prior}; a finished run cannot become {_name(write.target)}"
             if write.op is Op.INSERT_STEP:
                 return f"{write.subject} is {_name(row.get('run_status'))}; a finished run takes no new steps"
+            if write.op is Op.UPDATE_RUN_STATE:
+                return f"{write.subject} is {_name(row.get('run_status'))}; a finished run takes no state writes"
             return f"{write.subject} belongs to a run that is {_name(row.get('run_status'))}; a finished run takes no step writes"
         case Outcome.ILLEGAL_TRANSITION:
-            if write.via is None or write.via is Via.SET_STATUS:
+            if write.via is None or write.via in (Via.SET_STATUS, Via.SUSPEND):
                 return f"{write.subject} cannot move from {prior} to {_name(write.target)}"
             sources = " or ".join(_name(source) for source in step_sources(StepStatus(write.target), write.via))
             return f"{write.subject} is {prior}, not {sources}: {_NEEDS[write.via].format(sources=sources)}"

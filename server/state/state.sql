@@ -12,11 +12,14 @@
 --   unknown_fence      a fencing token was given but no lease was ever granted on its key
 --   stale_fence        the fencing token is no longer its key's latest
 --   wrong_attempt      (a worker's report) the step is at another attempt
+--   wrong_rpc          (claim_step) the step runs another function than the one named
+--   missing_child      (set_step_child_run) no run has the child run's id
 --   same               already in the target status with the same payload: nothing written
 --   different_payload  already in the target status with another result / error / output
 --   finished_run       the run is finished: no more run or step writes
 --   illegal_transition the current status is not one of from_statuses
 --   not_held           (a worker's report) the attempt is not held by the reporting stream
+--   too_large          (update_run_state) the run's state would pass the payload limit
 --   changed            written
 --   duplicate_name     (insert_step) the run has a step of that name
 --   request_id_reused  (create_run) the request_id belongs to a run of another workflow or input
@@ -31,8 +34,9 @@
 -- Insert a run in its start status (status). With a request_id that exists already, return that run
 -- (DO UPDATE, unlike DO NOTHING, returns the existing row even when it was committed after this
 -- statement's snapshot): same when the request matches it, else request_id_reused.
-INSERT INTO {schema}.runs (run_id, workflow, status, input, request_id)
-VALUES (gen_random_uuid(), %(workflow)s::text, %(status)s::text, %(input)s::jsonb, %(request_id)s::text)
+INSERT INTO {schema}.runs (run_id, workflow, status, input, request_id, inline, graph_hash, metadata, deterministic, planned_steps)
+VALUES (gen_random_uuid(), %(workflow)s::text, %(status)s::text, %(input)s::jsonb, %(request_id)s::text,
+        %(inline)s::boolean, %(graph_hash)s::text, %(metadata)s::jsonb, %(deterministic)s::boolean, %(planned_steps)s::jsonb)
 ON CONFLICT (request_id) WHERE request_id IS NOT NULL
 DO UPDATE SET request_id = EXCLUDED.request_id
 RETURNING CASE WHEN xmax = 0 THEN 'changed'
@@ -47,7 +51,8 @@ SELECT * FROM {schema}.runs WHERE run_id = %(run_id)s::uuid;
 -- get_run_history --
 -- Every attempt of every step of a run, oldest first. The run row is joined so a missing run
 -- (no row at all) is told apart from a run without steps (one row with a NULL step_id).
-SELECT a.step_id, a.step_name, a.attempt, a.status, a.result, a.error, a.create_time, a.update_time
+SELECT a.step_id, a.step_name, a.attempt, a.status, a.result, a.error, a.create_time, a.update_time,
+       a.scheduled_time, a.running_time, a.succeeded_time, a.failed_time
 FROM {schema}.runs r
 LEFT JOIN {schema}.step_attempts a ON a.run_id = r.run_id
 WHERE r.run_id = %(run_id)s::uuid
@@ -55,7 +60,8 @@ ORDER BY a.create_time, a.seq;
 
 -- update_run_status --
 -- Move a run to to_status if its current status is one of from_statuses. output is written
--- only when set_output is true; error only when given.
+-- only when set_output is true; error when given, else cleared when clear_error (a move to
+-- running or completed: the stored error described the suspension the run left), else kept.
 WITH current_run AS (
     SELECT r AS run, r.run_id, r.status, r.output, r.error, COALESCE(%(lease_key)s::text, 'run:' || r.run_id::text) AS lease_key
     FROM {schema}.runs r
@@ -78,7 +84,7 @@ WITH current_run AS (
     UPDATE {schema}.runs r
     SET status = %(to_status)s::text,
         output = CASE WHEN %(set_output)s::boolean THEN %(output)s::jsonb ELSE r.output END,
-        error = COALESCE(%(error)s::jsonb, r.error),
+        error = COALESCE(%(error)s::jsonb, CASE WHEN %(clear_error)s::boolean THEN NULL ELSE r.error END),
         update_time = now(),
         fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
     FROM decided d
@@ -106,9 +112,9 @@ WITH run AS (
     FROM (SELECT) AS one LEFT JOIN run ON true
     LEFT JOIN {schema}.fence_check(run.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), inserted AS (
-    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token)
+    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token, from_step_name)
     SELECT gen_random_uuid(), d.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
-           %(status)s::text, %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint
+           %(status)s::text, %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint, %(from_step_name)s::text
     FROM decided d
     WHERE d.outcome = 'changed'
     ON CONFLICT (run_id, step_name) DO NOTHING
@@ -132,8 +138,9 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- set_step_status --
 -- Move a step to to_status if its current status is one of from_statuses and its run still
 -- takes writes; stamp the status's time, store result (succeeded) or error (failed), set
--- not_before (scheduled), and update the current attempt's history row. The attempt leaves any
--- worker that had it. step_for_write (migration 0006) locks the step for update and its run for
+-- not_before (scheduled), and update the current attempt's history row (its times are the
+-- step's, which are the current attempt's). The attempt leaves any worker that had it (so a
+-- worker holding an attempt that is suspended has its later report refused). step_for_write (migration 0006) locks the step for update and its run for
 -- share, and fences the write, so the decision
 -- is made on the latest committed rows.
 -- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
@@ -170,7 +177,9 @@ WITH decided AS (
     RETURNING s AS step
 ), attempt AS (
     UPDATE {schema}.step_attempts a
-    SET status = (ch.step).status, result = (ch.step).result, error = (ch.step).error, update_time = (ch.step).update_time
+    SET status = (ch.step).status, result = (ch.step).result, error = (ch.step).error, update_time = (ch.step).update_time,
+        scheduled_time = (ch.step).scheduled_time, running_time = (ch.step).running_time,
+        succeeded_time = (ch.step).succeeded_time, failed_time = (ch.step).failed_time
     FROM changed ch
     WHERE a.step_id = (ch.step).step_id AND a.attempt = (ch.step).attempt_count
 )
@@ -181,8 +190,8 @@ FROM decided d LEFT JOIN changed ch ON true;
 
 -- create_retry_attempt --
 -- Start the next attempt of a step whose status is one of from_statuses (a failed one), in
--- to_status: same step, attempt_count + 1, result, error and attempt times cleared, a new
--- history row. step_for_write locks and fences as for set_step_status.
+-- to_status: same step, attempt_count + 1, result, error, attempt times, child run and branch
+-- cleared, a new history row. step_for_write locks and fences as for set_step_status.
 WITH decided AS (
     SELECT (w.step).step_id, (w.step).status, w.run_status, w.lease_key, w.current_token,
            COALESCE(w.refusal,
@@ -202,13 +211,167 @@ WITH decided AS (
         succeeded_time = NULL,
         failed_time = NULL,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
+        child_run_id = NULL, branch_key = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s.*
 ), next_attempt AS (
-    INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
-    SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time FROM changed
+    INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time, running_time)
+    SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time, running_time FROM changed
 )
 SELECT d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
 FROM decided d LEFT JOIN changed ch ON true;
+
+-- Engine state (issue 12): what a workflow engine such as Pikku keeps beside runs and steps.
+
+-- claim_step --
+-- Claim a step, named by run and step name, for the caller to run, in this one statement (the
+-- step locked for update and its run for share, as step_for_write does), so of two callers racing
+-- for a step exactly one gets it. rpc_name must be the step's (else wrong_rpc). A step in one of
+-- from_statuses moves to to_status (running), stamped and taken from any worker; from one of
+-- next_attempt_from (failed) it starts its next attempt there, as create_retry_attempt does. A
+-- step in any other status is not claimed: `same`, returned as it is, nothing written (also when
+-- its run is finished: a duplicate message after the end is answered, not refused).
+WITH current_step AS (
+    SELECT s AS step, s.step_id, s.status, s.rpc_name, r.status AS run_status,
+           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.run_id = %(run_id)s::uuid AND s.step_name = %(step_name)s::text
+    FOR NO KEY UPDATE OF s FOR SHARE OF r
+), decided AS (
+    SELECT c.*, f.current_token,
+           CASE WHEN c.step_id IS NULL THEN 'missing'
+                WHEN f.refusal IS NOT NULL THEN f.refusal
+                WHEN c.rpc_name <> %(rpc_name)s::text THEN 'wrong_rpc'
+                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'same'
+                WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                ELSE 'changed' END AS outcome,
+           COALESCE(c.status = ANY(%(next_attempt_from)s::text[]), false) AS next_attempt
+    FROM (SELECT) AS one LEFT JOIN current_step c ON true
+    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+), changed AS (
+    UPDATE {schema}.steps s
+    SET status = %(to_status)s::text,
+        attempt_count = s.attempt_count + CASE WHEN d.next_attempt THEN 1 ELSE 0 END,
+        result = CASE WHEN d.next_attempt THEN NULL ELSE s.result END,
+        error = CASE WHEN d.next_attempt THEN NULL ELSE s.error END,
+        update_time = now(),
+        scheduled_time = CASE WHEN d.next_attempt THEN NULL ELSE s.scheduled_time END,
+        running_time = now(),
+        succeeded_time = CASE WHEN d.next_attempt THEN NULL ELSE s.succeeded_time END,
+        failed_time = CASE WHEN d.next_attempt THEN NULL ELSE s.failed_time END,
+        child_run_id = CASE WHEN d.next_attempt THEN NULL ELSE s.child_run_id END,
+        branch_key = CASE WHEN d.next_attempt THEN NULL ELSE s.branch_key END,
+        not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    FROM decided d
+    WHERE s.step_id = d.step_id AND d.outcome = 'changed'
+    RETURNING s AS step, d.next_attempt
+), this_attempt AS (
+    UPDATE {schema}.step_attempts a
+    SET status = (ch.step).status, update_time = (ch.step).update_time, running_time = (ch.step).running_time
+    FROM changed ch
+    WHERE NOT ch.next_attempt AND a.step_id = (ch.step).step_id AND a.attempt = (ch.step).attempt_count
+), next_attempt AS (
+    INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time, running_time)
+    SELECT (ch.step).step_id, (ch.step).attempt_count, (ch.step).run_id, (ch.step).step_name, (ch.step).status,
+           (ch.step).update_time, (ch.step).update_time, (ch.step).running_time
+    FROM changed ch
+    WHERE ch.next_attempt
+)
+SELECT d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_name, d.run_status, d.lease_key, d.current_token,
+       (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
+FROM decided d LEFT JOIN changed ch ON true;
+
+-- set_step_child_run --
+-- Record child_run_id as the run the step's current attempt started. The child must exist
+-- (missing_child); the same child again is `same`; another one for the same attempt is
+-- different_payload (create_retry_attempt clears it for the next). Any status of the step, while
+-- its run takes writes. step_for_write locks and fences as for set_step_status.
+WITH decided AS (
+    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.attempt_count AS prior_attempt,
+           c.child_run_id::text AS prior_link,
+           COALESCE(w.refusal,
+                    CASE WHEN NOT EXISTS (SELECT FROM {schema}.runs r WHERE r.run_id = %(child_run_id)s::uuid) THEN 'missing_child'
+                         WHEN c.child_run_id = %(child_run_id)s::uuid THEN 'same'
+                         WHEN c.child_run_id IS NOT NULL THEN 'different_payload'
+                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                         ELSE 'changed' END) AS outcome
+    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
+    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+), changed AS (
+    UPDATE {schema}.steps s
+    SET child_run_id = %(child_run_id)s::uuid, update_time = now(),
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    FROM decided d
+    WHERE s.step_id = d.step_id AND d.outcome = 'changed'
+    RETURNING s AS step
+)
+SELECT d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
+       (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
+FROM decided d LEFT JOIN changed ch ON true;
+
+-- set_step_branch --
+-- Record branch_key as the branch the step's current attempt took: as set_step_child_run, the
+-- same key again is `same`, another one for the same attempt different_payload.
+WITH decided AS (
+    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.attempt_count AS prior_attempt,
+           c.branch_key AS prior_link,
+           COALESCE(w.refusal,
+                    CASE WHEN c.branch_key = %(branch_key)s::text THEN 'same'
+                         WHEN c.branch_key IS NOT NULL THEN 'different_payload'
+                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                         ELSE 'changed' END) AS outcome
+    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
+    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+), changed AS (
+    UPDATE {schema}.steps s
+    SET branch_key = %(branch_key)s::text, update_time = now(),
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    FROM decided d
+    WHERE s.step_id = d.step_id AND d.outcome = 'changed'
+    RETURNING s AS step
+)
+SELECT d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
+       (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
+FROM decided d LEFT JOIN changed ch ON true;
+
+-- update_run_state --
+-- Set one variable of a run's state: `state = coalesce(state, jsonb_build_object()) || jsonb_build_object(name,
+-- value)`, on the run's row locked for update, so concurrent writers of different names each
+-- add to what the one before wrote (a name is one key: dots and quotes are part of it). Refused
+-- for a finished run (finished_run) and when the new state's JSON text would pass max_bytes
+-- (too_large, with state_bytes).
+WITH current_run AS (
+    SELECT r.run_id, r.status, r.state, COALESCE(%(lease_key)s::text, 'run:' || r.run_id::text) AS lease_key
+    FROM {schema}.runs r
+    WHERE r.run_id = %(run_id)s::uuid
+    FOR NO KEY UPDATE
+), decided AS (
+    SELECT c.run_id, c.status, c.lease_key, f.current_token, size.state_bytes,
+           CASE WHEN c.run_id IS NULL THEN 'missing'
+                WHEN f.refusal IS NOT NULL THEN f.refusal
+                WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                WHEN size.state_bytes > %(max_bytes)s::integer THEN 'too_large'
+                ELSE 'changed' END AS outcome
+    FROM (SELECT) AS one LEFT JOIN current_run c ON true
+    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+    LEFT JOIN LATERAL (
+        SELECT octet_length((COALESCE(c.state, jsonb_build_object()) || jsonb_build_object(%(name)s::text, %(value)s::jsonb))::text) AS state_bytes
+    ) AS size ON true
+), changed AS (
+    UPDATE {schema}.runs r
+    SET state = COALESCE(r.state, jsonb_build_object()) || jsonb_build_object(%(name)s::text, %(value)s::jsonb),
+        update_time = now(),
+        fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
+    FROM decided d
+    WHERE r.run_id = d.run_id AND d.outcome = 'changed'
+    RETURNING r.run_id
+)
+SELECT d.outcome, d.status AS run_status, d.lease_key, d.current_token, d.state_bytes, d.run_id
+FROM decided d LEFT JOIN changed ch ON true;
+
+-- get_run_state --
+-- A run's state variables; an empty object when none was set.
+SELECT COALESCE(state, jsonb_build_object()) AS state FROM {schema}.runs WHERE run_id = %(run_id)s::uuid;

@@ -19,7 +19,18 @@ from typing import Any
 from ..core import errors
 from ..db.database import Database, Row
 from .outcomes import Op, Outcome, Write, checked
-from .transitions import RUN_START, STEP_START, RunStatus, StepStatus, Via, open_run_statuses, run_sources, step_sources
+from .transitions import (
+    RUN_START,
+    STEP_START,
+    RunStatus,
+    StepStatus,
+    Via,
+    next_attempt_sources,
+    open_run_statuses,
+    run_clears_error,
+    run_sources,
+    step_sources,
+)
 
 log = logging.getLogger("workflowstate.server.store")
 
@@ -51,6 +62,17 @@ class Fence:
     key: str | None = None
 
 
+@dataclass(frozen=True)
+class RunEngineFields:
+    """What an engine keeps with a run when it creates it (CreateRun's engine fields)."""
+
+    inline: bool = False
+    graph_hash: str | None = None
+    metadata_json: str | None = None  # None: no metadata (not JSON null)
+    deterministic: bool = False
+    planned_steps_json: str | None = None  # a JSON array of {"step_name", "display_name"}; None: none
+
+
 def _fence_params(fence: Fence | None) -> dict[str, Any]:
     return {"fencing_token": fence.token if fence else None, "lease_key": fence.key if fence else None}
 
@@ -78,8 +100,19 @@ class StateStore:
 
     # Runs
 
-    async def create_run(self, workflow: str, input_json: str, request_id: str | None) -> Row:
-        params = {"workflow": workflow, "input": input_json, "request_id": request_id, "status": RUN_START.value}
+    async def create_run(self, workflow: str, input_json: str, request_id: str | None, engine: RunEngineFields | None = None) -> Row:
+        engine = engine or RunEngineFields()
+        params = {
+            "workflow": workflow,
+            "input": input_json,
+            "request_id": request_id,
+            "status": RUN_START.value,
+            "inline": engine.inline,
+            "graph_hash": engine.graph_hash,
+            "metadata": engine.metadata_json,
+            "deterministic": engine.deterministic,
+            "planned_steps": engine.planned_steps_json,
+        }
         return await self._write("create_run", params, Write(Op.CREATE_RUN, request_id=request_id))
 
     async def get_run(self, run_id: uuid.UUID) -> Row:
@@ -106,6 +139,7 @@ class StateStore:
             "set_output": output_json is not None,
             "output": output_json,
             "error": error.to_json() if error else None,
+            "clear_error": run_clears_error(status),
             "from_statuses": run_sources(status),
             "open_run_statuses": open_run_statuses(),
             **_fence_params(fence),
@@ -125,11 +159,14 @@ class StateStore:
         retries: int | None,
         retry_delay: timedelta | None,
         fence: Fence | None = None,
+        from_step_name: str | None = None,
     ) -> Row:
+        """A new step, PENDING; rpc_name '' is a step without a function of its own (never dispatched)."""
         params = {
             "run_id": run_id,
             "step_name": step_name,
             "rpc_name": rpc_name,
+            "from_step_name": from_step_name,
             "data": data_json,
             "retries": retries,
             "retry_delay": retry_delay,
@@ -191,6 +228,72 @@ class StateStore:
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
         return await self._write("create_retry_attempt", params, write)
 
+    # Engine state (issue 12).
+
+    async def set_step_suspended(self, step_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
+        """SetStepSuspended: the set-status statement, with the suspend moves of the table."""
+        target = StepStatus.SUSPENDED
+        params = {
+            **_step_move_params(step_id, target, Via.SUSPEND, fence),
+            "result": None,
+            "error": None,
+            "not_before": None,
+            "delay": None,
+            "attempt": None,
+            "stream_id": None,
+        }
+        write = Write(Op.MOVE_STEP, step_id, target.value, Via.SUSPEND, fence_token=fence.token if fence else None)
+        return await self._write("set_step_status", params, write)
+
+    async def claim_step(self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None) -> Row:
+        """ClaimStep: the row's outcome is `changed` when this call claimed the step, `same` when not."""
+        target = StepStatus.RUNNING
+        params = {
+            "run_id": run_id,
+            "step_name": step_name,
+            "rpc_name": rpc_name,
+            "to_status": target.value,
+            "from_statuses": step_sources(target, Via.CLAIM_STEP),
+            "next_attempt_from": next_attempt_sources(target, Via.CLAIM_STEP),
+            "open_run_statuses": open_run_statuses(),
+            **_fence_params(fence),
+        }
+        write = Write(Op.CLAIM_STEP, run_id, target.value, Via.CLAIM_STEP, step_name=step_name, rpc_name=rpc_name,
+                      fence_token=fence.token if fence else None)
+        return await self._write("claim_step", params, write)
+
+    async def set_step_child_run(self, step_id: uuid.UUID, child_run_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
+        params = {"step_id": step_id, "child_run_id": child_run_id, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}
+        write = Write(Op.LINK_STEP, step_id, "child run", child_run_id=child_run_id, fence_token=fence.token if fence else None)
+        return await self._write("set_step_child_run", params, write)
+
+    async def set_step_branch(self, step_id: uuid.UUID, branch_key: str, *, fence: Fence | None = None) -> Row:
+        params = {"step_id": step_id, "branch_key": branch_key, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}
+        write = Write(Op.LINK_STEP, step_id, "branch", fence_token=fence.token if fence else None)
+        return await self._write("set_step_branch", params, write)
+
+    async def update_run_state(
+        self, run_id: uuid.UUID, name: str, value_json: str, *, max_bytes: int, fence: Fence | None = None
+    ) -> None:
+        """Set one state variable of an open run; TooLarge when the state would pass max_bytes."""
+        params = {
+            "run_id": run_id,
+            "name": name,
+            "value": value_json,
+            "max_bytes": max_bytes,
+            "open_run_statuses": open_run_statuses(),
+            **_fence_params(fence),
+        }
+        write = Write(Op.UPDATE_RUN_STATE, run_id, max_bytes=max_bytes, fence_token=fence.token if fence else None)
+        # Not through _write: no event follows a state write, so no reader needs waking.
+        checked(await self._sql.fetch_one("update_run_state", params), write)
+
+    async def get_run_state(self, run_id: uuid.UUID) -> str:
+        """The run's state variables as JSON text ("{}" when none)."""
+        row = await self._found("get_run_state", {"run_id": run_id}, f"run {run_id} not found")
+        state: str = row["state"]
+        return state
+
 
 def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: Fence | None) -> dict[str, Any]:
     """The parameters every step move takes: the step, and from the transition table where it may go."""
@@ -203,4 +306,4 @@ def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: F
     }
 
 
-__all__ = ["Fence", "FailureRecord", "RunsChanged", "StateStore", "ignore_runs_changed"]
+__all__ = ["Fence", "FailureRecord", "RunEngineFields", "RunsChanged", "StateStore", "ignore_runs_changed"]

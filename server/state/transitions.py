@@ -21,6 +21,7 @@ class StepStatus(str, enum.Enum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SUSPENDED = "suspended"
 
 
 class RunStatus(str, enum.Enum):
@@ -30,6 +31,7 @@ class RunStatus(str, enum.Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUSPENDED = "suspended"  # last, as in the proto's numbering (ListWorkflows counts in this order)
 
 
 class Via(enum.Enum):
@@ -41,6 +43,8 @@ class Via(enum.Enum):
     COMPLETE = "complete"  # a worker's complete of the attempt its stream holds
     TASK_FAIL = "task fail"  # a worker's fail of the attempt its stream holds, or its worker was lost
     AUTO_RETRY = "automatic retry"  # right after a task fail with retries left: the next attempt, scheduled
+    SUSPEND = "suspend"  # SetStepSuspended: the attempt waits for something outside the workflow
+    CLAIM_STEP = "claim step"  # ClaimStep: an engine takes the step to run it itself
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,20 @@ STEP_MOVES: tuple[Move, ...] = (
     # moves on at once, in the same statement, to its next attempt, scheduled.
     Move(S.RUNNING, S.FAILED, Via.TASK_FAIL),
     Move(S.FAILED, S.SCHEDULED, Via.AUTO_RETRY, next_attempt=True),
+    # Engine state (issue 12): an attempt not finished may be suspended; whatever resumes it
+    # (an approval, a signal) moves it on with the set-status calls. A worker holding it loses it.
+    Move(S.PENDING, S.SUSPENDED, Via.SUSPEND),
+    Move(S.SCHEDULED, S.SUSPENDED, Via.SUSPEND),
+    Move(S.RUNNING, S.SUSPENDED, Via.SUSPEND),
+    Move(S.SUSPENDED, S.SCHEDULED, Via.SET_STATUS),
+    Move(S.SUSPENDED, S.RUNNING, Via.SET_STATUS),
+    Move(S.SUSPENDED, S.SUCCEEDED, Via.SET_STATUS),
+    Move(S.SUSPENDED, S.FAILED, Via.SET_STATUS),
+    # ClaimStep: a step not started yet is taken to RUNNING; a failed one starts its next attempt
+    # in RUNNING. A step in any other status is not claimed (returned as it is, nothing written).
+    Move(S.PENDING, S.RUNNING, Via.CLAIM_STEP),
+    Move(S.SCHEDULED, S.RUNNING, Via.CLAIM_STEP),
+    Move(S.FAILED, S.RUNNING, Via.CLAIM_STEP, next_attempt=True),
 )
 
 # Where every step starts (InsertStepState).
@@ -101,6 +119,14 @@ RUN_MOVES: tuple[RunMove, ...] = (
     RunMove(R.RUNNING, R.FAILED, RunVia.UPDATE),
     RunMove(R.RUNNING, R.CANCELLED, RunVia.UPDATE),
     RunMove(R.RUNNING, R.CANCELLED, RunVia.CANCEL),
+    # Engine state (issue 12): a run paused until something outside it lets it go on. It may run
+    # again or finish straight from there (Pikku completes a suspended run when it replays it).
+    RunMove(R.RUNNING, R.SUSPENDED, RunVia.UPDATE),
+    RunMove(R.SUSPENDED, R.RUNNING, RunVia.UPDATE),
+    RunMove(R.SUSPENDED, R.COMPLETED, RunVia.UPDATE),
+    RunMove(R.SUSPENDED, R.FAILED, RunVia.UPDATE),
+    RunMove(R.SUSPENDED, R.CANCELLED, RunVia.UPDATE),
+    RunMove(R.SUSPENDED, R.CANCELLED, RunVia.CANCEL),
 )
 
 # Where each run status may go, whoever moves it.
@@ -111,9 +137,46 @@ RUN_TRANSITIONS: dict[RunStatus, set[RunStatus]] = {
 # Where every run starts (CreateRun).
 RUN_START = R.RUNNING
 
+# A move to one of these without an error given clears the run's stored error: it described
+# the suspension the run has left (a finished run with an error keeps it).
+RUN_STATUSES_WITHOUT_ERROR = frozenset({R.RUNNING, R.COMPLETED})
+
 # A run in one of these takes no more run or step writes; a run in one of the others does.
 TERMINAL_RUN_STATUSES = frozenset(status for status, targets in RUN_TRANSITIONS.items() if not targets)
 OPEN_RUN_STATUSES = frozenset(RunStatus) - TERMINAL_RUN_STATUSES
+
+
+class VersionStatus(str, enum.Enum):
+    """Status of a version of a workflow's graph (UpsertWorkflowVersion), as stored."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DECLINED = "declined"
+
+
+@dataclass(frozen=True)
+class VersionMove:
+    """One legal move of a workflow version's status (UpdateWorkflowVersionStatus)."""
+
+    source: VersionStatus
+    target: VersionStatus
+
+
+V = VersionStatus
+VERSION_MOVES: tuple[VersionMove, ...] = (
+    VersionMove(V.DRAFT, V.ACTIVE),
+    VersionMove(V.DRAFT, V.DECLINED),
+    VersionMove(V.ACTIVE, V.DECLINED),
+    VersionMove(V.DECLINED, V.ACTIVE),
+)
+
+# Where a version starts when its creator names no status.
+VERSION_START = V.ACTIVE
+
+
+def version_sources(target: VersionStatus) -> list[str]:
+    """The statuses a version may be in to move to `target` (sorted, as stored)."""
+    return sorted(move.source.value for move in VERSION_MOVES if move.target is target)
 
 
 def step_sources(target: StepStatus, via: Via) -> list[str]:
@@ -146,6 +209,16 @@ def run_target(via: RunVia) -> RunStatus:
 def open_run_statuses() -> list[str]:
     """The run statuses that still take run and step writes, as a statement parameter."""
     return sorted(status.value for status in OPEN_RUN_STATUSES)
+
+
+def next_attempt_sources(target: StepStatus, via: Via) -> list[str]:
+    """Of step_sources(target, via), those from which the move starts the step's next attempt."""
+    return sorted(move.source.value for move in STEP_MOVES if move.target is target and move.via is via and move.next_attempt)
+
+
+def run_clears_error(target: RunStatus) -> bool:
+    """Whether a move of a run to `target` with no error given clears its stored error."""
+    return target in RUN_STATUSES_WITHOUT_ERROR
 
 
 def retry_start_statuses() -> frozenset[StepStatus]:

@@ -91,6 +91,7 @@ def step_row(**changes: object) -> dict:
         "status": "running", "result": None, "error": None, "attempt_count": 2, "retries": 3, "retry_delay": None,
         "create_time": NOW, "update_time": NOW, "not_before": None, "worker_id": None,
         "scheduled_time": NOW, "running_time": NOW, "succeeded_time": None, "failed_time": None,
+        "from_step_name": None, "child_run_id": None, "branch_key": None,
     }  # fmt: skip
     return row | changes
 
@@ -104,6 +105,10 @@ def test_a_step_s_unset_times_and_options_stay_unset_on_the_wire() -> None:
     delayed = convert.step_to_proto(step_row(retry_delay=timedelta(seconds=1.5), worker_id="w1", result="null"))
     assert delayed.retry_delay.ToTimedelta() == timedelta(seconds=1.5) and delayed.worker_id == "w1"
     assert delayed.HasField("result_json") and delayed.result_json == "null", "a stored JSON null is a set result"
+    assert (step.from_step_name, step.child_run_id, step.branch_key) == ("", "", "")
+    child = uuid.uuid4()
+    linked = convert.step_to_proto(step_row(from_step_name="start", child_run_id=child, branch_key="yes"))
+    assert (linked.from_step_name, linked.child_run_id, linked.branch_key) == ("start", str(child), "yes")
 
 
 def test_a_stored_error_becomes_a_failure_whatever_wrote_it() -> None:

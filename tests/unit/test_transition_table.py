@@ -58,7 +58,7 @@ def test_terminal_statuses_have_no_exits() -> None:
     for status in t.TERMINAL_RUN_STATUSES:
         assert t.RUN_TRANSITIONS[status] == set()
     assert t.TERMINAL_RUN_STATUSES == {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
-    assert t.open_run_statuses() == ["running"]
+    assert t.open_run_statuses() == ["running", "suspended"]
 
 
 def test_a_failed_attempt_is_left_only_by_a_new_attempt() -> None:
@@ -68,7 +68,9 @@ def test_a_failed_attempt_is_left_only_by_a_new_attempt() -> None:
 
 def test_only_retries_start_a_new_attempt_and_only_after_a_failure() -> None:
     for move in t.STEP_MOVES:
-        assert move.next_attempt == (move.via in {Via.RETRY, Via.AUTO_RETRY}), move
+        # ClaimStep of a failed step starts its next attempt, as CreateRetryAttempt does.
+        retries = {Via.RETRY, Via.AUTO_RETRY} | ({Via.CLAIM_STEP} if move.source is S.FAILED else set())
+        assert move.next_attempt == (move.via in retries), move
         if move.next_attempt:
             assert move.source is S.FAILED, move
 
@@ -115,6 +117,7 @@ def test_set_status_moves_are_the_contract() -> None:
         S.RUNNING: {S.SUCCEEDED, S.FAILED},
         S.SUCCEEDED: set(),
         S.FAILED: set(),
+        S.SUSPENDED: {S.SCHEDULED, S.RUNNING, S.SUCCEEDED, S.FAILED},
     }
     for source, targets in contract.items():
         assert {m.target for m in t.STEP_MOVES if m.source is source and m.via is Via.SET_STATUS} == targets, source
@@ -127,7 +130,28 @@ def test_sources_are_stored_values_in_a_fixed_order() -> None:
         for target in StepStatus:
             sources = t.step_sources(target, via)
             assert sources == sorted(sources) and all(StepStatus(source) for source in sources)
-    assert t.run_sources(RunStatus.COMPLETED) == ["running"]
+    assert t.run_sources(RunStatus.COMPLETED) == ["running", "suspended"]
+
+
+def test_engine_state_moves_are_the_contract() -> None:
+    """Written out from the proto's text (issue 12), independently of the table."""
+    R = RunStatus
+    assert {(m.source, m.target) for m in t.STEP_MOVES if m.via is Via.SUSPEND} == {
+        (S.PENDING, S.SUSPENDED), (S.SCHEDULED, S.SUSPENDED), (S.RUNNING, S.SUSPENDED),
+    }  # fmt: skip
+    assert {(m.source, m.target, m.next_attempt) for m in t.STEP_MOVES if m.via is Via.CLAIM_STEP} == {
+        (S.PENDING, S.RUNNING, False), (S.SCHEDULED, S.RUNNING, False), (S.FAILED, S.RUNNING, True),
+    }  # fmt: skip
+    assert t.RUN_TRANSITIONS[R.RUNNING] == {R.COMPLETED, R.FAILED, R.CANCELLED, R.SUSPENDED}
+    assert t.RUN_TRANSITIONS[R.SUSPENDED] == {R.RUNNING, R.COMPLETED, R.FAILED, R.CANCELLED}
+    assert t.run_sources(R.CANCELLED, t.RunVia.CANCEL) == ["running", "suspended"]
+    assert {status for status in R if t.run_clears_error(status)} == {R.RUNNING, R.COMPLETED}
+    V = t.VersionStatus
+    assert {(m.source, m.target) for m in t.VERSION_MOVES} == {
+        (V.DRAFT, V.ACTIVE), (V.DRAFT, V.DECLINED), (V.ACTIVE, V.DECLINED), (V.DECLINED, V.ACTIVE),
+    }  # fmt: skip
+    assert t.version_sources(V.DRAFT) == [], "nothing goes back to DRAFT"
+    assert t.VERSION_START is V.ACTIVE
 
 
 def test_no_statement_decides_on_a_status_literal() -> None:

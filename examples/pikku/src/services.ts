@@ -4,7 +4,8 @@
  * the services the workflow needs: a logger, the workflow service and, in
  * queued mode, a queue service.
  */
-import { ConsoleLogger, InMemoryWorkflowService } from '@pikku/core/services'
+import { ConsoleLogger } from '@pikku/core/services'
+import { WorkflowStateService } from '@workflowstate/pikku'
 import { setSingletonServices } from '@pikku/core/ecosystem'
 import { rpcService } from '@pikku/core/rpc'
 import type { CoreSingletonServices } from '@pikku/core'
@@ -26,8 +27,11 @@ export const serverOptions = (): { address: string; options: { token?: string } 
   }
 }
 
-export const createWorkflowService = async (): Promise<PikkuWorkflowService> => {
-  const service = new InMemoryWorkflowService()
+/** Pikku's workflow service backed by the workflowstate server, as Pikku's own backends are built. */
+export const createWorkflowService = async (): Promise<WorkflowStateService> => {
+  const { address, options } = serverOptions()
+  const service = new WorkflowStateService(address, options)
+  await service.init()
   return service
 }
 

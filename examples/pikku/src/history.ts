@@ -1,4 +1,7 @@
-/** Prints a run and every attempt of its steps, as the workflow service stores them. */
+/**
+ * Prints a run and every attempt of its steps, as the workflow service stores
+ * them, and makes the process exit 1 unless the run completed.
+ */
 import type { PikkuWorkflowService } from '@pikku/core/workflow'
 
 export const printRun = async (
@@ -7,6 +10,7 @@ export const printRun = async (
 ): Promise<void> => {
   const run = await workflowService.getRun(runId)
   console.log(`run ${runId} ${run?.status} output=${JSON.stringify(run?.output)}`)
+  if (run?.status !== 'completed') process.exitCode = 1
   for (const attempt of await workflowService.getRunHistory(runId)) {
     const outcome =
       attempt.status === 'failed'

@@ -23,10 +23,16 @@ const main = async (): Promise<void> => {
   const client = new WorkflowStateClient(address, options)
   const workflowService = await createWorkflowService()
   const logger = createLogger()
+  // An orchestrator job that throws ends the wait for the run: a failed run is
+  // over, and one whose job could not finish would wait for ever here.
+  const following = new AbortController()
   try {
+    // `rpc` is built from the services, which hold the queue; the queue runs
+    // its first job only after startWorkflow, by which time `rpc` is set.
     const queueService = new WorkflowStateQueueService(
       (runId) => workflowService.orchestrateWorkflow(runId, rpc),
-      logger
+      logger,
+      () => following.abort()
     )
     const services = createSingletonServices({ logger, workflowService, queueService })
     const rpc = createRPC(services)
@@ -41,7 +47,7 @@ const main = async (): Promise<void> => {
         { type: 'example' },
         rpc
       )
-      await resumeOnStepEvents(client, workflowService, runId)
+      await resumeOnStepEvents(client, workflowService, runId, following.signal)
       await queueService.idle()
       await printRun(workflowService, runId)
     } finally {

@@ -20,15 +20,22 @@ import type { JobOptions, QueueJob, QueueService } from '@pikku/core/queue'
 import type { Logger } from '@pikku/core/services'
 
 type Orchestrate = (runId: string) => Promise<void>
+type OnFailure = (runId: string, error: unknown) => void
 
 export class WorkflowStateQueueService implements QueueService {
   readonly supportsResults = false
   private readonly runs = new Map<string, Promise<void>>()
   private nextJobId = 0
 
+  /**
+   * `orchestrate` runs one orchestrator job (Pikku's orchestrateWorkflow);
+   * `onFailure` hears of a job that threw: the run failed (Pikku has marked it
+   * failed) or the job could not finish (the run waits for the next job).
+   */
   constructor(
     private readonly orchestrate: Orchestrate,
-    private readonly logger: Logger
+    private readonly logger: Logger,
+    private readonly onFailure: OnFailure = () => {}
   ) {}
 
   async add<T>(_queueName: string, data: T, options?: JobOptions): Promise<string> {
@@ -62,7 +69,10 @@ export class WorkflowStateQueueService implements QueueService {
     const next = previous
       .then(() => (delayMs > 0 ? new Promise((r) => setTimeout(r, delayMs)) : undefined))
       .then(() => this.orchestrate(runId))
-      .catch((error: unknown) => this.logger.error(`orchestrating run ${runId} failed`, error))
+      .catch((error: unknown) => {
+        this.logger.error(`orchestrating run ${runId} failed`, error)
+        this.onFailure(runId, error)
+      })
       .finally(() => {
         if (this.runs.get(runId) === next) this.runs.delete(runId)
       })

@@ -13,11 +13,14 @@ import type { PikkuWorkflowService } from '@pikku/core/workflow'
 export const resumeOnStepEvents = async (
   client: WorkflowStateClient,
   workflowService: PikkuWorkflowService,
-  runId: string
+  runId: string,
+  signal?: AbortSignal
 ): Promise<void> => {
   // watchRun ends with the event that finishes the run, and resumes by itself
   // after a lost connection, without missing or repeating an event.
-  for await (const event of client.watchRun(runId)) {
+  // The signal stops following early (the iteration just ends).
+  if (signal?.aborted) return
+  for await (const event of client.watchRun(runId, { signal })) {
     const status = event.step?.status
     if (status === 'succeeded' || status === 'failed') {
       await workflowService.resumeWorkflow(runId)

@@ -12,13 +12,14 @@ const main = async (): Promise<void> => {
   const workflowService = await createWorkflowService()
   try {
     const services = createSingletonServices({ logger: createLogger(), workflowService })
-    const { runId } = await workflowService.startWorkflow(
-      ORDER_WORKFLOW,
-      { orderId: `order-${Date.now()}`, items: 3, amount: 25 },
-      { type: 'example' },
-      createRPC(services),
-      { inline: true }
-    )
+    // As a Pikku function starts a workflow (wire.rpc.startWorkflow). With no
+    // queue service among the services, Pikku runs it inline, to its end,
+    // before this returns.
+    const { runId } = await createRPC(services).startWorkflow(ORDER_WORKFLOW, {
+      orderId: `order-${Date.now()}`,
+      items: 3,
+      amount: 25,
+    })
     await printRun(workflowService, runId)
   } finally {
     await workflowService.close()

@@ -39,14 +39,14 @@ const main = async (): Promise<void> => {
     const worker = createStepWorker(client, rpc, QUEUED_FUNCTIONS)
     const working = worker.run()
     try {
-      // With a queue service, startWorkflow starts the run queued: it adds the
-      // first orchestrator job and returns.
-      const { runId } = await workflowService.startWorkflow(
-        ORDER_WORKFLOW,
-        { orderId: `order-${Date.now()}`, items: 3, amount: 25 },
-        { type: 'example' },
-        rpc
-      )
+      // As a Pikku function starts a workflow (wire.rpc.startWorkflow). With a
+      // queue service, Pikku starts the run queued: it adds the first
+      // orchestrator job and returns.
+      const { runId } = await rpc.startWorkflow(ORDER_WORKFLOW, {
+        orderId: `order-${Date.now()}`,
+        items: 3,
+        amount: 25,
+      })
       await resumeOnStepEvents(client, workflowService, runId, following.signal)
       await queueService.idle()
       await printRun(workflowService, runId)

@@ -49,6 +49,7 @@ def example() -> Iterator[Path]:
     # Only the two packages the example links to (their own tests build the rest).
     npm("exec", "--", "tsc", "-b", "packages/client", "packages/pikku", cwd=TYPESCRIPT)
     install(EXAMPLE)
+    npm("run", "typecheck", cwd=EXAMPLE)  # the example is documentation: it must compile against the packages
     yield EXAMPLE
 
 

@@ -78,10 +78,19 @@ export function errorOf(code: number, message: string, cause?: unknown): Workflo
   return new Class(code as StatusCode, message, cause === undefined ? undefined : { cause });
 }
 
-/** The client's error for whatever a call threw: connect's errors become ours, ours stay. */
-export function toWorkflowStateError(err: unknown): WorkflowStateError {
+/**
+ * The client's error for whatever a call threw: connect's errors become ours, ours stay.
+ * `aborted` says whether the caller aborted the call: connect reports a connection that broke
+ * under a call as CANCELLED (the HTTP/2 stream was reset), which is UNAVAILABLE in gRPC's
+ * terms (and worth a retry or a reconnect) unless the caller cancelled it. (The server itself
+ * never answers CANCELLED.)
+ */
+export function toWorkflowStateError(err: unknown, aborted = false): WorkflowStateError {
   if (err instanceof WorkflowStateError) return err;
   const connect = ConnectError.from(err);
+  if (connect.code === Code.Canceled && !aborted) {
+    return errorOf(StatusCode.UNAVAILABLE, `the connection broke: ${connect.rawMessage}`, err);
+  }
   // connect's Code numbers are gRPC's.
-  return errorOf(connect.code === Code.Canceled ? StatusCode.CANCELLED : connect.code, connect.rawMessage, err);
+  return errorOf(connect.code, connect.rawMessage, err);
 }

@@ -120,8 +120,9 @@ class LeaseStream {
     try {
       first = await responses.next();
     } catch (err) {
+      const aborted = this.abort.signal.aborted;
       this.close();
-      throw toWorkflowStateError(err);
+      throw toWorkflowStateError(err, aborted);
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
     }

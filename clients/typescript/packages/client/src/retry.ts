@@ -64,7 +64,7 @@ export async function withDeadline<T>(
     try {
       return await send({ timeoutMs: remaining, signal: options?.signal });
     } catch (err) {
-      const error: WorkflowStateError = toWorkflowStateError(err);
+      const error: WorkflowStateError = toWorkflowStateError(err, options?.signal?.aborted ?? false);
       if (!retryable || error.code !== StatusCode.UNAVAILABLE || attempt >= MAX_ATTEMPTS || options?.signal?.aborted) {
         throw error;
       }

@@ -36,7 +36,7 @@ export async function* followEvents(
         backoff.progress();
       } catch (err) {
         if (stop.signal.aborted) return;
-        const error = toWorkflowStateError(err);
+        const error = toWorkflowStateError(err, stop.signal.aborted);
         if (error.code !== StatusCode.UNAVAILABLE) throw error;
         const delay = backoff.failed();
         if (delay === undefined) throw error;

@@ -201,7 +201,7 @@ export class Worker {
       }
       if (this.abandoned || (this.stopping && error === undefined)) return;
       if (error !== undefined) {
-        const failure = toWorkflowStateError(error);
+        const failure = toWorkflowStateError(error, this.abandoned);
         if (!RESUBSCRIBE.has(failure.code)) throw failure;
       }
       // Reconnect: the server went away, or it lost this worker.

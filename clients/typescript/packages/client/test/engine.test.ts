@@ -1,0 +1,125 @@
+// The engine-state RPCs (issue 12) through the client: run metadata, suspended runs and steps,
+// step links, ClaimStep, run state variables, workflow versions, and the sweeps' reads, with
+// the exact error codes of the Python tests.
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { FailedPrecondition, InvalidArgument, NotFound, StatusCode } from "../src/index.js";
+import { newClient, unique } from "./support/env.js";
+
+const client = newClient();
+after(() => client.close());
+
+const MISSING = "00000000-0000-4000-8000-000000000000";
+
+describe("engine state", () => {
+  test("createRun keeps the engine's fields: inline, graph hash, metadata, planned steps", async () => {
+    const run = await client.createRun(unique("engine"), { a: 1 }, {
+      inline: true,
+      graphHash: "hash-1",
+      metadata: { type: "http", pikkuUserId: "u1" },
+      deterministic: true,
+      plannedSteps: [{ stepName: "first", displayName: "First" }],
+    });
+    const fetched = await client.getRun(run.runId);
+    assert.ok(fetched);
+    assert.equal(fetched.inline, true);
+    assert.equal(fetched.graphHash, "hash-1");
+    assert.deepEqual(fetched.metadata, { type: "http", pikkuUserId: "u1" });
+    assert.equal(fetched.deterministic, true);
+    assert.deepEqual(fetched.plannedSteps, [{ stepName: "first", displayName: "First" }]);
+  });
+
+  test("a run suspends and resumes; a step suspends and resumes with the set calls", async () => {
+    const run = await client.createRun(unique("suspend"), {});
+    const suspended = await client.updateRunStatus(run.runId, "suspended", { error: { message: "waiting", code: "WAIT" } });
+    assert.equal(suspended.status, "suspended");
+    assert.equal((await client.updateRunStatus(run.runId, "running")).status, "running");
+    const step = await client.insertStepState(run.runId, "approve", "approve", {});
+    assert.equal((await client.setStepSuspended(step.stepId)).status, "suspended");
+    assert.equal((await client.setStepRunning(step.stepId)).status, "running");
+    await client.setStepResult(step.stepId, true);
+    await assert.rejects(client.setStepSuspended(step.stepId), FailedPrecondition);
+    await assert.rejects(client.setStepSuspended("bad"), InvalidArgument);
+    await assert.rejects(client.setStepSuspended(MISSING), NotFound);
+  });
+
+  test("setStepChildRun and setStepBranch: the same again is a no-op, another is refused", async () => {
+    const parent = await client.createRun(unique("parent"), {});
+    const child = await client.createRun(unique("child"), {});
+    const other = await client.createRun(unique("child"), {});
+    const step = await client.insertStepState(parent.runId, "sub", "sub", {});
+    assert.equal((await client.setStepChildRun(step.stepId, child.runId)).childRunId, child.runId);
+    await client.setStepChildRun(step.stepId, child.runId);
+    await assert.rejects(client.setStepChildRun(step.stepId, other.runId), FailedPrecondition);
+    await assert.rejects(client.setStepChildRun(step.stepId, MISSING), NotFound);
+    await client.setStepResult(step.stepId, {});
+    assert.equal((await client.setStepBranch(step.stepId, "left")).branchKey, "left");
+    await client.setStepBranch(step.stepId, "left");
+    await assert.rejects(client.setStepBranch(step.stepId, "right"), FailedPrecondition);
+    await assert.rejects(client.setStepBranch(step.stepId, ""), InvalidArgument);
+  });
+
+  test("claimStep: one caller gets it; a running step is not claimed; another rpc_name is refused", async () => {
+    const run = await client.createRun(unique("claim"), {});
+    await client.insertStepState(run.runId, "work", "doWork", {});
+    const first = await client.claimStep(run.runId, "work", "doWork");
+    assert.equal(first.claimed, true);
+    assert.equal(first.step.status, "running");
+    const second = await client.claimStep(run.runId, "work", "doWork");
+    assert.equal(second.claimed, false);
+    assert.equal(second.step.status, "running");
+    await assert.rejects(client.claimStep(run.runId, "work", "otherWork"), (err: unknown) => {
+      assert.ok(err instanceof FailedPrecondition);
+      assert.match(err.message, /rpc_name/);
+      return true;
+    });
+    await assert.rejects(client.claimStep(run.runId, "absent", "doWork"), NotFound);
+    // A failed step is claimed as its next attempt.
+    await client.setStepError(first.step.stepId, new Error("boom"));
+    const retry = await client.claimStep(run.runId, "work", "doWork");
+    assert.equal(retry.claimed, true);
+    assert.equal(retry.step.attemptCount, 2);
+  });
+
+  test("run state variables: set one key at a time, read them all", async () => {
+    const run = await client.createRun(unique("vars"), {});
+    assert.deepEqual(await client.getRunState(run.runId), {});
+    await client.updateRunState(run.runId, "counter", 5);
+    await client.updateRunState(run.runId, "a.b", { nested: [1, 2] });
+    await client.updateRunState(run.runId, "counter", 6);
+    assert.deepEqual(await client.getRunState(run.runId), { counter: 6, "a.b": { nested: [1, 2] } });
+    await assert.rejects(client.updateRunState(run.runId, "", 1), InvalidArgument);
+    await assert.rejects(client.getRunState(MISSING), NotFound);
+  });
+
+  test("workflow versions: upsert keeps the first, status moves, a missing one is undefined", async () => {
+    const workflow = unique("versions");
+    const created = await client.upsertWorkflowVersion(workflow, "h1", { nodes: ["a"] }, { source: "dsl" });
+    assert.equal(created.created, true);
+    assert.equal(created.version.status, "active");
+    const again = await client.upsertWorkflowVersion(workflow, "h1", { nodes: ["changed"] }, { source: "dsl" });
+    assert.equal(again.created, false);
+    assert.deepEqual(again.version.graph, { nodes: ["a"] });
+    const declined = await client.updateWorkflowVersionStatus(workflow, "h1", "declined");
+    assert.equal(declined.status, "declined");
+    assert.equal((await client.getWorkflowVersion(workflow, "h1"))?.status, "declined");
+    assert.equal(await client.getWorkflowVersion(workflow, "missing"), undefined);
+    await assert.rejects(client.updateWorkflowVersionStatus(workflow, "missing", "active"), NotFound);
+    await assert.rejects(client.upsertWorkflowVersion("", "h", null), InvalidArgument);
+  });
+
+  test("the sweeps' reads: stalled runs and undispatched steps; a bound out of range is InvalidArgument", async () => {
+    const run = await client.createRun(unique("sweep"), {});
+    const step = await client.insertStepState(run.runId, "waiting", "rpc", {});
+    const later = new Date(Date.now() + 60_000);
+    assert.ok((await client.listStalledRuns(later, 1000)).includes(run.runId));
+    const undispatched = await client.listUndispatchedSteps(later, 1000);
+    assert.ok(undispatched.some((s) => s.stepId === step.stepId && s.runId === run.runId));
+    await assert.rejects(client.listStalledRuns(later, 0), (err: unknown) => {
+      assert.ok(err instanceof InvalidArgument);
+      assert.equal(err.code, StatusCode.INVALID_ARGUMENT);
+      return true;
+    });
+    await assert.rejects(client.listUndispatchedSteps(later, 1001), InvalidArgument);
+  });
+});

@@ -42,8 +42,9 @@ from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
 from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
-from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, RetentionPolicy, Run, RunEvent, RunPage, RunStatus, StepAttempt
-from ._types import StepChange, StepState, StepStatus, StepTask, TaskCancellation, WorkerInfo, WorkflowSummary
+from ._types import ClaimedStep, Failure, LeaseInfo, LeaseLostReason, LeasePage, PlannedStep, RetentionPolicy, Run, RunEvent, RunPage
+from ._types import RunStatus, StepAttempt, StepChange, StepRef, StepState, StepStatus, StepTask, TaskCancellation, UpsertedVersion
+from ._types import WorkerInfo, WorkflowSummary, WorkflowVersion, WorkflowVersionStatus
 
 __all__ = [
     "Aborted",
@@ -52,6 +53,7 @@ __all__ = [
     "AsyncWorker",
     "AsyncWorkflowStateClient",
     "Batching",
+    "ClaimedStep",
     "DeadlineExceeded",
     "FailedPrecondition",
     "Failure",
@@ -62,6 +64,7 @@ __all__ = [
     "LeasePage",
     "NonRetryableError",
     "NotFound",
+    "PlannedStep",
     "PermissionDenied",
     "ResourceExhausted",
     "RetentionPolicy",
@@ -71,6 +74,7 @@ __all__ = [
     "RunStatus",
     "StepAttempt",
     "StepChange",
+    "StepRef",
     "StepState",
     "StepStatus",
     "StepTask",
@@ -78,9 +82,12 @@ __all__ = [
     "TaskCancelled",
     "Unauthenticated",
     "Unavailable",
+    "UpsertedVersion",
     "Worker",
     "WorkerInfo",
     "WorkflowStateClient",
     "WorkflowStateError",
     "WorkflowSummary",
+    "WorkflowVersion",
+    "WorkflowVersionStatus",
 ]

@@ -23,36 +23,49 @@ from google.protobuf.message import Message
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._convert import (
+    claimed_step_from_proto,
+    decode_json,
     duration_to_proto,
     encode_json,
     failure_to_proto,
     lease_info_from_proto,
     lease_page_from_proto,
+    planned_step_to_proto,
     retention_policy_from_proto,
     run_from_proto,
     run_page_from_proto,
     run_status_to_proto,
     step_attempt_from_proto,
+    step_ref_from_proto,
     step_state_from_proto,
     step_status_to_proto,
     timestamp_to_proto,
+    upserted_version_from_proto,
+    version_status_to_proto,
     worker_info_from_proto,
     workflow_summary_from_proto,
+    workflow_version_from_proto,
 )
 from ._errors import NotFound, error_from_rpc
 from ._types import (
+    ClaimedStep,
     Failure,
     LeaseInfo,
     LeasePage,
+    PlannedStep,
     RetentionPolicy,
     Run,
     RunPage,
     RunStatus,
     StepAttempt,
+    StepRef,
     StepState,
     StepStatus,
+    UpsertedVersion,
     WorkerInfo,
     WorkflowSummary,
+    WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 R = TypeVar("R")
@@ -145,7 +158,19 @@ class Fence:
 # --- runs --------------------------------------------------------------------
 
 
-def create_run(workflow: str, input: Any, request_id: str | None) -> Call[Run]:
+@dataclass(frozen=True)
+class RunEngineFields:
+    """What an engine keeps with a run it creates (``create_run``'s keyword arguments)."""
+
+    inline: bool = False
+    graph_hash: str = ""
+    metadata: Any = None
+    """Any JSON value; ``None`` sends none."""
+    deterministic: bool = False
+    planned_steps: tuple[PlannedStep, ...] = ()
+
+
+def create_run(workflow: str, input: Any, request_id: str | None, engine: RunEngineFields = RunEngineFields()) -> Call[Run]:
     """CreateRun. Without a request_id one is generated, which makes the call safe to retry."""
     return Call(
         "CreateRun",
@@ -155,6 +180,11 @@ def create_run(workflow: str, input: Any, request_id: str | None) -> Call[Run]:
             # gRPC may resend CreateRun after a lost reply; the same key makes
             # the server return the run the first attempt created.
             request_id=request_id or uuid.uuid4().hex,
+            inline=engine.inline,
+            graph_hash=engine.graph_hash,
+            metadata_json=encode_json(engine.metadata) if engine.metadata is not None else "",
+            deterministic=engine.deterministic,
+            planned_steps=[planned_step_to_proto(step) for step in engine.planned_steps],
         ),
         lambda reply: run_from_proto(reply.run),
     )
@@ -308,15 +338,21 @@ def _read_step(reply: Any) -> StepState:
 def insert_step_state(
     run_id: str,
     step_name: str,
-    rpc_name: str,
+    rpc_name: str | None,
     data: Any,
     retries: int | None,
     retry_delay: timedelta | None,
     fence: Fence,
+    from_step_name: str | None = None,
 ) -> Call[StepState]:
-    """InsertStepState; options are sent only when retries or retry_delay is given."""
+    """InsertStepState; options are sent only when retries or retry_delay is given. ``rpc_name``
+    None or empty: a step without a function of its own (never handed to a worker)."""
     request = pb.InsertStepStateRequest(
-        run_id=run_id, step_name=step_name, rpc_name=rpc_name, data_json=encode_json(data)
+        run_id=run_id,
+        step_name=step_name,
+        rpc_name=rpc_name or "",
+        data_json=encode_json(data),
+        from_step_name=from_step_name or "",
     )
     # Touching a sub-field marks `options` (and the optional field) as set, so
     # an option the caller did not give stays unset on the wire.
@@ -382,6 +418,88 @@ def create_retry_attempt(step_id: str, status: StepStatus, fence: Fence) -> Call
         ),
         _read_step,
     )
+
+
+# --- engine state ------------------------------------------------------------
+
+
+def set_step_suspended(step_id: str, fence: Fence) -> Call[StepState]:
+    """SetStepSuspended."""
+    return Call("SetStepSuspended", fence.apply(pb.SetStepSuspendedRequest(step_id=step_id)), _read_step)
+
+
+def set_step_child_run(step_id: str, child_run_id: str, fence: Fence) -> Call[StepState]:
+    """SetStepChildRun."""
+    return Call(
+        "SetStepChildRun",
+        fence.apply(pb.SetStepChildRunRequest(step_id=step_id, child_run_id=child_run_id)),
+        _read_step,
+    )
+
+
+def set_step_branch(step_id: str, branch_key: str, fence: Fence) -> Call[StepState]:
+    """SetStepBranch."""
+    return Call("SetStepBranch", fence.apply(pb.SetStepBranchRequest(step_id=step_id, branch_key=branch_key)), _read_step)
+
+
+def claim_step(run_id: str, step_name: str, rpc_name: str | None, fence: Fence) -> Call[ClaimedStep]:
+    """ClaimStep; ``rpc_name`` None or empty names a step without a function."""
+    request = pb.ClaimStepRequest(run_id=run_id, step_name=step_name, rpc_name=rpc_name or "")
+    return Call("ClaimStep", fence.apply(request), claimed_step_from_proto)
+
+
+def update_run_state(run_id: str, name: str, value: Any, fence: Fence) -> Call[None]:
+    """UpdateRunState: ``value`` is any JSON value."""
+    request = pb.UpdateRunStateRequest(run_id=run_id, name=name, value_json=encode_json(value))
+    return Call("UpdateRunState", fence.apply(request), lambda reply: None)
+
+
+def get_run_state(run_id: str) -> Call[dict[str, Any]]:
+    """GetRunState: the run's variables by name."""
+
+    def read(reply: pb.GetRunStateResponse) -> dict[str, Any]:
+        state = decode_json(reply.state_json)
+        return dict(state) if isinstance(state, dict) else {}
+
+    return Call("GetRunState", pb.GetRunStateRequest(run_id=run_id), read)
+
+
+def upsert_workflow_version(
+    workflow: str, graph_hash: str, graph: Any, source: str, status: WorkflowVersionStatus | None
+) -> Call[UpsertedVersion]:
+    """UpsertWorkflowVersion; ``status`` None lets the server choose (ACTIVE)."""
+    request = pb.UpsertWorkflowVersionRequest(
+        workflow=workflow,
+        graph_hash=graph_hash,
+        graph_json=encode_json(graph),
+        source=source,
+        status=version_status_to_proto(status) if status is not None else pb.WORKFLOW_VERSION_STATUS_UNSPECIFIED,
+    )
+    return Call("UpsertWorkflowVersion", request, upserted_version_from_proto)
+
+
+def get_workflow_version(workflow: str, graph_hash: str) -> Call[WorkflowVersion]:
+    """GetWorkflowVersion; NotFound for an unknown version."""
+    request = pb.GetWorkflowVersionRequest(workflow=workflow, graph_hash=graph_hash)
+    return Call("GetWorkflowVersion", request, lambda reply: workflow_version_from_proto(reply.version))
+
+
+def update_workflow_version_status(workflow: str, graph_hash: str, status: WorkflowVersionStatus) -> Call[WorkflowVersion]:
+    """UpdateWorkflowVersionStatus."""
+    request = pb.UpdateWorkflowVersionStatusRequest(workflow=workflow, graph_hash=graph_hash, status=version_status_to_proto(status))
+    return Call("UpdateWorkflowVersionStatus", request, lambda reply: workflow_version_from_proto(reply.version))
+
+
+def list_stalled_runs(updated_before: datetime, max_runs: int) -> Call[list[str]]:
+    """ListStalledRuns: run ids, oldest change first."""
+    request = pb.ListStalledRunsRequest(updated_before=timestamp_to_proto(updated_before), max_runs=max_runs)
+    return Call("ListStalledRuns", request, lambda reply: list(reply.run_ids))
+
+
+def list_undispatched_steps(updated_before: datetime, max_steps: int) -> Call[list[StepRef]]:
+    """ListUndispatchedSteps: the steps, oldest change first."""
+    request = pb.ListUndispatchedStepsRequest(updated_before=timestamp_to_proto(updated_before), max_steps=max_steps)
+    return Call("ListUndispatchedSteps", request, lambda reply: [step_ref_from_proto(ref) for ref in reply.steps])
 
 
 # --- leases ------------------------------------------------------------------

@@ -33,6 +33,9 @@ _SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
 #    fenced writer must expect at any moment anyway.
 # InsertStepState and CreateRetryAttempt are NOT here: their repeat would fail
 # with ALREADY_EXISTS / FAILED_PRECONDITION although the first one worked.
+# Nor ClaimStep: the repeat of a claim whose reply was lost finds the step
+# RUNNING and answers claimed false, so the caller that did claim it would not
+# run it, and nobody would.
 # Nor DeleteRun (NOT_FOUND on a repeat), DeleteRuns and CancelRuns (a repeat acts
 # on runs beyond the first call's). CancelRun is safe: cancelling a cancelled
 # run is a no-op.
@@ -60,6 +63,20 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetRetentionPolicy",
     "ListRetentionPolicies",
     "ListWorkers",
+    # Engine state: the same status, child, branch or status again is a no-op; setting a state
+    # variable again sets it to the same value (the retried call still overlaps any concurrent
+    # writer of that name, so either order is one it could have had). An upsert returns the
+    # version the first attempt made (then with created false). The rest are reads.
+    "SetStepSuspended",
+    "SetStepChildRun",
+    "SetStepBranch",
+    "UpdateRunState",
+    "GetRunState",
+    "UpsertWorkflowVersion",
+    "GetWorkflowVersion",
+    "UpdateWorkflowVersionStatus",
+    "ListStalledRuns",
+    "ListUndispatchedSteps",
 )
 
 

@@ -16,10 +16,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._types import (
+    ClaimedStep,
     Failure,
     LeaseInfo,
     LeasePage,
     LeaseLostReason,
+    PlannedStep,
     RetentionPolicy,
     Run,
     RunEvent,
@@ -27,11 +29,15 @@ from ._types import (
     RunStatus,
     StepAttempt,
     StepChange,
+    StepRef,
     StepState,
     StepStatus,
     StepTask,
+    UpsertedVersion,
     WorkerInfo,
     WorkflowSummary,
+    WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 # One dict per direction and enum. Proto UNSPECIFIED (0) has no Python member on
@@ -41,6 +47,7 @@ _RUN_STATUS_TO_PROTO: dict[RunStatus, pb.RunStatus.ValueType] = {
     RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
     RunStatus.FAILED: pb.RUN_STATUS_FAILED,
     RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
+    RunStatus.SUSPENDED: pb.RUN_STATUS_SUSPENDED,
 }
 _RUN_STATUS_FROM_PROTO: dict[int, RunStatus] = {v: k for k, v in _RUN_STATUS_TO_PROTO.items()}
 
@@ -50,8 +57,16 @@ _STEP_STATUS_TO_PROTO: dict[StepStatus, pb.StepStatus.ValueType] = {
     StepStatus.RUNNING: pb.STEP_STATUS_RUNNING,
     StepStatus.SUCCEEDED: pb.STEP_STATUS_SUCCEEDED,
     StepStatus.FAILED: pb.STEP_STATUS_FAILED,
+    StepStatus.SUSPENDED: pb.STEP_STATUS_SUSPENDED,
 }
 _STEP_STATUS_FROM_PROTO: dict[int, StepStatus] = {v: k for k, v in _STEP_STATUS_TO_PROTO.items()}
+
+_VERSION_STATUS_TO_PROTO: dict[WorkflowVersionStatus, pb.WorkflowVersionStatus.ValueType] = {
+    WorkflowVersionStatus.DRAFT: pb.WORKFLOW_VERSION_STATUS_DRAFT,
+    WorkflowVersionStatus.ACTIVE: pb.WORKFLOW_VERSION_STATUS_ACTIVE,
+    WorkflowVersionStatus.DECLINED: pb.WORKFLOW_VERSION_STATUS_DECLINED,
+}
+_VERSION_STATUS_FROM_PROTO: dict[int, WorkflowVersionStatus] = {v: k for k, v in _VERSION_STATUS_TO_PROTO.items()}
 
 # Only the server's reasons: STREAM_BROKEN and DEADLINE_PASSED are the client's own.
 _LEASE_LOST_REASON_FROM_PROTO: dict[int, LeaseLostReason] = {
@@ -111,6 +126,21 @@ def step_status_from_proto(value: int) -> StepStatus:
     except KeyError:
         raise ValueError(
             f"server sent unknown StepStatus {value}; is this client older than the server?"
+        ) from None
+
+
+def version_status_to_proto(status: WorkflowVersionStatus) -> pb.WorkflowVersionStatus.ValueType:
+    """The proto value of ``status`` (also accepts its string value, e.g. ``"active"``)."""
+    return _VERSION_STATUS_TO_PROTO[WorkflowVersionStatus(status)]
+
+
+def version_status_from_proto(value: int) -> WorkflowVersionStatus:
+    """The Python member of a proto WorkflowVersionStatus; raises ValueError for a value we do not know."""
+    try:
+        return _VERSION_STATUS_FROM_PROTO[value]
+    except KeyError:
+        raise ValueError(
+            f"server sent unknown WorkflowVersionStatus {value}; is this client older than the server?"
         ) from None
 
 
@@ -204,7 +234,17 @@ def run_from_proto(run: pb.Run) -> Run:
         error=_failure(run),
         create_time=_required_time(run, "create_time"),
         update_time=_required_time(run, "update_time"),
+        inline=run.inline,
+        graph_hash=run.graph_hash or None,
+        metadata=_optional_json(run, "metadata_json"),
+        deterministic=run.deterministic,
+        planned_steps=tuple(PlannedStep(step.step_name, step.display_name) for step in run.planned_steps),
     )
+
+
+def planned_step_to_proto(step: PlannedStep) -> pb.PlannedStep:
+    """The proto PlannedStep of a Python one."""
+    return pb.PlannedStep(step_name=step.step_name, display_name=step.display_name)
 
 
 def lease_page_from_proto(reply: pb.ListLeasesResponse) -> LeasePage:
@@ -276,7 +316,38 @@ def step_state_from_proto(step: pb.StepState) -> StepState:
         failed_time=_optional_time(step, "failed_time"),
         not_before=_optional_time(step, "not_before"),
         worker_id=step.worker_id or None,
+        from_step_name=step.from_step_name or None,
+        child_run_id=step.child_run_id or None,
+        branch_key=step.branch_key or None,
     )
+
+
+def claimed_step_from_proto(reply: pb.ClaimStepResponse) -> ClaimedStep:
+    """The Python ClaimedStep of a ClaimStep reply."""
+    return ClaimedStep(claimed=reply.claimed, step=step_state_from_proto(reply.step))
+
+
+def step_ref_from_proto(ref: pb.StepRef) -> StepRef:
+    """The Python StepRef of a proto one."""
+    return StepRef(run_id=ref.run_id, step_id=ref.step_id)
+
+
+def workflow_version_from_proto(version: pb.WorkflowVersion) -> WorkflowVersion:
+    """The Python WorkflowVersion of a proto one."""
+    return WorkflowVersion(
+        workflow=version.workflow,
+        graph_hash=version.graph_hash,
+        graph=decode_json(version.graph_json),
+        source=version.source,
+        status=version_status_from_proto(version.status),
+        create_time=_required_time(version, "create_time"),
+        update_time=_required_time(version, "update_time"),
+    )
+
+
+def upserted_version_from_proto(reply: pb.UpsertWorkflowVersionResponse) -> UpsertedVersion:
+    """The Python UpsertedVersion of an UpsertWorkflowVersion reply."""
+    return UpsertedVersion(version=workflow_version_from_proto(reply.version), created=reply.created)
 
 
 def step_attempt_from_proto(attempt: pb.StepAttempt) -> StepAttempt:
@@ -290,6 +361,10 @@ def step_attempt_from_proto(attempt: pb.StepAttempt) -> StepAttempt:
         error=_failure(attempt),
         create_time=_required_time(attempt, "create_time"),
         update_time=_required_time(attempt, "update_time"),
+        scheduled_time=_optional_time(attempt, "scheduled_time"),
+        running_time=_optional_time(attempt, "running_time"),
+        succeeded_time=_optional_time(attempt, "succeeded_time"),
+        failed_time=_optional_time(attempt, "failed_time"),
     )
 
 

@@ -18,7 +18,7 @@ from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 from . import _calls
 from ._batch_sync import SyncSender
 from ._batch_protocol import Batching, batching_of
-from ._calls import UNSET, Call, Fence, RunFilter
+from ._calls import UNSET, Call, Fence, RunEngineFields, RunFilter
 from ._channel import DEFAULT_RETRY_POLICY, bearer, channel_credentials, open_channel_sync, separate_connections
 from ._channel import channel_options as _channel_options
 from ._events import EventFeed
@@ -28,19 +28,25 @@ from ._lease_sync import Lease, hold_lease
 from ._lease_protocol import LeaseTerms, run_lock_key, step_lock_key
 from ._reconnect import ReconnectPolicy
 from ._types import (
+    ClaimedStep,
     Failure,
     LeaseInfo,
     LeasePage,
+    PlannedStep,
     RetentionPolicy,
     Run,
     RunEvent,
     RunPage,
     RunStatus,
     StepAttempt,
+    StepRef,
     StepState,
     StepStatus,
+    UpsertedVersion,
     WorkerInfo,
     WorkflowSummary,
+    WorkflowVersion,
+    WorkflowVersionStatus,
 )
 
 R = TypeVar("R")
@@ -61,7 +67,7 @@ class WorkflowStateClient:
     gRPC channel it wraps.
 
     Every write (``update_run_status``, ``insert_step_state``, ``set_step_*``,
-    ``create_retry_attempt``) takes keyword-only ``fencing_token`` and
+    ``create_retry_attempt``, ``claim_step``, ``update_run_state``) takes keyword-only ``fencing_token`` and
     ``lease_key``: with a token, the server makes the write only if no higher
     token was granted on ``lease_key`` since (the run's key ``"run:<run_id>"``
     when omitted), and raises FailedPrecondition otherwise. ``lease.client``
@@ -154,6 +160,11 @@ class WorkflowStateClient:
         input: Any = None,
         *,
         request_id: str | None = None,
+        inline: bool = False,
+        graph_hash: str = "",
+        metadata: Any = None,
+        deterministic: bool = False,
+        planned_steps: Sequence[PlannedStep] = (),
         timeout: timedelta | None = None,
     ) -> Run:
         """Start a run of ``workflow`` with ``input`` (any JSON value), in status RUNNING.
@@ -161,8 +172,15 @@ class WorkflowStateClient:
         ``request_id`` is an idempotency key: the same key returns the same run.
         Without one the client generates one per call, so gRPC's retries of
         this call cannot create a second run.
+
+        What an engine keeps with the run, stored and returned as given:
+        ``inline`` (the run executes in the process that started it),
+        ``graph_hash`` (the version of the workflow's graph it follows, at
+        most 256 characters), ``metadata`` (any JSON value; ``None`` for
+        none), ``deterministic`` and its ``planned_steps`` (at most 1000).
         """
-        return self._invoke(_calls.create_run(workflow, input, request_id), timeout)
+        engine = RunEngineFields(inline, graph_hash, metadata, deterministic, tuple(planned_steps))
+        return self._invoke(_calls.create_run(workflow, input, request_id, engine), timeout)
 
     def get_run(self, run_id: str, *, timeout: timedelta | None = None) -> Run | None:
         """The run with id ``run_id``, or ``None`` when there is none."""
@@ -357,21 +375,26 @@ class WorkflowStateClient:
         self,
         run_id: str,
         step_name: str,
-        rpc_name: str,
+        rpc_name: str | None,
         data: Any = None,
         *,
         retries: int | None = None,
         retry_delay: timedelta | None = None,
+        from_step_name: str | None = None,
         fencing_token: int | None = None,
         lease_key: str | None = None,
         timeout: timedelta | None = None,
     ) -> StepState:
-        """Create step ``step_name`` of a running run, PENDING at attempt 1.
+        """Create step ``step_name`` of a running (or suspended) run, PENDING at attempt 1.
 
-        ``data`` is the step's input (any JSON value); ``retries`` and
-        ``retry_delay`` are stored for the workflow runtime to read back.
-        AlreadyExists when the run has a step of that name. Never retried
-        automatically: a repeat after a lost reply would be AlreadyExists.
+        ``rpc_name`` is the function that runs it; ``None`` or ``""`` for a
+        step without one (inline work of the workflow's process), which no
+        worker is ever handed. ``data`` is the step's input (any JSON value);
+        ``retries`` and ``retry_delay`` are stored for the workflow runtime
+        to read back; ``from_step_name`` names the step this one follows (a
+        graph's edge; it need not exist). AlreadyExists when the run has a
+        step of that name. Never retried automatically: a repeat after a
+        lost reply would be AlreadyExists.
         """
         return self._invoke(
             _calls.insert_step_state(
@@ -382,6 +405,7 @@ class WorkflowStateClient:
                 retries,
                 retry_delay,
                 Fence(fencing_token, lease_key),
+                from_step_name,
             ),
             timeout,
         )
@@ -470,6 +494,134 @@ class WorkflowStateClient:
         automatically: a repeat after a lost reply would be FailedPrecondition.
         """
         return self._invoke(_calls.create_retry_attempt(step_id, status, Fence(fencing_token, lease_key)), timeout)
+
+    # --- engine state --------------------------------------------------------
+
+    def set_step_suspended(
+        self,
+        step_id: str,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> StepState:
+        """Pause a PENDING, SCHEDULED or RUNNING step until something outside the workflow
+        resumes it with :meth:`set_step_scheduled`, :meth:`set_step_running`,
+        :meth:`set_step_result` or :meth:`set_step_error`. A worker holding the attempt loses
+        it (its report is refused). Repeating it is a no-op; any other status is
+        FailedPrecondition."""
+        return self._invoke(_calls.set_step_suspended(step_id, Fence(fencing_token, lease_key)), timeout)
+
+    def set_step_child_run(
+        self,
+        step_id: str,
+        child_run_id: str,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> StepState:
+        """Record the run the step's current attempt started as its child (a sub-workflow).
+
+        NotFound when the child run does not exist. The same child again is a
+        no-op; another child for the same attempt is FailedPrecondition (the
+        next attempt starts without one).
+        """
+        return self._invoke(_calls.set_step_child_run(step_id, child_run_id, Fence(fencing_token, lease_key)), timeout)
+
+    def set_step_branch(
+        self,
+        step_id: str,
+        branch_key: str,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> StepState:
+        """Record which branch the step's current attempt took. The same key again is a no-op;
+        another key for the same attempt is FailedPrecondition."""
+        return self._invoke(_calls.set_step_branch(step_id, branch_key, Fence(fencing_token, lease_key)), timeout)
+
+    def claim_step(
+        self,
+        run_id: str,
+        step_name: str,
+        rpc_name: str | None,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> ClaimedStep:
+        """Claim the step to run it, in one statement: of callers racing for it, exactly one
+        gets ``claimed`` True and must run it.
+
+        A PENDING or SCHEDULED step becomes RUNNING; a FAILED one starts its
+        next attempt in RUNNING. A step RUNNING, SUSPENDED or SUCCEEDED comes
+        back as it is with ``claimed`` False. ``rpc_name`` must be the step's
+        (``None`` or ``""`` for a step without one): FailedPrecondition
+        otherwise. Never retried automatically: a repeat after a lost reply
+        would answer ``claimed`` False for the claim the first attempt made.
+        """
+        return self._invoke(_calls.claim_step(run_id, step_name, rpc_name, Fence(fencing_token, lease_key)), timeout)
+
+    def update_run_state(
+        self,
+        run_id: str,
+        name: str,
+        value: Any,
+        *,
+        fencing_token: int | None = None,
+        lease_key: str | None = None,
+        timeout: timedelta | None = None,
+    ) -> None:
+        """Set the run's state variable ``name`` (one key, never a path) to ``value`` (any JSON
+        value), in one statement: writers of different names never lose each other's writes.
+        ResourceExhausted when the state would grow past the server's payload limit;
+        FailedPrecondition for a finished run."""
+        self._invoke(_calls.update_run_state(run_id, name, value, Fence(fencing_token, lease_key)), timeout)
+
+    def get_run_state(self, run_id: str, *, timeout: timedelta | None = None) -> dict[str, Any]:
+        """The run's state variables by name (empty when none was set); NotFound for a missing run."""
+        return self._invoke(_calls.get_run_state(run_id), timeout)
+
+    def upsert_workflow_version(
+        self,
+        workflow: str,
+        graph_hash: str,
+        graph: Any,
+        *,
+        source: str = "",
+        status: WorkflowVersionStatus | None = None,
+        timeout: timedelta | None = None,
+    ) -> UpsertedVersion:
+        """Record a version of ``workflow``: its ``graph`` (any JSON value) under ``graph_hash``,
+        in ``status`` (``None``: ACTIVE). A version that exists is returned unchanged (a hash
+        names one graph) with ``created`` False."""
+        return self._invoke(_calls.upsert_workflow_version(workflow, graph_hash, graph, source, status), timeout)
+
+    def get_workflow_version(self, workflow: str, graph_hash: str, *, timeout: timedelta | None = None) -> WorkflowVersion:
+        """One version of a workflow; NotFound when it has none with that hash."""
+        return self._invoke(_calls.get_workflow_version(workflow, graph_hash), timeout)
+
+    def update_workflow_version_status(
+        self, workflow: str, graph_hash: str, status: WorkflowVersionStatus, *, timeout: timedelta | None = None
+    ) -> WorkflowVersion:
+        """Move a version: DRAFT to ACTIVE or DECLINED, ACTIVE to DECLINED, DECLINED to ACTIVE
+        (anything else FailedPrecondition; its own status again is a no-op)."""
+        return self._invoke(_calls.update_workflow_version_status(workflow, graph_hash, status), timeout)
+
+    def list_stalled_runs(self, updated_before: datetime, *, max_runs: int = 100, timeout: timedelta | None = None) -> list[str]:
+        """Ids of RUNNING runs nothing is moving (no step RUNNING, SCHEDULED or SUSPENDED, and
+        neither the run nor a step changed since ``updated_before``), oldest change first, at
+        most ``max_runs`` (1 to 1000)."""
+        return self._invoke(_calls.list_stalled_runs(updated_before, max_runs), timeout)
+
+    def list_undispatched_steps(
+        self, updated_before: datetime, *, max_steps: int = 100, timeout: timedelta | None = None
+    ) -> list[StepRef]:
+        """PENDING steps of RUNNING runs unchanged since ``updated_before``, oldest change
+        first, at most ``max_steps`` (1 to 1000): steps whose dispatch may have been lost."""
+        return self._invoke(_calls.list_undispatched_steps(updated_before, max_steps), timeout)
 
     # --- leases --------------------------------------------------------------
 

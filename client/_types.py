@@ -18,22 +18,42 @@ from typing import Any
 
 
 class RunStatus(enum.Enum):
-    """Where a run is in its life. COMPLETED, FAILED and CANCELLED are final."""
+    """Where a run is in its life. COMPLETED, FAILED and CANCELLED are final.
+
+    SUSPENDED is a run paused until something outside it lets it go on: it
+    may become RUNNING again, or finish; it still takes step writes.
+    """
 
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
 
 
 class StepStatus(enum.Enum):
-    """Where the current attempt of a step is."""
+    """Where the current attempt of a step is.
+
+    SUSPENDED is an attempt paused (``set_step_suspended``) until something
+    outside the workflow resumes it with ``set_step_scheduled``,
+    ``set_step_running``, ``set_step_result`` or ``set_step_error``.
+    """
 
     PENDING = "pending"
     SCHEDULED = "scheduled"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SUSPENDED = "suspended"
+
+
+class WorkflowVersionStatus(enum.Enum):
+    """Where a version of a workflow's graph is in its life: DRAFT may become
+    ACTIVE or DECLINED, ACTIVE may become DECLINED, DECLINED may become ACTIVE."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DECLINED = "declined"
 
 
 class LeaseLostReason(enum.StrEnum):
@@ -113,6 +133,34 @@ class Run:
 
     update_time: datetime
     """When the run last changed (UTC)."""
+
+    inline: bool = False
+    """Whether the run executes in the process that started it, as created."""
+
+    graph_hash: str | None = None
+    """The version of the workflow's graph the run follows; ``None`` if none."""
+
+    metadata: Any = None
+    """The engine's JSON kept with the run, decoded; ``None`` if none (or not
+    asked for: a ``list_runs`` without ``full``)."""
+
+    deterministic: bool = False
+    """Whether the workflow's steps are known in advance, as created."""
+
+    planned_steps: tuple[PlannedStep, ...] = ()
+    """The steps a deterministic run will take, in order (empty without
+    ``full`` in ``list_runs``)."""
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One step a deterministic run will take (``create_run(planned_steps=...)``)."""
+
+    step_name: str
+    """The step's name within the run; required."""
+
+    display_name: str = ""
+    """How the step is shown; empty means ``step_name``."""
 
 
 @dataclass(frozen=True)
@@ -268,6 +316,76 @@ class StepState:
     worker_id: str | None
     """The worker running the current attempt through a ``Worker``; ``None`` otherwise."""
 
+    from_step_name: str | None = None
+    """The step this one follows, as inserted; ``None`` if none."""
+
+    child_run_id: str | None = None
+    """The run the current attempt started as its child (``set_step_child_run``); ``None`` if none."""
+
+    branch_key: str | None = None
+    """The branch the current attempt took (``set_step_branch``); ``None`` if none."""
+
+
+@dataclass(frozen=True)
+class ClaimedStep:
+    """What :meth:`~WorkflowStateClient.claim_step` did."""
+
+    claimed: bool
+    """True when this call took the step to RUNNING: the caller must now run it.
+    False when it was RUNNING, SUSPENDED or SUCCEEDED already (nothing written)."""
+
+    step: StepState
+    """The step after the call: as written when claimed, as it is otherwise."""
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """One step of one run (:meth:`~WorkflowStateClient.list_undispatched_steps`)."""
+
+    run_id: str
+    """The UUID of the run."""
+
+    step_id: str
+    """The UUID of the step."""
+
+
+@dataclass(frozen=True)
+class WorkflowVersion:
+    """One version of a workflow's graph, named by its hash."""
+
+    workflow: str
+    """The workflow's name."""
+
+    graph_hash: str
+    """The hash that names this version."""
+
+    graph: Any
+    """The version's graph, decoded from JSON."""
+
+    source: str
+    """Where the graph came from (Pikku: ``"dsl"``, ``"graph"``...); empty if not said."""
+
+    status: WorkflowVersionStatus
+    """The version's status."""
+
+    create_time: datetime
+    """When the version was first recorded (UTC)."""
+
+    update_time: datetime
+    """When the version last changed (UTC)."""
+
+
+@dataclass(frozen=True)
+class UpsertedVersion:
+    """What :meth:`~WorkflowStateClient.upsert_workflow_version` did."""
+
+    version: WorkflowVersion
+    """The version as stored: the new one, or the one that existed (unchanged)."""
+
+    created: bool
+    """True when this call created the version. A call retried after a lost
+    reply says False although its first attempt created it."""
+
 
 @dataclass(frozen=True)
 class StepAttempt:
@@ -296,6 +414,18 @@ class StepAttempt:
 
     update_time: datetime
     """When the attempt last changed (UTC)."""
+
+    scheduled_time: datetime | None = None
+    """When the attempt was scheduled; ``None`` if never."""
+
+    running_time: datetime | None = None
+    """When the attempt started running; ``None`` if never."""
+
+    succeeded_time: datetime | None = None
+    """When the attempt succeeded; ``None`` if it did not."""
+
+    failed_time: datetime | None = None
+    """When the attempt failed; ``None`` if it did not."""
 
 
 @dataclass(frozen=True)

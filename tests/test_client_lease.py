@@ -261,7 +261,7 @@ def test_every_fenceable_rpc_has_a_method_taking_a_fence(client_class: type) -> 
         if {"fencing_token", "lease_key"} <= set(inspect.signature(method).parameters)
     }
     assert taking_a_fence == fenceable
-    assert len(fenceable) == 7
+    assert len(fenceable) == 12  # 7, and the engine-state writes of issue 12
 
 
 def test_lease_client_writes_succeed_while_held(client: WorkflowStateClient, run: Run) -> None:
@@ -316,6 +316,11 @@ def test_stale_lease_client_is_refused_on_every_write(
             lambda: stale.set_step_result(pending.step_id, "late"),
             lambda: stale.set_step_error(pending.step_id, Failure("late")),
             lambda: stale.create_retry_attempt(failed.step_id),
+            lambda: stale.set_step_suspended(pending.step_id),
+            lambda: stale.set_step_child_run(pending.step_id, run.run_id),
+            lambda: stale.set_step_branch(pending.step_id, "late"),
+            lambda: stale.claim_step(run.run_id, "pending", pending.rpc_name),
+            lambda: stale.update_run_state(run.run_id, "late", 1),
         ]
         for write in writes:
             with pytest.raises(FailedPrecondition) as caught:
@@ -331,6 +336,8 @@ def test_stale_lease_client_is_refused_on_every_write(
     assert client.get_step_state(run.run_id, "pending").status is StepStatus.RUNNING
     assert client.get_step_state(run.run_id, "failed").attempt_count == 1
     assert {a.step_name for a in client.get_run_history(run.run_id)} == {"pending", "failed"}
+    assert client.get_run_state(run.run_id) == {}
+    assert (client.get_step_state(run.run_id, "pending").branch_key, client.get_step_state(run.run_id, "pending").child_run_id) == (None, None)
 
 
 def test_explicit_arguments_win_over_the_lease_client(

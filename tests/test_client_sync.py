@@ -9,6 +9,7 @@ that answers UNAVAILABLE.
 
 from __future__ import annotations
 
+import inspect
 import socket
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from workflowstate.client import (
     Unavailable,
     WorkflowStateClient,
     WorkflowStateError,
+    WorkflowVersionStatus,
 )
 from workflowstate.client._channel import RETRYABLE_METHODS
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -84,6 +86,7 @@ def test_public_names_are_pinned() -> None:
         "AsyncWorker",
         "AsyncWorkflowStateClient",
         "Batching",
+        "ClaimedStep",
         "DeadlineExceeded",
         "FailedPrecondition",
         "Failure",
@@ -94,6 +97,7 @@ def test_public_names_are_pinned() -> None:
         "LeasePage",
         "NonRetryableError",
         "NotFound",
+        "PlannedStep",
         "PermissionDenied",
         "ResourceExhausted",
         "RetentionPolicy",
@@ -103,6 +107,7 @@ def test_public_names_are_pinned() -> None:
         "RunStatus",
         "StepAttempt",
         "StepChange",
+        "StepRef",
         "StepState",
         "StepStatus",
         "StepTask",
@@ -110,11 +115,14 @@ def test_public_names_are_pinned() -> None:
         "TaskCancelled",
         "Unauthenticated",
         "Unavailable",
+        "UpsertedVersion",
         "Worker",
         "WorkerInfo",
         "WorkflowStateClient",
         "WorkflowStateError",
         "WorkflowSummary",
+        "WorkflowVersion",
+        "WorkflowVersionStatus",
     ]
     for name in workflowstate.client.__all__:
         assert getattr(workflowstate.client, name).__name__ == name
@@ -133,14 +141,42 @@ def test_client_imports_no_server_code() -> None:
 
 
 def test_enum_values_are_the_seed_api_strings() -> None:
-    assert [s.value for s in RunStatus] == ["running", "completed", "failed", "cancelled"]
+    assert [s.value for s in RunStatus] == ["running", "completed", "failed", "cancelled", "suspended"]
     assert [s.value for s in StepStatus] == [
         "pending",
         "scheduled",
         "running",
         "succeeded",
         "failed",
+        "suspended",
     ]
+    assert [s.value for s in WorkflowVersionStatus] == ["draft", "active", "declined"]
+
+
+# The engine-state methods (issue 12), on both clients: their names and parameters, pinned.
+ENGINE_METHODS = {
+    "set_step_suspended": ["step_id", "fencing_token", "lease_key", "timeout"],
+    "set_step_child_run": ["step_id", "child_run_id", "fencing_token", "lease_key", "timeout"],
+    "set_step_branch": ["step_id", "branch_key", "fencing_token", "lease_key", "timeout"],
+    "claim_step": ["run_id", "step_name", "rpc_name", "fencing_token", "lease_key", "timeout"],
+    "update_run_state": ["run_id", "name", "value", "fencing_token", "lease_key", "timeout"],
+    "get_run_state": ["run_id", "timeout"],
+    "upsert_workflow_version": ["workflow", "graph_hash", "graph", "source", "status", "timeout"],
+    "get_workflow_version": ["workflow", "graph_hash", "timeout"],
+    "update_workflow_version_status": ["workflow", "graph_hash", "status", "timeout"],
+    "list_stalled_runs": ["updated_before", "max_runs", "timeout"],
+    "list_undispatched_steps": ["updated_before", "max_steps", "timeout"],
+}
+
+
+@pytest.mark.parametrize("client_class", [WorkflowStateClient, workflowstate.client.AsyncWorkflowStateClient])
+def test_engine_methods_are_pinned(client_class: type) -> None:
+    for name, parameters in ENGINE_METHODS.items():
+        assert list(inspect.signature(getattr(client_class, name)).parameters)[1:] == parameters, name
+    create_run = list(inspect.signature(client_class.create_run).parameters)
+    assert create_run[1:] == ["workflow", "input", "request_id", "inline", "graph_hash", "metadata", "deterministic", "planned_steps", "timeout"]
+    insert = inspect.signature(client_class.insert_step_state).parameters
+    assert "from_step_name" in insert and insert["from_step_name"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 # --- runs --------------------------------------------------------------------
@@ -505,6 +541,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
     assert set(service.methods_by_name) - set(RETRYABLE_METHODS) == {
         "InsertStepState",
         "CreateRetryAttempt",
+        "ClaimStep",  # a repeat after a lost reply would answer claimed false for the claim it made
         "Batch",  # may carry operations that are not safe to repeat (the two above)
         "CancelRuns",  # a repeat cancels runs that matched only since (more than was asked)
         "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +27,21 @@ RUN_LINE = re.compile(r"^run (?P<run_id>[0-9a-f-]{36}) (?P<status>\w+) ", re.MUL
 
 
 def npm(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
-    """Run npm in cwd; fail the test with npm's output when it exits non-zero."""
-    result = subprocess.run(["npm", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    assert result.returncode == 0, f"npm {' '.join(args)} in {cwd} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    """Run npm in cwd; fail the test with npm's output when it exits non-zero or outlasts timeout.
+
+    npm runs in its own process group, so a timeout kills the node processes it started too."""
+    command = f"npm {' '.join(args)} in {cwd}"
+    process = subprocess.Popen(
+        ["npm", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{command} still ran after {timeout}s:\n{stdout}\n{stderr}")
+    assert process.returncode == 0, f"{command} exited {process.returncode}:\n{stdout}\n{stderr}"
+    return stdout
 
 
 def install(folder: Path) -> None:
@@ -57,7 +69,7 @@ def run_example(example: Path, script: str, server_target: str) -> tuple[str, st
     """Run one of the example's npm scripts against the server; return the run id and its output."""
     env = {**os.environ, "WORKFLOWSTATE_ADDRESS": server_target}
     env.pop("WORKFLOWSTATE_TOKEN", None)
-    output = npm("run", "--silent", script, cwd=example, env=env, timeout=300)
+    output = npm("run", "--silent", script, cwd=example, env=env, timeout=120)
     found = RUN_LINE.search(output)
     assert found, f"no 'run <id> <status>' line in the example's output:\n{output}"
     assert found["status"] == "completed", output

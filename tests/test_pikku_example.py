@@ -65,11 +65,17 @@ def example() -> Iterator[Path]:
     yield EXAMPLE
 
 
-def run_example(example: Path, script: str, server_target: str) -> tuple[str, str]:
-    """Run one of the example's npm scripts against the server; return the run id and its output."""
+def example_env(server_target: str) -> dict[str, str]:
     env = {**os.environ, "WORKFLOWSTATE_ADDRESS": server_target}
     env.pop("WORKFLOWSTATE_TOKEN", None)
-    output = npm("run", "--silent", script, cwd=example, env=env, timeout=120)
+    return env
+
+
+def run_example(example: Path, script: str, server_target: str, *args: str) -> tuple[str, str]:
+    """Run one of the example's npm scripts against the server; return the run id and its output."""
+    output = npm(
+        "run", "--silent", script, *(["--", *args] if args else []), cwd=example, env=example_env(server_target), timeout=120
+    )
     found = RUN_LINE.search(output)
     assert found, f"no 'run <id> <status>' line in the example's output:\n{output}"
     assert found["status"] == "completed", output
@@ -122,10 +128,41 @@ def test_inline_run_completes_after_retrying_the_failed_step(example: Path, serv
     assert_history_shows_the_retry(server_target, run_id, queued=False)
 
 
+def attempts_run_by_workers(output: str) -> list[str]:
+    """The attempts of "charge card" the workflowstate Worker printed it ran, in order."""
+    return re.findall(r'^worker \S+ runs "charge card" attempt (\d+)$', output, re.MULTILINE)
+
+
 def test_queued_step_runs_on_a_worker_and_is_retried_by_the_server(example: Path, server_target: str) -> None:
     run_id, output = run_example(example, "queued", server_target)
     assert printed_attempts(output) == PRINTED, output
-    # The queued step's attempts were handed to the workflowstate Worker, one after the other.
-    ran = re.findall(r'^worker \S+ runs "charge card" attempt (\d+)$', output, re.MULTILINE)
-    assert ran == ["1", "2"], output
+    assert attempts_run_by_workers(output) == ["1", "2"], output
+    assert_history_shows_the_retry(server_target, run_id, queued=True)
+
+
+def test_queued_step_runs_on_the_worker_of_another_process(example: Path, server_target: str) -> None:
+    # No need to wait for the worker to subscribe: a scheduled step waits for one on the server.
+    worker = subprocess.Popen(
+        ["npm", "run", "--silent", "worker"],
+        cwd=example,
+        env=example_env(server_target),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        run_id, output = run_example(example, "queued", server_target, "--external-worker")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)  # the Worker drains and exits
+        try:
+            worker_output, worker_errors = worker.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker_output, worker_errors = worker.communicate()
+            pytest.fail(f"the worker did not stop on SIGTERM:\n{worker_output}\n{worker_errors}")
+    assert printed_attempts(output) == PRINTED, output
+    assert attempts_run_by_workers(output) == [], output
+    assert attempts_run_by_workers(worker_output) == ["1", "2"], f"{worker_output}\n{worker_errors}"
+    assert worker_output.splitlines()[-1].endswith(" stopped"), f"{worker_output}\n{worker_errors}"
     assert_history_shows_the_retry(server_target, run_id, queued=True)

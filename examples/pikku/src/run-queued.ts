@@ -1,7 +1,8 @@
 /**
  * Runs the order workflow queued: the orchestrator replays in this process,
  * and the second step, `workflowQueued`, goes to workflowstate's worker
- * stream, where a workflowstate Worker runs it (README: "Queued").
+ * stream, where a workflowstate Worker runs it (README: "Queued"): one in this
+ * process, or, with `--external-worker`, those of `npm run worker`.
  */
 import { WorkflowStateClient } from '@workflowstate/client'
 import { bootstrap, ORDER_WORKFLOW, QUEUED_FUNCTIONS } from './pikku/bootstrap.js'
@@ -17,7 +18,7 @@ import { createStepWorker } from './queued/step-worker.js'
 import { resumeOnStepEvents } from './queued/resume-on-events.js'
 import { printRun } from './history.js'
 
-const main = async (): Promise<void> => {
+const main = async (externalWorker: boolean): Promise<void> => {
   bootstrap({ queuedSteps: true })
   const { address, options } = serverOptions()
   const client = new WorkflowStateClient(address, options)
@@ -36,8 +37,8 @@ const main = async (): Promise<void> => {
     )
     const services = createSingletonServices({ logger, workflowService, queueService })
     const rpc = createRPC(services)
-    const worker = createStepWorker(client, rpc, QUEUED_FUNCTIONS)
-    const working = worker.run()
+    const worker = externalWorker ? undefined : createStepWorker(client, rpc, QUEUED_FUNCTIONS)
+    const working = worker?.run()
     try {
       // As a Pikku function starts a workflow (wire.rpc.startWorkflow). With a
       // queue service, Pikku starts the run queued: it adds the first
@@ -51,7 +52,7 @@ const main = async (): Promise<void> => {
       await queueService.idle()
       await printRun(workflowService, runId)
     } finally {
-      await worker.stop()
+      await worker?.stop()
       await working
     }
   } finally {
@@ -60,4 +61,4 @@ const main = async (): Promise<void> => {
   }
 }
 
-await main()
+await main(process.argv.includes('--external-worker'))

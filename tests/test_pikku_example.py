@@ -1,5 +1,6 @@
 """The Pikku example (examples/pikku) runs a real Pikku workflow on the session server, as a user
-runs it: `npm run inline` / `npm run queued` with the server's address in WORKFLOWSTATE_ADDRESS.
+runs it: `npm run inline`, `npm run queued`, `npm run worker` beside `npm run queued --
+--external-worker`, with the server's address in WORKFLOWSTATE_ADDRESS.
 
 The example links the TypeScript packages of clients/typescript (@workflowstate/pikku and
 @workflowstate/client), so those are installed and built first. Node and npm are required: without
@@ -13,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,17 +52,20 @@ def install(folder: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def example() -> Iterator[Path]:
+def example() -> Path:
     """The example folder, ready to run: the TypeScript packages built, its own packages installed."""
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"the Pikku example needs Node.js 20+ and npm: {', '.join(missing)} not found on PATH")
+    version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    if int(version.lstrip("v").split(".")[0]) < 20:
+        pytest.fail(f"the Pikku example needs Node.js 20+, found {version}")
     install(TYPESCRIPT)
     # Only the two packages the example links to (their own tests build the rest).
     npm("exec", "--", "tsc", "-b", "packages/client", "packages/pikku", cwd=TYPESCRIPT)
     install(EXAMPLE)
     npm("run", "typecheck", cwd=EXAMPLE)  # the example is documentation: it must compile against the packages
-    yield EXAMPLE
+    return EXAMPLE
 
 
 def example_env(server_target: str) -> dict[str, str]:

@@ -42,7 +42,7 @@ def dependencies_stale() -> bool:
     return not installed.exists() or installed.stat().st_mtime < (TYPESCRIPT / "package-lock.json").stat().st_mtime
 
 
-def test_typescript_build_stubs_and_tests(start_server: Callable[..., ServerProcess]) -> None:
+def test_typescript_build_stubs_and_tests(start_server: Callable[..., ServerProcess], database_url: str) -> None:
     npm_path = npm()
     if dependencies_stale():
         run([npm_path, "ci", "--no-audit", "--no-fund"])
@@ -52,4 +52,6 @@ def test_typescript_build_stubs_and_tests(start_server: Callable[..., ServerProc
     server = start_server()
     env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
     env["WORKFLOWSTATE_TS_TEST_ADDRESS"] = server.target
+    # npm test starts one more server itself (TLS and tokens): in this PostgreSQL, its own schema.
+    env["WORKFLOWSTATE_TEST_DATABASE_URL"] = database_url
     run([npm_path, "test"], env=env)

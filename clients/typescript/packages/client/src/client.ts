@@ -276,18 +276,22 @@ export class WorkflowStateClient {
 
   // --- steps -----------------------------------------------------------------------
 
-  /** Creates step `stepName` of a running run, pending at attempt 1. Never retried automatically. */
+  /**
+   * Creates step `stepName` of a running (or suspended) run, pending at attempt 1. `rpcName` is
+   * the function that runs it (null or "" for none: no worker is ever handed it). Never retried
+   * automatically: a repeat after a lost reply would be AlreadyExists.
+   */
   async insertStepState(
     runId: string,
     stepName: string,
-    rpcName: string,
+    rpcName: string | null,
     data?: unknown,
     options: InsertStepOptions = {},
   ): Promise<t.StepState> {
     const request = {
       runId,
       stepName,
-      rpcName,
+      rpcName: rpcName ?? "",
       dataJson: c.encodeJson(data),
       options: { retries: options.retries, retryDelay: c.durationOf(options.retryDelayMs) },
       fromStepName: options.fromStepName ?? "",
@@ -375,9 +379,19 @@ export class WorkflowStateClient {
     return c.stepOf(res.step);
   }
 
-  /** Claims a step for execution by the caller, in one statement: claimed says whether it got it. */
-  async claimStep(runId: string, stepName: string, rpcName: string, options: t.WriteOptions = {}): Promise<t.ClaimResult> {
-    const request = { runId, stepName, rpcName, ...this.fenceOf(options) };
+  /**
+   * Claims the step to run it, in one statement: of callers racing for it, exactly one gets
+   * `claimed` true. A pending or scheduled step becomes running; a failed one starts its next
+   * attempt running; a running, suspended or succeeded one comes back as it is. `rpcName` must
+   * be the step's (null or "" for none), else FailedPrecondition. Never retried automatically.
+   */
+  async claimStep(
+    runId: string,
+    stepName: string,
+    rpcName: string | null,
+    options: t.WriteOptions = {},
+  ): Promise<t.ClaimResult> {
+    const request = { runId, stepName, rpcName: rpcName ?? "", ...this.fenceOf(options) };
     const res = await this.call("ClaimStep", options, (a) => this.rpc.claimStep(request, a));
     return { claimed: res.claimed, step: c.stepOf(res.step) };
   }
@@ -412,21 +426,10 @@ export class WorkflowStateClient {
     return { version: c.workflowVersionOf(res.version), created: res.created };
   }
 
-  /** The version, or undefined when the workflow has none of that hash. */
-  async getWorkflowVersion(
-    workflow: string,
-    graphHash: string,
-    options?: t.CallOptions,
-  ): Promise<t.WorkflowVersion | undefined> {
-    try {
-      const res = await this.call("GetWorkflowVersion", options, (a) =>
-        this.rpc.getWorkflowVersion({ workflow, graphHash }, a),
-      );
-      return c.workflowVersionOf(res.version);
-    } catch (err) {
-      if (err instanceof NotFound) return undefined;
-      throw err;
-    }
+  /** One version of a workflow; NotFound when it has none with that hash. */
+  async getWorkflowVersion(workflow: string, graphHash: string, options?: t.CallOptions): Promise<t.WorkflowVersion> {
+    const res = await this.call("GetWorkflowVersion", options, (a) => this.rpc.getWorkflowVersion({ workflow, graphHash }, a));
+    return c.workflowVersionOf(res.version);
   }
 
   async updateWorkflowVersionStatus(
@@ -442,16 +445,26 @@ export class WorkflowStateClient {
     return c.workflowVersionOf(res.version);
   }
 
-  /** Runs nothing moved since updatedBefore (they and their steps unchanged), oldest first. */
-  async listStalledRuns(updatedBefore: Date, maxRuns: number, options?: t.CallOptions): Promise<string[]> {
-    const request = { updatedBefore: c.timestampOf(updatedBefore), maxRuns };
+  /**
+   * Ids of running runs nothing is moving (no step running, scheduled or suspended, and neither
+   * the run nor a step changed since updatedBefore), oldest change first, at most maxRuns (1 to
+   * 1000; default 100).
+   */
+  async listStalledRuns(updatedBefore: Date, options: t.CallOptions & { maxRuns?: number } = {}): Promise<string[]> {
+    const request = { updatedBefore: c.timestampOf(updatedBefore), maxRuns: options.maxRuns ?? 100 };
     const res = await this.call("ListStalledRuns", options, (a) => this.rpc.listStalledRuns(request, a));
     return [...res.runIds];
   }
 
-  /** Pending steps nobody moved since updatedBefore, oldest first. */
-  async listUndispatchedSteps(updatedBefore: Date, maxSteps: number, options?: t.CallOptions): Promise<t.StepRef[]> {
-    const request = { updatedBefore: c.timestampOf(updatedBefore), maxSteps };
+  /**
+   * Pending steps of running runs unchanged since updatedBefore, oldest change first, at most
+   * maxSteps (1 to 1000; default 100): steps whose dispatch may have been lost.
+   */
+  async listUndispatchedSteps(
+    updatedBefore: Date,
+    options: t.CallOptions & { maxSteps?: number } = {},
+  ): Promise<t.StepRef[]> {
+    const request = { updatedBefore: c.timestampOf(updatedBefore), maxSteps: options.maxSteps ?? 100 };
     const res = await this.call("ListUndispatchedSteps", options, (a) => this.rpc.listUndispatchedSteps(request, a));
     return res.steps.map((s) => ({ runId: s.runId, stepId: s.stepId }));
   }

@@ -80,17 +80,32 @@ export function errorOf(code: number, message: string, cause?: unknown): Workflo
 
 /**
  * The client's error for whatever a call threw: connect's errors become ours, ours stay.
- * `aborted` says whether the caller aborted the call: connect reports a connection that broke
- * under a call as CANCELLED (the HTTP/2 stream was reset), which is UNAVAILABLE in gRPC's
- * terms (and worth a retry or a reconnect) unless the caller cancelled it. (The server itself
- * never answers CANCELLED.)
+ *
+ * A connection that failed is UNAVAILABLE, as gRPC says it (worth a retry or a reconnect):
+ * connect reports a stream reset under a call as CANCELLED, a reset socket as ABORTED and a
+ * failed TLS handshake as INTERNAL, each carrying Node's own error as its cause, where the
+ * server's answers carry none. `aborted` says whether the caller cancelled the call: then it
+ * stays CANCELLED. (The server itself never answers CANCELLED.)
  */
 export function toWorkflowStateError(err: unknown, aborted = false): WorkflowStateError {
   if (err instanceof WorkflowStateError) return err;
   const connect = ConnectError.from(err);
-  if (connect.code === Code.Canceled && !aborted) {
-    return errorOf(StatusCode.UNAVAILABLE, `the connection broke: ${connect.rawMessage}`, err);
+  if (!aborted && (connect.code === Code.Canceled || (CONNECTION_CODES.has(connect.code) && hasNodeCause(connect)))) {
+    return errorOf(StatusCode.UNAVAILABLE, `the connection failed: ${connect.rawMessage}`, err);
   }
   // connect's Code numbers are gRPC's.
   return errorOf(connect.code, connect.rawMessage, err);
+}
+
+/** The codes connect gives to failures of the connection itself. */
+const CONNECTION_CODES = new Set<number>([Code.Aborted, Code.Internal, Code.Unknown, Code.Unavailable]);
+
+/** Whether a Node system or TLS error (it has a string code, e.g. ECONNRESET) caused it. */
+function hasNodeCause(error: Error): boolean {
+  const seen = new Set<unknown>();
+  for (let cause: unknown = error.cause; cause instanceof Error && !seen.has(cause); cause = cause.cause) {
+    seen.add(cause);
+    if (typeof (cause as { code?: unknown }).code === "string") return true;
+  }
+  return false;
 }

@@ -28,8 +28,17 @@ export const RETRYABLE_METHODS: ReadonlySet<string> = new Set([
   "SetRetentionPolicy",
   "ListRetentionPolicies",
   "ListWorkers",
+  // Engine state: the same status, child, branch or version status again is a no-op; a state
+  // variable set again gets the same value; an upsert returns the version the first attempt
+  // made. The rest are reads. Not ClaimStep: a repeat would answer claimed false.
+  "SetStepSuspended",
+  "SetStepChildRun",
+  "SetStepBranch",
+  "UpdateRunState",
   "GetRunState",
+  "UpsertWorkflowVersion",
   "GetWorkflowVersion",
+  "UpdateWorkflowVersionStatus",
   "ListStalledRuns",
   "ListUndispatchedSteps",
 ]);

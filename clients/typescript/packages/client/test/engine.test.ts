@@ -59,6 +59,16 @@ describe("engine state", () => {
     await assert.rejects(client.setStepBranch(step.stepId, ""), InvalidArgument);
   });
 
+  test("a step without a function: rpcName null is stored empty and claimed with null", async () => {
+    const run = await client.createRun(unique("inline"), {});
+    const step = await client.insertStepState(run.runId, "inline", null, {}, { fromStepName: "start" });
+    assert.equal(step.rpcName, "");
+    assert.equal(step.fromStepName, "start");
+    const claim = await client.claimStep(run.runId, "inline", null);
+    assert.equal(claim.claimed, true);
+    await assert.rejects(client.claimStep(run.runId, "inline", "someRpc"), FailedPrecondition);
+  });
+
   test("claimStep: one caller gets it; a running step is not claimed; another rpc_name is refused", async () => {
     const run = await client.createRun(unique("claim"), {});
     await client.insertStepState(run.runId, "work", "doWork", {});
@@ -92,7 +102,7 @@ describe("engine state", () => {
     await assert.rejects(client.getRunState(MISSING), NotFound);
   });
 
-  test("workflow versions: upsert keeps the first, status moves, a missing one is undefined", async () => {
+  test("workflow versions: upsert keeps the first, status moves, a missing one is NotFound", async () => {
     const workflow = unique("versions");
     const created = await client.upsertWorkflowVersion(workflow, "h1", { nodes: ["a"] }, { source: "dsl" });
     assert.equal(created.created, true);
@@ -103,7 +113,7 @@ describe("engine state", () => {
     const declined = await client.updateWorkflowVersionStatus(workflow, "h1", "declined");
     assert.equal(declined.status, "declined");
     assert.equal((await client.getWorkflowVersion(workflow, "h1"))?.status, "declined");
-    assert.equal(await client.getWorkflowVersion(workflow, "missing"), undefined);
+    await assert.rejects(client.getWorkflowVersion(workflow, "missing"), NotFound);
     await assert.rejects(client.updateWorkflowVersionStatus(workflow, "missing", "active"), NotFound);
     await assert.rejects(client.upsertWorkflowVersion("", "h", null), InvalidArgument);
   });
@@ -112,14 +122,14 @@ describe("engine state", () => {
     const run = await client.createRun(unique("sweep"), {});
     const step = await client.insertStepState(run.runId, "waiting", "rpc", {});
     const later = new Date(Date.now() + 60_000);
-    assert.ok((await client.listStalledRuns(later, 1000)).includes(run.runId));
-    const undispatched = await client.listUndispatchedSteps(later, 1000);
+    assert.ok((await client.listStalledRuns(later, { maxRuns: 1000 })).includes(run.runId));
+    const undispatched = await client.listUndispatchedSteps(later, { maxSteps: 1000 });
     assert.ok(undispatched.some((s) => s.stepId === step.stepId && s.runId === run.runId));
-    await assert.rejects(client.listStalledRuns(later, 0), (err: unknown) => {
+    await assert.rejects(client.listStalledRuns(later, { maxRuns: 0 }), (err: unknown) => {
       assert.ok(err instanceof InvalidArgument);
       assert.equal(err.code, StatusCode.INVALID_ARGUMENT);
       return true;
     });
-    await assert.rejects(client.listUndispatchedSteps(later, 1001), InvalidArgument);
+    await assert.rejects(client.listUndispatchedSteps(later, { maxSteps: 1001 }), InvalidArgument);
   });
 });

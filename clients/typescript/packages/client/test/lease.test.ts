@@ -86,8 +86,28 @@ describe("leases", () => {
     }
   });
 
+  test("a holder paused past its expiry learns it lost the lease (lost, lostSignal)", async () => {
+    const key = unique("paused");
+    const lease = await client.lease(key, { ttlMs: 1000 });
+    try {
+      const lostEvent = new Promise((resolve) => lease.lostSignal.addEventListener("abort", resolve, { once: true }));
+      // The whole process stops (a long GC pause, a stopped VM) until the expiry it was told passed.
+      while (Date.now() <= lease.expireTime.getTime()) freeze(20);
+      await lostEvent;
+      assert.equal(lease.lost, true);
+      assert.equal(lease.lostReason, "expired");
+    } finally {
+      await lease.release();
+    }
+  });
+
   test("an empty key or a ttl above the server's maximum is InvalidArgument", async () => {
     await assert.rejects(client.lease(""), InvalidArgument);
     await assert.rejects(client.lease(unique("ttl"), { ttlMs: 3_600_000 }), InvalidArgument);
   });
 });
+
+/** Blocks the whole process for `ms`, as a pause of the process would. */
+function freeze(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import { after, describe, test } from "node:test";
 import { NonRetryableError, Worker, type WorkflowStateClient } from "../src/index.js";
 import { newClient, testAddress, unique } from "./support/env.js";
+import { Proxy } from "./support/proxy.js";
 
 const client = newClient();
 after(() => client.close());
@@ -133,5 +134,55 @@ describe("Worker", () => {
     const state = await client.getStepState(run.runId, "ship");
     assert.equal(state.status, "succeeded");
     assert.deepEqual(state.result, { by: "child", attempt: 1 });
+  });
+
+  test("a connection cut under a running task: the worker reconnects, its late report is refused, the retry completes", async () => {
+    const proxy = new Proxy(testAddress());
+    const through = newClient({}, await proxy.start());
+    const rpc = unique("cut");
+    const run = await client.createRun(unique("cut"), {});
+    const step = await client.insertStepState(run.runId, "charge", rpc, {}, { retries: 1, retryDelayMs: 0 });
+    await client.setStepScheduled(step.stepId);
+    let startedFirst!: () => void;
+    const first = new Promise<void>((resolve) => (startedFirst = resolve));
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const worker = new Worker(
+      through,
+      {
+        [rpc]: async (task) => {
+          if (task.attempt === 1) {
+            startedFirst();
+            await gate;
+          }
+          return { attempt: task.attempt };
+        },
+      },
+      { handleSignals: false },
+    );
+    const running = worker.run();
+    try {
+      await first;
+      proxy.cut(); // the server sees the stream end: attempt 1 fails as lost and is retried
+      await stepReaches(client, run.runId, "charge", "failed");
+      openGate(); // attempt 1's handler reports now: refused, nothing written
+      await stepReaches(client, run.runId, "charge", "succeeded");
+      assert.equal(await worker.stop(), true);
+      await running;
+    } finally {
+      through.close();
+      await proxy.stop();
+    }
+    const history = await client.getRunHistory(run.runId);
+    assert.deepEqual(
+      history.map((a) => [a.attempt, a.status]),
+      [
+        [1, "failed"],
+        [2, "succeeded"],
+      ],
+    );
+    assert.match(history[0].error?.message ?? "", /worker lost/);
+    assert.deepEqual(history[1].result, { attempt: 2 });
+    assert.ok(proxy.connections >= 2, "the worker subscribed again");
   });
 });

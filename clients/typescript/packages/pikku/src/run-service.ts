@@ -77,9 +77,15 @@ export class WorkflowStateRunService implements WorkflowRunService {
     return (await this.client.listWorkflows()).map((w) => w.workflow);
   }
 
+  /** The version's graph and source, or null when the workflow has none of that hash. */
   async getWorkflowVersion(name: string, graphHash: string): Promise<{ graph: unknown; source: string } | null> {
-    const version = await this.client.getWorkflowVersion(name, graphHash);
-    return version === undefined ? null : { graph: version.graph, source: version.source };
+    try {
+      const version = await this.client.getWorkflowVersion(name, graphHash);
+      return { graph: version.graph, source: version.source };
+    } catch (err) {
+      if (err instanceof NotFound) return null;
+      throw err;
+    }
   }
 
   /** Erases the run (also a running one); false when there is no such run. */

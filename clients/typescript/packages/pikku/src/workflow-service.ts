@@ -124,7 +124,7 @@ export class WorkflowStateService extends PikkuWorkflowService {
     stepOptions?: { retries?: number; retryDelay?: string | number },
     fromStepName?: string,
   ): Promise<PikkuStep> {
-    const step = await this.client.insertStepState(runId, stepName, rpcName ?? "", data ?? null, {
+    const step = await this.client.insertStepState(runId, stepName, rpcName, data ?? null, {
       retries: stepOptions?.retries,
       retryDelayMs: retryDelayMs(stepOptions?.retryDelay),
       fromStepName,
@@ -182,7 +182,7 @@ export class WorkflowStateService extends PikkuWorkflowService {
    */
   protected async claimStepForExecution(runId: string, stepName: string, rpcName: string): Promise<PikkuStep | null> {
     try {
-      const { claimed, step } = await this.client.claimStep(runId, stepName, rpcName ?? "", this.fenced);
+      const { claimed, step } = await this.client.claimStep(runId, stepName, rpcName, this.fenced);
       if (claimed) return pikkuStepOf(step);
       return step.status === "succeeded" || step.status === "running" ? null : pikkuStepOf(step);
     } catch (err) {
@@ -298,10 +298,10 @@ export class WorkflowStateService extends PikkuWorkflowService {
   // --- sweeps ------------------------------------------------------------------------
 
   protected override async findStalledRunIds(before: Date, limit: number): Promise<string[]> {
-    return this.client.listStalledRuns(before, Math.max(1, Math.min(limit, MAX_SWEEP)));
+    return this.client.listStalledRuns(before, { maxRuns: Math.max(1, Math.min(limit, MAX_SWEEP)) });
   }
 
   protected override async findUndispatchedSteps(before: Date, limit: number): Promise<Array<{ runId: string; stepId: string }>> {
-    return this.client.listUndispatchedSteps(before, Math.max(1, Math.min(limit, MAX_SWEEP)));
+    return this.client.listUndispatchedSteps(before, { maxSteps: Math.max(1, Math.min(limit, MAX_SWEEP)) });
   }
 }

@@ -204,12 +204,14 @@ class AsyncWorkflowStateClient:
         lease_key: str | None = None,
         timeout: timedelta | None = None,
     ) -> Run:
-        """Finish a run as COMPLETED, FAILED or CANCELLED, and return it.
+        """Finish a run as COMPLETED, FAILED or CANCELLED, or suspend it (SUSPENDED) and let it
+        go on (RUNNING) or finish from there, and return it.
 
         ``output`` (any JSON value, ``None`` included) and ``error`` are stored
-        when given and left unchanged when omitted. Repeating the run's current
-        status is a no-op; any other change of a finished run is
-        FailedPrecondition.
+        when given and left unchanged when omitted, except that a move to
+        RUNNING or COMPLETED without ``error`` clears the stored one (it
+        described the suspension). Repeating the run's current status is a
+        no-op; any other change of a finished run is FailedPrecondition.
         """
         return await self._invoke(
             _calls.update_run_status(run_id, status, output, error, Fence(fencing_token, lease_key)),
@@ -273,7 +275,7 @@ class AsyncWorkflowStateClient:
                 return
 
     async def cancel_run(self, run_id: str, *, reason: str | None = None, timeout: timedelta | None = None) -> Run:
-        """Cancel a RUNNING run and return it, CANCELLED with ``reason`` as its error.
+        """Cancel a RUNNING or SUSPENDED run and return it, CANCELLED with ``reason`` as its error.
 
         Its steps not started are never handed to a worker; a ``Worker``
         running one of its attempts sees ``task.cancelled`` set (an async
@@ -293,18 +295,20 @@ class AsyncWorkflowStateClient:
         updated_before: datetime | None = None,
         max_runs: int = 1000,
         reason: str | None = None,
+        statuses: Sequence[RunStatus] = (),
         timeout: timedelta | None = None,
     ) -> list[str]:
-        """Cancel up to ``max_runs`` (1 to 10,000) RUNNING runs that match, oldest first, as
-        :meth:`cancel_run` does each; return their ids. The filters are :meth:`list_runs`'s.
-        Call it again while it returns ``max_runs`` ids to cancel more."""
-        runs = RunFilter(workflow, (), created_after, created_before, updated_after, updated_before)
+        """Cancel up to ``max_runs`` (1 to 10,000) RUNNING or SUSPENDED runs that match, oldest
+        first, as :meth:`cancel_run` does each; return their ids. The filters are
+        :meth:`list_runs`'s (``statuses``: RUNNING and/or SUSPENDED; empty: both). Call it again
+        while it returns ``max_runs`` ids to cancel more."""
+        runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
         return await self._invoke(_calls.cancel_runs(runs, max_runs, reason), timeout)
 
     async def delete_run(self, run_id: str, *, force: bool = False, timeout: timedelta | None = None) -> None:
         """Erase the run with its steps, attempts and events, in one transaction.
 
-        A RUNNING run only with ``force`` (else FailedPrecondition); NotFound
+        A RUNNING or SUSPENDED run only with ``force`` (else FailedPrecondition); NotFound
         for an unknown run, so a repeat after a lost reply says NotFound (never
         retried automatically). Leases (free-text keys) are left as they are.
         """
@@ -324,8 +328,8 @@ class AsyncWorkflowStateClient:
         timeout: timedelta | None = None,
     ) -> list[str]:
         """Erase up to ``max_runs`` (1 to 1000) runs that match, oldest first, as :meth:`delete_run`
-        does each, in one transaction; return their ids. Without ``force`` RUNNING runs are left
-        out. The filters are :meth:`list_runs`'s; call again while it returns ``max_runs`` ids."""
+        does each, in one transaction; return their ids. Without ``force`` RUNNING and SUSPENDED
+        runs are left out. The filters are :meth:`list_runs`'s; call again while it returns ``max_runs`` ids."""
         runs = RunFilter(workflow, tuple(statuses), created_after, created_before, updated_after, updated_before)
         return await self._invoke(_calls.delete_runs(runs, max_runs, force), timeout)
 

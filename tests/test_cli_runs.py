@@ -184,6 +184,7 @@ def test_runs_show_json_has_steps_and_every_attempt(client: WorkflowStateClient,
     assert charge["attempts"][1]["error"]["stack"] == "Traceback ..."
     assert set(charge["attempts"][0]) == {
         "step_id", "step_name", "attempt", "status", "result", "error", "create_time", "update_time", "duration_seconds",
+        "scheduled_time", "running_time", "succeeded_time", "failed_time",
     }  # fmt: skip
     assert all(attempt["duration_seconds"] >= 0 for attempt in charge["attempts"] + reserve["attempts"])
 
@@ -235,8 +236,9 @@ def test_not_found_and_refused_input_exit_1(server_target: str) -> None:
         (["runs"], {}, "the following arguments are required: COMMAND"),
         (["runs", "cancel"], {}, "workflowstate: give run ids, or filters (--workflow, --status, --since, --until) to cancel many"),
         (["runs", "cancel", str(uuid.UUID(int=1)), "--workflow", "w"], {}, "workflowstate: give run ids or filters"),
-        (["runs", "cancel", "--status", "failed"], {}, "workflowstate: only running runs can be cancelled"),
-        (["runs", "delete", "--status", "running"], {}, "workflowstate: running runs are deleted only with --force"),
+        (["runs", "cancel", "--status", "failed"], {}, "workflowstate: only runs not finished can be cancelled"),
+        (["runs", "delete", "--status", "running"], {}, "workflowstate: running and suspended runs are deleted only with --force"),
+        (["runs", "delete", "--status", "suspended"], {}, "workflowstate: running and suspended runs are deleted only with --force"),
         (["runs", "list", "--token", "two words"], {}, "workflowstate: --token: token must be a non-empty string of printable ASCII"),
     ],
 )
@@ -355,11 +357,11 @@ def test_workflows(client: WorkflowStateClient, run_cli: Callable[..., tuple[int
     code, out, _ = run_cli("workflows", "--json")
     assert code == 0
     mine = [line for line in json_lines(out) if line["workflow"] == workflow]
-    assert mine == [{"workflow": workflow, "run_counts": {"running": 1, "completed": 0, "failed": 1, "cancelled": 0}}]
+    assert mine == [{"workflow": workflow, "run_counts": {"running": 1, "completed": 0, "failed": 1, "cancelled": 0, "suspended": 0}}]
     code, out, _ = run_cli("workflows")
     lines = out.splitlines()
-    assert lines[0].split() == ["WORKFLOW", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TOTAL"]
-    assert [line.split() for line in lines if line.startswith(workflow + " ")] == [[workflow, "1", "0", "1", "0", "2"]]
+    assert lines[0].split() == ["WORKFLOW", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "SUSPENDED", "TOTAL"]
+    assert [line.split() for line in lines if line.startswith(workflow + " ")] == [[workflow, "1", "0", "1", "0", "0", "2"]]
 
 
 def test_leases(client: WorkflowStateClient, run_cli: Callable[..., tuple[int, str, str]], unique: str) -> None:
@@ -433,5 +435,5 @@ def test_bulk_cancel_asks_at_a_terminal(
         os.close(terminal)
         os.close(controller)
     assert result.returncode == code, result.stderr
-    assert result.stdout.startswith(f"cancel 1 running run(s) of workflow '{workflow}'? [y/N] ")
+    assert result.stdout.startswith(f"cancel 1 running/suspended run(s) of workflow '{workflow}'? [y/N] ")
     assert run_status(db, run_id) == status

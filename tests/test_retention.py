@@ -74,11 +74,11 @@ def test_a_policy_for_every_workflow_has_no_workflow(server_target: str) -> None
         (
             pb.SetRetentionPolicyRequest(statuses=[pb.RUN_STATUS_RUNNING], keep=duration(DAY)),
             "statuses may only hold finished statuses (RUN_STATUS_COMPLETED, RUN_STATUS_FAILED, RUN_STATUS_CANCELLED): "
-            "retention never erases a running run",
+            "retention never erases a run that is not finished (running or suspended)",
         ),
         (
             pb.SetRetentionPolicyRequest(statuses=[pb.RUN_STATUS_UNSPECIFIED], keep=duration(DAY)),
-            "statuses must be one of RUN_STATUS_RUNNING, RUN_STATUS_COMPLETED, RUN_STATUS_FAILED, RUN_STATUS_CANCELLED, "
+            "statuses must be one of RUN_STATUS_RUNNING, RUN_STATUS_COMPLETED, RUN_STATUS_FAILED, RUN_STATUS_CANCELLED, RUN_STATUS_SUSPENDED, "
             "got RUN_STATUS_UNSPECIFIED",
         ),
         (pb.SetRetentionPolicyRequest(statuses=[pb.RUN_STATUS_FAILED]), "keep is required"),

@@ -54,8 +54,12 @@ def test_list_workflows_counts_the_runs_of_each_workflow_per_status(stub) -> Non
     names = [summary.workflow for summary in workflows]
     assert names == sorted(names) and len(names) == len(set(names))
     counts = {summary.workflow: {entry.status: entry.run_count for entry in summary.run_counts} for summary in workflows}
-    assert counts[first] == {pb.RUN_STATUS_RUNNING: 1, pb.RUN_STATUS_COMPLETED: 1, pb.RUN_STATUS_FAILED: 0, pb.RUN_STATUS_CANCELLED: 1}
-    assert counts[second] == {pb.RUN_STATUS_RUNNING: 1, pb.RUN_STATUS_COMPLETED: 0, pb.RUN_STATUS_FAILED: 0, pb.RUN_STATUS_CANCELLED: 0}
+    assert counts[first] == {
+        pb.RUN_STATUS_RUNNING: 1, pb.RUN_STATUS_COMPLETED: 1, pb.RUN_STATUS_FAILED: 0, pb.RUN_STATUS_CANCELLED: 1, pb.RUN_STATUS_SUSPENDED: 0,
+    }  # fmt: skip
+    assert counts[second] == {
+        pb.RUN_STATUS_RUNNING: 1, pb.RUN_STATUS_COMPLETED: 0, pb.RUN_STATUS_FAILED: 0, pb.RUN_STATUS_CANCELLED: 0, pb.RUN_STATUS_SUSPENDED: 0,
+    }  # fmt: skip
 
 
 def test_the_clients_list_steps_and_workflows(server_target: str) -> None:
@@ -69,7 +73,9 @@ def test_the_clients_list_steps_and_workflows(server_target: str) -> None:
         with pytest.raises(NotFound):
             client.list_steps(str(uuid.uuid4()))
         [summary] = [summary for summary in client.list_workflows() if summary.workflow == workflow]
-        assert summary.run_counts == {RunStatus.RUNNING: 1, RunStatus.COMPLETED: 0, RunStatus.FAILED: 0, RunStatus.CANCELLED: 0}
+        assert summary.run_counts == {
+            RunStatus.RUNNING: 1, RunStatus.COMPLETED: 0, RunStatus.FAILED: 0, RunStatus.CANCELLED: 0, RunStatus.SUSPENDED: 0,
+        }  # fmt: skip
 
 
 async def test_the_async_client_lists_steps(server_target: str) -> None:

@@ -247,12 +247,17 @@ def cancel_runs(client: WorkflowStateClient, args: argparse.Namespace) -> int:
         return _each(args.run_ids, cancel)
     if not _has_filters(args):
         return fail(f"give run ids, or filters ({_FILTER_OPTIONS}) to cancel many", EXIT_USAGE)
-    if args.status is not None and args.status != [RunStatus.RUNNING]:
-        return fail("only running runs can be cancelled: --status running, or leave --status out", EXIT_USAGE)
+    if args.status is not None and set(args.status) - set(_NOT_FINISHED):
+        return fail("only runs not finished can be cancelled: --status running,suspended (or one), or leave --status out", EXIT_USAGE)
+    statuses = args.status or list(_NOT_FINISHED)
     return _bulk(
-        client, args, "cancel", "cancelled", [RunStatus.RUNNING], _MAX_CANCEL_BATCH,
-        lambda batch: client.cancel_runs(**_filters(args), max_runs=batch, reason=args.reason),
+        client, args, "cancel", "cancelled", statuses, _MAX_CANCEL_BATCH,
+        lambda batch: client.cancel_runs(**_filters(args), statuses=statuses, max_runs=batch, reason=args.reason),
     )  # fmt: skip
+
+
+# Runs that may still change: cancelled by `runs cancel`, deleted by `runs delete` only with --force.
+_NOT_FINISHED = (RunStatus.RUNNING, RunStatus.SUSPENDED)
 
 
 def delete_runs(client: WorkflowStateClient, args: argparse.Namespace) -> int:
@@ -267,9 +272,9 @@ def delete_runs(client: WorkflowStateClient, args: argparse.Namespace) -> int:
         return _each(args.run_ids, delete)
     if not _has_filters(args):
         return fail(f"give run ids, or filters ({_FILTER_OPTIONS}) to delete many", EXIT_USAGE)
-    statuses = args.status or [status for status in RunStatus if args.force or status is not RunStatus.RUNNING]
-    if RunStatus.RUNNING in statuses and not args.force:
-        return fail("running runs are deleted only with --force", EXIT_USAGE)
+    statuses = args.status or [status for status in RunStatus if args.force or status not in _NOT_FINISHED]
+    if set(statuses) & set(_NOT_FINISHED) and not args.force:
+        return fail("running and suspended runs are deleted only with --force", EXIT_USAGE)
     return _bulk(
         client, args, "delete", "deleted", statuses, _MAX_DELETE_BATCH,
         lambda batch: client.delete_runs(**_filters(args), statuses=statuses, max_runs=batch, force=args.force),
@@ -347,13 +352,13 @@ def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
     finish_command(show, show_run, "one JSON object: the run and its steps, each with its attempts")
 
     cancel = command_parser(
-        run_commands, "cancel", connection, "cancel running runs, by id or by filter",
-        "Cancel running runs: the ones named, or every running run that matches the filters (which asks first: "
+        run_commands, "cancel", connection, "cancel running or suspended runs, by id or by filter",
+        "Cancel running or suspended runs: the ones named, or every such run that matches the filters (which asks first: "
         "without --yes it says how many match and exits 1, or prompts at a terminal). Workers running their steps are told.",
     )  # fmt: skip
     cancel.add_argument("run_ids", nargs="*", metavar="RUN_ID")
     cancel.add_argument("--reason", default=None, help="stored as the run's error message")
-    _add_filters(cancel, "only 'running' (the only runs that can be cancelled)")
+    _add_filters(cancel, "running and/or suspended (the runs that can be cancelled); default: both")
     cancel.add_argument("--max", type=values.positive, default=None, metavar="N", help="with filters: cancel at most N runs, oldest first")
     cancel.add_argument("--yes", action="store_true", help="with filters: do it without asking")
     finish_command(cancel, cancel_runs)
@@ -364,8 +369,8 @@ def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
         "first: without --yes it says how many match and exits 1, or prompts at a terminal). Running runs only with --force.",
     )  # fmt: skip
     delete.add_argument("run_ids", nargs="*", metavar="RUN_ID")
-    _add_filters(delete, f"any of these statuses ({values.STATUS_NAMES}); default: all but running (all with --force)")
-    delete.add_argument("--force", action="store_true", help="delete running runs too")
+    _add_filters(delete, f"any of these statuses ({values.STATUS_NAMES}); default: all but running and suspended (all with --force)")
+    delete.add_argument("--force", action="store_true", help="delete running and suspended runs too")
     delete.add_argument("--max", type=values.positive, default=None, metavar="N", help="with filters: delete at most N runs, oldest first")
     delete.add_argument("--yes", action="store_true", help="with filters: do it without asking")
     finish_command(delete, delete_runs)

@@ -21,10 +21,10 @@ from ..state.transitions import RunStatus, StepStatus, VersionStatus
 
 RUN_STATUS_TO_PROTO = {
     RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
-    RunStatus.SUSPENDED: pb.RUN_STATUS_SUSPENDED,
     RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
     RunStatus.FAILED: pb.RUN_STATUS_FAILED,
     RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
+    RunStatus.SUSPENDED: pb.RUN_STATUS_SUSPENDED,
 }
 RUN_STATUS_FROM_PROTO = {number: status for status, number in RUN_STATUS_TO_PROTO.items()}
 RUN_STATUS_TO_PROTO_NAME = {status: pb.RunStatus.Name(number) for status, number in RUN_STATUS_TO_PROTO.items()}
@@ -33,9 +33,9 @@ STEP_STATUS_TO_PROTO = {
     StepStatus.PENDING: pb.STEP_STATUS_PENDING,
     StepStatus.SCHEDULED: pb.STEP_STATUS_SCHEDULED,
     StepStatus.RUNNING: pb.STEP_STATUS_RUNNING,
-    StepStatus.SUSPENDED: pb.STEP_STATUS_SUSPENDED,
     StepStatus.SUCCEEDED: pb.STEP_STATUS_SUCCEEDED,
     StepStatus.FAILED: pb.STEP_STATUS_FAILED,
+    StepStatus.SUSPENDED: pb.STEP_STATUS_SUSPENDED,
 }
 STEP_STATUS_FROM_PROTO = {number: status for status, number in STEP_STATUS_TO_PROTO.items()}
 

@@ -31,7 +31,7 @@ async def _confirm(request: web.Request, action: str, *, error: WorkflowStateErr
             return render(request, "error.html", status=404, message=f"The run has no step {step_id}.")
     status, message = describe(error) if error is not None else (200, None)
     return render(request, "confirm.html", status=status, action=action, run=run, step=step, message=message,
-                  running=run.status is RunStatus.RUNNING, failed_step=step is not None and step.status is StepStatus.FAILED)  # fmt: skip
+                  running=run.status in (RunStatus.RUNNING, RunStatus.SUSPENDED), failed_step=step is not None and step.status is StepStatus.FAILED)  # fmt: skip
 
 
 @routes.get("/runs/{run_id}/cancel")

@@ -18,6 +18,8 @@ from .timeline import build_timeline
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
+# A run in one of these may still change (a suspended one may run again): its page stays live.
+OPEN_RUN_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.SUSPENDED})
 # What the page says after an action redirected to it (a fixed set: nothing from the URL is echoed).
 DONE = {
     "cancelled": "The run was cancelled.",
@@ -77,7 +79,7 @@ async def _run_view(request: web.Request) -> dict[str, object] | None:
     steps = await client.list_steps(run_id)
     history = await client.get_run_history(run_id)
     timeline = build_timeline(run, steps, history, datetime.now(timezone.utc))
-    return {"run": run, "timeline": timeline, "live": run.status is RunStatus.RUNNING}
+    return {"run": run, "timeline": timeline, "live": run.status in OPEN_RUN_STATUSES}
 
 
 @routes.get("/runs/{run_id}")

@@ -53,7 +53,7 @@ class Timeline:
 
 def build_timeline(run: Run, steps: list[StepState], history: list[StepAttempt], now: datetime) -> Timeline:
     start = run.create_time
-    end = run.update_time if run.status is not RunStatus.RUNNING else now
+    end = run.update_time if run.status not in (RunStatus.RUNNING, RunStatus.SUSPENDED) else now
     for attempt in history:
         end = max(end, attempt.update_time if attempt.status in _OVER else now)
     span = max((end - start).total_seconds(), 1e-3)

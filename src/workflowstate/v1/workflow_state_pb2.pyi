@@ -449,7 +449,10 @@ class UpdateRunStatusRequest(_message.Message):
     """
     @_builtins.property
     def error(self) -> Global___Failure:
-        """error is the reason the run failed; unset leaves it unchanged."""
+        """error is the reason the run failed (or is suspended); unset leaves the
+        stored error unchanged, except that a move to RUNNING or COMPLETED clears
+        it (it described the suspension the run leaves).
+        """
 
     def __init__(
         self,
@@ -1813,7 +1816,7 @@ class WorkflowSummary(_message.Message):
     @_builtins.property
     def run_counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___RunStatusCount]:
         """run_counts has one entry per run status (RUNNING, COMPLETED, FAILED,
-        CANCELLED, in that order), zero counts included.
+        CANCELLED, SUSPENDED, in that order), zero counts included.
         """
 
     def __init__(
@@ -1926,8 +1929,9 @@ class CancelRunsRequest(_message.Message):
     @_builtins.property
     def filter(self) -> Global___RunFilter:
         """filter keeps the runs to cancel; unset matches every run. Only RUNNING
-        runs are cancelled, so its statuses may be empty or RUN_STATUS_RUNNING
-        alone; any other status is INVALID_ARGUMENT.
+        and SUSPENDED runs are cancelled, so its statuses may be empty or hold
+        RUN_STATUS_RUNNING and RUN_STATUS_SUSPENDED only; any other status is
+        INVALID_ARGUMENT.
         """
 
     def __init__(
@@ -1986,7 +1990,7 @@ class DeleteRunRequest(_message.Message):
     run_id: _builtins.str
     """run_id is the UUID of the run; required."""
     force: _builtins.bool
-    """force erases a RUNNING run too; false refuses it with
+    """force erases a RUNNING or SUSPENDED run too; false refuses it with
     FAILED_PRECONDITION.
     """
     def __init__(
@@ -2034,13 +2038,14 @@ class DeleteRunsRequest(_message.Message):
     else is INVALID_ARGUMENT.
     """
     force: _builtins.bool
-    """force erases RUNNING runs that match too; false leaves them, and a
-    filter whose statuses are RUN_STATUS_RUNNING alone is INVALID_ARGUMENT.
+    """force erases RUNNING and SUSPENDED runs that match too; false leaves
+    them, and a filter whose statuses hold only RUN_STATUS_RUNNING and
+    RUN_STATUS_SUSPENDED is INVALID_ARGUMENT.
     """
     @_builtins.property
     def filter(self) -> Global___RunFilter:
-        """filter keeps the runs to erase; unset matches every run (RUNNING ones
-        only with force).
+        """filter keeps the runs to erase; unset matches every run (RUNNING and
+        SUSPENDED ones only with force).
         """
 
     def __init__(
@@ -3664,7 +3669,9 @@ class StepState(_message.Message):
     step_name: _builtins.str
     """step_name is the step's name, unique within its run."""
     rpc_name: _builtins.str
-    """rpc_name is the function that runs the step."""
+    """rpc_name is the function that runs the step; empty for a step without
+    one.
+    """
     data_json: _builtins.str
     """data_json is the step's input as JSON text."""
     status: Global___StepStatus.ValueType
@@ -4146,7 +4153,8 @@ class UpdateRunStateRequest(_message.Message):
     """
     value_json: _builtins.str
     """value_json is the variable's new value as JSON text; empty means JSON
-    null.
+    null. Over the payload limit alone it is INVALID_ARGUMENT; a state that
+    would grow past it is RESOURCE_EXHAUSTED.
     """
     fencing_token: _builtins.int
     """fencing_token, when set, guards the write with a lease: it succeeds only

@@ -290,7 +290,8 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateRunStatus(self, request, context):
-        """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED or
+        """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
+        or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
         CANCELLED, optionally storing its output or error. A finished run refuses
         any other status (FAILED_PRECONDITION); repeating its status is a no-op.
         """
@@ -299,7 +300,8 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def InsertStepState(self, request, context):
-        """InsertStepState creates a step of a running run in status PENDING with
+        """InsertStepState creates a step of a run not finished (RUNNING or
+        SUSPENDED) in status PENDING with
         attempt_count 1 and its first history row. ALREADY_EXISTS when the run
         already has a step of that name.
         """
@@ -316,21 +318,22 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetStepScheduled(self, request, context):
-        """SetStepScheduled moves a PENDING step to SCHEDULED.
+        """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetStepRunning(self, request, context):
-        """SetStepRunning moves a PENDING or SCHEDULED step to RUNNING.
+        """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetStepResult(self, request, context):
-        """SetStepResult moves a PENDING, SCHEDULED or RUNNING step to SUCCEEDED
+        """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+        SUCCEEDED
         and stores its result. Repeating it with the same result is a no-op; a
         different result for an already succeeded step is FAILED_PRECONDITION.
         """
@@ -339,7 +342,8 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetStepError(self, request, context):
-        """SetStepError moves a PENDING, SCHEDULED or RUNNING step to FAILED and
+        """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+        FAILED and
         stores its error. Repeating it with the same error is a no-op.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -492,7 +496,8 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelRun(self, request, context):
-        """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+        """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
+        reason as its
         error (code "CANCELLED"), and its event, in one statement. Its steps that
         have not started are never handed to a worker; a worker running an
         attempt of it gets a cancel on its StreamStepTasks stream, and any result
@@ -506,7 +511,8 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelRuns(self, request, context):
-        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
+        SUSPENDED runs
         that match a filter, oldest first, and says which. Call it again while it
         returns max_runs runs to cancel more.
         """
@@ -516,7 +522,8 @@ class WorkflowStateServiceServicer:
 
     def DeleteRun(self, request, context):
         """DeleteRun erases a run with its steps, every attempt and every event, in
-        one transaction. A RUNNING run is erased only with force (else
+        one transaction. A RUNNING or SUSPENDED run is erased only with force
+        (else
         FAILED_PRECONDITION, nothing erased); a worker still running one of its
         attempts then has its report refused with NOT_FOUND. Leases are not a
         run's: their keys are free text and stay. NOT_FOUND for an unknown run
@@ -530,7 +537,7 @@ class WorkflowStateServiceServicer:
     def DeleteRuns(self, request, context):
         """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
         a filter, oldest first, in one transaction, and says which. Without
-        force, RUNNING runs are left out. Call it again while it returns
+        force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
         max_runs runs to delete more.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -558,8 +565,9 @@ class WorkflowStateServiceServicer:
         by its workflow and its set of statuses (order and repeats do not
         count; empty means all three finished statuses): setting the same pair
         again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
-        (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-        statuses, or a keep that is unset, not positive or over a century.
+        (naming the field) for RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED or
+        RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
+        positive or over a century.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -606,18 +614,21 @@ class WorkflowStateServiceServicer:
 
     def SetStepChildRun(self, request, context):
         """SetStepChildRun records the run a step's current attempt started as its
-        child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
-        Setting the same child again is a no-op; another child for the same
-        attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        child (a sub-workflow), in any status of the step while its run is not
+        finished. The child must exist (NOT_FOUND naming child_run_id
+        otherwise). Setting the same child again is a no-op; another child for
+        the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
+        next attempt) clears it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetStepBranch(self, request, context):
-        """SetStepBranch records which branch a graph node took after it ran.
-        Setting the same key again is a no-op; another key for the same attempt
-        is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        """SetStepBranch records which branch a graph node took after it ran, in
+        any status of the step while its run is not finished. Setting the same
+        key again is a no-op; another key for the same attempt is
+        FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -631,7 +642,10 @@ class WorkflowStateServiceServicer:
         step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
         claimed false, and nothing is written. A step recorded with another
         rpc_name than the one given is FAILED_PRECONDITION naming both, so a
-        message naming the wrong function never runs it.
+        message naming the wrong function never runs it. A PENDING, SCHEDULED or
+        FAILED step of a finished run is FAILED_PRECONDITION (one RUNNING,
+        SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
+        the run has no step of that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -686,8 +700,10 @@ class WorkflowStateServiceServicer:
     def ListStalledRuns(self, request, context):
         """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
         theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
-        of its steps changed since updated_before. Oldest change first. An engine
-        re-drives them after a crash lost their next move.
+        of its steps changed at or after updated_before (a run's changes include
+        its state variables; a step's, its child run and branch). Oldest last
+        change first. An engine re-drives them after a crash lost their next
+        move.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -695,7 +711,9 @@ class WorkflowStateServiceServicer:
 
     def ListUndispatchedSteps(self, request, context):
         """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
-        changed since updated_before, oldest change first: steps whose dispatch
+        changed at or after updated_before, oldest change first (steps without
+        an rpc_name too: the engine knows what to do with them): steps whose
+        dispatch
         an engine may have lost and may send again (ClaimStep keeps a duplicate
         from running twice).
         """

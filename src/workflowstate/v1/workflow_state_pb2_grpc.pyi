@@ -61,12 +61,14 @@ class WorkflowStateServiceStub:
     NOT_FOUND when no run has that id; an empty list for a run without steps.
     """
     UpdateRunStatus: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStatusRequest, _workflow_state_pb2.UpdateRunStatusResponse]
-    """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED or
+    """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
+    or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
     CANCELLED, optionally storing its output or error. A finished run refuses
     any other status (FAILED_PRECONDITION); repeating its status is a no-op.
     """
     InsertStepState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.InsertStepStateRequest, _workflow_state_pb2.InsertStepStateResponse]
-    """InsertStepState creates a step of a running run in status PENDING with
+    """InsertStepState creates a step of a run not finished (RUNNING or
+    SUSPENDED) in status PENDING with
     attempt_count 1 and its first history row. ALREADY_EXISTS when the run
     already has a step of that name.
     """
@@ -75,16 +77,18 @@ class WorkflowStateServiceStub:
     NOT_FOUND when the run has no step of that name.
     """
     SetStepScheduled: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepScheduledRequest, _workflow_state_pb2.SetStepScheduledResponse]
-    """SetStepScheduled moves a PENDING step to SCHEDULED."""
+    """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED."""
     SetStepRunning: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepRunningRequest, _workflow_state_pb2.SetStepRunningResponse]
-    """SetStepRunning moves a PENDING or SCHEDULED step to RUNNING."""
+    """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING."""
     SetStepResult: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepResultRequest, _workflow_state_pb2.SetStepResultResponse]
-    """SetStepResult moves a PENDING, SCHEDULED or RUNNING step to SUCCEEDED
+    """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+    SUCCEEDED
     and stores its result. Repeating it with the same result is a no-op; a
     different result for an already succeeded step is FAILED_PRECONDITION.
     """
     SetStepError: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepErrorRequest, _workflow_state_pb2.SetStepErrorResponse]
-    """SetStepError moves a PENDING, SCHEDULED or RUNNING step to FAILED and
+    """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+    FAILED and
     stores its error. Repeating it with the same error is a no-op.
     """
     CreateRetryAttempt: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateRetryAttemptRequest, _workflow_state_pb2.CreateRetryAttemptResponse]
@@ -193,7 +197,8 @@ class WorkflowStateServiceStub:
     number of its runs in each status.
     """
     CancelRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]
-    """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+    """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
+    reason as its
     error (code "CANCELLED"), and its event, in one statement. Its steps that
     have not started are never handed to a worker; a worker running an
     attempt of it gets a cancel on its StreamStepTasks stream, and any result
@@ -203,13 +208,15 @@ class WorkflowStateServiceStub:
     unknown run.
     """
     CancelRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]
-    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
+    SUSPENDED runs
     that match a filter, oldest first, and says which. Call it again while it
     returns max_runs runs to cancel more.
     """
     DeleteRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]
     """DeleteRun erases a run with its steps, every attempt and every event, in
-    one transaction. A RUNNING run is erased only with force (else
+    one transaction. A RUNNING or SUSPENDED run is erased only with force
+    (else
     FAILED_PRECONDITION, nothing erased); a worker still running one of its
     attempts then has its report refused with NOT_FOUND. Leases are not a
     run's: their keys are free text and stay. NOT_FOUND for an unknown run
@@ -219,7 +226,7 @@ class WorkflowStateServiceStub:
     DeleteRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]
     """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
     a filter, oldest first, in one transaction, and says which. Without
-    force, RUNNING runs are left out. Call it again while it returns
+    force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
     max_runs runs to delete more.
     """
     ListLeases: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]
@@ -239,8 +246,9 @@ class WorkflowStateServiceStub:
     by its workflow and its set of statuses (order and repeats do not
     count; empty means all three finished statuses): setting the same pair
     again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
-    (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-    statuses, or a keep that is unset, not positive or over a century.
+    (naming the field) for RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED or
+    RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
+    positive or over a century.
     """
     ListRetentionPolicies: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]
     """ListRetentionPolicies returns every retention policy, by policy_id."""
@@ -266,14 +274,17 @@ class WorkflowStateServiceStub:
     """
     SetStepChildRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepChildRunRequest, _workflow_state_pb2.SetStepChildRunResponse]
     """SetStepChildRun records the run a step's current attempt started as its
-    child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
-    Setting the same child again is a no-op; another child for the same
-    attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    child (a sub-workflow), in any status of the step while its run is not
+    finished. The child must exist (NOT_FOUND naming child_run_id
+    otherwise). Setting the same child again is a no-op; another child for
+    the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
+    next attempt) clears it.
     """
     SetStepBranch: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepBranchRequest, _workflow_state_pb2.SetStepBranchResponse]
-    """SetStepBranch records which branch a graph node took after it ran.
-    Setting the same key again is a no-op; another key for the same attempt
-    is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    """SetStepBranch records which branch a graph node took after it ran, in
+    any status of the step while its run is not finished. Setting the same
+    key again is a no-op; another key for the same attempt is
+    FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
     """
     ClaimStep: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ClaimStepRequest, _workflow_state_pb2.ClaimStepResponse]
     """ClaimStep claims a step for execution by the caller, in one statement,
@@ -283,7 +294,10 @@ class WorkflowStateServiceStub:
     step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
     claimed false, and nothing is written. A step recorded with another
     rpc_name than the one given is FAILED_PRECONDITION naming both, so a
-    message naming the wrong function never runs it.
+    message naming the wrong function never runs it. A PENDING, SCHEDULED or
+    FAILED step of a finished run is FAILED_PRECONDITION (one RUNNING,
+    SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
+    the run has no step of that name.
     """
     UpdateRunState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStateRequest, _workflow_state_pb2.UpdateRunStateResponse]
     """UpdateRunState sets one named variable of a run's state (a JSON object
@@ -314,12 +328,16 @@ class WorkflowStateServiceStub:
     ListStalledRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStalledRunsRequest, _workflow_state_pb2.ListStalledRunsResponse]
     """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
     theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
-    of its steps changed since updated_before. Oldest change first. An engine
-    re-drives them after a crash lost their next move.
+    of its steps changed at or after updated_before (a run's changes include
+    its state variables; a step's, its child run and branch). Oldest last
+    change first. An engine re-drives them after a crash lost their next
+    move.
     """
     ListUndispatchedSteps: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListUndispatchedStepsRequest, _workflow_state_pb2.ListUndispatchedStepsResponse]
     """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
-    changed since updated_before, oldest change first: steps whose dispatch
+    changed at or after updated_before, oldest change first (steps without
+    an rpc_name too: the engine knows what to do with them): steps whose
+    dispatch
     an engine may have lost and may send again (ClaimStep keeps a duplicate
     from running twice).
     """
@@ -354,12 +372,14 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     NOT_FOUND when no run has that id; an empty list for a run without steps.
     """
     UpdateRunStatus: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStatusRequest, _workflow_state_pb2.UpdateRunStatusResponse]  # type: ignore[assignment]
-    """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED or
+    """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
+    or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
     CANCELLED, optionally storing its output or error. A finished run refuses
     any other status (FAILED_PRECONDITION); repeating its status is a no-op.
     """
     InsertStepState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.InsertStepStateRequest, _workflow_state_pb2.InsertStepStateResponse]  # type: ignore[assignment]
-    """InsertStepState creates a step of a running run in status PENDING with
+    """InsertStepState creates a step of a run not finished (RUNNING or
+    SUSPENDED) in status PENDING with
     attempt_count 1 and its first history row. ALREADY_EXISTS when the run
     already has a step of that name.
     """
@@ -368,16 +388,18 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     NOT_FOUND when the run has no step of that name.
     """
     SetStepScheduled: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepScheduledRequest, _workflow_state_pb2.SetStepScheduledResponse]  # type: ignore[assignment]
-    """SetStepScheduled moves a PENDING step to SCHEDULED."""
+    """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED."""
     SetStepRunning: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepRunningRequest, _workflow_state_pb2.SetStepRunningResponse]  # type: ignore[assignment]
-    """SetStepRunning moves a PENDING or SCHEDULED step to RUNNING."""
+    """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING."""
     SetStepResult: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepResultRequest, _workflow_state_pb2.SetStepResultResponse]  # type: ignore[assignment]
-    """SetStepResult moves a PENDING, SCHEDULED or RUNNING step to SUCCEEDED
+    """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+    SUCCEEDED
     and stores its result. Repeating it with the same result is a no-op; a
     different result for an already succeeded step is FAILED_PRECONDITION.
     """
     SetStepError: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepErrorRequest, _workflow_state_pb2.SetStepErrorResponse]  # type: ignore[assignment]
-    """SetStepError moves a PENDING, SCHEDULED or RUNNING step to FAILED and
+    """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+    FAILED and
     stores its error. Repeating it with the same error is a no-op.
     """
     CreateRetryAttempt: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateRetryAttemptRequest, _workflow_state_pb2.CreateRetryAttemptResponse]  # type: ignore[assignment]
@@ -486,7 +508,8 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     number of its runs in each status.
     """
     CancelRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]  # type: ignore[assignment]
-    """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+    """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
+    reason as its
     error (code "CANCELLED"), and its event, in one statement. Its steps that
     have not started are never handed to a worker; a worker running an
     attempt of it gets a cancel on its StreamStepTasks stream, and any result
@@ -496,13 +519,15 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     unknown run.
     """
     CancelRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]  # type: ignore[assignment]
-    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+    """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
+    SUSPENDED runs
     that match a filter, oldest first, and says which. Call it again while it
     returns max_runs runs to cancel more.
     """
     DeleteRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]  # type: ignore[assignment]
     """DeleteRun erases a run with its steps, every attempt and every event, in
-    one transaction. A RUNNING run is erased only with force (else
+    one transaction. A RUNNING or SUSPENDED run is erased only with force
+    (else
     FAILED_PRECONDITION, nothing erased); a worker still running one of its
     attempts then has its report refused with NOT_FOUND. Leases are not a
     run's: their keys are free text and stay. NOT_FOUND for an unknown run
@@ -512,7 +537,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     DeleteRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]  # type: ignore[assignment]
     """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
     a filter, oldest first, in one transaction, and says which. Without
-    force, RUNNING runs are left out. Call it again while it returns
+    force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
     max_runs runs to delete more.
     """
     ListLeases: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]  # type: ignore[assignment]
@@ -532,8 +557,9 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     by its workflow and its set of statuses (order and repeats do not
     count; empty means all three finished statuses): setting the same pair
     again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
-    (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-    statuses, or a keep that is unset, not positive or over a century.
+    (naming the field) for RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED or
+    RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
+    positive or over a century.
     """
     ListRetentionPolicies: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]  # type: ignore[assignment]
     """ListRetentionPolicies returns every retention policy, by policy_id."""
@@ -559,14 +585,17 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     """
     SetStepChildRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepChildRunRequest, _workflow_state_pb2.SetStepChildRunResponse]  # type: ignore[assignment]
     """SetStepChildRun records the run a step's current attempt started as its
-    child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
-    Setting the same child again is a no-op; another child for the same
-    attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    child (a sub-workflow), in any status of the step while its run is not
+    finished. The child must exist (NOT_FOUND naming child_run_id
+    otherwise). Setting the same child again is a no-op; another child for
+    the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
+    next attempt) clears it.
     """
     SetStepBranch: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepBranchRequest, _workflow_state_pb2.SetStepBranchResponse]  # type: ignore[assignment]
-    """SetStepBranch records which branch a graph node took after it ran.
-    Setting the same key again is a no-op; another key for the same attempt
-    is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+    """SetStepBranch records which branch a graph node took after it ran, in
+    any status of the step while its run is not finished. Setting the same
+    key again is a no-op; another key for the same attempt is
+    FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
     """
     ClaimStep: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ClaimStepRequest, _workflow_state_pb2.ClaimStepResponse]  # type: ignore[assignment]
     """ClaimStep claims a step for execution by the caller, in one statement,
@@ -576,7 +605,10 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
     claimed false, and nothing is written. A step recorded with another
     rpc_name than the one given is FAILED_PRECONDITION naming both, so a
-    message naming the wrong function never runs it.
+    message naming the wrong function never runs it. A PENDING, SCHEDULED or
+    FAILED step of a finished run is FAILED_PRECONDITION (one RUNNING,
+    SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
+    the run has no step of that name.
     """
     UpdateRunState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStateRequest, _workflow_state_pb2.UpdateRunStateResponse]  # type: ignore[assignment]
     """UpdateRunState sets one named variable of a run's state (a JSON object
@@ -607,12 +639,16 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     ListStalledRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStalledRunsRequest, _workflow_state_pb2.ListStalledRunsResponse]  # type: ignore[assignment]
     """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
     theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
-    of its steps changed since updated_before. Oldest change first. An engine
-    re-drives them after a crash lost their next move.
+    of its steps changed at or after updated_before (a run's changes include
+    its state variables; a step's, its child run and branch). Oldest last
+    change first. An engine re-drives them after a crash lost their next
+    move.
     """
     ListUndispatchedSteps: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListUndispatchedStepsRequest, _workflow_state_pb2.ListUndispatchedStepsResponse]  # type: ignore[assignment]
     """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
-    changed since updated_before, oldest change first: steps whose dispatch
+    changed at or after updated_before, oldest change first (steps without
+    an rpc_name too: the engine knows what to do with them): steps whose
+    dispatch
     an engine may have lost and may send again (ClaimStep keeps a duplicate
     from running twice).
     """
@@ -668,7 +704,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.UpdateRunStatusRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.UpdateRunStatusResponse, _abc.Awaitable[_workflow_state_pb2.UpdateRunStatusResponse]]:
-        """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED or
+        """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
+        or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
         CANCELLED, optionally storing its output or error. A finished run refuses
         any other status (FAILED_PRECONDITION); repeating its status is a no-op.
         """
@@ -679,7 +716,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.InsertStepStateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.InsertStepStateResponse, _abc.Awaitable[_workflow_state_pb2.InsertStepStateResponse]]:
-        """InsertStepState creates a step of a running run in status PENDING with
+        """InsertStepState creates a step of a run not finished (RUNNING or
+        SUSPENDED) in status PENDING with
         attempt_count 1 and its first history row. ALREADY_EXISTS when the run
         already has a step of that name.
         """
@@ -700,7 +738,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetStepScheduledRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepScheduledResponse, _abc.Awaitable[_workflow_state_pb2.SetStepScheduledResponse]]:
-        """SetStepScheduled moves a PENDING step to SCHEDULED."""
+        """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED."""
 
     @_abc_1.abstractmethod
     def SetStepRunning(
@@ -708,7 +746,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetStepRunningRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepRunningResponse, _abc.Awaitable[_workflow_state_pb2.SetStepRunningResponse]]:
-        """SetStepRunning moves a PENDING or SCHEDULED step to RUNNING."""
+        """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING."""
 
     @_abc_1.abstractmethod
     def SetStepResult(
@@ -716,7 +754,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetStepResultRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepResultResponse, _abc.Awaitable[_workflow_state_pb2.SetStepResultResponse]]:
-        """SetStepResult moves a PENDING, SCHEDULED or RUNNING step to SUCCEEDED
+        """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+        SUCCEEDED
         and stores its result. Repeating it with the same result is a no-op; a
         different result for an already succeeded step is FAILED_PRECONDITION.
         """
@@ -727,7 +766,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetStepErrorRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepErrorResponse, _abc.Awaitable[_workflow_state_pb2.SetStepErrorResponse]]:
-        """SetStepError moves a PENDING, SCHEDULED or RUNNING step to FAILED and
+        """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+        FAILED and
         stores its error. Repeating it with the same error is a no-op.
         """
 
@@ -902,7 +942,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.CancelRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.CancelRunResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunResponse]]:
-        """CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+        """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
+        reason as its
         error (code "CANCELLED"), and its event, in one statement. Its steps that
         have not started are never handed to a worker; a worker running an
         attempt of it gets a cancel on its StreamStepTasks stream, and any result
@@ -918,7 +959,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.CancelRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.CancelRunsResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunsResponse]]:
-        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+        """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
+        SUSPENDED runs
         that match a filter, oldest first, and says which. Call it again while it
         returns max_runs runs to cancel more.
         """
@@ -930,7 +972,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.DeleteRunResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunResponse]]:
         """DeleteRun erases a run with its steps, every attempt and every event, in
-        one transaction. A RUNNING run is erased only with force (else
+        one transaction. A RUNNING or SUSPENDED run is erased only with force
+        (else
         FAILED_PRECONDITION, nothing erased); a worker still running one of its
         attempts then has its report refused with NOT_FOUND. Leases are not a
         run's: their keys are free text and stay. NOT_FOUND for an unknown run
@@ -946,7 +989,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_state_pb2.DeleteRunsResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunsResponse]]:
         """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
         a filter, oldest first, in one transaction, and says which. Without
-        force, RUNNING runs are left out. Call it again while it returns
+        force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
         max_runs runs to delete more.
         """
 
@@ -978,8 +1021,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         by its workflow and its set of statuses (order and repeats do not
         count; empty means all three finished statuses): setting the same pair
         again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
-        (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-        statuses, or a keep that is unset, not positive or over a century.
+        (naming the field) for RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED or
+        RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
+        positive or over a century.
         """
 
     @_abc_1.abstractmethod
@@ -1035,9 +1079,11 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepChildRunResponse, _abc.Awaitable[_workflow_state_pb2.SetStepChildRunResponse]]:
         """SetStepChildRun records the run a step's current attempt started as its
-        child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
-        Setting the same child again is a no-op; another child for the same
-        attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        child (a sub-workflow), in any status of the step while its run is not
+        finished. The child must exist (NOT_FOUND naming child_run_id
+        otherwise). Setting the same child again is a no-op; another child for
+        the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
+        next attempt) clears it.
         """
 
     @_abc_1.abstractmethod
@@ -1046,9 +1092,10 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetStepBranchRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepBranchResponse, _abc.Awaitable[_workflow_state_pb2.SetStepBranchResponse]]:
-        """SetStepBranch records which branch a graph node took after it ran.
-        Setting the same key again is a no-op; another key for the same attempt
-        is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+        """SetStepBranch records which branch a graph node took after it ran, in
+        any status of the step while its run is not finished. Setting the same
+        key again is a no-op; another key for the same attempt is
+        FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
         """
 
     @_abc_1.abstractmethod
@@ -1064,7 +1111,10 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
         claimed false, and nothing is written. A step recorded with another
         rpc_name than the one given is FAILED_PRECONDITION naming both, so a
-        message naming the wrong function never runs it.
+        message naming the wrong function never runs it. A PENDING, SCHEDULED or
+        FAILED step of a finished run is FAILED_PRECONDITION (one RUNNING,
+        SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
+        the run has no step of that name.
         """
 
     @_abc_1.abstractmethod
@@ -1131,8 +1181,10 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_state_pb2.ListStalledRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListStalledRunsResponse]]:
         """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
         theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
-        of its steps changed since updated_before. Oldest change first. An engine
-        re-drives them after a crash lost their next move.
+        of its steps changed at or after updated_before (a run's changes include
+        its state variables; a step's, its child run and branch). Oldest last
+        change first. An engine re-drives them after a crash lost their next
+        move.
         """
 
     @_abc_1.abstractmethod
@@ -1142,7 +1194,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.ListUndispatchedStepsResponse, _abc.Awaitable[_workflow_state_pb2.ListUndispatchedStepsResponse]]:
         """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
-        changed since updated_before, oldest change first: steps whose dispatch
+        changed at or after updated_before, oldest change first (steps without
+        an rpc_name too: the engine knows what to do with them): steps whose
+        dispatch
         an engine may have lost and may send again (ClaimStep keeps a duplicate
         from running twice).
         """

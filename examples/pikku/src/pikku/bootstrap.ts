@@ -1,11 +1,12 @@
 /**
  * What `.pikku/pikku-bootstrap.gen.ts` does in a Pikku app built with the
  * `pikku` CLI: record each function's and workflow's metadata in Pikku's state
- * and register their bodies. Written by hand here (see src/pikku/README.md);
- * the shapes are the CLI's (FunctionsRuntimeMeta, RPC name -> function id,
- * WorkflowsRuntimeMeta) and `addFunction` / `addWorkflow` are Pikku's own.
+ * and register their bodies. Written by hand here (README: "Why `src/pikku/`
+ * is written by hand"); the shapes are the CLI's (FunctionsRuntimeMeta, RPC
+ * name -> function id, WorkflowsRuntimeMeta, the workflow queues' meta) and
+ * `addFunction` / `addWorkflow` are Pikku's own.
  *
- * `queuedSteps` marks `chargeCard` `workflowQueued`, the function-meta flag
+ * `queuedSteps` marks the QUEUED_FUNCTIONS `workflowQueued`, the function-meta flag
  * with which a Pikku app sends a step to its queue instead of running it in
  * the orchestrator's process (src/run-queued.ts).
  */

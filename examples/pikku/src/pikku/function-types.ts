@@ -1,8 +1,8 @@
 /**
  * The typed helpers a Pikku app gets from its generated `.pikku/` folder
  * (`#pikku/function`, `#pikku/workflow`). The `pikku` CLI writes them from the
- * app's own service types; this example writes them by hand (see
- * src/pikku/README.md for why), with the same bodies the CLI emits: a bare
+ * app's own service types; this example writes them by hand (README: "Why
+ * `src/pikku/` is written by hand"), with the bodies the CLI emits: a bare
  * function becomes `{ func }`, a config is returned as it is.
  */
 import type {

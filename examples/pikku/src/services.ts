@@ -18,7 +18,7 @@ export type AppServices = CoreSingletonServices & {
   workflowService: PikkuWorkflowService
 }
 
-/** Which workflowstate server: WORKFLOWSTATE_ADDRESS and WORKFLOWSTATE_TOKEN, as the CLI reads them. */
+/** Which workflowstate server: WORKFLOWSTATE_ADDRESS and WORKFLOWSTATE_TOKEN, as clients/typescript/examples read them. */
 export const serverOptions = (): { address: string; options: { token?: string } } => {
   const token = process.env.WORKFLOWSTATE_TOKEN
   return {
@@ -27,7 +27,11 @@ export const serverOptions = (): { address: string; options: { token?: string } 
   }
 }
 
-/** Pikku's workflow service backed by the workflowstate server, as Pikku's own backends are built. */
+/**
+ * Pikku's workflow service backed by the workflowstate server, built as
+ * Pikku's own backends are. Build it after bootstrap(): its constructor wires
+ * Pikku's workflow queue workers from the registered meta.
+ */
 export const createWorkflowService = async (): Promise<WorkflowStateService> => {
   const { address, options } = serverOptions()
   const service = new WorkflowStateService(address, options)

@@ -144,10 +144,10 @@ export class Worker {
     this.askToStop();
     if (!this.started) return true;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)));
-    const clean = await Promise.race([this.finished.then(() => false, () => false), timedOut]);
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const first = await Promise.race([this.finished.then(() => "finished", () => "finished"), timeout]);
     clearTimeout(timer);
-    if (!clean) return true;
+    if (first === "finished") return true;
     this.abandon();
     await this.finished.catch(() => undefined);
     return false;

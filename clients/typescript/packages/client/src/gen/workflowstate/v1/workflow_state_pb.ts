@@ -229,7 +229,9 @@ export type UpdateRunStatusRequest = Message<"workflowstate.v1.UpdateRunStatusRe
   outputJson?: string | undefined;
 
   /**
-   * error is the reason the run failed; unset leaves it unchanged.
+   * error is the reason the run failed (or is suspended); unset leaves the
+   * stored error unchanged, except that a move to RUNNING or COMPLETED clears
+   * it (it described the suspension the run leaves).
    *
    * @generated from field: workflowstate.v1.Failure error = 4;
    */
@@ -1674,7 +1676,7 @@ export type WorkflowSummary = Message<"workflowstate.v1.WorkflowSummary"> & {
 
   /**
    * run_counts has one entry per run status (RUNNING, COMPLETED, FAILED,
-   * CANCELLED, in that order), zero counts included.
+   * CANCELLED, SUSPENDED, in that order), zero counts included.
    *
    * @generated from field: repeated workflowstate.v1.RunStatusCount run_counts = 2;
    */
@@ -1774,8 +1776,9 @@ export const CancelRunResponseSchema: GenMessage<CancelRunResponse> = /*@__PURE_
 export type CancelRunsRequest = Message<"workflowstate.v1.CancelRunsRequest"> & {
   /**
    * filter keeps the runs to cancel; unset matches every run. Only RUNNING
-   * runs are cancelled, so its statuses may be empty or RUN_STATUS_RUNNING
-   * alone; any other status is INVALID_ARGUMENT.
+   * and SUSPENDED runs are cancelled, so its statuses may be empty or hold
+   * RUN_STATUS_RUNNING and RUN_STATUS_SUSPENDED only; any other status is
+   * INVALID_ARGUMENT.
    *
    * @generated from field: workflowstate.v1.RunFilter filter = 1;
    */
@@ -1847,7 +1850,7 @@ export type DeleteRunRequest = Message<"workflowstate.v1.DeleteRunRequest"> & {
   runId: string;
 
   /**
-   * force erases a RUNNING run too; false refuses it with
+   * force erases a RUNNING or SUSPENDED run too; false refuses it with
    * FAILED_PRECONDITION.
    *
    * @generated from field: bool force = 2;
@@ -1884,8 +1887,8 @@ export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE_
  */
 export type DeleteRunsRequest = Message<"workflowstate.v1.DeleteRunsRequest"> & {
   /**
-   * filter keeps the runs to erase; unset matches every run (RUNNING ones
-   * only with force).
+   * filter keeps the runs to erase; unset matches every run (RUNNING and
+   * SUSPENDED ones only with force).
    *
    * @generated from field: workflowstate.v1.RunFilter filter = 1;
    */
@@ -1900,8 +1903,9 @@ export type DeleteRunsRequest = Message<"workflowstate.v1.DeleteRunsRequest"> & 
   maxRuns: number;
 
   /**
-   * force erases RUNNING runs that match too; false leaves them, and a
-   * filter whose statuses are RUN_STATUS_RUNNING alone is INVALID_ARGUMENT.
+   * force erases RUNNING and SUSPENDED runs that match too; false leaves
+   * them, and a filter whose statuses hold only RUN_STATUS_RUNNING and
+   * RUN_STATUS_SUSPENDED is INVALID_ARGUMENT.
    *
    * @generated from field: bool force = 3;
    */
@@ -3592,7 +3596,8 @@ export type StepState = Message<"workflowstate.v1.StepState"> & {
   stepName: string;
 
   /**
-   * rpc_name is the function that runs the step.
+   * rpc_name is the function that runs the step; empty for a step without
+   * one.
    *
    * @generated from field: string rpc_name = 4;
    */
@@ -4135,7 +4140,8 @@ export type UpdateRunStateRequest = Message<"workflowstate.v1.UpdateRunStateRequ
 
   /**
    * value_json is the variable's new value as JSON text; empty means JSON
-   * null.
+   * null. Over the payload limit alone it is INVALID_ARGUMENT; a state that
+   * would grow past it is RESOURCE_EXHAUSTED.
    *
    * @generated from field: string value_json = 3;
    */
@@ -4931,7 +4937,8 @@ export const WorkflowStateService: GenService<{
     output: typeof GetRunHistoryResponseSchema;
   },
   /**
-   * UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED or
+   * UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
+   * or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
    * CANCELLED, optionally storing its output or error. A finished run refuses
    * any other status (FAILED_PRECONDITION); repeating its status is a no-op.
    *
@@ -4943,7 +4950,8 @@ export const WorkflowStateService: GenService<{
     output: typeof UpdateRunStatusResponseSchema;
   },
   /**
-   * InsertStepState creates a step of a running run in status PENDING with
+   * InsertStepState creates a step of a run not finished (RUNNING or
+   * SUSPENDED) in status PENDING with
    * attempt_count 1 and its first history row. ALREADY_EXISTS when the run
    * already has a step of that name.
    *
@@ -4966,7 +4974,7 @@ export const WorkflowStateService: GenService<{
     output: typeof GetStepStateResponseSchema;
   },
   /**
-   * SetStepScheduled moves a PENDING step to SCHEDULED.
+   * SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.SetStepScheduled
    */
@@ -4976,7 +4984,7 @@ export const WorkflowStateService: GenService<{
     output: typeof SetStepScheduledResponseSchema;
   },
   /**
-   * SetStepRunning moves a PENDING or SCHEDULED step to RUNNING.
+   * SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.SetStepRunning
    */
@@ -4986,7 +4994,8 @@ export const WorkflowStateService: GenService<{
     output: typeof SetStepRunningResponseSchema;
   },
   /**
-   * SetStepResult moves a PENDING, SCHEDULED or RUNNING step to SUCCEEDED
+   * SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+   * SUCCEEDED
    * and stores its result. Repeating it with the same result is a no-op; a
    * different result for an already succeeded step is FAILED_PRECONDITION.
    *
@@ -4998,7 +5007,8 @@ export const WorkflowStateService: GenService<{
     output: typeof SetStepResultResponseSchema;
   },
   /**
-   * SetStepError moves a PENDING, SCHEDULED or RUNNING step to FAILED and
+   * SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
+   * FAILED and
    * stores its error. Repeating it with the same error is a no-op.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.SetStepError
@@ -5182,7 +5192,8 @@ export const WorkflowStateService: GenService<{
     output: typeof ListWorkflowsResponseSchema;
   },
   /**
-   * CancelRun stops a RUNNING run: it becomes CANCELLED, with reason as its
+   * CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
+   * reason as its
    * error (code "CANCELLED"), and its event, in one statement. Its steps that
    * have not started are never handed to a worker; a worker running an
    * attempt of it gets a cancel on its StreamStepTasks stream, and any result
@@ -5199,7 +5210,8 @@ export const WorkflowStateService: GenService<{
     output: typeof CancelRunResponseSchema;
   },
   /**
-   * CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING runs
+   * CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
+   * SUSPENDED runs
    * that match a filter, oldest first, and says which. Call it again while it
    * returns max_runs runs to cancel more.
    *
@@ -5212,7 +5224,8 @@ export const WorkflowStateService: GenService<{
   },
   /**
    * DeleteRun erases a run with its steps, every attempt and every event, in
-   * one transaction. A RUNNING run is erased only with force (else
+   * one transaction. A RUNNING or SUSPENDED run is erased only with force
+   * (else
    * FAILED_PRECONDITION, nothing erased); a worker still running one of its
    * attempts then has its report refused with NOT_FOUND. Leases are not a
    * run's: their keys are free text and stay. NOT_FOUND for an unknown run
@@ -5229,7 +5242,7 @@ export const WorkflowStateService: GenService<{
   /**
    * DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
    * a filter, oldest first, in one transaction, and says which. Without
-   * force, RUNNING runs are left out. Call it again while it returns
+   * force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
    * max_runs runs to delete more.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.DeleteRuns
@@ -5261,8 +5274,9 @@ export const WorkflowStateService: GenService<{
    * by its workflow and its set of statuses (order and repeats do not
    * count; empty means all three finished statuses): setting the same pair
    * again replaces its keep and keeps its policy_id. INVALID_ARGUMENT
-   * (naming the field) for RUN_STATUS_RUNNING or RUN_STATUS_UNSPECIFIED in
-   * statuses, or a keep that is unset, not positive or over a century.
+   * (naming the field) for RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED or
+   * RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
+   * positive or over a century.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.SetRetentionPolicy
    */
@@ -5321,9 +5335,11 @@ export const WorkflowStateService: GenService<{
   },
   /**
    * SetStepChildRun records the run a step's current attempt started as its
-   * child (a sub-workflow). The child must exist (NOT_FOUND otherwise).
-   * Setting the same child again is a no-op; another child for the same
-   * attempt is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+   * child (a sub-workflow), in any status of the step while its run is not
+   * finished. The child must exist (NOT_FOUND naming child_run_id
+   * otherwise). Setting the same child again is a no-op; another child for
+   * the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
+   * next attempt) clears it.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.SetStepChildRun
    */
@@ -5333,9 +5349,10 @@ export const WorkflowStateService: GenService<{
     output: typeof SetStepChildRunResponseSchema;
   },
   /**
-   * SetStepBranch records which branch a graph node took after it ran.
-   * Setting the same key again is a no-op; another key for the same attempt
-   * is FAILED_PRECONDITION. CreateRetryAttempt clears it.
+   * SetStepBranch records which branch a graph node took after it ran, in
+   * any status of the step while its run is not finished. Setting the same
+   * key again is a no-op; another key for the same attempt is
+   * FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.SetStepBranch
    */
@@ -5352,7 +5369,10 @@ export const WorkflowStateService: GenService<{
    * step already RUNNING, SUSPENDED or SUCCEEDED is returned as it is with
    * claimed false, and nothing is written. A step recorded with another
    * rpc_name than the one given is FAILED_PRECONDITION naming both, so a
-   * message naming the wrong function never runs it.
+   * message naming the wrong function never runs it. A PENDING, SCHEDULED or
+   * FAILED step of a finished run is FAILED_PRECONDITION (one RUNNING,
+   * SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
+   * the run has no step of that name.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.ClaimStep
    */
@@ -5425,8 +5445,10 @@ export const WorkflowStateService: GenService<{
   /**
    * ListStalledRuns returns RUNNING runs that nothing is moving: no step of
    * theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
-   * of its steps changed since updated_before. Oldest change first. An engine
-   * re-drives them after a crash lost their next move.
+   * of its steps changed at or after updated_before (a run's changes include
+   * its state variables; a step's, its child run and branch). Oldest last
+   * change first. An engine re-drives them after a crash lost their next
+   * move.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.ListStalledRuns
    */
@@ -5437,7 +5459,9 @@ export const WorkflowStateService: GenService<{
   },
   /**
    * ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
-   * changed since updated_before, oldest change first: steps whose dispatch
+   * changed at or after updated_before, oldest change first (steps without
+   * an rpc_name too: the engine knows what to do with them): steps whose
+   * dispatch
    * an engine may have lost and may send again (ClaimStep keeps a duplicate
    * from running twice).
    *

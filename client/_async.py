@@ -596,9 +596,9 @@ class AsyncWorkflowStateClient:
         workflow: str,
         graph_hash: str,
         graph: Any,
-        *,
         source: str = "",
         status: WorkflowVersionStatus | None = None,
+        *,
         timeout: timedelta | None = None,
     ) -> UpsertedVersion:
         """Record a version of ``workflow``: its ``graph`` (any JSON value) under ``graph_hash``,
@@ -618,7 +618,7 @@ class AsyncWorkflowStateClient:
         return await self._invoke(_calls.update_workflow_version_status(workflow, graph_hash, status), timeout)
 
     async def list_stalled_runs(
-        self, updated_before: datetime, *, max_runs: int = 100, timeout: timedelta | None = None
+        self, updated_before: datetime, max_runs: int = 100, *, timeout: timedelta | None = None
     ) -> list[str]:
         """Ids of RUNNING runs nothing is moving (no step RUNNING, SCHEDULED or SUSPENDED, and
         neither the run nor a step changed since ``updated_before``), oldest change first, at
@@ -626,7 +626,7 @@ class AsyncWorkflowStateClient:
         return await self._invoke(_calls.list_stalled_runs(updated_before, max_runs), timeout)
 
     async def list_undispatched_steps(
-        self, updated_before: datetime, *, max_steps: int = 100, timeout: timedelta | None = None
+        self, updated_before: datetime, max_steps: int = 100, *, timeout: timedelta | None = None
     ) -> list[StepRef]:
         """PENDING steps of RUNNING runs unchanged since ``updated_before``, oldest change
         first, at most ``max_steps`` (1 to 1000): steps whose dispatch may have been lost."""

@@ -280,3 +280,23 @@ def test_a_worker_holding_a_suspended_attempt_loses_it(stub, rpc) -> None:
     after = _read(stub, step)
     assert after.status == SUSPENDED and not after.HasField("result_json") and not after.HasField("error")
     worker.cancel()
+
+
+def test_workers_keep_their_attempts_while_the_run_is_suspended_and_are_told_when_it_finishes(stub, rpc) -> None:
+    worker = TaskStream(stub)
+    worker.subscribe([rpc], max_in_flight=1)
+    [first, second] = scheduled_steps(stub, rpc, 2)
+    task = worker.expect("task")
+    assert task.step_id == first.step_id
+    stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=first.run_id, status=R_SUSPENDED))
+    # Not finished: no cancel comes, and the attempt's result is taken.
+    worker.complete(task)
+    assert worker.expect("accepted").status == SUCCEEDED
+    worker.credit()
+    held = worker.expect("task")
+    assert held.step_id == second.step_id, "a suspended run's scheduled steps are still handed out"
+    # Leaving SUSPENDED for a finished status tells the worker, as leaving RUNNING does (migration 0010).
+    stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=first.run_id, status=R_FAILED, error=pb.Failure(message="gave up")))
+    cancel = worker.expect("cancel")
+    assert (cancel.step_id, cancel.reason) == (held.step_id, "the run is FAILED")
+    worker.cancel()

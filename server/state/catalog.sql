@@ -22,7 +22,7 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
@@ -39,7 +39,7 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
@@ -56,7 +56,7 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
@@ -74,7 +74,7 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.input END AS input,
        CASE WHEN %(full)s::boolean THEN r.output END AS output,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
-       r.create_time, r.update_time
+       r.create_time, r.update_time, r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))

@@ -44,6 +44,7 @@ from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
 from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, RetentionPolicy, Run, RunEvent, RunPage, RunStatus, StepAttempt
 from ._types import StepChange, StepState, StepStatus, StepTask, TaskCancellation, WorkerInfo, WorkflowSummary
+from ._types import Schedule, ScheduleCatchUp, ScheduleOverlap, SchedulePage
 
 __all__ = [
     "Aborted",
@@ -69,6 +70,10 @@ __all__ = [
     "RunEvent",
     "RunPage",
     "RunStatus",
+    "Schedule",
+    "ScheduleCatchUp",
+    "ScheduleOverlap",
+    "SchedulePage",
     "StepAttempt",
     "StepChange",
     "StepState",

@@ -60,6 +60,12 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetRetentionPolicy",
     "ListRetentionPolicies",
     "ListWorkers",
+    # A repeated create of the same schedule returns it; pausing or resuming again is a no-op.
+    # Not DeleteSchedule: a repeat after a lost reply is NOT_FOUND.
+    "CreateSchedule",
+    "ListSchedules",
+    "PauseSchedule",
+    "ResumeSchedule",
 )
 
 

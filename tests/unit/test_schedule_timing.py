@@ -4,6 +4,7 @@ changes, and the rule for due and missed occurrences."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_wildcard_hours_follow_real_time_across_the_change() -> None:
     for _ in range(4):
         instant = quarter.after(instant)
         times.append(instant)
-    assert [b - a for a, b in zip(times, times[1:])] == [timedelta(minutes=30)] * 3
+    assert [b - a for a, b in pairwise(times)] == [timedelta(minutes=30)] * 3
 
 
 # --- bad timings -------------------------------------------------------------------------------

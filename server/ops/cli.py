@@ -19,6 +19,7 @@ from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
 from .cli_admin import add_commands as add_admin_commands
 from .cli_runs import add_commands as add_operator_commands
+from .cli_schedules import add_commands as add_schedule_commands
 
 log = logging.getLogger("workflowstate.server")
 
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     connection = connection_options()
     add_operator_commands(commands, connection)
     add_admin_commands(commands, connection)
+    add_schedule_commands(commands, connection)
     return parser
 
 

@@ -212,6 +212,26 @@ def test_occurrences_missed_while_no_server_ran(start_server, db, catch_up: int)
             assert [schedule_time.replace(tzinfo=None) for schedule_time, _, _, _ in runs] == [upcoming - timedelta(hours=1)]
 
 
+def test_a_schedule_whose_times_cannot_be_computed_holds_up_no_other(start_server, db) -> None:
+    """A stored schedule whose timezone the system no longer knows is logged once and skipped."""
+    server = start_server(*FAST)
+    broken = f"broken-{uuid.uuid4().hex[:6]}"
+    db.execute(
+        sql.SQL(
+            "INSERT INTO {}.schedules (schedule_id, workflow, cron, timezone, input, overlap, catch_up, next_fire_time) "
+            "VALUES (%s, 'w', '* * * * *', 'Gone/Away', 'null', 'allow', 'skip', now() - interval '1 second')"
+        ).format(sql.Identifier(server.schema)),
+        (broken,),
+    )
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        schedule_id = f"fine-{uuid.uuid4().hex[:6]}"
+        stub.CreateSchedule(_every(schedule_id, overlap=pb.SCHEDULE_OVERLAP_ALLOW))
+        _runs_at_least(db, server.schema, schedule_id, 2)
+    assert _runs(db, server.schema, broken) == []
+    assert server.log_text().count("cannot compute the next occurrence of a schedule") == 1
+
+
 # --- the API ---------------------------------------------------------------------------------
 
 

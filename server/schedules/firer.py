@@ -47,6 +47,9 @@ class ScheduleFirer:
         self._supervisor = supervisor or Supervisor()
         self._batch = batch
         self._wake = asyncio.Event()
+        # Schedules whose next occurrence could not be computed: skipped, and the loop then sleeps
+        # its poll interval (they stay due, so sleeping "until the soonest" would be a busy loop).
+        self._broken: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -64,11 +67,21 @@ class ScheduleFirer:
     async def tick(self) -> int:
         """Handle the schedules due now; return how many runs this server made."""
         created = 0
+        previous, self._broken = self._broken, set()
         while True:
             due = await self.store.due(self._batch)
             handled = 0
             for schedule in due:
-                fired = await self.store.fire(schedule, decide(schedule.timing, schedule.next_fire_time, schedule.now, schedule.catch_up))
+                try:
+                    decision = decide(schedule.timing, schedule.next_fire_time, schedule.now, schedule.catch_up)
+                except Exception:
+                    # A stored schedule whose times cannot be computed any more (its timezone left
+                    # the system's tz database): say so once, and let it not hold up the others.
+                    if schedule.schedule_id not in previous | self._broken:
+                        log.exception("cannot compute the next occurrence of a schedule", extra={"schedule_id": schedule.schedule_id})
+                    self._broken.add(schedule.schedule_id)
+                    continue
+                fired = await self.store.fire(schedule, decision)
                 if fired is None:
                     continue  # another server handled it, or holds it now
                 handled += 1
@@ -92,7 +105,7 @@ class ScheduleFirer:
                 log.warning("could not fire the due schedules", extra={"reason": str(err)})
                 wait = None
             # Never a busy loop: a schedule due now that another server holds is handled by it.
-            sleep = self.poll_interval if wait is None else min(max(wait, MIN_SLEEP), self.poll_interval)
+            sleep = self.poll_interval if wait is None or self._broken else min(max(wait, MIN_SLEEP), self.poll_interval)
             try:
                 await asyncio.wait_for(self._wake.wait(), sleep)
             except TimeoutError:

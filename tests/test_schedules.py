@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import grpc
 import psycopg
@@ -157,7 +157,7 @@ def test_paused_schedules_make_no_runs_and_resume_without_replaying(two_servers,
     assert _runs(db, schema, schedule_id) == before
     resumed = stubs[0].ResumeSchedule(pb.ResumeScheduleRequest(schedule_id=schedule_id)).schedule
     resumed_at = _schedule(db, schema, schedule_id)["now"]
-    assert not resumed.paused and resumed.next_fire_time.ToDatetime().timestamp() > paused_at.timestamp() + 3
+    assert not resumed.paused and resumed.next_fire_time.ToDatetime(tzinfo=timezone.utc) > paused_at + 3 * SECOND
     assert stubs[1].ResumeSchedule(pb.ResumeScheduleRequest(schedule_id=schedule_id)).schedule.update_time == resumed.update_time  # no-op
     _runs_at_least(db, schema, schedule_id, len(before) + 1)
     after = _runs(db, schema, schedule_id)[len(before):]
@@ -199,19 +199,19 @@ def test_occurrences_missed_while_no_server_ran(start_server, db, catch_up: int)
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.WorkflowStateServiceStub(channel)
         created = stub.CreateSchedule(_every(schedule_id, timedelta(hours=1), catch_up=catch_up, overlap=pb.SCHEDULE_OVERLAP_ALLOW)).schedule
-        upcoming = created.next_fire_time.ToDatetime().replace(tzinfo=None)
+        upcoming = created.next_fire_time.ToDatetime(tzinfo=timezone.utc)
         db.execute(
             sql.SQL("UPDATE {}.schedules SET next_fire_time = next_fire_time - interval '5 hours' WHERE schedule_id = %s").format(schema),
             (schedule_id,),
         )
         # Handled once the servers moved it back to the future (the loop looks at least every 0.1 s).
         wait_in_database(db, f"(SELECT next_fire_time FROM {server.schema}.schedules WHERE schedule_id = {{}}) > now()", (schedule_id,))
-        assert _listed(stub, schedule_id).next_fire_time.ToDatetime().replace(tzinfo=None) == upcoming
+        assert _listed(stub, schedule_id).next_fire_time.ToDatetime(tzinfo=timezone.utc) == upcoming
         runs = _runs(db, server.schema, schedule_id)
         if catch_up == pb.SCHEDULE_CATCH_UP_SKIP:
             assert runs == []
         else:
-            assert [schedule_time.replace(tzinfo=None) for schedule_time, _, _, _ in runs] == [upcoming - timedelta(hours=1)]
+            assert [schedule_time for schedule_time, _, _, _ in runs] == [upcoming - timedelta(hours=1)]
 
 
 def test_a_schedule_whose_times_cannot_be_computed_holds_up_no_other(start_server, db) -> None:

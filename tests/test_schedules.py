@@ -100,6 +100,31 @@ def test_two_servers_make_one_run_per_occurrence_and_announce_it(two_servers, st
 
     wait_until(lambda: counted() >= len(runs), "the scheduled runs counted")
     assert counted() == len(runs)
+    # The unique index never had to refuse a run: no server ever tried an occurrence another had made.
+    assert not any("had a run already" in server.log_text() for server in two_servers)
+
+
+def test_an_occurrence_that_has_a_run_already_gets_no_second_one(start_server, db) -> None:
+    """The unique index's refusal, as the servers meet it: a run of a former schedule of the same id
+    holds the next occurrence (its time set there on purpose); the server makes none and says so."""
+    server = start_server(*FAST)
+    schema = sql.Identifier(server.schema)
+    schedule_id = f"taken-{uuid.uuid4().hex[:6]}"
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        created = stub.CreateSchedule(_every(schedule_id, timedelta(hours=1), catch_up=pb.SCHEDULE_CATCH_UP_LATEST)).schedule
+        upcoming = created.next_fire_time.ToDatetime(tzinfo=timezone.utc)
+        db.execute(
+            sql.SQL(
+                "INSERT INTO {}.runs (run_id, workflow, status, input, schedule_id, schedule_time) "
+                "VALUES (gen_random_uuid(), 'earlier', 'completed', 'null', %s, %s)"
+            ).format(schema),
+            (schedule_id, upcoming - timedelta(hours=1)),
+        )
+        db.execute(sql.SQL("UPDATE {}.schedules SET next_fire_time = %s WHERE schedule_id = %s").format(schema), (upcoming - timedelta(hours=1), schedule_id))
+        wait_in_database(db, f"(SELECT next_fire_time FROM {server.schema}.schedules WHERE schedule_id = {{}}) > now()", (schedule_id,))
+    assert [(run[0], run[2]) for run in _runs(db, server.schema, schedule_id)] == [(upcoming - timedelta(hours=1), "completed")]
+    wait_until(lambda: "had a run already" in server.log_text(), "the refused occurrence logged")
 
 
 def test_the_database_refuses_a_second_run_for_one_occurrence(stub, db, server) -> None:

@@ -85,6 +85,11 @@ class ScheduleFirer:
                 if fired is None:
                     continue  # another server handled it, or holds it now
                 handled += 1
+                if fired.duplicate:
+                    log.warning(
+                        "an occurrence of a schedule had a run already: none made",
+                        extra={"schedule_id": schedule.schedule_id, "schedule_time": str(decision.fire_time)},
+                    )
                 if fired.run_id is not None:
                     created += 1
                     # Committed (autocommit): this server's event readers hear at once.

@@ -95,7 +95,9 @@ SELECT min(next_fire_time) AS next_fire_time, now() AS now FROM {schema}.schedul
 -- run anyway. With overlap 'skip' no run is made while the schedule's latest run is in a status
 -- that is not finished (`finished`), and overlap_skips counts the occurrence.
 -- Returns nothing when another server handled the occurrence (or it was paused or deleted), else
--- one row: run_id (NULL when no run was made) and overlapped.
+-- one row: run_id (NULL when no run was made), overlapped, and duplicate: the occurrence should
+-- have made a run but one existed already (never, unless the claim above is broken or the runs of
+-- an earlier schedule of the same id have times to come; the server logs it).
 WITH target AS (
     SELECT s.schedule_id, s.workflow, s.input, s.overlap
     FROM {schema}.schedules s
@@ -127,4 +129,6 @@ WITH target AS (
     ON CONFLICT (schedule_id, schedule_time) WHERE schedule_id IS NOT NULL DO NOTHING
     RETURNING run_id
 )
-SELECT (SELECT run_id FROM created) AS run_id, m.overlapped FROM moved m;
+SELECT c.run_id, m.overlapped,
+       %(fire_time)s::timestamptz IS NOT NULL AND NOT m.overlapped AND c.run_id IS NULL AS duplicate
+FROM moved m LEFT JOIN created c ON true;

@@ -47,10 +47,12 @@ class Due:
 
 @dataclass(frozen=True)
 class Fired:
-    """What handling an occurrence did: the run it made (None: none), and whether overlap skipped it."""
+    """What handling an occurrence did: the run it made (None: none), whether overlap skipped it,
+    and whether the occurrence had a run already (see fire_occurrence)."""
 
     run_id: uuid.UUID | None
     overlapped: bool
+    duplicate: bool
 
 
 class ScheduleStore:
@@ -138,7 +140,7 @@ class ScheduleStore:
             "finished": sorted(status.value for status in TERMINAL_RUN_STATUSES),
         }
         row = await self._sql.fetch_one("fire_occurrence", params)
-        return None if row is None else Fired(row["run_id"], row["overlapped"])
+        return None if row is None else Fired(row["run_id"], row["overlapped"], row["duplicate"])
 
 
 __all__ = ["Due", "Fired", "ScheduleSpec", "ScheduleStore"]

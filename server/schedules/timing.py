@@ -9,7 +9,7 @@ instants (the statement that handles an occurrence names it: schedules.sql fire_
   as Debian's cron does across daylight saving changes (the `cronsim` library): a job at a fixed
   hour and minute that falls in the hour skipped in spring runs at the first minute after the
   gap, and one that falls in the hour repeated in autumn runs once, at its first occurrence; a
-  job with `*` in the minute or hour field follows real time (every 15 minutes stays every 15
+  job whose minute or hour field starts with `*` follows real time (every 15 minutes stays every 15
   minutes of elapsed time, so the repeated hour has its occurrences twice).
 - **Due and missed**: when a server handles a schedule, every occurrence from its next_fire_time
   up to now is due. Only the latest due occurrence may run: it runs when it is at most GRACE old

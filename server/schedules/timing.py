@@ -39,6 +39,8 @@ MIN_INTERVAL = timedelta(seconds=1)
 MAX_INTERVAL = timedelta(days=366)
 MAX_CRON_LENGTH = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Files of the tz database that stand for the machine's own zone, not a zone.
+_MACHINE_ZONES = frozenset({"localtime", "posixrules"})
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -58,6 +60,9 @@ class CatchUp(enum.Enum):
 
 def zone_of(field: str, name: str) -> ZoneInfo:
     """The IANA timezone `name` ('' is UTC); InvalidArgument naming `field` for an unknown one."""
+    if name in _MACHINE_ZONES:
+        # Each server would read its own machine's zone: they could disagree on the times.
+        raise InvalidArgument(f"timezone {name!r} is the zone of whichever machine reads it: name the zone (such as Europe/Paris)")
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):

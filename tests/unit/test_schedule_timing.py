@@ -83,6 +83,7 @@ def test_wildcard_hours_follow_real_time_across_the_change() -> None:
         ("*/0 * * * *", None, "", "cron is not a valid expression"),
         ("0 0 31 4 *", None, "", "cron is not a valid expression"),
         ("* * * * *", None, "Nowhere/Town", "timezone is not a known IANA timezone"),
+        ("* * * * *", None, "localtime", "timezone 'localtime' is the zone of whichever machine reads it"),
         ("c" * 257, None, "", "cron is 257 characters long; the limit is 256"),
     ],
 )

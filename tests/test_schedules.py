@@ -131,11 +131,11 @@ def test_the_database_refuses_a_second_run_for_one_occurrence(stub, db, server) 
     schedule_id = f"unique-{uuid.uuid4().hex[:6]}"
     insert = sql.SQL(
         "INSERT INTO {}.runs (run_id, workflow, status, input, schedule_id, schedule_time) "
-        "VALUES (gen_random_uuid(), 'w', 'running', 'null', %s, '2026-01-01T00:00:00Z')"
+        "VALUES (gen_random_uuid(), %s, 'completed', 'null', %s, '2026-01-01T00:00:00Z')"
     ).format(sql.Identifier(server.schema))
-    db.execute(insert, (schedule_id,))
+    db.execute(insert, (f"wf-{schedule_id}", schedule_id))
     with pytest.raises(psycopg.errors.UniqueViolation):
-        db.execute(insert, (schedule_id,))
+        db.execute(insert, (f"wf-{schedule_id}", schedule_id))
 
 
 # --- overlap -------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from ._worker_sync import Worker
 from ._types import ClaimedStep, Failure, LeaseInfo, LeaseLostReason, LeasePage, PlannedStep, RetentionPolicy, Run, RunEvent, RunPage
 from ._types import RunStatus, StepAttempt, StepChange, StepRef, StepState, StepStatus, StepTask, TaskCancellation, UpsertedVersion
 from ._types import WorkerInfo, WorkflowSummary, WorkflowVersion, WorkflowVersionStatus
+from ._types import Schedule, ScheduleCatchUp, ScheduleOverlap, SchedulePage
 
 __all__ = [
     "Aborted",
@@ -72,6 +73,10 @@ __all__ = [
     "RunEvent",
     "RunPage",
     "RunStatus",
+    "Schedule",
+    "ScheduleCatchUp",
+    "ScheduleOverlap",
+    "SchedulePage",
     "StepAttempt",
     "StepChange",
     "StepRef",

@@ -32,6 +32,10 @@ from ._convert import (
     lease_page_from_proto,
     planned_step_to_proto,
     retention_policy_from_proto,
+    SCHEDULE_CATCH_UP_TO_PROTO,
+    SCHEDULE_OVERLAP_TO_PROTO,
+    schedule_from_proto,
+    schedule_page_from_proto,
     run_from_proto,
     run_page_from_proto,
     run_status_to_proto,
@@ -57,6 +61,10 @@ from ._types import (
     Run,
     RunPage,
     RunStatus,
+    Schedule,
+    ScheduleCatchUp,
+    ScheduleOverlap,
+    SchedulePage,
     StepAttempt,
     StepRef,
     StepState,
@@ -326,6 +334,55 @@ def delete_retention_policy(policy_id: int) -> Call[None]:
 def list_workers() -> Call[list[WorkerInfo]]:
     """ListWorkers: the worker streams connected to any server, by connect time."""
     return Call("ListWorkers", pb.ListWorkersRequest(), lambda reply: [worker_info_from_proto(worker) for worker in reply.workers])
+
+
+# --- schedules ---------------------------------------------------------------
+
+
+def create_schedule(
+    schedule_id: str,
+    workflow: str,
+    input: Any,
+    cron: str | None,
+    interval: timedelta | None,
+    timezone: str | None,
+    overlap: ScheduleOverlap,
+    catch_up: ScheduleCatchUp,
+) -> Call[Schedule]:
+    """CreateSchedule: the schedule as stored (the same one for a repeated request)."""
+    request = pb.CreateScheduleRequest(
+        schedule_id=schedule_id,
+        workflow=workflow,
+        cron=cron or "",
+        timezone=timezone or "",
+        input_json=encode_json(input),
+        overlap=SCHEDULE_OVERLAP_TO_PROTO[overlap],
+        catch_up=SCHEDULE_CATCH_UP_TO_PROTO[catch_up],
+    )
+    if interval is not None:
+        request.interval.CopyFrom(duration_to_proto(interval))
+    return Call("CreateSchedule", request, lambda reply: schedule_from_proto(reply.schedule))
+
+
+def list_schedules(page_size: int | None, page_token: str | None) -> Call[SchedulePage]:
+    """ListSchedules: one page by id; the server's default page size (50) when ``page_size`` is None."""
+    request = pb.ListSchedulesRequest(page_size=page_size or 0, page_token=page_token or "")
+    return Call("ListSchedules", request, schedule_page_from_proto)
+
+
+def pause_schedule(schedule_id: str) -> Call[Schedule]:
+    """PauseSchedule: the schedule as stored after it."""
+    return Call("PauseSchedule", pb.PauseScheduleRequest(schedule_id=schedule_id), lambda reply: schedule_from_proto(reply.schedule))
+
+
+def resume_schedule(schedule_id: str) -> Call[Schedule]:
+    """ResumeSchedule: the schedule as stored after it."""
+    return Call("ResumeSchedule", pb.ResumeScheduleRequest(schedule_id=schedule_id), lambda reply: schedule_from_proto(reply.schedule))
+
+
+def delete_schedule(schedule_id: str) -> Call[None]:
+    """DeleteSchedule."""
+    return Call("DeleteSchedule", pb.DeleteScheduleRequest(schedule_id=schedule_id), lambda reply: None)
 
 
 # --- steps -------------------------------------------------------------------

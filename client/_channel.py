@@ -77,6 +77,12 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "UpdateWorkflowVersionStatus",
     "ListStalledRuns",
     "ListUndispatchedSteps",
+    # A repeated create of the same schedule returns it; pausing or resuming again is a no-op.
+    # Not DeleteSchedule: a repeat after a lost reply is NOT_FOUND.
+    "CreateSchedule",
+    "ListSchedules",
+    "PauseSchedule",
+    "ResumeSchedule",
 )
 
 

@@ -27,6 +27,10 @@ from ._types import (
     RunEvent,
     RunPage,
     RunStatus,
+    Schedule,
+    ScheduleCatchUp,
+    ScheduleOverlap,
+    SchedulePage,
     StepAttempt,
     StepChange,
     StepRef,
@@ -239,6 +243,8 @@ def run_from_proto(run: pb.Run) -> Run:
         metadata=_optional_json(run, "metadata_json"),
         deterministic=run.deterministic,
         planned_steps=tuple(PlannedStep(step.step_name, step.display_name) for step in run.planned_steps),
+        schedule_id=run.schedule_id or None,
+        schedule_time=_optional_time(run, "schedule_time"),
     )
 
 
@@ -276,6 +282,39 @@ def retention_policy_from_proto(policy: pb.RetentionPolicy) -> RetentionPolicy:
         create_time=_required_time(policy, "create_time"),
         update_time=_required_time(policy, "update_time"),
     )
+
+
+SCHEDULE_OVERLAP_TO_PROTO = {ScheduleOverlap.SKIP: pb.SCHEDULE_OVERLAP_SKIP, ScheduleOverlap.ALLOW: pb.SCHEDULE_OVERLAP_ALLOW}
+SCHEDULE_CATCH_UP_TO_PROTO = {ScheduleCatchUp.SKIP: pb.SCHEDULE_CATCH_UP_SKIP, ScheduleCatchUp.LATEST: pb.SCHEDULE_CATCH_UP_LATEST}
+_SCHEDULE_OVERLAP_FROM_PROTO = {number: overlap for overlap, number in SCHEDULE_OVERLAP_TO_PROTO.items()}
+_SCHEDULE_CATCH_UP_FROM_PROTO = {number: catch_up for catch_up, number in SCHEDULE_CATCH_UP_TO_PROTO.items()}
+
+
+def schedule_from_proto(schedule: pb.Schedule) -> Schedule:
+    """The Python Schedule of a proto one (unknown enum values read as SKIP, the server's default)."""
+    return Schedule(
+        schedule_id=schedule.schedule_id,
+        workflow=schedule.workflow,
+        cron=schedule.cron or None,
+        interval=schedule.interval.ToTimedelta() if schedule.HasField("interval") else None,
+        timezone=schedule.timezone,
+        input=decode_json(schedule.input_json),
+        overlap=_SCHEDULE_OVERLAP_FROM_PROTO.get(schedule.overlap, ScheduleOverlap.SKIP),
+        catch_up=_SCHEDULE_CATCH_UP_FROM_PROTO.get(schedule.catch_up, ScheduleCatchUp.SKIP),
+        paused=schedule.paused,
+        next_fire_time=_optional_time(schedule, "next_fire_time"),
+        last_run_id=schedule.last_run_id or None,
+        last_schedule_time=_optional_time(schedule, "last_schedule_time"),
+        last_run_status=_RUN_STATUS_FROM_PROTO.get(schedule.last_run_status),
+        overlap_skips=schedule.overlap_skips,
+        create_time=_required_time(schedule, "create_time"),
+        update_time=_required_time(schedule, "update_time"),
+    )
+
+
+def schedule_page_from_proto(reply: pb.ListSchedulesResponse) -> SchedulePage:
+    """The Python SchedulePage of a ListSchedules reply."""
+    return SchedulePage([schedule_from_proto(schedule) for schedule in reply.schedules], reply.next_page_token or None)
 
 
 def worker_info_from_proto(worker: pb.WorkerInfo) -> WorkerInfo:

@@ -38,6 +38,10 @@ from ._types import (
     RunEvent,
     RunPage,
     RunStatus,
+    Schedule,
+    ScheduleCatchUp,
+    ScheduleOverlap,
+    SchedulePage,
     StepAttempt,
     StepRef,
     StepState,
@@ -372,6 +376,65 @@ class WorkflowStateClient:
         """The workers connected now to any server sharing the schema, one per stream, by connect
         time: their rpc names, tasks in flight (at their last heartbeat), last heartbeat and server."""
         return self._invoke(_calls.list_workers(), timeout)
+
+    # --- schedules -----------------------------------------------------------
+
+    def create_schedule(
+        self,
+        schedule_id: str,
+        workflow: str,
+        input: Any = None,
+        *,
+        cron: str | None = None,
+        interval: timedelta | None = None,
+        timezone: str | None = None,
+        overlap: ScheduleOverlap = ScheduleOverlap.SKIP,
+        catch_up: ScheduleCatchUp = ScheduleCatchUp.SKIP,
+        timeout: timedelta | None = None,
+    ) -> Schedule:
+        """Make the servers create a run of ``workflow`` with ``input`` at each occurrence of
+        ``cron`` (5 fields, read in ``timezone``, an IANA name; ``None``: UTC) or of ``interval``
+        (its multiples since the Unix epoch, at least 1 second), exactly once per occurrence
+        across all servers. Each run is an ordinary RUNNING run with ``schedule_id`` and
+        ``schedule_time`` set, announced by its run-created event (:meth:`stream_run_events`).
+
+        The same call again returns the schedule as it is; another one with the same
+        ``schedule_id`` raises AlreadyExists. InvalidArgument names a bad field.
+        """
+        call = _calls.create_schedule(schedule_id, workflow, input, cron, interval, timezone, overlap, catch_up)
+        return self._invoke(call, timeout)
+
+    def list_schedules(
+        self, *, page_size: int | None = None, page_token: str | None = None, timeout: timedelta | None = None
+    ) -> SchedulePage:
+        """One page of the schedules, by id, each with its next occurrence and its latest run;
+        ``page_size`` 1 to 1000 (``None``: 50)."""
+        return self._invoke(_calls.list_schedules(page_size, page_token), timeout)
+
+    def iter_schedules(self, *, page_size: int | None = None, timeout: timedelta | None = None) -> Iterator[Schedule]:
+        """Every schedule, walking the pages of :meth:`list_schedules` (one call per page)."""
+        token: str | None = None
+        while True:
+            page = self._invoke(_calls.list_schedules(page_size, token), timeout)
+            for schedule in page.schedules:
+                yield schedule
+            token = page.next_page_token
+            if token is None:
+                return
+
+    def pause_schedule(self, schedule_id: str, *, timeout: timedelta | None = None) -> Schedule:
+        """Stop the schedule firing until :meth:`resume_schedule` (a no-op when paused).
+        NotFound for an unknown id."""
+        return self._invoke(_calls.pause_schedule(schedule_id), timeout)
+
+    def resume_schedule(self, schedule_id: str, *, timeout: timedelta | None = None) -> Schedule:
+        """Let a paused schedule fire again from its first occurrence after now: the paused
+        time's occurrences never run (a no-op when not paused). NotFound for an unknown id."""
+        return self._invoke(_calls.resume_schedule(schedule_id), timeout)
+
+    def delete_schedule(self, schedule_id: str, *, timeout: timedelta | None = None) -> None:
+        """Remove the schedule; its runs stay. NotFound for an unknown id (never retried automatically)."""
+        self._invoke(_calls.delete_schedule(schedule_id), timeout)
 
     # --- steps ---------------------------------------------------------------
 

@@ -134,6 +134,12 @@ class Run:
     update_time: datetime
     """When the run last changed (UTC)."""
 
+    schedule_id: str | None = None
+    """The schedule that created the run; ``None`` for a run made by ``create_run``."""
+
+    schedule_time: datetime | None = None
+    """The schedule's occurrence the run is for (when it was due, UTC); ``None`` without a schedule."""
+
     inline: bool = False
     """Whether the run executes in the process that started it, as created."""
 
@@ -218,6 +224,94 @@ class RetentionPolicy:
 
     update_time: datetime
     """When the policy was last set (UTC)."""
+
+
+class ScheduleOverlap(enum.Enum):
+    """What a schedule's occurrence does while its latest run has not finished."""
+
+    SKIP = "skip"
+    """Make no run for it (counted in ``Schedule.overlap_skips``); the next occurrence looks again."""
+
+    ALLOW = "allow"
+    """Make its run anyway."""
+
+
+class ScheduleCatchUp(enum.Enum):
+    """What runs for a schedule's occurrences no server handled in time (the servers were down).
+
+    Only the latest due occurrence may ever run, and always does when it is at most 60 seconds
+    late; older, this decides."""
+
+    SKIP = "skip"
+    """Run none more than 60 seconds late."""
+
+    LATEST = "latest"
+    """Run the latest however late, once: one run for the whole gap."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule (:meth:`~WorkflowStateClient.create_schedule`): the servers create a run of
+    ``workflow`` with ``input`` at each occurrence of ``cron`` (in ``timezone``) or ``interval``."""
+
+    schedule_id: str
+    """The schedule's id, chosen by its creator."""
+
+    workflow: str
+    """The workflow of the runs it creates."""
+
+    cron: str | None
+    """Its 5-field cron expression; ``None`` for an interval schedule."""
+
+    interval: timedelta | None
+    """Its interval (occurrences at its multiples since the Unix epoch); ``None`` for a cron schedule."""
+
+    timezone: str
+    """The IANA timezone the cron expression is read in (``"UTC"`` for an interval)."""
+
+    input: Any
+    """The input of each run, decoded from JSON."""
+
+    overlap: ScheduleOverlap
+    """What an occurrence does while the latest run has not finished."""
+
+    catch_up: ScheduleCatchUp
+    """What runs for occurrences no server handled in time."""
+
+    paused: bool
+    """Whether it is paused (:meth:`~WorkflowStateClient.pause_schedule`)."""
+
+    next_fire_time: datetime | None
+    """Its next occurrence (UTC); ``None`` while paused."""
+
+    last_run_id: str | None
+    """Its latest run (of its latest occurrence); ``None`` when it made none."""
+
+    last_schedule_time: datetime | None
+    """The occurrence of its latest run (UTC)."""
+
+    last_run_status: RunStatus | None
+    """Its latest run's status now."""
+
+    overlap_skips: int
+    """Occurrences that made no run because the latest run had not finished."""
+
+    create_time: datetime
+    """When it was created (UTC)."""
+
+    update_time: datetime
+    """When it was last created, paused, resumed or fired (UTC)."""
+
+
+@dataclass(frozen=True)
+class SchedulePage:
+    """One page of :meth:`~WorkflowStateClient.list_schedules`."""
+
+    schedules: list[Schedule]
+    """The page's schedules, by id."""
+
+    next_page_token: str | None
+    """Pass it as ``page_token`` for the next page; ``None`` when this page is the last."""
 
 
 @dataclass(frozen=True)

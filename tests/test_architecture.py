@@ -1,6 +1,6 @@
 """The server's dependency rule, checked on the source (see the README's "Working on it").
 
-rpc -> capabilities (state, leases, dispatch, events, retention) -> db -> core; web (the dashboard)
+rpc -> capabilities (state, leases, dispatch, events, retention, schedules) -> db -> core; web (the dashboard)
 imports no server package, only the client. Capabilities never import
 rpc or ops, and one capability reaches another only through `state`, the model they all build
 on. ops may import anything. The client never imports the server (its base install has no psycopg).
@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER = REPO / "server"
-CAPABILITIES = {"state", "leases", "dispatch", "events", "retention"}
+CAPABILITIES = {"state", "leases", "dispatch", "events", "retention", "schedules"}
 # Which server packages each package may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "core": set(),

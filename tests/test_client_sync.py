@@ -105,6 +105,10 @@ def test_public_names_are_pinned() -> None:
         "RunEvent",
         "RunPage",
         "RunStatus",
+        "Schedule",
+        "ScheduleCatchUp",
+        "ScheduleOverlap",
+        "SchedulePage",
         "StepAttempt",
         "StepChange",
         "StepRef",
@@ -547,6 +551,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
         "DeleteRuns",  # a repeat erases runs beyond the first call's
         "DeleteRetentionPolicy",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
+        "DeleteSchedule",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

@@ -187,7 +187,31 @@ CREATE TABLE workflows.runs (
     deterministic boolean DEFAULT false NOT NULL,
     planned_steps jsonb,
     state jsonb,
+    schedule_id text,
+    schedule_time timestamp with time zone,
+    CONSTRAINT runs_schedule_time_check CHECK (((schedule_id IS NULL) = (schedule_time IS NULL))),
     CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'suspended'::text, 'completed'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+CREATE TABLE workflows.schedules (
+    schedule_id text NOT NULL,
+    workflow text NOT NULL,
+    cron text,
+    "interval" interval,
+    timezone text NOT NULL,
+    input jsonb NOT NULL,
+    overlap text NOT NULL,
+    catch_up text NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    next_fire_time timestamp with time zone,
+    overlap_skips bigint DEFAULT 0 NOT NULL,
+    create_time timestamp with time zone DEFAULT now() NOT NULL,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT schedules_catch_up_check CHECK ((catch_up = ANY (ARRAY['skip'::text, 'latest'::text]))),
+    CONSTRAINT schedules_cron_or_interval CHECK (((cron IS NULL) <> ("interval" IS NULL))),
+    CONSTRAINT schedules_interval_check CHECK (("interval" >= '00:00:01'::interval)),
+    CONSTRAINT schedules_overlap_check CHECK ((overlap = ANY (ARRAY['skip'::text, 'allow'::text]))),
+    CONSTRAINT schedules_paused_without_next CHECK ((paused = (next_fire_time IS NULL)))
 );
 
 CREATE TABLE workflows.schema_migrations (
@@ -265,6 +289,9 @@ ALTER TABLE ONLY workflows.run_events
 ALTER TABLE ONLY workflows.runs
     ADD CONSTRAINT runs_pkey PRIMARY KEY (run_id);
 
+ALTER TABLE ONLY workflows.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (schedule_id);
+
 ALTER TABLE ONLY workflows.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
@@ -302,6 +329,10 @@ CREATE INDEX runs_of_workflow_by_create_time ON workflows.runs USING btree (work
 CREATE UNIQUE INDEX runs_request_id_key ON workflows.runs USING btree (request_id) WHERE (request_id IS NOT NULL);
 
 CREATE INDEX runs_running_by_update_time ON workflows.runs USING btree (update_time, run_id) WHERE (status = 'running'::text);
+
+CREATE UNIQUE INDEX runs_schedule_occurrence ON workflows.runs USING btree (schedule_id, schedule_time) WHERE (schedule_id IS NOT NULL);
+
+CREATE INDEX schedules_due ON workflows.schedules USING btree (next_fire_time) WHERE (next_fire_time IS NOT NULL);
 
 CREATE INDEX step_attempts_run_order ON workflows.step_attempts USING btree (run_id, create_time, seq);
 

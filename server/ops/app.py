@@ -8,7 +8,7 @@ import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import grpc
@@ -32,6 +32,8 @@ from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
 from ..retention.purger import RetentionPurger
 from ..retention.store import RetentionStore
+from ..schedules.firer import ScheduleFirer
+from ..schedules.store import ScheduleStore
 from ..state.catalog import RunCatalog
 from ..state.store import StateStore
 from ..state.versions import VersionStore
@@ -176,6 +178,15 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     purger = RetentionPurger(
         retention, interval=config.retention_interval, on_erased=metrics.runs_deleted_by_retention.inc, supervisor=supervisor
     )
+    schedules = ScheduleStore(database)
+    def scheduled_runs_created(run_ids: Collection[uuid.UUID]) -> None:
+        # Their run-created events wake this server's event readers at once, as CreateRun's do.
+        watchers.runs_changed(run_ids)
+        metrics.runs_created_by_schedules.inc(len(run_ids))
+
+    schedule_firer = ScheduleFirer(
+        schedules, poll_interval=config.schedule_poll_interval, on_runs_created=scheduled_runs_created, supervisor=supervisor
+    )
     servicer = WorkflowStateServicer(
         store,
         leases,
@@ -189,6 +200,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         catalog=RunCatalog(database, on_runs_changed=watchers.runs_changed),
         retention=retention,
         versions=VersionStore(database),
+        schedules=schedules,
+        schedule_firer=schedule_firer,
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -213,6 +226,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     dispatcher.start()
     watchers.start()
     purger.start()
+    schedule_firer.start()
     listener = supervisor.start("notification-listener", notifications.run)
     if dashboard is not None:
         await dashboard.start()
@@ -241,6 +255,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         await dispatcher.stop()
         await watchers.stop()
         await purger.stop()
+        await schedule_firer.stop()
         listener.cancel()
         await asyncio.wait([listener])
         log.debug("stopping: lease, dispatch and listener tasks finished")

@@ -19,6 +19,7 @@ from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
 from .cli_admin import add_commands as add_admin_commands
 from .cli_runs import add_commands as add_operator_commands
+from .cli_schedules import add_commands as add_schedule_commands
 
 log = logging.getLogger("workflowstate.server")
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--event-interval", type=_positive_float, default=0.05, help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
     serve.add_argument("--event-retention", type=_positive_float, default=None, help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
     serve.add_argument("--retention-interval", type=_positive_float, default=60.0, help="seconds between two applications of the retention policies (SetRetentionPolicy), each erasing expired runs in bounded batches")
+    serve.add_argument("--schedule-poll-interval", type=_positive_float, default=1.0, help="longest the loop that fires schedules sleeps, in seconds: a schedule created or resumed through another server fires from then at the latest")
     serve.add_argument("--grace-period", type=_positive_float, default=10.0, help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=5.0, help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain; with --tls-key enables TLS")
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     connection = connection_options()
     add_operator_commands(commands, connection)
     add_admin_commands(commands, connection)
+    add_schedule_commands(commands, connection)
     return parser
 
 
@@ -185,6 +188,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         event_interval=args.event_interval,
         event_retention=timedelta(seconds=args.event_retention) if args.event_retention is not None else None,
         retention_interval=args.retention_interval,
+        schedule_poll_interval=args.schedule_poll_interval,
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,

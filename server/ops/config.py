@@ -37,6 +37,9 @@ class ServerConfig:
     event_retention: timedelta | None = None
     # Seconds between two applications of the retention policies (server/retention/).
     retention_interval: float = 60.0
+    # The longest the schedules' loop sleeps (server/schedules/): a schedule created or resumed
+    # through another server starts firing within it; due times themselves are slept to exactly.
+    schedule_poll_interval: float = 1.0
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

@@ -75,6 +75,11 @@ class Metrics:
             "Runs erased (with their steps, attempts and events) by the retention policies, by this server",
             registry=self.registry,
         )
+        self.runs_created_by_schedules = Counter(
+            "workflowstate_runs_created_by_schedules",
+            "Runs created by this server for the occurrences of schedules",
+            registry=self.registry,
+        )
         self.database_serving = Gauge(
             "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry
         )

@@ -71,6 +71,13 @@ REQUIRED: dict[str, Role] = {
     "UpdateWorkflowVersionStatus": Role.WRITE,
     "ListStalledRuns": Role.READ,
     "ListUndispatchedSteps": Role.READ,
+    # A schedule only creates runs, as CreateRun does (a write token may do that anyway), and
+    # pausing or deleting it touches no run; its runs are cancelled or erased by admins only.
+    "CreateSchedule": Role.WRITE,
+    "ListSchedules": Role.READ,
+    "PauseSchedule": Role.WRITE,
+    "ResumeSchedule": Role.WRITE,
+    "DeleteSchedule": Role.WRITE,
 }
 
 # RPCs deliberately left to admin tokens only, by leaving them out of REQUIRED: they end or erase

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core.errors import InvalidArgument
+from ..schedules.timing import CatchUp, Overlap
 from ..state.store import FailureRecord
 from ..state.transitions import RunStatus, StepStatus, VersionStatus
 
@@ -139,6 +140,8 @@ def run_to_proto(row: dict[str, Any]) -> pb.Run:
         metadata_json=row["metadata"],
         deterministic=row["deterministic"],
         planned_steps=[pb.PlannedStep(**step) for step in json.loads(row["planned_steps"])] if row["planned_steps"] else (),
+        schedule_id=row.get("schedule_id") or "",
+        schedule_time=timestamp(row["schedule_time"]) if row.get("schedule_time") is not None else None,
     )
 
 
@@ -224,6 +227,52 @@ def retention_policy_to_proto(row: dict[str, Any]) -> pb.RetentionPolicy:
         workflow=row["workflow"],
         statuses=statuses,
         keep=duration(row["keep"]),
+        create_time=timestamp(row["create_time"]),
+        update_time=timestamp(row["update_time"]),
+    )
+
+
+SCHEDULE_OVERLAP_TO_PROTO = {Overlap.SKIP: pb.SCHEDULE_OVERLAP_SKIP, Overlap.ALLOW: pb.SCHEDULE_OVERLAP_ALLOW}
+SCHEDULE_CATCH_UP_TO_PROTO = {CatchUp.SKIP: pb.SCHEDULE_CATCH_UP_SKIP, CatchUp.LATEST: pb.SCHEDULE_CATCH_UP_LATEST}
+
+
+def schedule_overlap_from_proto(field: str, number: int) -> Overlap:
+    """UNSPECIFIED means SKIP."""
+    if number == pb.SCHEDULE_OVERLAP_UNSPECIFIED:
+        return Overlap.SKIP
+    for overlap, value in SCHEDULE_OVERLAP_TO_PROTO.items():
+        if value == number:
+            return overlap
+    raise InvalidArgument(f"{field} must be SCHEDULE_OVERLAP_SKIP or SCHEDULE_OVERLAP_ALLOW, got {number}")
+
+
+def schedule_catch_up_from_proto(field: str, number: int) -> CatchUp:
+    """UNSPECIFIED means SKIP."""
+    if number == pb.SCHEDULE_CATCH_UP_UNSPECIFIED:
+        return CatchUp.SKIP
+    for catch_up, value in SCHEDULE_CATCH_UP_TO_PROTO.items():
+        if value == number:
+            return catch_up
+    raise InvalidArgument(f"{field} must be SCHEDULE_CATCH_UP_SKIP or SCHEDULE_CATCH_UP_LATEST, got {number}")
+
+
+def schedule_to_proto(row: dict[str, Any]) -> pb.Schedule:
+    """A schedule row of schedules.sql (with its latest run's columns)."""
+    return pb.Schedule(
+        schedule_id=row["schedule_id"],
+        workflow=row["workflow"],
+        cron=row["cron"] or "",
+        interval=duration(row["interval"]) if row["interval"] is not None else None,
+        timezone=row["timezone"],
+        input_json=row["input"],
+        overlap=SCHEDULE_OVERLAP_TO_PROTO[Overlap(row["overlap"])],
+        catch_up=SCHEDULE_CATCH_UP_TO_PROTO[CatchUp(row["catch_up"])],
+        paused=row["paused"],
+        next_fire_time=timestamp(row["next_fire_time"]) if row["next_fire_time"] is not None else None,
+        last_run_id=str(row["last_run_id"]) if row["last_run_id"] is not None else "",
+        last_schedule_time=timestamp(row["last_schedule_time"]) if row["last_schedule_time"] is not None else None,
+        last_run_status=RUN_STATUS_TO_PROTO[RunStatus(row["last_run_status"])] if row["last_run_status"] is not None else pb.RUN_STATUS_UNSPECIFIED,
+        overlap_skips=row["overlap_skips"],
         create_time=timestamp(row["create_time"]),
         update_time=timestamp(row["update_time"]),
     )

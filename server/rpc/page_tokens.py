@@ -108,6 +108,26 @@ def decode_lease_position(token: str, query: str) -> str | None:
     return str(body["k"])
 
 
+# ListSchedules
+
+
+SCHEDULES_QUERY = digest("ListSchedules")
+
+
+def encode_schedule_position(schedule_id: str) -> str:
+    return encode({"s": schedule_id}, SCHEDULES_QUERY)
+
+
+def decode_schedule_position(token: str) -> str:
+    """The id after which the page starts ('' for the first page)."""
+    body = decode(token, SCHEDULES_QUERY, "ListSchedules")
+    if body is None:
+        return ""
+    if not isinstance(body.get("s"), str):
+        raise InvalidArgument("page_token is not a page token of this server's ListSchedules; send the next_page_token of the previous page, or none")
+    return str(body["s"])
+
+
 def _micros(value: datetime) -> int:
     since = value - _EPOCH
     return (since.days * 86400 + since.seconds) * 1_000_000 + since.microseconds
@@ -115,6 +135,8 @@ def _micros(value: datetime) -> int:
 
 __all__ = [
     "decode_lease_position",
+    "decode_schedule_position",
+    "encode_schedule_position",
     "decode_run_position",
     "encode_lease_position",
     "encode_run_position",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from datetime import timedelta
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,9 @@ from ..dispatch.dispatcher import TaskDispatcher
 from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
 from ..retention.store import RetentionStore
+from ..schedules.firer import ScheduleFirer
+from ..schedules.store import ScheduleSpec, ScheduleStore
+from ..schedules.timing import Timing
 from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, RunEngineFields, StateStore
 from ..state.transitions import (
@@ -139,11 +143,15 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
         catalog: RunCatalog,
         retention: RetentionStore,
         versions: VersionStore,
+        schedules: ScheduleStore,
+        schedule_firer: ScheduleFirer,
     ) -> None:
         self._store = store
         self._versions = versions
         self._catalog = catalog
         self._retention = retention
+        self._schedules = schedules
+        self._schedule_firer = schedule_firer
         self._leases = leases
         self._dispatcher = dispatcher
         self._watchers = watchers
@@ -522,6 +530,72 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
     UpdateWorkflowVersionStatus = unary("UpdateWorkflowVersionStatus", EngineStateRpcs.update_workflow_version_status)
     ListStalledRuns = unary("ListStalledRuns", EngineStateRpcs.list_stalled_runs)
     ListUndispatchedSteps = unary("ListUndispatchedSteps", EngineStateRpcs.list_undispatched_steps)
+
+
+    # Schedules (issue 13).
+
+    async def create_schedule(self, request: pb.CreateScheduleRequest, context: grpc.aio.ServicerContext) -> pb.CreateScheduleResponse:
+        spec = ScheduleSpec(
+            schedule_id=_schedule_id(request.schedule_id),
+            workflow=validation.check_name("workflow", request.workflow),
+            timing=Timing.checked(
+                validation.check_name("cron", request.cron, required=False) or None,
+                convert.duration_from_proto("interval", request.interval) if request.HasField("interval") else None,
+                validation.check_name("timezone", request.timezone, required=False),
+            ),
+            input_json=self._json("input_json", request.input_json),
+            overlap=convert.schedule_overlap_from_proto("overlap", request.overlap),
+            catch_up=convert.schedule_catch_up_from_proto("catch_up", request.catch_up),
+        )
+        row = await self._call(context, self._schedules.create(spec))
+        self._schedule_firer.wake()
+        return pb.CreateScheduleResponse(schedule=convert.schedule_to_proto(row))
+
+    CreateSchedule = unary("CreateSchedule", create_schedule)
+
+    async def list_schedules(self, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext) -> pb.ListSchedulesResponse:
+        page_size = _page_size(request.page_size)
+        after = page_tokens.decode_schedule_position(request.page_token)
+        rows = await self._call(context, self._schedules.list(after, page_size + 1))
+        page = rows[:page_size]
+        next_token = page_tokens.encode_schedule_position(page[-1]["schedule_id"]) if len(rows) > page_size else ""
+        return pb.ListSchedulesResponse(schedules=[convert.schedule_to_proto(row) for row in page], next_page_token=next_token)
+
+    ListSchedules = unary("ListSchedules", list_schedules)
+
+    async def pause_schedule(self, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext) -> pb.PauseScheduleResponse:
+        row = await self._call(context, self._schedules.pause(_schedule_id(request.schedule_id)))
+        return pb.PauseScheduleResponse(schedule=convert.schedule_to_proto(row))
+
+    PauseSchedule = unary("PauseSchedule", pause_schedule)
+
+    async def resume_schedule(self, request: pb.ResumeScheduleRequest, context: grpc.aio.ServicerContext) -> pb.ResumeScheduleResponse:
+        row = await self._call(context, self._schedules.resume(_schedule_id(request.schedule_id)))
+        self._schedule_firer.wake()
+        return pb.ResumeScheduleResponse(schedule=convert.schedule_to_proto(row))
+
+    ResumeSchedule = unary("ResumeSchedule", resume_schedule)
+
+    async def delete_schedule(self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext) -> pb.DeleteScheduleResponse:
+        await self._call(context, self._schedules.delete(_schedule_id(request.schedule_id)))
+        return pb.DeleteScheduleResponse()
+
+    DeleteSchedule = unary("DeleteSchedule", delete_schedule)
+
+
+# A schedule id: short, printable, and safe in a URL, a shell and a log line.
+_SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def _schedule_id(value: str) -> str:
+    if not value:
+        raise errors.InvalidArgument("schedule_id is required")
+    if not _SCHEDULE_ID.fullmatch(value):
+        raise errors.InvalidArgument(
+            "schedule_id must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit, "
+            f"got {value[:64]!r}"
+        )
+    return value
 
 
 def _newest_first(order_by: int) -> bool:

@@ -25,7 +25,8 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
        r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
        CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
-       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps,
+       r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
@@ -44,7 +45,8 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
        r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
        CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
-       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps,
+       r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
   AND (%(created_after)s::timestamptz IS NULL OR r.create_time >= %(created_after)s::timestamptz)
@@ -63,7 +65,8 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
        r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
        CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
-       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps,
+       r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))
@@ -83,7 +86,8 @@ SELECT r.run_id, r.workflow, r.status,
        CASE WHEN %(full)s::boolean THEN r.error ELSE r.error - 'stack' END AS error,
        r.create_time, r.update_time, r.inline, r.graph_hash, r.deterministic,
        CASE WHEN %(full)s::boolean THEN r.metadata END AS metadata,
-       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps
+       CASE WHEN %(full)s::boolean THEN r.planned_steps END AS planned_steps,
+       r.schedule_id, r.schedule_time
 FROM {schema}.runs r
 WHERE r.workflow = %(workflow)s::text
   AND (%(statuses)s::text[] IS NULL OR r.status = ANY(%(statuses)s::text[]))

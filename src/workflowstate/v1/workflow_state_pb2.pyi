@@ -238,6 +238,71 @@ WORKFLOW_VERSION_STATUS_DECLINED: WorkflowVersionStatus.ValueType  # 3
 """WORKFLOW_VERSION_STATUS_DECLINED is a version not to be used."""
 Global___WorkflowVersionStatus: _TypeAlias = WorkflowVersionStatus  # noqa: Y015
 
+class _ScheduleOverlap:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduleOverlapEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScheduleOverlap.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULE_OVERLAP_UNSPECIFIED: _ScheduleOverlap.ValueType  # 0
+    """SCHEDULE_OVERLAP_UNSPECIFIED means SCHEDULE_OVERLAP_SKIP."""
+    SCHEDULE_OVERLAP_SKIP: _ScheduleOverlap.ValueType  # 1
+    """SCHEDULE_OVERLAP_SKIP makes no run for the occurrence (counted in
+    overlap_skips); the next occurrence looks again.
+    """
+    SCHEDULE_OVERLAP_ALLOW: _ScheduleOverlap.ValueType  # 2
+    """SCHEDULE_OVERLAP_ALLOW makes the occurrence's run anyway."""
+
+class ScheduleOverlap(_ScheduleOverlap, metaclass=_ScheduleOverlapEnumTypeWrapper):
+    """ScheduleOverlap is what an occurrence does while the schedule's latest run
+    has not finished (RUNNING, or any other status that is not COMPLETED,
+    FAILED or CANCELLED).
+    """
+
+SCHEDULE_OVERLAP_UNSPECIFIED: ScheduleOverlap.ValueType  # 0
+"""SCHEDULE_OVERLAP_UNSPECIFIED means SCHEDULE_OVERLAP_SKIP."""
+SCHEDULE_OVERLAP_SKIP: ScheduleOverlap.ValueType  # 1
+"""SCHEDULE_OVERLAP_SKIP makes no run for the occurrence (counted in
+overlap_skips); the next occurrence looks again.
+"""
+SCHEDULE_OVERLAP_ALLOW: ScheduleOverlap.ValueType  # 2
+"""SCHEDULE_OVERLAP_ALLOW makes the occurrence's run anyway."""
+Global___ScheduleOverlap: _TypeAlias = ScheduleOverlap  # noqa: Y015
+
+class _ScheduleCatchUp:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduleCatchUpEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScheduleCatchUp.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULE_CATCH_UP_UNSPECIFIED: _ScheduleCatchUp.ValueType  # 0
+    """SCHEDULE_CATCH_UP_UNSPECIFIED means SCHEDULE_CATCH_UP_SKIP."""
+    SCHEDULE_CATCH_UP_SKIP: _ScheduleCatchUp.ValueType  # 1
+    """SCHEDULE_CATCH_UP_SKIP runs no occurrence more than 60 seconds late."""
+    SCHEDULE_CATCH_UP_LATEST: _ScheduleCatchUp.ValueType  # 2
+    """SCHEDULE_CATCH_UP_LATEST runs the latest due occurrence however late,
+    once: one run for the whole gap.
+    """
+
+class ScheduleCatchUp(_ScheduleCatchUp, metaclass=_ScheduleCatchUpEnumTypeWrapper):
+    """ScheduleCatchUp is what runs for occurrences no server handled in time.
+    When a server handles a schedule, every occurrence from its next_fire_time
+    up to now is due; only the latest due one may run, earlier ones never do.
+    The latest runs when it is at most 60 seconds late, whatever the policy;
+    older, the policy decides. Then the schedule waits for its first occurrence
+    after now.
+    """
+
+SCHEDULE_CATCH_UP_UNSPECIFIED: ScheduleCatchUp.ValueType  # 0
+"""SCHEDULE_CATCH_UP_UNSPECIFIED means SCHEDULE_CATCH_UP_SKIP."""
+SCHEDULE_CATCH_UP_SKIP: ScheduleCatchUp.ValueType  # 1
+"""SCHEDULE_CATCH_UP_SKIP runs no occurrence more than 60 seconds late."""
+SCHEDULE_CATCH_UP_LATEST: ScheduleCatchUp.ValueType  # 2
+"""SCHEDULE_CATCH_UP_LATEST runs the latest due occurrence however late,
+once: one run for the whole gap.
+"""
+Global___ScheduleCatchUp: _TypeAlias = ScheduleCatchUp  # noqa: Y015
+
 @_typing.final
 class CreateRunRequest(_message.Message):
     """CreateRunRequest asks for a new run."""
@@ -3474,6 +3539,8 @@ class Run(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     DETERMINISTIC_FIELD_NUMBER: _builtins.int
     PLANNED_STEPS_FIELD_NUMBER: _builtins.int
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TIME_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     """run_id is the run's UUID, assigned by the server."""
     workflow: _builtins.str
@@ -3492,6 +3559,10 @@ class Run(_message.Message):
     """metadata_json is the engine's JSON kept with the run; unset if none."""
     deterministic: _builtins.bool
     """deterministic is the run's deterministic flag as created."""
+    schedule_id: _builtins.str
+    """schedule_id is the id of the schedule that created the run; empty for a
+    run created by CreateRun.
+    """
     @_builtins.property
     def error(self) -> Global___Failure:
         """error is why the run failed; unset when no error was stored."""
@@ -3507,6 +3578,12 @@ class Run(_message.Message):
     @_builtins.property
     def planned_steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlannedStep]:
         """planned_steps are the steps a deterministic run will take."""
+
+    @_builtins.property
+    def schedule_time(self) -> _timestamp_pb2.Timestamp:
+        """schedule_time is the occurrence of the schedule the run is for (the
+        instant it was due, not when it was created); unset without schedule_id.
+        """
 
     def __init__(
         self,
@@ -3524,10 +3601,12 @@ class Run(_message.Message):
         metadata_json: _builtins.str | None = ...,
         deterministic: _builtins.bool = ...,
         planned_steps: _abc.Iterable[Global___PlannedStep] | None = ...,
+        schedule_id: _builtins.str = ...,
+        schedule_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "_output_json", b"_output_json", "create_time", b"create_time", "error", b"error", "metadata_json", b"metadata_json", "output_json", b"output_json", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "_output_json", b"_output_json", "create_time", b"create_time", "error", b"error", "metadata_json", b"metadata_json", "output_json", b"output_json", "schedule_time", b"schedule_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "_output_json", b"_output_json", "create_time", b"create_time", "deterministic", b"deterministic", "error", b"error", "graph_hash", b"graph_hash", "inline", b"inline", "input_json", b"input_json", "metadata_json", b"metadata_json", "output_json", b"output_json", "planned_steps", b"planned_steps", "run_id", b"run_id", "status", b"status", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "_output_json", b"_output_json", "create_time", b"create_time", "deterministic", b"deterministic", "error", b"error", "graph_hash", b"graph_hash", "inline", b"inline", "input_json", b"input_json", "metadata_json", b"metadata_json", "output_json", b"output_json", "planned_steps", b"planned_steps", "run_id", b"run_id", "schedule_id", b"schedule_id", "schedule_time", b"schedule_time", "status", b"status", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__metadata_json: _TypeAlias = _typing.Literal["metadata_json"]  # noqa: Y015
     _WhichOneofArgType__metadata_json: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json"]  # noqa: Y015
@@ -4611,3 +4690,392 @@ class StepRef(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepRef: _TypeAlias = StepRef  # noqa: Y015
+
+@_typing.final
+class CreateScheduleRequest(_message.Message):
+    """CreateScheduleRequest describes a schedule. Set exactly one of cron and
+    interval (INVALID_ARGUMENT otherwise).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    INPUT_JSON_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    CATCH_UP_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """schedule_id names the schedule; required, 1 to 128 characters of
+    letters, digits, '.', '_', ':' and '-', starting with a letter or digit.
+    """
+    workflow: _builtins.str
+    """workflow is the workflow of the runs it creates; required, at most 256
+    characters.
+    """
+    cron: _builtins.str
+    """cron is a 5-field cron expression (minute hour day-of-month month
+    day-of-week; names, ranges, steps, L, W and # as Debian's cron and the
+    cronsim library read them), matched in timezone. Empty means the schedule
+    has an interval instead. Across daylight saving changes it behaves as
+    Debian's cron (README: Schedules).
+    """
+    timezone: _builtins.str
+    """timezone is the IANA timezone cron is read in (such as Europe/Paris);
+    empty means UTC. Only with cron.
+    """
+    input_json: _builtins.str
+    """input_json is the input of each run as JSON text; empty means JSON null."""
+    overlap: Global___ScheduleOverlap.ValueType
+    """overlap says what an occurrence does while the schedule's latest run has
+    not finished; SCHEDULE_OVERLAP_UNSPECIFIED means SKIP.
+    """
+    catch_up: Global___ScheduleCatchUp.ValueType
+    """catch_up says what runs for occurrences no server handled in time (the
+    servers were down); SCHEDULE_CATCH_UP_UNSPECIFIED means SKIP.
+    """
+    @_builtins.property
+    def interval(self) -> _duration_pb2.Duration:
+        """interval fires the schedule at the whole multiples of it since the Unix
+        epoch (UTC): PT1H at the top of every hour. At least 1 second and at most
+        366 days. Unset means the schedule has a cron expression instead.
+        """
+
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+        workflow: _builtins.str = ...,
+        cron: _builtins.str = ...,
+        interval: _duration_pb2.Duration | None = ...,
+        timezone: _builtins.str = ...,
+        input_json: _builtins.str = ...,
+        overlap: Global___ScheduleOverlap.ValueType = ...,
+        catch_up: Global___ScheduleCatchUp.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catch_up", b"catch_up", "cron", b"cron", "input_json", b"input_json", "interval", b"interval", "overlap", b"overlap", "schedule_id", b"schedule_id", "timezone", b"timezone", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateScheduleRequest: _TypeAlias = CreateScheduleRequest  # noqa: Y015
+
+@_typing.final
+class CreateScheduleResponse(_message.Message):
+    """CreateScheduleResponse carries the schedule as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """schedule is the new schedule, or the one a repeated request found."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateScheduleResponse: _TypeAlias = CreateScheduleResponse  # noqa: Y015
+
+@_typing.final
+class ListSchedulesRequest(_message.Message):
+    """ListSchedulesRequest asks for a page of schedules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """page_size is the most schedules in the page: 0 means 50, at most 1000;
+    anything else is INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """page_token is the next_page_token of the previous page; empty asks for
+    the first page.
+    """
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchedulesRequest: _TypeAlias = ListSchedulesRequest  # noqa: Y015
+
+@_typing.final
+class ListSchedulesResponse(_message.Message):
+    """ListSchedulesResponse carries a page of schedules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """next_page_token asks for the next page; empty on the last page."""
+    @_builtins.property
+    def schedules(self) -> _containers.RepeatedCompositeFieldContainer[Global___Schedule]:
+        """schedules are ordered by schedule_id."""
+
+    def __init__(
+        self,
+        *,
+        schedules: _abc.Iterable[Global___Schedule] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "schedules", b"schedules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSchedulesResponse: _TypeAlias = ListSchedulesResponse  # noqa: Y015
+
+@_typing.final
+class PauseScheduleRequest(_message.Message):
+    """PauseScheduleRequest names the schedule to pause."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """schedule_id is the schedule's id; required."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseScheduleRequest: _TypeAlias = PauseScheduleRequest  # noqa: Y015
+
+@_typing.final
+class PauseScheduleResponse(_message.Message):
+    """PauseScheduleResponse carries the schedule after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """schedule is the schedule as stored, paused."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseScheduleResponse: _TypeAlias = PauseScheduleResponse  # noqa: Y015
+
+@_typing.final
+class ResumeScheduleRequest(_message.Message):
+    """ResumeScheduleRequest names the schedule to resume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """schedule_id is the schedule's id; required."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeScheduleRequest: _TypeAlias = ResumeScheduleRequest  # noqa: Y015
+
+@_typing.final
+class ResumeScheduleResponse(_message.Message):
+    """ResumeScheduleResponse carries the schedule after the change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___Schedule:
+        """schedule is the schedule as stored, with its next occurrence."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___Schedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeScheduleResponse: _TypeAlias = ResumeScheduleResponse  # noqa: Y015
+
+@_typing.final
+class DeleteScheduleRequest(_message.Message):
+    """DeleteScheduleRequest names the schedule to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """schedule_id is the schedule's id; required."""
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule_id", b"schedule_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteScheduleRequest: _TypeAlias = DeleteScheduleRequest  # noqa: Y015
+
+@_typing.final
+class DeleteScheduleResponse(_message.Message):
+    """DeleteScheduleResponse says the schedule is gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteScheduleResponse: _TypeAlias = DeleteScheduleResponse  # noqa: Y015
+
+@_typing.final
+class Schedule(_message.Message):
+    """Schedule is a schedule as stored, with its next occurrence and latest run."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_ID_FIELD_NUMBER: _builtins.int
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    INPUT_JSON_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    CATCH_UP_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    NEXT_FIRE_TIME_FIELD_NUMBER: _builtins.int
+    LAST_RUN_ID_FIELD_NUMBER: _builtins.int
+    LAST_SCHEDULE_TIME_FIELD_NUMBER: _builtins.int
+    LAST_RUN_STATUS_FIELD_NUMBER: _builtins.int
+    OVERLAP_SKIPS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    schedule_id: _builtins.str
+    """schedule_id names the schedule."""
+    workflow: _builtins.str
+    """workflow is the workflow of the runs it creates."""
+    cron: _builtins.str
+    """cron is its cron expression (fields separated by one space); empty for
+    an interval schedule.
+    """
+    timezone: _builtins.str
+    """timezone is the IANA timezone of cron ("UTC" for an interval schedule)."""
+    input_json: _builtins.str
+    """input_json is the input of each run as JSON text."""
+    overlap: Global___ScheduleOverlap.ValueType
+    """overlap is what an occurrence does while the latest run is not finished."""
+    catch_up: Global___ScheduleCatchUp.ValueType
+    """catch_up is what runs for occurrences no server handled in time."""
+    paused: _builtins.bool
+    """paused is true between PauseSchedule and ResumeSchedule."""
+    last_run_id: _builtins.str
+    """last_run_id is the UUID of the schedule's latest run (the one of the
+    latest occurrence); empty when it has made none (or they were deleted).
+    """
+    last_run_status: Global___RunStatus.ValueType
+    """last_run_status is the latest run's status now; RUN_STATUS_UNSPECIFIED
+    without one.
+    """
+    overlap_skips: _builtins.int
+    """overlap_skips counts the occurrences that made no run because the
+    latest run had not finished (overlap SKIP).
+    """
+    @_builtins.property
+    def interval(self) -> _duration_pb2.Duration:
+        """interval is its interval; unset for a cron schedule."""
+
+    @_builtins.property
+    def next_fire_time(self) -> _timestamp_pb2.Timestamp:
+        """next_fire_time is the next occurrence the servers will handle; unset
+        while paused.
+        """
+
+    @_builtins.property
+    def last_schedule_time(self) -> _timestamp_pb2.Timestamp:
+        """last_schedule_time is the occurrence of the latest run; unset without
+        one.
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """create_time is when the schedule was created."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when it was last created, paused, resumed or fired."""
+
+    def __init__(
+        self,
+        *,
+        schedule_id: _builtins.str = ...,
+        workflow: _builtins.str = ...,
+        cron: _builtins.str = ...,
+        interval: _duration_pb2.Duration | None = ...,
+        timezone: _builtins.str = ...,
+        input_json: _builtins.str = ...,
+        overlap: Global___ScheduleOverlap.ValueType = ...,
+        catch_up: Global___ScheduleCatchUp.ValueType = ...,
+        paused: _builtins.bool = ...,
+        next_fire_time: _timestamp_pb2.Timestamp | None = ...,
+        last_run_id: _builtins.str = ...,
+        last_schedule_time: _timestamp_pb2.Timestamp | None = ...,
+        last_run_status: Global___RunStatus.ValueType = ...,
+        overlap_skips: _builtins.int = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "interval", b"interval", "last_schedule_time", b"last_schedule_time", "next_fire_time", b"next_fire_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["catch_up", b"catch_up", "create_time", b"create_time", "cron", b"cron", "input_json", b"input_json", "interval", b"interval", "last_run_id", b"last_run_id", "last_run_status", b"last_run_status", "last_schedule_time", b"last_schedule_time", "next_fire_time", b"next_fire_time", "overlap", b"overlap", "overlap_skips", b"overlap_skips", "paused", b"paused", "schedule_id", b"schedule_id", "timezone", b"timezone", "update_time", b"update_time", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Schedule: _TypeAlias = Schedule  # noqa: Y015

@@ -247,6 +247,31 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsResponse.FromString,
                 _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/CreateSchedule',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListSchedules',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.PauseSchedule = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/PauseSchedule',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.PauseScheduleRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.PauseScheduleResponse.FromString,
+                _registered_method=True)
+        self.ResumeSchedule = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ResumeSchedule',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ResumeScheduleRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ResumeScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteSchedule',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -721,6 +746,61 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedule(self, request, context):
+        """Schedules (issue 13): runs created at the times of a cron expression or
+        an interval by the servers themselves, each occurrence exactly once
+        across every server sharing the database. A scheduled run is an
+        ordinary run (RUNNING, with the schedule's workflow and input, and
+        schedule_id and schedule_time set), announced by the same run-created
+        event as CreateRun's, so an orchestrator following the workflow with
+        StreamRunEvents starts it.
+
+        CreateSchedule creates a schedule, first firing at its first occurrence
+        after the call. The same request again returns the schedule as it is (a
+        repeat after a lost reply is harmless); another request with an id that
+        exists is ALREADY_EXISTS (delete the schedule first to change it).
+        INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
+        timezone or interval, or an input over the payload limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """ListSchedules returns a page of schedules by id, each with its next
+        occurrence and its latest run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseSchedule(self, request, context):
+        """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
+        next occurrence meanwhile. Pausing a paused schedule is a no-op.
+        NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSchedule(self, request, context):
+        """ResumeSchedule lets a paused schedule fire again from its first
+        occurrence after the call: the occurrences of the paused time are never
+        run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
+        unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """DeleteSchedule removes a schedule; the runs it made stay, with their
+        schedule_id. NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -923,6 +1003,31 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.ListUndispatchedSteps,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'PauseSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSchedule,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.PauseScheduleRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.PauseScheduleResponse.SerializeToString,
+            ),
+            'ResumeSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSchedule,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ResumeScheduleRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ResumeScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2018,6 +2123,141 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/ListUndispatchedSteps',
             workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.ListUndispatchedStepsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/CreateSchedule',
+            workflowstate_dot_v1_dot_workflow__state__pb2.CreateScheduleRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListSchedules',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListSchedulesRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/PauseSchedule',
+            workflowstate_dot_v1_dot_workflow__state__pb2.PauseScheduleRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.PauseScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ResumeSchedule',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ResumeScheduleRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ResumeScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteSchedule',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -341,6 +341,41 @@ class WorkflowStateServiceStub:
     an engine may have lost and may send again (ClaimStep keeps a duplicate
     from running twice).
     """
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateScheduleRequest, _workflow_state_pb2.CreateScheduleResponse]
+    """Schedules (issue 13): runs created at the times of a cron expression or
+    an interval by the servers themselves, each occurrence exactly once
+    across every server sharing the database. A scheduled run is an
+    ordinary run (RUNNING, with the schedule's workflow and input, and
+    schedule_id and schedule_time set), announced by the same run-created
+    event as CreateRun's, so an orchestrator following the workflow with
+    StreamRunEvents starts it.
+
+    CreateSchedule creates a schedule, first firing at its first occurrence
+    after the call. The same request again returns the schedule as it is (a
+    repeat after a lost reply is harmless); another request with an id that
+    exists is ALREADY_EXISTS (delete the schedule first to change it).
+    INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
+    timezone or interval, or an input over the payload limit.
+    """
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListSchedulesRequest, _workflow_state_pb2.ListSchedulesResponse]
+    """ListSchedules returns a page of schedules by id, each with its next
+    occurrence and its latest run.
+    """
+    PauseSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.PauseScheduleRequest, _workflow_state_pb2.PauseScheduleResponse]
+    """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
+    next occurrence meanwhile. Pausing a paused schedule is a no-op.
+    NOT_FOUND for an unknown id.
+    """
+    ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ResumeScheduleRequest, _workflow_state_pb2.ResumeScheduleResponse]
+    """ResumeSchedule lets a paused schedule fire again from its first
+    occurrence after the call: the occurrences of the paused time are never
+    run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
+    unknown id.
+    """
+    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteScheduleRequest, _workflow_state_pb2.DeleteScheduleResponse]
+    """DeleteSchedule removes a schedule; the runs it made stay, with their
+    schedule_id. NOT_FOUND for an unknown id.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -651,6 +686,41 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     dispatch
     an engine may have lost and may send again (ClaimStep keeps a duplicate
     from running twice).
+    """
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateScheduleRequest, _workflow_state_pb2.CreateScheduleResponse]  # type: ignore[assignment]
+    """Schedules (issue 13): runs created at the times of a cron expression or
+    an interval by the servers themselves, each occurrence exactly once
+    across every server sharing the database. A scheduled run is an
+    ordinary run (RUNNING, with the schedule's workflow and input, and
+    schedule_id and schedule_time set), announced by the same run-created
+    event as CreateRun's, so an orchestrator following the workflow with
+    StreamRunEvents starts it.
+
+    CreateSchedule creates a schedule, first firing at its first occurrence
+    after the call. The same request again returns the schedule as it is (a
+    repeat after a lost reply is harmless); another request with an id that
+    exists is ALREADY_EXISTS (delete the schedule first to change it).
+    INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
+    timezone or interval, or an input over the payload limit.
+    """
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListSchedulesRequest, _workflow_state_pb2.ListSchedulesResponse]  # type: ignore[assignment]
+    """ListSchedules returns a page of schedules by id, each with its next
+    occurrence and its latest run.
+    """
+    PauseSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.PauseScheduleRequest, _workflow_state_pb2.PauseScheduleResponse]  # type: ignore[assignment]
+    """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
+    next occurrence meanwhile. Pausing a paused schedule is a no-op.
+    NOT_FOUND for an unknown id.
+    """
+    ResumeSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ResumeScheduleRequest, _workflow_state_pb2.ResumeScheduleResponse]  # type: ignore[assignment]
+    """ResumeSchedule lets a paused schedule fire again from its first
+    occurrence after the call: the occurrences of the paused time are never
+    run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
+    unknown id.
+    """
+    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteScheduleRequest, _workflow_state_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
+    """DeleteSchedule removes a schedule; the runs it made stay, with their
+    schedule_id. NOT_FOUND for an unknown id.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -1199,6 +1269,71 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         dispatch
         an engine may have lost and may send again (ClaimStep keeps a duplicate
         from running twice).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateSchedule(
+        self,
+        request: _workflow_state_pb2.CreateScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.CreateScheduleResponse, _abc.Awaitable[_workflow_state_pb2.CreateScheduleResponse]]:
+        """Schedules (issue 13): runs created at the times of a cron expression or
+        an interval by the servers themselves, each occurrence exactly once
+        across every server sharing the database. A scheduled run is an
+        ordinary run (RUNNING, with the schedule's workflow and input, and
+        schedule_id and schedule_time set), announced by the same run-created
+        event as CreateRun's, so an orchestrator following the workflow with
+        StreamRunEvents starts it.
+
+        CreateSchedule creates a schedule, first firing at its first occurrence
+        after the call. The same request again returns the schedule as it is (a
+        repeat after a lost reply is harmless); another request with an id that
+        exists is ALREADY_EXISTS (delete the schedule first to change it).
+        INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
+        timezone or interval, or an input over the payload limit.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSchedules(
+        self,
+        request: _workflow_state_pb2.ListSchedulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListSchedulesResponse, _abc.Awaitable[_workflow_state_pb2.ListSchedulesResponse]]:
+        """ListSchedules returns a page of schedules by id, each with its next
+        occurrence and its latest run.
+        """
+
+    @_abc_1.abstractmethod
+    def PauseSchedule(
+        self,
+        request: _workflow_state_pb2.PauseScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.PauseScheduleResponse, _abc.Awaitable[_workflow_state_pb2.PauseScheduleResponse]]:
+        """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
+        next occurrence meanwhile. Pausing a paused schedule is a no-op.
+        NOT_FOUND for an unknown id.
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeSchedule(
+        self,
+        request: _workflow_state_pb2.ResumeScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ResumeScheduleResponse, _abc.Awaitable[_workflow_state_pb2.ResumeScheduleResponse]]:
+        """ResumeSchedule lets a paused schedule fire again from its first
+        occurrence after the call: the occurrences of the paused time are never
+        run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
+        unknown id.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteSchedule(
+        self,
+        request: _workflow_state_pb2.DeleteScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteScheduleResponse, _abc.Awaitable[_workflow_state_pb2.DeleteScheduleResponse]]:
+        """DeleteSchedule removes a schedule; the runs it made stay, with their
+        schedule_id. NOT_FOUND for an unknown id.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -132,7 +132,6 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     "ListLeases": lambda f: pb.ListLeasesRequest(key_prefix="auth-"),
     "ListRetentionPolicies": lambda f: pb.ListRetentionPoliciesRequest(),
     "ListWorkers": lambda f: pb.ListWorkersRequest(),
-<<<<<<< HEAD
     # Engine state: writes to the finished run or its step are refused (nothing changes); the
     # claim finds its step succeeded (not claimed); the version exists already (an upsert and a
     # status repeat change nothing).
@@ -149,7 +148,6 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     ),
     "ListStalledRuns": lambda f: pb.ListStalledRunsRequest(updated_before=Timestamp(seconds=1), max_runs=1),
     "ListUndispatchedSteps": lambda f: pb.ListUndispatchedStepsRequest(updated_before=Timestamp(seconds=1), max_steps=1),
-=======
     # A schedule firing on January 1st only, the same request each time (a repeat is a no-op);
     # the others name a schedule that does not exist.
     "CreateSchedule": lambda f: pb.CreateScheduleRequest(schedule_id="auth-table", workflow="auth-table", cron="0 0 1 1 *"),
@@ -157,7 +155,6 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     "PauseSchedule": lambda f: pb.PauseScheduleRequest(schedule_id="auth-no-such-schedule"),
     "ResumeSchedule": lambda f: pb.ResumeScheduleRequest(schedule_id="auth-no-such-schedule"),
     "DeleteSchedule": lambda f: pb.DeleteScheduleRequest(schedule_id="auth-no-such-schedule"),
->>>>>>> h-schedules
     # Admin only: each allowed answer leaves the rows as they were (a finished run, no match).
     "CancelRun": lambda f: pb.CancelRunRequest(run_id=f.finished_run, reason="auth test"),
     "CancelRuns": lambda f: pb.CancelRunsRequest(filter=pb.RunFilter(workflow="auth-matches-nothing"), max_runs=1),

@@ -29,7 +29,7 @@ from ..retention.store import RetentionStore
 from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, StateStore
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus, StepStatus, retry_start_statuses
-from . import convert, page_tokens, validation
+from . import convert, page_tokens, step_options, validation
 from .batch import BatchRunner
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
 from .run_filters import run_filter_from_proto
@@ -216,18 +216,9 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         step_name = validation.check_name("step_name", request.step_name)
         rpc_name = validation.check_name("rpc_name", request.rpc_name)
         data_json = self._json("data_json", request.data_json)
-        options = request.options
-        retries = validation.check_retries(options.retries if options.HasField("retries") else None)
-        retry_delay = (
-            validation.check_duration("options.retry_delay", convert.duration_from_proto("options.retry_delay", options.retry_delay))
-            if options.HasField("retry_delay")
-            else None
-        )
+        options = step_options.options_from_proto(request.options)
         fence = self._fence(request)
-        row = await self._call(
-            context,
-            self._store.insert_step(run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay, fence=fence),
-        )
+        row = await self._call(context, self._store.insert_step(run_id, step_name, rpc_name, data_json, options=options, fence=fence))
         return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
 
     InsertStepState = unary("InsertStepState", insert_step_state)
@@ -248,9 +239,11 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         delay = (
             validation.check_duration("delay", convert.duration_from_proto("delay", request.delay)) if request.HasField("delay") else None
         )
+        options = step_options.options_from_proto(request.options)
         fence = self._fence(request)
         row = await self._call(
-            context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay)
+            context,
+            self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay, options=options),
         )
         if not_before is None and delay is None:
             # Due now: this server's workers hear at once, not after the NOTIFY's way through PostgreSQL.
@@ -480,6 +473,36 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
         return pb.ListWorkersResponse(workers=[convert.worker_to_proto(row) for row in rows])
 
     ListWorkers = unary("ListWorkers", list_workers)
+
+    # Dispatch policies (issue 13).
+
+    async def set_dispatch_defaults(
+        self, request: pb.SetDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetDispatchDefaultsResponse:
+        if not request.HasField("defaults"):
+            raise errors.InvalidArgument("defaults is required")
+        defaults = step_options.defaults_from_proto(request.defaults)
+        row = await self._call(context, self._dispatcher.defaults.set(defaults))
+        return pb.SetDispatchDefaultsResponse(defaults=step_options.defaults_to_proto(row))
+
+    SetDispatchDefaults = unary("SetDispatchDefaults", set_dispatch_defaults)
+
+    async def list_dispatch_defaults(
+        self, request: pb.ListDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDispatchDefaultsResponse:
+        rows = await self._call(context, self._dispatcher.defaults.list())
+        return pb.ListDispatchDefaultsResponse(defaults=[step_options.defaults_to_proto(row) for row in rows])
+
+    ListDispatchDefaults = unary("ListDispatchDefaults", list_dispatch_defaults)
+
+    async def delete_dispatch_defaults(
+        self, request: pb.DeleteDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDispatchDefaultsResponse:
+        rpc_name = validation.check_name("rpc_name", request.rpc_name)
+        await self._call(context, self._dispatcher.defaults.delete(rpc_name))
+        return pb.DeleteDispatchDefaultsResponse()
+
+    DeleteDispatchDefaults = unary("DeleteDispatchDefaults", delete_dispatch_defaults)
 
 
 def _newest_first(order_by: int) -> bool:

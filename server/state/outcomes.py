@@ -91,6 +91,7 @@ _NEEDS = {
     Via.CLAIM: "only a {sources} step can be handed to a worker",
     Via.COMPLETE: "only a {sources} attempt held by this stream can be completed",
     Via.TASK_FAIL: "only a {sources} attempt held by this stream can be failed",
+    Via.START_TIMEOUT: "only a {sources} attempt can time out waiting for a worker",
 }
 
 

@@ -93,7 +93,9 @@ FROM decided d LEFT JOIN changed ch ON true;
 -- Insert a step of a run that still takes writes, in its start status (status), with its first history
 -- row. The run row is share-locked so a concurrent run status change waits for this insert (or
 -- this sees it). A name taken already (ON CONFLICT, so also by an insert committed after this
--- statement's snapshot) is duplicate_name.
+-- statement's snapshot) is duplicate_name. Each option not given (opt_*, NULL) is taken from the
+-- rpc name's dispatch defaults (migration 0011), read in this same statement; priority is 0
+-- when neither sets it.
 WITH run AS (
     SELECT run_id, status, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
     FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
@@ -106,10 +108,21 @@ WITH run AS (
     FROM (SELECT) AS one LEFT JOIN run ON true
     LEFT JOIN {schema}.fence_check(run.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), inserted AS (
-    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token)
+    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token,
+                                backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start, priority,
+                                concurrency_key)
     SELECT gen_random_uuid(), d.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
-           %(status)s::text, %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint
+           %(status)s::text, COALESCE(%(opt_retries)s::integer, df.retries), COALESCE(%(opt_retry_delay)s::interval, df.retry_delay),
+           %(fencing_token)s::bigint,
+           COALESCE(%(opt_backoff_coefficient)s::double precision, df.backoff_coefficient),
+           COALESCE(%(opt_max_retry_delay)s::interval, df.max_retry_delay),
+           COALESCE(%(opt_jitter)s::double precision, df.jitter),
+           COALESCE(%(opt_start_to_close)s::interval, df.start_to_close),
+           COALESCE(%(opt_schedule_to_start)s::interval, df.schedule_to_start),
+           COALESCE(%(opt_priority)s::integer, df.priority, 0),
+           %(opt_concurrency_key)s::text
     FROM decided d
+    LEFT JOIN {schema}.dispatch_defaults df ON df.rpc_name = %(rpc_name)s::text
     WHERE d.outcome = 'changed'
     ON CONFLICT (run_id, step_name) DO NOTHING
     RETURNING *
@@ -138,6 +151,8 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- is made on the latest committed rows.
 -- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
 -- change (wrong_attempt, not_held), and repeating the result it stored is `same`.
+-- Scheduling may replace the step's options (opt_*, NULL: keep the stored one) and starts the
+-- attempt's schedule_to_start clock at its due time (start_timeout_time).
 WITH decided AS (
     SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.status, c.attempt_count, c.worker_id,
            COALESCE(w.refusal,
@@ -163,8 +178,20 @@ WITH decided AS (
         failed_time = CASE WHEN %(to_status)s::text = 'failed' THEN now() ELSE s.failed_time END,
         not_before = CASE WHEN %(to_status)s::text = 'scheduled'
                           THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0')) END,
-        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL, task_timeout_time = NULL,
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint),
+        retries = COALESCE(%(opt_retries)s::integer, s.retries),
+        retry_delay = COALESCE(%(opt_retry_delay)s::interval, s.retry_delay),
+        backoff_coefficient = COALESCE(%(opt_backoff_coefficient)s::double precision, s.backoff_coefficient),
+        max_retry_delay = COALESCE(%(opt_max_retry_delay)s::interval, s.max_retry_delay),
+        jitter = COALESCE(%(opt_jitter)s::double precision, s.jitter),
+        start_to_close = COALESCE(%(opt_start_to_close)s::interval, s.start_to_close),
+        schedule_to_start = COALESCE(%(opt_schedule_to_start)s::interval, s.schedule_to_start),
+        priority = COALESCE(%(opt_priority)s::integer, s.priority),
+        concurrency_key = COALESCE(%(opt_concurrency_key)s::text, s.concurrency_key),
+        start_timeout_time = CASE WHEN %(to_status)s::text = 'scheduled'
+                                  THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0'))
+                                       + COALESCE(%(opt_schedule_to_start)s::interval, s.schedule_to_start) END
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
@@ -202,6 +229,7 @@ WITH decided AS (
         succeeded_time = NULL,
         failed_time = NULL,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
+        task_timeout_time = NULL, start_timeout_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'

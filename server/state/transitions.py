@@ -41,6 +41,7 @@ class Via(enum.Enum):
     COMPLETE = "complete"  # a worker's complete of the attempt its stream holds
     TASK_FAIL = "task fail"  # a worker's fail of the attempt its stream holds, or its worker was lost
     AUTO_RETRY = "automatic retry"  # right after a task fail with retries left: the next attempt, scheduled
+    START_TIMEOUT = "schedule-to-start timeout"  # the sweeper: a scheduled attempt nobody claimed in time
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ STEP_MOVES: tuple[Move, ...] = (
     # moves on at once, in the same statement, to its next attempt, scheduled.
     Move(S.RUNNING, S.FAILED, Via.TASK_FAIL),
     Move(S.FAILED, S.SCHEDULED, Via.AUTO_RETRY, next_attempt=True),
+    # A scheduled attempt not claimed within its schedule_to_start fails, without retry. (An
+    # attempt that runs past its start_to_close is a task fail, retried as any other.)
+    Move(S.SCHEDULED, S.FAILED, Via.START_TIMEOUT),
 )
 
 # Where every step starts (InsertStepState).

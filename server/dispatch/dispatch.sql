@@ -55,20 +55,21 @@ WITH picked AS (
     FROM within_concurrency w WHERE w.rate_limit IS NOT NULL
     GROUP BY w.rpc_name
 ), taken AS (
-    SELECT w.step_id, w.run_id FROM within_concurrency w LEFT JOIN tokens t ON t.rpc_name = w.rpc_name
+    -- clock_timestamp(), not now(): the attempt starts once the claim holds its keys' locks, so
+    -- its running_time is after the end of any attempt whose slot it took.
+    SELECT w.step_id, w.run_id, clock_timestamp() AS claim_time
+    FROM within_concurrency w LEFT JOIN tokens t ON t.rpc_name = w.rpc_name
     WHERE t.rpc_name IS NULL OR w.nth_of_rpc <= t.granted
 ), running_runs AS (
     SELECT r.run_id FROM {schema}.runs r
     WHERE r.run_id IN (SELECT run_id FROM taken) AND r.status = ANY(%(open_run_statuses)s::text[])
     FOR SHARE SKIP LOCKED
 ), changed AS (
-    -- clock_timestamp(), not now(): the attempt starts once the claim holds its keys' locks, so
-    -- its running_time is after the end of any attempt whose slot it took.
     UPDATE {schema}.steps s
-    SET status = %(to_status)s::text, running_time = clock_timestamp(), update_time = now(), not_before = NULL,
+    SET status = %(to_status)s::text, running_time = p.claim_time, update_time = now(), not_before = NULL,
         worker_id = %(worker_id)s::text, task_stream_id = %(stream_id)s::uuid,
-        task_timeout_time = clock_timestamp() + s.start_to_close,
-        task_expire_time = least(now() + %(task_lease)s::interval, clock_timestamp() + s.start_to_close),
+        task_timeout_time = p.claim_time + s.start_to_close,
+        task_expire_time = least(now() + %(task_lease)s::interval, p.claim_time + s.start_to_close),
         start_timeout_time = NULL
     FROM taken p JOIN running_runs rr ON rr.run_id = p.run_id
     WHERE s.step_id = p.step_id

@@ -42,8 +42,8 @@ from ._sync import WorkflowStateClient
 from ._worker_async import AsyncWorker
 from ._worker_protocol import NonRetryableError, TaskCancelled
 from ._worker_sync import Worker
-from ._types import Failure, LeaseInfo, LeaseLostReason, LeasePage, RetentionPolicy, Run, RunEvent, RunPage, RunStatus, StepAttempt
-from ._types import StepChange, StepState, StepStatus, StepTask, TaskCancellation, WorkerInfo, WorkflowSummary
+from ._types import DispatchDefaults, Failure, LeaseInfo, LeaseLostReason, LeasePage, RetentionPolicy, Run, RunEvent, RunPage, RunStatus, StepAttempt
+from ._types import StepChange, StepOptions, StepState, StepStatus, StepTask, TaskCancellation, WorkerInfo, WorkflowSummary
 
 __all__ = [
     "Aborted",
@@ -53,6 +53,7 @@ __all__ = [
     "AsyncWorkflowStateClient",
     "Batching",
     "DeadlineExceeded",
+    "DispatchDefaults",
     "FailedPrecondition",
     "Failure",
     "InvalidArgument",
@@ -71,6 +72,7 @@ __all__ = [
     "RunStatus",
     "StepAttempt",
     "StepChange",
+    "StepOptions",
     "StepState",
     "StepStatus",
     "StepTask",

@@ -23,6 +23,7 @@ from google.protobuf.message import Message
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._convert import (
+    dispatch_defaults_from_proto,
     duration_to_proto,
     encode_json,
     failure_to_proto,
@@ -34,6 +35,7 @@ from ._convert import (
     run_status_to_proto,
     step_attempt_from_proto,
     step_state_from_proto,
+    step_options_to_proto,
     step_status_to_proto,
     timestamp_to_proto,
     worker_info_from_proto,
@@ -41,6 +43,7 @@ from ._convert import (
 )
 from ._errors import NotFound, error_from_rpc
 from ._types import (
+    DispatchDefaults,
     Failure,
     LeaseInfo,
     LeasePage,
@@ -49,6 +52,7 @@ from ._types import (
     RunPage,
     RunStatus,
     StepAttempt,
+    StepOptions,
     StepState,
     StepStatus,
     WorkerInfo,
@@ -293,6 +297,32 @@ def delete_retention_policy(policy_id: int) -> Call[None]:
     return Call("DeleteRetentionPolicy", pb.DeleteRetentionPolicyRequest(policy_id=policy_id), lambda reply: None)
 
 
+def set_dispatch_defaults(
+    rpc_name: str, options: StepOptions, concurrency_limit: int | None, rate_limit: int | None, rate_period: timedelta | None
+) -> Call[DispatchDefaults]:
+    """SetDispatchDefaults: the defaults as stored (an upsert on the rpc name)."""
+    defaults = pb.DispatchDefaults(rpc_name=rpc_name, concurrency_limit=concurrency_limit, rate_limit=rate_limit)
+    step_options_to_proto(options, defaults.options)
+    if rate_period is not None:
+        defaults.rate_period.CopyFrom(duration_to_proto(rate_period))
+    request = pb.SetDispatchDefaultsRequest(defaults=defaults)
+    return Call("SetDispatchDefaults", request, lambda reply: dispatch_defaults_from_proto(reply.defaults))
+
+
+def list_dispatch_defaults() -> Call[list[DispatchDefaults]]:
+    """ListDispatchDefaults: every rpc name's defaults, by rpc name."""
+    return Call(
+        "ListDispatchDefaults",
+        pb.ListDispatchDefaultsRequest(),
+        lambda reply: [dispatch_defaults_from_proto(defaults) for defaults in reply.defaults],
+    )
+
+
+def delete_dispatch_defaults(rpc_name: str) -> Call[None]:
+    """DeleteDispatchDefaults."""
+    return Call("DeleteDispatchDefaults", pb.DeleteDispatchDefaultsRequest(rpc_name=rpc_name), lambda reply: None)
+
+
 def list_workers() -> Call[list[WorkerInfo]]:
     """ListWorkers: the worker streams connected to any server, by connect time."""
     return Call("ListWorkers", pb.ListWorkersRequest(), lambda reply: [worker_info_from_proto(worker) for worker in reply.workers])
@@ -310,20 +340,16 @@ def insert_step_state(
     step_name: str,
     rpc_name: str,
     data: Any,
-    retries: int | None,
-    retry_delay: timedelta | None,
+    options: StepOptions,
     fence: Fence,
 ) -> Call[StepState]:
-    """InsertStepState; options are sent only when retries or retry_delay is given."""
+    """InsertStepState; options are sent only when given."""
     request = pb.InsertStepStateRequest(
         run_id=run_id, step_name=step_name, rpc_name=rpc_name, data_json=encode_json(data)
     )
     # Touching a sub-field marks `options` (and the optional field) as set, so
     # an option the caller did not give stays unset on the wire.
-    if retries is not None:
-        request.options.retries = retries
-    if retry_delay is not None:
-        request.options.retry_delay.CopyFrom(duration_to_proto(retry_delay))
+    step_options_to_proto(options, request.options)
     return Call("InsertStepState", fence.apply(request), _read_step)
 
 
@@ -335,12 +361,14 @@ def get_step_state(run_id: str, step_name: str) -> Call[StepState]:
 
 
 def set_step_scheduled(
-    step_id: str, not_before: datetime | None, delay: timedelta | None, fence: Fence
+    step_id: str, not_before: datetime | None, delay: timedelta | None, fence: Fence, options: StepOptions
 ) -> Call[StepState]:
-    """SetStepScheduled; ``not_before`` and ``delay`` are sent only when given, never both."""
+    """SetStepScheduled; ``not_before`` and ``delay`` are sent only when given, never both;
+    the options given replace the step's."""
     if not_before is not None and delay is not None:
         raise ValueError("give not_before or delay, not both")
     request = pb.SetStepScheduledRequest(step_id=step_id)
+    step_options_to_proto(options, request.options)
     if not_before is not None:
         request.not_before.CopyFrom(timestamp_to_proto(not_before))
     if delay is not None:

@@ -60,6 +60,9 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "SetRetentionPolicy",
     "ListRetentionPolicies",
     "ListWorkers",
+    # An upsert: a repeat sets the same defaults again.
+    "SetDispatchDefaults",
+    "ListDispatchDefaults",
 )
 
 

@@ -85,6 +85,7 @@ def test_public_names_are_pinned() -> None:
         "AsyncWorkflowStateClient",
         "Batching",
         "DeadlineExceeded",
+        "DispatchDefaults",
         "FailedPrecondition",
         "Failure",
         "InvalidArgument",
@@ -103,6 +104,7 @@ def test_public_names_are_pinned() -> None:
         "RunStatus",
         "StepAttempt",
         "StepChange",
+        "StepOptions",
         "StepState",
         "StepStatus",
         "StepTask",
@@ -510,6 +512,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
         "DeleteRuns",  # a repeat erases runs beyond the first call's
         "DeleteRetentionPolicy",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
+        "DeleteDispatchDefaults",  # the same
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

@@ -121,7 +121,6 @@ async def clear_backlog(database_url: str, schema: str) -> None:
         for statement in (
             "DELETE FROM {schema}.runs WHERE run_id IN (SELECT DISTINCT run_id FROM {schema}.steps WHERE rpc_name = %(rpc_name)s)",
             "DELETE FROM {schema}.dispatch_defaults WHERE rpc_name = %(rpc_name)s",
-            "DELETE FROM {schema}.rate_buckets WHERE rpc_name = %(rpc_name)s",
         ):
             await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)), {"rpc_name": payloads.RPC_NAME})  # type: ignore[arg-type]  # our own text
 

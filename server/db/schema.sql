@@ -53,6 +53,20 @@ CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABL
     LEFT JOIN (SELECT fencing_token FROM "workflows".leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
 $$;
 
+CREATE FUNCTION workflows.keep_rate_bucket() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.rate_limit IS NULL THEN
+        DELETE FROM "workflows".rate_buckets WHERE rpc_name = NEW.rpc_name;
+    ELSE
+        INSERT INTO "workflows".rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
+        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least("workflows".rate_buckets.tokens, NEW.rate_limit);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION workflows.record_run_event() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -135,26 +149,6 @@ CREATE FUNCTION workflows.step_for_write(step_id uuid, given_key text, given_tok
     LEFT JOIN "workflows".fence_check(l.lease_key, step_for_write.given_token) AS f ON true
 $$;
 
-CREATE FUNCTION workflows.take_tokens(bucket text, wanted integer, rate_limit integer, rate_period interval) RETURNS integer
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    available double precision;
-    granted integer;
-BEGIN
-    INSERT INTO "workflows".rate_buckets (rpc_name, tokens, refill_time) VALUES (bucket, rate_limit, clock_timestamp())
-    ON CONFLICT (rpc_name) DO NOTHING;
-    SELECT least(rate_limit, b.tokens + rate_limit * greatest(0, extract(epoch FROM clock_timestamp() - b.refill_time))
-                                                 / extract(epoch FROM rate_period))
-    INTO available
-    FROM "workflows".rate_buckets b WHERE b.rpc_name = bucket FOR UPDATE;
-    granted := least(wanted, floor(available))::integer;
-    UPDATE "workflows".rate_buckets SET tokens = available - granted, refill_time = greatest(refill_time, clock_timestamp())
-    WHERE rpc_name = bucket;
-    RETURN granted;
-END
-$$;
-
 CREATE TABLE workflows.dispatch_defaults (
     rpc_name text NOT NULL,
     retries integer,
@@ -211,7 +205,8 @@ CREATE TABLE workflows.leases (
 CREATE TABLE workflows.rate_buckets (
     rpc_name text NOT NULL,
     tokens double precision NOT NULL,
-    refill_time timestamp with time zone NOT NULL
+    refill_time timestamp with time zone NOT NULL,
+    granted integer DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE workflows.retention_policies (
@@ -383,6 +378,8 @@ CREATE TRIGGER attempt_created AFTER INSERT ON workflows.step_attempts FOR EACH 
 
 CREATE TRIGGER attempt_status_changed AFTER UPDATE OF status ON workflows.step_attempts FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 
+CREATE TRIGGER rate_limit_set AFTER INSERT OR UPDATE OF rate_limit ON workflows.dispatch_defaults FOR EACH ROW EXECUTE FUNCTION workflows.keep_rate_bucket();
+
 CREATE TRIGGER run_created AFTER INSERT ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.record_run_event();
 
 CREATE TRIGGER run_deleted AFTER DELETE ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.delete_run_events();
@@ -394,6 +391,9 @@ CREATE TRIGGER run_status_changed AFTER UPDATE OF status ON workflows.runs FOR E
 CREATE TRIGGER step_key_freed AFTER UPDATE OF status ON workflows.steps FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text) AND (old.concurrency_key IS NOT NULL))) EXECUTE FUNCTION workflows.announce_scheduled_step();
 
 CREATE TRIGGER step_scheduled AFTER UPDATE OF status, attempt_count ON workflows.steps FOR EACH ROW WHEN (((new.status = 'scheduled'::text) AND ((old.status <> 'scheduled'::text) OR (old.attempt_count <> new.attempt_count)))) EXECUTE FUNCTION workflows.announce_scheduled_step();
+
+ALTER TABLE ONLY workflows.rate_buckets
+    ADD CONSTRAINT rate_buckets_rpc_name_fkey FOREIGN KEY (rpc_name) REFERENCES workflows.dispatch_defaults(rpc_name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY workflows.step_attempts
     ADD CONSTRAINT step_attempts_step_id_fkey FOREIGN KEY (step_id) REFERENCES workflows.steps(step_id) ON DELETE CASCADE;

@@ -4,7 +4,8 @@
 -- schema identifier; %(name)s are bound parameters.
 
 -- set_defaults --
--- Create or replace one rpc name's defaults (every column: a field not given becomes NULL).
+-- Create or replace one rpc name's defaults (every column: a field not given becomes NULL). The
+-- trigger rate_limit_set (migration 0011) creates, caps or drops the rate limit's bucket.
 INSERT INTO {schema}.dispatch_defaults
     (rpc_name, retries, retry_delay, backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start,
      priority, concurrency_limit, rate_limit, rate_period)
@@ -25,8 +26,5 @@ RETURNING *;
 SELECT * FROM {schema}.dispatch_defaults ORDER BY rpc_name;
 
 -- delete_defaults --
--- Remove one rpc name's defaults and its rate limit's bucket.
-WITH bucket AS (
-    DELETE FROM {schema}.rate_buckets WHERE rpc_name = %(rpc_name)s::text
-)
+-- Remove one rpc name's defaults (its rate limit's bucket goes with them: ON DELETE CASCADE).
 DELETE FROM {schema}.dispatch_defaults WHERE rpc_name = %(rpc_name)s::text RETURNING rpc_name;

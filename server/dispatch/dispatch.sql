@@ -21,7 +21,8 @@
 --   is held until this statement commits, so claims of one key on all servers decide in turn.
 --   Keys are locked in the order of their lock ids, so two claims never wait on each other.
 -- * rate limit: of the steps left, those of an rpc name with a rate_limit take a token each from
---   its bucket (take_tokens); the rest stay due.
+--   its bucket (rate_buckets, kept by a trigger on dispatch_defaults), locked and updated in
+--   `tokens`; the rest stay due.
 -- The picked steps' runs are then share-locked, skipping a run being finished right now (its
 -- steps stay scheduled).
 WITH picked AS (
@@ -50,16 +51,32 @@ WITH picked AS (
     SELECT l.*, row_number() OVER (PARTITION BY l.rpc_name ORDER BY l.priority DESC, l.not_before, l.step_id) AS nth_of_rpc
     FROM limited l LEFT JOIN keys k ON k.concurrency_key = l.concurrency_key AND l.concurrency_limit IS NOT NULL
     WHERE k.concurrency_key IS NULL OR k.running + l.nth_of_key <= l.concurrency_limit
-), tokens AS (
-    SELECT w.rpc_name, {schema}.take_tokens(w.rpc_name, count(*)::integer, min(w.rate_limit), min(w.rate_period)) AS granted
+), wanted AS (
+    SELECT w.rpc_name, count(*) AS wanted, min(w.rate_limit) AS rate_limit, min(w.rate_period) AS rate_period, clock_timestamp() AS at
     FROM within_concurrency w WHERE w.rate_limit IS NOT NULL
     GROUP BY w.rpc_name
+), tokens AS (
+    -- The bucket refilled to `at` (rate_limit per rate_period, at most rate_limit), less what this
+    -- claim takes (granted). An UPDATE that waited for another claim's lock recomputes on its new
+    -- row, whose refill_time may then be after `at`: no refill, never a token too many. (SET
+    -- expressions read the row as it was, so the refill is written out in each.)
+    UPDATE {schema}.rate_buckets b
+    SET granted = least(w.wanted, floor(least(w.rate_limit, b.tokens + w.rate_limit
+                            * greatest(0, extract(epoch FROM w.at - b.refill_time)) / extract(epoch FROM w.rate_period)))),
+        tokens = least(w.rate_limit, b.tokens + w.rate_limit
+                       * greatest(0, extract(epoch FROM w.at - b.refill_time)) / extract(epoch FROM w.rate_period))
+                 - least(w.wanted, floor(least(w.rate_limit, b.tokens + w.rate_limit
+                            * greatest(0, extract(epoch FROM w.at - b.refill_time)) / extract(epoch FROM w.rate_period)))),
+        refill_time = greatest(b.refill_time, w.at)
+    FROM wanted w
+    WHERE b.rpc_name = w.rpc_name
+    RETURNING b.rpc_name, b.granted
 ), taken AS (
     -- clock_timestamp(), not now(): the attempt starts once the claim holds its keys' locks, so
     -- its running_time is after the end of any attempt whose slot it took.
     SELECT w.step_id, w.run_id, clock_timestamp() AS claim_time
     FROM within_concurrency w LEFT JOIN tokens t ON t.rpc_name = w.rpc_name
-    WHERE t.rpc_name IS NULL OR w.nth_of_rpc <= t.granted
+    WHERE w.rate_limit IS NULL OR w.nth_of_rpc <= t.granted
 ), running_runs AS (
     SELECT r.run_id FROM {schema}.runs r
     WHERE r.run_id IN (SELECT run_id FROM taken) AND r.status = ANY(%(open_run_statuses)s::text[])

@@ -49,12 +49,31 @@ CREATE TABLE {schema}.dispatch_defaults (
     CHECK ((rate_limit IS NULL) = (rate_period IS NULL))
 );
 
--- The token buckets of the rate limits: tokens left as of refill_time.
+-- The token buckets of the rate limits, one per rpc name with a rate_limit: tokens left as of
+-- refill_time. Kept by the trigger below (a bucket starts full; lowering the limit drops the
+-- tokens above it) and updated by the claim (dispatch.sql), which locks the row.
 CREATE TABLE {schema}.rate_buckets (
-    rpc_name text PRIMARY KEY,
+    rpc_name text PRIMARY KEY REFERENCES {schema}.dispatch_defaults (rpc_name) ON DELETE CASCADE,
     tokens double precision NOT NULL,
-    refill_time timestamptz NOT NULL
+    refill_time timestamptz NOT NULL,
+    -- How many tokens the last claim took (so the claim's UPDATE can return it).
+    granted integer NOT NULL DEFAULT 0
 );
+
+CREATE FUNCTION {schema}.keep_rate_bucket() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.rate_limit IS NULL THEN
+        DELETE FROM {schema}.rate_buckets WHERE rpc_name = NEW.rpc_name;
+    ELSE
+        INSERT INTO {schema}.rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
+        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least({schema}.rate_buckets.tokens, NEW.rate_limit);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER rate_limit_set AFTER INSERT OR UPDATE OF rate_limit ON {schema}.dispatch_defaults
+    FOR EACH ROW EXECUTE FUNCTION {schema}.keep_rate_bucket();
 
 -- The delay before the automatic retry that follows failed attempt n (documented in the README):
 --   delay_n = min(retry_delay * backoff_coefficient ^ (n - 1), max_retry_delay) * (1 - jitter * random())
@@ -82,28 +101,6 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('workflowstate concurrency ' || '{schema}' || ' ' || key, 0));
     RETURN (SELECT count(*) FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
             WHERE s.concurrency_key = key AND s.status = held_status AND r.status = ANY(open_run_statuses));
-END
-$$;
-
--- Take up to `wanted` tokens from an rpc name's bucket (created full), refilled continuously at
--- rate_limit per rate_period up to rate_limit; return how many were granted. The bucket row is
--- locked, so claims on any servers take tokens one after the other.
-CREATE FUNCTION {schema}.take_tokens(bucket text, wanted integer, rate_limit integer, rate_period interval) RETURNS integer
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    available double precision;
-    granted integer;
-BEGIN
-    INSERT INTO {schema}.rate_buckets (rpc_name, tokens, refill_time) VALUES (bucket, rate_limit, clock_timestamp())
-    ON CONFLICT (rpc_name) DO NOTHING;
-    SELECT least(rate_limit, b.tokens + rate_limit * greatest(0, extract(epoch FROM clock_timestamp() - b.refill_time))
-                                                 / extract(epoch FROM rate_period))
-    INTO available
-    FROM {schema}.rate_buckets b WHERE b.rpc_name = bucket FOR UPDATE;
-    granted := least(wanted, floor(available))::integer;
-    UPDATE {schema}.rate_buckets SET tokens = available - granted, refill_time = greatest(refill_time, clock_timestamp())
-    WHERE rpc_name = bucket;
-    RETURN granted;
 END
 $$;
 

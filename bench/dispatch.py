@@ -115,12 +115,14 @@ async def fill_backlog(database_url: str, schema: str, count: int, *, server_tab
 
 
 async def clear_backlog(database_url: str, schema: str) -> None:
-    """Erase what a figure left of its backlog (and its defaults), so the next figure's claims do
-    not scan past it: the steps' index is ordered by priority and due time, not by rpc name."""
+    """Erase what a figure left of its backlog (and its defaults), then vacuum, so the next
+    figure's claims neither scan past it (the steps' index is ordered by priority and due time,
+    not by rpc name) nor share the machine with autovacuum cleaning up after it."""
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         for statement in (
             "DELETE FROM {schema}.runs WHERE run_id IN (SELECT DISTINCT run_id FROM {schema}.steps WHERE rpc_name = %(rpc_name)s)",
             "DELETE FROM {schema}.dispatch_defaults WHERE rpc_name = %(rpc_name)s",
+            "VACUUM (ANALYZE) {schema}.runs, {schema}.steps, {schema}.step_attempts, {schema}.run_events",
         ):
             await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)), {"rpc_name": payloads.RPC_NAME})  # type: ignore[arg-type]  # our own text
 

@@ -31,10 +31,11 @@ WITH picked AS (
     WHERE s.status = ANY(%(from_statuses)s::text[]) AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before <= now()
       AND (SELECT r.status FROM {schema}.runs r WHERE r.run_id = s.run_id) = ANY(%(open_run_statuses)s::text[])
       AND CASE WHEN s.concurrency_key IS NULL THEN true
-               ELSE COALESCE((SELECT count(*) FROM {schema}.steps k JOIN {schema}.runs kr ON kr.run_id = k.run_id
-                              WHERE k.concurrency_key = s.concurrency_key AND k.status = %(to_status)s::text
-                                AND kr.status = ANY(%(open_run_statuses)s::text[]))
-                             < (SELECT d.concurrency_limit FROM {schema}.dispatch_defaults d WHERE d.rpc_name = s.rpc_name), true) END
+               ELSE (SELECT d.concurrency_limit IS NULL
+                            OR (SELECT count(*) FROM {schema}.steps k JOIN {schema}.runs kr ON kr.run_id = k.run_id
+                                WHERE k.concurrency_key = s.concurrency_key AND k.status = %(to_status)s::text
+                                  AND kr.status = ANY(%(open_run_statuses)s::text[])) < d.concurrency_limit
+                     FROM (SELECT) AS one LEFT JOIN {schema}.dispatch_defaults d ON d.rpc_name = s.rpc_name) END
     ORDER BY s.priority DESC, s.not_before, s.step_id
     LIMIT %(limit)s
     FOR NO KEY UPDATE OF s SKIP LOCKED

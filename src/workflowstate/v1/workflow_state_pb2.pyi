@@ -679,7 +679,8 @@ class SetStepScheduledRequest(_message.Message):
     @_builtins.property
     def options(self) -> Global___StepOptions:
         """options, when set, replace the step's stored options that they set (the
-        others stay) from this attempt on; retries and retry_delay included.
+        others stay, and an empty concurrency_key keeps the stored key) from this
+        attempt on; retries and retry_delay included. Checked as at insert.
         """
 
     def __init__(
@@ -3651,7 +3652,8 @@ class StepOptions(_message.Message):
     """
     concurrency_key: _builtins.str
     """concurrency_key groups steps (a customer id, say) whose running attempts
-    are limited by the concurrency_limit of the rpc name's defaults; empty
+    are limited by the concurrency_limit of the rpc name's defaults: a worker's
+    claim never lets more of one key run at once, across all servers. Empty
     means none. At most 256 characters. Not taken from defaults.
     """
     @_builtins.property

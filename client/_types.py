@@ -442,7 +442,9 @@ class TaskCancellation(threading.Event):
     """A task's ``cancelled``: set when the server asks the worker to stop the task.
 
     The task's run was cancelled (or finished otherwise) while the task ran,
-    and whatever the handler reports for it will be refused. A handler that
+    or the attempt ran past its ``start_to_close`` (the reason then starts
+    with "timed out"; the server fails the attempt and retries the step by
+    its policy), and whatever the handler reports for it will be refused. A handler that
     runs long checks ``task.cancelled.is_set()`` (or waits on it) and returns
     early; an async handler is also cancelled (``asyncio.CancelledError``).
     """

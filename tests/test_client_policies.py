@@ -100,3 +100,27 @@ def test_a_worker_task_carries_its_timeout(client: WorkflowStateClient, db: psyc
     assert by_name["timed"].timeout_time == running_time + timedelta(minutes=2)
     assert by_name["timed"].deadline == by_name["timed"].timeout_time, "a 5 minute task lease stops at the 2 minute timeout"
     assert by_name["untimed"].timeout_time is None
+
+
+def test_a_worker_is_told_when_its_task_times_out(client: WorkflowStateClient, db: psycopg.Connection, rpc: str) -> None:
+    run = client.create_run(f"wf-{rpc}", {})
+    step = client.insert_step_state(run.run_id, "slow", rpc, {}, start_to_close=timedelta(milliseconds=300))
+    reasons: list[str | None] = []
+
+    def slow(task: StepTask) -> dict[str, bool]:
+        assert task.cancelled.wait(30), "never told of the timeout"
+        reasons.append(task.cancelled.reason)
+        return {"late": True}  # refused: the attempt is over
+
+    worker = Worker(client, {rpc: slow}, max_in_flight=1)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        client.set_step_scheduled(step.step_id)
+        wait_in_database(db, f"(SELECT status FROM {SCHEMA}.steps WHERE step_id = {{}}) = 'failed'", (step.step_id,))
+    finally:
+        worker.stop(timedelta(seconds=30))
+        thread.join(30)
+    assert reasons == ["timed out: the attempt ran longer than its start_to_close of 0.3s"]
+    failed = client.get_step_state(run.run_id, "slow")
+    assert failed.error is not None and failed.error.code == "START_TO_CLOSE_TIMEOUT" and failed.result is None

@@ -191,10 +191,15 @@ def test_an_attempt_past_start_to_close_times_out_though_heartbeating_and_is_ret
         beating = threading.Thread(target=heartbeat)
         beating.start()
         try:
+            # The stream tells the worker when the attempt's time is up (its timer is set from the
+            # claim, so it fires before the sweeper can have failed the attempt and woken a claim).
+            cancel = worker.expect("cancel")
             second = worker.expect("task")  # the retry, handed out after the sweeper timed the first out
         finally:
             stop.set()
             beating.join()
+        assert (cancel.step_id, cancel.attempt, cancel.run_id) == (step.step_id, 1, step.run_id)
+        assert cancel.reason == "timed out: the attempt ran longer than its start_to_close of 0.3s"
         assert (second.step_id, second.attempt) == (step.step_id, 2)
         [attempt] = [a for a in history_of(stub, step.run_id, step.step_name) if a.attempt == 1]
         assert attempt.status == pb.STEP_STATUS_FAILED

@@ -91,7 +91,8 @@ WITH picked AS (
         start_timeout_time = NULL
     FROM taken p JOIN running_runs rr ON rr.run_id = p.run_id
     WHERE s.step_id = p.step_id
-    RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time, s.task_timeout_time
+    RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time, s.task_timeout_time,
+              s.running_time
 ), attempt AS (
     UPDATE {schema}.step_attempts a
     SET status = %(to_status)s::text, update_time = now()
@@ -150,7 +151,8 @@ LIMIT 100;
 -- Fail the given attempts (step_ids[i] at attempts[i]) with one error, each only if it is the
 -- step's current attempt (else wrong_attempt), its run still takes writes (finished_run), its
 -- status is one of from_statuses (illegal_transition) and, when stream_id is given, that stream
--- holds it (not_held). The attempt's history row becomes failed_status; when retryable and
+-- holds it (not_held) and it did not run past its start_to_close (timed_out: the sweeper fails
+-- it, with the timeout's error). The attempt's history row becomes failed_status; when retryable and
 -- retries remain (attempt_count <= retries), the step moves on to its next attempt in
 -- retry_status, due after retry_backoff (migration 0011: retry_delay grown by
 -- backoff_coefficient per failed attempt, capped at max_retry_delay, less up to jitter of it at
@@ -163,7 +165,7 @@ LIMIT 100;
 WITH sent AS (
     SELECT * FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
 ), current_step AS (
-    SELECT s.step_id, s.status, s.attempt_count, s.task_stream_id, s.worker_id, r.status AS run_status,
+    SELECT s.step_id, s.status, s.attempt_count, s.task_stream_id, s.worker_id, s.task_timeout_time, r.status AS run_status,
            %(retryable)s::boolean AND s.attempt_count <= COALESCE(s.retries, 0) AS retry,
            now() + {schema}.retry_backoff(s.retry_delay, s.backoff_coefficient, s.max_retry_delay, s.jitter, s.attempt_count) AS next_due
     FROM {schema}.steps s
@@ -178,6 +180,7 @@ WITH sent AS (
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                 WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
+                WHEN %(stream_id)s::uuid IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                 ELSE 'changed' END AS outcome
     FROM sent i LEFT JOIN current_step c ON c.step_id = i.step_id
 ), failed_attempt AS (

@@ -17,6 +17,7 @@
 --   finished_run       the run is finished: no more run or step writes
 --   illegal_transition the current status is not one of from_statuses
 --   not_held           (a worker's report) the attempt is not held by the reporting stream
+--   timed_out          (a worker's report) the attempt ran past its start_to_close (task_timeout_time)
 --   changed            written
 --   duplicate_name     (insert_step) the run has a step of that name
 --   request_id_reused  (create_run) the request_id belongs to a run of another workflow or input
@@ -163,6 +164,7 @@ WITH decided AS (
                          WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                          WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
+                         WHEN %(stream_id)s::uuid IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                          ELSE 'changed' END) AS outcome
     FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
     CROSS JOIN LATERAL (SELECT (w.step).*) AS c

@@ -1511,7 +1511,8 @@ class StreamStepTasksResponse(_message.Message):
     @_builtins.property
     def cancel(self) -> Global___StepTaskCancel:
         """cancel tells the worker to stop a task it runs: its run finished
-        (cancelled, mostly) and any result for the attempt will be refused.
+        (cancelled, mostly), or the attempt ran past its start_to_close; any
+        result for the attempt will be refused.
         A worker built before cancel existed sees a response with no kind set.
         """
 
@@ -2941,10 +2942,10 @@ class StepTaskCancel(_message.Message):
     attempt: _builtins.int
     """attempt is the task's attempt number."""
     run_id: _builtins.str
-    """run_id is the UUID of the run that finished."""
+    """run_id is the UUID of the task's run."""
     reason: _builtins.str
     """reason says why, for people: the cancel's reason, or the run's status
-    when it finished otherwise.
+    when it finished otherwise, or the timeout ("timed out: ...").
     """
     def __init__(
         self,

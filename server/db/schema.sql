@@ -24,11 +24,17 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION workflows.concurrency_lock_id(key text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT hashtextextended('workflowstate concurrency ' || '"workflows"' || ' ' || key, 0)
+$$;
+
 CREATE FUNCTION workflows.concurrency_running(key text, held_status text, open_run_statuses text[]) RETURNS bigint
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('workflowstate concurrency ' || '"workflows"' || ' ' || key, 0));
+    PERFORM pg_advisory_xact_lock("workflows".concurrency_lock_id(key));
     RETURN (SELECT count(*) FROM "workflows".steps s JOIN "workflows".runs r ON r.run_id = s.run_id
             WHERE s.concurrency_key = key AND s.status = held_status AND r.status = ANY(open_run_statuses));
 END

@@ -19,7 +19,8 @@
 --   rest, concurrency_running takes the key's lock and counts its running attempts afresh, and
 --   the k-th candidate of a key in this claim is taken only if running + k <= limit. The lock
 --   is held until this statement commits, so claims of one key on all servers decide in turn.
---   Keys are locked in the order of their lock ids, so two claims never wait on each other.
+--   Keys are locked in the order of their lock ids (concurrency_lock_id), so two claims never
+--   wait for each other's.
 -- * rate limit: of the steps left, those of an rpc name with a rate_limit take a token each from
 --   its bucket (rate_buckets, kept by a trigger on dispatch_defaults), locked and updated in
 --   `tokens`; the rest stay due.
@@ -45,7 +46,7 @@ WITH picked AS (
     FROM picked p LEFT JOIN {schema}.dispatch_defaults d ON d.rpc_name = p.rpc_name
 ), keys AS (
     SELECT k.concurrency_key, {schema}.concurrency_running(k.concurrency_key, %(to_status)s::text, %(open_run_statuses)s::text[]) AS running
-    FROM (SELECT DISTINCT concurrency_key, hashtextextended(concurrency_key, 0) AS lock_order FROM limited
+    FROM (SELECT DISTINCT concurrency_key, {schema}.concurrency_lock_id(concurrency_key) AS lock_order FROM limited
           WHERE concurrency_key IS NOT NULL AND concurrency_limit IS NOT NULL
           ORDER BY lock_order, concurrency_key) k
 ), within_concurrency AS (

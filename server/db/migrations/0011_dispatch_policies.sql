@@ -89,16 +89,23 @@ LANGUAGE sql VOLATILE AS $$
                3155760000) * (1 - COALESCE(jitter, 0) * random()))
 $$;
 
+-- The advisory lock id of a concurrency key: its hash, with the schema's name, so the keys of two
+-- schemas do not meet (a collision only makes two keys take turns). The claim takes the locks of
+-- its keys in the order of these ids, so two claims never wait for each other's.
+CREATE FUNCTION {schema}.concurrency_lock_id(key text) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT hashtextextended('workflowstate concurrency ' || '{schema}' || ' ' || key, 0)
+$$;
+
 -- The running attempts of a concurrency key, counted after taking the key's lock: a
--- transaction-scoped advisory lock on the key's hash (with the schema's name, so two schemas never
--- share one), held until the claim that took it commits. VOLATILE plpgsql takes a fresh snapshot
--- for its query, so the count sees every claim that committed before the lock was granted; two
--- claims of one key, on any servers, therefore decide one after the other. Attempts of finished
--- runs do not count (they take no more reports).
+-- transaction-scoped advisory lock, held until the claim that took it commits. VOLATILE plpgsql
+-- takes a fresh snapshot for its query, so the count sees every claim that committed before the
+-- lock was granted; two claims of one key, on any servers, therefore decide one after the other.
+-- Attempts of finished runs do not count (they take no more reports).
 CREATE FUNCTION {schema}.concurrency_running(key text, held_status text, open_run_statuses text[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('workflowstate concurrency ' || '{schema}' || ' ' || key, 0));
+    PERFORM pg_advisory_xact_lock({schema}.concurrency_lock_id(key));
     RETURN (SELECT count(*) FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
             WHERE s.concurrency_key = key AND s.status = held_status AND r.status = ANY(open_run_statuses));
 END

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
+from datetime import timedelta
 
 import grpc
 import grpc.aio
@@ -39,9 +41,35 @@ def backlog_size(warmup: float, seconds: float) -> int:
     return math.ceil((warmup + seconds + 3) * BACKLOG_RATE)
 
 
-async def fill_backlog(database_url: str, schema: str, count: int, *, server_tables: bool) -> None:
+@dataclass(frozen=True)
+class Policies:
+    """Dispatch policies (issue 13) on every step of a backlog, and the rpc name's defaults."""
+
+    keys: int
+    """Concurrency keys, given round-robin."""
+
+    concurrency_limit: int
+    """Attempts of one key that may run at once."""
+
+    rate_limit: int | None = None
+    """Claims per second, None for no rate limit."""
+
+
+# Every policy present, none holding a step back: 64 keys of at most 1000 each (4 workers run 4
+# at once), a million claims per second, timeouts far away, priorities 0 to 2, backoff options.
+NOT_LIMITING = Policies(keys=64, concurrency_limit=1000, rate_limit=1_000_000)
+# Concurrency keys limiting: 4 keys of 1 for the 4 workers, given round-robin, so every key is at
+# its limit and each claim passes over the due steps of the three keys held by the other workers.
+# (Fewer keys than workers would leave a worker without work: the one whose attempt just freed a
+# key claims again before the others hear of it, and the loop's window never opens.)
+KEYS_LIMITING = Policies(keys=4, concurrency_limit=1)
+
+
+async def fill_backlog(database_url: str, schema: str, count: int, *, server_tables: bool, policies: Policies | None = None) -> None:
     """One run with `count` steps of payloads.RPC_NAME, scheduled and due now (the server's tables
-    also keep each attempt's run_id and step_name)."""
+    also keep each attempt's run_id and step_name). With `policies` (server tables only) each step
+    has a priority, a concurrency key, both timeouts and backoff options, and the rpc name has
+    defaults with the limits."""
     attempts = (
         "INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status) "
         "SELECT step_id, 1, run_id, step_name, 'scheduled' FROM new_steps"
@@ -59,14 +87,44 @@ async def fill_backlog(database_url: str, schema: str, count: int, *, server_tab
         "  RETURNING step_id, run_id, step_name"
         ") " + attempts
     )
+    if policies is not None:
+        statement = statement.replace(
+            "status, not_before)", "status, not_before, priority, concurrency_key, start_to_close, schedule_to_start,"
+            " start_timeout_time, retries, retry_delay, backoff_coefficient, max_retry_delay, jitter)"
+        ).replace(
+            "'scheduled', now()", "'scheduled', now(), n %% 3, 'key-' || (n %% %(keys)s), interval '10 minutes', interval '1 hour',"
+            " now() + interval '1 hour', 3, interval '1 second', 2, interval '1 minute', 0.1"
+        )  # fmt: skip
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute(
             sql.SQL(statement).format(schema=sql.Identifier(schema)),  # type: ignore[arg-type]  # our own text
-            {"workflow": payloads.WORKFLOW, "rpc_name": payloads.RPC_NAME, "data": payloads.as_json(payloads.STEP_DATA), "count": count},
-        )
+            {"workflow": payloads.WORKFLOW, "rpc_name": payloads.RPC_NAME, "data": payloads.as_json(payloads.STEP_DATA), "count": count,
+             "keys": policies.keys if policies else 1},
+        )  # fmt: skip
+        if policies is not None:
+            await conn.execute(
+                sql.SQL(
+                    "INSERT INTO {}.dispatch_defaults (rpc_name, concurrency_limit, rate_limit, rate_period) VALUES (%s, %s, %s, %s)"
+                ).format(sql.Identifier(schema)),
+                (payloads.RPC_NAME, policies.concurrency_limit, policies.rate_limit,
+                 timedelta(seconds=1) if policies.rate_limit else None),
+            )  # fmt: skip
         # Statistics as autovacuum would soon have them, so the planner sees the backlog.
         for table in ("runs", "steps", "step_attempts"):
             await conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+
+
+async def clear_backlog(database_url: str, schema: str) -> None:
+    """Erase what a figure left of its backlog (and its defaults), then vacuum, so the next
+    figure's claims neither scan past it (the steps' index is ordered by priority and due time,
+    not by rpc name) nor share the machine with autovacuum cleaning up after it."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        for statement in (
+            "DELETE FROM {schema}.runs WHERE run_id IN (SELECT DISTINCT run_id FROM {schema}.steps WHERE rpc_name = %(rpc_name)s)",
+            "DELETE FROM {schema}.dispatch_defaults WHERE rpc_name = %(rpc_name)s",
+            "VACUUM (ANALYZE) {schema}.runs, {schema}.steps, {schema}.step_attempts, {schema}.run_events",
+        ):
+            await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)), {"rpc_name": payloads.RPC_NAME})  # type: ignore[arg-type]  # our own text
 
 
 class DispatchWorker:

@@ -111,12 +111,15 @@ async def _sql_dispatch_bulk(context: Context) -> Summary:
         )  # fmt: skip
 
 
-async def _dispatch(bulk: bool, context: Context) -> Summary:
+async def _dispatch(bulk: bool, context: Context, policies: dispatch.Policies | None = None) -> Summary:
     assert context.target
     settings = context.settings
     size = dispatch.backlog_size(settings.warmup, settings.seconds)
-    await dispatch.fill_backlog(context.database_url, context.server_schema, size, server_tables=True)
-    return summarize(await dispatch.measure(context.target, warmup=settings.warmup, seconds=settings.seconds, bulk=bulk))
+    await dispatch.fill_backlog(context.database_url, context.server_schema, size, server_tables=True, policies=policies)
+    try:
+        return summarize(await dispatch.measure(context.target, warmup=settings.warmup, seconds=settings.seconds, bulk=bulk))
+    finally:
+        await dispatch.clear_backlog(context.database_url, context.server_schema)
 
 
 async def _lifecycle(processes: int, concurrency: int, context: Context, *, batching: bool = True) -> Summary:
@@ -187,6 +190,12 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             Figure("dispatch", "sql-dispatch-limit", dispatch.WORKERS, _sql_dispatch, work="dispatch"),
             Figure("dispatch", "grpc-dispatch", dispatch.WORKERS, partial(_dispatch, False), work="dispatch"),
+            # The same with every dispatch policy present but none limiting (issue 13: within 10%
+            # of grpc-dispatch), then with concurrency keys limiting (dispatch.KEYS_LIMITING).
+            Figure("dispatch", "grpc-dispatch-policies", dispatch.WORKERS,
+                   partial(_dispatch, False, policies=dispatch.NOT_LIMITING), work="dispatch"),
+            Figure("dispatch", "grpc-dispatch-keyed", dispatch.WORKERS,
+                   partial(_dispatch, False, policies=dispatch.KEYS_LIMITING), work="dispatch"),
             Figure("dispatch", "sql-dispatch-bulk-limit", dispatch.WORKERS, _sql_dispatch_bulk, work="dispatch-bulk"),
             Figure("dispatch", "grpc-dispatch-bulk", dispatch.WORKERS, partial(_dispatch, True), work="dispatch-bulk"),
         ]

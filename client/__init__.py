@@ -46,6 +46,7 @@ from ._types import ClaimedStep, Failure, LeaseInfo, LeaseLostReason, LeasePage,
 from ._types import RunStatus, StepAttempt, StepChange, StepRef, StepState, StepStatus, StepTask, TaskCancellation, UpsertedVersion
 from ._types import WorkerInfo, WorkflowSummary, WorkflowVersion, WorkflowVersionStatus
 from ._types import Schedule, ScheduleCatchUp, ScheduleOverlap, SchedulePage
+from ._types import DispatchDefaults, StepOptions
 
 __all__ = [
     "Aborted",
@@ -56,6 +57,7 @@ __all__ = [
     "Batching",
     "ClaimedStep",
     "DeadlineExceeded",
+    "DispatchDefaults",
     "FailedPrecondition",
     "Failure",
     "InvalidArgument",
@@ -80,6 +82,7 @@ __all__ = [
     "StepAttempt",
     "StepChange",
     "StepRef",
+    "StepOptions",
     "StepState",
     "StepStatus",
     "StepTask",

@@ -25,6 +25,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ._convert import (
     claimed_step_from_proto,
     decode_json,
+    dispatch_defaults_from_proto,
     duration_to_proto,
     encode_json,
     failure_to_proto,
@@ -42,6 +43,7 @@ from ._convert import (
     step_attempt_from_proto,
     step_ref_from_proto,
     step_state_from_proto,
+    step_options_to_proto,
     step_status_to_proto,
     timestamp_to_proto,
     upserted_version_from_proto,
@@ -53,6 +55,7 @@ from ._convert import (
 from ._errors import NotFound, error_from_rpc
 from ._types import (
     ClaimedStep,
+    DispatchDefaults,
     Failure,
     LeaseInfo,
     LeasePage,
@@ -67,6 +70,7 @@ from ._types import (
     SchedulePage,
     StepAttempt,
     StepRef,
+    StepOptions,
     StepState,
     StepStatus,
     UpsertedVersion,
@@ -331,6 +335,32 @@ def delete_retention_policy(policy_id: int) -> Call[None]:
     return Call("DeleteRetentionPolicy", pb.DeleteRetentionPolicyRequest(policy_id=policy_id), lambda reply: None)
 
 
+def set_dispatch_defaults(
+    rpc_name: str, options: StepOptions, concurrency_limit: int | None, rate_limit: int | None, rate_period: timedelta | None
+) -> Call[DispatchDefaults]:
+    """SetDispatchDefaults: the defaults as stored (an upsert on the rpc name)."""
+    defaults = pb.DispatchDefaults(rpc_name=rpc_name, concurrency_limit=concurrency_limit, rate_limit=rate_limit)
+    step_options_to_proto(options, defaults.options)
+    if rate_period is not None:
+        defaults.rate_period.CopyFrom(duration_to_proto(rate_period))
+    request = pb.SetDispatchDefaultsRequest(defaults=defaults)
+    return Call("SetDispatchDefaults", request, lambda reply: dispatch_defaults_from_proto(reply.defaults))
+
+
+def list_dispatch_defaults() -> Call[list[DispatchDefaults]]:
+    """ListDispatchDefaults: every rpc name's defaults, by rpc name."""
+    return Call(
+        "ListDispatchDefaults",
+        pb.ListDispatchDefaultsRequest(),
+        lambda reply: [dispatch_defaults_from_proto(defaults) for defaults in reply.defaults],
+    )
+
+
+def delete_dispatch_defaults(rpc_name: str) -> Call[None]:
+    """DeleteDispatchDefaults."""
+    return Call("DeleteDispatchDefaults", pb.DeleteDispatchDefaultsRequest(rpc_name=rpc_name), lambda reply: None)
+
+
 def list_workers() -> Call[list[WorkerInfo]]:
     """ListWorkers: the worker streams connected to any server, by connect time."""
     return Call("ListWorkers", pb.ListWorkersRequest(), lambda reply: [worker_info_from_proto(worker) for worker in reply.workers])
@@ -397,13 +427,12 @@ def insert_step_state(
     step_name: str,
     rpc_name: str | None,
     data: Any,
-    retries: int | None,
-    retry_delay: timedelta | None,
+    options: StepOptions,
     fence: Fence,
     from_step_name: str | None = None,
 ) -> Call[StepState]:
-    """InsertStepState; options are sent only when retries or retry_delay is given. ``rpc_name``
-    None or empty: a step without a function of its own (never handed to a worker)."""
+    """InsertStepState; options are sent only when given. ``rpc_name`` None or empty: a step
+    without a function of its own (never handed to a worker)."""
     request = pb.InsertStepStateRequest(
         run_id=run_id,
         step_name=step_name,
@@ -413,10 +442,7 @@ def insert_step_state(
     )
     # Touching a sub-field marks `options` (and the optional field) as set, so
     # an option the caller did not give stays unset on the wire.
-    if retries is not None:
-        request.options.retries = retries
-    if retry_delay is not None:
-        request.options.retry_delay.CopyFrom(duration_to_proto(retry_delay))
+    step_options_to_proto(options, request.options)
     return Call("InsertStepState", fence.apply(request), _read_step)
 
 
@@ -428,12 +454,14 @@ def get_step_state(run_id: str, step_name: str) -> Call[StepState]:
 
 
 def set_step_scheduled(
-    step_id: str, not_before: datetime | None, delay: timedelta | None, fence: Fence
+    step_id: str, not_before: datetime | None, delay: timedelta | None, fence: Fence, options: StepOptions
 ) -> Call[StepState]:
-    """SetStepScheduled; ``not_before`` and ``delay`` are sent only when given, never both."""
+    """SetStepScheduled; ``not_before`` and ``delay`` are sent only when given, never both;
+    the options given replace the step's."""
     if not_before is not None and delay is not None:
         raise ValueError("give not_before or delay, not both")
     request = pb.SetStepScheduledRequest(step_id=step_id)
+    step_options_to_proto(options, request.options)
     if not_before is not None:
         request.not_before.CopyFrom(timestamp_to_proto(not_before))
     if delay is not None:

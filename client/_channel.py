@@ -83,6 +83,9 @@ RETRYABLE_METHODS: tuple[str, ...] = (
     "ListSchedules",
     "PauseSchedule",
     "ResumeSchedule",
+    # An upsert: a repeat sets the same defaults again.
+    "SetDispatchDefaults",
+    "ListDispatchDefaults",
 )
 
 

@@ -17,6 +17,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._types import (
     ClaimedStep,
+    DispatchDefaults,
     Failure,
     LeaseInfo,
     LeasePage,
@@ -34,6 +35,7 @@ from ._types import (
     StepAttempt,
     StepChange,
     StepRef,
+    StepOptions,
     StepState,
     StepStatus,
     StepTask,
@@ -272,6 +274,45 @@ def workflow_summary_from_proto(summary: pb.WorkflowSummary) -> WorkflowSummary:
     return WorkflowSummary(summary.workflow, counts)
 
 
+# --- dispatch options ----------------------------------------------------------
+
+_OPTION_DURATIONS = ("retry_delay", "max_retry_delay", "start_to_close", "schedule_to_start")
+_OPTION_NUMBERS = ("retries", "backoff_coefficient", "jitter", "priority")
+
+
+def step_options_to_proto(options: StepOptions, target: pb.StepOptions) -> None:
+    """Set on ``target`` the options given (an option left ``None`` stays unset on the wire)."""
+    for name in _OPTION_DURATIONS:
+        value = getattr(options, name)
+        if value is not None:
+            getattr(target, name).CopyFrom(duration_to_proto(value))
+    for name in _OPTION_NUMBERS:
+        value = getattr(options, name)
+        if value is not None:
+            setattr(target, name, value)
+    if options.concurrency_key:
+        target.concurrency_key = options.concurrency_key
+
+
+def step_options_from_proto(options: pb.StepOptions) -> StepOptions:
+    """The Python StepOptions of a proto one (unset fields are ``None``)."""
+    durations = {name: getattr(options, name).ToTimedelta() for name in _OPTION_DURATIONS if options.HasField(name)}
+    numbers = {name: getattr(options, name) for name in _OPTION_NUMBERS if options.HasField(name)}
+    return StepOptions(concurrency_key=options.concurrency_key or None, **durations, **numbers)
+
+
+def dispatch_defaults_from_proto(defaults: pb.DispatchDefaults) -> DispatchDefaults:
+    """The Python DispatchDefaults of a proto one."""
+    return DispatchDefaults(
+        rpc_name=defaults.rpc_name,
+        options=step_options_from_proto(defaults.options),
+        concurrency_limit=defaults.concurrency_limit if defaults.HasField("concurrency_limit") else None,
+        rate_limit=defaults.rate_limit if defaults.HasField("rate_limit") else None,
+        rate_period=defaults.rate_period.ToTimedelta() if defaults.HasField("rate_period") else None,
+        update_time=_required_time(defaults, "update_time"),
+    )
+
+
 def retention_policy_from_proto(policy: pb.RetentionPolicy) -> RetentionPolicy:
     """The Python RetentionPolicy of a proto one (statuses the client does not know are left out)."""
     return RetentionPolicy(
@@ -358,6 +399,7 @@ def step_state_from_proto(step: pb.StepState) -> StepState:
         from_step_name=step.from_step_name or None,
         child_run_id=step.child_run_id or None,
         branch_key=step.branch_key or None,
+        options=step_options_from_proto(step.options),
     )
 
 
@@ -451,4 +493,5 @@ def step_task_from_proto(task: pb.StepTask) -> StepTask:
         data=decode_json(task.data_json),
         attempt=task.attempt,
         deadline=_required_time(task, "deadline"),
+        timeout_time=_optional_time(task, "timeout_time"),
     )

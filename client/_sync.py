@@ -29,6 +29,7 @@ from ._lease_protocol import LeaseTerms, run_lock_key, step_lock_key
 from ._reconnect import ReconnectPolicy
 from ._types import (
     ClaimedStep,
+    DispatchDefaults,
     Failure,
     LeaseInfo,
     LeasePage,
@@ -44,6 +45,7 @@ from ._types import (
     SchedulePage,
     StepAttempt,
     StepRef,
+    StepOptions,
     StepState,
     StepStatus,
     UpsertedVersion,
@@ -372,6 +374,33 @@ class WorkflowStateClient:
         id, so a repeat after a lost reply says NotFound (never retried automatically)."""
         self._invoke(_calls.delete_retention_policy(policy_id), timeout)
 
+    def set_dispatch_defaults(
+        self,
+        rpc_name: str,
+        *,
+        options: StepOptions | None = None,
+        concurrency_limit: int | None = None,
+        rate_limit: int | None = None,
+        rate_period: timedelta | None = None,
+        timeout: timedelta | None = None,
+    ) -> DispatchDefaults:
+        """Set (replace) the dispatch defaults of ``rpc_name`` on every server: the ``options``
+        its steps take at insert when they set none of their own (no ``concurrency_key``), how
+        many attempts of one concurrency key may run at once, and a rate limit of ``rate_limit``
+        claims per ``rate_period``. Limits apply at once to steps already waiting. Needs an admin
+        token on a server with auth. InvalidArgument naming the field for a bad value."""
+        call = _calls.set_dispatch_defaults(rpc_name, options or StepOptions(), concurrency_limit, rate_limit, rate_period)
+        return self._invoke(call, timeout)
+
+    def list_dispatch_defaults(self, *, timeout: timedelta | None = None) -> list[DispatchDefaults]:
+        """Every rpc name's dispatch defaults, by rpc name."""
+        return self._invoke(_calls.list_dispatch_defaults(), timeout)
+
+    def delete_dispatch_defaults(self, rpc_name: str, *, timeout: timedelta | None = None) -> None:
+        """Remove the dispatch defaults of ``rpc_name`` (steps keep the options they took). NotFound
+        when it has none (never retried automatically)."""
+        self._invoke(_calls.delete_dispatch_defaults(rpc_name), timeout)
+
     def list_workers(self, *, timeout: timedelta | None = None) -> list[WorkerInfo]:
         """The workers connected now to any server sharing the schema, one per stream, by connect
         time: their rpc names, tasks in flight (at their last heartbeat), last heartbeat and server."""
@@ -448,6 +477,13 @@ class WorkflowStateClient:
         retries: int | None = None,
         retry_delay: timedelta | None = None,
         from_step_name: str | None = None,
+        backoff_coefficient: float | None = None,
+        max_retry_delay: timedelta | None = None,
+        jitter: float | None = None,
+        start_to_close: timedelta | None = None,
+        schedule_to_start: timedelta | None = None,
+        priority: int | None = None,
+        concurrency_key: str | None = None,
         fencing_token: int | None = None,
         lease_key: str | None = None,
         timeout: timedelta | None = None,
@@ -456,24 +492,28 @@ class WorkflowStateClient:
 
         ``rpc_name`` is the function that runs it; ``None`` or ``""`` for a
         step without one (inline work of the workflow's process), which no
-        worker is ever handed. ``data`` is the step's input (any JSON value);
-        ``retries`` and ``retry_delay`` are stored for the workflow runtime
-        to read back; ``from_step_name`` names the step this one follows (a
-        graph's edge; it need not exist). AlreadyExists when the run has a
-        step of that name. Never retried automatically: a repeat after a
-        lost reply would be AlreadyExists.
+        worker is ever handed. ``data`` is the step's input (any JSON value).
+        The retry and dispatch options (see :class:`StepOptions`) are the
+        server's policy once the step is scheduled for workers; each one not
+        given comes from the rpc name's dispatch defaults, if they set it.
+        ``from_step_name`` names the step this one follows (a graph's edge; it
+        need not exist). AlreadyExists when the run has a step of that name.
+        Never retried automatically: a repeat after a lost reply would be
+        AlreadyExists.
         """
+        options = StepOptions(
+            retries,
+            retry_delay,
+            backoff_coefficient,
+            max_retry_delay,
+            jitter,
+            start_to_close,
+            schedule_to_start,
+            priority,
+            concurrency_key,
+        )
         return self._invoke(
-            _calls.insert_step_state(
-                run_id,
-                step_name,
-                rpc_name,
-                data,
-                retries,
-                retry_delay,
-                Fence(fencing_token, lease_key),
-                from_step_name,
-            ),
+            _calls.insert_step_state(run_id, step_name, rpc_name, data, options, Fence(fencing_token, lease_key), from_step_name),
             timeout,
         )
 
@@ -487,6 +527,7 @@ class WorkflowStateClient:
         *,
         not_before: datetime | None = None,
         delay: timedelta | None = None,
+        options: StepOptions | None = None,
         fencing_token: int | None = None,
         lease_key: str | None = None,
         timeout: timedelta | None = None,
@@ -496,10 +537,11 @@ class WorkflowStateClient:
         ``not_before`` (a timezone-aware datetime) is the earliest time a
         worker may get the step; ``delay`` says the same relative to the
         server's clock, so clock skew does not matter. Give one, not both
-        (``ValueError``).
+        (``ValueError``). ``options`` replace those of the step's stored
+        options that they set (priority, timeouts, ...), from this attempt on.
         """
         return self._invoke(
-            _calls.set_step_scheduled(step_id, not_before, delay, Fence(fencing_token, lease_key)),
+            _calls.set_step_scheduled(step_id, not_before, delay, Fence(fencing_token, lease_key), options or StepOptions()),
             timeout,
         )
 

@@ -203,6 +203,66 @@ class WorkflowSummary:
 
 
 @dataclass(frozen=True)
+class StepOptions:
+    """A step's retry and dispatch options (``None``: not set). At insert each one a step does not
+    set comes from its rpc name's :class:`DispatchDefaults`; the README's "Remote mode" has the
+    exact semantics."""
+
+    retries: int | None = None
+    """How many extra attempts after the first; not negative."""
+
+    retry_delay: timedelta | None = None
+    """The wait before the first automatic retry; not negative."""
+
+    backoff_coefficient: float | None = None
+    """The growth of the wait per failed attempt (at least 1; ``None``: 1, a fixed wait): the
+    retry after attempt n waits ``min(retry_delay * backoff_coefficient ** (n - 1), max_retry_delay)``."""
+
+    max_retry_delay: timedelta | None = None
+    """The cap of a retry's wait; ``None``: no cap."""
+
+    jitter: float | None = None
+    """The largest fraction taken off a retry's wait at random, 0 to 1."""
+
+    start_to_close: timedelta | None = None
+    """The longest an attempt handed to a worker may run: then it fails "timed out"
+    (``START_TO_CLOSE_TIMEOUT``) and is retried like any failure, heartbeats or not."""
+
+    schedule_to_start: timedelta | None = None
+    """The longest a scheduled attempt waits, from its due time, for a worker: then the step fails
+    "timed out" (``SCHEDULE_TO_START_TIMEOUT``), without retry."""
+
+    priority: int | None = None
+    """Higher is claimed first among due steps; ``None``: 0."""
+
+    concurrency_key: str | None = None
+    """Steps of one key run at most ``concurrency_limit`` (of the rpc name's defaults) at a time."""
+
+
+@dataclass(frozen=True)
+class DispatchDefaults:
+    """The dispatch defaults of one rpc name (:meth:`~WorkflowStateClient.set_dispatch_defaults`)."""
+
+    rpc_name: str
+    """The rpc name they apply to."""
+
+    options: StepOptions
+    """The options a step of this rpc name takes at insert for each it does not set (no key)."""
+
+    concurrency_limit: int | None
+    """At most this many attempts of one concurrency key run at once; ``None``: no limit."""
+
+    rate_limit: int | None
+    """At most this many steps claimed per ``rate_period`` (a token bucket); ``None``: no limit."""
+
+    rate_period: timedelta | None
+    """The period of ``rate_limit``."""
+
+    update_time: datetime
+    """When they were last set (UTC)."""
+
+
+@dataclass(frozen=True)
 class RetentionPolicy:
     """A retention policy (:meth:`~WorkflowStateClient.set_retention_policy`): every server erases
     the runs of ``workflow`` in one of ``statuses`` that finished longer than ``keep`` ago."""
@@ -419,6 +479,9 @@ class StepState:
     branch_key: str | None = None
     """The branch the current attempt took (``set_step_branch``); ``None`` if none."""
 
+    options: StepOptions = field(default_factory=StepOptions)
+    """The step's retry and dispatch options as stored (its rpc name's defaults filled in at insert)."""
+
 
 @dataclass(frozen=True)
 class ClaimedStep:
@@ -603,7 +666,9 @@ class TaskCancellation(threading.Event):
     """A task's ``cancelled``: set when the server asks the worker to stop the task.
 
     The task's run was cancelled (or finished otherwise) while the task ran,
-    and whatever the handler reports for it will be refused. A handler that
+    or the attempt ran past its ``start_to_close`` (the reason then starts
+    with "timed out"; the server fails the attempt and retries the step by
+    its policy), and whatever the handler reports for it will be refused. A handler that
     runs long checks ``task.cancelled.is_set()`` (or waits on it) and returns
     early; an async handler is also cancelled (``asyncio.CancelledError``).
     """
@@ -641,9 +706,13 @@ class StepTask:
     deadline: datetime
     """When the server declares the attempt lost unless it hears from the worker (UTC).
 
-    The worker's heartbeats keep moving it; it is the deadline as the task
-    was handed out.
+    The worker's heartbeats keep moving it, but never past ``timeout_time``;
+    it is the deadline as the task was handed out.
     """
+
+    timeout_time: datetime | None = None
+    """When the attempt times out (its step's ``start_to_close`` from the claim), whatever the
+    heartbeats: the server then fails it and refuses its result. ``None`` without a timeout."""
 
     cancelled: TaskCancellation = field(default_factory=TaskCancellation, compare=False, repr=False)
     """Set when the server asks to stop the task (its run was cancelled); see :class:`TaskCancellation`."""

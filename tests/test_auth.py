@@ -155,6 +155,7 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     "PauseSchedule": lambda f: pb.PauseScheduleRequest(schedule_id="auth-no-such-schedule"),
     "ResumeSchedule": lambda f: pb.ResumeScheduleRequest(schedule_id="auth-no-such-schedule"),
     "DeleteSchedule": lambda f: pb.DeleteScheduleRequest(schedule_id="auth-no-such-schedule"),
+    "ListDispatchDefaults": lambda f: pb.ListDispatchDefaultsRequest(),
     # Admin only: each allowed answer leaves the rows as they were (a finished run, no match).
     "CancelRun": lambda f: pb.CancelRunRequest(run_id=f.finished_run, reason="auth test"),
     "CancelRuns": lambda f: pb.CancelRunsRequest(filter=pb.RunFilter(workflow="auth-matches-nothing"), max_runs=1),
@@ -163,6 +164,9 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
     # A policy for a workflow without runs, kept a century: it erases nothing while it stays.
     "SetRetentionPolicy": lambda f: pb.SetRetentionPolicyRequest(workflow="auth-matches-nothing", keep=duration(timedelta(days=36500))),
     "DeleteRetentionPolicy": lambda f: pb.DeleteRetentionPolicyRequest(policy_id=2**62),
+    # Defaults of an rpc name no step has, setting nothing: they change no one's dispatch.
+    "SetDispatchDefaults": lambda f: pb.SetDispatchDefaultsRequest(defaults=pb.DispatchDefaults(rpc_name="auth-matches-nothing")),
+    "DeleteDispatchDefaults": lambda f: pb.DeleteDispatchDefaultsRequest(rpc_name="auth-has-no-defaults"),
 }
 
 RPCS = [method.name for method in SERVICE.methods]

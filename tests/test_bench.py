@@ -32,13 +32,16 @@ EXPECTED_FIGURES = [
     ("step-e2e", 1, "2srv"),
     ("sql-dispatch-limit", 4, None),
     ("grpc-dispatch", 4, None),
+    ("grpc-dispatch-policies", 4, None),
+    ("grpc-dispatch-keyed", 4, None),
     ("sql-dispatch-bulk-limit", 4, None),
     ("grpc-dispatch-bulk", 4, None),
 ]
 # Which SQL limit each figure is compared with.
 LIMIT_OF = {"grpc-lifecycle": "sql-limit", "grpc-lifecycle-4proc": "sql-limit", "sql-limit": "sql-limit",
             "grpc-lifecycle-unbatched": "sql-limit",
-            "grpc-dispatch": "sql-dispatch-limit", "grpc-dispatch-bulk": "sql-dispatch-bulk-limit", "sql-dispatch-bulk-limit": "sql-dispatch-bulk-limit",
+            "grpc-dispatch": "sql-dispatch-limit", "grpc-dispatch-policies": "sql-dispatch-limit",
+            "grpc-dispatch-keyed": "sql-dispatch-limit", "grpc-dispatch-bulk": "sql-dispatch-bulk-limit", "sql-dispatch-bulk-limit": "sql-dispatch-bulk-limit",
             "sql-dispatch-limit": "sql-dispatch-limit"}  # fmt: skip
 
 
@@ -76,7 +79,7 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         else:
             expected = row["per_s"] / limits[(LIMIT_OF[row["bench"]], row["conc"])]
             assert row["ratio_to_sql_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
-    assert "[15/15] grpc-dispatch-bulk conc=4" in stderr  # the progress lines
+    assert "[17/17] grpc-dispatch-bulk conc=4" in stderr  # the progress lines
     assert _bench_schemas(db) == schemas_before  # its server's schema and the SQL limit's are dropped
 
 

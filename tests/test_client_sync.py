@@ -88,6 +88,7 @@ def test_public_names_are_pinned() -> None:
         "Batching",
         "ClaimedStep",
         "DeadlineExceeded",
+        "DispatchDefaults",
         "FailedPrecondition",
         "Failure",
         "InvalidArgument",
@@ -112,6 +113,7 @@ def test_public_names_are_pinned() -> None:
         "StepAttempt",
         "StepChange",
         "StepRef",
+        "StepOptions",
         "StepState",
         "StepStatus",
         "StepTask",
@@ -552,6 +554,7 @@ def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
         "DeleteRuns",  # a repeat erases runs beyond the first call's
         "DeleteRetentionPolicy",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
         "DeleteSchedule",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
+        "DeleteDispatchDefaults",  # a repeat after a lost reply would be NOT_FOUND too
         "Lease",  # a stream: a broken one is a lost lease, never replayed
         # streams the Worker and watch_run resume themselves
         "StreamStepTasks",

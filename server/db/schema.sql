@@ -24,6 +24,22 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION workflows.concurrency_lock_id(key text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT hashtextextended('workflowstate concurrency ' || '"workflows"' || ' ' || key, 0)
+$$;
+
+CREATE FUNCTION workflows.concurrency_running(key text, held_status text, open_run_statuses text[]) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock("workflows".concurrency_lock_id(key));
+    RETURN (SELECT count(*) FROM "workflows".steps s JOIN "workflows".runs r ON r.run_id = s.run_id
+            WHERE s.concurrency_key = key AND s.status = held_status AND r.status = ANY(open_run_statuses));
+END
+$$;
+
 CREATE FUNCTION workflows.delete_run_events() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -43,6 +59,20 @@ CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABL
     LEFT JOIN (SELECT fencing_token FROM "workflows".leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
 $$;
 
+CREATE FUNCTION workflows.keep_rate_bucket() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.rate_limit IS NULL THEN
+        DELETE FROM "workflows".rate_buckets WHERE rpc_name = NEW.rpc_name;
+    ELSE
+        INSERT INTO "workflows".rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
+        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least("workflows".rate_buckets.tokens, NEW.rate_limit);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION workflows.record_run_event() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -55,6 +85,16 @@ BEGIN
     END IF;
     RETURN NULL;
 END
+$$;
+
+CREATE FUNCTION workflows.retry_backoff(retry_delay interval, coefficient double precision, max_retry_delay interval, jitter double precision, attempt integer) RETURNS interval
+    LANGUAGE sql
+    AS $$
+    SELECT make_interval(secs => least(
+               extract(epoch FROM COALESCE(retry_delay, interval '0'))::double precision
+                   * exp(least((attempt - 1) * ln(COALESCE(coefficient, 1)), 50)),
+               COALESCE(extract(epoch FROM max_retry_delay)::double precision, 'Infinity'),
+               3155760000) * (1 - COALESCE(jitter, 0) * random()))
 $$;
 
 CREATE TABLE workflows.steps (
@@ -83,8 +123,22 @@ CREATE TABLE workflows.steps (
     from_step_name text,
     child_run_id uuid,
     branch_key text,
+    backoff_coefficient double precision,
+    max_retry_delay interval,
+    jitter double precision,
+    start_to_close interval,
+    schedule_to_start interval,
+    priority integer DEFAULT 0 NOT NULL,
+    concurrency_key text,
+    task_timeout_time timestamp with time zone,
+    start_timeout_time timestamp with time zone,
     CONSTRAINT steps_attempt_count_check CHECK ((attempt_count >= 1)),
+    CONSTRAINT steps_backoff_coefficient_check CHECK ((backoff_coefficient >= (1)::double precision)),
+    CONSTRAINT steps_jitter_check CHECK (((jitter >= (0)::double precision) AND (jitter <= (1)::double precision))),
+    CONSTRAINT steps_max_retry_delay_check CHECK ((max_retry_delay >= '00:00:00'::interval)),
     CONSTRAINT steps_retries_check CHECK ((retries >= 0)),
+    CONSTRAINT steps_schedule_to_start_check CHECK ((schedule_to_start > '00:00:00'::interval)),
+    CONSTRAINT steps_start_to_close_check CHECK ((start_to_close > '00:00:00'::interval)),
     CONSTRAINT steps_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'scheduled'::text, 'running'::text, 'suspended'::text, 'succeeded'::text, 'failed'::text])))
 );
 
@@ -103,6 +157,33 @@ CREATE FUNCTION workflows.step_for_write(step_id uuid, given_key text, given_tok
     FROM (SELECT) AS one LEFT JOIN locked l ON true
     LEFT JOIN "workflows".fence_check(l.lease_key, step_for_write.given_token) AS f ON true
 $$;
+
+CREATE TABLE workflows.dispatch_defaults (
+    rpc_name text NOT NULL,
+    retries integer,
+    retry_delay interval,
+    backoff_coefficient double precision,
+    max_retry_delay interval,
+    jitter double precision,
+    start_to_close interval,
+    schedule_to_start interval,
+    priority integer,
+    concurrency_limit integer,
+    rate_limit integer,
+    rate_period interval,
+    update_time timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT dispatch_defaults_backoff_coefficient_check CHECK ((backoff_coefficient >= (1)::double precision)),
+    CONSTRAINT dispatch_defaults_check CHECK (((rate_limit IS NULL) = (rate_period IS NULL))),
+    CONSTRAINT dispatch_defaults_concurrency_limit_check CHECK ((concurrency_limit >= 1)),
+    CONSTRAINT dispatch_defaults_jitter_check CHECK (((jitter >= (0)::double precision) AND (jitter <= (1)::double precision))),
+    CONSTRAINT dispatch_defaults_max_retry_delay_check CHECK ((max_retry_delay >= '00:00:00'::interval)),
+    CONSTRAINT dispatch_defaults_rate_limit_check CHECK ((rate_limit >= 1)),
+    CONSTRAINT dispatch_defaults_rate_period_check CHECK ((rate_period > '00:00:00'::interval)),
+    CONSTRAINT dispatch_defaults_retries_check CHECK ((retries >= 0)),
+    CONSTRAINT dispatch_defaults_retry_delay_check CHECK ((retry_delay >= '00:00:00'::interval)),
+    CONSTRAINT dispatch_defaults_schedule_to_start_check CHECK ((schedule_to_start > '00:00:00'::interval)),
+    CONSTRAINT dispatch_defaults_start_to_close_check CHECK ((start_to_close > '00:00:00'::interval))
+);
 
 CREATE TABLE workflows.lease_waiters (
     ticket bigint NOT NULL,
@@ -128,6 +209,13 @@ CREATE TABLE workflows.leases (
     holder text,
     acquire_time timestamp with time zone,
     expire_time timestamp with time zone
+);
+
+CREATE TABLE workflows.rate_buckets (
+    rpc_name text NOT NULL,
+    tokens double precision NOT NULL,
+    refill_time timestamp with time zone NOT NULL,
+    granted integer DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE workflows.retention_policies (
@@ -271,11 +359,17 @@ CREATE TABLE workflows.workflow_versions (
     CONSTRAINT workflow_versions_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'declined'::text])))
 );
 
+ALTER TABLE ONLY workflows.dispatch_defaults
+    ADD CONSTRAINT dispatch_defaults_pkey PRIMARY KEY (rpc_name);
+
 ALTER TABLE ONLY workflows.lease_waiters
     ADD CONSTRAINT lease_waiters_pkey PRIMARY KEY (ticket);
 
 ALTER TABLE ONLY workflows.leases
     ADD CONSTRAINT leases_pkey PRIMARY KEY (key);
+
+ALTER TABLE ONLY workflows.rate_buckets
+    ADD CONSTRAINT rate_buckets_pkey PRIMARY KEY (rpc_name);
 
 ALTER TABLE ONLY workflows.retention_policies
     ADD CONSTRAINT retention_policies_pkey PRIMARY KEY (policy_id);
@@ -338,13 +432,21 @@ CREATE INDEX step_attempts_run_order ON workflows.step_attempts USING btree (run
 
 CREATE INDEX steps_due ON workflows.steps USING btree (not_before, step_id) WHERE (status = 'scheduled'::text);
 
+CREATE INDEX steps_due_by_priority ON workflows.steps USING btree (priority DESC, not_before, step_id) WHERE (status = 'scheduled'::text);
+
 CREATE INDEX steps_pending_by_update_time ON workflows.steps USING btree (update_time, step_id) WHERE (status = 'pending'::text);
+
+CREATE INDEX steps_running_by_key ON workflows.steps USING btree (concurrency_key) WHERE ((status = 'running'::text) AND (concurrency_key IS NOT NULL));
+
+CREATE INDEX steps_start_timeout ON workflows.steps USING btree (start_timeout_time) WHERE (start_timeout_time IS NOT NULL);
 
 CREATE INDEX steps_task_expiry ON workflows.steps USING btree (task_expire_time) WHERE (task_expire_time IS NOT NULL);
 
 CREATE TRIGGER attempt_created AFTER INSERT ON workflows.step_attempts FOR EACH ROW EXECUTE FUNCTION workflows.record_run_event();
 
 CREATE TRIGGER attempt_status_changed AFTER UPDATE OF status ON workflows.step_attempts FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
+
+CREATE TRIGGER rate_limit_set AFTER INSERT OR UPDATE OF rate_limit ON workflows.dispatch_defaults FOR EACH ROW EXECUTE FUNCTION workflows.keep_rate_bucket();
 
 CREATE TRIGGER run_created AFTER INSERT ON workflows.runs FOR EACH ROW EXECUTE FUNCTION workflows.record_run_event();
 
@@ -354,7 +456,12 @@ CREATE TRIGGER run_finished AFTER UPDATE OF status ON workflows.runs FOR EACH RO
 
 CREATE TRIGGER run_status_changed AFTER UPDATE OF status ON workflows.runs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION workflows.record_run_event();
 
+CREATE TRIGGER step_key_freed AFTER UPDATE OF status ON workflows.steps FOR EACH ROW WHEN (((old.status = 'running'::text) AND (new.status <> 'running'::text) AND (old.concurrency_key IS NOT NULL))) EXECUTE FUNCTION workflows.announce_scheduled_step();
+
 CREATE TRIGGER step_scheduled AFTER UPDATE OF status, attempt_count ON workflows.steps FOR EACH ROW WHEN (((new.status = 'scheduled'::text) AND ((old.status <> 'scheduled'::text) OR (old.attempt_count <> new.attempt_count)))) EXECUTE FUNCTION workflows.announce_scheduled_step();
+
+ALTER TABLE ONLY workflows.rate_buckets
+    ADD CONSTRAINT rate_buckets_rpc_name_fkey FOREIGN KEY (rpc_name) REFERENCES workflows.dispatch_defaults(rpc_name) ON DELETE CASCADE;
 
 ALTER TABLE ONLY workflows.step_attempts
     ADD CONSTRAINT step_attempts_step_id_fkey FOREIGN KEY (step_id) REFERENCES workflows.steps(step_id) ON DELETE CASCADE;

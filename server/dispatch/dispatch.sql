@@ -10,29 +10,90 @@
 -- Hand up to `limit` due scheduled steps of the given rpc names to one worker's stream: each
 -- becomes RUNNING with a task lease, in this one statement. SKIP LOCKED lets several dispatchers
 -- run at once, on any number of servers, without two picking one attempt. Steps are read in
--- steps_due order with their run's status as a per-row filter, not a join, so the plan stays a
--- short ordered index scan however few runs are still running. The picked steps' runs are then
--- share-locked, skipping a run being finished right now (its steps stay scheduled).
+-- steps_due_by_priority order (priority, highest first, then due time) with their run's status
+-- as a per-row filter, not a join, so the plan stays a short ordered index scan however few runs
+-- are still running. The dispatch policies of migration 0012 are decided here too:
+-- * concurrency: a step with a concurrency_key whose rpc name's defaults set concurrency_limit is
+--   taken only while fewer than the limit of its key run. Candidates of a key that looks full in
+--   this statement's snapshot are not even picked (so they do not crowd the others out); for the
+--   rest, concurrency_running takes the key's lock and counts its running attempts afresh, and
+--   the k-th candidate of a key in this claim is taken only if running + k <= limit. The lock
+--   is held until this statement commits, so claims of one key on all servers decide in turn.
+--   Keys are locked in the order of their lock ids (concurrency_lock_id), so two claims never
+--   wait for each other's.
+-- * rate limit: of the steps left, those of an rpc name with a rate_limit take a token each from
+--   its bucket (rate_buckets, kept by a trigger on dispatch_defaults), locked and updated in
+--   `tokens`; the rest stay due.
+-- The picked steps' runs are then share-locked, skipping a run being finished right now (its
+-- steps stay scheduled).
 WITH picked AS (
-    SELECT s.step_id, s.run_id
+    SELECT s.step_id, s.run_id, s.rpc_name, s.concurrency_key, s.priority, s.not_before
     FROM {schema}.steps s
     WHERE s.status = ANY(%(from_statuses)s::text[]) AND s.rpc_name = ANY(%(rpc_names)s::text[]) AND s.not_before <= now()
       AND (SELECT r.status FROM {schema}.runs r WHERE r.run_id = s.run_id) = ANY(%(open_run_statuses)s::text[])
-    ORDER BY s.not_before, s.step_id
+      AND CASE WHEN s.concurrency_key IS NULL THEN true
+               ELSE (SELECT d.concurrency_limit IS NULL
+                            OR (SELECT count(*) FROM {schema}.steps k JOIN {schema}.runs kr ON kr.run_id = k.run_id
+                                WHERE k.concurrency_key = s.concurrency_key AND k.status = %(to_status)s::text
+                                  AND kr.status = ANY(%(open_run_statuses)s::text[])) < d.concurrency_limit
+                     FROM (SELECT) AS one LEFT JOIN {schema}.dispatch_defaults d ON d.rpc_name = s.rpc_name) END
+    ORDER BY s.priority DESC, s.not_before, s.step_id
     LIMIT %(limit)s
     FOR NO KEY UPDATE OF s SKIP LOCKED
+), limited AS (
+    SELECT p.*, d.concurrency_limit, d.rate_limit, d.rate_period,
+           row_number() OVER (PARTITION BY p.concurrency_key ORDER BY p.priority DESC, p.not_before, p.step_id) AS nth_of_key
+    FROM picked p LEFT JOIN {schema}.dispatch_defaults d ON d.rpc_name = p.rpc_name
+), keys AS (
+    SELECT k.concurrency_key, {schema}.concurrency_running(k.concurrency_key, %(to_status)s::text, %(open_run_statuses)s::text[]) AS running
+    FROM (SELECT DISTINCT concurrency_key, {schema}.concurrency_lock_id(concurrency_key) AS lock_order FROM limited
+          WHERE concurrency_key IS NOT NULL AND concurrency_limit IS NOT NULL
+          ORDER BY lock_order, concurrency_key) k
+), within_concurrency AS (
+    SELECT l.*, row_number() OVER (PARTITION BY l.rpc_name ORDER BY l.priority DESC, l.not_before, l.step_id) AS nth_of_rpc
+    FROM limited l LEFT JOIN keys k ON k.concurrency_key = l.concurrency_key AND l.concurrency_limit IS NOT NULL
+    WHERE k.concurrency_key IS NULL OR k.running + l.nth_of_key <= l.concurrency_limit
+), wanted AS (
+    SELECT w.rpc_name, count(*) AS wanted, min(w.rate_limit) AS rate_limit, min(w.rate_period) AS rate_period, clock_timestamp() AS at
+    FROM within_concurrency w WHERE w.rate_limit IS NOT NULL
+    GROUP BY w.rpc_name
+), tokens AS (
+    -- The bucket refilled to `at` (rate_limit per rate_period, at most rate_limit), less what this
+    -- claim takes (granted). An UPDATE that waited for another claim's lock recomputes on its new
+    -- row, whose refill_time may then be after `at`: no refill, never a token too many. (SET
+    -- expressions read the row as it was, so the refill is written out in each.)
+    UPDATE {schema}.rate_buckets b
+    SET granted = least(w.wanted, floor(least(w.rate_limit, b.tokens + w.rate_limit
+                            * greatest(0, extract(epoch FROM w.at - b.refill_time)) / extract(epoch FROM w.rate_period)))),
+        tokens = least(w.rate_limit, b.tokens + w.rate_limit
+                       * greatest(0, extract(epoch FROM w.at - b.refill_time)) / extract(epoch FROM w.rate_period))
+                 - least(w.wanted, floor(least(w.rate_limit, b.tokens + w.rate_limit
+                            * greatest(0, extract(epoch FROM w.at - b.refill_time)) / extract(epoch FROM w.rate_period)))),
+        refill_time = greatest(b.refill_time, w.at)
+    FROM wanted w
+    WHERE b.rpc_name = w.rpc_name
+    RETURNING b.rpc_name, b.granted
+), taken AS (
+    -- clock_timestamp(), not now(): the attempt starts once the claim holds its keys' locks, so
+    -- its running_time is after the end of any attempt whose slot it took.
+    SELECT w.step_id, w.run_id, clock_timestamp() AS claim_time
+    FROM within_concurrency w LEFT JOIN tokens t ON t.rpc_name = w.rpc_name
+    WHERE w.rate_limit IS NULL OR w.nth_of_rpc <= t.granted
 ), running_runs AS (
     SELECT r.run_id FROM {schema}.runs r
-    WHERE r.run_id IN (SELECT run_id FROM picked) AND r.status = ANY(%(open_run_statuses)s::text[])
+    WHERE r.run_id IN (SELECT run_id FROM taken) AND r.status = ANY(%(open_run_statuses)s::text[])
     FOR SHARE SKIP LOCKED
 ), changed AS (
     UPDATE {schema}.steps s
-    SET status = %(to_status)s::text, running_time = now(), update_time = now(), not_before = NULL,
+    SET status = %(to_status)s::text, running_time = p.claim_time, update_time = now(), not_before = NULL,
         worker_id = %(worker_id)s::text, task_stream_id = %(stream_id)s::uuid,
-        task_expire_time = now() + %(task_lease)s::interval
-    FROM picked p JOIN running_runs rr ON rr.run_id = p.run_id
+        task_timeout_time = p.claim_time + s.start_to_close,
+        task_expire_time = least(now() + %(task_lease)s::interval, p.claim_time + s.start_to_close),
+        start_timeout_time = NULL
+    FROM taken p JOIN running_runs rr ON rr.run_id = p.run_id
     WHERE s.step_id = p.step_id
-    RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time
+    RETURNING s.step_id, s.run_id, s.step_name, s.rpc_name, s.data, s.attempt_count, s.task_expire_time, s.task_timeout_time,
+              s.running_time
 ), attempt AS (
     UPDATE {schema}.step_attempts a
     SET status = %(to_status)s::text, update_time = now(), running_time = now()
@@ -53,9 +114,11 @@ WHERE s.status = ANY(%(from_statuses)s::text[]) AND s.rpc_name = ANY(%(rpc_names
 
 -- adopt_tasks --
 -- A reconnected worker's tasks from an earlier stream become this stream's, with a fresh task
--- lease: those still running at the given attempt and handed out by the server.
+-- lease (never past its start_to_close timeout): those still running at the given attempt and
+-- handed out by the server.
 UPDATE {schema}.steps s
-SET task_stream_id = %(stream_id)s::uuid, worker_id = %(worker_id)s::text, task_expire_time = now() + %(task_lease)s::interval
+SET task_stream_id = %(stream_id)s::uuid, worker_id = %(worker_id)s::text,
+    task_expire_time = least(now() + %(task_lease)s::interval, s.task_timeout_time)
 FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
 WHERE s.step_id = i.step_id AND s.attempt_count = i.attempt AND s.status = %(held_status)s::text AND s.task_stream_id IS NOT NULL
 RETURNING s.step_id, s.attempt_count, s.run_id;
@@ -67,21 +130,36 @@ SELECT run_id, status, error FROM {schema}.runs
 WHERE run_id = ANY(%(run_ids)s::uuid[]) AND status <> ALL(%(open_run_statuses)s::text[]);
 
 -- expired_tasks --
--- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating.
+-- Handed-out attempts whose task lease passed: their worker, or its server, stopped heartbeating,
+-- or (timed_out) the attempt ran its start_to_close out (the lease never goes past it).
 -- Steps of finished runs are left out: they take no more writes, so they would come back on
 -- every sweep and, past 100 of them, hide the others.
-SELECT s.step_id, s.attempt_count FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+SELECT s.step_id, s.attempt_count, s.start_to_close, COALESCE(s.task_timeout_time <= s.task_expire_time, false) AS timed_out
+FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
 WHERE s.task_expire_time < now() AND s.status = %(held_status)s::text AND r.status = ANY(%(open_run_statuses)s::text[])
 ORDER BY s.task_expire_time
+LIMIT 100;
+
+-- start_timeouts --
+-- Scheduled attempts nobody claimed within their schedule_to_start of their due time (at most
+-- 100 at a time; those of finished runs left out, as above).
+SELECT s.step_id, s.attempt_count, s.schedule_to_start FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+WHERE s.start_timeout_time < now() AND s.status = ANY(%(from_statuses)s::text[]) AND r.status = ANY(%(open_run_statuses)s::text[])
+ORDER BY s.start_timeout_time
 LIMIT 100;
 
 -- fail_tasks --
 -- Fail the given attempts (step_ids[i] at attempts[i]) with one error, each only if it is the
 -- step's current attempt (else wrong_attempt), its run still takes writes (finished_run), its
 -- status is one of from_statuses (illegal_transition) and, when stream_id is given, that stream
--- holds it (not_held). The attempt's history row becomes failed_status; when retryable and
+-- holds it (not_held) and it did not run past its start_to_close (timed_out: the sweeper fails
+-- it, with the timeout's error). The attempt's history row becomes failed_status; when retryable and
 -- retries remain (attempt_count <= retries), the step moves on to its next attempt in
--- retry_status, due after retry_delay, else the step is failed_status with this error.
+-- retry_status, due after retry_backoff (migration 0012: retry_delay grown by
+-- backoff_coefficient per failed attempt, capped at max_retry_delay, less up to jitter of it at
+-- random), its schedule_to_start clock started at that due time; else the step is failed_status
+-- with this error. (Also the sweeper's fail of a scheduled attempt nobody claimed in time, with
+-- from_statuses of that move and retryable false.)
 -- One row per attempt given: its outcome, its context, and new_status and run_id when changed.
 -- (`changed` reads `failed_attempt`, so each failed row is written before its step moves on,
 -- and the two events come out in that order.) Each attempt row keeps its own times: the failed
@@ -90,8 +168,9 @@ LIMIT 100;
 WITH sent AS (
     SELECT * FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
 ), current_step AS (
-    SELECT s.step_id, s.status, s.attempt_count, s.task_stream_id, s.worker_id, r.status AS run_status,
-           %(retryable)s::boolean AND s.attempt_count <= COALESCE(s.retries, 0) AS retry
+    SELECT s.step_id, s.status, s.attempt_count, s.task_stream_id, s.worker_id, s.task_timeout_time, r.status AS run_status,
+           %(retryable)s::boolean AND s.attempt_count <= COALESCE(s.retries, 0) AS retry,
+           now() + {schema}.retry_backoff(s.retry_delay, s.backoff_coefficient, s.max_retry_delay, s.jitter, s.attempt_count) AS next_due
     FROM {schema}.steps s
     JOIN {schema}.runs r ON r.run_id = s.run_id
     WHERE s.step_id IN (SELECT step_id FROM sent)
@@ -104,6 +183,7 @@ WITH sent AS (
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                 WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
+                WHEN %(stream_id)s::uuid IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                 ELSE 'changed' END AS outcome
     FROM sent i LEFT JOIN current_step c ON c.step_id = i.step_id
 ), failed_attempt AS (
@@ -121,10 +201,11 @@ WITH sent AS (
         scheduled_time = CASE WHEN d.retry THEN now() ELSE s.scheduled_time END,
         running_time = CASE WHEN d.retry THEN NULL ELSE s.running_time END,
         failed_time = CASE WHEN d.retry THEN NULL ELSE now() END,
-        not_before = CASE WHEN d.retry THEN now() + COALESCE(s.retry_delay, interval '0') END,
+        not_before = CASE WHEN d.retry THEN d.next_due END,
+        start_timeout_time = CASE WHEN d.retry THEN d.next_due + s.schedule_to_start END,
         child_run_id = CASE WHEN d.retry THEN NULL ELSE s.child_run_id END,
         branch_key = CASE WHEN d.retry THEN NULL ELSE s.branch_key END,
-        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL
+        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL, task_timeout_time = NULL
     FROM decided d JOIN failed_attempt f ON f.step_id = d.step_id
     WHERE s.step_id = d.step_id
     RETURNING s.*, d.retry
@@ -155,11 +236,12 @@ RETURNING stream_id;
 
 -- worker_heartbeat --
 -- A worker's heartbeat, in one statement: move the task lease of the attempts its stream still
--- runs (those of step_ids it still holds; none when step_ids is empty) and note the heartbeat on its stream's row
+-- runs (those of step_ids it still holds; none when step_ids is empty), never past their
+-- start_to_close timeout (task_timeout_time; least() ignores a NULL one), and note the heartbeat on its stream's row
 -- (re-inserted if the sweeper took it while the database was away).
 WITH extended AS (
     UPDATE {schema}.steps
-    SET task_expire_time = now() + %(task_lease)s::interval
+    SET task_expire_time = least(now() + %(task_lease)s::interval, task_timeout_time)
     WHERE step_id = ANY(%(step_ids)s::uuid[]) AND task_stream_id = %(stream_id)s::uuid AND status = %(held_status)s::text
     RETURNING step_id
 ), noted AS (

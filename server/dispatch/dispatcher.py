@@ -22,7 +22,9 @@ from ..core.supervisor import Supervisor
 from ..db.database import Database
 from ..db.notifications import Notifications, finished_runs_channel, tasks_channel
 from ..state.store import FailureRecord, RunsChanged, StateStore, ignore_runs_changed
-from .store import TaskStore
+from ..state.transitions import Via
+from .defaults import DefaultsStore
+from .store import ExpiredTask, TaskStore
 from .workers import ServerIdentity, WorkerStreams
 
 log = logging.getLogger("workflowstate.server.dispatch")
@@ -33,6 +35,23 @@ WORKER_LOST = "worker lost"
 def worker_lost(why: str) -> FailureRecord:
     """The error an attempt fails with when its worker is gone."""
     return FailureRecord(f"{WORKER_LOST}: {why}", code="WORKER_LOST")
+
+
+def _seconds(span: timedelta) -> str:
+    return f"{span.total_seconds():g}s"
+
+
+def start_to_close_timeout(start_to_close: timedelta) -> FailureRecord:
+    """The error an attempt fails with when it runs past its start_to_close."""
+    return FailureRecord(f"timed out: the attempt ran longer than its start_to_close of {_seconds(start_to_close)}", code="START_TO_CLOSE_TIMEOUT")
+
+
+def schedule_to_start_timeout(schedule_to_start: timedelta) -> FailureRecord:
+    """The error a scheduled step fails with when no worker claimed it in time."""
+    return FailureRecord(
+        f"timed out: no worker claimed the step within its schedule_to_start of {_seconds(schedule_to_start)}",
+        code="SCHEDULE_TO_START_TIMEOUT",
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,7 @@ class TaskDispatcher(ShutdownNotifier):
         self.on_dispatched = on_dispatched
         self._on_lost = on_lost
         self.tasks = TaskStore(database, on_runs_changed=on_runs_changed)
+        self.defaults = DefaultsStore(database)
         # The address is known once the server is bound (serving_at).
         self.workers = WorkerStreams(database, ServerIdentity(server_id or uuid.uuid4(), ""))
         self.state = state
@@ -189,20 +209,44 @@ class TaskDispatcher(ShutdownNotifier):
     # The sweeper.
 
     async def sweep(self) -> int:
-        """Fail every attempt whose task lease passed; return how many were failed."""
+        """Fail every attempt whose task lease passed or that ran past its start_to_close (the
+        retry policy applies), and every scheduled attempt nobody claimed within its
+        schedule_to_start; return how many were failed."""
         failed = 0
         while True:
             expired = await self.tasks.expired()
             if not expired:
-                return failed
-            outcomes = await self.tasks.fail(expired, worker_lost("no heartbeat from its worker within the task lease"), retryable=True)
+                break
+            lost = [(task.step_id, task.attempt) for task in expired if task.timeout is None]
+            outcomes = await self.tasks.fail(lost, worker_lost("no heartbeat from its worker within the task lease"), retryable=True)
             done = sum(1 for outcome in outcomes if outcome.new_status is not None)
             self._on_lost(done)
-            failed += done
             if done:
                 log.warning("failed attempts of lost workers", extra={"attempts": done})
-            if len(expired) < 100 or not done:
+            timed_out = await self._fail_timed_out([task for task in expired if task.timeout is not None], start_to_close_timeout, Via.TASK_FAIL)
+            failed += done + timed_out
+            if len(expired) < 100 or not done + timed_out:
+                break
+        while True:
+            waiting = await self.tasks.start_timeouts()
+            done = await self._fail_timed_out(waiting, schedule_to_start_timeout, Via.START_TIMEOUT)
+            failed += done
+            if len(waiting) < 100 or not done:
                 return failed
+
+    async def _fail_timed_out(self, tasks: list[ExpiredTask], error: Callable[[timedelta], FailureRecord], via: Via) -> int:
+        """Fail attempts that timed out, one statement per distinct timeout (its error names it)."""
+        by_timeout: dict[timedelta, list[tuple[uuid.UUID, int]]] = {}
+        for task in tasks:
+            assert task.timeout is not None
+            by_timeout.setdefault(task.timeout, []).append((task.step_id, task.attempt))
+        done = 0
+        for timeout, attempts in by_timeout.items():
+            outcomes = await self.tasks.fail(attempts, error(timeout), retryable=True, via=via)
+            done += sum(1 for outcome in outcomes if outcome.new_status is not None)
+        if done:
+            log.info("failed attempts that timed out", extra={"attempts": done, "via": via.value})
+        return done
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -21,6 +21,17 @@ from ..state.transitions import StepStatus, Via, held_by_worker, only_target, op
 
 _CLAIMED = only_target(Via.CLAIM)
 _FAILED = only_target(Via.TASK_FAIL)
+_START_TIMED_OUT = only_target(Via.START_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class ExpiredTask:
+    """An attempt the sweeper fails: its task lease passed, or (timeout set) it timed out."""
+
+    step_id: uuid.UUID
+    attempt: int
+    # The start_to_close (or schedule_to_start) it ran out of; None when its worker was lost.
+    timeout: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +106,18 @@ class TaskStore:
         """Those of the runs that are finished: run_id, status, error (JSON text or None)."""
         return await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
 
-    async def expired(self) -> list[tuple[uuid.UUID, int]]:
-        """Handed-out attempts whose task lease passed (at most 100 at a time)."""
+    async def expired(self) -> list[ExpiredTask]:
+        """Handed-out attempts whose task lease passed, or that ran past start_to_close (at most
+        100 at a time)."""
         rows = await self._sql.fetch_all("expired_tasks", {"held_status": held_by_worker().value, "open_run_statuses": open_run_statuses()})
-        return [(row["step_id"], row["attempt_count"]) for row in rows]
+        return [ExpiredTask(row["step_id"], row["attempt_count"], row["start_to_close"] if row["timed_out"] else None) for row in rows]
+
+    async def start_timeouts(self) -> list[ExpiredTask]:
+        """Scheduled attempts nobody claimed within their schedule_to_start (at most 100 at a time);
+        `timeout` is that schedule_to_start."""
+        params = {"from_statuses": step_sources(_START_TIMED_OUT, Via.START_TIMEOUT), "open_run_statuses": open_run_statuses()}
+        rows = await self._sql.fetch_all("start_timeouts", params)
+        return [ExpiredTask(row["step_id"], row["attempt_count"], row["schedule_to_start"]) for row in rows]
 
     async def fail(
         self,
@@ -107,13 +126,17 @@ class TaskStore:
         *,
         retryable: bool,
         stream_id: uuid.UUID | None = None,
+        via: Via = Via.TASK_FAIL,
     ) -> list[FailOutcome]:
         """Fail these running attempts, retrying each while its step has retries left (if retryable).
 
         With `stream_id` (a worker's own fail, or its stream ending), only attempts that stream
-        holds are failed; without it (the sweeper), any holder's."""
+        holds are failed; without it (the sweeper), any holder's. `via` START_TIMEOUT fails
+        scheduled attempts nobody claimed in time instead (never retried)."""
         if not attempts:
             return []
+        if via is Via.START_TIMEOUT:
+            retryable = False
         retry_status = only_target(Via.AUTO_RETRY)
         rows = await self._sql.fetch_all(
             "fail_tasks",
@@ -123,7 +146,7 @@ class TaskStore:
                 "error": error.to_json(),
                 "retryable": retryable,
                 "stream_id": stream_id,
-                "from_statuses": step_sources(_FAILED, Via.TASK_FAIL),
+                "from_statuses": step_sources(only_target(via), via),
                 "failed_status": _FAILED.value,
                 "retry_status": retry_status.value,
                 "open_run_statuses": open_run_statuses(),
@@ -133,7 +156,7 @@ class TaskStore:
         outcomes = []
         for step_id, attempt in attempts:
             row = found.get((step_id, attempt))
-            write = Write(Op.MOVE_STEP, step_id, _FAILED.value, Via.TASK_FAIL, attempt=attempt)
+            write = Write(Op.MOVE_STEP, step_id, _FAILED.value, via, attempt=attempt)
             refused = refusal(row["outcome"] if row else None, write, row or {})
             new_status = StepStatus(row["new_status"]) if row and refused is None else None
             outcomes.append(FailOutcome(step_id, attempt, new_status, refused))
@@ -143,4 +166,4 @@ class TaskStore:
         return outcomes
 
 
-__all__ = ["FailOutcome", "TaskStore"]
+__all__ = ["ExpiredTask", "FailOutcome", "TaskStore"]

@@ -78,12 +78,23 @@ REQUIRED: dict[str, Role] = {
     "PauseSchedule": Role.WRITE,
     "ResumeSchedule": Role.WRITE,
     "DeleteSchedule": Role.WRITE,
+    "ListDispatchDefaults": Role.READ,
 }
 
 # RPCs deliberately left to admin tokens only, by leaving them out of REQUIRED: they end or erase
-# runs others are working on (a retention policy erases runs on every server, for as long as it stays).
+# runs others are working on (a retention policy erases runs on every server, for as long as it stays),
+# or change the dispatch of everyone's steps (dispatch defaults: limits, timeouts, retries).
 ADMIN_ONLY: frozenset[str] = frozenset(
-    {"CancelRun", "CancelRuns", "DeleteRun", "DeleteRuns", "SetRetentionPolicy", "DeleteRetentionPolicy"}
+    {
+        "CancelRun",
+        "CancelRuns",
+        "DeleteRun",
+        "DeleteRuns",
+        "SetRetentionPolicy",
+        "DeleteRetentionPolicy",
+        "SetDispatchDefaults",
+        "DeleteDispatchDefaults",
+    }
 )
 
 # The other services on the same port, by full name; None is open to calls without a token.

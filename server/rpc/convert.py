@@ -156,6 +156,17 @@ def planned_steps_json(steps: Any) -> str | None:
 _TIMES = ("scheduled_time", "running_time", "succeeded_time", "failed_time")
 
 
+_OPTION_DURATIONS = ("retry_delay", "max_retry_delay", "start_to_close", "schedule_to_start")
+_OPTION_NUMBERS = ("retries", "backoff_coefficient", "jitter", "priority")
+
+
+def options_to_proto(row: dict[str, Any]) -> pb.StepOptions:
+    """A step's or a dispatch defaults row's stored options (StepOptions)."""
+    durations = {name: duration(row[name]) for name in _OPTION_DURATIONS if row[name] is not None}
+    numbers = {name: row[name] for name in _OPTION_NUMBERS if row[name] is not None}
+    return pb.StepOptions(concurrency_key=row.get("concurrency_key") or "", **durations, **numbers)
+
+
 def step_to_proto(row: dict[str, Any]) -> pb.StepState:
     optional_times = {
         name: timestamp(row[name]) for name in _TIMES if row[name] is not None
@@ -179,6 +190,8 @@ def step_to_proto(row: dict[str, Any]) -> pb.StepState:
         from_step_name=row["from_step_name"] or "",
         child_run_id=str(row["child_run_id"]) if row["child_run_id"] is not None else "",
         branch_key=row["branch_key"] or "",
+        # (Rows of statements that return only some columns have no options.)
+        options=options_to_proto(row) if "priority" in row else None,
         **optional_times,
     )
 
@@ -303,6 +316,7 @@ def task_to_proto(row: dict[str, Any]) -> pb.StepTask:
         data_json=row["data"],
         attempt=row["attempt_count"],
         deadline=timestamp(row["task_expire_time"]),
+        timeout_time=timestamp(row["task_timeout_time"]) if row.get("task_timeout_time") is not None else None,
     )
 
 

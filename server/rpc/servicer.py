@@ -43,7 +43,7 @@ from ..state.transitions import (
     run_target,
 )
 from ..state.versions import VersionStore
-from . import convert, page_tokens, validation
+from . import convert, page_tokens, step_options, validation
 from .batch import BatchRunner
 from .engine_servicer import EngineStateRpcs, planned_steps_from_proto
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
@@ -246,19 +246,11 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
         rpc_name = validation.check_name("rpc_name", request.rpc_name, required=False)
         from_step_name = validation.check_name("from_step_name", request.from_step_name, required=False) or None
         data_json = self._json("data_json", request.data_json)
-        options = request.options
-        retries = validation.check_retries(options.retries if options.HasField("retries") else None)
-        retry_delay = (
-            validation.check_duration("options.retry_delay", convert.duration_from_proto("options.retry_delay", options.retry_delay))
-            if options.HasField("retry_delay")
-            else None
-        )
+        options = step_options.options_from_proto(request.options)
         fence = self._fence(request)
         row = await self._call(
             context,
-            self._store.insert_step(
-                run_id, step_name, rpc_name, data_json, retries=retries, retry_delay=retry_delay, fence=fence, from_step_name=from_step_name
-            ),
+            self._store.insert_step(run_id, step_name, rpc_name, data_json, options=options, fence=fence, from_step_name=from_step_name),
         )
         return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
 
@@ -280,9 +272,11 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
         delay = (
             validation.check_duration("delay", convert.duration_from_proto("delay", request.delay)) if request.HasField("delay") else None
         )
+        options = step_options.options_from_proto(request.options)
         fence = self._fence(request)
         row = await self._call(
-            context, self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay)
+            context,
+            self._store.set_step_status(step_id, StepStatus.SCHEDULED, fence=fence, not_before=not_before, delay=delay, options=options),
         )
         if not_before is None and delay is None:
             # Due now: this server's workers hear at once, not after the NOTIFY's way through PostgreSQL.
@@ -581,6 +575,37 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
         return pb.DeleteScheduleResponse()
 
     DeleteSchedule = unary("DeleteSchedule", delete_schedule)
+
+    # Dispatch policies (issue 13).
+
+    async def set_dispatch_defaults(
+        self, request: pb.SetDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetDispatchDefaultsResponse:
+        if not request.HasField("defaults"):
+            raise errors.InvalidArgument("defaults is required")
+        defaults = step_options.defaults_from_proto(request.defaults)
+        row = await self._call(context, self._dispatcher.defaults.set(defaults))
+        return pb.SetDispatchDefaultsResponse(defaults=step_options.defaults_to_proto(row))
+
+    SetDispatchDefaults = unary("SetDispatchDefaults", set_dispatch_defaults)
+
+    async def list_dispatch_defaults(
+        self, request: pb.ListDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDispatchDefaultsResponse:
+        rows = await self._call(context, self._dispatcher.defaults.list())
+        return pb.ListDispatchDefaultsResponse(defaults=[step_options.defaults_to_proto(row) for row in rows])
+
+    ListDispatchDefaults = unary("ListDispatchDefaults", list_dispatch_defaults)
+
+    async def delete_dispatch_defaults(
+        self, request: pb.DeleteDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDispatchDefaultsResponse:
+        rpc_name = validation.check_name("rpc_name", request.rpc_name)
+        await self._call(context, self._dispatcher.defaults.delete(rpc_name))
+        return pb.DeleteDispatchDefaultsResponse()
+
+    DeleteDispatchDefaults = unary("DeleteDispatchDefaults", delete_dispatch_defaults)
+
 
 
 # A schedule id: short, printable, and safe in a URL, a shell and a log line.

@@ -27,7 +27,7 @@ import grpc
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
-from ..dispatch.dispatcher import TaskDispatcher
+from ..dispatch.dispatcher import TaskDispatcher, start_to_close_timeout
 from ..dispatch.workers import WorkerStream
 from ..state.transitions import RunStatus, StepStatus
 from . import convert, task_updates, validation
@@ -52,6 +52,15 @@ class RunsFinished:
     """These runs finished (None: any may have): tell the worker to cancel its tasks of them."""
 
     run_ids: frozenset[uuid.UUID] | None
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """A task's start_to_close passed: tell its worker to stop (the sweeper fails the attempt)."""
+
+    step_id: uuid.UUID
+    attempt: int
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ class TaskSession(StreamSession):
         # failed (the database was away) and must be made again.
         self._run_of: dict[uuid.UUID, uuid.UUID] = {}
         self._cancel_sent: set[tuple[uuid.UUID, int]] = set()
+        # A timer per task in flight with a start_to_close, to tell its worker when it times out.
+        self._timeouts: dict[tuple[uuid.UUID, int], asyncio.TimerHandle] = {}
         self._finished_unchecked = False
         self._credit = 0
         self._draining = False
@@ -107,6 +118,8 @@ class TaskSession(StreamSession):
                 self._check_heartbeat()
             case RunsFinished(run_ids):
                 await self._cancel_tasks_of(run_ids)
+            case TimedOut(step_id, attempt, reason):
+                await self._cancel_timed_out(step_id, attempt, reason)
 
     async def on_shutdown(self) -> None:
         self._shutting_down = True
@@ -121,7 +134,7 @@ class TaskSession(StreamSession):
             await self._claim()
 
     async def close(self, *, cancelled: bool) -> None:
-        for timer in (self._timer, self._heartbeat_check):
+        for timer in (self._timer, self._heartbeat_check, *self._timeouts.values()):
             if timer:
                 timer.cancel()
         # Everything the end of the stream must do is started before anything is awaited: a
@@ -368,6 +381,8 @@ class TaskSession(StreamSession):
             self._in_flight[row["step_id"]] = row["attempt_count"]
             self._run_of[row["step_id"]] = row["run_id"]
             self._credit -= 1
+            if row["task_timeout_time"] is not None:
+                self._watch_timeout(row)
         tasks = [convert.task_to_proto(row) for row in rows]
         if subscription.bulk:
             for batch in _batches(tasks, MAX_BATCH_BYTES):
@@ -413,6 +428,31 @@ class TaskSession(StreamSession):
         if len(self._run_of) > 2 * len(self._in_flight) + 64:
             self._run_of = {step_id: self._run_of[step_id] for step_id in self._in_flight if step_id in self._run_of}
             self._cancel_sent = {key for key in self._cancel_sent if self._in_flight.get(key[0]) == key[1]}
+        if len(self._timeouts) > 2 * len(self._in_flight) + 64:
+            for key, timer in list(self._timeouts.items()):
+                if self._in_flight.get(key[0]) != key[1]:
+                    timer.cancel()
+                    del self._timeouts[key]
+
+    # Timeouts: the sweeper (on any server) fails an attempt past its start_to_close; its stream
+    # tells the worker at that moment, with a cancel, so the handler can stop. Only a courtesy:
+    # the decision and the failure are the database's.
+
+    def _watch_timeout(self, row: dict[str, Any]) -> None:
+        key = (row["step_id"], row["attempt_count"])
+        delay = max(0.0, (row["task_timeout_time"] - datetime.now(timezone.utc)).total_seconds())
+        reason = start_to_close_timeout(row["task_timeout_time"] - row["running_time"]).message
+        signal = TimedOut(key[0], key[1], reason)
+        self._timeouts[key] = asyncio.get_running_loop().call_later(delay, self.inbox.signal, signal)
+
+    async def _cancel_timed_out(self, step_id: uuid.UUID, attempt: int, reason: str) -> None:
+        self._timeouts.pop((step_id, attempt), None)
+        if self._in_flight.get(step_id) != attempt or (step_id, attempt) in self._cancel_sent:
+            return
+        self._cancel_sent.add((step_id, attempt))
+        run_id = self._run_of.get(step_id)
+        cancel = pb.StepTaskCancel(step_id=str(step_id), attempt=attempt, run_id=str(run_id or ""), reason=reason)
+        await self.write(pb.StreamStepTasksResponse(cancel=cancel))
 
     def _schedule_wake(self, due: datetime | None) -> None:
         """Look again when the next step falls due, and at most a poll interval from now."""

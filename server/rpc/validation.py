@@ -92,12 +92,6 @@ def check_failure(field: str, message: str, stack: str, code: str, *, max_bytes:
         raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes")
 
 
-def check_retries(value: int | None) -> int | None:
-    if value is not None and value < 0:
-        raise InvalidArgument(f"options.retries must not be negative, got {value}")
-    return value
-
-
 def check_duration(field: str, value: timedelta | None) -> timedelta | None:
     if value is not None and value < timedelta(0):
         raise InvalidArgument(f"{field} must not be negative, got {value}")

@@ -12,6 +12,7 @@ one text column `outcome`, decided in SQL in the same statement that locks and w
   different_payload   already in the target status, with another result / error / output
   wrong_attempt       the attempt named is not the step's current attempt
   not_held            the attempt is running but not held by the reporting worker stream
+  timed_out           (a worker's report) the attempt ran past its start_to_close: the sweeper fails it
   stale_fence         the fencing token given is no longer its lease key's latest
   unknown_fence       no lease was ever granted on the key the fencing token names
   duplicate_name      the run already has a step of that name
@@ -26,8 +27,8 @@ fault: it raises OutcomeBug, which the servicer answers as INTERNAL.
 
 Refusals are checked in this order in every statement (the first that applies wins): missing,
 unknown_fence, stale_fence, wrong_attempt, wrong_rpc, missing_child, same / different_payload,
-finished_run, illegal_transition, not_held, too_large; duplicate_name and request_id_reused come
-from the insert itself.
+finished_run, illegal_transition, not_held, timed_out, too_large; duplicate_name and request_id_reused
+come from the insert itself.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Outcome(str, enum.Enum):
     DIFFERENT_PAYLOAD = "different_payload"
     WRONG_ATTEMPT = "wrong_attempt"
     NOT_HELD = "not_held"
+    TIMED_OUT = "timed_out"
     STALE_FENCE = "stale_fence"
     UNKNOWN_FENCE = "unknown_fence"
     DUPLICATE_NAME = "duplicate_name"
@@ -72,6 +74,7 @@ ERROR_CLASS: dict[Outcome, type[errors.WorkflowStateError] | None] = {
     Outcome.DIFFERENT_PAYLOAD: errors.FailedPrecondition,
     Outcome.WRONG_ATTEMPT: errors.FailedPrecondition,
     Outcome.NOT_HELD: errors.FailedPrecondition,
+    Outcome.TIMED_OUT: errors.FailedPrecondition,
     Outcome.STALE_FENCE: errors.FailedPrecondition,
     Outcome.UNKNOWN_FENCE: errors.FailedPrecondition,
     Outcome.DUPLICATE_NAME: errors.AlreadyExists,
@@ -105,6 +108,7 @@ _NEEDS = {
     Via.CLAIM: "only a {sources} step can be handed to a worker",
     Via.COMPLETE: "only a {sources} attempt held by this stream can be completed",
     Via.TASK_FAIL: "only a {sources} attempt held by this stream can be failed",
+    Via.START_TIMEOUT: "only a {sources} attempt can time out waiting for a worker",
 }
 
 
@@ -209,6 +213,8 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
             if holder is None:
                 return f"{write.subject} is {prior} but was not handed to a worker stream"
             return f"{write.subject} is held by another stream (worker {holder!r}), not this one"
+        case Outcome.TIMED_OUT:
+            return f"{write.subject} timed out: it ran past its start_to_close, and fails as timed out"
         case Outcome.DIFFERENT_PAYLOAD:
             if write.op is Op.LINK_STEP:
                 return f"{write.subject} already has {write.target} {row.get('prior_link')!r} for attempt {row.get('prior_attempt')}"

@@ -20,6 +20,7 @@
 --   illegal_transition the current status is not one of from_statuses
 --   not_held           (a worker's report) the attempt is not held by the reporting stream
 --   too_large          (update_run_state) the run's state would pass the payload limit
+--   timed_out          (a worker's report) the attempt ran past its start_to_close (task_timeout_time)
 --   changed            written
 --   duplicate_name     (insert_step) the run has a step of that name
 --   request_id_reused  (create_run) the request_id belongs to a run of another workflow or input
@@ -99,7 +100,9 @@ FROM decided d LEFT JOIN changed ch ON true;
 -- Insert a step of a run that still takes writes, in its start status (status), with its first history
 -- row. The run row is share-locked so a concurrent run status change waits for this insert (or
 -- this sees it). A name taken already (ON CONFLICT, so also by an insert committed after this
--- statement's snapshot) is duplicate_name.
+-- statement's snapshot) is duplicate_name. Each option not given (opt_*, NULL) is taken from the
+-- rpc name's dispatch defaults (migration 0012), read in this same statement; priority is 0
+-- when neither sets it.
 WITH run AS (
     SELECT run_id, status, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
     FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
@@ -112,10 +115,21 @@ WITH run AS (
     FROM (SELECT) AS one LEFT JOIN run ON true
     LEFT JOIN {schema}.fence_check(run.lease_key, %(fencing_token)s::bigint) AS f ON true
 ), inserted AS (
-    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token, from_step_name)
+    INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token,
+                                backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start, priority,
+                                concurrency_key, from_step_name)
     SELECT gen_random_uuid(), d.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
-           %(status)s::text, %(retries)s::integer, %(retry_delay)s::interval, %(fencing_token)s::bigint, %(from_step_name)s::text
+           %(status)s::text, COALESCE(%(opt_retries)s::integer, df.retries), COALESCE(%(opt_retry_delay)s::interval, df.retry_delay),
+           %(fencing_token)s::bigint,
+           COALESCE(%(opt_backoff_coefficient)s::double precision, df.backoff_coefficient),
+           COALESCE(%(opt_max_retry_delay)s::interval, df.max_retry_delay),
+           COALESCE(%(opt_jitter)s::double precision, df.jitter),
+           COALESCE(%(opt_start_to_close)s::interval, df.start_to_close),
+           COALESCE(%(opt_schedule_to_start)s::interval, df.schedule_to_start),
+           COALESCE(%(opt_priority)s::integer, df.priority, 0),
+           %(opt_concurrency_key)s::text, %(from_step_name)s::text
     FROM decided d
+    LEFT JOIN {schema}.dispatch_defaults df ON df.rpc_name = %(rpc_name)s::text
     WHERE d.outcome = 'changed'
     ON CONFLICT (run_id, step_name) DO NOTHING
     RETURNING *
@@ -145,6 +159,8 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- is made on the latest committed rows.
 -- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
 -- change (wrong_attempt, not_held), and repeating the result it stored is `same`.
+-- Scheduling may replace the step's options (opt_*, NULL: keep the stored one) and starts the
+-- attempt's schedule_to_start clock at its due time (start_timeout_time).
 WITH decided AS (
     SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.status, c.attempt_count, c.worker_id,
            COALESCE(w.refusal,
@@ -155,6 +171,7 @@ WITH decided AS (
                          WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                          WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
+                         WHEN %(stream_id)s::uuid IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                          ELSE 'changed' END) AS outcome
     FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
     CROSS JOIN LATERAL (SELECT (w.step).*) AS c
@@ -170,8 +187,20 @@ WITH decided AS (
         failed_time = CASE WHEN %(to_status)s::text = 'failed' THEN now() ELSE s.failed_time END,
         not_before = CASE WHEN %(to_status)s::text = 'scheduled'
                           THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0')) END,
-        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+        worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL, task_timeout_time = NULL,
+        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint),
+        retries = COALESCE(%(opt_retries)s::integer, s.retries),
+        retry_delay = COALESCE(%(opt_retry_delay)s::interval, s.retry_delay),
+        backoff_coefficient = COALESCE(%(opt_backoff_coefficient)s::double precision, s.backoff_coefficient),
+        max_retry_delay = COALESCE(%(opt_max_retry_delay)s::interval, s.max_retry_delay),
+        jitter = COALESCE(%(opt_jitter)s::double precision, s.jitter),
+        start_to_close = COALESCE(%(opt_start_to_close)s::interval, s.start_to_close),
+        schedule_to_start = COALESCE(%(opt_schedule_to_start)s::interval, s.schedule_to_start),
+        priority = COALESCE(%(opt_priority)s::integer, s.priority),
+        concurrency_key = COALESCE(%(opt_concurrency_key)s::text, s.concurrency_key),
+        start_timeout_time = CASE WHEN %(to_status)s::text = 'scheduled'
+                                  THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0'))
+                                       + COALESCE(%(opt_schedule_to_start)s::interval, s.schedule_to_start) END
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
@@ -212,6 +241,7 @@ WITH decided AS (
         failed_time = NULL,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         child_run_id = NULL, branch_key = NULL,
+        task_timeout_time = NULL, start_timeout_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core import errors
 from ..db.database import Database, Row
+from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
 from .transitions import (
     RUN_START,
@@ -156,20 +157,19 @@ class StateStore:
         rpc_name: str,
         data_json: str,
         *,
-        retries: int | None,
-        retry_delay: timedelta | None,
+        options: StepOptions = NO_OPTIONS,
         fence: Fence | None = None,
         from_step_name: str | None = None,
     ) -> Row:
-        """A new step, PENDING; rpc_name '' is a step without a function of its own (never dispatched)."""
+        """A new step, PENDING; rpc_name '' is a step without a function of its own (never dispatched).
+        Options it does not set come from its rpc name's dispatch defaults."""
         params = {
             "run_id": run_id,
             "step_name": step_name,
             "rpc_name": rpc_name,
             "from_step_name": from_step_name,
             "data": data_json,
-            "retries": retries,
-            "retry_delay": retry_delay,
+            **options.params(),
             "status": STEP_START.value,
             "open_run_statuses": open_run_statuses(),
             **_fence_params(fence),
@@ -194,10 +194,13 @@ class StateStore:
         fence: Fence | None = None,
         not_before: datetime | None = None,
         delay: timedelta | None = None,
+        options: StepOptions = NO_OPTIONS,
     ) -> Row:
-        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table."""
+        """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
+        `options` (scheduling only) replace the step's stored options they set."""
         params = {
             **_step_move_params(step_id, status, Via.SET_STATUS, fence),
+            **options.params(),
             "result": result_json,
             "error": error.to_json() if error else None,
             "not_before": not_before,
@@ -214,6 +217,7 @@ class StateStore:
         target = StepStatus.SUCCEEDED
         params = {
             **_step_move_params(step_id, target, Via.COMPLETE, None),
+            **NO_OPTIONS.params(),
             "result": result_json,
             "error": None,
             "not_before": None,

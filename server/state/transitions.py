@@ -45,6 +45,7 @@ class Via(enum.Enum):
     AUTO_RETRY = "automatic retry"  # right after a task fail with retries left: the next attempt, scheduled
     SUSPEND = "suspend"  # SetStepSuspended: the attempt waits for something outside the workflow
     CLAIM_STEP = "claim step"  # ClaimStep: an engine takes the step to run it itself
+    START_TIMEOUT = "schedule-to-start timeout"  # the sweeper: a scheduled attempt nobody claimed in time
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ STEP_MOVES: tuple[Move, ...] = (
     Move(S.PENDING, S.RUNNING, Via.CLAIM_STEP),
     Move(S.SCHEDULED, S.RUNNING, Via.CLAIM_STEP),
     Move(S.FAILED, S.RUNNING, Via.CLAIM_STEP, next_attempt=True),
+    # A scheduled attempt not claimed within its schedule_to_start fails, without retry. (An
+    # attempt that runs past its start_to_close is a task fail, retried as any other.)
+    Move(S.SCHEDULED, S.FAILED, Via.START_TIMEOUT),
 )
 
 # Where every step starts (InsertStepState).

@@ -114,6 +114,7 @@ def test_a_refused_write_says_nothing_was_written() -> None:
         (Outcome.ILLEGAL_TRANSITION, "is SCHEDULED, not RUNNING"),
         (Outcome.NOT_HELD, "held by another stream (worker 'worker-a')"),
         (Outcome.FINISHED_RUN, "belongs to a run that is COMPLETED"),
+        (Outcome.TIMED_OUT, "timed out: it ran past its start_to_close"),
     ],
 )
 def test_a_refused_worker_report_names_the_attempt_and_why(statement: str, outcome: Outcome, why: str) -> None:

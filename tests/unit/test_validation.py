@@ -10,6 +10,8 @@ import pytest
 
 from workflowstate.server.core.errors import InvalidArgument
 from workflowstate.server.rpc import validation
+from workflowstate.server.rpc.step_options import options_from_proto
+from workflowstate.v1 import workflow_state_pb2 as pb
 
 LIMIT = 64
 
@@ -92,12 +94,12 @@ def test_a_failure_counts_all_its_parts_against_the_limit() -> None:
 
 
 def test_negative_counts_and_durations_are_refused_and_zero_or_unset_passes() -> None:
-    assert validation.check_retries(None) is None and validation.check_retries(0) == 0
+    assert options_from_proto(pb.StepOptions()).retries is None and options_from_proto(pb.StepOptions(retries=0)).retries == 0
     assert validation.check_duration("options.retry_delay", None) is None
     assert validation.check_duration("options.retry_delay", timedelta(0)) == timedelta(0)
     assert validation.check_event_id("after_event_id", 0) == 0
     with pytest.raises(InvalidArgument, match="options.retries must not be negative, got -1"):
-        validation.check_retries(-1)
+        options_from_proto(pb.StepOptions(retries=-1))
     with pytest.raises(InvalidArgument, match="options.retry_delay must not be negative"):
         validation.check_duration("options.retry_delay", timedelta(microseconds=-1))
     with pytest.raises(InvalidArgument, match="after_event_id must not be negative, got -5"):

@@ -720,6 +720,7 @@ class SetStepScheduledRequest(_message.Message):
     LEASE_KEY_FIELD_NUMBER: _builtins.int
     NOT_BEFORE_FIELD_NUMBER: _builtins.int
     DELAY_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
     fencing_token: _builtins.int
@@ -743,6 +744,13 @@ class SetStepScheduledRequest(_message.Message):
         clock skew does not matter); unset or zero means at once.
         """
 
+    @_builtins.property
+    def options(self) -> Global___StepOptions:
+        """options, when set, replace the step's stored options that they set (the
+        others stay, and an empty concurrency_key keeps the stored key) from this
+        attempt on; retries and retry_delay included. Checked as at insert.
+        """
+
     def __init__(
         self,
         *,
@@ -751,10 +759,11 @@ class SetStepScheduledRequest(_message.Message):
         lease_key: _builtins.str = ...,
         not_before: _timestamp_pb2.Timestamp | None = ...,
         delay: _duration_pb2.Duration | None = ...,
+        options: Global___StepOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "delay", b"delay", "fencing_token", b"fencing_token", "not_before", b"not_before"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "delay", b"delay", "fencing_token", b"fencing_token", "not_before", b"not_before", "options", b"options"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "delay", b"delay", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "not_before", b"not_before", "step_id", b"step_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token", "delay", b"delay", "fencing_token", b"fencing_token", "lease_key", b"lease_key", "not_before", b"not_before", "options", b"options", "step_id", b"step_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fencing_token: _TypeAlias = _typing.Literal["fencing_token"]  # noqa: Y015
     _WhichOneofArgType__fencing_token: _TypeAlias = _typing.Literal["_fencing_token", b"_fencing_token"]  # noqa: Y015
@@ -1570,7 +1579,8 @@ class StreamStepTasksResponse(_message.Message):
     @_builtins.property
     def cancel(self) -> Global___StepTaskCancel:
         """cancel tells the worker to stop a task it runs: its run finished
-        (cancelled, mostly) and any result for the attempt will be refused.
+        (cancelled, mostly), or the attempt ran past its start_to_close; any
+        result for the attempt will be refused.
         A worker built before cancel existed sees a response with no kind set.
         """
 
@@ -2867,6 +2877,7 @@ class StepTask(_message.Message):
     DATA_JSON_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
+    TIMEOUT_TIME_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the UUID of the step."""
     run_id: _builtins.str
@@ -2884,7 +2895,14 @@ class StepTask(_message.Message):
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """deadline is when the attempt is declared lost unless the worker sends a
-        heartbeat before; every heartbeat moves it one task_lease further.
+        heartbeat before; every heartbeat moves it one task_lease further, but
+        never past timeout_time.
+        """
+
+    @_builtins.property
+    def timeout_time(self) -> _timestamp_pb2.Timestamp:
+        """timeout_time is when the attempt times out (the claim plus the step's
+        start_to_close), whatever the heartbeats; unset without start_to_close.
         """
 
     def __init__(
@@ -2897,10 +2915,11 @@ class StepTask(_message.Message):
         data_json: _builtins.str = ...,
         attempt: _builtins.int = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
+        timeout_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "timeout_time", b"timeout_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "data_json", b"data_json", "deadline", b"deadline", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_id", b"step_id", "step_name", b"step_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "data_json", b"data_json", "deadline", b"deadline", "rpc_name", b"rpc_name", "run_id", b"run_id", "step_id", b"step_id", "step_name", b"step_name", "timeout_time", b"timeout_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2993,10 +3012,10 @@ class StepTaskCancel(_message.Message):
     attempt: _builtins.int
     """attempt is the task's attempt number."""
     run_id: _builtins.str
-    """run_id is the UUID of the run that finished."""
+    """run_id is the UUID of the task's run."""
     reason: _builtins.str
     """reason says why, for people: the cancel's reason, or the run's status
-    when it finished otherwise.
+    when it finished otherwise, or the timeout ("timed out: ...").
     """
     def __init__(
         self,
@@ -3679,20 +3698,76 @@ Global___Failure: _TypeAlias = Failure  # noqa: Y015
 
 @_typing.final
 class StepOptions(_message.Message):
-    """StepOptions are the retry settings of a step."""
+    """StepOptions are the retry and dispatch settings of a step. At insert, each
+    option the step does not set is taken from its rpc name's defaults
+    (SetDispatchDefaults), when they set it; a step's own options win.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     RETRIES_FIELD_NUMBER: _builtins.int
     RETRY_DELAY_FIELD_NUMBER: _builtins.int
+    BACKOFF_COEFFICIENT_FIELD_NUMBER: _builtins.int
+    MAX_RETRY_DELAY_FIELD_NUMBER: _builtins.int
+    JITTER_FIELD_NUMBER: _builtins.int
+    START_TO_CLOSE_FIELD_NUMBER: _builtins.int
+    SCHEDULE_TO_START_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
     retries: _builtins.int
     """retries is how many extra attempts the step may have after the first;
     unset means the workflow did not say. Must not be negative.
     """
+    backoff_coefficient: _builtins.float
+    """backoff_coefficient multiplies the delay before each further automatic
+    retry: the retry after failed attempt n waits
+    min(retry_delay * backoff_coefficient^(n-1), max_retry_delay), less a
+    random part of up to jitter of it. Unset means 1 (a fixed delay); must be
+    at least 1.
+    """
+    jitter: _builtins.float
+    """jitter is the largest fraction taken off a retry's delay at random (0.2:
+    the delay is 80% to 100% of the computed one); unset means 0. Must be
+    from 0 to 1.
+    """
+    priority: _builtins.int
+    """priority orders the claim: among due steps of the rpc names a worker
+    serves, higher priority first, then earlier due time. Unset means 0; may
+    be negative.
+    """
+    concurrency_key: _builtins.str
+    """concurrency_key groups steps (a customer id, say) whose running attempts
+    are limited by the concurrency_limit of the rpc name's defaults: a worker's
+    claim never lets more of one key run at once, across all servers. Empty
+    means none. At most 256 characters. Not taken from defaults.
+    """
     @_builtins.property
     def retry_delay(self) -> _duration_pb2.Duration:
         """retry_delay is how long to wait before a retry attempt; unset means no
-        delay was given. Must not be negative.
+        delay was given. Must not be negative. With backoff it is the first
+        retry's delay.
+        """
+
+    @_builtins.property
+    def max_retry_delay(self) -> _duration_pb2.Duration:
+        """max_retry_delay caps the delay of an automatic retry; unset means no cap.
+        Must not be negative.
+        """
+
+    @_builtins.property
+    def start_to_close(self) -> _duration_pb2.Duration:
+        """start_to_close is the longest an attempt handed to a worker may run: past
+        it the attempt fails with a "timed out" error (code
+        START_TO_CLOSE_TIMEOUT) and the retry policy applies, however the worker
+        heartbeats. Unset means no limit; must be positive.
+        """
+
+    @_builtins.property
+    def schedule_to_start(self) -> _duration_pb2.Duration:
+        """schedule_to_start is the longest a SCHEDULED attempt may wait, from its due
+        time, for a worker to claim it: past it the step fails with a "timed out"
+        error (code SCHEDULE_TO_START_TIMEOUT), without retry. Unset means no
+        limit; must be positive.
         """
 
     def __init__(
@@ -3700,13 +3775,33 @@ class StepOptions(_message.Message):
         *,
         retries: _builtins.int | None = ...,
         retry_delay: _duration_pb2.Duration | None = ...,
+        backoff_coefficient: _builtins.float | None = ...,
+        max_retry_delay: _duration_pb2.Duration | None = ...,
+        jitter: _builtins.float | None = ...,
+        start_to_close: _duration_pb2.Duration | None = ...,
+        schedule_to_start: _duration_pb2.Duration | None = ...,
+        priority: _builtins.int | None = ...,
+        concurrency_key: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_retries", b"_retries", "retries", b"retries", "retry_delay", b"retry_delay"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_backoff_coefficient", b"_backoff_coefficient", "_jitter", b"_jitter", "_priority", b"_priority", "_retries", b"_retries", "backoff_coefficient", b"backoff_coefficient", "jitter", b"jitter", "max_retry_delay", b"max_retry_delay", "priority", b"priority", "retries", b"retries", "retry_delay", b"retry_delay", "schedule_to_start", b"schedule_to_start", "start_to_close", b"start_to_close"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retries", b"_retries", "retries", b"retries", "retry_delay", b"retry_delay"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_backoff_coefficient", b"_backoff_coefficient", "_jitter", b"_jitter", "_priority", b"_priority", "_retries", b"_retries", "backoff_coefficient", b"backoff_coefficient", "concurrency_key", b"concurrency_key", "jitter", b"jitter", "max_retry_delay", b"max_retry_delay", "priority", b"priority", "retries", b"retries", "retry_delay", b"retry_delay", "schedule_to_start", b"schedule_to_start", "start_to_close", b"start_to_close"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__backoff_coefficient: _TypeAlias = _typing.Literal["backoff_coefficient"]  # noqa: Y015
+    _WhichOneofArgType__backoff_coefficient: _TypeAlias = _typing.Literal["_backoff_coefficient", b"_backoff_coefficient"]  # noqa: Y015
+    _WhichOneofReturnType__jitter: _TypeAlias = _typing.Literal["jitter"]  # noqa: Y015
+    _WhichOneofArgType__jitter: _TypeAlias = _typing.Literal["_jitter", b"_jitter"]  # noqa: Y015
+    _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
+    _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
     _WhichOneofReturnType__retries: _TypeAlias = _typing.Literal["retries"]  # noqa: Y015
     _WhichOneofArgType__retries: _TypeAlias = _typing.Literal["_retries", b"_retries"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__backoff_coefficient) -> _WhichOneofReturnType__backoff_coefficient | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__jitter) -> _WhichOneofReturnType__jitter | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__priority) -> _WhichOneofReturnType__priority | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__retries) -> _WhichOneofReturnType__retries | None: ...
 
 Global___StepOptions: _TypeAlias = StepOptions  # noqa: Y015
@@ -3739,6 +3834,7 @@ class StepState(_message.Message):
     FROM_STEP_NAME_FIELD_NUMBER: _builtins.int
     CHILD_RUN_ID_FIELD_NUMBER: _builtins.int
     BRANCH_KEY_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
     step_id: _builtins.str
     """step_id is the step's UUID, assigned by the server; it stays the same
     across retry attempts.
@@ -3815,6 +3911,12 @@ class StepState(_message.Message):
         unset unless it is SCHEDULED.
         """
 
+    @_builtins.property
+    def options(self) -> Global___StepOptions:
+        """options are the step's retry and dispatch options as stored: its own,
+        with its rpc name's defaults filled in at insert.
+        """
+
     def __init__(
         self,
         *,
@@ -3840,10 +3942,11 @@ class StepState(_message.Message):
         from_step_name: _builtins.str = ...,
         child_run_id: _builtins.str = ...,
         branch_key: _builtins.str = ...,
+        options: Global___StepOptions | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "create_time", b"create_time", "error", b"error", "failed_time", b"failed_time", "not_before", b"not_before", "options", b"options", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "succeeded_time", b"succeeded_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "attempt_count", b"attempt_count", "branch_key", b"branch_key", "child_run_id", b"child_run_id", "create_time", b"create_time", "data_json", b"data_json", "error", b"error", "failed_time", b"failed_time", "from_step_name", b"from_step_name", "not_before", b"not_before", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "rpc_name", b"rpc_name", "run_id", b"run_id", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_result_json", b"_result_json", "_retries", b"_retries", "attempt_count", b"attempt_count", "branch_key", b"branch_key", "child_run_id", b"child_run_id", "create_time", b"create_time", "data_json", b"data_json", "error", b"error", "failed_time", b"failed_time", "from_step_name", b"from_step_name", "not_before", b"not_before", "options", b"options", "result_json", b"result_json", "retries", b"retries", "retry_delay", b"retry_delay", "rpc_name", b"rpc_name", "run_id", b"run_id", "running_time", b"running_time", "scheduled_time", b"scheduled_time", "status", b"status", "step_id", b"step_id", "step_name", b"step_name", "succeeded_time", b"succeeded_time", "update_time", b"update_time", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__result_json: _TypeAlias = _typing.Literal["result_json"]  # noqa: Y015
     _WhichOneofArgType__result_json: _TypeAlias = _typing.Literal["_result_json", b"_result_json"]  # noqa: Y015
@@ -5079,3 +5182,194 @@ class Schedule(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
+
+@_typing.final
+class SetDispatchDefaultsRequest(_message.Message):
+    """SetDispatchDefaultsRequest carries the defaults to store."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def defaults(self) -> Global___DispatchDefaults:
+        """defaults are the rpc name's defaults; they replace any it had."""
+
+    def __init__(
+        self,
+        *,
+        defaults: Global___DispatchDefaults | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetDispatchDefaultsRequest: _TypeAlias = SetDispatchDefaultsRequest  # noqa: Y015
+
+@_typing.final
+class SetDispatchDefaultsResponse(_message.Message):
+    """SetDispatchDefaultsResponse carries the defaults as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def defaults(self) -> Global___DispatchDefaults:
+        """defaults are the rpc name's defaults as stored."""
+
+    def __init__(
+        self,
+        *,
+        defaults: Global___DispatchDefaults | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetDispatchDefaultsResponse: _TypeAlias = SetDispatchDefaultsResponse  # noqa: Y015
+
+@_typing.final
+class ListDispatchDefaultsRequest(_message.Message):
+    """ListDispatchDefaultsRequest asks for every rpc name's defaults."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDispatchDefaultsRequest: _TypeAlias = ListDispatchDefaultsRequest  # noqa: Y015
+
+@_typing.final
+class ListDispatchDefaultsResponse(_message.Message):
+    """ListDispatchDefaultsResponse lists the defaults by rpc name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEFAULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def defaults(self) -> _containers.RepeatedCompositeFieldContainer[Global___DispatchDefaults]:
+        """defaults are every stored defaults, ordered by rpc name."""
+
+    def __init__(
+        self,
+        *,
+        defaults: _abc.Iterable[Global___DispatchDefaults] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["defaults", b"defaults"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDispatchDefaultsResponse: _TypeAlias = ListDispatchDefaultsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteDispatchDefaultsRequest(_message.Message):
+    """DeleteDispatchDefaultsRequest names the rpc name whose defaults to remove."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RPC_NAME_FIELD_NUMBER: _builtins.int
+    rpc_name: _builtins.str
+    """rpc_name is the rpc name; required."""
+    def __init__(
+        self,
+        *,
+        rpc_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rpc_name", b"rpc_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDispatchDefaultsRequest: _TypeAlias = DeleteDispatchDefaultsRequest  # noqa: Y015
+
+@_typing.final
+class DeleteDispatchDefaultsResponse(_message.Message):
+    """DeleteDispatchDefaultsResponse is empty: the defaults are gone."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteDispatchDefaultsResponse: _TypeAlias = DeleteDispatchDefaultsResponse  # noqa: Y015
+
+@_typing.final
+class DispatchDefaults(_message.Message):
+    """DispatchDefaults are the dispatch settings of one rpc name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RPC_NAME_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_LIMIT_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    RATE_PERIOD_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    rpc_name: _builtins.str
+    """rpc_name is the rpc name they apply to; required, at most 256 characters."""
+    concurrency_limit: _builtins.int
+    """concurrency_limit is how many attempts of one concurrency key may run at
+    once when a step of this rpc name is claimed, counted over all rpc names
+    and servers; unset means no limit. At least 1.
+    """
+    rate_limit: _builtins.int
+    """rate_limit is how many steps of this rpc name may be claimed per
+    rate_period (a token bucket of rate_limit tokens, refilled continuously);
+    unset means no limit. At least 1; set with rate_period.
+    """
+    @_builtins.property
+    def options(self) -> Global___StepOptions:
+        """options are the options a step of this rpc name takes at insert for
+        each it does not set itself (concurrency_key must be empty here).
+        """
+
+    @_builtins.property
+    def rate_period(self) -> _duration_pb2.Duration:
+        """rate_period is the period of rate_limit; positive; set with rate_limit."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """update_time is when they were last set (output only)."""
+
+    def __init__(
+        self,
+        *,
+        rpc_name: _builtins.str = ...,
+        options: Global___StepOptions | None = ...,
+        concurrency_limit: _builtins.int | None = ...,
+        rate_limit: _builtins.int | None = ...,
+        rate_period: _duration_pb2.Duration | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "_rate_limit", b"_rate_limit", "concurrency_limit", b"concurrency_limit", "options", b"options", "rate_limit", b"rate_limit", "rate_period", b"rate_period", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "_rate_limit", b"_rate_limit", "concurrency_limit", b"concurrency_limit", "options", b"options", "rate_limit", b"rate_limit", "rate_period", b"rate_period", "rpc_name", b"rpc_name", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__concurrency_limit: _TypeAlias = _typing.Literal["concurrency_limit"]  # noqa: Y015
+    _WhichOneofArgType__concurrency_limit: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit"]  # noqa: Y015
+    _WhichOneofReturnType__rate_limit: _TypeAlias = _typing.Literal["rate_limit"]  # noqa: Y015
+    _WhichOneofArgType__rate_limit: _TypeAlias = _typing.Literal["_rate_limit", b"_rate_limit"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__concurrency_limit) -> _WhichOneofReturnType__concurrency_limit | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rate_limit) -> _WhichOneofReturnType__rate_limit | None: ...
+
+Global___DispatchDefaults: _TypeAlias = DispatchDefaults  # noqa: Y015

@@ -272,6 +272,21 @@ class WorkflowStateServiceStub:
                 request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleRequest.SerializeToString,
                 response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleResponse.FromString,
                 _registered_method=True)
+        self.SetDispatchDefaults = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/SetDispatchDefaults',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetDispatchDefaultsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetDispatchDefaultsResponse.FromString,
+                _registered_method=True)
+        self.ListDispatchDefaults = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/ListDispatchDefaults',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListDispatchDefaultsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListDispatchDefaultsResponse.FromString,
+                _registered_method=True)
+        self.DeleteDispatchDefaults = channel.unary_unary(
+                '/workflowstate.v1.WorkflowStateService/DeleteDispatchDefaults',
+                request_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteDispatchDefaultsRequest.SerializeToString,
+                response_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteDispatchDefaultsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkflowStateServiceServicer:
@@ -801,6 +816,33 @@ class WorkflowStateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDispatchDefaults(self, request, context):
+        """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
+        name: the options its steps take at insert when they do not set them, its
+        concurrency limit per key and its rate limit, which every server's claim
+        enforces at once. Admin only: it changes everyone's dispatch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDispatchDefaults(self, request, context):
+        """ListDispatchDefaults returns the dispatch defaults of every rpc name that
+        has them, by rpc name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDispatchDefaults(self, request, context):
+        """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
+        limits stop at once; steps inserted keep the options they took).
+        NOT_FOUND when it has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkflowStateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1028,6 +1070,21 @@ def add_WorkflowStateServiceServicer_to_server(servicer, server):
                     servicer.DeleteSchedule,
                     request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleRequest.FromString,
                     response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'SetDispatchDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDispatchDefaults,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetDispatchDefaultsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.SetDispatchDefaultsResponse.SerializeToString,
+            ),
+            'ListDispatchDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDispatchDefaults,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListDispatchDefaultsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.ListDispatchDefaultsResponse.SerializeToString,
+            ),
+            'DeleteDispatchDefaults': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDispatchDefaults,
+                    request_deserializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteDispatchDefaultsRequest.FromString,
+                    response_serializer=workflowstate_dot_v1_dot_workflow__state__pb2.DeleteDispatchDefaultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2258,6 +2315,87 @@ class WorkflowStateService:
             '/workflowstate.v1.WorkflowStateService/DeleteSchedule',
             workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleRequest.SerializeToString,
             workflowstate_dot_v1_dot_workflow__state__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDispatchDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/SetDispatchDefaults',
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetDispatchDefaultsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.SetDispatchDefaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDispatchDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/ListDispatchDefaults',
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListDispatchDefaultsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.ListDispatchDefaultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDispatchDefaults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workflowstate.v1.WorkflowStateService/DeleteDispatchDefaults',
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteDispatchDefaultsRequest.SerializeToString,
+            workflowstate_dot_v1_dot_workflow__state__pb2.DeleteDispatchDefaultsResponse.FromString,
             options,
             channel_credentials,
             insecure,

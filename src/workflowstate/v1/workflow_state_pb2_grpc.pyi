@@ -376,6 +376,21 @@ class WorkflowStateServiceStub:
     """DeleteSchedule removes a schedule; the runs it made stay, with their
     schedule_id. NOT_FOUND for an unknown id.
     """
+    SetDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetDispatchDefaultsRequest, _workflow_state_pb2.SetDispatchDefaultsResponse]
+    """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
+    name: the options its steps take at insert when they do not set them, its
+    concurrency limit per key and its rate limit, which every server's claim
+    enforces at once. Admin only: it changes everyone's dispatch.
+    """
+    ListDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListDispatchDefaultsRequest, _workflow_state_pb2.ListDispatchDefaultsResponse]
+    """ListDispatchDefaults returns the dispatch defaults of every rpc name that
+    has them, by rpc name.
+    """
+    DeleteDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteDispatchDefaultsRequest, _workflow_state_pb2.DeleteDispatchDefaultsResponse]
+    """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
+    limits stop at once; steps inserted keep the options they took).
+    NOT_FOUND when it has none.
+    """
 
 @_typing.type_check_only
 class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
@@ -721,6 +736,21 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     DeleteSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteScheduleRequest, _workflow_state_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
     """DeleteSchedule removes a schedule; the runs it made stay, with their
     schedule_id. NOT_FOUND for an unknown id.
+    """
+    SetDispatchDefaults: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetDispatchDefaultsRequest, _workflow_state_pb2.SetDispatchDefaultsResponse]  # type: ignore[assignment]
+    """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
+    name: the options its steps take at insert when they do not set them, its
+    concurrency limit per key and its rate limit, which every server's claim
+    enforces at once. Admin only: it changes everyone's dispatch.
+    """
+    ListDispatchDefaults: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListDispatchDefaultsRequest, _workflow_state_pb2.ListDispatchDefaultsResponse]  # type: ignore[assignment]
+    """ListDispatchDefaults returns the dispatch defaults of every rpc name that
+    has them, by rpc name.
+    """
+    DeleteDispatchDefaults: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteDispatchDefaultsRequest, _workflow_state_pb2.DeleteDispatchDefaultsResponse]  # type: ignore[assignment]
+    """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
+    limits stop at once; steps inserted keep the options they took).
+    NOT_FOUND when it has none.
     """
 
 class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -1334,6 +1364,39 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_workflow_state_pb2.DeleteScheduleResponse, _abc.Awaitable[_workflow_state_pb2.DeleteScheduleResponse]]:
         """DeleteSchedule removes a schedule; the runs it made stay, with their
         schedule_id. NOT_FOUND for an unknown id.
+        """
+
+    @_abc_1.abstractmethod
+    def SetDispatchDefaults(
+        self,
+        request: _workflow_state_pb2.SetDispatchDefaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.SetDispatchDefaultsResponse, _abc.Awaitable[_workflow_state_pb2.SetDispatchDefaultsResponse]]:
+        """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
+        name: the options its steps take at insert when they do not set them, its
+        concurrency limit per key and its rate limit, which every server's claim
+        enforces at once. Admin only: it changes everyone's dispatch.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDispatchDefaults(
+        self,
+        request: _workflow_state_pb2.ListDispatchDefaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.ListDispatchDefaultsResponse, _abc.Awaitable[_workflow_state_pb2.ListDispatchDefaultsResponse]]:
+        """ListDispatchDefaults returns the dispatch defaults of every rpc name that
+        has them, by rpc name.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteDispatchDefaults(
+        self,
+        request: _workflow_state_pb2.DeleteDispatchDefaultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workflow_state_pb2.DeleteDispatchDefaultsResponse, _abc.Awaitable[_workflow_state_pb2.DeleteDispatchDefaultsResponse]]:
+        """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
+        limits stop at once; steps inserted keep the options they took).
+        NOT_FOUND when it has none.
         """
 
 def add_WorkflowStateServiceServicer_to_server(servicer: WorkflowStateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

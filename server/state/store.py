@@ -239,6 +239,7 @@ class StateStore:
         target = StepStatus.SUSPENDED
         params = {
             **_step_move_params(step_id, target, Via.SUSPEND, fence),
+            **NO_OPTIONS.params(),
             "result": None,
             "error": None,
             "not_before": None,

@@ -49,10 +49,39 @@ export interface CreateRunOptions extends t.CallOptions {
   plannedSteps?: t.PlannedStep[];
 }
 
-export interface InsertStepOptions extends t.WriteOptions {
-  retries?: number;
-  retryDelayMs?: number;
+/** The step's retry and dispatch options (each not given comes from its rpc name's defaults). */
+export interface InsertStepOptions extends t.WriteOptions, t.StepOptions {
   fromStepName?: string;
+}
+
+export interface SetStepScheduledOptions extends t.WriteOptions {
+  notBefore?: Date;
+  delayMs?: number;
+  /** Replace those of the step's stored options that they set, from this attempt on. */
+  options?: t.StepOptions;
+}
+
+export interface CreateScheduleOptions extends t.CallOptions {
+  /** A 5-field cron expression, read in `timezone`; give it or intervalMs. */
+  cron?: string;
+  /** Occurrences at the multiples of this interval since the Unix epoch; at least 1000. */
+  intervalMs?: number;
+  /** The IANA timezone of `cron`; UTC when omitted. */
+  timezone?: string;
+  /** Default "skip". */
+  overlap?: t.ScheduleOverlap;
+  /** Default "skip". */
+  catchUp?: t.ScheduleCatchUp;
+}
+
+export interface SetDispatchDefaultsOptions extends t.CallOptions {
+  /** The options its steps take at insert for each they do not set (no concurrencyKey). */
+  options?: t.StepOptions;
+  /** At most this many attempts of one concurrency key run at once. */
+  concurrencyLimit?: number;
+  /** At most this many claims per ratePeriodMs. */
+  rateLimit?: number;
+  ratePeriodMs?: number;
 }
 
 export interface WatchOptions {
@@ -268,10 +297,106 @@ export class WorkflowStateClient {
     await this.call("DeleteRetentionPolicy", options, (a) => this.rpc.deleteRetentionPolicy(request, a));
   }
 
+  /**
+   * Sets (replaces) the dispatch defaults of `rpcName` on every server: the options its steps
+   * take at insert when they set none of their own, how many attempts of one concurrency key run
+   * at once, and a rate limit of rateLimit claims per ratePeriodMs. Needs an admin token on a
+   * server with auth. InvalidArgument naming the field for a bad value.
+   */
+  async setDispatchDefaults(rpcName: string, options: SetDispatchDefaultsOptions = {}): Promise<t.DispatchDefaults> {
+    const request = {
+      defaults: {
+        rpcName,
+        options: c.stepOptionsToProto(options.options ?? {}),
+        concurrencyLimit: options.concurrencyLimit,
+        rateLimit: options.rateLimit,
+        ratePeriod: c.durationOf(options.ratePeriodMs),
+      },
+    };
+    const res = await this.call("SetDispatchDefaults", options, (a) => this.rpc.setDispatchDefaults(request, a));
+    return c.dispatchDefaultsOf(res.defaults);
+  }
+
+  /** Every rpc name's dispatch defaults, by rpc name. */
+  async listDispatchDefaults(options?: t.CallOptions): Promise<t.DispatchDefaults[]> {
+    const res = await this.call("ListDispatchDefaults", options, (a) => this.rpc.listDispatchDefaults({}, a));
+    return res.defaults.map(c.dispatchDefaultsOf);
+  }
+
+  /** Removes the dispatch defaults of `rpcName` (steps keep the options they took); NotFound when none. */
+  async deleteDispatchDefaults(rpcName: string, options?: t.CallOptions): Promise<void> {
+    await this.call("DeleteDispatchDefaults", options, (a) => this.rpc.deleteDispatchDefaults({ rpcName }, a));
+  }
+
   /** The worker streams connected to any server sharing the schema. */
   async listWorkers(options?: t.CallOptions): Promise<t.WorkerInfo[]> {
     const res = await this.call("ListWorkers", options, (a) => this.rpc.listWorkers({}, a));
     return res.workers.map(c.workerInfoOf);
+  }
+
+  // --- schedules -------------------------------------------------------------------
+
+  /**
+   * Makes the servers create a run of `workflow` with `input` at each occurrence of `cron` (5
+   * fields, in `timezone`) or of `intervalMs`, exactly once per occurrence across all servers.
+   * Each run is an ordinary running run with scheduleId and scheduleTime set. The same call
+   * again returns the schedule as it is; another with the same id is AlreadyExists.
+   * InvalidArgument names a bad field.
+   */
+  async createSchedule(
+    scheduleId: string,
+    workflow: string,
+    input?: unknown,
+    options: CreateScheduleOptions = {},
+  ): Promise<t.Schedule> {
+    const request = {
+      scheduleId,
+      workflow,
+      cron: options.cron ?? "",
+      interval: c.durationOf(options.intervalMs),
+      timezone: options.timezone ?? "",
+      inputJson: c.encodeJson(input),
+      overlap: c.scheduleOverlapToProto(options.overlap ?? "skip"),
+      catchUp: c.scheduleCatchUpToProto(options.catchUp ?? "skip"),
+    };
+    const res = await this.call("CreateSchedule", options, (a) => this.rpc.createSchedule(request, a));
+    return c.scheduleOf(res.schedule);
+  }
+
+  /** One page of the schedules, by id; pageSize 1 to 1000 (50 when omitted). */
+  async listSchedules(
+    options: t.CallOptions & { pageSize?: number; pageToken?: string } = {},
+  ): Promise<t.SchedulePage> {
+    const request = { pageSize: options.pageSize ?? 0, pageToken: options.pageToken ?? "" };
+    const res = await this.call("ListSchedules", options, (a) => this.rpc.listSchedules(request, a));
+    return { schedules: res.schedules.map(c.scheduleOf), nextPageToken: res.nextPageToken || undefined };
+  }
+
+  /** Every schedule, page after page. */
+  async *iterSchedules(options: t.CallOptions & { pageSize?: number } = {}): AsyncGenerator<t.Schedule> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.listSchedules({ ...options, pageToken });
+      yield* page.schedules;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== undefined);
+  }
+
+  /** Stops the schedule firing until resumeSchedule (a no-op when paused); NotFound for an unknown id. */
+  async pauseSchedule(scheduleId: string, options?: t.CallOptions): Promise<t.Schedule> {
+    const res = await this.call("PauseSchedule", options, (a) => this.rpc.pauseSchedule({ scheduleId }, a));
+    return c.scheduleOf(res.schedule);
+  }
+
+  /** Lets a paused schedule fire again from its first occurrence after now (a no-op when not paused). */
+  async resumeSchedule(scheduleId: string, options?: t.CallOptions): Promise<t.Schedule> {
+    const res = await this.call("ResumeSchedule", options, (a) => this.rpc.resumeSchedule({ scheduleId }, a));
+    return c.scheduleOf(res.schedule);
+  }
+
+  /** Removes the schedule; its runs stay. NotFound for an unknown id (never retried automatically). */
+  async deleteSchedule(scheduleId: string, options?: t.CallOptions): Promise<void> {
+    await this.call("DeleteSchedule", options, (a) => this.rpc.deleteSchedule({ scheduleId }, a));
   }
 
   // --- steps -----------------------------------------------------------------------
@@ -293,7 +418,7 @@ export class WorkflowStateClient {
       stepName,
       rpcName: rpcName ?? "",
       dataJson: c.encodeJson(data),
-      options: { retries: options.retries, retryDelay: c.durationOf(options.retryDelayMs) },
+      options: c.stepOptionsToProto(options),
       fromStepName: options.fromStepName ?? "",
       ...this.fenceOf(options),
     };
@@ -308,10 +433,7 @@ export class WorkflowStateClient {
   }
 
   /** Makes a pending step due for workers: at once, at notBefore, or after delayMs (server's clock). */
-  async setStepScheduled(
-    stepId: string,
-    options: t.WriteOptions & { notBefore?: Date; delayMs?: number } = {},
-  ): Promise<t.StepState> {
+  async setStepScheduled(stepId: string, options: SetStepScheduledOptions = {}): Promise<t.StepState> {
     if (options.notBefore !== undefined && options.delayMs !== undefined) {
       throw new TypeError("give notBefore or delayMs, not both");
     }
@@ -319,6 +441,7 @@ export class WorkflowStateClient {
       stepId,
       notBefore: c.timestampOf(options.notBefore),
       delay: c.durationOf(options.delayMs),
+      options: c.stepOptionsToProto(options.options ?? {}),
       ...this.fenceOf(options),
     };
     const res = await this.call("SetStepScheduled", options, (a) => this.rpc.setStepScheduled(request, a));

@@ -1,7 +1,7 @@
 // Between the wire's messages and the client's types: JSON text <-> JS values, Timestamp <->
 // Date, Duration <-> milliseconds, enums <-> lower-case strings.
 import { type Duration, type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import * as pb from "./gen/workflowstate/v1/workflow_state_pb.js";
 import type * as t from "./types.js";
@@ -146,6 +146,8 @@ export function runOf(r: pb.Run | undefined): t.Run {
     metadata: decodeJson(r.metadataJson),
     deterministic: r.deterministic,
     plannedSteps: r.plannedSteps.map((p) => ({ stepName: p.stepName, displayName: p.displayName })),
+    scheduleId: r.scheduleId || undefined,
+    scheduleTime: dateOf(r.scheduleTime),
   };
 }
 
@@ -174,6 +176,7 @@ export function stepOf(s: pb.StepState | undefined): t.StepState {
     fromStepName: s.fromStepName,
     childRunId: s.childRunId,
     branchKey: s.branchKey,
+    options: stepOptionsOf(s.options),
   };
 }
 
@@ -191,6 +194,89 @@ export function attemptOf(a: pb.StepAttempt): t.StepAttempt {
     runningTime: dateOf(a.runningTime),
     succeededTime: dateOf(a.succeededTime),
     failedTime: dateOf(a.failedTime),
+  };
+}
+
+// --- dispatch options and schedules -------------------------------------------------
+
+/** The wire's StepOptions of the options given; undefined when none is set (nothing to send). */
+export function stepOptionsToProto(o: t.StepOptions): MessageInitShape<typeof pb.StepOptionsSchema> | undefined {
+  const init = {
+    retries: o.retries,
+    retryDelay: durationOf(o.retryDelayMs),
+    backoffCoefficient: o.backoffCoefficient,
+    maxRetryDelay: durationOf(o.maxRetryDelayMs),
+    jitter: o.jitter,
+    startToClose: durationOf(o.startToCloseMs),
+    scheduleToStart: durationOf(o.scheduleToStartMs),
+    priority: o.priority,
+    concurrencyKey: o.concurrencyKey ?? "",
+  };
+  const given = Object.entries(init).some(([, v]) => v !== undefined && v !== "");
+  return given ? init : undefined;
+}
+
+/** The options as the server stores them; an unset one is undefined (the key is always there). */
+export function stepOptionsOf(o: pb.StepOptions | undefined): t.StepOptions {
+  return {
+    retries: o?.retries,
+    retryDelayMs: msOf(o?.retryDelay),
+    backoffCoefficient: o?.backoffCoefficient,
+    maxRetryDelayMs: msOf(o?.maxRetryDelay),
+    jitter: o?.jitter,
+    startToCloseMs: msOf(o?.startToClose),
+    scheduleToStartMs: msOf(o?.scheduleToStart),
+    priority: o?.priority,
+    concurrencyKey: o?.concurrencyKey || undefined,
+  };
+}
+
+export function dispatchDefaultsOf(d: pb.DispatchDefaults | undefined): t.DispatchDefaults {
+  if (d === undefined) throw new TypeError("the server's answer has no dispatch defaults");
+  return {
+    rpcName: d.rpcName,
+    options: stepOptionsOf(d.options),
+    concurrencyLimit: d.concurrencyLimit,
+    rateLimit: d.rateLimit,
+    ratePeriodMs: msOf(d.ratePeriod),
+    updateTime: date(d.updateTime),
+  };
+}
+
+const SCHEDULE_OVERLAPS: Record<t.ScheduleOverlap, pb.ScheduleOverlap> = {
+  skip: pb.ScheduleOverlap.SKIP,
+  allow: pb.ScheduleOverlap.ALLOW,
+};
+const SCHEDULE_CATCH_UPS: Record<t.ScheduleCatchUp, pb.ScheduleCatchUp> = {
+  skip: pb.ScheduleCatchUp.SKIP,
+  latest: pb.ScheduleCatchUp.LATEST,
+};
+const SCHEDULE_OVERLAP_NAMES = reverse(SCHEDULE_OVERLAPS);
+const SCHEDULE_CATCH_UP_NAMES = reverse(SCHEDULE_CATCH_UPS);
+
+export const scheduleOverlapToProto = (o: t.ScheduleOverlap): pb.ScheduleOverlap => toEnum(SCHEDULE_OVERLAPS, o);
+export const scheduleCatchUpToProto = (c: t.ScheduleCatchUp): pb.ScheduleCatchUp => toEnum(SCHEDULE_CATCH_UPS, c);
+
+export function scheduleOf(s: pb.Schedule | undefined): t.Schedule {
+  if (s === undefined) throw new TypeError("the server's answer has no schedule");
+  return {
+    scheduleId: s.scheduleId,
+    workflow: s.workflow,
+    cron: s.cron || undefined,
+    intervalMs: msOf(s.interval),
+    timezone: s.timezone,
+    input: decodeJson(s.inputJson),
+    // An unknown value reads as skip, the server's default (as the Python client does).
+    overlap: SCHEDULE_OVERLAP_NAMES.get(s.overlap) ?? "skip",
+    catchUp: SCHEDULE_CATCH_UP_NAMES.get(s.catchUp) ?? "skip",
+    paused: s.paused,
+    nextFireTime: dateOf(s.nextFireTime),
+    lastRunId: s.lastRunId || undefined,
+    lastScheduleTime: dateOf(s.lastScheduleTime),
+    lastRunStatus: RUN_STATUS_NAMES.get(s.lastRunStatus),
+    overlapSkips: Number(s.overlapSkips),
+    createTime: date(s.createTime),
+    updateTime: date(s.updateTime),
   };
 }
 

@@ -1,6 +1,16 @@
 // @workflowstate/client: the TypeScript client of workflowstate.
 export { WorkflowStateClient } from "./client.js";
-export type { ClientOptions, CreateRunOptions, InsertStepOptions, ListRunsOptions, RunFilter, WatchOptions } from "./client.js";
+export type {
+  ClientOptions,
+  CreateRunOptions,
+  CreateScheduleOptions,
+  InsertStepOptions,
+  ListRunsOptions,
+  RunFilter,
+  SetDispatchDefaultsOptions,
+  SetStepScheduledOptions,
+  WatchOptions,
+} from "./client.js";
 export type { ConnectionOptions, TlsOptions } from "./connection.js";
 export type { FailureInput } from "./convert.js";
 export {

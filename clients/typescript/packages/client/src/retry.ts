@@ -41,6 +41,15 @@ export const RETRYABLE_METHODS: ReadonlySet<string> = new Set([
   "UpdateWorkflowVersionStatus",
   "ListStalledRuns",
   "ListUndispatchedSteps",
+  // A repeated create of the same schedule returns it; pausing or resuming again is a no-op; a
+  // repeated set of dispatch defaults sets the same again. Not DeleteSchedule or
+  // DeleteDispatchDefaults: a repeat after a lost reply is NOT_FOUND.
+  "CreateSchedule",
+  "ListSchedules",
+  "PauseSchedule",
+  "ResumeSchedule",
+  "SetDispatchDefaults",
+  "ListDispatchDefaults",
 ]);
 
 const MAX_ATTEMPTS = 5;

@@ -41,6 +41,35 @@ export interface Run {
   metadata: unknown;
   deterministic: boolean;
   plannedSteps: PlannedStep[];
+  /** The schedule that created the run; undefined for a run made by createRun. */
+  scheduleId: string | undefined;
+  /** The schedule's occurrence the run is for (when it was due); undefined without a schedule. */
+  scheduleTime: Date | undefined;
+}
+
+/**
+ * A step's retry and dispatch options (undefined: not set). At insert each one a step does not
+ * set comes from its rpc name's dispatch defaults; the README's "Remote mode" has the semantics.
+ */
+export interface StepOptions {
+  /** How many extra attempts after the first; not negative. */
+  retries?: number;
+  /** The wait before the first automatic retry; not negative. */
+  retryDelayMs?: number;
+  /** The growth of the wait per failed attempt (at least 1; unset: 1, a fixed wait). */
+  backoffCoefficient?: number;
+  /** The cap of a retry's wait; unset: no cap. */
+  maxRetryDelayMs?: number;
+  /** The largest fraction taken off a retry's wait at random, 0 to 1. */
+  jitter?: number;
+  /** The longest an attempt handed to a worker may run: then it fails "timed out" and is retried. */
+  startToCloseMs?: number;
+  /** The longest a scheduled attempt waits, from its due time, for a worker: then it fails, no retry. */
+  scheduleToStartMs?: number;
+  /** Higher is claimed first among due steps; unset: 0. */
+  priority?: number;
+  /** Steps of one key run at most the rpc name's concurrencyLimit at a time. */
+  concurrencyKey?: string;
 }
 
 export interface StepState {
@@ -67,6 +96,8 @@ export interface StepState {
   fromStepName: string;
   childRunId: string;
   branchKey: string;
+  /** The step's retry and dispatch options as stored (its rpc name's defaults filled in at insert). */
+  options: StepOptions;
 }
 
 /** One attempt of a step, as the run's history keeps it. */
@@ -116,6 +147,59 @@ export interface RetentionPolicy {
   keepMs: number;
   createTime: Date;
   updateTime: Date;
+}
+
+/** The dispatch defaults of one rpc name (setDispatchDefaults). */
+export interface DispatchDefaults {
+  rpcName: string;
+  /** The options a step of this rpc name takes at insert for each it does not set (no concurrencyKey). */
+  options: StepOptions;
+  /** At most this many attempts of one concurrency key run at once; undefined: no limit. */
+  concurrencyLimit: number | undefined;
+  /** At most this many steps claimed per ratePeriodMs (a token bucket); undefined: no limit. */
+  rateLimit: number | undefined;
+  ratePeriodMs: number | undefined;
+  updateTime: Date;
+}
+
+/** What a schedule's occurrence does while its latest run has not finished: make none, or one anyway. */
+export type ScheduleOverlap = "skip" | "allow";
+/** What runs for occurrences no server handled in time: none over 60 s late, or the latest once. */
+export type ScheduleCatchUp = "skip" | "latest";
+
+/** A schedule (createSchedule): the servers create a run of `workflow` at each occurrence. */
+export interface Schedule {
+  scheduleId: string;
+  workflow: string;
+  /** Its 5-field cron expression; undefined for an interval schedule. */
+  cron: string | undefined;
+  /** Its interval in ms (occurrences at its multiples since the Unix epoch); undefined for cron. */
+  intervalMs: number | undefined;
+  /** The IANA timezone the cron expression is read in ("UTC" for an interval). */
+  timezone: string;
+  /** The input of each run. */
+  input: unknown;
+  overlap: ScheduleOverlap;
+  catchUp: ScheduleCatchUp;
+  paused: boolean;
+  /** Its next occurrence; undefined while paused. */
+  nextFireTime: Date | undefined;
+  /** Its latest run; undefined when it made none. */
+  lastRunId: string | undefined;
+  lastScheduleTime: Date | undefined;
+  /** Its latest run's status now. */
+  lastRunStatus: RunStatus | undefined;
+  /** Occurrences that made no run because the latest run had not finished. */
+  overlapSkips: number;
+  createTime: Date;
+  /** When it was last created, paused, resumed or fired. */
+  updateTime: Date;
+}
+
+export interface SchedulePage {
+  schedules: Schedule[];
+  /** Pass it as pageToken for the next page; undefined on the last one. */
+  nextPageToken: string | undefined;
 }
 
 export interface WorkerInfo {

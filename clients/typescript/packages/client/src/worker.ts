@@ -28,7 +28,16 @@ export interface StepTask {
   /** The step's input. */
   data: unknown;
   attempt: number;
+  /**
+   * When the server declares the attempt lost unless it hears from the worker, as handed out:
+   * heartbeats move it, but never past timeoutTime.
+   */
   deadline: Date | undefined;
+  /**
+   * When the attempt times out (its step's startToCloseMs from the claim), whatever the
+   * heartbeats: the server then fails it and refuses its result. undefined without a timeout.
+   */
+  timeoutTime: Date | undefined;
   /** Aborted when the server cancels the attempt (its run was cancelled) or the worker gives up on it. */
   signal: AbortSignal;
 }
@@ -308,6 +317,7 @@ export class Worker {
       data: decodeJson(proto.dataJson),
       attempt: proto.attempt,
       deadline: dateOf(proto.deadline),
+      timeoutTime: dateOf(proto.timeoutTime),
       signal: controller.signal,
     };
     this.running.set(key, { task, controller });

@@ -1,6 +1,6 @@
 """The Pikku example (examples/pikku) runs a real Pikku workflow on the session server, as a user
 runs it: `npm run inline`, `npm run queued`, `npm run worker` beside `npm run queued --
---external-worker`, with the server's address in WORKFLOWSTATE_ADDRESS.
+--external-worker`, with the server's address in WORKFLOWSTATE_TARGET.
 
 The example links the TypeScript packages of clients/typescript (@workflowstate/pikku and
 @workflowstate/client), so those are installed and built first. Node and npm are required: without
@@ -69,7 +69,7 @@ def example() -> Path:
 
 
 def example_env(server_target: str) -> dict[str, str]:
-    env = {**os.environ, "WORKFLOWSTATE_ADDRESS": server_target}
+    env = {**os.environ, "WORKFLOWSTATE_TARGET": server_target}
     env.pop("WORKFLOWSTATE_TOKEN", None)
     return env
 

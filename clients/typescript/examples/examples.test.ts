@@ -13,7 +13,7 @@ async function runExample(name: string): Promise<string> {
   if (!address) throw new Error("WORKFLOWSTATE_TS_TEST_ADDRESS is not set: run the tests with `npm test`");
   const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url));
   const { stdout } = await run(process.execPath, [file], {
-    env: { ...process.env, WORKFLOWSTATE_ADDRESS: address },
+    env: { ...process.env, WORKFLOWSTATE_TARGET: address },
     timeout: 60_000,
   });
   return stdout;

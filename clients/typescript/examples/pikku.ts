@@ -1,10 +1,10 @@
 // With Pikku: workflowstate as the workflow backend of a Pikku app. The service is built like
 // Pikku's own backends and handed to Pikku as its workflowService (and the run service as its
 // workflowRunService, for the console). Here it is driven by hand to show what it stores.
-// Run it against a server: WORKFLOWSTATE_ADDRESS=127.0.0.1:50051 node examples/dist/pikku.js
+// Run it against a server: WORKFLOWSTATE_TARGET=127.0.0.1:50051 node examples/dist/pikku.js
 import { WorkflowStateRunService, WorkflowStateService } from "@workflowstate/pikku";
 
-const address = process.env.WORKFLOWSTATE_ADDRESS ?? "127.0.0.1:50051";
+const address = process.env.WORKFLOWSTATE_TARGET ?? "127.0.0.1:50051";
 const token = process.env.WORKFLOWSTATE_TOKEN; // for a server started with --auth-tokens
 
 const workflowService = new WorkflowStateService(address, { token });

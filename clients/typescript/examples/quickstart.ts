@@ -1,8 +1,8 @@
 // From TypeScript: a run, a step done by a worker, a lease with fencing, the run's events.
-// Run it against a server: WORKFLOWSTATE_ADDRESS=127.0.0.1:50051 node examples/dist/quickstart.js
+// Run it against a server: WORKFLOWSTATE_TARGET=127.0.0.1:50051 node examples/dist/quickstart.js
 import { FailedPrecondition, Worker, WorkflowStateClient } from "@workflowstate/client";
 
-const client = new WorkflowStateClient(process.env.WORKFLOWSTATE_ADDRESS ?? "127.0.0.1:50051");
+const client = new WorkflowStateClient(process.env.WORKFLOWSTATE_TARGET ?? "127.0.0.1:50051");
 
 // A worker runs the steps scheduled for its rpc names (in real life, in its own process).
 const worker = new Worker(client, {

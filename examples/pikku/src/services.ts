@@ -18,11 +18,11 @@ export type AppServices = CoreSingletonServices & {
   workflowService: PikkuWorkflowService
 }
 
-/** Which workflowstate server: WORKFLOWSTATE_ADDRESS and WORKFLOWSTATE_TOKEN, as clients/typescript/examples read them. */
+/** Which workflowstate server: WORKFLOWSTATE_TARGET and WORKFLOWSTATE_TOKEN, as clients/typescript/examples read them. */
 export const serverOptions = (): { address: string; options: { token?: string } } => {
   const token = process.env.WORKFLOWSTATE_TOKEN
   return {
-    address: process.env.WORKFLOWSTATE_ADDRESS || '127.0.0.1:50051',
+    address: process.env.WORKFLOWSTATE_TARGET || '127.0.0.1:50051',
     options: token ? { token } : {},
   }
 }

@@ -71,7 +71,7 @@ async function startServer(extraArgs = []) {
 
 /**
  * A second server with TLS (a self-signed certificate for 127.0.0.1, made by the tests' own
- * tests/support/certificates.py) and bearer tokens (one `read`, one `write`), for the tests of
+ * tests/support/certificates.py) and bearer tokens (one `read`, one `write`, one `admin`), for the tests of
  * the client's tls and token options. Its settings go to the tests in WORKFLOWSTATE_TS_TEST_*.
  */
 async function startSecureServer() {
@@ -83,7 +83,11 @@ async function startSecureServer() {
     join(repo, "tests"),
     folder,
   ]);
-  const tokens = { read: randomBytes(32).toString("base64url"), write: randomBytes(32).toString("base64url") };
+  const tokens = {
+    read: randomBytes(32).toString("base64url"),
+    write: randomBytes(32).toString("base64url"),
+    admin: randomBytes(32).toString("base64url"),
+  };
   const lines = Object.entries(tokens).map(([role, token]) => `${createHash("sha256").update(token).digest("hex")} ${role}`);
   writeFileSync(join(folder, "tokens.txt"), lines.join("\n") + "\n");
   const server = await startServer([
@@ -97,6 +101,7 @@ async function startSecureServer() {
       WORKFLOWSTATE_TS_TEST_CA: join(folder, "cert.pem"),
       WORKFLOWSTATE_TS_TEST_READ_TOKEN: tokens.read,
       WORKFLOWSTATE_TS_TEST_WRITE_TOKEN: tokens.write,
+      WORKFLOWSTATE_TS_TEST_ADMIN_TOKEN: tokens.admin,
     },
     log: server.log,
     stop: async () => {

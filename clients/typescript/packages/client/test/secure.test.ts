@@ -54,6 +54,18 @@ describe("tls and token", () => {
     });
   });
 
+  test("dispatch defaults: a write token may list them, only an admin token set or delete them", async () => {
+    const writer = client(setting("WORKFLOWSTATE_TS_TEST_WRITE_TOKEN"));
+    const admin = client(setting("WORKFLOWSTATE_TS_TEST_ADMIN_TOKEN"));
+    const rpc = unique("admin-only");
+    await assert.rejects(writer.setDispatchDefaults(rpc, { concurrencyLimit: 1 }), PermissionDenied);
+    assert.equal((await writer.listDispatchDefaults()).find((d) => d.rpcName === rpc), undefined, "nothing was written");
+    await admin.setDispatchDefaults(rpc, { concurrencyLimit: 1 });
+    assert.equal((await writer.listDispatchDefaults()).find((d) => d.rpcName === rpc)?.concurrencyLimit, 1);
+    await assert.rejects(writer.deleteDispatchDefaults(rpc), PermissionDenied);
+    await admin.deleteDispatchDefaults(rpc);
+  });
+
   test("no token, or an unknown one: Unauthenticated", async () => {
     await assert.rejects(client(undefined).listWorkflows(), Unauthenticated);
     await assert.rejects(client("not-a-token").listWorkflows(), Unauthenticated);

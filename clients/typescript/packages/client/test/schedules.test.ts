@@ -90,7 +90,7 @@ describe("schedules", () => {
     const workflow = unique("ticked");
     const controller = new AbortController();
     const events = client.streamRunEvents({ workflow, signal: controller.signal });
-    const first = events.next(); // subscribed before the schedule exists, so no run is missed
+    const first = events.next(); // afterEventId 0: from the first event kept, so no run is missed
     await client.createSchedule(id, workflow, { tick: true }, { intervalMs: 1000 });
     try {
       const event = await first;

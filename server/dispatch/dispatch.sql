@@ -96,7 +96,7 @@ WITH picked AS (
               s.running_time
 ), attempt AS (
     UPDATE {schema}.step_attempts a
-    SET status = %(to_status)s::text, update_time = now(), running_time = now()
+    SET status = %(to_status)s::text, update_time = now(), running_time = c.running_time
     FROM changed c
     WHERE a.step_id = c.step_id AND a.attempt = c.attempt_count
 )

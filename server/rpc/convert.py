@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -47,28 +47,27 @@ VERSION_STATUS_TO_PROTO = {
 }
 VERSION_STATUS_FROM_PROTO = {number: status for status, number in VERSION_STATUS_TO_PROTO.items()}
 
+_T = TypeVar("_T")
+
+
+def _enum_from_proto(field: str, number: int, enum: Any, table: dict[int, _T]) -> _T:
+    """The value `number` stands for in `table`; INVALID_ARGUMENT naming the field and the choices otherwise."""
+    try:
+        return table[number]
+    except KeyError:
+        raise InvalidArgument(f"{field} must be one of {_names(enum, table)}, got {_name(enum, number)}") from None
+
 
 def run_status_from_proto(field: str, number: int) -> RunStatus:
-    try:
-        return RUN_STATUS_FROM_PROTO[number]
-    except KeyError:
-        raise InvalidArgument(f"{field} must be one of {_names(pb.RunStatus, RUN_STATUS_FROM_PROTO)}, got {_name(pb.RunStatus, number)}") from None
+    return _enum_from_proto(field, number, pb.RunStatus, RUN_STATUS_FROM_PROTO)
 
 
 def step_status_from_proto(field: str, number: int) -> StepStatus:
-    try:
-        return STEP_STATUS_FROM_PROTO[number]
-    except KeyError:
-        raise InvalidArgument(f"{field} must be one of {_names(pb.StepStatus, STEP_STATUS_FROM_PROTO)}, got {_name(pb.StepStatus, number)}") from None
+    return _enum_from_proto(field, number, pb.StepStatus, STEP_STATUS_FROM_PROTO)
 
 
 def version_status_from_proto(field: str, number: int) -> VersionStatus:
-    try:
-        return VERSION_STATUS_FROM_PROTO[number]
-    except KeyError:
-        raise InvalidArgument(
-            f"{field} must be one of {_names(pb.WorkflowVersionStatus, VERSION_STATUS_FROM_PROTO)}, got {_name(pb.WorkflowVersionStatus, number)}"
-        ) from None
+    return _enum_from_proto(field, number, pb.WorkflowVersionStatus, VERSION_STATUS_FROM_PROTO)
 
 
 def _name(enum: Any, number: int) -> str:

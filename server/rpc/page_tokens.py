@@ -23,8 +23,21 @@ from typing import Any
 from ..core.errors import InvalidArgument
 from ..state.catalog import RunFilter, RunPosition
 
+# The List RPCs' page sizes (as the proto says).
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
 _VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def page_size(value: int) -> int:
+    """A request's page_size: 0 means DEFAULT_PAGE_SIZE; outside 1..MAX_PAGE_SIZE is INVALID_ARGUMENT."""
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (0 for {DEFAULT_PAGE_SIZE}), got {value}")
+    return value
 
 
 def digest(rpc: str, *query: Any) -> str:
@@ -141,5 +154,6 @@ __all__ = [
     "encode_lease_position",
     "encode_run_position",
     "leases_query",
+    "page_size",
     "runs_query",
 ]

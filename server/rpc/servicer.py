@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import time
 from datetime import timedelta
 from collections.abc import Awaitable, Callable
@@ -28,8 +27,7 @@ from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
 from ..retention.store import RetentionStore
 from ..schedules.firer import ScheduleFirer
-from ..schedules.store import ScheduleSpec, ScheduleStore
-from ..schedules.timing import Timing
+from ..schedules.store import ScheduleStore
 from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, RunEngineFields, StateStore
 from ..state.transitions import (
@@ -45,17 +43,16 @@ from ..state.transitions import (
 from ..state.versions import VersionStore
 from . import convert, page_tokens, step_options, validation
 from .batch import BatchRunner
+from .defaults_servicer import DispatchDefaultsRpcs
 from .engine_servicer import EngineStateRpcs, planned_steps_from_proto
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
 from .run_filters import run_filter_from_proto
+from .schedule_servicer import ScheduleRpcs
 from .status import status_of
 from .task_session import TaskSession
 
 log = logging.getLogger("workflowstate.server.rpc")
 
-# ListRuns' page sizes (as the proto says).
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 class CallMetrics(Protocol):
     """What the servicer reports of each call (ops/metrics.py implements it)."""
@@ -125,8 +122,9 @@ def unary(name: str, inner: Handler[Request, Response]) -> Handler[Request, Resp
 
 
 
-class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceServicer):
-    """WorkflowStateService over the capability stores (the engine-state calls in engine_servicer.py)."""
+class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs, pb_grpc.WorkflowStateServiceServicer):
+    """WorkflowStateService over the capability stores (engine state, schedules and dispatch defaults in
+    engine_servicer.py, schedule_servicer.py and defaults_servicer.py)."""
 
     def __init__(
         self,
@@ -375,7 +373,7 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
     async def list_runs(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
         newest_first = _newest_first(request.order_by)
-        page_size = _page_size(request.page_size)
+        page_size = page_tokens.page_size(request.page_size)
         full = _full_view(request.view)
         query = page_tokens.runs_query(runs, newest_first)
         after = page_tokens.decode_run_position(request.page_token, query)
@@ -456,7 +454,7 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
 
     async def list_leases(self, request: pb.ListLeasesRequest, context: grpc.aio.ServicerContext) -> pb.ListLeasesResponse:
         prefix = validation.check_name("key_prefix", request.key_prefix, required=False, max_length=MAX_KEY_LENGTH)
-        page_size = _page_size(request.page_size)
+        page_size = page_tokens.page_size(request.page_size)
         query = page_tokens.leases_query(prefix)
         after = page_tokens.decode_lease_position(request.page_token, query)
         rows = await self._call(context, self._leases.held(prefix or None, after, page_size + 1))
@@ -525,102 +523,15 @@ class WorkflowStateServicer(EngineStateRpcs, pb_grpc.WorkflowStateServiceService
     ListStalledRuns = unary("ListStalledRuns", EngineStateRpcs.list_stalled_runs)
     ListUndispatchedSteps = unary("ListUndispatchedSteps", EngineStateRpcs.list_undispatched_steps)
 
-
-    # Schedules (issue 13).
-
-    async def create_schedule(self, request: pb.CreateScheduleRequest, context: grpc.aio.ServicerContext) -> pb.CreateScheduleResponse:
-        spec = ScheduleSpec(
-            schedule_id=_schedule_id(request.schedule_id),
-            workflow=validation.check_name("workflow", request.workflow),
-            timing=Timing.checked(
-                validation.check_name("cron", request.cron, required=False) or None,
-                convert.duration_from_proto("interval", request.interval) if request.HasField("interval") else None,
-                validation.check_name("timezone", request.timezone, required=False),
-            ),
-            input_json=self._json("input_json", request.input_json),
-            overlap=convert.schedule_overlap_from_proto("overlap", request.overlap),
-            catch_up=convert.schedule_catch_up_from_proto("catch_up", request.catch_up),
-        )
-        row = await self._call(context, self._schedules.create(spec))
-        self._schedule_firer.wake()
-        return pb.CreateScheduleResponse(schedule=convert.schedule_to_proto(row))
-
-    CreateSchedule = unary("CreateSchedule", create_schedule)
-
-    async def list_schedules(self, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext) -> pb.ListSchedulesResponse:
-        page_size = _page_size(request.page_size)
-        after = page_tokens.decode_schedule_position(request.page_token)
-        rows = await self._call(context, self._schedules.list(after, page_size + 1))
-        page = rows[:page_size]
-        next_token = page_tokens.encode_schedule_position(page[-1]["schedule_id"]) if len(rows) > page_size else ""
-        return pb.ListSchedulesResponse(schedules=[convert.schedule_to_proto(row) for row in page], next_page_token=next_token)
-
-    ListSchedules = unary("ListSchedules", list_schedules)
-
-    async def pause_schedule(self, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext) -> pb.PauseScheduleResponse:
-        row = await self._call(context, self._schedules.pause(_schedule_id(request.schedule_id)))
-        return pb.PauseScheduleResponse(schedule=convert.schedule_to_proto(row))
-
-    PauseSchedule = unary("PauseSchedule", pause_schedule)
-
-    async def resume_schedule(self, request: pb.ResumeScheduleRequest, context: grpc.aio.ServicerContext) -> pb.ResumeScheduleResponse:
-        row = await self._call(context, self._schedules.resume(_schedule_id(request.schedule_id)))
-        self._schedule_firer.wake()
-        return pb.ResumeScheduleResponse(schedule=convert.schedule_to_proto(row))
-
-    ResumeSchedule = unary("ResumeSchedule", resume_schedule)
-
-    async def delete_schedule(self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext) -> pb.DeleteScheduleResponse:
-        await self._call(context, self._schedules.delete(_schedule_id(request.schedule_id)))
-        return pb.DeleteScheduleResponse()
-
-    DeleteSchedule = unary("DeleteSchedule", delete_schedule)
-
-    # Dispatch policies (issue 13).
-
-    async def set_dispatch_defaults(
-        self, request: pb.SetDispatchDefaultsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.SetDispatchDefaultsResponse:
-        if not request.HasField("defaults"):
-            raise errors.InvalidArgument("defaults is required")
-        defaults = step_options.defaults_from_proto(request.defaults)
-        row = await self._call(context, self._dispatcher.defaults.set(defaults))
-        return pb.SetDispatchDefaultsResponse(defaults=step_options.defaults_to_proto(row))
-
-    SetDispatchDefaults = unary("SetDispatchDefaults", set_dispatch_defaults)
-
-    async def list_dispatch_defaults(
-        self, request: pb.ListDispatchDefaultsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListDispatchDefaultsResponse:
-        rows = await self._call(context, self._dispatcher.defaults.list())
-        return pb.ListDispatchDefaultsResponse(defaults=[step_options.defaults_to_proto(row) for row in rows])
-
-    ListDispatchDefaults = unary("ListDispatchDefaults", list_dispatch_defaults)
-
-    async def delete_dispatch_defaults(
-        self, request: pb.DeleteDispatchDefaultsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteDispatchDefaultsResponse:
-        rpc_name = validation.check_name("rpc_name", request.rpc_name)
-        await self._call(context, self._dispatcher.defaults.delete(rpc_name))
-        return pb.DeleteDispatchDefaultsResponse()
-
-    DeleteDispatchDefaults = unary("DeleteDispatchDefaults", delete_dispatch_defaults)
-
-
-
-# A schedule id: short, printable, and safe in a URL, a shell and a log line.
-_SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-
-
-def _schedule_id(value: str) -> str:
-    if not value:
-        raise errors.InvalidArgument("schedule_id is required")
-    if not _SCHEDULE_ID.fullmatch(value):
-        raise errors.InvalidArgument(
-            "schedule_id must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit, "
-            f"got {value[:64]!r}"
-        )
-    return value
+    # Schedules and dispatch defaults (issue 13): schedule_servicer.py, defaults_servicer.py.
+    CreateSchedule = unary("CreateSchedule", ScheduleRpcs.create_schedule)
+    ListSchedules = unary("ListSchedules", ScheduleRpcs.list_schedules)
+    PauseSchedule = unary("PauseSchedule", ScheduleRpcs.pause_schedule)
+    ResumeSchedule = unary("ResumeSchedule", ScheduleRpcs.resume_schedule)
+    DeleteSchedule = unary("DeleteSchedule", ScheduleRpcs.delete_schedule)
+    SetDispatchDefaults = unary("SetDispatchDefaults", DispatchDefaultsRpcs.set_dispatch_defaults)
+    ListDispatchDefaults = unary("ListDispatchDefaults", DispatchDefaultsRpcs.list_dispatch_defaults)
+    DeleteDispatchDefaults = unary("DeleteDispatchDefaults", DispatchDefaultsRpcs.delete_dispatch_defaults)
 
 
 def _newest_first(order_by: int) -> bool:
@@ -629,14 +540,6 @@ def _newest_first(order_by: int) -> bool:
     if order_by == pb.RUN_ORDER_CREATE_TIME_ASC:
         return False
     raise errors.InvalidArgument(f"order_by must be RUN_ORDER_CREATE_TIME_DESC or RUN_ORDER_CREATE_TIME_ASC, got {order_by}")
-
-
-def _page_size(page_size: int) -> int:
-    if page_size == 0:
-        return DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise errors.InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (0 for {DEFAULT_PAGE_SIZE}), got {page_size}")
-    return page_size
 
 
 def _full_view(view: int) -> bool:

@@ -1,7 +1,7 @@
 """A step's retry and dispatch options (issue 13), as the store takes them.
 
 Every field None means "not set": at insert the rpc name's defaults (dispatch_defaults, migration
-0011) fill it in, in the insert's own statement; at SetStepScheduled the stored value stays.
+0012) fill it in, in the insert's own statement; at SetStepScheduled the stored value stays.
 What each option does is decided in SQL by the statements that claim, fail and sweep work
 (dispatch/dispatch.sql); this class only carries them.
 """

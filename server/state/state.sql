@@ -295,6 +295,7 @@ WITH current_step AS (
         child_run_id = CASE WHEN d.next_attempt THEN NULL ELSE s.child_run_id END,
         branch_key = CASE WHEN d.next_attempt THEN NULL ELSE s.branch_key END,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
+        task_timeout_time = NULL, start_timeout_time = NULL,
         fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'

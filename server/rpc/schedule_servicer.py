@@ -1,0 +1,103 @@
+"""The schedules' RPCs (issue 13) of WorkflowStateService: CreateSchedule, ListSchedules,
+PauseSchedule, ResumeSchedule, DeleteSchedule. A mixin of the servicer (servicer.py), as
+engine_servicer.py is: validate the request into Python values, let the schedule store make the
+change in one statement, turn the row into the response; a change that may bring a schedule's next
+occurrence closer wakes this server's firer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+import grpc
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+
+from ..core import errors
+from ..schedules.firer import ScheduleFirer
+from ..schedules.store import ScheduleSpec, ScheduleStore
+from ..schedules.timing import Timing
+from . import convert, page_tokens, validation
+
+
+class _Servicer(Protocol):
+    """What the mixin uses of the servicer it is part of."""
+
+    _schedules: ScheduleStore
+    _schedule_firer: ScheduleFirer
+
+    def _json(self, field: str, text: str) -> str: ...
+
+    async def _call(self, context: grpc.aio.ServicerContext, call: Awaitable[Any]) -> Any: ...
+
+
+class ScheduleRpcs:
+    """CreateSchedule ... DeleteSchedule; registered as RPCs by the servicer (servicer.py)."""
+
+    async def create_schedule(
+        self: _Servicer, request: pb.CreateScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateScheduleResponse:
+        spec = ScheduleSpec(
+            schedule_id=_schedule_id(request.schedule_id),
+            workflow=validation.check_name("workflow", request.workflow),
+            timing=Timing.checked(
+                validation.check_name("cron", request.cron, required=False) or None,
+                convert.duration_from_proto("interval", request.interval) if request.HasField("interval") else None,
+                validation.check_name("timezone", request.timezone, required=False),
+            ),
+            input_json=self._json("input_json", request.input_json),
+            overlap=convert.schedule_overlap_from_proto("overlap", request.overlap),
+            catch_up=convert.schedule_catch_up_from_proto("catch_up", request.catch_up),
+        )
+        row = await self._call(context, self._schedules.create(spec))
+        self._schedule_firer.wake()
+        return pb.CreateScheduleResponse(schedule=convert.schedule_to_proto(row))
+
+    async def list_schedules(
+        self: _Servicer, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSchedulesResponse:
+        page_size = page_tokens.page_size(request.page_size)
+        after = page_tokens.decode_schedule_position(request.page_token)
+        rows = await self._call(context, self._schedules.list(after, page_size + 1))
+        page = rows[:page_size]
+        next_token = page_tokens.encode_schedule_position(page[-1]["schedule_id"]) if len(rows) > page_size else ""
+        return pb.ListSchedulesResponse(schedules=[convert.schedule_to_proto(row) for row in page], next_page_token=next_token)
+
+    async def pause_schedule(
+        self: _Servicer, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PauseScheduleResponse:
+        row = await self._call(context, self._schedules.pause(_schedule_id(request.schedule_id)))
+        return pb.PauseScheduleResponse(schedule=convert.schedule_to_proto(row))
+
+    async def resume_schedule(
+        self: _Servicer, request: pb.ResumeScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResumeScheduleResponse:
+        row = await self._call(context, self._schedules.resume(_schedule_id(request.schedule_id)))
+        self._schedule_firer.wake()
+        return pb.ResumeScheduleResponse(schedule=convert.schedule_to_proto(row))
+
+    async def delete_schedule(
+        self: _Servicer, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteScheduleResponse:
+        await self._call(context, self._schedules.delete(_schedule_id(request.schedule_id)))
+        return pb.DeleteScheduleResponse()
+
+
+# A schedule id: short, printable, and safe in a URL, a shell and a log line.
+_SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def _schedule_id(value: str) -> str:
+    if not value:
+        raise errors.InvalidArgument("schedule_id is required")
+    if not _SCHEDULE_ID.fullmatch(value):
+        raise errors.InvalidArgument(
+            "schedule_id must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit, "
+            f"got {value[:64]!r}"
+        )
+    return value
+
+
+__all__ = ["ScheduleRpcs"]

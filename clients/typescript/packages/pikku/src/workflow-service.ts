@@ -20,6 +20,7 @@ import {
 import {
   FailedPrecondition,
   type FenceOptions,
+  type Lease,
   NotFound,
   type StepState,
   WorkflowStateClient,
@@ -196,19 +197,20 @@ export class WorkflowStateService extends PikkuWorkflowService {
   // --- locks -------------------------------------------------------------------------
 
   async withRunLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const lease = await this.client.runLock(id, { ttlMs: this.lockTtlMs, waitTimeoutMs: this.lockWaitTimeoutMs });
-    try {
-      return await this.fence.run({ fencingToken: lease.fencingToken, leaseKey: lease.key }, fn);
-    } finally {
-      await lease.release();
-    }
+    return this.holding(this.client.runLock(id, this.lockOptions), fn);
   }
 
   async withStepLock<T>(runId: string, stepName: string, fn: () => Promise<T>): Promise<T> {
-    const lease = await this.client.stepLock(runId, stepName, {
-      ttlMs: this.lockTtlMs,
-      waitTimeoutMs: this.lockWaitTimeoutMs,
-    });
+    return this.holding(this.client.stepLock(runId, stepName, this.lockOptions), fn);
+  }
+
+  private get lockOptions(): { ttlMs: number; waitTimeoutMs: number | undefined } {
+    return { ttlMs: this.lockTtlMs, waitTimeoutMs: this.lockWaitTimeoutMs };
+  }
+
+  /** Runs fn holding the lease, its writes fenced by the lease's token; releases it after. */
+  private async holding<T>(acquiring: Promise<Lease>, fn: () => Promise<T>): Promise<T> {
+    const lease = await acquiring;
     try {
       return await this.fence.run({ fencingToken: lease.fencingToken, leaseKey: lease.key }, fn);
     } finally {

@@ -2,7 +2,8 @@
 
 Every refusal is an InvalidArgument that names the field and says what is wrong, so a caller
 never sees a database error for its own input. The JSON rules mirror what PostgreSQL's jsonb
-accepts, so a payload that passes here is stored as sent.
+accepts, and its limits apply to the JSON as jsonb stores it (stored_json.py), which is what every
+read returns.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..core.errors import InvalidArgument
+from .stored_json import StoredNumbers, may_grow, stored_size
 
 MAX_NAME_LENGTH = 256
 
@@ -64,19 +66,38 @@ def _check_strings(value: Any) -> None:
 
 
 def check_json(field: str, text: str, *, max_bytes: int) -> str:
-    """A JSON text field; returns the text to store. Empty text stands for JSON null."""
+    """A JSON text field; returns the text to store. Empty text stands for JSON null.
+
+    Refused: text that is not JSON jsonb would store as sent, a number past the bounds of
+    stored_json.py, and JSON whose stored form (which every read returns) is over max_bytes.
+    """
     if not text:
         return "null"
     # len(text) counts characters; a character is 1 to 4 bytes, so encode only near the limit.
-    if len(text) * 4 > max_bytes and len(text.encode("utf-8")) > max_bytes:
-        raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes")
+    sent_bytes = len(text) * 4
+    if sent_bytes > max_bytes:
+        sent_bytes = len(text.encode("utf-8"))
+        if sent_bytes > max_bytes:
+            raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes")
+    # jsonb adds a space after each ',' and ':' and drops whitespace; strings never grow.
+    bound = sent_bytes + text.count(",") + text.count(":")
+    # Read every number only when one may grow or pass a bound, or the stored size must be measured.
+    numbers = StoredNumbers(field) if bound > max_bytes or may_grow(text) else None
+    hooks = {"parse_int": numbers.read, "parse_float": numbers.read} if numbers else {}
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant)
+        parsed = json.loads(text, parse_constant=_reject_constant, **hooks)
         # Escapes are the only way NUL or a lone surrogate can enter: skip the walk without them.
         if "\\u" in text:
             _check_strings(parsed)
     except (ValueError, RecursionError) as err:
         raise InvalidArgument(f"{field} is not valid JSON: {err}") from None
+    if numbers and bound + numbers.stored_length - numbers.sent_length > max_bytes:
+        size = stored_size(parsed, numbers)
+        if size > max_bytes:
+            raise InvalidArgument(
+                f"{field} is larger than the limit of {max_bytes} bytes as PostgreSQL stores it: {size} bytes "
+                "(it writes numbers without an exponent, and a space after each ',' and ':')"
+            )
     return text
 
 

@@ -46,7 +46,7 @@ from ._types import ClaimedStep, Failure, LeaseInfo, LeaseLostReason, LeasePage,
 from ._types import RunStatus, StepAttempt, StepChange, StepRef, StepState, StepStatus, StepTask, TaskCancellation, UpsertedVersion
 from ._types import WorkerInfo, WorkflowSummary, WorkflowVersion, WorkflowVersionStatus
 from ._types import Schedule, ScheduleCatchUp, ScheduleOverlap, SchedulePage
-from ._types import DispatchDefaults, StepOptions
+from ._types import DispatchDefaults, StepOptions, UndecodableJson
 
 __all__ = [
     "Aborted",
@@ -90,6 +90,7 @@ __all__ = [
     "TaskCancelled",
     "Unauthenticated",
     "Unavailable",
+    "UndecodableJson",
     "UpsertedVersion",
     "Worker",
     "WorkerInfo",

@@ -24,7 +24,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ._convert import (
     claimed_step_from_proto,
-    decode_json,
+    decode_json_entries,
     dispatch_defaults_from_proto,
     duration_to_proto,
     encode_json,
@@ -543,8 +543,7 @@ def get_run_state(run_id: str) -> Call[dict[str, Any]]:
     """GetRunState: the run's variables by name."""
 
     def read(reply: pb.GetRunStateResponse) -> dict[str, Any]:
-        state = decode_json(reply.state_json)
-        return dict(state) if isinstance(state, dict) else {}
+        return decode_json_entries(reply.state_json, "run state")
 
     return Call("GetRunState", pb.GetRunStateRequest(run_id=run_id), read)
 

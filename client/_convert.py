@@ -7,6 +7,7 @@ Python value. Unset proto fields (checked with ``HasField``) become ``None``.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -39,6 +40,7 @@ from ._types import (
     StepState,
     StepStatus,
     StepTask,
+    UndecodableJson,
     UpsertedVersion,
     WorkerInfo,
     WorkflowSummary,
@@ -95,11 +97,54 @@ def encode_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
-def decode_json(text: str) -> Any:
-    """Decode JSON text from the server; empty text means JSON null."""
+_NUMBER_TOKEN = re.compile(r'"\\u0000(\d+)\\u0000"')
+"""A number of decode_json_entries' second reading, as json.dumps writes it."""
+
+
+def decode_json(text: str, field: str) -> Any:
+    """Decode JSON text from the server; empty text means JSON null.
+
+    What Python's json cannot read (an integer past ``sys.get_int_max_str_digits()``, nesting past
+    the recursion limit) becomes an :class:`UndecodableJson` naming ``field``, in the value's place:
+    one such value must not make a whole run, page or task unreadable.
+    """
     # The server never sends "" for a stored value, but the contract says
     # empty means null, so read it that way rather than fail.
-    return json.loads(text) if text else None
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        return UndecodableJson(field, str(err), text)
+
+
+def decode_json_entries(text: str, field: str) -> dict[str, Any]:
+    """Decode a JSON object of named values (a run's state): a value that cannot be decoded is an
+    :class:`UndecodableJson` named ``field 'name'``, and the others are decoded as usual."""
+    value = decode_json(text, field)
+    if not isinstance(value, UndecodableJson):
+        return dict(value) if isinstance(value, dict) else {}
+    # Read again with every number kept as a token, then decode each value alone from its text (the
+    # tokens put back). A token holds NUL, which no string stored in jsonb can: it never matches stored text.
+    literals: list[str] = []
+
+    def token(literal: str) -> str:
+        literals.append(literal)
+        return f"\x00{len(literals) - 1}\x00"
+
+    try:
+        entries = json.loads(text, parse_int=token, parse_float=token)
+    except (ValueError, RecursionError):
+        entries = None
+    if not isinstance(entries, dict):
+        raise ValueError(str(value))  # nothing of it can be read: say so rather than hand out a wrong state
+    decoded: dict[str, Any] = {}
+    for name, entry in entries.items():
+        # json.dumps with these separators writes a value as jsonb does: the text the server holds.
+        entry_text = json.dumps(entry, ensure_ascii=False, separators=(", ", ": "))
+        entry_text = _NUMBER_TOKEN.sub(lambda match: literals[int(match.group(1))], entry_text)
+        decoded[name] = decode_json(entry_text, f"{field} {name!r}")
+    return decoded
 
 
 # --- enums -------------------------------------------------------------------
@@ -222,8 +267,8 @@ def _failure(message: Any) -> Failure | None:
     return Failure(message=error.message, stack=error.stack, code=error.code)
 
 
-def _optional_json(message: Any, field: str) -> Any:
-    return decode_json(getattr(message, field)) if message.HasField(field) else None
+def _optional_json(message: Any, field: str, name: str) -> Any:
+    return decode_json(getattr(message, field), name) if message.HasField(field) else None
 
 
 # --- resources ---------------------------------------------------------------
@@ -235,14 +280,14 @@ def run_from_proto(run: pb.Run) -> Run:
         run_id=run.run_id,
         workflow=run.workflow,
         status=run_status_from_proto(run.status),
-        input=decode_json(run.input_json),
-        output=_optional_json(run, "output_json"),
+        input=decode_json(run.input_json, "Run.input"),
+        output=_optional_json(run, "output_json", "Run.output"),
         error=_failure(run),
         create_time=_required_time(run, "create_time"),
         update_time=_required_time(run, "update_time"),
         inline=run.inline,
         graph_hash=run.graph_hash or None,
-        metadata=_optional_json(run, "metadata_json"),
+        metadata=_optional_json(run, "metadata_json", "Run.metadata"),
         deterministic=run.deterministic,
         planned_steps=tuple(PlannedStep(step.step_name, step.display_name) for step in run.planned_steps),
         schedule_id=run.schedule_id or None,
@@ -339,7 +384,7 @@ def schedule_from_proto(schedule: pb.Schedule) -> Schedule:
         cron=schedule.cron or None,
         interval=schedule.interval.ToTimedelta() if schedule.HasField("interval") else None,
         timezone=schedule.timezone,
-        input=decode_json(schedule.input_json),
+        input=decode_json(schedule.input_json, "Schedule.input"),
         overlap=_SCHEDULE_OVERLAP_FROM_PROTO.get(schedule.overlap, ScheduleOverlap.SKIP),
         catch_up=_SCHEDULE_CATCH_UP_FROM_PROTO.get(schedule.catch_up, ScheduleCatchUp.SKIP),
         paused=schedule.paused,
@@ -381,9 +426,9 @@ def step_state_from_proto(step: pb.StepState) -> StepState:
         run_id=step.run_id,
         step_name=step.step_name,
         rpc_name=step.rpc_name,
-        data=decode_json(step.data_json),
+        data=decode_json(step.data_json, "StepState.data"),
         status=step_status_from_proto(step.status),
-        result=_optional_json(step, "result_json"),
+        result=_optional_json(step, "result_json", "StepState.result"),
         error=_failure(step),
         attempt_count=step.attempt_count,
         retries=step.retries if step.HasField("retries") else None,
@@ -418,7 +463,7 @@ def workflow_version_from_proto(version: pb.WorkflowVersion) -> WorkflowVersion:
     return WorkflowVersion(
         workflow=version.workflow,
         graph_hash=version.graph_hash,
-        graph=decode_json(version.graph_json),
+        graph=decode_json(version.graph_json, "WorkflowVersion.graph"),
         source=version.source,
         status=version_status_from_proto(version.status),
         create_time=_required_time(version, "create_time"),
@@ -438,7 +483,7 @@ def step_attempt_from_proto(attempt: pb.StepAttempt) -> StepAttempt:
         step_name=attempt.step_name,
         attempt=attempt.attempt,
         status=step_status_from_proto(attempt.status),
-        result=_optional_json(attempt, "result_json"),
+        result=_optional_json(attempt, "result_json", "StepAttempt.result"),
         error=_failure(attempt),
         create_time=_required_time(attempt, "create_time"),
         update_time=_required_time(attempt, "update_time"),
@@ -484,13 +529,13 @@ def run_event_from_proto(event: pb.RunEvent) -> RunEvent:
 
 
 def step_task_from_proto(task: pb.StepTask) -> StepTask:
-    """The Python StepTask of a proto StepTask; raises ValueError for data that is not JSON."""
+    """The Python StepTask of a proto StepTask; data Python cannot decode is an UndecodableJson."""
     return StepTask(
         step_id=task.step_id,
         run_id=task.run_id,
         step_name=task.step_name,
         rpc_name=task.rpc_name,
-        data=decode_json(task.data_json),
+        data=decode_json(task.data_json, "StepTask.data"),
         attempt=task.attempt,
         deadline=_required_time(task, "deadline"),
         timeout_time=_optional_time(task, "timeout_time"),

@@ -79,6 +79,31 @@ class LeaseLostReason(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class UndecodableJson:
+    """Stands in for a stored JSON value this client cannot turn into Python values.
+
+    The server returns what PostgreSQL holds, and some JSON is beyond Python's ``json``: an integer
+    of more than 4300 digits (``sys.get_int_max_str_digits()``; ``1e5000`` is stored as 1 and 5000
+    zeros), or nesting deeper than the recursion limit. Current servers refuse such numbers, but a
+    database may hold them from before. Rather than fail the whole call, the client puts this in the
+    value's place: check for it with ``isinstance`` where such values may exist, and read ``text``
+    with a decoder of your choice (``json.loads(text, parse_int=decimal.Decimal)``).
+    """
+
+    field: str
+    """Which value it is: ``Run.input``, ``StepState.result``, ``StepTask.data``, ``run state 'name'``..."""
+
+    reason: str
+    """Why Python could not decode it: the decoder's own message."""
+
+    text: str = field(repr=False)
+    """The value's JSON text as the server sent it."""
+
+    def __str__(self) -> str:
+        return f"{self.field} cannot be decoded: {self.reason} ({len(self.text)} characters of JSON)"
+
+
+@dataclass(frozen=True)
 class Failure:
     """Why a step or a run failed."""
 

@@ -48,7 +48,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ._convert import duration_to_proto, encode_json, failure_to_proto, step_task_from_proto
 from ._errors import error_from_rpc
 from ._reconnect import Backoff, OutageLog, ReconnectPolicy
-from ._types import StepTask
+from ._types import StepTask, UndecodableJson
 
 log = logging.getLogger("workflowstate.client.worker")
 
@@ -246,10 +246,9 @@ class WorkerProtocol:
     ) -> tuple[list[StepTask], list[pb.StreamStepTasksRequest]]:
         """Read one response: the tasks to run (often none), and the messages to send."""
         kind = response.WhichOneof("kind")
-        if kind == "task":
-            return [self._received(response.task)], []
-        if kind == "tasks":
-            return [self._received(task) for task in response.tasks.tasks], []
+        if kind in ("task", "tasks"):
+            received = [self._received(task) for task in ([response.task] if kind == "task" else response.tasks.tasks)]
+            return self._runnable(received)
         if kind == "accepted":
             return [], _credit(self._accepted(response.accepted))
         if kind == "refused":
@@ -296,6 +295,19 @@ class WorkerProtocol:
         self._tasks[key] = task
         log.debug("got step %s (%s) attempt %d", task.step_name, task.rpc_name, task.attempt)
         return task
+
+    def _runnable(self, tasks: list[StepTask]) -> tuple[list[StepTask], list[pb.StreamStepTasksRequest]]:
+        """The tasks whose handlers may run, and the fails of those whose data cannot be decoded.
+
+        Such a task is failed for good without running its handler: every attempt would get the same
+        data. Only that task fails; the worker goes on serving the others."""
+        runnable, messages = [], []
+        for task in tasks:
+            if isinstance(task.data, UndecodableJson):
+                messages += self.failed(task, NonRetryableError(f"{task.data}; the step failed without running its handler"))
+            else:
+                runnable.append(task)
+        return runnable, messages
 
     def _cancelled(self, cancel: pb.StepTaskCancel) -> None:
         """The server asks to stop a task: its run is over. Its handler still reports (refused),

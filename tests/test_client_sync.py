@@ -121,6 +121,7 @@ def test_public_names_are_pinned() -> None:
         "TaskCancelled",
         "Unauthenticated",
         "Unavailable",
+        "UndecodableJson",
         "UpsertedVersion",
         "Worker",
         "WorkerInfo",

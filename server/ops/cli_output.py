@@ -14,9 +14,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from workflowstate.client import UndecodableJson
+
 
 def jsonable(value: Any) -> Any:
     """`value` (the client's dataclasses, enums, datetimes, timedeltas, nested) as plain JSON values."""
+    if isinstance(value, UndecodableJson):
+        # Under a key of its own, so a script tells it from a stored value of the same shape.
+        return {"undecodable_json": {"field": value.field, "reason": value.reason, "text": value.text}}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from workflowstate.client import LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus, WorkflowStateClient, WorkflowStateError
+from workflowstate.client import LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus, UndecodableJson, WorkflowStateClient, WorkflowStateError
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, command_parser, error_line, exit_code_of, fail, finish_command
@@ -65,6 +65,8 @@ def _error_text(run_or_step: Run | StepState | StepAttempt) -> str:
 def _payload_text(value: Any) -> str:
     import json
 
+    if isinstance(value, UndecodableJson):
+        return shortened(str(value), 200)
     return "-" if value is None else shortened(json.dumps(value, ensure_ascii=False), 200)
 
 

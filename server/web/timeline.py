@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from workflowstate.client import Run, RunStatus, StepAttempt, StepState, StepStatus
+from workflowstate.client import Run, RunStatus, StepAttempt, StepState, StepStatus, UndecodableJson
 
 _OVER = {StepStatus.SUCCEEDED, StepStatus.FAILED}
 # A bar never narrower than this share of the axis, so an instant attempt stays visible and clickable.
@@ -82,7 +82,14 @@ def build_timeline(run: Run, steps: list[StepState], history: list[StepAttempt],
     return Timeline(start, end, lines)
 
 
+# How much of a value's JSON text the page shows when the dashboard cannot decode it.
+_UNDECODABLE_SHOWN = 2000
+
+
 def _json(value: Any) -> str:
+    if isinstance(value, UndecodableJson):
+        shown = value.text if len(value.text) <= _UNDECODABLE_SHOWN else value.text[:_UNDECODABLE_SHOWN] + "…"
+        return f"{value}\n\n{shown}"
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 

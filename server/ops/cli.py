@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-embedded", action="store_true", default=False, help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
     serve.add_argument("--schema", default="workflows", help="PostgreSQL schema for the tables")
     serve.add_argument("--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: per-user data dir)")
-    serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field")
+    serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field, measured as PostgreSQL stores it (numbers without exponents)")
     serve.add_argument("--batch-max-operations", type=_positive_int, default=1000, help="most operations one Batch call may carry; a larger batch is refused whole with INVALID_ARGUMENT")
     serve.add_argument("--pool-size", type=_positive_int, default=10, help="most database connections")
     serve.add_argument("--pool-timeout", type=_positive_float, default=5.0, help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")

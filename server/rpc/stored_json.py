@@ -10,7 +10,6 @@ number is bounded as stored, and the payload limit counts the whole stored text.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +27,14 @@ MAX_EXPONENT_DIGITS = 9
 """The most digits of a number's exponent: PostgreSQL refuses exponents past about 1e9 even on zero."""
 
 # Only a number with an exponent, or with a long run of digits, can pass a bound or grow when stored.
-# Digits inside strings match too; those texts just take the slower, exact way.
-_MAY_GROW = re.compile(r"[0-9][eE]|[0-9]{%d}" % (MAX_INTEGER_DIGITS + 1))
+# may_grow looks for those in the text's "shape": each digit as 0, each e or E as e, all else a space
+# (bytes.translate: about 2 ms a MiB, where a regular expression takes 15 to 30). Digits inside
+# strings count too; those texts just take the slower, exact way.
+_SHAPE = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord("e") if chr(b) in "eE" else ord(" ") for b in range(256))
+_LONG_RUN = b"0" * (MAX_INTEGER_DIGITS + 1)
+
+# A number literal this short and without an exponent is stored as written (or shorter: -0 is 0).
+_SHORT_PLAIN = 20
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,12 @@ class StoredNumbers:
         self.stored_length = 0
 
     def read(self, literal: str) -> int:
+        if len(literal) <= _SHORT_PLAIN and "e" not in literal and "E" not in literal:
+            # Most numbers: skip the exact reading (a json.loads hook runs per number).
+            self.count += 1
+            self.sent_length += len(literal)
+            self.stored_length += len(literal)
+            return 0
         number = stored_number(literal)
         shown = literal if len(literal) <= 40 else literal[:37] + "..."
         if number is None:
@@ -104,7 +115,8 @@ class StoredNumbers:
 
 def may_grow(text: str) -> bool:
     """Whether a number of `text` might pass a bound or be stored longer than written (cheap, may say yes wrongly)."""
-    return _MAY_GROW.search(text) is not None
+    shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)
+    return b"0e" in shape or _LONG_RUN in shape
 
 
 def stored_size(parsed: Any, numbers: StoredNumbers) -> int:

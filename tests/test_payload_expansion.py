@@ -8,6 +8,7 @@ that every reader then loads. Each number is bounded as stored (308 digits befor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import grpc
@@ -15,7 +16,7 @@ import pytest
 from support.flows import new_run, new_step, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
-from workflowstate.server.rpc.stored_json import stored_number
+from workflowstate.server.rpc.stored_json import StoredNumbers, stored_number, stored_size
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
@@ -132,6 +133,16 @@ def test_numbers_postgresql_cannot_store_are_refused_naming_the_field(stub, uniq
 def test_the_stored_length_of_a_number_is_what_postgresql_writes(db, literal) -> None:
     number = stored_number(literal)
     assert number is not None and number.length == _stored_length(db, literal)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"b": [1e3, -0.50, "\\u00e9\\n\\/", {"c": null}], "a": true}', "[1e300,1e300]", ' [ 1.5E+2 , "x" ] ', '{"a": {}, "b": []}'],
+)
+def test_the_stored_size_of_a_document_is_what_postgresql_writes(db, text) -> None:
+    numbers = StoredNumbers("input_json")
+    parsed = json.loads(text, parse_int=numbers.read, parse_float=numbers.read)
+    assert stored_size(parsed, numbers) == _stored_length(db, text)
 
 
 def _peak_rss_kib(pid: int) -> int:

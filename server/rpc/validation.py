@@ -68,19 +68,20 @@ def _check_strings(value: Any) -> None:
 def check_json(field: str, text: str, *, max_bytes: int) -> str:
     """A JSON text field; returns the text to store. Empty text stands for JSON null.
 
-    Refused: text that is not JSON jsonb would store as sent, a number past the bounds of
+    Refused: text that is not JSON or that jsonb cannot store, a number past the bounds of
     stored_json.py, and JSON whose stored form (which every read returns) is over max_bytes.
     """
     if not text:
         return "null"
+    # jsonb adds a space after each ',' and ':' and drops whitespace; strings never grow.
+    separators = text.count(",") + text.count(":")
     # len(text) counts characters; a character is 1 to 4 bytes, so encode only near the limit.
     sent_bytes = len(text) * 4
-    if sent_bytes > max_bytes:
+    if sent_bytes + separators > max_bytes:
         sent_bytes = len(text.encode("utf-8"))
         if sent_bytes > max_bytes:
             raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes")
-    # jsonb adds a space after each ',' and ':' and drops whitespace; strings never grow.
-    bound = sent_bytes + text.count(",") + text.count(":")
+    bound = sent_bytes + separators
     # Read every number only when one may grow or pass a bound, or the stored size must be measured.
     numbers = StoredNumbers(field) if bound > max_bytes or may_grow(text) else None
     hooks = {"parse_int": numbers.read, "parse_float": numbers.read} if numbers else {}

@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 
 # Names that reach this machine only, served on the dashboard's own port.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-# Listen addresses that are every address of the machine: no browser uses them as a name.
-_WILDCARDS = ("", "0.0.0.0", "::")
 _DEFAULT_PORT = {"http": 80, "https": 443}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -57,8 +55,9 @@ class AllowedHosts:
     @classmethod
     def of(cls, *, listen_host: str, port: int, listed: tuple[str, ...], tls: bool) -> AllowedHosts:
         pairs: set[tuple[str, int | None]] = {(name, port) for name in LOOPBACK_NAMES}
+        # Also a wildcard (0.0.0.0, ::): the start prints the URL with it, and no attacker's page has it as its name.
         own = listen_host.strip("[]").lower()
-        if own not in _WILDCARDS:
+        if own:
             pairs.add((own, port))
         pairs.update(parse_allowed_host(name) for name in listed)
         return cls(frozenset(pairs), "https" if tls else "http")

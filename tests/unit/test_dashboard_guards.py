@@ -26,9 +26,10 @@ def test_other_hosts_are_refused(host: str | None) -> None:
     assert not HOSTS.allows_host_header(host)
 
 
-def test_a_wildcard_listen_address_is_no_name() -> None:
+def test_a_wildcard_listen_address_is_served_as_the_start_prints_it() -> None:
     wildcard = AllowedHosts.of(listen_host="0.0.0.0", port=8080, listed=(), tls=True)
-    assert not wildcard.allows_host_header("0.0.0.0:8080") and wildcard.allows_host_header("localhost:8080")
+    assert wildcard.allows_host_header("0.0.0.0:8080") and wildcard.allows_host_header("localhost:8080")
+    assert not wildcard.allows_host_header("10.0.0.5:8080"), "an address of the machine is not named by a wildcard"
     assert AllowedHosts.of(listen_host="127.0.0.1", port=443, listed=(), tls=True).allows_host_header("localhost"), "443 is https's own port"
 
 

@@ -1,6 +1,8 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright clicks through login (a
 wrong token, then a right one), filters to failed runs, opens one and sees both attempts and their
-errors, watches a running run update by itself, and cancels it with the confirmation step.
+errors, watches a running run update by itself, and cancels it with the confirmation step. Then
+the same pages under the Content-Security-Policy: htmx and the live part work with no violation in
+the console, and a page of another origin cannot frame the dashboard.
 
 Screenshots (named by step) go to tests/screenshots/, printed at the end; they are not committed.
 """
@@ -47,15 +49,29 @@ def admin(dashboard_server: ServerProcess) -> Iterator[WorkflowStateClient]:
 
 
 @pytest.fixture(scope="module")
-def page(chromium: Path) -> Iterator[object]:
+def browser(chromium: Path) -> Iterator[playwright_api.Browser]:
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(SHOWN_WITHIN_MS)
-        yield context.new_page()
-        context.close()
-        browser.close()
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=ARGS, headless=True)
+        yield launched
+        launched.close()
     print(f"\ndashboard screenshots in {SCREENSHOTS}")
+
+
+@pytest.fixture(scope="module")
+def page(browser: playwright_api.Browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(SHOWN_WITHIN_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def fresh_page(browser: playwright_api.Browser) -> Iterator[playwright_api.Page]:
+    """A page of its own browser context: no cookie of the other tests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(SHOWN_WITHIN_MS)
+    yield context.new_page()
+    context.close()
 
 
 def shot(page: object, name: str) -> None:
@@ -124,3 +140,52 @@ def test_click_through_the_dashboard(page, dashboard_server: ServerProcess, admi
     expect(page.locator("dl.run")).to_contain_text("customer asked")
     shot(page, "07-run-cancelled")
     assert admin.get_run(runs.running_run_id).status is RunStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def _is_csp_report(message: playwright_api.ConsoleMessage) -> bool:
+    """Chromium reports each thing the policy refused as a console error naming it."""
+    return "Content Security Policy" in message.text
+
+
+def test_the_pages_work_under_the_content_security_policy(
+    fresh_page: playwright_api.Page, dashboard_server: ServerProcess, admin: WorkflowStateClient
+) -> None:
+    expect = playwright_api.expect
+    page = fresh_page
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if _is_csp_report(message) else None)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    runs: SeededRuns = seed_runs(admin, f"csp-{uuid.uuid4().hex[:8]}")
+    base = dashboard_server.dashboard_url
+
+    response = page.goto(f"{base}/login")
+    assert response is not None and "script-src 'self'" in response.headers.get("content-security-policy", ""), response and response.headers
+    page.fill("input[name=token]", TOKENS[Role.ADMIN])
+    page.click("form.login button[type=submit]")
+    expect(page).to_have_url(f"{base}/")
+
+    # The run page: htmx (a file of our own) loaded, the event stream and the live part work.
+    page.goto(f"{base}/runs/{runs.running_run_id}")
+    expect(page.locator("#run-status")).to_have_text("running")
+    assert page.evaluate("typeof htmx") == "object", "htmx did not load"
+    ship = admin.get_step_state(runs.running_run_id, "ship")
+    admin.set_step_result(ship.step_id, {"tracking": "CSP1"})
+    expect(page.locator("#step-ship h3 .status")).to_have_text("succeeded")
+    expect(page.locator("#step-ship svg.track rect.status-succeeded")).to_have_count(1)
+    shot(page, "08-run-under-the-csp")
+    # A form, through the policy's form-action: the cancel confirmation and its POST.
+    page.click("text=Cancel run…")
+    page.click("text=Yes, cancel")
+    expect(page.locator("#run-status")).to_have_text("cancelled")
+    assert refused == [] and errors == [], (refused, errors)
+
+
+def test_another_page_cannot_frame_the_dashboard(fresh_page: playwright_api.Page, dashboard_server: ServerProcess) -> None:
+    """A page of another origin (another port of the same host did it once) framing the dashboard
+    gets nothing: the browser refuses the frame, so no click in it can act."""
+    page = fresh_page  # about:blank: an origin of its own
+    with page.expect_console_message(_is_csp_report) as refusal:
+        page.set_content(f'<iframe src="{dashboard_server.dashboard_url}/login" width="800" height="600"></iframe>')
+    assert "frame-ancestors 'none'" in refusal.value.text
+    assert page.frame_locator("iframe").locator("input[name=token]").count() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import shutil
 import signal
 import tempfile
@@ -19,6 +20,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from .config import ServerConfig
+from .dashboard_exposure import open_dashboard_refusal, warn_if_open as warn_if_dashboard_open
 from ..dispatch.dispatcher import TaskDispatcher
 from ..events.watchers import EventWatchers
 from .health import DatabaseHealth
@@ -28,6 +30,7 @@ from .metrics import Metrics
 from .ports import CannotListen, is_loopback, refuse_if_in_use
 from ..db.notifications import Notifications
 from ..rpc.auth import TokenAuth
+from ..rpc.internal_socket import InternalSocketGuard
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
 from ..retention.purger import RetentionPurger
@@ -93,16 +96,28 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> str:
     return f"{host}:{port}"
 
 
-def _dashboard(config: ServerConfig, server: grpc.aio.Server) -> tuple[Dashboard | None, str | None, Path | None]:
+def _internal_secret(config: ServerConfig) -> str | None:
+    """The secret the dashboard's internal socket asks for: only under mutual TLS without tokens,
+    where nothing else would keep other processes of this user out of it (rpc/internal_socket.py)."""
+    if config.http_listen is None or config.auth_tokens is not None or config.tls_client_ca is None:
+        return None
+    return secrets.token_urlsafe(32)
+
+
+def _dashboard(config: ServerConfig, server: grpc.aio.Server, internal_secret: str | None) -> tuple[Dashboard | None, str | None, Path | None]:
     """The dashboard on its bound socket, what the start prints about it, and the folder of its gRPC socket.
 
     The dashboard calls this server's API like any client, with the user's token, so the token
     check and the roles apply to it in the one place they live. It calls through a Unix socket of
     this server in a folder only this user may enter: no TLS name to verify, no wildcard listen
     address to translate, and the same process answers (its sessions are in this process's memory).
+    Under mutual TLS without tokens the socket also asks for a secret only the dashboard knows.
     """
     if config.http_listen is None:
         return None, None, None
+    refusal = open_dashboard_refusal(config)
+    if refusal is not None:  # the command line refuses first; this keeps other callers of serve() safe
+        raise CannotListen(refusal)
     try:
         sock = bind_http(config.http_listen)
     except OSError as err:
@@ -119,8 +134,12 @@ def _dashboard(config: ServerConfig, server: grpc.aio.Server) -> tuple[Dashboard
         tls_cert=config.tls_cert,
         tls_key=config.tls_key,
         tls_client_ca=config.tls_client_ca,
+        listen_host=config.http_listen.rpartition(":")[0],
+        allowed_hosts=config.http_allowed_hosts,
+        internal_token=internal_secret,
     )
     dashboard = Dashboard(settings, sock)
+    warn_if_dashboard_open(config, dashboard.url)
     return dashboard, f"on {dashboard.url}", folder
 
 
@@ -135,8 +154,12 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     # before the handler runs), so batching never makes a server hold more bytes per call.
     max_message = 4 * config.max_payload_bytes + 64 * 1024
     metrics = Metrics()
+    internal_secret = _internal_secret(config)
+    interceptors: list[grpc.aio.ServerInterceptor] = [TokenAuth(config.auth_tokens, metrics)] if config.auth_tokens is not None else []
+    if internal_secret is not None:
+        interceptors.append(InternalSocketGuard(internal_secret))
     server = grpc.aio.server(
-        interceptors=[TokenAuth(config.auth_tokens, metrics)] if config.auth_tokens is not None else [],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", max_message),
             ("grpc.max_send_message_length", -1),
@@ -211,7 +234,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     address = _bind(server, config)
     dispatcher.serving_at(address)
     _warn_if_open(config, address)
-    dashboard, dashboard_line, dashboard_folder = _dashboard(config, server)
+    dashboard, dashboard_line, dashboard_folder = _dashboard(config, server, internal_secret)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -230,7 +253,10 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     listener = supervisor.start("notification-listener", notifications.run)
     if dashboard is not None:
         await dashboard.start()
-        log.info("dashboard served", extra={"url": dashboard.url, "login": "token" if config.auth_tokens is not None else "none"})
+        log.info("dashboard served", extra={
+            "url": dashboard.url, "login": "token" if config.auth_tokens is not None else "none",
+            "internal_socket": dashboard.settings.grpc_target.removeprefix("unix:"),
+        })  # fmt: skip
     log.info("started", extra={"address": address, "schema": config.schema, "server_id": str(server_id), "auth": _auth_in_use(config)})
     on_ready(address, dashboard_line)
     try:

@@ -74,6 +74,19 @@ def _http_listen(text: str) -> str:
     return text
 
 
+def _http_allowed_hosts(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated names (name or name:port) the dashboard also answers."""
+    from ..web.hosts import BadHostName, parse_allowed_host  # the standard library only
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        try:
+            parse_allowed_host(name)
+        except BadHostName as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = EnvParser(
         prog="workflowstate",
@@ -115,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", type=certificates_file, default=None, help="PEM CA certificates: with TLS, require every client to present a certificate they sign (mutual TLS)")
     serve.add_argument("--auth-tokens", type=_token_file, default=None, metavar="FILE", help="file of '<sha256 of a token> <role>' lines (roles: read, worker, write, admin); calls must then send 'authorization: Bearer <token>' (see `workflowstate token new`)")
     serve.add_argument("--http-listen", type=_http_listen, default=None, metavar="HOST:PORT|off", help=f"host:port of the web dashboard, or off; port 0 picks one (default: {DEFAULT_HTTP_LISTEN}, left off with a warning when that port is taken); with --workers N only the first worker serves it%(default).0s")  # the .0s: says no "(default: None)"
+    serve.add_argument("--http-allowed-hosts", type=_http_allowed_hosts, default=(), metavar="NAME[:PORT],...", help="more names the dashboard answers, comma-separated (a reverse proxy's, a DNS name of this machine); it always answers its --http-listen host, localhost, 127.0.0.1 and [::1] on its port, and refuses any other Host with 421 (DNS rebinding)%(default).0s")
+    serve.add_argument("--http-allow-unauthenticated-network", action="store_true", default=False, help="serve the dashboard on an address beyond loopback without --auth-tokens or --tls-client-ca: anyone who reaches it may cancel and delete every run (logged as a warning at start); without this flag such a start is refused")
     serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes sharing the port (about one core each)")
     serve.add_argument("--reuse-port", action="store_true", default=False, help="share the listen port with servers already listening there (SO_REUSEPORT); without it, a port in use is refused")
@@ -162,6 +177,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         from . import app, embedded, event_loop
         from .config import ServerConfig
+        from .dashboard_exposure import open_dashboard_refusal
         from .ports import CannotListen, refuse_if_in_use
         from ..core.errors import Unavailable
         from ..dispatch.dispatcher import DispatchSettings
@@ -200,9 +216,15 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         auth_tokens=args.auth_tokens,
         http_listen=None if args.http_listen == "off" else (args.http_listen or DEFAULT_HTTP_LISTEN),
         http_listen_required=args.http_listen is not None and args.http_listen != "off",
+        http_allowed_hosts=args.http_allowed_hosts,
+        http_allow_unauthenticated_network=args.http_allow_unauthenticated_network,
     )
     if config.tls_client_ca is not None and (config.tls_cert is None or config.tls_key is None):
         print("workflowstate: --tls-client-ca needs TLS: pass --tls-cert and --tls-key too", file=sys.stderr)
+        return 2
+    refusal = open_dashboard_refusal(config)
+    if refusal is not None:
+        print(f"workflowstate: {refusal}", file=sys.stderr)
         return 2
     if config.database_url is None and args.no_embedded:
         print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)

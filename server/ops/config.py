@@ -60,5 +60,9 @@ class ServerConfig:
     # Whether http_listen was asked for (flag or variable): then a port in use stops the start;
     # the default one in use only leaves the dashboard off, so a second server still starts.
     http_listen_required: bool = False
+    # More names the dashboard answers (name or name:port), besides its listen host and loopback names.
+    http_allowed_hosts: tuple[str, ...] = ()
+    # Serve the dashboard beyond loopback without tokens or client certificates (refused otherwise).
+    http_allow_unauthenticated_network: bool = False
     # {SHA-256 of a token: its role} from --auth-tokens; None lets every call through.
     auth_tokens: dict[bytes, Role] | None = None

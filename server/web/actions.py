@@ -81,6 +81,10 @@ async def retry(request: web.Request) -> web.Response:
     run_id, step_id = request.match_info["run_id"], request.match_info["step_id"]
     client = _client(request)
     try:
+        # The step is named by its id alone in the API: act only if it is this URL's run's (a step
+        # never moves to another run, so the check holds until the calls below).
+        if all(step.step_id != step_id for step in await client.list_steps(run_id)):
+            return render(request, "error.html", status=404, message=f"The run {run_id} has no step {step_id}: nothing was retried.")
         await client.create_retry_attempt(step_id, StepStatus.PENDING)
         await client.set_step_scheduled(step_id)
     except WorkflowStateError as err:

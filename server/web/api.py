@@ -9,5 +9,6 @@ from .settings import WebSettings
 
 
 def client_for(settings: WebSettings, token: str | None) -> AsyncWorkflowStateClient:
-    """A client of the server's own API. Batching off: a page's few calls gain nothing from it."""
-    return AsyncWorkflowStateClient(settings.grpc_target, token=token, batching=False)
+    """A client of the server's own API, with the user's token (or, without logins, the internal
+    socket's secret, if any). Batching off: a page's few calls gain nothing from it."""
+    return AsyncWorkflowStateClient(settings.grpc_target, token=token or settings.internal_token, batching=False)

@@ -7,16 +7,18 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from workflowstate.client import Unauthenticated, WorkflowStateError
 
 from . import actions, pages, retention
 from .api import client_for
+from .headers import add_security_headers
+from .hosts import READ_METHODS, AllowedHosts, origin_refusal
+from .login_throttle import LoginThrottle
 from .responses import error_page, internal_error_page, redirect, render
-from .sessions import COOKIE_NAME, Sessions, new_session_id
+from .sessions import COOKIE_NAME, Sessions
 from .settings import WebSettings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,19 +45,34 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def hosts(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """421 for a Host the dashboard does not serve, before anything else runs (hosts.py says why)."""
+    allowed: AllowedHosts = request.app["allowed_hosts"]
+    host = request.headers.get(hdrs.HOST)
+    if allowed.allows_host_header(host):
+        return await handler(request)
+    shown = repr(host[:200]) if host is not None else "(no Host header)"
+    return web.Response(
+        status=421, content_type="text/plain",
+        text=f"Refused: this dashboard does not serve the host {shown}: a name it does not know may be a DNS rebinding attack.\n"
+        f"It serves {allowed.described()}; to serve it under another name, start the server with --http-allowed-hosts NAME.\n",
+    )  # fmt: skip
+
+
+@web.middleware
 async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every browser a session id, find its login, check the CSRF token of every POST."""
+    """Give every browser a session id, find its login, check the origin and CSRF token of every change."""
     app = request.app
     settings: WebSettings = app["settings"]
     sessions: Sessions = app["sessions"]
     session_id = request.cookies.get(COOKIE_NAME)
-    fresh = not session_id or len(session_id) > 64
-    if fresh:
-        session_id = new_session_id()
+    fresh = not sessions.minted(session_id)
+    if fresh or session_id is None:
+        session_id = sessions.mint()
     request["session_id"] = session_id
     request["csrf_token"] = sessions.csrf_token(session_id)
-    if request.method == "POST":
-        refusal = await _csrf_refusal(request, sessions)
+    if request.method not in READ_METHODS:
+        refusal = await _change_refusal(request, sessions, fresh)
         if refusal is not None:
             return refusal
     if settings.login_required:
@@ -77,14 +94,15 @@ async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-async def _csrf_refusal(request: web.Request, sessions: Sessions) -> web.Response | None:
-    """403, before anything is done, when a POST lacks this session's CSRF token or comes from another origin."""
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
-        return render(request, "error.html", status=403, message="Refused: this form was sent from another site.")
+async def _change_refusal(request: web.Request, sessions: Sessions, fresh: bool) -> web.Response | None:
+    """403, before anything is done, when a change comes from another origin or lacks this session's CSRF token."""
+    refusal = origin_refusal(request.app["allowed_hosts"], request.headers.get(hdrs.ORIGIN), request.headers.get(hdrs.REFERER))
+    if refusal is not None:
+        return render(request, "error.html", status=403, message=refusal)
     form = await request.post()
     token = form.get("csrf_token")
-    if not request.cookies.get(COOKIE_NAME) or not sessions.csrf_ok(request.cookies.get(COOKIE_NAME), token if isinstance(token, str) else None):
+    # A fresh id is not the one the form was made for: no token can match it.
+    if fresh or not sessions.csrf_ok(request["session_id"], token if isinstance(token, str) else None):
         return render(
             request, "error.html", status=403,
             message="Refused: the form's CSRF token is missing or out of date (was the page open before a login or a restart?). "
@@ -98,10 +116,16 @@ def _set_cookie(response: web.StreamResponse, session_id: str, settings: WebSett
         response.set_cookie(COOKIE_NAME, session_id, httponly=True, samesite="Strict", secure=settings.tls, path="/")
 
 
-def build_app(settings: WebSettings) -> web.Application:
-    app = web.Application(middlewares=[errors, session], client_max_size=64 * 1024)
+def build_app(settings: WebSettings, *, port: int) -> web.Application:
+    """The application of a dashboard served on `port` (which the hosts it answers include)."""
+    app = web.Application(middlewares=[hosts, errors, session], client_max_size=64 * 1024)
     app["settings"] = settings
-    app["sessions"] = Sessions(max_sessions=settings.max_sessions, idle_seconds=settings.session_idle_seconds)
+    app["allowed_hosts"] = AllowedHosts.of(listen_host=settings.listen_host, port=port, listed=settings.allowed_hosts, tls=settings.tls)
+    app["sessions"] = Sessions(
+        max_sessions=settings.max_sessions, max_per_token=settings.max_sessions_per_token, idle_seconds=settings.session_idle_seconds
+    )
+    app["login_throttle"] = LoginThrottle(burst=settings.login_burst, refill_seconds=settings.login_refill_seconds)
+    app.on_response_prepare.append(add_security_headers)
     app["event_streams"] = set()
     app.on_startup.append(_open_anonymous_client)
     app.on_shutdown.append(_end_event_streams)
@@ -166,7 +190,7 @@ class Dashboard:
     def __init__(self, settings: WebSettings, sock: socket.socket) -> None:
         self.settings = settings
         self._sock = sock
-        self._runner = web.AppRunner(build_app(settings), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(build_app(settings, port=sock.getsockname()[1]), access_log=None, handle_signals=False)
 
     @property
     def url(self) -> str:

@@ -4,6 +4,7 @@ workers, leases, login."""
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
@@ -11,8 +12,9 @@ from aiohttp import web
 from workflowstate.client import AsyncWorkflowStateClient, InvalidArgument, RunStatus, Unauthenticated, WorkflowStateError
 
 from .api import client_for
-from .sessions import new_session_id
-from .responses import error_page, redirect, render
+from .login_throttle import LoginThrottle
+from .responses import error_page, log, redirect, render
+from .sessions import Sessions, SessionsFull
 from .run_filters import BadFilter, RunsQuery
 from .timeline import build_timeline
 
@@ -110,6 +112,10 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     """The run's events as server-sent events, from watch_run: a `change` per event (its id as the
     SSE id, so a reconnecting browser resumes after it), then `end` once the run has finished, is
     gone, or may not be watched. The stream ends with the server's shutdown too (app.py)."""
+    try:
+        after_event_id = _last_event_id(request)
+    except BadLastEventId as err:
+        return render(request, "error.html", status=400, message=str(err))
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     streams: set[asyncio.Task[object]] = request.app["event_streams"]
@@ -118,7 +124,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     streams.add(task)
     try:
         events = _client(request).watch_run(
-            request.match_info["run_id"], after_event_id=_last_event_id(request), reconnect_timeout=EVENTS_RECONNECT
+            request.match_info["run_id"], after_event_id=after_event_id, reconnect_timeout=EVENTS_RECONNECT
         )
         try:
             async for event in events:
@@ -134,10 +140,26 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# Event ids are PostgreSQL bigints: never more than this.
+_MOST_EVENT_ID = 2**63 - 1
+_DIGITS = frozenset("0123456789")
+
+
+class BadLastEventId(ValueError):
+    pass
+
+
 def _last_event_id(request: web.Request) -> int:
-    """Where a reconnecting EventSource resumes (its Last-Event-ID header), 0 at first."""
+    """Where a reconnecting EventSource resumes (its Last-Event-ID header), 0 at first. Only ASCII
+    digits: str.isdigit() also takes "²", which int() then refuses."""
     text = request.headers.get("Last-Event-ID", "")
-    return int(text) if text.isdigit() else 0
+    if not text:
+        return 0
+    if len(text) > len(str(_MOST_EVENT_ID)) or not set(text) <= _DIGITS or int(text) > _MOST_EVENT_ID:
+        raise BadLastEventId(
+            f"Last-Event-ID: must be a whole number from 0 to {_MOST_EVENT_ID} (the id of an event this stream sent), not {text[:40]!r}"
+        )
+    return int(text)
 
 
 @routes.get("/leases")
@@ -160,31 +182,53 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/login")
 async def login(request: web.Request) -> web.Response:
+    """Each attempt is throttled per client address and each failure logged with the address (never
+    the token); see login_throttle.py."""
     settings = request.app["settings"]
     if not settings.login_required:
         return redirect("/")
+    throttle: LoginThrottle = request.app["login_throttle"]
+    address = request.remote
+    wait = throttle.take(address)
+    if wait is not None:
+        if throttle.first_refusal(address):
+            log.warning("dashboard login throttled", extra={"client": address, "retry_after_s": math.ceil(wait)})
+        response = render(request, "login.html", status=429, message=f"Too many failed logins from your address: try again in {math.ceil(wait)} s.")
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     form = await request.post()
     token = str(form.get("token", "")).strip()
     if not token or not all("!" <= character <= "~" for character in token):
+        log.warning("dashboard login failed", extra={"client": address, "reason": "not a token"})
         return render(request, "login.html", status=401, message="That is not a token: paste the line `workflowstate token new` printed.")
     client = client_for(settings, token)
     try:
         await client.list_workflows()  # every role may read: a token the server knows passes
     except Unauthenticated:
         await client.close()
+        log.warning("dashboard login failed", extra={"client": address, "reason": "unknown token"})
         return render(request, "login.html", status=401, message="Wrong token: the server does not know it.")
     except BaseException:
         await client.close()
+        throttle.give_back(address)  # not judged (the server is away): not a failure
         raise
+    throttle.give_back(address)
+    sessions: Sessions = request.app["sessions"]
     # A new session id at login, so an id planted in the browser before cannot ride the login.
-    request.app["sessions"].logout(request["session_id"])
-    request["session_id"] = new_id = new_session_id()
-    request.app["sessions"].login(new_id, client)
+    sessions.logout(request["session_id"])
+    new_id = sessions.mint()
+    try:
+        sessions.login(new_id, client, token)
+    except SessionsFull as err:
+        await client.close()
+        return render(request, "login.html", status=503, message=f"Cannot log in now: {err}. "
+                      f"Try again once some end (at logout, or after {settings.session_idle_seconds / 3600:g} hours unused).")  # fmt: skip
+    request["session_id"] = new_id
     return redirect("/")
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.Response:
     request.app["sessions"].logout(request["session_id"])
-    request["session_id"] = new_session_id()
+    request["session_id"] = request.app["sessions"].mint()
     return redirect("/login" if request.app["settings"].login_required else "/")

@@ -75,7 +75,13 @@ class Browser:
         return self.request("GET", path)
 
     def post(self, path: str, form: Form, headers: dict[str, str] | None = None) -> Reply:
-        return self.request("POST", path, form, headers)
+        """A form sent from one of the dashboard's own pages: with its Origin, as browsers send it."""
+        return self.request("POST", path, form, {"Origin": self.origin} | (headers or {}))
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def login(self, token: str) -> Reply:
         page = self.get("/login")

@@ -53,9 +53,9 @@ def test_durations_read_well() -> None:
 
 
 def test_a_csrf_token_is_good_for_its_session_only() -> None:
-    sessions = Sessions(max_sessions=2, idle_seconds=60)
+    sessions = Sessions(max_sessions=2, max_per_token=1, idle_seconds=60)
     token = sessions.csrf_token("session-a")
     assert sessions.csrf_ok("session-a", token)
     assert not sessions.csrf_ok("session-b", token)
     assert not sessions.csrf_ok("session-a", None) and not sessions.csrf_ok(None, token)
-    assert not Sessions(max_sessions=2, idle_seconds=60).csrf_ok("session-a", token), "another process's secret"
+    assert not Sessions(max_sessions=2, max_per_token=1, idle_seconds=60).csrf_ok("session-a", token), "another process's secret"

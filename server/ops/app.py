@@ -28,6 +28,7 @@ from ..leases.store import LeaseStore
 from ..leases.manager import LeaseManager
 from .metrics import Metrics
 from .ports import CannotListen, is_loopback, refuse_if_in_use
+from .stop_deadline import StopDeadline
 from ..db.notifications import Notifications
 from ..rpc.auth import TokenAuth
 from ..rpc.internal_socket import InternalSocketGuard
@@ -262,32 +263,39 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     try:
         await stop.wait()
     finally:
+        deadline = StopDeadline(config.grace_period)
         log.info("stopping: draining in-flight calls", extra={"grace_period_s": config.grace_period})
-        # Tell load balancers first, so new calls go elsewhere while these finish.
-        await health_servicer.enter_graceful_shutdown()
-        if dashboard is not None:
-            # First: its pages call this server, whose calls are about to be refused.
-            await dashboard.stop()
-        # Lease streams live until their client ends them: end them now (holders are told
-        # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
-        leases.shutdown()
-        # Likewise worker streams and event readers: they end with UNAVAILABLE and reconnect
-        # elsewhere (workers keep their tasks in flight; readers resume from their last event).
-        dispatcher.shutdown()
-        watchers.shutdown()
-        await server.stop(config.grace_period)
-        log.debug("stopping: calls finished")
-        await leases.stop()
-        await dispatcher.stop()
-        await watchers.stop()
-        await purger.stop()
-        await schedule_firer.stop()
-        listener.cancel()
-        await asyncio.wait([listener])
-        log.debug("stopping: lease, dispatch and listener tasks finished")
-        await database_health.stop()
-        log.debug("stopping: health monitor finished")
-        await database.close()
-        if dashboard_folder is not None:
-            shutil.rmtree(dashboard_folder, ignore_errors=True)
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                # Tell load balancers first, so new calls go elsewhere while these finish.
+                await health_servicer.enter_graceful_shutdown()
+                if dashboard is not None:
+                    # First: its pages call this server, whose calls are about to be refused.
+                    await dashboard.stop()
+                # Lease streams live until their client ends them: end them now (holders are told
+                # LeaseLost, their keys are released for other servers), so they do not hold up the stop.
+                leases.shutdown()
+                # Likewise worker streams and event readers: they end with UNAVAILABLE and reconnect
+                # elsewhere (workers keep their tasks in flight; readers resume from their last event).
+                dispatcher.shutdown()
+                watchers.shutdown()
+                await server.stop(deadline.drain_time())
+                log.debug("stopping: calls finished")
+                await leases.stop()
+                await dispatcher.stop()
+                await watchers.stop()
+                await purger.stop()
+                await schedule_firer.stop()
+                listener.cancel()
+                await asyncio.wait([listener])
+                log.debug("stopping: lease, dispatch and listener tasks finished")
+                await database_health.stop()
+                log.debug("stopping: health monitor finished")
+                await database.close()
+        except TimeoutError:
+            # The database did not answer in time (see stop_deadline.py); the process exit closes the rest.
+            log.warning("stopping: cut short at the end of the grace period; the database did not answer", extra={"grace_period_s": config.grace_period})
+        finally:
+            if dashboard_folder is not None:
+                shutil.rmtree(dashboard_folder, ignore_errors=True)
         log.info("stopped")

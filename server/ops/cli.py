@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-listen", default=None, help="host:port to serve Prometheus metrics on, at /metrics (unset: none); with --workers N, worker i uses port + i")
     serve.add_argument("--workers", type=_positive_int, default=1, help="server processes sharing the port (about one core each)")
     serve.add_argument("--reuse-port", action="store_true", default=False, help="share the listen port with servers already listening there (SO_REUSEPORT); without it, a port in use is refused")
+    serve.add_argument("--stop-on-stdin-eof", action="store_true", default=False, help="stop (gracefully, as on SIGTERM) when standard input reaches end of file; `serve --workers N` starts its workers so, on a pipe only it holds, so that they stop when it ends however it ends")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="debug also logs every request")
     serve.add_argument("--log-format", default="auto", choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
     serve.read_environment()
@@ -174,6 +175,10 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.stop_on_stdin_eof:
+        from .stdin_watch import stop_when_stdin_closes
+
+        stop_when_stdin_closes()  # first: a parent may end while this worker still connects
     try:
         from . import app, embedded, event_loop
         from .config import ServerConfig

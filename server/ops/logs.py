@@ -54,8 +54,22 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in the type stubs
+    """A StreamHandler that drops its lines once stderr cannot be written (its reader gone).
+
+    A worker of `serve --workers N` writes to a pipe its parent reads; once the parent is gone each
+    write fails, and logging's default reaction (a traceback on stderr, per line) would fail the same
+    way, or feed the stderr relay's pipe until it is full and every logging call blocks for ever.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> logging.Handler:
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _StderrHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -115,8 +129,14 @@ class _StderrRelay:
         with os.fdopen(read_end, "rb") as pipe:
             for raw in pipe:
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if line.strip():
+                if not line.strip():
+                    continue
+                try:
                     self._forward(line)
+                except (OSError, ValueError):
+                    # The real stderr is gone (a worker's parent ended): drop the line but keep
+                    # draining, or the pipe fills and every write to fd 2 blocks, the server's too.
+                    pass
 
     def _forward(self, line: str) -> None:
         if _is_json_object(line):  # a JSON log line already (a worker process's, with --workers)

@@ -86,11 +86,12 @@ def run_workers(
     port + i, or on a port of its choosing when that port is 0."""
     holder, address = _reserve_port(listen)
     # argparse keeps the last value of a repeated option, so these override the originals.
-    worker_argv = [*argv, "--listen", address, "--database-url", database_url, "--workers", "1", "--reuse-port"]
+    worker_argv = [*argv, "--listen", address, "--database-url", database_url, "--workers", "1", "--reuse-port", "--stop-on-stdin-eof"]
     workers = _Workers(
         [
             subprocess.Popen(
                 [sys.executable, "-m", "workflowstate.server", *worker_argv, *_metrics_argv(metrics_listen, index), *([] if index == 0 else ["--http-listen", "off"])],
+                stdin=subprocess.PIPE,  # never written: its end of file tells the worker this parent ended
                 stdout=subprocess.PIPE,
                 text=True,
             )
@@ -136,8 +137,9 @@ def run_workers(
     finally:
         holder.close()
         for worker in workers.processes:
-            if worker.stdout:
-                worker.stdout.close()
+            for pipe in (worker.stdin, worker.stdout):
+                if pipe:
+                    pipe.close()
 
 
 def _metrics_argv(metrics_listen: str | None, index: int) -> list[str]:

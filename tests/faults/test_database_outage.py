@@ -15,26 +15,17 @@ result), with gRPC retries off so that every answer belongs to exactly one attem
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from collections.abc import Iterator
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from psycopg import sql
 from support.controllable_postgres import ControllablePostgres, controllable_postgres
+from support.faults_writers import UNKNOWN_OUTCOME, WRITERS, Writers, broken_promises
 from support.health_watch import HealthWatch
 from support.server_process import ServerProcess
 
-from workflowstate.client import WorkflowStateClient, WorkflowStateError
-
-WRITERS = 8
 # The pool timeout is long so that a call waiting it out (instead of failing fast) shows.
 SERVER_ARGS = ("--pool-timeout", "10", "--health-interval", "2", "--grace-period", "10")
 RECOVERY_BOUND = 2.5  # seconds from PostgreSQL's start to SERVING; "about a second" is asked
@@ -42,98 +33,6 @@ FAIL_FAST_BOUND = 3.0  # seconds a call may take while the database is known to 
 LIFECYCLES_AROUND_THE_OUTAGE = 3  # per writer, before it and after the recovery
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-OPS = ("create_run", "insert_step", "set_running", "set_result")
-# What the database holds for a lifecycle after each of its steps.
-STATE_AFTER = {None: "no run", "create_run": "no step", "insert_step": "pending", "set_running": "running", "set_result": "succeeded"}
-UNKNOWN_OUTCOME = "its outcome is unknown"
-
-
-@dataclass
-class Call:
-    op: str
-    started: float
-    ended: float
-    code: grpc.StatusCode
-    message: str
-
-
-@dataclass
-class Lifecycle:
-    marker: str
-    started: float
-    acknowledged: list[str] = field(default_factory=list)
-    failed: str | None = None  # the op answered with an error (the lifecycle stops there)
-    outcome_unknown: bool = False
-
-    def allowed_states(self) -> set[str]:
-        last = self.acknowledged[-1] if self.acknowledged else None
-        states = {STATE_AFTER[last]}
-        if self.failed and self.outcome_unknown:
-            states.add(STATE_AFTER[self.failed])
-        return states
-
-
-class Writers:
-    """WRITERS threads running lifecycles until stopped, journaling every call and lifecycle."""
-
-    def __init__(self, target: str) -> None:
-        self.calls: list[Call] = []
-        self.lifecycles: list[Lifecycle] = []
-        self._stop = threading.Event()
-        self._clients = [WorkflowStateClient(target, retry=False, timeout=timedelta(seconds=15)) for _ in range(WRITERS)]
-        self._pool = ThreadPoolExecutor(WRITERS)
-        self._running = [self._pool.submit(self._write, client) for client in self._clients]
-
-    def _write(self, client: WorkflowStateClient) -> None:
-        while not self._stop.is_set():
-            life = Lifecycle(f"outage-{uuid.uuid4().hex}", time.monotonic())
-            self.lifecycles.append(life)
-            ids: dict[str, str] = {}
-            for op in OPS:
-                started = time.monotonic()
-                try:
-                    self._step(client, op, life.marker, ids)
-                except WorkflowStateError as err:
-                    self.calls.append(Call(op, started, time.monotonic(), err.status, err.message))
-                    life.failed, life.outcome_unknown = op, UNKNOWN_OUTCOME in err.message
-                    self._stop.wait(0.05)  # pace the writers while the database is away
-                    break
-                self.calls.append(Call(op, started, time.monotonic(), grpc.StatusCode.OK, ""))
-                life.acknowledged.append(op)
-
-    @staticmethod
-    def _step(client: WorkflowStateClient, op: str, marker: str, ids: dict[str, str]) -> None:
-        if op == "create_run":
-            ids["run"] = client.create_run("outage", {"marker": marker}, request_id=marker).run_id
-        elif op == "insert_step":
-            ids["step"] = client.insert_step_state(ids["run"], "step", "doWork", {"marker": marker}).step_id
-        elif op == "set_running":
-            client.set_step_running(ids["step"])
-        else:
-            client.set_step_result(ids["step"], {"marker": marker})
-
-    def completed_since(self, moment: float) -> int:
-        """Lifecycles started after `moment` and acknowledged to the end."""
-        return sum(1 for life in self.lifecycles if life.started > moment and len(life.acknowledged) == len(OPS))
-
-    def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
-        ends = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < ends, f"timed out waiting for {what}"
-            for running in self._running:
-                if running.done():
-                    running.result()  # a writer died: raise its error
-            self._stop.wait(0.02)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for running in self._running:
-            running.result(timeout=60)
-        self._pool.shutdown()
-        for client in self._clients:
-            client.close()
-
 
 @pytest.fixture
 def postgres() -> Iterator[ControllablePostgres]:
@@ -148,28 +47,6 @@ def server(postgres: ControllablePostgres) -> Iterator[ServerProcess]:
     process.kill()
     log = process.log_text()
     assert "unexpected error" not in log, f"the server answered INTERNAL:\n{log[-4000:]}"
-
-
-def _states(postgres: ControllablePostgres, lifecycles: list[Lifecycle]) -> dict[str, tuple[str, Any]]:
-    """Per marker: the lifecycle's state as the database holds it, and the step's result."""
-    markers = [life.marker for life in lifecycles]
-    query = sql.SQL(
-        """SELECT r.request_id, r.input, s.step_id, s.status, s.data, s.result,
-                  (SELECT array_agg(a.status) FROM {attempts} a WHERE a.step_id = s.step_id) AS history
-           FROM {runs} r LEFT JOIN {steps} s USING (run_id) WHERE r.request_id = ANY(%s)"""
-    ).format(runs=sql.Identifier("outage", "runs"), steps=sql.Identifier("outage", "steps"), attempts=sql.Identifier("outage", "step_attempts"))
-    states: dict[str, tuple[str, Any]] = {}
-    with postgres.connect() as conn:
-        for request_id, input_, step_id, status, data, result, history in conn.execute(query, (markers,)):
-            assert request_id not in states, f"{request_id} written twice"
-            assert input_ == {"marker": request_id}
-            if step_id is None:
-                states[request_id] = ("no step", None)
-                continue
-            assert data == {"marker": request_id}
-            assert history == [status], f"history {history} disagrees with the step's status {status}"
-            states[request_id] = (status, result)
-    return states
 
 
 def _outage(postgres: ControllablePostgres, server: ServerProcess, *, down_for: float) -> None:
@@ -218,12 +95,9 @@ def _outage(postgres: ControllablePostgres, server: ServerProcess, *, down_for: 
     late = [call for call in errors if call.started > serving]
     assert not late, f"calls failed after the recovery: {late}"
 
-    states = _states(postgres, writers.lifecycles)
-    for life in writers.lifecycles:
-        state, result = states.get(life.marker, ("no run", None))
-        assert state in life.allowed_states(), f"{life}: the database holds {state}"
-        if state == "succeeded":
-            assert result == {"marker": life.marker}
+    with postgres.connect() as conn:
+        problems = broken_promises(conn, "outage", writers.lifecycles)
+    assert not problems, problems
 
 
 def test_restart_with_fast_shutdown_under_writers_loses_nothing_acknowledged_and_writes_nothing_refused(postgres, server) -> None:

@@ -8,9 +8,24 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
+from support.process_tree import ProcessId, tree
+
 from workflowstate.server.ops.cli import READY_PREFIX
+
+# Every process of every server started (the server and what it started, such as the workers of
+# --workers N), recorded while its parent still ran: an orphan can no longer be found by its parent.
+_started: set[ProcessId] = set()
+
+
+def left_behind(timeout: float) -> list[ProcessId]:
+    """The recorded server processes still alive once `timeout` seconds have passed (or none is)."""
+    deadline = time.monotonic() + timeout
+    while (alive := sorted((process for process in _started if process.alive()), key=lambda process: process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
 
 
 class ServerProcess:
@@ -52,7 +67,12 @@ class ServerProcess:
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         self.address = self._read_address(timeout)
+        self._record_processes()
         return self
+
+    def _record_processes(self) -> None:
+        if self.process is not None:
+            _started.update(tree(self.process.pid))
 
     def _read_address(self, timeout: float) -> str:
         assert self.process and self.process.stdout
@@ -87,6 +107,7 @@ class ServerProcess:
         """SIGTERM, then wait for a graceful exit; returns the exit code."""
         assert self.process
         if self.process.poll() is None:
+            self._record_processes()
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout)
         self._close_pipe()
@@ -98,6 +119,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
+            self._record_processes()
             self.process.kill()
             self.process.wait(10)
         self._close_pipe()

@@ -93,6 +93,14 @@ class ReplyBound:
             f"{INSTEAD.get(rpc, 'ask for less in one call')}; nothing was written"
         )
 
+    def batch_refusal(self, rpc: str, *, ran: bool) -> str:
+        """The message of a Batch operation past the bound: not run, or (a read) its result left out."""
+        what = f"this {rpc} was not run" if not ran else f"the result of this {rpc} was left out (it wrote nothing)"
+        return (
+            f"{what}: the reply of this Batch reached this server's reply bound of {self.max_bytes} bytes (--max-reply-bytes); "
+            "send it in another call"
+        )
+
     async def page(
         self,
         fetch: Callable[[Any, int], Awaitable[Sequence[_Row]]],
@@ -140,7 +148,6 @@ INSTEAD = {
     "ListSteps": "read the run's steps one at a time with GetStepState, or raise --max-reply-bytes",
     "ListWorkers": "raise --max-reply-bytes",
     "GetRunState": "raise --max-reply-bytes",
-    "Batch": "send the operations past it in another call",
 }
 
 

@@ -43,7 +43,7 @@ FIXED_BYTES = 64 * 1024
 # small operations; at the default payload limit (1 MiB), one maximal item needs about 10 MiB.
 DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024
 
-_Item = TypeVar("_Item")
+_Item = TypeVar("_Item", bound=Message)
 _Row = TypeVar("_Row")
 
 
@@ -131,7 +131,7 @@ class ReplyBound:
                 if len(items) == page_size:
                     return items, position_of(last)
                 item = to_proto(row)
-                size = item_bytes(item)  # type: ignore[arg-type]  # the page's messages
+                size = item_bytes(item)
                 if size > budget and items:
                     return items, position_of(last)  # ended early: the next page starts at this row
                 budget -= size

@@ -4,6 +4,7 @@ RESOURCE_EXHAUSTED naming the bound; and the server's memory stays within a few 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ import grpc
 import pytest
 from support.server_process import ServerProcess
 
+from workflowstate.client import AsyncWorkflowStateClient
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
@@ -114,6 +116,21 @@ def test_a_history_past_the_reply_bound_is_resource_exhausted_naming_the_bound(b
 
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert _names_the_bound(refused.value.details()) and "GetStepState" in refused.value.details()
+
+
+def test_the_clients_calls_batched_past_the_reply_bound_end_as_their_separate_calls(start_server: Callable[..., ServerProcess]) -> None:
+    """The client sends calls made at the same moment as one Batch: those the server refuses at the
+    bound (not run) go again on their own, so each caller gets its run as the separate call gives it."""
+    server = start_server(*BOUNDED)
+    with _stub(server) as stub:
+        run_id = _large_run(stub, f"wf-{uuid.uuid4().hex[:8]}")
+
+    async def read_together() -> list[str]:
+        async with AsyncWorkflowStateClient(server.target) as client:
+            runs = await asyncio.gather(*(client.get_run(run_id) for _ in range(40)))  # about 5 MB in one Batch
+            return [run.run_id if run else "" for run in runs]
+
+    assert asyncio.run(read_together()) == [run_id] * 40
 
 
 def test_a_reply_bound_smaller_than_one_run_stops_the_start(start_server: Callable[..., ServerProcess]) -> None:

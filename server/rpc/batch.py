@@ -155,19 +155,23 @@ class ReplyRoom:
         self._left = left
         self._held = 0  # by writes in flight
         self._reached = False
+        # The first operation always runs (a batch of one is the separate call): its reply is one
+        # item, within the bound, whatever room the error results of the others keep.
+        self._first = True
         self._changed = asyncio.Condition()
 
     async def admit(self, reserve: int) -> bool:
         """Whether an operation that needs `reserve` bytes held may run; waits while operations in
         flight hold the room it needs. Once one is refused, every later one is."""
         async with self._changed:
-            while not self._reached and reserve > self._left:
+            while not self._reached and reserve > self._left and not self._first:
                 if self._held == 0:
                     self._reached = True  # nothing in flight will free room
                 else:
                     await self._changed.wait()
             if self._reached:
                 return False
+            self._first = False
             self._left -= reserve
             self._held += reserve
             return True

@@ -53,9 +53,14 @@ def max_item_bytes(max_payload_bytes: int) -> int:
     return PAYLOAD_FIELDS_PER_ITEM * JSON_GROWTH * max_payload_bytes + PLANNED_STEPS_BYTES + FIXED_BYTES
 
 
+# Above the bound, gRPC's send limit leaves room for the envelope and for the error results of a
+# Batch of a thousand operations whose first one took the whole bound.
+SEND_LIMIT_SLACK = 1024 * 1024
+
+
 def send_limit(max_reply_bytes: int) -> int:
     """gRPC's grpc.max_send_message_length for a server whose replies stay within max_reply_bytes."""
-    return max_reply_bytes + FIXED_BYTES
+    return max_reply_bytes + SEND_LIMIT_SLACK
 
 
 def item_bytes(message: Message) -> int:

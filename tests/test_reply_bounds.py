@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from support.server_process import ServerProcess
 
 from workflowstate.client import AsyncWorkflowStateClient
@@ -102,6 +103,26 @@ def test_a_full_view_page_of_runs_ends_early_and_the_pages_hold_every_run_once(b
     listed = [run.run_id for page in pages for run in page.runs]
     assert sorted(listed) == sorted(created)
     assert all(run.output_json == LARGE_JSON for page in pages for run in page.runs)
+
+
+def test_a_page_of_schedules_ends_early_and_the_pages_hold_every_schedule_once(bounded: pb_grpc.WorkflowStateServiceStub) -> None:
+    prefix = uuid.uuid4().hex[:8]
+    created = set()
+    for index in range(50):  # about 3 MB of inputs
+        schedule_id = f"{prefix}-{index}"
+        daily = Duration(seconds=86400)
+        bounded.CreateSchedule(pb.CreateScheduleRequest(schedule_id=schedule_id, workflow="daily", interval=daily, input_json=LARGE_JSON))
+        created.add(schedule_id)
+
+    pages: list[pb.ListSchedulesResponse] = []
+    token = ""
+    while not pages or token:
+        pages.append(bounded.ListSchedules(pb.ListSchedulesRequest(page_size=1000, page_token=token)))
+        token = pages[-1].next_page_token
+
+    assert len(pages) > 1
+    assert all(page.ByteSize() <= REPLY_BOUND for page in pages)
+    assert sorted(schedule.schedule_id for page in pages for schedule in page.schedules) == sorted(created)
 
 
 def test_a_history_past_the_reply_bound_is_resource_exhausted_naming_the_bound(bounded: pb_grpc.WorkflowStateServiceStub) -> None:

@@ -85,6 +85,11 @@ class ReplyBound:
         self.max_bytes = max_bytes
         # What a write's reply may need at most: it carries one item.
         self.item_bytes = max_item_bytes(max_payload_bytes)
+        self._max_payload = max_payload_bytes
+
+    def row_bytes(self, payload_fields: int) -> int:
+        """The most one listed item with `payload_fields` payload fields may take in a reply."""
+        return payload_fields * JSON_GROWTH * self._max_payload + FIXED_BYTES
 
     def check(self, rpc: str, reply: Message) -> None:
         """RESOURCE_EXHAUSTED, naming the bound and what to ask instead, when `reply` passes it."""

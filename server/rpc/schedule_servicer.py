@@ -20,7 +20,7 @@ from ..schedules.firer import ScheduleFirer
 from ..schedules.store import ScheduleSpec, ScheduleStore
 from ..schedules.timing import Timing
 from . import convert, page_tokens, validation
-from .reply_bounds import FIXED_BYTES, JSON_GROWTH, ReplyBound
+from .reply_bounds import ReplyBound
 
 
 class _Servicer(Protocol):
@@ -28,7 +28,6 @@ class _Servicer(Protocol):
 
     _schedules: ScheduleStore
     _schedule_firer: ScheduleFirer
-    _max_payload: int
     reply_bound: ReplyBound
 
     def _json(self, field: str, text: str) -> str: ...
@@ -68,7 +67,7 @@ class ScheduleRpcs:
             return self._call(context, self._schedules.list(after, limit))
 
         # A schedule carries one payload, its input.
-        row_bytes = self._max_payload * JSON_GROWTH + FIXED_BYTES
+        row_bytes = self.reply_bound.row_bytes(payload_fields=1)
         page, last = await self.reply_bound.page(
             fetch, lambda row: row["schedule_id"], convert.schedule_to_proto, after=after, page_size=page_size, row_bytes=row_bytes
         )

@@ -46,7 +46,7 @@ from .batch import BatchRunner
 from .defaults_servicer import DispatchDefaultsRpcs
 from .engine_servicer import EngineStateRpcs, planned_steps_from_proto
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
-from .reply_bounds import FIXED_BYTES, JSON_GROWTH, ReplyBound
+from .reply_bounds import ReplyBound
 from .run_filters import run_filter_from_proto
 from .schedule_servicer import ScheduleRpcs
 from .status import status_of
@@ -390,8 +390,8 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         def fetch(after: RunPosition | None, limit: int) -> Awaitable[list[Any]]:
             return self._call(context, self._catalog.list_runs(runs, newest_first=newest_first, after=after, limit=limit, full=full))
 
-        # The basic view carries no payloads but the error's message and code.
-        row_bytes = self.reply_bound.item_bytes if full else self._max_payload * JSON_GROWTH + FIXED_BYTES
+        # The basic view carries no payloads but its error's message and code.
+        row_bytes = self.reply_bound.item_bytes if full else self.reply_bound.row_bytes(payload_fields=1)
         page, last = await self.reply_bound.page(
             fetch, RunPosition.of, convert.run_to_proto, after=after, page_size=page_size, row_bytes=row_bytes
         )
@@ -477,7 +477,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
             return self._call(context, self._leases.held(prefix or None, after, limit))
 
         page, last = await self.reply_bound.page(
-            fetch, lambda row: row["key"], convert.lease_to_proto, after=after, page_size=page_size, row_bytes=FIXED_BYTES
+            fetch, lambda row: row["key"], convert.lease_to_proto, after=after, page_size=page_size, row_bytes=self.reply_bound.row_bytes(payload_fields=0)
         )
         next_token = page_tokens.encode_lease_position(last, query) if last is not None else ""
         return pb.ListLeasesResponse(leases=page, next_page_token=next_token)

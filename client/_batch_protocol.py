@@ -13,7 +13,10 @@ done by gRPC (``_channel``). A Batch is not retried by gRPC, as it mixes operati
 to repeat with ones that are not; instead each operation of a batch that ends UNAVAILABLE (its
 own result, or the whole Batch call's) is retried here by :func:`retry_delay`, under the same
 policy and only for the same RPCs as gRPC would retry. A retried operation goes as a batch of its
-own, so gRPC does not add its own attempts on top.
+own, so gRPC does not add its own attempts on top. An operation of a batch answered
+RESOURCE_EXHAUSTED (the batch's reply reached the server's reply bound before it, or the server is
+overloaded; nothing was written either way) goes again once, as a batch of its own, whatever the
+RPC: it then ends as its separate call would.
 """
 
 from __future__ import annotations
@@ -215,11 +218,18 @@ def retry_delay(item: Pending[Any], outcome: Outcome, policy: RetryPolicy | None
     wait under an upper bound that grows with each retry, and never past the deadline.
     """
     error = outcome.error
-    if policy is None or error is None or outcome.retried_by_grpc:
+    if error is None or outcome.retried_by_grpc:
+        return None
+    if item.attempt == 1 and _code(error) == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        # Refused in a Batch whose reply reached the server's reply bound (or by an overloaded
+        # server): nothing was written, so it goes again once, as a batch of its own, and ends as
+        # its separate call would.
+        return 0.0
+    if policy is None:
         return None
     if item.call.method not in RETRYABLE_METHODS or item.attempt >= policy.max_attempts:
         return None
-    code = error.code() if hasattr(error, "code") else None
+    code = _code(error)
     if code is None or code.name not in policy.retryable_status_codes:
         return None
     bound = min(
@@ -230,3 +240,7 @@ def retry_delay(item: Pending[Any], outcome: Outcome, policy: RetryPolicy | None
     if item.deadline is not None and time.monotonic() + delay >= item.deadline:
         return None
     return delay
+
+
+def _code(error: grpc.RpcError) -> grpc.StatusCode | None:
+    return error.code() if hasattr(error, "code") else None

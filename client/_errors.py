@@ -50,7 +50,8 @@ class DeadlineExceeded(WorkflowStateError):
 
 class ResourceExhausted(WorkflowStateError):
     """RESOURCE_EXHAUSTED: the server is overloaded (every database connection busy; retry after a
-    pause), or a message was over the size limit. Either way nothing was written."""
+    pause), a message was over the size limit, or the reply would pass the server's reply bound
+    (--max-reply-bytes; the message says what to ask for instead). Either way nothing was written."""
 
 
 class Aborted(WorkflowStateError):

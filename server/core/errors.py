@@ -51,6 +51,11 @@ class TooLarge(WorkflowStateError):
     variables past the payload limit): nothing was written."""
 
 
+class ReplyTooLarge(WorkflowStateError):
+    """The reply would pass the server's reply bound (--max-reply-bytes): nothing was written, and
+    the message says what to ask for instead."""
+
+
 class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
 
@@ -67,4 +72,5 @@ STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ReplyTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

@@ -32,6 +32,7 @@ from .stop_deadline import StopDeadline
 from ..db.notifications import Notifications
 from ..rpc.auth import TokenAuth
 from ..rpc.internal_socket import InternalSocketGuard
+from ..rpc.reply_bounds import send_limit
 from ..rpc.servicer import WorkflowStateServicer
 from ..db.database import Database
 from ..retention.purger import RetentionPurger
@@ -154,6 +155,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     # Batch too: a batch may carry what one call may (gRPC refuses more with RESOURCE_EXHAUSTED
     # before the handler runs), so batching never makes a server hold more bytes per call.
     max_message = 4 * config.max_payload_bytes + 64 * 1024
+    # Replies are bounded by the servicer (rpc/reply_bounds.py); gRPC's own limit is the backstop.
+    max_reply = send_limit(config.max_reply_bytes)
     metrics = Metrics()
     internal_secret = _internal_secret(config)
     interceptors: list[grpc.aio.ServerInterceptor] = [TokenAuth(config.auth_tokens, metrics)] if config.auth_tokens is not None else []
@@ -163,7 +166,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", max_message),
-            ("grpc.max_send_message_length", -1),
+            ("grpc.max_send_message_length", max_reply),
             # gRPC's default is on, which lets a second server share a port in use without a word.
             ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ]
@@ -218,6 +221,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         watchers,
         metrics,
         max_payload_bytes=config.max_payload_bytes,
+        max_reply_bytes=config.max_reply_bytes,
         batch_max_operations=config.batch_max_operations,
         batch_concurrency=config.pool.max_size,
         on_database_unavailable=database_health.report_unavailable,

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--schema", default="workflows", help="PostgreSQL schema for the tables")
     serve.add_argument("--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: per-user data dir)")
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field, measured as PostgreSQL stores it (numbers without exponents)")
+    serve.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024 * 1024, help="most bytes one reply may carry: a list page ends early with its next_page_token, a Batch answers the operations past it RESOURCE_EXHAUSTED without running them, any other reply past it is RESOURCE_EXHAUSTED; at least what one run may carry (about 8 times --max-payload-bytes, plus 2.1 MB)")
     serve.add_argument("--batch-max-operations", type=_positive_int, default=1000, help="most operations one Batch call may carry; a larger batch is refused whole with INVALID_ARGUMENT")
     serve.add_argument("--pool-size", type=_positive_int, default=10, help="most database connections")
     serve.add_argument("--pool-timeout", type=_positive_float, default=5.0, help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")
@@ -188,6 +189,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         from ..dispatch.dispatcher import DispatchSettings
         from ..leases.manager import LeaseSettings
         from ..db.database import PoolSettings
+        from ..rpc.reply_bounds import max_item_bytes
     except ImportError as err:
         print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
         return 2
@@ -198,6 +200,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         schema=args.schema,
         data_dir=args.data_dir,
         max_payload_bytes=args.max_payload_bytes,
+        max_reply_bytes=args.max_reply_bytes,
         batch_max_operations=args.batch_max_operations,
         pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
         leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
@@ -230,6 +233,13 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
     refusal = open_dashboard_refusal(config)
     if refusal is not None:
         print(f"workflowstate: {refusal}", file=sys.stderr)
+        return 2
+    if config.max_reply_bytes < max_item_bytes(config.max_payload_bytes):
+        print(
+            f"workflowstate: --max-reply-bytes {config.max_reply_bytes} is smaller than one run may be with --max-payload-bytes "
+            f"{config.max_payload_bytes}: pass at least {max_item_bytes(config.max_payload_bytes)}",
+            file=sys.stderr,
+        )
         return 2
     if config.database_url is None and args.no_embedded:
         print("workflowstate: no database URL: pass --database-url or set WORKFLOWSTATE_DATABASE_URL", file=sys.stderr)

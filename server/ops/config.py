@@ -26,6 +26,10 @@ class ServerConfig:
     data_dir: Path | None = None
     # Largest JSON payload (or error) one field may carry, in bytes.
     max_payload_bytes: int = 1024 * 1024
+    # Most bytes one unary reply may carry (server/rpc/reply_bounds.py): a page ends early, a Batch
+    # stops adding results, any other reply past it is RESOURCE_EXHAUSTED. At least what one run
+    # carries at max_payload_bytes (reply_bounds.max_item_bytes).
+    max_reply_bytes: int = 64 * 1024 * 1024
     # Most operations one Batch call may carry.
     batch_max_operations: int = 1000
     pool: PoolSettings = field(default_factory=PoolSettings)

@@ -20,6 +20,7 @@ from ..schedules.firer import ScheduleFirer
 from ..schedules.store import ScheduleSpec, ScheduleStore
 from ..schedules.timing import Timing
 from . import convert, page_tokens, validation
+from .reply_bounds import ReplyBound
 
 
 class _Servicer(Protocol):
@@ -27,6 +28,7 @@ class _Servicer(Protocol):
 
     _schedules: ScheduleStore
     _schedule_firer: ScheduleFirer
+    reply_bound: ReplyBound
 
     def _json(self, field: str, text: str) -> str: ...
 
@@ -60,10 +62,17 @@ class ScheduleRpcs:
     ) -> pb.ListSchedulesResponse:
         page_size = page_tokens.page_size(request.page_size)
         after = page_tokens.decode_schedule_position(request.page_token)
-        rows = await self._call(context, self._schedules.list(after, page_size + 1))
-        page = rows[:page_size]
-        next_token = page_tokens.encode_schedule_position(page[-1]["schedule_id"]) if len(rows) > page_size else ""
-        return pb.ListSchedulesResponse(schedules=[convert.schedule_to_proto(row) for row in page], next_page_token=next_token)
+
+        def fetch(after: str, limit: int) -> Awaitable[list[Any]]:
+            return self._call(context, self._schedules.list(after, limit))
+
+        # A schedule carries one payload, its input.
+        row_bytes = self.reply_bound.row_bytes(payload_fields=1)
+        page, last = await self.reply_bound.page(
+            fetch, lambda row: row["schedule_id"], convert.schedule_to_proto, after=after, page_size=page_size, row_bytes=row_bytes
+        )
+        next_token = page_tokens.encode_schedule_position(last) if last is not None else ""
+        return pb.ListSchedulesResponse(schedules=page, next_page_token=next_token)
 
     async def pause_schedule(
         self: _Servicer, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext

@@ -46,6 +46,7 @@ from .batch import BatchRunner
 from .defaults_servicer import DispatchDefaultsRpcs
 from .engine_servicer import EngineStateRpcs, planned_steps_from_proto
 from .lease_session import MAX_KEY_LENGTH, LeaseSession
+from .reply_bounds import ReplyBound
 from .run_filters import run_filter_from_proto
 from .schedule_servicer import ScheduleRpcs
 from .status import status_of
@@ -88,6 +89,9 @@ def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[
     """
     name = name or method.__name__
     streaming = name in STREAMING_METHODS
+    # Streams send their messages one at a time, each one item at most; a Batch keeps its own
+    # reply within the bound, operation by operation (batch.py).
+    bounded = not streaming and name != "Batch"
 
     @functools.wraps(method)
     async def handler(self: WorkflowStateServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
@@ -98,6 +102,8 @@ def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[
         try:
             try:
                 response = await method(self, request, context)
+                if bounded:
+                    self.reply_bound.check(name, response)
             except Exception as err:
                 outcome = status_of(err, name, self.on_database_unavailable)
             else:
@@ -135,6 +141,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         metrics: CallMetrics,
         *,
         max_payload_bytes: int,
+        max_reply_bytes: int,
         batch_max_operations: int,
         batch_concurrency: int,
         on_database_unavailable: Callable[[Exception], None],
@@ -155,11 +162,13 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         self._watchers = watchers
         self.metrics = metrics
         self._max_payload = max_payload_bytes
+        self.reply_bound = ReplyBound(max_reply_bytes, max_payload_bytes=max_payload_bytes)
         self.on_database_unavailable = on_database_unavailable
         # The inner functions are named as the oneof fields of BatchOperation (create_run, ...).
         self._batch = BatchRunner(
             lambda kind: getattr(self, kind),
             metrics,
+            reply_bound=self.reply_bound,
             max_operations=batch_max_operations,
             concurrency=batch_concurrency,
             on_database_unavailable=on_database_unavailable,
@@ -377,11 +386,17 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         full = _full_view(request.view)
         query = page_tokens.runs_query(runs, newest_first)
         after = page_tokens.decode_run_position(request.page_token, query)
-        # One more than the page: whether it exists says whether there is a next page.
-        rows = await self._call(context, self._catalog.list_runs(runs, newest_first=newest_first, after=after, limit=page_size + 1, full=full))
-        page = rows[:page_size]
-        next_token = page_tokens.encode_run_position(RunPosition.of(page[-1]), query) if len(rows) > page_size else ""
-        return pb.ListRunsResponse(runs=[convert.run_to_proto(row) for row in page], next_page_token=next_token)
+
+        def fetch(after: RunPosition | None, limit: int) -> Awaitable[list[Any]]:
+            return self._call(context, self._catalog.list_runs(runs, newest_first=newest_first, after=after, limit=limit, full=full))
+
+        # The basic view carries no payloads but its error's message and code.
+        row_bytes = self.reply_bound.item_bytes if full else self.reply_bound.row_bytes(payload_fields=1)
+        page, last = await self.reply_bound.page(
+            fetch, RunPosition.of, convert.run_to_proto, after=after, page_size=page_size, row_bytes=row_bytes
+        )
+        next_token = page_tokens.encode_run_position(last, query) if last is not None else ""
+        return pb.ListRunsResponse(runs=page, next_page_token=next_token)
 
     ListRuns = unary("ListRuns", list_runs)
 
@@ -457,10 +472,15 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         page_size = page_tokens.page_size(request.page_size)
         query = page_tokens.leases_query(prefix)
         after = page_tokens.decode_lease_position(request.page_token, query)
-        rows = await self._call(context, self._leases.held(prefix or None, after, page_size + 1))
-        page = rows[:page_size]
-        next_token = page_tokens.encode_lease_position(page[-1]["key"], query) if len(rows) > page_size else ""
-        return pb.ListLeasesResponse(leases=[convert.lease_to_proto(row) for row in page], next_page_token=next_token)
+
+        def fetch(after: str | None, limit: int) -> Awaitable[list[Any]]:
+            return self._call(context, self._leases.held(prefix or None, after, limit))
+
+        page, last = await self.reply_bound.page(
+            fetch, lambda row: row["key"], convert.lease_to_proto, after=after, page_size=page_size, row_bytes=self.reply_bound.row_bytes(payload_fields=0)
+        )
+        next_token = page_tokens.encode_lease_position(last, query) if last is not None else ""
+        return pb.ListLeasesResponse(leases=page, next_page_token=next_token)
 
     ListLeases = unary("ListLeases", list_leases)
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from ..core import errors
 from ..db.database import Database, Row
-from ..state.outcomes import Op, Write, checked, refusal
+from ..state.outcomes import Op, Outcome, Write, checked, refusal
 from ..state.store import FailureRecord, RunsChanged, ignore_runs_changed
 from ..state.transitions import StepStatus, Via, held_by_worker, only_target, open_run_statuses, step_sources
 
@@ -86,7 +86,8 @@ class TaskStore:
         self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
     ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:
         """Make these attempts, still running and handed out, this stream's; return those adopted
-        (step_id, attempt, run_id)."""
+        (step_id, attempt, run_id). FailedPrecondition, and nothing adopted, when one is held by
+        another worker (another worker_id) whose stream is still connected."""
         if not attempts:
             return []
         rows = await self._sql.fetch_all(
@@ -100,6 +101,13 @@ class TaskStore:
                 "held_status": held_by_worker().value,
             },
         )
+        for row in rows:
+            if row["outcome"] != Outcome.CHANGED:
+                raise errors.FailedPrecondition(
+                    f"subscribe.running: attempt {row['attempt_count']} of step {row['step_id']} is held by worker "
+                    f"{row['holder']!r}, which is still connected: a worker takes back only tasks it holds under its own "
+                    "worker_id, or whose worker is gone; nothing was adopted"
+                )
         return [(row["step_id"], row["attempt_count"], row["run_id"]) for row in rows]
 
     async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[Row]:

@@ -172,12 +172,12 @@ STEP_WRITES: frozenset[str] = frozenset({"ClaimStep", "SetStepRunning", "SetStep
 REQUIRED: dict[str, Role] = {rpc: ROLE_FOR[effect] for rpc, effect in EFFECT_OF.items()}
 
 
-# The other services on the same port, by full name; None is open to calls without a token.
-OTHER_SERVICES: dict[str, Role | None] = {
+# The other services on the same port, by full name: their effect; None is open to calls without a token.
+OTHER_SERVICES: dict[str, Effect | None] = {
     # Load balancers and orchestrators probe health without credentials.
     "grpc.health.v1.Health": None,
     # The schema is not secret, but a listing of the API is for those who may use it.
-    "grpc.reflection.v1alpha.ServerReflection": Role.READ,
+    "grpc.reflection.v1alpha.ServerReflection": Effect.READ,
 }
 
 AUTHORIZATION = "authorization"
@@ -200,7 +200,10 @@ def required_role(method: str) -> Role | None:
     service, _, name = method.lstrip("/").rpartition("/")
     if service == SERVICE.full_name:
         return REQUIRED.get(name, Role.ADMIN)
-    return OTHER_SERVICES.get(service, Role.ADMIN)
+    if service not in OTHER_SERVICES:
+        return Role.ADMIN
+    effect = OTHER_SERVICES[service]
+    return None if effect is None else ROLE_FOR[effect]
 
 
 def effect_of(rpc: str, request: Any) -> tuple[Effect, str]:

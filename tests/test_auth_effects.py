@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
-from support.auth_tokens import TOKENS, metadata, streams_as, write_token_file
+from support.auth_tokens import OTHER_WORKER_TOKEN, TOKENS, metadata, streams_as, write_token_file
 from support.bidi_stream import duration
 from support.server_process import ServerProcess
 from support.task_stream import TaskStream
@@ -227,40 +227,50 @@ def test_a_worker_adopts_only_its_own_tasks_or_those_of_a_gone_worker(start_serv
         first_stub = pb_grpc.WorkflowStateServiceStub(first_channel)
         second_stub = pb_grpc.WorkflowStateServiceStub(second_channel)
         holder = TaskStream(streams_as(first_stub, Role.WORKER))
-        holder.subscribe([rpc], max_in_flight=2, worker_id="holder")
+        holder.subscribe([rpc], max_in_flight=3, worker_id="holder")
         run = second_stub.CreateRun(pb.CreateRunRequest(workflow="effects-adopt"), metadata=ADMIN).run.run_id
-        for name in ("one", "two"):
+        for name in ("one", "two", "three"):
             step = second_stub.InsertStepState(pb.InsertStepStateRequest(run_id=run, step_name=name, rpc_name=rpc), metadata=ADMIN).step
             second_stub.SetStepScheduled(pb.SetStepScheduledRequest(step_id=step.step_id), metadata=ADMIN)
         tasks = {}
-        for _ in range(2):
+        for _ in range(3):
             task = holder.expect("task")
             tasks[task.step_name] = task
 
-        # Another worker, with a worker token of its own, names the live holder's task: refused, nothing adopted.
-        thief = TaskStream(streams_as(second_stub, Role.WORKER))
-        running = [pb.StepTaskAck(step_id=tasks["one"].step_id, attempt=1)]
-        thief.send(pb.StreamStepTasksRequest(subscribe=pb.StepTaskSubscribe(worker_id="thief", rpc_names=[rpc], max_in_flight=1, running=running)))
-        message = thief.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
-        assert f"attempt 1 of step {tasks['one'].step_id} is held by worker 'holder', which is still connected" in message
-        assert "nothing was adopted" in message
-        step = second_stub.GetStepState(pb.GetStepStateRequest(run_id=run, step_name="one"), metadata=ADMIN).step
-        assert (step.status, step.worker_id) == (pb.STEP_STATUS_RUNNING, "holder")
+        def subscribing(worker_id: str, name: str, token: str) -> TaskStream:
+            stream = TaskStream(streams_as(second_stub, Role.WORKER, token))
+            running = [pb.StepTaskAck(step_id=tasks[name].step_id, attempt=1)]
+            subscribe = pb.StepTaskSubscribe(worker_id=worker_id, rpc_names=[rpc], max_in_flight=1, running=running)
+            stream.send(pb.StreamStepTasksRequest(subscribe=subscribe))
+            return stream
+
+        def stored(name: str) -> pb.StepState:
+            return second_stub.GetStepState(pb.GetStepStateRequest(run_id=run, step_name=name), metadata=ADMIN).step
+
+        # Other workers name the live holder's task: under another worker_id with the same token, or
+        # under the holder's worker_id with another token. Refused, nothing adopted.
+        for worker_id, token in (("thief", TOKENS[Role.WORKER]), ("holder", OTHER_WORKER_TOKEN)):
+            message = subscribing(worker_id, "one", token).expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+            assert f"attempt 1 of step {tasks['one'].step_id} is held by worker 'holder', which is still connected" in message
+            assert "nothing was adopted" in message
+            assert (stored("one").status, stored("one").worker_id) == (pb.STEP_STATUS_RUNNING, "holder")
 
         # The holder's result stands.
         holder.complete(tasks["one"], '{"by": "holder"}')
         assert holder.expect("accepted").status == pb.STEP_STATUS_SUCCEEDED
-        step = second_stub.GetStepState(pb.GetStepStateRequest(run_id=run, step_name="one"), metadata=ADMIN).step
-        assert step.result_json == '{"by": "holder"}'
+        assert stored("one").result_json == '{"by": "holder"}'
 
-        # The holder's server shuts down: its task stays running, its worker gone; another may take it back.
+        # The holder itself, reconnecting (same worker_id and token) while its old stream lives on, takes its task back.
+        again = subscribing("holder", "two", TOKENS[Role.WORKER])
+        assert [(a.step_id, a.attempt) for a in again.expect("subscribed").adopted] == [(tasks["two"].step_id, 1)]
+
+        # The first server shuts down: the task its stream held stays running, its worker gone; any worker may take it back.
         assert first.stop() == 0
         holder.expect_end(grpc.StatusCode.UNAVAILABLE)
-        heir = TaskStream(streams_as(second_stub, Role.WORKER))
-        running = [pb.StepTaskAck(step_id=tasks["two"].step_id, attempt=1)]
-        heir.send(pb.StreamStepTasksRequest(subscribe=pb.StepTaskSubscribe(worker_id="heir", rpc_names=[rpc], max_in_flight=1, running=running)))
-        assert [(a.step_id, a.attempt) for a in heir.expect("subscribed").adopted] == [(tasks["two"].step_id, 1)]
-        heir.complete(tasks["two"], '{"by": "heir"}')
-        assert heir.expect("accepted").status == pb.STEP_STATUS_SUCCEEDED
-        heir.close()
-        assert heir.next() == grpc.StatusCode.OK
+        heir = subscribing("heir", "three", OTHER_WORKER_TOKEN)
+        assert [(a.step_id, a.attempt) for a in heir.expect("subscribed").adopted] == [(tasks["three"].step_id, 1)]
+        for stream, name in ((again, "two"), (heir, "three")):
+            stream.complete(tasks[name], '{"by": "the stream that took it back"}')
+            assert stream.expect("accepted").status == pb.STEP_STATUS_SUCCEEDED
+            stream.close()
+            assert stream.next() == grpc.StatusCode.OK

@@ -359,7 +359,8 @@ CREATE TABLE workflows.worker_streams (
     server_id uuid NOT NULL,
     server_address text NOT NULL,
     connect_time timestamp with time zone DEFAULT now() NOT NULL,
-    heartbeat_time timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_time timestamp with time zone DEFAULT now() NOT NULL,
+    credential text
 );
 
 CREATE TABLE workflows.workflow_versions (

@@ -83,11 +83,18 @@ class TaskStore:
         return row["due"] if row else None
 
     async def adopt(
-        self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
+        self,
+        attempts: list[tuple[uuid.UUID, int]],
+        *,
+        worker_id: str,
+        stream_id: uuid.UUID,
+        task_lease: timedelta,
+        credential: str | None = None,
     ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:
         """Make these attempts, still running and handed out, this stream's; return those adopted
         (step_id, attempt, run_id). FailedPrecondition, and nothing adopted, when one is held by
-        another worker (another worker_id) whose stream is still connected."""
+        another worker (another worker_id, or another token's `credential`) whose stream is still
+        connected."""
         if not attempts:
             return []
         rows = await self._sql.fetch_all(
@@ -99,6 +106,7 @@ class TaskStore:
                 "stream_id": stream_id,
                 "task_lease": task_lease,
                 "held_status": held_by_worker().value,
+                "credential": credential,
             },
         )
         for row in rows:
@@ -106,7 +114,7 @@ class TaskStore:
                 raise errors.FailedPrecondition(
                     f"subscribe.running: attempt {row['attempt_count']} of step {row['step_id']} is held by worker "
                     f"{row['holder']!r}, which is still connected: a worker takes back only tasks it holds under its own "
-                    "worker_id, or whose worker is gone; nothing was adopted"
+                    "worker_id and token, or whose worker is gone; nothing was adopted"
                 )
         return [(row["step_id"], row["attempt_count"], row["run_id"]) for row in rows]
 

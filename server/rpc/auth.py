@@ -168,6 +168,10 @@ EFFECT_BY_REQUEST: dict[str, RequestEffect] = {"UpdateRunStatus": RequestEffect(
 # does not cover WORKER_TASK is marked (caller.py) and the statement refuses such a step.
 STEP_WRITES: frozenset[str] = frozenset({"ClaimStep", "SetStepRunning", "SetStepResult", "SetStepError"})
 
+# The worker streams: served knowing the fingerprint of their token, so a worker takes back a task
+# of a connected stream only under the same worker_id and token (caller.py).
+WORKER_STREAMS: frozenset[str] = frozenset({"StreamStepTasks"})
+
 # The role each RPC requires whatever its request: its EFFECT_OF's.
 REQUIRED: dict[str, Role] = {rpc: ROLE_FOR[effect] for rpc, effect in EFFECT_OF.items()}
 
@@ -263,7 +267,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         if required is None:
             return handler
         try:
-            role = self._role_of(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+            digest, role = self._role_of(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
             ours = method.startswith(f"/{SERVICE.full_name}/")
             if name == "Batch" and ours:
                 return self._batch_checked(handler, role)
@@ -271,6 +275,8 @@ class TokenAuth(grpc.aio.ServerInterceptor):
                 raise _denied(role, f"call {name}", required)
             if ours and (name in EFFECT_BY_REQUEST or (name in STEP_WRITES and role not in _TAKES_WORKER_TASKS)):
                 return self._request_checked(handler, name, role)
+            if ours and name in WORKER_STREAMS:
+                return _credentialed(handler, digest)
         except Refused as refused:
             return self._refusing(handler, name, refused)
         return handler
@@ -281,7 +287,8 @@ class TokenAuth(grpc.aio.ServerInterceptor):
             known = self._methods[method] = (method.rpartition("/")[2], required_role(method))
         return known
 
-    def _role_of(self, metadata: Any) -> Role:
+    def _role_of(self, metadata: Any) -> tuple[bytes, Role]:
+        """The presented token's SHA-256 and its role; Refused (UNAUTHENTICATED) without a known one."""
         values = [value for key, value in metadata or () if key == AUTHORIZATION]
         if not values:
             raise Refused(
@@ -293,10 +300,11 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         value = values[0]
         if isinstance(value, bytes) or not value[: len(_SCHEME)].lower() == _SCHEME or not value[len(_SCHEME) :].strip():
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "malformed authorization metadata: expected 'Bearer <token>'")
-        role = self._roles.get(token_hash(value[len(_SCHEME) :].strip()))
+        digest = token_hash(value[len(_SCHEME) :].strip())
+        role = self._roles.get(digest)
         if role is None:
             raise Refused(grpc.StatusCode.UNAUTHENTICATED, "unknown token: this server has no such token (see its --auth-tokens file)")
-        return role
+        return digest, role
 
     def _count(self, name: str, refused: Refused) -> None:
         # No duration: a refusal says nothing of how long the RPC takes to serve.
@@ -359,6 +367,22 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         )
 
 
+def _credentialed(handler: grpc.RpcMethodHandler, digest: bytes) -> grpc.RpcMethodHandler:
+    """A worker's stream, served knowing its token's fingerprint (caller.py): the first 16 hex
+    digits of its SHA-256, enough to tell the tokens of one file apart, and less than the file holds."""
+    serve = handler.stream_stream
+    assert serve is not None
+    fingerprint = digest.hex()[:16]
+
+    async def credentialed(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+        with caller.authenticated(fingerprint):
+            return await serve(request_iterator, context)
+
+    return grpc.stream_stream_rpc_method_handler(
+        credentialed, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
 async def _serve(serve: Callable[..., Awaitable[Any]], request: Any, context: grpc.aio.ServicerContext, *, takes_worker_tasks: bool) -> Any:
     if takes_worker_tasks:
         return await serve(request, context)
@@ -389,6 +413,7 @@ __all__ = [
     "REQUIRED",
     "ROLE_FOR",
     "STEP_WRITES",
+    "WORKER_STREAMS",
     "Effect",
     "RequestEffect",
     "TokenAuth",

@@ -1,4 +1,5 @@
-"""What the caller may do that only a statement can decide: whether it may take a worker's task.
+"""What a statement must know of the caller: whether it may take a worker's task, and, for a
+worker's stream, which token it authenticated with.
 
 Whether a step is a worker's task (a worker's stream holds it, or a connected worker serves its
 rpc name and it is due) is known only in the statement that writes the step, so the auth
@@ -7,7 +8,10 @@ caller whose role may not take worker tasks (worker_tasks_refused); the servicer
 to the store, whose statement refuses such a step. Without --auth-tokens nothing marks a call and
 every caller may: no interceptor, no cost.
 
-A context variable, not an argument: it is set in the task that serves the call and inherited by
+A worker's stream is marked with its token's fingerprint (credential): a worker takes back a task
+of a stream still connected only under the same worker_id and token (dispatch.sql, adopt_tasks).
+
+Context variables, not arguments: it is set in the task that serves the call and inherited by
 the tasks a Batch runs its operations in.
 """
 
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 
 _TAKES_WORKER_TASKS: ContextVar[bool] = ContextVar("takes_worker_tasks", default=True)
+_CREDENTIAL: ContextVar[str | None] = ContextVar("credential", default=None)
 
 
 def takes_worker_tasks() -> bool:
@@ -35,4 +40,19 @@ def worker_tasks_refused() -> Iterator[None]:
         _TAKES_WORKER_TASKS.reset(token)
 
 
-__all__ = ["takes_worker_tasks", "worker_tasks_refused"]
+def credential() -> str | None:
+    """The fingerprint of the token the call being served came with; None without auth."""
+    return _CREDENTIAL.get()
+
+
+@contextlib.contextmanager
+def authenticated(fingerprint: str) -> Iterator[None]:
+    """Within this block, the call being served came with the token of this fingerprint."""
+    token = _CREDENTIAL.set(fingerprint)
+    try:
+        yield
+    finally:
+        _CREDENTIAL.reset(token)
+
+
+__all__ = ["authenticated", "credential", "takes_worker_tasks", "worker_tasks_refused"]

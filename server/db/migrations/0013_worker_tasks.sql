@@ -1,6 +1,12 @@
--- 0013: which steps are worker tasks, and which worker streams are still there: decided in the
--- statements that write steps (state.sql: set_step_status, claim_step) and adopt tasks
+-- 0013: which steps are worker tasks, and which worker streams are still there and whose: decided
+-- in the statements that write steps (state.sql: set_step_status, claim_step) and adopt tasks
 -- (dispatch.sql: adopt_tasks), so the decision and the write are one statement.
+
+-- The token a stream's worker authenticated with, as a fingerprint (the first 16 hex digits of
+-- its SHA-256; NULL on a server without --auth-tokens): a worker takes back a task of a stream
+-- still connected only under the same worker_id and token, so a worker_id alone, which any
+-- worker may claim, does not suffice.
+ALTER TABLE {schema}.worker_streams ADD COLUMN credential text;
 
 -- Whether the stream's worker is still connected to some server: its row (worker_streams) was
 -- heartbeaten within its task lease. A stream that ended has no row; one whose server died keeps

@@ -141,6 +141,7 @@ EFFECT_OF: dict[str, Effect] = {
     "DeleteDispatchDefaults": Effect.SET_DISPATCH_DEFAULTS,
 }
 
+# The status a cancel moves a run to, as the proto numbers it.
 _CANCELLED = convert.RUN_STATUS_TO_PROTO[run_target(RunVia.CANCEL)]
 
 
@@ -156,8 +157,7 @@ class RequestEffect:
 
 def _cancels(request: pb.UpdateRunStatusRequest) -> str | None:
     """UpdateRunStatus to the status a cancel moves a run to is a cancel, as CancelRun is."""
-    cancelled = convert.RUN_STATUS_TO_PROTO[run_target(RunVia.CANCEL)]
-    return f"UpdateRunStatus to {pb.RunStatus.Name(cancelled)}" if request.status == cancelled else None
+    return f"UpdateRunStatus to {pb.RunStatus.Name(_CANCELLED)}" if request.status == _CANCELLED else None
 
 
 # The RPCs whose request can give them another effect than EFFECT_OF's.
@@ -232,13 +232,15 @@ def _denied(role: Role, what: str, required: Role) -> Refused:
 
 def _checked(role: Role, rpc: str, request: Any, where: str = "") -> Refused | None:
     """The refusal of a call of `rpc` with `request` by a `role` token, if refused (the effect of
-    the request; the effect of the step it writes is the statement's to check)."""
+    the request; the effect of the step it writes is the statement's to check). `where` places
+    the call ("operation 2 of the Batch")."""
     effect, how = effect_of(rpc, request)
     required = ROLE_FOR[effect]
     if _may(role, required):
         return None
-    what = f"{how}{where}" if how.startswith("call ") else f"{effect.value} ({how}{where})"
-    return _denied(role, what, required)
+    if how == f"call {rpc}":
+        return _denied(role, f"{how} ({where})" if where else how, required)
+    return _denied(role, f"{effect.value} ({how}, {where})" if where else f"{effect.value} ({how})", required)
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):
@@ -356,7 +358,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
                 kind = operation.WhichOneof("operation")
                 if kind is None:
                     continue  # the servicer refuses the empty operation, naming it
-                refused = _checked(role, RPC_OF[kind], getattr(operation, kind), f" (operation {index} of the Batch)")
+                refused = _checked(role, RPC_OF[kind], getattr(operation, kind), f"operation {index} of the Batch")
                 if refused is not None:
                     self._count("Batch", refused)
                     await context.abort(refused.code, refused.message)

@@ -224,6 +224,12 @@ def _may(role: Role, required: Role) -> bool:
     return required in COVERS[role]
 
 
+def _request_may_refuse(rpc: str, role: Role) -> bool:
+    """Whether some request of `rpc` has an effect `role` may not have (then each is checked)."""
+    by_request = EFFECT_BY_REQUEST.get(rpc)
+    return by_request is not None and not _may(role, ROLE_FOR[by_request.effect])
+
+
 def _denied(role: Role, what: str, required: Role) -> Refused:
     """The refusal of a `role` token doing `what` ("call CreateRun", "cancel a run (...)")."""
     needs = f"a {required.value!r} or 'admin' token" if required is not Role.ADMIN else "an 'admin' token"
@@ -275,7 +281,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
                 return self._batch_checked(handler, role)
             if not _may(role, required):
                 raise _denied(role, f"call {name}", required)
-            if ours and (name in EFFECT_BY_REQUEST or (name in STEP_WRITES and role not in _TAKES_WORKER_TASKS)):
+            if ours and (_request_may_refuse(name, role) or (name in STEP_WRITES and role not in _TAKES_WORKER_TASKS)):
                 return self._request_checked(handler, name, role)
             if ours and name in WORKER_STREAMS:
                 return _credentialed(handler, digest)

@@ -20,6 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
+from support.auth_tokens import TOKENS, metadata, write_token_file
 from support.bidi_stream import BidiStream, duration
 from support.metrics import metrics_address, scrape
 from support.server_process import ServerProcess
@@ -35,25 +36,19 @@ from workflowstate.client import (
     WorkflowStateClient,
 )
 from workflowstate.server.rpc.auth import REQUIRED, SERVICE
+from workflowstate.server.rpc.batch import RPC_OF
 from workflowstate.server.rpc.tokens import COVERS, Role, token_line
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
-TOKENS = {role: f"test-{role.value}-{uuid.uuid4().hex}" for role in Role}
 WRONG_TOKEN = f"test-wrong-{uuid.uuid4().hex}"
 AUTH_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 SCHEMA = f"auth_{uuid.uuid4().hex[:8]}"
 
 
-def metadata(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
-
-
 @pytest.fixture(scope="module")
 def auth_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    folder = tmp_path_factory.mktemp("auth")
-    tokens = folder / "tokens.txt"
-    tokens.write_text("# one token per role\n" + "".join(token_line(TOKENS[role], role, role.value) + "\n" for role in Role))
+    tokens = write_token_file(tmp_path_factory.mktemp("auth"))
     server = ServerProcess(
         database_url, SCHEMA, "--auth-tokens", str(tokens), "--metrics-listen", "127.0.0.1:0", "--log-level", "debug"
     ).start()
@@ -170,6 +165,7 @@ REQUESTS: dict[str, Callable[[Fixtures], Any]] = {
 }
 
 RPCS = [method.name for method in SERVICE.methods]
+BATCH_KIND = {rpc: kind for kind, rpc in RPC_OF.items()}
 RESPONDED = "a response"  # the outcome of a stream that sent a first message
 
 
@@ -217,13 +213,26 @@ def admin_outcomes(stub, rows) -> dict[str, Any]:
 def test_each_role_on_each_rpc(stub, rows, admin_outcomes, rpc: str, role: Role) -> None:
     code, message = outcome(stub, rpc, REQUESTS[rpc](rows), metadata(TOKENS[role]))
     required = REQUIRED.get(rpc, Role.ADMIN)
+    needs = "an 'admin' token" if required is Role.ADMIN else f"a {required.value!r} or 'admin' token"
     if required in COVERS[role]:
         assert code not in AUTH_CODES, (code, message)
         assert code == admin_outcomes[rpc], (code, message)
     else:
         assert code == grpc.StatusCode.PERMISSION_DENIED, (code, message)
-        needs = "an 'admin' token" if required is Role.ADMIN else f"a {required.value!r} or 'admin' token"
         assert message == f"a {role.value!r} token may not call {rpc}: it needs {needs}"
+    # The same call as a Batch operation: the same decision.
+    kind = BATCH_KIND.get(rpc)
+    if kind is None:
+        return
+    batch = pb.BatchRequest(operations=[pb.BatchOperation(**{kind: REQUESTS[rpc](rows)})])
+    code, message = outcome(stub, "Batch", batch, metadata(TOKENS[role]))
+    if required in COVERS[role]:
+        assert code == grpc.StatusCode.OK, (code, message)
+    else:
+        assert (code, message) == (
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"a {role.value!r} token may not call {rpc} (operation 0 of the Batch): it needs {needs}",
+        )
 
 
 def test_admin_outcomes_are_never_refusals(admin_outcomes) -> None:

@@ -165,13 +165,13 @@ def test_a_run_finished_by_its_workflow_under_a_running_attempt_tells_the_worker
 
 def test_a_worker_that_reconnects_holding_a_cancelled_task_is_told_again(stub, rpc) -> None:
     first = TaskStream(stub)
-    first.subscribe([rpc], max_in_flight=1)
+    first.subscribe([rpc], max_in_flight=1, worker_id="back")
     [step] = scheduled_steps(stub, rpc, 1)
     task = first.expect("task")
     stub.CancelRun(pb.CancelRunRequest(run_id=step.run_id, reason="while you were away"))
     assert first.expect("cancel").step_id == task.step_id
     # The worker goes away before it answers (its attempt is not failed as lost: the run is over),
-    # and comes back naming the task it holds.
+    # and comes back (under its own worker_id) naming the task it holds.
     first.cancel()
     second = TaskStream(stub)
     held = pb.StepTaskAck(step_id=task.step_id, attempt=task.attempt)

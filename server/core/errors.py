@@ -46,6 +46,11 @@ class Overloaded(WorkflowStateError):
     and gRPC clients retry UNAVAILABLE at once, adding load where there is too much already."""
 
 
+class PermissionDenied(WorkflowStateError):
+    """The caller's token may not do this to this row (a step that is a worker's task), although
+    its role lets it make the call: nothing was written."""
+
+
 class TooLarge(WorkflowStateError):
     """What the caller asked for would grow a stored value past the server's limit (a run's state
     variables past the payload limit): nothing was written."""
@@ -66,6 +71,7 @@ STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     Aborted: grpc.StatusCode.ABORTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,

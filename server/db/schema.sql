@@ -158,6 +158,20 @@ CREATE FUNCTION workflows.step_for_write(step_id uuid, given_key text, given_tok
     LEFT JOIN "workflows".fence_check(l.lease_key, step_for_write.given_token) AS f ON true
 $$;
 
+CREATE FUNCTION workflows.worker_stream_live(stream uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (SELECT FROM "workflows".worker_streams w WHERE w.stream_id = stream AND w.heartbeat_time + w.task_lease >= now())
+$$;
+
+CREATE FUNCTION workflows.worker_task(status text, rpc text, task_stream uuid, due_statuses text[]) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT task_stream IS NOT NULL
+        OR (status = ANY(due_statuses) AND rpc <> ''
+            AND EXISTS (SELECT FROM "workflows".worker_streams w WHERE rpc = ANY(w.rpc_names) AND w.heartbeat_time + w.task_lease >= now()))
+$$;
+
 CREATE TABLE workflows.dispatch_defaults (
     rpc_name text NOT NULL,
     retries integer,
@@ -345,7 +359,8 @@ CREATE TABLE workflows.worker_streams (
     server_id uuid NOT NULL,
     server_address text NOT NULL,
     connect_time timestamp with time zone DEFAULT now() NOT NULL,
-    heartbeat_time timestamp with time zone DEFAULT now() NOT NULL
+    heartbeat_time timestamp with time zone DEFAULT now() NOT NULL,
+    credential text
 );
 
 CREATE TABLE workflows.workflow_versions (

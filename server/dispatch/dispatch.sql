@@ -115,13 +115,38 @@ WHERE s.status = ANY(%(from_statuses)s::text[]) AND s.rpc_name = ANY(%(rpc_names
 -- adopt_tasks --
 -- A reconnected worker's tasks from an earlier stream become this stream's, with a fresh task
 -- lease (never past its start_to_close timeout): those still running at the given attempt and
--- handed out by the server.
-UPDATE {schema}.steps s
-SET task_stream_id = %(stream_id)s::uuid, worker_id = %(worker_id)s::text,
-    task_expire_time = least(now() + %(task_lease)s::interval, s.task_timeout_time)
-FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
-WHERE s.step_id = i.step_id AND s.attempt_count = i.attempt AND s.status = %(held_status)s::text AND s.task_stream_id IS NOT NULL
-RETURNING s.step_id, s.attempt_count, s.run_id;
+-- handed out by the server. A worker takes back only what is its own: an attempt whose stream's
+-- worker is gone (worker_stream_live), or one held under its own worker_id by a stream of the same
+-- token (credential; both NULL without auth). An attempt another worker holds while its stream is
+-- live is `not_held`, and then nothing is adopted (the subscribe is refused whole). One row per
+-- attempt found running: its outcome (`changed` when adopted) and its holder; attempts not
+-- running are left out.
+WITH sent AS (
+    SELECT * FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
+), current_step AS (
+    SELECT s.step_id, s.attempt_count, s.run_id, s.worker_id, s.task_stream_id
+    FROM {schema}.steps s JOIN sent i ON i.step_id = s.step_id AND i.attempt = s.attempt_count
+    WHERE s.status = %(held_status)s::text AND s.task_stream_id IS NOT NULL
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s
+), decided AS (
+    SELECT c.*,
+           CASE WHEN NOT {schema}.worker_stream_live(c.task_stream_id) THEN 'changed'
+                WHEN c.worker_id = %(worker_id)s::text
+                     AND (SELECT w.credential FROM {schema}.worker_streams w WHERE w.stream_id = c.task_stream_id)
+                         IS NOT DISTINCT FROM %(credential)s::text THEN 'changed'
+                ELSE 'not_held' END AS outcome
+    FROM current_step c
+), adopted AS (
+    UPDATE {schema}.steps s
+    SET task_stream_id = %(stream_id)s::uuid, worker_id = %(worker_id)s::text,
+        task_expire_time = least(now() + %(task_lease)s::interval, s.task_timeout_time)
+    FROM decided d
+    WHERE s.step_id = d.step_id AND NOT EXISTS (SELECT FROM decided WHERE outcome <> 'changed')
+    RETURNING s.step_id
+)
+SELECT d.outcome, d.step_id, d.attempt_count, d.run_id, d.worker_id AS holder FROM decided d
+ORDER BY d.step_id;
 
 -- finished_runs --
 -- Of the given runs, those that are finished (no longer in open_run_statuses), with their status
@@ -228,9 +253,9 @@ FROM decided d LEFT JOIN changed ch ON ch.step_id = d.sent_step_id;
 -- A stream subscribed (or heartbeats again after its row was swept while the database was away):
 -- its row, as of now.
 INSERT INTO {schema}.worker_streams
-    (stream_id, worker_id, rpc_names, max_in_flight, tasks_in_flight, task_lease, server_id, server_address)
+    (stream_id, worker_id, rpc_names, max_in_flight, tasks_in_flight, task_lease, server_id, server_address, credential)
 VALUES (%(stream_id)s::uuid, %(worker_id)s::text, %(rpc_names)s::text[], %(max_in_flight)s::integer, %(tasks_in_flight)s::integer,
-        %(task_lease)s::interval, %(server_id)s::uuid, %(server_address)s::text)
+        %(task_lease)s::interval, %(server_id)s::uuid, %(server_address)s::text, %(credential)s::text)
 ON CONFLICT (stream_id) DO UPDATE SET tasks_in_flight = EXCLUDED.tasks_in_flight, heartbeat_time = now()
 RETURNING stream_id;
 
@@ -246,9 +271,10 @@ WITH extended AS (
     RETURNING step_id
 ), noted AS (
     INSERT INTO {schema}.worker_streams
-        (stream_id, worker_id, rpc_names, max_in_flight, tasks_in_flight, task_lease, server_id, server_address)
+        (stream_id, worker_id, rpc_names, max_in_flight, tasks_in_flight, task_lease, server_id, server_address, credential)
     VALUES (%(stream_id)s::uuid, %(worker_id)s::text, %(rpc_names)s::text[], %(max_in_flight)s::integer,
-            cardinality(%(step_ids)s::uuid[]), %(task_lease)s::interval, %(server_id)s::uuid, %(server_address)s::text)
+            cardinality(%(step_ids)s::uuid[]), %(task_lease)s::interval, %(server_id)s::uuid, %(server_address)s::text,
+            %(credential)s::text)
     ON CONFLICT (stream_id) DO UPDATE SET tasks_in_flight = EXCLUDED.tasks_in_flight, heartbeat_time = now()
 )
 SELECT count(*) AS extended FROM extended;

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from ..core import errors
 from ..db.database import Database, Row
-from ..state.outcomes import Op, Write, checked, refusal
+from ..state.outcomes import Op, Outcome, Write, checked, refusal
 from ..state.store import FailureRecord, RunsChanged, ignore_runs_changed
 from ..state.transitions import StepStatus, Via, held_by_worker, only_target, open_run_statuses, step_sources
 
@@ -83,10 +83,18 @@ class TaskStore:
         return row["due"] if row else None
 
     async def adopt(
-        self, attempts: list[tuple[uuid.UUID, int]], *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
+        self,
+        attempts: list[tuple[uuid.UUID, int]],
+        *,
+        worker_id: str,
+        stream_id: uuid.UUID,
+        task_lease: timedelta,
+        credential: str | None = None,
     ) -> list[tuple[uuid.UUID, int, uuid.UUID]]:
         """Make these attempts, still running and handed out, this stream's; return those adopted
-        (step_id, attempt, run_id)."""
+        (step_id, attempt, run_id). FailedPrecondition, and nothing adopted, when one is held by
+        another worker (another worker_id, or another token's `credential`) whose stream is still
+        connected."""
         if not attempts:
             return []
         rows = await self._sql.fetch_all(
@@ -98,8 +106,16 @@ class TaskStore:
                 "stream_id": stream_id,
                 "task_lease": task_lease,
                 "held_status": held_by_worker().value,
+                "credential": credential,
             },
         )
+        for row in rows:
+            if row["outcome"] != Outcome.CHANGED:
+                raise errors.FailedPrecondition(
+                    f"subscribe.running: attempt {row['attempt_count']} of step {row['step_id']} is held by worker "
+                    f"{row['holder']!r}, which is still connected: a worker takes back only tasks it holds under its own "
+                    "worker_id and token, or whose worker is gone; nothing was adopted"
+                )
         return [(row["step_id"], row["attempt_count"], row["run_id"]) for row in rows]
 
     async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[Row]:

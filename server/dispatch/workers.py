@@ -43,6 +43,8 @@ class WorkerStream:
     rpc_names: list[str]
     max_in_flight: int
     task_lease: timedelta
+    # The fingerprint of the token its worker authenticated with (None without auth; see caller.py).
+    credential: str | None = None
 
     def params(self, server: ServerIdentity) -> dict[str, object]:
         return {
@@ -53,6 +55,7 @@ class WorkerStream:
             "task_lease": self.task_lease,
             "server_id": server.server_id,
             "server_address": server.address,
+            "credential": self.credential,
         }
 
 

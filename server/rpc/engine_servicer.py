@@ -20,7 +20,7 @@ from ..state.outcomes import Outcome
 from ..state.store import Fence, StateStore
 from ..state.transitions import VERSION_START
 from ..state.versions import VersionStore
-from . import convert, validation
+from . import caller, convert, validation
 
 # ListStalledRuns' max_runs and ListUndispatchedSteps' max_steps (as the proto says).
 MAX_ENGINE_LIST = 1000
@@ -74,7 +74,9 @@ class EngineStateRpcs:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
         rpc_name = validation.check_name("rpc_name", request.rpc_name, required=False)
-        row = await self._call(context, self._store.claim_step(run_id, step_name, rpc_name, fence=self._fence(request)))
+        fence = self._fence(request)
+        claim = self._store.claim_step(run_id, step_name, rpc_name, fence=fence, takes_worker_tasks=caller.takes_worker_tasks())
+        row = await self._call(context, claim)
         return pb.ClaimStepResponse(claimed=row["outcome"] == Outcome.CHANGED, step=convert.step_to_proto(row))
 
     async def update_run_state(

@@ -41,7 +41,7 @@ from ..state.transitions import (
     run_target,
 )
 from ..state.versions import VersionStore
-from . import convert, page_tokens, step_options, validation
+from . import caller, convert, page_tokens, step_options, validation
 from .batch import BatchRunner
 from .defaults_servicer import DispatchDefaultsRpcs
 from .engine_servicer import EngineStateRpcs, planned_steps_from_proto
@@ -294,7 +294,10 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
 
     async def set_step_running(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.RUNNING, fence=self._fence(request)))
+        fence = self._fence(request)
+        row = await self._call(
+            context, self._store.set_step_status(step_id, StepStatus.RUNNING, fence=fence, takes_worker_tasks=caller.takes_worker_tasks())
+        )
         return pb.SetStepRunningResponse(step=convert.step_to_proto(row))
 
     SetStepRunning = unary("SetStepRunning", set_step_running)
@@ -302,7 +305,13 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
     async def set_step_result(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         result_json = self._json("result_json", request.result_json)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.SUCCEEDED, result_json=result_json, fence=self._fence(request)))
+        fence = self._fence(request)
+        row = await self._call(
+            context,
+            self._store.set_step_status(
+                step_id, StepStatus.SUCCEEDED, result_json=result_json, fence=fence, takes_worker_tasks=caller.takes_worker_tasks()
+            ),
+        )
         return pb.SetStepResultResponse(step=convert.step_to_proto(row))
 
     SetStepResult = unary("SetStepResult", set_step_result)
@@ -312,7 +321,11 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         if not request.HasField("error"):
             raise errors.InvalidArgument("error is required")
         error = self._failure("error", request.error)
-        row = await self._call(context, self._store.set_step_status(step_id, StepStatus.FAILED, error=error, fence=self._fence(request)))
+        fence = self._fence(request)
+        row = await self._call(
+            context,
+            self._store.set_step_status(step_id, StepStatus.FAILED, error=error, fence=fence, takes_worker_tasks=caller.takes_worker_tasks()),
+        )
         return pb.SetStepErrorResponse(step=convert.step_to_proto(row))
 
     SetStepError = unary("SetStepError", set_step_error)

@@ -30,7 +30,7 @@ from ..core import errors
 from ..dispatch.dispatcher import TaskDispatcher, start_to_close_timeout
 from ..dispatch.workers import WorkerStream
 from ..state.transitions import RunStatus, StepStatus
-from . import convert, task_updates, validation
+from . import caller, convert, task_updates, validation
 from .streams import StreamSession
 
 log = logging.getLogger("workflowstate.server.dispatch")
@@ -213,9 +213,12 @@ class TaskSession(StreamSession):
             raise errors.InvalidArgument(f"subscribe.max_in_flight must be 1 to {MAX_IN_FLIGHT}, got {subscribe.max_in_flight}")
         task_lease = self._task_lease(subscribe)
         running = self._running_tasks(subscribe)
-        adopted = await self._dispatcher.tasks.adopt(running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease)
+        credential = caller.credential()
+        adopted = await self._dispatcher.tasks.adopt(
+            running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease, credential=credential
+        )
         self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease, subscribe.bulk)
-        self._worker_stream = WorkerStream(self._stream_id, worker_id, rpc_names, subscribe.max_in_flight, task_lease)
+        self._worker_stream = WorkerStream(self._stream_id, worker_id, rpc_names, subscribe.max_in_flight, task_lease, credential)
         # Listed by ListWorkers from now until the stream ends (close deletes the row).
         await self._dispatcher.workers.connected(self._worker_stream, len(adopted))
         self._in_flight.update((step_id, attempt) for step_id, attempt, _ in adopted)

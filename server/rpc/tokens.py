@@ -19,16 +19,17 @@ from pathlib import Path
 
 
 class Role(enum.Enum):
-    """What a token may do. An RPC requires a role (server/rpc/auth.py keeps the table); a token
-    may call it when its own role covers that one (COVERS)."""
+    """What a token may do. Each effect requires a role (server/rpc/auth.py keeps the one table,
+    ROLE_FOR); a token may have it when its own role covers that one (COVERS)."""
 
     READ = "read"  # gets, lists, watching runs and events
-    WORKER = "worker"  # StreamStepTasks, and what read may
-    WRITE = "write"  # state writes, Batch, leases, and what read may
-    ADMIN = "admin"  # everything, including what no other role may
+    WORKER = "worker"  # workers' tasks (StreamStepTasks), and what read may
+    WRITE = "write"  # runs, steps the engine runs, leases, schedules, and what read may
+    ADMIN = "admin"  # everything, including what no other role may (cancels, erasing runs, settings)
 
 
-# Not a ladder: a worker token cannot write state, a write token cannot take worker tasks.
+# Not a ladder: a worker token cannot write state, a write token cannot take worker tasks (not
+# through ClaimStep or the set-status calls either: auth.py, caller.py).
 COVERS: dict[Role, frozenset[Role]] = {
     Role.READ: frozenset({Role.READ}),
     Role.WORKER: frozenset({Role.READ, Role.WORKER}),

@@ -20,6 +20,7 @@ one text column `outcome`, decided in SQL in the same statement that locks and w
   wrong_rpc           (ClaimStep) the step runs another function than the one the caller names
   missing_child       (SetStepChildRun) no run has the child run's id
   too_large           (UpdateRunState) the run's state would grow past the payload limit
+  worker_task         (set status, ClaimStep) the step is a worker's task, and the caller's token may not take one
 
 `checked` is the one place that turns an outcome into the row (changed, same) or the server's
 error with its message. An outcome it does not know is a bug in a statement, never the caller's
@@ -27,7 +28,7 @@ fault: it raises OutcomeBug, which the servicer answers as INTERNAL.
 
 Refusals are checked in this order in every statement (the first that applies wins): missing,
 unknown_fence, stale_fence, wrong_attempt, wrong_rpc, missing_child, same / different_payload,
-finished_run, illegal_transition, not_held, timed_out, too_large; duplicate_name and request_id_reused
+worker_task, finished_run, illegal_transition, not_held, timed_out, too_large; duplicate_name and request_id_reused
 come from the insert itself.
 """
 
@@ -62,6 +63,7 @@ class Outcome(str, enum.Enum):
     WRONG_RPC = "wrong_rpc"
     MISSING_CHILD = "missing_child"
     TOO_LARGE = "too_large"
+    WORKER_TASK = "worker_task"
 
 
 # The one error class of each outcome; None: the write succeeded (the row is the answer).
@@ -82,6 +84,7 @@ ERROR_CLASS: dict[Outcome, type[errors.WorkflowStateError] | None] = {
     Outcome.WRONG_RPC: errors.FailedPrecondition,
     Outcome.MISSING_CHILD: errors.NotFound,
     Outcome.TOO_LARGE: errors.TooLarge,
+    Outcome.WORKER_TASK: errors.PermissionDenied,
 }
 
 
@@ -169,7 +172,7 @@ def refusal(outcome: str | None, write: Write, row: Mapping[str, Any]) -> errors
     if error_class is None:
         return None
     message = _message(known, write, row)
-    if error_class is errors.FailedPrecondition:
+    if error_class in (errors.FailedPrecondition, errors.PermissionDenied):
         message += "; nothing was written"
     return error_class(message)
 
@@ -213,6 +216,17 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
             if holder is None:
                 return f"{write.subject} is {prior} but was not handed to a worker stream"
             return f"{write.subject} is held by another stream (worker {holder!r}), not this one"
+        case Outcome.WORKER_TASK:
+            holder = row.get("worker_id")
+            why = (
+                f"worker {holder!r} holds its attempt {row.get('attempt_count')}"
+                if holder
+                else f"it is due for the connected workers of rpc_name {row.get('rpc_name')!r}"
+            )
+            return (
+                f"{write.subject} is a worker's task ({why}): only a 'worker' token takes it and reports its result, "
+                "through StreamStepTasks (or an 'admin' token)"
+            )
         case Outcome.TIMED_OUT:
             return f"{write.subject} timed out: it ran past its start_to_close, and fails as timed out"
         case Outcome.DIFFERENT_PAYLOAD:

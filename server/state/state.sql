@@ -16,6 +16,7 @@
 --   missing_child      (set_step_child_run) no run has the child run's id
 --   same               already in the target status with the same payload: nothing written
 --   different_payload  already in the target status with another result / error / output
+--   worker_task        (set_step_status, claim_step) the step is a worker's task and the caller may not take one
 --   finished_run       the run is finished: no more run or step writes
 --   illegal_transition the current status is not one of from_statuses
 --   not_held           (a worker's report) the attempt is not held by the reporting stream
@@ -159,6 +160,8 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- is made on the latest committed rows.
 -- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
 -- change (wrong_attempt, not_held), and repeating the result it stored is `same`.
+-- With refuse_worker_tasks (a caller whose token may not take worker tasks), a step that is a
+-- worker task (function worker_task) is not moved: worker_task.
 -- Scheduling may replace the step's options (opt_*, NULL: keep the stored one) and starts the
 -- attempt's schedule_to_start clock at its due time (start_timeout_time).
 WITH decided AS (
@@ -168,6 +171,9 @@ WITH decided AS (
                          WHEN c.status = %(to_status)s::text THEN
                              CASE WHEN c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb
                                   THEN 'same' ELSE 'different_payload' END
+                         WHEN %(refuse_worker_tasks)s::boolean
+                              AND {schema}.worker_task(c.status, c.rpc_name, c.task_stream_id, %(worker_due_statuses)s::text[])
+                              THEN 'worker_task'
                          WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
                          WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
@@ -264,6 +270,8 @@ FROM decided d LEFT JOIN changed ch ON true;
 -- next_attempt_from (failed) it starts its next attempt there, as create_retry_attempt does. A
 -- step in any other status is not claimed: `same`, returned as it is, nothing written (also when
 -- its run is finished: a duplicate message after the end is answered, not refused).
+-- With refuse_worker_tasks, a claimable step that is a worker task (function worker_task:
+-- due for a connected worker of its rpc name) is not claimed: worker_task.
 WITH current_step AS (
     SELECT s AS step, s.step_id, s.status, s.rpc_name, r.status AS run_status,
            COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
@@ -276,6 +284,9 @@ WITH current_step AS (
                 WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN c.rpc_name <> '' AND c.rpc_name <> %(rpc_name)s::text THEN 'wrong_rpc'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'same'
+                WHEN %(refuse_worker_tasks)s::boolean
+                     AND {schema}.worker_task(c.status, c.rpc_name, (c.step).task_stream_id, %(worker_due_statuses)s::text[])
+                     THEN 'worker_task'
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome,
            COALESCE(c.status = ANY(%(next_attempt_from)s::text[]), false) AS next_attempt

@@ -26,6 +26,7 @@ from .transitions import (
     RunStatus,
     StepStatus,
     Via,
+    held_by_worker,
     next_attempt_sources,
     open_run_statuses,
     run_clears_error,
@@ -195,11 +196,14 @@ class StateStore:
         not_before: datetime | None = None,
         delay: timedelta | None = None,
         options: StepOptions = NO_OPTIONS,
+        takes_worker_tasks: bool = True,
     ) -> Row:
         """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
-        `options` (scheduling only) replace the step's stored options they set."""
+        `options` (scheduling only) replace the step's stored options they set. Without
+        `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
         params = {
             **_step_move_params(step_id, status, Via.SET_STATUS, fence),
+            **_worker_task_params(refuse=not takes_worker_tasks),
             **options.params(),
             "result": result_json,
             "error": error.to_json() if error else None,
@@ -217,6 +221,7 @@ class StateStore:
         target = StepStatus.SUCCEEDED
         params = {
             **_step_move_params(step_id, target, Via.COMPLETE, None),
+            **_worker_task_params(refuse=False),
             **NO_OPTIONS.params(),
             "result": result_json,
             "error": None,
@@ -239,6 +244,7 @@ class StateStore:
         target = StepStatus.SUSPENDED
         params = {
             **_step_move_params(step_id, target, Via.SUSPEND, fence),
+            **_worker_task_params(refuse=False),
             **NO_OPTIONS.params(),
             "result": None,
             "error": None,
@@ -250,8 +256,11 @@ class StateStore:
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.SUSPEND, fence_token=fence.token if fence else None)
         return await self._write("set_step_status", params, write)
 
-    async def claim_step(self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None) -> Row:
-        """ClaimStep: the row's outcome is `changed` when this call claimed the step, `same` when not."""
+    async def claim_step(
+        self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None, takes_worker_tasks: bool = True
+    ) -> Row:
+        """ClaimStep: the row's outcome is `changed` when this call claimed the step, `same` when not.
+        Without `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
         target = StepStatus.RUNNING
         params = {
             "run_id": run_id,
@@ -261,6 +270,7 @@ class StateStore:
             "from_statuses": step_sources(target, Via.CLAIM_STEP),
             "next_attempt_from": next_attempt_sources(target, Via.CLAIM_STEP),
             "open_run_statuses": open_run_statuses(),
+            **_worker_task_params(refuse=not takes_worker_tasks),
             **_fence_params(fence),
         }
         write = Write(Op.CLAIM_STEP, run_id, target.value, Via.CLAIM_STEP, step_name=step_name, rpc_name=rpc_name,
@@ -309,6 +319,11 @@ def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: F
         "open_run_statuses": open_run_statuses(),
         **_fence_params(fence),
     }
+
+
+def _worker_task_params(*, refuse: bool) -> dict[str, Any]:
+    """Whether a step write refuses a worker's task, and the statuses in which a step waits for workers."""
+    return {"refuse_worker_tasks": refuse, "worker_due_statuses": step_sources(held_by_worker(), Via.CLAIM)}
 
 
 __all__ = ["Fence", "FailureRecord", "RunEngineFields", "RunsChanged", "StateStore", "ignore_runs_changed"]

@@ -8,27 +8,47 @@ import pytest
 
 from workflowstate.client._channel import TOKEN_VARIABLE, bearer
 from workflowstate.server.ops.ports import is_loopback
-from workflowstate.server.rpc.auth import ADMIN_ONLY, REQUIRED, SERVICE, required_role
+from workflowstate.server.rpc.auth import EFFECT_BY_REQUEST, EFFECT_OF, REQUIRED, ROLE_FOR, SERVICE, STEP_WRITES, Effect, effect_of, required_role
 from workflowstate.server.rpc.batch import RPC_OF
 from workflowstate.server.rpc.tokens import COVERS, Role, TokenFileError, parse_token_file, read_token_file, token_hash, token_line
+from workflowstate.v1 import workflow_state_pb2 as pb
 
 RPCS = {method.name for method in SERVICE.methods}
 
 
-def test_every_rpc_has_a_role_or_is_deliberately_admin_only() -> None:
-    # A new RPC lands here first: decide who may call it (REQUIRED), or name it in ADMIN_ONLY.
-    undecided = RPCS - set(REQUIRED) - ADMIN_ONLY
-    assert not undecided, f"RPCs without a decision in server/rpc/auth.py: {sorted(undecided)}"
-    assert not set(REQUIRED) & ADMIN_ONLY
-    print(f"admin-only RPCs: {sorted(ADMIN_ONLY) or 'none'}")
+def test_every_rpc_has_an_effect() -> None:
+    # A new RPC lands here first: decide what it does (EFFECT_OF); its role follows from the effect.
+    undecided = RPCS - set(EFFECT_OF)
+    assert not undecided, f"RPCs without an effect in server/rpc/auth.py: {sorted(undecided)}"
+
+
+def test_every_effect_has_one_role_and_some_path() -> None:
+    assert set(ROLE_FOR) == set(Effect)
+    reached = set(EFFECT_OF.values()) | {by_request.effect for by_request in EFFECT_BY_REQUEST.values()}
+    # Taking a worker's task is StreamStepTasks' effect, and that of the step writes on a worker's task.
+    assert reached == set(Effect)
+    assert STEP_WRITES <= set(EFFECT_OF)
 
 
 def test_the_table_names_only_rpcs_of_the_service() -> None:
-    assert set(REQUIRED) <= RPCS, f"not RPCs of {SERVICE.full_name}: {sorted(set(REQUIRED) - RPCS)}"
+    assert set(EFFECT_OF) <= RPCS, f"not RPCs of {SERVICE.full_name}: {sorted(set(EFFECT_OF) - RPCS)}"
+    assert set(EFFECT_BY_REQUEST) <= set(EFFECT_OF)
+    assert REQUIRED == {rpc: ROLE_FOR[effect] for rpc, effect in EFFECT_OF.items()}
 
 
 def test_every_batch_operation_is_an_rpc_of_the_table() -> None:
-    assert set(RPC_OF.values()) <= set(REQUIRED)
+    assert set(RPC_OF.values()) <= set(EFFECT_OF)
+
+
+def test_a_cancel_is_a_cancel_whichever_rpc_makes_it() -> None:
+    assert EFFECT_OF["CancelRun"] is EFFECT_OF["CancelRuns"] is Effect.CANCEL_RUN
+    assert effect_of("UpdateRunStatus", pb.UpdateRunStatusRequest(status=pb.RUN_STATUS_CANCELLED)) == (
+        Effect.CANCEL_RUN,
+        "UpdateRunStatus to RUN_STATUS_CANCELLED",
+    )
+    for status in (pb.RUN_STATUS_COMPLETED, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_SUSPENDED, pb.RUN_STATUS_RUNNING):
+        assert effect_of("UpdateRunStatus", pb.UpdateRunStatusRequest(status=status)) == (Effect.DRIVE_RUN, "call UpdateRunStatus")
+    assert ROLE_FOR[Effect.CANCEL_RUN] is Role.ADMIN
 
 
 def test_an_rpc_outside_the_table_needs_admin_and_health_needs_nothing() -> None:

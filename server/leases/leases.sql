@@ -82,11 +82,12 @@ SELECT key, holder, fencing_token, acquire_time, expire_time FROM {schema}.lease
 WHERE key = %(key)s::text AND owner_id IS NOT NULL AND expire_time > now();
 
 -- lease_waiters_refresh --
--- Keep this server's waiters in the queue, and drop rows of waiters whose server stopped
--- refreshing them long ago.
+-- Keep the given waiters in the queue (by ticket: those still waiting, never every row of the
+-- server, so the row of a waiter whose clean-up failed expires at its own waiter_ttl), and drop
+-- rows of waiters nobody refreshed for a long time.
 WITH refreshed AS (
     UPDATE {schema}.lease_waiters SET expire_time = now() + %(waiter_ttl)s::interval
-    WHERE server_id = %(server_id)s::uuid
+    WHERE ticket = ANY(%(tickets)s::bigint[])
     RETURNING ticket
 ), purged AS (
     DELETE FROM {schema}.lease_waiters WHERE expire_time < now() - interval '1 minute'

@@ -1,11 +1,14 @@
-"""A lease key is never blocked after a database outage: the liveness property of leases.
+"""Rows the server keeps for an owner outlive it by no more than a bound after a database outage.
 
-A waiter queued on a held key when PostgreSQL goes away (a fast restart, or stopped for 5 s) has
+Leases (the liveness property of the README's lease section): a waiter queued on a held key when PostgreSQL goes away (a fast restart, or stopped for 5 s) has
 its acquire fail with UNAVAILABLE, and the clean-up of its place in the queue fails too, since the
 database is still away. Once PostgreSQL is back, a new acquire on the key whose holder is gone
 must be granted within the holder's ttl plus LIVENESS_BOUND: on the same server, and on another
 replica while the first server keeps other waiters of its own (whose refreshes must not keep the
 stranded waiter's row alive).
+
+Likewise a lease holder and a worker stream that end while the database is away: once it is back,
+the key is free and ListWorkers stops showing the stream within the bound, not at their ttl.
 
 To make the stranded waiter's try fail deterministically, the test locks the key's lease row so
 that the waiter's retry is in flight, waiting for the lock, when PostgreSQL stops.
@@ -27,13 +30,15 @@ from support.health_watch import HealthWatch
 from support.lease_stream import LeaseStream
 from support.polling import wait_until
 from support.server_process import ServerProcess
+from support.task_stream import TaskStream
 from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
+from workflowstate.client import WorkflowStateClient
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SCHEMA = "lease_outage"
 SERVER_ARGS = ("--health-interval", "0.2", "--pool-timeout", "1", "--grace-period", "10")
-# The lease poll interval the servers run with (the default).
+# The lease and dispatch poll intervals the servers run with (the defaults).
 POLL_INTERVAL = 1.0
 # The liveness bound (README, Leases and fencing): once PostgreSQL is back, a failed clean-up is
 # tried again within one poll interval, and the waiter looks again within another; add health's
@@ -110,11 +115,15 @@ def _strand_a_waiter(
     wait_until(lambda: "lease clean-up failed" in replica.process.log_text(), "the waiter's clean-up failed")
     time.sleep(down_for)  # the outage itself: PostgreSQL stays away this long
     postgres.start()
+    _serving_again(replicas, stopped_at)
+    # The failed clean-up is done once the database is back, not left to the row's ttl.
+    wait_until(lambda: stranded not in _tickets(postgres, key), "the stranded waiter's row deleted", timeout=LIVENESS_BOUND)
+
+
+def _serving_again(replicas: list[Replica], stopped_at: float) -> None:
     for watched in replicas:
         down = watched.health.wait_for(NOT_SERVING, after=stopped_at, timeout=30)
         watched.health.wait_for(SERVING, after=down, timeout=30)
-    # The failed clean-up is done once the database is back, not left to the row's ttl.
-    wait_until(lambda: stranded not in _tickets(postgres, key), "the stranded waiter's row deleted", timeout=LIVENESS_BOUND)
 
 
 def _connect(servers: list[ServerProcess], stack: ExitStack) -> list[Replica]:
@@ -190,8 +199,31 @@ def test_a_holder_that_left_during_an_outage_frees_its_key_once_the_database_is_
         holder.close()  # the holder is done: its stream ends while the release cannot be written
         assert holder.next() == grpc.StatusCode.OK  # sent once the server tried to release (in vain)
         postgres.start()
-        for watched in replicas:
-            down = watched.health.wait_for(NOT_SERVING, after=stopped_at, timeout=30)
-            watched.health.wait_for(SERVING, after=down, timeout=30)
+        _serving_again(replicas, stopped_at)
         # The holder is gone since the outage: the key is free within the bound, not at its ttl.
         assert _granted_within(replicas[1], key, time.monotonic(), stack) > holder_token
+
+
+def test_a_worker_stream_that_ended_during_an_outage_leaves_list_workers_once_the_database_is_back(
+    postgres: ControllablePostgres, servers: list[ServerProcess]
+) -> None:
+    with ExitStack() as stack:
+        replicas = _connect(servers, stack)
+        worker = TaskStream(replicas[0].stub)
+        stack.callback(worker.cancel)
+        worker.subscribe(["outage-rpc"], worker_id="leaves-during-the-outage", task_lease=timedelta(seconds=120))
+        client = stack.enter_context(WorkflowStateClient(replicas[1].process.target))
+        assert [listed.worker_id for listed in client.list_workers()] == ["leaves-during-the-outage"]
+
+        stopped_at = time.monotonic()
+        postgres.stop("fast")
+        worker.close()
+        # Ended by the worker, or by the server when its look for due steps found the database away:
+        # either way its row could not be deleted then.
+        ended = worker.next()
+        assert ended == grpc.StatusCode.OK or ended.code() == grpc.StatusCode.UNAVAILABLE, ended
+        postgres.start()
+        _serving_again(replicas, stopped_at)
+        # Its removal is retried within the dispatch poll interval (plus health's recovery probe and
+        # a loaded machine's margin), not left until its task lease of 120 s has passed.
+        wait_until(lambda: client.list_workers() == [], "the ended stream gone from ListWorkers", timeout=POLL_INTERVAL + 1.0)

@@ -65,7 +65,8 @@ FROM released;
 
 -- lease_abandon --
 -- Undo an acquire that was interrupted (stream gone, wait given up): leave the waiters' queue,
--- and free the lease in case the interrupted statement had granted it.
+-- and free the lease in case the interrupted statement had granted it. By owner only, so it is
+-- safe to run again (a clean-up that failed is retried) whoever holds the key by then.
 WITH left_queue AS (
     DELETE FROM {schema}.lease_waiters WHERE owner_id = %(owner_id)s::uuid
 ), released AS (

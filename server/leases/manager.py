@@ -5,6 +5,10 @@ tries. Each waiting stream has a ticket in the database queue and a place in thi
 queue of its key. Only the local head of a key tries again, and only when woken: by a release on
 any server (LISTEN/NOTIFY), by the head before it leaving, or by a bounded timer. The timer covers
 what sends no notification: a holder that expired, or a server that died while holding.
+
+The rows kept for a stream (its lease, its place in the queue) live exactly as long as the stream:
+the refresh extends the places of the waiters still waiting (by ticket), and a release or clean-up
+the database could not take is retried (core/cleanups.py) until done or until the row expired.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ bad input, shutdown, and the fencing of state writes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ import pytest
 from psycopg import sql
 from support.flows import new_run, new_step, status_of
 from support.lease_stream import LeaseStream, duration
+from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -295,6 +297,49 @@ def test_release_while_waiting_stops_waiting(stub, unique) -> None:
     waiter.expect("granted")
     for stream in (holder, waiter):
         stream.close()
+
+
+# The waiter rows' own ttl (LeaseSettings.waiter_ttl) and the lease poll interval, both defaults.
+WAITER_TTL = 10.0
+POLL_INTERVAL = 1.0
+
+
+def _server_id(process: ServerProcess) -> str:
+    """The server's id, from its "started" log line (its lease waiter rows carry it)."""
+    for line in process.log_text().splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        if record.get("msg") == "started":
+            return str(record["server_id"])
+    raise AssertionError("the server logged no start")
+
+
+def test_a_waiter_row_nobody_waits_on_expires_at_its_ttl_while_its_server_refreshes_its_other_waiters(
+    start_server, db, unique
+) -> None:
+    """The row a waiter leaves when its clean-up fails (the database was away) holds up the key
+    only until its waiter_ttl: its server keeps refreshing the waiters still waiting, not this one."""
+    server = start_server()
+    schema = server.schema
+    channel, stub = _stub(server.target)
+    with channel:
+        holder = LeaseStream(stub)
+        holder.acquire(unique, TEN_S)
+        holder.expect("granted")
+        table = sql.Identifier(schema, "lease_waiters")
+        # A place in the queue with no waiter behind it: what a failed clean-up leaves.
+        db.execute(
+            sql.SQL("INSERT INTO {} (key, owner_id, server_id, expire_time) VALUES (%s, gen_random_uuid(), %s, now() + %s)").format(table),
+            (unique, _server_id(server), timedelta(seconds=WAITER_TTL)),
+        )
+        waiter = LeaseStream(stub)
+        # The stranded row is gone at its ttl; the waiter then looks again within the poll interval.
+        waiter.acquire(unique, TEN_S, timedelta(seconds=WAITER_TTL + POLL_INTERVAL + 1.0))
+        _waiters_queued(db, schema, unique, 2)
+        holder.release()
+        holder.expect("released")
+        waiter.expect("granted")
+        for stream in (holder, waiter):
+            stream.close()
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 """Background loops that do not die silently: run a named loop, restart it when it fails.
 
 The server's loops (LISTEN connection, lost-task sweeper, event pump and pruner, lease waiter
-refresh, health monitor) catch the errors they expect, such as a database outage, themselves. Any
-other exception would end the task without a word, and the work it does (for example retrying
-the attempts of lost workers) would stop for good. A supervised loop is logged with its name and
+refresh, retries of failed clean-ups, health monitor) catch the errors they expect, such as a
+database outage, themselves. Any other exception would end the task without a word, and the work
+it does (for example retrying the attempts of lost workers) would stop for good. A supervised loop is logged with its name and
 stack instead, and started again after a delay that doubles with each failure up to a cap, and
 falls back to the first delay once the loop has run healthily for a while. A cancel stops it.
 

@@ -10,6 +10,7 @@ passed in the database: the worker stopped heartbeating, or the server it was co
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..core import errors
+from ..core.cleanups import RetriedCleanups
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.database import Database
@@ -99,6 +101,7 @@ class TaskDispatcher(ShutdownNotifier):
         self._supervisor = supervisor or Supervisor()
         self._sweeper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.cleanups = RetriedCleanups("worker-stream-cleanup", retry_interval=settings.poll_interval, supervisor=self._supervisor, log=log)
         notifications.subscribe(tasks_channel(database.schema), self.wake_rpc, self._wake_all)
         notifications.subscribe(finished_runs_channel(database.schema), self._run_finished_notice, self._any_run_may_have_finished)
 
@@ -108,11 +111,13 @@ class TaskDispatcher(ShutdownNotifier):
 
     def start(self) -> None:
         self._sweeper = self._supervisor.start("task-sweeper", self._sweep_forever)
+        self.cleanups.start()
 
     async def stop(self, timeout: float = 5.0) -> None:
         if self._sweeper:
             self._sweeper.cancel()
-        pending = [task for task in (self._sweeper, *self._background) if task]
+        self.cleanups.cancel()
+        pending = [task for task in (self._sweeper, *self._background, *self.cleanups.tasks()) if task]
         if pending:
             _, stuck = await asyncio.wait(pending, timeout=timeout)
             if stuck:
@@ -141,19 +146,14 @@ class TaskDispatcher(ShutdownNotifier):
         task.add_done_callback(self._background.discard)
         return task
 
-    def forget_stream_in_background(self, stream_id: uuid.UUID) -> asyncio.Task[None]:
+    def forget_stream_in_background(self, stream_id: uuid.UUID, task_lease: timedelta) -> asyncio.Task[None]:
         """Delete an ended stream's row in a task of its own (a cancelled stream may not wait for
-        it), which the stop of the server waits for; the sweeper deletes it if this fails."""
-        task = asyncio.create_task(self._forget_stream(stream_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    async def _forget_stream(self, stream_id: uuid.UUID) -> None:
-        try:
-            await self.workers.disconnected(stream_id)
-        except errors.WorkflowStateError as err:
-            log.warning("could not remove an ended worker stream; it disappears once its task lease passed", extra={"reason": str(err)})
+        it), which the stop of the server waits for. When the database is away, retried until it
+        is done, so ListWorkers stops showing the stream once the database is back; past the task
+        lease (and a poll interval for a heartbeat in flight) the row counts as gone anyway."""
+        moot_after = task_lease.total_seconds() + self.settings.poll_interval
+        work = functools.partial(self.workers.disconnected, stream_id)
+        return self.cleanups.run(("worker-stream", stream_id), "worker stream removal", work, moot_after=moot_after)
 
     # Streams register how to wake them for each rpc name they serve.
 

@@ -65,7 +65,8 @@ FROM released;
 
 -- lease_abandon --
 -- Undo an acquire that was interrupted (stream gone, wait given up): leave the waiters' queue,
--- and free the lease in case the interrupted statement had granted it.
+-- and free the lease in case the interrupted statement had granted it. By owner only, so it is
+-- safe to run again (a clean-up that failed is retried) whoever holds the key by then.
 WITH left_queue AS (
     DELETE FROM {schema}.lease_waiters WHERE owner_id = %(owner_id)s::uuid
 ), released AS (
@@ -82,11 +83,12 @@ SELECT key, holder, fencing_token, acquire_time, expire_time FROM {schema}.lease
 WHERE key = %(key)s::text AND owner_id IS NOT NULL AND expire_time > now();
 
 -- lease_waiters_refresh --
--- Keep this server's waiters in the queue, and drop rows of waiters whose server stopped
--- refreshing them long ago.
+-- Keep the given waiters in the queue (by ticket: those still waiting, never every row of the
+-- server, so the row of a waiter whose clean-up failed expires at its own waiter_ttl), and drop
+-- rows of waiters nobody refreshed for a long time.
 WITH refreshed AS (
     UPDATE {schema}.lease_waiters SET expire_time = now() + %(waiter_ttl)s::interval
-    WHERE server_id = %(server_id)s::uuid
+    WHERE ticket = ANY(%(tickets)s::bigint[])
     RETURNING ticket
 ), purged AS (
     DELETE FROM {schema}.lease_waiters WHERE expire_time < now() - interval '1 minute'

@@ -5,6 +5,10 @@ tries. Each waiting stream has a ticket in the database queue and a place in thi
 queue of its key. Only the local head of a key tries again, and only when woken: by a release on
 any server (LISTEN/NOTIFY), by the head before it leaving, or by a bounded timer. The timer covers
 what sends no notification: a holder that expired, or a server that died while holding.
+
+The rows kept for a stream (its lease, its place in the queue) live exactly as long as the stream:
+the refresh extends the places of the waiters still waiting (by ticket), and a release or clean-up
+the database could not take is retried (core/cleanups.py) until done or until the row expired.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from ..core import errors
+from ..core.cleanups import RetriedCleanups
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.database import Row
@@ -112,6 +116,12 @@ class LeaseSettings:
     # How long a waiter keeps its place in the queue once its server stops refreshing it.
     waiter_ttl: timedelta = timedelta(seconds=10)
 
+    @property
+    def cleanup_retry_interval(self) -> float:
+        """How often a clean-up that failed (the database away) is tried again: the poll interval,
+        so a key is free again within two of them after an outage (README, Leases and fencing)."""
+        return self.poll_interval
+
 
 class LeaseManager(ShutdownNotifier):
     """All lease streams of one server process."""
@@ -125,16 +135,20 @@ class LeaseManager(ShutdownNotifier):
         notifications.subscribe(leases.channel, self._wake_key, self._wake_all)
         self.settings = settings
         self._queues: dict[str, _KeyQueue] = {}
-        self._background: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self.cleanups = RetriedCleanups(
+            "lease-cleanup", retry_interval=settings.cleanup_retry_interval, supervisor=self._supervisor, log=log
+        )
 
     async def start(self) -> None:
         self._tasks = [self._supervisor.start("lease-waiter-refresh", self._refresh_waiters)]
+        self.cleanups.start()
 
     async def stop(self, timeout: float = 5.0) -> None:
         for task in self._tasks:
             task.cancel()
-        pending = [*self._tasks, *self._background]
+        self.cleanups.cancel()
+        pending = [*self._tasks, *self.cleanups.tasks()]
         if pending:
             _, stuck = await asyncio.wait(pending, timeout=timeout)
             if stuck:
@@ -190,8 +204,9 @@ class LeaseManager(ShutdownNotifier):
                 del self._queues[key]
             if grant is None and (interrupted or not try_once):
                 # Leave the database queue (and free a lease an interrupted statement may have
-                # granted) even when this task is being cancelled.
-                self._in_background(self._leases.abandon(key, waiter.owner_id))
+                # granted) even when this task is being cancelled, and even when the database is
+                # away now: retried until done, or until both rows expired anyway.
+                self._abandon(key, waiter.owner_id, ttl)
 
     async def keep_alive(self, grant: Grant) -> None:
         """Extend the lease by its ttl; LeaseGone when it was lost."""
@@ -203,16 +218,43 @@ class LeaseManager(ShutdownNotifier):
         grant.deadline = sent_at + grant.ttl.total_seconds()
 
     async def release(self, grant: Grant) -> None:
+        """Free the lease. When the database is away this raises, and the release is also retried
+        in the background: the stream that held it is about to end with that error, and its key
+        must be free as soon as the database is back, not only at the ttl."""
+        try:
+            await self._release_and_wake(grant)
+        except errors.WorkflowStateError as err:
+            work = functools.partial(self._release_and_wake, grant)
+            self.cleanups.later(("release", grant.owner_id), "lease release", work, moot_after=self._moot_after(grant), reason=str(err))
+            raise
+
+    async def release_quietly(self, grant: Grant) -> None:
+        """Release, logging instead of raising when the database is away (retried until done)."""
+        await asyncio.wait([self.release_in_background(grant)])
+
+    def release_in_background(self, grant: Grant) -> asyncio.Task[None]:
+        """Release a stream's lease when the stream is gone (its task may be cancelled); retried
+        until done or until the lease expired anyway."""
+        work = functools.partial(self._release_and_wake, grant)
+        return self.cleanups.run(("release", grant.owner_id), "lease release", work, moot_after=self._moot_after(grant))
+
+    async def _release_and_wake(self, grant: Grant) -> None:
         await self._leases.release(grant.key, grant.owner_id, grant.fencing_token)
         self._wake_key(grant.key)
 
-    async def release_quietly(self, grant: Grant) -> None:
-        """Release, logging instead of raising when the database is away (the ttl then frees it)."""
-        await self._logged(self.release(grant))
+    def _moot_after(self, grant: Grant) -> float:
+        # The lease is free in the database at its expiry; the margin covers the distance between
+        # this server's deadline and the database's clock.
+        left = grant.deadline - asyncio.get_running_loop().time()
+        return max(left, 0.0) + self.settings.waiter_ttl.total_seconds()
 
-    def release_in_background(self, grant: Grant) -> None:
-        """Release a stream's lease when the stream is gone (its task may be cancelled)."""
-        self._in_background(self.release(grant))
+    def _abandon(self, key: str, owner_id: uuid.UUID, ttl: timedelta) -> None:
+        """Leave the queue and free what an interrupted try may have got. Its waiter row expires
+        waiter_ttl after its last refresh, a lease the try may have been granted at its ttl; past
+        both (and a margin of waiter_ttl for statements that were in flight) it no longer matters."""
+        moot_after = max(ttl, self.settings.waiter_ttl).total_seconds() + self.settings.waiter_ttl.total_seconds()
+        work = functools.partial(self._leases.abandon, key, owner_id)
+        self.cleanups.run(("abandon", owner_id), "lease clean-up", work, moot_after=moot_after)
 
     async def get(self, key: str) -> Row | None:
         return await self._leases.get(key)
@@ -254,26 +296,21 @@ class LeaseManager(ShutdownNotifier):
             async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel on 3.11
                 await wake.wait()
 
+    def waiting_tickets(self) -> list[int]:
+        """The database tickets of the waiters still waiting on this server: only their rows are
+        kept alive. (A waiter that gave up left the local queue first, so its row, should its
+        clean-up fail, expires at its own waiter_ttl and stops holding up the key.)"""
+        return [waiter.ticket for queue in self._queues.values() for waiter in queue.queued if waiter.ticket is not None]
+
     async def _refresh_waiters(self) -> None:
-        """Keep this server's waiters' places in the database queue alive."""
+        """Keep the places in the database queue of the waiters still waiting here alive."""
         interval = self.settings.waiter_ttl.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            if not self._queues:
+            tickets = self.waiting_tickets()
+            if not tickets:
                 continue
             try:
-                await self._leases.refresh_waiters()
+                await self._leases.refresh_waiters(tickets)
             except errors.WorkflowStateError as err:
                 log.warning("could not refresh lease waiters", extra={"reason": str(err)})
-
-    def _in_background(self, work: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(self._logged(work))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    @staticmethod
-    async def _logged(work: Coroutine[Any, Any, Any]) -> None:
-        try:
-            await work
-        except errors.WorkflowStateError as err:
-            log.warning("lease clean-up failed; the lease expires at its ttl", extra={"reason": str(err)})

@@ -82,8 +82,10 @@ class LeaseStore:
         """Up to `limit` leases held now, by key, of keys starting with prefix, past after_key."""
         return await self._sql.fetch_all("leases_held", {"prefix": prefix, "after_key": after_key, "limit": limit})
 
-    async def refresh_waiters(self) -> None:
-        await self._sql.fetch_one("lease_waiters_refresh", {"server_id": self.server_id, "waiter_ttl": self._waiter_ttl})
+    async def refresh_waiters(self, tickets: list[int]) -> None:
+        """Keep these waiters' places in the queue for another waiter_ttl (only these: a row of a
+        waiter that is gone must expire even while this server has other waiters)."""
+        await self._sql.fetch_one("lease_waiters_refresh", {"tickets": tickets, "waiter_ttl": self._waiter_ttl})
 
 
 __all__ = ["AcquireTry", "LeaseStore"]

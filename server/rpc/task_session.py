@@ -143,7 +143,7 @@ class TaskSession(StreamSession):
         if self._subscription:
             self._dispatcher.unregister(self._subscription.rpc_names, self._wake)
             self._dispatcher.unwatch_finished_runs(self._runs_finished)
-            ending.append(self._dispatcher.forget_stream_in_background(self._stream_id))
+            ending.append(self._dispatcher.forget_stream_in_background(self._stream_id, self._subscription.task_lease))
         if self._in_flight and not self._shutting_down:
             ending.append(self._fail_in_flight())
         if ending and not cancelled:

@@ -51,6 +51,12 @@ class TooLarge(WorkflowStateError):
     variables past the payload limit): nothing was written."""
 
 
+class LimitReached(WorkflowStateError):
+    """A bound the server is configured with is reached for this caller (open streams, schedules):
+    nothing was done; the message names the bound and the flag that sets it. The same call
+    succeeds once the caller frees room (closes a stream, deletes a schedule)."""
+
+
 class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
 
@@ -67,4 +73,5 @@ STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

@@ -29,6 +29,7 @@ from .ports import CannotListen, is_loopback, refuse_if_in_use
 from ..db.notifications import Notifications
 from ..rpc.auth import TokenAuth
 from ..rpc.servicer import WorkflowStateServicer
+from ..rpc.stream_caps import StreamCaps
 from ..db.database import Database
 from ..retention.purger import RetentionPurger
 from ..retention.store import RetentionStore
@@ -202,6 +203,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         versions=VersionStore(database),
         schedules=schedules,
         schedule_firer=schedule_firer,
+        schedule_limits=config.schedule_limits,
+        stream_caps=StreamCaps(config.streams, tokens_checked=config.auth_tokens is not None),
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

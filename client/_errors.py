@@ -50,7 +50,9 @@ class DeadlineExceeded(WorkflowStateError):
 
 class ResourceExhausted(WorkflowStateError):
     """RESOURCE_EXHAUSTED: the server is overloaded (every database connection busy; retry after a
-    pause), or a message was over the size limit. Either way nothing was written."""
+    pause), a message was over the size limit, or a bound of the server is reached (this caller's
+    open streams, the number of schedules: the message names the bound and its flag; close a
+    stream or delete a schedule first). Whichever it is, nothing was written."""
 
 
 class Aborted(WorkflowStateError):

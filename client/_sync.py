@@ -431,7 +431,8 @@ class WorkflowStateClient:
     ) -> Schedule:
         """Make the servers create a run of ``workflow`` with ``input`` at each occurrence of
         ``cron`` (5 fields, read in ``timezone``, an IANA name; ``None``: UTC) or of ``interval``
-        (its multiples since the Unix epoch, at least 1 second), exactly once per occurrence
+        (its multiples since the Unix epoch, at least the server's ``--schedule-min-interval``: a
+        minute unless it is told otherwise), exactly once per occurrence
         across all servers. Each run is an ordinary RUNNING run with ``schedule_id`` and
         ``schedule_time`` set, announced by its run-created event (:meth:`stream_run_events`).
 

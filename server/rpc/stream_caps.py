@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
 from urllib.parse import unquote
 
 from ..core import errors
@@ -51,9 +50,9 @@ class StreamCaps:
     def __init__(self, limits: StreamLimits, *, tokens_checked: bool) -> None:
         self._tokens_checked = tokens_checked
         self._limit = limits.per_token if tokens_checked else limits.per_peer_host
-        self._open: Counter[Any] = Counter()
+        self._open: Counter[bytes | str] = Counter()
 
-    def _caller(self, context: Any) -> tuple[Any, str]:
+    def _caller(self, context: Any) -> tuple[bytes | str, str]:
         """The caller's key, and how a refusal names it (never the token)."""
         if self._tokens_checked:
             # The interceptor (auth.py) let the call through: exactly one well-formed bearer value.
@@ -79,10 +78,6 @@ class StreamCaps:
             self._open[key] -= 1
             if not self._open[key]:
                 del self._open[key]
-
-    def open_streams(self) -> int:
-        """Streams counted now, over every caller."""
-        return sum(self._open.values())
 
 
 __all__ = ["StreamCaps", "StreamLimits", "peer_host"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import grpc
@@ -13,6 +14,7 @@ import psycopg
 from psycopg import sql
 from support.bidi_stream import duration
 from support.flows import status_of
+from support.waiting import wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -66,6 +68,39 @@ def test_past_the_most_schedules_create_is_refused_until_one_is_deleted(start_se
         stub.DeleteSchedule(pb.DeleteScheduleRequest(schedule_id="first"))
         assert stub.CreateSchedule(_every("third", timedelta(hours=1))).schedule.schedule_id == "third"
         assert _count(db, server.schema) == 2
+
+
+# The advisory lock the creates of one schema take in turn (schedule_room): "WSSC", then the schema's hash.
+_CREATES_LOCK = "SELECT pg_advisory_lock(1465078595, hashtext(%s))"
+_CREATES_UNLOCK = "SELECT pg_advisory_unlock(1465078595, hashtext(%s))"
+
+
+def test_creates_racing_on_two_servers_never_pass_the_bound(start_server, db, unique) -> None:
+    schema = f"t_{unique}"
+    servers = [start_server("--max-schedules", "3", schema=schema), start_server("--max-schedules", "3", schema=schema)]
+    channels = [grpc.insecure_channel(server.target) for server in servers]
+    stubs = [pb_grpc.WorkflowStateServiceStub(channel) for channel in channels]
+    stubs[0].CreateSchedule(_every("before", timedelta(hours=1)))
+    # Every create below reads the count only once the one before it has committed: hold them all
+    # at the lock, so that they are in flight together, then let them go.
+    db.execute(_CREATES_LOCK, (schema,))
+    outcomes: list[tuple[grpc.StatusCode, str]] = []
+    creates = [
+        threading.Thread(target=lambda i=i: outcomes.append(status_of(stubs[i % 2].CreateSchedule, _every(f"racer-{i}", timedelta(hours=1)))))
+        for i in range(6)
+    ]
+    try:
+        for create in creates:
+            create.start()
+        wait_in_database(db, "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted) >= {}", (len(creates),))
+    finally:
+        db.execute(_CREATES_UNLOCK, (schema,))
+        for create in creates:
+            create.join(60)
+        for channel in channels:
+            channel.close()
+    assert sorted(code.name for code, _ in outcomes) == ["OK", "OK"] + ["RESOURCE_EXHAUSTED"] * 4
+    assert _count(db, schema) == 3
 
 
 def test_the_flags_refuse_values_that_bound_nothing() -> None:

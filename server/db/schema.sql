@@ -104,6 +104,17 @@ CREATE FUNCTION workflows.retry_backoff(retry_delay interval, coefficient double
                3155760000) * (1 - COALESCE(jitter, 0) * random()))
 $$;
 
+CREATE FUNCTION workflows.schedule_room(max_schedules bigint, schedule_id text) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1465078595, hashtext(current_schema()));
+    RETURN (SELECT count(*) FROM schedules) < max_schedules
+        OR EXISTS (SELECT FROM schedules s WHERE s.schedule_id = schedule_room.schedule_id);
+END
+$$;
+
 CREATE TABLE workflows.steps (
     step_id uuid NOT NULL,
     run_id uuid NOT NULL,

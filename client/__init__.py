@@ -22,6 +22,7 @@ The modules behind this one are private; import from here.
 """
 
 from ._async import AsyncWorkflowStateClient
+from ._channel import InsecureTokenWarning
 from ._batch_protocol import Batching
 from ._lease_async import AsyncLease
 from ._lease_sync import Lease
@@ -60,6 +61,7 @@ __all__ = [
     "DispatchDefaults",
     "FailedPrecondition",
     "Failure",
+    "InsecureTokenWarning",
     "InvalidArgument",
     "Lease",
     "LeaseInfo",

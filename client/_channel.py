@@ -8,8 +8,10 @@ the server and keeps the call's deadline across attempts.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +188,51 @@ def bearer(token: str | None) -> tuple[str, str] | None:
             "tokens of `workflowstate token new` are"
         )
     return ("authorization", f"Bearer {token}")
+
+
+class InsecureTokenWarning(UserWarning):
+    """A client sends its bearer token without TLS to a server on another machine: anyone on the
+    way can read the token and call the server as its holder."""
+
+
+def _target_host(target: str) -> str | None:
+    """The host a gRPC target names ('dns:///h:1', 'ipv4:h:1', '[::1]:1', 'h:1', 'h'), or None
+    for a local socket ('unix:...', 'unix-abstract:...')."""
+    if target.startswith(("unix:", "unix-abstract:")):
+        return None
+    address = target
+    for scheme in ("dns:", "ipv4:", "ipv6:"):
+        if address.startswith(scheme):
+            address = address[len(scheme) :].rpartition("/")[2].split(",")[0]
+            break
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    return address.rpartition(":")[0] if address.count(":") == 1 else address
+
+
+def is_loopback_target(target: str) -> bool:
+    """Whether `target` stays on this machine: a Unix socket, localhost, 127.0.0.0/8 or ::1."""
+    host = _target_host(target)
+    if host is None:
+        return True
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any machine
+
+
+def warn_if_token_in_clear(target: str, credentials: grpc.ChannelCredentials | None, authorization: tuple[str, str] | None) -> None:
+    """Warn (InsecureTokenWarning) when a token would go without TLS to another machine."""
+    if authorization is None or credentials is not None or is_loopback_target(target):
+        return
+    warnings.warn(
+        f"the token is sent without TLS to {target}, which is not this machine: anyone on the network "
+        "can read it; pass tls=True (or credentials), or reach the server over 127.0.0.1 or a Unix socket",
+        InsecureTokenWarning,
+        stacklevel=3,
+    )
 
 
 def _with_entry(metadata: Any, entry: tuple[str, str]) -> Any:

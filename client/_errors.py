@@ -50,8 +50,10 @@ class DeadlineExceeded(WorkflowStateError):
 
 class ResourceExhausted(WorkflowStateError):
     """RESOURCE_EXHAUSTED: the server is overloaded (every database connection busy; retry after a
-    pause), a message was over the size limit, or the reply would pass the server's reply bound
-    (--max-reply-bytes; the message says what to ask for instead). Either way nothing was written."""
+    pause), a message was over the size limit, the reply would pass the server's reply bound
+    (--max-reply-bytes; the message says what to ask for instead), or a bound of the server is
+    reached (this caller's open streams, the number of schedules: the message names the bound and
+    its flag; close a stream or delete a schedule first). Whichever it is, nothing was written."""
 
 
 class Aborted(WorkflowStateError):

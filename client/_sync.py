@@ -19,7 +19,14 @@ from . import _calls
 from ._batch_sync import SyncSender
 from ._batch_protocol import Batching, batching_of
 from ._calls import UNSET, Call, Fence, RunEngineFields, RunFilter
-from ._channel import DEFAULT_RETRY_POLICY, bearer, channel_credentials, open_channel_sync, separate_connections
+from ._channel import (
+    DEFAULT_RETRY_POLICY,
+    bearer,
+    channel_credentials,
+    open_channel_sync,
+    separate_connections,
+    warn_if_token_in_clear,
+)
 from ._channel import channel_options as _channel_options
 from ._events import EventFeed
 from ._events_sync import follow_sync
@@ -124,6 +131,7 @@ class WorkflowStateClient:
         credentials = channel_credentials(tls)
         options = _channel_options(retry=retry, extra=separate_connections(connections, channel_options))
         authorization = bearer(token)
+        warn_if_token_in_clear(target, credentials, authorization)
         self._channels = [open_channel_sync(target, credentials, options, authorization) for _ in range(connections)]
         self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
@@ -423,7 +431,8 @@ class WorkflowStateClient:
     ) -> Schedule:
         """Make the servers create a run of ``workflow`` with ``input`` at each occurrence of
         ``cron`` (5 fields, read in ``timezone``, an IANA name; ``None``: UTC) or of ``interval``
-        (its multiples since the Unix epoch, at least 1 second), exactly once per occurrence
+        (its multiples since the Unix epoch, at least the server's ``--schedule-min-interval``: a
+        minute unless it is told otherwise), exactly once per occurrence
         across all servers. Each run is an ordinary RUNNING run with ``schedule_id`` and
         ``schedule_time`` set, announced by its run-created event (:meth:`stream_run_events`).
 

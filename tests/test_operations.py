@@ -1,5 +1,5 @@
 """Running the server as operators do: restarts, database outages, deadlines, shutdown, health,
-reflection, odd schema names, several servers on one database."""
+reflection, several servers on one database (schema names: test_schema_name.py)."""
 
 from __future__ import annotations
 
@@ -161,16 +161,6 @@ def test_health_and_reflection(server_target) -> None:
         request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)
         answer = next(reflection.ServerReflectionInfo(iter([request])))
         assert answer.file_descriptor_response.file_descriptor_proto  # enough for grpcurl to build requests
-
-
-def test_odd_schema_name_stays_an_identifier(start_server, db) -> None:
-    schema = 'Odd "schema"; DROP TABLE x; --'
-    server = start_server(schema=schema)
-    with grpc.insecure_channel(server.target) as channel:
-        run = new_run(_stub(channel), workflow="odd")
-    count = db.execute(sql.SQL("SELECT count(*) FROM {} WHERE run_id = %s").format(sql.Identifier(schema, "runs")), (run.run_id,))
-    assert count.fetchone()[0] == 1
-    assert db.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()[0] == 1
 
 
 def test_servers_starting_together_migrate_once(start_server, db, unique) -> None:

@@ -24,7 +24,8 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SECOND = timedelta(seconds=1)
-FAST = ("--schedule-poll-interval", "0.1")
+# Schedules of a second fire within the test's time: the servers are told to accept them.
+FAST = ("--schedule-poll-interval", "0.1", "--schedule-min-interval", "1")
 
 
 @pytest.fixture
@@ -316,10 +317,10 @@ def _create(**fields) -> pb.CreateScheduleRequest:
         (_create(workflow="w" * 257), "workflow is 257 characters long; the limit is 256"),
         (_create(cron="* * * * *"), "set exactly one of cron and interval"),
         (pb.CreateScheduleRequest(schedule_id="bad-input", workflow="w"), "set exactly one of cron and interval"),
-        (_create(interval=duration(timedelta(0))), "interval must be at least 1 s and at most 366 days, got 0:00:00"),
-        (_create(interval=duration(timedelta(milliseconds=999))), "interval must be at least 1 s and at most 366 days, got 0:00:00.999000"),
-        (_create(interval=duration(-SECOND)), "interval must be at least 1 s"),
-        (_create(interval=duration(timedelta(days=367))), "interval must be at least 1 s and at most 366 days, got 367 days"),
+        (_create(interval=duration(timedelta(0))), "interval must be at least 60 s (this server's --schedule-min-interval) and at most 366 days, got 0:00:00"),
+        (_create(interval=duration(timedelta(milliseconds=999))), "interval must be at least 60 s (this server's --schedule-min-interval) and at most 366 days, got 0:00:00.999000"),
+        (_create(interval=duration(-SECOND)), "interval must be at least 60 s"),
+        (_create(interval=duration(timedelta(days=367))), "interval must be at least 60 s (this server's --schedule-min-interval) and at most 366 days, got 367 days"),
         (_create(interval=Duration(seconds=1, nanos=-1)), "interval is not a valid duration"),
         (_create(timezone="Europe/Paris"), "timezone applies to cron only"),
         (_create(interval=None, cron="* * * *"), "cron must have 5 fields (minute hour day-of-month month day-of-week), got 4: '* * * *'"),

@@ -20,7 +20,12 @@ from workflowstate.client import (
 )
 
 
-def test_an_orchestrator_sees_each_scheduled_run_and_manages_the_schedule(server_target: str) -> None:
+# Schedules of a second, so that their runs come within the test's time: a server told to take them.
+SECOND_SCHEDULES = ("--schedule-min-interval", "1")
+
+
+def test_an_orchestrator_sees_each_scheduled_run_and_manages_the_schedule(start_server) -> None:
+    server_target = start_server(*SECOND_SCHEDULES).target
     schedule_id = f"client-{uuid.uuid4().hex[:8]}"
     workflow = f"nightly-{schedule_id}"
     with WorkflowStateClient(server_target) as client:
@@ -54,8 +59,8 @@ def test_an_orchestrator_sees_each_scheduled_run_and_manages_the_schedule(server
         assert client.get_run(run.run_id).schedule_id == schedule_id  # the runs stay
 
 
-def test_the_client_raises_invalid_argument_naming_the_field(server_target: str) -> None:
-    with WorkflowStateClient(server_target) as client:
+def test_the_client_raises_invalid_argument_naming_the_field(start_server) -> None:
+    with WorkflowStateClient(start_server(*SECOND_SCHEDULES).target) as client:
         with pytest.raises(InvalidArgument, match="^INVALID_ARGUMENT: timezone is not a known IANA timezone"):
             client.create_schedule("bad-zone", "w", cron="0 9 * * *", timezone="Atlantis/Capital")
         with pytest.raises(InvalidArgument, match="^INVALID_ARGUMENT: interval must be at least 1 s"):

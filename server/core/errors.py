@@ -61,6 +61,12 @@ class ReplyTooLarge(WorkflowStateError):
     the message says what to ask for instead."""
 
 
+class LimitReached(WorkflowStateError):
+    """A bound the server is configured with is reached for this caller (open streams, schedules):
+    nothing was done; the message names the bound and the flag that sets it. The same call
+    succeeds once the caller frees room (closes a stream, deletes a schedule)."""
+
+
 class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
 
@@ -79,4 +85,5 @@ STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ReplyTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }

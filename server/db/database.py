@@ -22,6 +22,7 @@ from ..core import errors
 from .driver_errors import first_line
 from .execution import StatementRunner, deadline_in
 from .migrate import migrate
+from .schema_name import check_schema_name
 from .statements import load_statements, with_schema
 
 Row = dict[str, Any]
@@ -53,7 +54,7 @@ class Database:
     """One PostgreSQL schema, reached through a connection pool, and watched through a probe connection."""
 
     def __init__(self, database_url: str, schema: str, pool: PoolSettings | None = None) -> None:
-        self.schema = schema
+        self.schema = check_schema_name(schema)
         self.database_url = database_url
         self._settings = pool or PoolSettings()
         self._pool = AsyncConnectionPool(

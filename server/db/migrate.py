@@ -16,6 +16,8 @@ from typing import NamedTuple
 import psycopg
 from psycopg import sql
 
+from .schema_name import check_schema_name
+
 log = logging.getLogger("workflowstate.server.migrations")
 
 # Two int4 keys: a constant naming this purpose, then the schema's hash, so servers that use
@@ -61,10 +63,15 @@ async def migrate(conn: psycopg.AsyncConnection, schema: str) -> list[int]:
         " version integer PRIMARY KEY, name text NOT NULL, applied_time timestamptz NOT NULL DEFAULT now())",
         schema,
     )
+    check_schema_name(schema)
     applied_now: list[int] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_PURPOSE, schema))
         await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        # The schema first (pg_catalog after it, so a table of the schema never meets a temporary
+        # one of the session): a function created with SET search_path FROM CURRENT keeps this path,
+        # so its body names the schema's tables without the schema's name in its text.
+        await conn.execute(sql.SQL("SET LOCAL search_path TO {}, pg_catalog, pg_temp").format(sql.Identifier(schema)))
         await conn.execute(bookkeeping)
         cursor = await conn.execute(migration_text("SELECT version FROM {schema}.schema_migrations", schema))
         done = {row["version"] for row in await cursor.fetchall()}

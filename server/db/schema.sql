@@ -6,9 +6,10 @@ CREATE SCHEMA workflows;
 
 CREATE FUNCTION workflows.announce_finished_run() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    IF EXISTS (SELECT FROM "workflows".steps WHERE run_id = NEW.run_id AND task_stream_id IS NOT NULL) THEN
+    IF EXISTS (SELECT FROM steps WHERE run_id = NEW.run_id AND task_stream_id IS NOT NULL) THEN
         PERFORM pg_notify('workflowstate_finished_runs_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text);
     END IF;
     RETURN NULL;
@@ -26,48 +27,53 @@ $$;
 
 CREATE FUNCTION workflows.concurrency_lock_id(key text) RETURNS bigint
     LANGUAGE sql IMMUTABLE
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
-    SELECT hashtextextended('workflowstate concurrency ' || '"workflows"' || ' ' || key, 0)
+    SELECT hashtextextended('workflowstate concurrency "' || current_schema() || '" ' || key, 0)
 $$;
 
 CREATE FUNCTION workflows.concurrency_running(key text, held_status text, open_run_statuses text[]) RETURNS bigint
     LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock("workflows".concurrency_lock_id(key));
-    RETURN (SELECT count(*) FROM "workflows".steps s JOIN "workflows".runs r ON r.run_id = s.run_id
+    PERFORM pg_advisory_xact_lock(concurrency_lock_id(key));
+    RETURN (SELECT count(*) FROM steps s JOIN runs r ON r.run_id = s.run_id
             WHERE s.concurrency_key = key AND s.status = held_status AND r.status = ANY(open_run_statuses));
 END
 $$;
 
 CREATE FUNCTION workflows.delete_run_events() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    DELETE FROM "workflows".run_events WHERE run_id = OLD.run_id;
+    DELETE FROM run_events WHERE run_id = OLD.run_id;
     RETURN NULL;
 END
 $$;
 
 CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABLE(current_token bigint, refusal text)
     LANGUAGE sql STRICT
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
     SELECT l.fencing_token,
            CASE WHEN l.fencing_token IS NULL THEN 'unknown_fence'
                 WHEN l.fencing_token <> fence_check.given THEN 'stale_fence' END
     FROM (SELECT) AS one
-    LEFT JOIN (SELECT fencing_token FROM "workflows".leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
+    LEFT JOIN (SELECT fencing_token FROM leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
 $$;
 
 CREATE FUNCTION workflows.keep_rate_bucket() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
     IF NEW.rate_limit IS NULL THEN
-        DELETE FROM "workflows".rate_buckets WHERE rpc_name = NEW.rpc_name;
+        DELETE FROM rate_buckets WHERE rpc_name = NEW.rpc_name;
     ELSE
-        INSERT INTO "workflows".rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
-        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least("workflows".rate_buckets.tokens, NEW.rate_limit);
+        INSERT INTO rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
+        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least(rate_buckets.tokens, NEW.rate_limit);
     END IF;
     RETURN NULL;
 END
@@ -75,12 +81,13 @@ $$;
 
 CREATE FUNCTION workflows.record_run_event() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
     IF TG_TABLE_NAME = 'runs' THEN
-        INSERT INTO "workflows".run_events (run_id, status) VALUES (NEW.run_id, NEW.status);
+        INSERT INTO run_events (run_id, status) VALUES (NEW.run_id, NEW.status);
     ELSE
-        INSERT INTO "workflows".run_events (run_id, step_id, step_name, attempt, status)
+        INSERT INTO run_events (run_id, step_id, step_name, attempt, status)
         VALUES (NEW.run_id, NEW.step_id, NEW.step_name, NEW.attempt, NEW.status);
     END IF;
     RETURN NULL;
@@ -95,6 +102,17 @@ CREATE FUNCTION workflows.retry_backoff(retry_delay interval, coefficient double
                    * exp(least((attempt - 1) * ln(COALESCE(coefficient, 1)), 50)),
                COALESCE(extract(epoch FROM max_retry_delay)::double precision, 'Infinity'),
                3155760000) * (1 - COALESCE(jitter, 0) * random()))
+$$;
+
+CREATE FUNCTION workflows.schedule_room(max_schedules bigint, schedule_id text) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1465078595, hashtext(current_schema()));
+    RETURN (SELECT count(*) FROM schedules) < max_schedules
+        OR EXISTS (SELECT FROM schedules s WHERE s.schedule_id = schedule_room.schedule_id);
+END
 $$;
 
 CREATE TABLE workflows.steps (
@@ -144,32 +162,35 @@ CREATE TABLE workflows.steps (
 
 CREATE FUNCTION workflows.step_for_write(step_id uuid, given_key text, given_token bigint) RETURNS TABLE(step workflows.steps, run_status text, lease_key text, current_token bigint, refusal text)
     LANGUAGE sql ROWS 1
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
     WITH locked AS (
         SELECT s AS step, s.step_id, r.status AS run_status,
                COALESCE(step_for_write.given_key, 'run:' || s.run_id::text) AS lease_key
-        FROM "workflows".steps s JOIN "workflows".runs r ON r.run_id = s.run_id
+        FROM steps s JOIN runs r ON r.run_id = s.run_id
         WHERE s.step_id = step_for_write.step_id
         FOR NO KEY UPDATE OF s FOR SHARE OF r
     )
     SELECT l.step, l.run_status, l.lease_key, f.current_token,
            CASE WHEN l.step_id IS NULL THEN 'missing' ELSE f.refusal END
     FROM (SELECT) AS one LEFT JOIN locked l ON true
-    LEFT JOIN "workflows".fence_check(l.lease_key, step_for_write.given_token) AS f ON true
+    LEFT JOIN fence_check(l.lease_key, step_for_write.given_token) AS f ON true
 $$;
 
 CREATE FUNCTION workflows.worker_stream_live(stream uuid) RETURNS boolean
     LANGUAGE sql STABLE
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
-    SELECT EXISTS (SELECT FROM "workflows".worker_streams w WHERE w.stream_id = stream AND w.heartbeat_time + w.task_lease >= now())
+    SELECT EXISTS (SELECT FROM worker_streams w WHERE w.stream_id = stream AND w.heartbeat_time + w.task_lease >= now())
 $$;
 
 CREATE FUNCTION workflows.worker_task(status text, rpc text, task_stream uuid, due_statuses text[]) RETURNS boolean
     LANGUAGE sql STABLE
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
     SELECT task_stream IS NOT NULL
         OR (status = ANY(due_statuses) AND rpc <> ''
-            AND EXISTS (SELECT FROM "workflows".worker_streams w WHERE rpc = ANY(w.rpc_names) AND w.heartbeat_time + w.task_lease >= now()))
+            AND EXISTS (SELECT FROM worker_streams w WHERE rpc = ANY(w.rpc_names) AND w.heartbeat_time + w.task_lease >= now()))
 $$;
 
 CREATE TABLE workflows.dispatch_defaults (

@@ -34,6 +34,7 @@ from ..rpc.auth import TokenAuth
 from ..rpc.internal_socket import InternalSocketGuard
 from ..rpc.reply_bounds import send_limit
 from ..rpc.servicer import WorkflowStateServicer
+from ..rpc.stream_caps import StreamCaps
 from ..db.database import Database
 from ..retention.purger import RetentionPurger
 from ..retention.store import RetentionStore
@@ -230,6 +231,8 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         versions=VersionStore(database),
         schedules=schedules,
         schedule_firer=schedule_firer,
+        schedule_limits=config.schedule_limits,
+        stream_caps=StreamCaps(config.streams, tokens_checked=config.auth_tokens is not None),
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -48,6 +48,14 @@ _positive_float = positive_number(float, "number")
 _positive_int = positive_number(int, "whole number")
 
 
+def _at_least_one_second(text: str) -> float:
+    """An argparse type: a number of seconds, at least 1 (the shortest interval any server takes)."""
+    seconds = _positive_float(text)
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (second), not {text!r}")
+    return seconds
+
+
 def _token_file(text: str) -> dict[Any, Any]:
     """An argparse type: the --auth-tokens file, read and checked now, so a bad one stops the start."""
     from ..rpc.tokens import TokenFileError, read_token_file  # the standard library only
@@ -55,6 +63,16 @@ def _token_file(text: str) -> dict[Any, Any]:
     try:
         return read_token_file(Path(text))
     except TokenFileError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _schema_name(text: str) -> str:
+    """An argparse type: the --schema name, checked now, so a bad one stops the start (exit 2)."""
+    from ..db.schema_name import check_schema_name  # the standard library only
+
+    try:
+        return check_schema_name(text)
+    except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
@@ -106,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:50051", help="host:port to listen on; port 0 picks one")
     serve.add_argument("--database-url", default=None, help="PostgreSQL URL; unset starts the embedded PostgreSQL")
     serve.add_argument("--no-embedded", action="store_true", default=False, help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
-    serve.add_argument("--schema", default="workflows", help="PostgreSQL schema for the tables")
+    serve.add_argument("--schema", type=_schema_name, default="workflows", help="PostgreSQL schema for the tables: 1 to 63 lower-case letters, digits and '_', not starting with a digit")
     serve.add_argument("--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: per-user data dir)")
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field, measured as PostgreSQL stores it (numbers without exponents)")
     serve.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024 * 1024, help="most bytes one reply may carry: a list page ends early with its next_page_token, a Batch answers the operations past it RESOURCE_EXHAUSTED without running them, any other reply past it is RESOURCE_EXHAUSTED; at least what one run may carry (about 8 times --max-payload-bytes, plus 2.1 MB)")
@@ -122,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--event-retention", type=_positive_float, default=None, help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
     serve.add_argument("--retention-interval", type=_positive_float, default=60.0, help="seconds between two applications of the retention policies (SetRetentionPolicy), each erasing expired runs in bounded batches")
     serve.add_argument("--schedule-poll-interval", type=_positive_float, default=1.0, help="longest the loop that fires schedules sleeps, in seconds: a schedule created or resumed through another server fires from then at the latest")
+    serve.add_argument("--schedule-min-interval", type=_at_least_one_second, default=60.0, help="shortest interval of an interval schedule, in seconds (at least 1); a shorter one is refused with INVALID_ARGUMENT (cron fires at most once a minute)")
+    serve.add_argument("--max-schedules", type=_positive_int, default=1000, help="most schedules the schema may hold (paused ones count), over every server sharing it; CreateSchedule past it is refused with RESOURCE_EXHAUSTED")
+    serve.add_argument("--max-streams-per-token", type=_positive_int, default=1000, help="most streams (WatchRun, StreamRunEvents, StreamStepTasks, Lease) one token may hold open on this server, with --auth-tokens; one more is refused with RESOURCE_EXHAUSTED")
+    serve.add_argument("--max-streams-per-peer", type=_positive_int, default=200, help="most streams one peer host (IP address; every Unix-socket caller is one) may hold open on this server, without --auth-tokens; one more is refused with RESOURCE_EXHAUSTED")
     serve.add_argument("--grace-period", type=_positive_float, default=10.0, help="seconds in-flight calls get on shutdown")
     serve.add_argument("--health-interval", type=_positive_float, default=5.0, help="seconds between database health pings")
     serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain; with --tls-key enables TLS")
@@ -190,6 +212,8 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         from ..leases.manager import LeaseSettings
         from ..db.database import PoolSettings
         from ..rpc.reply_bounds import max_item_bytes
+        from ..rpc.stream_caps import StreamLimits
+        from ..schedules.limits import ScheduleLimits
     except ImportError as err:
         print(f"workflowstate serve needs the server extras: pip install 'workflowstate[server]' ({err})", file=sys.stderr)
         return 2
@@ -213,6 +237,8 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         event_retention=timedelta(seconds=args.event_retention) if args.event_retention is not None else None,
         retention_interval=args.retention_interval,
         schedule_poll_interval=args.schedule_poll_interval,
+        schedule_limits=ScheduleLimits(min_interval=timedelta(seconds=args.schedule_min_interval), max_schedules=args.max_schedules),
+        streams=StreamLimits(per_token=args.max_streams_per_token, per_peer_host=args.max_streams_per_peer),
         grace_period=args.grace_period,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,

@@ -7,7 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..dispatch.dispatcher import DispatchSettings
+from ..rpc.stream_caps import StreamLimits
 from ..rpc.tokens import Role
+from ..schedules.limits import ScheduleLimits
 from ..leases.manager import LeaseSettings
 from ..db.database import PoolSettings
 
@@ -20,7 +22,7 @@ class ServerConfig:
     listen: str = "127.0.0.1:50051"
     # PostgreSQL connection URL; None starts the embedded PostgreSQL in data_dir.
     database_url: str | None = None
-    # PostgreSQL schema holding the tables; any name, quoted as an identifier.
+    # PostgreSQL schema holding the tables: a plain lower-case identifier (db/schema_name.py).
     schema: str = "workflows"
     # Where the embedded PostgreSQL keeps its data (unused with database_url).
     data_dir: Path | None = None
@@ -44,6 +46,10 @@ class ServerConfig:
     # The longest the schedules' loop sleeps (server/schedules/): a schedule created or resumed
     # through another server starts firing within it; due times themselves are slept to exactly.
     schedule_poll_interval: float = 1.0
+    # How often one schedule may fire, and how many the schema may hold (server/schedules/limits.py).
+    schedule_limits: ScheduleLimits = field(default_factory=ScheduleLimits)
+    # How many streams one caller may hold open (server/rpc/stream_caps.py).
+    streams: StreamLimits = field(default_factory=StreamLimits)
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
     # Seconds to wait for the database at start-up before giving up.

@@ -17,6 +17,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
 from ..schedules.firer import ScheduleFirer
+from ..schedules.limits import ScheduleLimits
 from ..schedules.store import ScheduleSpec, ScheduleStore
 from ..schedules.timing import Timing
 from . import convert, page_tokens, validation
@@ -29,6 +30,7 @@ class _Servicer(Protocol):
     _schedules: ScheduleStore
     _schedule_firer: ScheduleFirer
     reply_bound: ReplyBound
+    _schedule_limits: ScheduleLimits
 
     def _json(self, field: str, text: str) -> str: ...
 
@@ -48,12 +50,13 @@ class ScheduleRpcs:
                 validation.check_name("cron", request.cron, required=False) or None,
                 convert.duration_from_proto("interval", request.interval) if request.HasField("interval") else None,
                 validation.check_name("timezone", request.timezone, required=False),
+                min_interval=self._schedule_limits.min_interval,
             ),
             input_json=self._json("input_json", request.input_json),
             overlap=convert.schedule_overlap_from_proto("overlap", request.overlap),
             catch_up=convert.schedule_catch_up_from_proto("catch_up", request.catch_up),
         )
-        row = await self._call(context, self._schedules.create(spec))
+        row = await self._call(context, self._schedules.create(spec, max_schedules=self._schedule_limits.max_schedules))
         self._schedule_firer.wake()
         return pb.CreateScheduleResponse(schedule=convert.schedule_to_proto(row))
 

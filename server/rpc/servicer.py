@@ -8,6 +8,7 @@ with a reference, never with the stack.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -27,6 +28,7 @@ from ..events.watchers import EventWatchers
 from ..leases.manager import LeaseManager
 from ..retention.store import RetentionStore
 from ..schedules.firer import ScheduleFirer
+from ..schedules.limits import ScheduleLimits
 from ..schedules.store import ScheduleStore
 from ..state.catalog import RunCatalog, RunPosition
 from ..state.store import FailureRecord, Fence, RunEngineFields, StateStore
@@ -50,6 +52,7 @@ from .reply_bounds import ReplyBound
 from .run_filters import run_filter_from_proto
 from .schedule_servicer import ScheduleRpcs
 from .status import status_of
+from .stream_caps import StreamCaps
 from .task_session import TaskSession
 
 log = logging.getLogger("workflowstate.server.rpc")
@@ -101,7 +104,9 @@ def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[
         outcome: tuple[grpc.StatusCode, str] | None = None
         try:
             try:
-                response = await method(self, request, context)
+                # A stream holds one of its caller's slots until it ends, however it ends.
+                with self.stream_caps.held(name, context) if streaming else contextlib.nullcontext():
+                    response = await method(self, request, context)
                 if bounded:
                     self.reply_bound.check(name, response)
             except Exception as err:
@@ -150,13 +155,17 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         versions: VersionStore,
         schedules: ScheduleStore,
         schedule_firer: ScheduleFirer,
+        schedule_limits: ScheduleLimits,
+        stream_caps: StreamCaps,
     ) -> None:
         self._store = store
+        self.stream_caps = stream_caps
         self._versions = versions
         self._catalog = catalog
         self._retention = retention
         self._schedules = schedules
         self._schedule_firer = schedule_firer
+        self._schedule_limits = schedule_limits
         self._leases = leases
         self._dispatcher = dispatcher
         self._watchers = watchers

@@ -14,9 +14,13 @@ SELECT now() AS now;
 -- Insert a schedule; when its id exists already, return that one (DO UPDATE, unlike DO NOTHING,
 -- returns the existing row even when it was committed after this statement's snapshot) with
 -- outcome 'same' when the request describes it (a repeated create), else 'exists'.
+-- No row when the schema holds `max_schedules` schedules already and none has this id (a repeated
+-- create still answers at the bound); schedule_room decides it, one create at a time (its comment
+-- says how), so creates racing on several servers never pass the bound.
 INSERT INTO {schema}.schedules AS s (schedule_id, workflow, cron, "interval", timezone, input, overlap, catch_up, next_fire_time)
-VALUES (%(schedule_id)s::text, %(workflow)s::text, %(cron)s::text, %(interval)s::interval, %(timezone)s::text,
-        %(input)s::jsonb, %(overlap)s::text, %(catch_up)s::text, %(next_fire_time)s::timestamptz)
+SELECT %(schedule_id)s::text, %(workflow)s::text, %(cron)s::text, %(interval)s::interval, %(timezone)s::text,
+       %(input)s::jsonb, %(overlap)s::text, %(catch_up)s::text, %(next_fire_time)s::timestamptz
+WHERE {schema}.schedule_room(%(max_schedules)s::bigint, %(schedule_id)s::text)
 ON CONFLICT (schedule_id) DO UPDATE SET schedule_id = EXCLUDED.schedule_id
 RETURNING CASE WHEN s.xmax = 0 THEN 'changed'
                WHEN s.workflow = %(workflow)s::text AND s.cron IS NOT DISTINCT FROM %(cron)s::text

@@ -67,9 +67,10 @@ class ScheduleStore:
         now: datetime = row["now"]
         return now
 
-    async def create(self, spec: ScheduleSpec) -> Row:
+    async def create(self, spec: ScheduleSpec, *, max_schedules: int) -> Row:
         """Create the schedule, first firing at its first occurrence after now; return it.
-        The same request again returns the schedule as it is; another one with its id is AlreadyExists."""
+        The same request again returns the schedule as it is; another one with its id is AlreadyExists.
+        LimitReached when the schema holds `max_schedules` schedules already."""
         params = {
             "schedule_id": spec.schedule_id,
             "workflow": spec.workflow,
@@ -80,9 +81,14 @@ class ScheduleStore:
             "overlap": spec.overlap.value,
             "catch_up": spec.catch_up.value,
             "next_fire_time": spec.timing.after(await self._now()),
+            "max_schedules": max_schedules,
         }
         row = await self._sql.fetch_one("create_schedule", params)
-        assert row is not None  # an upsert returns its row
+        if row is None:
+            raise errors.LimitReached(
+                f"the schema holds {max_schedules} schedules already, the most this server allows (--max-schedules {max_schedules}); "
+                "delete one before creating another"
+            )
         if row["outcome"] == "exists":
             raise errors.AlreadyExists(
                 f"schedule {spec.schedule_id!r} exists with other settings; delete it first to change them"

@@ -33,7 +33,8 @@ from ..core.errors import InvalidArgument
 # The latest due occurrence still runs this late under catch-up SKIP: far more than a server's
 # own delay in getting to it (its poll interval plus a statement), far less than an outage.
 GRACE = timedelta(seconds=60)
-# The shortest interval: a schedule is a run per occurrence, not a busy loop.
+# The shortest interval any server accepts, whatever its --schedule-min-interval: a schedule is a
+# run per occurrence, not a busy loop.
 MIN_INTERVAL = timedelta(seconds=1)
 # The longest interval: past it, "every N" is better said with a cron expression.
 MAX_INTERVAL = timedelta(days=366)
@@ -78,15 +79,20 @@ class Timing:
     timezone: str = "UTC"
 
     @classmethod
-    def checked(cls, cron: str | None, interval: timedelta | None, timezone_name: str) -> Timing:
-        """A timing from a request's fields; InvalidArgument naming the field that is wrong."""
+    def checked(cls, cron: str | None, interval: timedelta | None, timezone_name: str, *, min_interval: timedelta = MIN_INTERVAL) -> Timing:
+        """A timing from a request's fields; InvalidArgument naming the field that is wrong.
+        `min_interval` is the server's shortest interval (--schedule-min-interval)."""
         if (cron is None) == (interval is None):
             raise InvalidArgument("set exactly one of cron and interval")
         if interval is not None:
             if timezone_name:
                 raise InvalidArgument("timezone applies to cron only: an interval counts from the Unix epoch in UTC")
-            if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
-                raise InvalidArgument(f"interval must be at least {MIN_INTERVAL.seconds} s and at most {MAX_INTERVAL.days} days, got {interval}")
+            shortest = max(min_interval, MIN_INTERVAL)
+            if not shortest <= interval <= MAX_INTERVAL:
+                raise InvalidArgument(
+                    f"interval must be at least {shortest.total_seconds():g} s (this server's --schedule-min-interval) "
+                    f"and at most {MAX_INTERVAL.days} days, got {interval}"
+                )
             return cls(None, interval, "UTC")
         assert cron is not None
         if len(cron) > MAX_CRON_LENGTH:

@@ -102,7 +102,8 @@ async def flood(call: grpc.aio.StreamStreamCall, message: bytes, sent: list[int]
 
 
 async def test_floods_leave_the_server_responsive_and_its_memory_bounded(start_server, unique) -> None:
-    server = start_server("--pool-timeout", POOL_TIMEOUT_S)
+    # Every stream here comes from 127.0.0.1: room for all of them under one peer host's bound.
+    server = start_server("--pool-timeout", POOL_TIMEOUT_S, "--max-streams-per-peer", str(LEASE_STREAMS + WORKER_STREAMS + 100))
     assert server.process is not None
     pid = server.process.pid
     async with AsyncExitStack() as stack:

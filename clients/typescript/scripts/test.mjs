@@ -116,7 +116,8 @@ let code = 1;
 try {
   let address = process.env.WORKFLOWSTATE_TS_TEST_ADDRESS;
   if (!address) {
-    const server = await startServer();
+    // Schedules of a second, so that their runs come within the tests' time.
+    const server = await startServer(["--schedule-min-interval", "1"]);
     started.push(server);
     address = server.address;
     console.log(`test server on ${address}`);

@@ -1,5 +1,7 @@
 -- 0001: runs, steps and the attempt history.
 -- {schema} is replaced by the quoted schema identifier (psycopg.sql.Identifier), never by raw text.
+-- Function bodies never hold it: they are created with SET search_path FROM CURRENT (migrate.py
+-- puts the schema first on the path) and name the schema's tables without it.
 -- Statuses are stored as lower-case text (readable by operators); the CHECKs keep them to the contract's values.
 
 CREATE TABLE {schema}.runs (

@@ -42,12 +42,12 @@ CREATE INDEX run_events_by_time ON {schema}.run_events (event_time);
 -- No NOTIFY here: a NOTIFY serialises the commits of every transaction that sends one, which cost
 -- about a third of the store's write throughput in a measurement; each server polls this table
 -- instead (server/events.py), with one cheap query per interval while it has readers.
-CREATE FUNCTION {schema}.record_run_event() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {schema}.record_run_event() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_TABLE_NAME = 'runs' THEN
-        INSERT INTO {schema}.run_events (run_id, status) VALUES (NEW.run_id, NEW.status);
+        INSERT INTO run_events (run_id, status) VALUES (NEW.run_id, NEW.status);
     ELSE
-        INSERT INTO {schema}.run_events (run_id, step_id, step_name, attempt, status)
+        INSERT INTO run_events (run_id, step_id, step_name, attempt, status)
         VALUES (NEW.run_id, NEW.step_id, NEW.step_name, NEW.attempt, NEW.status);
     END IF;
     RETURN NULL;

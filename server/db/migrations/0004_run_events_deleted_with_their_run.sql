@@ -13,9 +13,9 @@
 -- Events of runs deleted before this migration.
 DELETE FROM {schema}.run_events e WHERE NOT EXISTS (SELECT FROM {schema}.runs r WHERE r.run_id = e.run_id);
 
-CREATE FUNCTION {schema}.delete_run_events() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {schema}.delete_run_events() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
-    DELETE FROM {schema}.run_events WHERE run_id = OLD.run_id;
+    DELETE FROM run_events WHERE run_id = OLD.run_id;
     RETURN NULL;
 END
 $$;

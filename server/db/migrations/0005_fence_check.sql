@@ -11,10 +11,10 @@
 -- given a NULL, so unfenced writes, the hot path, do not pay for it.
 CREATE FUNCTION {schema}.fence_check(lease_key text, given bigint)
 RETURNS TABLE (current_token bigint, refusal text)
-LANGUAGE sql VOLATILE STRICT AS $$
+LANGUAGE sql VOLATILE STRICT SET search_path FROM CURRENT AS $$
     SELECT l.fencing_token,
            CASE WHEN l.fencing_token IS NULL THEN 'unknown_fence'
                 WHEN l.fencing_token <> fence_check.given THEN 'stale_fence' END
     FROM (SELECT) AS one
-    LEFT JOIN (SELECT fencing_token FROM {schema}.leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
+    LEFT JOIN (SELECT fencing_token FROM leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
 $$;

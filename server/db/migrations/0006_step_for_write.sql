@@ -12,16 +12,16 @@
 -- statement time, measured); ROWS 1 because it always returns one row, so plans join it as such.
 CREATE FUNCTION {schema}.step_for_write(step_id uuid, given_key text, given_token bigint)
 RETURNS TABLE (step {schema}.steps, run_status text, lease_key text, current_token bigint, refusal text)
-LANGUAGE sql VOLATILE ROWS 1 AS $$
+LANGUAGE sql VOLATILE ROWS 1 SET search_path FROM CURRENT AS $$
     WITH locked AS (
         SELECT s AS step, s.step_id, r.status AS run_status,
                COALESCE(step_for_write.given_key, 'run:' || s.run_id::text) AS lease_key
-        FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+        FROM steps s JOIN runs r ON r.run_id = s.run_id
         WHERE s.step_id = step_for_write.step_id
         FOR NO KEY UPDATE OF s FOR SHARE OF r
     )
     SELECT l.step, l.run_status, l.lease_key, f.current_token,
            CASE WHEN l.step_id IS NULL THEN 'missing' ELSE f.refusal END
     FROM (SELECT) AS one LEFT JOIN locked l ON true
-    LEFT JOIN {schema}.fence_check(l.lease_key, step_for_write.given_token) AS f ON true
+    LEFT JOIN fence_check(l.lease_key, step_for_write.given_token) AS f ON true
 $$;

@@ -10,9 +10,9 @@
 -- payload is the run's id. The EXISTS reads with a snapshot taken after the run's row was locked
 -- for the update: a claim of one of its steps share-locks the run, so it either committed before
 -- (and is seen here) or waits and then finds the run finished (and claims nothing).
-CREATE FUNCTION {schema}.announce_finished_run() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {schema}.announce_finished_run() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
-    IF EXISTS (SELECT FROM {schema}.steps WHERE run_id = NEW.run_id AND task_stream_id IS NOT NULL) THEN
+    IF EXISTS (SELECT FROM steps WHERE run_id = NEW.run_id AND task_stream_id IS NOT NULL) THEN
         PERFORM pg_notify('workflowstate_finished_runs_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text);
     END IF;
     RETURN NULL;

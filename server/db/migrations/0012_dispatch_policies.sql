@@ -60,13 +60,13 @@ CREATE TABLE {schema}.rate_buckets (
     granted integer NOT NULL DEFAULT 0
 );
 
-CREATE FUNCTION {schema}.keep_rate_bucket() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {schema}.keep_rate_bucket() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF NEW.rate_limit IS NULL THEN
-        DELETE FROM {schema}.rate_buckets WHERE rpc_name = NEW.rpc_name;
+        DELETE FROM rate_buckets WHERE rpc_name = NEW.rpc_name;
     ELSE
-        INSERT INTO {schema}.rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
-        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least({schema}.rate_buckets.tokens, NEW.rate_limit);
+        INSERT INTO rate_buckets (rpc_name, tokens, refill_time) VALUES (NEW.rpc_name, NEW.rate_limit, clock_timestamp())
+        ON CONFLICT (rpc_name) DO UPDATE SET tokens = least(rate_buckets.tokens, NEW.rate_limit);
     END IF;
     RETURN NULL;
 END
@@ -91,10 +91,11 @@ $$;
 
 -- The advisory lock id of a concurrency key: its hash, with the schema's name, so the keys of two
 -- schemas do not meet (a collision only makes two keys take turns). The claim takes the locks of
--- its keys in the order of these ids, so two claims never wait for each other's.
+-- its keys in the order of these ids, so two claims never wait for each other's. current_schema()
+-- is the function's own schema (its search_path), quoted as the hash has always had it.
 CREATE FUNCTION {schema}.concurrency_lock_id(key text) RETURNS bigint
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT hashtextextended('workflowstate concurrency ' || '{schema}' || ' ' || key, 0)
+LANGUAGE sql IMMUTABLE SET search_path FROM CURRENT AS $$
+    SELECT hashtextextended('workflowstate concurrency "' || current_schema() || '" ' || key, 0)
 $$;
 
 -- The running attempts of a concurrency key, counted after taking the key's lock: a
@@ -103,10 +104,10 @@ $$;
 -- lock was granted; two claims of one key, on any servers, therefore decide one after the other.
 -- Attempts of finished runs do not count (they take no more reports).
 CREATE FUNCTION {schema}.concurrency_running(key text, held_status text, open_run_statuses text[]) RETURNS bigint
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock({schema}.concurrency_lock_id(key));
-    RETURN (SELECT count(*) FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    PERFORM pg_advisory_xact_lock(concurrency_lock_id(key));
+    RETURN (SELECT count(*) FROM steps s JOIN runs r ON r.run_id = s.run_id
             WHERE s.concurrency_key = key AND s.status = held_status AND r.status = ANY(open_run_statuses));
 END
 $$;

@@ -4842,8 +4842,10 @@ class CreateScheduleRequest(_message.Message):
     @_builtins.property
     def interval(self) -> _duration_pb2.Duration:
         """interval fires the schedule at the whole multiples of it since the Unix
-        epoch (UTC): PT1H at the top of every hour. At least 1 second and at most
-        366 days. Unset means the schedule has a cron expression instead.
+        epoch (UTC): PT1H at the top of every hour. At least the server's
+        --schedule-min-interval (a minute unless told otherwise; never under 1
+        second) and at most 366 days. Unset means the schedule has a cron
+        expression instead.
         """
 
     def __init__(

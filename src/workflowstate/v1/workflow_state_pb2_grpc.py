@@ -776,6 +776,8 @@ class WorkflowStateServiceServicer:
         exists is ALREADY_EXISTS (delete the schedule first to change it).
         INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
         timezone or interval, or an input over the payload limit.
+        RESOURCE_EXHAUSTED when the database holds the most schedules the server
+        allows (its --max-schedules), naming the bound.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

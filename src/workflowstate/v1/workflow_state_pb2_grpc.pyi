@@ -356,6 +356,8 @@ class WorkflowStateServiceStub:
     exists is ALREADY_EXISTS (delete the schedule first to change it).
     INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
     timezone or interval, or an input over the payload limit.
+    RESOURCE_EXHAUSTED when the database holds the most schedules the server
+    allows (its --max-schedules), naming the bound.
     """
     ListSchedules: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListSchedulesRequest, _workflow_state_pb2.ListSchedulesResponse]
     """ListSchedules returns a page of schedules by id, each with its next
@@ -717,6 +719,8 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     exists is ALREADY_EXISTS (delete the schedule first to change it).
     INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
     timezone or interval, or an input over the payload limit.
+    RESOURCE_EXHAUSTED when the database holds the most schedules the server
+    allows (its --max-schedules), naming the bound.
     """
     ListSchedules: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListSchedulesRequest, _workflow_state_pb2.ListSchedulesResponse]  # type: ignore[assignment]
     """ListSchedules returns a page of schedules by id, each with its next
@@ -1321,6 +1325,8 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         exists is ALREADY_EXISTS (delete the schedule first to change it).
         INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
         timezone or interval, or an input over the payload limit.
+        RESOURCE_EXHAUSTED when the database holds the most schedules the server
+        allows (its --max-schedules), naming the bound.
         """
 
     @_abc_1.abstractmethod

@@ -64,7 +64,7 @@ export interface SetStepScheduledOptions extends t.WriteOptions {
 export interface CreateScheduleOptions extends t.CallOptions {
   /** A 5-field cron expression, read in `timezone`; give it or intervalMs. */
   cron?: string;
-  /** Occurrences at the multiples of this interval since the Unix epoch; at least 1000. */
+  /** Occurrences at the multiples of this interval since the Unix epoch; at least the server's --schedule-min-interval (60_000 unless it is told otherwise). */
   intervalMs?: number;
   /** The IANA timezone of `cron`; UTC when omitted. */
   timezone?: string;

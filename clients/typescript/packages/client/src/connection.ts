@@ -26,6 +26,30 @@ export interface ConnectionOptions {
   tls?: TlsOptions;
 }
 
+/** Whether `address` (host:port) stays on this machine: localhost, 127.0.0.0/8 or ::1. */
+export function isLoopbackAddress(address: string): boolean {
+  let host = address;
+  if (address.startsWith("[")) host = address.slice(1, address.indexOf("]"));
+  else if (address.split(":").length === 2) host = address.split(":")[0];
+  const name = host.toLowerCase();
+  if (name === "localhost" || name.endsWith(".localhost") || name === "::1") return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+// Addresses already warned about: the warning is said once per address in a process.
+const warnedAddresses = new Set<string>();
+
+/** Warns (process.emitWarning, type InsecureTokenWarning) when a token would go without TLS to another machine. */
+function warnIfTokenInClear(address: string, token: string | undefined, tls: TlsOptions | undefined): void {
+  if (!token || tls || isLoopbackAddress(address) || warnedAddresses.has(address)) return;
+  warnedAddresses.add(address);
+  process.emitWarning(
+    `the token is sent without TLS to ${address}, which is not this machine: anyone on the network can read it; ` +
+      "pass tls (true or certificates), or reach the server over 127.0.0.1",
+    { type: "InsecureTokenWarning", code: "WORKFLOWSTATE_INSECURE_TOKEN" },
+  );
+}
+
 export class Connection {
   readonly transport: Transport;
   private readonly sessions: Http2SessionManager;
@@ -42,6 +66,7 @@ export class Connection {
     // Pings keep a quiet connection (a worker waiting for tasks) known to be alive.
     this.sessions = new Http2SessionManager(url, { pingIntervalMs: 30_000, pingTimeoutMs: 10_000 }, nodeOptions);
     const token = options.token ?? process.env.WORKFLOWSTATE_TOKEN;
+    warnIfTokenInClear(address, token, options.tls);
     const interceptors: Interceptor[] = [];
     if (token) {
       interceptors.push((next) => (req) => {

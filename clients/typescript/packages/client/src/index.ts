@@ -12,6 +12,7 @@ export type {
   WatchOptions,
 } from "./client.js";
 export type { ConnectionOptions, TlsOptions } from "./connection.js";
+export { isLoopbackAddress } from "./connection.js";
 export type { FailureInput } from "./convert.js";
 export {
   Aborted,

@@ -4758,8 +4758,10 @@ export type CreateScheduleRequest = Message<"workflowstate.v1.CreateScheduleRequ
 
   /**
    * interval fires the schedule at the whole multiples of it since the Unix
-   * epoch (UTC): PT1H at the top of every hour. At least 1 second and at most
-   * 366 days. Unset means the schedule has a cron expression instead.
+   * epoch (UTC): PT1H at the top of every hour. At least the server's
+   * --schedule-min-interval (a minute unless told otherwise; never under 1
+   * second) and at most 366 days. Unset means the schedule has a cron
+   * expression instead.
    *
    * @generated from field: google.protobuf.Duration interval = 4;
    */
@@ -6258,6 +6260,8 @@ export const WorkflowStateService: GenService<{
    * exists is ALREADY_EXISTS (delete the schedule first to change it).
    * INVALID_ARGUMENT, naming the field, for a bad id, cron expression,
    * timezone or interval, or an input over the payload limit.
+   * RESOURCE_EXHAUSTED when the database holds the most schedules the server
+   * allows (its --max-schedules), naming the bound.
    *
    * @generated from rpc workflowstate.v1.WorkflowStateService.CreateSchedule
    */

@@ -35,9 +35,11 @@ PAYLOAD_LIMIT = 64 * 1024
 # What gRPC lets into the server in one message (server/ops/app.py: every payload field of the
 # largest request at the limit, plus room for the rest).
 MESSAGE_LIMIT = 4 * PAYLOAD_LIMIT + 64 * 1024
-# A reply carries the payloads of one record (a run's input, state and output, a step's data,
-# result and error), each within the payload limit, plus fields of bounded size; a page of a List
-# RPC is bounded the same way. So no reply needs more room than the largest request may take.
+# The bound on replies. A record carries at most four payloads (a step's data, result and error;
+# a run's input, output and state), each within the payload limit, beside fields of bounded size,
+# which is what MESSAGE_LIMIT makes room for; a page of a List RPC must fit the same room. A reply
+# past it means the server sends more than anyone could have stored through the API: a payload
+# that grew on the way in (a JSON number written out in full) or a page with no byte bound.
 REPLY_LIMIT = MESSAGE_LIMIT
 
 SERVICES = [

@@ -4,7 +4,7 @@ The server is an application, so its installs are reproducible: the README's com
 the Dockerfile all install with `-c constraints.txt`. pyproject.toml keeps the ranges (each floor
 with its reason); this lock is one resolution of them. It is made by installing '.[test]' (which
 includes the server extra) into a fresh virtual environment with no constraints, so pip picks the
-newest releases the ranges allow, and writing `pip freeze --exclude-editable` of it.
+newest releases the ranges allow, and writing `pip freeze --all --exclude-editable` of it (less pip).
 
 Usage: python3 scripts/lock_dependencies.py
 To move one package: raise its floor (with the reason) in pyproject.toml, run this, and review
@@ -36,8 +36,10 @@ def resolve() -> list[str]:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip"]
         subprocess.run([*pip, "install", "--quiet", "-e", f"{REPO}[test]"], check=True)
-        frozen = subprocess.run([*pip, "freeze", "--exclude-editable"], check=True, capture_output=True, text=True).stdout
-    pins = [line for line in frozen.splitlines() if line and not line.startswith("#")]
+        # --all: setuptools is a run-time requirement (of grpcio-tools), so it is pinned like the rest.
+        frozen = subprocess.run([*pip, "freeze", "--all", "--exclude-editable"], check=True, capture_output=True, text=True).stdout
+    # pip itself is the installer, not a requirement: whichever the environment has installs the lock.
+    pins = [line for line in frozen.splitlines() if line and not line.startswith(("#", "pip=="))]
     return sorted(pins, key=lambda pin: pin.split("==")[0].lower())
 
 

@@ -81,6 +81,7 @@ class Sizes:
 
     def oversized_json(self) -> list[str]:
         filler = "x" * (self.payload_limit - 2)
+        # The last is within the limit as sent, and sixty times larger once its numbers are written out.
         return [json.dumps(filler), json.dumps(filler + "xx"), "[" + ",".join(["1e300"] * (self.payload_limit // 6)) + "]"]
 
 
@@ -114,8 +115,9 @@ class MessageStrategies:
     def request(self, descriptor: Descriptor) -> st.SearchStrategy[Generated]:
         return self._message(descriptor, depth=0, small=False).map(Generated)
 
-    def sweep(self, descriptor: Descriptor, base: dict[str, object]) -> list[Generated]:
-        """Each odd value of each top-level field in turn, the other fields as in `base`.
+    def sweep(self, descriptor: Descriptor, base: dict[str, object], *, nested: bool = True) -> list[Generated]:
+        """Each odd value of each field in turn (and of the fields of a message field, one level
+        down), the other fields as in `base`.
 
         Random draws reach a given edge case of a given field only now and then; this reaches
         every one, on a request whose ids name real records, so the field's handler sees it.
@@ -132,6 +134,8 @@ class MessageStrategies:
                 cls = GetMessageClass(field.message_type)
                 low, high = _TIME_LIMITS[field.message_type.full_name]
                 values = [cls(seconds=s, nanos=n) for s, n in ((low - 1, 0), (high + 1, 0), (INT64[1], 0), (0, -1), (0, 10**9))]
+            elif field.message_type is not None and nested:
+                values = [inner.message for inner in self.sweep(field.message_type, {}, nested=False)]
             else:
                 continue
             requests += [Generated(_build(descriptor, {**base, field.name: value})) for value in values]

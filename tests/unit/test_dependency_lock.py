@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -63,6 +64,33 @@ def test_every_declared_dependency_is_pinned_within_its_range() -> None:
         assert req.specifier.contains(pins[name], prereleases=True), (
             f"constraints.txt pins {req.name}=={pins[name]}, outside pyproject.toml's {req.specifier}"
         )
+
+
+def _installed_closure(roots: list[Requirement]) -> set[str]:
+    """The distributions installed here for `roots` and, in turn, for their own requirements."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    pending: list[tuple[Requirement, tuple[str, ...]]] = [(req, ()) for req in roots]
+    while pending:
+        req, asked_extras = pending.pop()
+        # A marker such as `extra == "pool"` refers to the extras the requiring package was asked for.
+        if req.marker is not None and not any(req.marker.evaluate({"extra": extra}) for extra in asked_extras or ("",)):
+            continue
+        name, extras = canonicalize_name(req.name), tuple(sorted(req.extras))
+        if (name, extras) in seen:
+            continue
+        try:
+            requires = metadata.distribution(name).requires or []
+        except metadata.PackageNotFoundError:
+            continue  # not installed on this platform or Python
+        seen.add((name, extras))
+        pending.extend((Requirement(line), extras) for line in requires)
+    return {name for name, _ in seen}
+
+
+def test_every_installed_dependency_is_pinned() -> None:
+    # Pins of the direct dependencies alone would let their own dependencies float.
+    missing = sorted(_installed_closure(_declared()) - set(_pins()))
+    assert missing == [], f"installed for pyproject.toml's requirements but not pinned in constraints.txt: {missing}"
 
 
 def test_extras_of_dependencies_are_pinned_too() -> None:

@@ -14,8 +14,10 @@ every run they match, and must not touch the runs of other tests.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -24,11 +26,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from support.fuzz_messages import Generated, MessageStrategies, Sizes
 from support.server_process import ServerProcess
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+# database=None keeps no examples, but Hypothesis still caches its Unicode tables and the constants
+# it reads from our source: in the temporary folder, not in a .hypothesis folder of the work tree.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "workflowstate-hypothesis")
 
 # A small payload limit keeps oversized values cheap to build and send; the rules are the same.
 PAYLOAD_LIMIT = 64 * 1024

@@ -2,14 +2,14 @@
 #   docker build -t workflowstate .
 #   docker run -p 50051:50051 -e WORKFLOWSTATE_DATABASE_URL=postgresql://user:pass@db:5432/app workflowstate
 
-# Build stage: wheels of the project and of everything the server needs.
+# Build stage: wheels of the project and of everything the server needs, at the versions of the lock.
 FROM python:3.12-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 COPY client ./client
 COPY server ./server
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[server]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt '.[server]'
 
 # Run stage: only the installed wheels, run as an unprivileged user.
 FROM python:3.12-slim

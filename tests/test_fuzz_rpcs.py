@@ -30,6 +30,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from support.fuzz_messages import Generated, MessageStrategies, Sizes
 from support.server_process import ServerProcess
 
+from workflowstate.server.rpc.reply_bounds import max_item_bytes
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
@@ -42,12 +43,20 @@ PAYLOAD_LIMIT = 64 * 1024
 # What gRPC lets into the server in one message (server/ops/app.py: every payload field of the
 # largest request at the limit, plus room for the rest).
 MESSAGE_LIMIT = 4 * PAYLOAD_LIMIT + 64 * 1024
-# The bound on replies. A record carries at most four payloads (a step's data, result and error;
-# a run's input, output and state), each within the payload limit, beside fields of bounded size,
-# which is what MESSAGE_LIMIT makes room for; a page of a List RPC must fit the same room. A reply
-# past it means the server sends more than anyone could have stored through the API: a payload
-# that grew on the way in (a JSON number written out in full) or a page with no byte bound.
+# The bound on a reply of one record. A record carries at most four payloads (a step's data, result
+# and error; a run's input, output and state), each within the payload limit, beside fields of
+# bounded size, which is what MESSAGE_LIMIT makes room for. A reply past it means the server sends
+# more than anyone could have stored through the API: a payload that grew on the way in (a JSON
+# number written out in full).
 REPLY_LIMIT = MESSAGE_LIMIT
+# Replies of many records (pages, histories, batches) are bounded by the server's --max-reply-bytes,
+# given here as the least it accepts, so a page with no byte bound shows.
+MANY_RECORDS_LIMIT = max_item_bytes(PAYLOAD_LIMIT)
+
+
+def _reply_limit(method) -> int:
+    many = method.name.startswith("List") or method.name in ("Batch", "GetRunHistory")
+    return MANY_RECORDS_LIMIT if many else REPLY_LIMIT
 
 SERVICES = [
     pb.DESCRIPTOR.services_by_name["WorkflowStateService"],
@@ -80,7 +89,8 @@ FUZZ_SETTINGS = dict(
 @pytest.fixture(scope="module")
 def fuzz_server(database_url: str) -> Iterator[ServerProcess]:
     process = ServerProcess(
-        database_url, f"fuzz_{uuid.uuid4().hex[:10]}", "--max-payload-bytes", str(PAYLOAD_LIMIT), "--health-interval", "0.2"
+        database_url, f"fuzz_{uuid.uuid4().hex[:10]}", "--max-payload-bytes", str(PAYLOAD_LIMIT),
+        "--max-reply-bytes", str(MANY_RECORDS_LIMIT), "--health-interval", "0.2",
     ).start()
     yield process
     assert process.stop() == 0, process.log_text()[-4000:]
@@ -118,7 +128,8 @@ def _serialize(message) -> bytes:
 
 
 def _check_reply(method, raw: bytes, request: Generated) -> None:
-    assert len(raw) <= REPLY_LIMIT, f"{method.name} replied {len(raw)} bytes (limit {REPLY_LIMIT}) to {request!r}"
+    limit = _reply_limit(method)
+    assert len(raw) <= limit, f"{method.name} replied {len(raw)} bytes (limit {limit}) to {request!r}"
 
 
 def _check_status(method, err: grpc.RpcError, request: Generated) -> None:

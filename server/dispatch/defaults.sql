@@ -1,11 +1,11 @@
--- Dispatch defaults per rpc name (table dispatch_defaults, migration 0012): the options a step of
+-- Dispatch defaults per rpc name (table dispatch_defaults): the options a step of
 -- that rpc name takes at insert when it does not set them (read by state.sql's insert_step) and
 -- the limits every claim enforces (read by dispatch.sql's claim_tasks). {schema} is the quoted
 -- schema identifier; %(name)s are bound parameters.
 
 -- set_defaults --
 -- Create or replace one rpc name's defaults (every column: a field not given becomes NULL). The
--- trigger rate_limit_set (migration 0012) creates, caps or drops the rate limit's bucket.
+-- trigger rate_limit_set creates, caps or drops the rate limit's bucket.
 INSERT INTO {schema}.dispatch_defaults
     (rpc_name, retries, retry_delay, backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start,
      priority, concurrency_limit, rate_limit, rate_period)

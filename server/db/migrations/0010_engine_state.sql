@@ -1,4 +1,4 @@
--- 0010: engine state (issue 12): what a workflow engine such as Pikku keeps beside runs and steps.
+-- 0010: engine state: what a workflow engine such as Pikku keeps beside runs and steps.
 --
 -- Runs: how the engine runs them (inline, deterministic, the planned steps), the version of the
 -- graph they follow (graph_hash, see workflow_versions), the engine's own JSON (metadata), and the

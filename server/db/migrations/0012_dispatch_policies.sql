@@ -1,4 +1,4 @@
--- 0012: dispatch policies (issue 13): backoff, timeouts, priority, concurrency keys, rate limits,
+-- 0012: dispatch policies: backoff, timeouts, priority, concurrency keys, rate limits,
 -- and the defaults per rpc name that hold the limits and fill in what a step does not set.
 -- Every policy is decided by the statements of server/dispatch/dispatch.sql that claim, fail and
 -- sweep work; nothing of it lives in a server's memory.

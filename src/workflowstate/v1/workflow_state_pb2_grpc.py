@@ -501,7 +501,7 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Managing runs: list, cancel and delete runs (issue 11).
+        """Managing runs: list, cancel and delete runs.
 
         ListRuns lists the runs that match a filter, one page at a time, newest
         first unless order_by says otherwise. Pages come in a stable order
@@ -596,7 +596,7 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetRetentionPolicy(self, request, context):
-        """Retention and workers (issue 11).
+        """Retention and workers.
 
         SetRetentionPolicy creates or replaces a retention policy: every server
         then erases, in small batches in the background, the runs of workflow
@@ -639,7 +639,7 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetStepSuspended(self, request, context):
-        """Engine state (issue 12): what a workflow engine such as Pikku keeps
+        """Engine state: what a workflow engine such as Pikku keeps
         beside runs and steps. Each write is one atomic statement, as above.
 
         SetStepSuspended pauses a step's current attempt until something outside
@@ -762,7 +762,7 @@ class WorkflowStateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateSchedule(self, request, context):
-        """Schedules (issue 13): runs created at the times of a cron expression or
+        """Schedules: runs created at the times of a cron expression or
         an interval by the servers themselves, each occurrence exactly once
         across every server sharing the database. A scheduled run is an
         ordinary run (RUNNING, with the schedule's workflow and input, and

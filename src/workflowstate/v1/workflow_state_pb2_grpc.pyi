@@ -174,7 +174,7 @@ class WorkflowStateServiceStub:
     with the same resumption as WatchRun. It never ends by itself.
     """
     ListRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]
-    """Managing runs: list, cancel and delete runs (issue 11).
+    """Managing runs: list, cancel and delete runs.
 
     ListRuns lists the runs that match a filter, one page at a time, newest
     first unless order_by says otherwise. Pages come in a stable order
@@ -237,7 +237,7 @@ class WorkflowStateServiceStub:
     key_prefix.
     """
     SetRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetRetentionPolicyRequest, _workflow_state_pb2.SetRetentionPolicyResponse]
-    """Retention and workers (issue 11).
+    """Retention and workers.
 
     SetRetentionPolicy creates or replaces a retention policy: every server
     then erases, in small batches in the background, the runs of workflow
@@ -263,7 +263,7 @@ class WorkflowStateServiceStub:
     passed since its last heartbeat.
     """
     SetStepSuspended: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepSuspendedRequest, _workflow_state_pb2.SetStepSuspendedResponse]
-    """Engine state (issue 12): what a workflow engine such as Pikku keeps
+    """Engine state: what a workflow engine such as Pikku keeps
     beside runs and steps. Each write is one atomic statement, as above.
 
     SetStepSuspended pauses a step's current attempt until something outside
@@ -342,7 +342,7 @@ class WorkflowStateServiceStub:
     from running twice).
     """
     CreateSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateScheduleRequest, _workflow_state_pb2.CreateScheduleResponse]
-    """Schedules (issue 13): runs created at the times of a cron expression or
+    """Schedules: runs created at the times of a cron expression or
     an interval by the servers themselves, each occurrence exactly once
     across every server sharing the database. A scheduled run is an
     ordinary run (RUNNING, with the schedule's workflow and input, and
@@ -537,7 +537,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     with the same resumption as WatchRun. It never ends by itself.
     """
     ListRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]  # type: ignore[assignment]
-    """Managing runs: list, cancel and delete runs (issue 11).
+    """Managing runs: list, cancel and delete runs.
 
     ListRuns lists the runs that match a filter, one page at a time, newest
     first unless order_by says otherwise. Pages come in a stable order
@@ -600,7 +600,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     key_prefix.
     """
     SetRetentionPolicy: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetRetentionPolicyRequest, _workflow_state_pb2.SetRetentionPolicyResponse]  # type: ignore[assignment]
-    """Retention and workers (issue 11).
+    """Retention and workers.
 
     SetRetentionPolicy creates or replaces a retention policy: every server
     then erases, in small batches in the background, the runs of workflow
@@ -626,7 +626,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     passed since its last heartbeat.
     """
     SetStepSuspended: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepSuspendedRequest, _workflow_state_pb2.SetStepSuspendedResponse]  # type: ignore[assignment]
-    """Engine state (issue 12): what a workflow engine such as Pikku keeps
+    """Engine state: what a workflow engine such as Pikku keeps
     beside runs and steps. Each write is one atomic statement, as above.
 
     SetStepSuspended pauses a step's current attempt until something outside
@@ -705,7 +705,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     from running twice).
     """
     CreateSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateScheduleRequest, _workflow_state_pb2.CreateScheduleResponse]  # type: ignore[assignment]
-    """Schedules (issue 13): runs created at the times of a cron expression or
+    """Schedules: runs created at the times of a cron expression or
     an interval by the servers themselves, each occurrence exactly once
     across every server sharing the database. A scheduled run is an
     ordinary run (RUNNING, with the schedule's workflow and input, and
@@ -1005,7 +1005,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.ListRunsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.ListRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListRunsResponse]]:
-        """Managing runs: list, cancel and delete runs (issue 11).
+        """Managing runs: list, cancel and delete runs.
 
         ListRuns lists the runs that match a filter, one page at a time, newest
         first unless order_by says otherwise. Pages come in a stable order
@@ -1116,7 +1116,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetRetentionPolicyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetRetentionPolicyResponse, _abc.Awaitable[_workflow_state_pb2.SetRetentionPolicyResponse]]:
-        """Retention and workers (issue 11).
+        """Retention and workers.
 
         SetRetentionPolicy creates or replaces a retention policy: every server
         then erases, in small batches in the background, the runs of workflow
@@ -1166,7 +1166,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.SetStepSuspendedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.SetStepSuspendedResponse, _abc.Awaitable[_workflow_state_pb2.SetStepSuspendedResponse]]:
-        """Engine state (issue 12): what a workflow engine such as Pikku keeps
+        """Engine state: what a workflow engine such as Pikku keeps
         beside runs and steps. Each write is one atomic statement, as above.
 
         SetStepSuspended pauses a step's current attempt until something outside
@@ -1311,7 +1311,7 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workflow_state_pb2.CreateScheduleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workflow_state_pb2.CreateScheduleResponse, _abc.Awaitable[_workflow_state_pb2.CreateScheduleResponse]]:
-        """Schedules (issue 13): runs created at the times of a cron expression or
+        """Schedules: runs created at the times of a cron expression or
         an interval by the servers themselves, each occurrence exactly once
         across every server sharing the database. A scheduled run is an
         ordinary run (RUNNING, with the schedule's workflow and input, and

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from support.certificates import self_signed
-from support.dashboard import Browser, SeededRuns, seed_runs, write_token_file
+from support.dashboard import Browser, SeededRuns, dashboard_with_tokens, seed_runs
 from support.server_process import ServerProcess
 
 from workflowstate.client import RetentionPolicy, RunStatus, StepStatus, StepTask, Worker, WorkflowStateClient
@@ -29,14 +29,8 @@ TOKENS = {Role.READ: f"read-{uuid.uuid4().hex}", Role.ADMIN: f"admin-{uuid.uuid4
 
 @pytest.fixture(scope="module")
 def dashboard_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tokens = write_token_file(tmp_path_factory.mktemp("dashboard"), TOKENS)
-    server = ServerProcess(database_url, f"dash_{uuid.uuid4().hex[:8]}", "--auth-tokens", str(tokens), "--http-listen", "127.0.0.1:0").start()
-    yield server
-    assert server.stop() == 0, server.log_text()[-4000:]
-    log = server.log_text()
-    assert "unexpected error" not in log, log[-4000:]
-    for token in TOKENS.values():
-        assert token not in log
+    with dashboard_with_tokens(database_url, tmp_path_factory.mktemp("dashboard"), TOKENS) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import grpc
 import pytest
 from support.certificates import client_certificate, self_signed
-from support.dashboard import Browser, Reply, SeededRuns, seed_runs, write_token_file
+from support.dashboard import Browser, Reply, SeededRuns, dashboard_with_tokens, seed_runs, write_token_file
 from support.server_process import ServerProcess
 
 from workflowstate.client import RunStatus, WorkflowStateClient
@@ -36,17 +36,8 @@ LISTED_HOST = "dash.internal.example"
 
 @pytest.fixture(scope="module")
 def dashboard_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    tokens = write_token_file(tmp_path_factory.mktemp("dashboard-security"), TOKENS)
-    server = ServerProcess(
-        database_url, f"dsec_{uuid.uuid4().hex[:8]}",
-        "--auth-tokens", str(tokens), "--http-listen", "127.0.0.1:0", "--http-allowed-hosts", LISTED_HOST,
-    ).start()  # fmt: skip
-    yield server
-    assert server.stop() == 0, server.log_text()[-4000:]
-    log = server.log_text()
-    assert "unexpected error" not in log and "Traceback" not in log, log[-4000:]
-    for token in TOKENS.values():
-        assert token not in log
+    with dashboard_with_tokens(database_url, tmp_path_factory.mktemp("dashboard-security"), TOKENS, "--http-allowed-hosts", LISTED_HOST) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

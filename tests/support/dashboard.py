@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import http.client
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+
+from support.server_process import ServerProcess
 
 from workflowstate.client import Failure, RunStatus, StepStatus, WorkflowStateClient
 from workflowstate.server.rpc.tokens import Role, token_line
@@ -22,6 +27,22 @@ def write_token_file(folder: Path, tokens: dict[Role, str]) -> Path:
     path = folder / "tokens.txt"
     path.write_text("".join(token_line(token, role, role.value) + "\n" for role, token in tokens.items()))
     return path
+
+
+@contextmanager
+def dashboard_with_tokens(database_url: str, folder: Path, tokens: dict[Role, str], *extra_args: str) -> Iterator[ServerProcess]:
+    """A server with tokens and its dashboard on a free loopback port; at its stop, its log holds
+    no unexpected error, no traceback and none of the tokens."""
+    path = write_token_file(folder, tokens)
+    server = ServerProcess(
+        database_url, f"dash_{uuid.uuid4().hex[:8]}", "--auth-tokens", str(path), "--http-listen", "127.0.0.1:0", *extra_args
+    ).start()
+    yield server
+    assert server.stop() == 0, server.log_text()[-4000:]
+    log = server.log_text()
+    assert "unexpected error" not in log and "Traceback" not in log, log[-4000:]
+    for token in tokens.values():
+        assert token not in log
 
 
 @dataclass

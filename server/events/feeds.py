@@ -126,7 +126,9 @@ class RunFeed:
             queue.offer(item)
 
 
-async def watch(feed: RunFeed, read: ReadEvents, start: Position, closing: Callable[[], bool]) -> AsyncIterator[Row]:
+async def watch(
+    feed: RunFeed, read: ReadEvents, start: Position, closing: Callable[[], bool], on_fell_behind: Callable[[], None]
+) -> AsyncIterator[Row]:
     """Every event of the feed's run after start, in order, each once, for ever (see the module's comment)."""
     queue = WatcherQueue()
     feed.queues.add(queue)
@@ -149,9 +151,12 @@ async def watch(feed: RunFeed, read: ReadEvents, start: Position, closing: Calla
             for item in queue.take():
                 if isinstance(item, ReadFailed):
                     raise item.error
-                if isinstance(item, _FellBehind) or item.after.sort_key() > position.sort_key():
-                    # Behind, or (never, by the prefix argument above) a batch past a gap.
+                if isinstance(item, _FellBehind):
+                    on_fell_behind()
                     reading_alone = True
+                    break
+                if item.after.sort_key() > position.sort_key():
+                    reading_alone = True  # a batch past a gap: never, by the prefix argument above
                     break
                 for row in item.rows:
                     after = Position.after(row)

@@ -67,9 +67,11 @@ class EventWatchers:
         supervisor: Supervisor | None = None,
         notifications: Notifications | None = None,
         on_read: Callable[[str], None] = lambda reader: None,
+        on_fell_behind: Callable[[], None] = lambda: None,
     ) -> None:
         self.events = EventStore(database)
         self._on_read = on_read
+        self._on_fell_behind = on_fell_behind
         self._feeds: dict[uuid.UUID, tuple[RunFeed, asyncio.Task[None]]] = {}
         self._notifications = notifications
         self._followed: FollowedRuns | None = None
@@ -152,7 +154,7 @@ class EventWatchers:
         feed = entry[0]
         own_read = self._reader(lambda after, limit: self.events.of_run(run_id, after, limit), "watcher")
         try:
-            async with contextlib.aclosing(feeds.watch(feed, own_read, start, lambda: self._closing)) as rows:
+            async with contextlib.aclosing(feeds.watch(feed, own_read, start, lambda: self._closing, self._on_fell_behind)) as rows:
                 async for row in rows:
                     yield row
         finally:

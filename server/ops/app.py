@@ -187,6 +187,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         supervisor=supervisor,
         notifications=notifications,
         on_read=metrics.event_read,
+        on_fell_behind=metrics.event_watchers_fell_behind.inc,
     )
     # A change made through this server wakes its event readers at once, not at the next pump.
     store = StateStore(database, on_runs_changed=watchers.runs_changed)

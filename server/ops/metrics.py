@@ -88,6 +88,12 @@ class Metrics:
             ["reader"],
             registry=self.registry,
         )
+        self.event_watchers_fell_behind = Counter(
+            "workflowstate_event_watchers_fell_behind",
+            "Times a WatchRun stream whose client read slower than its run changed had more events waiting than "
+            "its bound and went back to reading on its own",
+            registry=self.registry,
+        )
         self.database_serving = Gauge(
             "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry
         )

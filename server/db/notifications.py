@@ -42,7 +42,8 @@ def finished_runs_channel(schema: str) -> str:
 
 
 def run_events_channel(schema: str) -> str:
-    """The channel of a schema's new run events, for runs some server follows (payload: the run_id)."""
+    """The channel of a schema's new run events, for runs some server follows (payload: the run_id and
+    the id of the transaction that wrote the events, separated by a space)."""
     # Derived the same way by the run-event trigger (record_run_event), from TG_TABLE_SCHEMA.
     return "workflowstate_run_events_" + hashlib.md5(schema.encode()).hexdigest()[:16]
 

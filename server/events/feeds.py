@@ -90,11 +90,29 @@ class RunFeed:
     def __init__(self, read: ReadEvents, *, poll_interval: float) -> None:
         self._read = read
         self._poll_interval = poll_interval
-        self.wake = asyncio.Event()
-        """Set when the run may have new events (the pump, a NOTIFY, a change through this server)."""
+        self._wake = asyncio.Event()
+        # Whether the feed was woken without knowing by which transaction (set by wake(), not by
+        # wake_for()), and the newest transaction it was woken for: after a read that passed that
+        # transaction, a wake-up of it alone asks for nothing new.
+        self._woken_blind = False
+        self._woken_for = 0
         self.queues: set[WatcherQueue] = set()
         self._position: Position | None = None
         self._positioned = asyncio.Event()
+
+    def wake(self) -> None:
+        """The run may have new events (a change through this server, a reconnect): read again."""
+        self._woken_blind = True
+        self._wake.set()
+
+    def wake_for(self, xact_id: int) -> None:
+        """The run has events of transaction xact_id (a NOTIFY, the pump): read again unless the feed
+        has read past that transaction already. A change through this server is often read before
+        its NOTIFY arrives."""
+        if self._position is not None and int(self._position.xact_id) >= xact_id:
+            return
+        self._woken_for = max(self._woken_for, xact_id)
+        self._wake.set()
 
     def caught_up_at(self, position: Position) -> None:
         """A watcher has read every readable event up to position: the feed starts there, if it has not started."""
@@ -108,18 +126,22 @@ class RunFeed:
         while True:
             position = self._position
             assert position is not None
-            self.wake.clear()  # before the read: a wake-up during it is not lost
+            self._wake.clear()  # before the read: a wake-up during it is not lost
+            self._woken_blind, self._woken_for = False, 0
             try:
                 rows = await self._read(position, PAGE)
             except errors.WorkflowStateError as err:
                 self._publish(ReadFailed(err))
-                await _wait(self.wake, self._poll_interval)
+                await _wait(self._wake, self._poll_interval)
                 continue
             if rows:
                 self._position = Position.after(rows[-1])
                 self._publish(Batch(position, rows))
-            if len(rows) < PAGE:
-                await _wait(self.wake, self._poll_interval)
+            if len(rows) >= PAGE:
+                continue
+            if not self._woken_blind and int(self._position.xact_id) >= self._woken_for:
+                self._wake.clear()  # woken during the read for transactions it has read
+            await _wait(self._wake, self._poll_interval)
 
     def _publish(self, item: Batch | ReadFailed) -> None:
         for queue in self.queues:

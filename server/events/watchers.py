@@ -198,13 +198,14 @@ class EventWatchers:
         self._follow_up.set()
 
     def _run_event_notice(self, payload: str) -> None:
-        """A NOTIFY of the run-event trigger: the run (the payload) has an event, committed."""
+        """A NOTIFY of the run-event trigger: the run has events of the transaction, committed."""
         try:
-            run_id = uuid.UUID(payload)
+            run, xact = payload.split(" ")
+            run_id, xact_id = uuid.UUID(run), int(xact)
         except ValueError:
-            log.warning("a run-event notification without a run id", extra={"payload": payload})
+            log.warning("a run-event notification without a run id and a transaction id", extra={"payload": payload})
             return
-        self._wake({run_id})
+        self._wake_for({run_id: xact_id})
 
     def _listener_reconnected(self) -> None:
         """The LISTEN connection is (back) up: notifications may have been missed, so every reader
@@ -217,7 +218,18 @@ class EventWatchers:
         for run_id in run_ids:
             entry = self._feeds.get(run_id)
             if entry is not None:
-                entry[0].wake.set()
+                entry[0].wake()
+        self._wake_streams(run_ids)
+
+    def _wake_for(self, newest_xact: dict[uuid.UUID, int]) -> None:
+        """Wake the readers of these runs, which have events of transactions up to these ones."""
+        for run_id, xact_id in newest_xact.items():
+            entry = self._feeds.get(run_id)
+            if entry is not None:
+                entry[0].wake_for(xact_id)
+        self._wake_streams(newest_xact)
+
+    def _wake_streams(self, run_ids: Iterable[uuid.UUID]) -> None:
         for key in (*run_ids, None):
             for wake in self._watchers.get(key, ()):
                 wake.set()
@@ -254,7 +266,7 @@ class EventWatchers:
                 pending_below = None  # every change asked about is readable: this look saw its events
             if rows:
                 position = Position.after(rows[-1])
-                self._wake({row["run_id"] for row in rows})
+                self._wake_for({row["run_id"]: int(row["xact_id"]) for row in rows})  # in order: the newest of each run
             if len(rows) >= PAGE:
                 continue
             if pending_below is not None:

@@ -14,8 +14,9 @@ CREATE TABLE {schema}.run_event_listeners (
 );
 
 -- The channel is derived from the schema name the same way in server/db/notifications.py; the
--- payload is the run's id. PostgreSQL sends one notification per distinct payload per transaction,
--- however many events of the run the transaction writes.
+-- payload is the run's id and the writing transaction's id (a server whose reader of the run has
+-- read past that transaction need not read again). PostgreSQL sends one notification per distinct
+-- payload per transaction, however many events of the run the transaction writes.
 CREATE OR REPLACE FUNCTION {schema}.record_run_event() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_TABLE_NAME = 'runs' THEN
@@ -25,7 +26,7 @@ BEGIN
         VALUES (NEW.run_id, NEW.step_id, NEW.step_name, NEW.attempt, NEW.status);
     END IF;
     IF EXISTS (SELECT FROM run_event_listeners WHERE run_id IN (NEW.run_id, '00000000-0000-0000-0000-000000000000')) THEN
-        PERFORM pg_notify('workflowstate_run_events_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text);
+        PERFORM pg_notify('workflowstate_run_events_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text || ' ' || pg_current_xact_id()::text);
     END IF;
     RETURN NULL;
 END

@@ -1,5 +1,6 @@
 """A change made through a server wakes that server's event readers at once, without its event pump;
-a change made through another server still arrives through the pump.
+a change made through another server wakes them by NOTIFY, and still arrives through the pump when
+no NOTIFY comes.
 
 The same-server tests run a server whose pump and unwoken reader polling are 60 s apart
 (`--event-interval 60 --dispatch-poll-interval 60`): an event that arrives within ARRIVES_WITHIN
@@ -140,15 +141,18 @@ def test_a_change_behind_an_older_open_transaction_still_arrives_once_it_ends(
     print(f"delay from the older transaction's end to the event: {reader.latencies_ms[-1]:.1f} ms")
 
 
-def test_a_change_made_through_another_server_arrives_through_the_pump(start_server) -> None:
+def test_a_change_made_through_another_server_arrives_through_the_pump(start_server, db: psycopg.Connection) -> None:
     # The reader's server keeps its usual pump (FAST_SERVER_ARGS: 50 ms) but polls unwoken only
-    # every 60 s, so the pump is what delivers; the writer's server has no readers of its own.
+    # every 60 s, and no NOTIFY is sent (its run is no longer in the table of followed runs), so the
+    # pump is what delivers; the writer's server has no readers of its own.
     reader_server = start_server("--dispatch-poll-interval", "60")
     writer_server = start_server(*QUIET_PUMP, schema=reader_server.schema)
     with WorkflowStateClient(reader_server.target) as reading, WorkflowStateClient(writer_server.target) as writing:
         run = writing.create_run("wf-wakeup", {"n": 1})
         reader = Reader(reading, run.run_id)
         reader.expect(("run", "running"))
+        followed_by(db, reader_server, run.run_id)
+        db.execute(f"DELETE FROM {reader_server.schema}.run_event_listeners")
         began = time.perf_counter()
         writing.insert_step_state(run.run_id, "s", "doWork", {"a": 1})
         reader.expect(("s", 1, "pending"), since=began)

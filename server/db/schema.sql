@@ -90,7 +90,7 @@ BEGIN
         INSERT INTO run_events (run_id, step_id, step_name, attempt, status)
         VALUES (NEW.run_id, NEW.step_id, NEW.step_name, NEW.attempt, NEW.status);
     END IF;
-    IF EXISTS (SELECT FROM run_event_listeners WHERE run_id IN (NEW.run_id, '00000000-0000-0000-0000-000000000000')) THEN
+    IF EXISTS (SELECT FROM run_event_listeners WHERE run_id = NEW.run_id) THEN
         PERFORM pg_notify('workflowstate_run_events_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text || ' ' || pg_current_xact_id()::text);
     END IF;
     RETURN NULL;

@@ -69,7 +69,7 @@ FROM snapshot LEFT JOIN LATERAL (
 ORDER BY e.xact_id, e.event_id;
 
 -- follow_runs --
--- Have the run-event trigger NOTIFY the events of these runs (the nil uuid: of every run) to the
+-- Have the run-event trigger NOTIFY the events of these runs to the
 -- LISTEN connection with this backend pid; returns how many were not followed already.
 WITH added AS (
     INSERT INTO {schema}.run_event_listeners (run_id, listener_pid)

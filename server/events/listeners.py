@@ -24,7 +24,7 @@ log = logging.getLogger("workflowstate.server.events")
 
 
 class FollowedRuns:
-    """The runs (and EVERY_RUN) whose events this server wants notified, and their rows in the table."""
+    """The runs whose events this server wants notified, and their rows in the table."""
 
     def __init__(
         self,

@@ -33,8 +33,6 @@ class Position:
 
 
 START = Position()
-# Followed in the table of followed runs, it stands for every run: a server with StreamRunEvents readers.
-EVERY_RUN = uuid.UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class EventStore:
         return horizon, [row for row in rows if row["event_id"] is not None]
 
     async def follow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
-        """Have the events of these runs (EVERY_RUN: of all) notified to the LISTEN connection with this pid."""
+        """Have the events of these runs notified to the LISTEN connection with this pid."""
         await self._sql.fetch_one("follow_runs", {"listener_pid": listener_pid, "run_ids": list(run_ids)})
 
     async def unfollow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
@@ -112,4 +110,4 @@ class EventStore:
         await self._sql.fetch_one("forget_gone_listeners", {})
 
 
-__all__ = ["EVERY_RUN", "START", "EventStore", "Horizon", "Position"]
+__all__ = ["START", "EventStore", "Horizon", "Position"]

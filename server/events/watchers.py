@@ -4,12 +4,14 @@ A server reads each followed run's new events once for all its WatchRun readers 
 run's feed, events/feeds.py); a StreamRunEvents reader reads its own events. Readers (a feed, or a
 StreamRunEvents reader) are woken three ways, and also look again every `poll_interval` unwoken:
 
-- NOTIFY: the run-event trigger notifies each new event of a run some server follows (the table of
-  followed runs, kept by events/listeners.py), in the transaction that writes it, so a change
-  through any server wakes this server's readers of the run once it commits. A reader woken before
-  the event is readable (a transaction older than the change still running) is woken again by the
-  pump once it is. After the LISTEN connection comes back, every reader reads once, since
-  notifications may have been missed; the pump covers the time it is down.
+- NOTIFY: the run-event trigger notifies each new event of a run some server follows for WatchRun
+  (the table of followed runs, kept by events/listeners.py), in the transaction that writes it, so
+  a change through any server wakes this server's feed of the run once it commits. A feed woken
+  before the event is readable (a transaction older than the change still running) is woken again
+  by the pump once it is. After the LISTEN connection comes back, every feed reads once, since
+  notifications may have been missed; the pump covers the time it is down. StreamRunEvents readers
+  (of every run) are not followed so: they would make every write of every run send a NOTIFY,
+  which serialises commits (see the migration of the table of followed runs).
 - In-process: the stores hand the runs they changed to `runs_changed` once their statement has
   committed, which wakes those runs' readers (and the readers of every run) at once.
 - The event pump, the fallback: while the server has readers, every `interval` it asks the table
@@ -45,7 +47,7 @@ from ..db.notifications import Notifications, run_events_channel
 from . import feeds
 from .feeds import PAGE, RunFeed
 from .listeners import FollowedRuns
-from .store import EVERY_RUN, EventStore, Position
+from .store import EventStore, Position
 
 log = logging.getLogger("workflowstate.server.events")
 
@@ -126,8 +128,6 @@ class EventWatchers:
     def watching(self, run_id: uuid.UUID | None) -> Iterator[asyncio.Event]:
         """An event set whenever run_id (None: any run) may have new events."""
         wake = asyncio.Event()
-        if not self._watchers.get(run_id) and self._followed is not None:
-            self._followed.want(EVERY_RUN if run_id is None else run_id)
         self._watchers.setdefault(run_id, set()).add(wake)
         self._someone_watches.set()
         try:
@@ -137,8 +137,6 @@ class EventWatchers:
             watchers.discard(wake)
             if not watchers:
                 del self._watchers[run_id]
-                if self._followed is not None and (run_id is None or run_id not in self._feeds):
-                    self._followed.drop(EVERY_RUN if run_id is None else run_id)
             self._someone_watches_update()
 
     async def watch_run(self, run_id: uuid.UUID, start: Position) -> AsyncIterator[Row]:
@@ -161,7 +159,7 @@ class EventWatchers:
             if not feed.queues and self._feeds.get(run_id, (None,))[0] is feed:
                 task = self._feeds.pop(run_id)[1]
                 task.cancel()
-                if self._followed is not None and run_id not in self._watchers:
+                if self._followed is not None:
                     self._followed.drop(run_id)
                 self._someone_watches_update()
 

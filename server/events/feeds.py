@@ -202,4 +202,4 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
             await event.wait()
 
 
-__all__ = ["MAX_QUEUED", "PAGE", "RunFeed", "watch"]
+__all__ = ["FELL_BEHIND", "MAX_QUEUED", "PAGE", "Batch", "ReadFailed", "RunFeed", "WatcherQueue", "watch"]

@@ -219,7 +219,9 @@ class Watchers:
         stub = pb_grpc.WorkflowStateServiceStub(self._channel)
         self._streams = [stub.WatchRun(pb.WatchRunRequest(run_id=run_id), timeout=120) for _ in range(count)]
         self._pool = ThreadPoolExecutor(count)
-        self._reading = [self._pool.submit(self._read, stream, received) for stream, received in zip(self._streams, self.received, strict=True)]
+        self._reading = [
+            self._pool.submit(self._read, stream, received) for stream, received in zip(self._streams, self.received, strict=True)
+        ]
 
     @staticmethod
     def _read(stream, received: list[tuple]) -> None:
@@ -293,7 +295,8 @@ def test_a_watcher_that_reads_slowly_falls_behind_and_then_reads_on_its_own(star
         stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED))
         fast.close()
         rest = [describe(response.event) for response in slow]
-    expected = [(f"burst-{n}{padding}", 1, "STEP_STATUS_PENDING") for n in range(1, events + 1)] + [("run", "RUN_STATUS_COMPLETED")]
+    expected = [(f"burst-{n}{padding}", 1, "STEP_STATUS_PENDING") for n in range(1, events + 1)]
+    expected.append(("run", "RUN_STATUS_COMPLETED"))
     assert fast.received[0][1:] == expected
     assert rest == expected  # every event once, in order, though it fell behind on the way
     assert fell_behind >= 1

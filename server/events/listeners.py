@@ -76,7 +76,9 @@ class FollowedRuns:
                     await self._events.unfollow_runs(pid, removed)
                     written -= removed
             except errors.WorkflowStateError as err:
-                log.warning("cannot write the runs this server follows; their readers wait for the pump", extra={"reason": str(err)})
+                log.warning(
+                    "cannot write the runs this server follows; their readers wait for the pump", extra={"reason": str(err)}
+                )
                 self._changed.set()
                 await asyncio.sleep(self._retry_interval)
                 continue

@@ -99,7 +99,7 @@ class EventStore:
         return horizon, [row for row in rows if row["event_id"] is not None]
 
     async def follow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
-        """Have the events of these runs notified to the LISTEN connection with this pid."""
+        """Have the events of these runs notified to the LISTEN connection with this backend pid."""
         await self._sql.fetch_one("follow_runs", {"listener_pid": listener_pid, "run_ids": list(run_ids)})
 
     async def unfollow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:

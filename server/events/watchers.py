@@ -45,7 +45,7 @@ from ..core.supervisor import Supervisor
 from ..db.database import Database, Row
 from ..db.notifications import Notifications, run_events_channel
 from . import feeds
-from .feeds import PAGE, RunFeed
+from .feeds import PAGE, ReadEvents, RunFeed
 from .listeners import FollowedRuns
 from .store import EventStore, Position
 
@@ -75,7 +75,6 @@ class EventWatchers:
         self._on_read = on_read
         self._on_fell_behind = on_fell_behind
         self._feeds: dict[uuid.UUID, tuple[RunFeed, asyncio.Task[None]]] = {}
-        self._notifications = notifications
         self._followed: FollowedRuns | None = None
         if notifications is not None:
             self._followed = FollowedRuns(
@@ -142,28 +141,31 @@ class EventWatchers:
     async def watch_run(self, run_id: uuid.UUID, start: Position) -> AsyncIterator[Row]:
         """Every event of run_id after start, in order, each once, for ever; read for all the run's
         watchers on this server at once (see events/feeds.py)."""
+        def of_run(after: Position, limit: int) -> Awaitable[list[Row]]:
+            return self.events.of_run(run_id, after, limit)
+
         entry = self._feeds.get(run_id)
         if entry is None:
-            feed = RunFeed(self._reader(lambda after, limit: self.events.of_run(run_id, after, limit), "feed"), poll_interval=self.poll_interval)
+            feed = RunFeed(self._reader(of_run, "feed"), poll_interval=self.poll_interval)
             entry = self._feeds[run_id] = (feed, self._feed_supervisor.start(f"event-feed-{run_id}", feed.run))
             if self._followed is not None:
                 self._followed.want(run_id)
             self._someone_watches.set()
-        feed = entry[0]
-        own_read = self._reader(lambda after, limit: self.events.of_run(run_id, after, limit), "watcher")
+        feed, task = entry
+        watching = feeds.watch(feed, self._reader(of_run, "watcher"), start, lambda: self._closing, self._on_fell_behind)
         try:
-            async with contextlib.aclosing(feeds.watch(feed, own_read, start, lambda: self._closing, self._on_fell_behind)) as rows:
+            async with contextlib.aclosing(watching) as rows:
                 async for row in rows:
                     yield row
         finally:
-            if not feed.queues and self._feeds.get(run_id, (None,))[0] is feed:
-                task = self._feeds.pop(run_id)[1]
+            if not feed.queues and self._feeds.get(run_id) is entry:
+                del self._feeds[run_id]
                 task.cancel()
                 if self._followed is not None:
                     self._followed.drop(run_id)
                 self._someone_watches_update()
 
-    def _reader(self, read: Callable[[Position, int], Awaitable[list[Row]]], reader: str) -> Callable[[Position, int], Awaitable[list[Row]]]:
+    def _reader(self, read: ReadEvents, reader: str) -> ReadEvents:
         """read, counted in the event-read metric under reader."""
 
         async def counted(after: Position, limit: int) -> list[Row]:

@@ -1,5 +1,6 @@
 """A change made through a server wakes that server's event readers at once, without its event pump;
-a change made through another server still arrives through the pump.
+a change made through another server wakes them by NOTIFY, and still arrives through the pump when
+no NOTIFY comes.
 
 The same-server tests run a server whose pump and unwoken reader polling are 60 s apart
 (`--event-interval 60 --dispatch-poll-interval 60`): an event that arrives within ARRIVES_WITHIN
@@ -19,6 +20,7 @@ from typing import Any
 
 import psycopg
 from support.server_process import ServerProcess
+from support.waiting import wait_in_database
 
 from workflowstate.client import RunStatus, StepTask, Worker, WorkflowStateClient, WorkflowStateError
 
@@ -139,15 +141,18 @@ def test_a_change_behind_an_older_open_transaction_still_arrives_once_it_ends(
     print(f"delay from the older transaction's end to the event: {reader.latencies_ms[-1]:.1f} ms")
 
 
-def test_a_change_made_through_another_server_arrives_through_the_pump(start_server) -> None:
+def test_a_change_made_through_another_server_arrives_through_the_pump(start_server, db: psycopg.Connection) -> None:
     # The reader's server keeps its usual pump (FAST_SERVER_ARGS: 50 ms) but polls unwoken only
-    # every 60 s, so the pump is what delivers; the writer's server has no readers of its own.
+    # every 60 s, and no NOTIFY is sent (its run is no longer in the table of followed runs), so the
+    # pump is what delivers; the writer's server has no readers of its own.
     reader_server = start_server("--dispatch-poll-interval", "60")
     writer_server = start_server(*QUIET_PUMP, schema=reader_server.schema)
     with WorkflowStateClient(reader_server.target) as reading, WorkflowStateClient(writer_server.target) as writing:
         run = writing.create_run("wf-wakeup", {"n": 1})
         reader = Reader(reading, run.run_id)
         reader.expect(("run", "running"))
+        followed_by(db, reader_server, run.run_id)
+        db.execute(f"DELETE FROM {reader_server.schema}.run_event_listeners")
         began = time.perf_counter()
         writing.insert_step_state(run.run_id, "s", "doWork", {"a": 1})
         reader.expect(("s", 1, "pending"), since=began)
@@ -177,3 +182,58 @@ def test_a_step_scheduled_through_its_own_server_reaches_its_worker_without_noti
         step = client.insert_step_state(run.run_id, "s", rpc, {})
         client.set_step_scheduled(step.step_id)
         assert handled.get(timeout=ARRIVES_WITHIN) == "s"
+
+
+def followed_by(db: psycopg.Connection, server: ServerProcess, run_id: str, *, other_than: int | None = None) -> int:
+    """Wait until the server follows the run in the table of followed runs (under a LISTEN connection
+    other than other_than, when given): from then on its events are NOTIFYed to that server. Returns
+    the backend pid of its LISTEN connection."""
+    condition = f"EXISTS (SELECT FROM {server.schema}.run_event_listeners WHERE run_id = {{}}::uuid AND listener_pid <> {{}})"
+    wait_in_database(db, condition, (run_id, other_than or 0))
+    row = db.execute(f"SELECT listener_pid FROM {server.schema}.run_event_listeners WHERE run_id = %s", (run_id,)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_change_made_through_another_server_is_notified_without_the_pump(start_server, db: psycopg.Connection) -> None:
+    # Both servers' pumps and unwoken polls are 60 s apart: only the NOTIFY of the reader's run can
+    # bring the writer's change within ARRIVES_WITHIN.
+    reader_server = start_server(*QUIET_PUMP)
+    writer_server = start_server(*QUIET_PUMP, schema=reader_server.schema)
+    with WorkflowStateClient(reader_server.target) as reading, WorkflowStateClient(writer_server.target) as writing:
+        run = writing.create_run("wf-wakeup", {"n": 1})
+        reader = Reader(reading, run.run_id)
+        reader.expect(("run", "running"))
+        followed_by(db, reader_server, run.run_id)
+        began = time.perf_counter()
+        step = writing.insert_step_state(run.run_id, "s", "doWork", {"a": 1})
+        reader.expect(("s", 1, "pending"), since=began)
+        began = time.perf_counter()
+        writing.set_step_scheduled(step.step_id)
+        reader.expect(("s", 1, "scheduled"), since=began)
+        began = time.perf_counter()
+        writing.update_run_status(run.run_id, RunStatus.CANCELLED)
+        reader.expect(("run", "cancelled"), since=began)
+        reader.join()
+    print(f"delays from the write on the other server to the event, ms: {[round(ms, 1) for ms in reader.latencies_ms]}")
+
+
+def test_events_written_while_the_listen_connection_is_down_still_arrive(start_server, db: psycopg.Connection) -> None:
+    reader_server = start_server(*QUIET_PUMP)
+    writer_server = start_server(*QUIET_PUMP, schema=reader_server.schema)
+    with WorkflowStateClient(reader_server.target) as reading, WorkflowStateClient(writer_server.target) as writing:
+        run = writing.create_run("wf-wakeup", {"n": 1})
+        reader = Reader(reading, run.run_id)
+        reader.expect(("run", "running"))
+        listener = followed_by(db, reader_server, run.run_id)
+        db.execute("SELECT pg_terminate_backend(%s)", (listener,))
+        # Written while the reader's server has no LISTEN connection (or just got it back): its
+        # NOTIFY reached nobody, so only the read after the reconnect brings it.
+        writing.insert_step_state(run.run_id, "during", "doWork", {"a": 1})
+        reader.expect(("during", 1, "pending"))
+        followed_by(db, reader_server, run.run_id, other_than=listener)
+        writing.insert_step_state(run.run_id, "after", "doWork", {"a": 1})
+        reader.expect(("after", 1, "pending"))
+        writing.update_run_status(run.run_id, RunStatus.CANCELLED)
+        reader.expect(("run", "cancelled"))
+        reader.join()

@@ -11,6 +11,8 @@ import grpc
 import psycopg
 import pytest
 from support.flows import new_run, new_step, status_of
+from support.metrics import metrics_address, scrape
+from support.polling import wait_until
 from support.waiting import wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -206,3 +208,95 @@ def test_events_past_their_retention_are_pruned(start_server, database_url) -> N
         )
         assert code == grpc.StatusCode.NOT_FOUND and "not found" in details
         assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_COMPLETED, "only events go"
+
+
+class Watchers:
+    """Many WatchRun streams of one run on one server, each read in its own thread until the run ends."""
+
+    def __init__(self, target: str, run_id: str, count: int) -> None:
+        self.received: list[list[tuple]] = [[] for _ in range(count)]
+        self._channel = grpc.insecure_channel(target)
+        stub = pb_grpc.WorkflowStateServiceStub(self._channel)
+        self._streams = [stub.WatchRun(pb.WatchRunRequest(run_id=run_id), timeout=120) for _ in range(count)]
+        self._pool = ThreadPoolExecutor(count)
+        self._reading = [
+            self._pool.submit(self._read, stream, received) for stream, received in zip(self._streams, self.received, strict=True)
+        ]
+
+    @staticmethod
+    def _read(stream, received: list[tuple]) -> None:
+        for response in stream:
+            received.append(describe(response.event))
+
+    def have(self, count: int) -> bool:
+        return all(len(received) >= count for received in self.received)
+
+    def close(self) -> None:
+        for reading in self._reading:
+            reading.result(timeout=60)  # each stream ends with the run
+        self._pool.shutdown()
+        self._channel.close()
+
+
+def event_reads(address: str) -> float:
+    return sum(value for (name, _), value in scrape(address).items() if name == "workflowstate_event_reads_total")
+
+
+def test_one_read_of_a_run_serves_all_its_watchers_on_a_server(start_server) -> None:
+    # No unwoken polls: every read counted is one a wake-up (the change, its NOTIFY, the pump) caused.
+    server = start_server("--metrics-listen", "127.0.0.1:0", "--dispatch-poll-interval", "60")
+    address = metrics_address(server.log_text())
+    writes = 10
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        run = new_run(stub)
+        watchers = Watchers(server.target, run.run_id, 100)
+        wait_until(lambda: watchers.have(1), "every watcher read the run's first event on its own")
+        reads_before = event_reads(address)
+        for n in range(writes):
+            new_step(stub, run.run_id, f"s{n}")
+            wait_until(lambda n=n: watchers.have(n + 2), f"every watcher has step s{n}")
+        reads = event_reads(address) - reads_before
+        stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED))
+        watchers.close()
+    expected = [("run", "RUN_STATUS_RUNNING")] + [(f"s{n}", 1, "STEP_STATUS_PENDING") for n in range(writes)]
+    expected.append(("run", "RUN_STATUS_COMPLETED"))
+    for received in watchers.received:
+        assert received == expected
+    # A change wakes the run's readers up to three times (at its commit, by its NOTIFY, by the
+    # pump), each a read by the run's feed: the reads do not grow with the 100 watchers.
+    print(f"event reads for {writes} writes to a run with 100 watchers: {reads:.0f}")
+    assert writes <= reads <= 3 * writes
+
+
+def test_a_watcher_that_reads_slowly_falls_behind_and_then_reads_on_its_own(start_server, db: psycopg.Connection) -> None:
+    server = start_server("--metrics-listen", "127.0.0.1:0")
+    address = metrics_address(server.log_text())
+    # Far more than a watcher may have waiting, and (at about 1 kB each) than gRPC's flow-control
+    # windows and the sockets' buffers hold: the slow watcher's writes stop long before the end.
+    events = 30_000
+    padding = "x" * 1000
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        run = new_run(stub)
+        slow = stub.WatchRun(pb.WatchRunRequest(run_id=run.run_id), timeout=120)
+        assert describe(next(slow).event) == ("run", "RUN_STATUS_RUNNING")
+        fast = Watchers(server.target, run.run_id, 1)
+        wait_until(lambda: fast.have(1), "the fast watcher read the run's first event")
+        # Many events at once, written straight into the table: a burst no client keeps up with.
+        db.execute(
+            f"INSERT INTO {server.schema}.run_events (run_id, step_id, step_name, attempt, status) "
+            "SELECT %s, gen_random_uuid(), 'burst-' || n || %s, 1, 'pending' FROM generate_series(1, %s) AS n",
+            (run.run_id, padding, events),
+        )
+        # The slow watcher reads nothing meanwhile; the fast one is not held up by it.
+        wait_until(lambda: fast.have(1 + events), "the fast watcher has the burst", timeout=120)
+        fell_behind = scrape(address)[("workflowstate_event_watchers_fell_behind_total", ())]
+        stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED))
+        fast.close()
+        rest = [describe(response.event) for response in slow]
+    expected = [(f"burst-{n}{padding}", 1, "STEP_STATUS_PENDING") for n in range(1, events + 1)]
+    expected.append(("run", "RUN_STATUS_COMPLETED"))
+    assert fast.received[0][1:] == expected
+    assert rest == expected  # every event once, in order, though it fell behind on the way
+    assert fell_behind >= 1

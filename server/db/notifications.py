@@ -1,6 +1,6 @@
 """One LISTEN connection per server, routing PostgreSQL notifications to whoever waits for them.
 
-Lease releases, newly scheduled steps and runs finished under their workers are announced with NOTIFY on channels of the
+Lease releases, newly scheduled steps, runs finished under their workers and new events of followed runs are announced with NOTIFY on channels of the
 schema; every server listens on one dedicated autocommit connection (not a pooled one) and calls
 the handlers registered for each channel. When the connection drops, it reconnects with backoff
 and calls every on_reconnect handler, since notifications may have been missed meanwhile: waiters
@@ -41,6 +41,13 @@ def finished_runs_channel(schema: str) -> str:
     return "workflowstate_finished_runs_" + hashlib.md5(schema.encode()).hexdigest()[:16]
 
 
+def run_events_channel(schema: str) -> str:
+    """The channel of a schema's new run events, for runs some server follows (payload: the run_id and
+    the id of the transaction that wrote the events, separated by a space)."""
+    # Derived the same way by the run-event trigger (record_run_event), from TG_TABLE_SCHEMA.
+    return "workflowstate_run_events_" + hashlib.md5(schema.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class _Subscription:
     on_notice: Callable[[str], None]
@@ -53,6 +60,8 @@ class Notifications:
     def __init__(self, database_url: str) -> None:
         self._database_url = database_url
         self._subscriptions: dict[str, _Subscription] = {}
+        self.backend_pid: int | None = None
+        """The PostgreSQL backend pid of the connection while it listens (None while it does not)."""
 
     def subscribe(self, channel: str, on_notice: Callable[[str], None], on_reconnect: Callable[[], None]) -> None:
         """Call on_notice(payload) for every notification on channel (register before run())."""
@@ -66,6 +75,7 @@ class Notifications:
                 async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
                     for channel in self._subscriptions:
                         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    self.backend_pid = conn.info.backend_pid
                     for subscription in self._subscriptions.values():
                         subscription.on_reconnect()
                     backoff = 0.1
@@ -78,6 +88,7 @@ class Notifications:
                             if subscription:
                                 subscription.on_notice(notice.payload)
                     finally:
+                        self.backend_pid = None
                         await notices.aclose()
             except (psycopg.OperationalError, OSError) as err:
                 log.warning("lost the LISTEN connection; waiters poll until it is back", extra={"reason": str(err)})
@@ -85,4 +96,4 @@ class Notifications:
                 backoff = min(backoff * 2, 5.0)
 
 
-__all__ = ["Notifications", "finished_runs_channel", "lease_channel", "tasks_channel"]
+__all__ = ["Notifications", "finished_runs_channel", "lease_channel", "run_events_channel", "tasks_channel"]

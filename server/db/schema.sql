@@ -90,6 +90,9 @@ BEGIN
         INSERT INTO run_events (run_id, step_id, step_name, attempt, status)
         VALUES (NEW.run_id, NEW.step_id, NEW.step_name, NEW.attempt, NEW.status);
     END IF;
+    IF EXISTS (SELECT FROM run_event_listeners WHERE run_id = NEW.run_id) THEN
+        PERFORM pg_notify('workflowstate_run_events_' || left(md5(TG_TABLE_SCHEMA), 16), NEW.run_id::text || ' ' || pg_current_xact_id()::text);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -273,6 +276,11 @@ ALTER TABLE workflows.retention_policies ALTER COLUMN policy_id ADD GENERATED AL
     CACHE 1
 );
 
+CREATE TABLE workflows.run_event_listeners (
+    run_id uuid NOT NULL,
+    listener_pid integer NOT NULL
+);
+
 CREATE TABLE workflows.run_events (
     event_id bigint NOT NULL,
     xact_id xid8 DEFAULT pg_current_xact_id() NOT NULL,
@@ -412,6 +420,9 @@ ALTER TABLE ONLY workflows.retention_policies
 
 ALTER TABLE ONLY workflows.retention_policies
     ADD CONSTRAINT retention_policies_workflow_statuses_key UNIQUE (workflow, statuses);
+
+ALTER TABLE ONLY workflows.run_event_listeners
+    ADD CONSTRAINT run_event_listeners_pkey PRIMARY KEY (run_id, listener_pid);
 
 ALTER TABLE ONLY workflows.run_events
     ADD CONSTRAINT run_events_pkey PRIMARY KEY (event_id);

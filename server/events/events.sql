@@ -67,3 +67,33 @@ FROM snapshot LEFT JOIN LATERAL (
     LIMIT %(limit)s
 ) e ON true
 ORDER BY e.xact_id, e.event_id;
+
+-- follow_runs --
+-- Have the run-event trigger NOTIFY the events of these runs to the
+-- LISTEN connection with this backend pid; returns how many were not followed already.
+WITH added AS (
+    INSERT INTO {schema}.run_event_listeners (run_id, listener_pid)
+    SELECT run_id, %(listener_pid)s::integer FROM unnest(%(run_ids)s::uuid[]) AS run_id
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) AS added FROM added;
+
+-- unfollow_runs --
+-- Stop notifying these runs' events to that connection; returns how many were followed.
+WITH gone AS (
+    DELETE FROM {schema}.run_event_listeners
+    WHERE listener_pid = %(listener_pid)s::integer AND run_id = ANY(%(run_ids)s::uuid[])
+    RETURNING 1
+)
+SELECT count(*) AS removed FROM gone;
+
+-- forget_gone_listeners --
+-- Delete the followed runs of LISTEN connections that are gone (their server stopped, crashed or
+-- reconnected); returns how many went.
+WITH gone AS (
+    DELETE FROM {schema}.run_event_listeners
+    WHERE listener_pid NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+    RETURNING 1
+)
+SELECT count(*) AS removed FROM gone;

@@ -8,6 +8,7 @@ every transaction still running, so a reader never passes over an event that com
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +26,10 @@ class Position:
     @classmethod
     def after(cls, row: Row) -> Position:
         return cls(row["xact_id"], row["event_id"])
+
+    def sort_key(self) -> tuple[int, int]:
+        """The position in the order events are read (xact_id is an xid8 as text)."""
+        return int(self.xact_id), self.event_id
 
 
 START = Position()
@@ -92,6 +97,17 @@ class EventStore:
         )
         horizon = Horizon(int(rows[0]["readable_below"]), int(rows[0]["next_xid"]))
         return horizon, [row for row in rows if row["event_id"] is not None]
+
+    async def follow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
+        """Have the events of these runs notified to the LISTEN connection with this backend pid."""
+        await self._sql.fetch_one("follow_runs", {"listener_pid": listener_pid, "run_ids": list(run_ids)})
+
+    async def unfollow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
+        await self._sql.fetch_one("unfollow_runs", {"listener_pid": listener_pid, "run_ids": list(run_ids)})
+
+    async def forget_gone_listeners(self) -> None:
+        """Delete the followed runs of LISTEN connections that are gone."""
+        await self._sql.fetch_one("forget_gone_listeners", {})
 
 
 __all__ = ["START", "EventStore", "Horizon", "Position"]

@@ -185,6 +185,9 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         poll_interval=config.dispatch.poll_interval,
         retention=config.event_retention,
         supervisor=supervisor,
+        notifications=notifications,
+        on_read=metrics.event_read,
+        on_fell_behind=metrics.event_watchers_fell_behind.inc,
     )
     # A change made through this server wakes its event readers at once, not at the next pump.
     store = StateStore(database, on_runs_changed=watchers.runs_changed)

@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease-poll-interval", type=_positive_float, default=1.0, help="longest a lease waiter sleeps before looking again unwoken, in seconds")
     serve.add_argument("--task-lease-max", type=_positive_float, default=600.0, help="longest task lease a worker may ask for, in seconds")
     serve.add_argument("--dispatch-poll-interval", type=_positive_float, default=1.0, help="longest a worker stream or event reader waits before looking again unwoken, and the period of the sweeper of lost workers' tasks, in seconds")
-    serve.add_argument("--event-interval", type=_positive_float, default=0.05, help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait (their wake-up delay)")
+    serve.add_argument("--event-interval", type=_positive_float, default=0.05, help="seconds between two looks at the run events table while WatchRun or StreamRunEvents readers wait: the fallback to NOTIFY, which wakes them at once (the wake-up delay while the LISTEN connection is down)")
     serve.add_argument("--event-retention", type=_positive_float, default=None, help="seconds run events are kept (unset: for ever); WatchRun and StreamRunEvents cannot resume after a deleted event")
     serve.add_argument("--retention-interval", type=_positive_float, default=60.0, help="seconds between two applications of the retention policies (SetRetentionPolicy), each erasing expired runs in bounded batches")
     serve.add_argument("--schedule-poll-interval", type=_positive_float, default=1.0, help="longest the loop that fires schedules sleeps, in seconds: a schedule created or resumed through another server fires from then at the latest")

@@ -80,6 +80,20 @@ class Metrics:
             "Runs created by this server for the occurrences of schedules",
             registry=self.registry,
         )
+        self._event_reads = Counter(
+            "workflowstate_event_reads",
+            "Reads of run events for WatchRun and StreamRunEvents readers, by reader: a run's feed (one read for all "
+            "of the run's WatchRun streams on this server), a WatchRun stream reading on its own (its start, or "
+            "after it fell behind), or a StreamRunEvents stream",
+            ["reader"],
+            registry=self.registry,
+        )
+        self.event_watchers_fell_behind = Counter(
+            "workflowstate_event_watchers_fell_behind",
+            "Times a WatchRun stream whose client read slower than its run changed had more events waiting than "
+            "its bound and went back to reading on its own",
+            registry=self.registry,
+        )
         self.database_serving = Gauge(
             "workflowstate_database_serving", "1 while the database answers the health probe, else 0", registry=self.registry
         )
@@ -110,6 +124,9 @@ class Metrics:
     def batch_operation_finished(self, operation: str, code: grpc.StatusCode) -> None:
         """Count one operation of a Batch call (the Batch call itself counts once, in rpc_finished)."""
         self._child(self._batch_operations, operation, code.name).inc()
+
+    def event_read(self, reader: str) -> None:
+        self._child(self._event_reads, reader).inc()
 
     def stream_opened(self, method: str) -> None:
         self._child(self._open_streams, method).inc()

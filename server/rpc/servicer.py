@@ -369,9 +369,8 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         start, seen = await self._call(context, self._watchers.events.position_of(after_event_id, run_id=run_id))
         if seen is not None and _finishes_run(seen):
             return  # nothing can follow the event that finished the run
-        events = self._watchers.events
-        with self._watchers.watching(run_id) as wake:
-            async for row in self._watchers.follow(lambda after, limit: events.of_run(run_id, after, limit), start, wake):
+        async with contextlib.aclosing(self._watchers.watch_run(run_id, start)) as events:
+            async for row in events:
                 await context.write(pb.WatchRunResponse(event=convert.event_to_proto(row)))
                 if _finishes_run(row):
                     return

@@ -30,14 +30,14 @@ def lease_channel(schema: str) -> str:
 
 def tasks_channel(schema: str) -> str:
     """The channel of a schema's newly scheduled steps (payload: the rpc_name)."""
-    # Derived the same way by the trigger of migration 0003, from TG_TABLE_SCHEMA.
+    # Derived the same way by the trigger function announce_scheduled_step, from TG_TABLE_SCHEMA.
     return "workflowstate_tasks_" + hashlib.md5(schema.encode()).hexdigest()[:16]
 
 
 def finished_runs_channel(schema: str) -> str:
     """The channel of a schema's runs that finished while workers held attempts of them (payload:
     the run_id)."""
-    # Derived the same way by the trigger of migration 0008, from TG_TABLE_SCHEMA.
+    # Derived the same way by the trigger function announce_finished_run, from TG_TABLE_SCHEMA.
     return "workflowstate_finished_runs_" + hashlib.md5(schema.encode()).hexdigest()[:16]
 
 

@@ -2,7 +2,7 @@
 attempts of workers that were lost without a word.
 
 Each worker stream (task_session.py) claims its own tasks; this module tells it when to look:
-on a NOTIFY naming one of its rpc names (sent by the trigger of migration 0003 on any server),
+on a NOTIFY naming one of its rpc names (sent by the trigger function announce_scheduled_step on any server),
 and at every poll interval as a fallback. A sweeper fails handed-out attempts whose task lease
 passed in the database: the worker stopped heartbeating, or the server it was connected to died.
 """
@@ -181,7 +181,7 @@ class TaskDispatcher(ShutdownNotifier):
                 wake()
 
     # Runs finished while workers hold attempts of them (a cancel): every stream holding one tells
-    # its worker. Heard through the NOTIFY of migration 0008 from any server, and at once in-process
+    # its worker. Heard through the NOTIFY of announce_finished_run from any server, and at once in-process
     # from this server's own cancels (runs_finished); a stream that hears twice tells its worker once.
 
     def watch_finished_runs(self, listener: Callable[[frozenset[uuid.UUID] | None], None]) -> None:

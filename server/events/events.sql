@@ -8,7 +8,7 @@ SELECT run_id, step_id, status, xact_id::text AS xact_id FROM {schema}.run_event
 -- run_events_of_run --
 -- The next events of one run after the position (xact_id, event_id), in that order, of
 -- transactions older than every transaction still running: only then can no event sort before
--- them any more (see run_events in migration 0003).
+-- them any more (see the table run_events and its trigger function record_run_event).
 SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt,
        e.status, e.event_time
 FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id

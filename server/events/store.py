@@ -1,6 +1,6 @@
 """The SQL side of run events: read them in their stable order, from a position.
 
-Events are written by triggers (migration 0003) in the transaction of each change. A position is
+Events are written by triggers (record_run_event) in the transaction of each change. A position is
 (xact_id, event_id): events are read in that order, and only those of transactions older than
 every transaction still running, so a reader never passes over an event that commits late.
 """

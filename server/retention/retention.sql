@@ -1,4 +1,4 @@
--- Retention policies (migration 0009) and the erasing of the runs they match.
+-- Retention policies and the erasing of the runs they match.
 -- {schema} is the quoted schema identifier; %(name)s are bound parameters.
 --
 -- A policy is known by (workflow, statuses): workflow '' is every workflow; statuses is the sorted
@@ -22,7 +22,7 @@ DELETE FROM {schema}.retention_policies WHERE policy_id = %(policy_id)s::bigint 
 -- erase_expired_runs --
 -- Erase up to `batch` runs in one of `statuses` last changed longer than `keep` ago (any
 -- workflow), as DeleteRun does each: steps and attempts by the foreign keys' cascade, events by the
--- trigger of migration 0004. Returns the ids erased.
+-- trigger run_deleted (delete_run_events). Returns the ids erased.
 --
 -- It waits for no lock, so servers running it at once never fight and no write waits long behind
 -- it: runs locked by someone else (another server's batch) are skipped, and so is a run whose

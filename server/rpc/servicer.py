@@ -446,7 +446,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         run_id = validation.parse_uuid("run_id", request.run_id)
         reason = _reason(request.reason)
         row = await self._call(context, self._catalog.cancel_run(run_id, reason))
-        # This server's worker streams hear at once; the others through the NOTIFY of migration 0008.
+        # This server's worker streams hear at once; the others through the NOTIFY of the trigger function announce_finished_run.
         self._dispatcher.runs_finished(frozenset((run_id,)))
         return pb.CancelRunResponse(run=convert.run_to_proto(row))
 

@@ -1,4 +1,4 @@
--- Schedules (migration 0011): their CRUD, and the statement that handles one occurrence.
+-- Schedules: their CRUD, and the statement that handles one occurrence.
 -- {schema} is the quoted schema identifier; %(name)s are bound parameters.
 --
 -- A schedule's latest run is its run with the greatest schedule_time (index runs_schedule_occurrence).

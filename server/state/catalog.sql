@@ -170,7 +170,7 @@ RETURNING r.run_id;
 
 -- delete_run --
 -- Erase a run, its steps and their attempts (foreign keys, ON DELETE CASCADE) and its events (the
--- trigger of migration 0004), in this one statement: `missing`, `running` (it is in one of
+-- trigger run_deleted), in this one statement: `missing`, `running` (it is in one of
 -- open_run_statuses and force is false: nothing erased), or `deleted`. The run's steps are locked
 -- before the run, the order every step write takes (step, then run), so a write racing the delete
 -- waits for it instead of deadlocking with it (and then finds its step gone).
@@ -215,7 +215,7 @@ WHERE r.run_id = p.run_id AND (%(force)s::boolean OR r.status <> ALL(%(open_run_
 RETURNING r.run_id, r.create_time;
 
 -- Engine reads (issue 12): what an engine re-drives after a crash lost its next move. Their
--- status literals repeat the predicates of the partial indexes of migration 0010
+-- status literals repeat the predicates of the partial indexes on runs and steps for the engine lists
 -- (runs_running_by_update_time, steps_pending_by_update_time), so the plans may read them.
 
 -- list_stalled_runs --

@@ -1,4 +1,4 @@
--- The versions of each workflow's graph (table workflow_versions, migration 0010), named by
+-- The versions of each workflow's graph (table workflow_versions), named by
 -- their graph hash. {schema} is the quoted schema identifier; %(name)s are bound parameters. The
 -- statuses a status change may start from come from state/transitions.py (VERSION_MOVES) as
 -- from_statuses; its outcome column is the one of state/outcomes.py.

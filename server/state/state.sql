@@ -33,22 +33,38 @@
 -- holder whose lease was taken over cannot write, and a takeover waits for a write in flight.
 
 -- create_run --
--- Insert a run in its start status (status). With a request_id that exists already, return that run
--- (DO UPDATE, unlike DO NOTHING, returns the existing row even when it was committed after this
--- statement's snapshot): same when the request matches it, else request_id_reused.
-INSERT INTO {schema}.runs (run_id, workflow, status, input, request_id, inline, graph_hash, metadata, deterministic, planned_steps)
-VALUES (gen_random_uuid(), %(workflow)s::text, %(status)s::text, %(input)s::jsonb, %(request_id)s::text,
-        %(inline)s::boolean, %(graph_hash)s::text, %(metadata)s::jsonb, %(deterministic)s::boolean, %(planned_steps)s::jsonb)
-ON CONFLICT (request_id) WHERE request_id IS NOT NULL
-DO UPDATE SET request_id = EXCLUDED.request_id
-RETURNING CASE WHEN xmax = 0 THEN 'changed'
-               WHEN workflow = %(workflow)s::text AND input = %(input)s::jsonb THEN 'same'
-               ELSE 'request_id_reused' END AS outcome,
-          *;
+-- Insert runs in their start status (status), set-based (one or many: db/coalescer.py): one row per
+-- input with its ordinal. With a request_id that exists already, return that run (DO UPDATE, unlike
+-- DO NOTHING, returns the existing row even when it was committed after this statement's snapshot):
+-- same when the request matches it, else request_id_reused. A group holds each request_id once (ON
+-- CONFLICT may not touch a row twice), so an input's row is the one of its new id or its request_id.
+WITH inputs AS MATERIALIZED (
+    SELECT gen_random_uuid() AS new_run_id, i.*
+    FROM unnest(%(workflow)s::text[], %(input)s::text[], %(request_id)s::text[], %(inline)s::boolean[], %(graph_hash)s::text[],
+                %(metadata)s::text[], %(deterministic)s::boolean[], %(planned_steps)s::text[])
+         WITH ORDINALITY AS i(workflow, input, request_id, inline, graph_hash, metadata, deterministic, planned_steps, ordinal)
+), written AS (
+    INSERT INTO {schema}.runs AS r (run_id, workflow, status, input, request_id, inline, graph_hash, metadata, deterministic, planned_steps)
+    SELECT new_run_id, workflow, %(status)s::text, input::jsonb, request_id, inline, graph_hash, metadata::jsonb, deterministic,
+           planned_steps::jsonb
+    FROM inputs ORDER BY ordinal
+    ON CONFLICT (request_id) WHERE request_id IS NOT NULL
+    DO UPDATE SET request_id = EXCLUDED.request_id
+    RETURNING r.xmax = 0 AS inserted, r AS run
+)
+SELECT i.ordinal,
+       CASE WHEN w.inserted THEN 'changed'
+            WHEN (w.run).workflow = i.workflow AND (w.run).input = i.input::jsonb THEN 'same'
+            ELSE 'request_id_reused' END AS outcome,
+       (w.run).*
+FROM inputs i JOIN written w ON (w.run).run_id = i.new_run_id OR (w.run).request_id = i.request_id;
 
 -- get_run --
--- One run by id.
-SELECT * FROM {schema}.runs WHERE run_id = %(run_id)s::uuid;
+-- Runs by id, set-based (one or many: db/coalescer.py): one row per input with its ordinal, the
+-- run's columns NULL when no run has the id.
+SELECT i.ordinal, r.*
+FROM unnest(%(run_id)s::uuid[]) WITH ORDINALITY AS i(run_id, ordinal)
+LEFT JOIN {schema}.runs r ON r.run_id = i.run_id;
 
 -- get_run_history --
 -- Every attempt of every step of a run, oldest first. The run row is joined so a missing run

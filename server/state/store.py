@@ -20,8 +20,8 @@ from ..core import errors
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
+from .set_inputs import CreateRunInput, GetRunInput
 from .transitions import (
-    RUN_START,
     STEP_START,
     RunStatus,
     StepStatus,
@@ -85,6 +85,11 @@ class StateStore:
     def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
         self._sql = database.statements(__package__, "state.sql")
         self._on_runs_changed = on_runs_changed
+        # The set-based statements: concurrent calls share one statement and one commit (db/coalescer.py).
+        self._get_run = self._sql.grouped("get_run", params=GetRunInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._create_run = self._sql.grouped(
+            "create_run", params=CreateRunInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
 
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
         """One row, or NotFound(missing) when the statement returns none."""
@@ -95,7 +100,11 @@ class StateStore:
 
     async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
         """Run a state-changing statement; its row when changed or same, else its refusal."""
-        row = checked(await self._sql.fetch_one(query, params), write)
+        return self._written(await self._sql.fetch_one(query, params), write)
+
+    def _written(self, row: Row | None, write: Write) -> Row:
+        """A state-changing statement's row when changed or same, else its refusal."""
+        row = checked(row, write)
         if row["outcome"] == Outcome.CHANGED:  # committed (autocommit): its events are written
             self._on_runs_changed((row["run_id"],))
         return row
@@ -104,21 +113,23 @@ class StateStore:
 
     async def create_run(self, workflow: str, input_json: str, request_id: str | None, engine: RunEngineFields | None = None) -> Row:
         engine = engine or RunEngineFields()
-        params = {
-            "workflow": workflow,
-            "input": input_json,
-            "request_id": request_id,
-            "status": RUN_START.value,
-            "inline": engine.inline,
-            "graph_hash": engine.graph_hash,
-            "metadata": engine.metadata_json,
-            "deterministic": engine.deterministic,
-            "planned_steps": engine.planned_steps_json,
-        }
-        return await self._write("create_run", params, Write(Op.CREATE_RUN, request_id=request_id))
+        item = CreateRunInput(
+            workflow=workflow,
+            input_json=input_json,
+            request_id=request_id,
+            inline=engine.inline,
+            graph_hash=engine.graph_hash,
+            metadata_json=engine.metadata_json,
+            deterministic=engine.deterministic,
+            planned_steps_json=engine.planned_steps_json,
+        )
+        return self._written(await self._create_run.run(item), Write(Op.CREATE_RUN, request_id=request_id))
 
     async def get_run(self, run_id: uuid.UUID) -> Row:
-        return await self._found("get_run", {"run_id": run_id}, f"run {run_id} not found")
+        row = await self._get_run.run(GetRunInput(run_id))
+        if row is None or row["run_id"] is None:
+            raise errors.NotFound(f"run {run_id} not found")
+        return row
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
         rows = await self._sql.fetch_all("get_run_history", {"run_id": run_id})

@@ -1,0 +1,75 @@
+"""The inputs of the set-based statements of state.sql: one dataclass per statement.
+
+Each says which row it writes (`key`: one operation per row in a group), how many payload bytes
+it carries (`size`: a group's bound), and how a group of them becomes the statement's array
+parameters (`params`, one array per column, in the inputs' order: the ordinal of each result row).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .transitions import RUN_START
+
+# What an input without a payload counts for in a group's byte bound (its ids and flags).
+BASE_BYTES = 64
+
+
+@dataclass(frozen=True)
+class GetRunInput:
+    """get_run: one run by id (a read: any number per run in a group would do; one keeps it simple)."""
+
+    run_id: uuid.UUID
+
+    @property
+    def key(self) -> Hashable:
+        return self.run_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES
+
+    @staticmethod
+    def params(inputs: Sequence[GetRunInput]) -> dict[str, Any]:
+        return {"run_id": [item.run_id for item in inputs]}
+
+
+@dataclass(frozen=True, eq=False)
+class CreateRunInput:
+    """create_run: a new run (or the run its request_id names already). Compared by identity: two
+    runs without a request_id are two different rows."""
+
+    workflow: str
+    input_json: str
+    request_id: str | None
+    inline: bool
+    graph_hash: str | None
+    metadata_json: str | None
+    deterministic: bool
+    planned_steps_json: str | None
+
+    @property
+    def key(self) -> Hashable:
+        # One request_id per group: ON CONFLICT may not touch a row twice in one statement.
+        return ("request_id", self.request_id) if self.request_id is not None else self
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.input_json) + len(self.metadata_json or "") + len(self.planned_steps_json or "")
+
+    @staticmethod
+    def params(inputs: Sequence[CreateRunInput]) -> dict[str, Any]:
+        return {
+            "status": RUN_START.value,
+            "workflow": [item.workflow for item in inputs],
+            "input": [item.input_json for item in inputs],
+            "request_id": [item.request_id for item in inputs],
+            "inline": [item.inline for item in inputs],
+            "graph_hash": [item.graph_hash for item in inputs],
+            "metadata": [item.metadata_json for item in inputs],
+            "deterministic": [item.deterministic for item in inputs],
+            "planned_steps": [item.planned_steps_json for item in inputs],
+        }

@@ -12,7 +12,10 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .transitions import RUN_START
+from .transitions import RUN_START, open_run_statuses
+
+# The run statuses that still take writes (the same for every input).
+OPEN_RUN_STATUSES = open_run_statuses()
 
 # What an input without a payload counts for in a group's byte bound (its ids and flags).
 BASE_BYTES = 64
@@ -72,4 +75,42 @@ class CreateRunInput:
             "metadata": [item.metadata_json for item in inputs],
             "deterministic": [item.deterministic for item in inputs],
             "planned_steps": [item.planned_steps_json for item in inputs],
+        }
+
+
+@dataclass(frozen=True)
+class UpdateRunStatusInput:
+    """update_run_status: a run's move to to_status from one of from_statuses (the transition table's)."""
+
+    run_id: uuid.UUID
+    to_status: str
+    from_statuses: Sequence[str]
+    set_output: bool
+    output_json: str | None
+    error_json: str | None
+    clear_error: bool
+    fencing_token: int | None
+    lease_key: str | None
+
+    @property
+    def key(self) -> Hashable:
+        return self.run_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.output_json or "") + len(self.error_json or "")
+
+    @staticmethod
+    def params(inputs: Sequence[UpdateRunStatusInput]) -> dict[str, Any]:
+        return {
+            "run_id": [item.run_id for item in inputs],
+            "to_status": [item.to_status for item in inputs],
+            "set_output": [item.set_output for item in inputs],
+            "output": [item.output_json for item in inputs],
+            "error": [item.error_json for item in inputs],
+            "clear_error": [item.clear_error for item in inputs],
+            "from_statuses": [",".join(item.from_statuses) for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "open_run_statuses": OPEN_RUN_STATUSES,
         }

@@ -77,41 +77,57 @@ WHERE r.run_id = %(run_id)s::uuid
 ORDER BY a.create_time, a.seq;
 
 -- update_run_status --
--- Move a run to to_status if its current status is one of from_statuses. output is written
--- only when set_output is true; error when given, else cleared when clear_error (a move to
+-- Move runs to to_status if the current status is one of from_statuses, set-based (one or many:
+-- db/coalescer.py): one row per input with its ordinal; a group holds each run once. output is
+-- written only when set_output is true; error when given, else cleared when clear_error (a move to
 -- running or completed: the stored error described the suspension the run left), else kept.
-WITH current_run AS (
-    SELECT r AS run, r.run_id, r.status, r.output, r.error, COALESCE(%(lease_key)s::text, 'run:' || r.run_id::text) AS lease_key
+-- from_statuses is one comma-separated list per input. A run another transaction has locked is
+-- skipped (no row for its input): it runs alone, in this statement without SKIP LOCKED.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(run_id)s::uuid[], %(to_status)s::text[], %(set_output)s::boolean[], %(output)s::text[], %(error)s::text[],
+                %(clear_error)s::boolean[], %(from_statuses)s::text[], %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(run_id, to_status, set_output, output, error, clear_error, from_statuses, fencing_token, lease_key, ordinal)
+), current_run AS (
+    SELECT r AS run, r.run_id, r.status, r.output, r.error
     FROM {schema}.runs r
-    WHERE r.run_id = %(run_id)s::uuid
-    FOR NO KEY UPDATE
+    WHERE r.run_id = ANY(%(run_id)s::uuid[])
+    ORDER BY r.run_id
+    FOR NO KEY UPDATE SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.to_status, i.set_output, i.output::jsonb AS new_output, i.error::jsonb AS new_error, i.clear_error,
+           string_to_array(i.from_statuses, ',') AS from_statuses, i.fencing_token,
+           c.run, c.run_id, c.status, c.output, c.error,
+           CASE WHEN c.run_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || c.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN current_run c ON c.run_id = i.run_id
+    WHERE c.run_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.runs x WHERE x.run_id = i.run_id)
 ), decided AS (
     SELECT c.*, f.current_token,
            CASE WHEN c.run_id IS NULL THEN 'missing'
                 WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN c.status = %(to_status)s::text THEN
-                    CASE WHEN (NOT %(set_output)s::boolean OR c.output IS NOT DISTINCT FROM %(output)s::jsonb)
-                              AND (%(error)s::jsonb IS NULL OR c.error IS NOT DISTINCT FROM %(error)s::jsonb)
+                WHEN c.status = c.to_status THEN
+                    CASE WHEN (NOT c.set_output OR c.output IS NOT DISTINCT FROM c.new_output)
+                              AND (c.new_error IS NULL OR c.error IS NOT DISTINCT FROM c.new_error)
                          THEN 'same' ELSE 'different_payload' END
                 WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+                WHEN c.status <> ALL(c.from_statuses) THEN 'illegal_transition'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_run c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+    FROM found c
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
 ), changed AS (
     UPDATE {schema}.runs r
-    SET status = %(to_status)s::text,
-        output = CASE WHEN %(set_output)s::boolean THEN %(output)s::jsonb ELSE r.output END,
-        error = COALESCE(%(error)s::jsonb, CASE WHEN %(clear_error)s::boolean THEN NULL ELSE r.error END),
+    SET status = d.to_status,
+        output = CASE WHEN d.set_output THEN d.new_output ELSE r.output END,
+        error = COALESCE(d.new_error, CASE WHEN d.clear_error THEN NULL ELSE r.error END),
         update_time = now(),
-        fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
+        fencing_token = GREATEST(r.fencing_token, d.fencing_token)
     FROM decided d
     WHERE r.run_id = d.run_id AND d.outcome = 'changed'
     RETURNING r AS run
 )
-SELECT d.outcome, d.status AS prior_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.status AS prior_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.run ELSE d.run END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id;
 
 -- insert_step --
 -- Insert a step of a run that still takes writes, in its start status (status), with its first history

@@ -20,7 +20,7 @@ from ..core import errors
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
-from .set_inputs import CreateRunInput, GetRunInput
+from .set_inputs import CreateRunInput, GetRunInput, UpdateRunStatusInput
 from .transitions import (
     STEP_START,
     RunStatus,
@@ -90,6 +90,9 @@ class StateStore:
         self._create_run = self._sql.grouped(
             "create_run", params=CreateRunInput.params, key=lambda item: item.key, size=lambda item: item.size
         )
+        self._update_run_status = self._sql.grouped(
+            "update_run_status", params=UpdateRunStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
 
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
         """One row, or NotFound(missing) when the statement returns none."""
@@ -146,19 +149,19 @@ class StateStore:
         error: FailureRecord | None,
         fence: Fence | None = None,
     ) -> Row:
-        params = {
-            "run_id": run_id,
-            "to_status": status.value,
-            "set_output": output_json is not None,
-            "output": output_json,
-            "error": error.to_json() if error else None,
-            "clear_error": run_clears_error(status),
-            "from_statuses": run_sources(status),
-            "open_run_statuses": open_run_statuses(),
-            **_fence_params(fence),
-        }
+        item = UpdateRunStatusInput(
+            run_id=run_id,
+            to_status=status.value,
+            from_statuses=run_sources(status),
+            set_output=output_json is not None,
+            output_json=output_json,
+            error_json=error.to_json() if error else None,
+            clear_error=run_clears_error(status),
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.UPDATE_RUN, run_id, status.value, fence_token=fence.token if fence else None)
-        return await self._write("update_run_status", params, write)
+        return self._written(await self._update_run_status.run(item), write)
 
     # Steps
 

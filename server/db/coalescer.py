@@ -176,9 +176,10 @@ class GroupedStatement(Generic[In]):
             if self._hold_timer is not None:
                 self._hold_timer.cancel()
                 self._hold_timer = None
-            self._hold_over = False
             self._in_flight += 1
             self._spawn(self._run_group(self._take_group()), in_flight=True)
+            # Those left waiting (a second operation on a row in the group) go next, unheld.
+            self._hold_over = bool(self._pending)
 
     def _end_hold(self) -> None:
         """The hold is over for the operations waiting now: they go as a group whatever its size."""
@@ -276,6 +277,7 @@ class GroupedStatement(Generic[In]):
             member.fail(_copy(err))
         again = [member for member in live if not member.expired(now) and not member.future.done()]
         self._pending.extendleft(reversed(again))
+        self._hold_over = True  # they were held once already
         loop = asyncio.get_running_loop()
         for member in again:
             if member.give_up_at is not None:

@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--group-max-in-flight", type=_positive_int, default=2, help="statements of one kind running at once; operations arriving while they all run form the next group (an operation arriving when fewer run goes at once)")
     # Tests only: hold operations until this many of a kind wait (or 0.1 s passed), so that groups form for certain.
     serve.add_argument("--test-group-hold", type=_positive_int, default=1, help=argparse.SUPPRESS)
+    serve.add_argument("--test-group-hold-seconds", type=_positive_float, default=0.1, help=argparse.SUPPRESS)
     serve.add_argument("--startup-timeout", type=_positive_float, default=30.0, help="seconds to wait for the database at start-up")
     serve.add_argument("--lease-max-ttl", type=_positive_float, default=300.0, help="longest lease ttl a client may ask for, in seconds")
     serve.add_argument("--lease-poll-interval", type=_positive_float, default=1.0, help="longest a lease waiter sleeps before looking again unwoken, in seconds")
@@ -238,6 +239,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
             max_bytes=args.group_max_bytes,
             max_in_flight=args.group_max_in_flight,
             hold_for=args.test_group_hold,
+            hold_seconds=args.test_group_hold_seconds,
         ),
         leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
         dispatch=DispatchSettings(

@@ -21,15 +21,15 @@ OPEN_RUN_STATUSES = open_run_statuses()
 BASE_BYTES = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GetRunInput:
-    """get_run: one run by id (a read: any number per run in a group would do; one keeps it simple)."""
+    """get_run: one run by id. A read locks nothing, so reads of one run may share a group: each is its own key."""
 
     run_id: uuid.UUID
 
     @property
     def key(self) -> Hashable:
-        return self.run_id
+        return self
 
     @property
     def size(self) -> int:

@@ -160,8 +160,13 @@ GROUP = 4
 
 # The operations whose statement is set-based (their groups are counted), and the cases whose twins
 # all name one row (a group holds one operation per row, so they never share a statement).
-GROUPED_STATEMENT = {"create_run": "create_run", "get_run": "get_run", "update_run_status": "update_run_status"}
-ONE_ROW_FOR_ALL_TWINS = {"create_run request_id repeat"}
+GROUPED_STATEMENT = {
+    "create_run": "create_run",
+    "get_run": "get_run",
+    "update_run_status": "update_run_status",
+    **{kind: "set_step_status" for kind in ("set_step_scheduled", "set_step_running", "set_step_result", "set_step_error")},
+}
+ONE_ROW_FOR_ALL_TWINS = {"create_run request_id repeat", "set_step_running missing"}
 
 
 @pytest.fixture(scope="module")

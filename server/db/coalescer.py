@@ -75,7 +75,7 @@ def ignore_group(statement: str, size: int) -> None:
 class _Member(Generic[In]):
     """One operation waiting for its row."""
 
-    __slots__ = ("item", "key", "size", "give_up_at", "future", "timer")
+    __slots__ = ("item", "key", "size", "give_up_at", "future", "timer", "task", "companions")
 
     def __init__(self, item: In, key: Hashable, size: int, give_up_at: float | None, future: asyncio.Future[Row | None]) -> None:
         self.item = item
@@ -84,6 +84,9 @@ class _Member(Generic[In]):
         self.give_up_at = give_up_at
         self.future = future
         self.timer: asyncio.TimerHandle | None = None
+        # The task running the member's statement, and the members it runs (the member among them).
+        self.task: asyncio.Task[None] | None = None
+        self.companions: list[_Member[In]] = []
 
     def answer(self, row: Row | None) -> None:
         if not self.future.done():
@@ -148,8 +151,11 @@ class GroupedStatement(Generic[In]):
         try:
             return await member.future
         except asyncio.CancelledError:
-            # The caller went away: it leaves a group not formed yet; a running one goes on without it.
+            # The caller went away: it leaves a group not formed yet; a running statement goes on for
+            # the others, and is cancelled (in PostgreSQL too: execution.py) once no caller waits for it.
             self._leave(member)
+            if member.task is not None and all(other.future.done() for other in member.companions):
+                member.task.cancel()
             raise
 
     def _leave(self, member: _Member[In]) -> None:
@@ -177,7 +183,8 @@ class GroupedStatement(Generic[In]):
                 self._hold_timer.cancel()
                 self._hold_timer = None
             self._in_flight += 1
-            self._spawn(self._run_group(self._take_group()), in_flight=True)
+            group = self._take_group()
+            self._spawn(self._run_group(group), group, in_flight=True)
             # Those left waiting (a second operation on a row in the group) go next, unheld.
             self._hold_over = bool(self._pending)
 
@@ -187,8 +194,10 @@ class GroupedStatement(Generic[In]):
         self._hold_over = True
         self._start_groups()
 
-    def _spawn(self, work: Any, *, in_flight: bool) -> None:
+    def _spawn(self, work: Any, members: list[_Member[In]], *, in_flight: bool) -> None:
         task = asyncio.get_running_loop().create_task(work)
+        for member in members:
+            member.task, member.companions = task, members
         self._tasks.add(task)
         task.add_done_callback(self._group_ended if in_flight else self._tasks.discard)
 
@@ -250,7 +259,7 @@ class GroupedStatement(Generic[In]):
                 live[0].fail(err)
             else:
                 for member in live:
-                    self._spawn(self._run_alone(member), in_flight=False)
+                    self._spawn(self._run_alone(member), [member], in_flight=False)
             return
         by_ordinal = {row["ordinal"]: row for row in rows}
         skipped = []
@@ -261,7 +270,7 @@ class GroupedStatement(Generic[In]):
             else:
                 member.answer(row)
         for member in skipped:
-            self._spawn(self._run_alone(member), in_flight=False)
+            self._spawn(self._run_alone(member), [member], in_flight=False)
 
     def _after_deadline(self, live: list[_Member[In]], err: errors.DeadlineExceeded, now: float) -> None:
         """The statement was cancelled and rolled back: answer the members whose time passed; the

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from typing import Any
 
-from .transitions import RUN_START, open_run_statuses
+from .options import StepOptions
+from .transitions import RUN_START, StepStatus, Via, held_by_worker, open_run_statuses, step_sources
 
 # The run statuses that still take writes (the same for every input).
 OPEN_RUN_STATUSES = open_run_statuses()
+# The statuses in which a step waits for workers (a worker's task), the same for every input.
+WORKER_DUE_STATUSES = step_sources(held_by_worker(), Via.CLAIM)
+# The statuses whose own columns (time stamp, result, error) a step move fills.
+STAMPED_STATUSES = {f"{status.value}_status": status.value for status in (
+    StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED)}
 
 # What an input without a payload counts for in a group's byte bound (its ids and flags).
 BASE_BYTES = 64
@@ -114,3 +121,53 @@ class UpdateRunStatusInput:
             "lease_key": [item.lease_key for item in inputs],
             "open_run_statuses": OPEN_RUN_STATUSES,
         }
+
+
+@dataclass(frozen=True)
+class SetStepStatusInput:
+    """set_step_status: a step's move to to_status (a set-status call, a worker's complete, a suspend)."""
+
+    step_id: uuid.UUID
+    to_status: str
+    from_statuses: Sequence[str]
+    result_json: str | None = None
+    error_json: str | None = None
+    not_before: datetime | None = None
+    delay: timedelta | None = None
+    attempt: int | None = None  # a worker's complete: the attempt it reports on
+    stream_id: uuid.UUID | None = None  # a worker's complete: the stream that must hold the attempt
+    refuse_worker_tasks: bool = False
+    fencing_token: int | None = None
+    lease_key: str | None = None
+    options: StepOptions = StepOptions()
+
+    @property
+    def key(self) -> Hashable:
+        return self.step_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.result_json or "") + len(self.error_json or "")
+
+    @staticmethod
+    def params(inputs: Sequence[SetStepStatusInput]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "step_id": [item.step_id for item in inputs],
+            "to_status": [item.to_status for item in inputs],
+            "from_statuses": [",".join(item.from_statuses) for item in inputs],
+            "result": [item.result_json for item in inputs],
+            "error": [item.error_json for item in inputs],
+            "not_before": [item.not_before for item in inputs],
+            "delay": [item.delay for item in inputs],
+            "attempt": [item.attempt for item in inputs],
+            "stream_id": [item.stream_id for item in inputs],
+            "refuse_worker_tasks": [item.refuse_worker_tasks for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "open_run_statuses": OPEN_RUN_STATUSES,
+            "worker_due_statuses": WORKER_DUE_STATUSES,
+            **STAMPED_STATUSES,
+        }
+        for option in fields(StepOptions):
+            params[f"opt_{option.name}"] = [getattr(item.options, option.name) for item in inputs]
+        return params

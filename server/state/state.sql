@@ -183,62 +183,95 @@ SELECT * FROM {schema}.steps WHERE run_id = %(run_id)s::uuid AND step_name = %(s
 SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 
 -- set_step_status --
--- Move a step to to_status if its current status is one of from_statuses and its run still
--- takes writes; stamp the status's time, store result (succeeded) or error (failed), set
--- not_before (scheduled), and update the current attempt's history row (its times are the
+-- Move steps to to_status if the current status is one of from_statuses and the run still
+-- takes writes, set-based (one or many: db/coalescer.py): one row per input with its ordinal; a
+-- group holds each step once. Stamp the status's time, store result (succeeded) or error (failed),
+-- set not_before (scheduled), and update the current attempt's history row (its times are the
 -- step's, which are the current attempt's). The attempt leaves any worker that had it (so a
--- worker holding an attempt that is suspended has its later report refused). step_for_write (migration 0006) locks the step for update and its run for
--- share, and fences the write, so the decision
--- is made on the latest committed rows.
+-- worker holding an attempt that is suspended has its later report refused). The step is locked
+-- for update and its run for share (as step_for_write, migration 0006, does for one step), and
+-- the write fenced, so the decision is made on the latest committed rows. A step (or its run)
+-- another transaction has locked is skipped (no row for its input): it runs alone, in this
+-- statement without SKIP LOCKED, waiting for the lock.
 -- A worker's complete gives attempt and stream_id: only that attempt, held by that stream, may
 -- change (wrong_attempt, not_held), and repeating the result it stored is `same`.
 -- With refuse_worker_tasks (a caller whose token may not take worker tasks), a step that is a
 -- worker task (function worker_task) is not moved: worker_task.
 -- Scheduling may replace the step's options (opt_*, NULL: keep the stored one) and starts the
--- attempt's schedule_to_start clock at its due time (start_timeout_time).
-WITH decided AS (
-    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.status, c.attempt_count, c.worker_id,
-           COALESCE(w.refusal,
-                    CASE WHEN c.attempt_count <> %(attempt)s::integer THEN 'wrong_attempt'
-                         WHEN c.status = %(to_status)s::text THEN
-                             CASE WHEN c.result IS NOT DISTINCT FROM %(result)s::jsonb AND c.error IS NOT DISTINCT FROM %(error)s::jsonb
+-- attempt's schedule_to_start clock at its due time (start_timeout_time). from_statuses is one
+-- comma-separated list per input; <status>_status name the statuses whose own columns (time stamp,
+-- result, error) a move fills, as parameters: the target differs from input to input.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(to_status)s::text[], %(from_statuses)s::text[], %(result)s::text[], %(error)s::text[],
+                %(not_before)s::timestamptz[], %(delay)s::interval[], %(attempt)s::integer[], %(stream_id)s::uuid[],
+                %(refuse_worker_tasks)s::boolean[], %(fencing_token)s::bigint[], %(lease_key)s::text[],
+                %(opt_retries)s::integer[], %(opt_retry_delay)s::interval[], %(opt_backoff_coefficient)s::double precision[],
+                %(opt_max_retry_delay)s::interval[], %(opt_jitter)s::double precision[], %(opt_start_to_close)s::interval[],
+                %(opt_schedule_to_start)s::interval[], %(opt_priority)s::integer[], %(opt_concurrency_key)s::text[])
+         WITH ORDINALITY AS i(step_id, to_status, from_statuses, result, error, not_before, delay, attempt, stream_id,
+                              refuse_worker_tasks, fencing_token, lease_key, opt_retries, opt_retry_delay, opt_backoff_coefficient,
+                              opt_max_retry_delay, opt_jitter, opt_start_to_close, opt_schedule_to_start, opt_priority,
+                              opt_concurrency_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, r.status AS run_status
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.*, i.result::jsonb AS new_result, i.error::jsonb AS new_error, string_to_array(i.from_statuses, ',') AS sources,
+           l.step, l.run_status, l.step_id IS NOT NULL AS exists,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS key_of_lease
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
+), decided AS (
+    SELECT f.ordinal, f.step_id AS input_step_id, f.to_status, f.new_result, f.new_error, f.not_before AS new_not_before, f.delay,
+           f.fencing_token AS new_fencing_token, f.opt_retries, f.opt_retry_delay, f.opt_backoff_coefficient, f.opt_max_retry_delay,
+           f.opt_jitter, f.opt_start_to_close, f.opt_schedule_to_start, f.opt_priority, f.opt_concurrency_key,
+           f.step, f.run_status, f.key_of_lease AS lease_key, fc.current_token, c.step_id, c.status, c.attempt_count, c.worker_id,
+           COALESCE(CASE WHEN NOT f.exists THEN 'missing' ELSE fc.refusal END,
+                    CASE WHEN c.attempt_count <> f.attempt THEN 'wrong_attempt'
+                         WHEN c.status = f.to_status THEN
+                             CASE WHEN c.result IS NOT DISTINCT FROM f.new_result AND c.error IS NOT DISTINCT FROM f.new_error
                                   THEN 'same' ELSE 'different_payload' END
-                         WHEN %(refuse_worker_tasks)s::boolean
+                         WHEN f.refuse_worker_tasks
                               AND {schema}.worker_task(c.status, c.rpc_name, c.task_stream_id, %(worker_due_statuses)s::text[])
                               THEN 'worker_task'
-                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                         WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
-                         WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
-                         WHEN %(stream_id)s::uuid IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
+                         WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                         WHEN c.status <> ALL(f.sources) THEN 'illegal_transition'
+                         WHEN c.task_stream_id IS DISTINCT FROM f.stream_id AND f.stream_id IS NOT NULL THEN 'not_held'
+                         WHEN f.stream_id IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                          ELSE 'changed' END) AS outcome
-    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
-    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL (SELECT (f.step).*) AS c ON true
 ), changed AS (
     UPDATE {schema}.steps s
-    SET status = %(to_status)s::text,
-        result = CASE WHEN %(to_status)s::text = 'succeeded' THEN %(result)s::jsonb ELSE s.result END,
-        error = CASE WHEN %(to_status)s::text = 'failed' THEN %(error)s::jsonb ELSE s.error END,
+    SET status = d.to_status,
+        result = CASE WHEN d.to_status = %(succeeded_status)s::text THEN d.new_result ELSE s.result END,
+        error = CASE WHEN d.to_status = %(failed_status)s::text THEN d.new_error ELSE s.error END,
         update_time = now(),
-        scheduled_time = CASE WHEN %(to_status)s::text = 'scheduled' THEN now() ELSE s.scheduled_time END,
-        running_time = CASE WHEN %(to_status)s::text = 'running' THEN now() ELSE s.running_time END,
-        succeeded_time = CASE WHEN %(to_status)s::text = 'succeeded' THEN now() ELSE s.succeeded_time END,
-        failed_time = CASE WHEN %(to_status)s::text = 'failed' THEN now() ELSE s.failed_time END,
-        not_before = CASE WHEN %(to_status)s::text = 'scheduled'
-                          THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0')) END,
+        scheduled_time = CASE WHEN d.to_status = %(scheduled_status)s::text THEN now() ELSE s.scheduled_time END,
+        running_time = CASE WHEN d.to_status = %(running_status)s::text THEN now() ELSE s.running_time END,
+        succeeded_time = CASE WHEN d.to_status = %(succeeded_status)s::text THEN now() ELSE s.succeeded_time END,
+        failed_time = CASE WHEN d.to_status = %(failed_status)s::text THEN now() ELSE s.failed_time END,
+        not_before = CASE WHEN d.to_status = %(scheduled_status)s::text
+                          THEN COALESCE(d.new_not_before, now() + COALESCE(d.delay, interval '0')) END,
         worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL, task_timeout_time = NULL,
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint),
-        retries = COALESCE(%(opt_retries)s::integer, s.retries),
-        retry_delay = COALESCE(%(opt_retry_delay)s::interval, s.retry_delay),
-        backoff_coefficient = COALESCE(%(opt_backoff_coefficient)s::double precision, s.backoff_coefficient),
-        max_retry_delay = COALESCE(%(opt_max_retry_delay)s::interval, s.max_retry_delay),
-        jitter = COALESCE(%(opt_jitter)s::double precision, s.jitter),
-        start_to_close = COALESCE(%(opt_start_to_close)s::interval, s.start_to_close),
-        schedule_to_start = COALESCE(%(opt_schedule_to_start)s::interval, s.schedule_to_start),
-        priority = COALESCE(%(opt_priority)s::integer, s.priority),
-        concurrency_key = COALESCE(%(opt_concurrency_key)s::text, s.concurrency_key),
-        start_timeout_time = CASE WHEN %(to_status)s::text = 'scheduled'
-                                  THEN COALESCE(%(not_before)s::timestamptz, now() + COALESCE(%(delay)s::interval, interval '0'))
-                                       + COALESCE(%(opt_schedule_to_start)s::interval, s.schedule_to_start) END
+        fencing_token = GREATEST(s.fencing_token, d.new_fencing_token),
+        retries = COALESCE(d.opt_retries, s.retries),
+        retry_delay = COALESCE(d.opt_retry_delay, s.retry_delay),
+        backoff_coefficient = COALESCE(d.opt_backoff_coefficient, s.backoff_coefficient),
+        max_retry_delay = COALESCE(d.opt_max_retry_delay, s.max_retry_delay),
+        jitter = COALESCE(d.opt_jitter, s.jitter),
+        start_to_close = COALESCE(d.opt_start_to_close, s.start_to_close),
+        schedule_to_start = COALESCE(d.opt_schedule_to_start, s.schedule_to_start),
+        priority = COALESCE(d.opt_priority, s.priority),
+        concurrency_key = COALESCE(d.opt_concurrency_key, s.concurrency_key),
+        start_timeout_time = CASE WHEN d.to_status = %(scheduled_status)s::text
+                                  THEN COALESCE(d.new_not_before, now() + COALESCE(d.delay, interval '0'))
+                                       + COALESCE(d.opt_schedule_to_start, s.schedule_to_start) END
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
@@ -250,10 +283,10 @@ WITH decided AS (
     FROM changed ch
     WHERE a.step_id = (ch.step).step_id AND a.attempt = (ch.step).attempt_count
 )
-SELECT d.outcome, d.status AS prior_status, d.attempt_count AS prior_attempt, d.run_status, d.lease_key,
+SELECT d.ordinal, d.outcome, d.status AS prior_status, d.attempt_count AS prior_attempt, d.run_status, d.lease_key,
        d.current_token, d.worker_id AS holder,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
 
 -- create_retry_attempt --
 -- Start the next attempt of a step whose status is one of from_statuses (a failed one), in

@@ -20,7 +20,7 @@ from ..core import errors
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
-from .set_inputs import CreateRunInput, GetRunInput, UpdateRunStatusInput
+from .set_inputs import CreateRunInput, GetRunInput, SetStepStatusInput, UpdateRunStatusInput
 from .transitions import (
     STEP_START,
     RunStatus,
@@ -92,6 +92,9 @@ class StateStore:
         )
         self._update_run_status = self._sql.grouped(
             "update_run_status", params=UpdateRunStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._set_step_status = self._sql.grouped(
+            "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
         )
 
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
@@ -215,36 +218,36 @@ class StateStore:
         """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
         `options` (scheduling only) replace the step's stored options they set. Without
         `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
-        params = {
-            **_step_move_params(step_id, status, Via.SET_STATUS, fence),
-            **_worker_task_params(refuse=not takes_worker_tasks),
-            **options.params(),
-            "result": result_json,
-            "error": error.to_json() if error else None,
-            "not_before": not_before,
-            "delay": delay,
-            "attempt": None,
-            "stream_id": None,
-        }
+        item = SetStepStatusInput(
+            step_id=step_id,
+            to_status=status.value,
+            from_statuses=step_sources(status, Via.SET_STATUS),
+            result_json=result_json,
+            error_json=error.to_json() if error else None,
+            not_before=not_before,
+            delay=delay,
+            refuse_worker_tasks=not takes_worker_tasks,
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+            options=options,
+        )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.SET_STATUS, fence_token=fence.token if fence else None)
-        return await self._write("set_step_status", params, write)
+        return self._written(await self._set_step_status.run(item), write)
 
     async def complete_task(self, step_id: uuid.UUID, attempt: int, stream_id: uuid.UUID, result_json: str) -> Row:
         """A worker's complete: only for the attempt that is running and held by its stream
         (repeating the result already stored at that attempt is a no-op)."""
         target = StepStatus.SUCCEEDED
-        params = {
-            **_step_move_params(step_id, target, Via.COMPLETE, None),
-            **_worker_task_params(refuse=False),
-            **NO_OPTIONS.params(),
-            "result": result_json,
-            "error": None,
-            "not_before": None,
-            "delay": None,
-            "attempt": attempt,
-            "stream_id": stream_id,
-        }
-        return await self._write("set_step_status", params, Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt))
+        item = SetStepStatusInput(
+            step_id=step_id,
+            to_status=target.value,
+            from_statuses=step_sources(target, Via.COMPLETE),
+            result_json=result_json,
+            attempt=attempt,
+            stream_id=stream_id,
+        )
+        write = Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt)
+        return self._written(await self._set_step_status.run(item), write)
 
     async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> Row:
         params = _step_move_params(step_id, status, Via.RETRY, fence)
@@ -256,19 +259,15 @@ class StateStore:
     async def set_step_suspended(self, step_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
         """SetStepSuspended: the set-status statement, with the suspend moves of the table."""
         target = StepStatus.SUSPENDED
-        params = {
-            **_step_move_params(step_id, target, Via.SUSPEND, fence),
-            **_worker_task_params(refuse=False),
-            **NO_OPTIONS.params(),
-            "result": None,
-            "error": None,
-            "not_before": None,
-            "delay": None,
-            "attempt": None,
-            "stream_id": None,
-        }
+        item = SetStepStatusInput(
+            step_id=step_id,
+            to_status=target.value,
+            from_statuses=step_sources(target, Via.SUSPEND),
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.SUSPEND, fence_token=fence.token if fence else None)
-        return await self._write("set_step_status", params, write)
+        return self._written(await self._set_step_status.run(item), write)
 
     async def claim_step(
         self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None, takes_worker_tasks: bool = True

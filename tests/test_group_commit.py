@@ -88,9 +88,9 @@ def _status(db: psycopg.Connection, schema: str, run_id: str) -> str:
     return db.execute(query, (run_id,)).fetchone()[0]
 
 
-def _waits_on_lock(schema: str) -> str:
-    """SQL: a statement of this schema's server waits for a lock."""
-    return f"EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%\"{schema}\".%')"
+def _waits_on(holder: psycopg.Connection) -> str:
+    """SQL: a statement waits for a lock the holder's transaction holds."""
+    return f"EXISTS (SELECT FROM pg_stat_activity WHERE {holder.info.backend_pid} = ANY(pg_blocking_pids(pid)))"
 
 
 def test_a_group_commits_at_once_around_a_row_another_transaction_locked(grouping, db) -> None:
@@ -103,13 +103,36 @@ def test_a_group_commits_at_once_around_a_row_another_transaction_locked(groupin
         assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * len(free)
         assert [_status(db, server.schema, run_id) for run_id in free] == ["completed"] * len(free)
         # ...and the locked run's operation waits for the lock alone, as a statement of its own would.
-        wait_in_database(db, _waits_on_lock(server.schema))
+        wait_in_database(db, _waits_on(holder))
         assert not futures[0].done()
         assert _status(db, server.schema, locked) == "running"
     assert _outcome(futures[0]) == (grpc.StatusCode.OK, "")
     assert _status(db, server.schema, locked) == "completed"
     # One statement held the whole group; the locked run's operation then ran alone.
     assert _groups(server, "update_run_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+
+
+def test_step_moves_of_a_group_commit_at_once_around_a_step_another_transaction_locked(grouping, db) -> None:
+    server, stub = grouping
+    run_id = _new_runs(stub)[0]
+    locked, *free = [
+        stub.InsertStepState(pb.InsertStepStateRequest(run_id=run_id, step_name=f"s{index}", rpc_name="", data_json="{}")).step.step_id
+        for index in range(GROUP)
+    ]
+    steps = sql.Identifier(server.schema, "steps")
+    with psycopg.connect(db.info.dsn) as holder:
+        holder.execute(sql.SQL("SELECT FROM {} WHERE step_id = %s FOR UPDATE").format(steps), (locked,))
+        futures = _together([(stub.SetStepRunning, pb.SetStepRunningRequest(step_id=step_id), None) for step_id in (locked, *free)])
+        assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * len(free)
+        wait_in_database(db, _waits_on(holder))
+        assert not futures[0].done()
+    assert _outcome(futures[0]) == (grpc.StatusCode.OK, "")
+    # Every step and its attempt row moved, each once.
+    query = sql.SQL("SELECT s.status, a.status FROM {} s JOIN {} a ON a.step_id = s.step_id WHERE s.run_id = %s").format(
+        steps, sql.Identifier(server.schema, "step_attempts")
+    )
+    assert db.execute(query, (run_id,)).fetchall() == [("running", "running")] * GROUP
+    assert _groups(server, "set_step_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
 
 
 def _hold_request_id(holder: psycopg.Connection, schema: str, request_id: str) -> None:
@@ -183,10 +206,9 @@ def test_a_connection_killed_under_a_group_answers_every_member_outcome_unknown_
     with psycopg.connect(db.info.dsn) as holder:
         _hold_request_id(holder, server.schema, request_id)
         futures = _together([_create(stub, f"killed-{unique}", request_id), _create(stub, f"killed-{unique}"), _create(stub, f"killed-{unique}")])
-        wait_in_database(db, _waits_on_lock(server.schema))
+        wait_in_database(db, _waits_on(holder))
         [killed] = db.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
-            (f'%"{server.schema}".%',),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", (holder.info.backend_pid,)
         ).fetchall()
         assert killed == (True,)
         outcomes = [_outcome(future) for future in futures]

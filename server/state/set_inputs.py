@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .options import StepOptions
-from .transitions import RUN_START, StepStatus, Via, held_by_worker, open_run_statuses, step_sources
+from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, open_run_statuses, step_sources
 
 # The run statuses that still take writes (the same for every input).
 OPEN_RUN_STATUSES = open_run_statuses()
@@ -167,6 +167,45 @@ class SetStepStatusInput:
             "open_run_statuses": OPEN_RUN_STATUSES,
             "worker_due_statuses": WORKER_DUE_STATUSES,
             **STAMPED_STATUSES,
+        }
+        for option in fields(StepOptions):
+            params[f"opt_{option.name}"] = [getattr(item.options, option.name) for item in inputs]
+        return params
+
+
+@dataclass(frozen=True)
+class InsertStepInput:
+    """insert_step: a new step of a run, in its start status, with the options it sets (the rest from its rpc name's defaults)."""
+
+    run_id: uuid.UUID
+    step_name: str
+    rpc_name: str
+    data_json: str
+    from_step_name: str | None = None
+    fencing_token: int | None = None
+    lease_key: str | None = None
+    options: StepOptions = StepOptions()
+
+    @property
+    def key(self) -> Hashable:
+        return (self.run_id, self.step_name)
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.step_name) + len(self.data_json)
+
+    @staticmethod
+    def params(inputs: Sequence[InsertStepInput]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "run_id": [item.run_id for item in inputs],
+            "step_name": [item.step_name for item in inputs],
+            "rpc_name": [item.rpc_name for item in inputs],
+            "from_step_name": [item.from_step_name for item in inputs],
+            "data": [item.data_json for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "status": STEP_START.value,
+            "open_run_statuses": OPEN_RUN_STATUSES,
         }
         for option in fields(StepOptions):
             params[f"opt_{option.name}"] = [getattr(item.options, option.name) for item in inputs]

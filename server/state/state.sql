@@ -130,49 +130,69 @@ SELECT d.ordinal, d.outcome, d.status AS prior_status, d.lease_key, d.current_to
 FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id;
 
 -- insert_step --
--- Insert a step of a run that still takes writes, in its start status (status), with its first history
--- row. The run row is share-locked so a concurrent run status change waits for this insert (or
--- this sees it). A name taken already (ON CONFLICT, so also by an insert committed after this
--- statement's snapshot) is duplicate_name. Each option not given (opt_*, NULL) is taken from the
--- rpc name's dispatch defaults (migration 0012), read in this same statement; priority is 0
--- when neither sets it.
-WITH run AS (
-    SELECT run_id, status, COALESCE(%(lease_key)s::text, 'run:' || run_id::text) AS lease_key
-    FROM {schema}.runs WHERE run_id = %(run_id)s::uuid FOR SHARE
+-- Insert steps of runs that still take writes, in their start status (status), each with its first
+-- history row, set-based (one or many: db/coalescer.py): one row per input with its ordinal; a
+-- group holds each (run, step name) once. The run row is share-locked so a concurrent run status
+-- change waits for this insert (or this sees it); a run another transaction has locked for update
+-- is skipped (no row for its input): it runs alone, in this statement without SKIP LOCKED, waiting.
+-- A name taken already (ON CONFLICT, so also by an insert committed after this statement's
+-- snapshot) is duplicate_name. Each option not given (opt_*, NULL) is taken from the rpc name's
+-- dispatch defaults (migration 0012), read in this same statement; priority is 0 when neither sets it.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[], %(rpc_name)s::text[], %(from_step_name)s::text[], %(data)s::text[],
+                %(fencing_token)s::bigint[], %(lease_key)s::text[],
+                %(opt_retries)s::integer[], %(opt_retry_delay)s::interval[], %(opt_backoff_coefficient)s::double precision[],
+                %(opt_max_retry_delay)s::interval[], %(opt_jitter)s::double precision[], %(opt_start_to_close)s::interval[],
+                %(opt_schedule_to_start)s::interval[], %(opt_priority)s::integer[], %(opt_concurrency_key)s::text[])
+         WITH ORDINALITY AS i(run_id, step_name, rpc_name, from_step_name, data, fencing_token, lease_key,
+                              opt_retries, opt_retry_delay, opt_backoff_coefficient, opt_max_retry_delay, opt_jitter,
+                              opt_start_to_close, opt_schedule_to_start, opt_priority, opt_concurrency_key, ordinal)
+), run AS (
+    SELECT run_id, status
+    FROM {schema}.runs WHERE run_id = ANY(%(run_id)s::uuid[])
+    ORDER BY run_id
+    FOR SHARE SKIP LOCKED
+), found AS (
+    SELECT i.*, run.run_id AS found_run_id, run.status,
+           CASE WHEN run.run_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || run.run_id::text) END AS key_of_lease
+    FROM inputs i LEFT JOIN run ON run.run_id = i.run_id
+    WHERE run.run_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.runs x WHERE x.run_id = i.run_id)
 ), decided AS (
-    SELECT run.*, f.current_token,
-           CASE WHEN run.run_id IS NULL THEN 'missing'
-                WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN run.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+    SELECT f.*, fc.current_token,
+           CASE WHEN f.found_run_id IS NULL THEN 'missing'
+                WHEN fc.refusal IS NOT NULL THEN fc.refusal
+                WHEN f.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN run ON true
-    LEFT JOIN {schema}.fence_check(run.lease_key, %(fencing_token)s::bigint) AS f ON true
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token) AS fc ON true
 ), inserted AS (
     INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token,
                                 backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start, priority,
                                 concurrency_key, from_step_name)
-    SELECT gen_random_uuid(), d.run_id, %(step_name)s::text, %(rpc_name)s::text, %(data)s::jsonb,
-           %(status)s::text, COALESCE(%(opt_retries)s::integer, df.retries), COALESCE(%(opt_retry_delay)s::interval, df.retry_delay),
-           %(fencing_token)s::bigint,
-           COALESCE(%(opt_backoff_coefficient)s::double precision, df.backoff_coefficient),
-           COALESCE(%(opt_max_retry_delay)s::interval, df.max_retry_delay),
-           COALESCE(%(opt_jitter)s::double precision, df.jitter),
-           COALESCE(%(opt_start_to_close)s::interval, df.start_to_close),
-           COALESCE(%(opt_schedule_to_start)s::interval, df.schedule_to_start),
-           COALESCE(%(opt_priority)s::integer, df.priority, 0),
-           %(opt_concurrency_key)s::text, %(from_step_name)s::text
+    SELECT gen_random_uuid(), d.found_run_id, d.step_name, d.rpc_name, d.data::jsonb,
+           %(status)s::text, COALESCE(d.opt_retries, df.retries), COALESCE(d.opt_retry_delay, df.retry_delay),
+           d.fencing_token,
+           COALESCE(d.opt_backoff_coefficient, df.backoff_coefficient),
+           COALESCE(d.opt_max_retry_delay, df.max_retry_delay),
+           COALESCE(d.opt_jitter, df.jitter),
+           COALESCE(d.opt_start_to_close, df.start_to_close),
+           COALESCE(d.opt_schedule_to_start, df.schedule_to_start),
+           COALESCE(d.opt_priority, df.priority, 0),
+           d.opt_concurrency_key, d.from_step_name
     FROM decided d
-    LEFT JOIN {schema}.dispatch_defaults df ON df.rpc_name = %(rpc_name)s::text
+    LEFT JOIN {schema}.dispatch_defaults df ON df.rpc_name = d.rpc_name
     WHERE d.outcome = 'changed'
+    ORDER BY d.ordinal
     ON CONFLICT (run_id, step_name) DO NOTHING
     RETURNING *
 ), first_attempt AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time)
     SELECT step_id, attempt_count, run_id, step_name, status, create_time, update_time FROM inserted
 )
-SELECT CASE WHEN d.outcome = 'changed' AND i.step_id IS NULL THEN 'duplicate_name' ELSE d.outcome END AS outcome,
-       d.status AS run_status, d.lease_key, d.current_token, i.*
-FROM decided d LEFT JOIN inserted i ON true;
+SELECT d.ordinal, CASE WHEN d.outcome = 'changed' AND ins.step_id IS NULL THEN 'duplicate_name' ELSE d.outcome END AS outcome,
+       d.status AS run_status, d.key_of_lease AS lease_key, d.current_token, ins.*
+FROM decided d LEFT JOIN inserted ins ON ins.run_id = d.found_run_id AND ins.step_name = d.step_name;
 
 -- get_step --
 -- One step by run and name.

@@ -20,7 +20,7 @@ from ..core import errors
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
-from .set_inputs import CreateRunInput, GetRunInput, SetStepStatusInput, UpdateRunStatusInput
+from .set_inputs import CreateRunInput, GetRunInput, InsertStepInput, SetStepStatusInput, UpdateRunStatusInput
 from .transitions import (
     STEP_START,
     RunStatus,
@@ -92,6 +92,9 @@ class StateStore:
         )
         self._update_run_status = self._sql.grouped(
             "update_run_status", params=UpdateRunStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._insert_step = self._sql.grouped(
+            "insert_step", params=InsertStepInput.params, key=lambda item: item.key, size=lambda item: item.size
         )
         self._set_step_status = self._sql.grouped(
             "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
@@ -181,19 +184,18 @@ class StateStore:
     ) -> Row:
         """A new step, PENDING; rpc_name '' is a step without a function of its own (never dispatched).
         Options it does not set come from its rpc name's dispatch defaults."""
-        params = {
-            "run_id": run_id,
-            "step_name": step_name,
-            "rpc_name": rpc_name,
-            "from_step_name": from_step_name,
-            "data": data_json,
-            **options.params(),
-            "status": STEP_START.value,
-            "open_run_statuses": open_run_statuses(),
-            **_fence_params(fence),
-        }
+        item = InsertStepInput(
+            run_id=run_id,
+            step_name=step_name,
+            rpc_name=rpc_name,
+            data_json=data_json,
+            from_step_name=from_step_name,
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+            options=options,
+        )
         write = Write(Op.INSERT_STEP, run_id, STEP_START.value, step_name=step_name, fence_token=fence.token if fence else None)
-        return await self._write("insert_step", params, write)
+        return self._written(await self._insert_step.run(item), write)
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
         missing = f"run {run_id} has no step named {step_name!r}"

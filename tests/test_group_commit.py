@@ -239,6 +239,19 @@ def test_two_operations_on_one_row_in_one_turn_give_what_they_give_one_after_the
     assert groups["statements"] >= 2 and groups["of 2 or more"] == 0, groups
 
 
+@pytest.mark.parametrize("bound", ["--group-max-operations=2", "--group-max-bytes=600"])
+def test_a_group_is_bounded_in_operations_and_bytes(start_server, db, unique, bound: str) -> None:
+    # Four runs of 200 bytes of input each, held until all four wait: two statements of two each,
+    # by either bound (an input counts its payload and 64 bytes for the rest: two fit in 600, three do not).
+    server = start_server("--test-group-hold", "4", "--test-group-hold-seconds", HOLD_SECONDS, "--metrics-listen", "127.0.0.1:0", bound)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        request = pb.CreateRunRequest(workflow=f"bounded-{unique}", input_json='"' + "x" * 198 + '"')
+        assert [_outcome(future) for future in _together([(stub.CreateRun, request, None)] * 4)] == [(grpc.StatusCode.OK, "")] * 4
+    assert _runs_of(db, server.schema, workflow=f"bounded-{unique}") == 4
+    assert _groups(server, "create_run") == {"statements": 2, "operations": 4, "of 2 or more": 2, "of 3 or more": 0}
+
+
 _ONE_CREATE_RUN = """
 import sys, grpc
 from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as pb_grpc

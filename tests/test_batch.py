@@ -165,6 +165,8 @@ GROUPED_STATEMENT = {
     "get_run": "get_run",
     "update_run_status": "update_run_status",
     "insert_step_state": "insert_step",
+    "get_step_state": "get_step",
+    "create_retry_attempt": "create_retry_attempt",
     **{kind: "set_step_status" for kind in ("set_step_scheduled", "set_step_running", "set_step_result", "set_step_error")},
 }
 ONE_ROW_FOR_ALL_TWINS = {"create_run request_id repeat", "set_step_running missing"}

@@ -210,3 +210,54 @@ class InsertStepInput:
         for option in fields(StepOptions):
             params[f"opt_{option.name}"] = [getattr(item.options, option.name) for item in inputs]
         return params
+
+
+@dataclass(frozen=True, eq=False)
+class GetStepInput:
+    """get_step: one step by run and name. A read: each is its own key."""
+
+    run_id: uuid.UUID
+    step_name: str
+
+    @property
+    def key(self) -> Hashable:
+        return self
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.step_name)
+
+    @staticmethod
+    def params(inputs: Sequence[GetStepInput]) -> dict[str, Any]:
+        return {"run_id": [item.run_id for item in inputs], "step_name": [item.step_name for item in inputs]}
+
+
+@dataclass(frozen=True)
+class CreateRetryAttemptInput:
+    """create_retry_attempt: the next attempt of a step, in to_status, from one of from_statuses."""
+
+    step_id: uuid.UUID
+    to_status: str
+    from_statuses: Sequence[str]
+    fencing_token: int | None = None
+    lease_key: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return self.step_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES
+
+    @staticmethod
+    def params(inputs: Sequence[CreateRetryAttemptInput]) -> dict[str, Any]:
+        return {
+            "step_id": [item.step_id for item in inputs],
+            "to_status": [item.to_status for item in inputs],
+            "from_statuses": [",".join(item.from_statuses) for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "open_run_statuses": OPEN_RUN_STATUSES,
+            "running_status": StepStatus.RUNNING.value,
+        }

@@ -195,8 +195,11 @@ SELECT d.ordinal, CASE WHEN d.outcome = 'changed' AND ins.step_id IS NULL THEN '
 FROM decided d LEFT JOIN inserted ins ON ins.run_id = d.found_run_id AND ins.step_name = d.step_name;
 
 -- get_step --
--- One step by run and name.
-SELECT * FROM {schema}.steps WHERE run_id = %(run_id)s::uuid AND step_name = %(step_name)s::text;
+-- Steps by run and name, set-based (one or many: db/coalescer.py): one row per input with its
+-- ordinal, the step's columns NULL when the run has no step of that name.
+SELECT i.ordinal, s.*
+FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[]) WITH ORDINALITY AS i(run_id, step_name, ordinal)
+LEFT JOIN {schema}.steps s ON s.run_id = i.run_id AND s.step_name = i.step_name;
 
 -- get_step_by_id --
 -- One step by id.
@@ -309,31 +312,52 @@ SELECT d.ordinal, d.outcome, d.status AS prior_status, d.attempt_count AS prior_
 FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
 
 -- create_retry_attempt --
--- Start the next attempt of a step whose status is one of from_statuses (a failed one), in
--- to_status: same step, attempt_count + 1, result, error, attempt times, child run and branch
--- cleared, a new history row. step_for_write locks and fences as for set_step_status.
-WITH decided AS (
-    SELECT (w.step).step_id, (w.step).status, w.run_status, w.lease_key, w.current_token,
-           COALESCE(w.refusal,
-                    CASE WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                         WHEN (w.step).status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
+-- Start the next attempt of steps whose status is one of from_statuses (a failed one), in
+-- to_status, set-based (one or many: db/coalescer.py): one row per input with its ordinal; a group
+-- holds each step once. Same step, attempt_count + 1, result, error, attempt times, child run and
+-- branch cleared, a new history row. Locks and fences as set_step_status does: a step (or its run)
+-- another transaction has locked is skipped (no row for its input) and runs alone, waiting.
+-- from_statuses is one comma-separated list per input; running_status names the status whose own
+-- column (running_time) the new attempt stamps.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(to_status)s::text[], %(from_statuses)s::text[], %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(step_id, to_status, from_statuses, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s.step_id, s.run_id, s.status, r.status AS run_status
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.to_status, string_to_array(i.from_statuses, ',') AS sources, i.fencing_token,
+           l.step_id, l.status, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
+), decided AS (
+    SELECT f.*, fc.current_token,
+           COALESCE(CASE WHEN f.step_id IS NULL THEN 'missing' ELSE fc.refusal END,
+                    CASE WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                         WHEN f.status <> ALL(f.sources) THEN 'illegal_transition'
                          ELSE 'changed' END) AS outcome
-    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
-    SET status = %(to_status)s::text,
+    SET status = d.to_status,
         attempt_count = s.attempt_count + 1,
         result = NULL,
         error = NULL,
         update_time = now(),
         scheduled_time = NULL,
-        running_time = CASE WHEN %(to_status)s::text = 'running' THEN now() END,
+        running_time = CASE WHEN d.to_status = %(running_status)s::text THEN now() END,
         succeeded_time = NULL,
         failed_time = NULL,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         child_run_id = NULL, branch_key = NULL,
         task_timeout_time = NULL, start_timeout_time = NULL,
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s.*
@@ -341,8 +365,8 @@ WITH decided AS (
     INSERT INTO {schema}.step_attempts (step_id, attempt, run_id, step_name, status, create_time, update_time, running_time)
     SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time, running_time FROM changed
 )
-SELECT d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
-FROM decided d LEFT JOIN changed ch ON true;
+SELECT d.ordinal, d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
+FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id;
 
 -- Engine state (issue 12): what a workflow engine such as Pikku keeps beside runs and steps.
 

@@ -20,7 +20,15 @@ from ..core import errors
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
-from .set_inputs import CreateRunInput, GetRunInput, InsertStepInput, SetStepStatusInput, UpdateRunStatusInput
+from .set_inputs import (
+    CreateRetryAttemptInput,
+    CreateRunInput,
+    GetRunInput,
+    GetStepInput,
+    InsertStepInput,
+    SetStepStatusInput,
+    UpdateRunStatusInput,
+)
 from .transitions import (
     STEP_START,
     RunStatus,
@@ -95,6 +103,10 @@ class StateStore:
         )
         self._insert_step = self._sql.grouped(
             "insert_step", params=InsertStepInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._get_step = self._sql.grouped("get_step", params=GetStepInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._create_retry_attempt = self._sql.grouped(
+            "create_retry_attempt", params=CreateRetryAttemptInput.params, key=lambda item: item.key, size=lambda item: item.size
         )
         self._set_step_status = self._sql.grouped(
             "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
@@ -199,7 +211,10 @@ class StateStore:
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
         missing = f"run {run_id} has no step named {step_name!r}"
-        return await self._found("get_step", {"run_id": run_id, "step_name": step_name}, missing)
+        row = await self._get_step.run(GetStepInput(run_id, step_name))
+        if row is None or row["step_id"] is None:
+            raise errors.NotFound(missing)
+        return row
 
     async def get_step_by_id(self, step_id: uuid.UUID) -> Row:
         return await self._found("get_step_by_id", {"step_id": step_id}, f"step {step_id} not found")
@@ -252,9 +267,15 @@ class StateStore:
         return self._written(await self._set_step_status.run(item), write)
 
     async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> Row:
-        params = _step_move_params(step_id, status, Via.RETRY, fence)
+        item = CreateRetryAttemptInput(
+            step_id=step_id,
+            to_status=status.value,
+            from_statuses=step_sources(status, Via.RETRY),
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
-        return await self._write("create_retry_attempt", params, write)
+        return self._written(await self._create_retry_attempt.run(item), write)
 
     # Engine state (issue 12).
 
@@ -323,17 +344,6 @@ class StateStore:
         row = await self._found("get_run_state", {"run_id": run_id}, f"run {run_id} not found")
         state: str = row["state"]
         return state
-
-
-def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: Fence | None) -> dict[str, Any]:
-    """The parameters every step move takes: the step, and from the transition table where it may go."""
-    return {
-        "step_id": step_id,
-        "to_status": target.value,
-        "from_statuses": step_sources(target, via),
-        "open_run_statuses": open_run_statuses(),
-        **_fence_params(fence),
-    }
 
 
 def _worker_task_params(*, refuse: bool) -> dict[str, Any]:

@@ -137,7 +137,7 @@ FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id;
 -- is skipped (no row for its input): it runs alone, in this statement without SKIP LOCKED, waiting.
 -- A name taken already (ON CONFLICT, so also by an insert committed after this statement's
 -- snapshot) is duplicate_name. Each option not given (opt_*, NULL) is taken from the rpc name's
--- dispatch defaults (migration 0012), read in this same statement; priority is 0 when neither sets it.
+-- dispatch defaults (table dispatch_defaults), read in this same statement; priority is 0 when neither sets it.
 WITH inputs AS MATERIALIZED (
     SELECT *
     FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[], %(rpc_name)s::text[], %(from_step_name)s::text[], %(data)s::text[],
@@ -212,7 +212,7 @@ SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
 -- set not_before (scheduled), and update the current attempt's history row (its times are the
 -- step's, which are the current attempt's). The attempt leaves any worker that had it (so a
 -- worker holding an attempt that is suspended has its later report refused). The step is locked
--- for update and its run for share (as step_for_write, migration 0006, does for one step), and
+-- for update and its run for share (as the function step_for_write does for one step), and
 -- the write fenced, so the decision is made on the latest committed rows. A step (or its run)
 -- another transaction has locked is skipped (no row for its input): it runs alone, in this
 -- statement without SKIP LOCKED, waiting for the lock.

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from support.flows import Stub, new_run, new_step, status_of, step_in
 from support.metrics import metrics_address, scrape
+from support.server_process import ServerProcess
 from support.tcp_proxy import CuttableProxy
 from support.waiting import NOBODY_WAITS_FOR_A_LOCK, SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
@@ -152,13 +153,92 @@ def _batch(*operations: Operation) -> pb.BatchRequest:
     return pb.BatchRequest(operations=[pb.BatchOperation(**{kind: request}) for kind, request in operations])
 
 
+# Grouping forced on: a server that holds operations of a kind until GROUP of them wait (or a
+# moment passed), so that the GROUP twin operations of one Batch share one statement and commit.
+GROUP = 4
+
+
+# The operations whose statement is set-based (their groups are counted), and the cases whose twins
+# all name one row (a group holds one operation per row, so they never share a statement).
+GROUPED_STATEMENT = {
+    "create_run": "create_run",
+    "get_run": "get_run",
+    "update_run_status": "update_run_status",
+    "insert_step_state": "insert_step",
+    "get_step_state": "get_step",
+    "create_retry_attempt": "create_retry_attempt",
+    **{kind: "set_step_status" for kind in ("set_step_scheduled", "set_step_running", "set_step_result", "set_step_error")},
+}
+ONE_ROW_FOR_ALL_TWINS = {"create_run request_id repeat", "set_step_running missing"}
+
+
+@pytest.fixture(scope="module")
+def grouping(database_url: str) -> Iterator[tuple[Stub, str]]:
+    """A server with grouping forced on, and the address of its metrics."""
+    server = ServerProcess(
+        database_url, f"grouped_{uuid.uuid4().hex[:8]}", "--test-group-hold", str(GROUP), "--test-group-hold-seconds", "0.05",
+        "--metrics-listen", "127.0.0.1:0", "--log-level", "debug",
+    ).start()
+    with grpc.insecure_channel(server.target) as channel:
+        yield pb_grpc.WorkflowStateServiceStub(channel), metrics_address(server.log_text())
+    assert server.stop() == 0, server.log_text()[-4000:]
+    assert "unexpected error" not in server.log_text()
+
+
+def _statements_and_operations(address: str, statement: str) -> tuple[float, float]:
+    samples = scrape(address)
+    labels = (("statement", statement),)
+    return samples.get(("workflowstate_db_group_size_count", labels), 0.0), samples.get(("workflowstate_db_group_size_sum", labels), 0.0)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_a_batched_operation_answers_as_the_separate_call(stub, unique, case: str) -> None:
     # Twin states, one for each way of calling: a write cannot be sent twice to one state.
     unary = _unary(stub, *CASES[case](stub, unique))
     kind, request = CASES[case](stub, unique)
     [result] = stub.Batch(_batch((kind, request))).results
-    batched = _batched(result, kind)
+    _assert_same(unary, _batched(result, kind))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_an_operation_grouped_with_others_answers_as_the_separate_call(grouping, unique, case: str) -> None:
+    stub, metrics = grouping
+    unary = _unary(stub, *CASES[case](stub, unique))
+    twins = [CASES[case](stub, unique) for _ in range(GROUP)]
+    statement = GROUPED_STATEMENT.get(twins[0][0])
+    before = _statements_and_operations(metrics, statement) if statement else (0.0, 0.0)
+    results = stub.Batch(_batch(*twins)).results
+    for (kind, request), result in zip(twins, results, strict=True):
+        batched = _batched(result, kind)
+        _assert_same(unary, batched)
+        # Each twin got its own row's answer, not another's of its group.
+        if batched[2] is not None:
+            answered = _ids(batched[2])
+            assert all(answered.get(name, value) == value for name, value in _ids(request).items()), (request, batched[2])
+    if statement is not None:
+        after = _statements_and_operations(metrics, statement)
+        statements, operations = after[0] - before[0], after[1] - before[1]
+        # Twins that reached the database shared statements (none does when validation refused them).
+        assert operations in (0, GROUP), (statements, operations)
+        if operations and case not in ONE_ROW_FOR_ALL_TWINS:
+            assert statements < operations, (statements, operations)
+
+
+def _ids(message: Message) -> dict[str, str]:
+    """The ids a message and the messages in it carry, by field name."""
+    ids: dict[str, str] = {}
+    stack = [message]
+    while stack:
+        current = stack.pop()
+        for field, value in current.ListFields():
+            if field.name.endswith("_id") and isinstance(value, str):
+                ids[field.name] = value
+            elif field.message_type is not None and not field.is_repeated:
+                stack.append(value)
+    return ids
+
+
+def _assert_same(unary: tuple[grpc.StatusCode, str, Message | None], batched: tuple[grpc.StatusCode, str, Message | None]) -> None:
     # Messages name the twin states' own ids.
     assert (batched[0], _UUID.sub("<id>", batched[1])) == (unary[0], _UUID.sub("<id>", unary[1]))
     assert batched[0] != grpc.StatusCode.INTERNAL

@@ -216,8 +216,13 @@ async def _outcomes(client: AsyncWorkflowStateClient, workflow: str) -> list[Any
     return [_describe(outcome) for outcome in outcomes]
 
 
-async def test_batched_calls_give_what_separate_calls_give(counted) -> None:
-    server, frames = counted
+@pytest.mark.parametrize("grouping", ["alone", "grouped"])
+async def test_batched_calls_give_what_separate_calls_give(start_server, grouping: str) -> None:
+    # Grouped: the server holds operations of a kind until 4 wait (or a moment passed), so the
+    # concurrent calls of one kind share statements on the server too.
+    forced = ("--test-group-hold", "4", "--test-group-hold-seconds", "0.05") if grouping == "grouped" else ()
+    server = start_server("--metrics-listen", "127.0.0.1:0", *forced)
+    frames = Frames(server)
     workflow = f"same-{uuid.uuid4().hex[:8]}"
     async with AsyncWorkflowStateClient(server.target, batching=False) as client:
         alone = await _outcomes(client, workflow)
@@ -229,6 +234,12 @@ async def test_batched_calls_give_what_separate_calls_give(counted) -> None:
     errors = [outcome for outcome in batched if isinstance(outcome, tuple) and outcome[0] not in {"Run", "Step"}]
     assert len(errors) == 12, errors
     assert frames.since(before)["Batch"] >= 1
+    if grouping == "grouped":
+        samples = scrape(metrics_address(server.log_text()))
+        shared = samples[("workflowstate_db_group_size_count", (("statement", "get_run"),))] < samples[
+            ("workflowstate_db_group_size_sum", (("statement", "get_run"),))
+        ]
+        assert shared, "the concurrent GetRun calls did not share a statement"
 
 
 # --- retries --------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ become the server's errors in one place (driver_errors.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,6 +19,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core import errors
+from .coalescer import GroupedStatement, GroupObserver, GroupSettings, ignore_group
 from .driver_errors import first_line
 from .execution import StatementRunner, deadline_in
 from .migrate import migrate
@@ -26,6 +27,7 @@ from .schema_name import check_schema_name
 from .statements import load_statements, with_schema
 
 Row = dict[str, Any]
+In = TypeVar("In")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ async def _configure_connection(conn: psycopg.AsyncConnection) -> None:
 class Database:
     """One PostgreSQL schema, reached through a connection pool, and watched through a probe connection."""
 
-    def __init__(self, database_url: str, schema: str, pool: PoolSettings | None = None) -> None:
+    def __init__(self, database_url: str, schema: str, pool: PoolSettings | None = None, groups: GroupSettings | None = None) -> None:
         self.schema = check_schema_name(schema)
         self.database_url = database_url
         self._settings = pool or PoolSettings()
@@ -74,12 +76,19 @@ class Database:
             reconnect_failed=lambda _pool: self._runner.connect_failed(),
         )
         self._runner = StatementRunner(self._pool, max_size=self._settings.max_size, acquire_timeout=self._settings.acquire_timeout)
+        self._groups = groups or GroupSettings()
+        self._group_observer: GroupObserver = ignore_group
         self._ping = load_statements("workflowstate.server.db", "database.sql")["ping"]
         self._probe_connection: psycopg.AsyncConnection[Any] | None = None
 
     def statements(self, package: str, filename: str) -> Statements:
         """The named statements of a capability's .sql file, ready to run on this database."""
-        return Statements(self._runner, {name: with_schema(text, self.schema) for name, text in load_statements(package, filename).items()})
+        texts = {name: with_schema(text, self.schema) for name, text in load_statements(package, filename).items()}
+        return Statements(self._runner, texts, self._groups, lambda: self._group_observer)
+
+    def observe_groups(self, observer: GroupObserver) -> None:
+        """Call `observer(statement name, operations)` for each grouped statement run (coalescer.py)."""
+        self._group_observer = observer
 
     async def open(self, *, timeout: float = 30.0) -> list[int]:
         """Wait (up to timeout) for the database, connect and apply missing migrations; return the
@@ -159,9 +168,28 @@ class Database:
 class Statements:
     """A capability's named statements, bound to the pool they run on."""
 
-    def __init__(self, runner: StatementRunner, texts: dict[str, str]) -> None:
+    def __init__(
+        self, runner: StatementRunner, texts: dict[str, str], groups: GroupSettings, observer: Callable[[], GroupObserver]
+    ) -> None:
         self._runner = runner
         self._texts = texts
+        self._groups = groups
+        self._observer = observer
+
+    def grouped(
+        self,
+        name: str,
+        *,
+        params: Callable[[Sequence[In]], dict[str, Any]],
+        key: Callable[[In], Hashable],
+        size: Callable[[In], int],
+    ) -> GroupedStatement[In]:
+        """The named set-based statement, run for groups of concurrent operations (coalescer.py):
+        `params` makes its array parameters from the inputs, `key` names the row an input writes
+        (one per group), `size` its payload's bytes."""
+        return GroupedStatement(
+            self._runner, name, self._texts[name], params=params, key=key, size=size, settings=self._groups, observe=self._observer
+        )
 
     async def fetch_one(self, name: str, params: dict[str, Any]) -> Row | None:
         """Run the named statement; return its first row (None when it has none)."""

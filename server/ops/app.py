@@ -148,7 +148,7 @@ def _dashboard(config: ServerConfig, server: grpc.aio.Server, internal_secret: s
 
 async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[str, str | None], None]) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
-    database = Database(database_url, config.schema, config.pool)
+    database = Database(database_url, config.schema, config.pool, config.groups)
     applied = await database.open(timeout=config.startup_timeout)
     log.info("schema ready", extra={"schema": config.schema, "migrations_applied": applied})
 
@@ -173,6 +173,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         ]
     )
     metrics.watch_pool(database.pool_stats)
+    database.observe_groups(metrics.group_ran)
     health_servicer = health.aio.HealthServicer()
     # Every background loop runs under it: an unexpected error is logged, counted and restarted.
     supervisor = Supervisor(on_restart=metrics.background_restarted, on_running=metrics.background_running)

@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--batch-max-operations", type=_positive_int, default=1000, help="most operations one Batch call may carry; a larger batch is refused whole with INVALID_ARGUMENT")
     serve.add_argument("--pool-size", type=_positive_int, default=10, help="most database connections")
     serve.add_argument("--pool-timeout", type=_positive_float, default=5.0, help="seconds a call waits for a connection before RESOURCE_EXHAUSTED (the server is overloaded)")
+    serve.add_argument("--group-max-operations", type=_positive_int, default=64, help="most concurrent operations of one kind (GetRun, CreateRun...) sharing one database statement and commit; each is answered only once that commit is done")
+    serve.add_argument("--group-max-bytes", type=_positive_int, default=1024 * 1024, help="most payload bytes in one grouped statement; a larger operation runs alone")
+    serve.add_argument("--group-max-in-flight", type=_positive_int, default=2, help="statements of one kind running at once; operations arriving while they all run form the next group (an operation arriving when fewer run goes at once)")
+    # Tests only: hold operations until this many of a kind wait (or 0.1 s passed), so that groups form for certain.
+    serve.add_argument("--test-group-hold", type=_positive_int, default=1, help=argparse.SUPPRESS)
+    serve.add_argument("--test-group-hold-seconds", type=_positive_float, default=0.1, help=argparse.SUPPRESS)
     serve.add_argument("--startup-timeout", type=_positive_float, default=30.0, help="seconds to wait for the database at start-up")
     serve.add_argument("--lease-max-ttl", type=_positive_float, default=300.0, help="longest lease ttl a client may ask for, in seconds")
     serve.add_argument("--lease-poll-interval", type=_positive_float, default=1.0, help="longest a lease waiter sleeps before looking again unwoken, in seconds")
@@ -210,6 +216,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         from ..core.errors import Unavailable
         from ..dispatch.dispatcher import DispatchSettings
         from ..leases.manager import LeaseSettings
+        from ..db.coalescer import GroupSettings
         from ..db.database import PoolSettings
         from ..rpc.reply_bounds import max_item_bytes
         from ..rpc.stream_caps import StreamLimits
@@ -227,6 +234,13 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         max_reply_bytes=args.max_reply_bytes,
         batch_max_operations=args.batch_max_operations,
         pool=PoolSettings(min_size=min(2, args.pool_size), max_size=args.pool_size, acquire_timeout=args.pool_timeout),
+        groups=GroupSettings(
+            max_operations=args.group_max_operations,
+            max_bytes=args.group_max_bytes,
+            max_in_flight=args.group_max_in_flight,
+            hold_for=args.test_group_hold,
+            hold_seconds=args.test_group_hold_seconds,
+        ),
         leases=LeaseSettings(max_ttl=timedelta(seconds=args.lease_max_ttl), poll_interval=args.lease_poll_interval),
         dispatch=DispatchSettings(
             max_task_lease=timedelta(seconds=args.task_lease_max),

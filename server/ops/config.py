@@ -11,6 +11,7 @@ from ..rpc.stream_caps import StreamLimits
 from ..rpc.tokens import Role
 from ..schedules.limits import ScheduleLimits
 from ..leases.manager import LeaseSettings
+from ..db.coalescer import GroupSettings
 from ..db.database import PoolSettings
 
 
@@ -35,6 +36,8 @@ class ServerConfig:
     # Most operations one Batch call may carry.
     batch_max_operations: int = 1000
     pool: PoolSettings = field(default_factory=PoolSettings)
+    # How concurrent operations of one kind share a statement and a commit (db/coalescer.py).
+    groups: GroupSettings = field(default_factory=GroupSettings)
     leases: LeaseSettings = field(default_factory=LeaseSettings)
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     # Seconds between two looks of the event pump at the events table, while it has readers.

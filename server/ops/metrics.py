@@ -1,7 +1,7 @@
 """Prometheus metrics of one server process, served over HTTP when --metrics-listen is given.
 
 Counted where things happen: every RPC's outcome and, for unary RPCs, its duration (servicer.rpc);
-open streams by method; attempts handed to workers and attempts failed because their worker was
+open streams by method; operations per grouped statement (db/coalescer.py); attempts handed to workers and attempts failed because their worker was
 lost (dispatch); runs erased by the retention policies (retention); restarts of background tasks after an unexpected error, and which of them run
 (the supervisor, through callbacks app.py gives it); the connection pool and the database's health are read when scraped. The
 registry is the server's own, not prometheus_client's global one, so servers in one process (the
@@ -24,6 +24,9 @@ log = logging.getLogger("workflowstate.server.metrics")
 
 # No "<name>_created" series next to each counter: a process start time says the same.
 disable_created_metrics()
+
+# Operations in one grouped statement (db/coalescer.py): 1 when idle, up to --group-max-operations.
+GROUP_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 # Unary calls take about a millisecond; a slow database or lock wait stretches them to seconds.
 DURATION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -61,6 +64,14 @@ class Metrics:
             "workflowstate_batch_operations",
             "Operations run inside Batch calls, by operation (the unary RPC's name) and status code",
             ["operation", "code"],
+            registry=self.registry,
+        )
+        self._group_sizes = Histogram(
+            "workflowstate_db_group_size",
+            "Operations in one run of a grouped statement, by statement: its _count is statements run, its _sum operations, "
+            "so _sum / _count is operations per statement",
+            ["statement"],
+            buckets=GROUP_SIZE_BUCKETS,
             registry=self.registry,
         )
         self._open_streams = Gauge("workflowstate_open_streams", "Streams open now, by method", ["method"], registry=self.registry)
@@ -127,6 +138,10 @@ class Metrics:
 
     def event_read(self, reader: str) -> None:
         self._child(self._event_reads, reader).inc()
+
+    def group_ran(self, statement: str, operations: int) -> None:
+        """Count one run of a grouped statement holding `operations` operations."""
+        self._child(self._group_sizes, statement).observe(operations)
 
     def stream_opened(self, method: str) -> None:
         self._child(self._open_streams, method).inc()

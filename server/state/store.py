@@ -20,8 +20,16 @@ from ..core import errors
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
+from .set_inputs import (
+    CreateRetryAttemptInput,
+    CreateRunInput,
+    GetRunInput,
+    GetStepInput,
+    InsertStepInput,
+    SetStepStatusInput,
+    UpdateRunStatusInput,
+)
 from .transitions import (
-    RUN_START,
     STEP_START,
     RunStatus,
     StepStatus,
@@ -85,6 +93,24 @@ class StateStore:
     def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
         self._sql = database.statements(__package__, "state.sql")
         self._on_runs_changed = on_runs_changed
+        # The set-based statements: concurrent calls share one statement and one commit (db/coalescer.py).
+        self._get_run = self._sql.grouped("get_run", params=GetRunInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._create_run = self._sql.grouped(
+            "create_run", params=CreateRunInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._update_run_status = self._sql.grouped(
+            "update_run_status", params=UpdateRunStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._insert_step = self._sql.grouped(
+            "insert_step", params=InsertStepInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._get_step = self._sql.grouped("get_step", params=GetStepInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._create_retry_attempt = self._sql.grouped(
+            "create_retry_attempt", params=CreateRetryAttemptInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._set_step_status = self._sql.grouped(
+            "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
 
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
         """One row, or NotFound(missing) when the statement returns none."""
@@ -95,7 +121,11 @@ class StateStore:
 
     async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
         """Run a state-changing statement; its row when changed or same, else its refusal."""
-        row = checked(await self._sql.fetch_one(query, params), write)
+        return self._written(await self._sql.fetch_one(query, params), write)
+
+    def _written(self, row: Row | None, write: Write) -> Row:
+        """A state-changing statement's row when changed or same, else its refusal."""
+        row = checked(row, write)
         if row["outcome"] == Outcome.CHANGED:  # committed (autocommit): its events are written
             self._on_runs_changed((row["run_id"],))
         return row
@@ -104,21 +134,23 @@ class StateStore:
 
     async def create_run(self, workflow: str, input_json: str, request_id: str | None, engine: RunEngineFields | None = None) -> Row:
         engine = engine or RunEngineFields()
-        params = {
-            "workflow": workflow,
-            "input": input_json,
-            "request_id": request_id,
-            "status": RUN_START.value,
-            "inline": engine.inline,
-            "graph_hash": engine.graph_hash,
-            "metadata": engine.metadata_json,
-            "deterministic": engine.deterministic,
-            "planned_steps": engine.planned_steps_json,
-        }
-        return await self._write("create_run", params, Write(Op.CREATE_RUN, request_id=request_id))
+        item = CreateRunInput(
+            workflow=workflow,
+            input_json=input_json,
+            request_id=request_id,
+            inline=engine.inline,
+            graph_hash=engine.graph_hash,
+            metadata_json=engine.metadata_json,
+            deterministic=engine.deterministic,
+            planned_steps_json=engine.planned_steps_json,
+        )
+        return self._written(await self._create_run.run(item), Write(Op.CREATE_RUN, request_id=request_id))
 
     async def get_run(self, run_id: uuid.UUID) -> Row:
-        return await self._found("get_run", {"run_id": run_id}, f"run {run_id} not found")
+        row = await self._get_run.run(GetRunInput(run_id))
+        if row is None or row["run_id"] is None:
+            raise errors.NotFound(f"run {run_id} not found")
+        return row
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
         rows = await self._sql.fetch_all("get_run_history", {"run_id": run_id})
@@ -135,19 +167,19 @@ class StateStore:
         error: FailureRecord | None,
         fence: Fence | None = None,
     ) -> Row:
-        params = {
-            "run_id": run_id,
-            "to_status": status.value,
-            "set_output": output_json is not None,
-            "output": output_json,
-            "error": error.to_json() if error else None,
-            "clear_error": run_clears_error(status),
-            "from_statuses": run_sources(status),
-            "open_run_statuses": open_run_statuses(),
-            **_fence_params(fence),
-        }
+        item = UpdateRunStatusInput(
+            run_id=run_id,
+            to_status=status.value,
+            from_statuses=run_sources(status),
+            set_output=output_json is not None,
+            output_json=output_json,
+            error_json=error.to_json() if error else None,
+            clear_error=run_clears_error(status),
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.UPDATE_RUN, run_id, status.value, fence_token=fence.token if fence else None)
-        return await self._write("update_run_status", params, write)
+        return self._written(await self._update_run_status.run(item), write)
 
     # Steps
 
@@ -164,23 +196,25 @@ class StateStore:
     ) -> Row:
         """A new step, PENDING; rpc_name '' is a step without a function of its own (never dispatched).
         Options it does not set come from its rpc name's dispatch defaults."""
-        params = {
-            "run_id": run_id,
-            "step_name": step_name,
-            "rpc_name": rpc_name,
-            "from_step_name": from_step_name,
-            "data": data_json,
-            **options.params(),
-            "status": STEP_START.value,
-            "open_run_statuses": open_run_statuses(),
-            **_fence_params(fence),
-        }
+        item = InsertStepInput(
+            run_id=run_id,
+            step_name=step_name,
+            rpc_name=rpc_name,
+            data_json=data_json,
+            from_step_name=from_step_name,
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+            options=options,
+        )
         write = Write(Op.INSERT_STEP, run_id, STEP_START.value, step_name=step_name, fence_token=fence.token if fence else None)
-        return await self._write("insert_step", params, write)
+        return self._written(await self._insert_step.run(item), write)
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
         missing = f"run {run_id} has no step named {step_name!r}"
-        return await self._found("get_step", {"run_id": run_id, "step_name": step_name}, missing)
+        row = await self._get_step.run(GetStepInput(run_id, step_name))
+        if row is None or row["step_id"] is None:
+            raise errors.NotFound(missing)
+        return row
 
     async def get_step_by_id(self, step_id: uuid.UUID) -> Row:
         return await self._found("get_step_by_id", {"step_id": step_id}, f"step {step_id} not found")
@@ -201,60 +235,62 @@ class StateStore:
         """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
         `options` (scheduling only) replace the step's stored options they set. Without
         `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
-        params = {
-            **_step_move_params(step_id, status, Via.SET_STATUS, fence),
-            **_worker_task_params(refuse=not takes_worker_tasks),
-            **options.params(),
-            "result": result_json,
-            "error": error.to_json() if error else None,
-            "not_before": not_before,
-            "delay": delay,
-            "attempt": None,
-            "stream_id": None,
-        }
+        item = SetStepStatusInput(
+            step_id=step_id,
+            to_status=status.value,
+            from_statuses=step_sources(status, Via.SET_STATUS),
+            result_json=result_json,
+            error_json=error.to_json() if error else None,
+            not_before=not_before,
+            delay=delay,
+            refuse_worker_tasks=not takes_worker_tasks,
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+            options=options,
+        )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.SET_STATUS, fence_token=fence.token if fence else None)
-        return await self._write("set_step_status", params, write)
+        return self._written(await self._set_step_status.run(item), write)
 
     async def complete_task(self, step_id: uuid.UUID, attempt: int, stream_id: uuid.UUID, result_json: str) -> Row:
         """A worker's complete: only for the attempt that is running and held by its stream
         (repeating the result already stored at that attempt is a no-op)."""
         target = StepStatus.SUCCEEDED
-        params = {
-            **_step_move_params(step_id, target, Via.COMPLETE, None),
-            **_worker_task_params(refuse=False),
-            **NO_OPTIONS.params(),
-            "result": result_json,
-            "error": None,
-            "not_before": None,
-            "delay": None,
-            "attempt": attempt,
-            "stream_id": stream_id,
-        }
-        return await self._write("set_step_status", params, Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt))
+        item = SetStepStatusInput(
+            step_id=step_id,
+            to_status=target.value,
+            from_statuses=step_sources(target, Via.COMPLETE),
+            result_json=result_json,
+            attempt=attempt,
+            stream_id=stream_id,
+        )
+        write = Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt)
+        return self._written(await self._set_step_status.run(item), write)
 
     async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> Row:
-        params = _step_move_params(step_id, status, Via.RETRY, fence)
+        item = CreateRetryAttemptInput(
+            step_id=step_id,
+            to_status=status.value,
+            from_statuses=step_sources(status, Via.RETRY),
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
-        return await self._write("create_retry_attempt", params, write)
+        return self._written(await self._create_retry_attempt.run(item), write)
 
     # Engine state (issue 12).
 
     async def set_step_suspended(self, step_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
         """SetStepSuspended: the set-status statement, with the suspend moves of the table."""
         target = StepStatus.SUSPENDED
-        params = {
-            **_step_move_params(step_id, target, Via.SUSPEND, fence),
-            **_worker_task_params(refuse=False),
-            **NO_OPTIONS.params(),
-            "result": None,
-            "error": None,
-            "not_before": None,
-            "delay": None,
-            "attempt": None,
-            "stream_id": None,
-        }
+        item = SetStepStatusInput(
+            step_id=step_id,
+            to_status=target.value,
+            from_statuses=step_sources(target, Via.SUSPEND),
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.SUSPEND, fence_token=fence.token if fence else None)
-        return await self._write("set_step_status", params, write)
+        return self._written(await self._set_step_status.run(item), write)
 
     async def claim_step(
         self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None, takes_worker_tasks: bool = True
@@ -308,17 +344,6 @@ class StateStore:
         row = await self._found("get_run_state", {"run_id": run_id}, f"run {run_id} not found")
         state: str = row["state"]
         return state
-
-
-def _step_move_params(step_id: uuid.UUID, target: StepStatus, via: Via, fence: Fence | None) -> dict[str, Any]:
-    """The parameters every step move takes: the step, and from the transition table where it may go."""
-    return {
-        "step_id": step_id,
-        "to_status": target.value,
-        "from_statuses": step_sources(target, via),
-        "open_run_statuses": open_run_statuses(),
-        **_fence_params(fence),
-    }
 
 
 def _worker_task_params(*, refuse: bool) -> dict[str, Any]:

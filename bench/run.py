@@ -26,8 +26,8 @@ SQL_CONCURRENCIES = (1, 16, 64)
 SET_GROUP_SIZE = 16
 """Lifecycles one run of the set-based script serves with each of its statements."""
 SET_CLIENTS = 2
-"""Groups the set-based limit has in flight: one per core of the 2-core machine the bench is tuned on."""
-PIKKU_BACKENDS = ("pg", "workflowstate")
+"""Groups the set-based limit has in flight at once: while one group's statement runs, the next group
+forms, so a grouping server has about two statements of a kind in flight."""
 E2E_SERVERS = (1, 2)
 LEASE_SHAPES = (leases.Shape(1, 1), leases.Shape(16, 4), leases.Shape(16, 16))
 

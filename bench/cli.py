@@ -15,11 +15,17 @@ SMOKE_SECONDS = 0.5
 
 EPILOG = """\
 figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit at the same conc):
-  sql-limit             pgbench, the least SQL of one step lifecycle (6 statements), conc 1 and 16
-  grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1 and 16; the
+  sql-limit             pgbench, the least SQL of one step lifecycle (6 statements), conc 1, 16 and 64
+  sql-set-limit         pgbench, the same 6 statements set-based, each serving a group of 16
+                        lifecycles (unnest ... WITH ORDINALITY, FOR NO KEY UPDATE SKIP LOCKED), 2
+                        groups in flight (2x16): the limit of grouping on the server. Every
+                        grpc-lifecycle row also has its ratio to it (ratio_to_set_limit)
+  grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1, 16 and 64; the
                         calls of concurrent lifecycles batched (the client's default)
   grpc-lifecycle-unbatched  conc 16 with batching=False: every call on its own
   grpc-lifecycle-4proc  conc 16 from 4 client processes x 4
+  grpc-lifecycle-unary-4proc  the same with batching=False: unary calls from 4 processes, the
+                        shape of the TypeScript SDK's and the Pikku adapter's callers
   lease-cycles          acquire + release on kept-open Lease streams: 1w/1k, 16w/4k, 16w/16k
   sql-dispatch-limit    pgbench, remote mode's claim + complete of a due step, 4 clients
   grpc-dispatch         the same over StreamStepTasks: 4 workers, one step in flight each
@@ -28,6 +34,12 @@ figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit a
                         completes in one (latency: one such round)
   step-e2e              set_step_scheduled to the SUCCEEDED event through watch_run, a trivial
                         AsyncWorker, one step at a time: 1srv, or 2srv (the worker on a second server)
+  pikku-workflow-pg     16 inline Pikku workflows of two steps at a time (@pikku/core 0.12.84, a
+                        Node program, bench/pikku/) on Pikku's own PostgreSQL backend, @pikku/pg
+                        0.12.1, in the same PostgreSQL; workflows per second
+  pikku-workflow-workflowstate  the same workflows on @workflowstate/pikku against the server;
+                        its ratio to pikku-workflow-pg in the column `ratio`. Needs Node.js 20+
+                        and npm: the bench installs and builds the program (npm ci, tsc) first
 
 scale (--scale, instead of the figures above):
   sql-limit             conc 16, 32 and 64

@@ -1,6 +1,7 @@
 """The gRPC lifecycle from several client processes at once, so one Python process is not the limit.
 
-The parent starts ``python -m bench.processes TARGET CONCURRENCY WARMUP SECONDS CONNECTIONS`` per process.
+The parent starts ``python -m bench.processes TARGET CONCURRENCY WARMUP SECONDS CONNECTIONS BATCHING``
+per process (BATCHING: ``batched`` or ``unbatched``, the client's batching setting).
 Each child imports everything, says ``ready``, waits for ``go`` on stdin (so all start together),
 runs the lifecycle loop and prints its tally as one JSON line; the parent merges the tallies.
 """
@@ -20,14 +21,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 START_TIMEOUT_S = 60.0
 
+_BATCHING = {True: "batched", False: "unbatched"}
+
 
 async def measure_in_processes(
-    target: str, processes: int, concurrency: int, *, warmup: float, seconds: float, connections: int = 1
+    target: str, processes: int, concurrency: int, *, warmup: float, seconds: float, connections: int = 1,
+    batching: bool = True,
 ) -> Tally:
     """``processes`` client processes, each running ``concurrency`` lifecycles at a time over
-    ``connections`` connections."""
+    ``connections`` connections, with the client's batching on or off."""
     command = [
-        sys.executable, "-m", "bench.processes", target, str(concurrency), repr(warmup), repr(seconds), str(connections)
+        sys.executable, "-m", "bench.processes", target, str(concurrency), repr(warmup), repr(seconds), str(connections),
+        _BATCHING[batching],
     ]  # fmt: skip
     children: list[asyncio.subprocess.Process] = []
     try:
@@ -74,10 +79,13 @@ def _child(argv: list[str]) -> int:
     from . import lifecycle
 
     target, concurrency, warmup, seconds, connections = argv[0], int(argv[1]), float(argv[2]), float(argv[3]), int(argv[4])
+    batching = {text: value for value, text in _BATCHING.items()}[argv[5]]
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 2
-    tally = asyncio.run(lifecycle.measure(target, concurrency, warmup=warmup, seconds=seconds, connections=connections))
+    tally = asyncio.run(
+        lifecycle.measure(target, concurrency, warmup=warmup, seconds=seconds, connections=connections, batching=batching)
+    )
     report = {
         "count": tally.count,
         "seconds": tally.seconds,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .stats import Summary
@@ -20,6 +20,9 @@ class Row:
     summary: Summary
     ratio_to_sql_limit: float | None
     shape: str | None = None
+    more_ratios: dict[str, float] = field(default_factory=dict)
+    """Ratios to other figures of the run, by name: ``ratio_to_set_limit`` (to sql-set-limit), ``ratio``
+    (pikku-workflow-workflowstate to pikku-workflow-pg)."""
 
     def as_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {
@@ -32,6 +35,7 @@ class Row:
         }
         if self.shape is not None:
             line["shape"] = self.shape
+        line.update((name, round(ratio, 4)) for name, ratio in self.more_ratios.items())
         return line
 
 
@@ -54,7 +58,9 @@ COLUMNS = ("bench", "conc", "per_s", "p50_ms", "p99_ms", "ratio_to_sql_limit")
 
 
 def write_table(header: str, rows: list[Row], out: TextIO) -> None:
-    cells = [COLUMNS] + [
+    """COLUMNS, then a column for each of the rows' other ratios (only those some row has)."""
+    more = list(dict.fromkeys(name for row in rows for name in row.more_ratios))
+    cells = [(*COLUMNS, *more)] + [
         (
             row.bench,
             row.shape or str(row.conc),
@@ -62,10 +68,11 @@ def write_table(header: str, rows: list[Row], out: TextIO) -> None:
             _format(row.summary.p50_ms, ".2f"),
             _format(row.summary.p99_ms, ".2f"),
             _format(row.ratio_to_sql_limit, ".3f"),
+            *(_format(row.more_ratios.get(name), ".3f") for name in more),
         )
         for row in rows
     ]
-    widths = [max(len(line[index]) for line in cells) for index in range(len(COLUMNS))]
+    widths = [max(len(line[index]) for line in cells) for index in range(len(cells[0]))]
     print(header, file=out)
     for line in cells:
         first = line[0].ljust(widths[0])

@@ -15,14 +15,19 @@ from typing import TextIO
 
 import psycopg
 
-from . import database, dispatch, e2e, leases, lifecycle, report, scale, sql_limit
+from . import database, dispatch, e2e, leases, lifecycle, pikku_workflow, report, scale, sql_limit
 from .processes import measure_in_processes
 from .report import Row
 from .server import serving
 from .stats import Summary, summarize
 
-GROUPS = ("sql", "lifecycle", "leases", "dispatch", "e2e")
-SQL_CONCURRENCIES = (1, 16)
+GROUPS = ("sql", "lifecycle", "leases", "dispatch", "e2e", "pikku")
+SQL_CONCURRENCIES = (1, 16, 64)
+SET_GROUP_SIZE = 16
+"""Lifecycles one run of the set-based script serves with each of its statements."""
+SET_CLIENTS = 2
+"""Groups the set-based limit has in flight at once: while one group's statement runs, the next group
+forms, so a grouping server has about two statements of a kind in flight."""
 E2E_SERVERS = (1, 2)
 LEASE_SHAPES = (leases.Shape(1, 1), leases.Shape(16, 4), leases.Shape(16, 16))
 
@@ -59,6 +64,8 @@ class Context:
     server_schema: str
     target: str | None
     settings: Settings
+    pikku_schema: str = ""
+    """Where @pikku/pg keeps its tables."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,8 @@ class Figure:
     # The server this figure needs: `serve` with these arguments (before the user's --server-arg).
     # Consecutive figures with the same ones share one server process.
     server_args: tuple[str, ...] = ()
+    # More ratios of this row: (name of the ratio in the row, the earlier figure it divides by).
+    compared_with: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_limit(self) -> bool:
@@ -88,6 +97,14 @@ async def _sql(clients: int, context: Context) -> Summary:
     return await sql_limit.measure(
         context.database_url, context.sql_schema, clients, warmup=settings.warmup, seconds=settings.seconds
     )
+
+
+async def _sql_set(context: Context) -> Summary:
+    settings = context.settings
+    return await sql_limit.measure(
+        context.database_url, context.sql_schema, SET_CLIENTS, warmup=settings.warmup, seconds=settings.seconds,
+        script=sql_limit.SET_LIFECYCLE_SCRIPT, units_per_run=SET_GROUP_SIZE,
+    )  # fmt: skip
 
 
 async def _sql_dispatch(context: Context) -> Summary:
@@ -131,8 +148,18 @@ async def _lifecycle(processes: int, concurrency: int, context: Context, *, batc
         )
     else:
         tally = await measure_in_processes(
-            context.target, processes, concurrency, warmup=settings.warmup, seconds=settings.seconds
+            context.target, processes, concurrency, warmup=settings.warmup, seconds=settings.seconds, batching=batching
         )
+    return summarize(tally)
+
+
+async def _pikku(backend: str, context: Context) -> Summary:
+    assert context.target
+    settings = context.settings
+    tally = await pikku_workflow.measure(
+        backend, database_url=context.database_url, pg_schema=context.pikku_schema, target=context.target,
+        warmup=settings.warmup, seconds=settings.seconds,
+    )  # fmt: skip
     return summarize(tally)
 
 
@@ -169,12 +196,21 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
     figures: list[Figure] = []
     if "sql" in groups:
         figures += [Figure("sql", "sql-limit", conc, partial(_sql, conc)) for conc in SQL_CONCURRENCIES]
-    if "lifecycle" in groups:
         figures += [
-            Figure("lifecycle", "grpc-lifecycle", 1, partial(_lifecycle, 1, 1)),
-            Figure("lifecycle", "grpc-lifecycle", 16, partial(_lifecycle, 1, 16)),
-            Figure("lifecycle", "grpc-lifecycle-unbatched", 16, partial(_lifecycle, 1, 16, batching=False)),
-            Figure("lifecycle", "grpc-lifecycle-4proc", 16, partial(_lifecycle, 4, 4)),
+            Figure("sql", "sql-set-limit", SET_CLIENTS * SET_GROUP_SIZE, _sql_set, f"{SET_CLIENTS}x{SET_GROUP_SIZE}",
+                   work="lifecycle-set")
+        ]  # fmt: skip
+    if "lifecycle" in groups:
+        # Each also against the set-based limit, when measured: what grouping on the server can reach.
+        to_set = partial(Figure, "lifecycle", compared_with=(("ratio_to_set_limit", "sql-set-limit"),))
+        figures += [
+            to_set("grpc-lifecycle", 1, partial(_lifecycle, 1, 1)),
+            to_set("grpc-lifecycle", 16, partial(_lifecycle, 1, 16)),
+            to_set("grpc-lifecycle", 64, partial(_lifecycle, 1, 64)),
+            to_set("grpc-lifecycle-unbatched", 16, partial(_lifecycle, 1, 16, batching=False)),
+            to_set("grpc-lifecycle-4proc", 16, partial(_lifecycle, 4, 4)),
+            # The shape of the TypeScript SDK's and the Pikku adapter's callers: unary calls, from several processes.
+            to_set("grpc-lifecycle-unary-4proc", 16, partial(_lifecycle, 4, 4, batching=False)),
         ]
     if "leases" in groups:
         figures += [
@@ -186,6 +222,12 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             Figure("e2e", "step-e2e", 1, partial(_step_e2e, servers), f"{servers}srv", work=None) for servers in E2E_SERVERS
         ]
+    if "pikku" in groups:
+        figures += [
+            Figure("pikku", "pikku-workflow-pg", pikku_workflow.CONCURRENCY, partial(_pikku, "pg"), work=None),
+            Figure("pikku", "pikku-workflow-workflowstate", pikku_workflow.CONCURRENCY, partial(_pikku, "workflowstate"),
+                   work=None, compared_with=(("ratio", "pikku-workflow-pg"),)),
+        ]  # fmt: skip
     if "dispatch" in groups:
         figures += [
             Figure("dispatch", "sql-dispatch-limit", dispatch.WORKERS, _sql_dispatch, work="dispatch"),
@@ -230,12 +272,17 @@ async def run(
     if settings.json:
         print(header, file=progress, flush=True)  # stdout has the figures only
     token = uuid.uuid4().hex[:8]
-    server_schema, sql_schema = f"bench_{token}", f"bench_{token}_sql"
+    server_schema, sql_schema, pikku_schema = f"bench_{token}", f"bench_{token}_sql", f"bench_{token}_pikku"
     figures = plan_scale(os.cpu_count() or 1) if settings.scale else plan(settings.groups)
     rows: list[Row] = []
     limits: dict[tuple[str, int], float] = {}
+    measured: dict[str, float] = {}  # per_s of each bench, for the figures compared with it
     server: contextlib.AsyncExitStack | None = None
     try:
+        if any(figure.group == "pikku" for figure in figures):
+            # First, so that a machine without Node fails at once, not after the other figures.
+            print("bench: installing and building the pikku figures' Node program", file=progress, flush=True)
+            await pikku_workflow.prepare()
         if any(figure.is_limit for figure in figures):
             await sql_limit.create_tables(database_url, sql_schema)
         target: str | None = None
@@ -250,12 +297,14 @@ async def run(
                 if figure.server_args:
                     print(f"bench: starting serve {' '.join(all_args)}", file=progress, flush=True)
                 target = await server.enter_async_context(serving(database_url, server_schema, all_args))
-            context = Context(database_url, sql_schema, server_schema, target, settings)
+            context = Context(database_url, sql_schema, server_schema, target, settings, pikku_schema)
             print(f"[{number}/{len(figures)}] {figure.label(settings)} …", file=progress, flush=True)
             summary = await figure.measure(context)
             if figure.is_limit and figure.work:
                 limits[(figure.work, figure.conc)] = summary.per_s
-            row = Row(figure.bench, figure.conc, summary, _ratio(figure, summary.per_s, limits), figure.shape)
+            measured[figure.bench] = summary.per_s
+            more = {name: summary.per_s / measured[bench] for name, bench in figure.compared_with if measured.get(bench)}
+            row = Row(figure.bench, figure.conc, summary, _ratio(figure, summary.per_s, limits), figure.shape, more)
             rows.append(row)
             if settings.json:
                 report.write_json(row, out)
@@ -263,8 +312,8 @@ async def run(
         if server is not None:
             await server.aclose()
         try:
-            await database.drop_schemas(database_url, [server_schema, sql_schema])
+            await database.drop_schemas(database_url, [server_schema, sql_schema, pikku_schema])
         except psycopg.Error as err:
-            print(f"bench: could not drop the schemas {server_schema}, {sql_schema}: {err}", file=progress)
+            print(f"bench: could not drop the schemas {server_schema}, {sql_schema}, {pikku_schema}: {err}", file=progress)
     if not settings.json:
         report.write_table(header, rows, out)

@@ -4,8 +4,10 @@ pgbench runs sql/limit_lifecycle.sql (six autocommit statements) in a closed loo
 pgbench "transaction" is one run of that script, so its tps is lifecycles per second. For remote
 mode it runs sql/limit_dispatch.sql instead (claim a scheduled step, complete it): steps per second;
 in bulk, sql/limit_dispatch_bulk.sql (claim up to 16 in one statement, complete each): its rate is
-counted in steps, its latency is one round's. Latency percentiles come from pgbench's
-per-transaction logs (-l), which give each script run's time.
+counted in steps, its latency is one round's. The set-based limit runs sql/limit_lifecycle_set.sql:
+the lifecycle's six statements each serving a group of lifecycles at once (:group_size, the
+script's unit count), counted in lifecycles, its latency a group's. Latency percentiles come from
+pgbench's per-transaction logs (-l), which give each script run's time.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .stats import Summary, percentile
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SCHEMA_SQL = SQL_DIR / "limit_schema.sql"
 LIFECYCLE_SCRIPT = SQL_DIR / "limit_lifecycle.sql"
+SET_LIFECYCLE_SCRIPT = SQL_DIR / "limit_lifecycle_set.sql"
 DISPATCH_SCRIPT = SQL_DIR / "limit_dispatch.sql"
 DISPATCH_BULK_TEMPLATE = SQL_DIR / "limit_dispatch_bulk.sql"
 
@@ -93,12 +96,13 @@ async def measure(
     """Warm up, then run the script with ``clients`` connections for ``seconds`` (whole seconds, at
     least 1); ``units_per_run`` is what one run of the script counts for (steps of a bulk round)."""
     if warmup >= 1:
-        await _pgbench(database_url, schema, clients, script, ["-T", str(round(warmup))])
+        await _pgbench(database_url, schema, clients, script, ["-T", str(round(warmup))], units_per_run)
     else:
-        await _pgbench(database_url, schema, clients, script, ["-t", str(WARMUP_TRANSACTIONS)])
+        await _pgbench(database_url, schema, clients, script, ["-t", str(WARMUP_TRANSACTIONS)], units_per_run)
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as logs:
         output = await _pgbench(
-            database_url, schema, clients, script, ["-T", str(whole_seconds(seconds)), "-l", f"--log-prefix={logs}/tx"]
+            database_url, schema, clients, script, ["-T", str(whole_seconds(seconds)), "-l", f"--log-prefix={logs}/tx"],
+            units_per_run,
         )
         latencies_ms = _logged_latencies_ms(Path(logs))
     found = _TPS.search(output)
@@ -116,8 +120,9 @@ def whole_seconds(seconds: float) -> int:
     return max(1, round(seconds))
 
 
-def _variables() -> list[str]:
+def _variables(group_size: int) -> list[str]:
     values = {
+        "group_size": str(group_size),
         "workflow": payloads.WORKFLOW,
         "step_name": payloads.STEP_NAME,
         "rpc_name": payloads.RPC_NAME,
@@ -130,12 +135,12 @@ def _variables() -> list[str]:
     return [f"--define={name}={value}" for name, value in values.items()]
 
 
-async def _pgbench(database_url: str, schema: str, clients: int, script: Path, run: list[str]) -> str:
+async def _pgbench(database_url: str, schema: str, clients: int, script: Path, run: list[str], group_size: int) -> str:
     """Run pgbench with a script of sql/; return its report (stdout), or raise with its errors."""
     command = [
         pgbench_path(), "--no-vacuum", "-n",
         "-c", str(clients), "-j", str(min(clients, 2)),
-        "-f", str(script), *_variables(), *run,
+        "-f", str(script), *_variables(group_size), *run,
         database_url,
     ]  # fmt: skip
     env = {**os.environ, "PGOPTIONS": f"-c search_path={schema}"}

@@ -12,7 +12,7 @@
 -- run at once, on any number of servers, without two picking one attempt. Steps are read in
 -- steps_due_by_priority order (priority, highest first, then due time) with their run's status
 -- as a per-row filter, not a join, so the plan stays a short ordered index scan however few runs
--- are still running. The dispatch policies of migration 0012 are decided here too:
+-- are still running. The dispatch policies are decided here too:
 -- * concurrency: a step with a concurrency_key whose rpc name's defaults set concurrency_limit is
 --   taken only while fewer than the limit of its key run. Candidates of a key that looks full in
 --   this statement's snapshot are not even picked (so they do not crowd the others out); for the
@@ -180,7 +180,7 @@ LIMIT 100;
 -- holds it (not_held) and it did not run past its start_to_close (timed_out: the sweeper fails
 -- it, with the timeout's error). The attempt's history row becomes failed_status; when retryable and
 -- retries remain (attempt_count <= retries), the step moves on to its next attempt in
--- retry_status, due after retry_backoff (migration 0012: retry_delay grown by
+-- retry_status, due after retry_backoff (the function: retry_delay grown by
 -- backoff_coefficient per failed attempt, capped at max_retry_delay, less up to jitter of it at
 -- random), its schedule_to_start clock started at that due time; else the step is failed_status
 -- with this error. (Also the sweeper's fail of a scheduled attempt nobody claimed in time, with
@@ -243,7 +243,7 @@ SELECT d.outcome, d.sent_step_id AS step_id, d.sent_attempt, d.status AS prior_s
        d.run_status, d.worker_id AS holder, ch.status AS new_status, ch.run_id
 FROM decided d LEFT JOIN changed ch ON ch.step_id = d.sent_step_id;
 
--- The worker streams connected to every server (table worker_streams, migration 0009), for
+-- The worker streams connected to every server (table worker_streams), for
 -- ListWorkers. A row is written when a stream subscribes, at each of its heartbeats, and deleted
 -- when it ends; a row whose heartbeat_time + task_lease passed is a stream whose server died (a
 -- live stream heartbeats within its task lease, or its server ends it): never listed, and deleted

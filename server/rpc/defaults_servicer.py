@@ -1,4 +1,4 @@
-"""The dispatch defaults' RPCs (issue 13) of WorkflowStateService: SetDispatchDefaults,
+"""The dispatch defaults' RPCs of WorkflowStateService: SetDispatchDefaults,
 ListDispatchDefaults, DeleteDispatchDefaults. A mixin of the servicer (servicer.py), as
 engine_servicer.py is; the values are checked by step_options.py and stored by the dispatcher's
 defaults store, which every server's claim reads.

@@ -1,4 +1,4 @@
-"""The engine-state RPCs (issue 12) of WorkflowStateService: what a workflow engine such as Pikku
+"""The engine-state RPCs of WorkflowStateService: what a workflow engine such as Pikku
 keeps beside runs and steps. A mixin of the servicer (servicer.py), kept apart so each module
 stays one screenful of calls; the same shape as there: validate the request into Python values,
 let the store make the change in one statement, turn the row into the response.

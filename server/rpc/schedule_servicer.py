@@ -1,4 +1,4 @@
-"""The schedules' RPCs (issue 13) of WorkflowStateService: CreateSchedule, ListSchedules,
+"""The schedules' RPCs of WorkflowStateService: CreateSchedule, ListSchedules,
 PauseSchedule, ResumeSchedule, DeleteSchedule. A mixin of the servicer (servicer.py), as
 engine_servicer.py is: validate the request into Python values, let the schedule store make the
 change in one statement, turn the row into the response; a change that may bring a schedule's next

@@ -398,7 +398,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
 
     GetLease = unary("GetLease", get_lease)
 
-    # Managing runs (issue 11): lists, cancels and deletes for operators.
+    # Managing runs: lists, cancels and deletes for operators.
 
     async def list_runs(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
@@ -505,7 +505,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
 
     ListLeases = unary("ListLeases", list_leases)
 
-    # Retention and workers (issue 11).
+    # Retention and workers.
 
     async def set_retention_policy(
         self, request: pb.SetRetentionPolicyRequest, context: grpc.aio.ServicerContext
@@ -551,7 +551,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
 
     ListWorkers = unary("ListWorkers", list_workers)
 
-    # Engine state (issue 12): the calls are EngineStateRpcs' (engine_servicer.py).
+    # Engine state: the calls are EngineStateRpcs' (engine_servicer.py).
     SetStepSuspended = unary("SetStepSuspended", EngineStateRpcs.set_step_suspended)
     SetStepChildRun = unary("SetStepChildRun", EngineStateRpcs.set_step_child_run)
     SetStepBranch = unary("SetStepBranch", EngineStateRpcs.set_step_branch)
@@ -564,7 +564,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
     ListStalledRuns = unary("ListStalledRuns", EngineStateRpcs.list_stalled_runs)
     ListUndispatchedSteps = unary("ListUndispatchedSteps", EngineStateRpcs.list_undispatched_steps)
 
-    # Schedules and dispatch defaults (issue 13): schedule_servicer.py, defaults_servicer.py.
+    # Schedules and dispatch defaults: schedule_servicer.py, defaults_servicer.py.
     CreateSchedule = unary("CreateSchedule", ScheduleRpcs.create_schedule)
     ListSchedules = unary("ListSchedules", ScheduleRpcs.list_schedules)
     PauseSchedule = unary("PauseSchedule", ScheduleRpcs.pause_schedule)

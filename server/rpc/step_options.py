@@ -1,4 +1,4 @@
-"""StepOptions and DispatchDefaults between protobuf and the store (issue 13), checked.
+"""StepOptions and DispatchDefaults between protobuf and the store, checked.
 
 Every bad value is an InvalidArgument naming the field (options.backoff_coefficient,
 defaults.rate_period, ...): a coefficient below 1, a negative delay, a jitter outside [0, 1], a

@@ -94,7 +94,7 @@ class RunCatalog:
         name = ("list_runs_of_workflow" if runs.workflow is not None else "list_runs") + ("_newest_first" if newest_first else "_oldest_first")
         return await self._sql.fetch_all(name, params)
 
-    # Engine reads (issue 12).
+    # Engine reads.
 
     async def list_stalled_runs(self, updated_before: datetime, limit: int) -> list[uuid.UUID]:
         """Running runs with no step moving and no change since updated_before, oldest change first."""

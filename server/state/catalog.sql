@@ -214,7 +214,7 @@ USING picked p
 WHERE r.run_id = p.run_id AND (%(force)s::boolean OR r.status <> ALL(%(open_run_statuses)s::text[]))
 RETURNING r.run_id, r.create_time;
 
--- Engine reads (issue 12): what an engine re-drives after a crash lost its next move. Their
+-- Engine reads: what an engine re-drives after a crash lost its next move. Their
 -- status literals repeat the predicates of the partial indexes on runs and steps for the engine lists
 -- (runs_running_by_update_time, steps_pending_by_update_time), so the plans may read them.
 

@@ -1,4 +1,4 @@
-"""A step's retry and dispatch options (issue 13), as the store takes them.
+"""A step's retry and dispatch options, as the store takes them.
 
 Every field None means "not set": at insert the rpc name's defaults (dispatch_defaults, migration
 0012) fill it in, in the insert's own statement; at SetStepScheduled the stored value stays.

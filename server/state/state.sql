@@ -368,7 +368,7 @@ WITH inputs AS MATERIALIZED (
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
 FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id;
 
--- Engine state (issue 12): what a workflow engine such as Pikku keeps beside runs and steps.
+-- Engine state: what a workflow engine such as Pikku keeps beside runs and steps.
 
 -- claim_step --
 -- Claim a step, named by run and step name, for the caller to run, in this one statement (the

@@ -277,7 +277,7 @@ class StateStore:
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
         return self._written(await self._create_retry_attempt.run(item), write)
 
-    # Engine state (issue 12).
+    # Engine state.
 
     async def set_step_suspended(self, step_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
         """SetStepSuspended: the set-status statement, with the suspend moves of the table."""

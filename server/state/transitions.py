@@ -79,7 +79,7 @@ STEP_MOVES: tuple[Move, ...] = (
     # moves on at once, in the same statement, to its next attempt, scheduled.
     Move(S.RUNNING, S.FAILED, Via.TASK_FAIL),
     Move(S.FAILED, S.SCHEDULED, Via.AUTO_RETRY, next_attempt=True),
-    # Engine state (issue 12): an attempt not finished may be suspended; whatever resumes it
+    # Engine state: an attempt not finished may be suspended; whatever resumes it
     # (an approval, a signal) moves it on with the set-status calls. A worker holding it loses it.
     Move(S.PENDING, S.SUSPENDED, Via.SUSPEND),
     Move(S.SCHEDULED, S.SUSPENDED, Via.SUSPEND),
@@ -123,7 +123,7 @@ RUN_MOVES: tuple[RunMove, ...] = (
     RunMove(R.RUNNING, R.FAILED, RunVia.UPDATE),
     RunMove(R.RUNNING, R.CANCELLED, RunVia.UPDATE),
     RunMove(R.RUNNING, R.CANCELLED, RunVia.CANCEL),
-    # Engine state (issue 12): a run paused until something outside it lets it go on. It may run
+    # Engine state: a run paused until something outside it lets it go on. It may run
     # again or finish straight from there (Pikku completes a suspended run when it replays it).
     RunMove(R.RUNNING, R.SUSPENDED, RunVia.UPDATE),
     RunMove(R.SUSPENDED, R.RUNNING, RunVia.UPDATE),

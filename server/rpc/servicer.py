@@ -81,6 +81,16 @@ STREAMING_METHODS = frozenset(
 )
 
 
+# Unary RPCs whose reply holds a list (a repeated field at its top): only these can pass the reply
+# bound. Any other reply is one item, which the start-up check keeps within the bound
+# (reply_bounds.max_item_bytes), so measuring it would cost every call for nothing.
+LIST_REPLY_METHODS = frozenset(
+    method.name
+    for method in pb.DESCRIPTOR.services_by_name["WorkflowStateService"].methods
+    if not (method.client_streaming or method.server_streaming) and any(field.is_repeated for field in method.output_type.fields)
+)
+
+
 CANCELLED = (grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed")
 
 
@@ -94,7 +104,7 @@ def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[
     streaming = name in STREAMING_METHODS
     # Streams send their messages one at a time, each one item at most; a Batch keeps its own
     # reply within the bound, operation by operation (batch.py).
-    bounded = not streaming and name != "Batch"
+    bounded = name in LIST_REPLY_METHODS and name != "Batch"
 
     @functools.wraps(method)
     async def handler(self: WorkflowStateServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from support.controllable_postgres import ControllablePostgres
+from support.controllable_postgres import ControllablePostgres, controllable_postgres
 from support.faults_writers import UNKNOWN_OUTCOME, WRITERS, Writers, broken_promises
 from support.health_watch import HealthWatch
 from support.server_process import ServerProcess
@@ -33,6 +33,12 @@ FAIL_FAST_BOUND = 3.0  # seconds a call may take while the database is known to 
 LIFECYCLES_AROUND_THE_OUTAGE = 3  # per writer, before it and after the recovery
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+@pytest.fixture
+def postgres() -> Iterator[ControllablePostgres]:
+    with controllable_postgres() as started:
+        yield started
+
 
 @pytest.fixture
 def server(postgres: ControllablePostgres) -> Iterator[ServerProcess]:

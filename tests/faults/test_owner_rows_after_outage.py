@@ -25,7 +25,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from psycopg import sql
-from support.controllable_postgres import ControllablePostgres
+from support.controllable_postgres import ControllablePostgres, controllable_postgres
 from support.health_watch import HealthWatch
 from support.lease_stream import LeaseStream
 from support.polling import wait_until
@@ -51,6 +51,12 @@ OUTAGE = 5.0
 LONG_WAIT = timedelta(seconds=60)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@pytest.fixture
+def postgres() -> Iterator[ControllablePostgres]:
+    with controllable_postgres() as started:
+        yield started
 
 
 @pytest.fixture

@@ -6,16 +6,18 @@ A grouped statement takes its inputs as arrays and returns one row per input, ca
 How groups form: an operation that arrives while fewer than `max_in_flight` statements of its kind
 run goes at once, alone (no timer: no added latency when idle); operations arriving while they run
 wait, and form the next group as soon as one ends. A group is bounded in operations and bytes, and
-holds at most one operation per row (its key): a second one on the same row waits for the next
-group, so every outcome is one the operations run one after another would give.
+holds at most one operation per row (its key), and no row a running group of this server holds: a
+second operation on a row waits until the group holding it has ended, so every outcome is one the
+operations run one after another would give, and no group of this server waits for another's lock.
 
 What a caller is told, and when:
 - Its own row's answer, once the group's statement has committed (the pool's connections are in
   autocommit, so the statement's end is its commit). Nothing is answered before.
-- Rows a group cannot lock at once (the statement says `SKIP LOCKED` and returns no row for such an
-  input): those operations leave the group and run alone, in the same statement without
-  `SKIP LOCKED`, so they wait for the lock and are cancelled at their deadline as any statement is.
-  No operation waits in a group for another caller's row lock.
+- Rows a group cannot lock at once (the statement says `SKIP LOCKED`, or asks `NOT %(alone)s` where a
+  lock is taken by a function, and returns no row for such an input): those operations leave the
+  group and run alone, in the same statement without `SKIP LOCKED` and with `alone` true, so they
+  wait for the lock and are cancelled at their deadline as any statement is. No operation waits in
+  a group for another caller's row lock.
 - A member's give-up time passing while its group runs: the group's statement is cancelled in
   PostgreSQL as any statement is (execution.py), so nothing of it was written; the members whose
   time has passed are answered DEADLINE_EXCEEDED, the others are run again in the next group.
@@ -133,6 +135,8 @@ class GroupedStatement(Generic[In]):
         self._observe = observe
         self._pending: deque[_Member[In]] = deque()
         self._in_flight = 0
+        # The keys the running groups hold: an operation on one of them waits for the next group.
+        self._busy_keys: set[Hashable] = set()
         self._hold_timer: asyncio.TimerHandle | None = None
         self._hold_over = False
         # Running groups, and operations running alone (which hold no group's place: they may wait for a lock).
@@ -182,9 +186,13 @@ class GroupedStatement(Generic[In]):
             if self._hold_timer is not None:
                 self._hold_timer.cancel()
                 self._hold_timer = None
-            self._in_flight += 1
             group = self._take_group()
-            self._spawn(self._run_group(group), group, in_flight=True)
+            if not group:
+                return  # every waiting operation's row is in a running group: the next group starts when one ends
+            self._in_flight += 1
+            keys = {member.key for member in group}
+            self._busy_keys |= keys
+            self._spawn(self._run_group(group), group, in_flight=True, keys=keys)
             # Those left waiting (a second operation on a row in the group) go next, unheld.
             self._hold_over = bool(self._pending)
 
@@ -194,16 +202,20 @@ class GroupedStatement(Generic[In]):
         self._hold_over = True
         self._start_groups()
 
-    def _spawn(self, work: Any, members: list[_Member[In]], *, in_flight: bool) -> None:
+    def _spawn(self, work: Any, members: list[_Member[In]], *, in_flight: bool, keys: set[Hashable] | None = None) -> None:
         task = asyncio.get_running_loop().create_task(work)
         for member in members:
             member.task, member.companions = task, members
         self._tasks.add(task)
-        task.add_done_callback(self._group_ended if in_flight else self._tasks.discard)
+        if in_flight:
+            task.add_done_callback(lambda ended: self._group_ended(ended, keys or set()))
+        else:
+            task.add_done_callback(self._tasks.discard)
 
-    def _group_ended(self, task: asyncio.Task[None]) -> None:
+    def _group_ended(self, task: asyncio.Task[None], keys: set[Hashable]) -> None:
         self._tasks.discard(task)
         self._in_flight -= 1
+        self._busy_keys -= keys
         self._start_groups()
 
     def _take_group(self) -> list[_Member[In]]:
@@ -215,7 +227,7 @@ class GroupedStatement(Generic[In]):
         while self._pending:
             member = self._pending.popleft()
             full = len(group) >= self._settings.max_operations or (group and size + member.size > self._settings.max_bytes)
-            if full or member.key in keys:
+            if full or member.key in keys or member.key in self._busy_keys:
                 left.append(member)
                 if full:
                     break
@@ -246,7 +258,7 @@ class GroupedStatement(Generic[In]):
         _give_up_at.set(min(deadlines) if deadlines else None)  # this task's own context
         self._observe()(self.name, len(live))
         try:
-            rows = await self._runner.run(self._text, self._params([member.item for member in live]), many=True)
+            rows = await self._runner.run(self._text, {**self._params([member.item for member in live]), "alone": False}, many=True)
         except errors.DeadlineExceeded as err:
             self._after_deadline(live, err, loop.time())
             return
@@ -300,7 +312,7 @@ class GroupedStatement(Generic[In]):
         try:
             for _ in range(ALONE_TRIES):
                 self._observe()(self.name, 1)
-                rows = await self._runner.run(self._alone_text, self._params([member.item]), many=True)
+                rows = await self._runner.run(self._alone_text, {**self._params([member.item]), "alone": True}, many=True)
                 if rows:
                     member.answer(rows[0])
                     return

@@ -86,9 +86,10 @@ async def _sequence(orchestrator: _Orchestrator, warmup: float, seconds: float) 
         if done >= MIN_WARMUP_UNITS and time.perf_counter() >= warm_until:
             break
     latencies: list[float] = []
-    end = time.perf_counter() + seconds
+    start = time.perf_counter()
+    end = start + seconds
     while True:
         latency = await orchestrator.one_step()
         if time.perf_counter() > end:
-            return Tally(count=len(latencies), seconds=seconds, latencies_ms=latencies)
+            return Tally(count=len(latencies), seconds=seconds, latencies_ms=latencies, window=(start, end))
         latencies.append(latency)

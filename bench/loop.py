@@ -66,4 +66,5 @@ async def closed_loop(units: Sequence[Unit], *, warmup: float, seconds: float) -
         async with asyncio.TaskGroup() as group:
             for unit in units:
                 group.create_task(_work(unit, window, warm_until))
-    return Tally(count=window.count, seconds=seconds, latencies_ms=window.latencies_ms)
+    span = None if window.start is None else (window.start, window.start + seconds)
+    return Tally(count=window.count, seconds=seconds, latencies_ms=window.latencies_ms, window=span)

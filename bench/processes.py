@@ -72,7 +72,9 @@ async def _expect_ready(child: asyncio.subprocess.Process) -> None:
 
 def _read_tally(stdout: bytes) -> Tally:
     report = json.loads(stdout.decode().strip().splitlines()[-1])
-    return Tally(count=report["count"], seconds=report["seconds"], latencies_ms=report["latencies_ms"])
+    window = report.get("window")
+    return Tally(count=report["count"], seconds=report["seconds"], latencies_ms=report["latencies_ms"],
+                 window=tuple(window) if window else None)  # fmt: skip
 
 
 def _child(argv: list[str]) -> int:
@@ -90,6 +92,7 @@ def _child(argv: list[str]) -> int:
         "count": tally.count,
         "seconds": tally.seconds,
         "latencies_ms": [round(latency, 3) for latency in tally.latencies_ms],
+        "window": tally.window,
     }
     print(json.dumps(report), flush=True)
     return 0

@@ -8,6 +8,7 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from .cpu import CpuSplit
 from .stats import Summary
 
 
@@ -35,6 +36,11 @@ class Row:
         }
         if self.shape is not None:
             line["shape"] = self.shape
+        cpu = self.summary.cpu_ms
+        if cpu is not None:
+            line["cpu_client_ms"] = round(cpu.client, 4)
+            line["cpu_server_ms"] = round(cpu.server, 4)
+            line["cpu_postgres_ms"] = _round(cpu.postgres, 4)
         line.update((name, round(ratio, 4)) for name, ratio in self.more_ratios.items())
         return line
 
@@ -55,12 +61,14 @@ def write_json(row: Row, out: TextIO) -> None:
 
 
 COLUMNS = ("bench", "conc", "per_s", "p50_ms", "p99_ms", "ratio_to_sql_limit")
+CPU_COLUMN = "cpu_ms_client/server/pg"
+"""Milliseconds of CPU per unit within the window, on each side (bench.cpu)."""
 
 
 def write_table(header: str, rows: list[Row], out: TextIO) -> None:
     """COLUMNS, then a column for each of the rows' other ratios (only those some row has)."""
     more = list(dict.fromkeys(name for row in rows for name in row.more_ratios))
-    cells = [(*COLUMNS, *more)] + [
+    cells = [(*COLUMNS, *more, CPU_COLUMN)] + [
         (
             row.bench,
             row.shape or str(row.conc),
@@ -69,6 +77,7 @@ def write_table(header: str, rows: list[Row], out: TextIO) -> None:
             _format(row.summary.p99_ms, ".2f"),
             _format(row.ratio_to_sql_limit, ".3f"),
             *(_format(row.more_ratios.get(name), ".3f") for name in more),
+            _cpu_cell(row.summary.cpu_ms),
         )
         for row in rows
     ]
@@ -79,6 +88,12 @@ def write_table(header: str, rows: list[Row], out: TextIO) -> None:
         rest = (cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True))
         print("  ".join([first, *rest]), file=out)
     out.flush()
+
+
+def _cpu_cell(cpu: CpuSplit | None) -> str:
+    if cpu is None:
+        return "-"
+    return "/".join(_format(side, ".3f") for side in (cpu.client, cpu.server, cpu.postgres))
 
 
 def _format(value: float | None, spec: str) -> str:

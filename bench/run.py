@@ -8,14 +8,14 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 import psycopg
 
-from . import database, dispatch, e2e, leases, lifecycle, pikku_workflow, report, scale, sql_limit
+from . import cpu, database, dispatch, e2e, leases, lifecycle, pikku_workflow, report, scale, sql_limit
 from .processes import measure_in_processes
 from .report import Row
 from .server import serving
@@ -256,6 +256,17 @@ def plan_scale(cpus: int) -> list[Figure]:
     return figures
 
 
+def _cpu_per_unit(summary: Summary, sampler: cpu.CpuSampler) -> Summary:
+    """The summary with the milliseconds of CPU one unit cost each side within its window."""
+    if summary.window is None or summary.per_s <= 0:
+        return summary
+    spent = sampler.between(*summary.window)
+    if spent is None:
+        return summary
+    units = summary.per_s * (summary.window[1] - summary.window[0])
+    return replace(summary, cpu_ms=spent.scaled(1000.0 / units))
+
+
 def _ratio(figure: Figure, per_s: float, limits: dict[tuple[str, int], float]) -> float | None:
     """per_s over the SQL limit's of the same work at the same concurrency; None for leases or
     without that limit."""
@@ -278,6 +289,7 @@ async def run(
     limits: dict[tuple[str, int], float] = {}
     measured: dict[str, float] = {}  # per_s of each bench, for the figures compared with it
     server: contextlib.AsyncExitStack | None = None
+    cpu_reader = cpu.CpuReader(await cpu.postmaster_of(database_url))
     try:
         if any(figure.group == "pikku" for figure in figures):
             # First, so that a machine without Node fails at once, not after the other figures.
@@ -299,7 +311,9 @@ async def run(
                 target = await server.enter_async_context(serving(database_url, server_schema, all_args))
             context = Context(database_url, sql_schema, server_schema, target, settings, pikku_schema)
             print(f"[{number}/{len(figures)}] {figure.label(settings)} …", file=progress, flush=True)
-            summary = await figure.measure(context)
+            async with cpu.sampling(cpu_reader) as sampler:
+                summary = await figure.measure(context)
+            summary = _cpu_per_unit(summary, sampler)
             if figure.is_limit and figure.work:
                 limits[(figure.work, figure.conc)] = summary.per_s
             measured[figure.bench] = summary.per_s

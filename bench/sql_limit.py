@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -100,10 +101,13 @@ async def measure(
     else:
         await _pgbench(database_url, schema, clients, script, ["-t", str(WARMUP_TRANSACTIONS)], units_per_run)
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as logs:
+        # pgbench's window: from its start to its end (its connecting is a moment of it).
+        started = time.perf_counter()
         output = await _pgbench(
             database_url, schema, clients, script, ["-T", str(whole_seconds(seconds)), "-l", f"--log-prefix={logs}/tx"],
             units_per_run,
         )
+        ended = time.perf_counter()
         latencies_ms = _logged_latencies_ms(Path(logs))
     found = _TPS.search(output)
     if found is None:
@@ -112,7 +116,13 @@ async def measure(
         per_s=float(found.group(1)) * units_per_run,
         p50_ms=percentile(latencies_ms, 0.50),
         p99_ms=percentile(latencies_ms, 0.99),
+        # Inside its run only: its connections' backends live from its start to its end, and a
+        # process gone takes its CPU out of bench.cpu's samples.
+        window=(started + _CPU_MARGIN_S, ended - _CPU_MARGIN_S),
     )
+
+
+_CPU_MARGIN_S = 0.25
 
 
 def whole_seconds(seconds: float) -> int:

@@ -74,6 +74,17 @@ def _smoke(database_url: str, *args: str) -> tuple[list[dict], str]:
     return [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
 
+def _check_cpu(row: dict) -> None:
+    """The CPU one unit cost each side (bench/cpu.py): the server's only where a server served it;
+    none for the Pikku rows (their window is the Node program's own) or a row that counted nothing."""
+    if row["bench"].startswith("pikku-") or row["per_s"] == 0:
+        assert "cpu_client_ms" not in row, row
+        return
+    assert row["cpu_client_ms"] > 0 and row["cpu_postgres_ms"] > 0, row
+    if not row["bench"].startswith("sql-"):  # (an idle server may run beside pgbench: its background work)
+        assert row["cpu_server_ms"] > 0, row
+
+
 def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psycopg.Connection) -> None:
     schemas_before = _bench_schemas(db)
     rows, stderr = _smoke(database_url)
@@ -100,6 +111,7 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
             assert row["ratio_to_set_limit"] == pytest.approx(expected, rel=0.01, abs=1e-4), row
         else:
             assert "ratio_to_set_limit" not in row, row
+        _check_cpu(row)
         if row["bench"] == "pikku-workflow-workflowstate":
             assert row["ratio"] == pytest.approx(row["per_s"] / per_s["pikku-workflow-pg"], rel=0.01, abs=1e-4), row
         else:

@@ -11,8 +11,9 @@ is the CPU one unit costs on each side:
   checkpointer...), when it runs on this machine (else unknown);
 - client: every other process below the bench's own (the bench itself, its client processes,
   pgbench, Node).
-A process that ends within the window takes its CPU with it (its last sample counts for nothing
-after it); the figures keep their processes and connections for the whole window, so none does.
+A process that ends keeps counting with the CPU of its last sample (so no side's total ever goes
+down); what it spent after that sample is missed, which the figures avoid by keeping their
+processes and connections for the whole window.
 The sampler itself costs the client side about 1% of a core.
 """
 
@@ -76,6 +77,9 @@ class CpuReader:
         self._postmaster = postmaster
         self._servers: set[int] = set()
         self._not_servers: set[int] = set()
+        # Each process's side and CPU when last read, and what the processes gone since had spent.
+        self._last: dict[int, tuple[str, float]] = {}
+        self._departed = {"client": 0.0, "server": 0.0, "postgres": 0.0}
 
     def read(self) -> CpuSplit:
         stats: dict[int, tuple[int, float]] = {}
@@ -85,7 +89,8 @@ class CpuReader:
         children: dict[int, list[int]] = {}
         for pid, (parent, _) in stats.items():
             children.setdefault(parent, []).append(pid)
-        sides = {"client": 0.0, "server": 0.0, "postgres": 0.0}
+        sides = dict(self._departed)
+        now: dict[int, tuple[str, float]] = {}
         # Walk down from the bench and from the postmaster; a server's subtree is the server's side.
         pending = [(self._me, "client")]
         if self._postmaster is not None and self._postmaster in stats:
@@ -101,7 +106,13 @@ class CpuReader:
             if side == "client" and self._server(pid):
                 side = "server"
             sides[side] += stats[pid][1]
+            now[pid] = (side, stats[pid][1])
             pending.extend((child, side) for child in children.get(pid, ()))
+        for pid, (side, spent) in self._last.items():
+            if pid not in now:
+                self._departed[side] += spent
+                sides[side] += spent
+        self._last = now
         postgres = sides["postgres"] if self._postmaster is not None and self._postmaster in stats else None
         return CpuSplit(sides["client"], sides["server"], postgres)
 

@@ -73,7 +73,9 @@ async def measure(
     command = [node, str(PROGRAM), backend, str(CONCURRENCY), repr(warmup), repr(seconds)]
     output = await _run(command, PROGRAM_DIR, env=env, timeout=START_S + warmup + seconds + OVERRUN_S)
     report = json.loads(output.strip().splitlines()[-1])
-    return Tally(count=report["count"], seconds=report["seconds"], latencies_ms=report["latencies_ms"])
+    window = report.get("window")
+    return Tally(count=report["count"], seconds=report["seconds"], latencies_ms=report["latencies_ms"],
+                 window=tuple(window) if window else None)  # fmt: skip
 
 
 async def _install(npm: str, folder: Path) -> None:

@@ -9,7 +9,7 @@
 // one, rpc.startWorkflow(), which with no queue service runs it inline to its end. The window has
 // the semantics of bench/loop.py: every worker warms up (WARMUP_S and a few workflows), then the
 // workflows finishing within SECONDS count. The tally goes to stdout as one JSON line:
-// {"count", "seconds", "latencies_ms"}, the shape bench/processes.py reads.
+// {"count", "seconds", "latencies_ms", "window"}, the shape bench/processes.py reads.
 import { pikkuState, setSingletonServices } from '@pikku/core/ecosystem'
 import { addFunction } from '@pikku/core/function'
 import { rpcService } from '@pikku/core/rpc'
@@ -95,6 +95,8 @@ const closedLoop = async (unit, concurrency, warmupS, seconds) => {
           if (window.cold === 0) {
             window.start = finished
             window.end = finished + seconds * 1000
+            // The same moment on CLOCK_MONOTONIC (libuv's hrtime), which the bench's CPU sampler reads.
+            window.monotonicStart = Number(process.hrtime.bigint()) / 1e9
           }
         }
         continue
@@ -113,7 +115,8 @@ const closedLoop = async (unit, concurrency, warmupS, seconds) => {
   } finally {
     clearTimeout(timer)
   }
-  return { count: window.count, seconds, latencies_ms: window.latencies }
+  const span = window.start === null ? null : [window.monotonicStart, window.monotonicStart + seconds]
+  return { count: window.count, seconds, latencies_ms: window.latencies, window: span }
 }
 
 const main = async () => {

@@ -4,8 +4,10 @@ A grouped statement takes its inputs as arrays and returns one row per input, ca
 `ordinal` (1-based, `unnest ... WITH ORDINALITY`). The same statement serves one operation and many.
 
 How groups form: an operation that arrives while fewer than `max_in_flight` statements of its kind
-run goes at once, alone (no timer: no added latency when idle); operations arriving while they run
-wait, and form the next group as soon as one ends. A group is bounded in operations and bytes, and
+run goes at the end of the event loop's current turn (no timer: no added latency when idle), with
+the operations of its kind that arrived in the same turn (a Batch's, or the calls gRPC read
+together); operations arriving while the statements run wait, and form the next group as soon as
+one ends. A group is bounded in operations and bytes, and
 holds at most one operation per row (its key), and no row a running group of this server holds: a
 second operation on a row waits until the group holding it has ended, so every outcome is one the
 operations run one after another would give, and no group of this server waits for another's lock.
@@ -139,6 +141,8 @@ class GroupedStatement(Generic[In]):
         self._busy_keys: set[Hashable] = set()
         self._hold_timer: asyncio.TimerHandle | None = None
         self._hold_over = False
+        # A start is scheduled at the end of this loop turn, for the operations arriving in it.
+        self._start_soon = False
         # Running groups, and operations running alone (which hold no group's place: they may wait for a lock).
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -151,7 +155,9 @@ class GroupedStatement(Generic[In]):
         self._pending.append(member)
         if member.give_up_at is not None:
             member.timer = loop.call_at(member.give_up_at, self._expire_waiting, member)
-        self._start_groups()
+        if not self._start_soon:
+            self._start_soon = True
+            loop.call_soon(self._start_this_turns)
         try:
             return await member.future
         except asyncio.CancelledError:
@@ -175,6 +181,10 @@ class GroupedStatement(Generic[In]):
         if member in self._pending:
             self._pending.remove(member)
             member.fail(errors.DeadlineExceeded("the deadline was about to pass before the statement could start; nothing was written"))
+
+    def _start_this_turns(self) -> None:
+        self._start_soon = False
+        self._start_groups()
 
     def _start_groups(self) -> None:
         settings = self._settings

@@ -19,7 +19,7 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
-from support.metrics import metrics_address, scrape
+from support.metrics import group_sizes, metrics_address, scrape
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 
@@ -68,19 +68,7 @@ def _complete(stub: pb_grpc.WorkflowStateServiceStub, run_id: str, output: str =
 
 def _groups(server: ServerProcess, statement: str) -> dict[str, float]:
     """The statement's group sizes so far: statements run, operations in them, and statements of at least 2 and at least GROUP."""
-    samples = scrape(metrics_address(server.log_text()))
-    labels = (("statement", statement),)
-
-    def up_to(bound: str) -> float:
-        return samples.get(("workflowstate_db_group_size_bucket", (("le", bound), ("statement", statement))), 0.0)
-
-    statements = samples.get(("workflowstate_db_group_size_count", labels), 0.0)
-    return {
-        "statements": statements,
-        "operations": samples.get(("workflowstate_db_group_size_sum", labels), 0.0),
-        "of 2 or more": statements - up_to("1.0"),
-        f"of {GROUP} or more": statements - up_to(f"{GROUP - 1}.0"),
-    }
+    return group_sizes(scrape(metrics_address(server.log_text())), statement, sizes=(2, GROUP))
 
 
 def _status(db: psycopg.Connection, schema: str, run_id: str) -> str:

@@ -1,8 +1,9 @@
 """Writer threads of the fault tests: step lifecycles, each under its own marker, every call journaled.
 
 Each writer runs step lifecycles through the Python client (create run, insert step, running,
-result), each lifecycle under its own marker (the run's request_id and input, the step's data and
-result), with gRPC retries off so that every answer belongs to exactly one attempt. Afterwards,
+result, and with RUN_LIFECYCLE the run completed), each lifecycle under its own marker (the run's
+request_id and input, the step's data and result, the run's output), with gRPC retries off so that
+every answer belongs to exactly one attempt. Afterwards,
 broken_promises() reads PostgreSQL: every acknowledged write must be there, and no write answered
 with an error may be, but for an answer saying "its outcome is unknown" (a statement in flight when
 its connection died: PostgreSQL may have committed it just before), which allows either state.
@@ -10,10 +11,11 @@ its connection died: PostgreSQL may have committed it just before), which allows
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,13 +25,22 @@ import grpc
 import psycopg
 from psycopg import sql
 
-from workflowstate.client import WorkflowStateClient, WorkflowStateError
+from workflowstate.client import RunStatus, WorkflowStateClient, WorkflowStateError
 
 WRITERS = 8
 
 OPS = ("create_run", "insert_step", "set_running", "set_result")
+# The lifecycle that also completes its run: every kind of write a workflow makes.
+RUN_LIFECYCLE = (*OPS, "complete_run")
 # What the database holds for a lifecycle after each of its steps.
-STATE_AFTER = {None: "no run", "create_run": "no step", "insert_step": "pending", "set_running": "running", "set_result": "succeeded"}
+STATE_AFTER = {
+    None: "no run",
+    "create_run": "no step",
+    "insert_step": "pending",
+    "set_running": "running",
+    "set_result": "succeeded",
+    "complete_run": "completed",
+}
 UNKNOWN_OUTCOME = "its outcome is unknown"
 
 
@@ -59,14 +70,15 @@ class Lifecycle:
 
 
 class Writers:
-    """WRITERS threads running lifecycles until stopped, journaling every call and lifecycle."""
+    """`count` threads running lifecycles of `ops` until stopped, journaling every call and lifecycle."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, count: int = WRITERS, ops: Sequence[str] = OPS) -> None:
         self.calls: list[Call] = []
         self.lifecycles: list[Lifecycle] = []
+        self._ops = tuple(ops)
         self._stop = threading.Event()
-        self._clients = [WorkflowStateClient(target, retry=False, timeout=timedelta(seconds=15)) for _ in range(WRITERS)]
-        self._pool = ThreadPoolExecutor(WRITERS)
+        self._clients = [WorkflowStateClient(target, retry=False, timeout=timedelta(seconds=15)) for _ in range(count)]
+        self._pool = ThreadPoolExecutor(count)
         self._running = [self._pool.submit(self._write, client) for client in self._clients]
 
     def _write(self, client: WorkflowStateClient) -> None:
@@ -74,7 +86,7 @@ class Writers:
             life = Lifecycle(f"writer-{uuid.uuid4().hex}", time.monotonic())
             self.lifecycles.append(life)
             ids: dict[str, str] = {}
-            for op in OPS:
+            for op in self._ops:
                 started = time.monotonic()
                 try:
                     self._step(client, op, life.marker, ids)
@@ -94,12 +106,14 @@ class Writers:
             ids["step"] = client.insert_step_state(ids["run"], "step", "doWork", {"marker": marker}).step_id
         elif op == "set_running":
             client.set_step_running(ids["step"])
-        else:
+        elif op == "set_result":
             client.set_step_result(ids["step"], {"marker": marker})
+        else:
+            client.update_run_status(ids["run"], RunStatus.COMPLETED, output={"marker": marker})
 
     def completed_since(self, moment: float) -> int:
         """Lifecycles started after `moment` and acknowledged to the end."""
-        return sum(1 for life in self.lifecycles if life.started > moment and len(life.acknowledged) == len(OPS))
+        return sum(1 for life in self.lifecycles if life.started > moment and len(life.acknowledged) == len(self._ops))
 
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         ends = time.monotonic() + timeout
@@ -119,24 +133,43 @@ class Writers:
             client.close()
 
 
+def journal(calls: list[Call], lifecycles: list[Lifecycle]) -> dict[str, Any]:
+    """Calls and lifecycles as JSON, for a writer process to hand them to the test."""
+    return {
+        "calls": [{**dataclasses.asdict(call), "code": call.code.name} for call in calls],
+        "lifecycles": [dataclasses.asdict(life) for life in lifecycles],
+    }
+
+
+def from_journal(data: dict[str, Any]) -> tuple[list[Call], list[Lifecycle]]:
+    """The calls and lifecycles of journal()."""
+    calls = [Call(**{**call, "code": grpc.StatusCode[call["code"]]}) for call in data["calls"]]
+    return calls, [Lifecycle(**life) for life in data["lifecycles"]]
+
+
 def _states(conn: psycopg.Connection, schema: str, lifecycles: list[Lifecycle]) -> dict[str, tuple[str, Any]]:
     """Per marker: the lifecycle's state as the database holds it, and the step's result."""
     markers = [life.marker for life in lifecycles]
     query = sql.SQL(
-        """SELECT r.request_id, r.input, s.step_id, s.status, s.data, s.result,
+        """SELECT r.request_id, r.input, r.status, r.output, s.step_id, s.status, s.data, s.result,
                   (SELECT array_agg(a.status) FROM {attempts} a WHERE a.step_id = s.step_id) AS history
            FROM {runs} r LEFT JOIN {steps} s USING (run_id) WHERE r.request_id = ANY(%s)"""
     ).format(runs=sql.Identifier(schema, "runs"), steps=sql.Identifier(schema, "steps"), attempts=sql.Identifier(schema, "step_attempts"))
     states: dict[str, tuple[str, Any]] = {}
-    for request_id, input_, step_id, status, data, result, history in conn.execute(query, (markers,)):
+    for request_id, input_, run_status, output, step_id, status, data, result, history in conn.execute(query, (markers,)):
         assert request_id not in states, f"{request_id} written twice"
         assert input_ == {"marker": request_id}
-        if step_id is None:
+        if step_id is not None:
+            assert data == {"marker": request_id}
+            assert history == [status], f"history {history} disagrees with the step's status {status}"
+        if run_status != "running":
+            # Only a lifecycle's last write completes its run, after its step succeeded.
+            completed = run_status == "completed" and status == "succeeded" and output == {"marker": request_id}
+            states[request_id] = ("completed" if completed else f"run {run_status} (output {output}), step {status}", result)
+        elif step_id is None:
             states[request_id] = ("no step", None)
-            continue
-        assert data == {"marker": request_id}
-        assert history == [status], f"history {history} disagrees with the step's status {status}"
-        states[request_id] = (status, result)
+        else:
+            states[request_id] = (status, result)
     return states
 
 
@@ -148,6 +181,17 @@ def broken_promises(conn: psycopg.Connection, schema: str, lifecycles: list[Life
         state, result = states.get(life.marker, ("no run", None))
         if state not in life.allowed_states():
             problems.append(f"{life}: the database holds {state}")
-        elif state == "succeeded" and result != {"marker": life.marker}:
+        elif state in ("succeeded", "completed") and result != {"marker": life.marker}:
             problems.append(f"{life}: result {result}")
     return problems
+
+
+def unknown_outcomes_applied(conn: psycopg.Connection, schema: str, lifecycles: list[Lifecycle]) -> int:
+    """The writes answered "its outcome is unknown" that the database holds all the same (committed
+    before the connection died)."""
+    states = _states(conn, schema, lifecycles)
+    return sum(
+        1
+        for life in lifecycles
+        if life.failed and life.outcome_unknown and states.get(life.marker, ("no run", None))[0] == STATE_AFTER[life.failed]
+    )

@@ -7,6 +7,9 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+# Every sample of a scrape, keyed by (name, sorted labels).
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
 
 def metrics_address(log_text: str) -> str:
     for line in log_text.splitlines():
@@ -15,7 +18,7 @@ def metrics_address(log_text: str) -> str:
     raise AssertionError(f"no 'metrics served' line in the log:\n{log_text[-2000:]}")
 
 
-def scrape(address: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(address: str) -> Samples:
     """Every sample of /metrics, keyed by (name, sorted labels)."""
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:
         text = response.read().decode()
@@ -24,3 +27,20 @@ def scrape(address: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def group_sizes(samples: Samples, statement: str, sizes: tuple[int, ...] = (2,)) -> dict[str, float]:
+    """What `workflowstate_db_group_size` says of one grouped statement so far: the statements run, the
+    operations in them, and for each of `sizes` the statements of at least that many operations (a
+    size one more than a bucket's bound: 2, 3, 5, 9, ...)."""
+    labels = (("statement", statement),)
+
+    def up_to(bound: int) -> float:
+        return samples.get(("workflowstate_db_group_size_bucket", (("le", f"{bound}.0"), ("statement", statement))), 0.0)
+
+    statements = samples.get(("workflowstate_db_group_size_count", labels), 0.0)
+    counts = {
+        "statements": statements,
+        "operations": samples.get(("workflowstate_db_group_size_sum", labels), 0.0),
+    }
+    return counts | {f"of {size} or more": statements - up_to(size - 1) for size in sizes}

@@ -1,0 +1,90 @@
+"""Group commit on the worker and engine paths: a worker's fails from many streams, ClaimStep, and
+the engine state writes share one statement and one commit, and a row another transaction has
+locked leaves its group to wait alone. Lists of attempts failed by one caller (a stream's end, the
+sweeper) run in one statement, and an attempt locked elsewhere is failed once the lock is free,
+never dropped.
+
+The grouping server holds operations until GROUP wait; the state a test needs first is made through
+a plain server on the same schema, so that nothing else is held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import grpc
+import psycopg
+import pytest
+from psycopg import sql
+from support.flows import scheduled_steps
+from support.grouping import GROUP, group_sizes, grouping_server, waits_on
+from support.server_process import ServerProcess
+from support.task_stream import TaskStream
+from support.waiting import wait_in_database
+
+from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+Stub = pb_grpc.WorkflowStateServiceStub
+
+
+@pytest.fixture
+def servers(start_server: Callable[..., ServerProcess]) -> Iterator[tuple[ServerProcess, Stub, Stub]]:
+    """A grouping server, its stub, and the stub of a plain server on the same schema (for setting up state)."""
+    grouped = grouping_server(start_server)
+    plain = start_server(schema=grouped.schema)
+    with grpc.insecure_channel(grouped.target) as grouped_channel, grpc.insecure_channel(plain.target) as plain_channel:
+        yield grouped, Stub(grouped_channel), Stub(plain_channel)
+
+
+def _lock(holder: psycopg.Connection, schema: str, table: str, column: str, value: str) -> None:
+    """Lock a row for update in the holder's transaction (open until its block ends)."""
+    holder.execute(sql.SQL("SELECT FROM {} WHERE {} = %s FOR UPDATE").format(sql.Identifier(schema, table), sql.Identifier(column)), (value,))
+
+
+def _step_status(db: psycopg.Connection, schema: str, step_id: str) -> str:
+    query = sql.SQL("SELECT status FROM {} WHERE step_id = %s").format(sql.Identifier(schema, "steps"))
+    return db.execute(query, (step_id,)).fetchone()[0]
+
+
+def test_worker_fails_of_many_streams_share_one_statement_around_a_step_another_transaction_locked(servers, db, rpc) -> None:
+    grouped, stub, plain = servers
+    workers = [TaskStream(stub) for _ in range(GROUP)]
+    for worker in workers:
+        worker.subscribe([rpc], max_in_flight=1)
+    scheduled_steps(plain, rpc, GROUP)
+    tasks = [worker.expect("task") for worker in workers]
+    with psycopg.connect(db.info.dsn) as holder:
+        _lock(holder, grouped.schema, "steps", "step_id", tasks[0].step_id)
+        for worker, task in zip(workers, tasks, strict=True):
+            worker.fail(task, "boom", retryable=False)
+        # The rest of the group is answered and committed while the lock is still held...
+        for worker in workers[1:]:
+            assert worker.expect("accepted").status == pb.STEP_STATUS_FAILED
+        assert [_step_status(db, grouped.schema, task.step_id) for task in tasks[1:]] == ["failed"] * (GROUP - 1)
+        # ...and the locked step's fail waits for the lock alone.
+        wait_in_database(db, waits_on(holder))
+        assert _step_status(db, grouped.schema, tasks[0].step_id) == "running"
+    assert workers[0].expect("accepted").status == pb.STEP_STATUS_FAILED
+    assert _step_status(db, grouped.schema, tasks[0].step_id) == "failed"
+    assert group_sizes(grouped, "fail_tasks") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+    for worker in workers:
+        worker.close()
+        assert worker.next() == grpc.StatusCode.OK
+
+
+def test_the_end_of_a_stream_fails_its_attempts_at_once_and_one_locked_elsewhere_once_free(server, stub, db, rpc) -> None:
+    worker = TaskStream(stub)
+    worker.subscribe([rpc], max_in_flight=GROUP)
+    scheduled_steps(stub, rpc, GROUP, retries=1)
+    tasks = [worker.expect("task") for _ in range(GROUP)]
+    with psycopg.connect(db.info.dsn) as holder:
+        _lock(holder, server.schema, "steps", "step_id", tasks[0].step_id)
+        worker.close()
+        # The attempts nobody else holds are failed (to their next attempt) while the lock is held...
+        wait_in_database(db, waits_on(holder))
+        assert [_step_status(db, server.schema, task.step_id) for task in tasks[1:]] == ["scheduled"] * (GROUP - 1)
+        assert _step_status(db, server.schema, tasks[0].step_id) == "running"
+    # ...and the locked one too, once the lock is free: the stream ends after it.
+    assert worker.next() == grpc.StatusCode.OK
+    assert _step_status(db, server.schema, tasks[0].step_id) == "scheduled"

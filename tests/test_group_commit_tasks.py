@@ -88,3 +88,31 @@ def test_the_end_of_a_stream_fails_its_attempts_at_once_and_one_locked_elsewhere
     # ...and the locked one too, once the lock is free: the stream ends after it.
     assert worker.next() == grpc.StatusCode.OK
     assert _step_status(db, server.schema, tasks[0].step_id) == "scheduled"
+
+
+def _steps_of_a_new_run(stub: Stub, count: int = GROUP) -> tuple[str, list[str]]:
+    """A new run with `count` steps without a function of their own (pending): the run's id, the steps' names."""
+    run_id = stub.CreateRun(pb.CreateRunRequest(workflow="wf", input_json="{}")).run.run_id
+    names = [f"s{index}" for index in range(count)]
+    for name in names:
+        stub.InsertStepState(pb.InsertStepStateRequest(run_id=run_id, step_name=name, rpc_name="", data_json="{}"))
+    return run_id, names
+
+
+def test_claims_of_a_group_commit_at_once_around_a_step_another_transaction_locked(servers, db) -> None:
+    grouped, stub, plain = servers
+    run_id, names = _steps_of_a_new_run(plain)
+    step_ids = [plain.GetStepState(pb.GetStepStateRequest(run_id=run_id, step_name=name)).step.step_id for name in names]
+    with psycopg.connect(db.info.dsn) as holder:
+        _lock(holder, grouped.schema, "steps", "step_id", step_ids[0])
+        futures = [stub.ClaimStep.future(pb.ClaimStepRequest(run_id=run_id, step_name=name, rpc_name="r")) for name in names]
+        # The rest of the group is claimed and committed while the lock is still held...
+        assert [future.result(timeout=60).claimed for future in futures[1:]] == [True] * (GROUP - 1)
+        assert [_step_status(db, grouped.schema, step_id) for step_id in step_ids[1:]] == ["running"] * (GROUP - 1)
+        # ...and the locked step's claim waits for the lock alone.
+        wait_in_database(db, waits_on(holder))
+        assert not futures[0].done()
+    assert futures[0].result(timeout=60).claimed
+    # Each claimed once: a second claim finds them running.
+    assert [plain.ClaimStep(pb.ClaimStepRequest(run_id=run_id, step_name=name, rpc_name="r")).claimed for name in names] == [False] * GROUP
+    assert group_sizes(grouped, "claim_step") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .options import StepOptions
-from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, open_run_statuses, step_sources
+from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, next_attempt_sources, open_run_statuses, step_sources
 
 # The run statuses that still take writes (the same for every input).
 OPEN_RUN_STATUSES = open_run_statuses()
@@ -23,6 +23,9 @@ WORKER_DUE_STATUSES = step_sources(held_by_worker(), Via.CLAIM)
 # The statuses whose own columns (time stamp, result, error) a step move fills.
 STAMPED_STATUSES = {f"{status.value}_status": status.value for status in (
     StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED)}
+
+# Where a claimed step goes (running: its caller runs it).
+_CLAIMED = StepStatus.RUNNING
 
 # What an input without a payload counts for in a group's byte bound (its ids and flags).
 BASE_BYTES = 64
@@ -260,4 +263,40 @@ class CreateRetryAttemptInput:
             "lease_key": [item.lease_key for item in inputs],
             "open_run_statuses": OPEN_RUN_STATUSES,
             "running_status": StepStatus.RUNNING.value,
+        }
+
+
+@dataclass(frozen=True)
+class ClaimStepInput:
+    """claim_step: a step, by run and name, claimed for its caller to run (running, or its next attempt)."""
+
+    run_id: uuid.UUID
+    step_name: str
+    rpc_name: str
+    refuse_worker_tasks: bool = False
+    fencing_token: int | None = None
+    lease_key: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return (self.run_id, self.step_name)
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.step_name) + len(self.rpc_name)
+
+    @staticmethod
+    def params(inputs: Sequence[ClaimStepInput]) -> dict[str, Any]:
+        return {
+            "run_id": [item.run_id for item in inputs],
+            "step_name": [item.step_name for item in inputs],
+            "rpc_name": [item.rpc_name for item in inputs],
+            "refuse_worker_tasks": [item.refuse_worker_tasks for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "to_status": _CLAIMED.value,
+            "from_statuses": step_sources(_CLAIMED, Via.CLAIM_STEP),
+            "next_attempt_from": next_attempt_sources(_CLAIMED, Via.CLAIM_STEP),
+            "open_run_statuses": OPEN_RUN_STATUSES,
+            "worker_due_statuses": WORKER_DUE_STATUSES,
         }

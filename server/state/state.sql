@@ -371,36 +371,50 @@ FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id;
 -- Engine state: what a workflow engine such as Pikku keeps beside runs and steps.
 
 -- claim_step --
--- Claim a step, named by run and step name, for the caller to run, in this one statement (the
--- step locked for update and its run for share, as step_for_write does), so of two callers racing
--- for a step exactly one gets it. rpc_name must be the step's (else wrong_rpc); a step without
--- one ('') has no function to name, so any rpc_name claims it (as Pikku's claim does). A step in one of
+-- Claim steps, named by run and step name, for their callers to run, set-based (one or many:
+-- db/coalescer.py): one row per input with its ordinal; a group holds each step once. Each step is
+-- locked for update and its run for share (as step_for_write does), so of two callers racing for a
+-- step exactly one gets it. rpc_name must be the step's (else wrong_rpc); a step without one ('')
+-- has no function to name, so any rpc_name claims it (as Pikku's claim does). A step in one of
 -- from_statuses moves to to_status (running), stamped and taken from any worker; from one of
 -- next_attempt_from (failed) it starts its next attempt there, as create_retry_attempt does. A
 -- step in any other status is not claimed: `same`, returned as it is, nothing written (also when
 -- its run is finished: a duplicate message after the end is answered, not refused).
 -- With refuse_worker_tasks, a claimable step that is a worker task (function worker_task:
 -- due for a connected worker of its rpc name) is not claimed: worker_task.
-WITH current_step AS (
-    SELECT s AS step, s.step_id, s.status, s.rpc_name, r.status AS run_status,
-           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
+-- A step (or its run) another transaction has locked is skipped (no row for its input): it runs
+-- alone, in this statement without SKIP LOCKED, waiting for the lock.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[], %(rpc_name)s::text[], %(refuse_worker_tasks)s::boolean[],
+                %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(run_id, step_name, rpc_name, refuse_worker_tasks, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, s.step_name, s.status, s.rpc_name, r.status AS run_status
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
-    WHERE s.run_id = %(run_id)s::uuid AND s.step_name = %(step_name)s::text
-    FOR NO KEY UPDATE OF s FOR SHARE OF r
+    WHERE (s.run_id, s.step_name) IN (SELECT run_id, step_name FROM inputs)
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.rpc_name AS claimed_rpc_name, i.refuse_worker_tasks, i.fencing_token,
+           l.step, l.step_id, l.status, l.rpc_name, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.run_id = i.run_id AND l.step_name = i.step_name
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.run_id = i.run_id AND x.step_name = i.step_name)
 ), decided AS (
     SELECT c.*, f.current_token,
            CASE WHEN c.step_id IS NULL THEN 'missing'
                 WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN c.rpc_name <> '' AND c.rpc_name <> %(rpc_name)s::text THEN 'wrong_rpc'
+                WHEN c.rpc_name <> '' AND c.rpc_name <> c.claimed_rpc_name THEN 'wrong_rpc'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'same'
-                WHEN %(refuse_worker_tasks)s::boolean
+                WHEN c.refuse_worker_tasks
                      AND {schema}.worker_task(c.status, c.rpc_name, (c.step).task_stream_id, %(worker_due_statuses)s::text[])
                      THEN 'worker_task'
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome,
            COALESCE(c.status = ANY(%(next_attempt_from)s::text[]), false) AS next_attempt
-    FROM (SELECT) AS one LEFT JOIN current_step c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+    FROM found c
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -416,7 +430,7 @@ WITH current_step AS (
         branch_key = CASE WHEN d.next_attempt THEN NULL ELSE s.branch_key END,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         task_timeout_time = NULL, start_timeout_time = NULL,
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step, d.next_attempt
@@ -432,9 +446,9 @@ WITH current_step AS (
     FROM changed ch
     WHERE ch.next_attempt
 )
-SELECT d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_name, d.run_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_name, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
 
 -- set_step_child_run --
 -- Record child_run_id as the run the step's current attempt started. The child must exist

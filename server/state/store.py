@@ -21,6 +21,7 @@ from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
 from .set_inputs import (
+    ClaimStepInput,
     CreateRetryAttemptInput,
     CreateRunInput,
     GetRunInput,
@@ -35,7 +36,6 @@ from .transitions import (
     StepStatus,
     Via,
     held_by_worker,
-    next_attempt_sources,
     open_run_statuses,
     run_clears_error,
     run_sources,
@@ -111,6 +111,7 @@ class StateStore:
         self._set_step_status = self._sql.grouped(
             "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
         )
+        self._claim_step = self._sql.grouped("claim_step", params=ClaimStepInput.params, key=lambda item: item.key, size=lambda item: item.size)
 
     async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
         """One row, or NotFound(missing) when the statement returns none."""
@@ -298,20 +299,17 @@ class StateStore:
         """ClaimStep: the row's outcome is `changed` when this call claimed the step, `same` when not.
         Without `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
         target = StepStatus.RUNNING
-        params = {
-            "run_id": run_id,
-            "step_name": step_name,
-            "rpc_name": rpc_name,
-            "to_status": target.value,
-            "from_statuses": step_sources(target, Via.CLAIM_STEP),
-            "next_attempt_from": next_attempt_sources(target, Via.CLAIM_STEP),
-            "open_run_statuses": open_run_statuses(),
-            **_worker_task_params(refuse=not takes_worker_tasks),
-            **_fence_params(fence),
-        }
+        item = ClaimStepInput(
+            run_id=run_id,
+            step_name=step_name,
+            rpc_name=rpc_name,
+            refuse_worker_tasks=not takes_worker_tasks,
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.CLAIM_STEP, run_id, target.value, Via.CLAIM_STEP, step_name=step_name, rpc_name=rpc_name,
                       fence_token=fence.token if fence else None)
-        return await self._write("claim_step", params, write)
+        return self._written(await self._claim_step.run(item), write)
 
     async def set_step_child_run(self, step_id: uuid.UUID, child_run_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
         params = {"step_id": step_id, "child_run_id": child_run_id, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}

@@ -116,3 +116,50 @@ def test_claims_of_a_group_commit_at_once_around_a_step_another_transaction_lock
     # Each claimed once: a second claim finds them running.
     assert [plain.ClaimStep(pb.ClaimStepRequest(run_id=run_id, step_name=name, rpc_name="r")).claimed for name in names] == [False] * GROUP
     assert group_sizes(grouped, "claim_step") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+
+
+def _new_runs(stub: Stub, count: int = GROUP) -> list[str]:
+    return [stub.CreateRun(pb.CreateRunRequest(workflow="wf", input_json="{}")).run.run_id for _ in range(count)]
+
+
+def _state(db: psycopg.Connection, schema: str, run_id: str) -> object:
+    return db.execute(sql.SQL("SELECT state FROM {} WHERE run_id = %s").format(sql.Identifier(schema, "runs")), (run_id,)).fetchone()[0]
+
+
+def test_state_writes_of_a_group_commit_at_once_around_a_run_another_transaction_locked(servers, db) -> None:
+    grouped, stub, plain = servers
+    run_ids = _new_runs(plain)
+    with psycopg.connect(db.info.dsn) as holder:
+        _lock(holder, grouped.schema, "runs", "run_id", run_ids[0])
+        futures = [stub.UpdateRunState.future(pb.UpdateRunStateRequest(run_id=run_id, name="n", value_json="1")) for run_id in run_ids]
+        # The rest of the group is written and committed while the lock is still held...
+        for future in futures[1:]:
+            future.result(timeout=60)
+        assert [_state(db, grouped.schema, run_id) for run_id in run_ids[1:]] == [{"n": 1}] * (GROUP - 1)
+        # ...and the locked run's write waits for the lock alone.
+        wait_in_database(db, waits_on(holder))
+        assert not futures[0].done()
+    futures[0].result(timeout=60)
+    assert _state(db, grouped.schema, run_ids[0]) == {"n": 1}
+    assert group_sizes(grouped, "update_run_state") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+    # Reads of the runs' state together share one statement too, each answered its own run's.
+    futures = [stub.GetRunState.future(pb.GetRunStateRequest(run_id=run_id)) for run_id in run_ids]
+    assert [future.result(timeout=60).state_json for future in futures] == ['{"n": 1}'] * GROUP
+    assert group_sizes(grouped, "get_run_state") == {"statements": 1, "operations": GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}
+
+
+@pytest.mark.parametrize("link", ["set_step_branch", "set_step_child_run"])
+def test_step_links_of_a_group_share_one_statement(servers, link: str) -> None:
+    grouped, stub, plain = servers
+    run_id, names = _steps_of_a_new_run(plain)
+    step_ids = [plain.GetStepState(pb.GetStepStateRequest(run_id=run_id, step_name=name)).step.step_id for name in names]
+    if link == "set_step_branch":
+        calls = [stub.SetStepBranch.future(pb.SetStepBranchRequest(step_id=step_id, branch_key=f"b-{step_id}")) for step_id in step_ids]
+        linked = [future.result(timeout=60).step.branch_key for future in calls]
+        assert linked == [f"b-{step_id}" for step_id in step_ids]
+    else:
+        children = _new_runs(plain)
+        requests = [pb.SetStepChildRunRequest(step_id=step_id, child_run_id=child) for step_id, child in zip(step_ids, children, strict=True)]
+        linked = [future.result(timeout=60).step.child_run_id for future in [stub.SetStepChildRun.future(request) for request in requests]]
+        assert linked == children
+    assert group_sizes(grouped, link) == {"statements": 1, "operations": GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}

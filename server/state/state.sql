@@ -202,8 +202,11 @@ FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[]) WITH ORDINALITY AS i(run_
 LEFT JOIN {schema}.steps s ON s.run_id = i.run_id AND s.step_name = i.step_name;
 
 -- get_step_by_id --
--- One step by id.
-SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
+-- Steps by id, set-based (one or many: db/coalescer.py): one row per input with its ordinal, the
+-- step's columns NULL when no step has the id.
+SELECT i.ordinal, s.*
+FROM unnest(%(step_id)s::uuid[]) WITH ORDINALITY AS i(step_id, ordinal)
+LEFT JOIN {schema}.steps s ON s.step_id = i.step_id;
 
 -- set_step_status --
 -- Move steps to to_status if the current status is one of from_statuses and the run still
@@ -451,93 +454,141 @@ SELECT d.ordinal, d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_n
 FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
 
 -- set_step_child_run --
--- Record child_run_id as the run the step's current attempt started. The child must exist
--- (missing_child); the same child again is `same`; another one for the same attempt is
+-- Record child_run_id as the run the step's current attempt started, set-based (one or many:
+-- db/coalescer.py): one row per input with its ordinal; a group holds each step once. The child must
+-- exist (missing_child); the same child again is `same`; another one for the same attempt is
 -- different_payload (create_retry_attempt clears it for the next). Any status of the step, while
--- its run takes writes. step_for_write locks and fences as for set_step_status.
-WITH decided AS (
-    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.attempt_count AS prior_attempt,
-           c.child_run_id::text AS prior_link,
-           COALESCE(w.refusal,
-                    CASE WHEN NOT EXISTS (SELECT FROM {schema}.runs r WHERE r.run_id = %(child_run_id)s::uuid) THEN 'missing_child'
-                         WHEN c.child_run_id = %(child_run_id)s::uuid THEN 'same'
-                         WHEN c.child_run_id IS NOT NULL THEN 'different_payload'
-                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+-- its run takes writes. Locks and fences as set_step_status does: a step (or its run) another
+-- transaction has locked is skipped (no row for its input) and runs alone, waiting.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(child_run_id)s::uuid[], %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(step_id, link, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, r.status AS run_status
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.link, i.fencing_token, l.step, l.step_id, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
+), decided AS (
+    SELECT f.ordinal, f.link, f.fencing_token, f.step, f.step_id, f.run_status, f.lease_key, fc.current_token,
+           (f.step).attempt_count AS prior_attempt, (f.step).child_run_id::text AS prior_link,
+           COALESCE(CASE WHEN f.step_id IS NULL THEN 'missing' ELSE fc.refusal END,
+                    CASE WHEN NOT EXISTS (SELECT FROM {schema}.runs r WHERE r.run_id = f.link) THEN 'missing_child'
+                         WHEN (f.step).child_run_id = f.link THEN 'same'
+                         WHEN (f.step).child_run_id IS NOT NULL THEN 'different_payload'
+                         WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          ELSE 'changed' END) AS outcome
-    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
-    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
-    SET child_run_id = %(child_run_id)s::uuid, update_time = now(),
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    SET child_run_id = d.link, update_time = now(),
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
 )
-SELECT d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
 
 -- set_step_branch --
--- Record branch_key as the branch the step's current attempt took: as set_step_child_run, the
--- same key again is `same`, another one for the same attempt different_payload.
-WITH decided AS (
-    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.attempt_count AS prior_attempt,
-           c.branch_key AS prior_link,
-           COALESCE(w.refusal,
-                    CASE WHEN c.branch_key = %(branch_key)s::text THEN 'same'
-                         WHEN c.branch_key IS NOT NULL THEN 'different_payload'
-                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+-- Record branch_key as the branch the step's current attempt took, set-based as set_step_child_run:
+-- the same key again is `same`, another one for the same attempt different_payload.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(branch_key)s::text[], %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(step_id, link, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, r.status AS run_status
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.link, i.fencing_token, l.step, l.step_id, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
+), decided AS (
+    SELECT f.ordinal, f.link, f.fencing_token, f.step, f.step_id, f.run_status, f.lease_key, fc.current_token,
+           (f.step).attempt_count AS prior_attempt, (f.step).branch_key::text AS prior_link,
+           COALESCE(CASE WHEN f.step_id IS NULL THEN 'missing' ELSE fc.refusal END,
+                    CASE WHEN (f.step).branch_key = f.link THEN 'same'
+                         WHEN (f.step).branch_key IS NOT NULL THEN 'different_payload'
+                         WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          ELSE 'changed' END) AS outcome
-    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
-    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
-    SET branch_key = %(branch_key)s::text, update_time = now(),
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    SET branch_key = d.link, update_time = now(),
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
 )
-SELECT d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
 
 -- update_run_state --
--- Set one variable of a run's state: `state = coalesce(state, jsonb_build_object()) || jsonb_build_object(name,
--- value)`, on the run's row locked for update, so concurrent writers of different names each
--- add to what the one before wrote (a name is one key: dots and quotes are part of it). Refused
--- for a finished run (finished_run) and when the new state's JSON text would pass max_bytes
--- (too_large, with state_bytes).
-WITH current_run AS (
-    SELECT r.run_id, r.status, r.state, COALESCE(%(lease_key)s::text, 'run:' || r.run_id::text) AS lease_key
+-- Set one variable of a run's state per input, set-based (one or many: db/coalescer.py): one row per
+-- input with its ordinal; a group holds each run once. `state = coalesce(state, jsonb_build_object())
+-- || jsonb_build_object(name, value)`, on the run's row locked for update, so concurrent writers of
+-- different names each add to what the one before wrote (a name is one key: dots and quotes are
+-- part of it). Refused for a finished run (finished_run) and when the new state's JSON text would
+-- pass max_bytes (too_large, with state_bytes). A run another transaction has locked is skipped (no
+-- row for its input): it runs alone, in this statement without SKIP LOCKED, waiting for the lock.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(run_id)s::uuid[], %(name)s::text[], %(value)s::text[], %(max_bytes)s::integer[], %(fencing_token)s::bigint[],
+                %(lease_key)s::text[])
+         WITH ORDINALITY AS i(run_id, name, value, max_bytes, fencing_token, lease_key, ordinal)
+), current_run AS (
+    SELECT r.run_id, r.status, r.state
     FROM {schema}.runs r
-    WHERE r.run_id = %(run_id)s::uuid
-    FOR NO KEY UPDATE
+    WHERE r.run_id = ANY(%(run_id)s::uuid[])
+    ORDER BY r.run_id
+    FOR NO KEY UPDATE SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.name, i.value::jsonb AS new_value, i.max_bytes, i.fencing_token, c.run_id, c.status, c.state,
+           CASE WHEN c.run_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || c.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN current_run c ON c.run_id = i.run_id
+    WHERE c.run_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.runs x WHERE x.run_id = i.run_id)
 ), decided AS (
-    SELECT c.run_id, c.status, c.lease_key, f.current_token, size.state_bytes,
+    SELECT c.*, f.current_token, size.state_bytes,
            CASE WHEN c.run_id IS NULL THEN 'missing'
                 WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                WHEN size.state_bytes > %(max_bytes)s::integer THEN 'too_large'
+                WHEN size.state_bytes > c.max_bytes THEN 'too_large'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_run c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+    FROM found c
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
     LEFT JOIN LATERAL (
-        SELECT octet_length((COALESCE(c.state, jsonb_build_object()) || jsonb_build_object(%(name)s::text, %(value)s::jsonb))::text) AS state_bytes
+        SELECT octet_length((COALESCE(c.state, jsonb_build_object()) || jsonb_build_object(c.name, c.new_value))::text) AS state_bytes
     ) AS size ON true
 ), changed AS (
     UPDATE {schema}.runs r
-    SET state = COALESCE(r.state, jsonb_build_object()) || jsonb_build_object(%(name)s::text, %(value)s::jsonb),
+    SET state = COALESCE(r.state, jsonb_build_object()) || jsonb_build_object(d.name, d.new_value),
         update_time = now(),
-        fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
+        fencing_token = GREATEST(r.fencing_token, d.fencing_token)
     FROM decided d
     WHERE r.run_id = d.run_id AND d.outcome = 'changed'
     RETURNING r.run_id
 )
-SELECT d.outcome, d.status AS run_status, d.lease_key, d.current_token, d.state_bytes, d.run_id
-FROM decided d LEFT JOIN changed ch ON true;
+SELECT d.ordinal, d.outcome, d.status AS run_status, d.lease_key, d.current_token, d.state_bytes, d.run_id
+FROM decided d LEFT JOIN changed ch ON ch.run_id = d.run_id;
 
 -- get_run_state --
--- A run's state variables; an empty object when none was set.
-SELECT COALESCE(state, jsonb_build_object()) AS state FROM {schema}.runs WHERE run_id = %(run_id)s::uuid;
+-- Runs' state variables by id, set-based (one or many: db/coalescer.py): one row per input with its
+-- ordinal; an empty object when none was set, run_id NULL when no run has the id.
+SELECT i.ordinal, r.run_id, COALESCE(r.state, jsonb_build_object()) AS state
+FROM unnest(%(run_id)s::uuid[]) WITH ORDINALITY AS i(run_id, ordinal)
+LEFT JOIN {schema}.runs r ON r.run_id = i.run_id;

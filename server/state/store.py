@@ -11,23 +11,30 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import errors
+from ..db.coalescer import GroupedStatement
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
 from .set_inputs import (
+    AnyInput,
     ClaimStepInput,
     CreateRetryAttemptInput,
     CreateRunInput,
     GetRunInput,
+    GetRunStateInput,
+    GetStepByIdInput,
     GetStepInput,
     InsertStepInput,
+    SetStepBranchInput,
+    SetStepChildRunInput,
     SetStepStatusInput,
+    UpdateRunStateInput,
     UpdateRunStatusInput,
 )
 from .transitions import (
@@ -35,8 +42,6 @@ from .transitions import (
     RunStatus,
     StepStatus,
     Via,
-    held_by_worker,
-    open_run_statuses,
     run_clears_error,
     run_sources,
     step_sources,
@@ -83,10 +88,6 @@ class RunEngineFields:
     planned_steps_json: str | None = None  # a JSON array of {"step_name", "display_name"}; None: none
 
 
-def _fence_params(fence: Fence | None) -> dict[str, Any]:
-    return {"fencing_token": fence.token if fence else None, "lease_key": fence.key if fence else None}
-
-
 class StateStore:
     """Runs and steps: every read and write of workflow state, one named statement of state.sql each."""
 
@@ -94,35 +95,23 @@ class StateStore:
         self._sql = database.statements(__package__, "state.sql")
         self._on_runs_changed = on_runs_changed
         # The set-based statements: concurrent calls share one statement and one commit (db/coalescer.py).
-        self._get_run = self._sql.grouped("get_run", params=GetRunInput.params, key=lambda item: item.key, size=lambda item: item.size)
-        self._create_run = self._sql.grouped(
-            "create_run", params=CreateRunInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._update_run_status = self._sql.grouped(
-            "update_run_status", params=UpdateRunStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._insert_step = self._sql.grouped(
-            "insert_step", params=InsertStepInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._get_step = self._sql.grouped("get_step", params=GetStepInput.params, key=lambda item: item.key, size=lambda item: item.size)
-        self._create_retry_attempt = self._sql.grouped(
-            "create_retry_attempt", params=CreateRetryAttemptInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._set_step_status = self._sql.grouped(
-            "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._claim_step = self._sql.grouped("claim_step", params=ClaimStepInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._get_run = self._grouped("get_run", GetRunInput.params)
+        self._create_run = self._grouped("create_run", CreateRunInput.params)
+        self._update_run_status = self._grouped("update_run_status", UpdateRunStatusInput.params)
+        self._insert_step = self._grouped("insert_step", InsertStepInput.params)
+        self._get_step = self._grouped("get_step", GetStepInput.params)
+        self._get_step_by_id = self._grouped("get_step_by_id", GetStepByIdInput.params)
+        self._create_retry_attempt = self._grouped("create_retry_attempt", CreateRetryAttemptInput.params)
+        self._set_step_status = self._grouped("set_step_status", SetStepStatusInput.params)
+        self._claim_step = self._grouped("claim_step", ClaimStepInput.params)
+        self._set_step_child_run = self._grouped("set_step_child_run", SetStepChildRunInput.params)
+        self._set_step_branch = self._grouped("set_step_branch", SetStepBranchInput.params)
+        self._update_run_state = self._grouped("update_run_state", UpdateRunStateInput.params)
+        self._get_run_state = self._grouped("get_run_state", GetRunStateInput.params)
 
-    async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
-        """One row, or NotFound(missing) when the statement returns none."""
-        row = await self._sql.fetch_one(query, params)
-        if row is None:
-            raise errors.NotFound(missing)
-        return row
-
-    async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
-        """Run a state-changing statement; its row when changed or same, else its refusal."""
-        return self._written(await self._sql.fetch_one(query, params), write)
+    def _grouped(self, name: str, params: Callable[[Sequence[AnyInput]], dict[str, Any]]) -> GroupedStatement[AnyInput]:
+        """The named set-based statement of state.sql, grouped: its inputs make its parameters and say their key and size."""
+        return self._sql.grouped(name, params=params, key=lambda item: item.key, size=lambda item: item.size)
 
     def _written(self, row: Row | None, write: Write) -> Row:
         """A state-changing statement's row when changed or same, else its refusal."""
@@ -218,7 +207,10 @@ class StateStore:
         return row
 
     async def get_step_by_id(self, step_id: uuid.UUID) -> Row:
-        return await self._found("get_step_by_id", {"step_id": step_id}, f"step {step_id} not found")
+        row = await self._get_step_by_id.run(GetStepByIdInput(step_id))
+        if row is None or row["step_id"] is None:
+            raise errors.NotFound(f"step {step_id} not found")
+        return row
 
     async def set_step_status(
         self,
@@ -312,41 +304,33 @@ class StateStore:
         return self._written(await self._claim_step.run(item), write)
 
     async def set_step_child_run(self, step_id: uuid.UUID, child_run_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
-        params = {"step_id": step_id, "child_run_id": child_run_id, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}
+        item = SetStepChildRunInput(step_id, child_run_id, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None)
         write = Write(Op.LINK_STEP, step_id, "child run", child_run_id=child_run_id, fence_token=fence.token if fence else None)
-        return await self._write("set_step_child_run", params, write)
+        return self._written(await self._set_step_child_run.run(item), write)
 
     async def set_step_branch(self, step_id: uuid.UUID, branch_key: str, *, fence: Fence | None = None) -> Row:
-        params = {"step_id": step_id, "branch_key": branch_key, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}
+        item = SetStepBranchInput(step_id, branch_key, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None)
         write = Write(Op.LINK_STEP, step_id, "branch", fence_token=fence.token if fence else None)
-        return await self._write("set_step_branch", params, write)
+        return self._written(await self._set_step_branch.run(item), write)
 
     async def update_run_state(
         self, run_id: uuid.UUID, name: str, value_json: str, *, max_bytes: int, fence: Fence | None = None
     ) -> None:
         """Set one state variable of an open run; TooLarge when the state would pass max_bytes."""
-        params = {
-            "run_id": run_id,
-            "name": name,
-            "value": value_json,
-            "max_bytes": max_bytes,
-            "open_run_statuses": open_run_statuses(),
-            **_fence_params(fence),
-        }
+        item = UpdateRunStateInput(
+            run_id, name, value_json, max_bytes, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None
+        )
         write = Write(Op.UPDATE_RUN_STATE, run_id, max_bytes=max_bytes, fence_token=fence.token if fence else None)
-        # Not through _write: no event follows a state write, so no reader needs waking.
-        checked(await self._sql.fetch_one("update_run_state", params), write)
+        # Not through _written: no event follows a state write, so no reader needs waking.
+        checked(await self._update_run_state.run(item), write)
 
     async def get_run_state(self, run_id: uuid.UUID) -> str:
         """The run's state variables as JSON text ("{}" when none)."""
-        row = await self._found("get_run_state", {"run_id": run_id}, f"run {run_id} not found")
+        row = await self._get_run_state.run(GetRunStateInput(run_id))
+        if row is None or row["run_id"] is None:
+            raise errors.NotFound(f"run {run_id} not found")
         state: str = row["state"]
         return state
-
-
-def _worker_task_params(*, refuse: bool) -> dict[str, Any]:
-    """Whether a step write refuses a worker's task, and the statuses in which a step waits for workers."""
-    return {"refuse_worker_tasks": refuse, "worker_due_statuses": step_sources(held_by_worker(), Via.CLAIM)}
 
 
 __all__ = ["Fence", "FailureRecord", "RunEngineFields", "RunsChanged", "StateStore", "ignore_runs_changed"]

@@ -11,12 +11,14 @@ a plain server on the same schema, so that nothing else is held.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import grpc
 import psycopg
 import pytest
 from psycopg import sql
 from support.flows import scheduled_steps
+from support.lease_stream import LeaseStream
 from support.grouping import GROUP, group_sizes, grouping_server, waits_on
 from support.server_process import ServerProcess
 from support.task_stream import TaskStream
@@ -163,3 +165,32 @@ def test_step_links_of_a_group_share_one_statement(servers, link: str) -> None:
         linked = [future.result(timeout=60).step.child_run_id for future in [stub.SetStepChildRun.future(request) for request in requests]]
         assert linked == children
     assert group_sizes(grouped, link) == {"statements": 1, "operations": GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}
+
+
+def test_fenced_writes_of_a_group_commit_at_once_around_a_lease_row_another_transaction_locked(servers, db) -> None:
+    grouped, stub, plain = servers
+    run_ids = _new_runs(plain)
+    leases = [LeaseStream(plain) for _ in run_ids]
+    tokens = []
+    for lease, run_id in zip(leases, run_ids, strict=True):
+        lease.acquire(f"run:{run_id}", timedelta(minutes=5))
+        tokens.append(lease.expect("granted").fencing_token)
+    with psycopg.connect(db.info.dsn) as holder:
+        _lock(holder, grouped.schema, "leases", "key", f"run:{run_ids[0]}")
+        futures = [
+            stub.UpdateRunState.future(pb.UpdateRunStateRequest(run_id=run_id, name="n", value_json="1", fencing_token=token))
+            for run_id, token in zip(run_ids, tokens, strict=True)
+        ]
+        # The writes fenced by the other keys are written and committed while the lease row is locked...
+        for future in futures[1:]:
+            future.result(timeout=60)
+        assert [_state(db, grouped.schema, run_id) for run_id in run_ids[1:]] == [{"n": 1}] * (GROUP - 1)
+        # ...and the one fenced by the locked key waits for it alone, as a fenced write of its own would.
+        wait_in_database(db, waits_on(holder))
+        assert not futures[0].done()
+        assert _state(db, grouped.schema, run_ids[0]) is None
+    futures[0].result(timeout=60)
+    assert _state(db, grouped.schema, run_ids[0]) == {"n": 1}
+    assert group_sizes(grouped, "update_run_state") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+    for lease in leases:
+        lease.close()

@@ -31,6 +31,10 @@
 -- Fencing: a write given %(fencing_token)s share-locks the lease row of its key (by default the
 -- run's key 'run:<run_id>') and writes only when the token is still the key's latest, so a
 -- holder whose lease was taken over cannot write, and a takeover waits for a write in flight.
+-- In a group (%(alone)s false: db/coalescer.py) no member may wait for another transaction's lock:
+-- fence_check's wait is %(alone)s, so in a group it says `locked` for a lease row another
+-- transaction holds, and the statement returns no row for that input (WHERE outcome <> 'locked'):
+-- it runs alone, where fence_check waits for the lease row as it always did. `locked` is never an answer.
 
 -- create_run --
 -- Insert runs in their start status (status), set-based (one or many: db/coalescer.py): one row per
@@ -113,7 +117,7 @@ WITH inputs AS MATERIALIZED (
                 WHEN c.status <> ALL(c.from_statuses) THEN 'illegal_transition'
                 ELSE 'changed' END AS outcome
     FROM found c
-    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token, %(alone)s::boolean) AS f ON true
 ), changed AS (
     UPDATE {schema}.runs r
     SET status = d.to_status,
@@ -127,7 +131,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.run ELSE d.run END).*
-FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id;
+FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id
+WHERE d.outcome <> 'locked';
 
 -- insert_step --
 -- Insert steps of runs that still take writes, in their start status (status), each with its first
@@ -165,7 +170,7 @@ WITH inputs AS MATERIALIZED (
                 WHEN f.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), inserted AS (
     INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token,
                                 backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start, priority,
@@ -192,7 +197,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, CASE WHEN d.outcome = 'changed' AND ins.step_id IS NULL THEN 'duplicate_name' ELSE d.outcome END AS outcome,
        d.status AS run_status, d.key_of_lease AS lease_key, d.current_token, ins.*
-FROM decided d LEFT JOIN inserted ins ON ins.run_id = d.found_run_id AND ins.step_name = d.step_name;
+FROM decided d LEFT JOIN inserted ins ON ins.run_id = d.found_run_id AND ins.step_name = d.step_name
+WHERE d.outcome <> 'locked';
 
 -- get_step --
 -- Steps by run and name, set-based (one or many: db/coalescer.py): one row per input with its
@@ -270,7 +276,7 @@ WITH inputs AS MATERIALIZED (
                          WHEN f.stream_id IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                          ELSE 'changed' END) AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token, %(alone)s::boolean) AS fc ON true
     LEFT JOIN LATERAL (SELECT (f.step).*) AS c ON true
 ), changed AS (
     UPDATE {schema}.steps s
@@ -312,7 +318,8 @@ WITH inputs AS MATERIALIZED (
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.attempt_count AS prior_attempt, d.run_status, d.lease_key,
        d.current_token, d.worker_id AS holder,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- create_retry_attempt --
 -- Start the next attempt of steps whose status is one of from_statuses (a failed one), in
@@ -345,7 +352,7 @@ WITH inputs AS MATERIALIZED (
                          WHEN f.status <> ALL(f.sources) THEN 'illegal_transition'
                          ELSE 'changed' END) AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = d.to_status,
@@ -369,7 +376,8 @@ WITH inputs AS MATERIALIZED (
     SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time, running_time FROM changed
 )
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
-FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- Engine state: what a workflow engine such as Pikku keeps beside runs and steps.
 
@@ -417,7 +425,7 @@ WITH inputs AS MATERIALIZED (
                 ELSE 'changed' END AS outcome,
            COALESCE(c.status = ANY(%(next_attempt_from)s::text[]), false) AS next_attempt
     FROM found c
-    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token, %(alone)s::boolean) AS f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -451,7 +459,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_name, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- set_step_child_run --
 -- Record child_run_id as the run the step's current attempt started, set-based (one or many:
@@ -485,7 +494,7 @@ WITH inputs AS MATERIALIZED (
                          WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          ELSE 'changed' END) AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET child_run_id = d.link, update_time = now(),
@@ -496,7 +505,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- set_step_branch --
 -- Record branch_key as the branch the step's current attempt took, set-based as set_step_child_run:
@@ -525,7 +535,7 @@ WITH inputs AS MATERIALIZED (
                          WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          ELSE 'changed' END) AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET branch_key = d.link, update_time = now(),
@@ -536,7 +546,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- update_run_state --
 -- Set one variable of a run's state per input, set-based (one or many: db/coalescer.py): one row per
@@ -570,7 +581,7 @@ WITH inputs AS MATERIALIZED (
                 WHEN size.state_bytes > c.max_bytes THEN 'too_large'
                 ELSE 'changed' END AS outcome
     FROM found c
-    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token, %(alone)s::boolean) AS f ON true
     LEFT JOIN LATERAL (
         SELECT octet_length((COALESCE(c.state, jsonb_build_object()) || jsonb_build_object(c.name, c.new_value))::text) AS state_bytes
     ) AS size ON true
@@ -584,7 +595,8 @@ WITH inputs AS MATERIALIZED (
     RETURNING r.run_id
 )
 SELECT d.ordinal, d.outcome, d.status AS run_status, d.lease_key, d.current_token, d.state_bytes, d.run_id
-FROM decided d LEFT JOIN changed ch ON ch.run_id = d.run_id;
+FROM decided d LEFT JOIN changed ch ON ch.run_id = d.run_id
+WHERE d.outcome <> 'locked';
 
 -- get_run_state --
 -- Runs' state variables by id, set-based (one or many: db/coalescer.py): one row per input with its

@@ -12,9 +12,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from ..core import errors
-from ..db.database import Database, Row
+from ..db.database import Database
+from ..state.rows import ClaimedTaskRow, FailTaskRow, FinishedRunRow
 from ..state.outcomes import Op, Outcome, Write, checked, refusal
 from ..state.store import FailureRecord, RunsChanged, ignore_runs_changed
 from .fail_input import FailTaskInput
@@ -58,7 +60,7 @@ class TaskStore:
 
     async def claim(
         self, rpc_names: list[str], limit: int, *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
-    ) -> list[Row]:
+    ) -> list[ClaimedTaskRow]:
         """Move up to `limit` due steps to RUNNING for this stream; return them, oldest due first."""
         rows = await self._sql.fetch_all(
             "claim_tasks",
@@ -74,7 +76,7 @@ class TaskStore:
             },
         )
         claim = Write(Op.MOVE_STEP, target=_CLAIMED.value, via=Via.CLAIM)
-        claimed = [checked(row, claim) for row in rows]
+        claimed = [checked(cast(ClaimedTaskRow, row), claim) for row in rows]
         if claimed:
             self._on_runs_changed({row["run_id"] for row in claimed})
         return claimed
@@ -121,9 +123,10 @@ class TaskStore:
                 )
         return [(row["step_id"], row["attempt_count"], row["run_id"]) for row in rows]
 
-    async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[Row]:
+    async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[FinishedRunRow]:
         """Those of the runs that are finished: run_id, status, error (JSON text or None)."""
-        return await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
+        rows = await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
+        return cast(list[FinishedRunRow], rows)
 
     async def expired(self) -> list[ExpiredTask]:
         """Handed-out attempts whose task lease passed, or that ran past start_to_close (at most
@@ -142,7 +145,7 @@ class TaskStore:
         """A worker's own fail of an attempt its stream holds, retried while its step has retries
         left (if retryable); grouped with the fails of other streams arriving meanwhile."""
         item = self._fail_input(step_id, attempt, error, retryable=retryable, stream_id=stream_id, via=Via.TASK_FAIL)
-        row = await self._fail_tasks.run(item)
+        row = cast(FailTaskRow, await self._fail_tasks.run(item))
         [outcome] = self._outcomes([item], [row], Via.TASK_FAIL)
         return outcome
 
@@ -164,7 +167,7 @@ class TaskStore:
         if via is Via.START_TIMEOUT:
             retryable = False
         items = [self._fail_input(step_id, attempt, error, retryable=retryable, stream_id=stream_id, via=via) for step_id, attempt in attempts]
-        return self._outcomes(items, await self._fail_tasks.run_each(items), via)
+        return self._outcomes(items, cast(list[FailTaskRow], await self._fail_tasks.run_each(items)), via)
 
     @staticmethod
     def _fail_input(
@@ -179,15 +182,15 @@ class TaskStore:
             from_statuses=step_sources(only_target(via), via),
         )
 
-    def _outcomes(self, items: list[FailTaskInput], rows: list[Row | None], via: Via) -> list[FailOutcome]:
+    def _outcomes(self, items: list[FailTaskInput], rows: list[FailTaskRow], via: Via) -> list[FailOutcome]:
         """Each attempt's outcome from its row; the runs of those failed are told changed."""
         outcomes = []
         for item, row in zip(items, rows, strict=True):
             write = Write(Op.MOVE_STEP, item.step_id, _FAILED.value, via, attempt=item.attempt)
-            refused = refusal(row["outcome"] if row else None, write, row or {})
-            new_status = StepStatus(row["new_status"]) if row and refused is None else None
+            refused = refusal(row["outcome"], write, row)
+            new_status = StepStatus(row["new_status"]) if refused is None and row["new_status"] is not None else None
             outcomes.append(FailOutcome(item.step_id, item.attempt, new_status, refused))
-        changed = {row["run_id"] for row in rows if row and row["new_status"] is not None}
+        changed = {row["run_id"] for row in rows if row["new_status"] is not None}
         if changed:
             self._on_runs_changed(changed)
         return outcomes

@@ -11,6 +11,7 @@ a plain server on the same schema, so that nothing else is held.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import grpc
@@ -194,3 +195,22 @@ def test_fenced_writes_of_a_group_commit_at_once_around_a_lease_row_another_tran
     assert group_sizes(grouped, "update_run_state") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
     for lease in leases:
         lease.close()
+
+
+def test_watchers_of_different_runs_reading_at_one_moment_share_one_read(servers) -> None:
+    grouped, stub, plain = servers
+    run_ids = _new_runs(plain)
+    for run_id in run_ids:
+        plain.InsertStepState(pb.InsertStepStateRequest(run_id=run_id, step_name="a", rpc_name="", data_json="{}"))
+        plain.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run_id, status=pb.RUN_STATUS_COMPLETED, output_json="1"))
+
+    def watch(through: Stub, run_id: str) -> list[pb.RunEvent]:
+        return [response.event for response in through.WatchRun(pb.WatchRunRequest(run_id=run_id), timeout=60)]
+
+    with ThreadPoolExecutor(GROUP) as pool:
+        watched = list(pool.map(lambda run_id: watch(stub, run_id), run_ids))
+    # Each watcher got its own run's events, all of them, as a watcher alone gets them...
+    assert watched == [watch(plain, run_id) for run_id in run_ids]
+    assert [{event.run_id for event in events} for events in watched] == [{run_id} for run_id in run_ids]
+    # ...and the reads of the runs shared statements.
+    assert group_sizes(grouped, "run_events_of_run")[f"of {GROUP} or more"] >= 1

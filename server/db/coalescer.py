@@ -26,6 +26,10 @@ What a caller is told, and when:
 - The database unreachable, the pool exhausted, or the connection lost under the statement: every
   member gets that answer, which says what it says for one statement ("nothing was written", or
   "outcome unknown" when the connection died after the statement went out).
+
+One caller's list of inputs (a stream's end failing its attempts, the sweeper) is not a group of
+callers: `run_each` runs the same statement once for the whole list, then each input it skipped
+(a row locked elsewhere) alone, waiting, so none is left out.
 """
 
 from __future__ import annotations

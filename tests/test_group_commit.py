@@ -19,26 +19,19 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
-from support.metrics import group_sizes, metrics_address, scrape
+from support.grouping import GROUP, HOLD_SECONDS, group_sizes, grouping_server, waits_on
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
-GROUP = 3
-# Long enough that the operations a test sends together always meet; a test never waits it out.
-HOLD_SECONDS = "60"
 RUNNING, COMPLETED = pb.RUN_STATUS_RUNNING, pb.RUN_STATUS_COMPLETED
-
-
-def _grouping_server(start_server: Callable[..., ServerProcess], group: int = GROUP) -> ServerProcess:
-    return start_server("--test-group-hold", str(group), "--test-group-hold-seconds", HOLD_SECONDS, "--metrics-listen", "127.0.0.1:0")
 
 
 @pytest.fixture
 def grouping(start_server: Callable[..., ServerProcess]) -> Iterator[tuple[ServerProcess, pb_grpc.WorkflowStateServiceStub]]:
-    server = _grouping_server(start_server)
+    server = grouping_server(start_server)
     with grpc.insecure_channel(server.target) as channel:
         yield server, pb_grpc.WorkflowStateServiceStub(channel)
 
@@ -66,19 +59,9 @@ def _complete(stub: pb_grpc.WorkflowStateServiceStub, run_id: str, output: str =
     return stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=run_id, status=COMPLETED, output_json=output), timeout
 
 
-def _groups(server: ServerProcess, statement: str) -> dict[str, float]:
-    """The statement's group sizes so far: statements run, operations in them, and statements of at least 2 and at least GROUP."""
-    return group_sizes(scrape(metrics_address(server.log_text())), statement, sizes=(2, GROUP))
-
-
 def _status(db: psycopg.Connection, schema: str, run_id: str) -> str:
     query = sql.SQL("SELECT status FROM {} WHERE run_id = %s").format(sql.Identifier(schema, "runs"))
     return db.execute(query, (run_id,)).fetchone()[0]
-
-
-def _waits_on(holder: psycopg.Connection) -> str:
-    """SQL: a statement waits for a lock the holder's transaction holds."""
-    return f"EXISTS (SELECT FROM pg_stat_activity WHERE {holder.info.backend_pid} = ANY(pg_blocking_pids(pid)))"
 
 
 def test_a_group_commits_at_once_around_a_row_another_transaction_locked(grouping, db) -> None:
@@ -91,13 +74,13 @@ def test_a_group_commits_at_once_around_a_row_another_transaction_locked(groupin
         assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * len(free)
         assert [_status(db, server.schema, run_id) for run_id in free] == ["completed"] * len(free)
         # ...and the locked run's operation waits for the lock alone, as a statement of its own would.
-        wait_in_database(db, _waits_on(holder))
+        wait_in_database(db, waits_on(holder))
         assert not futures[0].done()
         assert _status(db, server.schema, locked) == "running"
     assert _outcome(futures[0]) == (grpc.StatusCode.OK, "")
     assert _status(db, server.schema, locked) == "completed"
     # One statement held the whole group; the locked run's operation then ran alone.
-    assert _groups(server, "update_run_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+    assert group_sizes(server, "update_run_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
 
 
 def test_step_moves_of_a_group_commit_at_once_around_a_step_another_transaction_locked(grouping, db) -> None:
@@ -112,7 +95,7 @@ def test_step_moves_of_a_group_commit_at_once_around_a_step_another_transaction_
         holder.execute(sql.SQL("SELECT FROM {} WHERE step_id = %s FOR UPDATE").format(steps), (locked,))
         futures = _together([(stub.SetStepRunning, pb.SetStepRunningRequest(step_id=step_id), None) for step_id in (locked, *free)])
         assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * len(free)
-        wait_in_database(db, _waits_on(holder))
+        wait_in_database(db, waits_on(holder))
         assert not futures[0].done()
     assert _outcome(futures[0]) == (grpc.StatusCode.OK, "")
     # Every step and its attempt row moved, each once.
@@ -120,7 +103,7 @@ def test_step_moves_of_a_group_commit_at_once_around_a_step_another_transaction_
         steps, sql.Identifier(server.schema, "step_attempts")
     )
     assert db.execute(query, (run_id,)).fetchall() == [("running", "running")] * GROUP
-    assert _groups(server, "set_step_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
+    assert group_sizes(server, "set_step_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
 
 
 def _hold_request_id(holder: psycopg.Connection, schema: str, request_id: str) -> None:
@@ -163,7 +146,7 @@ def test_a_members_deadline_inside_a_group_answers_it_alone_and_the_others_commi
     assert _runs_of(db, server.schema, request_id=request_id) == 0
     assert _runs_of(db, server.schema, workflow=f"free-{unique}") == 2
     # The group's statement (cancelled), then one of the two members whose time had not come.
-    assert _groups(server, "create_run") == {"statements": 2, "operations": GROUP + 2, "of 2 or more": 2, f"of {GROUP} or more": 1}
+    assert group_sizes(server, "create_run") == {"statements": 2, "operations": GROUP + 2, "of 2 or more": 2, f"of {GROUP} or more": 1}
 
 
 def test_an_error_caused_by_one_member_reaches_it_alone(grouping, db, unique) -> None:
@@ -185,7 +168,7 @@ def test_an_error_caused_by_one_member_reaches_it_alone(grouping, db, unique) ->
     assert _runs_of(db, server.schema, workflow=f"fine-{unique}") == 2
     assert _runs_of(db, server.schema, workflow=refused) == 0
     # The group's statement failed whole; each member then ran alone.
-    assert _groups(server, "create_run") == {"statements": 4, "operations": 2 * GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}
+    assert group_sizes(server, "create_run") == {"statements": 4, "operations": 2 * GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}
 
 
 def test_a_connection_killed_under_a_group_answers_every_member_outcome_unknown_and_loses_no_acknowledged_write(grouping, db, unique) -> None:
@@ -194,7 +177,7 @@ def test_a_connection_killed_under_a_group_answers_every_member_outcome_unknown_
     with psycopg.connect(db.info.dsn) as holder:
         _hold_request_id(holder, server.schema, request_id)
         futures = _together([_create(stub, f"killed-{unique}", request_id), _create(stub, f"killed-{unique}"), _create(stub, f"killed-{unique}")])
-        wait_in_database(db, _waits_on(holder))
+        wait_in_database(db, waits_on(holder))
         [killed] = db.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", (holder.info.backend_pid,)
         ).fetchall()
@@ -212,7 +195,7 @@ def test_a_connection_killed_under_a_group_answers_every_member_outcome_unknown_
 
 
 def test_two_operations_on_one_row_in_one_turn_give_what_they_give_one_after_the_other(start_server, db) -> None:
-    server = _grouping_server(start_server, group=2)
+    server = grouping_server(start_server, group=2)
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.WorkflowStateServiceStub(channel)
         [run_id, _] = _new_runs(stub, 2)
@@ -223,7 +206,7 @@ def test_two_operations_on_one_row_in_one_turn_give_what_they_give_one_after_the
     assert outcomes[1][0] == grpc.StatusCode.FAILED_PRECONDITION and "is already COMPLETED with a different output" in outcomes[1][1]
     # They met (the server held them until both had come), and no statement held both: a group
     # holds one operation per row. (The second may also have met the first's lock, and run alone.)
-    groups = _groups(server, "update_run_status")
+    groups = group_sizes(server, "update_run_status")
     assert groups["statements"] >= 2 and groups["of 2 or more"] == 0, groups
 
 
@@ -237,7 +220,7 @@ def test_a_group_is_bounded_in_operations_and_bytes(start_server, db, unique, bo
         request = pb.CreateRunRequest(workflow=f"bounded-{unique}", input_json='"' + "x" * 198 + '"')
         assert [_outcome(future) for future in _together([(stub.CreateRun, request, None)] * 4)] == [(grpc.StatusCode.OK, "")] * 4
     assert _runs_of(db, server.schema, workflow=f"bounded-{unique}") == 4
-    assert _groups(server, "create_run") == {"statements": 2, "operations": 4, "of 2 or more": 2, "of 3 or more": 0}
+    assert group_sizes(server, "create_run") == {"statements": 2, "operations": 4, "of 2 or more": 2, "of 3 or more": 0}
 
 
 _ONE_CREATE_RUN = """
@@ -249,10 +232,10 @@ with grpc.insecure_channel(sys.argv[1]) as channel:
 
 
 def test_operations_of_two_client_processes_share_one_statement(start_server, db, unique) -> None:
-    server = _grouping_server(start_server, group=2)
+    server = grouping_server(start_server, group=2)
     workflow = f"two-processes-{unique}"
     clients = [subprocess.Popen([sys.executable, "-c", _ONE_CREATE_RUN, server.target, workflow]) for _ in range(2)]
     assert [client.wait(timeout=180) for client in clients] == [0, 0]
     assert _runs_of(db, server.schema, workflow=workflow) == 2
     # Counted on the server: two operations, one statement.
-    assert _groups(server, "create_run") == {"statements": 1, "operations": 2, "of 2 or more": 1, "of 3 or more": 0}
+    assert group_sizes(server, "create_run") == {"statements": 1, "operations": 2, "of 2 or more": 1, "of 3 or more": 0}

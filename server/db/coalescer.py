@@ -28,6 +28,10 @@ What a caller is told, and when:
 - The database unreachable, the pool exhausted, or the connection lost under the statement: every
   member gets that answer, which says what it says for one statement ("nothing was written", or
   "outcome unknown" when the connection died after the statement went out).
+
+One caller's list of inputs (a stream's end failing its attempts, the sweeper) is not a group of
+callers: `run_each` runs the same statement once for the whole list, then each input it skipped
+(a row locked elsewhere) alone, waiting, so none is left out.
 """
 
 from __future__ import annotations
@@ -167,6 +171,20 @@ class GroupedStatement(Generic[In]):
             if member.task is not None and all(other.future.done() for other in member.companions):
                 member.task.cancel()
             raise
+
+    async def run_each(self, items: Sequence[In]) -> list[Row]:
+        """The rows of one caller's many inputs (a sweep, a stream's end: not callers each waiting on
+        its row), in their order: one statement for all of them, then those whose row another
+        transaction had locked alone, each waiting for its lock as any statement does. Not grouped
+        with other callers' operations."""
+        if not items:
+            return []
+        if self._runner.outage is not None:
+            raise errors.Unavailable(f"the database cannot be reached ({self._runner.outage}); nothing was written")
+        self._observe()(self.name, len(items))
+        rows = await self._runner.run(self._text, {**self._params(items), "alone": False}, many=True)
+        by_ordinal = {row["ordinal"]: row for row in rows}
+        return [by_ordinal.get(ordinal) or await self._alone_row(item) for ordinal, item in enumerate(items, start=1)]
 
     def _leave(self, member: _Member[In]) -> None:
         if member.timer is not None:
@@ -320,15 +338,18 @@ class GroupedStatement(Generic[In]):
             return
         _give_up_at.set(member.give_up_at)
         try:
-            for _ in range(ALONE_TRIES):
-                self._observe()(self.name, 1)
-                rows = await self._runner.run(self._alone_text, {**self._params([member.item]), "alone": True}, many=True)
-                if rows:
-                    member.answer(rows[0])
-                    return
-            member.fail(errors.Aborted("a concurrent change conflicted with this one; nothing was written, retry it"))
+            member.answer(await self._alone_row(member.item))
         except Exception as err:  # noqa: BLE001 - the operation's own answer
             member.fail(err)
+
+    async def _alone_row(self, item: In) -> Row:
+        """`item`'s row from the statement run for it alone, waiting for its row's lock."""
+        for _ in range(ALONE_TRIES):
+            self._observe()(self.name, 1)
+            rows = await self._runner.run(self._alone_text, {**self._params([item]), "alone": True}, many=True)
+            if rows:
+                return rows[0]
+        raise errors.Aborted("a concurrent change conflicted with this one; nothing was written, retry it")
 
 
 __all__ = ["GroupObserver", "GroupSettings", "GroupedStatement", "ignore_group"]

@@ -64,6 +64,26 @@ CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABL
     LEFT JOIN (SELECT fencing_token FROM leases WHERE key = fence_check.lease_key FOR SHARE) AS l ON true
 $$;
 
+CREATE FUNCTION workflows.fence_check(lease_key text, given bigint, wait boolean) RETURNS TABLE(current_token bigint, refusal text)
+    LANGUAGE sql STRICT
+    SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
+    AS $$
+    WITH waiting AS (
+        SELECT fencing_token FROM leases WHERE key = fence_check.lease_key AND fence_check.wait FOR SHARE
+    ), not_waiting AS (
+        SELECT fencing_token FROM leases WHERE key = fence_check.lease_key AND NOT fence_check.wait FOR SHARE SKIP LOCKED
+    ), l AS (
+        SELECT fencing_token FROM waiting UNION ALL SELECT fencing_token FROM not_waiting
+    )
+    SELECT l.fencing_token,
+           CASE WHEN l.fencing_token IS NULL AND NOT fence_check.wait
+                     AND EXISTS (SELECT FROM leases x WHERE x.key = fence_check.lease_key) THEN 'locked'
+                WHEN l.fencing_token IS NULL THEN 'unknown_fence'
+                WHEN l.fencing_token <> fence_check.given THEN 'stale_fence' END
+    FROM (SELECT) AS one
+    LEFT JOIN l ON true
+$$;
+
 CREATE FUNCTION workflows.keep_rate_bucket() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'

@@ -174,46 +174,57 @@ ORDER BY s.start_timeout_time
 LIMIT 100;
 
 -- fail_tasks --
--- Fail the given attempts (step_ids[i] at attempts[i]) with one error, each only if it is the
--- step's current attempt (else wrong_attempt), its run still takes writes (finished_run), its
--- status is one of from_statuses (illegal_transition) and, when stream_id is given, that stream
--- holds it (not_held) and it did not run past its start_to_close (timed_out: the sweeper fails
--- it, with the timeout's error). The attempt's history row becomes failed_status; when retryable and
--- retries remain (attempt_count <= retries), the step moves on to its next attempt in
--- retry_status, due after retry_backoff (the function: retry_delay grown by
+-- Fail attempts (step_id at attempt, each with its own error), set-based (one or many:
+-- db/coalescer.py): one row per input with its ordinal; a group holds each step once. Each is
+-- failed only if it is the step's current attempt (else wrong_attempt), its run still takes writes
+-- (finished_run), its status is one of its from_statuses (illegal_transition) and, when its
+-- stream_id is given, that stream holds it (not_held) and it did not run past its start_to_close
+-- (timed_out: the sweeper fails it, with the timeout's error). The attempt's history row becomes
+-- failed_status; when retryable and retries remain (attempt_count <= retries), the step moves on to
+-- its next attempt in retry_status, due after retry_backoff (the function: retry_delay grown by
 -- backoff_coefficient per failed attempt, capped at max_retry_delay, less up to jitter of it at
 -- random), its schedule_to_start clock started at that due time; else the step is failed_status
 -- with this error. (Also the sweeper's fail of a scheduled attempt nobody claimed in time, with
--- from_statuses of that move and retryable false.)
--- One row per attempt given: its outcome, its context, and new_status and run_id when changed.
+-- from_statuses of that move and retryable false.) from_statuses is one comma-separated list per
+-- input. A step (or its run) another transaction has locked is skipped (no row for its input): it
+-- runs alone, in this statement without SKIP LOCKED, waiting for the lock.
+-- Each row: its outcome, its context, and new_status and run_id when changed.
 -- (`changed` reads `failed_attempt`, so each failed row is written before its step moves on,
 -- and the two events come out in that order.) Each attempt row keeps its own times: the failed
 -- one its failed_time, the next one its scheduled_time; the next attempt starts without the
 -- child run and branch of the one before.
-WITH sent AS (
-    SELECT * FROM unnest(%(step_ids)s::uuid[], %(attempts)s::integer[]) AS i(step_id, attempt)
-), current_step AS (
-    SELECT s.step_id, s.status, s.attempt_count, s.task_stream_id, s.worker_id, s.task_timeout_time, r.status AS run_status,
-           %(retryable)s::boolean AND s.attempt_count <= COALESCE(s.retries, 0) AS retry,
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(attempt)s::integer[], %(error)s::text[], %(retryable)s::boolean[], %(stream_id)s::uuid[],
+                %(from_statuses)s::text[])
+         WITH ORDINALITY AS i(step_id, attempt, error, retryable, stream_id, from_statuses, ordinal)
+), locked AS (
+    SELECT s.step_id, s.status, s.attempt_count, s.task_stream_id, s.worker_id, s.task_timeout_time, s.retries, r.status AS run_status,
            now() + {schema}.retry_backoff(s.retry_delay, s.backoff_coefficient, s.max_retry_delay, s.jitter, s.attempt_count) AS next_due
     FROM {schema}.steps s
     JOIN {schema}.runs r ON r.run_id = s.run_id
-    WHERE s.step_id IN (SELECT step_id FROM sent)
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
     ORDER BY s.step_id
-    FOR NO KEY UPDATE OF s FOR SHARE OF r
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.step_id AS sent_step_id, i.attempt AS sent_attempt, i.error::jsonb AS new_error, i.stream_id AS sent_stream_id,
+           string_to_array(i.from_statuses, ',') AS sources, i.retryable AND l.attempt_count <= COALESCE(l.retries, 0) AS retry,
+           l.*
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
 ), decided AS (
-    SELECT i.step_id AS sent_step_id, i.attempt AS sent_attempt, c.*,
-           CASE WHEN c.step_id IS NULL THEN 'missing'
-                WHEN c.attempt_count <> i.attempt THEN 'wrong_attempt'
-                WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'illegal_transition'
-                WHEN c.task_stream_id IS DISTINCT FROM %(stream_id)s::uuid AND %(stream_id)s::uuid IS NOT NULL THEN 'not_held'
-                WHEN %(stream_id)s::uuid IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
+    SELECT f.*,
+           CASE WHEN f.step_id IS NULL THEN 'missing'
+                WHEN f.attempt_count <> f.sent_attempt THEN 'wrong_attempt'
+                WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+                WHEN f.status <> ALL(f.sources) THEN 'illegal_transition'
+                WHEN f.task_stream_id IS DISTINCT FROM f.sent_stream_id AND f.sent_stream_id IS NOT NULL THEN 'not_held'
+                WHEN f.sent_stream_id IS NOT NULL AND f.task_timeout_time <= now() THEN 'timed_out'
                 ELSE 'changed' END AS outcome
-    FROM sent i LEFT JOIN current_step c ON c.step_id = i.step_id
+    FROM found f
 ), failed_attempt AS (
     UPDATE {schema}.step_attempts a
-    SET status = %(failed_status)s::text, error = %(error)s::jsonb, update_time = now(), failed_time = now()
+    SET status = %(failed_status)s::text, error = d.new_error, update_time = now(), failed_time = now()
     FROM decided d
     WHERE a.step_id = d.step_id AND a.attempt = d.attempt_count AND d.outcome = 'changed'
     RETURNING a.step_id
@@ -221,7 +232,7 @@ WITH sent AS (
     UPDATE {schema}.steps s
     SET status = CASE WHEN d.retry THEN %(retry_status)s::text ELSE %(failed_status)s::text END,
         attempt_count = s.attempt_count + CASE WHEN d.retry THEN 1 ELSE 0 END,
-        error = CASE WHEN d.retry THEN NULL ELSE %(error)s::jsonb END,
+        error = CASE WHEN d.retry THEN NULL ELSE d.new_error END,
         update_time = now(),
         scheduled_time = CASE WHEN d.retry THEN now() ELSE s.scheduled_time END,
         running_time = CASE WHEN d.retry THEN NULL ELSE s.running_time END,
@@ -239,7 +250,7 @@ WITH sent AS (
     SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time, scheduled_time FROM changed
     WHERE retry
 )
-SELECT d.outcome, d.sent_step_id AS step_id, d.sent_attempt, d.status AS prior_status, d.attempt_count AS prior_attempt,
+SELECT d.ordinal, d.outcome, d.sent_step_id AS step_id, d.sent_attempt, d.status AS prior_status, d.attempt_count AS prior_attempt,
        d.run_status, d.worker_id AS holder, ch.status AS new_status, ch.run_id
 FROM decided d LEFT JOIN changed ch ON ch.step_id = d.sent_step_id;
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from ..core import errors
-from ..db.database import Database, Row
+from ..db.database import Database
+from ..state.rows import ClaimedTaskRow, FailTaskRow, FinishedRunRow
 from ..state.outcomes import Op, Outcome, Write, checked, refusal
 from ..state.store import FailureRecord, RunsChanged, ignore_runs_changed
+from .fail_input import FailTaskInput
 from ..state.transitions import StepStatus, Via, held_by_worker, only_target, open_run_statuses, step_sources
 
 _CLAIMED = only_target(Via.CLAIM)
@@ -52,10 +55,12 @@ class TaskStore:
     def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
         self._sql = database.statements(__package__, "dispatch.sql")
         self._on_runs_changed = on_runs_changed
+        # A worker's own fails of many streams share one statement and one commit (db/coalescer.py).
+        self._fail_tasks = self._sql.grouped("fail_tasks", params=FailTaskInput.params, key=lambda item: item.key, size=lambda item: item.size)
 
     async def claim(
         self, rpc_names: list[str], limit: int, *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
-    ) -> list[Row]:
+    ) -> list[ClaimedTaskRow]:
         """Move up to `limit` due steps to RUNNING for this stream; return them, oldest due first."""
         rows = await self._sql.fetch_all(
             "claim_tasks",
@@ -71,7 +76,7 @@ class TaskStore:
             },
         )
         claim = Write(Op.MOVE_STEP, target=_CLAIMED.value, via=Via.CLAIM)
-        claimed = [checked(row, claim) for row in rows]
+        claimed = [checked(cast(ClaimedTaskRow, row), claim) for row in rows]
         if claimed:
             self._on_runs_changed({row["run_id"] for row in claimed})
         return claimed
@@ -118,9 +123,10 @@ class TaskStore:
                 )
         return [(row["step_id"], row["attempt_count"], row["run_id"]) for row in rows]
 
-    async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[Row]:
+    async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[FinishedRunRow]:
         """Those of the runs that are finished: run_id, status, error (JSON text or None)."""
-        return await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
+        rows = await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
+        return cast(list[FinishedRunRow], rows)
 
     async def expired(self) -> list[ExpiredTask]:
         """Handed-out attempts whose task lease passed, or that ran past start_to_close (at most
@@ -135,6 +141,14 @@ class TaskStore:
         rows = await self._sql.fetch_all("start_timeouts", params)
         return [ExpiredTask(row["step_id"], row["attempt_count"], row["schedule_to_start"]) for row in rows]
 
+    async def fail_task(self, step_id: uuid.UUID, attempt: int, error: FailureRecord, *, retryable: bool, stream_id: uuid.UUID) -> FailOutcome:
+        """A worker's own fail of an attempt its stream holds, retried while its step has retries
+        left (if retryable); grouped with the fails of other streams arriving meanwhile."""
+        item = self._fail_input(step_id, attempt, error, retryable=retryable, stream_id=stream_id, via=Via.TASK_FAIL)
+        row = cast(FailTaskRow, await self._fail_tasks.run(item))
+        [outcome] = self._outcomes([item], [row], Via.TASK_FAIL)
+        return outcome
+
     async def fail(
         self,
         attempts: list[tuple[uuid.UUID, int]],
@@ -146,36 +160,36 @@ class TaskStore:
     ) -> list[FailOutcome]:
         """Fail these running attempts, retrying each while its step has retries left (if retryable).
 
-        With `stream_id` (a worker's own fail, or its stream ending), only attempts that stream
-        holds are failed; without it (the sweeper), any holder's. `via` START_TIMEOUT fails
-        scheduled attempts nobody claimed in time instead (never retried)."""
-        if not attempts:
-            return []
+        With `stream_id` (its stream ending), only attempts that stream holds are failed; without it
+        (the sweeper), any holder's. `via` START_TIMEOUT fails scheduled attempts nobody claimed in
+        time instead (never retried). One statement for all of them (an attempt whose step another
+        transaction holds is then failed alone, waiting for it): not grouped, nobody waits on one of them."""
         if via is Via.START_TIMEOUT:
             retryable = False
-        retry_status = only_target(Via.AUTO_RETRY)
-        rows = await self._sql.fetch_all(
-            "fail_tasks",
-            {
-                "step_ids": [step_id for step_id, _ in attempts],
-                "attempts": [attempt for _, attempt in attempts],
-                "error": error.to_json(),
-                "retryable": retryable,
-                "stream_id": stream_id,
-                "from_statuses": step_sources(only_target(via), via),
-                "failed_status": _FAILED.value,
-                "retry_status": retry_status.value,
-                "open_run_statuses": open_run_statuses(),
-            },
+        items = [self._fail_input(step_id, attempt, error, retryable=retryable, stream_id=stream_id, via=via) for step_id, attempt in attempts]
+        return self._outcomes(items, cast(list[FailTaskRow], await self._fail_tasks.run_each(items)), via)
+
+    @staticmethod
+    def _fail_input(
+        step_id: uuid.UUID, attempt: int, error: FailureRecord, *, retryable: bool, stream_id: uuid.UUID | None, via: Via
+    ) -> FailTaskInput:
+        return FailTaskInput(
+            step_id=step_id,
+            attempt=attempt,
+            error_json=error.to_json(),
+            retryable=retryable,
+            stream_id=stream_id,
+            from_statuses=step_sources(only_target(via), via),
         )
-        found = {(row["step_id"], row["sent_attempt"]): row for row in rows}
+
+    def _outcomes(self, items: list[FailTaskInput], rows: list[FailTaskRow], via: Via) -> list[FailOutcome]:
+        """Each attempt's outcome from its row; the runs of those failed are told changed."""
         outcomes = []
-        for step_id, attempt in attempts:
-            row = found.get((step_id, attempt))
-            write = Write(Op.MOVE_STEP, step_id, _FAILED.value, via, attempt=attempt)
-            refused = refusal(row["outcome"] if row else None, write, row or {})
-            new_status = StepStatus(row["new_status"]) if row and refused is None else None
-            outcomes.append(FailOutcome(step_id, attempt, new_status, refused))
+        for item, row in zip(items, rows, strict=True):
+            write = Write(Op.MOVE_STEP, item.step_id, _FAILED.value, via, attempt=item.attempt)
+            refused = refusal(row["outcome"], write, row)
+            new_status = StepStatus(row["new_status"]) if refused is None and row["new_status"] is not None else None
+            outcomes.append(FailOutcome(item.step_id, item.attempt, new_status, refused))
         changed = {row["run_id"] for row in rows if row["new_status"] is not None}
         if changed:
             self._on_runs_changed(changed)

@@ -6,17 +6,34 @@
 SELECT run_id, step_id, status, xact_id::text AS xact_id FROM {schema}.run_events WHERE event_id = %(event_id)s::bigint;
 
 -- run_events_of_run --
--- The next events of one run after the position (xact_id, event_id), in that order, of
--- transactions older than every transaction still running: only then can no event sort before
--- them any more (see the table run_events and its trigger function record_run_event).
-SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt,
-       e.status, e.event_time
-FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
-WHERE e.run_id = %(run_id)s::uuid
-  AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
-  AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY e.xact_id, e.event_id
-LIMIT %(limit)s;
+-- The next events of runs, each after its own position (xact_id, event_id) and up to its own limit,
+-- in that order, of transactions older than every transaction still running: only then can no event
+-- sort before them any more (see the table run_events and its trigger function record_run_event).
+-- Set-based (one or many: db/coalescer.py), so that the readers of many runs reading at one moment
+-- share one read: one row per input with its ordinal, its events as one array per column, in
+-- their order (empty when it has none: '{{}}', its braces doubled as {schema} is formatted in).
+SELECT i.ordinal,
+       COALESCE(array_agg(e.event_id ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS event_id,
+       COALESCE(array_agg(e.xact_id::text ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS xact_id,
+       COALESCE(array_agg(e.run_id ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS run_id,
+       COALESCE(array_agg(e.workflow ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS workflow,
+       COALESCE(array_agg(e.step_id ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS step_id,
+       COALESCE(array_agg(e.step_name ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS step_name,
+       COALESCE(array_agg(e.attempt ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS attempt,
+       COALESCE(array_agg(e.status ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS status,
+       COALESCE(array_agg(e.event_time ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS event_time
+FROM unnest(%(run_id)s::uuid[], %(after_xact)s::text[], %(after_event_id)s::bigint[], %(limit)s::integer[])
+     WITH ORDINALITY AS i(run_id, after_xact, after_event_id, row_limit, ordinal)
+LEFT JOIN LATERAL (
+    SELECT e.event_id, e.xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt, e.status, e.event_time
+    FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
+    WHERE e.run_id = i.run_id
+      AND (e.xact_id, e.event_id) > (i.after_xact::xid8, i.after_event_id)
+      AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
+    ORDER BY e.xact_id, e.event_id
+    LIMIT i.row_limit
+) AS e ON true
+GROUP BY i.ordinal;
 
 -- run_events_all --
 -- The same over every run, or every run of one workflow.

@@ -303,7 +303,7 @@ class TaskSession(StreamSession):
             error = fail.error
             validation.check_failure("fail.error", error.message, error.stack, error.code, max_bytes=self._max_payload)
             failure = convert.failure_from_proto(error)
-            [outcome] = await self._dispatcher.tasks.fail([(step_id, attempt)], failure, retryable=fail.retryable, stream_id=self._stream_id)
+            outcome = await self._dispatcher.tasks.fail_task(step_id, attempt, failure, retryable=fail.retryable, stream_id=self._stream_id)
             if outcome.refusal is not None:
                 raise outcome.refusal
         except errors.WorkflowStateError as err:

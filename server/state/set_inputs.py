@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .options import StepOptions
-from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, open_run_statuses, step_sources
+from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, next_attempt_sources, open_run_statuses, step_sources
 
 # The run statuses that still take writes (the same for every input).
 OPEN_RUN_STATUSES = open_run_statuses()
@@ -23,6 +23,24 @@ WORKER_DUE_STATUSES = step_sources(held_by_worker(), Via.CLAIM)
 # The statuses whose own columns (time stamp, result, error) a step move fills.
 STAMPED_STATUSES = {f"{status.value}_status": status.value for status in (
     StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED)}
+
+
+class SetInput(Protocol):
+    """What every input of a set-based statement says of itself."""
+
+    @property
+    def key(self) -> Hashable:
+        """The row it writes: one operation per row in a group."""
+
+    @property
+    def size(self) -> int:
+        """Its payload's bytes, for a group's byte bound."""
+
+
+AnyInput = TypeVar("AnyInput", bound=SetInput)
+
+# Where a claimed step goes (running: its caller runs it).
+_CLAIMED = StepStatus.RUNNING
 
 # What an input without a payload counts for in a group's byte bound (its ids and flags).
 BASE_BYTES = 64
@@ -261,3 +279,165 @@ class CreateRetryAttemptInput:
             "open_run_statuses": OPEN_RUN_STATUSES,
             "running_status": StepStatus.RUNNING.value,
         }
+
+
+@dataclass(frozen=True)
+class ClaimStepInput:
+    """claim_step: a step, by run and name, claimed for its caller to run (running, or its next attempt)."""
+
+    run_id: uuid.UUID
+    step_name: str
+    rpc_name: str
+    refuse_worker_tasks: bool = False
+    fencing_token: int | None = None
+    lease_key: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return (self.run_id, self.step_name)
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.step_name) + len(self.rpc_name)
+
+    @staticmethod
+    def params(inputs: Sequence[ClaimStepInput]) -> dict[str, Any]:
+        return {
+            "run_id": [item.run_id for item in inputs],
+            "step_name": [item.step_name for item in inputs],
+            "rpc_name": [item.rpc_name for item in inputs],
+            "refuse_worker_tasks": [item.refuse_worker_tasks for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "to_status": _CLAIMED.value,
+            "from_statuses": step_sources(_CLAIMED, Via.CLAIM_STEP),
+            "next_attempt_from": next_attempt_sources(_CLAIMED, Via.CLAIM_STEP),
+            "open_run_statuses": OPEN_RUN_STATUSES,
+            "worker_due_statuses": WORKER_DUE_STATUSES,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class GetStepByIdInput:
+    """get_step_by_id: one step by id. A read: each is its own key."""
+
+    step_id: uuid.UUID
+
+    @property
+    def key(self) -> Hashable:
+        return self
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES
+
+    @staticmethod
+    def params(inputs: Sequence[GetStepByIdInput]) -> dict[str, Any]:
+        return {"step_id": [item.step_id for item in inputs]}
+
+
+@dataclass(frozen=True)
+class SetStepChildRunInput:
+    """set_step_child_run: the run a step's current attempt started."""
+
+    step_id: uuid.UUID
+    child_run_id: uuid.UUID
+    fencing_token: int | None = None
+    lease_key: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return self.step_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES
+
+    @staticmethod
+    def params(inputs: Sequence[SetStepChildRunInput]) -> dict[str, Any]:
+        return {
+            "step_id": [item.step_id for item in inputs],
+            "child_run_id": [item.child_run_id for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "open_run_statuses": OPEN_RUN_STATUSES,
+        }
+
+
+@dataclass(frozen=True)
+class SetStepBranchInput:
+    """set_step_branch: the branch a step's current attempt took."""
+
+    step_id: uuid.UUID
+    branch_key: str
+    fencing_token: int | None = None
+    lease_key: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return self.step_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.branch_key)
+
+    @staticmethod
+    def params(inputs: Sequence[SetStepBranchInput]) -> dict[str, Any]:
+        return {
+            "step_id": [item.step_id for item in inputs],
+            "branch_key": [item.branch_key for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "open_run_statuses": OPEN_RUN_STATUSES,
+        }
+
+
+@dataclass(frozen=True)
+class UpdateRunStateInput:
+    """update_run_state: one state variable of a run, refused when the state would pass max_bytes."""
+
+    run_id: uuid.UUID
+    name: str
+    value_json: str
+    max_bytes: int
+    fencing_token: int | None = None
+    lease_key: str | None = None
+
+    @property
+    def key(self) -> Hashable:
+        return self.run_id
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES + len(self.name) + len(self.value_json)
+
+    @staticmethod
+    def params(inputs: Sequence[UpdateRunStateInput]) -> dict[str, Any]:
+        return {
+            "run_id": [item.run_id for item in inputs],
+            "name": [item.name for item in inputs],
+            "value": [item.value_json for item in inputs],
+            "max_bytes": [item.max_bytes for item in inputs],
+            "fencing_token": [item.fencing_token for item in inputs],
+            "lease_key": [item.lease_key for item in inputs],
+            "open_run_statuses": OPEN_RUN_STATUSES,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class GetRunStateInput:
+    """get_run_state: one run's state variables. A read: each is its own key."""
+
+    run_id: uuid.UUID
+
+    @property
+    def key(self) -> Hashable:
+        return self
+
+    @property
+    def size(self) -> int:
+        return BASE_BYTES
+
+    @staticmethod
+    def params(inputs: Sequence[GetRunStateInput]) -> dict[str, Any]:
+        return {"run_id": [item.run_id for item in inputs]}

@@ -31,6 +31,10 @@
 -- Fencing: a write given %(fencing_token)s share-locks the lease row of its key (by default the
 -- run's key 'run:<run_id>') and writes only when the token is still the key's latest, so a
 -- holder whose lease was taken over cannot write, and a takeover waits for a write in flight.
+-- In a group (%(alone)s false: db/coalescer.py) no member may wait for another transaction's lock:
+-- fence_check's wait is %(alone)s, so in a group it says `locked` for a lease row another
+-- transaction holds, and the statement returns no row for that input (WHERE outcome <> 'locked'):
+-- it runs alone, where fence_check waits for the lease row as it always did. `locked` is never an answer.
 
 -- create_run --
 -- Insert runs in their start status (status), set-based (one or many: db/coalescer.py): one row per
@@ -113,7 +117,7 @@ WITH inputs AS MATERIALIZED (
                 WHEN c.status <> ALL(c.from_statuses) THEN 'illegal_transition'
                 ELSE 'changed' END AS outcome
     FROM found c
-    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token) AS f ON true
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token, %(alone)s::boolean) AS f ON true
 ), changed AS (
     UPDATE {schema}.runs r
     SET status = d.to_status,
@@ -127,7 +131,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.run ELSE d.run END).*
-FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id;
+FROM decided d LEFT JOIN changed ch ON (ch.run).run_id = d.run_id
+WHERE d.outcome <> 'locked';
 
 -- insert_step --
 -- Insert steps of runs that still take writes, in their start status (status), each with its first
@@ -165,7 +170,7 @@ WITH inputs AS MATERIALIZED (
                 WHEN f.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), inserted AS (
     INSERT INTO {schema}.steps (step_id, run_id, step_name, rpc_name, data, status, retries, retry_delay, fencing_token,
                                 backoff_coefficient, max_retry_delay, jitter, start_to_close, schedule_to_start, priority,
@@ -192,7 +197,8 @@ WITH inputs AS MATERIALIZED (
 )
 SELECT d.ordinal, CASE WHEN d.outcome = 'changed' AND ins.step_id IS NULL THEN 'duplicate_name' ELSE d.outcome END AS outcome,
        d.status AS run_status, d.key_of_lease AS lease_key, d.current_token, ins.*
-FROM decided d LEFT JOIN inserted ins ON ins.run_id = d.found_run_id AND ins.step_name = d.step_name;
+FROM decided d LEFT JOIN inserted ins ON ins.run_id = d.found_run_id AND ins.step_name = d.step_name
+WHERE d.outcome <> 'locked';
 
 -- get_step --
 -- Steps by run and name, set-based (one or many: db/coalescer.py): one row per input with its
@@ -202,8 +208,11 @@ FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[]) WITH ORDINALITY AS i(run_
 LEFT JOIN {schema}.steps s ON s.run_id = i.run_id AND s.step_name = i.step_name;
 
 -- get_step_by_id --
--- One step by id.
-SELECT * FROM {schema}.steps WHERE step_id = %(step_id)s::uuid;
+-- Steps by id, set-based (one or many: db/coalescer.py): one row per input with its ordinal, the
+-- step's columns NULL when no step has the id.
+SELECT i.ordinal, s.*
+FROM unnest(%(step_id)s::uuid[]) WITH ORDINALITY AS i(step_id, ordinal)
+LEFT JOIN {schema}.steps s ON s.step_id = i.step_id;
 
 -- set_step_status --
 -- Move steps to to_status if the current status is one of from_statuses and the run still
@@ -267,7 +276,7 @@ WITH inputs AS MATERIALIZED (
                          WHEN f.stream_id IS NOT NULL AND c.task_timeout_time <= now() THEN 'timed_out'
                          ELSE 'changed' END) AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.key_of_lease, f.fencing_token, %(alone)s::boolean) AS fc ON true
     LEFT JOIN LATERAL (SELECT (f.step).*) AS c ON true
 ), changed AS (
     UPDATE {schema}.steps s
@@ -309,7 +318,8 @@ WITH inputs AS MATERIALIZED (
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.attempt_count AS prior_attempt, d.run_status, d.lease_key,
        d.current_token, d.worker_id AS holder,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- create_retry_attempt --
 -- Start the next attempt of steps whose status is one of from_statuses (a failed one), in
@@ -342,7 +352,7 @@ WITH inputs AS MATERIALIZED (
                          WHEN f.status <> ALL(f.sources) THEN 'illegal_transition'
                          ELSE 'changed' END) AS outcome
     FROM found f
-    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token) AS fc ON true
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = d.to_status,
@@ -366,41 +376,56 @@ WITH inputs AS MATERIALIZED (
     SELECT step_id, attempt_count, run_id, step_name, status, update_time, update_time, running_time FROM changed
 )
 SELECT d.ordinal, d.outcome, d.status AS prior_status, d.run_status, d.lease_key, d.current_token, ch.*
-FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id;
+FROM decided d LEFT JOIN changed ch ON ch.step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- Engine state: what a workflow engine such as Pikku keeps beside runs and steps.
 
 -- claim_step --
--- Claim a step, named by run and step name, for the caller to run, in this one statement (the
--- step locked for update and its run for share, as step_for_write does), so of two callers racing
--- for a step exactly one gets it. rpc_name must be the step's (else wrong_rpc); a step without
--- one ('') has no function to name, so any rpc_name claims it (as Pikku's claim does). A step in one of
+-- Claim steps, named by run and step name, for their callers to run, set-based (one or many:
+-- db/coalescer.py): one row per input with its ordinal; a group holds each step once. Each step is
+-- locked for update and its run for share (as step_for_write does), so of two callers racing for a
+-- step exactly one gets it. rpc_name must be the step's (else wrong_rpc); a step without one ('')
+-- has no function to name, so any rpc_name claims it (as Pikku's claim does). A step in one of
 -- from_statuses moves to to_status (running), stamped and taken from any worker; from one of
 -- next_attempt_from (failed) it starts its next attempt there, as create_retry_attempt does. A
 -- step in any other status is not claimed: `same`, returned as it is, nothing written (also when
 -- its run is finished: a duplicate message after the end is answered, not refused).
 -- With refuse_worker_tasks, a claimable step that is a worker task (function worker_task:
 -- due for a connected worker of its rpc name) is not claimed: worker_task.
-WITH current_step AS (
-    SELECT s AS step, s.step_id, s.status, s.rpc_name, r.status AS run_status,
-           COALESCE(%(lease_key)s::text, 'run:' || s.run_id::text) AS lease_key
+-- A step (or its run) another transaction has locked is skipped (no row for its input): it runs
+-- alone, in this statement without SKIP LOCKED, waiting for the lock.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(run_id)s::uuid[], %(step_name)s::text[], %(rpc_name)s::text[], %(refuse_worker_tasks)s::boolean[],
+                %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(run_id, step_name, rpc_name, refuse_worker_tasks, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, s.step_name, s.status, s.rpc_name, r.status AS run_status
     FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
-    WHERE s.run_id = %(run_id)s::uuid AND s.step_name = %(step_name)s::text
-    FOR NO KEY UPDATE OF s FOR SHARE OF r
+    WHERE (s.run_id, s.step_name) IN (SELECT run_id, step_name FROM inputs)
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.rpc_name AS claimed_rpc_name, i.refuse_worker_tasks, i.fencing_token,
+           l.step, l.step_id, l.status, l.rpc_name, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.run_id = i.run_id AND l.step_name = i.step_name
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.run_id = i.run_id AND x.step_name = i.step_name)
 ), decided AS (
     SELECT c.*, f.current_token,
            CASE WHEN c.step_id IS NULL THEN 'missing'
                 WHEN f.refusal IS NOT NULL THEN f.refusal
-                WHEN c.rpc_name <> '' AND c.rpc_name <> %(rpc_name)s::text THEN 'wrong_rpc'
+                WHEN c.rpc_name <> '' AND c.rpc_name <> c.claimed_rpc_name THEN 'wrong_rpc'
                 WHEN c.status <> ALL(%(from_statuses)s::text[]) THEN 'same'
-                WHEN %(refuse_worker_tasks)s::boolean
+                WHEN c.refuse_worker_tasks
                      AND {schema}.worker_task(c.status, c.rpc_name, (c.step).task_stream_id, %(worker_due_statuses)s::text[])
                      THEN 'worker_task'
                 WHEN c.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                 ELSE 'changed' END AS outcome,
            COALESCE(c.status = ANY(%(next_attempt_from)s::text[]), false) AS next_attempt
-    FROM (SELECT) AS one LEFT JOIN current_step c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+    FROM found c
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token, %(alone)s::boolean) AS f ON true
 ), changed AS (
     UPDATE {schema}.steps s
     SET status = %(to_status)s::text,
@@ -416,7 +441,7 @@ WITH current_step AS (
         branch_key = CASE WHEN d.next_attempt THEN NULL ELSE s.branch_key END,
         not_before = NULL, worker_id = NULL, task_stream_id = NULL, task_expire_time = NULL,
         task_timeout_time = NULL, start_timeout_time = NULL,
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step, d.next_attempt
@@ -432,98 +457,150 @@ WITH current_step AS (
     FROM changed ch
     WHERE ch.next_attempt
 )
-SELECT d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_name, d.run_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.status AS prior_status, d.rpc_name AS prior_rpc_name, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- set_step_child_run --
--- Record child_run_id as the run the step's current attempt started. The child must exist
--- (missing_child); the same child again is `same`; another one for the same attempt is
+-- Record child_run_id as the run the step's current attempt started, set-based (one or many:
+-- db/coalescer.py): one row per input with its ordinal; a group holds each step once. The child must
+-- exist (missing_child); the same child again is `same`; another one for the same attempt is
 -- different_payload (create_retry_attempt clears it for the next). Any status of the step, while
--- its run takes writes. step_for_write locks and fences as for set_step_status.
-WITH decided AS (
-    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.attempt_count AS prior_attempt,
-           c.child_run_id::text AS prior_link,
-           COALESCE(w.refusal,
-                    CASE WHEN NOT EXISTS (SELECT FROM {schema}.runs r WHERE r.run_id = %(child_run_id)s::uuid) THEN 'missing_child'
-                         WHEN c.child_run_id = %(child_run_id)s::uuid THEN 'same'
-                         WHEN c.child_run_id IS NOT NULL THEN 'different_payload'
-                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+-- its run takes writes. Locks and fences as set_step_status does: a step (or its run) another
+-- transaction has locked is skipped (no row for its input) and runs alone, waiting.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(child_run_id)s::uuid[], %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(step_id, link, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, r.status AS run_status
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.link, i.fencing_token, l.step, l.step_id, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
+), decided AS (
+    SELECT f.ordinal, f.link, f.fencing_token, f.step, f.step_id, f.run_status, f.lease_key, fc.current_token,
+           (f.step).attempt_count AS prior_attempt, (f.step).child_run_id::text AS prior_link,
+           COALESCE(CASE WHEN f.step_id IS NULL THEN 'missing' ELSE fc.refusal END,
+                    CASE WHEN NOT EXISTS (SELECT FROM {schema}.runs r WHERE r.run_id = f.link) THEN 'missing_child'
+                         WHEN (f.step).child_run_id = f.link THEN 'same'
+                         WHEN (f.step).child_run_id IS NOT NULL THEN 'different_payload'
+                         WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          ELSE 'changed' END) AS outcome
-    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
-    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
-    SET child_run_id = %(child_run_id)s::uuid, update_time = now(),
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    SET child_run_id = d.link, update_time = now(),
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
 )
-SELECT d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- set_step_branch --
--- Record branch_key as the branch the step's current attempt took: as set_step_child_run, the
--- same key again is `same`, another one for the same attempt different_payload.
-WITH decided AS (
-    SELECT w.step, w.run_status, w.lease_key, w.current_token, c.step_id, c.attempt_count AS prior_attempt,
-           c.branch_key AS prior_link,
-           COALESCE(w.refusal,
-                    CASE WHEN c.branch_key = %(branch_key)s::text THEN 'same'
-                         WHEN c.branch_key IS NOT NULL THEN 'different_payload'
-                         WHEN w.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
+-- Record branch_key as the branch the step's current attempt took, set-based as set_step_child_run:
+-- the same key again is `same`, another one for the same attempt different_payload.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(step_id)s::uuid[], %(branch_key)s::text[], %(fencing_token)s::bigint[], %(lease_key)s::text[])
+         WITH ORDINALITY AS i(step_id, link, fencing_token, lease_key, ordinal)
+), locked AS (
+    SELECT s AS step, s.step_id, s.run_id, r.status AS run_status
+    FROM {schema}.steps s JOIN {schema}.runs r ON r.run_id = s.run_id
+    WHERE s.step_id = ANY(%(step_id)s::uuid[])
+    ORDER BY s.step_id
+    FOR NO KEY UPDATE OF s SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.link, i.fencing_token, l.step, l.step_id, l.run_status,
+           CASE WHEN l.step_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || l.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN locked l ON l.step_id = i.step_id
+    WHERE l.step_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.steps x WHERE x.step_id = i.step_id)
+), decided AS (
+    SELECT f.ordinal, f.link, f.fencing_token, f.step, f.step_id, f.run_status, f.lease_key, fc.current_token,
+           (f.step).attempt_count AS prior_attempt, (f.step).branch_key::text AS prior_link,
+           COALESCE(CASE WHEN f.step_id IS NULL THEN 'missing' ELSE fc.refusal END,
+                    CASE WHEN (f.step).branch_key = f.link THEN 'same'
+                         WHEN (f.step).branch_key IS NOT NULL THEN 'different_payload'
+                         WHEN f.run_status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
                          ELSE 'changed' END) AS outcome
-    FROM {schema}.step_for_write(%(step_id)s::uuid, %(lease_key)s::text, %(fencing_token)s::bigint) AS w
-    CROSS JOIN LATERAL (SELECT (w.step).*) AS c
+    FROM found f
+    LEFT JOIN LATERAL {schema}.fence_check(f.lease_key, f.fencing_token, %(alone)s::boolean) AS fc ON true
 ), changed AS (
     UPDATE {schema}.steps s
-    SET branch_key = %(branch_key)s::text, update_time = now(),
-        fencing_token = GREATEST(s.fencing_token, %(fencing_token)s::bigint)
+    SET branch_key = d.link, update_time = now(),
+        fencing_token = GREATEST(s.fencing_token, d.fencing_token)
     FROM decided d
     WHERE s.step_id = d.step_id AND d.outcome = 'changed'
     RETURNING s AS step
 )
-SELECT d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
+SELECT d.ordinal, d.outcome, d.prior_attempt, d.prior_link, d.run_status, d.lease_key, d.current_token,
        (CASE WHEN d.outcome = 'changed' THEN ch.step ELSE d.step END).*
-FROM decided d LEFT JOIN changed ch ON true;
+FROM decided d LEFT JOIN changed ch ON (ch.step).step_id = d.step_id
+WHERE d.outcome <> 'locked';
 
 -- update_run_state --
--- Set one variable of a run's state: `state = coalesce(state, jsonb_build_object()) || jsonb_build_object(name,
--- value)`, on the run's row locked for update, so concurrent writers of different names each
--- add to what the one before wrote (a name is one key: dots and quotes are part of it). Refused
--- for a finished run (finished_run) and when the new state's JSON text would pass max_bytes
--- (too_large, with state_bytes).
-WITH current_run AS (
-    SELECT r.run_id, r.status, r.state, COALESCE(%(lease_key)s::text, 'run:' || r.run_id::text) AS lease_key
+-- Set one variable of a run's state per input, set-based (one or many: db/coalescer.py): one row per
+-- input with its ordinal; a group holds each run once. `state = coalesce(state, jsonb_build_object())
+-- || jsonb_build_object(name, value)`, on the run's row locked for update, so concurrent writers of
+-- different names each add to what the one before wrote (a name is one key: dots and quotes are
+-- part of it). Refused for a finished run (finished_run) and when the new state's JSON text would
+-- pass max_bytes (too_large, with state_bytes). A run another transaction has locked is skipped (no
+-- row for its input): it runs alone, in this statement without SKIP LOCKED, waiting for the lock.
+WITH inputs AS MATERIALIZED (
+    SELECT *
+    FROM unnest(%(run_id)s::uuid[], %(name)s::text[], %(value)s::text[], %(max_bytes)s::integer[], %(fencing_token)s::bigint[],
+                %(lease_key)s::text[])
+         WITH ORDINALITY AS i(run_id, name, value, max_bytes, fencing_token, lease_key, ordinal)
+), current_run AS (
+    SELECT r.run_id, r.status, r.state
     FROM {schema}.runs r
-    WHERE r.run_id = %(run_id)s::uuid
-    FOR NO KEY UPDATE
+    WHERE r.run_id = ANY(%(run_id)s::uuid[])
+    ORDER BY r.run_id
+    FOR NO KEY UPDATE SKIP LOCKED
+), found AS (
+    SELECT i.ordinal, i.name, i.value::jsonb AS new_value, i.max_bytes, i.fencing_token, c.run_id, c.status, c.state,
+           CASE WHEN c.run_id IS NOT NULL THEN COALESCE(i.lease_key, 'run:' || c.run_id::text) END AS lease_key
+    FROM inputs i LEFT JOIN current_run c ON c.run_id = i.run_id
+    WHERE c.run_id IS NOT NULL OR NOT EXISTS (SELECT FROM {schema}.runs x WHERE x.run_id = i.run_id)
 ), decided AS (
-    SELECT c.run_id, c.status, c.lease_key, f.current_token, size.state_bytes,
+    SELECT c.*, f.current_token, size.state_bytes,
            CASE WHEN c.run_id IS NULL THEN 'missing'
                 WHEN f.refusal IS NOT NULL THEN f.refusal
                 WHEN c.status <> ALL(%(open_run_statuses)s::text[]) THEN 'finished_run'
-                WHEN size.state_bytes > %(max_bytes)s::integer THEN 'too_large'
+                WHEN size.state_bytes > c.max_bytes THEN 'too_large'
                 ELSE 'changed' END AS outcome
-    FROM (SELECT) AS one LEFT JOIN current_run c ON true
-    LEFT JOIN {schema}.fence_check(c.lease_key, %(fencing_token)s::bigint) AS f ON true
+    FROM found c
+    LEFT JOIN LATERAL {schema}.fence_check(c.lease_key, c.fencing_token, %(alone)s::boolean) AS f ON true
     LEFT JOIN LATERAL (
-        SELECT octet_length((COALESCE(c.state, jsonb_build_object()) || jsonb_build_object(%(name)s::text, %(value)s::jsonb))::text) AS state_bytes
+        SELECT octet_length((COALESCE(c.state, jsonb_build_object()) || jsonb_build_object(c.name, c.new_value))::text) AS state_bytes
     ) AS size ON true
 ), changed AS (
     UPDATE {schema}.runs r
-    SET state = COALESCE(r.state, jsonb_build_object()) || jsonb_build_object(%(name)s::text, %(value)s::jsonb),
+    SET state = COALESCE(r.state, jsonb_build_object()) || jsonb_build_object(d.name, d.new_value),
         update_time = now(),
-        fencing_token = GREATEST(r.fencing_token, %(fencing_token)s::bigint)
+        fencing_token = GREATEST(r.fencing_token, d.fencing_token)
     FROM decided d
     WHERE r.run_id = d.run_id AND d.outcome = 'changed'
     RETURNING r.run_id
 )
-SELECT d.outcome, d.status AS run_status, d.lease_key, d.current_token, d.state_bytes, d.run_id
-FROM decided d LEFT JOIN changed ch ON true;
+SELECT d.ordinal, d.outcome, d.status AS run_status, d.lease_key, d.current_token, d.state_bytes, d.run_id
+FROM decided d LEFT JOIN changed ch ON ch.run_id = d.run_id
+WHERE d.outcome <> 'locked';
 
 -- get_run_state --
--- A run's state variables; an empty object when none was set.
-SELECT COALESCE(state, jsonb_build_object()) AS state FROM {schema}.runs WHERE run_id = %(run_id)s::uuid;
+-- Runs' state variables by id, set-based (one or many: db/coalescer.py): one row per input with its
+-- ordinal; an empty object when none was set, run_id NULL when no run has the id.
+SELECT i.ordinal, r.run_id, COALESCE(r.state, jsonb_build_object()) AS state
+FROM unnest(%(run_id)s::uuid[]) WITH ORDINALITY AS i(run_id, ordinal)
+LEFT JOIN {schema}.runs r ON r.run_id = i.run_id;

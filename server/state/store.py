@@ -11,22 +11,31 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from ..core import errors
+from ..db.coalescer import GroupedStatement
 from ..db.database import Database, Row
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
+from .rows import RunRow, RunStateRow, RunStateWriteRow, RunWriteRow, StepLinkRow, StepMoveRow, StepRow, StepWriteRow
 from .set_inputs import (
+    AnyInput,
+    ClaimStepInput,
     CreateRetryAttemptInput,
     CreateRunInput,
     GetRunInput,
+    GetRunStateInput,
+    GetStepByIdInput,
     GetStepInput,
     InsertStepInput,
+    SetStepBranchInput,
+    SetStepChildRunInput,
     SetStepStatusInput,
+    UpdateRunStateInput,
     UpdateRunStatusInput,
 )
 from .transitions import (
@@ -34,9 +43,6 @@ from .transitions import (
     RunStatus,
     StepStatus,
     Via,
-    held_by_worker,
-    next_attempt_sources,
-    open_run_statuses,
     run_clears_error,
     run_sources,
     step_sources,
@@ -83,10 +89,6 @@ class RunEngineFields:
     planned_steps_json: str | None = None  # a JSON array of {"step_name", "display_name"}; None: none
 
 
-def _fence_params(fence: Fence | None) -> dict[str, Any]:
-    return {"fencing_token": fence.token if fence else None, "lease_key": fence.key if fence else None}
-
-
 class StateStore:
     """Runs and steps: every read and write of workflow state, one named statement of state.sql each."""
 
@@ -94,34 +96,23 @@ class StateStore:
         self._sql = database.statements(__package__, "state.sql")
         self._on_runs_changed = on_runs_changed
         # The set-based statements: concurrent calls share one statement and one commit (db/coalescer.py).
-        self._get_run = self._sql.grouped("get_run", params=GetRunInput.params, key=lambda item: item.key, size=lambda item: item.size)
-        self._create_run = self._sql.grouped(
-            "create_run", params=CreateRunInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._update_run_status = self._sql.grouped(
-            "update_run_status", params=UpdateRunStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._insert_step = self._sql.grouped(
-            "insert_step", params=InsertStepInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._get_step = self._sql.grouped("get_step", params=GetStepInput.params, key=lambda item: item.key, size=lambda item: item.size)
-        self._create_retry_attempt = self._sql.grouped(
-            "create_retry_attempt", params=CreateRetryAttemptInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._set_step_status = self._sql.grouped(
-            "set_step_status", params=SetStepStatusInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
+        self._get_run = self._grouped("get_run", GetRunInput.params)
+        self._create_run = self._grouped("create_run", CreateRunInput.params)
+        self._update_run_status = self._grouped("update_run_status", UpdateRunStatusInput.params)
+        self._insert_step = self._grouped("insert_step", InsertStepInput.params)
+        self._get_step = self._grouped("get_step", GetStepInput.params)
+        self._get_step_by_id = self._grouped("get_step_by_id", GetStepByIdInput.params)
+        self._create_retry_attempt = self._grouped("create_retry_attempt", CreateRetryAttemptInput.params)
+        self._set_step_status = self._grouped("set_step_status", SetStepStatusInput.params)
+        self._claim_step = self._grouped("claim_step", ClaimStepInput.params)
+        self._set_step_child_run = self._grouped("set_step_child_run", SetStepChildRunInput.params)
+        self._set_step_branch = self._grouped("set_step_branch", SetStepBranchInput.params)
+        self._update_run_state = self._grouped("update_run_state", UpdateRunStateInput.params)
+        self._get_run_state = self._grouped("get_run_state", GetRunStateInput.params)
 
-    async def _found(self, query: str, params: dict[str, Any], missing: str) -> Row:
-        """One row, or NotFound(missing) when the statement returns none."""
-        row = await self._sql.fetch_one(query, params)
-        if row is None:
-            raise errors.NotFound(missing)
-        return row
-
-    async def _write(self, query: str, params: dict[str, Any], write: Write) -> Row:
-        """Run a state-changing statement; its row when changed or same, else its refusal."""
-        return self._written(await self._sql.fetch_one(query, params), write)
+    def _grouped(self, name: str, params: Callable[[Sequence[AnyInput]], dict[str, Any]]) -> GroupedStatement[AnyInput]:
+        """The named set-based statement of state.sql, grouped: its inputs make its parameters and say their key and size."""
+        return self._sql.grouped(name, params=params, key=lambda item: item.key, size=lambda item: item.size)
 
     def _written(self, row: Row | None, write: Write) -> Row:
         """A state-changing statement's row when changed or same, else its refusal."""
@@ -132,7 +123,7 @@ class StateStore:
 
     # Runs
 
-    async def create_run(self, workflow: str, input_json: str, request_id: str | None, engine: RunEngineFields | None = None) -> Row:
+    async def create_run(self, workflow: str, input_json: str, request_id: str | None, engine: RunEngineFields | None = None) -> RunWriteRow:
         engine = engine or RunEngineFields()
         item = CreateRunInput(
             workflow=workflow,
@@ -144,13 +135,13 @@ class StateStore:
             deterministic=engine.deterministic,
             planned_steps_json=engine.planned_steps_json,
         )
-        return self._written(await self._create_run.run(item), Write(Op.CREATE_RUN, request_id=request_id))
+        return cast(RunWriteRow, self._written(await self._create_run.run(item), Write(Op.CREATE_RUN, request_id=request_id)))
 
-    async def get_run(self, run_id: uuid.UUID) -> Row:
+    async def get_run(self, run_id: uuid.UUID) -> RunRow:
         row = await self._get_run.run(GetRunInput(run_id))
         if row is None or row["run_id"] is None:
             raise errors.NotFound(f"run {run_id} not found")
-        return row
+        return cast(RunRow, row)
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
         rows = await self._sql.fetch_all("get_run_history", {"run_id": run_id})
@@ -166,7 +157,7 @@ class StateStore:
         output_json: str | None,
         error: FailureRecord | None,
         fence: Fence | None = None,
-    ) -> Row:
+    ) -> RunWriteRow:
         item = UpdateRunStatusInput(
             run_id=run_id,
             to_status=status.value,
@@ -179,7 +170,7 @@ class StateStore:
             lease_key=fence.key if fence else None,
         )
         write = Write(Op.UPDATE_RUN, run_id, status.value, fence_token=fence.token if fence else None)
-        return self._written(await self._update_run_status.run(item), write)
+        return cast(RunWriteRow, self._written(await self._update_run_status.run(item), write))
 
     # Steps
 
@@ -193,7 +184,7 @@ class StateStore:
         options: StepOptions = NO_OPTIONS,
         fence: Fence | None = None,
         from_step_name: str | None = None,
-    ) -> Row:
+    ) -> StepWriteRow:
         """A new step, PENDING; rpc_name '' is a step without a function of its own (never dispatched).
         Options it does not set come from its rpc name's dispatch defaults."""
         item = InsertStepInput(
@@ -207,17 +198,20 @@ class StateStore:
             options=options,
         )
         write = Write(Op.INSERT_STEP, run_id, STEP_START.value, step_name=step_name, fence_token=fence.token if fence else None)
-        return self._written(await self._insert_step.run(item), write)
+        return cast(StepWriteRow, self._written(await self._insert_step.run(item), write))
 
-    async def get_step(self, run_id: uuid.UUID, step_name: str) -> Row:
+    async def get_step(self, run_id: uuid.UUID, step_name: str) -> StepRow:
         missing = f"run {run_id} has no step named {step_name!r}"
         row = await self._get_step.run(GetStepInput(run_id, step_name))
         if row is None or row["step_id"] is None:
             raise errors.NotFound(missing)
-        return row
+        return cast(StepRow, row)
 
-    async def get_step_by_id(self, step_id: uuid.UUID) -> Row:
-        return await self._found("get_step_by_id", {"step_id": step_id}, f"step {step_id} not found")
+    async def get_step_by_id(self, step_id: uuid.UUID) -> StepRow:
+        row = await self._get_step_by_id.run(GetStepByIdInput(step_id))
+        if row is None or row["step_id"] is None:
+            raise errors.NotFound(f"step {step_id} not found")
+        return cast(StepRow, row)
 
     async def set_step_status(
         self,
@@ -231,7 +225,7 @@ class StateStore:
         delay: timedelta | None = None,
         options: StepOptions = NO_OPTIONS,
         takes_worker_tasks: bool = True,
-    ) -> Row:
+    ) -> StepMoveRow:
         """SetStepScheduled / Running / Result / Error: one statement, checked by the transition table.
         `options` (scheduling only) replace the step's stored options they set. Without
         `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
@@ -249,9 +243,9 @@ class StateStore:
             options=options,
         )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.SET_STATUS, fence_token=fence.token if fence else None)
-        return self._written(await self._set_step_status.run(item), write)
+        return cast(StepMoveRow, self._written(await self._set_step_status.run(item), write))
 
-    async def complete_task(self, step_id: uuid.UUID, attempt: int, stream_id: uuid.UUID, result_json: str) -> Row:
+    async def complete_task(self, step_id: uuid.UUID, attempt: int, stream_id: uuid.UUID, result_json: str) -> StepMoveRow:
         """A worker's complete: only for the attempt that is running and held by its stream
         (repeating the result already stored at that attempt is a no-op)."""
         target = StepStatus.SUCCEEDED
@@ -264,9 +258,9 @@ class StateStore:
             stream_id=stream_id,
         )
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt)
-        return self._written(await self._set_step_status.run(item), write)
+        return cast(StepMoveRow, self._written(await self._set_step_status.run(item), write))
 
-    async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> Row:
+    async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> StepMoveRow:
         item = CreateRetryAttemptInput(
             step_id=step_id,
             to_status=status.value,
@@ -275,11 +269,11 @@ class StateStore:
             lease_key=fence.key if fence else None,
         )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
-        return self._written(await self._create_retry_attempt.run(item), write)
+        return cast(StepMoveRow, self._written(await self._create_retry_attempt.run(item), write))
 
     # Engine state.
 
-    async def set_step_suspended(self, step_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
+    async def set_step_suspended(self, step_id: uuid.UUID, *, fence: Fence | None = None) -> StepMoveRow:
         """SetStepSuspended: the set-status statement, with the suspend moves of the table."""
         target = StepStatus.SUSPENDED
         item = SetStepStatusInput(
@@ -290,65 +284,53 @@ class StateStore:
             lease_key=fence.key if fence else None,
         )
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.SUSPEND, fence_token=fence.token if fence else None)
-        return self._written(await self._set_step_status.run(item), write)
+        return cast(StepMoveRow, self._written(await self._set_step_status.run(item), write))
 
     async def claim_step(
         self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None, takes_worker_tasks: bool = True
-    ) -> Row:
+    ) -> StepMoveRow:
         """ClaimStep: the row's outcome is `changed` when this call claimed the step, `same` when not.
         Without `takes_worker_tasks` a step that is a worker's task is refused (PermissionDenied)."""
         target = StepStatus.RUNNING
-        params = {
-            "run_id": run_id,
-            "step_name": step_name,
-            "rpc_name": rpc_name,
-            "to_status": target.value,
-            "from_statuses": step_sources(target, Via.CLAIM_STEP),
-            "next_attempt_from": next_attempt_sources(target, Via.CLAIM_STEP),
-            "open_run_statuses": open_run_statuses(),
-            **_worker_task_params(refuse=not takes_worker_tasks),
-            **_fence_params(fence),
-        }
+        item = ClaimStepInput(
+            run_id=run_id,
+            step_name=step_name,
+            rpc_name=rpc_name,
+            refuse_worker_tasks=not takes_worker_tasks,
+            fencing_token=fence.token if fence else None,
+            lease_key=fence.key if fence else None,
+        )
         write = Write(Op.CLAIM_STEP, run_id, target.value, Via.CLAIM_STEP, step_name=step_name, rpc_name=rpc_name,
                       fence_token=fence.token if fence else None)
-        return await self._write("claim_step", params, write)
+        return cast(StepMoveRow, self._written(await self._claim_step.run(item), write))
 
-    async def set_step_child_run(self, step_id: uuid.UUID, child_run_id: uuid.UUID, *, fence: Fence | None = None) -> Row:
-        params = {"step_id": step_id, "child_run_id": child_run_id, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}
+    async def set_step_child_run(self, step_id: uuid.UUID, child_run_id: uuid.UUID, *, fence: Fence | None = None) -> StepLinkRow:
+        item = SetStepChildRunInput(step_id, child_run_id, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None)
         write = Write(Op.LINK_STEP, step_id, "child run", child_run_id=child_run_id, fence_token=fence.token if fence else None)
-        return await self._write("set_step_child_run", params, write)
+        return cast(StepLinkRow, self._written(await self._set_step_child_run.run(item), write))
 
-    async def set_step_branch(self, step_id: uuid.UUID, branch_key: str, *, fence: Fence | None = None) -> Row:
-        params = {"step_id": step_id, "branch_key": branch_key, "open_run_statuses": open_run_statuses(), **_fence_params(fence)}
+    async def set_step_branch(self, step_id: uuid.UUID, branch_key: str, *, fence: Fence | None = None) -> StepLinkRow:
+        item = SetStepBranchInput(step_id, branch_key, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None)
         write = Write(Op.LINK_STEP, step_id, "branch", fence_token=fence.token if fence else None)
-        return await self._write("set_step_branch", params, write)
+        return cast(StepLinkRow, self._written(await self._set_step_branch.run(item), write))
 
     async def update_run_state(
         self, run_id: uuid.UUID, name: str, value_json: str, *, max_bytes: int, fence: Fence | None = None
     ) -> None:
         """Set one state variable of an open run; TooLarge when the state would pass max_bytes."""
-        params = {
-            "run_id": run_id,
-            "name": name,
-            "value": value_json,
-            "max_bytes": max_bytes,
-            "open_run_statuses": open_run_statuses(),
-            **_fence_params(fence),
-        }
+        item = UpdateRunStateInput(
+            run_id, name, value_json, max_bytes, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None
+        )
         write = Write(Op.UPDATE_RUN_STATE, run_id, max_bytes=max_bytes, fence_token=fence.token if fence else None)
-        # Not through _write: no event follows a state write, so no reader needs waking.
-        checked(await self._sql.fetch_one("update_run_state", params), write)
+        # Not through _written: no event follows a state write, so no reader needs waking.
+        checked(cast("RunStateWriteRow | None", await self._update_run_state.run(item)), write)
 
     async def get_run_state(self, run_id: uuid.UUID) -> str:
         """The run's state variables as JSON text ("{}" when none)."""
-        row = await self._found("get_run_state", {"run_id": run_id}, f"run {run_id} not found")
-        state: str = row["state"]
-        return state
-
-
-def _worker_task_params(*, refuse: bool) -> dict[str, Any]:
-    """Whether a step write refuses a worker's task, and the statuses in which a step waits for workers."""
-    return {"refuse_worker_tasks": refuse, "worker_due_statuses": step_sources(held_by_worker(), Via.CLAIM)}
+        row = cast("RunStateRow | None", await self._get_run_state.run(GetRunStateInput(run_id)))
+        if row is None or row["run_id"] is None:
+            raise errors.NotFound(f"run {run_id} not found")
+        return row["state"]
 
 
 __all__ = ["Fence", "FailureRecord", "RunEngineFields", "RunsChanged", "StateStore", "ignore_runs_changed"]

@@ -86,10 +86,12 @@ def test_a_group_commits_at_once_around_a_row_another_transaction_locked(groupin
 def test_step_moves_of_a_group_commit_at_once_around_a_step_another_transaction_locked(grouping, db) -> None:
     server, stub = grouping
     run_id = _new_runs(stub)[0]
-    locked, *free = [
-        stub.InsertStepState(pb.InsertStepStateRequest(run_id=run_id, step_name=f"s{index}", rpc_name="", data_json="{}")).step.step_id
-        for index in range(GROUP)
-    ]
+    # Inserted together: one at a time, each would wait out the hold for a group to form.
+    inserts = _together(
+        [(stub.InsertStepState, pb.InsertStepStateRequest(run_id=run_id, step_name=f"s{index}", rpc_name="", data_json="{}"), None)
+         for index in range(GROUP)]
+    )  # fmt: skip
+    locked, *free = [future.result().step.step_id for future in inserts]
     steps = sql.Identifier(server.schema, "steps")
     with psycopg.connect(db.info.dsn) as holder:
         holder.execute(sql.SQL("SELECT FROM {} WHERE step_id = %s FOR UPDATE").format(steps), (locked,))

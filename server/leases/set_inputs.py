@@ -3,7 +3,7 @@
 Each says which row it writes (`key`: the lease key, so two operations on one key never share a
 statement), how many bytes it carries (`size`: a group's bound), and how a group of them becomes
 the statement's array parameters (`params`, one array per column in the inputs' order: the
-ordinal of each result row). What is the same for every input of a store (its server id, its
+ordinal of each result row; and `count`, how many: see leases.sql for why). What is the same for every input of a store (its server id, its
 waiters' ttl, its NOTIFY channel) is bound to `params` by the store.
 """
 
@@ -42,6 +42,7 @@ class AcquireInput:
     @staticmethod
     def params(inputs: Sequence[AcquireInput], *, server_id: uuid.UUID, waiter_ttl: timedelta) -> dict[str, Any]:
         return {
+            "count": len(inputs),
             "key": [item.lease_key for item in inputs],
             "owner_id": [item.owner_id for item in inputs],
             "holder": [item.holder for item in inputs],
@@ -73,6 +74,7 @@ class KeepAliveInput:
     @staticmethod
     def params(inputs: Sequence[KeepAliveInput]) -> dict[str, Any]:
         return {
+            "count": len(inputs),
             "key": [item.lease_key for item in inputs],
             "owner_id": [item.owner_id for item in inputs],
             "fencing_token": [item.fencing_token for item in inputs],
@@ -99,6 +101,7 @@ class ReleaseInput:
     @staticmethod
     def params(inputs: Sequence[ReleaseInput], *, channel: str) -> dict[str, Any]:
         return {
+            "count": len(inputs),
             "key": [item.lease_key for item in inputs],
             "owner_id": [item.owner_id for item in inputs],
             "fencing_token": [item.fencing_token for item in inputs],
@@ -123,7 +126,7 @@ class GetInput:
 
     @staticmethod
     def params(inputs: Sequence[GetInput]) -> dict[str, Any]:
-        return {"key": [item.lease_key for item in inputs]}
+        return {"count": len(inputs), "key": [item.lease_key for item in inputs]}
 
 
 __all__ = ["AcquireInput", "GetInput", "KeepAliveInput", "ReleaseInput"]

@@ -28,6 +28,7 @@ from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.database import Row
 from ..db.notifications import Notifications
+from .rows import LeaseRow
 from .store import LeaseStore
 
 log = logging.getLogger("workflowstate.server.leases")
@@ -256,7 +257,7 @@ class LeaseManager(ShutdownNotifier):
         work = functools.partial(self._leases.abandon, key, owner_id)
         self.cleanups.run(("abandon", owner_id), "lease clean-up", work, moot_after=moot_after)
 
-    async def get(self, key: str) -> Row | None:
+    async def get(self, key: str) -> LeaseRow | None:
         return await self._leases.get(key)
 
     async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:

@@ -2,18 +2,23 @@
 
 A lease is a row of the leases table (see db/migrations/0002_leases.sql); each change is one
 statement of leases.sql, decided by the database, so servers sharing the database never
-grant one key twice. Releases NOTIFY a channel of the schema, which every server LISTENs to
+grant one key twice. Acquires, keepalives, releases and reads are set-based: concurrent ones
+share one statement and one commit (db/coalescer.py), each answered with its own row. Releases NOTIFY a channel of the schema, which every server LISTENs to
 (db/notifications.py).
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from ..db.database import Database, Row
 from ..db.notifications import lease_channel
+from .rows import AcquireRow, KeepAliveRow, LeaseRow, ReleaseRow
+from .set_inputs import AcquireInput, GetInput, KeepAliveInput, ReleaseInput
 
 
 @dataclass(frozen=True)
@@ -37,46 +42,49 @@ class LeaseStore:
         self.server_id = server_id
         self.channel = lease_channel(database.schema)
         self._waiter_ttl = waiter_ttl
+        # The set-based statements: the operations of many streams and calls share one statement
+        # and one commit (db/coalescer.py), each keyed by its lease key.
+        self._acquire = self._sql.grouped(
+            "lease_acquire",
+            params=functools.partial(AcquireInput.params, server_id=server_id, waiter_ttl=waiter_ttl),
+            key=lambda item: item.key,
+            size=lambda item: item.size,
+        )
+        self._keep_alive = self._sql.grouped(
+            "lease_keep_alive", params=KeepAliveInput.params, key=lambda item: item.key, size=lambda item: item.size
+        )
+        self._release = self._sql.grouped(
+            "lease_release",
+            params=functools.partial(ReleaseInput.params, channel=self.channel),
+            key=lambda item: item.key,
+            size=lambda item: item.size,
+        )
+        self._get = self._sql.grouped("lease_get", params=GetInput.params, key=lambda item: item.key, size=lambda item: item.size)
 
     async def try_acquire(
         self, key: str, owner_id: uuid.UUID, holder: str, ttl: timedelta, *, ticket: int | None, enqueue: bool
     ) -> AcquireTry:
-        row = await self._sql.fetch_one(
-            "lease_acquire",
-            {
-                "key": key,
-                "owner_id": owner_id,
-                "holder": holder,
-                "ttl": ttl,
-                "ticket": ticket,
-                "enqueue": enqueue,
-                "server_id": self.server_id,
-                "waiter_ttl": self._waiter_ttl,
-            },
-        )
-        assert row is not None  # the statement always returns one row
+        row = cast(AcquireRow, await self._acquire.run(AcquireInput(key, owner_id, holder, ttl, ticket, enqueue)))
         return AcquireTry(row["granted"], row["fencing_token"], row["expire_time"], row["ticket"])
 
     async def keep_alive(self, key: str, owner_id: uuid.UUID, token: int, ttl: timedelta) -> tuple[datetime | None, int | None]:
         """Extend the lease; return (new expiry or None when it is gone, the key's current token)."""
-        row = await self._sql.fetch_one(
-            "lease_keep_alive", {"key": key, "owner_id": owner_id, "fencing_token": token, "ttl": ttl}
-        )
-        return (row["expire_time"], row["current_token"]) if row else (None, None)
+        row = cast(KeepAliveRow, await self._keep_alive.run(KeepAliveInput(key, owner_id, token, ttl)))
+        return row["expire_time"], row["current_token"]
 
     async def release(self, key: str, owner_id: uuid.UUID, token: int) -> bool:
         """Free the lease and wake its waiters; False when this owner no longer held it."""
-        row = await self._sql.fetch_one(
-            "lease_release", {"key": key, "owner_id": owner_id, "fencing_token": token, "channel": self.channel}
-        )
-        return row is not None
+        row = cast(ReleaseRow, await self._release.run(ReleaseInput(key, owner_id, token)))
+        return row["released"]
 
     async def abandon(self, key: str, owner_id: uuid.UUID) -> None:
         """Undo whatever an interrupted acquire did: leave the queue, free a lease it may have got."""
         await self._sql.fetch_one("lease_abandon", {"key": key, "owner_id": owner_id, "channel": self.channel})
 
-    async def get(self, key: str) -> Row | None:
-        return await self._sql.fetch_one("lease_get", {"key": key})
+    async def get(self, key: str) -> LeaseRow | None:
+        """The live lease on key; None when nobody holds it."""
+        row = cast(LeaseRow, await self._get.run(GetInput(key)))
+        return row if row["key"] is not None else None
 
     async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:
         """Up to `limit` leases held now, by key, of keys starting with prefix, past after_key."""

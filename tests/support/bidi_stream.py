@@ -45,6 +45,10 @@ class BidiStream:
         """The next response, or the grpc.RpcError / StatusCode.OK the stream ended with."""
         return self._incoming.get(timeout=timeout)
 
+    def answered(self) -> bool:
+        """Whether a response (or the stream's end) has arrived and not been read yet."""
+        return not self._incoming.empty()
+
     def expect(self, kind: str, timeout: float = 30.0) -> Any:
         """The next response, which must be of this oneof kind; returns that part of it."""
         response = self.next(timeout)

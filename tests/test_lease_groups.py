@@ -18,7 +18,7 @@ from psycopg import sql
 from support.lease_stream import LeaseStream
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
-from test_group_commit import GROUP, _groups, _grouping_server, _waits_on
+from support.grouping import GROUP, group_sizes, grouping_server, waits_on
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -28,7 +28,7 @@ TTL = timedelta(seconds=60)
 
 @pytest.fixture
 def grouping(start_server: Callable[..., ServerProcess]) -> Iterator[tuple[ServerProcess, pb_grpc.WorkflowStateServiceStub]]:
-    server = _grouping_server(start_server)
+    server = grouping_server(start_server)
     with grpc.insecure_channel(server.target) as channel:
         yield server, pb_grpc.WorkflowStateServiceStub(channel)
 
@@ -85,7 +85,7 @@ def test_acquires_keepalives_releases_and_reads_of_many_streams_share_one_statem
     assert [_holder_of(db, server.schema, key) for key in keys] == [(False, 1)] * GROUP
     # Each kind of operation: one statement for the GROUP of them.
     for statement in ("lease_acquire", "lease_keep_alive", "lease_get", "lease_release"):
-        assert _groups(server, statement) == {"statements": 1, "operations": GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}, statement
+        assert group_sizes(server, statement) == {"statements": 1, "operations": GROUP, "of 2 or more": 1, f"of {GROUP} or more": 1}, statement
 
 
 def _lock_lease_row(holder: psycopg.Connection, schema: str, key: str) -> None:
@@ -114,7 +114,7 @@ def test_a_group_commits_at_once_around_a_lease_row_another_transaction_locked(g
         expected_held = operation != "release"
         assert [_holder_of(db, server.schema, key)[0] for key in keys[1:]] == [expected_held] * (GROUP - 1)
         # ...and the locked key's operation waits for the lock alone, as a statement of its own would.
-        wait_in_database(db, _waits_on(holder))
+        wait_in_database(db, waits_on(holder))
         assert not streams[0].answered()
     done = streams[0].expect(answer)
     if operation == "acquire":
@@ -123,7 +123,7 @@ def test_a_group_commits_at_once_around_a_lease_row_another_transaction_locked(g
     # One statement held the whole group; the locked key's operation then ran alone.
     statement = f"lease_{operation}"
     before = GROUP if operation == "acquire" else 0  # the acquires that made the keys' rows
-    assert _groups(server, statement) == {
+    assert group_sizes(server, statement) == {
         "statements": 2 + (1 if before else 0),
         "operations": before + GROUP + 1,
         "of 2 or more": 1 + (1 if before else 0),

@@ -182,7 +182,7 @@ class GroupedStatement(Generic[In]):
         if self._runner.outage is not None:
             raise errors.Unavailable(f"the database cannot be reached ({self._runner.outage}); nothing was written")
         self._observe()(self.name, len(items))
-        rows = await self._runner.run(self._text, {**self._params(items), "alone": False}, many=True)
+        rows = await self._runner.run(self._text, {**self._params(items), "alone": False}, many=True, generic_plan=True)
         by_ordinal = {row["ordinal"]: row for row in rows}
         return [by_ordinal.get(ordinal) or await self._alone_row(item) for ordinal, item in enumerate(items, start=1)]
 
@@ -286,7 +286,7 @@ class GroupedStatement(Generic[In]):
         _give_up_at.set(min(deadlines) if deadlines else None)  # this task's own context
         self._observe()(self.name, len(live))
         try:
-            rows = await self._runner.run(self._text, {**self._params([member.item for member in live]), "alone": False}, many=True)
+            rows = await self._runner.run(self._text, {**self._params([member.item for member in live]), "alone": False}, many=True, generic_plan=True)
         except errors.DeadlineExceeded as err:
             self._after_deadline(live, err, loop.time())
             return
@@ -346,7 +346,7 @@ class GroupedStatement(Generic[In]):
         """`item`'s row from the statement run for it alone, waiting for its row's lock."""
         for _ in range(ALONE_TRIES):
             self._observe()(self.name, 1)
-            rows = await self._runner.run(self._alone_text, {**self._params([item]), "alone": True}, many=True)
+            rows = await self._runner.run(self._alone_text, {**self._params([item]), "alone": True}, many=True, generic_plan=True)
             if rows:
                 return rows[0]
         raise errors.Aborted("a concurrent change conflicted with this one; nothing was written, retry it")

@@ -54,7 +54,7 @@ END
 $$;
 
 CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABLE(current_token bigint, refusal text)
-    LANGUAGE sql STRICT
+    LANGUAGE sql STRICT ROWS 1
     SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
     SELECT l.fencing_token,
@@ -65,7 +65,7 @@ CREATE FUNCTION workflows.fence_check(lease_key text, given bigint) RETURNS TABL
 $$;
 
 CREATE FUNCTION workflows.fence_check(lease_key text, given bigint, wait boolean) RETURNS TABLE(current_token bigint, refusal text)
-    LANGUAGE sql STRICT
+    LANGUAGE sql STRICT ROWS 1
     SET search_path TO 'workflows', 'pg_catalog', 'pg_temp'
     AS $$
     WITH waiting AS (

@@ -5,9 +5,12 @@
 -- when the row exists but another transaction holds it (a lease being acquired, kept alive or
 -- released): the statement then returns no row for that input, and the coalescer runs it alone,
 -- with wait true, so it waits as it always did. STRICT and VOLATILE as the two-argument form.
+-- ROWS 1: it returns one row (none for a write without a token). Without it the planner expects
+-- 1000 rows per input of a set-based statement, and joins the steps and runs it writes by a hash
+-- over a sequential scan of the whole table instead of their primary keys.
 CREATE FUNCTION {schema}.fence_check(lease_key text, given bigint, wait boolean)
 RETURNS TABLE (current_token bigint, refusal text)
-LANGUAGE sql VOLATILE STRICT SET search_path FROM CURRENT AS $$
+LANGUAGE sql VOLATILE STRICT ROWS 1 SET search_path FROM CURRENT AS $$
     WITH waiting AS (
         SELECT fencing_token FROM leases WHERE key = fence_check.lease_key AND fence_check.wait FOR SHARE
     ), not_waiting AS (
@@ -23,3 +26,6 @@ LANGUAGE sql VOLATILE STRICT SET search_path FROM CURRENT AS $$
     FROM (SELECT) AS one
     LEFT JOIN l ON true
 $$;
+
+-- The two-argument form returns one row too.
+ALTER FUNCTION {schema}.fence_check(text, bigint) ROWS 1;

@@ -43,7 +43,7 @@ def backlog_size(warmup: float, seconds: float) -> int:
 
 @dataclass(frozen=True)
 class Policies:
-    """Dispatch policies (issue 13) on every step of a backlog, and the rpc name's defaults."""
+    """Dispatch policies on every step of a backlog, and the rpc name's defaults."""
 
     keys: int
     """Concurrency keys, given round-robin."""

@@ -232,8 +232,8 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             Figure("dispatch", "sql-dispatch-limit", dispatch.WORKERS, _sql_dispatch, work="dispatch"),
             Figure("dispatch", "grpc-dispatch", dispatch.WORKERS, partial(_dispatch, False), work="dispatch"),
-            # The same with every dispatch policy present but none limiting (issue 13: within 10%
-            # of grpc-dispatch), then with concurrency keys limiting (dispatch.KEYS_LIMITING).
+            # The same with every dispatch policy present but none limiting (what the policies cost
+            # when they do not limit), then with concurrency keys limiting (dispatch.KEYS_LIMITING).
             Figure("dispatch", "grpc-dispatch-policies", dispatch.WORKERS,
                    partial(_dispatch, False, policies=dispatch.NOT_LIMITING), work="dispatch"),
             Figure("dispatch", "grpc-dispatch-keyed", dispatch.WORKERS,

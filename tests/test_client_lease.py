@@ -261,7 +261,7 @@ def test_every_fenceable_rpc_has_a_method_taking_a_fence(client_class: type) -> 
         if {"fencing_token", "lease_key"} <= set(inspect.signature(method).parameters)
     }
     assert taking_a_fence == fenceable
-    assert len(fenceable) == 12  # 7, and the engine-state writes of issue 12
+    assert len(fenceable) == 12  # 7, and the engine-state writes
 
 
 def test_lease_client_writes_succeed_while_held(client: WorkflowStateClient, run: Run) -> None:

@@ -1,4 +1,4 @@
-"""The Python SDK's side of the dispatch policies (issue 13): keyword options, StepState.options,
+"""The Python SDK's side of the dispatch policies: keyword options, StepState.options,
 the dispatch defaults methods of both clients, and a Worker's task.timeout_time / deadline."""
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def test_enum_values_are_the_seed_api_strings() -> None:
     assert [s.value for s in WorkflowVersionStatus] == ["draft", "active", "declined"]
 
 
-# The engine-state methods (issue 12), on both clients: their names and parameters, pinned.
+# The engine-state methods, on both clients: their names and parameters, pinned.
 ENGINE_METHODS = {
     "set_step_suspended": ["step_id", "fencing_token", "lease_key", "timeout"],
     "set_step_child_run": ["step_id", "child_run_id", "fencing_token", "lease_key", "timeout"],

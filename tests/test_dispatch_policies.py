@@ -1,4 +1,4 @@
-"""Dispatch policies over the wire (issue 13): backoff, timeouts, priority, concurrency keys, rate
+"""Dispatch policies over the wire: backoff, timeouts, priority, concurrency keys, rate
 limits and the defaults per rpc name. The evidence is the database's own timestamps (running_time,
 succeeded_time, not_before, the attempts' update_time): orders and counts, never durations of the test.
 """

@@ -1,4 +1,4 @@
-"""The engine-state calls of the Python clients (issue 12), blocking and async, against the real
+"""The engine-state calls of the Python clients, blocking and async, against the real
 server: values in and out as Python types, errors as the client's classes, fenced writes through
 lease.client. (The server's rules are proven over the raw wire in test_engine_state.py.)"""
 

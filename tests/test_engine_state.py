@@ -1,4 +1,4 @@
-"""Engine state over the wire (issue 12): a run's engine fields, steps without a function, step
+"""Engine state over the wire: a run's engine fields, steps without a function, step
 links (from, child run, branch), ClaimStep, run state variables, each attempt's times, and the
 stalled-run and undispatched-step reads. Each rule with its code, and nothing written when
 refused; races are run for real."""

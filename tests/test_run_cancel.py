@@ -156,7 +156,7 @@ def test_a_run_finished_by_its_workflow_under_a_running_attempt_tells_the_worker
     worker.subscribe([rpc], max_in_flight=1)
     [step] = scheduled_steps(stub, rpc, 1)
     task = worker.expect("task")
-    # Not CancelRun: the workflow fails its run itself; the NOTIFY of migration 0008 carries it.
+    # Not CancelRun: the workflow fails its run itself; the NOTIFY of the announce_finished_run trigger carries it.
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=step.run_id, status=pb.RUN_STATUS_FAILED, error=pb.Failure(message="gave up")))
     cancel = worker.expect("cancel")
     assert (cancel.step_id, cancel.attempt, cancel.reason) == (task.step_id, task.attempt, "the run is FAILED")

@@ -1,4 +1,5 @@
-"""Deleting a run (through SQL: no RPC deletes one yet) deletes its run events with it (migration 0004)."""
+"""Deleting a run, even through SQL, deletes its run events with it (the trigger run_deleted, function
+delete_run_events); the DeleteRun RPC and retention delete runs the same way, tested with them."""
 
 from __future__ import annotations
 

@@ -295,7 +295,7 @@ def test_workers_keep_their_attempts_while_the_run_is_suspended_and_are_told_whe
     worker.credit()
     held = worker.expect("task")
     assert held.step_id == second.step_id, "a suspended run's scheduled steps are still handed out"
-    # Leaving SUSPENDED for a finished status tells the worker, as leaving RUNNING does (migration 0010).
+    # Leaving SUSPENDED for a finished status tells the worker, as leaving RUNNING does (the trigger run_finished).
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=first.run_id, status=R_FAILED, error=pb.Failure(message="gave up")))
     cancel = worker.expect("cancel")
     assert (cancel.step_id, cancel.reason) == (held.step_id, "the run is FAILED")

@@ -1,4 +1,4 @@
-"""Workflow versions over the wire (issue 12): upsert keeps the first graph of a hash, get, and
+"""Workflow versions over the wire: upsert keeps the first graph of a hash, get, and
 every status move of the table (written out here from the contract's text), legal and illegal."""
 
 from __future__ import annotations

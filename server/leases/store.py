@@ -1,6 +1,6 @@
 """The SQL side of leases: every lease statement.
 
-A lease is a row of the leases table (see db/migrations/0002_leases.sql); each change is one
+A lease is a row of the leases table (see db/schema.sql); each change is one
 statement of leases.sql, decided by the database, so servers sharing the database never
 grant one key twice. Acquires, keepalives, releases and reads are set-based: concurrent ones
 share one statement and one commit (db/coalescer.py), each answered with its own row. Releases NOTIFY a channel of the schema, which every server LISTENs to

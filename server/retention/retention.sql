@@ -28,8 +28,8 @@ DELETE FROM {schema}.retention_policies WHERE policy_id = %(policy_id)s::bigint 
 -- it: runs locked by someone else (another server's batch) are skipped, and so is a run whose
 -- steps it cannot all lock at once (a late worker report holds one, and would next wait for the
 -- run: erasing it then would deadlock); both are erased on a later tick. `status NOT IN
--- ('running', 'suspended')` repeats the predicate of runs_finished_by_update_time (migration
--- 0010), so the plan may read that index.
+-- ('running', 'suspended')` repeats the predicate of the partial index runs_finished_by_update_time,
+-- so the plan may read that index.
 WITH picked AS (
     SELECT r.run_id
     FROM {schema}.runs r

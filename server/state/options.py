@@ -1,7 +1,7 @@
 """A step's retry and dispatch options, as the store takes them.
 
-Every field None means "not set": at insert the rpc name's defaults (dispatch_defaults, migration
-0012) fill it in, in the insert's own statement; at SetStepScheduled the stored value stays.
+Every field None means "not set": at insert the rpc name's defaults (the table dispatch_defaults)
+fill it in, in the insert's own statement; at SetStepScheduled the stored value stays.
 What each option does is decided in SQL by the statements that claim, fail and sweep work
 (dispatch/dispatch.sql); this class only carries them.
 """

@@ -134,7 +134,7 @@ def test_sources_are_stored_values_in_a_fixed_order() -> None:
 
 
 def test_engine_state_moves_are_the_contract() -> None:
-    """Written out from the proto's text (issue 12), independently of the table."""
+    """Written out from the proto's text, independently of the table."""
     R = RunStatus
     assert {(m.source, m.target) for m in t.STEP_MOVES if m.via is Via.SUSPEND} == {
         (S.PENDING, S.SUSPENDED), (S.SCHEDULED, S.SUSPENDED), (S.RUNNING, S.SUSPENDED),

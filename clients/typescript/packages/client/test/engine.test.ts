@@ -1,4 +1,4 @@
-// The engine-state RPCs (issue 12) through the client: run metadata, suspended runs and steps,
+// The engine-state RPCs through the client: run metadata, suspended runs and steps,
 // step links, ClaimStep, run state variables, workflow versions, and the sweeps' reads, with
 // the exact error codes of the Python tests.
 import assert from "node:assert/strict";

@@ -106,9 +106,7 @@ async def test_a_step_locked_elsewhere_gets_no_row_in_a_group_and_runs_alone_onc
         assert [(row["ordinal"], row["outcome"]) for row in rows] == [(2, "changed")], "the held step's input has no row"
 
         alone = asyncio.create_task(state.set_step_status(held, S.RUNNING))
-        await asyncio.to_thread(
-            wait_in_database, db, SOMEONE_WAITS_FOR, (holder.info.backend_pid,), timeout=STATEMENT_TIMEOUT_MS / 1000
-        )
+        await asyncio.to_thread(wait_in_database, db, SOMEONE_WAITS_FOR, (holder.info.backend_pid,))
         assert not alone.done(), "run alone, the input waits for the lock instead of being skipped"
         await holder.rollback()
 

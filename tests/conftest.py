@@ -7,28 +7,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import grpc
 import psycopg
 import pytest
 from support.postgres import test_database
 from support.server_process import ServerProcess, left_behind
+from support.tiers import module_runs_node, tier_of
 
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
+
+# The folder of the test suite: a test's tier starts from its path below it.
+TESTS = Path(__file__).parent
 
 # Quick health reaction and short pool waits keep the outage tests short; nothing is timed.
 FAST_SERVER_ARGS = ("--health-interval", "0.2", "--pool-timeout", "1", "--grace-period", "10", "--log-level", "debug")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The unit tests (tests/unit: no server, no database, under 2 s) run first, so a broken core
-    fails in seconds; then the rest in their usual order, the fault suite last."""
-
-    def stage(item: pytest.Item) -> int:
-        parts = item.path.parts
-        return 0 if "unit" in parts else 2 if "faults" in parts else 1
-
-    items.sort(key=stage)
+    """Each test gets the marker of its tier (support/tiers.py), so `-m unit` or `-m "unit or store"`
+    is a fast run. The unit tests (no server, no database, under 2 s) run first, so a broken core
+    fails in seconds, then the store tier; then the rest in their usual order, the fault suite last."""
+    order = {"unit": 0, "store": 1, "faults": 3}
+    tiers: dict[pytest.Item, str] = {}
+    for item in items:
+        folders = item.path.relative_to(TESTS).parts[:-1]
+        tiers[item] = tier_of(folders, item.fixturenames, module_runs_node(item.path))
+        item.add_marker(tiers[item])
+    items.sort(key=lambda item: order.get(tiers[item], 2))
 
 
 def assert_no_internal_errors(server: ServerProcess) -> None:

@@ -6,9 +6,7 @@ the server does: a wrong edit of the table fails here before any server starts.
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from importlib import resources
 
 import pytest
 
@@ -16,7 +14,6 @@ from workflowstate.server.state import transitions as t
 from workflowstate.server.state.transitions import RunStatus, StepStatus, Via
 
 S = StepStatus
-SQL_FILES = [("workflowstate.server.state", "state.sql"), ("workflowstate.server.dispatch", "dispatch.sql")]
 
 
 def _reachable(start: StepStatus) -> set[StepStatus]:
@@ -152,15 +149,3 @@ def test_engine_state_moves_are_the_contract() -> None:
     }  # fmt: skip
     assert t.version_sources(V.DRAFT) == [], "nothing goes back to DRAFT"
     assert t.VERSION_START is V.ACTIVE
-
-
-def test_no_statement_decides_on_a_status_literal() -> None:
-    """Statuses come from the table as parameters; a literal may only name the status whose own
-    column (time stamp, result, error) a CASE fills."""
-    statuses = {status.value for status in StepStatus} | {status.value for status in RunStatus}
-    stamp = re.compile(r"%\(to_status\)s::text = '(\w+)'")
-    for package, filename in SQL_FILES:
-        text = (resources.files(package) / filename).read_text(encoding="utf-8")
-        code = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
-        literals = [word for word in re.findall(r"'(\w+)'", stamp.sub("", code)) if word in statuses]
-        assert literals == [], f"{filename} decides on status literals {literals}"

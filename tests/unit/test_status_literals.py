@@ -10,13 +10,12 @@ import enum
 import re
 from pathlib import Path
 
-from workflowstate import server
+from support.sql_files import SCHEMA, SERVER, named_sql_files
+
 from workflowstate.server.db.statements import parse_named_statements
 from workflowstate.server.state import transitions
 
-SERVER = Path(server.__file__).parent
 MIGRATIONS = SERVER / "db" / "migrations"
-SCHEMA = SERVER / "db" / "schema.sql"
 
 # Every status value of the transition table: steps, runs, workflow versions.
 STATUSES = frozenset(
@@ -71,10 +70,6 @@ def schema_statements(text: str) -> list[str]:
             statements.append(text[start : match.end()].strip())
             start = match.end()
     return [statement for statement in [*statements, text[start:].strip()] if statement]
-
-
-def named_sql_files() -> list[Path]:
-    return sorted(path for path in SERVER.glob("*/*.sql") if path != SCHEMA)
 
 
 def schema_sql_files() -> list[Path]:

@@ -204,7 +204,7 @@ def _context(write: Write, row: Mapping[str, Any]) -> dict[str, object]:
         "fence_token": write.fence_token,
         "step_name": write.step_name,
         "request_id": write.request_id,
-        "rpc_name": write.rpc_name or row.get("rpc_name"),
+        "rpc_name": write.rpc_name if write.rpc_name is not None else row.get("rpc_name"),
         "child_run_id": write.child_run_id,
         "max_bytes": write.max_bytes,
     }

@@ -3,25 +3,42 @@
 Callers catch :class:`WorkflowStateError` for any refusal of the server, or one
 subclass for the case they handle (``NotFound``, ``FailedPrecondition``...).
 The gRPC code is always on ``.status``, so a code without a class of its own is
-still inspectable.
+still inspectable; ``.reason`` names the refusal for programs (``STALE_FENCE``,
+``FINISHED_RUN``...: the README's error table lists them) and ``.metadata`` gives
+its context, both read from the status details the server sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+
+# The ErrorInfo domain of the server's reasons, and where gRPC carries the details.
+_DOMAIN = "workflowstate"
+_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class WorkflowStateError(Exception):
     """An RPC to the workflowstate server failed.
 
-    ``status`` is the gRPC code and ``message`` the server's explanation.
+    ``status`` is the gRPC code and ``message`` the server's explanation, for people.
+    ``reason`` is the refusal's name, for programs (``None`` when the server sent none: an
+    operation of a Batch, a failure before the server answered), and ``metadata`` its
+    context (``current_token``, ``prior_status``, ``field``..., all strings).
     """
 
-    def __init__(self, message: str, status: grpc.StatusCode) -> None:
+    def __init__(
+        self, message: str, status: grpc.StatusCode, *, reason: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(f"{status.name}: {message}")
         self.message = message
         self.status = status
+        self.reason = reason
+        self.metadata = dict(metadata or {})
 
 
 class InvalidArgument(WorkflowStateError):
@@ -114,9 +131,27 @@ def error_from_rpc(err: grpc.RpcError) -> WorkflowStateError:
     # AioRpcError, which is not a Call but has the same two methods. A bare
     # RpcError has neither, which only happens outside a real call. An operation of a batch
     # fails with a BatchedCallError.
+    reason, metadata = None, {}
+    if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)):
+        reason, metadata = _error_info(err.trailing_metadata())
     if isinstance(err, (grpc.Call, grpc.aio.AioRpcError, BatchedCallError)):
         status = err.code()
         message = err.details() or ""
     else:
         status, message = grpc.StatusCode.UNKNOWN, str(err)
-    return _ERROR_BY_STATUS.get(status, WorkflowStateError)(message, status)
+    return _ERROR_BY_STATUS.get(status, WorkflowStateError)(message, status, reason=reason, metadata=metadata)
+
+
+def _error_info(trailing: Iterable[tuple[str, str | bytes]] | None) -> tuple[str | None, dict[str, str]]:
+    """The reason and metadata of the server's ErrorInfo in a call's status details, if it sent one."""
+    for key, value in trailing or ():
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            try:
+                details = status_pb2.Status.FromString(value)
+            except DecodeError:  # a proxy's malformed details must not hide the status itself
+                return None, {}
+            for detail in details.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info) and info.domain == _DOMAIN:
+                    return info.reason, dict(info.metadata)
+    return None, {}

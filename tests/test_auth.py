@@ -4,6 +4,7 @@ the Python client's token, and mutual TLS."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
 from support.auth_tokens import TOKENS, metadata, write_token_file
 from support.bidi_stream import BidiStream, duration
+from support.flows import reason_of
 from support.metrics import metrics_address, scrape
 from support.server_process import ServerProcess
 
@@ -493,3 +495,14 @@ def test_listening_widely_without_auth_warns_loudly(start_server, tmp_path: Path
     cert, key = self_signed(tmp_path)
     mutual = start_server("--listen", "0.0.0.0:0", "--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(cert))
     assert _warnings(mutual.log_text()) == []
+
+
+def test_auth_refusals_name_their_reason_and_the_roles(stub, rows) -> None:
+    request = pb.GetRunRequest(run_id=rows.running_run)
+    unknown = functools.partial(stub.GetRun, metadata=metadata(WRONG_TOKEN))
+    assert reason_of(unknown, request)[:3] == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "workflowstate")
+    write = pb.CreateRunRequest(workflow="auth-reasons")
+    reading = functools.partial(stub.CreateRun, metadata=metadata(TOKENS[Role.READ]))
+    code, reason, _, details = reason_of(reading, write)
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_PERMITTED")
+    assert details == {"role": "read", "required_role": "write"}

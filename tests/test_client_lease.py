@@ -325,8 +325,9 @@ def test_stale_lease_client_is_refused_on_every_write(
         for write in writes:
             with pytest.raises(FailedPrecondition) as caught:
                 write()
-            assert str(first.fencing_token) in caught.value.message
-            assert str(second.fencing_token) in caught.value.message
+            assert caught.value.reason == "STALE_FENCE"
+            assert caught.value.metadata["fence_token"] == str(first.fencing_token)
+            assert caught.value.metadata["current_token"] == str(second.fencing_token)
         # The current holder's view is not refused.
         second.client.set_step_running(pending.step_id)
 

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from support.flows import history_of, move_step, new_run, new_step, scheduled_steps, status_of
+from support.flows import history_of, move_step, new_run, new_step, reason_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -176,15 +176,15 @@ def test_claim_step_leaves_a_step_running_suspended_or_succeeded(stub, path: lis
 
 def test_claim_step_refuses_another_function(stub) -> None:
     step = _step_in(stub, [])
-    code, message = status_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=step.run_id, step_name=step.step_name, rpc_name="other"))
-    assert code == PRECONDITION and "'doWork'" in message and "'other'" in message, message
+    code, reason, _, details = reason_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=step.run_id, step_name=step.step_name, rpc_name="other"))
+    assert (code, reason, details["prior_rpc_name"], details["rpc_name"]) == (PRECONDITION, "WRONG_RPC", "doWork", "other")
     assert _read(stub, step) == step
     inline = stub.InsertStepState(pb.InsertStepStateRequest(run_id=step.run_id, step_name="inline")).step
     assert _claim(stub, inline, rpc_name="").claimed, "empty matches a step without a function"
     other = stub.InsertStepState(pb.InsertStepStateRequest(run_id=step.run_id, step_name="other-inline")).step
     assert _claim(stub, other, rpc_name="anything").claimed, "a step without a function has none to mismatch"
-    code, message = status_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=step.run_id, step_name=step.step_name, rpc_name=""))
-    assert code == PRECONDITION and "'doWork'" in message, "an empty rpc_name does not claim a step that has one"
+    code, reason, _, details = reason_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=step.run_id, step_name=step.step_name, rpc_name=""))
+    assert (code, reason, details["prior_rpc_name"]) == (PRECONDITION, "WRONG_RPC", "doWork"), "an empty rpc_name does not claim one"
 
 
 def test_claim_step_of_a_finished_run(stub) -> None:

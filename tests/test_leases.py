@@ -16,7 +16,7 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
-from support.flows import new_run, new_step, status_of
+from support.flows import new_run, new_step, reason_of, status_of
 from support.lease_stream import LeaseStream, duration
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
@@ -141,9 +141,9 @@ def test_expired_holder_loses_and_its_write_is_fenced_off(stub, db) -> None:
     assert new_token > old_token
 
     stale = pb.InsertStepStateRequest(run_id=run.run_id, step_name="stale", rpc_name="r", fencing_token=old_token)
-    code, message = status_of(stub.InsertStepState, stale)
-    assert code == grpc.StatusCode.FAILED_PRECONDITION
-    assert f"stale fencing token {old_token}" in message and f"current token is {new_token}" in message
+    code, reason, _, details = reason_of(stub.InsertStepState, stale)
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "STALE_FENCE")
+    assert (details["fence_token"], details["current_token"]) == (str(old_token), str(new_token))
     assert list(stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts) == []
     # A keepalive from the old holder is answered: still lost.
     old.keep_alive()
@@ -438,8 +438,8 @@ def test_fenced_step_writes_with_a_step_key(stub, db) -> None:
         (stub.SetStepError, pb.SetStepErrorRequest(step_id=step.step_id, error=pb.Failure(message="x"), fencing_token=token, lease_key=key)),
     ]
     for call, request in writes:  # even the no-op repeat of RUNNING is refused to a stale holder
-        code, message = status_of(call, request)
-        assert code == grpc.StatusCode.FAILED_PRECONDITION and f"stale fencing token {token}" in message, message
+        code, reason, _, details = reason_of(call, request)
+        assert (code, reason, details["fence_token"]) == (grpc.StatusCode.FAILED_PRECONDITION, "STALE_FENCE", str(token))
     after = stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name="charge")).step
     assert after == running
     done = stub.SetStepResult(pb.SetStepResultRequest(step_id=step.step_id, result_json="1", fencing_token=newer, lease_key=key))
@@ -459,10 +459,10 @@ def test_fenced_run_writes_and_retry_attempts(stub) -> None:
     assert retried.step.attempt_count == 2
     scheduled = stub.SetStepScheduled(pb.SetStepScheduledRequest(step_id=step.step_id, fencing_token=token)).step
     assert scheduled.status == pb.STEP_STATUS_SCHEDULED
-    code, message = status_of(
+    code, reason, _, _ = reason_of(
         stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED, fencing_token=token + 1)
     )
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "stale fencing token" in message
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "STALE_FENCE")
     done = stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED, fencing_token=token))
     assert done.run.status == pb.RUN_STATUS_COMPLETED
     stream.close()

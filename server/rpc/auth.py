@@ -29,6 +29,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 from ..state.transitions import RunVia, run_target
 from . import caller, convert
 from .batch import RPC_OF
+from .status import CallStatus
 from .tokens import COVERS, Role, token_hash
 
 log = logging.getLogger("workflowstate.server.auth")
@@ -193,10 +194,16 @@ class RefusalMetrics(Protocol):
 
 
 class Refused(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    """A call refused by its token (none, unknown, or a role without the call's effect)."""
+
+    # The reason of each kind of refusal, as the status details name it.
+    REASON_OF = {grpc.StatusCode.UNAUTHENTICATED: "UNAUTHENTICATED", grpc.StatusCode.PERMISSION_DENIED: "ROLE_NOT_PERMITTED"}
+
+    def __init__(self, code: grpc.StatusCode, message: str, metadata: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.status = CallStatus(code, message, self.REASON_OF[code], metadata or {})
 
 
 def required_role(method: str) -> Role | None:
@@ -233,7 +240,11 @@ def _request_may_refuse(rpc: str, role: Role) -> bool:
 def _denied(role: Role, what: str, required: Role) -> Refused:
     """The refusal of a `role` token doing `what` ("call CreateRun", "cancel a run (...)")."""
     needs = f"a {required.value!r} or 'admin' token" if required is not Role.ADMIN else "an 'admin' token"
-    return Refused(grpc.StatusCode.PERMISSION_DENIED, f"a {role.value!r} token may not {what}: it needs {needs}")
+    return Refused(
+        grpc.StatusCode.PERMISSION_DENIED,
+        f"a {role.value!r} token may not {what}: it needs {needs}",
+        {"role": role.value, "required_role": required.value},
+    )
 
 
 def _checked(role: Role, rpc: str, request: Any, where: str = "") -> Refused | None:
@@ -325,7 +336,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
 
         async def refuse(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> None:
             self._count(name, refused)
-            await context.abort(refused.code, refused.message)
+            await context.abort(refused.code, refused.message, refused.status.trailing_metadata())
 
         return _HANDLER_OF_SHAPE[handler.request_streaming, handler.response_streaming](refuse)
 
@@ -340,7 +351,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
             refused = _checked(role, name, request)
             if refused is not None:
                 self._count(name, refused)
-                await context.abort(refused.code, refused.message)
+                await context.abort(refused.code, refused.message, refused.status.trailing_metadata())
             return await _serve(serve, request, context, takes_worker_tasks=takes_worker_tasks)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -367,7 +378,7 @@ class TokenAuth(grpc.aio.ServerInterceptor):
                 refused = _checked(role, RPC_OF[kind], getattr(operation, kind), f"operation {index} of the Batch")
                 if refused is not None:
                     self._count("Batch", refused)
-                    await context.abort(refused.code, refused.message)
+                    await context.abort(refused.code, refused.message, refused.status.trailing_metadata())
             return await _serve(serve, request, context, takes_worker_tasks=takes_worker_tasks)
 
         return grpc.unary_unary_rpc_method_handler(

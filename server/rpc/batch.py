@@ -138,9 +138,12 @@ class BatchRunner:
         try:
             answer = await self._inner_of(kind)(request, context)
         except Exception as err:
-            code, message = status_of(err, f"Batch.{RPC_OF[kind]}", self._on_database_unavailable)
+            # BatchError has a code and a message only (no google.rpc.Status details): the reason
+            # reaches the separate call, not an operation of a Batch.
+            status = status_of(err, f"Batch.{RPC_OF[kind]}", self._on_database_unavailable)
+            code = status.code
             slot.error.code = code.value[0]
-            slot.error.message = message
+            slot.error.message = status.message
         else:
             code = grpc.StatusCode.OK
             getattr(slot, kind).CopyFrom(answer)

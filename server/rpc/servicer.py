@@ -51,7 +51,7 @@ from .lease_session import MAX_KEY_LENGTH, LeaseSession
 from .reply_bounds import ReplyBound
 from .run_filters import run_filter_from_proto
 from .schedule_servicer import ScheduleRpcs
-from .status import status_of
+from .status import CallStatus, status_of
 from .stream_caps import StreamCaps
 from .task_session import TaskSession
 
@@ -91,7 +91,8 @@ LIST_REPLY_METHODS = frozenset(
 )
 
 
-CANCELLED = (grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed")
+OK = CallStatus(grpc.StatusCode.OK, "", "")
+CANCELLED = CallStatus(grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed", "CANCELLED")
 
 
 def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[Request, Response]:
@@ -111,7 +112,7 @@ def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[
         started = time.perf_counter()
         if streaming:
             self.metrics.stream_opened(name)
-        outcome: tuple[grpc.StatusCode, str] | None = None
+        outcome: CallStatus | None = None
         try:
             try:
                 # A stream holds one of its caller's slots until it ends, however it ends.
@@ -122,14 +123,14 @@ def rpc(method: Handler[Request, Response], name: str | None = None) -> Handler[
             except Exception as err:
                 outcome = status_of(err, name, self.on_database_unavailable)
             else:
-                outcome = grpc.StatusCode.OK, ""
+                outcome = OK
                 return response
         finally:
             # Before the status goes out (so a client that saw it sees it counted). No outcome means
             # the call was cancelled (client gone, deadline passed): CancelledError is no Exception.
-            code, details = outcome or CANCELLED
-            self._finished(name, streaming, code, started, details)
-        await context.abort(code, details)
+            status = outcome or CANCELLED
+            self._finished(name, streaming, status.code, started, status.message)
+        await context.abort(status.code, status.message, status.trailing_metadata())
         raise AssertionError("context.abort returns only by raising")
 
     handler.__name__ = handler.__qualname__ = name

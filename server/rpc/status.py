@@ -5,26 +5,52 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from ..core import errors
 
 log = logging.getLogger("workflowstate.server.rpc")
 
+# The ErrorInfo's domain: the reasons are this service's own names.
+DOMAIN = "workflowstate"
+# The trailing metadata key of the rich status (google.rpc.Status), as every gRPC implementation names it.
+DETAILS_KEY = "grpc-status-details-bin"
 
-def status_of(err: Exception, rpc: str, on_database_unavailable: Callable[[Exception], None]) -> tuple[grpc.StatusCode, str]:
-    """The gRPC code and message for an error raised while serving `rpc`.
 
-    The server's own errors map through errors.STATUS_OF (Unavailable also tells the health monitor);
-    anything else is a bug: logged with its stack and a reference, answered INTERNAL with the
-    reference only, never the stack.
+@dataclass(frozen=True)
+class CallStatus:
+    """How a failed call ends: the gRPC code and message, and the reason and metadata a program reads."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        """The status details as gRPC carries them: a google.rpc.Status holding one ErrorInfo, under
+        grpc-status-details-bin (what grpcio-status's rpc_status.from_call and other languages' clients read)."""
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=dict(self.metadata))
+        details = status_pb2.Status(code=self.code.value[0], message=self.message)
+        details.details.add().Pack(info)
+        return ((DETAILS_KEY, details.SerializeToString()),)
+
+
+def status_of(err: Exception, rpc: str, on_database_unavailable: Callable[[Exception], None]) -> CallStatus:
+    """The status for an error raised while serving `rpc`.
+
+    The server's own errors map through errors.STATUS_OF (Unavailable also tells the health monitor)
+    and name their reason; anything else is a bug: logged with its stack and a reference, answered
+    INTERNAL with the reference only, never the stack.
     """
     if isinstance(err, errors.WorkflowStateError):
         if type(err) is errors.Unavailable:
             on_database_unavailable(err)
-        return errors.STATUS_OF[type(err)], str(err)
+        return CallStatus(errors.STATUS_OF[type(err)], str(err), err.reason, err.metadata)
     reference = uuid.uuid4().hex[:12]
     log.error("unexpected error", exc_info=err, extra={"rpc": rpc, "reference": reference})
-    return grpc.StatusCode.INTERNAL, f"internal server error (reference {reference}); see the server log"
+    message = f"internal server error (reference {reference}); see the server log"
+    return CallStatus(grpc.StatusCode.INTERNAL, message, "INTERNAL", {"reference": reference})

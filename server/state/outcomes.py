@@ -174,7 +174,49 @@ def refusal(outcome: str | None, write: Write, row: Mapping[str, Any]) -> errors
     message = _message(known, write, row)
     if error_class in (errors.FailedPrecondition, errors.PermissionDenied):
         message += "; nothing was written"
-    return error_class(message)
+    # The outcome's own name is the reason programs match on (the README's error table lists them).
+    return error_class(message, reason=known.name, metadata=_context(write, row))
+
+
+# The columns a statement returns beside its outcome that tell the caller why (as the message does).
+_ROW_CONTEXT = (
+    "prior_status",
+    "prior_attempt",
+    "run_status",
+    "lease_key",
+    "current_token",
+    "holder",
+    "worker_id",
+    "attempt_count",
+    "prior_rpc_name",
+    "prior_link",
+    "state_bytes",
+)
+_STATUS_COLUMNS = ("prior_status", "run_status")
+
+
+def _context(write: Write, row: Mapping[str, Any]) -> dict[str, object]:
+    """A refusal's metadata: what was asked (the write) and what the statement found (the row)."""
+    context: dict[str, object] = {
+        "step_id" if write.op in (Op.MOVE_STEP, Op.LINK_STEP) else "run_id": write.ident,
+        "target_status": _name(write.target) if write.target and write.op in (Op.UPDATE_RUN, Op.MOVE_STEP) else None,
+        "attempt": write.attempt,
+        "fence_token": write.fence_token,
+        "step_name": write.step_name,
+        "request_id": write.request_id,
+        "rpc_name": write.rpc_name if write.rpc_name is not None else row.get("rpc_name"),
+        "child_run_id": write.child_run_id,
+        "max_bytes": write.max_bytes,
+    }
+    if write.version is not None:
+        context["workflow"], context["graph_hash"] = write.version
+    if write.op is Op.CREATE_RUN:
+        # The run a reused request_id already names.
+        context["run_id"] = row.get("run_id")
+    for column in _ROW_CONTEXT:
+        value = row.get(column)
+        context[column] = _name(value) if column in _STATUS_COLUMNS and value is not None else value
+    return context
 
 
 def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 
 from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
@@ -21,6 +22,25 @@ def status_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode
     except grpc.RpcError as err:
         return err.code(), err.details() or ""
     return grpc.StatusCode.OK, ""
+
+
+def reason_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode, str, str, dict[str, str]]:
+    """A refused call's code and the ErrorInfo of its status details (reason, domain, metadata), parsed
+    from the raw trailing metadata as any gRPC client would; the reason is '' when there is none."""
+    try:
+        call(request)
+    except grpc.RpcError as err:
+        details = dict(err.trailing_metadata() or ()).get("grpc-status-details-bin")
+        if details is None:
+            return err.code(), "", "", {}
+        status = status_pb2.Status.FromString(details)
+        assert (status.code, status.message) == (err.code().value[0], err.details()), "the details must restate the status"
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return err.code(), info.reason, info.domain, dict(info.metadata)
+        return err.code(), "", "", {}
+    raise AssertionError("the call succeeded; a refusal was expected")
 
 
 def new_run(stub: Stub, workflow: str | None = None, input_json: str = '{"n": 1}') -> pb.Run:

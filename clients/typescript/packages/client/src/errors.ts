@@ -1,6 +1,7 @@
 // The errors of the client: one class per gRPC status code the server answers with, all
 // subclasses of WorkflowStateError, so callers catch by meaning (`err instanceof NotFound`)
 // or by code (`err.code === StatusCode.NOT_FOUND`).
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 /** The gRPC status codes, by their gRPC names (the numbers are gRPC's). */
@@ -27,17 +28,35 @@ export type StatusCode = (typeof StatusCode)[keyof typeof StatusCode];
 
 const NAMES = new Map<number, string>(Object.entries(StatusCode).map(([name, code]) => [code, name]));
 
-/** Any failure answered by the server (or by gRPC on its way): `code` is the gRPC status code. */
+/** The reason a refusal names for programs, and its context, from the server's status details. */
+export interface Reason {
+  reason: string;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Any failure answered by the server (or by gRPC on its way): `code` is the gRPC status code,
+ * `reason` the refusal's name (match on it, never on the message, which is for people).
+ */
 export class WorkflowStateError extends Error {
   /** The gRPC status code, e.g. StatusCode.NOT_FOUND (5). */
   readonly code: StatusCode;
   /** The code's gRPC name, e.g. "NOT_FOUND". */
   readonly codeName: string;
+  /**
+   * The refusal's name, e.g. "STALE_FENCE" or "FINISHED_RUN" (the README's error table lists every
+   * one); undefined when the server sent none (an operation of a Batch, a failed connection).
+   */
+  readonly reason: string | undefined;
+  /** The refusal's context, e.g. current_token, prior_status or field: all strings; empty without a reason. */
+  readonly metadata: Readonly<Record<string, string>>;
 
-  constructor(code: StatusCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: StatusCode, message: string, options?: { cause?: unknown; reason?: Reason }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.codeName = NAMES.get(code) ?? "UNKNOWN";
+    this.reason = options?.reason?.reason;
+    this.metadata = { ...options?.reason?.metadata };
     this.name = new.target.name;
   }
 }
@@ -55,7 +74,7 @@ export class Internal extends WorkflowStateError {}
 export class Unavailable extends WorkflowStateError {}
 export class Unauthenticated extends WorkflowStateError {}
 
-type ErrorClass = new (code: StatusCode, message: string, options?: { cause?: unknown }) => WorkflowStateError;
+type ErrorClass = new (code: StatusCode, message: string, options?: { cause?: unknown; reason?: Reason }) => WorkflowStateError;
 
 const CLASSES = new Map<number, ErrorClass>([
   [StatusCode.CANCELLED, Cancelled],
@@ -73,9 +92,9 @@ const CLASSES = new Map<number, ErrorClass>([
 ]);
 
 /** The client's error for a status code and message (a plain WorkflowStateError for other codes). */
-export function errorOf(code: number, message: string, cause?: unknown): WorkflowStateError {
+export function errorOf(code: number, message: string, cause?: unknown, reason?: Reason): WorkflowStateError {
   const Class = CLASSES.get(code) ?? WorkflowStateError;
-  return new Class(code as StatusCode, message, cause === undefined ? undefined : { cause });
+  return new Class(code as StatusCode, message, { cause, reason });
 }
 
 /**
@@ -94,7 +113,42 @@ export function toWorkflowStateError(err: unknown, aborted = false): WorkflowSta
     return errorOf(StatusCode.UNAVAILABLE, `the connection failed: ${connect.rawMessage}`, err);
   }
   // connect's Code numbers are gRPC's.
-  return errorOf(connect.code, connect.rawMessage, err);
+  return errorOf(connect.code, connect.rawMessage, err, reasonOf(connect));
+}
+
+/** The ErrorInfo domain of the server's reasons. */
+const DOMAIN = "workflowstate";
+
+/**
+ * The server's google.rpc.ErrorInfo among the details connect read from grpc-status-details-bin.
+ * Decoded by hand (reason = 1, domain = 2, metadata = 3, a map of strings): the client ships no
+ * generated google.rpc types for one small message.
+ */
+function reasonOf(error: ConnectError): Reason | undefined {
+  for (const detail of error.details) {
+    if (!("type" in detail) || detail.type !== "google.rpc.ErrorInfo") continue;
+    const info = { reason: "", domain: "", metadata: {} as Record<string, string> };
+    const reader = new BinaryReader(detail.value);
+    while (reader.pos < reader.len) {
+      const [field, wireType] = reader.tag();
+      if (field === 1) info.reason = reader.string();
+      else if (field === 2) info.domain = reader.string();
+      else if (field === 3) {
+        const entry = new BinaryReader(reader.bytes());
+        let key = "";
+        let value = "";
+        while (entry.pos < entry.len) {
+          const [entryField, entryWireType] = entry.tag();
+          if (entryField === 1) key = entry.string();
+          else if (entryField === 2) value = entry.string();
+          else entry.skip(entryWireType, entryField);
+        }
+        info.metadata[key] = value;
+      } else reader.skip(wireType, field);
+    }
+    if (info.domain === DOMAIN) return { reason: info.reason, metadata: info.metadata };
+  }
+  return undefined;
 }
 
 /** The codes connect gives to failures of the connection itself. */

@@ -30,6 +30,7 @@ export {
   Unavailable,
   WorkflowStateError,
 } from "./errors.js";
+export type { Reason } from "./errors.js";
 export { Lease, runLockKey, stepLockKey } from "./lease.js";
 export type { LeaseOptions } from "./lease.js";
 export { NonRetryableError, Worker } from "./worker.js";

@@ -82,7 +82,8 @@ describe("engine state", () => {
     assert.equal(second.step.status, "running");
     await assert.rejects(client.claimStep(run.runId, "work", "otherWork"), (err: unknown) => {
       assert.ok(err instanceof FailedPrecondition);
-      assert.match(err.message, /rpc_name/);
+      assert.equal(err.reason, "WRONG_RPC");
+      assert.deepEqual([err.metadata.rpc_name, err.metadata.prior_rpc_name], ["otherWork", "doWork"]);
       return true;
     });
     await assert.rejects(client.claimStep(run.runId, "absent", "doWork"), NotFound);

@@ -64,8 +64,9 @@ describe("leases", () => {
     await assert.rejects(client.setStepResult(step.stepId, { late: true }, { fencingToken: staleToken }), (err: unknown) => {
       assert.ok(err instanceof FailedPrecondition);
       assert.equal(err.code, StatusCode.FAILED_PRECONDITION);
-      assert.match(err.message, new RegExp(String(staleToken)));
-      assert.match(err.message, new RegExp(String(successor.fencingToken)));
+      assert.equal(err.reason, "STALE_FENCE");
+      assert.equal(err.metadata.fence_token, String(staleToken));
+      assert.equal(err.metadata.current_token, String(successor.fencingToken));
       return true;
     });
     assert.equal((await client.getStepState(run.runId, "charge")).status, "running");

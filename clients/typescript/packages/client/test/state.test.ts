@@ -45,6 +45,8 @@ describe("runs", () => {
       assert.equal(err.code, StatusCode.INVALID_ARGUMENT);
       assert.equal(err.codeName, "INVALID_ARGUMENT");
       assert.match(err.message, /run_id/);
+      assert.equal(err.reason, "INVALID_ARGUMENT");
+      assert.deepEqual(err.metadata, { field: "run_id" });
       return true;
     });
   });
@@ -56,7 +58,12 @@ describe("runs", () => {
     assert.deepEqual(done.output, { ok: true });
     // Repeating the status with the same output is a no-op.
     await client.updateRunStatus(run.runId, "completed", { output: { ok: true } });
-    await assert.rejects(client.updateRunStatus(run.runId, "failed"), FailedPrecondition);
+    await assert.rejects(client.updateRunStatus(run.runId, "failed"), (err: unknown) => {
+      assert.ok(err instanceof FailedPrecondition);
+      assert.equal(err.reason, "FINISHED_RUN");
+      assert.equal(err.metadata.prior_status, "COMPLETED");
+      return true;
+    });
   });
 
   test("updateRunStatus failed stores an Error's message, stack and name", async () => {

@@ -187,7 +187,7 @@ export class WorkflowStateService extends PikkuWorkflowService {
       if (claimed) return pikkuStepOf(step);
       return step.status === "succeeded" || step.status === "running" ? null : pikkuStepOf(step);
     } catch (err) {
-      if (err instanceof FailedPrecondition && /rpc_name/.test(err.message)) {
+      if (err instanceof FailedPrecondition && err.reason === "WRONG_RPC") {
         throw new WorkflowStepFunctionMismatchError(runId, stepName);
       }
       throw err;

@@ -1,0 +1,60 @@
+"""The reasons a refusal names on the wire: written once on the server (the outcome names, each error
+class's REASON, the auth refusals) and listed, each with its code, in the README's table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import grpc
+import pytest
+
+from workflowstate.server.core import errors
+from workflowstate.server.rpc.auth import Refused
+from workflowstate.server.rpc.status import status_of
+from workflowstate.server.state.outcomes import ERROR_CLASS, Op, Outcome, Write, refusal
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def server_reasons() -> dict[str, str]:
+    """Every reason the server sends, with the name of its gRPC code."""
+    reasons = {outcome.name: errors.STATUS_OF[kind].name for outcome, kind in ERROR_CLASS.items() if kind is not None}
+    reasons |= {kind.REASON: code.name for kind, code in errors.STATUS_OF.items()}
+    reasons |= {reason: code.name for code, reason in Refused.REASON_OF.items()}
+    reasons["INTERNAL"] = grpc.StatusCode.INTERNAL.name
+    return reasons
+
+
+def readme_reasons() -> dict[str, str]:
+    """The README's table of reasons: reason to code."""
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| reason | code | when | metadata |") :].split("\n\n", 1)[0]
+    rows = [re.split(r"\s*\|\s*", line.strip("| ")) for line in table.splitlines()[2:]]
+    return {row[0]: row[1] for row in rows}
+
+
+def test_the_readme_lists_every_reason_with_its_code() -> None:
+    assert readme_reasons() == server_reasons()
+
+
+@pytest.mark.parametrize("outcome", [outcome for outcome, kind in ERROR_CLASS.items() if kind is not None])
+def test_a_refused_outcome_names_itself(outcome: Outcome) -> None:
+    error = refusal(outcome.value, Write(Op.MOVE_STEP, target="running", attempt=2), {"prior_status": "succeeded"})
+    assert error is not None
+    assert error.reason == outcome.name
+    assert error.metadata["attempt"] == "2"
+    assert error.metadata["prior_status"] == "SUCCEEDED"
+
+
+def test_unavailable_says_whether_anything_was_written() -> None:
+    away = errors.Unavailable("the database cannot be reached: gone; nothing was written")
+    lost = errors.Unavailable("the connection to the database was lost while the statement ran (x); its outcome is unknown: read")
+    assert (away.reason, away.metadata) == ("UNAVAILABLE", {"outcome": "nothing_written"})
+    assert (lost.reason, lost.metadata) == ("UNAVAILABLE", {"outcome": "unknown"})
+
+
+def test_a_bug_is_internal_with_its_reference_only() -> None:
+    status = status_of(RuntimeError("a secret stack"), "GetRun", lambda err: None)
+    assert (status.code, status.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+    assert status.metadata["reference"] in status.message and "secret" not in status.message

@@ -57,6 +57,11 @@ class Aborted(WorkflowStateError):
     REASON = "ABORTED"
 
 
+# What an Unavailable's message says when the statement may have been applied (driver_errors.py
+# writes it); its metadata's `outcome` is read from it, so that copies of the error keep it too.
+OUTCOME_IS_UNKNOWN = "its outcome is unknown"
+
+
 class Unavailable(WorkflowStateError):
     """The database cannot be reached now; retrying later may succeed."""
 
@@ -64,9 +69,9 @@ class Unavailable(WorkflowStateError):
 
     def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, object] | None = None) -> None:
         # Whether anything was written, as a program reads it: the database layer says it in the message
-        # ("its outcome is unknown" when the connection broke while the statement ran; otherwise the
+        # (OUTCOME_IS_UNKNOWN when the connection broke while the statement ran; otherwise the
         # statement never ran, and the message says nothing was written or that the database is away).
-        outcome = "unknown" if "outcome is unknown" in message else "nothing_written"
+        outcome = "unknown" if OUTCOME_IS_UNKNOWN in message else "nothing_written"
         super().__init__(message, reason=reason, metadata={"outcome": outcome, **(metadata or {})})
 
 

@@ -36,7 +36,7 @@ def outcome_unknown(err: BaseException) -> errors.Unavailable:
     status change the step or run already has is answered as done."""
     return errors.Unavailable(
         f"the connection to the database was lost while the statement ran ({first_line(err)}); "
-        "its outcome is unknown: it may have been applied, read the state back before repeating it"
+        f"{errors.OUTCOME_IS_UNKNOWN}: it may have been applied, read the state back before repeating it"
     )
 
 

@@ -13,7 +13,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from support.flows import Stub, new_run, new_step, status_of, step_in
+from support.flows import Stub, error_info_of, new_run, new_step, status_of, step_in
 from support.metrics import metrics_address, scrape
 from support.server_process import ServerProcess
 from support.tcp_proxy import CuttableProxy
@@ -133,20 +133,25 @@ def _comparable(message: Message) -> Message:
     return copy
 
 
-def _unary(stub: Stub, kind: str, request: Message) -> tuple[grpc.StatusCode, str, Message | None]:
+# An outcome as compared: code, message, reply (None when refused), and the refusal's reason and metadata.
+Answer = tuple[grpc.StatusCode, str, Message | None, str, dict[str, str]]
+
+
+def _unary(stub: Stub, kind: str, request: Message) -> Answer:
     try:
-        return grpc.StatusCode.OK, "", getattr(stub, RPC_OF[kind])(request)
+        return grpc.StatusCode.OK, "", getattr(stub, RPC_OF[kind])(request), "", {}
     except grpc.RpcError as err:
-        return err.code(), err.details() or "", None
+        reason, _, metadata = error_info_of(err)
+        return err.code(), err.details() or "", None, reason, metadata
 
 
-def _batched(result: pb.BatchResult, kind: str) -> tuple[grpc.StatusCode, str, Message | None]:
+def _batched(result: pb.BatchResult, kind: str) -> Answer:
     which = result.WhichOneof("result")
     if which == "error":
         [code] = [code for code in grpc.StatusCode if code.value[0] == result.error.code]
-        return code, result.error.message, None
+        return code, result.error.message, None, result.error.reason, dict(result.error.metadata)
     assert which == kind, f"result {which} for a {kind} operation"
-    return grpc.StatusCode.OK, "", getattr(result, kind)
+    return grpc.StatusCode.OK, "", getattr(result, kind), "", {}
 
 
 def _batch(*operations: Operation) -> pb.BatchRequest:
@@ -238,12 +243,17 @@ def _ids(message: Message) -> dict[str, str]:
     return ids
 
 
-def _assert_same(unary: tuple[grpc.StatusCode, str, Message | None], batched: tuple[grpc.StatusCode, str, Message | None]) -> None:
-    # Messages name the twin states' own ids.
+def _assert_same(unary: Answer, batched: Answer) -> None:
+    # Messages and metadata name the twin states' own ids.
     assert (batched[0], _UUID.sub("<id>", batched[1])) == (unary[0], _UUID.sub("<id>", unary[1]))
+    assert (batched[3], _without_ids(batched[4])) == (unary[3], _without_ids(unary[4]))
     assert batched[0] != grpc.StatusCode.INTERNAL
     if unary[2] is not None:
         assert _comparable(batched[2]) == _comparable(unary[2])
+
+
+def _without_ids(metadata: dict[str, str]) -> dict[str, str]:
+    return {key: _UUID.sub("<id>", value) for key, value in metadata.items()}
 
 
 def test_every_operation_of_the_contract_has_a_case() -> None:

@@ -2,7 +2,7 @@
 
 Each operation goes through the same inner function as its unary RPC (validation, deadline, store
 call, conversion), so a batched call can differ from the separate one only in how its outcome is
-carried: its response, or a BatchError with the code and message the separate call would have
+carried: its response, or a BatchError with the code, message, reason and metadata the separate call would have
 ended with. Nothing is shared between operations: no transaction, no order.
 
 The batch is refused whole, before anything runs, when it is too long or holds an empty operation.
@@ -131,6 +131,7 @@ class BatchRunner:
         slot.Clear()
         slot.error.code = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
         slot.error.message = self._reply_bound.batch_refusal(RPC_OF[kind], ran=ran)
+        slot.error.reason = errors.ReplyTooLarge.REASON
         if not ran:
             self._metrics.batch_operation_finished(RPC_OF[kind], grpc.StatusCode.RESOURCE_EXHAUSTED)
 
@@ -138,12 +139,13 @@ class BatchRunner:
         try:
             answer = await self._inner_of(kind)(request, context)
         except Exception as err:
-            # BatchError has a code and a message only (no google.rpc.Status details): the reason
-            # reaches the separate call, not an operation of a Batch.
+            # The same status the separate call would have ended with, reason and metadata included.
             status = status_of(err, f"Batch.{RPC_OF[kind]}", self._on_database_unavailable)
             code = status.code
             slot.error.code = code.value[0]
             slot.error.message = status.message
+            slot.error.reason = status.reason
+            slot.error.metadata.update(status.metadata)
         else:
             code = grpc.StatusCode.OK
             getattr(slot, kind).CopyFrom(answer)

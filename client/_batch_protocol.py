@@ -195,8 +195,11 @@ def outcomes_of_reply(group: Group, response: pb.BatchResponse) -> list[Outcome]
     for item, result in zip(group.items, response.results, strict=True):
         kind = result.WhichOneof("result")
         if kind == "error":
-            status = _STATUS_OF_CODE.get(result.error.code, grpc.StatusCode.UNKNOWN)
-            outcomes.append(Outcome(error=BatchedCallError(status, result.error.message)))
+            failed = result.error
+            status = _STATUS_OF_CODE.get(failed.code, grpc.StatusCode.UNKNOWN)
+            # An older server sends no reason: None, as for a separate call without status details.
+            batched = BatchedCallError(status, failed.message, reason=failed.reason or None, metadata=failed.metadata)
+            outcomes.append(Outcome(error=batched))
         elif kind == item.field:
             outcomes.append(Outcome(reply=getattr(result, kind)))
         else:

@@ -26,8 +26,8 @@ class WorkflowStateError(Exception):
     """An RPC to the workflowstate server failed.
 
     ``status`` is the gRPC code and ``message`` the server's explanation, for people.
-    ``reason`` is the refusal's name, for programs (``None`` when the server sent none: an
-    operation of a Batch, a failure before the server answered), and ``metadata`` its
+    ``reason`` is the refusal's name, for programs (``None`` when the server sent none: a
+    failure before the server answered), and ``metadata`` its
     context (``current_token``, ``prior_status``, ``field``..., all strings).
     """
 
@@ -105,14 +105,19 @@ class BatchedCallError(grpc.RpcError):
     """The failure of one operation of a Batch call, shaped like the failed separate call.
 
     It has the two methods of a failed ``grpc.Call`` (``code()`` and ``details()``), so the
-    client maps it exactly as it maps the separate call's error; it is the ``__cause__`` of the
+    client maps it exactly as it maps the separate call's error, and the reason and metadata the
+    separate call's status details would have carried; it is the ``__cause__`` of the
     WorkflowStateError raised for the operation.
     """
 
-    def __init__(self, status: grpc.StatusCode, message: str) -> None:
+    def __init__(
+        self, status: grpc.StatusCode, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(f"{status.name}: {message}")
         self._status = status
         self._message = message
+        self.reason = reason
+        self.metadata = dict(metadata or {})
 
     def code(self) -> grpc.StatusCode:
         return self._status
@@ -134,6 +139,8 @@ def error_from_rpc(err: grpc.RpcError) -> WorkflowStateError:
     reason, metadata = None, {}
     if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)):
         reason, metadata = _error_info(err.trailing_metadata())
+    elif isinstance(err, BatchedCallError):
+        reason, metadata = err.reason, err.metadata
     if isinstance(err, (grpc.Call, grpc.aio.AioRpcError, BatchedCallError)):
         status = err.code()
         message = err.details() or ""

@@ -150,7 +150,8 @@ async def test_calls_within_the_window_share_a_batch(counted, unique) -> None:
 def _describe(outcome: Any) -> Any:
     """An outcome without what differs between two runs of the same case (ids, times)."""
     if isinstance(outcome, WorkflowStateError):
-        return (type(outcome).__name__, outcome.status.name, UUID.sub("<id>", outcome.message))
+        metadata = {key: UUID.sub("<id>", value) for key, value in outcome.metadata.items()}
+        return (type(outcome).__name__, outcome.status.name, UUID.sub("<id>", outcome.message), outcome.reason, metadata)
     if isinstance(outcome, Run):
         return ("Run", outcome.workflow, outcome.status.name, outcome.output, outcome.error and outcome.error.message)
     if isinstance(outcome, StepState):
@@ -233,6 +234,8 @@ async def test_batched_calls_give_what_separate_calls_give(start_server, groupin
     # Failures and successes side by side in the batch, each on its own call.
     errors = [outcome for outcome in batched if isinstance(outcome, tuple) and outcome[0] not in {"Run", "Step"}]
     assert len(errors) == 12, errors
+    # Each names its reason, batched as alone.
+    assert all(error[3] for error in errors), errors
     assert frames.since(before)["Batch"] >= 1
     if grouping == "grouped":
         samples = scrape(metrics_address(server.log_text()))

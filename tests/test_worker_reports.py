@@ -31,9 +31,12 @@ def stored(db, step_id: str) -> tuple:
     return step, history
 
 
-def refused_with(stream: TaskStream, step_id: str, attempt: int, *words: str) -> None:
+def refused_with(stream: TaskStream, step_id: str, attempt: int, *words: str, reason: str, **metadata: str) -> None:
+    """The next answer refuses the report, naming `reason` and carrying `metadata`, and says so in its message."""
     refused = stream.expect("refused")
     assert (refused.step_id, refused.attempt, refused.code) == (step_id, attempt, REFUSED_PRECONDITION), refused
+    assert refused.reason == reason, refused
+    assert {key: refused.metadata.get(key) for key in metadata} == metadata, refused
     for word in (f"attempt {attempt}", "nothing was written", *words):
         assert word in refused.message, refused.message
 
@@ -49,7 +52,7 @@ def test_a_complete_for_an_attempt_that_is_scheduled_is_refused_and_writes_nothi
     assert before[0][:2] == ("scheduled", 2)
 
     worker.complete(first, '{"early": true}', attempt=2)  # attempt 2 was never handed to anyone
-    refused_with(worker, step.step_id, 2, "SCHEDULED", "not RUNNING")
+    refused_with(worker, step.step_id, 2, "SCHEDULED", "not RUNNING", reason="ILLEGAL_TRANSITION", prior_status="SCHEDULED")
     assert stored(db, step.step_id) == before
     worker.close()
     assert worker.next() == grpc.StatusCode.OK
@@ -62,7 +65,7 @@ def test_a_complete_for_a_step_never_handed_out_is_refused_and_writes_nothing(st
     before = stored(db, pending.step_id)
 
     worker.send(pb.StreamStepTasksRequest(complete=pb.StepTaskComplete(step_id=pending.step_id, attempt=1, result_json="{}")))
-    refused_with(worker, pending.step_id, 1, "PENDING", "not RUNNING")
+    refused_with(worker, pending.step_id, 1, "PENDING", "not RUNNING", reason="ILLEGAL_TRANSITION", prior_status="PENDING")
     assert stored(db, pending.step_id) == before
     worker.close()
     assert worker.next() == grpc.StatusCode.OK
@@ -83,7 +86,7 @@ def test_a_report_from_another_stream_is_refused_and_writes_nothing(stub, db, rp
         other.complete(task, '{"from": "other"}')
     else:
         other.fail(task, "from other")
-    refused_with(other, step.step_id, 1, "held by another stream", "'holder'")
+    refused_with(other, step.step_id, 1, "held by another stream", "'holder'", reason="NOT_HELD", holder="holder")
     assert stored(db, step.step_id) == before
 
     # The holder still has it, and its own report counts.

@@ -506,7 +506,9 @@ class TaskSession(StreamSession):
             with contextlib.suppress(ValueError):
                 if self._in_flight.get(uuid.UUID(step_id)) == attempt:
                     del self._in_flight[uuid.UUID(step_id)]
-        refused = pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message=str(err))
+        refused = pb.StepTaskRefused(
+            step_id=step_id, attempt=attempt, code=code.value[0], message=str(err), reason=err.reason, metadata=err.metadata
+        )
         return pb.StepTaskOutcome(refused=refused)
 
 

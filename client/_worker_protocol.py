@@ -339,7 +339,7 @@ class WorkerProtocol:
         if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
             # The attempt is over (lost, or reported already): nothing was written.
             self._reports.pop(key, None)
-            log.warning("the report of step %s attempt %d was refused: %s", key[0], key[1], refused.message)
+            log.warning("the report of step %s attempt %d was refused: %s", key[0], key[1], _refusal_text(refused))
             return self._answered(key), []
         if code is grpc.StatusCode.UNAVAILABLE and report is not None:
             report.resend_at = self._clock() + RESEND_AFTER
@@ -349,10 +349,10 @@ class WorkerProtocol:
             # The task stays in flight on the server: fail it with what it will store.
             smaller = _reduced(report.request, refused.message)
             self._reports[key] = _Report(smaller, reduced=True)
-            log.warning("the report of step %s attempt %d was refused (%s); failing it instead", key[0], key[1], refused.message)
+            log.warning("the report of step %s attempt %d was refused (%s); failing it instead", key[0], key[1], _refusal_text(refused))
             return 0, [smaller]
         self._reports.pop(key, None)
-        log.error("the report of step %s attempt %d was refused (%s): %s", key[0], key[1], code.name, refused.message)
+        log.error("the report of step %s attempt %d was refused (%s): %s", key[0], key[1], code.name, _refusal_text(refused))
         return 0, []
 
     # --- handlers --------------------------------------------------------------
@@ -491,3 +491,8 @@ def _reduced(request: pb.StreamStepTasksRequest, why: str) -> pb.StreamStepTasks
         retryable = request.fail.retryable
     fail = pb.StepTaskFail(step_id=step_id, attempt=attempt, error=error, retryable=retryable)
     return pb.StreamStepTasksRequest(fail=fail)
+
+
+def _refusal_text(refused: pb.StepTaskRefused) -> str:
+    """A refusal as the log states it: its reason (the name a program matches on) and message."""
+    return f"{refused.reason}: {refused.message}" if refused.reason else refused.message

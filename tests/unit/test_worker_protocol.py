@@ -6,6 +6,7 @@ protocol wants sent, above all the credit it gives back.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import grpc
@@ -59,9 +60,9 @@ def accepted(step_id: str, attempt: int = 1) -> pb.StreamStepTasksResponse:
     )
 
 
-def refused(step_id: str, code: grpc.StatusCode, attempt: int = 1) -> pb.StreamStepTasksResponse:
+def refused(step_id: str, code: grpc.StatusCode, attempt: int = 1, reason: str = "") -> pb.StreamStepTasksResponse:
     return pb.StreamStepTasksResponse(
-        refused=pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message="no")
+        refused=pb.StepTaskRefused(step_id=step_id, attempt=attempt, code=code.value[0], message="no", reason=reason)
     )
 
 
@@ -163,6 +164,16 @@ def test_a_report_refused_as_over_is_dropped_and_frees_its_slot(code: grpc.Statu
     assert "complete" not in kinds(protocol.tick()), "never sent again"
     protocol.disconnected()
     assert kinds(protocol.connect()) == ["subscribe"], "not kept for the next stream"
+
+
+def test_a_refused_report_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    protocol = connected(Clock())
+    [handed], _ = protocol.on_response(task("a"))
+    assert handed is not None
+    protocol.succeeded(handed, 1)
+    with caplog.at_level(logging.WARNING, logger="workflowstate.client.worker"):
+        protocol.on_response(refused("a", grpc.StatusCode.FAILED_PRECONDITION, reason="NOT_HELD"))
+    assert [record.getMessage() for record in caplog.records] == ["the report of step a attempt 1 was refused: NOT_HELD: no"]
 
 
 def test_a_report_the_server_could_not_store_is_sent_again_after_a_pause() -> None:

@@ -66,6 +66,7 @@ def test_a_batch_of_reads_stops_adding_results_at_the_reply_bound(bounded: pb_gr
     assert len(answered) + len(refused) == len(reads)
     assert answered and all(result.get_run.run.run_id == run_id for result in answered)
     assert refused and all(error.code == EXHAUSTED and _names_the_bound(error.message) for error in refused)
+    assert {error.reason for error in refused} == {"REPLY_TOO_LARGE"}
 
 
 def test_a_batch_runs_no_write_past_the_reply_bound(bounded: pb_grpc.WorkflowStateServiceStub) -> None:
@@ -82,7 +83,7 @@ def test_a_batch_runs_no_write_past_the_reply_bound(bounded: pb_grpc.WorkflowSta
 
     first, *rest = reply.results
     assert first.update_run_status.run.status == pb.RUN_STATUS_COMPLETED
-    assert [result.error.code for result in rest] == [EXHAUSTED, EXHAUSTED]
+    assert [(result.error.code, result.error.reason) for result in rest] == [(EXHAUSTED, "REPLY_TOO_LARGE")] * 2
     assert all(_names_the_bound(result.error.message) and "not run" in result.error.message for result in rest)
     assert [bounded.GetRun(pb.GetRunRequest(run_id=run_id)).run.status for run_id in run_ids[1:]] == [pb.RUN_STATUS_RUNNING] * 2
 

@@ -216,18 +216,19 @@ def test_a_deleted_schedule_stops_and_its_runs_stay(two_servers, stubs, db) -> N
 
 @pytest.mark.parametrize("catch_up", [pb.SCHEDULE_CATCH_UP_SKIP, pb.SCHEDULE_CATCH_UP_LATEST])
 def test_occurrences_missed_while_no_server_ran(start_server, db, catch_up: int) -> None:
-    """An hourly schedule whose next occurrence is set 5 hours back, as if every server had been
-    down since: SKIP runs none of the missed ones, LATEST the latest once; both then wait for the
-    first occurrence after now."""
+    """A daily schedule whose next occurrence is set 5 days back, as if every server had been down
+    since: SKIP runs none of the missed ones, LATEST the latest once; both then wait for the first
+    occurrence after now. (Daily, not hourly: occurrences fall on multiples of the interval, and an
+    hourly one came due for real when the test ran across the hour.)"""
     server = start_server(*FAST)
     schema = sql.Identifier(server.schema)
     schedule_id = f"missed-{uuid.uuid4().hex[:6]}"
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.WorkflowStateServiceStub(channel)
-        created = stub.CreateSchedule(_every(schedule_id, timedelta(hours=1), catch_up=catch_up, overlap=pb.SCHEDULE_OVERLAP_ALLOW)).schedule
+        created = stub.CreateSchedule(_every(schedule_id, timedelta(days=1), catch_up=catch_up, overlap=pb.SCHEDULE_OVERLAP_ALLOW)).schedule
         upcoming = created.next_fire_time.ToDatetime(tzinfo=timezone.utc)
         db.execute(
-            sql.SQL("UPDATE {}.schedules SET next_fire_time = next_fire_time - interval '5 hours' WHERE schedule_id = %s").format(schema),
+            sql.SQL("UPDATE {}.schedules SET next_fire_time = next_fire_time - interval '5 days' WHERE schedule_id = %s").format(schema),
             (schedule_id,),
         )
         # Handled once the servers moved it back to the future (the loop looks at least every 0.1 s).
@@ -237,7 +238,7 @@ def test_occurrences_missed_while_no_server_ran(start_server, db, catch_up: int)
         if catch_up == pb.SCHEDULE_CATCH_UP_SKIP:
             assert runs == []
         else:
-            assert [schedule_time for schedule_time, _, _, _ in runs] == [upcoming - timedelta(hours=1)]
+            assert [schedule_time for schedule_time, _, _, _ in runs] == [upcoming - timedelta(days=1)]
 
 
 def test_a_schedule_whose_times_cannot_be_computed_holds_up_no_other(start_server, db) -> None:

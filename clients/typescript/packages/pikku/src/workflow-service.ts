@@ -26,6 +26,9 @@ import {
   WorkflowStateClient,
 } from "@workflowstate/client";
 import { failureOf, pikkuStepOf, retryDelayMs } from "./convert.js";
+
+/** The statuses a scheduled step reaches once a worker took it (as the refusal's prior_status names them). */
+const TAKEN_BY_A_WORKER = new Set(["RUNNING", "SUCCEEDED", "FAILED"]);
 import { clientOf, type WorkflowStateConnectOptions } from "./options.js";
 import { WorkflowStateRunService } from "./run-service.js";
 
@@ -153,7 +156,17 @@ export class WorkflowStateService extends PikkuWorkflowService {
   }
 
   protected async setStepScheduledImpl(stepId: string): Promise<void> {
-    await this.client.setStepScheduled(stepId, this.fenced);
+    try {
+      await this.client.setStepScheduled(stepId, this.fenced);
+    } catch (err) {
+      // A worker's retry is scheduled by the server itself (a retryable fail with retries left), and
+      // a worker may claim it before the engine, replaying, schedules it too: the step is then
+      // past SCHEDULED in the worker's own path, which is what scheduling asked for.
+      if (err instanceof FailedPrecondition && err.reason === "ILLEGAL_TRANSITION" && TAKEN_BY_A_WORKER.has(err.metadata.prior_status ?? "")) {
+        return;
+      }
+      throw err;
+    }
   }
 
   protected async setStepResultImpl(stepId: string, result: unknown): Promise<void> {

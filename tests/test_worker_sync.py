@@ -292,8 +292,10 @@ def test_a_long_task_outlives_its_task_lease_across_a_server_restart(
         run = client.create_run(f"wf-{unique}", {})
         step = client.insert_step_state(run.run_id, "long", rpc, {}, retries=3, retry_delay=timedelta(0))
         client.set_step_scheduled(step.step_id)
-        # 4 s: room for the restart and the reconnect on a loaded machine, still far shorter than the task.
-        with running(Worker(client, {rpc: handler}, max_in_flight=1, task_lease=timedelta(seconds=4))):
+        # 8 s: room for the stop, the start and the reconnect on a loaded machine (4 s ran out once in
+        # CI, and the attempt was failed as lost), still far shorter than the task; the wait below
+        # does not grow with it.
+        with running(Worker(client, {rpc: handler}, max_in_flight=1, task_lease=timedelta(seconds=8))):
             assert started.wait(WAIT)
             [[first_expiry]] = db.execute(f"SELECT task_expire_time FROM {schema}.steps WHERE step_id = %s", (step.step_id,)).fetchall()
             restart(start_server, first_server, port, schema)  # with its own fast sweeper

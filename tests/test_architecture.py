@@ -4,6 +4,8 @@ rpc -> capabilities (state, leases, dispatch, events, retention, schedules) -> d
 imports no server package, only the client. Capabilities never import
 rpc or ops, and one capability reaches another only through `state`, the model they all build
 on. ops may import anything. The client never imports the server (its base install has no psycopg).
+gRPC is the server's face, not its model: only rpc, ops (which assembles the server) and web (a
+client of the API) import grpc or protobuf; core's errors name their reason, and rpc maps them to codes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     # reaches the state only through it, so auth and validation apply to it as to anyone.
     "web": set(),
 }
+# The packages that may import gRPC and protobuf (the wire): the gRPC face, what assembles it, and the dashboard's client.
+WIRE_PACKAGES = {"rpc", "ops", "web"}
+WIRE_MODULES = ("grpc", "google.protobuf", "google.rpc", "workflowstate.v1")
 
 
 def _imported_modules(path: Path, package: str) -> set[str]:
@@ -80,6 +85,26 @@ def test_the_rule_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     module = tmp_path / "leases.py"
     module.write_text("from ..rpc import servicer\nfrom ..db.database import Row\n")
     assert {"workflowstate.server.rpc", "workflowstate.server.db.database"} <= _imported_modules(module, "workflowstate.server.leases")
+
+
+def _wire_modules(path: Path, package: str) -> set[str]:
+    """What `path` imports of gRPC, protobuf or the generated stubs."""
+    return {name for name in _imported_modules(path, package) if name.split(".")[0] == "grpc" or name.startswith(WIRE_MODULES[1:])}
+
+
+@pytest.mark.parametrize("package", sorted(set(ALLOWED) - WIRE_PACKAGES))
+def test_only_the_grpc_face_imports_grpc(package: str) -> None:
+    for path in (SERVER / package).rglob("*.py"):
+        wire = _wire_modules(path, f"workflowstate.server.{package}")
+        assert not wire, f"server/{path.relative_to(SERVER)} imports {sorted(wire)}: only {sorted(WIRE_PACKAGES)} speak gRPC"
+
+
+def test_the_wire_check_sees_a_grpc_import(tmp_path: Path) -> None:
+    module = tmp_path / "errors.py"
+    module.write_text("import grpc\nfrom google.rpc import status_pb2\nfrom workflowstate.v1 import workflow_state_pb2\nimport grpcio_like\n")
+    assert _wire_modules(module, "workflowstate.server.core") == {
+        "grpc", "google.rpc", "google.rpc.status_pb2", "workflowstate.v1", "workflowstate.v1.workflow_state_pb2"
+    }
 
 
 def test_client_never_imports_the_server() -> None:

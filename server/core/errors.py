@@ -1,13 +1,11 @@
-"""The server's own errors. The store and the request validation raise these; the servicer maps
-each class to one gRPC status code (STATUS_OF, at the end). Messages are written for the caller:
+"""The server's own errors. The store and the request validation raise these; the gRPC face maps
+each class to one gRPC status code (rpc/status.py: STATUS_OF). Messages are written for the caller:
 they say what was wrong and never carry a stack trace."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import ClassVar
-
-import grpc
 
 
 class WorkflowStateError(Exception):
@@ -124,20 +122,3 @@ class ShuttingDown(Unavailable):
 
     REASON = "SHUTTING_DOWN"
 
-
-# The one map from the server's errors to gRPC status codes.
-STATUS_OF: dict[type[WorkflowStateError], grpc.StatusCode] = {
-    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFound: grpc.StatusCode.NOT_FOUND,
-    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    Aborted: grpc.StatusCode.ABORTED,
-    Unavailable: grpc.StatusCode.UNAVAILABLE,
-    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
-    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
-    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ReplyTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
-}

@@ -2,7 +2,7 @@
 
 No state logic lives here: requests are validated into Python values, the store makes the change,
 and the row it returns becomes the response. Errors of the server's own classes become gRPC
-statuses through errors.STATUS_OF; anything else is a bug, logged with its stack and answered INTERNAL
+statuses through STATUS_OF (status.py); anything else is a bug, logged with its stack and answered INTERNAL
 with a reference, never with the stack.
 """
 

@@ -15,6 +15,23 @@ from ..core import errors
 
 log = logging.getLogger("workflowstate.server.rpc")
 
+# The one map from the server's errors to gRPC status codes (each error names its own reason).
+STATUS_OF: dict[type[errors.WorkflowStateError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.ReplyTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.LimitReached: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
 # The ErrorInfo's domain: the reasons are this service's own names.
 DOMAIN = "workflowstate"
 # The trailing metadata key of the rich status (google.rpc.Status), as every gRPC implementation names it.
@@ -42,14 +59,14 @@ class CallStatus:
 def status_of(err: Exception, rpc: str, on_database_unavailable: Callable[[Exception], None]) -> CallStatus:
     """The status for an error raised while serving `rpc`.
 
-    The server's own errors map through errors.STATUS_OF (Unavailable also tells the health monitor)
+    The server's own errors map through STATUS_OF (Unavailable also tells the health monitor)
     and name their reason; anything else is a bug: logged with its stack and a reference, answered
     INTERNAL with the reference only, never the stack.
     """
     if isinstance(err, errors.WorkflowStateError):
         if type(err) is errors.Unavailable:
             on_database_unavailable(err)
-        return CallStatus(errors.STATUS_OF[type(err)], str(err), err.reason, err.metadata)
+        return CallStatus(STATUS_OF[type(err)], str(err), err.reason, err.metadata)
     reference = uuid.uuid4().hex[:12]
     log.error("unexpected error", exc_info=err, extra={"rpc": rpc, "reference": reference})
     message = f"internal server error (reference {reference}); see the server log"

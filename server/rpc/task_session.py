@@ -31,6 +31,7 @@ from ..dispatch.dispatcher import TaskDispatcher, start_to_close_timeout
 from ..dispatch.workers import WorkerStream
 from ..state.transitions import RunStatus, StepStatus
 from . import caller, convert, task_updates, validation
+from .status import STATUS_OF
 from .streams import StreamSession
 
 log = logging.getLogger("workflowstate.server.dispatch")
@@ -500,7 +501,7 @@ class TaskSession(StreamSession):
         return pb.StepTaskOutcome(accepted=accepted)
 
     def _refused(self, step_id: str, attempt: int, err: errors.WorkflowStateError) -> pb.StepTaskOutcome:
-        code = errors.STATUS_OF[type(err)]
+        code = STATUS_OF[type(err)]
         if isinstance(err, (errors.FailedPrecondition, errors.NotFound)):
             # The attempt is over, whoever ended it: this stream no longer runs it.
             with contextlib.suppress(ValueError):

@@ -11,7 +11,7 @@ import pytest
 
 from workflowstate.server.core import errors
 from workflowstate.server.rpc.auth import Refused
-from workflowstate.server.rpc.status import status_of
+from workflowstate.server.rpc.status import STATUS_OF, status_of
 from workflowstate.server.state.outcomes import ERROR_CLASS, Op, Outcome, Write, refusal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def server_reasons() -> dict[str, str]:
     """Every reason the server sends, with the name of its gRPC code."""
-    reasons = {outcome.name: errors.STATUS_OF[kind].name for outcome, kind in ERROR_CLASS.items() if kind is not None}
-    reasons |= {kind.REASON: code.name for kind, code in errors.STATUS_OF.items()}
+    reasons = {outcome.name: STATUS_OF[kind].name for outcome, kind in ERROR_CLASS.items() if kind is not None}
+    reasons |= {kind.REASON: code.name for kind, code in STATUS_OF.items()}
     reasons |= {reason: code.name for code, reason in Refused.REASON_OF.items()}
     reasons["INTERNAL"] = grpc.StatusCode.INTERNAL.name
     return reasons

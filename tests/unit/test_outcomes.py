@@ -10,6 +10,7 @@ from importlib import resources
 import pytest
 
 from workflowstate.server.core import errors
+from workflowstate.server.rpc.status import STATUS_OF
 from workflowstate.server.state import outcomes
 from workflowstate.server.state.outcomes import ERROR_CLASS, Op, Outcome, OutcomeBug, Write, checked, refusal
 from workflowstate.server.state.transitions import Via
@@ -78,7 +79,7 @@ def test_unknown_outcome_is_a_bug_not_a_user_error(outcome: str | None) -> None:
     with pytest.raises(OutcomeBug) as caught:
         refusal(outcome, WRITES["set_step_status"], CONTEXT)
     assert not isinstance(caught.value, errors.WorkflowStateError), "the servicer must answer INTERNAL, not a user error"
-    assert type(caught.value) not in errors.STATUS_OF
+    assert type(caught.value) not in STATUS_OF
 
 
 def test_a_statement_without_a_row_is_a_bug_not_a_user_error() -> None:

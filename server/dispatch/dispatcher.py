@@ -23,11 +23,11 @@ from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.database import Database
 from ..db.notifications import Notifications, finished_runs_channel, tasks_channel
-from ..state.store import FailureRecord, RunsChanged, StateStore, ignore_runs_changed
+from ..state.store import FailureRecord
 from ..state.transitions import Via
 from .defaults import DefaultsStore
 from .store import ExpiredTask, TaskStore
-from .workers import ServerIdentity, WorkerStreams
+from .workers import WorkerStreams
 
 log = logging.getLogger("workflowstate.server.dispatch")
 
@@ -69,32 +69,27 @@ class DispatchSettings:
 
 
 class TaskDispatcher(ShutdownNotifier):
-    """All worker streams of one server process."""
+    """All worker streams of one server process: what wakes them, what they hear of finished runs,
+    their shutdown, and the cleanup of their ends and of lost workers (the sweeper)."""
 
     def __init__(
         self,
         database: Database,
-        state: StateStore,
+        tasks: TaskStore,
+        workers: WorkerStreams,
         settings: DispatchSettings,
         notifications: Notifications,
         *,
-        on_dispatched: Callable[[int], None] = lambda count: None,
         on_lost: Callable[[int], None] = lambda count: None,
-        on_runs_changed: RunsChanged = ignore_runs_changed,
         supervisor: Supervisor | None = None,
-        server_id: uuid.UUID | None = None,
     ) -> None:
         super().__init__()
-        self.on_dispatched = on_dispatched
         self._on_lost = on_lost
-        self.tasks = TaskStore(database, on_runs_changed=on_runs_changed)
+        self._tasks = tasks
+        # The stores of the dispatch RPCs that are not a stream's (ListWorkers; the dispatch defaults).
+        self.workers = workers
         self.defaults = DefaultsStore(database)
-        # The address is known once the server is bound (serving_at).
-        self.workers = WorkerStreams(database, ServerIdentity(server_id or uuid.uuid4(), ""))
-        self.state = state
         self.settings = settings
-        # How many updates of one worker message run at once: as many as the pool has connections.
-        self.statement_concurrency = database.pool_size
         self._wakers: dict[str, set[Callable[[], None]]] = {}
         # Every stream's callback for runs that finished (None: any run may have, look at all).
         self._finished_listeners: set[Callable[[frozenset[uuid.UUID] | None], None]] = set()
@@ -104,10 +99,6 @@ class TaskDispatcher(ShutdownNotifier):
         self.cleanups = RetriedCleanups("worker-stream-cleanup", retry_interval=settings.poll_interval, supervisor=self._supervisor, log=log)
         notifications.subscribe(tasks_channel(database.schema), self.wake_rpc, self._wake_all)
         notifications.subscribe(finished_runs_channel(database.schema), self._run_finished_notice, self._any_run_may_have_finished)
-
-    def serving_at(self, address: str) -> None:
-        """Say where this server listens (shown with its worker streams by ListWorkers)."""
-        self.workers.server = ServerIdentity.of(self.workers.server.server_id, address)
 
     def start(self) -> None:
         self._sweeper = self._supervisor.start("task-sweeper", self._sweep_forever)
@@ -129,7 +120,7 @@ class TaskDispatcher(ShutdownNotifier):
         With `stream_id`, only those that stream still holds (not those a reconnected worker
         adopted on another stream meanwhile)."""
         try:
-            outcomes = await self.tasks.fail(attempts, worker_lost(why), retryable=True, stream_id=stream_id)
+            outcomes = await self._tasks.fail(attempts, worker_lost(why), retryable=True, stream_id=stream_id)
         except errors.WorkflowStateError as err:
             log.warning("could not fail the tasks of a lost worker; the sweeper will", extra={"reason": str(err)})
             return
@@ -214,11 +205,11 @@ class TaskDispatcher(ShutdownNotifier):
         schedule_to_start; return how many were failed."""
         failed = 0
         while True:
-            expired = await self.tasks.expired()
+            expired = await self._tasks.expired()
             if not expired:
                 break
             lost = [(task.step_id, task.attempt) for task in expired if task.timeout is None]
-            outcomes = await self.tasks.fail(lost, worker_lost("no heartbeat from its worker within the task lease"), retryable=True)
+            outcomes = await self._tasks.fail(lost, worker_lost("no heartbeat from its worker within the task lease"), retryable=True)
             done = sum(1 for outcome in outcomes if outcome.new_status is not None)
             self._on_lost(done)
             if done:
@@ -228,7 +219,7 @@ class TaskDispatcher(ShutdownNotifier):
             if len(expired) < 100 or not done + timed_out:
                 break
         while True:
-            waiting = await self.tasks.start_timeouts()
+            waiting = await self._tasks.start_timeouts()
             done = await self._fail_timed_out(waiting, schedule_to_start_timeout, Via.START_TIMEOUT)
             failed += done
             if len(waiting) < 100 or not done:
@@ -242,7 +233,7 @@ class TaskDispatcher(ShutdownNotifier):
             by_timeout.setdefault(task.timeout, []).append((task.step_id, task.attempt))
         done = 0
         for timeout, attempts in by_timeout.items():
-            outcomes = await self.tasks.fail(attempts, error(timeout), retryable=True, via=via)
+            outcomes = await self._tasks.fail(attempts, error(timeout), retryable=True, via=via)
             done += sum(1 for outcome in outcomes if outcome.new_status is not None)
         if done:
             log.info("failed attempts that timed out", extra={"attempts": done, "via": via.value})

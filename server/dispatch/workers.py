@@ -66,6 +66,10 @@ class WorkerStreams:
         self._sql = database.statements(__package__, "dispatch.sql")
         self.server = server
 
+    def serving_at(self, address: str) -> None:
+        """Say where this server listens (shown with its worker streams by ListWorkers)."""
+        self.server = ServerIdentity.of(self.server.server_id, address)
+
     async def connected(self, stream: WorkerStream, tasks_in_flight: int) -> None:
         await self._sql.fetch_one("worker_connected", {**stream.params(self.server), "tasks_in_flight": tasks_in_flight})
 

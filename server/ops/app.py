@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import shutil
@@ -22,6 +23,9 @@ from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 from .config import ServerConfig
 from .dashboard_exposure import open_dashboard_refusal, warn_if_open as warn_if_dashboard_open
 from ..dispatch.dispatcher import TaskDispatcher
+from ..dispatch.reports import WorkerReports
+from ..dispatch.store import TaskStore
+from ..dispatch.workers import ServerIdentity, WorkerStreams
 from ..events.watchers import EventWatchers
 from .health import DatabaseHealth
 from ..leases.store import LeaseStore
@@ -35,6 +39,7 @@ from ..rpc.internal_socket import InternalSocketGuard
 from ..rpc.reply_bounds import send_limit
 from ..rpc.servicer import WorkflowStateServicer
 from ..rpc.stream_caps import StreamCaps
+from ..rpc.task_session import TaskSession
 from ..db.database import Database
 from ..retention.purger import RetentionPurger
 from ..retention.store import RetentionStore
@@ -195,16 +200,22 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     leases = LeaseManager(
         LeaseStore(database, server_id=server_id, waiter_ttl=config.leases.waiter_ttl), config.leases, notifications, supervisor=supervisor
     )
-    dispatcher = TaskDispatcher(
-        database,
-        store,
-        config.dispatch,
-        notifications,
+    tasks = TaskStore(database, on_runs_changed=watchers.runs_changed)
+    # The address is known once the server is bound (serving_at).
+    workers = WorkerStreams(database, ServerIdentity(server_id, ""))
+    dispatcher = TaskDispatcher(database, tasks, workers, config.dispatch, notifications, on_lost=metrics.tasks_lost.inc, supervisor=supervisor)
+    # Each StreamStepTasks stream's session, given what it works with.
+    task_sessions = functools.partial(
+        TaskSession,
+        dispatcher=dispatcher,
+        tasks=tasks,
+        workers=workers,
+        reports=WorkerReports(store, tasks),
+        settings=config.dispatch,
+        # How many updates of one worker message run at once: as many as the pool has connections.
+        statement_concurrency=database.pool_size,
+        max_payload_bytes=config.max_payload_bytes,
         on_dispatched=metrics.tasks_dispatched.inc,
-        on_lost=metrics.tasks_lost.inc,
-        on_runs_changed=watchers.runs_changed,
-        supervisor=supervisor,
-        server_id=server_id,
     )
     retention = RetentionStore(database)
     purger = RetentionPurger(
@@ -237,6 +248,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         schedule_firer=schedule_firer,
         schedule_limits=config.schedule_limits,
         stream_caps=StreamCaps(config.streams, tokens_checked=config.auth_tokens is not None),
+        task_sessions=task_sessions,
     )
     pb_grpc.add_WorkflowStateServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -244,7 +256,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     address = _bind(server, config)
-    dispatcher.serving_at(address)
+    workers.serving_at(address)
     _warn_if_open(config, address)
     dashboard, dashboard_line, dashboard_folder = _dashboard(config, server, internal_secret)
 

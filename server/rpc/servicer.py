@@ -168,6 +168,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         schedule_firer: ScheduleFirer,
         schedule_limits: ScheduleLimits,
         stream_caps: StreamCaps,
+        task_sessions: Callable[[grpc.aio.ServicerContext], TaskSession],
     ) -> None:
         self._store = store
         self.stream_caps = stream_caps
@@ -179,6 +180,8 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
         self._schedule_limits = schedule_limits
         self._leases = leases
         self._dispatcher = dispatcher
+        # Opens each worker stream's session with its collaborators (assembled in ops/app.py).
+        self._task_sessions = task_sessions
         self._watchers = watchers
         self.metrics = metrics
         self._max_payload = max_payload_bytes
@@ -370,7 +373,7 @@ class WorkflowStateServicer(EngineStateRpcs, ScheduleRpcs, DispatchDefaultsRpcs,
 
     @rpc
     async def StreamStepTasks(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
-        await TaskSession(self._dispatcher, context, max_payload_bytes=self._max_payload).run()
+        await self._task_sessions(context).run()
 
     @rpc
     async def WatchRun(self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext) -> None:

@@ -20,6 +20,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -27,8 +28,10 @@ import grpc
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
-from ..dispatch.dispatcher import TaskDispatcher, start_to_close_timeout
-from ..dispatch.workers import WorkerStream
+from ..dispatch.dispatcher import DispatchSettings, TaskDispatcher, start_to_close_timeout
+from ..dispatch.reports import WorkerReports
+from ..dispatch.store import TaskStore
+from ..dispatch.workers import WorkerStream, WorkerStreams
 from ..state.transitions import RunStatus, StepStatus
 from . import caller, convert, task_updates, validation
 from .status import STATUS_OF
@@ -81,10 +84,33 @@ class Subscription:
 class TaskSession(StreamSession):
     """The server side of one worker's StreamStepTasks stream."""
 
-    def __init__(self, dispatcher: TaskDispatcher, context: grpc.aio.ServicerContext, *, max_payload_bytes: int) -> None:
+    def __init__(
+        self,
+        context: grpc.aio.ServicerContext,
+        *,
+        dispatcher: TaskDispatcher,
+        tasks: TaskStore,
+        workers: WorkerStreams,
+        reports: WorkerReports,
+        settings: DispatchSettings,
+        statement_concurrency: int,
+        max_payload_bytes: int,
+        on_dispatched: Callable[[int], None],
+    ) -> None:
+        """`dispatcher` wakes the stream, tells it of finished runs and of the server's shutdown, and
+        cleans up after its end; `tasks` claims and adopts its tasks; `workers` lists it for ListWorkers
+        and notes its heartbeats; `reports` decides its worker's acks, completes and fails. Each updates
+        message runs up to `statement_concurrency` of its updates at once; `on_dispatched` counts the
+        tasks handed out."""
         super().__init__(context, dispatcher)
         self._dispatcher = dispatcher
+        self._tasks = tasks
+        self._workers = workers
+        self._reports = reports
+        self._settings = settings
+        self._statement_concurrency = statement_concurrency
         self._max_payload = max_payload_bytes
+        self._on_dispatched = on_dispatched
         self._stream_id = uuid.uuid4()
         self._subscription: Subscription | None = None
         self._worker_stream: WorkerStream | None = None
@@ -215,13 +241,13 @@ class TaskSession(StreamSession):
         task_lease = self._task_lease(subscribe)
         running = self._running_tasks(subscribe)
         credential = caller.credential()
-        adopted = await self._dispatcher.tasks.adopt(
+        adopted = await self._tasks.adopt(
             running, worker_id=worker_id, stream_id=self._stream_id, task_lease=task_lease, credential=credential
         )
         self._subscription = Subscription(worker_id, rpc_names, subscribe.max_in_flight, task_lease, subscribe.bulk)
         self._worker_stream = WorkerStream(self._stream_id, worker_id, rpc_names, subscribe.max_in_flight, task_lease, credential)
         # Listed by ListWorkers from now until the stream ends (close deletes the row).
-        await self._dispatcher.workers.connected(self._worker_stream, len(adopted))
+        await self._workers.connected(self._worker_stream, len(adopted))
         self._in_flight.update((step_id, attempt) for step_id, attempt, _ in adopted)
         self._run_of.update((step_id, run_id) for step_id, _, run_id in adopted)
         self._credit = subscribe.max_in_flight - len(adopted)
@@ -254,7 +280,7 @@ class TaskSession(StreamSession):
         return running
 
     def _task_lease(self, subscribe: pb.StepTaskSubscribe) -> timedelta:
-        settings = self._dispatcher.settings
+        settings = self._settings
         if not subscribe.HasField("task_lease"):
             return settings.default_task_lease
         lease = convert.duration_from_proto("subscribe.task_lease", subscribe.task_lease)
@@ -269,7 +295,7 @@ class TaskSession(StreamSession):
         # ListWorkers. Without tasks, a failure (the database is away) costs the worker nothing:
         # its row is written again at a later heartbeat, so the stream goes on.
         try:
-            await self._dispatcher.workers.heartbeat(self._worker_stream, list(self._in_flight))
+            await self._workers.heartbeat(self._worker_stream, list(self._in_flight))
         except errors.WorkflowStateError as err:
             if self._in_flight:
                 raise
@@ -278,10 +304,10 @@ class TaskSession(StreamSession):
     def _ack(self, ack: pb.StepTaskAck) -> pb.StepTaskOutcome | None:
         """None when the ack holds (it has no answer then)."""
         step_id = validation.parse_uuid("ack.step_id", ack.step_id)
-        if self._in_flight.get(step_id) != ack.attempt:
-            return self._refused(
-                ack.step_id, ack.attempt, errors.FailedPrecondition(f"attempt {ack.attempt} of step {step_id} is not in flight on this stream")
-            )
+        try:
+            self._reports.ack(self._in_flight, step_id, ack.attempt)
+        except errors.WorkflowStateError as err:
+            return self._refused(ack.step_id, ack.attempt, err)
         return None
 
     async def _complete(self, complete: pb.StepTaskComplete) -> pb.StepTaskOutcome:
@@ -289,11 +315,11 @@ class TaskSession(StreamSession):
             step_id = validation.parse_uuid("complete.step_id", complete.step_id)
             attempt = self._attempt("complete.attempt", complete.attempt)
             result_json = validation.check_json("complete.result_json", complete.result_json, max_bytes=self._max_payload)
-            row = await self._dispatcher.state.complete_task(step_id, attempt, self._stream_id, result_json)
+            status = await self._reports.complete(step_id, attempt, result_json, stream_id=self._stream_id)
         except errors.WorkflowStateError as err:
             return self._refused(complete.step_id, complete.attempt, err)
         self._in_flight.pop(step_id, None)
-        return self._accepted(complete.step_id, attempt, StepStatus(row["status"]))
+        return self._accepted(complete.step_id, attempt, status)
 
     async def _fail(self, fail: pb.StepTaskFail) -> pb.StepTaskOutcome:
         try:
@@ -304,20 +330,17 @@ class TaskSession(StreamSession):
             error = fail.error
             validation.check_failure("fail.error", error.message, error.stack, error.code, max_bytes=self._max_payload)
             failure = convert.failure_from_proto(error)
-            outcome = await self._dispatcher.tasks.fail_task(step_id, attempt, failure, retryable=fail.retryable, stream_id=self._stream_id)
-            if outcome.refusal is not None:
-                raise outcome.refusal
+            status = await self._reports.fail(step_id, attempt, failure, retryable=fail.retryable, stream_id=self._stream_id)
         except errors.WorkflowStateError as err:
             return self._refused(fail.step_id, fail.attempt, err)
-        assert outcome.new_status is not None
         self._in_flight.pop(step_id, None)
-        return self._accepted(fail.step_id, attempt, outcome.new_status)
+        return self._accepted(fail.step_id, attempt, status)
 
     async def _updates(self, updates: pb.StepTaskUpdates) -> None:
         """Each update as the separate message would run; one message answers them all."""
         task_updates.check(updates)
         outcomes = await task_updates.run(
-            updates, self._update, concurrency=self._dispatcher.statement_concurrency
+            updates, self._update, concurrency=self._statement_concurrency
         )
         answered = [outcome for outcome in outcomes if outcome is not None]
         if answered:
@@ -365,7 +388,7 @@ class TaskSession(StreamSession):
         self._due = False
         limit = self._credit
         claiming = asyncio.ensure_future(
-            self._dispatcher.tasks.claim(
+            self._tasks.claim(
                 subscription.rpc_names, limit, worker_id=subscription.worker_id, stream_id=self._stream_id, task_lease=subscription.task_lease
             )
         )
@@ -377,7 +400,7 @@ class TaskSession(StreamSession):
             # fails the others, once the claim says which (not left RUNNING for the sweeper).
             claiming.add_done_callback(self._fail_orphaned_claim)
             raise
-        self._dispatcher.on_dispatched(len(rows))
+        self._on_dispatched(len(rows))
         # Every claimed attempt is this stream's before any is written: if a write fails part-way
         # (the worker is gone), the stream's end fails the unwritten ones too, not the sweeper later.
         self._forget_answered()
@@ -396,7 +419,7 @@ class TaskSession(StreamSession):
                 await self.write(pb.StreamStepTasksResponse(task=task))
         self._last_claim_full = len(rows) == limit
         if not self._last_claim_full:
-            due = await self._dispatcher.tasks.next_due(subscription.rpc_names)
+            due = await self._tasks.next_due(subscription.rpc_names)
             self._schedule_wake(due)
 
     # Cancels.
@@ -413,7 +436,7 @@ class TaskSession(StreamSession):
         if not held:
             return
         try:
-            finished = await self._dispatcher.tasks.finished_runs(list(held))
+            finished = await self._tasks.finished_runs(list(held))
         except errors.WorkflowStateError as err:
             log.warning("could not look which runs of tasks in flight finished; looking again soon", extra={"reason": str(err)})
             self._finished_unchecked = True
@@ -460,7 +483,7 @@ class TaskSession(StreamSession):
 
     def _schedule_wake(self, due: datetime | None) -> None:
         """Look again when the next step falls due, and at most a poll interval from now."""
-        pause = self._dispatcher.settings.poll_interval
+        pause = self._settings.poll_interval
         if due is not None:
             pause = min(pause, max(0.0, (due - datetime.now(timezone.utc)).total_seconds()) + 0.002)
         if self._timer:

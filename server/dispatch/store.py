@@ -2,8 +2,9 @@
 
 Each change is one statement of dispatch.sql. Dispatch (claim_tasks) moves steps to RUNNING
 in the statement that picks them, with SKIP LOCKED, so no two workers get one attempt, whatever
-the number of servers. A worker's complete goes through StateStore.complete_task, its fail through
-fail here: both only for the attempt that is running and held by the worker's stream. Statuses
+the number of servers. A worker's reports are decided in reports.py: its complete by
+StateStore.complete_task, its fail by fail_task here, both only for the attempt that is running and
+held by the worker's stream. Statuses
 come from the transition table (state/transitions.py); outcomes are read by state/outcomes.py.
 """
 

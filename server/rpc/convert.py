@@ -17,6 +17,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core.errors import InvalidArgument
 from ..schedules.timing import CatchUp, Overlap
+from ..state.rows import ClaimedTaskRow
 from ..state.store import FailureRecord
 from ..state.transitions import RunStatus, StepStatus, VersionStatus
 
@@ -305,8 +306,9 @@ def worker_to_proto(row: dict[str, Any]) -> pb.WorkerInfo:
     )
 
 
-def task_to_proto(row: dict[str, Any]) -> pb.StepTask:
+def task_to_proto(row: ClaimedTaskRow) -> pb.StepTask:
     """A step claimed for a worker (a row of claim_tasks) as the task pushed to it."""
+    timeout_time = row.get("task_timeout_time")
     return pb.StepTask(
         step_id=str(row["step_id"]),
         run_id=str(row["run_id"]),
@@ -315,7 +317,7 @@ def task_to_proto(row: dict[str, Any]) -> pb.StepTask:
         data_json=row["data"],
         attempt=row["attempt_count"],
         deadline=timestamp(row["task_expire_time"]),
-        timeout_time=timestamp(row["task_timeout_time"]) if row.get("task_timeout_time") is not None else None,
+        timeout_time=timestamp(timeout_time) if timeout_time is not None else None,
     )
 
 

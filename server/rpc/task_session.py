@@ -18,10 +18,9 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from collections.abc import Callable
-from typing import Any
 
 import grpc
 
@@ -32,6 +31,7 @@ from ..dispatch.dispatcher import DispatchSettings, TaskDispatcher, start_to_clo
 from ..dispatch.reports import WorkerReports
 from ..dispatch.store import TaskStore
 from ..dispatch.workers import WorkerStream, WorkerStreams
+from ..state.rows import ClaimedTaskRow, FinishedRunRow
 from ..state.transitions import RunStatus, StepStatus
 from . import caller, convert, task_updates, validation
 from .status import STATUS_OF
@@ -360,7 +360,7 @@ class TaskSession(StreamSession):
             raise errors.InvalidArgument(f"{field} must be 1 or more, got {attempt}")
         return attempt
 
-    def _fail_orphaned_claim(self, claiming: asyncio.Future[list[dict[str, Any]]]) -> None:
+    def _fail_orphaned_claim(self, claiming: asyncio.Future[list[ClaimedTaskRow]]) -> None:
         if claiming.cancelled() or claiming.exception() is not None:
             return  # nothing committed (or the database said so); nothing to fail
         attempts = [(row["step_id"], row["attempt_count"]) for row in claiming.result()]
@@ -409,7 +409,7 @@ class TaskSession(StreamSession):
             self._run_of[row["step_id"]] = row["run_id"]
             self._credit -= 1
             if row["task_timeout_time"] is not None:
-                self._watch_timeout(row)
+                self._watch_timeout(row, row["task_timeout_time"])
         tasks = [convert.task_to_proto(row) for row in rows]
         if subscription.bulk:
             for batch in _batches(tasks, MAX_BATCH_BYTES):
@@ -465,10 +465,11 @@ class TaskSession(StreamSession):
     # tells the worker at that moment, with a cancel, so the handler can stop. Only a courtesy:
     # the decision and the failure are the database's.
 
-    def _watch_timeout(self, row: dict[str, Any]) -> None:
+    def _watch_timeout(self, row: ClaimedTaskRow, timeout_time: datetime) -> None:
+        """Tell the worker of `row` when its attempt passes `timeout_time` (its task_timeout_time)."""
         key = (row["step_id"], row["attempt_count"])
-        delay = max(0.0, (row["task_timeout_time"] - datetime.now(timezone.utc)).total_seconds())
-        reason = start_to_close_timeout(row["task_timeout_time"] - row["running_time"]).message
+        delay = max(0.0, (timeout_time - datetime.now(timezone.utc)).total_seconds())
+        reason = start_to_close_timeout(timeout_time - row["running_time"]).message
         signal = TimedOut(key[0], key[1], reason)
         self._timeouts[key] = asyncio.get_running_loop().call_later(delay, self.inbox.signal, signal)
 
@@ -536,7 +537,7 @@ class TaskSession(StreamSession):
         return pb.StepTaskOutcome(refused=refused)
 
 
-def _cancel_reason(run: dict[str, object]) -> str:
+def _cancel_reason(run: FinishedRunRow) -> str:
     """What a worker is told of why its task's run finished: a cancel's reason, or the run's status."""
     status = RunStatus(run["status"])
     if status is RunStatus.CANCELLED and isinstance(run["error"], str):

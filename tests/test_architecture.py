@@ -107,6 +107,60 @@ def test_the_wire_check_sees_a_grpc_import(tmp_path: Path) -> None:
     }
 
 
+# The stream sessions are given their collaborators (ops/app.py assembles them): a session calls
+# them, never a collaborator it finds through another (`self._dispatcher.tasks.claim(...)`).
+STREAM_SESSIONS = sorted((SERVER / "rpc").glob("*_session.py"))
+
+
+def _collaborators(tree: ast.AST) -> set[str]:
+    """The attributes an __init__ sets from its own parameters (`self._tasks = tasks`): what the object was given."""
+    given: set[str] = set()
+    for init in ast.walk(tree):
+        if isinstance(init, ast.FunctionDef) and init.name == "__init__":
+            params = {arg.arg for arg in (*init.args.args, *init.args.kwonlyargs)}
+            for node in ast.walk(init):
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in params:
+                    given.update(t.attr for t in node.targets if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name))
+    return given
+
+
+def _calls_through_a_collaborator(source: str) -> list[str]:
+    """Every `self.<collaborator>.<attribute>.<method>(...)` call in `source`, as `collaborator.attribute.method`."""
+    tree = ast.parse(source)
+    given = _collaborators(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        chain: list[str] = []
+        target = node.func
+        while isinstance(target, ast.Attribute):
+            chain.insert(0, target.attr)
+            target = target.value
+        if isinstance(target, ast.Name) and target.id == "self" and len(chain) >= 3 and chain[0] in given:
+            found.append(".".join(chain))
+    return found
+
+
+@pytest.mark.parametrize("path", STREAM_SESSIONS, ids=lambda path: path.name)
+def test_stream_sessions_call_their_collaborators_not_through_them(path: Path) -> None:
+    through = _calls_through_a_collaborator(path.read_text(encoding="utf-8"))
+    assert not through, f"{path.name} reaches through a collaborator: {through}; give the session what it calls"
+
+
+def test_there_are_stream_sessions_to_check() -> None:
+    assert {"lease_session.py", "task_session.py"} <= {path.name for path in STREAM_SESSIONS}
+
+
+def test_the_collaborator_check_sees_a_call_through_one() -> None:
+    source = (
+        "class S:\n"
+        "    def __init__(self, dispatcher, lease):\n        self._dispatcher = dispatcher\n        self._held = None\n"
+        "    async def f(self):\n        await self._dispatcher.tasks.claim(1)\n        self._held.lease.total_seconds()\n"
+    )
+    assert _calls_through_a_collaborator(source) == ["_dispatcher.tasks.claim"]
+
+
 def test_client_never_imports_the_server() -> None:
     for path in (REPO / "client").rglob("*.py"):
         imported = _imported_modules(path, "workflowstate.client")

@@ -121,4 +121,3 @@ class ShuttingDown(Unavailable):
     """The server is stopping; the caller should go to another server (not a database outage)."""
 
     REASON = "SHUTTING_DOWN"
-

@@ -89,7 +89,7 @@ class TaskDispatcher(ShutdownNotifier):
         # The stores of the dispatch RPCs that are not a stream's (ListWorkers; the dispatch defaults).
         self.workers = workers
         self.defaults = DefaultsStore(database)
-        self.settings = settings
+        self._settings = settings
         self._wakers: dict[str, set[Callable[[], None]]] = {}
         # Every stream's callback for runs that finished (None: any run may have, look at all).
         self._finished_listeners: set[Callable[[frozenset[uuid.UUID] | None], None]] = set()
@@ -142,7 +142,7 @@ class TaskDispatcher(ShutdownNotifier):
         it), which the stop of the server waits for. When the database is away, retried until it
         is done, so ListWorkers stops showing the stream once the database is back; past the task
         lease (and a poll interval for a heartbeat in flight) the row counts as gone anyway."""
-        moot_after = task_lease.total_seconds() + self.settings.poll_interval
+        moot_after = task_lease.total_seconds() + self._settings.poll_interval
         work = functools.partial(self.workers.disconnected, stream_id)
         return self.cleanups.run(("worker-stream", stream_id), "worker stream removal", work, moot_after=moot_after)
 
@@ -241,7 +241,7 @@ class TaskDispatcher(ShutdownNotifier):
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.poll_interval)
+            await asyncio.sleep(self._settings.poll_interval)
             try:
                 await self.sweep()
                 await self.workers.sweep()

@@ -4,8 +4,8 @@ Each change is one statement of dispatch.sql. Dispatch (claim_tasks) moves steps
 in the statement that picks them, with SKIP LOCKED, so no two workers get one attempt, whatever
 the number of servers. A worker's reports are decided in reports.py: its complete by
 StateStore.complete_task, its fail by fail_task here, both only for the attempt that is running and
-held by the worker's stream. Statuses
-come from the transition table (state/transitions.py); outcomes are read by state/outcomes.py.
+held by the worker's stream. Statuses come from the transition table (state/transitions.py);
+outcomes are read by state/outcomes.py.
 """
 
 from __future__ import annotations
@@ -191,7 +191,8 @@ class TaskStore:
             refused = refusal(row["outcome"], write, row)
             new_status = StepStatus(row["new_status"]) if refused is None and row["new_status"] is not None else None
             outcomes.append(FailOutcome(item.step_id, item.attempt, new_status, refused))
-        changed = {row["run_id"] for row in rows if row["new_status"] is not None}
+        # A row carries its run only when it failed the attempt (new_status set).
+        changed = {row["run_id"] for row in rows if row["new_status"] is not None and row["run_id"] is not None}
         if changed:
             self._on_runs_changed(changed)
         return outcomes

@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from ..dispatch.dispatcher import TaskDispatcher, start_to_close_timeout

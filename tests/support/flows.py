@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 Stub = pb_grpc.WorkflowStateServiceStub

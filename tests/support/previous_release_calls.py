@@ -32,7 +32,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from support.error_info import error_info_of
-from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as pb_grpc
+from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as pb_grpc  # the old single file, not the package
 
 CALL_TIMEOUT = 20.0
 SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]

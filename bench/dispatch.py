@@ -24,7 +24,7 @@ import grpc.aio
 import psycopg
 from psycopg import sql
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from . import payloads, streams

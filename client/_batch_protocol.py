@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ._calls import Call
 from ._channel import RETRYABLE_METHODS, RetryPolicy

@@ -20,7 +20,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ._convert import (
     claimed_step_from_proto,

@@ -19,9 +19,9 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
-_SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
+_SERVICE = pb.SERVICE_DESCRIPTOR
 
 # Only RPCs that are safe to send twice may be retried: a retry can follow a
 # request the server did execute but whose reply was lost.

@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ._convert import run_event_from_proto
 from ._errors import error_from_rpc

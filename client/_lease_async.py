@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import grpc
 import grpc.aio
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ._errors import error_from_rpc
 from ._lease_protocol import RELEASE_TIMEOUT, LeaseProtocol, LeaseTerms

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ._convert import duration_to_proto, expire_time_from_proto, lease_lost_reason_from_proto
 from ._errors import WorkflowStateError

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from ._errors import error_from_rpc

@@ -43,7 +43,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ._convert import duration_to_proto, encode_json, failure_to_proto, step_task_from_proto
 from ._errors import error_from_rpc

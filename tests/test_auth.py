@@ -40,7 +40,7 @@ from workflowstate.client import (
 from workflowstate.server.rpc.auth import REQUIRED, SERVICE
 from workflowstate.server.rpc.batch import RPC_OF
 from workflowstate.server.rpc.tokens import COVERS, Role, token_line
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 WRONG_TOKEN = f"test-wrong-{uuid.uuid4().hex}"

@@ -22,7 +22,7 @@ from support.server_process import ServerProcess
 from support.task_stream import TaskStream
 
 from workflowstate.server.rpc.tokens import Role
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 ALLOWED = grpc.StatusCode.OK

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf.duration_pb2 import Duration
 from support.flows import new_run, new_step, status_of, step_in
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 LIMIT = 1024 * 1024  # the server's default payload limit
 INVALID = grpc.StatusCode.INVALID_ARGUMENT

@@ -42,7 +42,7 @@ from workflowstate.client import (
     StepStatus,
     WorkflowStateClient,
 )
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SHORT_TTL = timedelta(seconds=1)
@@ -249,7 +249,7 @@ def test_empty_key_raises_invalid_argument(client: WorkflowStateClient) -> None:
 def test_every_fenceable_rpc_has_a_method_taking_a_fence(client_class: type) -> None:
     # lease.client fences exactly the methods that take fencing_token; the
     # contract says which RPCs can be fenced. The two must agree.
-    service = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
+    service = pb.SERVICE_DESCRIPTOR
     fenceable = {
         re.sub(r"(?<!^)(?=[A-Z])", "_", method.name).lower()
         for method in service.methods

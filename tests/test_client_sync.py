@@ -41,7 +41,7 @@ from workflowstate.client import (
     WorkflowVersionStatus,
 )
 from workflowstate.client._channel import RETRYABLE_METHODS
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 
@@ -544,7 +544,7 @@ def test_close_closes_channel(server_target: str) -> None:
 
 
 def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
-    service = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
+    service = pb.SERVICE_DESCRIPTOR
     assert set(RETRYABLE_METHODS) <= set(service.methods_by_name)
     assert set(service.methods_by_name) - set(RETRYABLE_METHODS) == {
         "InsertStepState",

@@ -13,7 +13,7 @@ import grpc
 from support.flows import new_run, status_of, step_in
 from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 OK, REFUSED = grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION
 ROUNDS = 25

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from support.buf_cli import buf_command
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _buf() -> str:
-    # buf-bin (a test dependency) installs the buf binary beside the interpreter.
-    beside = Path(sys.executable).parent / "buf"
-    found = str(beside) if beside.exists() else shutil.which("buf")
-    assert found, "buf not found: install the test extras (pip install -e '.[test]')"
-    return found
-
-
 def test_buf_lint_is_clean() -> None:
-    result = subprocess.run([_buf(), "lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([buf_command(), "lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -29,7 +22,7 @@ def test_buf_lint_catches_a_violation(tmp_path: Path) -> None:
     module.mkdir(parents=True)
     (tmp_path / "buf.yaml").write_text((REPO / "buf.yaml").read_text())
     (module / "bad.proto").write_text('syntax = "proto3";\npackage workflowstate.v1;\nenum Colour { RED = 0; }\n')
-    result = subprocess.run([_buf(), "lint"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([buf_command(), "lint"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "ENUM_ZERO_VALUE_SUFFIX" in result.stdout or "UNSPECIFIED" in result.stdout, result.stdout
 

@@ -24,7 +24,7 @@ from support.server_process import ServerProcess
 
 from workflowstate.client import RunStatus, WorkflowStateClient
 from workflowstate.server.rpc.tokens import Role
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 TOKENS = {Role.READ: f"read-{uuid.uuid4().hex}", Role.ADMIN: f"admin-{uuid.uuid4().hex}"}

@@ -20,7 +20,7 @@ from support.flows import history_of, new_run, new_step, scheduled_steps, status
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 REFUSED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
@@ -232,7 +232,8 @@ def test_a_late_complete_is_refused_and_writes_nothing(stub, rpc) -> None:
 WORKER_PROCESS = textwrap.dedent(
     """
     import sys, queue, grpc
-    from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as pb_grpc
+    from workflowstate import v1 as pb
+    from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
     target, rpc = sys.argv[1], sys.argv[2]
     outgoing = queue.Queue()
     outgoing.put(pb.StreamStepTasksRequest(subscribe=pb.StepTaskSubscribe(worker_id="doomed", rpc_names=[rpc], max_in_flight=1)))

@@ -11,7 +11,7 @@ from support.flows import new_run, scheduled_steps
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 REFUSED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 REFUSED_INVALID = grpc.StatusCode.INVALID_ARGUMENT.value[0]

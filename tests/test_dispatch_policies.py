@@ -21,7 +21,7 @@ from support.flows import history_of, new_run, scheduled_steps, status_of
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SCHEMA = "workflows_test"

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from support.flows import history_of, move_step, new_run, new_step, reason_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 PENDING, SCHEDULED, RUNNING, SUCCEEDED, FAILED, SUSPENDED = (

@@ -13,7 +13,7 @@ from support.flows import new_run, new_step, reason_of
 from support.lease_stream import LeaseStream
 
 from workflowstate.client import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, RunStatus, WorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 TEN_S = timedelta(seconds=10)
 

@@ -15,7 +15,7 @@ from support.metrics import metrics_address, scrape
 from support.polling import wait_until
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 

@@ -31,7 +31,7 @@ from support.fuzz_messages import Generated, MessageStrategies, Sizes
 from support.server_process import ServerProcess
 
 from workflowstate.server.rpc.reply_bounds import max_item_bytes
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 # database=None keeps no examples, but Hypothesis still caches its Unicode tables and the constants
@@ -59,7 +59,7 @@ def _reply_limit(method) -> int:
     return MANY_RECORDS_LIMIT if many else REPLY_LIMIT
 
 SERVICES = [
-    pb.DESCRIPTOR.services_by_name["WorkflowStateService"],
+    pb.SERVICE_DESCRIPTOR,
     health_pb2.DESCRIPTOR.services_by_name["Health"],
     reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
 ]

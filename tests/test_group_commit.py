@@ -23,7 +23,7 @@ from support.grouping import GROUP, HOLD_SECONDS, group_sizes, grouping_server, 
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 RUNNING, COMPLETED = pb.RUN_STATUS_RUNNING, pb.RUN_STATUS_COMPLETED
@@ -227,7 +227,8 @@ def test_a_group_is_bounded_in_operations_and_bytes(start_server, db, unique, bo
 
 _ONE_CREATE_RUN = """
 import sys, grpc
-from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as pb_grpc
+from workflowstate import v1 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 with grpc.insecure_channel(sys.argv[1]) as channel:
     pb_grpc.WorkflowStateServiceStub(channel).CreateRun(pb.CreateRunRequest(workflow=sys.argv[2], input_json="{}"), timeout=120)
 """

@@ -25,7 +25,7 @@ from support.server_process import ServerProcess
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 Stub = pb_grpc.WorkflowStateServiceStub

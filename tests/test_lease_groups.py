@@ -20,7 +20,7 @@ from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 from support.grouping import GROUP, group_sizes, grouping_server, waits_on
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 TTL = timedelta(seconds=60)

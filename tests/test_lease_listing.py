@@ -11,7 +11,7 @@ import pytest
 from support.flows import status_of
 
 from workflowstate.client import InvalidArgument, WorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 
 def test_the_held_leases_are_listed_by_key_in_pages_and_released_ones_are_not(server_target: str, stub) -> None:

@@ -21,7 +21,7 @@ from support.lease_stream import LeaseStream, duration
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 TEN_S = timedelta(seconds=10)
@@ -177,7 +177,8 @@ HOLDER_SCRIPT = """
 import sys, time
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as g
+from workflowstate import v1 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as g
 stub = g.WorkflowStateServiceStub(grpc.insecure_channel(sys.argv[1]))
 requests = iter([pb.LeaseRequest(acquire=pb.LeaseAcquire(key=sys.argv[2], ttl=Duration(seconds=120)))])
 def hold():

@@ -16,7 +16,7 @@ from support.metrics import metrics_address, scrape
 from support.task_stream import TaskStream
 from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 

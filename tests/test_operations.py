@@ -22,7 +22,7 @@ from support.metrics import scrape
 from support.tcp_proxy import CuttableProxy
 from support.waiting import NOBODY_WAITS_FOR_A_LOCK, SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 REPO = Path(__file__).resolve().parent.parent

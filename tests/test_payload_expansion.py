@@ -17,7 +17,7 @@ from support.flows import new_run, new_step, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
 from workflowstate.server.rpc.stored_json import StoredNumbers, stored_number, stored_size
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 LIMIT = 1024 * 1024  # the server's default payload limit

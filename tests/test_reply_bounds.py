@@ -16,7 +16,7 @@ from google.protobuf.duration_pb2 import Duration
 from support.server_process import ServerProcess
 
 from workflowstate.client import AsyncWorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 PAYLOAD_LIMIT = 64 * 1024

@@ -18,7 +18,7 @@ from support.polling import wait_until
 from support.waiting import wait_in_database
 
 from workflowstate.client import InvalidArgument, NotFound, RunStatus, WorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 DAY = timedelta(days=1)

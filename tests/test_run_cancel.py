@@ -10,7 +10,7 @@ import pytest
 from support.flows import new_run, new_step, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 REFUSED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]

@@ -9,7 +9,7 @@ import pytest
 from support.flows import move_step, new_run, new_step, status_of
 
 from workflowstate.client import AsyncWorkflowStateClient, NotFound, RunStatus, StepStatus, WorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 
 def test_list_steps_returns_every_step_in_insertion_order_at_its_current_attempt(stub) -> None:

@@ -11,7 +11,7 @@ from support.flows import move_step, new_run, new_step, scheduled_steps, status_
 from support.task_stream import TaskStream
 
 from workflowstate.client import FailedPrecondition, NotFound, RunStatus, WorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 SCHEMA = "workflows_test"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from support.flows import move_step, new_run, new_step
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 
 def _events_of(db, run_id: str) -> int:

@@ -13,7 +13,7 @@ import pytest
 from support.flows import new_run, status_of
 
 from workflowstate.client import AsyncWorkflowStateClient, InvalidArgument, RunStatus, WorkflowStateClient
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 
 def unique_workflow(prefix: str = "listing") -> str:

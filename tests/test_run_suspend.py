@@ -16,7 +16,7 @@ from support.bidi_stream import duration
 from support.flows import history_of, move_step, new_run, new_step, scheduled_steps, status_of, step_in
 from support.task_stream import TaskStream
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 PENDING, SCHEDULED, RUNNING, SUCCEEDED, FAILED, SUSPENDED = (
     pb.STEP_STATUS_PENDING, pb.STEP_STATUS_SCHEDULED, pb.STEP_STATUS_RUNNING, pb.STEP_STATUS_SUCCEEDED,

@@ -16,7 +16,7 @@ from support.bidi_stream import duration
 from support.flows import status_of
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 

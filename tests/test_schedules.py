@@ -20,7 +20,7 @@ from support.polling import wait_until
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SECOND = timedelta(seconds=1)

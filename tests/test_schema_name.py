@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 from support.flows import new_run
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 RULE = "the schema name must be 1 to 63 lower-case letters, digits and '_', not starting with a digit"

@@ -24,7 +24,7 @@ from support.waiting import SOMEONE_WAITS_FOR_A_LOCK, wait_in_database
 
 from workflowstate.client import WorkflowStateClient
 from workflowstate.server.ops.cli import build_parser
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SERVE = [sys.executable, "-m", "workflowstate.server", "serve"]

@@ -14,7 +14,7 @@ from support.bidi_stream import BidiStream, duration
 from support.flows import new_run, scheduled_steps, status_of
 from support.waiting import wait_in_database
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SERVICE = "/workflowstate.v1.WorkflowStateService/"

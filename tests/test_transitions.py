@@ -10,7 +10,7 @@ import grpc
 import pytest
 from support.flows import move_step, new_run, new_step, status_of, step_in
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 PENDING, SCHEDULED, RUNNING, SUCCEEDED, FAILED = (
     pb.STEP_STATUS_PENDING, pb.STEP_STATUS_SCHEDULED, pb.STEP_STATUS_RUNNING, pb.STEP_STATUS_SUCCEEDED, pb.STEP_STATUS_FAILED,

@@ -20,7 +20,7 @@ import pytest
 from support.remote_mode import wait_for_steps
 
 from workflowstate.client import AsyncWorker, AsyncWorkflowStateClient, NonRetryableError, StepState, StepStatus, StepTask
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 SCHEMA = "workflows_test"  # the session server's

@@ -12,7 +12,7 @@ from support.bidi_stream import duration
 from support.flows import new_run, new_step, scheduled_steps
 from support.task_stream import TaskStream
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 REFUSED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 

@@ -9,7 +9,7 @@ import grpc
 import pytest
 from support.flows import status_of
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 DRAFT, ACTIVE, DECLINED = pb.WORKFLOW_VERSION_STATUS_DRAFT, pb.WORKFLOW_VERSION_STATUS_ACTIVE, pb.WORKFLOW_VERSION_STATUS_DECLINED
 STATUSES = [DRAFT, ACTIVE, DECLINED]

@@ -17,7 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from .config import ServerConfig
@@ -54,7 +54,7 @@ from ..web.settings import WebSettings
 
 log = logging.getLogger("workflowstate.server")
 
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["WorkflowStateService"].full_name
+SERVICE_NAME = pb.SERVICE_DESCRIPTOR.full_name
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:

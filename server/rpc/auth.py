@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..state.transitions import RunVia, run_target
 from . import caller, convert
@@ -34,7 +34,7 @@ from .tokens import COVERS, Role, token_hash
 
 log = logging.getLogger("workflowstate.server.auth")
 
-SERVICE = pb.DESCRIPTOR.services_by_name["WorkflowStateService"]
+SERVICE = pb.SERVICE_DESCRIPTOR
 
 
 class Effect(enum.Enum):

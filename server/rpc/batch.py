@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf.message import Message
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from .reply_bounds import ReplyBound, item_bytes

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from ..state.catalog import RunCatalog

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from ..leases.manager import Grant, LeaseGone, LeaseManager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core.errors import InvalidArgument
 from ..state.catalog import RunFilter

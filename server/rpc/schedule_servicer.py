@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from ..schedules.firer import ScheduleFirer

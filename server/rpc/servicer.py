@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from ..core import errors
@@ -77,7 +77,7 @@ Handler = Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]
 
 # Streams are counted as open while they last; their duration is not a latency.
 STREAMING_METHODS = frozenset(
-    method.name for method in pb.DESCRIPTOR.services_by_name["WorkflowStateService"].methods if method.client_streaming or method.server_streaming
+    method.name for method in pb.SERVICE_DESCRIPTOR.methods if method.client_streaming or method.server_streaming
 )
 
 
@@ -86,7 +86,7 @@ STREAMING_METHODS = frozenset(
 # (reply_bounds.max_item_bytes), so measuring it would cost every call for nothing.
 LIST_REPLY_METHODS = frozenset(
     method.name
-    for method in pb.DESCRIPTOR.services_by_name["WorkflowStateService"].methods
+    for method in pb.SERVICE_DESCRIPTOR.methods
     if not (method.client_streaming or method.server_streaming) and any(field.is_repeated for field in method.output_type.fields)
 )
 

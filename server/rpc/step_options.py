@@ -13,7 +13,7 @@ from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core.errors import InvalidArgument
 from ..dispatch.defaults import DispatchDefaults

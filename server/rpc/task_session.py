@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import grpc
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from ..dispatch.dispatcher import DispatchSettings, TaskDispatcher, start_to_close_timeout

@@ -19,7 +19,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 from ..core import errors
 from . import validation

@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 from support.bidi_stream import duration
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 LEASE_STREAMS = 500
@@ -52,7 +52,8 @@ OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_send_message
 # the server's. It prints the slowest of its GetRuns, one every 0.2 s while the floods last.
 PROBE = """
 import sys, time, grpc
-from workflowstate.v1 import workflow_state_pb2 as pb, workflow_state_pb2_grpc as pb_grpc
+from workflowstate import v1 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 target, run_id, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 with grpc.insecure_channel(target) as channel:
     stub, slowest, started = pb_grpc.WorkflowStateServiceStub(channel), 0.0, time.monotonic()

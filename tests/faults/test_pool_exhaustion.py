@@ -18,7 +18,7 @@ from psycopg import sql
 from support.flows import new_run, new_step
 from support.health_watch import HealthWatch
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 POOL_SIZE = 2

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from support.error_info import error_info_of
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 Stub = pb_grpc.WorkflowStateServiceStub
@@ -32,20 +32,6 @@ def reason_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode
     except grpc.RpcError as err:
         return (err.code(), *error_info_of(err))
     raise AssertionError("the call succeeded; a refusal was expected")
-
-
-def error_info_of(err: grpc.RpcError) -> tuple[str, str, dict[str, str]]:
-    """The reason, domain and metadata of a failed call's ErrorInfo; ('', '', {}) when there is none."""
-    details = dict(err.trailing_metadata() or ()).get("grpc-status-details-bin")
-    if details is None:
-        return "", "", {}
-    status = status_pb2.Status.FromString(details)
-    assert (status.code, status.message) == (err.code().value[0], err.details()), "the details must restate the status"
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason, info.domain, dict(info.metadata)
-    return "", "", {}
 
 
 def new_run(stub: Stub, workflow: str | None = None, input_json: str = '{"n": 1}') -> pb.Run:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from support.bidi_stream import BidiStream, duration
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 

@@ -11,7 +11,7 @@ from workflowstate.server.ops.ports import is_loopback
 from workflowstate.server.rpc.auth import EFFECT_BY_REQUEST, EFFECT_OF, REQUIRED, ROLE_FOR, SERVICE, STEP_WRITES, Effect, effect_of, required_role
 from workflowstate.server.rpc.batch import RPC_OF
 from workflowstate.server.rpc.tokens import COVERS, Role, TokenFileError, parse_token_file, read_token_file, token_hash, token_line
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 RPCS = {method.name for method in SERVICE.methods}
 

@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from workflowstate.server.core.errors import InvalidArgument
 from workflowstate.server.rpc import convert
 from workflowstate.server.state.transitions import RunStatus, StepStatus
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
 

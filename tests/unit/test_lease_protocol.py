@@ -12,7 +12,7 @@ import pytest
 
 from workflowstate.client import LeaseLostReason, WorkflowStateError
 from workflowstate.client._lease_protocol import KEEPALIVES_PER_TTL, LeaseProtocol, LeaseTerms
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 TTL = 3.0
 

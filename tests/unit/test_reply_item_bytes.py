@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from workflowstate.server.rpc.engine_servicer import MAX_PLANNED_STEPS
 from workflowstate.server.rpc.reply_bounds import item_bytes, max_item_bytes
 from workflowstate.server.rpc.validation import MAX_NAME_LENGTH
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 NAME = "\U0001f600" * MAX_NAME_LENGTH  # 4 bytes of UTF-8 each
 UUID = "00000000-0000-0000-0000-000000000000"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from workflowstate.client import UndecodableJson
 from workflowstate.client._convert import decode_json, decode_json_entries
 from workflowstate.client._worker_protocol import WorkerProtocol, WorkerSettings
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 BIG = "1" + "0" * 5000  # past Python's 4300-digit limit of int()
 

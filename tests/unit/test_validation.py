@@ -11,7 +11,7 @@ import pytest
 from workflowstate.server.core.errors import InvalidArgument
 from workflowstate.server.rpc import validation
 from workflowstate.server.rpc.step_options import options_from_proto
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 LIMIT = 64
 

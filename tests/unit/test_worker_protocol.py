@@ -22,7 +22,7 @@ from workflowstate.client._worker_protocol import (
     WorkerSettings,
     merge_requests,
 )
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 
 LEASE = 3.0
 Request = pb.StreamStepTasksRequest

@@ -8,7 +8,13 @@ PostgreSQL and served to workers written in any language.
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from workflowstate.v1 import workflow_state_pb2 as _workflow_state_pb2
+from workflowstate.v1 import engine_state_pb2 as _engine_state_pb2
+from workflowstate.v1 import events_pb2 as _events_pb2
+from workflowstate.v1 import leases_pb2 as _leases_pb2
+from workflowstate.v1 import operations_pb2 as _operations_pb2
+from workflowstate.v1 import runs_pb2 as _runs_pb2
+from workflowstate.v1 import schedules_pb2 as _schedules_pb2
+from workflowstate.v1 import worker_dispatch_pb2 as _worker_dispatch_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -49,54 +55,54 @@ class WorkflowStateServiceStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WorkflowStateServiceAsyncStub: ...
-    CreateRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateRunRequest, _workflow_state_pb2.CreateRunResponse]
+    CreateRun: _grpc.UnaryUnaryMultiCallable[_runs_pb2.CreateRunRequest, _runs_pb2.CreateRunResponse]
     """CreateRun starts a new run of a workflow in status RUNNING.
     With a request_id the call is idempotent: the same key returns the same
     run, never a second one.
     """
-    GetRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunRequest, _workflow_state_pb2.GetRunResponse]
+    GetRun: _grpc.UnaryUnaryMultiCallable[_runs_pb2.GetRunRequest, _runs_pb2.GetRunResponse]
     """GetRun returns one run. NOT_FOUND when no run has that id."""
-    GetRunHistory: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunHistoryRequest, _workflow_state_pb2.GetRunHistoryResponse]
+    GetRunHistory: _grpc.UnaryUnaryMultiCallable[_runs_pb2.GetRunHistoryRequest, _runs_pb2.GetRunHistoryResponse]
     """GetRunHistory returns every attempt of every step of a run, oldest first.
     NOT_FOUND when no run has that id; an empty list for a run without steps.
     """
-    UpdateRunStatus: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStatusRequest, _workflow_state_pb2.UpdateRunStatusResponse]
+    UpdateRunStatus: _grpc.UnaryUnaryMultiCallable[_runs_pb2.UpdateRunStatusRequest, _runs_pb2.UpdateRunStatusResponse]
     """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
     or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
     CANCELLED, optionally storing its output or error. A finished run refuses
     any other status (FAILED_PRECONDITION); repeating its status is a no-op.
     """
-    InsertStepState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.InsertStepStateRequest, _workflow_state_pb2.InsertStepStateResponse]
+    InsertStepState: _grpc.UnaryUnaryMultiCallable[_runs_pb2.InsertStepStateRequest, _runs_pb2.InsertStepStateResponse]
     """InsertStepState creates a step of a run not finished (RUNNING or
     SUSPENDED) in status PENDING with
     attempt_count 1 and its first history row. ALREADY_EXISTS when the run
     already has a step of that name.
     """
-    GetStepState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetStepStateRequest, _workflow_state_pb2.GetStepStateResponse]
+    GetStepState: _grpc.UnaryUnaryMultiCallable[_runs_pb2.GetStepStateRequest, _runs_pb2.GetStepStateResponse]
     """GetStepState returns the current state of a step, found by run and name.
     NOT_FOUND when the run has no step of that name.
     """
-    SetStepScheduled: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepScheduledRequest, _workflow_state_pb2.SetStepScheduledResponse]
+    SetStepScheduled: _grpc.UnaryUnaryMultiCallable[_runs_pb2.SetStepScheduledRequest, _runs_pb2.SetStepScheduledResponse]
     """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED."""
-    SetStepRunning: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepRunningRequest, _workflow_state_pb2.SetStepRunningResponse]
+    SetStepRunning: _grpc.UnaryUnaryMultiCallable[_runs_pb2.SetStepRunningRequest, _runs_pb2.SetStepRunningResponse]
     """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING."""
-    SetStepResult: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepResultRequest, _workflow_state_pb2.SetStepResultResponse]
+    SetStepResult: _grpc.UnaryUnaryMultiCallable[_runs_pb2.SetStepResultRequest, _runs_pb2.SetStepResultResponse]
     """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
     SUCCEEDED
     and stores its result. Repeating it with the same result is a no-op; a
     different result for an already succeeded step is FAILED_PRECONDITION.
     """
-    SetStepError: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepErrorRequest, _workflow_state_pb2.SetStepErrorResponse]
+    SetStepError: _grpc.UnaryUnaryMultiCallable[_runs_pb2.SetStepErrorRequest, _runs_pb2.SetStepErrorResponse]
     """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
     FAILED and
     stores its error. Repeating it with the same error is a no-op.
     """
-    CreateRetryAttempt: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateRetryAttemptRequest, _workflow_state_pb2.CreateRetryAttemptResponse]
+    CreateRetryAttempt: _grpc.UnaryUnaryMultiCallable[_runs_pb2.CreateRetryAttemptRequest, _runs_pb2.CreateRetryAttemptResponse]
     """CreateRetryAttempt starts the next attempt of a FAILED step: same step_id,
     attempt_count + 1, result and error cleared, a new history row, status
     PENDING or RUNNING.
     """
-    Lease: _grpc.StreamStreamMultiCallable[_workflow_state_pb2.LeaseRequest, _workflow_state_pb2.LeaseResponse]
+    Lease: _grpc.StreamStreamMultiCallable[_leases_pb2.LeaseRequest, _leases_pb2.LeaseResponse]
     """Lease holds a lock on a key for as long as the stream lives and keeps it
     alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
     then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
@@ -110,11 +116,11 @@ class WorkflowStateServiceStub:
     INVALID_ARGUMENT; a message out of order (a second acquire, a keepalive
     before any acquire) is FAILED_PRECONDITION. Both end the stream.
     """
-    GetLease: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetLeaseRequest, _workflow_state_pb2.GetLeaseResponse]
+    GetLease: _grpc.UnaryUnaryMultiCallable[_leases_pb2.GetLeaseRequest, _leases_pb2.GetLeaseResponse]
     """GetLease returns the current holder of a key, its fencing token and
     expiry. NOT_FOUND when nobody holds the key.
     """
-    Batch: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.BatchRequest, _workflow_state_pb2.BatchResponse]
+    Batch: _grpc.UnaryUnaryMultiCallable[_operations_pb2.BatchRequest, _operations_pb2.BatchResponse]
     """Batch runs several unary state calls in one message, to save the
     per-call cost of gRPC. Its semantics are exactly those of the separate
     calls: each operation is its own statement with its own outcome (its
@@ -133,7 +139,7 @@ class WorkflowStateServiceStub:
     (RESOURCE_EXHAUSTED, from gRPC itself). An empty batch is answered with no
     results. Otherwise the call succeeds, whatever its operations' outcomes.
     """
-    StreamStepTasks: _grpc.StreamStreamMultiCallable[_workflow_state_pb2.StreamStepTasksRequest, _workflow_state_pb2.StreamStepTasksResponse]
+    StreamStepTasks: _grpc.StreamStreamMultiCallable[_worker_dispatch_pb2.StreamStepTasksRequest, _worker_dispatch_pb2.StreamStepTasksResponse]
     """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
     language (remote mode). The worker sends StepTaskSubscribe first, naming
     the rpc_names it serves, its max_in_flight and its task_lease. The server
@@ -161,19 +167,19 @@ class WorkflowStateServiceStub:
     StepTaskOutcomes. Each update is exactly the separate message: its own
     statement and its own outcome, never a transaction.
     """
-    WatchRun: _grpc.UnaryStreamMultiCallable[_workflow_state_pb2.WatchRunRequest, _workflow_state_pb2.WatchRunResponse]
+    WatchRun: _grpc.UnaryStreamMultiCallable[_events_pb2.WatchRunRequest, _events_pb2.WatchRunResponse]
     """WatchRun streams the events of one run: its status changes and every
     status change of every attempt of its steps, in a stable order that never
     skips an event. after_event_id resumes after an event already seen (0:
     from the run's first event). The stream ends after the event that
     finishes the run. NOT_FOUND for an unknown run or after_event_id.
     """
-    StreamRunEvents: _grpc.UnaryStreamMultiCallable[_workflow_state_pb2.StreamRunEventsRequest, _workflow_state_pb2.StreamRunEventsResponse]
+    StreamRunEvents: _grpc.UnaryStreamMultiCallable[_events_pb2.StreamRunEventsRequest, _events_pb2.StreamRunEventsResponse]
     """StreamRunEvents streams the events of every run, or of every run of one
     workflow, for an orchestrator that serves many runs, in the same order and
     with the same resumption as WatchRun. It never ends by itself.
     """
-    ListRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]
+    ListRuns: _grpc.UnaryUnaryMultiCallable[_operations_pb2.ListRunsRequest, _operations_pb2.ListRunsResponse]
     """Managing runs: list, cancel and delete runs.
 
     ListRuns lists the runs that match a filter, one page at a time, newest
@@ -186,17 +192,17 @@ class WorkflowStateServiceStub:
     end is not after its start, or a page_token that this server did not
     issue or that was issued for another filter or order.
     """
-    ListSteps: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStepsRequest, _workflow_state_pb2.ListStepsResponse]
+    ListSteps: _grpc.UnaryUnaryMultiCallable[_operations_pb2.ListStepsRequest, _operations_pb2.ListStepsResponse]
     """ListSteps returns every step of a run, in the order the steps were
     inserted, each as GetStepState returns it: its current attempt's status,
     attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
     an unknown run; an empty list for a run without steps.
     """
-    ListWorkflows: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]
+    ListWorkflows: _grpc.UnaryUnaryMultiCallable[_operations_pb2.ListWorkflowsRequest, _operations_pb2.ListWorkflowsResponse]
     """ListWorkflows returns every workflow that has runs, by name, with the
     number of its runs in each status.
     """
-    CancelRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]
+    CancelRun: _grpc.UnaryUnaryMultiCallable[_operations_pb2.CancelRunRequest, _operations_pb2.CancelRunResponse]
     """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
     reason as its
     error (code "CANCELLED"), and its event, in one statement. Its steps that
@@ -207,13 +213,13 @@ class WorkflowStateServiceStub:
     is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
     unknown run.
     """
-    CancelRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]
+    CancelRuns: _grpc.UnaryUnaryMultiCallable[_operations_pb2.CancelRunsRequest, _operations_pb2.CancelRunsResponse]
     """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
     SUSPENDED runs
     that match a filter, oldest first, and says which. Call it again while it
     returns max_runs runs to cancel more.
     """
-    DeleteRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]
+    DeleteRun: _grpc.UnaryUnaryMultiCallable[_operations_pb2.DeleteRunRequest, _operations_pb2.DeleteRunResponse]
     """DeleteRun erases a run with its steps, every attempt and every event, in
     one transaction. A RUNNING or SUSPENDED run is erased only with force
     (else
@@ -223,20 +229,20 @@ class WorkflowStateServiceStub:
     (also for a second delete). ABORTED when a write to the run raced the
     delete and PostgreSQL chose the delete to give way; retry it.
     """
-    DeleteRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]
+    DeleteRuns: _grpc.UnaryUnaryMultiCallable[_operations_pb2.DeleteRunsRequest, _operations_pb2.DeleteRunsResponse]
     """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
     a filter, oldest first, in one transaction, and says which. Without
     force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
     max_runs runs to delete more.
     """
-    ListLeases: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]
+    ListLeases: _grpc.UnaryUnaryMultiCallable[_leases_pb2.ListLeasesRequest, _leases_pb2.ListLeasesResponse]
     """ListLeases lists the leases held now (granted, not released, not
     expired), by key, one page at a time; a key_prefix keeps the keys that
     start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
     range, or a page_token this server did not issue or issued for another
     key_prefix.
     """
-    SetRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetRetentionPolicyRequest, _workflow_state_pb2.SetRetentionPolicyResponse]
+    SetRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_operations_pb2.SetRetentionPolicyRequest, _operations_pb2.SetRetentionPolicyResponse]
     """Retention and workers.
 
     SetRetentionPolicy creates or replaces a retention policy: every server
@@ -250,19 +256,19 @@ class WorkflowStateServiceStub:
     RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
     positive or over a century.
     """
-    ListRetentionPolicies: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]
+    ListRetentionPolicies: _grpc.UnaryUnaryMultiCallable[_operations_pb2.ListRetentionPoliciesRequest, _operations_pb2.ListRetentionPoliciesResponse]
     """ListRetentionPolicies returns every retention policy, by policy_id."""
-    DeleteRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRetentionPolicyRequest, _workflow_state_pb2.DeleteRetentionPolicyResponse]
+    DeleteRetentionPolicy: _grpc.UnaryUnaryMultiCallable[_operations_pb2.DeleteRetentionPolicyRequest, _operations_pb2.DeleteRetentionPolicyResponse]
     """DeleteRetentionPolicy removes a retention policy; runs it has not erased
     yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
     """
-    ListWorkers: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkersRequest, _workflow_state_pb2.ListWorkersResponse]
+    ListWorkers: _grpc.UnaryUnaryMultiCallable[_operations_pb2.ListWorkersRequest, _operations_pb2.ListWorkersResponse]
     """ListWorkers returns the workers connected now over StreamStepTasks to
     any server sharing the schema, one entry per stream, by connect time.
     A stream whose server stopped answering is left out once its task lease
     passed since its last heartbeat.
     """
-    SetStepSuspended: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepSuspendedRequest, _workflow_state_pb2.SetStepSuspendedResponse]
+    SetStepSuspended: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.SetStepSuspendedRequest, _engine_state_pb2.SetStepSuspendedResponse]
     """Engine state: what a workflow engine such as Pikku keeps
     beside runs and steps. Each write is one atomic statement, as above.
 
@@ -272,7 +278,7 @@ class WorkflowStateServiceStub:
     RUNNING; anything else is FAILED_PRECONDITION. A worker holding the
     attempt loses it (its later report is refused).
     """
-    SetStepChildRun: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepChildRunRequest, _workflow_state_pb2.SetStepChildRunResponse]
+    SetStepChildRun: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.SetStepChildRunRequest, _engine_state_pb2.SetStepChildRunResponse]
     """SetStepChildRun records the run a step's current attempt started as its
     child (a sub-workflow), in any status of the step while its run is not
     finished. The child must exist (NOT_FOUND naming child_run_id
@@ -280,13 +286,13 @@ class WorkflowStateServiceStub:
     the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
     next attempt) clears it.
     """
-    SetStepBranch: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepBranchRequest, _workflow_state_pb2.SetStepBranchResponse]
+    SetStepBranch: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.SetStepBranchRequest, _engine_state_pb2.SetStepBranchResponse]
     """SetStepBranch records which branch a graph node took after it ran, in
     any status of the step while its run is not finished. Setting the same
     key again is a no-op; another key for the same attempt is
     FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
     """
-    ClaimStep: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ClaimStepRequest, _workflow_state_pb2.ClaimStepResponse]
+    ClaimStep: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.ClaimStepRequest, _engine_state_pb2.ClaimStepResponse]
     """ClaimStep claims a step for execution by the caller, in one statement,
     so of two callers racing for a step exactly one gets it. A PENDING or
     SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
@@ -299,33 +305,33 @@ class WorkflowStateServiceStub:
     SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
     the run has no step of that name.
     """
-    UpdateRunState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStateRequest, _workflow_state_pb2.UpdateRunStateResponse]
+    UpdateRunState: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.UpdateRunStateRequest, _engine_state_pb2.UpdateRunStateResponse]
     """UpdateRunState sets one named variable of a run's state (a JSON object
     kept with the run) in one statement, so concurrent writers of different
     names never lose each other's writes. RESOURCE_EXHAUSTED when the state
     would grow past the server's payload limit; FAILED_PRECONDITION for a
     finished run.
     """
-    GetRunState: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunStateRequest, _workflow_state_pb2.GetRunStateResponse]
+    GetRunState: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.GetRunStateRequest, _engine_state_pb2.GetRunStateResponse]
     """GetRunState returns a run's state variables. NOT_FOUND for an unknown
     run; an empty object for a run that has none.
     """
-    UpsertWorkflowVersion: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpsertWorkflowVersionRequest, _workflow_state_pb2.UpsertWorkflowVersionResponse]
+    UpsertWorkflowVersion: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.UpsertWorkflowVersionRequest, _engine_state_pb2.UpsertWorkflowVersionResponse]
     """UpsertWorkflowVersion records a version of a workflow: its graph under
     its graph hash. A version that exists already is left as it is (a hash
     names one graph) and returned with created false.
     """
-    GetWorkflowVersion: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.GetWorkflowVersionRequest, _workflow_state_pb2.GetWorkflowVersionResponse]
+    GetWorkflowVersion: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.GetWorkflowVersionRequest, _engine_state_pb2.GetWorkflowVersionResponse]
     """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
     workflow has no version with that graph hash.
     """
-    UpdateWorkflowVersionStatus: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateWorkflowVersionStatusRequest, _workflow_state_pb2.UpdateWorkflowVersionStatusResponse]
+    UpdateWorkflowVersionStatus: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.UpdateWorkflowVersionStatusRequest, _engine_state_pb2.UpdateWorkflowVersionStatusResponse]
     """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
     DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
     DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
     (FAILED_PRECONDITION). Setting the status it has is a no-op.
     """
-    ListStalledRuns: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStalledRunsRequest, _workflow_state_pb2.ListStalledRunsResponse]
+    ListStalledRuns: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.ListStalledRunsRequest, _engine_state_pb2.ListStalledRunsResponse]
     """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
     theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
     of its steps changed at or after updated_before (a run's changes include
@@ -333,7 +339,7 @@ class WorkflowStateServiceStub:
     change first. An engine re-drives them after a crash lost their next
     move.
     """
-    ListUndispatchedSteps: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListUndispatchedStepsRequest, _workflow_state_pb2.ListUndispatchedStepsResponse]
+    ListUndispatchedSteps: _grpc.UnaryUnaryMultiCallable[_engine_state_pb2.ListUndispatchedStepsRequest, _engine_state_pb2.ListUndispatchedStepsResponse]
     """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
     changed at or after updated_before, oldest change first (steps without
     an rpc_name too: the engine knows what to do with them): steps whose
@@ -341,7 +347,7 @@ class WorkflowStateServiceStub:
     an engine may have lost and may send again (ClaimStep keeps a duplicate
     from running twice).
     """
-    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateScheduleRequest, _workflow_state_pb2.CreateScheduleResponse]
+    CreateSchedule: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.CreateScheduleRequest, _schedules_pb2.CreateScheduleResponse]
     """Schedules: runs created at the times of a cron expression or
     an interval by the servers themselves, each occurrence exactly once
     across every server sharing the database. A scheduled run is an
@@ -359,36 +365,36 @@ class WorkflowStateServiceStub:
     RESOURCE_EXHAUSTED when the database holds the most schedules the server
     allows (its --max-schedules), naming the bound.
     """
-    ListSchedules: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListSchedulesRequest, _workflow_state_pb2.ListSchedulesResponse]
+    ListSchedules: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.ListSchedulesRequest, _schedules_pb2.ListSchedulesResponse]
     """ListSchedules returns a page of schedules by id, each with its next
     occurrence and its latest run.
     """
-    PauseSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.PauseScheduleRequest, _workflow_state_pb2.PauseScheduleResponse]
+    PauseSchedule: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.PauseScheduleRequest, _schedules_pb2.PauseScheduleResponse]
     """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
     next occurrence meanwhile. Pausing a paused schedule is a no-op.
     NOT_FOUND for an unknown id.
     """
-    ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ResumeScheduleRequest, _workflow_state_pb2.ResumeScheduleResponse]
+    ResumeSchedule: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.ResumeScheduleRequest, _schedules_pb2.ResumeScheduleResponse]
     """ResumeSchedule lets a paused schedule fire again from its first
     occurrence after the call: the occurrences of the paused time are never
     run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
     unknown id.
     """
-    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteScheduleRequest, _workflow_state_pb2.DeleteScheduleResponse]
+    DeleteSchedule: _grpc.UnaryUnaryMultiCallable[_schedules_pb2.DeleteScheduleRequest, _schedules_pb2.DeleteScheduleResponse]
     """DeleteSchedule removes a schedule; the runs it made stay, with their
     schedule_id. NOT_FOUND for an unknown id.
     """
-    SetDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.SetDispatchDefaultsRequest, _workflow_state_pb2.SetDispatchDefaultsResponse]
+    SetDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_worker_dispatch_pb2.SetDispatchDefaultsRequest, _worker_dispatch_pb2.SetDispatchDefaultsResponse]
     """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
     name: the options its steps take at insert when they do not set them, its
     concurrency limit per key and its rate limit, which every server's claim
     enforces at once. Admin only: it changes everyone's dispatch.
     """
-    ListDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.ListDispatchDefaultsRequest, _workflow_state_pb2.ListDispatchDefaultsResponse]
+    ListDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_worker_dispatch_pb2.ListDispatchDefaultsRequest, _worker_dispatch_pb2.ListDispatchDefaultsResponse]
     """ListDispatchDefaults returns the dispatch defaults of every rpc name that
     has them, by rpc name.
     """
-    DeleteDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteDispatchDefaultsRequest, _workflow_state_pb2.DeleteDispatchDefaultsResponse]
+    DeleteDispatchDefaults: _grpc.UnaryUnaryMultiCallable[_worker_dispatch_pb2.DeleteDispatchDefaultsRequest, _worker_dispatch_pb2.DeleteDispatchDefaultsResponse]
     """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
     limits stop at once; steps inserted keep the options they took).
     NOT_FOUND when it has none.
@@ -412,54 +418,54 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
-    CreateRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateRunRequest, _workflow_state_pb2.CreateRunResponse]  # type: ignore[assignment]
+    CreateRun: _aio.UnaryUnaryMultiCallable[_runs_pb2.CreateRunRequest, _runs_pb2.CreateRunResponse]  # type: ignore[assignment]
     """CreateRun starts a new run of a workflow in status RUNNING.
     With a request_id the call is idempotent: the same key returns the same
     run, never a second one.
     """
-    GetRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunRequest, _workflow_state_pb2.GetRunResponse]  # type: ignore[assignment]
+    GetRun: _aio.UnaryUnaryMultiCallable[_runs_pb2.GetRunRequest, _runs_pb2.GetRunResponse]  # type: ignore[assignment]
     """GetRun returns one run. NOT_FOUND when no run has that id."""
-    GetRunHistory: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunHistoryRequest, _workflow_state_pb2.GetRunHistoryResponse]  # type: ignore[assignment]
+    GetRunHistory: _aio.UnaryUnaryMultiCallable[_runs_pb2.GetRunHistoryRequest, _runs_pb2.GetRunHistoryResponse]  # type: ignore[assignment]
     """GetRunHistory returns every attempt of every step of a run, oldest first.
     NOT_FOUND when no run has that id; an empty list for a run without steps.
     """
-    UpdateRunStatus: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStatusRequest, _workflow_state_pb2.UpdateRunStatusResponse]  # type: ignore[assignment]
+    UpdateRunStatus: _aio.UnaryUnaryMultiCallable[_runs_pb2.UpdateRunStatusRequest, _runs_pb2.UpdateRunStatusResponse]  # type: ignore[assignment]
     """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
     or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
     CANCELLED, optionally storing its output or error. A finished run refuses
     any other status (FAILED_PRECONDITION); repeating its status is a no-op.
     """
-    InsertStepState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.InsertStepStateRequest, _workflow_state_pb2.InsertStepStateResponse]  # type: ignore[assignment]
+    InsertStepState: _aio.UnaryUnaryMultiCallable[_runs_pb2.InsertStepStateRequest, _runs_pb2.InsertStepStateResponse]  # type: ignore[assignment]
     """InsertStepState creates a step of a run not finished (RUNNING or
     SUSPENDED) in status PENDING with
     attempt_count 1 and its first history row. ALREADY_EXISTS when the run
     already has a step of that name.
     """
-    GetStepState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetStepStateRequest, _workflow_state_pb2.GetStepStateResponse]  # type: ignore[assignment]
+    GetStepState: _aio.UnaryUnaryMultiCallable[_runs_pb2.GetStepStateRequest, _runs_pb2.GetStepStateResponse]  # type: ignore[assignment]
     """GetStepState returns the current state of a step, found by run and name.
     NOT_FOUND when the run has no step of that name.
     """
-    SetStepScheduled: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepScheduledRequest, _workflow_state_pb2.SetStepScheduledResponse]  # type: ignore[assignment]
+    SetStepScheduled: _aio.UnaryUnaryMultiCallable[_runs_pb2.SetStepScheduledRequest, _runs_pb2.SetStepScheduledResponse]  # type: ignore[assignment]
     """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED."""
-    SetStepRunning: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepRunningRequest, _workflow_state_pb2.SetStepRunningResponse]  # type: ignore[assignment]
+    SetStepRunning: _aio.UnaryUnaryMultiCallable[_runs_pb2.SetStepRunningRequest, _runs_pb2.SetStepRunningResponse]  # type: ignore[assignment]
     """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING."""
-    SetStepResult: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepResultRequest, _workflow_state_pb2.SetStepResultResponse]  # type: ignore[assignment]
+    SetStepResult: _aio.UnaryUnaryMultiCallable[_runs_pb2.SetStepResultRequest, _runs_pb2.SetStepResultResponse]  # type: ignore[assignment]
     """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
     SUCCEEDED
     and stores its result. Repeating it with the same result is a no-op; a
     different result for an already succeeded step is FAILED_PRECONDITION.
     """
-    SetStepError: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepErrorRequest, _workflow_state_pb2.SetStepErrorResponse]  # type: ignore[assignment]
+    SetStepError: _aio.UnaryUnaryMultiCallable[_runs_pb2.SetStepErrorRequest, _runs_pb2.SetStepErrorResponse]  # type: ignore[assignment]
     """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
     FAILED and
     stores its error. Repeating it with the same error is a no-op.
     """
-    CreateRetryAttempt: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateRetryAttemptRequest, _workflow_state_pb2.CreateRetryAttemptResponse]  # type: ignore[assignment]
+    CreateRetryAttempt: _aio.UnaryUnaryMultiCallable[_runs_pb2.CreateRetryAttemptRequest, _runs_pb2.CreateRetryAttemptResponse]  # type: ignore[assignment]
     """CreateRetryAttempt starts the next attempt of a FAILED step: same step_id,
     attempt_count + 1, result and error cleared, a new history row, status
     PENDING or RUNNING.
     """
-    Lease: _aio.StreamStreamMultiCallable[_workflow_state_pb2.LeaseRequest, _workflow_state_pb2.LeaseResponse]  # type: ignore[assignment]
+    Lease: _aio.StreamStreamMultiCallable[_leases_pb2.LeaseRequest, _leases_pb2.LeaseResponse]  # type: ignore[assignment]
     """Lease holds a lock on a key for as long as the stream lives and keeps it
     alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
     then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
@@ -473,11 +479,11 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     INVALID_ARGUMENT; a message out of order (a second acquire, a keepalive
     before any acquire) is FAILED_PRECONDITION. Both end the stream.
     """
-    GetLease: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetLeaseRequest, _workflow_state_pb2.GetLeaseResponse]  # type: ignore[assignment]
+    GetLease: _aio.UnaryUnaryMultiCallable[_leases_pb2.GetLeaseRequest, _leases_pb2.GetLeaseResponse]  # type: ignore[assignment]
     """GetLease returns the current holder of a key, its fencing token and
     expiry. NOT_FOUND when nobody holds the key.
     """
-    Batch: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.BatchRequest, _workflow_state_pb2.BatchResponse]  # type: ignore[assignment]
+    Batch: _aio.UnaryUnaryMultiCallable[_operations_pb2.BatchRequest, _operations_pb2.BatchResponse]  # type: ignore[assignment]
     """Batch runs several unary state calls in one message, to save the
     per-call cost of gRPC. Its semantics are exactly those of the separate
     calls: each operation is its own statement with its own outcome (its
@@ -496,7 +502,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     (RESOURCE_EXHAUSTED, from gRPC itself). An empty batch is answered with no
     results. Otherwise the call succeeds, whatever its operations' outcomes.
     """
-    StreamStepTasks: _aio.StreamStreamMultiCallable[_workflow_state_pb2.StreamStepTasksRequest, _workflow_state_pb2.StreamStepTasksResponse]  # type: ignore[assignment]
+    StreamStepTasks: _aio.StreamStreamMultiCallable[_worker_dispatch_pb2.StreamStepTasksRequest, _worker_dispatch_pb2.StreamStepTasksResponse]  # type: ignore[assignment]
     """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
     language (remote mode). The worker sends StepTaskSubscribe first, naming
     the rpc_names it serves, its max_in_flight and its task_lease. The server
@@ -524,19 +530,19 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     StepTaskOutcomes. Each update is exactly the separate message: its own
     statement and its own outcome, never a transaction.
     """
-    WatchRun: _aio.UnaryStreamMultiCallable[_workflow_state_pb2.WatchRunRequest, _workflow_state_pb2.WatchRunResponse]  # type: ignore[assignment]
+    WatchRun: _aio.UnaryStreamMultiCallable[_events_pb2.WatchRunRequest, _events_pb2.WatchRunResponse]  # type: ignore[assignment]
     """WatchRun streams the events of one run: its status changes and every
     status change of every attempt of its steps, in a stable order that never
     skips an event. after_event_id resumes after an event already seen (0:
     from the run's first event). The stream ends after the event that
     finishes the run. NOT_FOUND for an unknown run or after_event_id.
     """
-    StreamRunEvents: _aio.UnaryStreamMultiCallable[_workflow_state_pb2.StreamRunEventsRequest, _workflow_state_pb2.StreamRunEventsResponse]  # type: ignore[assignment]
+    StreamRunEvents: _aio.UnaryStreamMultiCallable[_events_pb2.StreamRunEventsRequest, _events_pb2.StreamRunEventsResponse]  # type: ignore[assignment]
     """StreamRunEvents streams the events of every run, or of every run of one
     workflow, for an orchestrator that serves many runs, in the same order and
     with the same resumption as WatchRun. It never ends by itself.
     """
-    ListRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRunsRequest, _workflow_state_pb2.ListRunsResponse]  # type: ignore[assignment]
+    ListRuns: _aio.UnaryUnaryMultiCallable[_operations_pb2.ListRunsRequest, _operations_pb2.ListRunsResponse]  # type: ignore[assignment]
     """Managing runs: list, cancel and delete runs.
 
     ListRuns lists the runs that match a filter, one page at a time, newest
@@ -549,17 +555,17 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     end is not after its start, or a page_token that this server did not
     issue or that was issued for another filter or order.
     """
-    ListSteps: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStepsRequest, _workflow_state_pb2.ListStepsResponse]  # type: ignore[assignment]
+    ListSteps: _aio.UnaryUnaryMultiCallable[_operations_pb2.ListStepsRequest, _operations_pb2.ListStepsResponse]  # type: ignore[assignment]
     """ListSteps returns every step of a run, in the order the steps were
     inserted, each as GetStepState returns it: its current attempt's status,
     attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
     an unknown run; an empty list for a run without steps.
     """
-    ListWorkflows: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkflowsRequest, _workflow_state_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
+    ListWorkflows: _aio.UnaryUnaryMultiCallable[_operations_pb2.ListWorkflowsRequest, _operations_pb2.ListWorkflowsResponse]  # type: ignore[assignment]
     """ListWorkflows returns every workflow that has runs, by name, with the
     number of its runs in each status.
     """
-    CancelRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunRequest, _workflow_state_pb2.CancelRunResponse]  # type: ignore[assignment]
+    CancelRun: _aio.UnaryUnaryMultiCallable[_operations_pb2.CancelRunRequest, _operations_pb2.CancelRunResponse]  # type: ignore[assignment]
     """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
     reason as its
     error (code "CANCELLED"), and its event, in one statement. Its steps that
@@ -570,13 +576,13 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     is; a COMPLETED or FAILED run is FAILED_PRECONDITION. NOT_FOUND for an
     unknown run.
     """
-    CancelRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CancelRunsRequest, _workflow_state_pb2.CancelRunsResponse]  # type: ignore[assignment]
+    CancelRuns: _aio.UnaryUnaryMultiCallable[_operations_pb2.CancelRunsRequest, _operations_pb2.CancelRunsResponse]  # type: ignore[assignment]
     """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
     SUSPENDED runs
     that match a filter, oldest first, and says which. Call it again while it
     returns max_runs runs to cancel more.
     """
-    DeleteRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunRequest, _workflow_state_pb2.DeleteRunResponse]  # type: ignore[assignment]
+    DeleteRun: _aio.UnaryUnaryMultiCallable[_operations_pb2.DeleteRunRequest, _operations_pb2.DeleteRunResponse]  # type: ignore[assignment]
     """DeleteRun erases a run with its steps, every attempt and every event, in
     one transaction. A RUNNING or SUSPENDED run is erased only with force
     (else
@@ -586,20 +592,20 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     (also for a second delete). ABORTED when a write to the run raced the
     delete and PostgreSQL chose the delete to give way; retry it.
     """
-    DeleteRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRunsRequest, _workflow_state_pb2.DeleteRunsResponse]  # type: ignore[assignment]
+    DeleteRuns: _aio.UnaryUnaryMultiCallable[_operations_pb2.DeleteRunsRequest, _operations_pb2.DeleteRunsResponse]  # type: ignore[assignment]
     """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
     a filter, oldest first, in one transaction, and says which. Without
     force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
     max_runs runs to delete more.
     """
-    ListLeases: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListLeasesRequest, _workflow_state_pb2.ListLeasesResponse]  # type: ignore[assignment]
+    ListLeases: _aio.UnaryUnaryMultiCallable[_leases_pb2.ListLeasesRequest, _leases_pb2.ListLeasesResponse]  # type: ignore[assignment]
     """ListLeases lists the leases held now (granted, not released, not
     expired), by key, one page at a time; a key_prefix keeps the keys that
     start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
     range, or a page_token this server did not issue or issued for another
     key_prefix.
     """
-    SetRetentionPolicy: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetRetentionPolicyRequest, _workflow_state_pb2.SetRetentionPolicyResponse]  # type: ignore[assignment]
+    SetRetentionPolicy: _aio.UnaryUnaryMultiCallable[_operations_pb2.SetRetentionPolicyRequest, _operations_pb2.SetRetentionPolicyResponse]  # type: ignore[assignment]
     """Retention and workers.
 
     SetRetentionPolicy creates or replaces a retention policy: every server
@@ -613,19 +619,19 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     RUN_STATUS_UNSPECIFIED in statuses, or a keep that is unset, not
     positive or over a century.
     """
-    ListRetentionPolicies: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListRetentionPoliciesRequest, _workflow_state_pb2.ListRetentionPoliciesResponse]  # type: ignore[assignment]
+    ListRetentionPolicies: _aio.UnaryUnaryMultiCallable[_operations_pb2.ListRetentionPoliciesRequest, _operations_pb2.ListRetentionPoliciesResponse]  # type: ignore[assignment]
     """ListRetentionPolicies returns every retention policy, by policy_id."""
-    DeleteRetentionPolicy: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteRetentionPolicyRequest, _workflow_state_pb2.DeleteRetentionPolicyResponse]  # type: ignore[assignment]
+    DeleteRetentionPolicy: _aio.UnaryUnaryMultiCallable[_operations_pb2.DeleteRetentionPolicyRequest, _operations_pb2.DeleteRetentionPolicyResponse]  # type: ignore[assignment]
     """DeleteRetentionPolicy removes a retention policy; runs it has not erased
     yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
     """
-    ListWorkers: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListWorkersRequest, _workflow_state_pb2.ListWorkersResponse]  # type: ignore[assignment]
+    ListWorkers: _aio.UnaryUnaryMultiCallable[_operations_pb2.ListWorkersRequest, _operations_pb2.ListWorkersResponse]  # type: ignore[assignment]
     """ListWorkers returns the workers connected now over StreamStepTasks to
     any server sharing the schema, one entry per stream, by connect time.
     A stream whose server stopped answering is left out once its task lease
     passed since its last heartbeat.
     """
-    SetStepSuspended: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepSuspendedRequest, _workflow_state_pb2.SetStepSuspendedResponse]  # type: ignore[assignment]
+    SetStepSuspended: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.SetStepSuspendedRequest, _engine_state_pb2.SetStepSuspendedResponse]  # type: ignore[assignment]
     """Engine state: what a workflow engine such as Pikku keeps
     beside runs and steps. Each write is one atomic statement, as above.
 
@@ -635,7 +641,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     RUNNING; anything else is FAILED_PRECONDITION. A worker holding the
     attempt loses it (its later report is refused).
     """
-    SetStepChildRun: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepChildRunRequest, _workflow_state_pb2.SetStepChildRunResponse]  # type: ignore[assignment]
+    SetStepChildRun: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.SetStepChildRunRequest, _engine_state_pb2.SetStepChildRunResponse]  # type: ignore[assignment]
     """SetStepChildRun records the run a step's current attempt started as its
     child (a sub-workflow), in any status of the step while its run is not
     finished. The child must exist (NOT_FOUND naming child_run_id
@@ -643,13 +649,13 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     the same attempt is FAILED_PRECONDITION. CreateRetryAttempt (and any
     next attempt) clears it.
     """
-    SetStepBranch: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetStepBranchRequest, _workflow_state_pb2.SetStepBranchResponse]  # type: ignore[assignment]
+    SetStepBranch: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.SetStepBranchRequest, _engine_state_pb2.SetStepBranchResponse]  # type: ignore[assignment]
     """SetStepBranch records which branch a graph node took after it ran, in
     any status of the step while its run is not finished. Setting the same
     key again is a no-op; another key for the same attempt is
     FAILED_PRECONDITION. CreateRetryAttempt (and any next attempt) clears it.
     """
-    ClaimStep: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ClaimStepRequest, _workflow_state_pb2.ClaimStepResponse]  # type: ignore[assignment]
+    ClaimStep: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.ClaimStepRequest, _engine_state_pb2.ClaimStepResponse]  # type: ignore[assignment]
     """ClaimStep claims a step for execution by the caller, in one statement,
     so of two callers racing for a step exactly one gets it. A PENDING or
     SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
@@ -662,33 +668,33 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     SUSPENDED or SUCCEEDED is still returned, not claimed). NOT_FOUND when
     the run has no step of that name.
     """
-    UpdateRunState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateRunStateRequest, _workflow_state_pb2.UpdateRunStateResponse]  # type: ignore[assignment]
+    UpdateRunState: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.UpdateRunStateRequest, _engine_state_pb2.UpdateRunStateResponse]  # type: ignore[assignment]
     """UpdateRunState sets one named variable of a run's state (a JSON object
     kept with the run) in one statement, so concurrent writers of different
     names never lose each other's writes. RESOURCE_EXHAUSTED when the state
     would grow past the server's payload limit; FAILED_PRECONDITION for a
     finished run.
     """
-    GetRunState: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetRunStateRequest, _workflow_state_pb2.GetRunStateResponse]  # type: ignore[assignment]
+    GetRunState: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.GetRunStateRequest, _engine_state_pb2.GetRunStateResponse]  # type: ignore[assignment]
     """GetRunState returns a run's state variables. NOT_FOUND for an unknown
     run; an empty object for a run that has none.
     """
-    UpsertWorkflowVersion: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpsertWorkflowVersionRequest, _workflow_state_pb2.UpsertWorkflowVersionResponse]  # type: ignore[assignment]
+    UpsertWorkflowVersion: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.UpsertWorkflowVersionRequest, _engine_state_pb2.UpsertWorkflowVersionResponse]  # type: ignore[assignment]
     """UpsertWorkflowVersion records a version of a workflow: its graph under
     its graph hash. A version that exists already is left as it is (a hash
     names one graph) and returned with created false.
     """
-    GetWorkflowVersion: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.GetWorkflowVersionRequest, _workflow_state_pb2.GetWorkflowVersionResponse]  # type: ignore[assignment]
+    GetWorkflowVersion: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.GetWorkflowVersionRequest, _engine_state_pb2.GetWorkflowVersionResponse]  # type: ignore[assignment]
     """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
     workflow has no version with that graph hash.
     """
-    UpdateWorkflowVersionStatus: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.UpdateWorkflowVersionStatusRequest, _workflow_state_pb2.UpdateWorkflowVersionStatusResponse]  # type: ignore[assignment]
+    UpdateWorkflowVersionStatus: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.UpdateWorkflowVersionStatusRequest, _engine_state_pb2.UpdateWorkflowVersionStatusResponse]  # type: ignore[assignment]
     """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
     DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
     DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
     (FAILED_PRECONDITION). Setting the status it has is a no-op.
     """
-    ListStalledRuns: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListStalledRunsRequest, _workflow_state_pb2.ListStalledRunsResponse]  # type: ignore[assignment]
+    ListStalledRuns: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.ListStalledRunsRequest, _engine_state_pb2.ListStalledRunsResponse]  # type: ignore[assignment]
     """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
     theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
     of its steps changed at or after updated_before (a run's changes include
@@ -696,7 +702,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     change first. An engine re-drives them after a crash lost their next
     move.
     """
-    ListUndispatchedSteps: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListUndispatchedStepsRequest, _workflow_state_pb2.ListUndispatchedStepsResponse]  # type: ignore[assignment]
+    ListUndispatchedSteps: _aio.UnaryUnaryMultiCallable[_engine_state_pb2.ListUndispatchedStepsRequest, _engine_state_pb2.ListUndispatchedStepsResponse]  # type: ignore[assignment]
     """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
     changed at or after updated_before, oldest change first (steps without
     an rpc_name too: the engine knows what to do with them): steps whose
@@ -704,7 +710,7 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     an engine may have lost and may send again (ClaimStep keeps a duplicate
     from running twice).
     """
-    CreateSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.CreateScheduleRequest, _workflow_state_pb2.CreateScheduleResponse]  # type: ignore[assignment]
+    CreateSchedule: _aio.UnaryUnaryMultiCallable[_schedules_pb2.CreateScheduleRequest, _schedules_pb2.CreateScheduleResponse]  # type: ignore[assignment]
     """Schedules: runs created at the times of a cron expression or
     an interval by the servers themselves, each occurrence exactly once
     across every server sharing the database. A scheduled run is an
@@ -722,36 +728,36 @@ class WorkflowStateServiceAsyncStub(WorkflowStateServiceStub):
     RESOURCE_EXHAUSTED when the database holds the most schedules the server
     allows (its --max-schedules), naming the bound.
     """
-    ListSchedules: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListSchedulesRequest, _workflow_state_pb2.ListSchedulesResponse]  # type: ignore[assignment]
+    ListSchedules: _aio.UnaryUnaryMultiCallable[_schedules_pb2.ListSchedulesRequest, _schedules_pb2.ListSchedulesResponse]  # type: ignore[assignment]
     """ListSchedules returns a page of schedules by id, each with its next
     occurrence and its latest run.
     """
-    PauseSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.PauseScheduleRequest, _workflow_state_pb2.PauseScheduleResponse]  # type: ignore[assignment]
+    PauseSchedule: _aio.UnaryUnaryMultiCallable[_schedules_pb2.PauseScheduleRequest, _schedules_pb2.PauseScheduleResponse]  # type: ignore[assignment]
     """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
     next occurrence meanwhile. Pausing a paused schedule is a no-op.
     NOT_FOUND for an unknown id.
     """
-    ResumeSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ResumeScheduleRequest, _workflow_state_pb2.ResumeScheduleResponse]  # type: ignore[assignment]
+    ResumeSchedule: _aio.UnaryUnaryMultiCallable[_schedules_pb2.ResumeScheduleRequest, _schedules_pb2.ResumeScheduleResponse]  # type: ignore[assignment]
     """ResumeSchedule lets a paused schedule fire again from its first
     occurrence after the call: the occurrences of the paused time are never
     run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
     unknown id.
     """
-    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteScheduleRequest, _workflow_state_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
+    DeleteSchedule: _aio.UnaryUnaryMultiCallable[_schedules_pb2.DeleteScheduleRequest, _schedules_pb2.DeleteScheduleResponse]  # type: ignore[assignment]
     """DeleteSchedule removes a schedule; the runs it made stay, with their
     schedule_id. NOT_FOUND for an unknown id.
     """
-    SetDispatchDefaults: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.SetDispatchDefaultsRequest, _workflow_state_pb2.SetDispatchDefaultsResponse]  # type: ignore[assignment]
+    SetDispatchDefaults: _aio.UnaryUnaryMultiCallable[_worker_dispatch_pb2.SetDispatchDefaultsRequest, _worker_dispatch_pb2.SetDispatchDefaultsResponse]  # type: ignore[assignment]
     """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
     name: the options its steps take at insert when they do not set them, its
     concurrency limit per key and its rate limit, which every server's claim
     enforces at once. Admin only: it changes everyone's dispatch.
     """
-    ListDispatchDefaults: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.ListDispatchDefaultsRequest, _workflow_state_pb2.ListDispatchDefaultsResponse]  # type: ignore[assignment]
+    ListDispatchDefaults: _aio.UnaryUnaryMultiCallable[_worker_dispatch_pb2.ListDispatchDefaultsRequest, _worker_dispatch_pb2.ListDispatchDefaultsResponse]  # type: ignore[assignment]
     """ListDispatchDefaults returns the dispatch defaults of every rpc name that
     has them, by rpc name.
     """
-    DeleteDispatchDefaults: _aio.UnaryUnaryMultiCallable[_workflow_state_pb2.DeleteDispatchDefaultsRequest, _workflow_state_pb2.DeleteDispatchDefaultsResponse]  # type: ignore[assignment]
+    DeleteDispatchDefaults: _aio.UnaryUnaryMultiCallable[_worker_dispatch_pb2.DeleteDispatchDefaultsRequest, _worker_dispatch_pb2.DeleteDispatchDefaultsResponse]  # type: ignore[assignment]
     """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
     limits stop at once; steps inserted keep the options they took).
     NOT_FOUND when it has none.
@@ -776,9 +782,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def CreateRun(
         self,
-        request: _workflow_state_pb2.CreateRunRequest,
+        request: _runs_pb2.CreateRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.CreateRunResponse, _abc.Awaitable[_workflow_state_pb2.CreateRunResponse]]:
+    ) -> _typing.Union[_runs_pb2.CreateRunResponse, _abc.Awaitable[_runs_pb2.CreateRunResponse]]:
         """CreateRun starts a new run of a workflow in status RUNNING.
         With a request_id the call is idempotent: the same key returns the same
         run, never a second one.
@@ -787,17 +793,17 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def GetRun(
         self,
-        request: _workflow_state_pb2.GetRunRequest,
+        request: _runs_pb2.GetRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.GetRunResponse, _abc.Awaitable[_workflow_state_pb2.GetRunResponse]]:
+    ) -> _typing.Union[_runs_pb2.GetRunResponse, _abc.Awaitable[_runs_pb2.GetRunResponse]]:
         """GetRun returns one run. NOT_FOUND when no run has that id."""
 
     @_abc_1.abstractmethod
     def GetRunHistory(
         self,
-        request: _workflow_state_pb2.GetRunHistoryRequest,
+        request: _runs_pb2.GetRunHistoryRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.GetRunHistoryResponse, _abc.Awaitable[_workflow_state_pb2.GetRunHistoryResponse]]:
+    ) -> _typing.Union[_runs_pb2.GetRunHistoryResponse, _abc.Awaitable[_runs_pb2.GetRunHistoryResponse]]:
         """GetRunHistory returns every attempt of every step of a run, oldest first.
         NOT_FOUND when no run has that id; an empty list for a run without steps.
         """
@@ -805,9 +811,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def UpdateRunStatus(
         self,
-        request: _workflow_state_pb2.UpdateRunStatusRequest,
+        request: _runs_pb2.UpdateRunStatusRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.UpdateRunStatusResponse, _abc.Awaitable[_workflow_state_pb2.UpdateRunStatusResponse]]:
+    ) -> _typing.Union[_runs_pb2.UpdateRunStatusResponse, _abc.Awaitable[_runs_pb2.UpdateRunStatusResponse]]:
         """UpdateRunStatus moves a run from RUNNING to COMPLETED, FAILED, CANCELLED
         or SUSPENDED, or from SUSPENDED to RUNNING, COMPLETED, FAILED or
         CANCELLED, optionally storing its output or error. A finished run refuses
@@ -817,9 +823,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def InsertStepState(
         self,
-        request: _workflow_state_pb2.InsertStepStateRequest,
+        request: _runs_pb2.InsertStepStateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.InsertStepStateResponse, _abc.Awaitable[_workflow_state_pb2.InsertStepStateResponse]]:
+    ) -> _typing.Union[_runs_pb2.InsertStepStateResponse, _abc.Awaitable[_runs_pb2.InsertStepStateResponse]]:
         """InsertStepState creates a step of a run not finished (RUNNING or
         SUSPENDED) in status PENDING with
         attempt_count 1 and its first history row. ALREADY_EXISTS when the run
@@ -829,9 +835,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def GetStepState(
         self,
-        request: _workflow_state_pb2.GetStepStateRequest,
+        request: _runs_pb2.GetStepStateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.GetStepStateResponse, _abc.Awaitable[_workflow_state_pb2.GetStepStateResponse]]:
+    ) -> _typing.Union[_runs_pb2.GetStepStateResponse, _abc.Awaitable[_runs_pb2.GetStepStateResponse]]:
         """GetStepState returns the current state of a step, found by run and name.
         NOT_FOUND when the run has no step of that name.
         """
@@ -839,25 +845,25 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetStepScheduled(
         self,
-        request: _workflow_state_pb2.SetStepScheduledRequest,
+        request: _runs_pb2.SetStepScheduledRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepScheduledResponse, _abc.Awaitable[_workflow_state_pb2.SetStepScheduledResponse]]:
+    ) -> _typing.Union[_runs_pb2.SetStepScheduledResponse, _abc.Awaitable[_runs_pb2.SetStepScheduledResponse]]:
         """SetStepScheduled moves a PENDING or SUSPENDED step to SCHEDULED."""
 
     @_abc_1.abstractmethod
     def SetStepRunning(
         self,
-        request: _workflow_state_pb2.SetStepRunningRequest,
+        request: _runs_pb2.SetStepRunningRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepRunningResponse, _abc.Awaitable[_workflow_state_pb2.SetStepRunningResponse]]:
+    ) -> _typing.Union[_runs_pb2.SetStepRunningResponse, _abc.Awaitable[_runs_pb2.SetStepRunningResponse]]:
         """SetStepRunning moves a PENDING, SCHEDULED or SUSPENDED step to RUNNING."""
 
     @_abc_1.abstractmethod
     def SetStepResult(
         self,
-        request: _workflow_state_pb2.SetStepResultRequest,
+        request: _runs_pb2.SetStepResultRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepResultResponse, _abc.Awaitable[_workflow_state_pb2.SetStepResultResponse]]:
+    ) -> _typing.Union[_runs_pb2.SetStepResultResponse, _abc.Awaitable[_runs_pb2.SetStepResultResponse]]:
         """SetStepResult moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
         SUCCEEDED
         and stores its result. Repeating it with the same result is a no-op; a
@@ -867,9 +873,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetStepError(
         self,
-        request: _workflow_state_pb2.SetStepErrorRequest,
+        request: _runs_pb2.SetStepErrorRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepErrorResponse, _abc.Awaitable[_workflow_state_pb2.SetStepErrorResponse]]:
+    ) -> _typing.Union[_runs_pb2.SetStepErrorResponse, _abc.Awaitable[_runs_pb2.SetStepErrorResponse]]:
         """SetStepError moves a PENDING, SCHEDULED, RUNNING or SUSPENDED step to
         FAILED and
         stores its error. Repeating it with the same error is a no-op.
@@ -878,9 +884,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def CreateRetryAttempt(
         self,
-        request: _workflow_state_pb2.CreateRetryAttemptRequest,
+        request: _runs_pb2.CreateRetryAttemptRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.CreateRetryAttemptResponse, _abc.Awaitable[_workflow_state_pb2.CreateRetryAttemptResponse]]:
+    ) -> _typing.Union[_runs_pb2.CreateRetryAttemptResponse, _abc.Awaitable[_runs_pb2.CreateRetryAttemptResponse]]:
         """CreateRetryAttempt starts the next attempt of a FAILED step: same step_id,
         attempt_count + 1, result and error cleared, a new history row, status
         PENDING or RUNNING.
@@ -889,9 +895,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Lease(
         self,
-        request_iterator: _MaybeAsyncIterator[_workflow_state_pb2.LeaseRequest],
+        request_iterator: _MaybeAsyncIterator[_leases_pb2.LeaseRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.LeaseResponse], _abc.AsyncIterator[_workflow_state_pb2.LeaseResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_leases_pb2.LeaseResponse], _abc.AsyncIterator[_leases_pb2.LeaseResponse]]:
         """Lease holds a lock on a key for as long as the stream lives and keeps it
         alive. The client sends LeaseAcquire, then LeaseKeepAlive within every ttl,
         then LeaseRelease; the server answers LeaseGranted, LeaseKeptAlive,
@@ -909,9 +915,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def GetLease(
         self,
-        request: _workflow_state_pb2.GetLeaseRequest,
+        request: _leases_pb2.GetLeaseRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.GetLeaseResponse, _abc.Awaitable[_workflow_state_pb2.GetLeaseResponse]]:
+    ) -> _typing.Union[_leases_pb2.GetLeaseResponse, _abc.Awaitable[_leases_pb2.GetLeaseResponse]]:
         """GetLease returns the current holder of a key, its fencing token and
         expiry. NOT_FOUND when nobody holds the key.
         """
@@ -919,9 +925,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Batch(
         self,
-        request: _workflow_state_pb2.BatchRequest,
+        request: _operations_pb2.BatchRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.BatchResponse, _abc.Awaitable[_workflow_state_pb2.BatchResponse]]:
+    ) -> _typing.Union[_operations_pb2.BatchResponse, _abc.Awaitable[_operations_pb2.BatchResponse]]:
         """Batch runs several unary state calls in one message, to save the
         per-call cost of gRPC. Its semantics are exactly those of the separate
         calls: each operation is its own statement with its own outcome (its
@@ -944,9 +950,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def StreamStepTasks(
         self,
-        request_iterator: _MaybeAsyncIterator[_workflow_state_pb2.StreamStepTasksRequest],
+        request_iterator: _MaybeAsyncIterator[_worker_dispatch_pb2.StreamStepTasksRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.StreamStepTasksResponse], _abc.AsyncIterator[_workflow_state_pb2.StreamStepTasksResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_worker_dispatch_pb2.StreamStepTasksResponse], _abc.AsyncIterator[_worker_dispatch_pb2.StreamStepTasksResponse]]:
         """StreamStepTasks hands SCHEDULED steps to a worker, for workers in any
         language (remote mode). The worker sends StepTaskSubscribe first, naming
         the rpc_names it serves, its max_in_flight and its task_lease. The server
@@ -978,9 +984,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def WatchRun(
         self,
-        request: _workflow_state_pb2.WatchRunRequest,
+        request: _events_pb2.WatchRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.WatchRunResponse], _abc.AsyncIterator[_workflow_state_pb2.WatchRunResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_events_pb2.WatchRunResponse], _abc.AsyncIterator[_events_pb2.WatchRunResponse]]:
         """WatchRun streams the events of one run: its status changes and every
         status change of every attempt of its steps, in a stable order that never
         skips an event. after_event_id resumes after an event already seen (0:
@@ -991,9 +997,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def StreamRunEvents(
         self,
-        request: _workflow_state_pb2.StreamRunEventsRequest,
+        request: _events_pb2.StreamRunEventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_workflow_state_pb2.StreamRunEventsResponse], _abc.AsyncIterator[_workflow_state_pb2.StreamRunEventsResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_events_pb2.StreamRunEventsResponse], _abc.AsyncIterator[_events_pb2.StreamRunEventsResponse]]:
         """StreamRunEvents streams the events of every run, or of every run of one
         workflow, for an orchestrator that serves many runs, in the same order and
         with the same resumption as WatchRun. It never ends by itself.
@@ -1002,9 +1008,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListRuns(
         self,
-        request: _workflow_state_pb2.ListRunsRequest,
+        request: _operations_pb2.ListRunsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListRunsResponse]]:
+    ) -> _typing.Union[_operations_pb2.ListRunsResponse, _abc.Awaitable[_operations_pb2.ListRunsResponse]]:
         """Managing runs: list, cancel and delete runs.
 
         ListRuns lists the runs that match a filter, one page at a time, newest
@@ -1021,9 +1027,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListSteps(
         self,
-        request: _workflow_state_pb2.ListStepsRequest,
+        request: _operations_pb2.ListStepsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListStepsResponse, _abc.Awaitable[_workflow_state_pb2.ListStepsResponse]]:
+    ) -> _typing.Union[_operations_pb2.ListStepsResponse, _abc.Awaitable[_operations_pb2.ListStepsResponse]]:
         """ListSteps returns every step of a run, in the order the steps were
         inserted, each as GetStepState returns it: its current attempt's status,
         attempt_count, rpc_name, times and the worker running it. NOT_FOUND for
@@ -1033,9 +1039,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListWorkflows(
         self,
-        request: _workflow_state_pb2.ListWorkflowsRequest,
+        request: _operations_pb2.ListWorkflowsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListWorkflowsResponse, _abc.Awaitable[_workflow_state_pb2.ListWorkflowsResponse]]:
+    ) -> _typing.Union[_operations_pb2.ListWorkflowsResponse, _abc.Awaitable[_operations_pb2.ListWorkflowsResponse]]:
         """ListWorkflows returns every workflow that has runs, by name, with the
         number of its runs in each status.
         """
@@ -1043,9 +1049,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def CancelRun(
         self,
-        request: _workflow_state_pb2.CancelRunRequest,
+        request: _operations_pb2.CancelRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.CancelRunResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunResponse]]:
+    ) -> _typing.Union[_operations_pb2.CancelRunResponse, _abc.Awaitable[_operations_pb2.CancelRunResponse]]:
         """CancelRun stops a RUNNING or SUSPENDED run: it becomes CANCELLED, with
         reason as its
         error (code "CANCELLED"), and its event, in one statement. Its steps that
@@ -1060,9 +1066,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def CancelRuns(
         self,
-        request: _workflow_state_pb2.CancelRunsRequest,
+        request: _operations_pb2.CancelRunsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.CancelRunsResponse, _abc.Awaitable[_workflow_state_pb2.CancelRunsResponse]]:
+    ) -> _typing.Union[_operations_pb2.CancelRunsResponse, _abc.Awaitable[_operations_pb2.CancelRunsResponse]]:
         """CancelRuns cancels, as CancelRun does each, up to max_runs RUNNING or
         SUSPENDED runs
         that match a filter, oldest first, and says which. Call it again while it
@@ -1072,9 +1078,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def DeleteRun(
         self,
-        request: _workflow_state_pb2.DeleteRunRequest,
+        request: _operations_pb2.DeleteRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.DeleteRunResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunResponse]]:
+    ) -> _typing.Union[_operations_pb2.DeleteRunResponse, _abc.Awaitable[_operations_pb2.DeleteRunResponse]]:
         """DeleteRun erases a run with its steps, every attempt and every event, in
         one transaction. A RUNNING or SUSPENDED run is erased only with force
         (else
@@ -1088,9 +1094,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def DeleteRuns(
         self,
-        request: _workflow_state_pb2.DeleteRunsRequest,
+        request: _operations_pb2.DeleteRunsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.DeleteRunsResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRunsResponse]]:
+    ) -> _typing.Union[_operations_pb2.DeleteRunsResponse, _abc.Awaitable[_operations_pb2.DeleteRunsResponse]]:
         """DeleteRuns erases, as DeleteRun does each, up to max_runs runs that match
         a filter, oldest first, in one transaction, and says which. Without
         force, RUNNING and SUSPENDED runs are left out. Call it again while it returns
@@ -1100,9 +1106,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListLeases(
         self,
-        request: _workflow_state_pb2.ListLeasesRequest,
+        request: _leases_pb2.ListLeasesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListLeasesResponse, _abc.Awaitable[_workflow_state_pb2.ListLeasesResponse]]:
+    ) -> _typing.Union[_leases_pb2.ListLeasesResponse, _abc.Awaitable[_leases_pb2.ListLeasesResponse]]:
         """ListLeases lists the leases held now (granted, not released, not
         expired), by key, one page at a time; a key_prefix keeps the keys that
         start with it. INVALID_ARGUMENT (naming the field) for a page_size out of
@@ -1113,9 +1119,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetRetentionPolicy(
         self,
-        request: _workflow_state_pb2.SetRetentionPolicyRequest,
+        request: _operations_pb2.SetRetentionPolicyRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetRetentionPolicyResponse, _abc.Awaitable[_workflow_state_pb2.SetRetentionPolicyResponse]]:
+    ) -> _typing.Union[_operations_pb2.SetRetentionPolicyResponse, _abc.Awaitable[_operations_pb2.SetRetentionPolicyResponse]]:
         """Retention and workers.
 
         SetRetentionPolicy creates or replaces a retention policy: every server
@@ -1133,17 +1139,17 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListRetentionPolicies(
         self,
-        request: _workflow_state_pb2.ListRetentionPoliciesRequest,
+        request: _operations_pb2.ListRetentionPoliciesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListRetentionPoliciesResponse, _abc.Awaitable[_workflow_state_pb2.ListRetentionPoliciesResponse]]:
+    ) -> _typing.Union[_operations_pb2.ListRetentionPoliciesResponse, _abc.Awaitable[_operations_pb2.ListRetentionPoliciesResponse]]:
         """ListRetentionPolicies returns every retention policy, by policy_id."""
 
     @_abc_1.abstractmethod
     def DeleteRetentionPolicy(
         self,
-        request: _workflow_state_pb2.DeleteRetentionPolicyRequest,
+        request: _operations_pb2.DeleteRetentionPolicyRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.DeleteRetentionPolicyResponse, _abc.Awaitable[_workflow_state_pb2.DeleteRetentionPolicyResponse]]:
+    ) -> _typing.Union[_operations_pb2.DeleteRetentionPolicyResponse, _abc.Awaitable[_operations_pb2.DeleteRetentionPolicyResponse]]:
         """DeleteRetentionPolicy removes a retention policy; runs it has not erased
         yet stay. NOT_FOUND for an unknown policy_id (also for a second delete).
         """
@@ -1151,9 +1157,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListWorkers(
         self,
-        request: _workflow_state_pb2.ListWorkersRequest,
+        request: _operations_pb2.ListWorkersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListWorkersResponse, _abc.Awaitable[_workflow_state_pb2.ListWorkersResponse]]:
+    ) -> _typing.Union[_operations_pb2.ListWorkersResponse, _abc.Awaitable[_operations_pb2.ListWorkersResponse]]:
         """ListWorkers returns the workers connected now over StreamStepTasks to
         any server sharing the schema, one entry per stream, by connect time.
         A stream whose server stopped answering is left out once its task lease
@@ -1163,9 +1169,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetStepSuspended(
         self,
-        request: _workflow_state_pb2.SetStepSuspendedRequest,
+        request: _engine_state_pb2.SetStepSuspendedRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepSuspendedResponse, _abc.Awaitable[_workflow_state_pb2.SetStepSuspendedResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.SetStepSuspendedResponse, _abc.Awaitable[_engine_state_pb2.SetStepSuspendedResponse]]:
         """Engine state: what a workflow engine such as Pikku keeps
         beside runs and steps. Each write is one atomic statement, as above.
 
@@ -1179,9 +1185,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetStepChildRun(
         self,
-        request: _workflow_state_pb2.SetStepChildRunRequest,
+        request: _engine_state_pb2.SetStepChildRunRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepChildRunResponse, _abc.Awaitable[_workflow_state_pb2.SetStepChildRunResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.SetStepChildRunResponse, _abc.Awaitable[_engine_state_pb2.SetStepChildRunResponse]]:
         """SetStepChildRun records the run a step's current attempt started as its
         child (a sub-workflow), in any status of the step while its run is not
         finished. The child must exist (NOT_FOUND naming child_run_id
@@ -1193,9 +1199,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetStepBranch(
         self,
-        request: _workflow_state_pb2.SetStepBranchRequest,
+        request: _engine_state_pb2.SetStepBranchRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetStepBranchResponse, _abc.Awaitable[_workflow_state_pb2.SetStepBranchResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.SetStepBranchResponse, _abc.Awaitable[_engine_state_pb2.SetStepBranchResponse]]:
         """SetStepBranch records which branch a graph node took after it ran, in
         any status of the step while its run is not finished. Setting the same
         key again is a no-op; another key for the same attempt is
@@ -1205,9 +1211,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ClaimStep(
         self,
-        request: _workflow_state_pb2.ClaimStepRequest,
+        request: _engine_state_pb2.ClaimStepRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ClaimStepResponse, _abc.Awaitable[_workflow_state_pb2.ClaimStepResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.ClaimStepResponse, _abc.Awaitable[_engine_state_pb2.ClaimStepResponse]]:
         """ClaimStep claims a step for execution by the caller, in one statement,
         so of two callers racing for a step exactly one gets it. A PENDING or
         SCHEDULED step moves to RUNNING (not_before is not waited for); a FAILED
@@ -1224,9 +1230,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def UpdateRunState(
         self,
-        request: _workflow_state_pb2.UpdateRunStateRequest,
+        request: _engine_state_pb2.UpdateRunStateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.UpdateRunStateResponse, _abc.Awaitable[_workflow_state_pb2.UpdateRunStateResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.UpdateRunStateResponse, _abc.Awaitable[_engine_state_pb2.UpdateRunStateResponse]]:
         """UpdateRunState sets one named variable of a run's state (a JSON object
         kept with the run) in one statement, so concurrent writers of different
         names never lose each other's writes. RESOURCE_EXHAUSTED when the state
@@ -1237,9 +1243,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def GetRunState(
         self,
-        request: _workflow_state_pb2.GetRunStateRequest,
+        request: _engine_state_pb2.GetRunStateRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.GetRunStateResponse, _abc.Awaitable[_workflow_state_pb2.GetRunStateResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.GetRunStateResponse, _abc.Awaitable[_engine_state_pb2.GetRunStateResponse]]:
         """GetRunState returns a run's state variables. NOT_FOUND for an unknown
         run; an empty object for a run that has none.
         """
@@ -1247,9 +1253,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def UpsertWorkflowVersion(
         self,
-        request: _workflow_state_pb2.UpsertWorkflowVersionRequest,
+        request: _engine_state_pb2.UpsertWorkflowVersionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.UpsertWorkflowVersionResponse, _abc.Awaitable[_workflow_state_pb2.UpsertWorkflowVersionResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.UpsertWorkflowVersionResponse, _abc.Awaitable[_engine_state_pb2.UpsertWorkflowVersionResponse]]:
         """UpsertWorkflowVersion records a version of a workflow: its graph under
         its graph hash. A version that exists already is left as it is (a hash
         names one graph) and returned with created false.
@@ -1258,9 +1264,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def GetWorkflowVersion(
         self,
-        request: _workflow_state_pb2.GetWorkflowVersionRequest,
+        request: _engine_state_pb2.GetWorkflowVersionRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.GetWorkflowVersionResponse, _abc.Awaitable[_workflow_state_pb2.GetWorkflowVersionResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.GetWorkflowVersionResponse, _abc.Awaitable[_engine_state_pb2.GetWorkflowVersionResponse]]:
         """GetWorkflowVersion returns one version of a workflow. NOT_FOUND when the
         workflow has no version with that graph hash.
         """
@@ -1268,9 +1274,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def UpdateWorkflowVersionStatus(
         self,
-        request: _workflow_state_pb2.UpdateWorkflowVersionStatusRequest,
+        request: _engine_state_pb2.UpdateWorkflowVersionStatusRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.UpdateWorkflowVersionStatusResponse, _abc.Awaitable[_workflow_state_pb2.UpdateWorkflowVersionStatusResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.UpdateWorkflowVersionStatusResponse, _abc.Awaitable[_engine_state_pb2.UpdateWorkflowVersionStatusResponse]]:
         """UpdateWorkflowVersionStatus moves a version between DRAFT, ACTIVE and
         DECLINED: DRAFT may become ACTIVE or DECLINED, ACTIVE may become
         DECLINED, DECLINED may become ACTIVE; nothing goes back to DRAFT
@@ -1280,9 +1286,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListStalledRuns(
         self,
-        request: _workflow_state_pb2.ListStalledRunsRequest,
+        request: _engine_state_pb2.ListStalledRunsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListStalledRunsResponse, _abc.Awaitable[_workflow_state_pb2.ListStalledRunsResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.ListStalledRunsResponse, _abc.Awaitable[_engine_state_pb2.ListStalledRunsResponse]]:
         """ListStalledRuns returns RUNNING runs that nothing is moving: no step of
         theirs is RUNNING, SCHEDULED or SUSPENDED, and neither the run nor any
         of its steps changed at or after updated_before (a run's changes include
@@ -1294,9 +1300,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListUndispatchedSteps(
         self,
-        request: _workflow_state_pb2.ListUndispatchedStepsRequest,
+        request: _engine_state_pb2.ListUndispatchedStepsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListUndispatchedStepsResponse, _abc.Awaitable[_workflow_state_pb2.ListUndispatchedStepsResponse]]:
+    ) -> _typing.Union[_engine_state_pb2.ListUndispatchedStepsResponse, _abc.Awaitable[_engine_state_pb2.ListUndispatchedStepsResponse]]:
         """ListUndispatchedSteps returns PENDING steps of RUNNING runs that have not
         changed at or after updated_before, oldest change first (steps without
         an rpc_name too: the engine knows what to do with them): steps whose
@@ -1308,9 +1314,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def CreateSchedule(
         self,
-        request: _workflow_state_pb2.CreateScheduleRequest,
+        request: _schedules_pb2.CreateScheduleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.CreateScheduleResponse, _abc.Awaitable[_workflow_state_pb2.CreateScheduleResponse]]:
+    ) -> _typing.Union[_schedules_pb2.CreateScheduleResponse, _abc.Awaitable[_schedules_pb2.CreateScheduleResponse]]:
         """Schedules: runs created at the times of a cron expression or
         an interval by the servers themselves, each occurrence exactly once
         across every server sharing the database. A scheduled run is an
@@ -1332,9 +1338,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListSchedules(
         self,
-        request: _workflow_state_pb2.ListSchedulesRequest,
+        request: _schedules_pb2.ListSchedulesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListSchedulesResponse, _abc.Awaitable[_workflow_state_pb2.ListSchedulesResponse]]:
+    ) -> _typing.Union[_schedules_pb2.ListSchedulesResponse, _abc.Awaitable[_schedules_pb2.ListSchedulesResponse]]:
         """ListSchedules returns a page of schedules by id, each with its next
         occurrence and its latest run.
         """
@@ -1342,9 +1348,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def PauseSchedule(
         self,
-        request: _workflow_state_pb2.PauseScheduleRequest,
+        request: _schedules_pb2.PauseScheduleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.PauseScheduleResponse, _abc.Awaitable[_workflow_state_pb2.PauseScheduleResponse]]:
+    ) -> _typing.Union[_schedules_pb2.PauseScheduleResponse, _abc.Awaitable[_schedules_pb2.PauseScheduleResponse]]:
         """PauseSchedule stops a schedule firing until ResumeSchedule: it has no
         next occurrence meanwhile. Pausing a paused schedule is a no-op.
         NOT_FOUND for an unknown id.
@@ -1353,9 +1359,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ResumeSchedule(
         self,
-        request: _workflow_state_pb2.ResumeScheduleRequest,
+        request: _schedules_pb2.ResumeScheduleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ResumeScheduleResponse, _abc.Awaitable[_workflow_state_pb2.ResumeScheduleResponse]]:
+    ) -> _typing.Union[_schedules_pb2.ResumeScheduleResponse, _abc.Awaitable[_schedules_pb2.ResumeScheduleResponse]]:
         """ResumeSchedule lets a paused schedule fire again from its first
         occurrence after the call: the occurrences of the paused time are never
         run. Resuming a schedule that is not paused is a no-op. NOT_FOUND for an
@@ -1365,9 +1371,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def DeleteSchedule(
         self,
-        request: _workflow_state_pb2.DeleteScheduleRequest,
+        request: _schedules_pb2.DeleteScheduleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.DeleteScheduleResponse, _abc.Awaitable[_workflow_state_pb2.DeleteScheduleResponse]]:
+    ) -> _typing.Union[_schedules_pb2.DeleteScheduleResponse, _abc.Awaitable[_schedules_pb2.DeleteScheduleResponse]]:
         """DeleteSchedule removes a schedule; the runs it made stay, with their
         schedule_id. NOT_FOUND for an unknown id.
         """
@@ -1375,9 +1381,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def SetDispatchDefaults(
         self,
-        request: _workflow_state_pb2.SetDispatchDefaultsRequest,
+        request: _worker_dispatch_pb2.SetDispatchDefaultsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.SetDispatchDefaultsResponse, _abc.Awaitable[_workflow_state_pb2.SetDispatchDefaultsResponse]]:
+    ) -> _typing.Union[_worker_dispatch_pb2.SetDispatchDefaultsResponse, _abc.Awaitable[_worker_dispatch_pb2.SetDispatchDefaultsResponse]]:
         """SetDispatchDefaults creates or replaces the dispatch defaults of one rpc
         name: the options its steps take at insert when they do not set them, its
         concurrency limit per key and its rate limit, which every server's claim
@@ -1387,9 +1393,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ListDispatchDefaults(
         self,
-        request: _workflow_state_pb2.ListDispatchDefaultsRequest,
+        request: _worker_dispatch_pb2.ListDispatchDefaultsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.ListDispatchDefaultsResponse, _abc.Awaitable[_workflow_state_pb2.ListDispatchDefaultsResponse]]:
+    ) -> _typing.Union[_worker_dispatch_pb2.ListDispatchDefaultsResponse, _abc.Awaitable[_worker_dispatch_pb2.ListDispatchDefaultsResponse]]:
         """ListDispatchDefaults returns the dispatch defaults of every rpc name that
         has them, by rpc name.
         """
@@ -1397,9 +1403,9 @@ class WorkflowStateServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def DeleteDispatchDefaults(
         self,
-        request: _workflow_state_pb2.DeleteDispatchDefaultsRequest,
+        request: _worker_dispatch_pb2.DeleteDispatchDefaultsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_workflow_state_pb2.DeleteDispatchDefaultsResponse, _abc.Awaitable[_workflow_state_pb2.DeleteDispatchDefaultsResponse]]:
+    ) -> _typing.Union[_worker_dispatch_pb2.DeleteDispatchDefaultsResponse, _abc.Awaitable[_worker_dispatch_pb2.DeleteDispatchDefaultsResponse]]:
         """DeleteDispatchDefaults removes the dispatch defaults of one rpc name (its
         limits stop at once; steps inserted keep the options they took).
         NOT_FOUND when it has none.

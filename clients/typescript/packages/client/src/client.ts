@@ -5,7 +5,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { Connection, type ConnectionOptions } from "./connection.js";
 import * as c from "./convert.js";
 import { NotFound } from "./errors.js";
-import { WorkflowStateService, RunOrder, RunView } from "./gen/workflowstate/v1/workflow_state_pb.js";
+import { WorkflowStateService, RunOrder, RunView } from "./gen/workflowstate/v1/index.js";
 import { holdLease, type Lease, type LeaseOptions, runLockKey, stepLockKey } from "./lease.js";
 import { RETRYABLE_METHODS, withDeadline, type Attempt } from "./retry.js";
 import type * as t from "./types.js";

@@ -3,7 +3,7 @@
 import { type Duration, type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
-import * as pb from "./gen/workflowstate/v1/workflow_state_pb.js";
+import * as pb from "./gen/workflowstate/v1/index.js";
 import type * as t from "./types.js";
 
 // --- JSON ----------------------------------------------------------------------

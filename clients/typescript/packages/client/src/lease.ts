@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import type { WorkflowStateClient } from "./client.js";
 import { dateOf, durationOf, leaseLostReasonOf } from "./convert.js";
 import { errorOf, StatusCode, toWorkflowStateError } from "./errors.js";
-import { type LeaseRequest, LeaseRequestSchema, type LeaseResponse } from "./gen/workflowstate/v1/workflow_state_pb.js";
+import { type LeaseRequest, LeaseRequestSchema, type LeaseResponse } from "./gen/workflowstate/v1/index.js";
 import { RequestQueue } from "./queue.js";
 import type { LeaseLostReason } from "./types.js";
 

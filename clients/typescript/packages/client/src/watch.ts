@@ -4,7 +4,7 @@
 import { Backoff, sleep } from "./backoff.js";
 import { toWorkflowStateError, StatusCode } from "./errors.js";
 import { eventOf } from "./convert.js";
-import type { RunEvent as ProtoRunEvent } from "./gen/workflowstate/v1/workflow_state_pb.js";
+import type { RunEvent as ProtoRunEvent } from "./gen/workflowstate/v1/index.js";
 import type { RunEvent } from "./types.js";
 
 type Open = (afterEventId: bigint, signal: AbortSignal) => AsyncIterable<{ event?: ProtoRunEvent }>;

@@ -16,7 +16,7 @@ import {
   type StreamStepTasksRequest,
   StreamStepTasksRequestSchema,
   type StreamStepTasksResponse,
-} from "./gen/workflowstate/v1/workflow_state_pb.js";
+} from "./gen/workflowstate/v1/index.js";
 import { RequestQueue } from "./queue.js";
 
 /** One attempt of a step handed to this worker. */

@@ -36,6 +36,7 @@ from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
 from .reply_bounds import ReplyBound, item_bytes
+from .rpc_facts import FACTS
 from .status import status_of
 
 # Oneof field name (the same in BatchOperation and BatchResult) -> the unary RPC's name, the
@@ -45,8 +46,25 @@ RPC_OF: dict[str, str] = {
     for field in pb.BatchOperation.DESCRIPTOR.oneofs_by_name["operation"].fields
 }
 
-# The operations that write nothing: their result may be left out of a reply that has no room for it.
-READS = frozenset({"get_run", "get_run_history", "get_step_state", "get_lease"})
+
+def check_batchable(rpc_of: dict[str, str]) -> None:
+    """Refuse a contract whose BatchOperation oneof is not exactly the RPCs marked batchable (their
+    `rpc_facts` option): either a batchable RPC could not be batched, or a batched one would skip
+    what its option decides."""
+    marked = {name for name, facts in FACTS.items() if facts.batchable}
+    carried = set(rpc_of.values())
+    if carried != marked:
+        raise RuntimeError(
+            "BatchOperation's oneof must hold exactly the RPCs marked batchable in the proto: "
+            f"batchable but not in the oneof {sorted(marked - carried)}, in the oneof but not batchable {sorted(carried - marked)}"
+        )
+
+
+check_batchable(RPC_OF)
+
+# The operations that write nothing (their RPC is declared NO_SIDE_EFFECTS): their result may be
+# left out of a reply that has no room for it.
+READS = frozenset(kind for kind, rpc in RPC_OF.items() if FACTS[rpc].reads_only)
 # The room an operation keeps in the reply for its error result until it is answered (an error's
 # message is a sentence or two; a refusal at the bound is under 300 bytes).
 ERROR_RESULT_BYTES = 512

@@ -35,7 +35,7 @@ from google.protobuf.message import Message
 from workflowstate.v1 import workflow_state_pb2 as pb
 
 from ..core import errors
-from .handlers import Handler, within_deadline
+from .handlers import Handler, handles, within_deadline
 from .reply_bounds import ReplyBound, item_bytes
 from .rpc_facts import FACTS
 from .status import status_of
@@ -108,6 +108,7 @@ class BatchRunner:
             kinds.append(kind)
         return kinds
 
+    @handles("Batch")
     async def run(self, request: pb.BatchRequest, context: grpc.aio.ServicerContext) -> pb.BatchResponse:
         kinds = self._kinds(request)
         response = pb.BatchResponse()

@@ -110,19 +110,8 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):  # type: igno
         self.reply_bound = ReplyBound(max_reply_bytes, max_payload_bytes=max_payload_bytes)
         self.on_database_unavailable = on_database_unavailable
         payloads = Payloads(max_payload_bytes)
-        self.handlers: dict[str, Handler] = handlers_of(
-            (
-                RunRpcs(store, payloads),
-                StepRpcs(store, payloads, dispatcher.wake_rpc),
-                EngineRpcs(store, catalog, versions, payloads),
-                LeaseRpcs(leases, self.reply_bound),
-                WorkerRpcs(dispatcher, max_payload_bytes=max_payload_bytes),
-                EventRpcs(store, watchers),
-                ScheduleRpcs(schedules, schedule_firer, schedule_limits, self.reply_bound, payloads),
-                OperationRpcs(catalog, retention, self.reply_bound, dispatcher.runs_finished),
-            )
-        )
-        # A Batch operation runs its RPC's own handler from this table.
+        # One table of every RPC's handler; a Batch operation runs its RPC's own handler from it.
+        self.handlers: dict[str, Handler] = {}
         batch = BatchRunner(
             self.handlers,
             metrics,
@@ -131,7 +120,21 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):  # type: igno
             concurrency=batch_concurrency,
             on_database_unavailable=on_database_unavailable,
         )
-        self.handlers["Batch"] = batch.run
+        self.handlers.update(
+            handlers_of(
+                (
+                    RunRpcs(store, payloads),
+                    StepRpcs(store, payloads, dispatcher.wake_rpc),
+                    EngineRpcs(store, catalog, versions, payloads),
+                    LeaseRpcs(leases, self.reply_bound),
+                    WorkerRpcs(dispatcher, max_payload_bytes=max_payload_bytes),
+                    EventRpcs(store, watchers),
+                    ScheduleRpcs(schedules, schedule_firer, schedule_limits, self.reply_bound, payloads),
+                    OperationRpcs(catalog, retention, self.reply_bound, dispatcher.runs_finished),
+                    batch,
+                )
+            )
+        )
         check_complete(self.handlers, SERVICE)
         for name, handler in self.handlers.items():
             setattr(self, name, self._served(name, handler))

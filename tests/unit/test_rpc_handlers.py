@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
+from workflowstate.server.rpc.batch import BatchRunner
 from workflowstate.server.rpc.engine import EngineRpcs
 from workflowstate.server.rpc.events import EventRpcs
 from workflowstate.server.rpc.handlers import check_complete, handled_by, handlers_of, handles
@@ -19,14 +20,13 @@ from workflowstate.server.rpc.schedules import ScheduleRpcs
 from workflowstate.server.rpc.steps import StepRpcs
 from workflowstate.server.rpc.workers import WorkerRpcs
 
-CAPABILITIES = (RunRpcs, StepRpcs, EngineRpcs, LeaseRpcs, WorkerRpcs, EventRpcs, ScheduleRpcs, OperationRpcs)
+CAPABILITIES = (RunRpcs, StepRpcs, EngineRpcs, LeaseRpcs, WorkerRpcs, EventRpcs, ScheduleRpcs, OperationRpcs, BatchRunner)
 
 
-def test_the_capabilities_answer_every_rpc_but_batch_once() -> None:
+def test_the_capabilities_answer_every_rpc_once() -> None:
     answered = [rpc for kind in CAPABILITIES for rpc in handled_by(kind)]
     assert len(answered) == len(set(answered)), sorted(rpc for rpc in answered if answered.count(rpc) > 1)
-    # Batch is the servicer's own: it runs the others' handlers.
-    assert set(answered) | {"Batch"} == {method.name for method in SERVICE.methods}
+    assert set(answered) == {method.name for method in SERVICE.methods}
 
 
 def test_a_table_without_a_handler_of_every_rpc_stops_the_start() -> None:

@@ -18,76 +18,22 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from google.protobuf.descriptor_pb2 import MethodOptions
 
 from workflowstate import v1 as pb
 
 _SERVICE = pb.SERVICE_DESCRIPTOR
 
-# Only RPCs that are safe to send twice may be retried: a retry can follow a
-# request the server did execute but whose reply was lost.
-#  - Reads are safe.
-#  - Status changes are safe because the server treats setting the status a
-#    step or run already has as a no-op.
-#  - CreateRun is safe because the client always sends a request_id, so the
-#    repeat returns the run the first attempt created.
-#  - A fencing token does not change this: the repeat carries the same token
-#    and is refused only if another holder got the key in between, which a
-#    fenced writer must expect at any moment anyway.
-# InsertStepState and CreateRetryAttempt are NOT here: their repeat would fail
-# with ALREADY_EXISTS / FAILED_PRECONDITION although the first one worked.
-# Nor ClaimStep: the repeat of a claim whose reply was lost finds the step
-# RUNNING and answers claimed false, so the caller that did claim it would not
-# run it, and nobody would.
-# Nor DeleteRun (NOT_FOUND on a repeat), DeleteRuns and CancelRuns (a repeat acts
-# on runs beyond the first call's). CancelRun is safe: cancelling a cancelled
-# run is a no-op.
-# Nor is Lease: a stream, which gRPC cannot retry once a message got through;
-# a broken lease stream is reported to the holder as a lost lease instead.
-# Nor are the other streams (StreamStepTasks, WatchRun, StreamRunEvents): the
-# Worker and watch_run reconnect and resume them themselves.
-RETRYABLE_METHODS: tuple[str, ...] = (
-    "CreateRun",
-    "GetRun",
-    "GetRunHistory",
-    "UpdateRunStatus",
-    "GetStepState",
-    "SetStepScheduled",
-    "SetStepRunning",
-    "SetStepResult",
-    "SetStepError",
-    "GetLease",
-    "ListRuns",
-    "ListSteps",
-    "ListWorkflows",
-    "CancelRun",
-    "ListLeases",
-    # An upsert: a repeat sets the same policy again.
-    "SetRetentionPolicy",
-    "ListRetentionPolicies",
-    "ListWorkers",
-    # Engine state: the same status, child, branch or status again is a no-op; setting a state
-    # variable again sets it to the same value (the retried call still overlaps any concurrent
-    # writer of that name, so either order is one it could have had). An upsert returns the
-    # version the first attempt made (then with created false). The rest are reads.
-    "SetStepSuspended",
-    "SetStepChildRun",
-    "SetStepBranch",
-    "UpdateRunState",
-    "GetRunState",
-    "UpsertWorkflowVersion",
-    "GetWorkflowVersion",
-    "UpdateWorkflowVersionStatus",
-    "ListStalledRuns",
-    "ListUndispatchedSteps",
-    # A repeated create of the same schedule returns it; pausing or resuming again is a no-op.
-    # Not DeleteSchedule: a repeat after a lost reply is NOT_FOUND.
-    "CreateSchedule",
-    "ListSchedules",
-    "PauseSchedule",
-    "ResumeSchedule",
-    # An upsert: a repeat sets the same defaults again.
-    "SetDispatchDefaults",
-    "ListDispatchDefaults",
+# Only RPCs that are safe to send twice may be retried: a retry can follow a request the server
+# did execute but whose reply was lost. The contract says which are, once: each RPC's standard
+# `idempotency_level` option (NO_SIDE_EFFECTS for reads, IDEMPOTENT for writes whose repeat answers
+# as the first attempt did), with the reason of each decision beside it in the proto. Streams are
+# never retried by gRPC once a message got through: the Worker, leases and watch_run resume them.
+_SAFE_TO_REPEAT = (MethodOptions.NO_SIDE_EFFECTS, MethodOptions.IDEMPOTENT)
+RETRYABLE_METHODS: tuple[str, ...] = tuple(
+    method.name
+    for method in _SERVICE.methods
+    if not (method.client_streaming or method.server_streaming) and method.GetOptions().idempotency_level in _SAFE_TO_REPEAT
 )
 
 

@@ -11,6 +11,7 @@ client of the API) import grpc or protobuf; core's errors name their reason, and
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,24 @@ def test_the_operator_check_sees_a_server_import(tmp_path: Path) -> None:
     module = tmp_path / "cli_bad.py"
     module.write_text("from ..state import store\nfrom .cli_output import print_table\nfrom .cli import main\n")
     assert _server_modules_beyond_the_client(module) == {"workflowstate.server.state", "workflowstate.server.state.store", "workflowstate.server.ops.cli", "workflowstate.server.ops.cli.main"}
+
+
+# The RPC layer by capability: each module of rpc/ whose class marks handlers (`@handles`) is one
+# capability's face; they share the helpers of rpc/ but never reach into one another, and only the
+# servicer assembles them.
+RPC = SERVER / "rpc"
+
+
+def rpc_capability_modules() -> set[str]:
+    return {path.stem for path in RPC.glob("*.py") if re.search(r'^ +@handles\("', path.read_text(encoding="utf-8"), re.M)}
+
+
+def test_the_rpc_layer_has_its_capabilities() -> None:
+    assert {"runs", "steps", "engine", "leases", "workers", "events", "schedules", "operations"} <= rpc_capability_modules()
+
+
+@pytest.mark.parametrize("module", sorted(rpc_capability_modules()))
+def test_an_rpc_capability_imports_no_other_capability(module: str) -> None:
+    imported = _imported_modules(RPC / f"{module}.py", "workflowstate.server.rpc")
+    others = {f"workflowstate.server.rpc.{other}" for other in rpc_capability_modules() - {module}}
+    assert not imported & others, f"rpc/{module}.py imports {sorted(imported & others)}: only servicer.py assembles the capabilities"

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
 
 from ..core import errors
@@ -138,7 +138,7 @@ class EventWatchers:
                 del self._watchers[run_id]
             self._someone_watches_update()
 
-    async def watch_run(self, run_id: uuid.UUID, start: Position) -> AsyncIterator[Row]:
+    async def watch_run(self, run_id: uuid.UUID, start: Position) -> AsyncGenerator[Row, None]:
         """Every event of run_id after start, in order, each once, for ever; read for all the run's
         watchers on this server at once (see events/feeds.py)."""
         def of_run(after: Position, limit: int) -> Awaitable[list[Row]]:

@@ -29,12 +29,11 @@ from workflowstate import v1 as pb
 from ..state.transitions import RunVia, run_target
 from . import caller, convert
 from .batch import RPC_OF
+from .rpc_facts import EFFECT_NAMES, FACTS, SERVICE
 from .status import CallStatus
 from .tokens import COVERS, Role, token_hash
 
 log = logging.getLogger("workflowstate.server.auth")
-
-SERVICE = pb.SERVICE_DESCRIPTOR
 
 
 class Effect(enum.Enum):
@@ -83,64 +82,21 @@ ROLE_FOR: dict[Effect, Role] = {
     Effect.SET_DISPATCH_DEFAULTS: Role.ADMIN,
 }
 
-# The effect of each RPC of WorkflowStateService, by its name in the proto. An RPC not here requires
-# ADMIN: a new RPC is closed until someone decides what it does (tests/unit/test_auth_table.py fails
-# until it is here). Two RPCs' effects depend on more than their name: UpdateRunStatus's on its
-# request (EFFECT_BY_REQUEST), and those of STEP_WRITES on the step (a worker's task or not).
-EFFECT_OF: dict[str, Effect] = {
-    "CreateRun": Effect.CREATE_RUN,
-    "GetRun": Effect.READ,
-    "GetRunHistory": Effect.READ,
-    "UpdateRunStatus": Effect.DRIVE_RUN,
-    "InsertStepState": Effect.MOVE_STEP,
-    "GetStepState": Effect.READ,
-    "SetStepScheduled": Effect.MOVE_STEP,
-    "SetStepRunning": Effect.MOVE_STEP,
-    "SetStepResult": Effect.MOVE_STEP,
-    "SetStepError": Effect.MOVE_STEP,
-    "CreateRetryAttempt": Effect.MOVE_STEP,
-    "Lease": Effect.HOLD_LEASE,
-    "GetLease": Effect.READ,
-    # Batch itself only reads; then each operation needs what its effect needs (see
-    # _batch_checked). The client batches concurrent calls by itself, so a read-only client (a
-    # dashboard, the CLI) sends reads in Batch calls: requiring WRITE for every Batch would refuse
-    # it calls it may make one at a time, and a batch is never more than its operations.
-    "Batch": Effect.READ,
-    "StreamStepTasks": Effect.WORKER_TASK,
-    "WatchRun": Effect.READ,
-    "StreamRunEvents": Effect.READ,
-    "ListRuns": Effect.READ,
-    "ListSteps": Effect.READ,
-    "ListWorkflows": Effect.READ,
-    "CancelRun": Effect.CANCEL_RUN,
-    "CancelRuns": Effect.CANCEL_RUN,
-    "DeleteRun": Effect.ERASE_RUNS,
-    "DeleteRuns": Effect.ERASE_RUNS,
-    "ListLeases": Effect.READ,
-    "SetRetentionPolicy": Effect.KEEP_RETENTION,
-    "ListRetentionPolicies": Effect.READ,
-    "DeleteRetentionPolicy": Effect.KEEP_RETENTION,
-    "ListWorkers": Effect.READ,
-    "SetStepSuspended": Effect.MOVE_STEP,
-    "SetStepChildRun": Effect.MOVE_STEP,
-    "SetStepBranch": Effect.MOVE_STEP,
-    "ClaimStep": Effect.CLAIM_STEP,
-    "UpdateRunState": Effect.DRIVE_RUN,
-    "GetRunState": Effect.READ,
-    "UpsertWorkflowVersion": Effect.KEEP_VERSIONS,
-    "GetWorkflowVersion": Effect.READ,
-    "UpdateWorkflowVersionStatus": Effect.KEEP_VERSIONS,
-    "ListStalledRuns": Effect.READ,
-    "ListUndispatchedSteps": Effect.READ,
-    "CreateSchedule": Effect.KEEP_SCHEDULES,
-    "ListSchedules": Effect.READ,
-    "PauseSchedule": Effect.KEEP_SCHEDULES,
-    "ResumeSchedule": Effect.KEEP_SCHEDULES,
-    "DeleteSchedule": Effect.KEEP_SCHEDULES,
-    "SetDispatchDefaults": Effect.SET_DISPATCH_DEFAULTS,
-    "ListDispatchDefaults": Effect.READ,
-    "DeleteDispatchDefaults": Effect.SET_DISPATCH_DEFAULTS,
-}
+# Effect mirrors the contract's RpcEffect value for value (rpc_facts.proto), so the effect an RPC
+# declares is one of these and ROLE_FOR stays the one table of roles.
+if {effect.name for effect in Effect} != EFFECT_NAMES:
+    raise RuntimeError(
+        f"auth.Effect and the contract's RpcEffect disagree: only in Effect {sorted({e.name for e in Effect} - EFFECT_NAMES)}, "
+        f"only in RpcEffect {sorted(EFFECT_NAMES - {e.name for e in Effect})}"
+    )
+
+# The effect of each RPC of WorkflowStateService, by its name in the proto: the effect its
+# `rpc_facts` option declares (rpc_facts.py reads it). An RPC that declares none requires ADMIN: a
+# new RPC is closed until someone decides what it does (tests/unit/test_auth_table.py fails until
+# it does). Two RPCs' effects depend on more than their name: UpdateRunStatus's on its request
+# (EFFECT_BY_REQUEST), and those of STEP_WRITES on the step (a worker's task or not). Batch itself
+# only reads; then each operation needs what its effect needs (see _batch_checked).
+EFFECT_OF: dict[str, Effect] = {name: Effect[facts.effect] for name, facts in FACTS.items() if facts.effect is not None}
 
 # The status a cancel moves a run to, as the proto numbers it.
 _CANCELLED = convert.RUN_STATUS_TO_PROTO[run_target(RunVia.CANCEL)]
@@ -431,6 +387,7 @@ __all__ = [
     "OTHER_SERVICES",
     "REQUIRED",
     "ROLE_FOR",
+    "SERVICE",
     "STEP_WRITES",
     "WORKER_STREAMS",
     "Effect",

@@ -1,6 +1,6 @@
 """Batch: several unary state calls in one message, each run as the separate call would be.
 
-Each operation goes through the same inner function as its unary RPC (validation, deadline, store
+Each operation goes through the same handler as its unary RPC (handlers.py: validation, deadline, store
 call, conversion), so a batched call can differ from the separate one only in how its outcome is
 carried: its response, or a BatchError with the code, message, reason and metadata the separate call would have
 ended with. Nothing is shared between operations: no transaction, no order.
@@ -26,8 +26,8 @@ only as long as unary calls of other clients make it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -35,7 +35,9 @@ from google.protobuf.message import Message
 from workflowstate import v1 as pb
 
 from ..core import errors
+from .handlers import Handler, handles, within_deadline
 from .reply_bounds import ReplyBound, item_bytes
+from .rpc_facts import FACTS
 from .status import status_of
 
 # Oneof field name (the same in BatchOperation and BatchResult) -> the unary RPC's name, the
@@ -45,25 +47,39 @@ RPC_OF: dict[str, str] = {
     for field in pb.BatchOperation.DESCRIPTOR.oneofs_by_name["operation"].fields
 }
 
-# The operations that write nothing: their result may be left out of a reply that has no room for it.
-READS = frozenset({"get_run", "get_run_history", "get_step_state", "get_lease"})
+
+def check_batchable(rpc_of: dict[str, str]) -> None:
+    """Refuse a contract whose BatchOperation oneof is not exactly the RPCs marked batchable (their
+    `rpc_facts` option): either a batchable RPC could not be batched, or a batched one would skip
+    what its option decides."""
+    marked = {name for name, facts in FACTS.items() if facts.batchable}
+    carried = set(rpc_of.values())
+    if carried != marked:
+        raise RuntimeError(
+            "BatchOperation's oneof must hold exactly the RPCs marked batchable in the proto: "
+            f"batchable but not in the oneof {sorted(marked - carried)}, in the oneof but not batchable {sorted(carried - marked)}"
+        )
+
+
+check_batchable(RPC_OF)
+
+# The operations that write nothing (their RPC is declared NO_SIDE_EFFECTS): their result may be
+# left out of a reply that has no room for it.
+READS = frozenset(kind for kind, rpc in RPC_OF.items() if FACTS[rpc].reads_only)
 # The room an operation keeps in the reply for its error result until it is answered (an error's
 # message is a sentence or two; a refusal at the bound is under 300 bytes).
 ERROR_RESULT_BYTES = 512
-
-Inner = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
-
 
 class BatchMetrics(Protocol):
     def batch_operation_finished(self, operation: str, code: grpc.StatusCode) -> None: ...
 
 
 class BatchRunner:
-    """Validates a BatchRequest and runs its operations through their unary inner functions."""
+    """Validates a BatchRequest and runs its operations through their RPCs' handlers."""
 
     def __init__(
         self,
-        inner_of: Callable[[str], Inner],
+        handlers: Mapping[str, Handler],
         metrics: BatchMetrics,
         *,
         reply_bound: ReplyBound,
@@ -71,7 +87,8 @@ class BatchRunner:
         concurrency: int,
         on_database_unavailable: Callable[[Exception], None],
     ) -> None:
-        self._inner_of = inner_of
+        # The servicer's table, by RPC name: an operation runs its RPC's handler.
+        self._handlers = handlers
         self._metrics = metrics
         self._reply_bound = reply_bound
         self._max_operations = max_operations
@@ -91,6 +108,7 @@ class BatchRunner:
             kinds.append(kind)
         return kinds
 
+    @handles("Batch")
     async def run(self, request: pb.BatchRequest, context: grpc.aio.ServicerContext) -> pb.BatchResponse:
         kinds = self._kinds(request)
         response = pb.BatchResponse()
@@ -137,7 +155,8 @@ class BatchRunner:
 
     async def _run_one(self, kind: str, request: Message, slot: pb.BatchResult, context: grpc.aio.ServicerContext) -> None:
         try:
-            answer = await self._inner_of(kind)(request, context)
+            # Within the deadline, as the call alone is (servicer.py).
+            answer = await within_deadline(self._handlers[RPC_OF[kind]], request, context)
         except Exception as err:
             # The same status the separate call would have ended with, reason and metadata included.
             status = status_of(err, f"Batch.{RPC_OF[kind]}", self._on_database_unavailable)

@@ -7,6 +7,7 @@ messages from them and maps the contract's enums to the stored statuses and back
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -125,7 +126,7 @@ def duration(value: timedelta) -> Duration:
     return duration
 
 
-def run_to_proto(row: dict[str, Any]) -> pb.Run:
+def run_to_proto(row: Mapping[str, Any]) -> pb.Run:
     return pb.Run(
         run_id=str(row["run_id"]),
         workflow=row["workflow"],
@@ -160,14 +161,14 @@ _OPTION_DURATIONS = ("retry_delay", "max_retry_delay", "start_to_close", "schedu
 _OPTION_NUMBERS = ("retries", "backoff_coefficient", "jitter", "priority")
 
 
-def options_to_proto(row: dict[str, Any]) -> pb.StepOptions:
+def options_to_proto(row: Mapping[str, Any]) -> pb.StepOptions:
     """A step's or a dispatch defaults row's stored options (StepOptions)."""
     durations = {name: duration(row[name]) for name in _OPTION_DURATIONS if row[name] is not None}
     numbers = {name: row[name] for name in _OPTION_NUMBERS if row[name] is not None}
     return pb.StepOptions(concurrency_key=row.get("concurrency_key") or "", **durations, **numbers)
 
 
-def step_to_proto(row: dict[str, Any]) -> pb.StepState:
+def step_to_proto(row: Mapping[str, Any]) -> pb.StepState:
     optional_times = {
         name: timestamp(row[name]) for name in _TIMES if row[name] is not None
     }
@@ -196,7 +197,7 @@ def step_to_proto(row: dict[str, Any]) -> pb.StepState:
     )
 
 
-def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
+def attempt_to_proto(row: Mapping[str, Any]) -> pb.StepAttempt:
     optional_times = {name: timestamp(row[name]) for name in _TIMES if row[name] is not None}
     return pb.StepAttempt(
         step_id=str(row["step_id"]),
@@ -211,7 +212,7 @@ def attempt_to_proto(row: dict[str, Any]) -> pb.StepAttempt:
     )
 
 
-def version_to_proto(row: dict[str, Any]) -> pb.WorkflowVersion:
+def version_to_proto(row: Mapping[str, Any]) -> pb.WorkflowVersion:
     return pb.WorkflowVersion(
         workflow=row["workflow"],
         graph_hash=row["graph_hash"],
@@ -223,7 +224,7 @@ def version_to_proto(row: dict[str, Any]) -> pb.WorkflowVersion:
     )
 
 
-def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
+def lease_to_proto(row: Mapping[str, Any]) -> pb.LeaseInfo:
     return pb.LeaseInfo(
         key=row["key"],
         holder=row["holder"] or "",
@@ -233,7 +234,7 @@ def lease_to_proto(row: dict[str, Any]) -> pb.LeaseInfo:
     )
 
 
-def retention_policy_to_proto(row: dict[str, Any]) -> pb.RetentionPolicy:
+def retention_policy_to_proto(row: Mapping[str, Any]) -> pb.RetentionPolicy:
     statuses = sorted(RUN_STATUS_TO_PROTO[RunStatus(status)] for status in row["statuses"])
     return pb.RetentionPolicy(
         policy_id=row["policy_id"],
@@ -269,7 +270,7 @@ def schedule_catch_up_from_proto(field: str, number: int) -> CatchUp:
     raise InvalidArgument(f"{field} must be SCHEDULE_CATCH_UP_SKIP or SCHEDULE_CATCH_UP_LATEST, got {number}")
 
 
-def schedule_to_proto(row: dict[str, Any]) -> pb.Schedule:
+def schedule_to_proto(row: Mapping[str, Any]) -> pb.Schedule:
     """A schedule row of schedules.sql (with its latest run's columns)."""
     return pb.Schedule(
         schedule_id=row["schedule_id"],
@@ -291,7 +292,7 @@ def schedule_to_proto(row: dict[str, Any]) -> pb.Schedule:
     )
 
 
-def worker_to_proto(row: dict[str, Any]) -> pb.WorkerInfo:
+def worker_to_proto(row: Mapping[str, Any]) -> pb.WorkerInfo:
     return pb.WorkerInfo(
         worker_id=row["worker_id"],
         stream_id=str(row["stream_id"]),
@@ -321,7 +322,7 @@ def task_to_proto(row: ClaimedTaskRow) -> pb.StepTask:
     )
 
 
-def event_to_proto(row: dict[str, Any]) -> pb.RunEvent:
+def event_to_proto(row: Mapping[str, Any]) -> pb.RunEvent:
     event = pb.RunEvent(event_id=row["event_id"], run_id=str(row["run_id"]), workflow=row["workflow"], event_time=timestamp(row["event_time"]))
     if row["step_id"] is None:
         event.run_changed.status = RUN_STATUS_TO_PROTO[RunStatus(row["status"])]

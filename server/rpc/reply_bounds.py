@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from google.protobuf.message import Message
 
 from ..core import errors
-from .engine_servicer import MAX_PLANNED_STEPS
+from .runs import MAX_PLANNED_STEPS
 from .validation import MAX_NAME_LENGTH
 
 # What one item (a run, a step, an attempt, a task, a schedule) may carry, at the payload limit:

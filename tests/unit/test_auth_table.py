@@ -17,9 +17,9 @@ RPCS = {method.name for method in SERVICE.methods}
 
 
 def test_every_rpc_has_an_effect() -> None:
-    # A new RPC lands here first: decide what it does (EFFECT_OF); its role follows from the effect.
+    # A new RPC lands here first: decide what it does (its rpc_facts option in the proto); its role follows from the effect.
     undecided = RPCS - set(EFFECT_OF)
-    assert not undecided, f"RPCs without an effect in server/rpc/auth.py: {sorted(undecided)}"
+    assert not undecided, f"RPCs without an effect in their rpc_facts option: {sorted(undecided)}"
 
 
 def test_every_effect_has_one_role_and_some_path() -> None:

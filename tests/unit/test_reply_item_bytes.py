@@ -14,7 +14,7 @@ import pytest
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from workflowstate.server.rpc.engine_servicer import MAX_PLANNED_STEPS
+from workflowstate.server.rpc.runs import MAX_PLANNED_STEPS
 from workflowstate.server.rpc.reply_bounds import item_bytes, max_item_bytes
 from workflowstate.server.rpc.validation import MAX_NAME_LENGTH
 from workflowstate import v1 as pb

@@ -101,6 +101,22 @@ from .operations_pb2 import RunView
 from .operations_pb2 import RUN_VIEW_UNSPECIFIED
 from .operations_pb2 import RUN_VIEW_BASIC
 from .operations_pb2 import RUN_VIEW_FULL
+from .rpc_facts_pb2 import RpcFacts
+from .rpc_facts_pb2 import RpcEffect
+from .rpc_facts_pb2 import RPC_EFFECT_UNSPECIFIED
+from .rpc_facts_pb2 import RPC_EFFECT_READ
+from .rpc_facts_pb2 import RPC_EFFECT_CREATE_RUN
+from .rpc_facts_pb2 import RPC_EFFECT_DRIVE_RUN
+from .rpc_facts_pb2 import RPC_EFFECT_CANCEL_RUN
+from .rpc_facts_pb2 import RPC_EFFECT_ERASE_RUNS
+from .rpc_facts_pb2 import RPC_EFFECT_KEEP_RETENTION
+from .rpc_facts_pb2 import RPC_EFFECT_MOVE_STEP
+from .rpc_facts_pb2 import RPC_EFFECT_CLAIM_STEP
+from .rpc_facts_pb2 import RPC_EFFECT_WORKER_TASK
+from .rpc_facts_pb2 import RPC_EFFECT_KEEP_VERSIONS
+from .rpc_facts_pb2 import RPC_EFFECT_HOLD_LEASE
+from .rpc_facts_pb2 import RPC_EFFECT_KEEP_SCHEDULES
+from .rpc_facts_pb2 import RPC_EFFECT_SET_DISPATCH_DEFAULTS
 from .runs_pb2 import CreateRunRequest
 from .runs_pb2 import CreateRunResponse
 from .runs_pb2 import GetRunRequest
@@ -277,6 +293,20 @@ __all__ = [
     "PauseScheduleRequest",
     "PauseScheduleResponse",
     "PlannedStep",
+    "RPC_EFFECT_CANCEL_RUN",
+    "RPC_EFFECT_CLAIM_STEP",
+    "RPC_EFFECT_CREATE_RUN",
+    "RPC_EFFECT_DRIVE_RUN",
+    "RPC_EFFECT_ERASE_RUNS",
+    "RPC_EFFECT_HOLD_LEASE",
+    "RPC_EFFECT_KEEP_RETENTION",
+    "RPC_EFFECT_KEEP_SCHEDULES",
+    "RPC_EFFECT_KEEP_VERSIONS",
+    "RPC_EFFECT_MOVE_STEP",
+    "RPC_EFFECT_READ",
+    "RPC_EFFECT_SET_DISPATCH_DEFAULTS",
+    "RPC_EFFECT_UNSPECIFIED",
+    "RPC_EFFECT_WORKER_TASK",
     "RUN_ORDER_CREATE_TIME_ASC",
     "RUN_ORDER_CREATE_TIME_DESC",
     "RUN_ORDER_UNSPECIFIED",
@@ -292,6 +322,8 @@ __all__ = [
     "ResumeScheduleRequest",
     "ResumeScheduleResponse",
     "RetentionPolicy",
+    "RpcEffect",
+    "RpcFacts",
     "Run",
     "RunChanged",
     "RunEvent",

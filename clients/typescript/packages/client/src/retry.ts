@@ -2,55 +2,25 @@
 // Python client declares them in its channel's service config (client/_channel.py).
 import { errorOf, StatusCode, toWorkflowStateError, WorkflowStateError } from "./errors.js";
 import type { CallOptions } from "./types.js";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { WorkflowStateService } from "./gen/workflowstate/v1/index.js";
 
 /**
  * Only RPCs that are safe to send twice: a retry can follow a request the server executed but
- * whose reply was lost. Reads; status changes (setting the current status again is a no-op);
- * CreateRun (the client always sends a request id). Not InsertStepState or CreateRetryAttempt
- * (a repeat is ALREADY_EXISTS / FAILED_PRECONDITION), nor deletes, bulk cancels or streams.
+ * whose reply was lost. Which ones are is written once, in the contract: each RPC's standard
+ * `idempotency_level` option (NO_SIDE_EFFECTS for reads, IDEMPOTENT for writes whose repeat
+ * answers as the first attempt did, each with its reason beside it in the proto), read here from
+ * the generated descriptors as the Python client reads it. Streams are never retried: their
+ * callers resume them.
  */
-export const RETRYABLE_METHODS: ReadonlySet<string> = new Set([
-  "CreateRun",
-  "GetRun",
-  "GetRunHistory",
-  "UpdateRunStatus",
-  "GetStepState",
-  "SetStepScheduled",
-  "SetStepRunning",
-  "SetStepResult",
-  "SetStepError",
-  "GetLease",
-  "ListRuns",
-  "ListSteps",
-  "ListWorkflows",
-  "CancelRun",
-  "ListLeases",
-  "SetRetentionPolicy",
-  "ListRetentionPolicies",
-  "ListWorkers",
-  // Engine state: the same status, child, branch or version status again is a no-op; a state
-  // variable set again gets the same value; an upsert returns the version the first attempt
-  // made. The rest are reads. Not ClaimStep: a repeat would answer claimed false.
-  "SetStepSuspended",
-  "SetStepChildRun",
-  "SetStepBranch",
-  "UpdateRunState",
-  "GetRunState",
-  "UpsertWorkflowVersion",
-  "GetWorkflowVersion",
-  "UpdateWorkflowVersionStatus",
-  "ListStalledRuns",
-  "ListUndispatchedSteps",
-  // A repeated create of the same schedule returns it; pausing or resuming again is a no-op; a
-  // repeated set of dispatch defaults sets the same again. Not DeleteSchedule or
-  // DeleteDispatchDefaults: a repeat after a lost reply is NOT_FOUND.
-  "CreateSchedule",
-  "ListSchedules",
-  "PauseSchedule",
-  "ResumeSchedule",
-  "SetDispatchDefaults",
-  "ListDispatchDefaults",
-]);
+export const RETRYABLE_METHODS: ReadonlySet<string> = new Set(
+  WorkflowStateService.methods
+    .filter(
+      (method) =>
+        method.methodKind === "unary" && method.idempotency !== MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN,
+    )
+    .map((method) => method.name),
+);
 
 const MAX_ATTEMPTS = 5;
 const INITIAL_BACKOFF_MS = 100;

@@ -3,6 +3,7 @@ export * from "./engine_state_pb.js";
 export * from "./events_pb.js";
 export * from "./leases_pb.js";
 export * from "./operations_pb.js";
+export * from "./rpc_facts_pb.js";
 export * from "./runs_pb.js";
 export * from "./schedules_pb.js";
 export * from "./worker_dispatch_pb.js";

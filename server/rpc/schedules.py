@@ -1,15 +1,12 @@
-"""The schedules' RPCs of WorkflowStateService: CreateSchedule, ListSchedules,
-PauseSchedule, ResumeSchedule, DeleteSchedule. A mixin of the servicer (servicer.py), as
-engine_servicer.py is: validate the request into Python values, let the schedule store make the
-change in one statement, turn the row into the response; a change that may bring a schedule's next
-occurrence closer wakes this server's firer.
+"""Schedules: CreateSchedule, ListSchedules, PauseSchedule, ResumeSchedule, DeleteSchedule.
+Validate the request into Python values, let the schedule store make the change in one statement,
+turn the row into the response; a change that may bring a schedule's next occurrence closer wakes
+this server's firer.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
-from typing import Any, Protocol
 
 import grpc
 
@@ -21,27 +18,26 @@ from ..schedules.limits import ScheduleLimits
 from ..schedules.store import ScheduleSpec, ScheduleStore
 from ..schedules.timing import Timing
 from . import convert, page_tokens, validation
+from .handlers import handles
+from .payloads import Payloads
 from .reply_bounds import ReplyBound
 
 
-class _Servicer(Protocol):
-    """What the mixin uses of the servicer it is part of."""
-
-    _schedules: ScheduleStore
-    _schedule_firer: ScheduleFirer
-    reply_bound: ReplyBound
-    _schedule_limits: ScheduleLimits
-
-    def _json(self, field: str, text: str) -> str: ...
-
-    async def _call(self, context: grpc.aio.ServicerContext, call: Awaitable[Any]) -> Any: ...
-
-
 class ScheduleRpcs:
-    """CreateSchedule ... DeleteSchedule; registered as RPCs by the servicer (servicer.py)."""
+    """CreateSchedule ... DeleteSchedule, over the schedule store; `firer` is this server's."""
 
+    def __init__(
+        self, schedules: ScheduleStore, firer: ScheduleFirer, limits: ScheduleLimits, reply_bound: ReplyBound, payloads: Payloads
+    ) -> None:
+        self._schedules = schedules
+        self._schedule_firer = firer
+        self._schedule_limits = limits
+        self._reply_bound = reply_bound
+        self._payloads = payloads
+
+    @handles("CreateSchedule")
     async def create_schedule(
-        self: _Servicer, request: pb.CreateScheduleRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateScheduleResponse:
         spec = ScheduleSpec(
             schedule_id=_schedule_id(request.schedule_id),
@@ -52,48 +48,49 @@ class ScheduleRpcs:
                 validation.check_name("timezone", request.timezone, required=False),
                 min_interval=self._schedule_limits.min_interval,
             ),
-            input_json=self._json("input_json", request.input_json),
+            input_json=self._payloads.json("input_json", request.input_json),
             overlap=convert.schedule_overlap_from_proto("overlap", request.overlap),
             catch_up=convert.schedule_catch_up_from_proto("catch_up", request.catch_up),
         )
-        row = await self._call(context, self._schedules.create(spec, max_schedules=self._schedule_limits.max_schedules))
+        row = await self._schedules.create(spec, max_schedules=self._schedule_limits.max_schedules)
         self._schedule_firer.wake()
         return pb.CreateScheduleResponse(schedule=convert.schedule_to_proto(row))
 
+    @handles("ListSchedules")
     async def list_schedules(
-        self: _Servicer, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSchedulesResponse:
         page_size = page_tokens.page_size(request.page_size)
         after = page_tokens.decode_schedule_position(request.page_token)
 
-        def fetch(after: str, limit: int) -> Awaitable[list[Any]]:
-            return self._call(context, self._schedules.list(after, limit))
-
         # A schedule carries one payload, its input.
-        row_bytes = self.reply_bound.row_bytes(payload_fields=1)
-        page, last = await self.reply_bound.page(
-            fetch, lambda row: row["schedule_id"], convert.schedule_to_proto, after=after, page_size=page_size, row_bytes=row_bytes
+        row_bytes = self._reply_bound.row_bytes(payload_fields=1)
+        page, last = await self._reply_bound.page(
+            self._schedules.list, lambda row: row["schedule_id"], convert.schedule_to_proto, after=after, page_size=page_size, row_bytes=row_bytes
         )
         next_token = page_tokens.encode_schedule_position(last) if last is not None else ""
         return pb.ListSchedulesResponse(schedules=page, next_page_token=next_token)
 
+    @handles("PauseSchedule")
     async def pause_schedule(
-        self: _Servicer, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext
+        self, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.PauseScheduleResponse:
-        row = await self._call(context, self._schedules.pause(_schedule_id(request.schedule_id)))
+        row = await self._schedules.pause(_schedule_id(request.schedule_id))
         return pb.PauseScheduleResponse(schedule=convert.schedule_to_proto(row))
 
+    @handles("ResumeSchedule")
     async def resume_schedule(
-        self: _Servicer, request: pb.ResumeScheduleRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ResumeScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResumeScheduleResponse:
-        row = await self._call(context, self._schedules.resume(_schedule_id(request.schedule_id)))
+        row = await self._schedules.resume(_schedule_id(request.schedule_id))
         self._schedule_firer.wake()
         return pb.ResumeScheduleResponse(schedule=convert.schedule_to_proto(row))
 
+    @handles("DeleteSchedule")
     async def delete_schedule(
-        self: _Servicer, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteScheduleResponse:
-        await self._call(context, self._schedules.delete(_schedule_id(request.schedule_id)))
+        await self._schedules.delete(_schedule_id(request.schedule_id))
         return pb.DeleteScheduleResponse()
 
 

@@ -67,6 +67,12 @@ class _Waiter:
         self.wake = asyncio.Event()
 
 
+def _placed_ticket(waiter: _Waiter) -> int:
+    """The ticket of a waiter in a key's queue: place() gives it one before queueing it."""
+    assert waiter.ticket is not None
+    return waiter.ticket
+
+
 class _KeyQueue:
     """This server's waiters of one key, in database ticket order.
 
@@ -84,8 +90,7 @@ class _KeyQueue:
     def place(self, waiter: _Waiter, ticket: int) -> None:
         self.first_trying.discard(waiter)
         waiter.ticket = ticket
-        tickets = [other.ticket for other in self.queued]
-        self.queued.insert(bisect.bisect(tickets, ticket), waiter)  # type: ignore[arg-type]
+        self.queued.insert(bisect.bisect(self.queued, ticket, key=_placed_ticket), waiter)
 
     def remove(self, waiter: _Waiter) -> None:
         self.first_trying.discard(waiter)

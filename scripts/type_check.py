@@ -63,7 +63,8 @@ def main(argv: list[str]) -> int:
     for message in messages:
         print(message)
     if messages:
-        print(f"mypy: {sum(': error:' in message for message in messages)} errors", file=sys.stderr)
+        count = sum(": error:" in message for message in messages)
+        print(f"mypy: {count} error{'' if count == 1 else 's'}", file=sys.stderr)
     return 1 if messages else 0
 
 

@@ -76,6 +76,7 @@ class Database:
             reconnect_timeout=0.0,
             reconnect_failed=lambda _pool: self._runner.connect_failed(),
         )
+        # Annotated: the pool's reconnect_failed above names it before it exists, which leaves the type checker guessing.
         self._runner: StatementRunner = StatementRunner(self._pool, max_size=self._settings.max_size, acquire_timeout=self._settings.acquire_timeout)
         self._groups = groups or GroupSettings()
         self._group_observer: GroupObserver = ignore_group

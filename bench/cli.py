@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.database_url:
-            database = contextlib.nullcontext(args.database_url)
+            database: contextlib.AbstractContextManager[str] = contextlib.nullcontext(args.database_url)
         else:
             from .database import embedded_database
 

@@ -28,7 +28,7 @@ from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from . import payloads, streams
-from .loop import closed_loop
+from .loop import Unit, closed_loop
 from .stats import Tally
 
 WORKERS = 4
@@ -97,7 +97,7 @@ async def fill_backlog(database_url: str, schema: str, count: int, *, server_tab
         )  # fmt: skip
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute(
-            sql.SQL(statement).format(schema=sql.Identifier(schema)),  # type: ignore[arg-type]  # our own text
+            sql.SQL(statement).format(schema=sql.Identifier(schema)),
             {"workflow": payloads.WORKFLOW, "rpc_name": payloads.RPC_NAME, "data": payloads.as_json(payloads.STEP_DATA), "count": count,
              "keys": policies.keys if policies else 1},
         )  # fmt: skip
@@ -124,13 +124,13 @@ async def clear_backlog(database_url: str, schema: str) -> None:
             "DELETE FROM {schema}.dispatch_defaults WHERE rpc_name = %(rpc_name)s",
             "VACUUM (ANALYZE) {schema}.runs, {schema}.steps, {schema}.step_attempts, {schema}.run_events",
         ):
-            await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)), {"rpc_name": payloads.RPC_NAME})  # type: ignore[arg-type]  # our own text
+            await conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)), {"rpc_name": payloads.RPC_NAME})
 
 
 class DispatchWorker:
     """One worker's stream: take a task, complete it, give the credit back."""
 
-    def __init__(self, stub: pb_grpc.WorkflowStateServiceStub, index: int) -> None:
+    def __init__(self, stub: pb_grpc.WorkflowStateServiceAsyncStub, index: int) -> None:
         self._call = stub.StreamStepTasks()
         self._subscribe = pb.StreamStepTasksRequest(
             subscribe=pb.StepTaskSubscribe(worker_id=f"bench-{index}", rpc_names=[payloads.RPC_NAME], max_in_flight=1)
@@ -156,7 +156,7 @@ class DispatchWorker:
 class BulkDispatchWorker(DispatchWorker):
     """One bulk worker's stream: take a message of tasks, complete them in one message, credit them."""
 
-    def __init__(self, stub: pb_grpc.WorkflowStateServiceStub, index: int) -> None:
+    def __init__(self, stub: pb_grpc.WorkflowStateServiceAsyncStub, index: int) -> None:
         super().__init__(stub, index)
         self._subscribe.subscribe.max_in_flight = BULK_IN_FLIGHT
         self._subscribe.subscribe.bulk = True
@@ -184,7 +184,7 @@ async def measure(target: str, *, warmup: float, seconds: float, bulk: bool = Fa
         if bulk:
             bulk_workers = [BulkDispatchWorker(stub, index) for index in range(WORKERS)]
             workers: list[DispatchWorker] = list(bulk_workers)
-            units = [worker.one_round for worker in bulk_workers]
+            units: list[Unit] = [worker.one_round for worker in bulk_workers]
         else:
             workers = [DispatchWorker(stub, index) for index in range(WORKERS)]
             units = [worker.one_step for worker in workers]

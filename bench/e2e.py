@@ -51,7 +51,7 @@ class _Orchestrator:
         """Insert a step, then time it from scheduled to its SUCCEEDED event received; in ms."""
         self._count += 1
         step = await self._client.insert_step_state(self._run_id, f"step-{self._count}", RPC_NAME, payloads.STEP_DATA)
-        arrived = asyncio.get_running_loop().create_future()
+        arrived: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._waiting[step.step_id] = arrived
         began = time.perf_counter()
         await self._client.set_step_scheduled(step.step_id)

@@ -43,7 +43,7 @@ class Shape:
 class LeaseWorker:
     """One Lease stream, reused for every cycle of one worker on one key."""
 
-    def __init__(self, stub: pb_grpc.WorkflowStateServiceStub, key: str, holder: str) -> None:
+    def __init__(self, stub: pb_grpc.WorkflowStateServiceAsyncStub, key: str, holder: str) -> None:
         ttl = Duration()
         ttl.FromTimedelta(TTL)
         self._acquire = pb.LeaseRequest(acquire=pb.LeaseAcquire(key=key, ttl=ttl, holder=holder))

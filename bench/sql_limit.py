@@ -65,7 +65,7 @@ async def create_tables(database_url: str, schema: str) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        await conn.execute(SCHEMA_SQL.read_text())  # type: ignore[arg-type]  # our own file, no parameters
+        await conn.execute(SCHEMA_SQL.read_text())
 
 
 def dispatch_bulk_script(folder: Path, claim_size: int) -> Path:

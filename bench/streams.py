@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import grpc
 import grpc.aio
+from google.protobuf.message import Message
 
 CLOSE_TIMEOUT_S = 5.0
 
+Response = TypeVar("Response", bound=Message)
 
-async def expect(call: Any, kind: str) -> Any:
+
+async def expect(call: grpc.aio.StreamStreamCall[Any, Response], kind: str) -> Response:
     """The next response, which must be of this oneof kind; RuntimeError otherwise."""
-    response = await call.read()
-    if response is grpc.aio.EOF:
+    read = await call.read()
+    if read is grpc.aio.EOF:
         raise RuntimeError(f"the stream ended ({await call.code()}) while waiting for {kind}")
+    # grpc's stubs type read() as `object | Response` (its EOF sentinel has no type of its own): past the
+    # check above it is a response.
+    response = cast(Response, read)
     if response.WhichOneof("kind") != kind:
         raise RuntimeError(f"the stream answered {response.WhichOneof('kind')}, expected {kind}")
     return response
 
 
-async def close(call: Any) -> None:
+async def close(call: grpc.aio.StreamStreamCall[Any, Any]) -> None:
     """End the stream from our side and let the server finish it; cancel it if it takes long."""
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):

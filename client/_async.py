@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
-from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
+from workflowstate.v1 import workflow_state_pb2_grpc
 
 from . import _calls
 from ._batch_async import AsyncSender
@@ -129,7 +129,7 @@ class AsyncWorkflowStateClient:
         authorization = bearer(token)
         warn_if_token_in_clear(target, credentials, authorization)
         self._channels = [open_channel_async(target, credentials, options, authorization) for _ in range(connections)]
-        self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
+        self._stubs = itertools.cycle([workflow_state_pb2_grpc.WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
         self._sender = AsyncSender(
             lambda: next(self._stubs),
@@ -139,7 +139,7 @@ class AsyncWorkflowStateClient:
         )
 
     @property
-    def _stub(self) -> WorkflowStateServiceStub:
+    def _stub(self) -> workflow_state_pb2_grpc.WorkflowStateServiceAsyncStub:
         """The stub of the next connection in turn."""
         return next(self._stubs)
 

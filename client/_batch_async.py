@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 import grpc.aio
-
-from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from ._batch_protocol import (
     FIELD_OF_METHOD,
@@ -36,6 +34,9 @@ from ._batch_protocol import (
 from ._calls import Call
 from ._channel import RetryPolicy
 
+if TYPE_CHECKING:
+    from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceAsyncStub
+
 R = TypeVar("R")
 
 _Queued = tuple[Pending[Any], "asyncio.Future[Outcome]"]
@@ -49,7 +50,7 @@ class AsyncSender:
 
     def __init__(
         self,
-        next_stub: Callable[[], WorkflowStateServiceStub],
+        next_stub: Callable[[], WorkflowStateServiceAsyncStub],
         batching: Batching | None,
         retry: RetryPolicy | None,
         *,

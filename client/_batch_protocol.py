@@ -44,6 +44,7 @@ R = TypeVar("R")
 FIELD_OF_METHOD: dict[str, str] = {
     field.message_type.name.removesuffix("Request"): field.name
     for field in pb.BatchOperation.DESCRIPTOR.oneofs_by_name["operation"].fields
+    if field.message_type is not None  # every operation is a request message; this tells the type checker
 }
 
 _STATUS_OF_CODE = {status.value[0]: status for status in grpc.StatusCode}
@@ -131,7 +132,7 @@ class Group:
 
     def timeout(self, now: float) -> float | None:
         """The call's deadline in seconds: the earliest of its operations' (a batch's applies to each)."""
-        left = [item.remaining(now) for item in self.items if item.deadline is not None]
+        left = [remaining for item in self.items if (remaining := item.remaining(now)) is not None]
         return max(min(left), 0.0) if left else None
 
 

@@ -20,7 +20,9 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
+from workflowstate.v1 import workflow_state_pb2 as pb
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from ._batch_protocol import (
@@ -150,7 +152,7 @@ class SyncSender:
         if group.as_batch:
             sent = stub.Batch.future(batch_request(group), timeout=timeout)
 
-            def settle_batch(done: grpc.Future) -> None:
+            def settle_batch(done: grpc.Future[pb.BatchResponse]) -> None:
                 error = _error_of(done)
                 outcomes = outcomes_of_reply(group, done.result()) if error is None else outcomes_of_failed_batch(group, error)
                 self._lane_freed()
@@ -163,7 +165,7 @@ class SyncSender:
             (future,) = futures
             sent = getattr(stub, item.call.method).future(item.call.request, timeout=timeout)
 
-            def settle_unary(done: grpc.Future) -> None:
+            def settle_unary(done: grpc.Future[Message]) -> None:
                 error = _error_of(done)
                 self._lane_freed()
                 future.set_result(Outcome(reply=done.result()) if error is None else Outcome(error=error, retried_by_grpc=True))
@@ -171,7 +173,7 @@ class SyncSender:
             sent.add_done_callback(settle_unary)
 
 
-def _error_of(done: grpc.Future) -> grpc.RpcError | None:
+def _error_of(done: grpc.Future[R]) -> grpc.RpcError | None:
     """The error a finished gRPC future ended with, ``None`` for a reply."""
     if done.cancelled():
         # Only closing the client cancels a call started here.

@@ -227,7 +227,8 @@ class _SyncBearer(
 
 
 def _aio_details(details: grpc.aio.ClientCallDetails, entry: tuple[str, str]) -> grpc.aio.ClientCallDetails:
-    return details._replace(metadata=grpc.aio.Metadata(*_with_entry(details.metadata, entry)))
+    metadata = grpc.aio.Metadata(*_with_entry(details.metadata, entry))
+    return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials, details.wait_for_ready)
 
 
 # grpc.aio files an interceptor under the first of the four kinds it is, so one class per kind.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -321,8 +321,10 @@ def workflow_summary_from_proto(summary: pb.WorkflowSummary) -> WorkflowSummary:
 
 # --- dispatch options ----------------------------------------------------------
 
-_OPTION_DURATIONS = ("retry_delay", "max_retry_delay", "start_to_close", "schedule_to_start")
-_OPTION_NUMBERS = ("retries", "backoff_coefficient", "jitter", "priority")
+_OptionDuration = Literal["retry_delay", "max_retry_delay", "start_to_close", "schedule_to_start"]
+_OptionNumber = Literal["retries", "backoff_coefficient", "jitter", "priority"]
+_OPTION_DURATIONS: tuple[_OptionDuration, ...] = get_args(_OptionDuration)
+_OPTION_NUMBERS: tuple[_OptionNumber, ...] = get_args(_OptionNumber)
 
 
 def step_options_to_proto(options: StepOptions, target: pb.StepOptions) -> None:
@@ -331,10 +333,10 @@ def step_options_to_proto(options: StepOptions, target: pb.StepOptions) -> None:
         value = getattr(options, name)
         if value is not None:
             getattr(target, name).CopyFrom(duration_to_proto(value))
-    for name in _OPTION_NUMBERS:
-        value = getattr(options, name)
+    for number in _OPTION_NUMBERS:
+        value = getattr(options, number)
         if value is not None:
-            setattr(target, name, value)
+            setattr(target, number, value)
     if options.concurrency_key:
         target.concurrency_key = options.concurrency_key
 

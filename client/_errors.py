@@ -136,7 +136,8 @@ def error_from_rpc(err: grpc.RpcError) -> WorkflowStateError:
     # AioRpcError, which is not a Call but has the same two methods. A bare
     # RpcError has neither, which only happens outside a real call. An operation of a batch
     # fails with a BatchedCallError.
-    reason, metadata = None, {}
+    reason: str | None = None
+    metadata: dict[str, str] = {}
     if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)):
         reason, metadata = _error_info(err.trailing_metadata())
     elif isinstance(err, BatchedCallError):

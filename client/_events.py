@@ -110,10 +110,13 @@ def next_stream_delay(
             return 0.0
         code, details = grpc.StatusCode.OK, "the server ended the stream"
         delay = backoff.failed(lasted) or 0.0
+    elif (
+        isinstance(err, (grpc.Call, grpc.aio.AioRpcError))
+        and err.code() in RECONNECT_CODES
+        and (retry_in := backoff.failed(lasted)) is not None
+    ):
+        code, details, delay = err.code(), err.details() or "", retry_in
     else:
-        code = err.code() if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)) else None
-        if code not in RECONNECT_CODES or (delay := backoff.failed(lasted)) is None:
-            raise error_from_rpc(err) from err
-        details = err.details() if isinstance(err, (grpc.Call, grpc.aio.AioRpcError)) else ""
-    outage.failed(code, details or "", delay)
+        raise error_from_rpc(err) from err
+    outage.failed(code, details, delay)
     return delay

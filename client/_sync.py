@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
+from workflowstate.v1 import workflow_state_pb2_grpc
 
 from . import _calls
 from ._batch_sync import SyncSender
@@ -133,7 +133,7 @@ class WorkflowStateClient:
         authorization = bearer(token)
         warn_if_token_in_clear(target, credentials, authorization)
         self._channels = [open_channel_sync(target, credentials, options, authorization) for _ in range(connections)]
-        self._stubs = itertools.cycle([WorkflowStateServiceStub(channel) for channel in self._channels])
+        self._stubs = itertools.cycle([workflow_state_pb2_grpc.WorkflowStateServiceStub(channel) for channel in self._channels])
         self._timeout = timeout
         self._sender = SyncSender(
             lambda: next(self._stubs),
@@ -143,7 +143,7 @@ class WorkflowStateClient:
         )
 
     @property
-    def _stub(self) -> WorkflowStateServiceStub:
+    def _stub(self) -> workflow_state_pb2_grpc.WorkflowStateServiceStub:
         """The stub of the next connection in turn."""
         return next(self._stubs)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import threading
 import traceback
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,7 +97,8 @@ class UndecodableJson:
     reason: str
     """Why Python could not decode it: the decoder's own message."""
 
-    text: str = field(repr=False)
+    # dataclasses.field by its module: inside this class `field` is the attribute above.
+    text: str = dataclasses.field(repr=False)
     """The value's JSON text as the server sent it."""
 
     def __str__(self) -> str:

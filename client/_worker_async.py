@@ -8,6 +8,7 @@ protocol asks. Every decision is ``WorkerProtocol``'s.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
@@ -147,7 +148,7 @@ class AsyncWorker:
                         handler_task.add_done_callback(self._handler_tasks.discard)
                         key = (task.step_id, task.attempt)
                         self._handler_of[key] = handler_task
-                        handler_task.add_done_callback(lambda _, key=key: self._handler_of.pop(key, None))
+                        handler_task.add_done_callback(functools.partial(self._forget_handler, key))
             except grpc.RpcError as err:
                 error = err
             except asyncio.CancelledError:
@@ -185,6 +186,10 @@ class AsyncWorker:
             self._send(self._protocol.failed(task, exc))
         else:
             self._send(self._protocol.succeeded(task, result))
+
+    def _forget_handler(self, key: tuple[str, int], _finished: asyncio.Task[None]) -> None:
+        """A handler task ended: it is no longer the one to cancel for its step attempt."""
+        self._handler_of.pop(key, None)
 
     def _cancel_handler(self, task: StepTask) -> None:
         """The server cancelled ``task``: cancel its handler (its ``cancelled`` is set already)."""

@@ -106,12 +106,14 @@ def resubscribe_delay(error: grpc.RpcError | None, backoff: Backoff, outage: Out
 
     Raises the client's error when the end says the server refused the worker.
     """
-    is_call = isinstance(error, (grpc.Call, grpc.aio.AioRpcError))
-    code = error.code() if is_call else grpc.StatusCode.OK  # type: ignore[union-attr]
+    if isinstance(error, (grpc.Call, grpc.aio.AioRpcError)):
+        code, details = error.code(), error.details() or ""
+    else:
+        code, details = grpc.StatusCode.OK, "the server ended the stream"
     if error is not None and code not in RESUBSCRIBE_CODES:
         raise error_from_rpc(error) from error
     delay = backoff.failed(lasted) or 0.0
-    outage.failed(code, error.details() if is_call else "the server ended the stream", delay)  # type: ignore[union-attr]
+    outage.failed(code, details, delay)
     return delay
 
 

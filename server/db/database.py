@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..core import errors
 from .coalescer import GroupedStatement, GroupObserver, GroupSettings, ignore_group
 from .driver_errors import first_line
-from .execution import StatementRunner, deadline_in
+from .execution import PooledConnection, StatementRunner, deadline_in
 from .migrate import migrate
 from .schema_name import check_schema_name
 from .statements import load_statements, with_schema
@@ -48,7 +48,7 @@ class _JsonbAsText(TextLoader):
     """Read jsonb as its text: it goes to the caller as JSON text, so parsing it would be waste."""
 
 
-async def _configure_connection(conn: psycopg.AsyncConnection) -> None:
+async def _configure_connection(conn: PooledConnection) -> None:
     conn.adapters.register_loader("jsonb", _JsonbAsText)
 
 
@@ -61,6 +61,7 @@ class Database:
         self._settings = pool or PoolSettings()
         self._pool = AsyncConnectionPool(
             database_url,
+            connection_class=PooledConnection,  # so the pool's type says its rows are dicts (kwargs below)
             min_size=self._settings.min_size,
             max_size=self._settings.max_size,
             timeout=self._settings.acquire_timeout,
@@ -75,7 +76,8 @@ class Database:
             reconnect_timeout=0.0,
             reconnect_failed=lambda _pool: self._runner.connect_failed(),
         )
-        self._runner = StatementRunner(self._pool, max_size=self._settings.max_size, acquire_timeout=self._settings.acquire_timeout)
+        # Annotated: the pool's reconnect_failed above names it before it exists, which leaves the type checker guessing.
+        self._runner: StatementRunner = StatementRunner(self._pool, max_size=self._settings.max_size, acquire_timeout=self._settings.acquire_timeout)
         self._groups = groups or GroupSettings()
         self._group_observer: GroupObserver = ignore_group
         self._ping = load_statements("workflowstate.server.db", "database.sql")["ping"]

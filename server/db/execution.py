@@ -30,10 +30,11 @@ import functools
 import logging
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 import psycopg
 import psycopg.errors
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..core import errors
@@ -92,10 +93,14 @@ def _still_connected(conn: psycopg.AsyncConnection[Any]) -> bool:
     return not conn.closed
 
 
+PooledConnection = psycopg.AsyncConnection[DictRow]
+"""A connection of the server's pool: autocommit, rows as dicts."""
+
+
 class StatementRunner:
     """Runs statements on the pool; knows whether the database is known to be down."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, max_size: int, acquire_timeout: float) -> None:
+    def __init__(self, pool: AsyncConnectionPool[PooledConnection], *, max_size: int, acquire_timeout: float) -> None:
         self.pool = pool
         self.max_size = max_size
         self.acquire_timeout = acquire_timeout
@@ -108,7 +113,12 @@ class StatementRunner:
         self._waiting: set[_StatementRun] = set()
         self._background: set[asyncio.Task[Any]] = set()
 
+    @overload
+    async def run(self, sql: str, params: dict[str, Any], *, many: Literal[True], generic_plan: bool = False) -> list[DictRow]: ...
+    @overload
+    async def run(self, sql: str, params: dict[str, Any], *, many: Literal[False], generic_plan: bool = False) -> DictRow | None: ...
     async def run(self, sql: str, params: dict[str, Any], *, many: bool, generic_plan: bool = False) -> Any:
+        """The statement's rows (``many``) or its one row (``None`` for none), run on a connection of the pool."""
         if self.outage is not None:
             raise errors.Unavailable(f"the database cannot be reached ({self.outage}); nothing was written")
         loop = asyncio.get_running_loop()
@@ -166,7 +176,8 @@ class StatementRunner:
 
     def _background_ended(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
-        outcome = "cancelled" if task.cancelled() else first_line(task.exception()) if task.exception() else "completed"
+        error = None if task.cancelled() else task.exception()
+        outcome = "cancelled" if task.cancelled() else first_line(error) if error is not None else "completed"
         log.debug("statement of a call whose caller went away ended", extra={"outcome": outcome})
 
 
@@ -184,7 +195,7 @@ class _StatementRun:
         self.give_up_at = give_up_at
         self.task: asyncio.Task[Any]
         # The connection while the statement may be running on it (None before and after).
-        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.conn: PooledConnection | None = None
         self.cancels_sent = 0
         self.abandoned = False
         self._outage: str | None = None
@@ -223,7 +234,7 @@ class _StatementRun:
                     await conn.close()
                 await self.runner.pool.putconn(conn)
 
-    async def _acquire(self) -> psycopg.AsyncConnection[Any]:
+    async def _acquire(self) -> PooledConnection:
         runner, loop = self.runner, asyncio.get_running_loop()
         timeout, deadline_first = runner.acquire_timeout, False
         if self.give_up_at is not None and self.give_up_at - loop.time() < timeout:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import DictRow
 
 from .schema_name import check_schema_name
 
@@ -54,7 +55,7 @@ def migration_text(text: str, schema: str) -> str:
     return text.replace("{schema}", sql.Identifier(schema).as_string(None))
 
 
-async def migrate(conn: psycopg.AsyncConnection, schema: str) -> list[int]:
+async def migrate(conn: psycopg.AsyncConnection[DictRow], schema: str) -> list[int]:
     """Apply the migrations the schema lacks; return the versions applied now."""
     migrations = load_migrations()
     newest_known = max((m.version for m in migrations), default=0)

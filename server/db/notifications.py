@@ -84,9 +84,9 @@ class Notifications:
                     notices = conn.notifies()
                     try:
                         async for notice in notices:
-                            subscription = self._subscriptions.get(notice.channel)
-                            if subscription:
-                                subscription.on_notice(notice.payload)
+                            subscribed = self._subscriptions.get(notice.channel)
+                            if subscribed:
+                                subscribed.on_notice(notice.payload)
                     finally:
                         self.backend_pid = None
                         await notices.aclose()

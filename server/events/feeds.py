@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -134,12 +134,13 @@ class RunFeed:
                 self._publish(ReadFailed(err))
                 await _wait(self._wake, self._poll_interval)
                 continue
+            read_to = Position.after(rows[-1]) if rows else position
             if rows:
-                self._position = Position.after(rows[-1])
+                self._position = read_to
                 self._publish(Batch(position, rows))
             if len(rows) >= PAGE:
                 continue
-            if not self._woken_blind and int(self._position.xact_id) >= self._woken_for:
+            if not self._woken_blind and int(read_to.xact_id) >= self._woken_for:
                 self._wake.clear()  # woken during the read for transactions it has read
             await _wait(self._wake, self._poll_interval)
 
@@ -150,7 +151,7 @@ class RunFeed:
 
 async def watch(
     feed: RunFeed, read: ReadEvents, start: Position, closing: Callable[[], bool], on_fell_behind: Callable[[], None]
-) -> AsyncIterator[Row]:
+) -> AsyncGenerator[Row, None]:
     """Every event of the feed's run after start, in order, each once, for ever (see the module's comment)."""
     queue = WatcherQueue()
     feed.queues.add(queue)

@@ -26,9 +26,8 @@ from ..core import errors
 from ..core.cleanups import RetriedCleanups
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
-from ..db.database import Row
 from ..db.notifications import Notifications
-from .rows import LeaseRow
+from .rows import HeldLeaseRow, LeaseRow
 from .store import LeaseStore
 
 log = logging.getLogger("workflowstate.server.leases")
@@ -67,6 +66,12 @@ class _Waiter:
         self.wake = asyncio.Event()
 
 
+def _placed_ticket(waiter: _Waiter) -> int:
+    """The ticket of a waiter in a key's queue: place() gives it one before queueing it."""
+    assert waiter.ticket is not None
+    return waiter.ticket
+
+
 class _KeyQueue:
     """This server's waiters of one key, in database ticket order.
 
@@ -84,8 +89,7 @@ class _KeyQueue:
     def place(self, waiter: _Waiter, ticket: int) -> None:
         self.first_trying.discard(waiter)
         waiter.ticket = ticket
-        tickets = [other.ticket for other in self.queued]
-        self.queued.insert(bisect.bisect(tickets, ticket), waiter)  # type: ignore[arg-type]
+        self.queued.insert(bisect.bisect(self.queued, ticket, key=_placed_ticket), waiter)
 
     def remove(self, waiter: _Waiter) -> None:
         self.first_trying.discard(waiter)
@@ -260,7 +264,7 @@ class LeaseManager(ShutdownNotifier):
     async def get(self, key: str) -> LeaseRow | None:
         return await self._leases.get(key)
 
-    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:
+    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[HeldLeaseRow]:
         """A page of the leases held now, by key (see LeaseStore.held)."""
         return await self._leases.held(prefix, after_key, limit)
 

@@ -46,4 +46,14 @@ class LeaseRow(TypedDict):
     expire_time: datetime | None
 
 
-__all__ = ["AcquireRow", "KeepAliveRow", "LeaseRow", "ReleaseRow"]
+class HeldLeaseRow(TypedDict):
+    """leases_held: a lease held now (an owner, not expired), with the columns its listing shows."""
+
+    key: str
+    holder: str | None
+    fencing_token: int
+    acquire_time: datetime | None
+    expire_time: datetime
+
+
+__all__ = ["AcquireRow", "HeldLeaseRow", "KeepAliveRow", "LeaseRow", "ReleaseRow"]

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from ..db.database import Database, Row
+from ..db.database import Database
 from ..db.notifications import lease_channel
-from .rows import AcquireRow, KeepAliveRow, LeaseRow, ReleaseRow
+from .rows import AcquireRow, HeldLeaseRow, KeepAliveRow, LeaseRow, ReleaseRow
 from .set_inputs import AcquireInput, GetInput, KeepAliveInput, ReleaseInput
 
 
@@ -86,9 +86,10 @@ class LeaseStore:
         row = cast(LeaseRow, await self._get.run(GetInput(key)))
         return row if row["key"] is not None else None
 
-    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:
+    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[HeldLeaseRow]:
         """Up to `limit` leases held now, by key, of keys starting with prefix, past after_key."""
-        return await self._sql.fetch_all("leases_held", {"prefix": prefix, "after_key": after_key, "limit": limit})
+        rows = await self._sql.fetch_all("leases_held", {"prefix": prefix, "after_key": after_key, "limit": limit})
+        return cast(list[HeldLeaseRow], rows)
 
     async def refresh_waiters(self, tickets: list[int]) -> None:
         """Keep these waiters' places in the queue for another waiter_ttl (only these: a row of a

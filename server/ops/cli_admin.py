@@ -12,13 +12,17 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflowstate.client import WorkflowStateClient
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, command_parser, finish_command
 from .cli_output import age, jsonable, print_json, print_table, shortened, span
+
+if TYPE_CHECKING:
+    from .cli_connection import Commands
+    from .cli_parser import EnvParser
 
 
 def cell(value: Any) -> str:
@@ -75,7 +79,7 @@ def delete_retention(client: WorkflowStateClient, args: argparse.Namespace) -> i
     return EXIT_OK
 
 
-def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
+def add_commands(commands: Commands, connection: EnvParser) -> None:
     """Add `workers` and `retention` to the `workflowstate` subcommands."""
     workers = command_parser(
         commands, "workers", connection, "worker streams connected to any server",

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from datetime import timedelta
 
 import grpc
@@ -19,6 +19,11 @@ from workflowstate.client import WorkflowStateClient, WorkflowStateError
 
 from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
+
+if TYPE_CHECKING:
+    # What EnvParser.add_subparsers returns, to add commands to: argparse keeps the class private,
+    # and only typeshed makes it generic (so the alias exists for the type checker only).
+    Commands = argparse._SubParsersAction[EnvParser]
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -44,7 +49,7 @@ def _pem_file(text: str) -> bytes:
     return certificates_file(text).read_bytes()
 
 
-def connection_options() -> argparse.ArgumentParser:
+def connection_options() -> EnvParser:
     """A parent parser with the connection's options, added to every operator command."""
     parent = EnvParser(add_help=False)
     group = parent.add_argument_group("connection (each also read from WORKFLOWSTATE_<OPTION>)")
@@ -103,7 +108,7 @@ def with_client(command: Callable[[WorkflowStateClient, argparse.Namespace], int
     return run
 
 
-def command_parser(commands: Any, name: str, connection: argparse.ArgumentParser, help: str, description: str) -> argparse.ArgumentParser:
+def command_parser(commands: Commands, name: str, connection: EnvParser, help: str, description: str) -> EnvParser:
     """An operator command under `commands` (a subparsers action), with the connection's options."""
     return commands.add_parser(
         name, parents=[connection], help=help, description=description, epilog=EXIT_CODES_HELP,

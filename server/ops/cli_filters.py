@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
@@ -94,10 +94,13 @@ def certificates_file(text: str) -> Path:
     return path
 
 
-def positive_number(kind: type[int] | type[float], noun: str) -> Callable[[str], Any]:
+Number = TypeVar("Number", int, float)
+
+
+def positive_number(kind: type[Number], noun: str) -> Callable[[str], Number]:
     """An argparse type: a positive `kind`, with the same messages for a flag and its variable."""
 
-    def check(text: str) -> int | float:
+    def check(text: str) -> Number:
         try:
             value = kind(text)
         except ValueError:

@@ -11,13 +11,17 @@ import itertools
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from workflowstate.client import LeaseInfo, Run, RunStatus, StepAttempt, StepState, StepStatus, UndecodableJson, WorkflowStateClient, WorkflowStateError
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, command_parser, error_line, exit_code_of, fail, finish_command
 from .cli_output import age, jsonable, local_time, print_json, print_table, shortened, span
+
+if TYPE_CHECKING:
+    from .cli_connection import Commands
+    from .cli_parser import EnvParser
 
 T = TypeVar("T")
 
@@ -338,7 +342,7 @@ def _add_filters(parser: argparse.ArgumentParser, status_help: str) -> None:
     parser.add_argument("--until", type=values.moment, default=None, metavar="WHEN", help="runs created before WHEN (same forms as --since)")
 
 
-def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
+def add_commands(commands: Commands, connection: EnvParser) -> None:
     """Add `runs`, `workflows` and `leases` to the `workflowstate` subcommands."""
     runs = commands.add_parser("runs", help="list, show, cancel and delete runs", description="List, show, cancel and delete runs.")
     run_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)

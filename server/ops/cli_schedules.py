@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflowstate.client import Schedule, ScheduleCatchUp, ScheduleOverlap, WorkflowStateClient
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, command_parser, finish_command
 from .cli_output import age, local_time, print_json, print_table, span
+
+if TYPE_CHECKING:
+    from .cli_connection import Commands
+    from .cli_parser import EnvParser
 
 
 def when(schedule: Schedule) -> str:
@@ -92,7 +96,7 @@ def _choice(kind: Any) -> Any:
     return parse
 
 
-def add_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
+def add_commands(commands: Commands, connection: EnvParser) -> None:
     """Add `schedules` to the `workflowstate` subcommands."""
     schedules = commands.add_parser(
         "schedules", help="runs the servers create at set times",

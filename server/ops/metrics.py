@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 log = logging.getLogger("workflowstate.server.metrics")
 
 # No "<name>_created" series next to each counter: a process start time says the same.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
 # Operations in one grouped statement (db/coalescer.py): 1 when idle, up to --group-max-operations.
 GROUP_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

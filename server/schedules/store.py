@@ -6,9 +6,10 @@ and decide, each in one statement, who handles an occurrence.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..core import errors
@@ -125,7 +126,8 @@ class ScheduleStore:
 
     # The loop's statements.
 
-    async def due(self, batch: int) -> list[Due]:
+    # builtins.list: inside this class `list` is the method above.
+    async def due(self, batch: int) -> builtins.list[Due]:
         return [Due.of(row) for row in await self._sql.fetch_all("due_schedules", {"batch": batch})]
 
     async def seconds_to_next_due(self) -> float | None:
@@ -133,7 +135,8 @@ class ScheduleStore:
         row = await self._sql.fetch_one("next_due_time", {})
         if row is None or row["next_fire_time"] is None:
             return None
-        return max((row["next_fire_time"] - row["now"]).total_seconds(), 0.0)
+        wait: timedelta = row["next_fire_time"] - row["now"]
+        return max(wait.total_seconds(), 0.0)
 
     async def fire(self, due: Due, decision: Decision) -> Fired | None:
         """Handle the occurrence `due` read; None when another server did (or it was paused or deleted)."""

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workflowstate.client import AsyncWorkflowStateClient, NotFound, RunStatus, StepStatus, WorkflowStateError
+from workflowstate.client import NotFound, RunStatus, StepStatus, WorkflowStateError
 
+from .api import CLIENT
 from .responses import describe, redirect, render
 
 routes = web.RouteTableDef()
 
 
-def _client(request: web.Request) -> AsyncWorkflowStateClient:
-    return request["client"]
-
-
 async def _confirm(request: web.Request, action: str, *, error: WorkflowStateError | None = None, step_id: str | None = None) -> web.Response:
-    client = _client(request)
+    client = request[CLIENT]
     run_id = request.match_info["run_id"]
     run = await client.get_run(run_id)
     if run is None:
@@ -45,7 +42,7 @@ async def cancel(request: web.Request) -> web.Response:
     form = await request.post()
     reason = str(form.get("reason", "")).strip() or "cancelled from the dashboard"
     try:
-        await _client(request).cancel_run(run_id, reason=reason)
+        await request[CLIENT].cancel_run(run_id, reason=reason)
     except WorkflowStateError as err:
         return await _confirm(request, "cancel", error=err)
     return redirect(f"/runs/{run_id}?done=cancelled")
@@ -61,7 +58,7 @@ async def delete(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     form = await request.post()
     try:
-        await _client(request).delete_run(run_id, force=form.get("force") == "yes")
+        await request[CLIENT].delete_run(run_id, force=form.get("force") == "yes")
     except NotFound:
         pass  # gone already (deleted twice, or from elsewhere): what was asked is true
     except WorkflowStateError as err:
@@ -79,7 +76,7 @@ async def retry(request: web.Request) -> web.Response:
     """A new attempt, PENDING, then SCHEDULED for the workers: two calls, not one transaction. Should
     the second fail, the step waits PENDING (the page shows it) and scheduling it again is safe."""
     run_id, step_id = request.match_info["run_id"], request.match_info["step_id"]
-    client = _client(request)
+    client = request[CLIENT]
     try:
         # The step is named by its id alone in the API: act only if it is this URL's run's (a step
         # never moves to another run, so the check holds until the calls below).

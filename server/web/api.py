@@ -3,9 +3,15 @@ so the API's checks (roles, validation) are the only ones and apply to the dashb
 
 from __future__ import annotations
 
+from aiohttp import web
+
 from workflowstate.client import AsyncWorkflowStateClient
 
 from .settings import WebSettings
+
+CLIENT = web.RequestKey("client", AsyncWorkflowStateClient)
+"""The client a request acts with, set by the session middleware (app.py): its login's, or the one
+of a dashboard without logins."""
 
 
 def client_for(settings: WebSettings, token: str | None) -> AsyncWorkflowStateClient:

@@ -13,7 +13,7 @@ from aiohttp import hdrs, web
 from workflowstate.client import Unauthenticated, WorkflowStateError
 
 from . import actions, pages, retention
-from .api import client_for
+from .api import CLIENT, client_for
 from .headers import add_security_headers
 from .hosts import READ_METHODS, AllowedHosts, origin_refusal
 from .login_throttle import LoginThrottle
@@ -79,7 +79,7 @@ async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
         login = sessions.find(session_id)
         request["logged_in"] = login is not None
         if login is not None:
-            request["client"] = login.client
+            request[CLIENT] = login.client
         elif not request.path.startswith(_OPEN_PATHS):
             response: web.StreamResponse = redirect("/login")
             if request.headers.get("HX-Request"):
@@ -88,7 +88,7 @@ async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
             _set_cookie(response, session_id, settings, fresh)
             return response
     else:
-        request["client"] = app["anonymous_client"]
+        request[CLIENT] = app["anonymous_client"]
     response = await handler(request)
     _set_cookie(response, request["session_id"], settings, fresh or request["session_id"] != session_id)
     return response

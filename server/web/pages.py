@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime, timedelta, timezone
+from typing import TypedDict
 
 from aiohttp import web
 
-from workflowstate.client import AsyncWorkflowStateClient, InvalidArgument, RunStatus, Unauthenticated, WorkflowStateError
+from workflowstate.client import InvalidArgument, Run, RunStatus, Unauthenticated, WorkflowStateError
 
-from .api import client_for
 from .login_throttle import LoginThrottle
+from .api import CLIENT, client_for
 from .responses import error_page, log, redirect, render
 from .sessions import Sessions, SessionsFull
 from .run_filters import BadFilter, RunsQuery
-from .timeline import build_timeline
+from .timeline import Timeline, build_timeline
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -30,13 +31,9 @@ DONE = {
 }
 
 
-def _client(request: web.Request) -> AsyncWorkflowStateClient:
-    return request["client"]
-
-
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
-    client = _client(request)
+    client = request[CLIENT]
     workflows, workers = await asyncio.gather(client.list_workflows(), client.list_workers())
     totals = {status: sum(w.run_counts.get(status, 0) for w in workflows) for status in RunStatus}
     return render(request, "overview.html", workflows=workflows, workers=workers, statuses=list(RunStatus), totals=totals)
@@ -44,7 +41,7 @@ async def overview(request: web.Request) -> web.Response:
 
 @routes.get("/workers")
 async def workers(request: web.Request) -> web.Response:
-    return render(request, "workers.html", workers=await _client(request).list_workers())
+    return render(request, "workers.html", workers=await request[CLIENT].list_workers())
 
 
 @routes.get("/runs")
@@ -55,7 +52,7 @@ async def runs(request: web.Request) -> web.Response:
         return render(request, "runs.html", status=400, query=RunsQuery(), runs=[], next_url=None,
                       statuses=list(RunStatus), message=str(err), done=None)  # fmt: skip
     try:
-        page = await _client(request).list_runs(
+        page = await request[CLIENT].list_runs(
             workflow=query.workflow or None,
             statuses=query.statuses,
             created_after=query.created_after(),
@@ -71,9 +68,17 @@ async def runs(request: web.Request) -> web.Response:
                   message=None, done=DONE.get(request.query.get("done", "")))  # fmt: skip
 
 
-async def _run_view(request: web.Request) -> dict[str, object] | None:
+class RunView(TypedDict):
+    """What the run page and its live part show."""
+
+    run: Run
+    timeline: Timeline
+    live: bool
+
+
+async def _run_view(request: web.Request) -> RunView | None:
     """Everything the run page shows, or None for a run that does not exist."""
-    client = _client(request)
+    client = request[CLIENT]
     run_id = request.match_info["run_id"]
     run = await client.get_run(run_id)
     if run is None:
@@ -123,7 +128,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     assert task is not None
     streams.add(task)
     try:
-        events = _client(request).watch_run(
+        events = request[CLIENT].watch_run(
             request.match_info["run_id"], after_event_id=after_event_id, reconnect_timeout=EVENTS_RECONNECT
         )
         try:
@@ -166,7 +171,7 @@ def _last_event_id(request: web.Request) -> int:
 async def leases(request: web.Request) -> web.Response:
     prefix = request.query.get("prefix", "")
     try:
-        page = await _client(request).list_leases(key_prefix=prefix or None, page_size=PAGE_SIZE, page_token=request.query.get("page_token") or None)
+        page = await request[CLIENT].list_leases(key_prefix=prefix or None, page_size=PAGE_SIZE, page_token=request.query.get("page_token") or None)
     except InvalidArgument as err:
         return error_page(request, err)
     return render(request, "leases.html", prefix=prefix, leases=page.leases, next_token=page.next_page_token)

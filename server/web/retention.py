@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from workflowstate.client import AsyncWorkflowStateClient, NotFound, RetentionPolicy, WorkflowStateError
+from workflowstate.client import NotFound, RetentionPolicy, WorkflowStateError
 
+from .api import CLIENT
 from .responses import describe, redirect, render
 from .retention_form import FINISHED, BadRetentionForm, RetentionForm, parse_keep
 
@@ -17,12 +18,8 @@ routes = web.RouteTableDef()
 DONE = {"set": "The retention policy was set.", "deleted": "The retention policy was deleted."}
 
 
-def _client(request: web.Request) -> AsyncWorkflowStateClient:
-    return request["client"]
-
-
 async def _page(request: web.Request, *, form: RetentionForm | None = None, status: int = 200, message: str | None = None) -> web.Response:
-    policies = await _client(request).list_retention_policies()
+    policies = await request[CLIENT].list_retention_policies()
     return render(request, "retention.html", status=status, policies=policies, form=form or RetentionForm(), finished=FINISHED,
                   message=message, done=DONE.get(request.query.get("done", "")))  # fmt: skip
 
@@ -43,7 +40,7 @@ async def set_policy(request: web.Request) -> web.Response:
     except BadRetentionForm as err:
         return await _page(request, status=400, message=str(err), form=form)
     try:
-        await _client(request).set_retention_policy(keep=keep, workflow=form.workflow or None, statuses=form.statuses)
+        await request[CLIENT].set_retention_policy(keep=keep, workflow=form.workflow or None, statuses=form.statuses)
     except WorkflowStateError as err:
         status, message = describe(err)
         return await _page(request, status=status, message=message, form=form)
@@ -52,7 +49,7 @@ async def set_policy(request: web.Request) -> web.Response:
 
 async def _find(request: web.Request) -> RetentionPolicy | None:
     policy_id = request.match_info["policy_id"]
-    policies = await _client(request).list_retention_policies()
+    policies = await request[CLIENT].list_retention_policies()
     return next((policy for policy in policies if str(policy.policy_id) == policy_id), None)
 
 
@@ -73,7 +70,7 @@ async def confirm_delete(request: web.Request) -> web.Response:
 async def delete_policy(request: web.Request) -> web.Response:
     policy_id = int(request.match_info["policy_id"])
     try:
-        await _client(request).delete_retention_policy(policy_id)
+        await request[CLIENT].delete_retention_policy(policy_id)
     except NotFound:
         pass  # gone already (deleted twice, or from elsewhere): what was asked is true
     except WorkflowStateError as err:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from workflowstate.v1 import workflow_state_pb2 as pb
+from workflowstate import v1 as pb
 from workflowstate.v1.workflow_state_pb2_grpc import WorkflowStateServiceStub
 
 from ._batch_protocol import (

@@ -23,7 +23,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from workflow_effects import record_call
+# Run as a script, this folder is on sys.path, not tests/: put it there for `support.` imports.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from support.workflow_effects import record_call  # noqa: E402
 
 from workflowstate.client import AsyncWorkflowStateClient
 from workflowstate.workflows import Workflow, WorkflowContext, WorkflowEngine, workflow

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
-from workflow_effects import record_call
+# Run as a script, this folder is on sys.path, not tests/: put it there for `support.` imports.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from support.workflow_effects import record_call  # noqa: E402
 
 from workflowstate.client import StepTask, Worker, WorkflowStateClient
 

@@ -17,6 +17,7 @@ from ._errors import ATTEMPT_LOST, NonDeterminismError, StepFailed
 from ._history import History
 from ._retry import RetryPolicy
 from ._signals import RunSignals
+from ._threads import in_daemon_thread
 
 log = logging.getLogger("workflowstate.workflows")
 
@@ -185,7 +186,7 @@ class WorkflowContext:
             if inspect.iscoroutinefunction(function):
                 result = await function(*args)
             else:
-                result = await asyncio.to_thread(function, *args)
+                result = await in_daemon_thread(function, *args)
         except Exception as error:
             log.info("workflow %s run %s step %s attempt %d failed: %s",
                      self.workflow, self.run_id, step.step_name, step.attempt_count, error)  # fmt: skip

@@ -17,7 +17,7 @@ def record_call(folder: str | Path, run_id: str, step_name: str, attempt: int) -
     path = Path(folder) / f"calls-{os.getpid()}.log"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        os.write(fd, f"{run_id} {step_name} {attempt}\n".encode())
+        os.write(fd, f"{run_id}\t{step_name}\t{attempt}\n".encode())  # tabs: step names may hold spaces
     finally:
         os.close(fd)
 
@@ -27,6 +27,6 @@ def calls(folder: str | Path) -> Counter[tuple[str, str, int]]:
     counted: Counter[tuple[str, str, int]] = Counter()
     for path in Path(folder).glob("calls-*.log"):
         for line in path.read_text().splitlines():
-            run_id, step_name, attempt = line.split(" ")
+            run_id, step_name, attempt = line.split("\t")
             counted[(run_id, step_name, int(attempt))] += 1
     return counted

@@ -1,10 +1,11 @@
 """A Python Worker process running the remote steps of test workflows.
 
-    python workflow_worker_process.py TARGET RPC EFFECTS_DIR
+    python workflow_worker_process.py TARGET RPC EFFECTS_DIR [FAILURE_MESSAGE]
 
 Its handler records each call (support/workflow_effects.py), fails attempt 1 of every step on
-purpose (a retryable error, so the server's retry policy is exercised) unless the step's data
-says {"fail_first": false}, and returns {"charged": data["amount"], "attempt": n}. It prints
+purpose with FAILURE_MESSAGE (a retryable error, so the server's retry policy is exercised) unless
+the step's data says {"fail_first": false}, and returns {"charged": data["amount"], "attempt": n}:
+the behaviour of the Pikku example's `chargeCard` too. It prints
 "subscribed" once its stream is subscribed, so a test starts work only when it can be served.
 """
 
@@ -36,6 +37,7 @@ class PlannedFailure(Exception):
 
 def main() -> None:
     target, rpc, effects = sys.argv[1:4]
+    failure_message = sys.argv[4] if len(sys.argv) > 4 else "planned failure of {step}"
     sdk_log = logging.getLogger("workflowstate.client.worker")
     sdk_log.setLevel(logging.INFO)
     sdk_log.addHandler(_Subscribed())
@@ -43,7 +45,7 @@ def main() -> None:
     def handle(task: StepTask) -> dict[str, int]:
         record_call(effects, task.run_id, task.step_name, task.attempt)
         if task.attempt == 1 and task.data.get("fail_first", True):
-            raise PlannedFailure(f"planned failure of {task.step_name}")
+            raise PlannedFailure(failure_message.format(step=task.step_name))
         return {"charged": task.data["amount"], "attempt": task.attempt}
 
     with WorkflowStateClient(target) as client:

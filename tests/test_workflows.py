@@ -344,3 +344,24 @@ async def test_a_remote_step_runs_on_a_python_worker_in_another_process(
     step = await engines.client.get_step_state(run_id, "charge")
     assert (step.rpc_name, step.attempt_count, step.status) == (rpc, 2, StepStatus.SUCCEEDED)
 
+
+
+async def test_a_run_cancelled_while_its_engine_waits_is_let_go_at_once(
+    engines: Engines, client: AsyncWorkflowStateClient, unique: str
+) -> None:
+    @workflow(f"cancelled-{unique}")
+    async def waits(ctx: WorkflowContext, _: Any) -> None:
+        await ctx.sleep(timedelta(hours=1), name="long")
+
+    engine = engines.start(waits)
+    run_id = await engine.start(waits)
+    await wait_for_step(client, run_id, "long", StepStatus.PENDING)
+    assert await client.get_lease(f"run:{run_id}") is not None, "the engine holds the sleeping run"
+    await client.cancel_run(run_id, reason="customer changed their mind")
+    async with asyncio.timeout(WAIT.total_seconds()):
+        while await client.get_lease(f"run:{run_id}") is not None:  # released by the drive, awaited by polling the lease
+            await asyncio.sleep(0.05)
+    with pytest.raises(WorkflowFailed) as failed:
+        await engine.result(run_id, timeout=WAIT)
+    assert failed.value.status is RunStatus.CANCELLED
+    assert (await client.get_step_state(run_id, "long")).status is StepStatus.PENDING

@@ -94,7 +94,10 @@ async def _drive_held(
         try:
             await _replay(workflow, ctx, run, lease)
         except Interrupted:
-            why = f"its lease was lost ({lease.lost_reason})" if lease.lost.is_set() else "the engine is stopping"
+            if lease.lost.is_set():
+                why = f"its lease was lost ({lease.lost_reason})"
+            else:
+                why = "the engine is stopping" if draining.is_set() else "the run was finished by someone else"
             log.info("workflow %s run %s: drive stopped, %s; the next drive goes on from its history", run.workflow, run_id, why)
         except WorkflowStateError as error:
             # Refused (a stale fence: another engine has the run; the run was cancelled) or the

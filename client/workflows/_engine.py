@@ -215,7 +215,10 @@ class WorkflowEngine:
     def _on_event(self, event: RunEvent) -> None:
         signals = self._signals.get(event.run_id)
         if signals is not None:
-            signals.notify()
+            if event.finishes_run:
+                signals.run_finished()  # cancelled while it waits: the drive ends and releases the lease now
+            else:
+                signals.notify()
         for parent in self._parents.get(event.run_id, ()):
             self._signals[parent].notify()
         if signals is not None or event.run_id in self._driving:

@@ -13,14 +13,21 @@ class RunSignals:
     """The wake-ups of one drive of one run.
 
     ``notify`` is called for every event of the run (and of its children) the engine hears;
-    ``stops`` are the events that end the drive (the engine drains, the lease is lost). A waiter
+    ``stops`` are the events that end the drive (the engine drains, the lease is lost, and
+    :meth:`run_finished`: the run was cancelled or finished by someone else). A waiter
     takes :attr:`changed` *before* it reads the state it waits on, so a change between the read
     and the wait is never missed.
     """
 
     def __init__(self, stops: Sequence[asyncio.Event]) -> None:
-        self._stops = tuple(stops)
+        self._finished = asyncio.Event()
+        self._stops = (*stops, self._finished)
         self._changed = asyncio.Event()
+
+    def run_finished(self) -> None:
+        """The run ended outside this drive (cancelled, say): nothing more to wait for."""
+        self._finished.set()
+        self.notify()
 
     @property
     def changed(self) -> asyncio.Event:

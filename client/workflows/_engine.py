@@ -23,6 +23,9 @@ log = logging.getLogger("workflowstate.workflows")
 EVENT_LOOKBACK = timedelta(seconds=30)
 """Events this much older than the engine's start are still acted on: a run created just before it."""
 
+MAX_FOREIGN_REMEMBERED = 100_000
+"""Stalled runs of other workflows the scan remembers, so it reads each only once."""
+
 _FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 _OUTCOMES = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED})
 
@@ -258,6 +261,8 @@ class WorkflowEngine:
             log.debug("run %s: not read: %s", run_id, error)
             return
         if run is None or run.workflow not in self._registry.names:
+            if len(self._foreign) >= MAX_FOREIGN_REMEMBERED:
+                self._foreign.clear()  # read again, once each: a bounded memory
             self._foreign.add(run_id)  # another engine's kind (Pikku's, say): never ours
             return
         log.debug("workflow %s run %s: stalled; taking it over if its lease is free", run.workflow, run_id)

@@ -370,3 +370,44 @@ async def test_a_run_cancelled_while_its_engine_waits_is_let_go_at_once(
         await engine.result(run_id, timeout=WAIT)
     assert failed.value.status is RunStatus.CANCELLED
     assert (await client.get_step_state(run_id, "long")).status is StepStatus.PENDING
+
+
+async def test_a_replay_of_parallel_branches_lets_each_catch_up_before_a_new_step_counts_as_a_change(
+    engines: Engines, client: AsyncWorkflowStateClient, unique: str, tmp_path: Path
+) -> None:
+    def effect(ctx: WorkflowContext, name: str) -> str:
+        record_call(tmp_path, ctx.run_id, name, ctx.attempt)
+        return name
+
+    async def branch(ctx: WorkflowContext, first: str, then: str) -> list[str]:
+        return [await ctx.step(first, effect, ctx, first), await ctx.step(then, effect, ctx, then)]
+
+    @workflow(f"parallel-{unique}")
+    async def parallel(ctx: WorkflowContext, _: Any) -> list[list[str]]:
+        return list(await asyncio.gather(branch(ctx, "x1", "x2"), branch(ctx, "y0", "y1")))
+
+    # The history a first drive left: branch y ran ahead, branch x had done its first step only.
+    run = await client.create_run(f"parallel-{unique}", None)
+    for name in ("x1", "y0", "y1"):
+        step = await client.insert_step_state(run.run_id, name, None, None)
+        await client.set_step_result(step.step_id, name)
+    engine = engines.start(parallel)
+    assert await engine.result(run.run_id, timeout=WAIT) == [["x1", "x2"], ["y0", "y1"]]
+    assert counted(tmp_path, run.run_id) == {"x2": 1}, "the recorded steps were not run again"
+
+
+async def test_sleep_until_waits_for_its_time_and_ctx_attempt_is_only_known_in_a_step(engines: Engines, unique: str) -> None:
+    @workflow(f"until-{unique}")
+    async def until(ctx: WorkflowContext, _: Any) -> str:
+        wake = await ctx.now() + timedelta(milliseconds=300)
+        await ctx.sleep_until(wake, name="until")
+        with pytest.raises(RuntimeError, match="only known inside a step"):
+            _ = ctx.attempt
+        return wake.isoformat()
+
+    engine = engines.start(until)
+    run_id = await engine.start(until)
+    wake = datetime.fromisoformat(await engine.result(run_id, timeout=WAIT))
+    nap = await engines.client.get_step_state(run_id, "until")
+    assert datetime.fromisoformat(nap.data["wake_time"]) == wake
+    assert datetime.fromisoformat(nap.result["woke_time"]) >= wake

@@ -22,6 +22,9 @@ figures (each: per second, p50/p99 latency of one unit, ratio to the SQL limit a
                         grpc-lifecycle row also has its ratio to it (ratio_to_set_limit)
   grpc-lifecycle        the same lifecycle as 6 RPCs of the async client, conc 1, 16 and 64; the
                         calls of concurrent lifecycles batched (the client's default)
+  python-workflow       Python workflows of three local steps through the engine
+                        (workflowstate.workflows), started and awaited, conc 16; workflows per
+                        second, its ratio to grpc-lifecycle conc 16 in the column `ratio`
   grpc-lifecycle-unbatched  conc 16 with batching=False: every call on its own
   grpc-lifecycle-4proc  conc 16 from 4 client processes x 4
   grpc-lifecycle-unary-4proc  the same with batching=False: unary calls from 4 processes, the

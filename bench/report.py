@@ -23,7 +23,7 @@ class Row:
     shape: str | None = None
     more_ratios: dict[str, float] = field(default_factory=dict)
     """Ratios to other figures of the run, by name: ``ratio_to_set_limit`` (to sql-set-limit), ``ratio``
-    (pikku-workflow-workflowstate to pikku-workflow-pg)."""
+    (pikku-workflow-workflowstate to pikku-workflow-pg, python-workflow to grpc-lifecycle)."""
 
     def as_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {

@@ -15,7 +15,7 @@ from typing import TextIO
 
 import psycopg
 
-from . import cpu, database, dispatch, e2e, leases, lifecycle, pikku_workflow, report, scale, sql_limit
+from . import cpu, database, dispatch, e2e, leases, lifecycle, pikku_workflow, python_workflow, report, scale, sql_limit
 from .processes import measure_in_processes
 from .report import Row
 from .server import serving
@@ -163,6 +163,12 @@ async def _pikku(backend: str, context: Context) -> Summary:
     return summarize(tally)
 
 
+async def _python_workflow(concurrency: int, context: Context) -> Summary:
+    assert context.target
+    settings = context.settings
+    return summarize(await python_workflow.measure(context.target, concurrency, warmup=settings.warmup, seconds=settings.seconds))
+
+
 async def _lifecycle_scale(shape: scale.Shape, context: Context) -> Summary:
     assert context.target
     settings = context.settings
@@ -206,6 +212,9 @@ def plan(groups: tuple[str, ...]) -> list[Figure]:
         figures += [
             to_set("grpc-lifecycle", 1, partial(_lifecycle, 1, 1)),
             to_set("grpc-lifecycle", 16, partial(_lifecycle, 1, 16)),
+            # Right after the lifecycle at the same concurrency, the figure its ratio divides by.
+            Figure("lifecycle", "python-workflow", 16, partial(_python_workflow, 16), work=None,
+                   compared_with=(("ratio", "grpc-lifecycle"),)),
             to_set("grpc-lifecycle", 64, partial(_lifecycle, 1, 64)),
             to_set("grpc-lifecycle-unbatched", 16, partial(_lifecycle, 1, 16, batching=False)),
             to_set("grpc-lifecycle-4proc", 16, partial(_lifecycle, 4, 4)),

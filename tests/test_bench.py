@@ -25,6 +25,7 @@ EXPECTED_FIGURES = [
     ("sql-set-limit", 32, "2x16"),
     ("grpc-lifecycle", 1, None),
     ("grpc-lifecycle", 16, None),
+    ("python-workflow", 16, None),
     ("grpc-lifecycle", 64, None),
     ("grpc-lifecycle-unbatched", 16, None),
     ("grpc-lifecycle-4proc", 16, None),
@@ -49,8 +50,8 @@ LIMIT_OF = {"grpc-lifecycle": "sql-limit", "grpc-lifecycle-4proc": "sql-limit", 
             "grpc-dispatch": "sql-dispatch-limit", "grpc-dispatch-policies": "sql-dispatch-limit",
             "grpc-dispatch-keyed": "sql-dispatch-limit", "grpc-dispatch-bulk": "sql-dispatch-bulk-limit", "sql-dispatch-bulk-limit": "sql-dispatch-bulk-limit",
             "sql-dispatch-limit": "sql-dispatch-limit"}  # fmt: skip
-# Figures with no SQL limit of their own work: leases, a step end to end, Pikku workflows.
-NO_SQL_LIMIT = ("lease-cycles", "step-e2e", "pikku-workflow-pg", "pikku-workflow-workflowstate")
+# Figures with no SQL limit of their own work: leases, a step end to end, Pikku and Python workflows.
+NO_SQL_LIMIT = ("lease-cycles", "step-e2e", "pikku-workflow-pg", "pikku-workflow-workflowstate", "python-workflow")
 # The server's lifecycle rows, each also compared with the set-based SQL limit.
 LIFECYCLES = ("grpc-lifecycle", "grpc-lifecycle-4proc", "grpc-lifecycle-unbatched", "grpc-lifecycle-unary-4proc")
 
@@ -114,6 +115,9 @@ def test_smoke_run_reports_every_figure_and_cleans_up(database_url: str, db: psy
         _check_cpu(row)
         if row["bench"] == "pikku-workflow-workflowstate":
             assert row["ratio"] == pytest.approx(row["per_s"] / per_s["pikku-workflow-pg"], rel=0.01, abs=1e-4), row
+        elif row["bench"] == "python-workflow":
+            lifecycle_16 = next(r["per_s"] for r in rows if (r["bench"], r["conc"]) == ("grpc-lifecycle", 16))
+            assert row["ratio"] == pytest.approx(row["per_s"] / lifecycle_16, rel=0.01, abs=1e-4), row
         else:
             assert "ratio" not in row, row
     assert f"[{len(EXPECTED_FIGURES)}/{len(EXPECTED_FIGURES)}] grpc-dispatch-bulk conc=4" in stderr  # the progress lines

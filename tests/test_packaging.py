@@ -1,4 +1,4 @@
-"""A regular (non-editable) install carries everything the server reads at run time."""
+"""A regular (non-editable) install carries everything the server reads at run time, and the workflow engine."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def test_wheel_has_every_server_module_sql_file_stub_and_type_marker(tmp_path: P
         if path.suffix in {".sql", ".py"} and "__pycache__" not in path.parts
     } | {
         "workflowstate/v1/" + path.name for path in (REPO / "src" / "workflowstate" / "v1").iterdir() if path.suffix in {".py", ".pyi", ".typed"}
-    } | {"workflowstate/client/py.typed"}
+    } | {"workflowstate/client/py.typed", "workflowstate/workflows/py.typed"} | {
+        "workflowstate/workflows/" + path.name for path in (REPO / "client" / "workflows").glob("*.py")
+    }
     assert len(expected) > 8
     assert expected <= names, sorted(expected - names)

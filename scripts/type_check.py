@@ -34,8 +34,10 @@ def mapped_folders() -> dict[Path, str]:
 
 
 def real_module(path: Path, folders: dict[Path, str]) -> str | None:
-    """The name a file is imported under, if it lives in a mapped folder."""
-    for folder, package in folders.items():
+    """The name a file is imported under, if it lives in a mapped folder: the innermost one, as a
+    folder may be mapped inside another (client/workflows is workflowstate.workflows, not
+    workflowstate.client.workflows)."""
+    for folder, package in sorted(folders.items(), key=lambda item: len(item[0].parts), reverse=True):
         if path.is_relative_to(folder):
             parts = list(path.relative_to(folder).with_suffix("").parts)
             if parts[-1] == "__init__":

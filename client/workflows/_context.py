@@ -313,9 +313,9 @@ class WorkflowContext:
         child_id = step.child_run_id
         if child_id is None:
             self._signals.check()
-            child = await self._client.create_run(workflow, input, request_id=f"{self.run_id}:{name}", graph_hash=version)
-            step = self._history.update(await self._writer.set_step_child_run(step.step_id, child.run_id))
-            child_id = child.run_id
+            created = await self._client.create_run(workflow, input, request_id=f"{self.run_id}:{name}", graph_hash=version)
+            step = self._history.update(await self._writer.set_step_child_run(step.step_id, created.run_id))
+            child_id = created.run_id
         self._watch_child(child_id)
         while True:
             changed = self._signals.changed

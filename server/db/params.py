@@ -1,9 +1,10 @@
 """Typed statement inputs: a frozen dataclass per statement, whose fields are the statement's parameters.
 
 Each field is the `%(name)s` placeholder of its name, so adding a parameter is adding a field. A
-field may say otherwise with `param(...)`: another placeholder name (`input_json` fills `%(input)s`),
-a nested dataclass spread into prefixed parameters (StepOptions as `opt_<option>`), or a list of
-statuses carried as comma-joined text in a set-based statement's arrays (PostgreSQL arrays of
+field may say otherwise in its metadata (`field(metadata=...)`, which type checkers understand):
+`named("input")`, another placeholder name (`input_json` fills `%(input)s`); `spread("opt_")`, a
+nested dataclass spread into prefixed parameters (StepOptions as `opt_<option>`); `JOINED`, a list
+of statuses carried as comma-joined text in a set-based statement's arrays (PostgreSQL arrays of
 arrays must be rectangular; statements split the text again). What is the same for every input of
 a statement (the open run statuses, a target status) is the input class's `CONSTANTS`.
 
@@ -23,11 +24,18 @@ _PREFIX = "workflowstate.prefix"
 _JOINED = "workflowstate.joined"
 
 
-def param(name: str | None = None, *, default: Any = dataclasses.MISSING, prefix: str | None = None, joined: bool = False) -> Any:
-    """A field that fills another placeholder than its name, spreads a nested dataclass under
-    `prefix`, or (`joined`) is a list of text carried joined by commas in a set-based statement."""
-    metadata = {_NAME: name, _PREFIX: prefix, _JOINED: joined}
-    return dataclasses.field(default=default, metadata=metadata)
+def named(name: str) -> Mapping[str, object]:
+    """A field's metadata: it fills the placeholder `name`, not its own name's."""
+    return {_NAME: name}
+
+
+def spread(prefix: str) -> Mapping[str, object]:
+    """A field's metadata: its value, a dataclass, fills a parameter per field, each named prefix + field."""
+    return {_PREFIX: prefix}
+
+
+# A field's metadata: its list of text goes to a set-based statement as one comma-joined text per input.
+JOINED: Mapping[str, object] = {_JOINED: True}
 
 
 class StatementInput(Protocol):
@@ -84,7 +92,7 @@ def _value(item: object, path: tuple[str, ...]) -> Any:
 
 def params_of(item: object) -> dict[str, Any]:
     """One statement's parameters: one per field (lists as arrays), and the class's constants."""
-    cls = type(item)
+    cls: type = type(item)
     values = {name: _value(item, path) for name, path, _ in _columns(cls)}
     return {**{name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}, **_constants(cls)}
 
@@ -104,4 +112,4 @@ def parameter_names(cls: type) -> list[str]:
     return [name for name, _, _ in _columns(cls)] + list(_constants(cls))
 
 
-__all__ = ["NO_INPUT", "GroupInput", "NoInput", "StatementInput", "array_params", "param", "params_of", "parameter_names"]
+__all__ = ["JOINED", "NO_INPUT", "GroupInput", "NoInput", "StatementInput", "array_params", "named", "params_of", "parameter_names", "spread"]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..db.params import param
+from ..db.params import JOINED, named
 from ..state.set_inputs import BASE_BYTES, OPEN_RUN_STATUSES
 from ..state.transitions import Via, only_target
 
@@ -26,11 +26,11 @@ class FailTaskInput:
 
     step_id: uuid.UUID
     attempt: int
-    error_json: str = param("error")
+    error_json: str = field(metadata=named("error"))
     retryable: bool
     # The stream that must hold the attempt (a worker's own fail, its stream's end); None: the sweeper's, any holder's.
     stream_id: uuid.UUID | None
-    from_statuses: Sequence[str] = param(joined=True)
+    from_statuses: Sequence[str] = field(metadata=JOINED)
 
     CONSTANTS: ClassVar[Mapping[str, Any]] = {
         "failed_status": _FAILED.value,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from ..db.params import param
+from ..db.params import spread
 from ..state.options import DispatchOptions
 from ..state.transitions import Via, held_by_worker, only_target, open_run_statuses, step_sources
 
@@ -130,7 +130,7 @@ class SetDefaultsInput:
     """set_defaults: one rpc name's defaults, created or replaced."""
 
     rpc_name: str
-    options: DispatchOptions = param(prefix="opt_")
+    options: DispatchOptions = field(metadata=spread("opt_"))
     concurrency_limit: int | None = None
     rate_limit: int | None = None
     rate_period: timedelta | None = None

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import ClassVar
 
-from ..db.params import param
+from ..db.params import spread
 from .rows import PositionColumns
 
 
@@ -37,7 +37,7 @@ class RunEventsInput:
     """run_events_of_run: one run's next events after a position. A read locks nothing: each is its own key."""
 
     run_id: uuid.UUID
-    after: Position = param(prefix="after_")
+    after: Position = field(metadata=spread("after_"))
     limit: int
 
     # Its bytes in a group's bound: ids and numbers only.
@@ -64,7 +64,7 @@ class AllEventsInput:
     """run_events_all: the next events of every run (or every run of workflow) after a position."""
 
     workflow: str | None
-    after: Position = param(prefix="after_")
+    after: Position = field(metadata=spread("after_"))
     limit: int
 
 
@@ -72,7 +72,7 @@ class AllEventsInput:
 class TouchedInput:
     """run_events_touched: the runs and positions of the readable events after a position."""
 
-    after: Position = param(prefix="after_")
+    after: Position = field(metadata=spread("after_"))
     limit: int
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from ..db.params import param
+from ..db.params import named
 from ..state.set_inputs import BASE_BYTES
 
 
@@ -22,7 +22,7 @@ from ..state.set_inputs import BASE_BYTES
 class AcquireInput:
     """lease_acquire: one try of one waiter (owner_id) to take the lease on lease_key."""
 
-    lease_key: str = param("key")
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     holder: str
     ttl: timedelta
@@ -45,7 +45,7 @@ class AcquireInput:
 class KeepAliveInput:
     """lease_keep_alive: extend the lease its owner holds under fencing_token by ttl."""
 
-    lease_key: str = param("key")
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     fencing_token: int
     ttl: timedelta
@@ -64,7 +64,7 @@ class KeepAliveInput:
 class ReleaseInput:
     """lease_release: free the lease its owner holds under fencing_token."""
 
-    lease_key: str = param("key")
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     fencing_token: int
 
@@ -83,7 +83,7 @@ class GetInput:
     """lease_get: the live lease on lease_key. A read locks nothing, so reads of one key may share a
     group: each is its own key (compared by identity)."""
 
-    lease_key: str = param("key")
+    lease_key: str = field(metadata=named("key"))
 
     @property
     def key(self) -> Hashable:
@@ -99,7 +99,7 @@ class GetInput:
 class AbandonInput:
     """lease_abandon: undo whatever an interrupted acquire of owner_id on lease_key did (NOTIFY on channel)."""
 
-    lease_key: str = param("key")
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     channel: str
 

@@ -4,11 +4,11 @@ statement's parameters (db/params.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from ..db.params import param
+from ..db.params import named
 from ..state.transitions import RUN_START, TERMINAL_RUN_STATUSES
 
 
@@ -21,7 +21,7 @@ class CreateScheduleInput:
     cron: str | None
     interval: timedelta | None
     timezone: str
-    input_json: str = param("input")
+    input_json: str = field(metadata=named("input"))
     overlap: str
     catch_up: str
     next_fire_time: datetime

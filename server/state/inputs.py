@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from ..db.params import param
+from ..db.params import named, spread
 from .transitions import RunVia, StepStatus, open_run_statuses, run_sources, run_target
 
 # A run with a step in one of these is being moved by someone: it is not stalled (ListStalledRuns).
@@ -50,7 +50,7 @@ class ListRunsInput:
     """list_runs_newest_first, list_runs_oldest_first: one page of the runs the filter matches,
     past (after_time, after_id)."""
 
-    runs: RunFilterInput = param(prefix="")
+    runs: RunFilterInput = field(metadata=spread(""))
     limit: int
     full: bool
     # The last run of the previous page (None: the first page).
@@ -70,7 +70,7 @@ class CancelRunInput:
     """cancel_run: one run cancelled with its error (the operator's reason)."""
 
     run_id: uuid.UUID
-    error_json: str = param("error")
+    error_json: str = field(metadata=named("error"))
 
     CONSTANTS: ClassVar[Mapping[str, Any]] = _CANCEL
 
@@ -80,8 +80,8 @@ class CancelRunsInput:
     """cancel_runs: up to max_runs running runs the filter matches (of workflow; None: any), cancelled with one error."""
 
     workflow: str | None
-    runs: RunFilterInput = param(prefix="")
-    error_json: str = param("error")
+    runs: RunFilterInput = field(metadata=spread(""))
+    error_json: str = field(metadata=named("error"))
     max_runs: int
 
     CONSTANTS: ClassVar[Mapping[str, Any]] = {"to_status": _CANCEL["to_status"], "from_statuses": _CANCEL["from_statuses"]}
@@ -102,7 +102,7 @@ class DeleteRunsInput:
     """delete_runs: up to max_runs runs the filter matches (of workflow; None: any) erased (running ones only with force)."""
 
     workflow: str | None
-    runs: RunFilterInput = param(prefix="")
+    runs: RunFilterInput = field(metadata=spread(""))
     max_runs: int
     force: bool
 
@@ -141,7 +141,7 @@ class UpsertVersionInput:
 
     workflow: str
     graph_hash: str
-    graph_json: str = param("graph")
+    graph_json: str = field(metadata=named("graph"))
     source: str
     status: str
 

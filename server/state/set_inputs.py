@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
-from ..db.params import GroupInput, param
+from ..db.params import JOINED, GroupInput, named, spread
 from .options import StepOptions
 from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, next_attempt_sources, open_run_statuses, step_sources
 
@@ -60,13 +60,13 @@ class CreateRunInput:
     runs without a request_id are two different rows."""
 
     workflow: str
-    input_json: str = param("input")
+    input_json: str = field(metadata=named("input"))
     request_id: str | None
     inline: bool
     graph_hash: str | None
-    metadata_json: str | None = param("metadata")
+    metadata_json: str | None = field(metadata=named("metadata"))
     deterministic: bool
-    planned_steps_json: str | None = param("planned_steps")
+    planned_steps_json: str | None = field(metadata=named("planned_steps"))
 
     CONSTANTS: ClassVar[Mapping[str, Any]] = {"status": RUN_START.value}
 
@@ -86,10 +86,10 @@ class UpdateRunStatusInput:
 
     run_id: uuid.UUID
     to_status: str
-    from_statuses: Sequence[str] = param(joined=True)
+    from_statuses: Sequence[str] = field(metadata=JOINED)
     set_output: bool
-    output_json: str | None = param("output")
-    error_json: str | None = param("error")
+    output_json: str | None = field(metadata=named("output"))
+    error_json: str | None = field(metadata=named("error"))
     clear_error: bool
     fencing_token: int | None
     lease_key: str | None
@@ -111,9 +111,9 @@ class SetStepStatusInput:
 
     step_id: uuid.UUID
     to_status: str
-    from_statuses: Sequence[str] = param(joined=True)
-    result_json: str | None = param("result", default=None)
-    error_json: str | None = param("error", default=None)
+    from_statuses: Sequence[str] = field(metadata=JOINED)
+    result_json: str | None = field(default=None, metadata=named("result"))
+    error_json: str | None = field(default=None, metadata=named("error"))
     not_before: datetime | None = None
     delay: timedelta | None = None
     attempt: int | None = None  # a worker's complete: the attempt it reports on
@@ -121,7 +121,7 @@ class SetStepStatusInput:
     refuse_worker_tasks: bool = False
     fencing_token: int | None = None
     lease_key: str | None = None
-    options: StepOptions = param(prefix="opt_", default=StepOptions())
+    options: StepOptions = field(default=StepOptions(), metadata=spread("opt_"))
 
     CONSTANTS: ClassVar[Mapping[str, Any]] = {
         "open_run_statuses": OPEN_RUN_STATUSES,
@@ -145,11 +145,11 @@ class InsertStepInput:
     run_id: uuid.UUID
     step_name: str
     rpc_name: str
-    data_json: str = param("data")
+    data_json: str = field(metadata=named("data"))
     from_step_name: str | None = None
     fencing_token: int | None = None
     lease_key: str | None = None
-    options: StepOptions = param(prefix="opt_", default=StepOptions())
+    options: StepOptions = field(default=StepOptions(), metadata=spread("opt_"))
 
     CONSTANTS: ClassVar[Mapping[str, Any]] = {"status": STEP_START.value, "open_run_statuses": OPEN_RUN_STATUSES}
 
@@ -184,7 +184,7 @@ class CreateRetryAttemptInput:
 
     step_id: uuid.UUID
     to_status: str
-    from_statuses: Sequence[str] = param(joined=True)
+    from_statuses: Sequence[str] = field(metadata=JOINED)
     fencing_token: int | None = None
     lease_key: str | None = None
 
@@ -288,7 +288,7 @@ class UpdateRunStateInput:
 
     run_id: uuid.UUID
     name: str
-    value_json: str = param("value")
+    value_json: str = field(metadata=named("value"))
     max_bytes: int
     fencing_token: int | None = None
     lease_key: str | None = None

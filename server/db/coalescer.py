@@ -355,7 +355,8 @@ class GroupedStatement(Generic[In, R]):
             self._observe()(self.name, 1)
             rows = await self._runner.run(self._alone_text, {**self._params([item]), "alone": True}, many=True, generic_plan=True)
             if rows:
-                return rows[0]
+                row: Row = rows[0]
+                return row
         raise errors.Aborted("a concurrent change conflicted with this one; nothing was written, retry it")
 
 

@@ -26,9 +26,8 @@ from ..core import errors
 from ..core.cleanups import RetriedCleanups
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
-from ..db.database import Row
 from ..db.notifications import Notifications
-from .rows import LeaseRow
+from .rows import HeldLeaseRow, LeaseRow
 from .store import LeaseStore
 
 log = logging.getLogger("workflowstate.server.leases")
@@ -260,7 +259,7 @@ class LeaseManager(ShutdownNotifier):
     async def get(self, key: str) -> LeaseRow | None:
         return await self._leases.get(key)
 
-    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[Row]:
+    async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[HeldLeaseRow]:
         """A page of the leases held now, by key (see LeaseStore.held)."""
         return await self._leases.held(prefix, after_key, limit)
 

@@ -179,7 +179,7 @@ class TaskStore:
             refused = refusal(row["outcome"], write, row)
             new_status = StepStatus(row["new_status"]) if refused is None and row["new_status"] is not None else None
             outcomes.append(FailOutcome(item.step_id, item.attempt, new_status, refused))
-        changed = {row["run_id"] for row in rows if row["new_status"] is not None}
+        changed = {row["run_id"] for row in rows if row["new_status"] is not None and row["run_id"] is not None}
         if changed:
             self._on_runs_changed(changed)
         return outcomes

@@ -8,7 +8,7 @@ every transaction still running, so a reader never passes over an event that com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
@@ -66,7 +66,8 @@ class EventStore:
         the reads of other runs made at the same moment."""
         row = await self._of_run.run(RunEventsInput(run_id, after, limit))
         assert row is not None  # a read leaves no input out
-        columns = [cast(list[object], row[column]) for column in EVENT_COLUMNS]
+        arrays: Mapping[str, object] = row
+        columns = [cast(list[object], arrays[column]) for column in EVENT_COLUMNS]
         return [cast(EventRow, dict(zip(EVENT_COLUMNS, values, strict=True))) for values in zip(*columns, strict=True)]
 
     async def of_all(self, workflow: str | None, after: Position, limit: int) -> list[EventRow]:

@@ -7,6 +7,7 @@ messages from them and maps the contract's enums to the stored statuses and back
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -165,17 +166,20 @@ _OPTION_DURATIONS = ("retry_delay", "max_retry_delay", "start_to_close", "schedu
 _OPTION_NUMBERS = ("retries", "backoff_coefficient", "jitter", "priority")
 
 
+def _set_columns(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Those of the row's columns `names` that are not NULL."""
+    return {name: row[name] for name in names if row[name] is not None}
+
+
 def options_to_proto(row: StepOptionColumns, concurrency_key: str | None = None) -> pb.StepOptions:
     """A step's or a dispatch defaults row's stored options, and a step's concurrency key (a default has none)."""
-    durations = {name: duration(row[name]) for name in _OPTION_DURATIONS if row[name] is not None}
-    numbers = {name: row[name] for name in _OPTION_NUMBERS if row[name] is not None}
+    durations = {name: duration(value) for name, value in _set_columns(row, _OPTION_DURATIONS).items()}
+    numbers = _set_columns(row, _OPTION_NUMBERS)
     return pb.StepOptions(concurrency_key=concurrency_key or "", **durations, **numbers)
 
 
 def step_to_proto(row: StepRecord) -> pb.StepState:
-    optional_times = {
-        name: timestamp(row[name]) for name in _TIMES if row[name] is not None
-    }
+    optional_times = {name: timestamp(value) for name, value in _set_columns(row, _TIMES).items()}
     return pb.StepState(
         step_id=str(row["step_id"]),
         run_id=str(row["run_id"]),
@@ -201,7 +205,7 @@ def step_to_proto(row: StepRecord) -> pb.StepState:
 
 
 def attempt_to_proto(row: AttemptRow) -> pb.StepAttempt:
-    optional_times = {name: timestamp(row[name]) for name in _TIMES if row[name] is not None}
+    optional_times = {name: timestamp(value) for name, value in _set_columns(row, _TIMES).items()}
     return pb.StepAttempt(
         step_id=str(row["step_id"]),
         step_name=row["step_name"],

@@ -116,11 +116,6 @@ def test_a_step_s_unset_times_and_options_stay_unset_on_the_wire() -> None:
     assert (linked.from_step_name, linked.child_run_id, linked.branch_key) == ("start", str(child), "yes")
 
 
-def test_a_step_s_options_and_concurrency_key_come_from_its_typed_row() -> None:
-    options = convert.step_to_proto(step_row(priority=7, concurrency_key="customer-7", start_to_close=timedelta(seconds=2))).options
-    assert (options.priority, options.concurrency_key, options.start_to_close.ToTimedelta()) == (7, "customer-7", timedelta(seconds=2))
-
-
 def test_a_row_lacking_an_option_column_is_not_taken_for_a_step_without_options() -> None:
     # A step row's type says it carries its options: a row lacking one is another shape, not a step whose options are unset.
     assert "priority" in StepOptionColumns.__required_keys__

@@ -107,9 +107,4 @@ def array_params(cls: type, items: Sequence[object], **bound: Any) -> dict[str, 
     return {**arrays, **_constants(cls), **bound}
 
 
-def parameter_names(cls: type) -> list[str]:
-    """Every placeholder the input class fills, its constants included."""
-    return [name for name, _, _ in _columns(cls)] + list(_constants(cls))
-
-
-__all__ = ["JOINED", "NO_INPUT", "GroupInput", "NoInput", "StatementInput", "array_params", "named", "params_of", "parameter_names", "spread"]
+__all__ = ["JOINED", "NO_INPUT", "GroupInput", "NoInput", "StatementInput", "array_params", "named", "params_of", "spread"]

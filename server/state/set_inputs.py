@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from ..db.params import JOINED, GroupInput, named, spread
+from ..db.params import JOINED, named, spread
 from .options import StepOptions
 from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, next_attempt_sources, open_run_statuses, step_sources
 
@@ -25,12 +25,6 @@ WORKER_DUE_STATUSES = step_sources(held_by_worker(), Via.CLAIM)
 # The statuses whose own columns (time stamp, result, error) a step move fills.
 STAMPED_STATUSES = {f"{status.value}_status": status.value for status in (
     StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED)}
-
-
-# What every input of a set-based statement says of itself (its row, its bytes).
-SetInput = GroupInput
-
-AnyInput = TypeVar("AnyInput", bound=SetInput)
 
 # Where a claimed step goes (running: its caller runs it).
 _CLAIMED = StepStatus.RUNNING

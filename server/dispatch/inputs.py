@@ -1,5 +1,5 @@
 """The inputs of dispatch.sql's and defaults.sql's statements run once per call (fail_tasks, the
-set-based one, is fail_input.py): one frozen dataclass per statement, its fields the statement's
+set-based one, is fail_input.py; a worker stream's rows are written from workers.py's): one frozen dataclass per statement, its fields the statement's
 parameters (db/params.py), its CONSTANTS the statuses that come from the transition table.
 """
 
@@ -86,39 +86,6 @@ class StartTimeoutsInput:
 
 
 @dataclass(frozen=True)
-class WorkerStreamInput:
-    """worker_connected: one subscribed stream's row, as of now."""
-
-    stream_id: uuid.UUID
-    worker_id: str
-    rpc_names: list[str]
-    max_in_flight: int
-    task_lease: timedelta
-    # The fingerprint of the token its worker authenticated with (None without auth).
-    credential: str | None
-    server_id: uuid.UUID
-    server_address: str
-    tasks_in_flight: int
-
-
-@dataclass(frozen=True)
-class WorkerHeartbeatInput:
-    """worker_heartbeat: the stream's row noted (re-inserted if swept), its attempts in flight (step_ids) extended."""
-
-    stream_id: uuid.UUID
-    worker_id: str
-    rpc_names: list[str]
-    max_in_flight: int
-    task_lease: timedelta
-    credential: str | None
-    server_id: uuid.UUID
-    server_address: str
-    step_ids: list[uuid.UUID]
-
-    CONSTANTS: ClassVar[Mapping[str, Any]] = _HELD
-
-
-@dataclass(frozen=True)
 class StreamIdInput:
     """worker_disconnected: one stream's row."""
 
@@ -153,6 +120,4 @@ __all__ = [
     "SetDefaultsInput",
     "StartTimeoutsInput",
     "StreamIdInput",
-    "WorkerHeartbeatInput",
-    "WorkerStreamInput",
 ]

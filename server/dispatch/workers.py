@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import socket
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, ClassVar
 
 from ..db.database import Database
-from ..db.params import NO_INPUT, NoInput
-from .inputs import StreamIdInput, WorkerHeartbeatInput, WorkerStreamInput
+from ..db.params import NO_INPUT, NoInput, spread
+from ..state.transitions import held_by_worker
+from .inputs import StreamIdInput
 from .rows import HeartbeatRow, StreamIdRow, WorkerStreamRow
 
 
@@ -48,19 +51,27 @@ class WorkerStream:
     # The fingerprint of the token its worker authenticated with (None without auth; see caller.py).
     credential: str | None = None
 
-    def connected(self, server: ServerIdentity, tasks_in_flight: int) -> WorkerStreamInput:
-        """Its row as worker_connected writes it."""
-        return WorkerStreamInput(
-            self.stream_id, self.worker_id, self.rpc_names, self.max_in_flight, self.task_lease, self.credential,
-            server.server_id, server.address, tasks_in_flight,
-        )
 
-    def heartbeat(self, server: ServerIdentity, in_flight: list[uuid.UUID]) -> WorkerHeartbeatInput:
-        """Its row as worker_heartbeat notes it, and its attempts in flight."""
-        return WorkerHeartbeatInput(
-            self.stream_id, self.worker_id, self.rpc_names, self.max_in_flight, self.task_lease, self.credential,
-            server.server_id, server.address, in_flight,
-        )
+@dataclass(frozen=True)
+class WorkerConnectedInput:
+    """worker_connected: one subscribed stream's row, as of now."""
+
+    stream: WorkerStream = field(metadata=spread(""))
+    server_id: uuid.UUID
+    server_address: str
+    tasks_in_flight: int
+
+
+@dataclass(frozen=True)
+class WorkerHeartbeatInput:
+    """worker_heartbeat: the stream's row noted (re-inserted if swept), its attempts in flight (step_ids) extended."""
+
+    stream: WorkerStream = field(metadata=spread(""))
+    server_id: uuid.UUID
+    server_address: str
+    step_ids: list[uuid.UUID]
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"held_status": held_by_worker().value}
 
 
 class WorkerStreams:
@@ -69,18 +80,18 @@ class WorkerStreams:
     def __init__(self, database: Database, server: ServerIdentity) -> None:
         sql = database.statements(__package__, "dispatch.sql")
         self.server = server
-        self._connected = sql.query("worker_connected", WorkerStreamInput, StreamIdRow)
+        self._connected = sql.query("worker_connected", WorkerConnectedInput, StreamIdRow)
         self._heartbeat = sql.query("worker_heartbeat", WorkerHeartbeatInput, HeartbeatRow)
         self._disconnected = sql.query("worker_disconnected", StreamIdInput, StreamIdRow)
         self._listed = sql.query("list_workers", NoInput, WorkerStreamRow)
         self._sweep = sql.query("sweep_workers", NoInput, StreamIdRow)
 
     async def connected(self, stream: WorkerStream, tasks_in_flight: int) -> None:
-        await self._connected.one(stream.connected(self.server, tasks_in_flight))
+        await self._connected.one(WorkerConnectedInput(stream, self.server.server_id, self.server.address, tasks_in_flight))
 
     async def heartbeat(self, stream: WorkerStream, in_flight: list[uuid.UUID]) -> None:
         """Move the task lease of the stream's tasks in flight and note the heartbeat, in one statement."""
-        await self._heartbeat.one(stream.heartbeat(self.server, in_flight))
+        await self._heartbeat.one(WorkerHeartbeatInput(stream, self.server.server_id, self.server.address, in_flight))
 
     async def disconnected(self, stream_id: uuid.UUID) -> None:
         await self._disconnected.one(StreamIdInput(stream_id))

@@ -6,6 +6,7 @@ and decide, each in one statement, who handles an occurrence.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -138,7 +139,7 @@ class ScheduleStore:
 
     # The loop's statements.
 
-    async def due(self, batch: int) -> list[Due]:
+    async def due(self, batch: int) -> builtins.list[Due]:  # `list` is a method of this class
         return [Due.of(row) for row in await self._due.all(DueSchedulesInput(batch))]
 
     async def seconds_to_next_due(self) -> float | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import pq
 from support.sql_files import named_statements
 from support.typed_statements import UNTYPED, TypedStatement, to_postgres, typed_statements
 
@@ -38,7 +39,8 @@ def described(database: Database) -> Iterator[psycopg.Connection[Any]]:
 
 def columns_of(conn: psycopg.Connection[Any], text: str) -> list[str]:
     """The names of the columns the statement returns, as PostgreSQL describes it once prepared (nothing runs)."""
-    conn.pgconn.prepare(b"", to_postgres(text)[0].encode())
+    prepared = conn.pgconn.prepare(b"", to_postgres(text)[0].encode())
+    assert prepared.status == pq.ExecStatus.COMMAND_OK, prepared.error_message.decode()
     result = conn.pgconn.describe_prepared(b"")
     return [(result.fname(column) or b"").decode() for column in range(result.nfields)]
 

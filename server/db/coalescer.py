@@ -41,13 +41,15 @@ import re
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ..core import errors
 from .execution import StatementRunner, _give_up_at
 
 Row = dict[str, Any]
 In = TypeVar("In")
+# A statement's typed row (a TypedDict of its columns: see the stores' rows.py).
+R = TypeVar("R")
 
 # What a grouped statement says to skip the rows it cannot lock at once; run alone, it waits for them.
 _SKIP_LOCKED = re.compile(r"\s+SKIP LOCKED\b")
@@ -115,8 +117,9 @@ def _copy(error: BaseException) -> BaseException:
     return error
 
 
-class GroupedStatement(Generic[In]):
-    """One named set-based statement, and the operations waiting to run in it."""
+class GroupedStatement(Generic[In, R]):
+    """One named set-based statement, and the operations waiting to run in it: inputs of
+    `input_type` in, rows of `row_type` out."""
 
     def __init__(
         self,
@@ -124,6 +127,8 @@ class GroupedStatement(Generic[In]):
         name: str,
         text: str,
         *,
+        input_type: type[In],
+        row_type: type[R],
         params: Callable[[Sequence[In]], dict[str, Any]],
         key: Callable[[In], Hashable],
         size: Callable[[In], int],
@@ -131,6 +136,8 @@ class GroupedStatement(Generic[In]):
         observe: Callable[[], GroupObserver],
     ) -> None:
         self.name = name
+        self.input_type = input_type
+        self.row_type = row_type
         self._runner = runner
         self._text = text
         self._alone_text = _SKIP_LOCKED.sub("", text)
@@ -150,7 +157,7 @@ class GroupedStatement(Generic[In]):
         # Running groups, and operations running alone (which hold no group's place: they may wait for a lock).
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, item: In) -> Row | None:
+    async def run(self, item: In) -> R | None:
         """The row of `item`'s own input, once the statement holding it has committed."""
         if self._runner.outage is not None:
             raise errors.Unavailable(f"the database cannot be reached ({self._runner.outage}); nothing was written")
@@ -163,7 +170,7 @@ class GroupedStatement(Generic[In]):
             self._start_soon = True
             loop.call_soon(self._start_this_turns)
         try:
-            return await member.future
+            return cast("R | None", await member.future)
         except asyncio.CancelledError:
             # The caller went away: it leaves a group not formed yet; a running statement goes on for
             # the others, and is cancelled (in PostgreSQL too: execution.py) once no caller waits for it.
@@ -172,7 +179,7 @@ class GroupedStatement(Generic[In]):
                 member.task.cancel()
             raise
 
-    async def run_each(self, items: Sequence[In]) -> list[Row]:
+    async def run_each(self, items: Sequence[In]) -> list[R]:
         """The rows of one caller's many inputs (a sweep, a stream's end: not callers each waiting on
         its row), in their order: one statement for all of them, then those whose row another
         transaction had locked alone, each waiting for its lock as any statement does. Not grouped
@@ -184,7 +191,7 @@ class GroupedStatement(Generic[In]):
         self._observe()(self.name, len(items))
         rows = await self._runner.run(self._text, {**self._params(items), "alone": False}, many=True, generic_plan=True)
         by_ordinal = {row["ordinal"]: row for row in rows}
-        return [by_ordinal.get(ordinal) or await self._alone_row(item) for ordinal, item in enumerate(items, start=1)]
+        return [cast(R, by_ordinal.get(ordinal) or await self._alone_row(item)) for ordinal, item in enumerate(items, start=1)]
 
     def _leave(self, member: _Member[In]) -> None:
         if member.timer is not None:
@@ -348,7 +355,8 @@ class GroupedStatement(Generic[In]):
             self._observe()(self.name, 1)
             rows = await self._runner.run(self._alone_text, {**self._params([item]), "alone": True}, many=True, generic_plan=True)
             if rows:
-                return rows[0]
+                row: Row = rows[0]
+                return row
         raise errors.Aborted("a concurrent change conflicted with this one; nothing was written, retry it")
 
 

@@ -1,7 +1,8 @@
 """The server's connection pool, its health probe, and the one way statements run on the pool.
 
-Each capability store asks `Database.statements(package, file)` for its named statements and runs
-them through the `Statements` it gets back; rows come back as dicts, jsonb columns as JSON text.
+Each capability store asks `Database.statements(package, file)` for its named statements and takes
+each as a `Query` (or a grouped statement) with its typed input (a dataclass, params.py) and its
+typed row (a TypedDict of its columns); rows come back as dicts, jsonb columns as JSON text.
 How one statement runs (deadlines, cancelled callers, fail-fast) is execution.py; driver errors
 become the server's errors in one place (driver_errors.py).
 """
@@ -9,9 +10,10 @@ become the server's errors in one place (driver_errors.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import psycopg
 from psycopg.rows import dict_row
@@ -23,11 +25,14 @@ from .coalescer import GroupedStatement, GroupObserver, GroupSettings, ignore_gr
 from .driver_errors import first_line
 from .execution import PooledConnection, StatementRunner, deadline_in
 from .migrate import migrate
+from .params import GroupInput, array_params, params_of
 from .schema_name import check_schema_name
 from .statements import load_statements, with_schema
 
 Row = dict[str, Any]
 In = TypeVar("In")
+GIn = TypeVar("GIn", bound=GroupInput)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -178,30 +183,57 @@ class Statements:
         self._groups = groups
         self._observer = observer
 
-    def grouped(
-        self,
-        name: str,
-        *,
-        params: Callable[[Sequence[In]], dict[str, Any]],
-        key: Callable[[In], Hashable],
-        size: Callable[[In], int],
-    ) -> GroupedStatement[In]:
-        """The named set-based statement, run for groups of concurrent operations (coalescer.py):
-        `params` makes its array parameters from the inputs, `key` names the row an input writes
-        (one per group), `size` its payload's bytes."""
+    def grouped(self, name: str, input_type: type[GIn], row_type: type[R], **bound: Any) -> GroupedStatement[GIn, R]:
+        """The named set-based statement, run for groups of concurrent operations (coalescer.py): its
+        parameters are the arrays of its inputs' fields (params.py) and what the store binds for
+        every input (`bound`); an input's `key` names the row it writes (one per group), its `size`
+        its payload's bytes."""
         return GroupedStatement(
-            self._runner, name, self._texts[name], params=params, key=key, size=size, settings=self._groups, observe=self._observer
+            self._runner,
+            name,
+            self._texts[name],
+            input_type=input_type,
+            row_type=row_type,
+            params=functools.partial(array_params, input_type, **bound),
+            key=_key_of,
+            size=_size_of,
+            settings=self._groups,
+            observe=self._observer,
         )
 
-    async def fetch_one(self, name: str, params: dict[str, Any]) -> Row | None:
-        """Run the named statement; return its first row (None when it has none)."""
-        row: Row | None = await self._runner.run(self._texts[name], params, many=False)
-        return row
+    def query(self, name: str, input_type: type[In], row_type: type[R]) -> Query[In, R]:
+        """The named statement, run once per call: its parameters are its input's fields (params.py)."""
+        return Query(self._runner, name, self._texts[name], input_type, row_type)
 
-    async def fetch_all(self, name: str, params: dict[str, Any]) -> list[Row]:
-        """Run the named statement; return all its rows."""
-        rows: list[Row] = await self._runner.run(self._texts[name], params, many=True)
-        return rows
+
+def _key_of(item: GroupInput) -> Hashable:
+    return item.key
+
+
+def _size_of(item: GroupInput) -> int:
+    return item.size
+
+
+class Query(Generic[In, R]):
+    """One named statement with its typed input and row: what a store runs, and what the statement
+    tests read (its text, input type and row type)."""
+
+    def __init__(self, runner: StatementRunner, name: str, text: str, input_type: type[In], row_type: type[R]) -> None:
+        self.name = name
+        self.input_type = input_type
+        self.row_type = row_type
+        self._runner = runner
+        self._text = text
+
+    async def one(self, item: In) -> R | None:
+        """Run the statement; its first row (None when it has none)."""
+        # The pool returns plain dicts; R is the TypedDict of the statement's columns, which the
+        # store tier checks against what PostgreSQL describes for the prepared statement.
+        return cast("R | None", await self._runner.run(self._text, params_of(item), many=False))
+
+    async def all(self, item: In) -> list[R]:
+        """Run the statement; all its rows."""
+        return cast("list[R]", await self._runner.run(self._text, params_of(item), many=True))
 
 
 async def with_deadline(call: Awaitable[Any], seconds: float | None) -> Any:

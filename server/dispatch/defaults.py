@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..core import errors
-from ..db.database import Database, Row
+from ..db.database import Database
+from ..db.params import NO_INPUT, NoInput
 from ..state.options import StepOptions
+from .inputs import RpcNameInput, SetDefaultsInput
+from .rows import DispatchDefaultsRow, RpcNameRow
 
 
 @dataclass(frozen=True)
@@ -27,27 +30,24 @@ class DefaultsStore:
     """The statements of defaults.sql."""
 
     def __init__(self, database: Database) -> None:
-        self._sql = database.statements(__package__, "defaults.sql")
+        sql = database.statements(__package__, "defaults.sql")
+        self._set = sql.query("set_defaults", SetDefaultsInput, DispatchDefaultsRow)
+        self._list = sql.query("list_defaults", NoInput, DispatchDefaultsRow)
+        self._delete = sql.query("delete_defaults", RpcNameInput, RpcNameRow)
 
-    async def set(self, defaults: DispatchDefaults) -> Row:
+    async def set(self, defaults: DispatchDefaults) -> DispatchDefaultsRow:
         """Create or replace the rpc name's defaults; return them as stored."""
-        params = {
-            "rpc_name": defaults.rpc_name,
-            **defaults.options.params(),
-            "concurrency_limit": defaults.concurrency_limit,
-            "rate_limit": defaults.rate_limit,
-            "rate_period": defaults.rate_period,
-        }
-        row = await self._sql.fetch_one("set_defaults", params)
+        item = SetDefaultsInput(defaults.rpc_name, defaults.options, defaults.concurrency_limit, defaults.rate_limit, defaults.rate_period)
+        row = await self._set.one(item)
         assert row is not None  # an upsert returns its row
         return row
 
-    async def list(self) -> list[Row]:
-        return await self._sql.fetch_all("list_defaults", {})
+    async def list(self) -> list[DispatchDefaultsRow]:
+        return await self._list.all(NO_INPUT)
 
     async def delete(self, rpc_name: str) -> None:
         """NotFound when the rpc name has no defaults."""
-        if await self._sql.fetch_one("delete_defaults", {"rpc_name": rpc_name}) is None:
+        if await self._delete.one(RpcNameInput(rpc_name)) is None:
             raise errors.NotFound(f"rpc name {rpc_name!r} has no dispatch defaults")
 
 

@@ -1,17 +1,18 @@
 """The input of fail_tasks (dispatch.sql), the set-based statement that fails attempts handed to workers.
 
 As the inputs of state.sql's set-based statements (state/set_inputs.py): which row it writes (`key`:
-one operation per step in a group), its payload's bytes (`size`), and how a group of them becomes
-the statement's array parameters (`params`, in the inputs' order: the ordinal of each result row).
+one operation per step in a group), its payload's bytes (`size`); its fields are the statement's
+array parameters, in the inputs' order (the ordinal of each result row: db/params.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+from ..db.params import JOINED, named
 from ..state.set_inputs import BASE_BYTES, OPEN_RUN_STATUSES
 from ..state.transitions import Via, only_target
 
@@ -25,11 +26,17 @@ class FailTaskInput:
 
     step_id: uuid.UUID
     attempt: int
-    error_json: str
+    error_json: str = field(metadata=named("error"))
     retryable: bool
     # The stream that must hold the attempt (a worker's own fail, its stream's end); None: the sweeper's, any holder's.
     stream_id: uuid.UUID | None
-    from_statuses: Sequence[str]
+    from_statuses: Sequence[str] = field(metadata=JOINED)
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {
+        "failed_status": _FAILED.value,
+        "retry_status": _RETRY.value,
+        "open_run_statuses": OPEN_RUN_STATUSES,
+    }
 
     @property
     def key(self) -> Hashable:
@@ -38,17 +45,3 @@ class FailTaskInput:
     @property
     def size(self) -> int:
         return BASE_BYTES + len(self.error_json)
-
-    @staticmethod
-    def params(inputs: Sequence[FailTaskInput]) -> dict[str, Any]:
-        return {
-            "step_id": [item.step_id for item in inputs],
-            "attempt": [item.attempt for item in inputs],
-            "error": [item.error_json for item in inputs],
-            "retryable": [item.retryable for item in inputs],
-            "stream_id": [item.stream_id for item in inputs],
-            "from_statuses": [",".join(item.from_statuses) for item in inputs],
-            "failed_status": _FAILED.value,
-            "retry_status": _RETRY.value,
-            "open_run_statuses": OPEN_RUN_STATUSES,
-        }

@@ -13,19 +13,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 from ..core import errors
 from ..db.database import Database
-from ..state.rows import ClaimedTaskRow, FailTaskRow, FinishedRunRow
 from ..state.outcomes import Op, Outcome, Write, checked, refusal
+from ..state.rows import ClaimedTaskRow, FailTaskRow, FinishedRunRow
 from ..state.store import FailureRecord, RunsChanged, ignore_runs_changed
+from ..state.transitions import StepStatus, Via, only_target, step_sources
 from .fail_input import FailTaskInput
-from ..state.transitions import StepStatus, Via, held_by_worker, only_target, open_run_statuses, step_sources
+from .inputs import AdoptTasksInput, ClaimTasksInput, ExpiredTasksInput, FinishedRunsInput, NextDueInput, StartTimeoutsInput
+from .rows import AdoptedTaskRow, ExpiredTaskRow, NextDueRow, StartTimeoutRow
 
 _CLAIMED = only_target(Via.CLAIM)
 _FAILED = only_target(Via.TASK_FAIL)
-_START_TIMED_OUT = only_target(Via.START_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -54,38 +54,31 @@ class TaskStore:
     """Remote-mode statements of dispatch.sql."""
 
     def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
-        self._sql = database.statements(__package__, "dispatch.sql")
+        sql = database.statements(__package__, "dispatch.sql")
         self._on_runs_changed = on_runs_changed
         # A worker's own fails of many streams share one statement and one commit (db/coalescer.py).
-        self._fail_tasks = self._sql.grouped("fail_tasks", params=FailTaskInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._fail_tasks = sql.grouped("fail_tasks", FailTaskInput, FailTaskRow)
+        self._claim_tasks = sql.query("claim_tasks", ClaimTasksInput, ClaimedTaskRow)
+        self._next_task_due = sql.query("next_task_due", NextDueInput, NextDueRow)
+        self._adopt_tasks = sql.query("adopt_tasks", AdoptTasksInput, AdoptedTaskRow)
+        self._finished_runs = sql.query("finished_runs", FinishedRunsInput, FinishedRunRow)
+        self._expired_tasks = sql.query("expired_tasks", ExpiredTasksInput, ExpiredTaskRow)
+        self._start_timeouts = sql.query("start_timeouts", StartTimeoutsInput, StartTimeoutRow)
 
     async def claim(
         self, rpc_names: list[str], limit: int, *, worker_id: str, stream_id: uuid.UUID, task_lease: timedelta
     ) -> list[ClaimedTaskRow]:
         """Move up to `limit` due steps to RUNNING for this stream; return them, oldest due first."""
-        rows = await self._sql.fetch_all(
-            "claim_tasks",
-            {
-                "rpc_names": rpc_names,
-                "limit": limit,
-                "worker_id": worker_id,
-                "stream_id": stream_id,
-                "task_lease": task_lease,
-                "from_statuses": step_sources(_CLAIMED, Via.CLAIM),
-                "to_status": _CLAIMED.value,
-                "open_run_statuses": open_run_statuses(),
-            },
-        )
+        rows = await self._claim_tasks.all(ClaimTasksInput(rpc_names, limit, worker_id, stream_id, task_lease))
         claim = Write(Op.MOVE_STEP, target=_CLAIMED.value, via=Via.CLAIM)
-        claimed = [checked(cast(ClaimedTaskRow, row), claim) for row in rows]
+        claimed = [checked(row, claim) for row in rows]
         if claimed:
             self._on_runs_changed({row["run_id"] for row in claimed})
         return claimed
 
     async def next_due(self, rpc_names: list[str]) -> datetime | None:
         """When the next scheduled step of these rpc names falls due, if in the future."""
-        params = {"rpc_names": rpc_names, "from_statuses": step_sources(_CLAIMED, Via.CLAIM), "open_run_statuses": open_run_statuses()}
-        row = await self._sql.fetch_one("next_task_due", params)
+        row = await self._next_task_due.one(NextDueInput(rpc_names))
         return row["due"] if row else None
 
     async def adopt(
@@ -103,18 +96,15 @@ class TaskStore:
         connected."""
         if not attempts:
             return []
-        rows = await self._sql.fetch_all(
-            "adopt_tasks",
-            {
-                "step_ids": [step_id for step_id, _ in attempts],
-                "attempts": [attempt for _, attempt in attempts],
-                "worker_id": worker_id,
-                "stream_id": stream_id,
-                "task_lease": task_lease,
-                "held_status": held_by_worker().value,
-                "credential": credential,
-            },
+        item = AdoptTasksInput(
+            step_ids=[step_id for step_id, _ in attempts],
+            attempts=[attempt for _, attempt in attempts],
+            worker_id=worker_id,
+            stream_id=stream_id,
+            task_lease=task_lease,
+            credential=credential,
         )
+        rows = await self._adopt_tasks.all(item)
         for row in rows:
             if row["outcome"] != Outcome.CHANGED:
                 raise errors.FailedPrecondition(
@@ -126,27 +116,26 @@ class TaskStore:
 
     async def finished_runs(self, run_ids: list[uuid.UUID]) -> list[FinishedRunRow]:
         """Those of the runs that are finished: run_id, status, error (JSON text or None)."""
-        rows = await self._sql.fetch_all("finished_runs", {"run_ids": run_ids, "open_run_statuses": open_run_statuses()})
-        return cast(list[FinishedRunRow], rows)
+        return await self._finished_runs.all(FinishedRunsInput(run_ids))
 
     async def expired(self) -> list[ExpiredTask]:
         """Handed-out attempts whose task lease passed, or that ran past start_to_close (at most
         100 at a time)."""
-        rows = await self._sql.fetch_all("expired_tasks", {"held_status": held_by_worker().value, "open_run_statuses": open_run_statuses()})
+        rows = await self._expired_tasks.all(ExpiredTasksInput())
         return [ExpiredTask(row["step_id"], row["attempt_count"], row["start_to_close"] if row["timed_out"] else None) for row in rows]
 
     async def start_timeouts(self) -> list[ExpiredTask]:
         """Scheduled attempts nobody claimed within their schedule_to_start (at most 100 at a time);
         `timeout` is that schedule_to_start."""
-        params = {"from_statuses": step_sources(_START_TIMED_OUT, Via.START_TIMEOUT), "open_run_statuses": open_run_statuses()}
-        rows = await self._sql.fetch_all("start_timeouts", params)
+        rows = await self._start_timeouts.all(StartTimeoutsInput())
         return [ExpiredTask(row["step_id"], row["attempt_count"], row["schedule_to_start"]) for row in rows]
 
     async def fail_task(self, step_id: uuid.UUID, attempt: int, error: FailureRecord, *, retryable: bool, stream_id: uuid.UUID) -> FailOutcome:
         """A worker's own fail of an attempt its stream holds, retried while its step has retries
         left (if retryable); grouped with the fails of other streams arriving meanwhile."""
         item = self._fail_input(step_id, attempt, error, retryable=retryable, stream_id=stream_id, via=Via.TASK_FAIL)
-        row = cast(FailTaskRow, await self._fail_tasks.run(item))
+        row = await self._fail_tasks.run(item)
+        assert row is not None  # run alone when its step is locked elsewhere: every input gets its row
         [outcome] = self._outcomes([item], [row], Via.TASK_FAIL)
         return outcome
 
@@ -168,7 +157,7 @@ class TaskStore:
         if via is Via.START_TIMEOUT:
             retryable = False
         items = [self._fail_input(step_id, attempt, error, retryable=retryable, stream_id=stream_id, via=via) for step_id, attempt in attempts]
-        return self._outcomes(items, cast(list[FailTaskRow], await self._fail_tasks.run_each(items)), via)
+        return self._outcomes(items, await self._fail_tasks.run_each(items), via)
 
     @staticmethod
     def _fail_input(

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import socket
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, ClassVar
 
-from ..db.database import Database, Row
+from ..db.database import Database
+from ..db.params import NO_INPUT, NoInput, spread
 from ..state.transitions import held_by_worker
+from .inputs import StreamIdInput
+from .rows import HeartbeatRow, StreamIdRow, WorkerStreamRow
 
 
 @dataclass(frozen=True)
@@ -46,48 +51,62 @@ class WorkerStream:
     # The fingerprint of the token its worker authenticated with (None without auth; see caller.py).
     credential: str | None = None
 
-    def params(self, server: ServerIdentity) -> dict[str, object]:
-        return {
-            "stream_id": self.stream_id,
-            "worker_id": self.worker_id,
-            "rpc_names": self.rpc_names,
-            "max_in_flight": self.max_in_flight,
-            "task_lease": self.task_lease,
-            "server_id": server.server_id,
-            "server_address": server.address,
-            "credential": self.credential,
-        }
+
+@dataclass(frozen=True)
+class WorkerConnectedInput:
+    """worker_connected: one subscribed stream's row, as of now."""
+
+    stream: WorkerStream = field(metadata=spread(""))
+    server_id: uuid.UUID
+    server_address: str
+    tasks_in_flight: int
+
+
+@dataclass(frozen=True)
+class WorkerHeartbeatInput:
+    """worker_heartbeat: the stream's row noted (re-inserted if swept), its attempts in flight (step_ids) extended."""
+
+    stream: WorkerStream = field(metadata=spread(""))
+    server_id: uuid.UUID
+    server_address: str
+    step_ids: list[uuid.UUID]
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"held_status": held_by_worker().value}
 
 
 class WorkerStreams:
     """The worker_streams statements of dispatch.sql, for the streams of one server."""
 
     def __init__(self, database: Database, server: ServerIdentity) -> None:
-        self._sql = database.statements(__package__, "dispatch.sql")
+        sql = database.statements(__package__, "dispatch.sql")
         self.server = server
+        self._connected = sql.query("worker_connected", WorkerConnectedInput, StreamIdRow)
+        self._heartbeat = sql.query("worker_heartbeat", WorkerHeartbeatInput, HeartbeatRow)
+        self._disconnected = sql.query("worker_disconnected", StreamIdInput, StreamIdRow)
+        self._listed = sql.query("list_workers", NoInput, WorkerStreamRow)
+        self._sweep = sql.query("sweep_workers", NoInput, StreamIdRow)
 
     def serving_at(self, address: str) -> None:
         """Say where this server listens (shown with its worker streams by ListWorkers)."""
         self.server = ServerIdentity.of(self.server.server_id, address)
 
     async def connected(self, stream: WorkerStream, tasks_in_flight: int) -> None:
-        await self._sql.fetch_one("worker_connected", {**stream.params(self.server), "tasks_in_flight": tasks_in_flight})
+        await self._connected.one(WorkerConnectedInput(stream, self.server.server_id, self.server.address, tasks_in_flight))
 
     async def heartbeat(self, stream: WorkerStream, in_flight: list[uuid.UUID]) -> None:
         """Move the task lease of the stream's tasks in flight and note the heartbeat, in one statement."""
-        params = {**stream.params(self.server), "step_ids": in_flight, "held_status": held_by_worker().value}
-        await self._sql.fetch_one("worker_heartbeat", params)
+        await self._heartbeat.one(WorkerHeartbeatInput(stream, self.server.server_id, self.server.address, in_flight))
 
     async def disconnected(self, stream_id: uuid.UUID) -> None:
-        await self._sql.fetch_one("worker_disconnected", {"stream_id": stream_id})
+        await self._disconnected.one(StreamIdInput(stream_id))
 
-    async def listed(self) -> list[Row]:
+    async def listed(self) -> list[WorkerStreamRow]:
         """Every stream connected now, to any server, by connect time."""
-        return await self._sql.fetch_all("list_workers", {})
+        return await self._listed.all(NO_INPUT)
 
     async def sweep(self) -> int:
         """Delete the rows of streams whose server died; how many."""
-        return len(await self._sql.fetch_all("sweep_workers", {}))
+        return len(await self._sweep.all(NO_INPUT))
 
 
 __all__ = ["ServerIdentity", "WorkerStream", "WorkerStreams"]

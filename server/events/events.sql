@@ -22,7 +22,7 @@ SELECT i.ordinal,
        COALESCE(array_agg(e.attempt ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS attempt,
        COALESCE(array_agg(e.status ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS status,
        COALESCE(array_agg(e.event_time ORDER BY e.xact_id, e.event_id) FILTER (WHERE e.event_id IS NOT NULL), '{{}}') AS event_time
-FROM unnest(%(run_id)s::uuid[], %(after_xact)s::text[], %(after_event_id)s::bigint[], %(limit)s::integer[])
+FROM unnest(%(run_id)s::uuid[], %(after_xact_id)s::text[], %(after_event_id)s::bigint[], %(limit)s::integer[])
      WITH ORDINALITY AS i(run_id, after_xact, after_event_id, row_limit, ordinal)
 LEFT JOIN LATERAL (
     SELECT e.event_id, e.xact_id, e.run_id, r.workflow, e.step_id, e.step_name, e.attempt, e.status, e.event_time
@@ -41,7 +41,7 @@ SELECT e.event_id, e.xact_id::text AS xact_id, e.run_id, r.workflow, e.step_id, 
        e.status, e.event_time
 FROM {schema}.run_events e JOIN {schema}.runs r ON r.run_id = e.run_id
 WHERE (%(workflow)s::text IS NULL OR r.workflow = %(workflow)s::text)
-  AND (e.xact_id, e.event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+  AND (e.xact_id, e.event_id) > (%(after_xact_id)s::xid8, %(after_event_id)s::bigint)
   AND e.xact_id < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.xact_id, e.event_id
 LIMIT %(limit)s;
@@ -78,7 +78,7 @@ SELECT pg_snapshot_xmin(snapshot.s)::text AS readable_below, pg_snapshot_xmax(sn
        e.run_id, e.xact_id::text AS xact_id, e.event_id
 FROM snapshot LEFT JOIN LATERAL (
     SELECT run_id, xact_id, event_id FROM {schema}.run_events
-    WHERE (xact_id, event_id) > (%(after_xact)s::xid8, %(after_event_id)s::bigint)
+    WHERE (xact_id, event_id) > (%(after_xact_id)s::xid8, %(after_event_id)s::bigint)
       AND xact_id < pg_snapshot_xmin(snapshot.s)
     ORDER BY xact_id, event_id
     LIMIT %(limit)s

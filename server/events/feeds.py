@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..core import errors
-from ..db.database import Row
 from .store import Position
+from .rows import EventRow
 
 PAGE = 500
 # Events one watcher may have waiting in its queue before it is dropped back to reading on its own.
 MAX_QUEUED = 2 * PAGE
 
-ReadEvents = Callable[[Position, int], Awaitable[list[Row]]]
+ReadEvents = Callable[[Position, int], Awaitable[list[EventRow]]]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Batch:
     """Events the feed read, in order, after `after`."""
 
     after: Position
-    rows: list[Row]
+    rows: list[EventRow]
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class RunFeed:
 
 async def watch(
     feed: RunFeed, read: ReadEvents, start: Position, closing: Callable[[], bool], on_fell_behind: Callable[[], None]
-) -> AsyncGenerator[Row, None]:
+) -> AsyncGenerator[EventRow, None]:
     """Every event of the feed's run after start, in order, each once, for ever (see the module's comment)."""
     queue = WatcherQueue()
     feed.queues.add(queue)

@@ -8,56 +8,19 @@ every transaction still running, so a reader never passes over an event that com
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import cast
 
 from ..core import errors
-from ..db.database import Database, Row
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a reader is in the order of events: after this one."""
-
-    xact_id: str = "0"
-    event_id: int = 0
-
-    @classmethod
-    def after(cls, row: Row) -> Position:
-        return cls(row["xact_id"], row["event_id"])
-
-    def sort_key(self) -> tuple[int, int]:
-        """The position in the order events are read (xact_id is an xid8 as text)."""
-        return int(self.xact_id), self.event_id
-
-
-START = Position()
+from ..db.database import Database
+from ..db.params import NO_INPUT, NoInput
+from .inputs import START, AllEventsInput, EventIdInput, FollowInput, Position, PruneInput, RunEventsInput, TouchedInput
+from .rows import AddedRow, EventPositionRow, EventRow, PositionColumns, PrunedRow, RemovedRow, RunEventsRow, TouchedEvent, TouchedRow
 
 # The columns of an event row, as run_events_of_run returns them (one array each).
 EVENT_COLUMNS = ("event_id", "xact_id", "run_id", "workflow", "step_id", "step_name", "attempt", "status", "event_time")
-
-
-@dataclass(frozen=True, eq=False)
-class RunEventsInput:
-    """run_events_of_run: one run's next events after a position. A read locks nothing: each is its own key."""
-
-    run_id: uuid.UUID
-    after: Position
-    limit: int
-
-    # Its bytes in a group's bound: ids and numbers only.
-    SIZE: ClassVar[int] = 64
-
-    @staticmethod
-    def params(inputs: Sequence[RunEventsInput]) -> dict[str, Any]:
-        return {
-            "run_id": [item.run_id for item in inputs],
-            "after_xact": [item.after.xact_id for item in inputs],
-            "after_event_id": [item.after.event_id for item in inputs],
-            "limit": [item.limit for item in inputs],
-        }
 
 
 @dataclass(frozen=True)
@@ -75,40 +38,46 @@ class EventStore:
     """Run-event reads of events.sql."""
 
     def __init__(self, database: Database) -> None:
-        self._sql = database.statements(__package__, "events.sql")
-        self._of_run = self._sql.grouped(
-            "run_events_of_run", params=RunEventsInput.params, key=lambda item: item, size=lambda item: RunEventsInput.SIZE
-        )
+        sql = database.statements(__package__, "events.sql")
+        self._of_run = sql.grouped("run_events_of_run", RunEventsInput, RunEventsRow)
+        self._position = sql.query("run_event_position", EventIdInput, EventPositionRow)
+        self._all = sql.query("run_events_all", AllEventsInput, EventRow)
+        self._prune = sql.query("prune_run_events", PruneInput, PrunedRow)
+        self._newest = sql.query("run_events_newest", NoInput, PositionColumns)
+        self._touched = sql.query("run_events_touched", TouchedInput, TouchedRow)
+        self._follow = sql.query("follow_runs", FollowInput, AddedRow)
+        self._unfollow = sql.query("unfollow_runs", FollowInput, RemovedRow)
+        self._forget_gone = sql.query("forget_gone_listeners", NoInput, RemovedRow)
 
-    async def position_of(self, event_id: int, *, run_id: uuid.UUID | None = None) -> tuple[Position, Row | None]:
+    async def position_of(self, event_id: int, *, run_id: uuid.UUID | None = None) -> tuple[Position, EventPositionRow | None]:
         """The position just after event_id (0: the start) and that event's row; NotFound for an
         unknown event, or one of another run when run_id is given."""
         if event_id == 0:
             return START, None
-        row = await self._sql.fetch_one("run_event_position", {"event_id": event_id})
+        row = await self._position.one(EventIdInput(event_id))
         if row is None:
             raise errors.NotFound(f"event {event_id} not found")
         if run_id is not None and row["run_id"] != run_id:
             raise errors.NotFound(f"event {event_id} is not an event of run {run_id}")
         return Position(row["xact_id"], event_id), row
 
-    async def of_run(self, run_id: uuid.UUID, after: Position, limit: int) -> list[Row]:
+    async def of_run(self, run_id: uuid.UUID, after: Position, limit: int) -> list[EventRow]:
         """The next events of run_id after `after` (at most limit), in order; read in one statement with
         the reads of other runs made at the same moment."""
         row = await self._of_run.run(RunEventsInput(run_id, after, limit))
         assert row is not None  # a read leaves no input out
-        return [dict(zip(EVENT_COLUMNS, values, strict=True)) for values in zip(*(row[column] for column in EVENT_COLUMNS), strict=True)]
+        arrays: Mapping[str, object] = row
+        columns = [cast(list[object], arrays[column]) for column in EVENT_COLUMNS]
+        return [cast(EventRow, dict(zip(EVENT_COLUMNS, values, strict=True))) for values in zip(*columns, strict=True)]
 
-    async def of_all(self, workflow: str | None, after: Position, limit: int) -> list[Row]:
-        return await self._sql.fetch_all(
-            "run_events_all", {"workflow": workflow, "after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
-        )
+    async def of_all(self, workflow: str | None, after: Position, limit: int) -> list[EventRow]:
+        return await self._all.all(AllEventsInput(workflow, after, limit))
 
     async def prune(self, retention: timedelta) -> int:
         """Delete events older than retention, in batches; return how many went."""
         pruned = 0
         while True:
-            row = await self._sql.fetch_one("prune_run_events", {"retention": retention})
+            row = await self._prune.one(PruneInput(retention))
             count = row["pruned"] if row else 0
             pruned += count
             if count < 10_000:
@@ -116,28 +85,33 @@ class EventStore:
 
     async def newest(self) -> Position:
         """The position of the newest readable event (the start when there is none)."""
-        row = await self._sql.fetch_one("run_events_newest", {})
+        row = await self._newest.one(NO_INPUT)
         return Position.after(row) if row else START
 
-    async def touched(self, after: Position, limit: int) -> tuple[Horizon, list[Row]]:
+    async def touched(self, after: Position, limit: int) -> tuple[Horizon, list[TouchedEvent]]:
         """The horizon of the statement's snapshot, and the run_id and position of each readable
         event after `after`, in order."""
-        rows = await self._sql.fetch_all(
-            "run_events_touched", {"after_xact": after.xact_id, "after_event_id": after.event_id, "limit": limit}
-        )
+        rows = await self._touched.all(TouchedInput(after, limit))
         horizon = Horizon(int(rows[0]["readable_below"]), int(rows[0]["next_xid"]))
-        return horizon, [row for row in rows if row["event_id"] is not None]
+        return horizon, [event for event in map(_touched_event, rows) if event is not None]
 
     async def follow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
         """Have the events of these runs notified to the LISTEN connection with this backend pid."""
-        await self._sql.fetch_one("follow_runs", {"listener_pid": listener_pid, "run_ids": list(run_ids)})
+        await self._follow.one(FollowInput(listener_pid, list(run_ids)))
 
     async def unfollow_runs(self, listener_pid: int, run_ids: Collection[uuid.UUID]) -> None:
-        await self._sql.fetch_one("unfollow_runs", {"listener_pid": listener_pid, "run_ids": list(run_ids)})
+        await self._unfollow.one(FollowInput(listener_pid, list(run_ids)))
 
     async def forget_gone_listeners(self) -> None:
         """Delete the followed runs of LISTEN connections that are gone."""
-        await self._sql.fetch_one("forget_gone_listeners", {})
+        await self._forget_gone.one(NO_INPUT)
+
+
+def _touched_event(row: TouchedRow) -> TouchedEvent | None:
+    """The event of a run_events_touched row; None for the row that holds only the horizon."""
+    if row["run_id"] is None or row["xact_id"] is None or row["event_id"] is None:
+        return None
+    return TouchedEvent(run_id=row["run_id"], xact_id=row["xact_id"], event_id=row["event_id"])
 
 
 __all__ = ["START", "EventStore", "Horizon", "Position"]

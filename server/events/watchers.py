@@ -42,12 +42,13 @@ from datetime import timedelta
 
 from ..core import errors
 from ..core.supervisor import Supervisor
-from ..db.database import Database, Row
+from ..db.database import Database
 from ..db.notifications import Notifications, run_events_channel
 from . import feeds
 from .feeds import PAGE, ReadEvents, RunFeed
 from .listeners import FollowedRuns
 from .store import EventStore, Position
+from .rows import EventRow
 
 log = logging.getLogger("workflowstate.server.events")
 
@@ -138,10 +139,10 @@ class EventWatchers:
                 del self._watchers[run_id]
             self._someone_watches_update()
 
-    async def watch_run(self, run_id: uuid.UUID, start: Position) -> AsyncGenerator[Row, None]:
+    async def watch_run(self, run_id: uuid.UUID, start: Position) -> AsyncGenerator[EventRow, None]:
         """Every event of run_id after start, in order, each once, for ever; read for all the run's
         watchers on this server at once (see events/feeds.py)."""
-        def of_run(after: Position, limit: int) -> Awaitable[list[Row]]:
+        def of_run(after: Position, limit: int) -> Awaitable[list[EventRow]]:
             return self.events.of_run(run_id, after, limit)
 
         entry = self._feeds.get(run_id)
@@ -168,7 +169,7 @@ class EventWatchers:
     def _reader(self, read: ReadEvents, reader: str) -> ReadEvents:
         """read, counted in the event-read metric under reader."""
 
-        async def counted(after: Position, limit: int) -> list[Row]:
+        async def counted(after: Position, limit: int) -> list[EventRow]:
             self._on_read(reader)
             return await read(after, limit)
 
@@ -279,8 +280,8 @@ class EventWatchers:
                 await asyncio.sleep(FOLLOW_UP)  # one look for a burst of changes
 
     async def follow(
-        self, read: Callable[[Position, int], Awaitable[list[Row]]], start: Position, wake: asyncio.Event
-    ) -> AsyncIterator[Row]:
+        self, read: Callable[[Position, int], Awaitable[list[EventRow]]], start: Position, wake: asyncio.Event
+    ) -> AsyncIterator[EventRow]:
         """Every event after start, in order, waiting for new ones for ever."""
         position = start
         while True:

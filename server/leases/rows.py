@@ -1,7 +1,6 @@
-"""The rows the set-based lease statements of leases.sql return: one per input, with its ordinal."""
+"""The rows the lease statements of leases.sql return (the set-based ones: one per input, with its ordinal)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: TypedDict keys are read from evaluated annotations (state/rows.py says why).
 from datetime import datetime
 from typing import TypedDict
 
@@ -33,6 +32,8 @@ class ReleaseRow(TypedDict):
 
     ordinal: int
     released: bool
+    # The NOTIFY sent to its waiters when it had some (pg_notify returns void: nothing to read).
+    woken: None
 
 
 class LeaseRow(TypedDict):
@@ -46,6 +47,19 @@ class LeaseRow(TypedDict):
     expire_time: datetime | None
 
 
+class NotifiedRow(TypedDict):
+    """lease_abandon: a lease the abandoned acquire had got, freed, and the NOTIFY to its waiters
+    (pg_notify returns void: nothing to read)."""
+
+    pg_notify: None
+
+
+class RefreshedRow(TypedDict):
+    """lease_waiters_refresh: how many waiters kept their place."""
+
+    refreshed: int
+
+
 class HeldLeaseRow(TypedDict):
     """leases_held: a lease held now (an owner, not expired), with the columns its listing shows."""
 
@@ -56,4 +70,4 @@ class HeldLeaseRow(TypedDict):
     expire_time: datetime
 
 
-__all__ = ["AcquireRow", "HeldLeaseRow", "KeepAliveRow", "LeaseRow", "ReleaseRow"]
+__all__ = ["AcquireRow", "HeldLeaseRow", "KeepAliveRow", "LeaseRow", "NotifiedRow", "RefreshedRow", "ReleaseRow"]

@@ -1,20 +1,20 @@
-"""The inputs of the set-based lease statements of leases.sql: one dataclass per statement.
+"""The inputs of the lease statements of leases.sql: one dataclass per statement.
 
-Each says which row it writes (`key`: the lease key, so two operations on one key never share a
-statement), how many bytes it carries (`size`: a group's bound), and how a group of them becomes
-the statement's array parameters (`params`, one array per column in the inputs' order: the
-ordinal of each result row; and `count`, how many: see leases.sql for why). What is the same for every input of a store (its server id, its
-waiters' ttl, its NOTIFY channel) is bound to `params` by the store.
+Each set-based one says which row it writes (`key`: the lease key, so two operations on one key
+never share a statement) and how many bytes it carries (`size`: a group's bound); its fields are
+the statement's array parameters, one array per field in the inputs' order (the ordinal of each
+result row: db/params.py). What is the same for every input of a store (its server id, its
+waiters' ttl, its NOTIFY channel) the store binds when it takes the statement.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
+from ..db.params import named
 from ..state.set_inputs import BASE_BYTES
 
 
@@ -22,7 +22,7 @@ from ..state.set_inputs import BASE_BYTES
 class AcquireInput:
     """lease_acquire: one try of one waiter (owner_id) to take the lease on lease_key."""
 
-    lease_key: str
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     holder: str
     ttl: timedelta
@@ -39,26 +39,13 @@ class AcquireInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.lease_key) + len(self.holder)
 
-    @staticmethod
-    def params(inputs: Sequence[AcquireInput], *, server_id: uuid.UUID, waiter_ttl: timedelta) -> dict[str, Any]:
-        return {
-            "count": len(inputs),
-            "key": [item.lease_key for item in inputs],
-            "owner_id": [item.owner_id for item in inputs],
-            "holder": [item.holder for item in inputs],
-            "ttl": [item.ttl for item in inputs],
-            "ticket": [item.ticket for item in inputs],
-            "enqueue": [item.enqueue for item in inputs],
-            "server_id": server_id,
-            "waiter_ttl": waiter_ttl,
-        }
 
 
 @dataclass(frozen=True)
 class KeepAliveInput:
     """lease_keep_alive: extend the lease its owner holds under fencing_token by ttl."""
 
-    lease_key: str
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     fencing_token: int
     ttl: timedelta
@@ -71,22 +58,13 @@ class KeepAliveInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.lease_key)
 
-    @staticmethod
-    def params(inputs: Sequence[KeepAliveInput]) -> dict[str, Any]:
-        return {
-            "count": len(inputs),
-            "key": [item.lease_key for item in inputs],
-            "owner_id": [item.owner_id for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "ttl": [item.ttl for item in inputs],
-        }
 
 
 @dataclass(frozen=True)
 class ReleaseInput:
     """lease_release: free the lease its owner holds under fencing_token."""
 
-    lease_key: str
+    lease_key: str = field(metadata=named("key"))
     owner_id: uuid.UUID
     fencing_token: int
 
@@ -98,15 +76,6 @@ class ReleaseInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.lease_key)
 
-    @staticmethod
-    def params(inputs: Sequence[ReleaseInput], *, channel: str) -> dict[str, Any]:
-        return {
-            "count": len(inputs),
-            "key": [item.lease_key for item in inputs],
-            "owner_id": [item.owner_id for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "channel": channel,
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +83,7 @@ class GetInput:
     """lease_get: the live lease on lease_key. A read locks nothing, so reads of one key may share a
     group: each is its own key (compared by identity)."""
 
-    lease_key: str
+    lease_key: str = field(metadata=named("key"))
 
     @property
     def key(self) -> Hashable:
@@ -124,9 +93,32 @@ class GetInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.lease_key)
 
-    @staticmethod
-    def params(inputs: Sequence[GetInput]) -> dict[str, Any]:
-        return {"count": len(inputs), "key": [item.lease_key for item in inputs]}
 
 
-__all__ = ["AcquireInput", "GetInput", "KeepAliveInput", "ReleaseInput"]
+@dataclass(frozen=True)
+class AbandonInput:
+    """lease_abandon: undo whatever an interrupted acquire of owner_id on lease_key did (NOTIFY on channel)."""
+
+    lease_key: str = field(metadata=named("key"))
+    owner_id: uuid.UUID
+    channel: str
+
+
+@dataclass(frozen=True)
+class RefreshWaitersInput:
+    """lease_waiters_refresh: these waiters kept in the queue for another waiter_ttl."""
+
+    tickets: list[int]
+    waiter_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class HeldInput:
+    """leases_held: up to limit leases held now, by key, of keys starting with prefix (None: any), past after_key."""
+
+    prefix: str | None
+    after_key: str | None
+    limit: int
+
+
+__all__ = ["AbandonInput", "AcquireInput", "GetInput", "HeldInput", "KeepAliveInput", "RefreshWaitersInput", "ReleaseInput"]

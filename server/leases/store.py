@@ -9,16 +9,14 @@ share one statement and one commit (db/coalescer.py), each answered with its own
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 from ..db.database import Database
 from ..db.notifications import lease_channel
-from .rows import AcquireRow, HeldLeaseRow, KeepAliveRow, LeaseRow, ReleaseRow
-from .set_inputs import AcquireInput, GetInput, KeepAliveInput, ReleaseInput
+from .rows import AcquireRow, HeldLeaseRow, KeepAliveRow, LeaseRow, NotifiedRow, RefreshedRow, ReleaseRow
+from .set_inputs import AbandonInput, AcquireInput, GetInput, HeldInput, KeepAliveInput, RefreshWaitersInput, ReleaseInput
 
 
 @dataclass(frozen=True)
@@ -38,63 +36,56 @@ class LeaseStore:
     """Lease statements of leases.sql."""
 
     def __init__(self, database: Database, *, server_id: uuid.UUID, waiter_ttl: timedelta) -> None:
-        self._sql = database.statements(__package__, "leases.sql")
+        sql = database.statements(__package__, "leases.sql")
         self.server_id = server_id
         self.channel = lease_channel(database.schema)
         self._waiter_ttl = waiter_ttl
         # The set-based statements: the operations of many streams and calls share one statement
         # and one commit (db/coalescer.py), each keyed by its lease key.
-        self._acquire = self._sql.grouped(
-            "lease_acquire",
-            params=functools.partial(AcquireInput.params, server_id=server_id, waiter_ttl=waiter_ttl),
-            key=lambda item: item.key,
-            size=lambda item: item.size,
-        )
-        self._keep_alive = self._sql.grouped(
-            "lease_keep_alive", params=KeepAliveInput.params, key=lambda item: item.key, size=lambda item: item.size
-        )
-        self._release = self._sql.grouped(
-            "lease_release",
-            params=functools.partial(ReleaseInput.params, channel=self.channel),
-            key=lambda item: item.key,
-            size=lambda item: item.size,
-        )
-        self._get = self._sql.grouped("lease_get", params=GetInput.params, key=lambda item: item.key, size=lambda item: item.size)
+        self._acquire = sql.grouped("lease_acquire", AcquireInput, AcquireRow, server_id=server_id, waiter_ttl=waiter_ttl)
+        self._keep_alive = sql.grouped("lease_keep_alive", KeepAliveInput, KeepAliveRow)
+        self._release = sql.grouped("lease_release", ReleaseInput, ReleaseRow, channel=self.channel)
+        self._get = sql.grouped("lease_get", GetInput, LeaseRow)
+        self._abandon = sql.query("lease_abandon", AbandonInput, NotifiedRow)
+        self._held = sql.query("leases_held", HeldInput, HeldLeaseRow)
+        self._refresh_waiters = sql.query("lease_waiters_refresh", RefreshWaitersInput, RefreshedRow)
 
     async def try_acquire(
         self, key: str, owner_id: uuid.UUID, holder: str, ttl: timedelta, *, ticket: int | None, enqueue: bool
     ) -> AcquireTry:
-        row = cast(AcquireRow, await self._acquire.run(AcquireInput(key, owner_id, holder, ttl, ticket, enqueue)))
+        row = await self._acquire.run(AcquireInput(key, owner_id, holder, ttl, ticket, enqueue))
+        assert row is not None  # run alone when its lease is locked elsewhere: every input gets its row
         return AcquireTry(row["granted"], row["fencing_token"], row["expire_time"], row["ticket"])
 
     async def keep_alive(self, key: str, owner_id: uuid.UUID, token: int, ttl: timedelta) -> tuple[datetime | None, int | None]:
         """Extend the lease; return (new expiry or None when it is gone, the key's current token)."""
-        row = cast(KeepAliveRow, await self._keep_alive.run(KeepAliveInput(key, owner_id, token, ttl)))
+        row = await self._keep_alive.run(KeepAliveInput(key, owner_id, token, ttl))
+        assert row is not None  # as above
         return row["expire_time"], row["current_token"]
 
     async def release(self, key: str, owner_id: uuid.UUID, token: int) -> bool:
         """Free the lease and wake its waiters; False when this owner no longer held it."""
-        row = cast(ReleaseRow, await self._release.run(ReleaseInput(key, owner_id, token)))
+        row = await self._release.run(ReleaseInput(key, owner_id, token))
+        assert row is not None  # as above
         return row["released"]
 
     async def abandon(self, key: str, owner_id: uuid.UUID) -> None:
         """Undo whatever an interrupted acquire did: leave the queue, free a lease it may have got."""
-        await self._sql.fetch_one("lease_abandon", {"key": key, "owner_id": owner_id, "channel": self.channel})
+        await self._abandon.one(AbandonInput(key, owner_id, self.channel))
 
     async def get(self, key: str) -> LeaseRow | None:
         """The live lease on key; None when nobody holds it."""
-        row = cast(LeaseRow, await self._get.run(GetInput(key)))
-        return row if row["key"] is not None else None
+        row = await self._get.run(GetInput(key))
+        return row if row is not None and row["key"] is not None else None
 
     async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[HeldLeaseRow]:
         """Up to `limit` leases held now, by key, of keys starting with prefix, past after_key."""
-        rows = await self._sql.fetch_all("leases_held", {"prefix": prefix, "after_key": after_key, "limit": limit})
-        return cast(list[HeldLeaseRow], rows)
+        return await self._held.all(HeldInput(prefix, after_key, limit))
 
     async def refresh_waiters(self, tickets: list[int]) -> None:
         """Keep these waiters' places in the queue for another waiter_ttl (only these: a row of a
         waiter that is gone must expire even while this server has other waiters)."""
-        await self._sql.fetch_one("lease_waiters_refresh", {"tickets": tickets, "waiter_ttl": self._waiter_ttl})
+        await self._refresh_waiters.one(RefreshWaitersInput(tickets, self._waiter_ttl))
 
 
 __all__ = ["AcquireTry", "LeaseStore"]

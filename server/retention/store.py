@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..core import errors
-from ..db.database import Database, Row
+from ..db.database import Database
+from ..db.params import NO_INPUT, NoInput
+from .inputs import EraseInput, EraseOfWorkflowInput, PolicyIdInput, PolicyInput
+from .rows import ErasedRunRow, PolicyIdRow, PolicyRow
 from ..state.transitions import TERMINAL_RUN_STATUSES, RunStatus
 
 
@@ -26,7 +29,7 @@ class Policy:
     keep: timedelta
 
     @classmethod
-    def of(cls, row: Row) -> Policy:
+    def of(cls, row: PolicyRow) -> Policy:
         return cls(row["workflow"] or None, tuple(RunStatus(status) for status in row["statuses"]), row["keep"])
 
 
@@ -43,30 +46,34 @@ class RetentionStore:
     """The statements of retention.sql."""
 
     def __init__(self, database: Database) -> None:
-        self._sql = database.statements(__package__, "retention.sql")
+        sql = database.statements(__package__, "retention.sql")
+        self._set_policy = sql.query("set_policy", PolicyInput, PolicyRow)
+        self._list_policies = sql.query("list_policies", NoInput, PolicyRow)
+        self._delete_policy = sql.query("delete_policy", PolicyIdInput, PolicyIdRow)
+        self._erase = sql.query("erase_expired_runs", EraseInput, ErasedRunRow)
+        self._erase_of_workflow = sql.query("erase_expired_runs_of_workflow", EraseOfWorkflowInput, ErasedRunRow)
 
-    async def set_policy(self, workflow: str | None, statuses: Iterable[RunStatus], keep: timedelta) -> Row:
+    async def set_policy(self, workflow: str | None, statuses: Iterable[RunStatus], keep: timedelta) -> PolicyRow:
         """Create the policy of (workflow, statuses), or set its keep; return it as stored."""
-        params = {"workflow": workflow or "", "statuses": policy_statuses(statuses), "keep": keep}
-        row = await self._sql.fetch_one("set_policy", params)
+        row = await self._set_policy.one(PolicyInput(workflow or "", policy_statuses(statuses), keep))
         assert row is not None  # an upsert returns its row
         return row
 
-    async def list_policies(self) -> list[Row]:
-        return await self._sql.fetch_all("list_policies", {})
+    async def list_policies(self) -> list[PolicyRow]:
+        return await self._list_policies.all(NO_INPUT)
 
     async def delete_policy(self, policy_id: int) -> None:
         """NotFound for an unknown policy."""
-        if await self._sql.fetch_one("delete_policy", {"policy_id": policy_id}) is None:
+        if await self._delete_policy.one(PolicyIdInput(policy_id)) is None:
             raise errors.NotFound(f"retention policy {policy_id} not found")
 
     async def erase_expired(self, policy: Policy, batch: int) -> list[uuid.UUID]:
         """Erase up to `batch` runs the policy matches (skipping runs others hold); their ids."""
-        params = {"statuses": [status.value for status in policy.statuses], "keep": policy.keep, "batch": batch}
+        statuses = [status.value for status in policy.statuses]
         if policy.workflow is None:
-            rows = await self._sql.fetch_all("erase_expired_runs", params)
+            rows = await self._erase.all(EraseInput(statuses, policy.keep, batch))
         else:
-            rows = await self._sql.fetch_all("erase_expired_runs_of_workflow", {**params, "workflow": policy.workflow})
+            rows = await self._erase_of_workflow.all(EraseOfWorkflowInput(policy.workflow, statuses, policy.keep, batch))
         return [row["run_id"] for row in rows]
 
 

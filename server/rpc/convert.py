@@ -17,8 +17,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from workflowstate import v1 as pb
 
 from ..core.errors import InvalidArgument
+from ..dispatch.rows import WorkerStreamRow
+from ..events.rows import EventRow
+from ..leases.rows import HeldLeaseRow, LeaseRow
+from ..retention.rows import PolicyRow
+from ..schedules.rows import ScheduleRow
 from ..schedules.timing import CatchUp, Overlap
-from ..state.rows import ClaimedTaskRow
+from ..state.rows import AttemptRow, ClaimedTaskRow, RunRecord, RunSummary, StepOptionColumns, StepRecord, VersionRow
 from ..state.store import FailureRecord
 from ..state.transitions import RunStatus, StepStatus, VersionStatus
 
@@ -126,7 +131,7 @@ def duration(value: timedelta) -> Duration:
     return duration
 
 
-def run_to_proto(row: Mapping[str, Any]) -> pb.Run:
+def run_to_proto(row: RunRecord | RunSummary) -> pb.Run:
     return pb.Run(
         run_id=str(row["run_id"]),
         workflow=row["workflow"],
@@ -141,8 +146,8 @@ def run_to_proto(row: Mapping[str, Any]) -> pb.Run:
         metadata_json=row["metadata"],
         deterministic=row["deterministic"],
         planned_steps=[pb.PlannedStep(**step) for step in json.loads(row["planned_steps"])] if row["planned_steps"] else (),
-        schedule_id=row.get("schedule_id") or "",
-        schedule_time=timestamp(row["schedule_time"]) if row.get("schedule_time") is not None else None,
+        schedule_id=row["schedule_id"] or "",
+        schedule_time=timestamp(row["schedule_time"]) if row["schedule_time"] is not None else None,
     )
 
 
@@ -161,17 +166,20 @@ _OPTION_DURATIONS = ("retry_delay", "max_retry_delay", "start_to_close", "schedu
 _OPTION_NUMBERS = ("retries", "backoff_coefficient", "jitter", "priority")
 
 
-def options_to_proto(row: Mapping[str, Any]) -> pb.StepOptions:
-    """A step's or a dispatch defaults row's stored options (StepOptions)."""
-    durations = {name: duration(row[name]) for name in _OPTION_DURATIONS if row[name] is not None}
-    numbers = {name: row[name] for name in _OPTION_NUMBERS if row[name] is not None}
-    return pb.StepOptions(concurrency_key=row.get("concurrency_key") or "", **durations, **numbers)
+def _set_columns(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Those of the row's columns `names` that are not NULL."""
+    return {name: row[name] for name in names if row[name] is not None}
 
 
-def step_to_proto(row: Mapping[str, Any]) -> pb.StepState:
-    optional_times = {
-        name: timestamp(row[name]) for name in _TIMES if row[name] is not None
-    }
+def options_to_proto(row: StepOptionColumns, concurrency_key: str | None = None) -> pb.StepOptions:
+    """A step's or a dispatch defaults row's stored options, and a step's concurrency key (a default has none)."""
+    durations = {name: duration(value) for name, value in _set_columns(row, _OPTION_DURATIONS).items()}
+    numbers = _set_columns(row, _OPTION_NUMBERS)
+    return pb.StepOptions(concurrency_key=concurrency_key or "", **durations, **numbers)
+
+
+def step_to_proto(row: StepRecord) -> pb.StepState:
+    optional_times = {name: timestamp(value) for name, value in _set_columns(row, _TIMES).items()}
     return pb.StepState(
         step_id=str(row["step_id"]),
         run_id=str(row["run_id"]),
@@ -191,14 +199,13 @@ def step_to_proto(row: Mapping[str, Any]) -> pb.StepState:
         from_step_name=row["from_step_name"] or "",
         child_run_id=str(row["child_run_id"]) if row["child_run_id"] is not None else "",
         branch_key=row["branch_key"] or "",
-        # (Rows of statements that return only some columns have no options.)
-        options=options_to_proto(row) if "priority" in row else None,
+        options=options_to_proto(row, row["concurrency_key"]),
         **optional_times,
     )
 
 
-def attempt_to_proto(row: Mapping[str, Any]) -> pb.StepAttempt:
-    optional_times = {name: timestamp(row[name]) for name in _TIMES if row[name] is not None}
+def attempt_to_proto(row: AttemptRow) -> pb.StepAttempt:
+    optional_times = {name: timestamp(value) for name, value in _set_columns(row, _TIMES).items()}
     return pb.StepAttempt(
         step_id=str(row["step_id"]),
         step_name=row["step_name"],
@@ -212,7 +219,7 @@ def attempt_to_proto(row: Mapping[str, Any]) -> pb.StepAttempt:
     )
 
 
-def version_to_proto(row: Mapping[str, Any]) -> pb.WorkflowVersion:
+def version_to_proto(row: VersionRow) -> pb.WorkflowVersion:
     return pb.WorkflowVersion(
         workflow=row["workflow"],
         graph_hash=row["graph_hash"],
@@ -224,7 +231,7 @@ def version_to_proto(row: Mapping[str, Any]) -> pb.WorkflowVersion:
     )
 
 
-def lease_to_proto(row: Mapping[str, Any]) -> pb.LeaseInfo:
+def lease_to_proto(row: LeaseRow | HeldLeaseRow) -> pb.LeaseInfo:
     return pb.LeaseInfo(
         key=row["key"],
         holder=row["holder"] or "",
@@ -234,7 +241,7 @@ def lease_to_proto(row: Mapping[str, Any]) -> pb.LeaseInfo:
     )
 
 
-def retention_policy_to_proto(row: Mapping[str, Any]) -> pb.RetentionPolicy:
+def retention_policy_to_proto(row: PolicyRow) -> pb.RetentionPolicy:
     statuses = sorted(RUN_STATUS_TO_PROTO[RunStatus(status)] for status in row["statuses"])
     return pb.RetentionPolicy(
         policy_id=row["policy_id"],
@@ -270,7 +277,7 @@ def schedule_catch_up_from_proto(field: str, number: int) -> CatchUp:
     raise InvalidArgument(f"{field} must be SCHEDULE_CATCH_UP_SKIP or SCHEDULE_CATCH_UP_LATEST, got {number}")
 
 
-def schedule_to_proto(row: Mapping[str, Any]) -> pb.Schedule:
+def schedule_to_proto(row: ScheduleRow) -> pb.Schedule:
     """A schedule row of schedules.sql (with its latest run's columns)."""
     return pb.Schedule(
         schedule_id=row["schedule_id"],
@@ -292,7 +299,7 @@ def schedule_to_proto(row: Mapping[str, Any]) -> pb.Schedule:
     )
 
 
-def worker_to_proto(row: Mapping[str, Any]) -> pb.WorkerInfo:
+def worker_to_proto(row: WorkerStreamRow) -> pb.WorkerInfo:
     return pb.WorkerInfo(
         worker_id=row["worker_id"],
         stream_id=str(row["stream_id"]),
@@ -309,7 +316,6 @@ def worker_to_proto(row: Mapping[str, Any]) -> pb.WorkerInfo:
 
 def task_to_proto(row: ClaimedTaskRow) -> pb.StepTask:
     """A step claimed for a worker (a row of claim_tasks) as the task pushed to it."""
-    timeout_time = row.get("task_timeout_time")
     return pb.StepTask(
         step_id=str(row["step_id"]),
         run_id=str(row["run_id"]),
@@ -318,11 +324,11 @@ def task_to_proto(row: ClaimedTaskRow) -> pb.StepTask:
         data_json=row["data"],
         attempt=row["attempt_count"],
         deadline=timestamp(row["task_expire_time"]),
-        timeout_time=timestamp(timeout_time) if timeout_time is not None else None,
+        timeout_time=timestamp(row["task_timeout_time"]) if row["task_timeout_time"] is not None else None,
     )
 
 
-def event_to_proto(row: Mapping[str, Any]) -> pb.RunEvent:
+def event_to_proto(row: EventRow) -> pb.RunEvent:
     event = pb.RunEvent(event_id=row["event_id"], run_id=str(row["run_id"]), workflow=row["workflow"], event_time=timestamp(row["event_time"]))
     if row["step_id"] is None:
         event.run_changed.status = RUN_STATUS_TO_PROTO[RunStatus(row["status"])]

@@ -10,12 +10,16 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 from ..core import errors
-from ..db.database import Database, Row
-from ..state.transitions import RUN_START, TERMINAL_RUN_STATUSES
+from ..db.database import Database, Query
+from ..db.params import NO_INPUT, NoInput
+from .inputs import CreateScheduleInput, DueSchedulesInput, FireInput, ListSchedulesInput, ResumeScheduleInput, ScheduleIdInput
+from .rows import CreatedScheduleRow, DueRow, FiredRow, NextDueTimeRow, NowRow, ScheduleIdRow, ScheduleRow
 from .timing import CatchUp, Decision, Overlap, Timing
+
+In = TypeVar("In")
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Due:
     now: datetime
 
     @classmethod
-    def of(cls, row: Row) -> Due:
+    def of(cls, row: DueRow) -> Due:
         timing = Timing(row["cron"], row["interval"], row["timezone"])
         return cls(row["schedule_id"], timing, CatchUp(row["catch_up"]), row["next_fire_time"], row["now"])
 
@@ -60,31 +64,40 @@ class ScheduleStore:
     """The statements of schedules.sql."""
 
     def __init__(self, database: Database) -> None:
-        self._sql = database.statements(__package__, "schedules.sql")
+        sql = database.statements(__package__, "schedules.sql")
+        self._database_now = sql.query("database_now", NoInput, NowRow)
+        self._create = sql.query("create_schedule", CreateScheduleInput, CreatedScheduleRow)
+        self._get = sql.query("get_schedule", ScheduleIdInput, ScheduleRow)
+        self._list = sql.query("list_schedules", ListSchedulesInput, ScheduleRow)
+        self._pause = sql.query("pause_schedule", ScheduleIdInput, ScheduleIdRow)
+        self._resume = sql.query("resume_schedule", ResumeScheduleInput, ScheduleIdRow)
+        self._delete = sql.query("delete_schedule", ScheduleIdInput, ScheduleIdRow)
+        self._due = sql.query("due_schedules", DueSchedulesInput, DueRow)
+        self._next_due_time = sql.query("next_due_time", NoInput, NextDueTimeRow)
+        self._fire = sql.query("fire_occurrence", FireInput, FiredRow)
 
     async def _now(self) -> datetime:
-        row = await self._sql.fetch_one("database_now", {})
-        assert row is not None
-        now: datetime = row["now"]
-        return now
+        row = await self._database_now.one(NO_INPUT)
+        assert row is not None  # SELECT now() has its row
+        return row["now"]
 
-    async def create(self, spec: ScheduleSpec, *, max_schedules: int) -> Row:
+    async def create(self, spec: ScheduleSpec, *, max_schedules: int) -> ScheduleRow:
         """Create the schedule, first firing at its first occurrence after now; return it.
         The same request again returns the schedule as it is; another one with its id is AlreadyExists.
         LimitReached when the schema holds `max_schedules` schedules already."""
-        params = {
-            "schedule_id": spec.schedule_id,
-            "workflow": spec.workflow,
-            "cron": spec.timing.cron,
-            "interval": spec.timing.interval,
-            "timezone": spec.timing.timezone,
-            "input": spec.input_json,
-            "overlap": spec.overlap.value,
-            "catch_up": spec.catch_up.value,
-            "next_fire_time": spec.timing.after(await self._now()),
-            "max_schedules": max_schedules,
-        }
-        row = await self._sql.fetch_one("create_schedule", params)
+        item = CreateScheduleInput(
+            schedule_id=spec.schedule_id,
+            workflow=spec.workflow,
+            cron=spec.timing.cron,
+            interval=spec.timing.interval,
+            timezone=spec.timing.timezone,
+            input_json=spec.input_json,
+            overlap=spec.overlap.value,
+            catch_up=spec.catch_up.value,
+            next_fire_time=spec.timing.after(await self._now()),
+            max_schedules=max_schedules,
+        )
+        row = await self._create.one(item)
         if row is None:
             raise errors.LimitReached(
                 f"the schema holds {max_schedules} schedules already, the most this server allows (--max-schedules {max_schedules}); "
@@ -96,43 +109,42 @@ class ScheduleStore:
             )
         return await self.get(spec.schedule_id)
 
-    async def get(self, schedule_id: str) -> Row:
-        row = await self._sql.fetch_one("get_schedule", {"schedule_id": schedule_id})
+    async def get(self, schedule_id: str) -> ScheduleRow:
+        row = await self._get.one(ScheduleIdInput(schedule_id))
         if row is None:
             raise errors.NotFound(f"schedule {schedule_id!r} not found")
         return row
 
-    async def list(self, after_id: str, limit: int) -> list[Row]:
-        return await self._sql.fetch_all("list_schedules", {"after_id": after_id, "limit": limit})
+    async def list(self, after_id: str, limit: int) -> list[ScheduleRow]:
+        return await self._list.all(ListSchedulesInput(after_id, limit))
 
-    async def pause(self, schedule_id: str) -> Row:
-        await self._changed("pause_schedule", {"schedule_id": schedule_id}, schedule_id)
+    async def pause(self, schedule_id: str) -> ScheduleRow:
+        await self._changed(self._pause, ScheduleIdInput(schedule_id), schedule_id)
         return await self.get(schedule_id)
 
-    async def resume(self, schedule_id: str) -> Row:
+    async def resume(self, schedule_id: str) -> ScheduleRow:
         """Resume from the first occurrence after now (of the schedule as stored)."""
         current = await self.get(schedule_id)
         timing = Timing(current["cron"], current["interval"], current["timezone"])
-        params = {"schedule_id": schedule_id, "next_fire_time": timing.after(await self._now())}
-        await self._changed("resume_schedule", params, schedule_id)
+        await self._changed(self._resume, ResumeScheduleInput(schedule_id, timing.after(await self._now())), schedule_id)
         return await self.get(schedule_id)
 
     async def delete(self, schedule_id: str) -> None:
-        await self._changed("delete_schedule", {"schedule_id": schedule_id}, schedule_id)
+        await self._changed(self._delete, ScheduleIdInput(schedule_id), schedule_id)
 
-    async def _changed(self, query: str, params: dict[str, Any], schedule_id: str) -> None:
-        if await self._sql.fetch_one(query, params) is None:
+    @staticmethod
+    async def _changed(query: Query[In, ScheduleIdRow], item: In, schedule_id: str) -> None:
+        if await query.one(item) is None:
             raise errors.NotFound(f"schedule {schedule_id!r} not found")
 
     # The loop's statements.
 
-    # builtins.list: inside this class `list` is the method above.
-    async def due(self, batch: int) -> builtins.list[Due]:
-        return [Due.of(row) for row in await self._sql.fetch_all("due_schedules", {"batch": batch})]
+    async def due(self, batch: int) -> builtins.list[Due]:  # `list` is a method of this class
+        return [Due.of(row) for row in await self._due.all(DueSchedulesInput(batch))]
 
     async def seconds_to_next_due(self) -> float | None:
         """Seconds until the soonest schedule is due by the database's clock (None: none is)."""
-        row = await self._sql.fetch_one("next_due_time", {})
+        row = await self._next_due_time.one(NO_INPUT)
         if row is None or row["next_fire_time"] is None:
             return None
         wait: timedelta = row["next_fire_time"] - row["now"]
@@ -140,15 +152,7 @@ class ScheduleStore:
 
     async def fire(self, due: Due, decision: Decision) -> Fired | None:
         """Handle the occurrence `due` read; None when another server did (or it was paused or deleted)."""
-        params = {
-            "schedule_id": due.schedule_id,
-            "expected": due.next_fire_time,
-            "next_fire_time": decision.next_fire_time,
-            "fire_time": decision.fire_time,
-            "status": RUN_START.value,
-            "finished": sorted(status.value for status in TERMINAL_RUN_STATUSES),
-        }
-        row = await self._sql.fetch_one("fire_occurrence", params)
+        row = await self._fire.one(FireInput(due.schedule_id, due.next_fire_time, decision.next_fire_time, decision.fire_time))
         return None if row is None else Fired(row["run_id"], row["overlapped"], row["duplicate"])
 
 

@@ -10,16 +10,40 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ..core import errors
-from ..db.database import Database, Row
+from ..db.database import Database
+from ..db.params import NO_INPUT, NoInput
+from .inputs import (
+    MOVING_STEP_STATUSES,
+    CancelRunInput,
+    CancelRunsInput,
+    DeleteRunInput,
+    DeleteRunsInput,
+    ListRunsInput,
+    ListRunsOfWorkflowInput,
+    RunFilterInput,
+    RunIdInput,
+    StalledRunsInput,
+    UndispatchedStepsInput,
+)
 from .outcomes import Op, Outcome, OutcomeBug, Write, checked
+from .rows import (
+    DeletedRunRow,
+    RunCancelRow,
+    RunCountRow,
+    RunDeleteRow,
+    RunIdRow,
+    RunSummary,
+    StalledRunRow,
+    StepRecord,
+    UndispatchedStepRow,
+)
 from .store import FailureRecord, RunsChanged, ignore_runs_changed
-from .transitions import RunStatus, RunVia, StepStatus, open_run_statuses, run_sources, run_target
+from .transitions import RunStatus, RunVia, run_target
 
-# A run with a step in one of these is being moved by someone: it is not stalled (ListStalledRuns).
-MOVING_STEP_STATUSES = frozenset({StepStatus.RUNNING, StepStatus.SCHEDULED, StepStatus.SUSPENDED})
+# The statements' names of the orders a list may ask for, by newest first.
+_ORDERS = {True: "newest_first", False: "oldest_first"}
 
 # The error a cancelled run carries: the operator's reason, with this code.
 CANCELLED_CODE = "CANCELLED"
@@ -36,15 +60,15 @@ class RunFilter:
     updated_after: datetime | None = None  # inclusive
     updated_before: datetime | None = None  # exclusive
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "workflow": self.workflow,
-            "statuses": sorted(status.value for status in self.statuses) or None,
-            "created_after": self.created_after,
-            "created_before": self.created_before,
-            "updated_after": self.updated_after,
-            "updated_before": self.updated_before,
-        }
+    def input(self) -> RunFilterInput:
+        """The filter as the statements take it (its workflow aside)."""
+        return RunFilterInput(
+            statuses=sorted(status.value for status in self.statuses) or None,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            updated_after=self.updated_after,
+            updated_before=self.updated_before,
+        )
 
 
 @dataclass(frozen=True)
@@ -55,7 +79,7 @@ class RunPosition:
     run_id: uuid.UUID
 
     @classmethod
-    def of(cls, row: Row) -> RunPosition:
+    def of(cls, row: RunSummary) -> RunPosition:
         return cls(row["create_time"], row["run_id"])
 
 
@@ -63,12 +87,28 @@ class RunCatalog:
     """Lists of runs, one named statement of catalog.sql each."""
 
     def __init__(self, database: Database, *, on_runs_changed: RunsChanged = ignore_runs_changed) -> None:
-        self._sql = database.statements(__package__, "catalog.sql")
+        sql = database.statements(__package__, "catalog.sql")
         self._on_runs_changed = on_runs_changed
+        # One statement per direction and workflow filter (catalog.sql says why), by newest first.
+        self._list_runs = {
+            newest_first: sql.query(f"list_runs_{order}", ListRunsInput, RunSummary) for newest_first, order in _ORDERS.items()
+        }
+        self._list_runs_of_workflow = {
+            newest_first: sql.query(f"list_runs_of_workflow_{order}", ListRunsOfWorkflowInput, RunSummary)
+            for newest_first, order in _ORDERS.items()
+        }
+        self._list_steps = sql.query("list_steps", RunIdInput, StepRecord)
+        self._count_runs = sql.query("count_runs_by_workflow", NoInput, RunCountRow)
+        self._list_stalled_runs = sql.query("list_stalled_runs", StalledRunsInput, StalledRunRow)
+        self._list_undispatched_steps = sql.query("list_undispatched_steps", UndispatchedStepsInput, UndispatchedStepRow)
+        self._cancel_run = sql.query("cancel_run", CancelRunInput, RunCancelRow)
+        self._cancel_runs = sql.query("cancel_runs", CancelRunsInput, RunIdRow)
+        self._delete_run = sql.query("delete_run", DeleteRunInput, RunDeleteRow)
+        self._delete_runs = sql.query("delete_runs", DeleteRunsInput, DeletedRunRow)
 
-    async def list_steps(self, run_id: uuid.UUID) -> list[Row]:
+    async def list_steps(self, run_id: uuid.UUID) -> list[StepRecord]:
         """Every step of the run, in insertion order; NotFound for an unknown run."""
-        rows = await self._sql.fetch_all("list_steps", {"run_id": run_id})
+        rows = await self._list_steps.all(RunIdInput(run_id))
         if not rows:
             raise errors.NotFound(f"run {run_id} not found")
         return [row for row in rows if row["step_id"] is not None]
@@ -76,61 +116,49 @@ class RunCatalog:
     async def count_runs(self) -> dict[str, dict[RunStatus, int]]:
         """{workflow: {status: runs}} for every workflow that has runs, by name; every status present."""
         counts: dict[str, dict[RunStatus, int]] = {}
-        for row in await self._sql.fetch_all("count_runs_by_workflow", {}):
+        for row in await self._count_runs.all(NO_INPUT):
             counts.setdefault(row["workflow"], dict.fromkeys(RunStatus, 0))[RunStatus(row["status"])] = row["runs"]
         return counts
 
     async def list_runs(
         self, runs: RunFilter, *, newest_first: bool, after: RunPosition | None, limit: int, full: bool
-    ) -> list[Row]:
+    ) -> list[RunSummary]:
         """Up to `limit` runs that match, past `after` (None: from the first) in the order asked."""
-        params = {
-            **runs.params(),
-            "after_time": after.create_time if after else None,
-            "after_id": after.run_id if after else None,
-            "limit": limit,
-            "full": full,
-        }
-        name = ("list_runs_of_workflow" if runs.workflow is not None else "list_runs") + ("_newest_first" if newest_first else "_oldest_first")
-        return await self._sql.fetch_all(name, params)
+        after_time, after_id = (after.create_time, after.run_id) if after else (None, None)
+        if runs.workflow is None:
+            return await self._list_runs[newest_first].all(ListRunsInput(runs.input(), limit, full, after_time, after_id))
+        item = ListRunsOfWorkflowInput(runs.input(), limit, full, after_time, after_id, workflow=runs.workflow)
+        return await self._list_runs_of_workflow[newest_first].all(item)
 
     # Engine reads.
 
     async def list_stalled_runs(self, updated_before: datetime, limit: int) -> list[uuid.UUID]:
         """Running runs with no step moving and no change since updated_before, oldest change first."""
-        params = {"updated_before": updated_before, "limit": limit, "moving_statuses": sorted(s.value for s in MOVING_STEP_STATUSES)}
-        return [row["run_id"] for row in await self._sql.fetch_all("list_stalled_runs", params)]
+        return [row["run_id"] for row in await self._list_stalled_runs.all(StalledRunsInput(updated_before, limit))]
 
-    async def list_undispatched_steps(self, updated_before: datetime, limit: int) -> list[Row]:
+    async def list_undispatched_steps(self, updated_before: datetime, limit: int) -> list[UndispatchedStepRow]:
         """Pending steps of running runs unchanged since updated_before, oldest change first (run_id, step_id)."""
-        return await self._sql.fetch_all("list_undispatched_steps", {"updated_before": updated_before, "limit": limit})
+        return await self._list_undispatched_steps.all(UndispatchedStepsInput(updated_before, limit))
 
     # Cancelling.
 
     @staticmethod
-    def _cancel_params(reason: str) -> dict[str, Any]:
-        target = run_target(RunVia.CANCEL)
-        return {
-            "to_status": target.value,
-            "from_statuses": run_sources(target, RunVia.CANCEL),
-            "open_run_statuses": open_run_statuses(),
-            "error": FailureRecord(reason, code=CANCELLED_CODE).to_json(),
-        }
+    def _cancel_error(reason: str) -> str:
+        return FailureRecord(reason, code=CANCELLED_CODE).to_json()
 
-    async def cancel_run(self, run_id: uuid.UUID, reason: str) -> Row:
+    async def cancel_run(self, run_id: uuid.UUID, reason: str) -> RunCancelRow:
         """Cancel a running run (its event in the same statement); a cancelled one is left as it is.
         NotFound for an unknown run, FailedPrecondition for a run finished otherwise."""
-        params = {"run_id": run_id, **self._cancel_params(reason)}
         write = Write(Op.UPDATE_RUN, run_id, run_target(RunVia.CANCEL).value)
-        row = checked(await self._sql.fetch_one("cancel_run", params), write)
+        row = checked(await self._cancel_run.one(CancelRunInput(run_id, self._cancel_error(reason))), write)
         if row["outcome"] == Outcome.CHANGED:
             self._on_runs_changed((run_id,))
         return row
 
     async def cancel_runs(self, runs: RunFilter, max_runs: int, reason: str) -> list[uuid.UUID]:
         """Cancel up to max_runs running runs that match, oldest first; return their ids."""
-        params = {**runs.params(), **self._cancel_params(reason), "max_runs": max_runs}
-        cancelled = [row["run_id"] for row in await self._sql.fetch_all("cancel_runs", params)]
+        item = CancelRunsInput(runs.workflow, runs.input(), self._cancel_error(reason), max_runs)
+        cancelled = [row["run_id"] for row in await self._cancel_runs.all(item)]
         if cancelled:
             self._on_runs_changed(cancelled)
         return cancelled
@@ -140,7 +168,7 @@ class RunCatalog:
     async def delete_run(self, run_id: uuid.UUID, *, force: bool) -> None:
         """Erase a run with its steps, attempts and events (one statement). NotFound for an unknown
         run; FailedPrecondition for a running one without force."""
-        row = await self._sql.fetch_one("delete_run", {"run_id": run_id, "force": force, "open_run_statuses": open_run_statuses()})
+        row = await self._delete_run.one(DeleteRunInput(run_id, force))
         outcome, status = (row["outcome"], row["status"]) if row else (None, None)
         if outcome == "missing":
             raise errors.NotFound(f"run {run_id} not found")
@@ -151,9 +179,8 @@ class RunCatalog:
 
     async def delete_runs(self, runs: RunFilter, max_runs: int, *, force: bool) -> list[uuid.UUID]:
         """Erase up to max_runs runs that match, oldest first (running ones only with force); their ids."""
-        params = {**runs.params(), "max_runs": max_runs, "force": force, "open_run_statuses": open_run_statuses()}
-        rows = await self._sql.fetch_all("delete_runs", params)
+        rows = await self._delete_runs.all(DeleteRunsInput(runs.workflow, runs.input(), max_runs, force))
         return [row["run_id"] for row in sorted(rows, key=lambda row: (row["create_time"], row["run_id"]))]
 
 
-__all__ = ["CANCELLED_CODE", "RunCatalog", "RunFilter", "RunPosition"]
+__all__ = ["CANCELLED_CODE", "MOVING_STEP_STATUSES", "RunCatalog", "RunFilter", "RunPosition"]

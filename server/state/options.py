@@ -8,13 +8,14 @@ What each option does is decided in SQL by the statements that claim, fail and s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 
 @dataclass(frozen=True)
-class StepOptions:
+class DispatchOptions:
+    """The options an rpc name's dispatch defaults may set: every option but the concurrency key."""
+
     retries: int | None = None
     retry_delay: timedelta | None = None
     backoff_coefficient: float | None = None
@@ -23,14 +24,16 @@ class StepOptions:
     start_to_close: timedelta | None = None
     schedule_to_start: timedelta | None = None
     priority: int | None = None
+
+
+@dataclass(frozen=True)
+class StepOptions(DispatchOptions):
+    """A step's options: its rpc name's, and the concurrency key that is the step's own."""
+
     # None or non-empty: an empty key is no key.
     concurrency_key: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        """The statement parameters, one per option, named opt_<option>."""
-        return {f"opt_{field.name}": getattr(self, field.name) for field in fields(self)}
 
 
 NO_OPTIONS = StepOptions()
 
-__all__ = ["NO_OPTIONS", "StepOptions"]
+__all__ = ["NO_OPTIONS", "DispatchOptions", "StepOptions"]

@@ -1,4 +1,5 @@
-"""The rows the statements of state.sql and dispatch.sql return, one TypedDict per shape.
+"""The rows the statements of state.sql, catalog.sql, versions.sql and dispatch.sql's state changes
+return, one TypedDict per shape.
 
 Rows come from psycopg as dicts (db/database.py); these say which keys a statement's row has and
 what they hold, so a store method says what it returns. jsonb columns are JSON text (the pool
@@ -14,28 +15,52 @@ from datetime import datetime, timedelta
 from typing import NotRequired, TypedDict
 
 
-class RunRow(TypedDict):
-    """A row of table runs (get_run), with its input's ordinal."""
+class RunColumns(TypedDict):
+    """The columns of table runs every run row has (input aside: a list may leave it out)."""
 
-    ordinal: int
     run_id: uuid.UUID
     workflow: str
     status: str
-    input: str
     output: str | None
     error: str | None
-    request_id: str | None
     create_time: datetime
     update_time: datetime
-    fencing_token: int | None
     inline: bool
     graph_hash: str | None
     metadata: str | None
     deterministic: bool
     planned_steps: str | None
-    state: str | None
     schedule_id: str | None
     schedule_time: datetime | None
+
+
+class RunSummary(RunColumns):
+    """list_runs_*: a run as a page of runs shows it; without `full` its payloads (input, output,
+    metadata, planned_steps, the error's stack) are None."""
+
+    input: str | None
+
+
+class RunRecord(RunColumns):
+    """A whole row of table runs."""
+
+    input: str
+    request_id: str | None
+    fencing_token: int | None
+    state: str | None
+
+
+class RunRow(RunRecord):
+    """get_run: a row of table runs, with its input's ordinal."""
+
+    ordinal: int
+
+
+class RunCancelRow(RunRecord):
+    """cancel_run: the run as written (changed) or as it is, the outcome and the status before."""
+
+    outcome: str
+    prior_status: str | None
 
 
 class RunWriteRow(RunRow):
@@ -48,10 +73,23 @@ class RunWriteRow(RunRow):
     current_token: NotRequired[int | None]
 
 
-class StepRow(TypedDict):
-    """A row of table steps (get_step, get_step_by_id), with its input's ordinal."""
+class StepOptionColumns(TypedDict):
+    """A step's retry and dispatch options as stored, in table steps and in table dispatch_defaults
+    (state/options.py: None is not set)."""
 
-    ordinal: int
+    retries: int | None
+    retry_delay: timedelta | None
+    backoff_coefficient: float | None
+    max_retry_delay: timedelta | None
+    jitter: float | None
+    start_to_close: timedelta | None
+    schedule_to_start: timedelta | None
+    priority: int | None
+
+
+class StepRecord(StepOptionColumns):
+    """A whole row of table steps (list_steps)."""
+
     step_id: uuid.UUID
     run_id: uuid.UUID
     step_name: str
@@ -61,8 +99,6 @@ class StepRow(TypedDict):
     result: str | None
     error: str | None
     attempt_count: int
-    retries: int | None
-    retry_delay: timedelta | None
     create_time: datetime
     update_time: datetime
     scheduled_time: datetime | None
@@ -77,15 +113,15 @@ class StepRow(TypedDict):
     from_step_name: str | None
     child_run_id: uuid.UUID | None
     branch_key: str | None
-    backoff_coefficient: float | None
-    max_retry_delay: timedelta | None
-    jitter: float | None
-    start_to_close: timedelta | None
-    schedule_to_start: timedelta | None
-    priority: int
     concurrency_key: str | None
     task_timeout_time: datetime | None
     start_timeout_time: datetime | None
+
+
+class StepRow(StepRecord):
+    """get_step, get_step_by_id: a row of table steps, with its input's ordinal."""
+
+    ordinal: int
 
 
 class StepWriteRow(StepRow):
@@ -136,6 +172,90 @@ class RunStateRow(TypedDict):
     state: str
 
 
+class AttemptRow(TypedDict):
+    """get_run_history: one attempt of a step (a run without steps has one row, every column None)."""
+
+    step_id: uuid.UUID
+    step_name: str
+    attempt: int
+    status: str
+    result: str | None
+    error: str | None
+    create_time: datetime
+    update_time: datetime
+    scheduled_time: datetime | None
+    running_time: datetime | None
+    succeeded_time: datetime | None
+    failed_time: datetime | None
+
+
+class RunCountRow(TypedDict):
+    """count_runs_by_workflow: how many runs of a workflow are in a status."""
+
+    workflow: str
+    status: str
+    runs: int
+
+
+class RunIdRow(TypedDict):
+    """cancel_runs: a run the statement changed."""
+
+    run_id: uuid.UUID
+
+
+class RunDeleteRow(TypedDict):
+    """delete_run: the outcome (missing, running, deleted) and the run's status (None when missing)."""
+
+    outcome: str
+    status: str | None
+
+
+class DeletedRunRow(TypedDict):
+    """delete_runs: a run erased, with its place in the order of runs."""
+
+    run_id: uuid.UUID
+    create_time: datetime
+
+
+class StalledRunRow(TypedDict):
+    """list_stalled_runs: a running run nothing moves, and its last change (of it or a step)."""
+
+    run_id: uuid.UUID
+    last_change: datetime
+
+
+class UndispatchedStepRow(TypedDict):
+    """list_undispatched_steps: a pending step of a running run."""
+
+    run_id: uuid.UUID
+    step_id: uuid.UUID
+
+
+class VersionRow(TypedDict):
+    """A row of table workflow_versions (get_workflow_version)."""
+
+    workflow: str
+    graph_hash: str
+    graph: str
+    source: str
+    status: str
+    create_time: datetime
+    update_time: datetime
+
+
+class VersionUpsertRow(VersionRow):
+    """upsert_workflow_version: the version, and whether this statement created it."""
+
+    created: bool
+
+
+class VersionMoveRow(VersionRow):
+    """update_workflow_version_status: the version as written or as it is, the outcome and the status before."""
+
+    outcome: str
+    prior_status: str | None
+
+
 class FailTaskRow(TypedDict):
     """fail_tasks: what was done to one attempt (new_status and run_id when failed)."""
 
@@ -175,15 +295,31 @@ class FinishedRunRow(TypedDict):
 
 
 __all__ = [
+    "AttemptRow",
     "ClaimedTaskRow",
+    "DeletedRunRow",
     "FailTaskRow",
     "FinishedRunRow",
+    "RunCancelRow",
+    "RunColumns",
+    "RunCountRow",
+    "RunDeleteRow",
+    "RunIdRow",
+    "RunRecord",
     "RunRow",
     "RunStateRow",
     "RunStateWriteRow",
+    "RunSummary",
     "RunWriteRow",
+    "StalledRunRow",
     "StepLinkRow",
     "StepMoveRow",
+    "StepOptionColumns",
+    "StepRecord",
     "StepRow",
     "StepWriteRow",
+    "UndispatchedStepRow",
+    "VersionMoveRow",
+    "VersionRow",
+    "VersionUpsertRow",
 ]

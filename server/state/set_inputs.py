@@ -1,18 +1,20 @@
 """The inputs of the set-based statements of state.sql: one dataclass per statement.
 
-Each says which row it writes (`key`: one operation per row in a group), how many payload bytes
-it carries (`size`: a group's bound), and how a group of them becomes the statement's array
-parameters (`params`, one array per column, in the inputs' order: the ordinal of each result row).
+Each says which row it writes (`key`: one operation per row in a group) and how many payload bytes
+it carries (`size`: a group's bound); its fields are the statement's array parameters, one array
+per field in the inputs' order (the ordinal of each result row), and its CONSTANTS what is the same
+for every input (db/params.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar
 
+from ..db.params import JOINED, named, spread
 from .options import StepOptions
 from .transitions import RUN_START, STEP_START, StepStatus, Via, held_by_worker, next_attempt_sources, open_run_statuses, step_sources
 
@@ -23,21 +25,6 @@ WORKER_DUE_STATUSES = step_sources(held_by_worker(), Via.CLAIM)
 # The statuses whose own columns (time stamp, result, error) a step move fills.
 STAMPED_STATUSES = {f"{status.value}_status": status.value for status in (
     StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.FAILED)}
-
-
-class SetInput(Protocol):
-    """What every input of a set-based statement says of itself."""
-
-    @property
-    def key(self) -> Hashable:
-        """The row it writes: one operation per row in a group."""
-
-    @property
-    def size(self) -> int:
-        """Its payload's bytes, for a group's byte bound."""
-
-
-AnyInput = TypeVar("AnyInput", bound=SetInput)
 
 # Where a claimed step goes (running: its caller runs it).
 _CLAIMED = StepStatus.RUNNING
@@ -60,10 +47,6 @@ class GetRunInput:
     def size(self) -> int:
         return BASE_BYTES
 
-    @staticmethod
-    def params(inputs: Sequence[GetRunInput]) -> dict[str, Any]:
-        return {"run_id": [item.run_id for item in inputs]}
-
 
 @dataclass(frozen=True, eq=False)
 class CreateRunInput:
@@ -71,13 +54,15 @@ class CreateRunInput:
     runs without a request_id are two different rows."""
 
     workflow: str
-    input_json: str
+    input_json: str = field(metadata=named("input"))
     request_id: str | None
     inline: bool
     graph_hash: str | None
-    metadata_json: str | None
+    metadata_json: str | None = field(metadata=named("metadata"))
     deterministic: bool
-    planned_steps_json: str | None
+    planned_steps_json: str | None = field(metadata=named("planned_steps"))
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"status": RUN_START.value}
 
     @property
     def key(self) -> Hashable:
@@ -88,20 +73,6 @@ class CreateRunInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.input_json) + len(self.metadata_json or "") + len(self.planned_steps_json or "")
 
-    @staticmethod
-    def params(inputs: Sequence[CreateRunInput]) -> dict[str, Any]:
-        return {
-            "status": RUN_START.value,
-            "workflow": [item.workflow for item in inputs],
-            "input": [item.input_json for item in inputs],
-            "request_id": [item.request_id for item in inputs],
-            "inline": [item.inline for item in inputs],
-            "graph_hash": [item.graph_hash for item in inputs],
-            "metadata": [item.metadata_json for item in inputs],
-            "deterministic": [item.deterministic for item in inputs],
-            "planned_steps": [item.planned_steps_json for item in inputs],
-        }
-
 
 @dataclass(frozen=True)
 class UpdateRunStatusInput:
@@ -109,13 +80,15 @@ class UpdateRunStatusInput:
 
     run_id: uuid.UUID
     to_status: str
-    from_statuses: Sequence[str]
+    from_statuses: Sequence[str] = field(metadata=JOINED)
     set_output: bool
-    output_json: str | None
-    error_json: str | None
+    output_json: str | None = field(metadata=named("output"))
+    error_json: str | None = field(metadata=named("error"))
     clear_error: bool
     fencing_token: int | None
     lease_key: str | None
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"open_run_statuses": OPEN_RUN_STATUSES}
 
     @property
     def key(self) -> Hashable:
@@ -125,21 +98,6 @@ class UpdateRunStatusInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.output_json or "") + len(self.error_json or "")
 
-    @staticmethod
-    def params(inputs: Sequence[UpdateRunStatusInput]) -> dict[str, Any]:
-        return {
-            "run_id": [item.run_id for item in inputs],
-            "to_status": [item.to_status for item in inputs],
-            "set_output": [item.set_output for item in inputs],
-            "output": [item.output_json for item in inputs],
-            "error": [item.error_json for item in inputs],
-            "clear_error": [item.clear_error for item in inputs],
-            "from_statuses": [",".join(item.from_statuses) for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "open_run_statuses": OPEN_RUN_STATUSES,
-        }
-
 
 @dataclass(frozen=True)
 class SetStepStatusInput:
@@ -147,9 +105,9 @@ class SetStepStatusInput:
 
     step_id: uuid.UUID
     to_status: str
-    from_statuses: Sequence[str]
-    result_json: str | None = None
-    error_json: str | None = None
+    from_statuses: Sequence[str] = field(metadata=JOINED)
+    result_json: str | None = field(default=None, metadata=named("result"))
+    error_json: str | None = field(default=None, metadata=named("error"))
     not_before: datetime | None = None
     delay: timedelta | None = None
     attempt: int | None = None  # a worker's complete: the attempt it reports on
@@ -157,7 +115,13 @@ class SetStepStatusInput:
     refuse_worker_tasks: bool = False
     fencing_token: int | None = None
     lease_key: str | None = None
-    options: StepOptions = StepOptions()
+    options: StepOptions = field(default=StepOptions(), metadata=spread("opt_"))
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {
+        "open_run_statuses": OPEN_RUN_STATUSES,
+        "worker_due_statuses": WORKER_DUE_STATUSES,
+        **STAMPED_STATUSES,
+    }
 
     @property
     def key(self) -> Hashable:
@@ -167,29 +131,6 @@ class SetStepStatusInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.result_json or "") + len(self.error_json or "")
 
-    @staticmethod
-    def params(inputs: Sequence[SetStepStatusInput]) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "step_id": [item.step_id for item in inputs],
-            "to_status": [item.to_status for item in inputs],
-            "from_statuses": [",".join(item.from_statuses) for item in inputs],
-            "result": [item.result_json for item in inputs],
-            "error": [item.error_json for item in inputs],
-            "not_before": [item.not_before for item in inputs],
-            "delay": [item.delay for item in inputs],
-            "attempt": [item.attempt for item in inputs],
-            "stream_id": [item.stream_id for item in inputs],
-            "refuse_worker_tasks": [item.refuse_worker_tasks for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "open_run_statuses": OPEN_RUN_STATUSES,
-            "worker_due_statuses": WORKER_DUE_STATUSES,
-            **STAMPED_STATUSES,
-        }
-        for option in fields(StepOptions):
-            params[f"opt_{option.name}"] = [getattr(item.options, option.name) for item in inputs]
-        return params
-
 
 @dataclass(frozen=True)
 class InsertStepInput:
@@ -198,11 +139,13 @@ class InsertStepInput:
     run_id: uuid.UUID
     step_name: str
     rpc_name: str
-    data_json: str
+    data_json: str = field(metadata=named("data"))
     from_step_name: str | None = None
     fencing_token: int | None = None
     lease_key: str | None = None
-    options: StepOptions = StepOptions()
+    options: StepOptions = field(default=StepOptions(), metadata=spread("opt_"))
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"status": STEP_START.value, "open_run_statuses": OPEN_RUN_STATUSES}
 
     @property
     def key(self) -> Hashable:
@@ -211,23 +154,6 @@ class InsertStepInput:
     @property
     def size(self) -> int:
         return BASE_BYTES + len(self.step_name) + len(self.data_json)
-
-    @staticmethod
-    def params(inputs: Sequence[InsertStepInput]) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "run_id": [item.run_id for item in inputs],
-            "step_name": [item.step_name for item in inputs],
-            "rpc_name": [item.rpc_name for item in inputs],
-            "from_step_name": [item.from_step_name for item in inputs],
-            "data": [item.data_json for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "status": STEP_START.value,
-            "open_run_statuses": OPEN_RUN_STATUSES,
-        }
-        for option in fields(StepOptions):
-            params[f"opt_{option.name}"] = [getattr(item.options, option.name) for item in inputs]
-        return params
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,10 +171,6 @@ class GetStepInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.step_name)
 
-    @staticmethod
-    def params(inputs: Sequence[GetStepInput]) -> dict[str, Any]:
-        return {"run_id": [item.run_id for item in inputs], "step_name": [item.step_name for item in inputs]}
-
 
 @dataclass(frozen=True)
 class CreateRetryAttemptInput:
@@ -256,9 +178,11 @@ class CreateRetryAttemptInput:
 
     step_id: uuid.UUID
     to_status: str
-    from_statuses: Sequence[str]
+    from_statuses: Sequence[str] = field(metadata=JOINED)
     fencing_token: int | None = None
     lease_key: str | None = None
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"open_run_statuses": OPEN_RUN_STATUSES, "running_status": StepStatus.RUNNING.value}
 
     @property
     def key(self) -> Hashable:
@@ -267,18 +191,6 @@ class CreateRetryAttemptInput:
     @property
     def size(self) -> int:
         return BASE_BYTES
-
-    @staticmethod
-    def params(inputs: Sequence[CreateRetryAttemptInput]) -> dict[str, Any]:
-        return {
-            "step_id": [item.step_id for item in inputs],
-            "to_status": [item.to_status for item in inputs],
-            "from_statuses": [",".join(item.from_statuses) for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "open_run_statuses": OPEN_RUN_STATUSES,
-            "running_status": StepStatus.RUNNING.value,
-        }
 
 
 @dataclass(frozen=True)
@@ -292,6 +204,14 @@ class ClaimStepInput:
     fencing_token: int | None = None
     lease_key: str | None = None
 
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {
+        "to_status": _CLAIMED.value,
+        "from_statuses": step_sources(_CLAIMED, Via.CLAIM_STEP),
+        "next_attempt_from": next_attempt_sources(_CLAIMED, Via.CLAIM_STEP),
+        "open_run_statuses": OPEN_RUN_STATUSES,
+        "worker_due_statuses": WORKER_DUE_STATUSES,
+    }
+
     @property
     def key(self) -> Hashable:
         return (self.run_id, self.step_name)
@@ -299,22 +219,6 @@ class ClaimStepInput:
     @property
     def size(self) -> int:
         return BASE_BYTES + len(self.step_name) + len(self.rpc_name)
-
-    @staticmethod
-    def params(inputs: Sequence[ClaimStepInput]) -> dict[str, Any]:
-        return {
-            "run_id": [item.run_id for item in inputs],
-            "step_name": [item.step_name for item in inputs],
-            "rpc_name": [item.rpc_name for item in inputs],
-            "refuse_worker_tasks": [item.refuse_worker_tasks for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "to_status": _CLAIMED.value,
-            "from_statuses": step_sources(_CLAIMED, Via.CLAIM_STEP),
-            "next_attempt_from": next_attempt_sources(_CLAIMED, Via.CLAIM_STEP),
-            "open_run_statuses": OPEN_RUN_STATUSES,
-            "worker_due_statuses": WORKER_DUE_STATUSES,
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -331,10 +235,6 @@ class GetStepByIdInput:
     def size(self) -> int:
         return BASE_BYTES
 
-    @staticmethod
-    def params(inputs: Sequence[GetStepByIdInput]) -> dict[str, Any]:
-        return {"step_id": [item.step_id for item in inputs]}
-
 
 @dataclass(frozen=True)
 class SetStepChildRunInput:
@@ -345,6 +245,8 @@ class SetStepChildRunInput:
     fencing_token: int | None = None
     lease_key: str | None = None
 
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"open_run_statuses": OPEN_RUN_STATUSES}
+
     @property
     def key(self) -> Hashable:
         return self.step_id
@@ -352,16 +254,6 @@ class SetStepChildRunInput:
     @property
     def size(self) -> int:
         return BASE_BYTES
-
-    @staticmethod
-    def params(inputs: Sequence[SetStepChildRunInput]) -> dict[str, Any]:
-        return {
-            "step_id": [item.step_id for item in inputs],
-            "child_run_id": [item.child_run_id for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "open_run_statuses": OPEN_RUN_STATUSES,
-        }
 
 
 @dataclass(frozen=True)
@@ -373,6 +265,8 @@ class SetStepBranchInput:
     fencing_token: int | None = None
     lease_key: str | None = None
 
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"open_run_statuses": OPEN_RUN_STATUSES}
+
     @property
     def key(self) -> Hashable:
         return self.step_id
@@ -381,16 +275,6 @@ class SetStepBranchInput:
     def size(self) -> int:
         return BASE_BYTES + len(self.branch_key)
 
-    @staticmethod
-    def params(inputs: Sequence[SetStepBranchInput]) -> dict[str, Any]:
-        return {
-            "step_id": [item.step_id for item in inputs],
-            "branch_key": [item.branch_key for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "open_run_statuses": OPEN_RUN_STATUSES,
-        }
-
 
 @dataclass(frozen=True)
 class UpdateRunStateInput:
@@ -398,10 +282,12 @@ class UpdateRunStateInput:
 
     run_id: uuid.UUID
     name: str
-    value_json: str
+    value_json: str = field(metadata=named("value"))
     max_bytes: int
     fencing_token: int | None = None
     lease_key: str | None = None
+
+    CONSTANTS: ClassVar[Mapping[str, Any]] = {"open_run_statuses": OPEN_RUN_STATUSES}
 
     @property
     def key(self) -> Hashable:
@@ -410,18 +296,6 @@ class UpdateRunStateInput:
     @property
     def size(self) -> int:
         return BASE_BYTES + len(self.name) + len(self.value_json)
-
-    @staticmethod
-    def params(inputs: Sequence[UpdateRunStateInput]) -> dict[str, Any]:
-        return {
-            "run_id": [item.run_id for item in inputs],
-            "name": [item.name for item in inputs],
-            "value": [item.value_json for item in inputs],
-            "max_bytes": [item.max_bytes for item in inputs],
-            "fencing_token": [item.fencing_token for item in inputs],
-            "lease_key": [item.lease_key for item in inputs],
-            "open_run_statuses": OPEN_RUN_STATUSES,
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -438,6 +312,3 @@ class GetRunStateInput:
     def size(self) -> int:
         return BASE_BYTES
 
-    @staticmethod
-    def params(inputs: Sequence[GetRunStateInput]) -> dict[str, Any]:
-        return {"run_id": [item.run_id for item in inputs]}

@@ -511,6 +511,12 @@ WHERE d.outcome <> 'locked';
 -- set_step_branch --
 -- Record branch_key as the branch the step's current attempt took, set-based as set_step_child_run:
 -- the same key again is `same`, another one for the same attempt different_payload.
+-- It is set_step_child_run with another column (text, not a run's uuid) and no check that the link
+-- exists, written out rather than shared: one statement choosing its column by a parameter would
+-- cast the link both ways and carry both columns' CASEs in every plan, and a SQL function for the
+-- common lock-fence-decide part would have to return the step row through a composite type,
+-- hiding the statement's columns from the statement tests and its plan from EXPLAIN. The two are
+-- short enough to read side by side; a change to one is a change to the other.
 WITH inputs AS MATERIALIZED (
     SELECT *
     FROM unnest(%(step_id)s::uuid[], %(branch_key)s::text[], %(fencing_token)s::bigint[], %(lease_key)s::text[])

@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar
 
 from ..core import errors
-from ..db.coalescer import GroupedStatement
-from ..db.database import Database, Row
+from ..db.database import Database
 from .options import NO_OPTIONS, StepOptions
 from .outcomes import Op, Outcome, Write, checked
-from .rows import RunRow, RunStateRow, RunStateWriteRow, RunWriteRow, StepLinkRow, StepMoveRow, StepRow, StepWriteRow
+from .inputs import RunIdInput
+from .rows import AttemptRow, RunRow, RunStateRow, RunStateWriteRow, RunWriteRow, StepLinkRow, StepMoveRow, StepRow, StepWriteRow
 from .set_inputs import (
-    AnyInput,
     ClaimStepInput,
     CreateRetryAttemptInput,
     CreateRunInput,
@@ -49,6 +48,9 @@ from .transitions import (
 )
 
 log = logging.getLogger("workflowstate.server.store")
+
+# A state change's row: the run or step as written or as it is, with its outcome.
+WrittenRow = TypeVar("WrittenRow", bound=Mapping[str, Any])
 
 # Told the runs a committed statement changed (their readers are woken at once: events/watchers.py).
 RunsChanged = Callable[[Collection[uuid.UUID]], None]
@@ -96,25 +98,22 @@ class StateStore:
         self._sql = database.statements(__package__, "state.sql")
         self._on_runs_changed = on_runs_changed
         # The set-based statements: concurrent calls share one statement and one commit (db/coalescer.py).
-        self._get_run = self._grouped("get_run", GetRunInput.params)
-        self._create_run = self._grouped("create_run", CreateRunInput.params)
-        self._update_run_status = self._grouped("update_run_status", UpdateRunStatusInput.params)
-        self._insert_step = self._grouped("insert_step", InsertStepInput.params)
-        self._get_step = self._grouped("get_step", GetStepInput.params)
-        self._get_step_by_id = self._grouped("get_step_by_id", GetStepByIdInput.params)
-        self._create_retry_attempt = self._grouped("create_retry_attempt", CreateRetryAttemptInput.params)
-        self._set_step_status = self._grouped("set_step_status", SetStepStatusInput.params)
-        self._claim_step = self._grouped("claim_step", ClaimStepInput.params)
-        self._set_step_child_run = self._grouped("set_step_child_run", SetStepChildRunInput.params)
-        self._set_step_branch = self._grouped("set_step_branch", SetStepBranchInput.params)
-        self._update_run_state = self._grouped("update_run_state", UpdateRunStateInput.params)
-        self._get_run_state = self._grouped("get_run_state", GetRunStateInput.params)
+        self._get_run = self._sql.grouped("get_run", GetRunInput, RunRow)
+        self._create_run = self._sql.grouped("create_run", CreateRunInput, RunWriteRow)
+        self._update_run_status = self._sql.grouped("update_run_status", UpdateRunStatusInput, RunWriteRow)
+        self._insert_step = self._sql.grouped("insert_step", InsertStepInput, StepWriteRow)
+        self._get_step = self._sql.grouped("get_step", GetStepInput, StepRow)
+        self._get_step_by_id = self._sql.grouped("get_step_by_id", GetStepByIdInput, StepRow)
+        self._create_retry_attempt = self._sql.grouped("create_retry_attempt", CreateRetryAttemptInput, StepMoveRow)
+        self._set_step_status = self._sql.grouped("set_step_status", SetStepStatusInput, StepMoveRow)
+        self._claim_step = self._sql.grouped("claim_step", ClaimStepInput, StepMoveRow)
+        self._set_step_child_run = self._sql.grouped("set_step_child_run", SetStepChildRunInput, StepLinkRow)
+        self._set_step_branch = self._sql.grouped("set_step_branch", SetStepBranchInput, StepLinkRow)
+        self._update_run_state = self._sql.grouped("update_run_state", UpdateRunStateInput, RunStateWriteRow)
+        self._get_run_state = self._sql.grouped("get_run_state", GetRunStateInput, RunStateRow)
+        self._get_run_history = self._sql.query("get_run_history", RunIdInput, AttemptRow)
 
-    def _grouped(self, name: str, params: Callable[[Sequence[AnyInput]], dict[str, Any]]) -> GroupedStatement[AnyInput]:
-        """The named set-based statement of state.sql, grouped: its inputs make its parameters and say their key and size."""
-        return self._sql.grouped(name, params=params, key=lambda item: item.key, size=lambda item: item.size)
-
-    def _written(self, row: Row | None, write: Write) -> Row:
+    def _written(self, row: WrittenRow | None, write: Write) -> WrittenRow:
         """A state-changing statement's row when changed or same, else its refusal."""
         row = checked(row, write)
         if row["outcome"] == Outcome.CHANGED:  # committed (autocommit): its events are written
@@ -135,16 +134,16 @@ class StateStore:
             deterministic=engine.deterministic,
             planned_steps_json=engine.planned_steps_json,
         )
-        return cast(RunWriteRow, self._written(await self._create_run.run(item), Write(Op.CREATE_RUN, request_id=request_id)))
+        return self._written(await self._create_run.run(item), Write(Op.CREATE_RUN, request_id=request_id))
 
     async def get_run(self, run_id: uuid.UUID) -> RunRow:
         row = await self._get_run.run(GetRunInput(run_id))
         if row is None or row["run_id"] is None:
             raise errors.NotFound(f"run {run_id} not found")
-        return cast(RunRow, row)
+        return row
 
-    async def get_run_history(self, run_id: uuid.UUID) -> list[Row]:
-        rows = await self._sql.fetch_all("get_run_history", {"run_id": run_id})
+    async def get_run_history(self, run_id: uuid.UUID) -> list[AttemptRow]:
+        rows = await self._get_run_history.all(RunIdInput(run_id))
         if not rows:
             raise errors.NotFound(f"run {run_id} not found")
         return [row for row in rows if row["step_id"] is not None]
@@ -170,7 +169,7 @@ class StateStore:
             lease_key=fence.key if fence else None,
         )
         write = Write(Op.UPDATE_RUN, run_id, status.value, fence_token=fence.token if fence else None)
-        return cast(RunWriteRow, self._written(await self._update_run_status.run(item), write))
+        return self._written(await self._update_run_status.run(item), write)
 
     # Steps
 
@@ -198,20 +197,20 @@ class StateStore:
             options=options,
         )
         write = Write(Op.INSERT_STEP, run_id, STEP_START.value, step_name=step_name, fence_token=fence.token if fence else None)
-        return cast(StepWriteRow, self._written(await self._insert_step.run(item), write))
+        return self._written(await self._insert_step.run(item), write)
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> StepRow:
         missing = f"run {run_id} has no step named {step_name!r}"
         row = await self._get_step.run(GetStepInput(run_id, step_name))
         if row is None or row["step_id"] is None:
             raise errors.NotFound(missing)
-        return cast(StepRow, row)
+        return row
 
     async def get_step_by_id(self, step_id: uuid.UUID) -> StepRow:
         row = await self._get_step_by_id.run(GetStepByIdInput(step_id))
         if row is None or row["step_id"] is None:
             raise errors.NotFound(f"step {step_id} not found")
-        return cast(StepRow, row)
+        return row
 
     async def set_step_status(
         self,
@@ -243,7 +242,7 @@ class StateStore:
             options=options,
         )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.SET_STATUS, fence_token=fence.token if fence else None)
-        return cast(StepMoveRow, self._written(await self._set_step_status.run(item), write))
+        return self._written(await self._set_step_status.run(item), write)
 
     async def complete_task(self, step_id: uuid.UUID, attempt: int, stream_id: uuid.UUID, result_json: str) -> StepMoveRow:
         """A worker's complete: only for the attempt that is running and held by its stream
@@ -258,7 +257,7 @@ class StateStore:
             stream_id=stream_id,
         )
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.COMPLETE, attempt=attempt)
-        return cast(StepMoveRow, self._written(await self._set_step_status.run(item), write))
+        return self._written(await self._set_step_status.run(item), write)
 
     async def create_retry_attempt(self, step_id: uuid.UUID, status: StepStatus, *, fence: Fence | None = None) -> StepMoveRow:
         item = CreateRetryAttemptInput(
@@ -269,7 +268,7 @@ class StateStore:
             lease_key=fence.key if fence else None,
         )
         write = Write(Op.MOVE_STEP, step_id, status.value, Via.RETRY, fence_token=fence.token if fence else None)
-        return cast(StepMoveRow, self._written(await self._create_retry_attempt.run(item), write))
+        return self._written(await self._create_retry_attempt.run(item), write)
 
     # Engine state.
 
@@ -284,7 +283,7 @@ class StateStore:
             lease_key=fence.key if fence else None,
         )
         write = Write(Op.MOVE_STEP, step_id, target.value, Via.SUSPEND, fence_token=fence.token if fence else None)
-        return cast(StepMoveRow, self._written(await self._set_step_status.run(item), write))
+        return self._written(await self._set_step_status.run(item), write)
 
     async def claim_step(
         self, run_id: uuid.UUID, step_name: str, rpc_name: str, *, fence: Fence | None = None, takes_worker_tasks: bool = True
@@ -302,17 +301,17 @@ class StateStore:
         )
         write = Write(Op.CLAIM_STEP, run_id, target.value, Via.CLAIM_STEP, step_name=step_name, rpc_name=rpc_name,
                       fence_token=fence.token if fence else None)
-        return cast(StepMoveRow, self._written(await self._claim_step.run(item), write))
+        return self._written(await self._claim_step.run(item), write)
 
     async def set_step_child_run(self, step_id: uuid.UUID, child_run_id: uuid.UUID, *, fence: Fence | None = None) -> StepLinkRow:
         item = SetStepChildRunInput(step_id, child_run_id, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None)
         write = Write(Op.LINK_STEP, step_id, "child run", child_run_id=child_run_id, fence_token=fence.token if fence else None)
-        return cast(StepLinkRow, self._written(await self._set_step_child_run.run(item), write))
+        return self._written(await self._set_step_child_run.run(item), write)
 
     async def set_step_branch(self, step_id: uuid.UUID, branch_key: str, *, fence: Fence | None = None) -> StepLinkRow:
         item = SetStepBranchInput(step_id, branch_key, fencing_token=fence.token if fence else None, lease_key=fence.key if fence else None)
         write = Write(Op.LINK_STEP, step_id, "branch", fence_token=fence.token if fence else None)
-        return cast(StepLinkRow, self._written(await self._set_step_branch.run(item), write))
+        return self._written(await self._set_step_branch.run(item), write)
 
     async def update_run_state(
         self, run_id: uuid.UUID, name: str, value_json: str, *, max_bytes: int, fence: Fence | None = None
@@ -323,11 +322,11 @@ class StateStore:
         )
         write = Write(Op.UPDATE_RUN_STATE, run_id, max_bytes=max_bytes, fence_token=fence.token if fence else None)
         # Not through _written: no event follows a state write, so no reader needs waking.
-        checked(cast("RunStateWriteRow | None", await self._update_run_state.run(item)), write)
+        checked(await self._update_run_state.run(item), write)
 
     async def get_run_state(self, run_id: uuid.UUID) -> str:
         """The run's state variables as JSON text ("{}" when none)."""
-        row = cast("RunStateRow | None", await self._get_run_state.run(GetRunStateInput(run_id)))
+        row = await self._get_run_state.run(GetRunStateInput(run_id))
         if row is None or row["run_id"] is None:
             raise errors.NotFound(f"run {run_id} not found")
         return row["state"]

@@ -9,8 +9,10 @@ dicts, as store.py does.
 from __future__ import annotations
 
 from ..core import errors
-from ..db.database import Database, Row
+from ..db.database import Database
+from .inputs import MoveVersionInput, UpsertVersionInput, VersionKeyInput
 from .outcomes import Op, OutcomeBug, Write, checked
+from .rows import VersionMoveRow, VersionRow, VersionUpsertRow
 from .transitions import VersionStatus, version_sources
 
 
@@ -18,32 +20,29 @@ class VersionStore:
     """The versions of workflows' graphs, one named statement of versions.sql each."""
 
     def __init__(self, database: Database) -> None:
-        self._sql = database.statements(__package__, "versions.sql")
+        sql = database.statements(__package__, "versions.sql")
+        self._upsert = sql.query("upsert_workflow_version", UpsertVersionInput, VersionUpsertRow)
+        self._get = sql.query("get_workflow_version", VersionKeyInput, VersionRow)
+        self._update_status = sql.query("update_workflow_version_status", MoveVersionInput, VersionMoveRow)
 
-    async def upsert(self, workflow: str, graph_hash: str, graph_json: str, source: str, status: VersionStatus) -> Row:
+    async def upsert(self, workflow: str, graph_hash: str, graph_json: str, source: str, status: VersionStatus) -> VersionUpsertRow:
         """Record the version, or return the existing one unchanged; the row's `created` says which."""
-        params = {"workflow": workflow, "graph_hash": graph_hash, "graph": graph_json, "source": source, "status": status.value}
-        row = await self._sql.fetch_one("upsert_workflow_version", params)
+        row = await self._upsert.one(UpsertVersionInput(workflow, graph_hash, graph_json, source, status.value))
         if row is None:  # INSERT ... ON CONFLICT DO UPDATE ... RETURNING always returns its row
             raise OutcomeBug("the statement of upsert version returned no row")
         return row
 
-    async def get(self, workflow: str, graph_hash: str) -> Row:
-        row = await self._sql.fetch_one("get_workflow_version", {"workflow": workflow, "graph_hash": graph_hash})
+    async def get(self, workflow: str, graph_hash: str) -> VersionRow:
+        row = await self._get.one(VersionKeyInput(workflow, graph_hash))
         if row is None:
             raise errors.NotFound(f"version {graph_hash!r} of workflow {workflow!r} not found")
         return row
 
-    async def update_status(self, workflow: str, graph_hash: str, status: VersionStatus) -> Row:
+    async def update_status(self, workflow: str, graph_hash: str, status: VersionStatus) -> VersionMoveRow:
         """Move the version to `status` (a repeat is a no-op); FailedPrecondition for a move the table lacks."""
-        params = {
-            "workflow": workflow,
-            "graph_hash": graph_hash,
-            "to_status": status.value,
-            "from_statuses": version_sources(status),
-        }
+        item = MoveVersionInput(workflow, graph_hash, status.value, version_sources(status))
         write = Write(Op.MOVE_VERSION, target=status.value, version=(workflow, graph_hash))
-        return checked(await self._sql.fetch_one("update_workflow_version_status", params), write)
+        return checked(await self._update_status.one(item), write)
 
 
 __all__ = ["VersionStore"]

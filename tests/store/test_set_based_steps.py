@@ -17,6 +17,7 @@ from support.waiting import wait_in_database
 
 from workflowstate.server.db.coalescer import ignore_group
 from workflowstate.server.db.database import Database
+from workflowstate.server.db.params import array_params
 from workflowstate.server.db.statements import load_statements, with_schema
 from workflowstate.server.state.set_inputs import SetStepStatusInput
 from workflowstate.server.state.store import StateStore
@@ -43,7 +44,7 @@ async def run_as_a_group(database: Database, inputs: Sequence[SetStepStatusInput
     async with await psycopg.AsyncConnection.connect(
         database.database_url, autocommit=True, row_factory=dict_row, options=options
     ) as conn:
-        cursor = await conn.execute(text, {**SetStepStatusInput.params(inputs), "alone": False})
+        cursor = await conn.execute(text, {**array_params(SetStepStatusInput, inputs), "alone": False})
         return await cursor.fetchall()
 
 

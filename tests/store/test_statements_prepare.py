@@ -1,4 +1,4 @@
-"""Every named statement of every .sql file PREPAREs on a freshly migrated schema, and every grouped
+"""Every named statement of every .sql file PREPAREs on a freshly migrated schema, and every
 statement's placeholders are exactly the parameters its typed input makes (what sqlc checks for
 hatchet): a misspelt table, column or function, a parameter whose type PostgreSQL cannot infer, a
 placeholder no input fills or an input's parameter no placeholder uses fails here, naming the file
@@ -7,11 +7,10 @@ and the statement, before any server runs it."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 import types
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -20,14 +19,12 @@ import pytest
 from psycopg._queries import PostgresQuery  # private, and only to check the conversion below against psycopg's own
 from psycopg.adapt import Transformer
 from support.sql_files import named_statements
+from support.typed_statements import UNTYPED, TypedStatement, to_postgres, typed_statements
 
 from workflowstate.server.db.coalescer import GroupedStatement
 from workflowstate.server.db.database import Database
+from workflowstate.server.db.params import params_of
 from workflowstate.server.db.statements import with_schema
-from workflowstate.server.dispatch.store import TaskStore
-from workflowstate.server.events.store import EventStore
-from workflowstate.server.leases.store import LeaseStore
-from workflowstate.server.state.store import StateStore
 
 STATEMENTS = named_statements()
 
@@ -37,31 +34,9 @@ _ORDINAL = re.compile(r"\bordinal\b")
 _COMMENT = re.compile(r"--[^\n]*")
 GROUPED = sorted(place for place, statement in STATEMENTS.items() if _ORDINAL.search(_COMMENT.sub("", statement)))
 
-# psycopg's named placeholder, and `%%`, a literal percent sign; any other `%` is a placeholder form
-# our SQL does not use (positional, binary).
-_PLACEHOLDER = re.compile(r"%%|%\((?P<name>[a-z_]+)\)s|%")
-
 # The parameter the coalescer adds to every grouped statement's: whether the input runs alone (it
 # waits for its row's lock). A statement that never skips a locked row does not read it.
 ALONE = "alone"
-
-
-def to_postgres(statement: str) -> tuple[str, list[str]]:
-    """The statement as psycopg sends it, each named placeholder a $n (one n per name, numbered in
-    the order of first use) and `%%` a `%`; and the names, $1's first."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group() == "%%":
-            return "%"
-        name = match.group("name")
-        if name is None:
-            raise ValueError(f"a % that is not a named placeholder: ...{statement[match.start() : match.start() + 30]!r}")
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return _PLACEHOLDER.sub(number, statement), names
 
 
 def as_psycopg_sends(statement: str, names: Sequence[str]) -> str:
@@ -106,26 +81,21 @@ def test_every_capability_file_and_the_grouped_statements_are_read() -> None:
 
 
 @pytest.fixture(scope="module")
-def grouped(database: Database) -> dict[tuple[str, str], GroupedStatement[Any]]:
-    """The grouped statements of the stores, as the stores build them, by (file, statement name).
+def typed(database: Database) -> dict[tuple[str, str], TypedStatement]:
+    """The typed statements of the stores, as the stores build them, by (file, statement name).
 
-    What is checked is what the coalescer runs: its text and its `params`, which it keeps private."""
-    stores = [
-        StateStore(database),
-        TaskStore(database),
-        LeaseStore(database, server_id=uuid.uuid4(), waiter_ttl=timedelta(seconds=30)),
-        EventStore(database),
-    ]
-    found = [value for store in stores for value in vars(store).values() if isinstance(value, GroupedStatement)]
-    # The file a statement comes from: the one whose statement of that name is the text it runs.
-    return {
-        next(place for place in STATEMENTS if place[1] == item.name and with_schema(STATEMENTS[place], database.schema) == item._text): item
-        for item in found
-    }
+    What is checked is what the stores run: its text and the parameters its input makes."""
+    return typed_statements(database)
 
 
-def test_the_stores_group_every_statement_that_returns_an_ordinal(grouped: dict[tuple[str, str], GroupedStatement[Any]]) -> None:
-    ungrouped, without_ordinal = sorted(set(GROUPED) - set(grouped)), sorted(set(grouped) - set(GROUPED))
+def test_every_named_statement_is_run_through_a_typed_statement(typed: dict[tuple[str, str], TypedStatement]) -> None:
+    untyped = sorted(set(STATEMENTS) - set(typed) - UNTYPED)
+    assert untyped == [], f"named statements no store runs through a typed statement (a new store? add it to support/typed_statements.py): {untyped}"
+
+
+def test_the_stores_group_every_statement_that_returns_an_ordinal(typed: dict[tuple[str, str], TypedStatement]) -> None:
+    grouped = {place for place, statement in typed.items() if isinstance(statement, GroupedStatement)}
+    ungrouped, without_ordinal = sorted(set(GROUPED) - grouped), sorted(grouped - set(GROUPED))
     assert (ungrouped, without_ordinal) == ([], []), (
         f"statements returning an ordinal that no store built here groups (a new store? add it above): {ungrouped}; "
         f"grouped statements returning no ordinal: {without_ordinal}"
@@ -137,6 +107,7 @@ _SAMPLES: dict[Any, Any] = {
     str: "x",
     int: 1,
     bool: False,
+    float: 0.5,
     timedelta: timedelta(seconds=1),
     datetime: datetime(2026, 1, 1, tzinfo=UTC),
 }
@@ -148,7 +119,7 @@ def sample_of(hint: Any) -> Any:
         return None
     if dataclasses.is_dataclass(hint):
         return sample_input(hint)
-    if get_origin(hint) is Sequence:
+    if get_origin(hint) in (Sequence, list):
         return [sample_of(get_args(hint)[0])]
     return _SAMPLES[hint]
 
@@ -160,24 +131,25 @@ def sample_input(cls: type) -> Any:
     return cls(**{field.name: sample_of(hints[field.name]) for field in required})
 
 
-def input_type(params: Callable[..., dict[str, Any]]) -> type:
-    """The input class a grouped statement's params take, read from its annotation `inputs: Sequence[...]`."""
-    function = params.func if isinstance(params, functools.partial) else params
-    (item,) = get_args(get_type_hints(function)["inputs"])
-    return item
+def parameters(statement: TypedStatement) -> dict[str, Any]:
+    """The parameters the statement runs with for a sample of its input: a grouped statement's as
+    the coalescer makes them (the store's bound ones too), another's as its Query does."""
+    item = sample_input(statement.input_type)
+    if isinstance(statement, GroupedStatement):
+        return statement._params([item])
+    return params_of(item)
 
 
-@pytest.mark.parametrize("place", GROUPED, ids=lambda place: f"{place[0]}:{place[1]}")
-def test_the_grouped_statement_s_placeholders_are_its_input_s_parameters(
-    place: tuple[str, str], grouped: dict[tuple[str, str], GroupedStatement[Any]]
+@pytest.mark.parametrize("place", sorted(set(STATEMENTS) - UNTYPED), ids=lambda place: f"{place[0]}:{place[1]}")
+def test_the_statement_s_placeholders_are_its_input_s_parameters(
+    place: tuple[str, str], typed: dict[tuple[str, str], TypedStatement]
 ) -> None:
     file, name = place
-    statement = grouped[place]
+    statement = typed[place]
     placeholders = set(to_postgres(statement._text)[1])
-    cls = input_type(statement._params)
-    given = set(statement._params([sample_input(cls)])) | ({ALONE} & placeholders)
+    given = set(parameters(statement)) | ({ALONE} & placeholders if isinstance(statement, GroupedStatement) else set())
     unfilled, unused = sorted(placeholders - given), sorted(given - placeholders)
     assert (unfilled, unused) == ([], []), (
-        f"{file} {name} and {cls.__name__}.params disagree: placeholders no parameter fills: {unfilled}; "
+        f"{file} {name} and its input {statement.input_type.__name__} disagree: placeholders no parameter fills: {unfilled}; "
         f"parameters no placeholder uses: {unused}"
     )

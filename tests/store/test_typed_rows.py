@@ -1,12 +1,18 @@
-"""Typed rows: each store method's row has exactly the keys its TypedDict (state/rows.py) declares,
-read from the statements run on a freshly migrated schema, so a statement and its row type cannot
-drift apart unnoticed."""
+"""Typed rows: each statement's row has exactly the keys its TypedDict (the stores' rows.py) declares,
+read from the statements described and run on a freshly migrated schema, so a statement and its row
+type cannot drift apart unnoticed."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
+
+import psycopg
+import pytest
+from psycopg import pq
+from support.sql_files import named_statements
+from support.typed_statements import UNTYPED, TypedStatement, to_postgres, typed_statements
 
 from workflowstate.server.db.database import Database
 from workflowstate.server.dispatch.store import TaskStore
@@ -15,9 +21,40 @@ from workflowstate.server.state.store import StateStore
 from workflowstate.server.state.transitions import RunStatus, StepStatus
 
 
-def _misfit(row: Mapping[str, Any], shape: Any) -> tuple[set[str], set[str]]:
+def _misfit(row: Collection[str] | Mapping[str, Any], shape: Any) -> tuple[set[str], set[str]]:
     """The keys the shape requires that the row lacks, and the row's keys the shape does not declare."""
     return set(shape.__required_keys__) - set(row), set(row) - shape.__required_keys__ - shape.__optional_keys__
+
+
+@pytest.fixture(scope="module")
+def typed(database: Database) -> dict[tuple[str, str], TypedStatement]:
+    return typed_statements(database)
+
+
+@pytest.fixture(scope="module")
+def described(database: Database) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(database.database_url, autocommit=True) as conn:
+        yield conn
+
+
+def columns_of(conn: psycopg.Connection[Any], text: str) -> list[str]:
+    """The names of the columns the statement returns, as PostgreSQL describes it once prepared (nothing runs)."""
+    prepared = conn.pgconn.prepare(b"", to_postgres(text)[0].encode())
+    assert prepared.status == pq.ExecStatus.COMMAND_OK, prepared.error_message.decode()
+    result = conn.pgconn.describe_prepared(b"")
+    return [(result.fname(column) or b"").decode() for column in range(result.nfields)]
+
+
+@pytest.mark.parametrize("place", sorted(set(named_statements()) - UNTYPED), ids=lambda place: f"{place[0]}:{place[1]}")
+def test_the_statement_s_columns_are_its_row_type_s_keys(
+    place: tuple[str, str], typed: dict[tuple[str, str], TypedStatement], described: psycopg.Connection[Any]
+) -> None:
+    statement = typed[place]
+    lacking, undeclared = _misfit(columns_of(described, statement._text), statement.row_type)
+    assert (lacking, undeclared) == (set(), set()), (
+        f"{place[0]} {place[1]} and its row type {statement.row_type.__name__} disagree: "
+        f"keys the type requires that the statement does not return: {sorted(lacking)}; columns the type does not declare: {sorted(undeclared)}"
+    )
 
 
 async def test_each_store_row_has_the_keys_of_its_typed_row(database_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -12,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from workflowstate.server.core.errors import InvalidArgument
 from workflowstate.server.rpc import convert
+from workflowstate.server.state.rows import StepOptionColumns, StepRecord
 from workflowstate.server.state.transitions import RunStatus, StepStatus
 from workflowstate import v1 as pb
 
@@ -85,15 +87,18 @@ def test_a_timestamp_outside_protobuf_s_range_is_refused(message: Timestamp) -> 
         convert.timestamp_from_proto("not_before", message)
 
 
-def step_row(**changes: object) -> dict:
-    row = {
+def step_row(**changes: object) -> StepRecord:
+    row: StepRecord = {
         "step_id": uuid.uuid4(), "run_id": uuid.uuid4(), "step_name": "charge", "rpc_name": "pay", "data": '{"a": 1}',
         "status": "running", "result": None, "error": None, "attempt_count": 2, "retries": 3, "retry_delay": None,
         "create_time": NOW, "update_time": NOW, "not_before": None, "worker_id": None,
         "scheduled_time": NOW, "running_time": NOW, "succeeded_time": None, "failed_time": None,
-        "from_step_name": None, "child_run_id": None, "branch_key": None,
+        "from_step_name": None, "child_run_id": None, "branch_key": None, "fencing_token": None,
+        "task_stream_id": None, "task_expire_time": None, "task_timeout_time": None, "start_timeout_time": None,
+        "backoff_coefficient": None, "max_retry_delay": None, "jitter": None, "start_to_close": None,
+        "schedule_to_start": None, "priority": 0, "concurrency_key": None,
     }  # fmt: skip
-    return row | changes
+    return cast(StepRecord, row | changes)
 
 
 def test_a_step_s_unset_times_and_options_stay_unset_on_the_wire() -> None:
@@ -109,6 +114,14 @@ def test_a_step_s_unset_times_and_options_stay_unset_on_the_wire() -> None:
     child = uuid.uuid4()
     linked = convert.step_to_proto(step_row(from_step_name="start", child_run_id=child, branch_key="yes"))
     assert (linked.from_step_name, linked.child_run_id, linked.branch_key) == ("start", str(child), "yes")
+
+
+def test_a_row_lacking_an_option_column_is_not_taken_for_a_step_without_options() -> None:
+    # A step row's type says it carries its options: a row lacking one is another shape, not a step whose options are unset.
+    assert "priority" in StepOptionColumns.__required_keys__
+    partial = {key: value for key, value in step_row().items() if key != "priority"}
+    with pytest.raises(KeyError, match="priority"):
+        convert.step_to_proto(cast(StepRecord, partial))
 
 
 def test_a_stored_error_becomes_a_failure_whatever_wrote_it() -> None:

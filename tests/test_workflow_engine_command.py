@@ -1,4 +1,4 @@
-"""``python -m workflowstate.workflows MODULE`` in a real process: it drives a module's workflows, drains on
+"""``python -m workflowstate.workflows MODULE`` (and the same as ``workflowstate engine MODULE``) in a real process: it drives a module's workflows, drains on
 SIGTERM (the running step function finishes and is recorded, the lease is released), and a second
 signal stops it at once, even with a step function that never returns.
 """
@@ -13,11 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from support.polling import wait_until
 
 from workflowstate.client import RunStatus, StepStatus, WorkflowStateClient
 
 WAIT = 30.0
+
+# The two ways to start an engine: the client's module (its base install has no server command),
+# and the server's command beside `serve`.
+ENGINE_COMMANDS = {
+    "module": [sys.executable, "-m", "workflowstate.workflows"],
+    "workflowstate-engine": [str(Path(sys.executable).parent / "workflowstate"), "engine"],
+}
 
 # A workflow whose step function announces itself and returns once the test creates a file.
 FLOWS = """
@@ -43,11 +51,11 @@ FLOWS = """
 
 
 @contextmanager
-def engine_process(folder: Path, target: str, name: str) -> Iterator[subprocess.Popen[bytes]]:
+def engine_process(folder: Path, target: str, name: str, command: str = "module") -> Iterator[subprocess.Popen[bytes]]:
     (folder / "engine_flows.py").write_text(textwrap.dedent(FLOWS).replace("{name}", name))
     with (folder / "engine.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "workflowstate.workflows", "engine_flows", "--target", target, "--engine-id", "signalled"],
+            [*ENGINE_COMMANDS[command], "engine_flows", "--target", target, "--engine-id", "signalled"],
             cwd=folder, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -62,11 +70,12 @@ def log_of(folder: Path) -> str:
     return (folder / "engine.log").read_text()
 
 
+@pytest.mark.parametrize("command", sorted(ENGINE_COMMANDS))
 def test_sigterm_drains_the_engine_the_running_step_is_recorded_and_the_lease_released(
-    server_target: str, unique: str, tmp_path: Path
+    server_target: str, unique: str, tmp_path: Path, command: str
 ) -> None:
     name = f"signalled-{unique}"
-    with WorkflowStateClient(server_target) as client, engine_process(tmp_path, server_target, name) as engine:
+    with WorkflowStateClient(server_target) as client, engine_process(tmp_path, server_target, name, command) as engine:
         wait_until(lambda: "driving" in log_of(tmp_path), "the engine follows its workflow", WAIT)
         run = client.create_run(name, "kept")
         wait_until((tmp_path / "started").exists, "the step function runs", WAIT)

@@ -33,9 +33,9 @@ def _positive_seconds(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m workflowstate.workflows") -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(
-        prog="python -m workflowstate.workflows",
+        prog=prog,
         description="Drive the runs of the workflows defined in MODULEs (a WorkflowEngine process).",
     )
     command.add_argument("modules", nargs="+", metavar="MODULE", help="module[:name] defining @workflow functions")
@@ -84,8 +84,10 @@ async def _serve(args: argparse.Namespace, workflows: list[Workflow]) -> None:
         await engine.run()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    command = parser()
+def main(argv: Sequence[str] | None = None, prog: str = "python -m workflowstate.workflows") -> int:
+    """Run an engine for the workflows of the modules named in argv; `prog` names the command in its
+    help and errors (``workflowstate engine`` runs this too)."""
+    command = parser(prog)
     args = command.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.path.insert(0, os.getcwd())  # modules of the current folder, as `python -m` finds them

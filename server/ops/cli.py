@@ -166,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="debug also logs every request")
     serve.add_argument("--log-format", default="auto", choices=["auto", "json", "text"], help="log lines on stderr: JSON objects, or text; auto is text at a terminal, JSON elsewhere")
     serve.read_environment()
+    # The engine's own options are parsed by its command (workflowstate.workflows), which the
+    # client's base install also runs as `python -m workflowstate.workflows`.
+    commands.add_parser(
+        "engine",
+        help="drive the runs of the durable workflows a Python module defines (a workflow engine)",
+        description="Drive the runs of the durable workflows a Python module defines: "
+        "see `workflowstate engine --help` for its options.",
+        add_help=False,
+        prefix_chars="\0",
+    ).add_argument("engine_args", nargs=argparse.REMAINDER)
     token = commands.add_parser("token", help="make bearer tokens for --auth-tokens", description="Make bearer tokens for --auth-tokens.")
     token_commands = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
     new = token_commands.add_parser(
@@ -320,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args, argv)
     if args.command == "token":
         return _new_token(args)
+    if args.command == "engine":
+        from workflowstate.workflows._command import main as engine_main  # the client's, imported only to run it
+
+        return engine_main(args.engine_args, prog="workflowstate engine")
     if hasattr(args, "handler"):  # the operator commands, through the client
         return int(args.handler(args))
     parser.print_help()

@@ -109,7 +109,9 @@ class BatchRunner:
         return kinds
 
     @handles("Batch")
-    async def run(self, request: pb.BatchRequest, context: grpc.aio.ServicerContext) -> pb.BatchResponse:
+    async def run(
+        self, request: pb.BatchRequest, context: grpc.aio.ServicerContext[pb.BatchRequest, pb.BatchResponse]
+    ) -> pb.BatchResponse:
         kinds = self._kinds(request)
         response = pb.BatchResponse()
         # Filled in place, in the order of the operations, whatever order they finish in.

@@ -39,13 +39,17 @@ class WorkerRpcs:
         await self._task_sessions(context).run()
 
     @handles("ListWorkers")
-    async def list_workers(self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext) -> pb.ListWorkersResponse:
+    async def list_workers(
+        self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext[pb.ListWorkersRequest, pb.ListWorkersResponse]
+    ) -> pb.ListWorkersResponse:
         rows = await self._workers.listed()
         return pb.ListWorkersResponse(workers=[convert.worker_to_proto(row) for row in rows])
 
     @handles("SetDispatchDefaults")
     async def set_dispatch_defaults(
-        self, request: pb.SetDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SetDispatchDefaultsRequest,
+        context: grpc.aio.ServicerContext[pb.SetDispatchDefaultsRequest, pb.SetDispatchDefaultsResponse],
     ) -> pb.SetDispatchDefaultsResponse:
         if not request.HasField("defaults"):
             raise errors.InvalidArgument("defaults is required")
@@ -55,14 +59,18 @@ class WorkerRpcs:
 
     @handles("ListDispatchDefaults")
     async def list_dispatch_defaults(
-        self, request: pb.ListDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListDispatchDefaultsRequest,
+        context: grpc.aio.ServicerContext[pb.ListDispatchDefaultsRequest, pb.ListDispatchDefaultsResponse],
     ) -> pb.ListDispatchDefaultsResponse:
         rows = await self._defaults.list()
         return pb.ListDispatchDefaultsResponse(defaults=[step_options.defaults_to_proto(row) for row in rows])
 
     @handles("DeleteDispatchDefaults")
     async def delete_dispatch_defaults(
-        self, request: pb.DeleteDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.DeleteDispatchDefaultsRequest,
+        context: grpc.aio.ServicerContext[pb.DeleteDispatchDefaultsRequest, pb.DeleteDispatchDefaultsResponse],
     ) -> pb.DeleteDispatchDefaultsResponse:
         rpc_name = validation.check_name("rpc_name", request.rpc_name)
         await self._defaults.delete(rpc_name)

@@ -3,6 +3,7 @@ which (GetLease, ListLeases)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -25,7 +26,9 @@ class LeaseRpcs:
         self._reply_bound = reply_bound
 
     @handles("Lease")
-    async def lease(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+    async def lease(
+        self, request_iterator: AsyncIterator[pb.LeaseRequest], context: grpc.aio.ServicerContext[pb.LeaseRequest, pb.LeaseResponse]
+    ) -> None:
         await LeaseSession(self._leases, context).run()
 
     @handles("GetLease")

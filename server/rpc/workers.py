@@ -5,8 +5,7 @@ values are checked by step_options.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -25,7 +24,7 @@ class WorkerRpcs:
 
     def __init__(
         self,
-        task_sessions: Callable[[grpc.aio.ServicerContext], TaskSession],
+        task_sessions: Callable[[grpc.aio.ServicerContext[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse]], TaskSession],
         workers: WorkerStreams,
         defaults: DefaultsStore,
     ) -> None:
@@ -35,7 +34,11 @@ class WorkerRpcs:
         self._defaults = defaults
 
     @handles("StreamStepTasks")
-    async def stream_step_tasks(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+    async def stream_step_tasks(
+        self,
+        request_iterator: AsyncIterator[pb.StreamStepTasksRequest],
+        context: grpc.aio.ServicerContext[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse],
+    ) -> None:
         await self._task_sessions(context).run()
 
     @handles("ListWorkers")

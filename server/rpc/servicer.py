@@ -82,7 +82,7 @@ OK = CallStatus(grpc.StatusCode.OK, "", "")
 CANCELLED = CallStatus(grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed", "CANCELLED")
 
 
-class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):  # type: ignore[misc, unused-ignore]  # grpc is untyped without its stubs
+class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     """WorkflowStateService over the capability stores: every RPC is an attribute of the servicer
     (as gRPC's registration reads them), its capability's handler behind the one wrapper."""
 

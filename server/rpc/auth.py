@@ -20,7 +20,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 
@@ -29,11 +29,16 @@ from workflowstate import v1 as pb
 from ..state.transitions import RunVia, run_target
 from . import caller, convert
 from .batch import RPC_OF
+from .handlers import AnyContext, Handler
 from .rpc_facts import EFFECT_NAMES, FACTS, SERVICE
 from .status import CallStatus
 from .tokens import COVERS, Role, token_hash
 
 log = logging.getLogger("workflowstate.server.auth")
+
+# The messages of the intercepted RPC: an interceptor hands back a handler of the same RPC.
+Request = TypeVar("Request")
+Response = TypeVar("Response")
 
 
 class Effect(enum.Enum):
@@ -231,18 +236,18 @@ class TokenAuth(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Request, Response] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Request, Response] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler  # no such method: gRPC answers UNIMPLEMENTED
-        method = handler_call_details.method  # type: ignore[attr-defined]  # grpc's stubs lack it
+        method = handler_call_details.method
         name, required = self._method(method)
         if required is None:
             return handler
         try:
-            digest, role = self._role_of(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
+            digest, role = self._role_of(handler_call_details.invocation_metadata)
             ours = method.startswith(f"/{SERVICE.full_name}/")
             if name == "Batch" and ours:
                 return self._batch_checked(handler, role)
@@ -287,23 +292,26 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("request", extra={"rpc": name, "code": refused.code.name, "detail": refused.message})
 
-    def _refusing(self, handler: grpc.RpcMethodHandler, name: str, refused: Refused) -> grpc.RpcMethodHandler:
+    def _refusing(
+        self, handler: grpc.RpcMethodHandler[Request, Response], name: str, refused: Refused
+    ) -> grpc.RpcMethodHandler[Request, Response]:
         """A handler of the same shape as `handler` that answers `refused` without reading the request."""
 
-        async def refuse(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+        async def refuse(request_or_iterator: Any, context: AnyContext) -> None:
             self._count(name, refused)
             await context.abort(refused.code, refused.message, refused.status.trailing_metadata())
 
         return _HANDLER_OF_SHAPE[handler.request_streaming, handler.response_streaming](refuse)
 
-    def _request_checked(self, handler: grpc.RpcMethodHandler, name: str, role: Role) -> grpc.RpcMethodHandler:
+    def _request_checked(
+        self, handler: grpc.RpcMethodHandler[Request, Response], name: str, role: Role
+    ) -> grpc.RpcMethodHandler[Request, Response]:
         """A unary handler behind the check of its request's effect, which runs marked (caller.py)
         when `role` may not take a worker's task."""
-        serve = handler.unary_unary
-        assert serve is not None
+        serve = _aio_behavior(handler.unary_unary)
         takes_worker_tasks = role in _TAKES_WORKER_TASKS
 
-        async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def checked(request: Any, context: AnyContext) -> Any:
             refused = _checked(role, name, request)
             if refused is not None:
                 self._count(name, refused)
@@ -314,7 +322,9 @@ class TokenAuth(grpc.aio.ServerInterceptor):
             checked, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
         )
 
-    def _batch_checked(self, handler: grpc.RpcMethodHandler, role: Role) -> grpc.RpcMethodHandler:
+    def _batch_checked(
+        self, handler: grpc.RpcMethodHandler[Request, Response], role: Role
+    ) -> grpc.RpcMethodHandler[Request, Response]:
         """Batch's handler, behind a check that `role` may have the effect of every operation of the
         batch (effect_of, as each call alone); run marked (caller.py) when it may not take a
         worker's task. A batch holding an operation the role may not make is refused whole, before
@@ -322,11 +332,12 @@ class TokenAuth(grpc.aio.ServerInterceptor):
         """
         if role in _MAY_MAKE_ANY_BATCH and role in _TAKES_WORKER_TASKS:
             return handler  # nothing to check per operation
-        serve = handler.unary_unary
-        assert serve is not None
+        serve = _aio_behavior(handler.unary_unary)
         takes_worker_tasks = role in _TAKES_WORKER_TASKS
 
-        async def checked(request: pb.BatchRequest, context: grpc.aio.ServicerContext) -> pb.BatchResponse:
+        async def checked(
+            request: pb.BatchRequest, context: grpc.aio.ServicerContext[pb.BatchRequest, pb.BatchResponse]
+        ) -> pb.BatchResponse:
             for index, operation in enumerate(request.operations):
                 kind = operation.WhichOneof("operation")
                 if kind is None:
@@ -335,21 +346,21 @@ class TokenAuth(grpc.aio.ServerInterceptor):
                 if refused is not None:
                     self._count("Batch", refused)
                     await context.abort(refused.code, refused.message, refused.status.trailing_metadata())
-            return await _serve(serve, request, context, takes_worker_tasks=takes_worker_tasks)
+            response: pb.BatchResponse = await _serve(serve, request, context, takes_worker_tasks=takes_worker_tasks)
+            return response
 
         return grpc.unary_unary_rpc_method_handler(
             checked, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
         )
 
 
-def _credentialed(handler: grpc.RpcMethodHandler, digest: bytes) -> grpc.RpcMethodHandler:
+def _credentialed(handler: grpc.RpcMethodHandler[Request, Response], digest: bytes) -> grpc.RpcMethodHandler[Request, Response]:
     """A worker's stream, served knowing its token's fingerprint (caller.py): the first 16 hex
     digits of its SHA-256, enough to tell the tokens of one file apart, and less than the file holds."""
-    serve = handler.stream_stream
-    assert serve is not None
+    serve = _aio_behavior(handler.stream_stream)
     fingerprint = digest.hex()[:16]
 
-    async def credentialed(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def credentialed(request_iterator: Any, context: AnyContext) -> Any:
         with caller.authenticated(fingerprint):
             return await serve(request_iterator, context)
 
@@ -358,7 +369,16 @@ def _credentialed(handler: grpc.RpcMethodHandler, digest: bytes) -> grpc.RpcMeth
     )
 
 
-async def _serve(serve: Callable[..., Awaitable[Any]], request: Any, context: grpc.aio.ServicerContext, *, takes_worker_tasks: bool) -> Any:
+def _aio_behavior(behavior: Callable[..., Any] | None) -> Handler:
+    """A handler's behavior as this aio server runs it: a coroutine function of the request (or the
+    request iterator) and the aio context. types-grpcio types RpcMethodHandler's behaviors as the
+    sync server's (returning the response, taking grpc.ServicerContext); the handlers wrapped here
+    are this service's, each one of the servicer's coroutine functions (servicer.py)."""
+    assert behavior is not None
+    return cast(Handler, behavior)
+
+
+async def _serve(serve: Handler, request: Any, context: AnyContext, *, takes_worker_tasks: bool) -> Any:
     if takes_worker_tasks:
         return await serve(request, context)
     with caller.worker_tasks_refused():
@@ -373,7 +393,7 @@ _BATCH_EFFECTS = {EFFECT_OF[rpc] for rpc in RPC_OF.values()} | {
 }
 _MAY_MAKE_ANY_BATCH = frozenset(role for role in Role if all(_may(role, ROLE_FOR[effect]) for effect in _BATCH_EFFECTS))
 
-_HANDLER_OF_SHAPE: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
+_HANDLER_OF_SHAPE: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler[Any, Any]]] = {
     (False, False): grpc.unary_unary_rpc_method_handler,
     (False, True): grpc.unary_stream_rpc_method_handler,
     (True, False): grpc.stream_unary_rpc_method_handler,

@@ -43,7 +43,8 @@ from .status import status_of
 # Oneof field name (the same in BatchOperation and BatchResult) -> the unary RPC's name, the
 # `operation` label of the metric.
 RPC_OF: dict[str, str] = {
-    field.name: field.message_type.name.removesuffix("Request")
+    # Every field of the oneof is a request message, so its message_type is set.
+    field.name: field.message_type.name.removesuffix("Request")  # type: ignore[union-attr]
     for field in pb.BatchOperation.DESCRIPTOR.oneofs_by_name["operation"].fields
 }
 
@@ -100,7 +101,7 @@ class BatchRunner:
         count = len(request.operations)
         if count > self._max_operations:
             raise errors.InvalidArgument(f"a batch holds at most {self._max_operations} operations, got {count}; split it")
-        kinds = []
+        kinds: list[str] = []
         for index, operation in enumerate(request.operations):
             kind = operation.WhichOneof("operation")
             if kind is None:
@@ -109,7 +110,9 @@ class BatchRunner:
         return kinds
 
     @handles("Batch")
-    async def run(self, request: pb.BatchRequest, context: grpc.aio.ServicerContext) -> pb.BatchResponse:
+    async def run(
+        self, request: pb.BatchRequest, context: grpc.aio.ServicerContext[pb.BatchRequest, pb.BatchResponse]
+    ) -> pb.BatchResponse:
         kinds = self._kinds(request)
         response = pb.BatchResponse()
         # Filled in place, in the order of the operations, whatever order they finish in.
@@ -153,7 +156,9 @@ class BatchRunner:
         if not ran:
             self._metrics.batch_operation_finished(RPC_OF[kind], grpc.StatusCode.RESOURCE_EXHAUSTED)
 
-    async def _run_one(self, kind: str, request: Message, slot: pb.BatchResult, context: grpc.aio.ServicerContext) -> None:
+    async def _run_one(
+        self, kind: str, request: Message, slot: pb.BatchResult, context: grpc.aio.ServicerContext[pb.BatchRequest, pb.BatchResponse]
+    ) -> None:
         try:
             # Within the deadline, as the call alone is (servicer.py).
             answer = await within_deadline(self._handlers[RPC_OF[kind]], request, context)

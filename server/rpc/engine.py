@@ -38,7 +38,9 @@ class EngineRpcs:
 
     @handles("SetStepSuspended")
     async def set_step_suspended(
-        self, request: pb.SetStepSuspendedRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SetStepSuspendedRequest,
+        context: grpc.aio.ServicerContext[pb.SetStepSuspendedRequest, pb.SetStepSuspendedResponse],
     ) -> pb.SetStepSuspendedResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         row = await self._store.set_step_suspended(step_id, fence=fence_of(request))
@@ -46,7 +48,9 @@ class EngineRpcs:
 
     @handles("SetStepChildRun")
     async def set_step_child_run(
-        self, request: pb.SetStepChildRunRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SetStepChildRunRequest,
+        context: grpc.aio.ServicerContext[pb.SetStepChildRunRequest, pb.SetStepChildRunResponse],
     ) -> pb.SetStepChildRunResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         child_run_id = validation.parse_uuid("child_run_id", request.child_run_id)
@@ -55,7 +59,9 @@ class EngineRpcs:
 
     @handles("SetStepBranch")
     async def set_step_branch(
-        self, request: pb.SetStepBranchRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SetStepBranchRequest,
+        context: grpc.aio.ServicerContext[pb.SetStepBranchRequest, pb.SetStepBranchResponse],
     ) -> pb.SetStepBranchResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         branch_key = validation.check_name("branch_key", request.branch_key)
@@ -63,7 +69,9 @@ class EngineRpcs:
         return pb.SetStepBranchResponse(step=convert.step_to_proto(row))
 
     @handles("ClaimStep")
-    async def claim_step(self, request: pb.ClaimStepRequest, context: grpc.aio.ServicerContext) -> pb.ClaimStepResponse:
+    async def claim_step(
+        self, request: pb.ClaimStepRequest, context: grpc.aio.ServicerContext[pb.ClaimStepRequest, pb.ClaimStepResponse]
+    ) -> pb.ClaimStepResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
         rpc_name = validation.check_name("rpc_name", request.rpc_name, required=False)
@@ -73,7 +81,9 @@ class EngineRpcs:
 
     @handles("UpdateRunState")
     async def update_run_state(
-        self, request: pb.UpdateRunStateRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.UpdateRunStateRequest,
+        context: grpc.aio.ServicerContext[pb.UpdateRunStateRequest, pb.UpdateRunStateResponse],
     ) -> pb.UpdateRunStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         name = validation.check_name("name", request.name)
@@ -83,14 +93,18 @@ class EngineRpcs:
         return pb.UpdateRunStateResponse()
 
     @handles("GetRunState")
-    async def get_run_state(self, request: pb.GetRunStateRequest, context: grpc.aio.ServicerContext) -> pb.GetRunStateResponse:
+    async def get_run_state(
+        self, request: pb.GetRunStateRequest, context: grpc.aio.ServicerContext[pb.GetRunStateRequest, pb.GetRunStateResponse]
+    ) -> pb.GetRunStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         state_json = await self._store.get_run_state(run_id)
         return pb.GetRunStateResponse(state_json=state_json)
 
     @handles("UpsertWorkflowVersion")
     async def upsert_workflow_version(
-        self, request: pb.UpsertWorkflowVersionRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.UpsertWorkflowVersionRequest,
+        context: grpc.aio.ServicerContext[pb.UpsertWorkflowVersionRequest, pb.UpsertWorkflowVersionResponse],
     ) -> pb.UpsertWorkflowVersionResponse:
         workflow = validation.check_name("workflow", request.workflow)
         graph_hash = validation.check_name("graph_hash", request.graph_hash)
@@ -106,7 +120,9 @@ class EngineRpcs:
 
     @handles("GetWorkflowVersion")
     async def get_workflow_version(
-        self, request: pb.GetWorkflowVersionRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.GetWorkflowVersionRequest,
+        context: grpc.aio.ServicerContext[pb.GetWorkflowVersionRequest, pb.GetWorkflowVersionResponse],
     ) -> pb.GetWorkflowVersionResponse:
         workflow = validation.check_name("workflow", request.workflow)
         graph_hash = validation.check_name("graph_hash", request.graph_hash)
@@ -115,7 +131,9 @@ class EngineRpcs:
 
     @handles("UpdateWorkflowVersionStatus")
     async def update_workflow_version_status(
-        self, request: pb.UpdateWorkflowVersionStatusRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.UpdateWorkflowVersionStatusRequest,
+        context: grpc.aio.ServicerContext[pb.UpdateWorkflowVersionStatusRequest, pb.UpdateWorkflowVersionStatusResponse],
     ) -> pb.UpdateWorkflowVersionStatusResponse:
         workflow = validation.check_name("workflow", request.workflow)
         graph_hash = validation.check_name("graph_hash", request.graph_hash)
@@ -125,7 +143,9 @@ class EngineRpcs:
 
     @handles("ListStalledRuns")
     async def list_stalled_runs(
-        self, request: pb.ListStalledRunsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListStalledRunsRequest,
+        context: grpc.aio.ServicerContext[pb.ListStalledRunsRequest, pb.ListStalledRunsResponse],
     ) -> pb.ListStalledRunsResponse:
         updated_before = _updated_before(request)
         limit = _engine_list_limit("max_runs", request.max_runs)
@@ -134,7 +154,9 @@ class EngineRpcs:
 
     @handles("ListUndispatchedSteps")
     async def list_undispatched_steps(
-        self, request: pb.ListUndispatchedStepsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListUndispatchedStepsRequest,
+        context: grpc.aio.ServicerContext[pb.ListUndispatchedStepsRequest, pb.ListUndispatchedStepsResponse],
     ) -> pb.ListUndispatchedStepsResponse:
         updated_before = _updated_before(request)
         limit = _engine_list_limit("max_steps", request.max_steps)

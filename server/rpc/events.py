@@ -30,7 +30,9 @@ class EventRpcs:
         self._watchers = watchers
 
     @handles("WatchRun")
-    async def watch_run(self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext) -> None:
+    async def watch_run(
+        self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext[pb.WatchRunRequest, pb.WatchRunResponse]
+    ) -> None:
         run_id = validation.parse_uuid("run_id", request.run_id)
         after_event_id = validation.check_event_id("after_event_id", request.after_event_id)
         await with_deadline(self._store.get_run(run_id), context.time_remaining())
@@ -44,7 +46,11 @@ class EventRpcs:
                     return
 
     @handles("StreamRunEvents")
-    async def stream_run_events(self, request: pb.StreamRunEventsRequest, context: grpc.aio.ServicerContext) -> None:
+    async def stream_run_events(
+        self,
+        request: pb.StreamRunEventsRequest,
+        context: grpc.aio.ServicerContext[pb.StreamRunEventsRequest, pb.StreamRunEventsResponse],
+    ) -> None:
         workflow = validation.check_name("workflow", request.workflow, required=False) or None
         after_event_id = validation.check_event_id("after_event_id", request.after_event_id)
         start, _ = await with_deadline(self._watchers.events.position_of(after_event_id), context.time_remaining())

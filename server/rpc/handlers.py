@@ -16,8 +16,13 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from ..db.database import with_deadline
 
+# The context of a call of any RPC: code that serves every RPC (the handler table, the wrappers
+# around each call, the interceptors) knows the messages' types only at run time; each handler
+# declares its own.
+AnyContext = grpc.aio.ServicerContext[Any, Any]
+
 # A handler: the request (or the request iterator of a stream) and the call's context.
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Handler = Callable[[Any, AnyContext], Awaitable[Any]]
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 # The attribute `handles` sets on a method: the name of the RPC it answers.
@@ -64,10 +69,10 @@ def check_complete(table: Mapping[str, object], service: ServiceDescriptor) -> N
         )
 
 
-async def within_deadline(handler: Handler, request: Any, context: grpc.aio.ServicerContext) -> Any:
+async def within_deadline(handler: Handler, request: Any, context: AnyContext) -> Any:
     """Run a unary handler within its call's deadline: its statements give up a margin before it
     (with_deadline). Applied here once, for every unary RPC and every Batch operation."""
     return await with_deadline(handler(request, context), context.time_remaining())
 
 
-__all__ = ["Handler", "check_complete", "handled_by", "handlers_of", "handles", "within_deadline"]
+__all__ = ["AnyContext", "Handler", "check_complete", "handled_by", "handlers_of", "handles", "within_deadline"]

@@ -15,16 +15,26 @@ from __future__ import annotations
 
 import hmac
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import grpc
+
+from .handlers import AnyContext, Handler
 
 AUTHORIZATION = "authorization"
 REFUSAL = (
     "this server's internal socket serves its own dashboard only: call the server's TCP address "
     "(with a client certificate of its CA) instead"
 )
+
+# The messages of the intercepted RPC: the guard hands back a handler of the same RPC.
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+
+# A behavior that answers a stream by yielding its replies (as grpc_health's Watch does), where the
+# servicer's handlers write them to the context.
+StreamBehavior = Callable[[Any, AnyContext], AsyncIterator[Any]]
 
 
 class InternalSocketGuard(grpc.aio.ServerInterceptor):
@@ -35,11 +45,11 @@ class InternalSocketGuard(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Request, Response] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Request, Response] | None:
         handler = await continuation(handler_call_details)
-        if handler is None or self._carries_secret(handler_call_details.invocation_metadata):  # type: ignore[attr-defined]
+        if handler is None or self._carries_secret(handler_call_details.invocation_metadata):
             return handler
         return _tcp_only(handler)
 
@@ -48,12 +58,12 @@ class InternalSocketGuard(grpc.aio.ServerInterceptor):
         return len(values) == 1 and isinstance(values[0], str) and hmac.compare_digest(values[0].encode(), self._expected)
 
 
-async def _refuse_unix_peer(context: grpc.aio.ServicerContext) -> None:
+async def _refuse_unix_peer(context: AnyContext) -> None:
     if context.peer().startswith("unix:"):
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
 
 
-def _tcp_only(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _tcp_only(handler: grpc.RpcMethodHandler[Request, Response]) -> grpc.RpcMethodHandler[Request, Response]:
     """`handler`, behind the peer check, of the same shape (and the same way of answering streams)."""
     shape = (handler.request_streaming, handler.response_streaming)
     behavior = {
@@ -63,20 +73,25 @@ def _tcp_only(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         (True, True): handler.stream_stream,
     }[shape]
     assert behavior is not None
+    # types-grpcio types the behaviors as the sync server's (returning the response, taking
+    # grpc.ServicerContext); on this aio server each is a coroutine function or an async generator
+    # function of the request (or the request iterator) and the aio context.
     guarded: Callable[..., Any]
     if inspect.isasyncgenfunction(behavior):
+        replies = cast(StreamBehavior, behavior)
 
-        async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def guarded_stream(request: Any, context: AnyContext) -> AsyncIterator[Any]:
             await _refuse_unix_peer(context)
-            async for reply in behavior(request, context):
+            async for reply in replies(request, context):
                 yield reply
 
         guarded = guarded_stream
     else:
+        answer = cast(Handler, behavior)
 
-        async def guarded_call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def guarded_call(request: Any, context: AnyContext) -> Any:
             await _refuse_unix_peer(context)
-            return await behavior(request, context)
+            return await answer(request, context)
 
         guarded = guarded_call
     make = {

@@ -24,7 +24,7 @@ from .streams import StreamSession
 MAX_KEY_LENGTH = 1024
 
 
-def lost(reason: int, message: str) -> pb.LeaseResponse:
+def lost(reason: pb.LeaseLostReason.ValueType, message: str) -> pb.LeaseResponse:
     return pb.LeaseResponse(lost=pb.LeaseLost(reason=reason, message=message))
 
 
@@ -43,15 +43,15 @@ class DeadlinePassed:
     generation: int
 
 
-class LeaseSession(StreamSession):
+class LeaseSession(StreamSession[pb.LeaseRequest, pb.LeaseResponse]):
     """The server side of one Lease stream."""
 
-    def __init__(self, manager: LeaseManager, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, manager: LeaseManager, context: grpc.aio.ServicerContext[pb.LeaseRequest, pb.LeaseResponse]) -> None:
         super().__init__(context, manager)
         self._manager = manager
         self._grant: Grant | None = None
         self._acquiring: asyncio.Task[Grant] | None = None
-        self._lost_reason: int | None = None
+        self._lost_reason: pb.LeaseLostReason.ValueType | None = None
         self._expiry: asyncio.TimerHandle | None = None
         # Which scheduled deadline is current: a DeadlinePassed already queued when a keepalive
         # set a new one must not end the lease.
@@ -175,7 +175,7 @@ class LeaseSession(StreamSession):
 
     # Helpers.
 
-    async def _lose(self, reason: int, message: str) -> None:
+    async def _lose(self, reason: pb.LeaseLostReason.ValueType, message: str) -> None:
         self._grant = None
         self._lost_reason = reason
         self._cancel_expiry()

@@ -3,6 +3,7 @@ which (GetLease, ListLeases)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -25,11 +26,15 @@ class LeaseRpcs:
         self._reply_bound = reply_bound
 
     @handles("Lease")
-    async def lease(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+    async def lease(
+        self, request_iterator: AsyncIterator[pb.LeaseRequest], context: grpc.aio.ServicerContext[pb.LeaseRequest, pb.LeaseResponse]
+    ) -> None:
         await LeaseSession(self._leases, context).run()
 
     @handles("GetLease")
-    async def get_lease(self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext) -> pb.GetLeaseResponse:
+    async def get_lease(
+        self, request: pb.GetLeaseRequest, context: grpc.aio.ServicerContext[pb.GetLeaseRequest, pb.GetLeaseResponse]
+    ) -> pb.GetLeaseResponse:
         key = validation.check_name("key", request.key, max_length=MAX_KEY_LENGTH)
         row = await self._leases.get(key)
         if row is None:
@@ -37,7 +42,9 @@ class LeaseRpcs:
         return pb.GetLeaseResponse(lease=convert.lease_to_proto(row))
 
     @handles("ListLeases")
-    async def list_leases(self, request: pb.ListLeasesRequest, context: grpc.aio.ServicerContext) -> pb.ListLeasesResponse:
+    async def list_leases(
+        self, request: pb.ListLeasesRequest, context: grpc.aio.ServicerContext[pb.ListLeasesRequest, pb.ListLeasesResponse]
+    ) -> pb.ListLeasesResponse:
         prefix = validation.check_name("key_prefix", request.key_prefix, required=False, max_length=MAX_KEY_LENGTH)
         page_size = page_tokens.page_size(request.page_size)
         query = page_tokens.leases_query(prefix)

@@ -40,7 +40,9 @@ class OperationRpcs:
         self._runs_finished = runs_finished
 
     @handles("ListRuns")
-    async def list_runs(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
+    async def list_runs(
+        self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext[pb.ListRunsRequest, pb.ListRunsResponse]
+    ) -> pb.ListRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
         newest_first = _newest_first(request.order_by)
         page_size = page_tokens.page_size(request.page_size)
@@ -60,13 +62,19 @@ class OperationRpcs:
         return pb.ListRunsResponse(runs=page, next_page_token=next_token)
 
     @handles("ListSteps")
-    async def list_steps(self, request: pb.ListStepsRequest, context: grpc.aio.ServicerContext) -> pb.ListStepsResponse:
+    async def list_steps(
+        self, request: pb.ListStepsRequest, context: grpc.aio.ServicerContext[pb.ListStepsRequest, pb.ListStepsResponse]
+    ) -> pb.ListStepsResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         rows = await self._catalog.list_steps(run_id)
         return pb.ListStepsResponse(steps=[convert.step_to_proto(row) for row in rows])
 
     @handles("ListWorkflows")
-    async def list_workflows(self, request: pb.ListWorkflowsRequest, context: grpc.aio.ServicerContext) -> pb.ListWorkflowsResponse:
+    async def list_workflows(
+        self,
+        request: pb.ListWorkflowsRequest,
+        context: grpc.aio.ServicerContext[pb.ListWorkflowsRequest, pb.ListWorkflowsResponse],
+    ) -> pb.ListWorkflowsResponse:
         counts = await self._catalog.count_runs()
         return pb.ListWorkflowsResponse(
             workflows=[
@@ -79,7 +87,9 @@ class OperationRpcs:
         )
 
     @handles("CancelRun")
-    async def cancel_run(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunResponse:
+    async def cancel_run(
+        self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext[pb.CancelRunRequest, pb.CancelRunResponse]
+    ) -> pb.CancelRunResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         reason = _reason(request.reason)
         row = await self._catalog.cancel_run(run_id, reason)
@@ -88,7 +98,9 @@ class OperationRpcs:
         return pb.CancelRunResponse(run=convert.run_to_proto(row))
 
     @handles("CancelRuns")
-    async def cancel_runs(self, request: pb.CancelRunsRequest, context: grpc.aio.ServicerContext) -> pb.CancelRunsResponse:
+    async def cancel_runs(
+        self, request: pb.CancelRunsRequest, context: grpc.aio.ServicerContext[pb.CancelRunsRequest, pb.CancelRunsResponse]
+    ) -> pb.CancelRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
         cancellable = {RunStatus(status) for status in run_sources(run_target(RunVia.CANCEL), RunVia.CANCEL)}
         if runs.statuses - cancellable:
@@ -102,13 +114,17 @@ class OperationRpcs:
         return pb.CancelRunsResponse(cancelled_count=len(run_ids), run_ids=[str(run_id) for run_id in run_ids])
 
     @handles("DeleteRun")
-    async def delete_run(self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunResponse:
+    async def delete_run(
+        self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext[pb.DeleteRunRequest, pb.DeleteRunResponse]
+    ) -> pb.DeleteRunResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         await self._catalog.delete_run(run_id, force=request.force)
         return pb.DeleteRunResponse()
 
     @handles("DeleteRuns")
-    async def delete_runs(self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext) -> pb.DeleteRunsResponse:
+    async def delete_runs(
+        self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext[pb.DeleteRunsRequest, pb.DeleteRunsResponse]
+    ) -> pb.DeleteRunsResponse:
         runs = run_filter_from_proto("filter", request.filter)
         if not request.force and runs.statuses and runs.statuses <= OPEN_RUN_STATUSES:
             raise errors.InvalidArgument(
@@ -122,7 +138,9 @@ class OperationRpcs:
 
     @handles("SetRetentionPolicy")
     async def set_retention_policy(
-        self, request: pb.SetRetentionPolicyRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SetRetentionPolicyRequest,
+        context: grpc.aio.ServicerContext[pb.SetRetentionPolicyRequest, pb.SetRetentionPolicyResponse],
     ) -> pb.SetRetentionPolicyResponse:
         workflow = validation.check_name("workflow", request.workflow, required=False) or None
         statuses = {convert.run_status_from_proto("statuses", number) for number in request.statuses}
@@ -141,14 +159,18 @@ class OperationRpcs:
 
     @handles("ListRetentionPolicies")
     async def list_retention_policies(
-        self, request: pb.ListRetentionPoliciesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListRetentionPoliciesRequest,
+        context: grpc.aio.ServicerContext[pb.ListRetentionPoliciesRequest, pb.ListRetentionPoliciesResponse],
     ) -> pb.ListRetentionPoliciesResponse:
         rows = await self._retention.list_policies()
         return pb.ListRetentionPoliciesResponse(policies=[convert.retention_policy_to_proto(row) for row in rows])
 
     @handles("DeleteRetentionPolicy")
     async def delete_retention_policy(
-        self, request: pb.DeleteRetentionPolicyRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.DeleteRetentionPolicyRequest,
+        context: grpc.aio.ServicerContext[pb.DeleteRetentionPolicyRequest, pb.DeleteRetentionPolicyResponse],
     ) -> pb.DeleteRetentionPolicyResponse:
         if request.policy_id <= 0:
             raise errors.InvalidArgument(f"policy_id must be positive, got {request.policy_id}")

@@ -4,6 +4,7 @@ catalog's RunFilter; every refusal names its field (filter.statuses, filter.crea
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from workflowstate import v1 as pb
 
@@ -16,7 +17,7 @@ def run_filter_from_proto(field: str, message: pb.RunFilter) -> RunFilter:
     workflow = validation.check_name(f"{field}.workflow", message.workflow, required=False) or None
     statuses = frozenset(convert.run_status_from_proto(f"{field}.statuses", number) for number in message.statuses)
 
-    def instant(name: str) -> datetime | None:
+    def instant(name: Literal["created_after", "created_before", "updated_after", "updated_before"]) -> datetime | None:
         if not message.HasField(name):
             return None
         return convert.timestamp_from_proto(f"{field}.{name}", getattr(message, name))

@@ -28,7 +28,9 @@ class RunRpcs:
         self._payloads = payloads
 
     @handles("CreateRun")
-    async def create_run(self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
+    async def create_run(
+        self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext[pb.CreateRunRequest, pb.CreateRunResponse]
+    ) -> pb.CreateRunResponse:
         workflow = validation.check_name("workflow", request.workflow)
         input_json = self._payloads.json("input_json", request.input_json)
         request_id = validation.check_name("request_id", request.request_id, required=False) or None
@@ -43,19 +45,29 @@ class RunRpcs:
         return pb.CreateRunResponse(run=convert.run_to_proto(row))
 
     @handles("GetRun")
-    async def get_run(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+    async def get_run(
+        self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext[pb.GetRunRequest, pb.GetRunResponse]
+    ) -> pb.GetRunResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         row = await self._store.get_run(run_id)
         return pb.GetRunResponse(run=convert.run_to_proto(row))
 
     @handles("GetRunHistory")
-    async def get_run_history(self, request: pb.GetRunHistoryRequest, context: grpc.aio.ServicerContext) -> pb.GetRunHistoryResponse:
+    async def get_run_history(
+        self,
+        request: pb.GetRunHistoryRequest,
+        context: grpc.aio.ServicerContext[pb.GetRunHistoryRequest, pb.GetRunHistoryResponse],
+    ) -> pb.GetRunHistoryResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         rows = await self._store.get_run_history(run_id)
         return pb.GetRunHistoryResponse(attempts=[convert.attempt_to_proto(row) for row in rows])
 
     @handles("UpdateRunStatus")
-    async def update_run_status(self, request: pb.UpdateRunStatusRequest, context: grpc.aio.ServicerContext) -> pb.UpdateRunStatusResponse:
+    async def update_run_status(
+        self,
+        request: pb.UpdateRunStatusRequest,
+        context: grpc.aio.ServicerContext[pb.UpdateRunStatusRequest, pb.UpdateRunStatusResponse],
+    ) -> pb.UpdateRunStatusResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         status = convert.run_status_from_proto("status", request.status)
         output_json = self._payloads.json("output_json", request.output_json) if request.HasField("output_json") else None

@@ -37,7 +37,9 @@ class ScheduleRpcs:
 
     @handles("CreateSchedule")
     async def create_schedule(
-        self, request: pb.CreateScheduleRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.CreateScheduleRequest,
+        context: grpc.aio.ServicerContext[pb.CreateScheduleRequest, pb.CreateScheduleResponse],
     ) -> pb.CreateScheduleResponse:
         spec = ScheduleSpec(
             schedule_id=_schedule_id(request.schedule_id),
@@ -58,7 +60,9 @@ class ScheduleRpcs:
 
     @handles("ListSchedules")
     async def list_schedules(
-        self, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListSchedulesRequest,
+        context: grpc.aio.ServicerContext[pb.ListSchedulesRequest, pb.ListSchedulesResponse],
     ) -> pb.ListSchedulesResponse:
         page_size = page_tokens.page_size(request.page_size)
         after = page_tokens.decode_schedule_position(request.page_token)
@@ -73,14 +77,18 @@ class ScheduleRpcs:
 
     @handles("PauseSchedule")
     async def pause_schedule(
-        self, request: pb.PauseScheduleRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.PauseScheduleRequest,
+        context: grpc.aio.ServicerContext[pb.PauseScheduleRequest, pb.PauseScheduleResponse],
     ) -> pb.PauseScheduleResponse:
         row = await self._schedules.pause(_schedule_id(request.schedule_id))
         return pb.PauseScheduleResponse(schedule=convert.schedule_to_proto(row))
 
     @handles("ResumeSchedule")
     async def resume_schedule(
-        self, request: pb.ResumeScheduleRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ResumeScheduleRequest,
+        context: grpc.aio.ServicerContext[pb.ResumeScheduleRequest, pb.ResumeScheduleResponse],
     ) -> pb.ResumeScheduleResponse:
         row = await self._schedules.resume(_schedule_id(request.schedule_id))
         self._schedule_firer.wake()
@@ -88,7 +96,9 @@ class ScheduleRpcs:
 
     @handles("DeleteSchedule")
     async def delete_schedule(
-        self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.DeleteScheduleRequest,
+        context: grpc.aio.ServicerContext[pb.DeleteScheduleRequest, pb.DeleteScheduleResponse],
     ) -> pb.DeleteScheduleResponse:
         await self._schedules.delete(_schedule_id(request.schedule_id))
         return pb.DeleteScheduleResponse()

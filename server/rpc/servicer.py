@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from workflowstate import v1 as pb
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 from ..dispatch.dispatcher import TaskDispatcher
@@ -34,7 +35,7 @@ from ..state.versions import VersionStore
 from .batch import BatchRunner
 from .engine import EngineRpcs
 from .events import EventRpcs
-from .handlers import Handler, check_complete, handlers_of, within_deadline
+from .handlers import AnyContext, Handler, check_complete, handlers_of, within_deadline
 from .leases import LeaseRpcs
 from .operations import OperationRpcs
 from .payloads import Payloads
@@ -81,7 +82,7 @@ OK = CallStatus(grpc.StatusCode.OK, "", "")
 CANCELLED = CallStatus(grpc.StatusCode.CANCELLED, "cancelled: the client went away or the deadline passed", "CANCELLED")
 
 
-class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):  # type: ignore[misc, unused-ignore]  # grpc is untyped without its stubs
+class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):
     """WorkflowStateService over the capability stores: every RPC is an attribute of the servicer
     (as gRPC's registration reads them), its capability's handler behind the one wrapper."""
 
@@ -105,7 +106,7 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):  # type: igno
         schedule_firer: ScheduleFirer,
         schedule_limits: ScheduleLimits,
         stream_caps: StreamCaps,
-        task_sessions: Callable[[grpc.aio.ServicerContext], TaskSession],
+        task_sessions: Callable[[grpc.aio.ServicerContext[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse]], TaskSession],
     ) -> None:
         self.stream_caps = stream_caps
         self.metrics = metrics
@@ -150,7 +151,7 @@ class WorkflowStateServicer(pb_grpc.WorkflowStateServiceServicer):  # type: igno
         # reply within the bound, operation by operation (batch.py).
         bounded = name in LIST_REPLY_METHODS and name != "Batch"
 
-        async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def handler(request: Any, context: AnyContext) -> Any:
             started = time.perf_counter()
             if streaming:
                 self.metrics.stream_opened(name)

@@ -29,7 +29,11 @@ class StepRpcs:
         self._wake_workers = wake_workers
 
     @handles("InsertStepState")
-    async def insert_step_state(self, request: pb.InsertStepStateRequest, context: grpc.aio.ServicerContext) -> pb.InsertStepStateResponse:
+    async def insert_step_state(
+        self,
+        request: pb.InsertStepStateRequest,
+        context: grpc.aio.ServicerContext[pb.InsertStepStateRequest, pb.InsertStepStateResponse],
+    ) -> pb.InsertStepStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
         # Empty: a step without a function of its own, never handed to a worker.
@@ -42,14 +46,20 @@ class StepRpcs:
         return pb.InsertStepStateResponse(step=convert.step_to_proto(row))
 
     @handles("GetStepState")
-    async def get_step_state(self, request: pb.GetStepStateRequest, context: grpc.aio.ServicerContext) -> pb.GetStepStateResponse:
+    async def get_step_state(
+        self, request: pb.GetStepStateRequest, context: grpc.aio.ServicerContext[pb.GetStepStateRequest, pb.GetStepStateResponse]
+    ) -> pb.GetStepStateResponse:
         run_id = validation.parse_uuid("run_id", request.run_id)
         step_name = validation.check_name("step_name", request.step_name)
         row = await self._store.get_step(run_id, step_name)
         return pb.GetStepStateResponse(step=convert.step_to_proto(row))
 
     @handles("SetStepScheduled")
-    async def set_step_scheduled(self, request: pb.SetStepScheduledRequest, context: grpc.aio.ServicerContext) -> pb.SetStepScheduledResponse:
+    async def set_step_scheduled(
+        self,
+        request: pb.SetStepScheduledRequest,
+        context: grpc.aio.ServicerContext[pb.SetStepScheduledRequest, pb.SetStepScheduledResponse],
+    ) -> pb.SetStepScheduledResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         if request.HasField("not_before") and request.HasField("delay"):
             raise errors.InvalidArgument("set not_before or delay, not both")
@@ -66,14 +76,22 @@ class StepRpcs:
         return pb.SetStepScheduledResponse(step=convert.step_to_proto(row))
 
     @handles("SetStepRunning")
-    async def set_step_running(self, request: pb.SetStepRunningRequest, context: grpc.aio.ServicerContext) -> pb.SetStepRunningResponse:
+    async def set_step_running(
+        self,
+        request: pb.SetStepRunningRequest,
+        context: grpc.aio.ServicerContext[pb.SetStepRunningRequest, pb.SetStepRunningResponse],
+    ) -> pb.SetStepRunningResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         fence = fence_of(request)
         row = await self._store.set_step_status(step_id, StepStatus.RUNNING, fence=fence, takes_worker_tasks=caller.takes_worker_tasks())
         return pb.SetStepRunningResponse(step=convert.step_to_proto(row))
 
     @handles("SetStepResult")
-    async def set_step_result(self, request: pb.SetStepResultRequest, context: grpc.aio.ServicerContext) -> pb.SetStepResultResponse:
+    async def set_step_result(
+        self,
+        request: pb.SetStepResultRequest,
+        context: grpc.aio.ServicerContext[pb.SetStepResultRequest, pb.SetStepResultResponse],
+    ) -> pb.SetStepResultResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         result_json = self._payloads.json("result_json", request.result_json)
         fence = fence_of(request)
@@ -83,7 +101,9 @@ class StepRpcs:
         return pb.SetStepResultResponse(step=convert.step_to_proto(row))
 
     @handles("SetStepError")
-    async def set_step_error(self, request: pb.SetStepErrorRequest, context: grpc.aio.ServicerContext) -> pb.SetStepErrorResponse:
+    async def set_step_error(
+        self, request: pb.SetStepErrorRequest, context: grpc.aio.ServicerContext[pb.SetStepErrorRequest, pb.SetStepErrorResponse]
+    ) -> pb.SetStepErrorResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         if not request.HasField("error"):
             raise errors.InvalidArgument("error is required")
@@ -94,7 +114,9 @@ class StepRpcs:
 
     @handles("CreateRetryAttempt")
     async def create_retry_attempt(
-        self, request: pb.CreateRetryAttemptRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.CreateRetryAttemptRequest,
+        context: grpc.aio.ServicerContext[pb.CreateRetryAttemptRequest, pb.CreateRetryAttemptResponse],
     ) -> pb.CreateRetryAttemptResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         status = convert.step_status_from_proto("status", request.status)

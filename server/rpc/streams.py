@@ -29,6 +29,7 @@ MAX_PENDING_MESSAGES = 16
 MAX_PENDING_BYTES = 1024 * 1024
 
 Request = TypeVar("Request", bound=Message)
+Response = TypeVar("Response", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class Inbox:
             self._room.clear()
 
 
-async def _read_requests(context: grpc.aio.ServicerContext, inbox: Inbox) -> None:
+async def _read_requests(context: grpc.aio.ServicerContext[Request, Response], inbox: Inbox) -> None:
     """Move the client's messages into the inbox, waiting for room before reading each one."""
     while True:
         await inbox.wait_for_room()
@@ -110,7 +111,9 @@ async def _read_requests(context: grpc.aio.ServicerContext, inbox: Inbox) -> Non
         except Exception as err:  # noqa: BLE001 - any read error ends the session, which reports it
             inbox.signal(ReadFailed(err))
             return
-        if message is grpc.aio.EOF:
+        # types-grpcio declares read() as returning the request only; at the end of the client's side
+        # it returns grpc.aio.EOF, which is what this checks for.
+        if message is grpc.aio.EOF:  # type: ignore[comparison-overlap]
             inbox.signal(ClientDone())
             return
         inbox.put_message(message)
@@ -128,14 +131,14 @@ def raise_read_error(error: Exception) -> None:
     raise error  # unexpected: answered INTERNAL with a reference, logged with its stack
 
 
-class StreamSession(abc.ABC):
+class StreamSession(abc.ABC, Generic[Request, Response]):
     """One stream: a reader into the inbox, one loop over it, and cleanup however the stream ends.
 
     Subclasses handle the client's messages, the shutdown, their own signals, and say what to
     release when the stream ends (close).
     """
 
-    def __init__(self, context: grpc.aio.ServicerContext, notifier: ShutdownNotifier) -> None:
+    def __init__(self, context: grpc.aio.ServicerContext[Request, Response], notifier: ShutdownNotifier) -> None:
         self._context = context
         self._notifier = notifier
         self.inbox = Inbox()
@@ -172,7 +175,7 @@ class StreamSession(abc.ABC):
             await self.close(cancelled=cancelled)
 
     @abc.abstractmethod
-    async def on_message(self, message: Any) -> None: ...
+    async def on_message(self, message: Request) -> None: ...
 
     @abc.abstractmethod
     async def on_shutdown(self) -> None:
@@ -190,7 +193,7 @@ class StreamSession(abc.ABC):
         """Release what the stream holds. cancelled: the stream was cancelled (client gone), so
         this may not await anything that takes time; start it in the background instead."""
 
-    async def write(self, response: Message) -> None:
+    async def write(self, response: Response) -> None:
         # One write at a time, awaited: a client that does not read holds up its own session
         # (which then stops reading its requests), not the server's memory.
         await self._context.write(response)

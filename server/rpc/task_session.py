@@ -81,12 +81,12 @@ class Subscription:
     bulk: bool
 
 
-class TaskSession(StreamSession):
+class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse]):
     """The server side of one worker's StreamStepTasks stream."""
 
     def __init__(
         self,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse],
         *,
         dispatcher: TaskDispatcher,
         tasks: TaskStore,

@@ -86,9 +86,9 @@ def check_json(field: str, text: str, *, max_bytes: int) -> str:
     bound = sent_bytes + separators
     # Read every number only when one may grow or pass a bound, or the stored size must be measured.
     numbers = StoredNumbers(field) if bound > max_bytes or may_grow(text) else None
-    hooks = {"parse_int": numbers.read, "parse_float": numbers.read} if numbers else {}
+    read_number = numbers.read if numbers else None  # None: json's own parsing of numbers
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant, **hooks)
+        parsed = json.loads(text, parse_constant=_reject_constant, parse_int=read_number, parse_float=read_number)
         # Escapes are the only way NUL or a lone surrogate can enter: skip the walk without them.
         if "\\u" in text:
             _check_strings(parsed)

@@ -5,8 +5,7 @@ values are checked by step_options.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -25,7 +24,7 @@ class WorkerRpcs:
 
     def __init__(
         self,
-        task_sessions: Callable[[grpc.aio.ServicerContext], TaskSession],
+        task_sessions: Callable[[grpc.aio.ServicerContext[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse]], TaskSession],
         workers: WorkerStreams,
         defaults: DefaultsStore,
     ) -> None:
@@ -35,17 +34,25 @@ class WorkerRpcs:
         self._defaults = defaults
 
     @handles("StreamStepTasks")
-    async def stream_step_tasks(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:
+    async def stream_step_tasks(
+        self,
+        request_iterator: AsyncIterator[pb.StreamStepTasksRequest],
+        context: grpc.aio.ServicerContext[pb.StreamStepTasksRequest, pb.StreamStepTasksResponse],
+    ) -> None:
         await self._task_sessions(context).run()
 
     @handles("ListWorkers")
-    async def list_workers(self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext) -> pb.ListWorkersResponse:
+    async def list_workers(
+        self, request: pb.ListWorkersRequest, context: grpc.aio.ServicerContext[pb.ListWorkersRequest, pb.ListWorkersResponse]
+    ) -> pb.ListWorkersResponse:
         rows = await self._workers.listed()
         return pb.ListWorkersResponse(workers=[convert.worker_to_proto(row) for row in rows])
 
     @handles("SetDispatchDefaults")
     async def set_dispatch_defaults(
-        self, request: pb.SetDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SetDispatchDefaultsRequest,
+        context: grpc.aio.ServicerContext[pb.SetDispatchDefaultsRequest, pb.SetDispatchDefaultsResponse],
     ) -> pb.SetDispatchDefaultsResponse:
         if not request.HasField("defaults"):
             raise errors.InvalidArgument("defaults is required")
@@ -55,14 +62,18 @@ class WorkerRpcs:
 
     @handles("ListDispatchDefaults")
     async def list_dispatch_defaults(
-        self, request: pb.ListDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.ListDispatchDefaultsRequest,
+        context: grpc.aio.ServicerContext[pb.ListDispatchDefaultsRequest, pb.ListDispatchDefaultsResponse],
     ) -> pb.ListDispatchDefaultsResponse:
         rows = await self._defaults.list()
         return pb.ListDispatchDefaultsResponse(defaults=[step_options.defaults_to_proto(row) for row in rows])
 
     @handles("DeleteDispatchDefaults")
     async def delete_dispatch_defaults(
-        self, request: pb.DeleteDispatchDefaultsRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.DeleteDispatchDefaultsRequest,
+        context: grpc.aio.ServicerContext[pb.DeleteDispatchDefaultsRequest, pb.DeleteDispatchDefaultsResponse],
     ) -> pb.DeleteDispatchDefaultsResponse:
         rpc_name = validation.check_name("rpc_name", request.rpc_name)
         await self._defaults.delete(rpc_name)

@@ -524,8 +524,11 @@ async def test_async_cancelled_acquire_stops_waiting(
         with pytest.raises(asyncio.CancelledError):
             await waiter
     assert not entered.is_set()
-    # Nobody holds or waits any more: a single try gets the key.
-    async with async_client.lease(key, wait_timeout=timedelta(0)) as lease:
+    # The server learns of the cancel when the stream's end reaches it, a moment after the client's
+    # CancelledError: until then the waiter may even be granted the key (then freed at once). So the
+    # next acquire waits, but far less than the waiter's TTL (10 s, the default), which a waiter
+    # left behind would hold the key for.
+    async with async_client.lease(key, ttl=timedelta(minutes=1), wait_timeout=timedelta(seconds=3)) as lease:
         assert lease.fencing_token > 0
 
 

@@ -27,7 +27,7 @@ from ..core.cleanups import RetriedCleanups
 from ..core.shutdown import ShutdownNotifier
 from ..core.supervisor import Supervisor
 from ..db.notifications import Notifications
-from .rows import HeldLeaseRow, LeaseRow
+from .rows import HeldLeaseRow
 from .store import LeaseStore
 
 log = logging.getLogger("workflowstate.server.leases")
@@ -261,7 +261,7 @@ class LeaseManager(ShutdownNotifier):
         work = functools.partial(self._leases.abandon, key, owner_id)
         self.cleanups.run(("abandon", owner_id), "lease clean-up", work, moot_after=moot_after)
 
-    async def get(self, key: str) -> LeaseRow | None:
+    async def get(self, key: str) -> HeldLeaseRow | None:
         return await self._leases.get(key)
 
     async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[HeldLeaseRow]:

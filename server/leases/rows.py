@@ -66,7 +66,7 @@ class HeldLeaseRow(TypedDict):
     key: str
     holder: str | None
     fencing_token: int
-    acquire_time: datetime | None
+    acquire_time: datetime
     expire_time: datetime
 
 

@@ -73,10 +73,9 @@ class LeaseStore:
         """Undo whatever an interrupted acquire did: leave the queue, free a lease it may have got."""
         await self._abandon.one(AbandonInput(key, owner_id, self.channel))
 
-    async def get(self, key: str) -> LeaseRow | None:
+    async def get(self, key: str) -> HeldLeaseRow | None:
         """The live lease on key; None when nobody holds it."""
-        row = await self._get.run(GetInput(key))
-        return row if row is not None and row["key"] is not None else None
+        return _held(await self._get.run(GetInput(key)))
 
     async def held(self, prefix: str | None, after_key: str | None, limit: int) -> list[HeldLeaseRow]:
         """Up to `limit` leases held now, by key, of keys starting with prefix, past after_key."""
@@ -86,6 +85,15 @@ class LeaseStore:
         """Keep these waiters' places in the queue for another waiter_ttl (only these: a row of a
         waiter that is gone must expire even while this server has other waiters)."""
         await self._refresh_waiters.one(RefreshWaitersInput(tickets, self._waiter_ttl))
+
+
+def _held(row: LeaseRow | None) -> HeldLeaseRow | None:
+    """lease_get's row as the lease held on its key; None when nobody holds it (its columns NULL)."""
+    if row is None or row["key"] is None or row["fencing_token"] is None or row["acquire_time"] is None or row["expire_time"] is None:
+        return None
+    return HeldLeaseRow(
+        key=row["key"], holder=row["holder"], fencing_token=row["fencing_token"], acquire_time=row["acquire_time"], expire_time=row["expire_time"]
+    )
 
 
 __all__ = ["AcquireTry", "LeaseStore"]

@@ -19,7 +19,7 @@ from workflowstate import v1 as pb
 from ..core.errors import InvalidArgument
 from ..dispatch.rows import WorkerStreamRow
 from ..events.rows import EventRow
-from ..leases.rows import HeldLeaseRow, LeaseRow
+from ..leases.rows import HeldLeaseRow
 from ..retention.rows import PolicyRow
 from ..schedules.rows import ScheduleRow
 from ..schedules.timing import CatchUp, Overlap
@@ -57,7 +57,7 @@ VERSION_STATUS_FROM_PROTO = {number: status for status, number in VERSION_STATUS
 _T = TypeVar("_T")
 
 
-def _enum_from_proto(field: str, number: int, enum: Any, table: dict[int, _T]) -> _T:
+def _enum_from_proto(field: str, number: int, enum: Any, table: Mapping[Any, _T]) -> _T:
     """The value `number` stands for in `table`; INVALID_ARGUMENT naming the field and the choices otherwise."""
     try:
         return table[number]
@@ -84,7 +84,7 @@ def _name(enum: Any, number: int) -> str:
         return str(number)
 
 
-def _names(enum: Any, numbers: dict[int, Any]) -> str:
+def _names(enum: Any, numbers: Mapping[Any, Any]) -> str:
     return ", ".join(enum.Name(n) for n in numbers)
 
 
@@ -136,7 +136,7 @@ def run_to_proto(row: RunRecord | RunSummary) -> pb.Run:
         run_id=str(row["run_id"]),
         workflow=row["workflow"],
         status=RUN_STATUS_TO_PROTO[RunStatus(row["status"])],
-        input_json=row["input"],
+        input_json=row["input"] or "",  # a page without payloads leaves it out: empty, as JSON null is
         output_json=row["output"],
         error=_failure(row["error"]),
         create_time=timestamp(row["create_time"]),
@@ -173,9 +173,9 @@ def _set_columns(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, An
 
 def options_to_proto(row: StepOptionColumns, concurrency_key: str | None = None) -> pb.StepOptions:
     """A step's or a dispatch defaults row's stored options, and a step's concurrency key (a default has none)."""
-    durations = {name: duration(value) for name, value in _set_columns(row, _OPTION_DURATIONS).items()}
-    numbers = _set_columns(row, _OPTION_NUMBERS)
-    return pb.StepOptions(concurrency_key=concurrency_key or "", **durations, **numbers)
+    fields: dict[str, Any] = {name: duration(value) for name, value in _set_columns(row, _OPTION_DURATIONS).items()}
+    fields.update(_set_columns(row, _OPTION_NUMBERS))
+    return pb.StepOptions(concurrency_key=concurrency_key or "", **fields)
 
 
 def step_to_proto(row: StepRecord) -> pb.StepState:
@@ -231,7 +231,7 @@ def version_to_proto(row: VersionRow) -> pb.WorkflowVersion:
     )
 
 
-def lease_to_proto(row: LeaseRow | HeldLeaseRow) -> pb.LeaseInfo:
+def lease_to_proto(row: HeldLeaseRow) -> pb.LeaseInfo:
     return pb.LeaseInfo(
         key=row["key"],
         holder=row["holder"] or "",
@@ -333,6 +333,8 @@ def event_to_proto(row: EventRow) -> pb.RunEvent:
     if row["step_id"] is None:
         event.run_changed.status = RUN_STATUS_TO_PROTO[RunStatus(row["status"])]
     else:
+        # A step's change always names its step and attempt (events.sql).
+        assert row["step_name"] is not None and row["attempt"] is not None
         changed = event.step_changed
         changed.step_id = str(row["step_id"])
         changed.step_name = row["step_name"]

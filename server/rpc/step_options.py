@@ -15,6 +15,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from workflowstate import v1 as pb
 
+from ..dispatch.rows import DispatchDefaultsRow
 from ..core.errors import InvalidArgument
 from ..dispatch.defaults import DispatchDefaults
 from ..state.options import StepOptions
@@ -80,7 +81,7 @@ def defaults_from_proto(message: pb.DispatchDefaults) -> DispatchDefaults:
     return DispatchDefaults(rpc_name, options, limit, rate, period)
 
 
-def defaults_to_proto(row: dict[str, Any]) -> pb.DispatchDefaults:
+def defaults_to_proto(row: DispatchDefaultsRow) -> pb.DispatchDefaults:
     period: Duration | None = convert.duration(row["rate_period"]) if row["rate_period"] is not None else None
     return pb.DispatchDefaults(
         rpc_name=row["rpc_name"],

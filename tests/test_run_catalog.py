@@ -6,7 +6,7 @@ import uuid
 
 import grpc
 import pytest
-from support.flows import move_step, new_run, new_step, status_of
+from support.flows import move_step, new_run, new_step, reason_of, status_of
 
 from workflowstate.client import AsyncWorkflowStateClient, NotFound, RunStatus, StepStatus, WorkflowStateClient
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -34,8 +34,9 @@ def test_list_steps_returns_every_step_in_insertion_order_at_its_current_attempt
 def test_list_steps_of_a_run_without_steps_is_empty_and_of_an_unknown_run_not_found(stub) -> None:
     run = new_run(stub)
     assert list(stub.ListSteps(pb.ListStepsRequest(run_id=run.run_id)).steps) == []
-    code, message = status_of(stub.ListSteps, pb.ListStepsRequest(run_id=str(uuid.uuid4())))
-    assert code == grpc.StatusCode.NOT_FOUND and "not found" in message
+    missing = str(uuid.uuid4())
+    code, reason, _, metadata = reason_of(stub.ListSteps, pb.ListStepsRequest(run_id=missing))
+    assert (code, reason, metadata.get("run_id")) == (grpc.StatusCode.NOT_FOUND, "MISSING", missing), metadata
 
 
 @pytest.mark.parametrize(("run_id", "says"), [("", "run_id is required"), ("nope", "run_id is not a valid UUID")])

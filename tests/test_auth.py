@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
 from support.auth_tokens import TOKENS, metadata, write_token_file
 from support.bidi_stream import BidiStream, duration
-from support.flows import reason_of
+from support.flows import error_info_of, reason_of
 from support.metrics import metrics_address, scrape
 from support.server_process import ServerProcess
 
@@ -270,6 +270,7 @@ def test_the_scheme_is_case_insensitive_and_two_headers_are_refused(stub, rows) 
     with pytest.raises(grpc.RpcError) as refused:
         stub.GetRun(request, metadata=metadata(TOKENS[Role.READ]) + metadata(TOKENS[Role.ADMIN]))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info_of(refused.value)[0] == "UNAUTHENTICATED"
     assert refused.value.details() == "malformed authorization metadata: sent more than once"
 
 
@@ -299,6 +300,8 @@ def test_a_batch_needs_what_each_of_its_operations_needs(stub, rows, database_ur
         with pytest.raises(grpc.RpcError) as refused:
             stub.Batch(mixed, metadata=metadata(TOKENS[role]))
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        reason, _, context = error_info_of(refused.value)
+        assert (reason, context["role"], context["required_role"]) == ("ROLE_NOT_PERMITTED", role.value, "write"), context
         assert refused.value.details() == (
             f"a {role.value!r} token may not call CreateRun (operation 2 of the Batch): it needs a 'write' or 'admin' token"
         )
@@ -360,13 +363,16 @@ def test_the_client_sends_its_token_on_calls_leases_and_watches(auth_server, mon
         ]
         with pytest.raises(PermissionDenied) as refused:
             reader.create_run("auth-client")
+        assert (refused.value.reason, refused.value.metadata) == ("ROLE_NOT_PERMITTED", {"role": "read", "required_role": "write"})
         assert refused.value.message == "a 'read' token may not call CreateRun: it needs a 'write' or 'admin' token"
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused_lock:
             with reader.run_lock(run.run_id):
                 pass
+        assert refused_lock.value.reason == "ROLE_NOT_PERMITTED"
     with WorkflowStateClient(auth_server.target, retry=False) as anonymous:
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(Unauthenticated) as anonymous_refused:
             anonymous.get_run(run.run_id)
+        assert anonymous_refused.value.reason == "UNAUTHENTICATED"
         with pytest.raises(Unauthenticated):  # at once: streams reconnect on UNAVAILABLE only
             next(iter(anonymous.watch_run(run.run_id)))
 
@@ -375,8 +381,9 @@ def test_the_client_takes_its_token_from_the_environment(auth_server, monkeypatc
     monkeypatch.setenv("WORKFLOWSTATE_TOKEN", TOKENS[Role.READ])
     with WorkflowStateClient(auth_server.target) as client:
         assert client.get_run(str(uuid.uuid4())) is None  # allowed: the answer of the servicer
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused:
             client.create_run("auth-env")
+        assert refused.value.reason == "ROLE_NOT_PERMITTED"
         # Concurrent reads travel as one Batch: a read token may send it.
         results: list[Any] = []
         threads = [threading.Thread(target=lambda: results.append(client.get_run(str(uuid.uuid4())))) for _ in range(8)]
@@ -398,11 +405,13 @@ async def test_the_async_client_sends_its_token(auth_server, monkeypatch) -> Non
         async for event in reader.watch_run(run.run_id):  # a stream: the run's first event, then stop
             assert event.run_id == run.run_id
             break
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as cancel_refused:
             await reader.update_run_status(run.run_id, run.status.CANCELLED)
+        assert cancel_refused.value.reason == "ROLE_NOT_PERMITTED"
     async with AsyncWorkflowStateClient(auth_server.target, token=WRONG_TOKEN) as stranger:
         with pytest.raises(Unauthenticated) as refused:
             await stranger.get_run(run.run_id)
+        assert refused.value.reason == "UNAUTHENTICATED"
         assert WRONG_TOKEN not in str(refused.value)
 
 
@@ -416,6 +425,7 @@ def test_a_worker_needs_a_worker_token(auth_server, monkeypatch, rpc) -> None:
             refused_worker = Worker(reader, {rpc: lambda task: None})
             with pytest.raises(PermissionDenied) as refused:
                 refused_worker.run()
+            assert (refused.value.reason, refused.value.metadata["required_role"]) == ("ROLE_NOT_PERMITTED", "worker")
             assert refused.value.message == "a 'read' token may not call StreamStepTasks: it needs a 'worker' or 'admin' token"
         with WorkflowStateClient(auth_server.target, token=TOKENS[Role.WORKER]) as worker_client:
             done = threading.Event()

@@ -258,7 +258,7 @@ def test_a_worker_adopts_only_its_own_tasks_or_those_of_a_gone_worker(start_serv
         # Other workers name the live holder's task: under another worker_id with the same token, or
         # under the holder's worker_id with another token. Refused, nothing adopted.
         for worker_id, token in (("thief", TOKENS[Role.WORKER]), ("holder", OTHER_WORKER_TOKEN)):
-            message = subscribing(worker_id, "one", token).expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+            message = subscribing(worker_id, "one", token).expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
             assert f"attempt 1 of step {tasks['one'].step_id} is held by worker 'holder', which is still connected" in message
             assert "nothing was adopted" in message
             assert (stored("one").status, stored("one").worker_id) == (pb.STEP_STATUS_RUNNING, "holder")

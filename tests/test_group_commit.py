@@ -19,6 +19,7 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
+from support.flows import error_info_of
 from support.grouping import GROUP, HOLD_SECONDS, group_sizes, grouping_server, waits_on
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
@@ -36,12 +37,14 @@ def grouping(start_server: Callable[..., ServerProcess]) -> Iterator[tuple[Serve
         yield server, pb_grpc.WorkflowStateServiceStub(channel)
 
 
-def _outcome(future: Future[Any]) -> tuple[grpc.StatusCode, str]:
+def _outcome(future: Future[Any]) -> tuple[grpc.StatusCode, str, dict[str, str]]:
+    """The call's code, its reason and the reason's metadata (OK, '' and {} when it succeeded)."""
     try:
         future.result(timeout=60)
     except grpc.RpcError as err:
-        return err.code(), err.details() or ""
-    return grpc.StatusCode.OK, ""
+        reason, _, metadata = error_info_of(err)
+        return err.code(), reason, metadata
+    return grpc.StatusCode.OK, "", {}
 
 
 def _together(calls: Sequence[tuple[Any, Any, float | None]]) -> list[Future[Any]]:
@@ -140,9 +143,8 @@ def test_a_members_deadline_inside_a_group_answers_it_alone_and_the_others_commi
             _create(stub, f"free-{unique}"),
             _create(stub, f"free-{unique}"),
         ])
-        assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * 2
-        code, message = _outcome(futures[0])
-        assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "nothing was written" in message, message
+        assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "", {})] * 2
+        assert _outcome(futures[0])[:2] == (grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
         holder.rollback()
     # Released: the cancelled statement wrote nothing, also now that it could.
     assert _runs_of(db, server.schema, request_id=request_id) == 0
@@ -186,8 +188,8 @@ def test_a_connection_killed_under_a_group_answers_every_member_outcome_unknown_
         assert killed == (True,)
         outcomes = [_outcome(future) for future in futures]
         holder.rollback()
-    for code, message in outcomes:
-        assert code == grpc.StatusCode.UNAVAILABLE and "outcome is unknown" in message, message
+    for outcome in outcomes:
+        assert outcome == (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE", {"outcome": "unknown"}), outcome
     # The killed statement's transaction was rolled back: none of the members' runs exists.
     assert _runs_of(db, server.schema, workflow=f"killed-{unique}") == 0
     # The server goes on: the same calls again are grouped and acknowledged, and all of them stored.

@@ -256,10 +256,10 @@ def test_wait_timeout_and_try_once_end_with_deadline_exceeded(stub, unique) -> N
     holder.expect("granted")
     patient = LeaseStream(stub)
     patient.acquire(unique, TEN_S, timedelta(milliseconds=300))
-    assert unique in patient.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert unique in patient.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
     once = LeaseStream(stub)
     once.acquire(unique, TEN_S, timedelta(0))
-    assert "tried once" in once.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert "tried once" in once.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
     # Neither left a place in the queue behind: the next try-once after release succeeds.
     holder.release()
     holder.expect("released")
@@ -364,20 +364,20 @@ def test_bad_acquire_is_invalid_argument(stub, acquire: dict, field: str) -> Non
 def test_messages_out_of_order_are_failed_precondition(stub, unique) -> None:
     early = LeaseStream(stub)
     early.keep_alive()
-    assert "acquire" in early.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+    assert "acquire" in early.expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
 
     twice = LeaseStream(stub)
     twice.acquire(unique, TEN_S)
     twice.expect("granted")
     twice.acquire(unique + "-2", TEN_S)
-    assert "release it first" in twice.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+    assert "release it first" in twice.expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
     # The stream ended, so its lease was released at once.
     code, _ = status_of(stub.GetLease, pb.GetLeaseRequest(key=unique))
     assert code == grpc.StatusCode.NOT_FOUND
 
     empty = LeaseStream(stub)
     empty.send(pb.LeaseRequest())
-    empty.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    empty.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
 
 
 def test_graceful_shutdown_tells_holders_and_frees_their_keys(start_server, unique) -> None:
@@ -391,7 +391,7 @@ def test_graceful_shutdown_tells_holders_and_frees_their_keys(start_server, uniq
         holder.expect("granted")
         assert stopping.stop() == 0
         assert holder.expect("lost").reason == pb.LEASE_LOST_REASON_SERVER_SHUTDOWN
-        holder.expect_end(grpc.StatusCode.UNAVAILABLE)
+        holder.expect_end(grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
         # Released at shutdown, not at the ttl: the other server has it free at once.
         code, _ = status_of(stub.GetLease, pb.GetLeaseRequest(key=unique))
         assert code == grpc.StatusCode.NOT_FOUND

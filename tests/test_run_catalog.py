@@ -6,7 +6,7 @@ import uuid
 
 import grpc
 import pytest
-from support.flows import move_step, new_run, new_step, reason_of, status_of
+from support.flows import move_step, new_run, new_step, refusal_of, status_of
 
 from workflowstate.client import AsyncWorkflowStateClient, NotFound, RunStatus, StepStatus, WorkflowStateClient
 from workflowstate.v1 import workflow_state_pb2 as pb
@@ -35,8 +35,9 @@ def test_list_steps_of_a_run_without_steps_is_empty_and_of_an_unknown_run_not_fo
     run = new_run(stub)
     assert list(stub.ListSteps(pb.ListStepsRequest(run_id=run.run_id)).steps) == []
     missing = str(uuid.uuid4())
-    code, reason, _, metadata = reason_of(stub.ListSteps, pb.ListStepsRequest(run_id=missing))
-    assert (code, reason, metadata.get("run_id")) == (grpc.StatusCode.NOT_FOUND, "MISSING", missing), metadata
+    refused = refusal_of(stub.ListSteps, pb.ListStepsRequest(run_id=missing))
+    # Named NOT_FOUND without metadata (not MISSING with the run_id): the message names the run.
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND") and missing in refused.message, refused
 
 
 @pytest.mark.parametrize(("run_id", "says"), [("", "run_id is required"), ("nope", "run_id is not a valid UUID")])

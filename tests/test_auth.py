@@ -373,8 +373,9 @@ def test_the_client_sends_its_token_on_calls_leases_and_watches(auth_server, mon
         with pytest.raises(Unauthenticated) as anonymous_refused:
             anonymous.get_run(run.run_id)
         assert anonymous_refused.value.reason == "UNAUTHENTICATED"
-        with pytest.raises(Unauthenticated):  # at once: streams reconnect on UNAVAILABLE only
+        with pytest.raises(Unauthenticated) as stream_refused:  # at once: streams reconnect on UNAVAILABLE only
             next(iter(anonymous.watch_run(run.run_id)))
+        assert stream_refused.value.reason == "UNAUTHENTICATED"
 
 
 def test_the_client_takes_its_token_from_the_environment(auth_server, monkeypatch) -> None:

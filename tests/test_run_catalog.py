@@ -72,8 +72,9 @@ def test_the_clients_list_steps_and_workflows(server_target: str) -> None:
         client.insert_step_state(run.run_id, "a", "rpcA")
         steps = client.list_steps(run.run_id)
         assert [(step.step_name, step.rpc_name, step.status) for step in steps] == [("b", "rpcB", StepStatus.PENDING), ("a", "rpcA", StepStatus.PENDING)]
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as missing_run:
             client.list_steps(str(uuid.uuid4()))
+        assert missing_run.value.reason == "NOT_FOUND"
         [summary] = [summary for summary in client.list_workflows() if summary.workflow == workflow]
         assert summary.run_counts == {
             RunStatus.RUNNING: 1, RunStatus.COMPLETED: 0, RunStatus.FAILED: 0, RunStatus.CANCELLED: 0, RunStatus.SUSPENDED: 0,

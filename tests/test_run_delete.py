@@ -140,12 +140,14 @@ def test_the_client_deletes_runs(server_target: str) -> None:
     workflow = f"del-c-{uuid.uuid4().hex[:8]}"
     with WorkflowStateClient(server_target) as client:
         runs = [client.create_run(workflow, i) for i in range(3)]
-        with pytest.raises(FailedPrecondition):
+        with pytest.raises(FailedPrecondition) as without_force:
             client.delete_run(runs[0].run_id)
+        assert without_force.value.reason == "FAILED_PRECONDITION"
         client.delete_run(runs[0].run_id, force=True)
         assert client.get_run(runs[0].run_id) is None
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as deleted:
             client.delete_run(runs[0].run_id)
+        assert deleted.value.reason == "NOT_FOUND"
         client.update_run_status(runs[1].run_id, RunStatus.COMPLETED)
         assert client.delete_runs(workflow=workflow, statuses=[RunStatus.COMPLETED]) == [runs[1].run_id]
         assert client.delete_runs(workflow=workflow, force=True) == [runs[2].run_id]

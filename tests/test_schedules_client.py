@@ -87,5 +87,6 @@ async def test_the_async_client_has_the_same_methods(server_target: str) -> None
         assert (await client.pause_schedule(schedule_id)).paused
         assert not (await client.resume_schedule(schedule_id)).paused
         await client.delete_schedule(schedule_id)
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as deleted:
             await client.pause_schedule(schedule_id)
+        assert deleted.value.reason == "NOT_FOUND"

@@ -8,10 +8,10 @@ result), with gRPC retries off so that every answer belongs to exactly one attem
 - health says NOT_SERVING, then SERVING within about a second of PostgreSQL's return (bound
   2.5 s, figure printed), and calls made after that succeed;
 - through SQL afterwards: every acknowledged write is there, and no write answered with an error
-  is. One kind of error answer is exempt, and counted: an unknown outcome (UNAVAILABLE, its metadata's
-  outcome `unknown`), for a statement
-  that was in flight when its connection died; PostgreSQL may have committed it just before (the
-  server cannot know), so either state is accepted, and there can be at most one per writer.
+  is. One kind of error answer is exempt, and counted: an unknown outcome (UNAVAILABLE, its
+  metadata's outcome `unknown`), for a statement that was in flight when its connection died;
+  PostgreSQL may have committed it just before (the server cannot know), so either state is
+  accepted, and there can be at most one per writer.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def _strand_a_waiter(
 
     stopped_at = time.monotonic()
     postgres.stop("fast")
-    assert waiter.expect_end(grpc.StatusCode.UNAVAILABLE)
+    assert waiter.expect_end(grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE")
     wait_until(lambda: "lease clean-up failed" in replica.process.log_text(), "the waiter's clean-up failed")
     time.sleep(down_for)  # the outage itself: PostgreSQL stays away this long
     postgres.start()

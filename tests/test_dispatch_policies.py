@@ -17,7 +17,7 @@ import grpc
 import psycopg
 import pytest
 from support.bidi_stream import duration
-from support.flows import history_of, new_run, scheduled_steps, status_of
+from support.flows import history_of, new_run, reason_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
@@ -104,8 +104,8 @@ def test_defaults_fill_in_what_a_step_does_not_set_and_its_own_options_win(stub,
     # Deleting the defaults leaves the steps' options as they took them.
     stub.DeleteDispatchDefaults(pb.DeleteDispatchDefaultsRequest(rpc_name=rpc))
     assert stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name="plain")).step.options.priority == 7
-    code, details = status_of(stub.DeleteDispatchDefaults, pb.DeleteDispatchDefaultsRequest(rpc_name=rpc))
-    assert code == grpc.StatusCode.NOT_FOUND and rpc in details
+    code, reason, _, _ = reason_of(stub.DeleteDispatchDefaults, pb.DeleteDispatchDefaultsRequest(rpc_name=rpc))
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
 
 
 # Backoff.

@@ -16,7 +16,7 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
-from support.flows import new_run, new_step, reason_of, status_of
+from support.flows import new_run, new_step, reason_of, refusal_of, status_of
 from support.lease_stream import LeaseStream, duration
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
@@ -476,11 +476,12 @@ def test_fencing_input_errors(stub, unique) -> None:
         (pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED, fencing_token=7, lease_key=unique), grpc.StatusCode.FAILED_PRECONDITION, "no lease was ever granted"),
     ]  # fmt: skip
     for request, expected, words in cases:
-        code, message = status_of(stub.UpdateRunStatus, request)
-        assert code == expected and words in message, message
+        refused = refusal_of(stub.UpdateRunStatus, request)
+        assert refused.code == expected and words in refused.message, refused
+        assert refused.reason == ("UNKNOWN_FENCE" if expected == grpc.StatusCode.FAILED_PRECONDITION else "INVALID_ARGUMENT"), refused
     assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_RUNNING
 
 
 def test_get_lease_of_a_free_or_bad_key(stub, unique) -> None:
-    assert status_of(stub.GetLease, pb.GetLeaseRequest(key=unique))[0] == grpc.StatusCode.NOT_FOUND
-    assert status_of(stub.GetLease, pb.GetLeaseRequest(key=""))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(stub.GetLease, pb.GetLeaseRequest(key=unique))[:2] == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+    assert reason_of(stub.GetLease, pb.GetLeaseRequest(key=""))[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")

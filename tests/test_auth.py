@@ -171,8 +171,8 @@ BATCH_KIND = {rpc: kind for kind, rpc in RPC_OF.items()}
 RESPONDED = "a response"  # the outcome of a stream that sent a first message
 
 
-def outcome(stub: pb_grpc.WorkflowStateServiceStub, rpc: str, request: Any, md: Any) -> tuple[Any, str]:
-    """What a call ends with: its status code and message, or RESPONDED for a stream's first message."""
+def outcome(stub: pb_grpc.WorkflowStateServiceStub, rpc: str, request: Any, md: Any) -> tuple[Any, str, str]:
+    """What a call ends with: its status code, message and reason, or RESPONDED for a stream's first message."""
     method = SERVICE.methods_by_name[rpc]
     call = getattr(stub, rpc)
     try:
@@ -182,21 +182,21 @@ def outcome(stub: pb_grpc.WorkflowStateServiceStub, rpc: str, request: Any, md: 
             first = stream.next()
             stream.cancel()
             if isinstance(first, grpc.RpcError):
-                return first.code(), first.details() or ""
-            return (RESPONDED, "") if not isinstance(first, grpc.StatusCode) else (first, "")
+                return first.code(), first.details() or "", error_info_of(first)[0]
+            return (RESPONDED, "", "") if not isinstance(first, grpc.StatusCode) else (first, "", "")
         if method.server_streaming:
             responses = call(request, metadata=md, timeout=30)
             try:
                 next(responses)
             except StopIteration:
-                return grpc.StatusCode.OK, ""
+                return grpc.StatusCode.OK, "", ""
             finally:
                 responses.cancel()
-            return RESPONDED, ""
+            return RESPONDED, "", ""
         call(request, metadata=md, timeout=30)
-        return grpc.StatusCode.OK, ""
+        return grpc.StatusCode.OK, "", ""
     except grpc.RpcError as err:
-        return err.code(), err.details() or ""
+        return err.code(), err.details() or "", error_info_of(err)[0]
 
 
 def test_every_rpc_has_a_request_here() -> None:
@@ -213,26 +213,27 @@ def admin_outcomes(stub, rows) -> dict[str, Any]:
 @pytest.mark.parametrize("rpc", RPCS)
 @pytest.mark.parametrize("role", [role for role in Role if role is not Role.ADMIN], ids=lambda role: role.value)
 def test_each_role_on_each_rpc(stub, rows, admin_outcomes, rpc: str, role: Role) -> None:
-    code, message = outcome(stub, rpc, REQUESTS[rpc](rows), metadata(TOKENS[role]))
+    code, message, reason = outcome(stub, rpc, REQUESTS[rpc](rows), metadata(TOKENS[role]))
     required = REQUIRED.get(rpc, Role.ADMIN)
     needs = "an 'admin' token" if required is Role.ADMIN else f"a {required.value!r} or 'admin' token"
     if required in COVERS[role]:
         assert code not in AUTH_CODES, (code, message)
         assert code == admin_outcomes[rpc], (code, message)
     else:
-        assert code == grpc.StatusCode.PERMISSION_DENIED, (code, message)
+        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_PERMITTED"), (code, message)
         assert message == f"a {role.value!r} token may not call {rpc}: it needs {needs}"
     # The same call as a Batch operation: the same decision.
     kind = BATCH_KIND.get(rpc)
     if kind is None:
         return
     batch = pb.BatchRequest(operations=[pb.BatchOperation(**{kind: REQUESTS[rpc](rows)})])
-    code, message = outcome(stub, "Batch", batch, metadata(TOKENS[role]))
+    code, message, reason = outcome(stub, "Batch", batch, metadata(TOKENS[role]))
     if required in COVERS[role]:
         assert code == grpc.StatusCode.OK, (code, message)
     else:
-        assert (code, message) == (
+        assert (code, reason, message) == (
             grpc.StatusCode.PERMISSION_DENIED,
+            "ROLE_NOT_PERMITTED",
             f"a {role.value!r} token may not call {rpc} (operation 0 of the Batch): it needs {needs}",
         )
 
@@ -259,8 +260,8 @@ def test_admin_outcomes_are_never_refusals(admin_outcomes) -> None:
 )
 def test_no_valid_token_is_unauthenticated_on_every_rpc(stub, rows, rpc: str, header: str | None, message: str) -> None:
     md = (("authorization", header),) if header is not None else ()
-    code, details = outcome(stub, rpc, REQUESTS[rpc](rows), md)
-    assert (code, details) == (grpc.StatusCode.UNAUTHENTICATED, message)
+    code, details, reason = outcome(stub, rpc, REQUESTS[rpc](rows), md)
+    assert (code, reason, details) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", message)
     assert WRONG_TOKEN not in details and TOKENS[Role.ADMIN] not in details
 
 

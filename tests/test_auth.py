@@ -296,7 +296,7 @@ def test_a_batch_needs_what_each_of_its_operations_needs(stub, rows, database_ur
     for role in (Role.READ, Role.WORKER):
         results = stub.Batch(reads, metadata=metadata(TOKENS[role])).results
         assert results[0].get_run.run.run_id == rows.running_run
-        assert results[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
+        assert (results[1].error.code, results[1].error.reason) == (grpc.StatusCode.NOT_FOUND.value[0], "NOT_FOUND")
         # A write among them refuses the whole batch, before anything runs.
         with pytest.raises(grpc.RpcError) as refused:
             stub.Batch(mixed, metadata=metadata(TOKENS[role]))
@@ -325,7 +325,7 @@ def test_health_is_open_and_reflection_needs_read(channel) -> None:
 
     with pytest.raises(grpc.RpcError) as refused:
         list_services(())
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (refused.value.code(), error_info_of(refused.value)[0]) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
     for role in Role:
         assert SERVICE.full_name in list_services(metadata(TOKENS[role]))
 

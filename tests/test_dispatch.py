@@ -412,7 +412,9 @@ def test_bad_answers_are_refused_and_the_stream_goes_on(stub, rpc) -> None:
     assert refused.code == REFUSED_INVALID and "fail.error is required" in refused.message
     assert refused.reason == "INVALID_ARGUMENT", refused
     worker.send(pb.StreamStepTasksRequest(ack=pb.StepTaskAck(step_id=task.step_id, attempt=7)))
-    assert worker.expect("refused").code == REFUSED_PRECONDITION
+    refused = worker.expect("refused")
+    assert (refused.code, refused.reason) == (REFUSED_PRECONDITION, "FAILED_PRECONDITION"), refused
+    assert "not in flight" in refused.message, "the generic reason: the message says which precondition"
     # Nothing was written by any of them; the task is still the worker's, and its result counts.
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert (state.status, state.attempt_count) == (pb.STEP_STATUS_RUNNING, 1)

@@ -210,7 +210,9 @@ def test_an_attempt_past_start_to_close_times_out_though_heartbeating_and_is_ret
         assert failed_at >= timeout_time, "not failed before its timeout"
         worker.complete(first)  # too late: the attempt is over
         refused = worker.expect("refused")
-        assert refused.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+        # Attempt 2 runs by now: the late report names an attempt that is not the step's current one.
+        assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION.value[0], "WRONG_ATTEMPT"), refused
+        assert (refused.metadata["attempt"], refused.metadata["attempt_count"]) == ("1", "2"), refused
         worker.complete(second)
         assert worker.expect("accepted").status == pb.STEP_STATUS_SUCCEEDED
         worker.cancel()

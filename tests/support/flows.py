@@ -17,11 +17,8 @@ Stub = pb_grpc.WorkflowStateServiceStub
 
 def status_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode, str]:
     """The status code and message a call ends with (OK and '' on success)."""
-    try:
-        call(request)
-    except grpc.RpcError as err:
-        return err.code(), err.details() or ""
-    return grpc.StatusCode.OK, ""
+    ended = ending_of(call, request)
+    return ended.code, ended.message
 
 
 def reason_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode, str, str, dict[str, str]]:

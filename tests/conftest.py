@@ -13,13 +13,17 @@ import grpc
 import psycopg
 import pytest
 from support.postgres import test_database
-from support.server_process import ServerProcess, left_behind
+from support.server_process import ServerProcess, assert_no_internal_errors, left_behind
 from support.tiers import module_runs_node, tier_of
 
 from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 # The folder of the test suite: a test's tier starts from its path below it.
 TESTS = Path(__file__).parent
+
+# The fault tests' own PostgreSQL and servers (`postgres`, `serve`): fixtures kept beside the rest of
+# their support, registered here for the whole suite.
+pytest_plugins = ("support.faults_servers",)
 
 # Quick health reaction and short pool waits keep the outage tests short; nothing is timed.
 FAST_SERVER_ARGS = ("--health-interval", "0.2", "--pool-timeout", "1", "--grace-period", "10", "--log-level", "debug")
@@ -36,12 +40,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tiers[item] = tier_of(folders, item.fixturenames, module_runs_node(item.path))
         item.add_marker(tiers[item])
     items.sort(key=lambda item: order.get(tiers[item], 2))
-
-
-def assert_no_internal_errors(server: ServerProcess) -> None:
-    """INTERNAL never answers user input: the servicer logs every unexpected error, so none may appear."""
-    log = server.log_text()
-    assert "unexpected error" not in log, f"server logged an unexpected error:\n{log[-4000:]}"
 
 
 # Seconds a stopped server's processes get to end: a worker whose parent was killed stops

@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from psycopg import sql
 from support.auth_tokens import TOKENS, metadata, write_token_file
 from support.bidi_stream import BidiStream, duration
-from support.flows import reason_of
+from support.flows import error_info_of, reason_of
 from support.metrics import metrics_address, scrape
 from support.server_process import ServerProcess
 
@@ -171,8 +171,8 @@ BATCH_KIND = {rpc: kind for kind, rpc in RPC_OF.items()}
 RESPONDED = "a response"  # the outcome of a stream that sent a first message
 
 
-def outcome(stub: pb_grpc.WorkflowStateServiceStub, rpc: str, request: Any, md: Any) -> tuple[Any, str]:
-    """What a call ends with: its status code and message, or RESPONDED for a stream's first message."""
+def outcome(stub: pb_grpc.WorkflowStateServiceStub, rpc: str, request: Any, md: Any) -> tuple[Any, str, str]:
+    """What a call ends with: its status code, message and reason, or RESPONDED for a stream's first message."""
     method = SERVICE.methods_by_name[rpc]
     call = getattr(stub, rpc)
     try:
@@ -182,21 +182,21 @@ def outcome(stub: pb_grpc.WorkflowStateServiceStub, rpc: str, request: Any, md: 
             first = stream.next()
             stream.cancel()
             if isinstance(first, grpc.RpcError):
-                return first.code(), first.details() or ""
-            return (RESPONDED, "") if not isinstance(first, grpc.StatusCode) else (first, "")
+                return first.code(), first.details() or "", error_info_of(first)[0]
+            return (RESPONDED, "", "") if not isinstance(first, grpc.StatusCode) else (first, "", "")
         if method.server_streaming:
             responses = call(request, metadata=md, timeout=30)
             try:
                 next(responses)
             except StopIteration:
-                return grpc.StatusCode.OK, ""
+                return grpc.StatusCode.OK, "", ""
             finally:
                 responses.cancel()
-            return RESPONDED, ""
+            return RESPONDED, "", ""
         call(request, metadata=md, timeout=30)
-        return grpc.StatusCode.OK, ""
+        return grpc.StatusCode.OK, "", ""
     except grpc.RpcError as err:
-        return err.code(), err.details() or ""
+        return err.code(), err.details() or "", error_info_of(err)[0]
 
 
 def test_every_rpc_has_a_request_here() -> None:
@@ -213,26 +213,27 @@ def admin_outcomes(stub, rows) -> dict[str, Any]:
 @pytest.mark.parametrize("rpc", RPCS)
 @pytest.mark.parametrize("role", [role for role in Role if role is not Role.ADMIN], ids=lambda role: role.value)
 def test_each_role_on_each_rpc(stub, rows, admin_outcomes, rpc: str, role: Role) -> None:
-    code, message = outcome(stub, rpc, REQUESTS[rpc](rows), metadata(TOKENS[role]))
+    code, message, reason = outcome(stub, rpc, REQUESTS[rpc](rows), metadata(TOKENS[role]))
     required = REQUIRED.get(rpc, Role.ADMIN)
     needs = "an 'admin' token" if required is Role.ADMIN else f"a {required.value!r} or 'admin' token"
     if required in COVERS[role]:
         assert code not in AUTH_CODES, (code, message)
         assert code == admin_outcomes[rpc], (code, message)
     else:
-        assert code == grpc.StatusCode.PERMISSION_DENIED, (code, message)
+        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_PERMITTED"), (code, message)
         assert message == f"a {role.value!r} token may not call {rpc}: it needs {needs}"
     # The same call as a Batch operation: the same decision.
     kind = BATCH_KIND.get(rpc)
     if kind is None:
         return
     batch = pb.BatchRequest(operations=[pb.BatchOperation(**{kind: REQUESTS[rpc](rows)})])
-    code, message = outcome(stub, "Batch", batch, metadata(TOKENS[role]))
+    code, message, reason = outcome(stub, "Batch", batch, metadata(TOKENS[role]))
     if required in COVERS[role]:
         assert code == grpc.StatusCode.OK, (code, message)
     else:
-        assert (code, message) == (
+        assert (code, reason, message) == (
             grpc.StatusCode.PERMISSION_DENIED,
+            "ROLE_NOT_PERMITTED",
             f"a {role.value!r} token may not call {rpc} (operation 0 of the Batch): it needs {needs}",
         )
 
@@ -259,8 +260,8 @@ def test_admin_outcomes_are_never_refusals(admin_outcomes) -> None:
 )
 def test_no_valid_token_is_unauthenticated_on_every_rpc(stub, rows, rpc: str, header: str | None, message: str) -> None:
     md = (("authorization", header),) if header is not None else ()
-    code, details = outcome(stub, rpc, REQUESTS[rpc](rows), md)
-    assert (code, details) == (grpc.StatusCode.UNAUTHENTICATED, message)
+    code, details, reason = outcome(stub, rpc, REQUESTS[rpc](rows), md)
+    assert (code, reason, details) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", message)
     assert WRONG_TOKEN not in details and TOKENS[Role.ADMIN] not in details
 
 
@@ -270,6 +271,7 @@ def test_the_scheme_is_case_insensitive_and_two_headers_are_refused(stub, rows) 
     with pytest.raises(grpc.RpcError) as refused:
         stub.GetRun(request, metadata=metadata(TOKENS[Role.READ]) + metadata(TOKENS[Role.ADMIN]))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert error_info_of(refused.value)[0] == "UNAUTHENTICATED"
     assert refused.value.details() == "malformed authorization metadata: sent more than once"
 
 
@@ -294,11 +296,13 @@ def test_a_batch_needs_what_each_of_its_operations_needs(stub, rows, database_ur
     for role in (Role.READ, Role.WORKER):
         results = stub.Batch(reads, metadata=metadata(TOKENS[role])).results
         assert results[0].get_run.run.run_id == rows.running_run
-        assert results[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
+        assert (results[1].error.code, results[1].error.reason) == (grpc.StatusCode.NOT_FOUND.value[0], "NOT_FOUND")
         # A write among them refuses the whole batch, before anything runs.
         with pytest.raises(grpc.RpcError) as refused:
             stub.Batch(mixed, metadata=metadata(TOKENS[role]))
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        reason, _, context = error_info_of(refused.value)
+        assert (reason, context["role"], context["required_role"]) == ("ROLE_NOT_PERMITTED", role.value, "write"), context
         assert refused.value.details() == (
             f"a {role.value!r} token may not call CreateRun (operation 2 of the Batch): it needs a 'write' or 'admin' token"
         )
@@ -321,7 +325,7 @@ def test_health_is_open_and_reflection_needs_read(channel) -> None:
 
     with pytest.raises(grpc.RpcError) as refused:
         list_services(())
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert (refused.value.code(), error_info_of(refused.value)[0]) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
     for role in Role:
         assert SERVICE.full_name in list_services(metadata(TOKENS[role]))
 
@@ -360,23 +364,28 @@ def test_the_client_sends_its_token_on_calls_leases_and_watches(auth_server, mon
         ]
         with pytest.raises(PermissionDenied) as refused:
             reader.create_run("auth-client")
+        assert (refused.value.reason, refused.value.metadata) == ("ROLE_NOT_PERMITTED", {"role": "read", "required_role": "write"})
         assert refused.value.message == "a 'read' token may not call CreateRun: it needs a 'write' or 'admin' token"
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused_lock:
             with reader.run_lock(run.run_id):
                 pass
+        assert refused_lock.value.reason == "ROLE_NOT_PERMITTED"
     with WorkflowStateClient(auth_server.target, retry=False) as anonymous:
-        with pytest.raises(Unauthenticated):
+        with pytest.raises(Unauthenticated) as anonymous_refused:
             anonymous.get_run(run.run_id)
-        with pytest.raises(Unauthenticated):  # at once: streams reconnect on UNAVAILABLE only
+        assert anonymous_refused.value.reason == "UNAUTHENTICATED"
+        with pytest.raises(Unauthenticated) as stream_refused:  # at once: streams reconnect on UNAVAILABLE only
             next(iter(anonymous.watch_run(run.run_id)))
+        assert stream_refused.value.reason == "UNAUTHENTICATED"
 
 
 def test_the_client_takes_its_token_from_the_environment(auth_server, monkeypatch) -> None:
     monkeypatch.setenv("WORKFLOWSTATE_TOKEN", TOKENS[Role.READ])
     with WorkflowStateClient(auth_server.target) as client:
         assert client.get_run(str(uuid.uuid4())) is None  # allowed: the answer of the servicer
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused:
             client.create_run("auth-env")
+        assert refused.value.reason == "ROLE_NOT_PERMITTED"
         # Concurrent reads travel as one Batch: a read token may send it.
         results: list[Any] = []
         threads = [threading.Thread(target=lambda: results.append(client.get_run(str(uuid.uuid4())))) for _ in range(8)]
@@ -398,11 +407,13 @@ async def test_the_async_client_sends_its_token(auth_server, monkeypatch) -> Non
         async for event in reader.watch_run(run.run_id):  # a stream: the run's first event, then stop
             assert event.run_id == run.run_id
             break
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as cancel_refused:
             await reader.update_run_status(run.run_id, run.status.CANCELLED)
+        assert cancel_refused.value.reason == "ROLE_NOT_PERMITTED"
     async with AsyncWorkflowStateClient(auth_server.target, token=WRONG_TOKEN) as stranger:
         with pytest.raises(Unauthenticated) as refused:
             await stranger.get_run(run.run_id)
+        assert refused.value.reason == "UNAUTHENTICATED"
         assert WRONG_TOKEN not in str(refused.value)
 
 
@@ -416,6 +427,7 @@ def test_a_worker_needs_a_worker_token(auth_server, monkeypatch, rpc) -> None:
             refused_worker = Worker(reader, {rpc: lambda task: None})
             with pytest.raises(PermissionDenied) as refused:
                 refused_worker.run()
+            assert (refused.value.reason, refused.value.metadata["required_role"]) == ("ROLE_NOT_PERMITTED", "worker")
             assert refused.value.message == "a 'read' token may not call StreamStepTasks: it needs a 'worker' or 'admin' token"
         with WorkflowStateClient(auth_server.target, token=TOKENS[Role.WORKER]) as worker_client:
             done = threading.Event()

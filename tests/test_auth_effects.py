@@ -18,6 +18,7 @@ import grpc
 import pytest
 from support.auth_tokens import OTHER_WORKER_TOKEN, TOKENS, metadata, streams_as, write_token_file
 from support.bidi_stream import duration
+from support.flows import Ending, error_info_of
 from support.server_process import ServerProcess
 from support.task_stream import TaskStream
 
@@ -49,17 +50,19 @@ def as_role(role: Role) -> tuple[tuple[str, str], ...]:
 ADMIN = as_role(Role.ADMIN)
 
 
-def code_of(call: Callable[..., Any], *args: Any) -> tuple[grpc.StatusCode, str]:
-    """The code `call(*args)` ends with (a Batch of one: that operation's), and its message."""
+def code_of(call: Callable[..., Any], *args: Any) -> Ending:
+    """How `call(*args)` ends (a Batch of one: as its operation does): code, message, reason, metadata."""
     try:
         response = call(*args)
     except grpc.RpcError as err:
-        return err.code(), err.details() or ""
+        reason, _, metadata = error_info_of(err)
+        return Ending(err.code(), err.details() or "", reason, metadata)
     if isinstance(response, pb.BatchResponse):
         [result] = response.results
         if result.WhichOneof("result") == "error":
-            return grpc.StatusCode(next(code for code in grpc.StatusCode if code.value[0] == result.error.code)), result.error.message
-    return ALLOWED, ""
+            code = grpc.StatusCode(next(code for code in grpc.StatusCode if code.value[0] == result.error.code))
+            return Ending(code, result.error.message, result.error.reason, dict(result.error.metadata))
+    return Ending(ALLOWED, "", "", {})
 
 
 # --- cancelling a run: admin, whichever RPC makes it --------------------------------------------
@@ -118,12 +121,14 @@ def test_cancelling_a_run_needs_admin_on_every_path(stub) -> None:
         for role in Role:
             workflow = f"effects-{uuid.uuid4().hex[:10]}"
             run = stub.CreateRun(pb.CreateRunRequest(workflow=workflow), metadata=ADMIN).run.run_id
-            code, message = code_of(call, stub, run, workflow, as_role(role))
+            code, message, reason, _ = code_of(call, stub, run, workflow, as_role(role))
             status = stub.GetRun(pb.GetRunRequest(run_id=run), metadata=ADMIN).run.status
             allowed = role in RUN_EXPECTED[path]
             expected = (ALLOWED, allowed_status) if allowed else (DENIED, pb.RUN_STATUS_RUNNING)
             if (code, status) != expected:
                 wrong.append(f"{role.value} {path}: {code.name} {pb.RunStatus.Name(status)} ({message})")
+            elif not allowed and reason != "ROLE_NOT_PERMITTED":
+                wrong.append(f"{role.value} {path}: refused as {reason!r}, not ROLE_NOT_PERMITTED ({message})")
             said = CANCEL_REFUSAL.get(path)
             if not allowed and role is Role.WRITE and said is not None and message != said:
                 wrong.append(f"{role.value} {path}: the refusal does not say it is a cancel: {message}")
@@ -193,23 +198,24 @@ def test_a_workers_task_is_not_a_write_tokens_but_the_engines_steps_are(stub, rp
         for path, call in STEP_PATHS.items():
             for role in Role:
                 target = make()
-                code, message = code_of(call, stub, target, as_role(role))
+                code, message, reason, _ = code_of(call, stub, target, as_role(role))
                 after = stub.GetStepState(pb.GetStepStateRequest(run_id=run, step_name=target.step_name), metadata=ADMIN).step
                 allowed = role in allowed_roles
                 if code != (ALLOWED if allowed else DENIED):
                     wrong.append(f"{role.value} {path}, a step {kind}: {code.name} ({message})")
                 elif not allowed and (after.status, after.attempt_count) != (target.status, target.attempt_count):
                     wrong.append(f"{role.value} {path}, a step {kind}: refused, but the step is {pb.StepStatus.Name(after.status)}")
-                elif not allowed and role is Role.WRITE and "is a worker's task" not in message:
-                    wrong.append(f"{role.value} {path}, a step {kind}: the refusal does not say why: {message}")
+                elif not allowed and role is Role.WRITE and reason != "WORKER_TASK":
+                    wrong.append(f"{role.value} {path}, a step {kind}: refused as {reason!r}, not WORKER_TASK: {message}")
 
     # The task the worker holds: a write token cannot set its result or error; claiming it or setting
     # it running answers it as it is (RUNNING already: nothing to do) and takes nothing away. The
     # worker's own result is the one kept.
     for path, call in STEP_PATHS.items():
-        code, message = code_of(call, stub, held, as_role(Role.WRITE))
-        if ("Result" in path or "Error" in path) and (code != DENIED or "worker 'serving' holds its attempt 1" not in message):
-            wrong.append(f"write {path}, the held task: {code.name} ({message})")
+        code, message, reason, context = code_of(call, stub, held, as_role(Role.WRITE))
+        named = (reason, context.get("worker_id"), context.get("attempt_count"))
+        if ("Result" in path or "Error" in path) and (code != DENIED or named != ("WORKER_TASK", "serving", "1")):
+            wrong.append(f"write {path}, the held task: {code.name} {named} ({message})")
     claim = stub.ClaimStep(pb.ClaimStepRequest(run_id=run, step_name=held.step_name, rpc_name=rpc), metadata=as_role(Role.WRITE))
     if claim.claimed:
         wrong.append("write ClaimStep took the held task")
@@ -258,7 +264,7 @@ def test_a_worker_adopts_only_its_own_tasks_or_those_of_a_gone_worker(start_serv
         # Other workers name the live holder's task: under another worker_id with the same token, or
         # under the holder's worker_id with another token. Refused, nothing adopted.
         for worker_id, token in (("thief", TOKENS[Role.WORKER]), ("holder", OTHER_WORKER_TOKEN)):
-            message = subscribing(worker_id, "one", token).expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+            message = subscribing(worker_id, "one", token).expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
             assert f"attempt 1 of step {tasks['one'].step_id} is held by worker 'holder', which is still connected" in message
             assert "nothing was adopted" in message
             assert (stored("one").status, stored("one").worker_id) == (pb.STEP_STATUS_RUNNING, "holder")

@@ -8,7 +8,7 @@ import uuid
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from support.flows import new_run, new_step, status_of, step_in
+from support.flows import new_run, new_step, reason_of, status_of, step_in
 
 from workflowstate import v1 as pb
 
@@ -120,8 +120,8 @@ def test_missing_things_are_not_found(stub) -> None:
 
 def test_unknown_step_name_is_not_found(stub) -> None:
     run = new_run(stub)
-    code, message = status_of(stub.GetStepState, pb.GetStepStateRequest(run_id=run.run_id, step_name="nope"))
-    assert code == grpc.StatusCode.NOT_FOUND and "nope" in message
+    code, reason, _, metadata = reason_of(stub.GetStepState, pb.GetStepStateRequest(run_id=run.run_id, step_name="nope"))
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"), metadata
 
 
 @pytest.mark.parametrize("status", [pb.RUN_STATUS_UNSPECIFIED, 17, -1])
@@ -176,10 +176,10 @@ def test_insert_step_checks_every_field(stub, db) -> None:
 def test_duplicate_step_is_already_exists(stub) -> None:
     run = new_run(stub)
     first = new_step(stub, run.run_id, "once", retries=1)
-    code, message = status_of(
+    code, reason, _, metadata = reason_of(
         stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="once", rpc_name="other")
     )
-    assert code == grpc.StatusCode.ALREADY_EXISTS and "once" in message
+    assert (code, reason, metadata["step_name"]) == (grpc.StatusCode.ALREADY_EXISTS, "DUPLICATE_NAME", "once")
     kept = stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name="once")).step
     assert kept == first
 

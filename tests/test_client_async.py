@@ -129,6 +129,7 @@ async def test_finished_run_refuses_another_status(
     with pytest.raises(FailedPrecondition) as caught:
         await client.update_run_status(run.run_id, RunStatus.COMPLETED, output=None)
     assert caught.value.status == grpc.StatusCode.FAILED_PRECONDITION
+    assert (caught.value.reason, caught.value.metadata["prior_status"]) == ("FINISHED_RUN", "CANCELLED")
 
 
 async def test_get_run_history_of_run_without_steps_is_empty(
@@ -161,8 +162,9 @@ async def test_insert_step_state_then_get_step_state(
 async def test_insert_step_state_twice_raises_already_exists(
     client: AsyncWorkflowStateClient, step: StepState
 ) -> None:
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists) as duplicate:
         await client.insert_step_state(step.run_id, step.step_name, "again")
+    assert (duplicate.value.reason, duplicate.value.metadata["step_name"]) == ("DUPLICATE_NAME", step.step_name)
 
 
 async def test_get_step_state_of_missing_step_raises_not_found(
@@ -171,6 +173,7 @@ async def test_get_step_state_of_missing_step_raises_not_found(
     with pytest.raises(NotFound) as caught:
         await client.get_step_state(run.run_id, unique_name("missing"))
     assert caught.value.status == grpc.StatusCode.NOT_FOUND
+    assert caught.value.reason == "NOT_FOUND", caught.value.metadata
 
 
 async def test_flow_insert_running_result(
@@ -268,6 +271,7 @@ async def test_invalid_uuid_raises_invalid_argument_with_status(
     with pytest.raises(InvalidArgument) as caught:
         await client.set_step_running("not-a-uuid")
     assert caught.value.status == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.reason, caught.value.metadata) == ("INVALID_ARGUMENT", {"field": "step_id"})
     assert isinstance(caught.value, WorkflowStateError)
     assert isinstance(caught.value.__cause__, grpc.aio.AioRpcError)
 
@@ -284,6 +288,7 @@ async def test_per_call_timeout_raises_deadline_exceeded() -> None:
             with pytest.raises(DeadlineExceeded) as caught:
                 await client.get_run(str(uuid.uuid4()), timeout=timedelta(milliseconds=200))
     assert caught.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert caught.value.reason is None, "the client's own deadline: no server named it"
     assert time.monotonic() - started < 10
 
 

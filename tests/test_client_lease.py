@@ -211,6 +211,7 @@ def test_wait_timeout_on_a_held_key_raises_deadline_exceeded(
             with client.lease(key, wait_timeout=timedelta(milliseconds=200)):
                 pytest.fail("acquired a held key")
         assert caught.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert caught.value.reason == "DEADLINE_EXCEEDED", "the server's wait_timeout, not the client's clock"
         assert isinstance(caught.value.__cause__, grpc.RpcError)
         info = client.get_lease(key)
         assert info is not None and info.fencing_token == holder.fencing_token
@@ -218,9 +219,10 @@ def test_wait_timeout_on_a_held_key_raises_deadline_exceeded(
 
 def test_zero_wait_timeout_tries_once(client: WorkflowStateClient, key: str) -> None:
     with client.lease(key):
-        with pytest.raises(DeadlineExceeded):
+        with pytest.raises(DeadlineExceeded) as tried_once:
             with client.lease(key, wait_timeout=timedelta(0)):
                 pytest.fail("acquired a held key")
+        assert tried_once.value.reason == "DEADLINE_EXCEEDED"
     with client.lease(key, wait_timeout=timedelta(0)) as lease:
         assert lease.fencing_token > 0
 
@@ -233,13 +235,15 @@ def test_bad_ttl_raises_invalid_argument(
         with client.lease(key, ttl=ttl):
             pytest.fail("acquired with a bad ttl")
     assert caught.value.status == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == "INVALID_ARGUMENT"  # its metadata names no field: the message says acquire.ttl
     assert client.get_lease(key) is None
 
 
 def test_empty_key_raises_invalid_argument(client: WorkflowStateClient) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument) as empty_key:
         with client.lease(""):
             pytest.fail("acquired an empty key")
+    assert (empty_key.value.reason, empty_key.value.metadata.get("field")) == ("INVALID_ARGUMENT", "acquire.key")
 
 
 # --- sync: fenced writes -----------------------------------------------------
@@ -348,8 +352,9 @@ def test_explicit_arguments_win_over_the_lease_client(
     with client.run_lock(run.run_id) as first:
         old_token = first.fencing_token
     with client.run_lock(run.run_id) as second:
-        with pytest.raises(FailedPrecondition):
+        with pytest.raises(FailedPrecondition) as stale_refused:
             second.client.set_step_result(step.step_id, 1, fencing_token=old_token)
+        assert (stale_refused.value.reason, stale_refused.value.metadata["fence_token"]) == ("STALE_FENCE", str(old_token))
     assert client.get_step_state(run.run_id, "override").status is StepStatus.PENDING
 
 
@@ -366,10 +371,11 @@ def test_taken_over_holder_cannot_write(
     with client.run_lock(run.run_id, wait_timeout=timedelta(seconds=EVENT_TIMEOUT)) as lease:
         assert silent.next_response().WhichOneof("kind") == "lost"
         assert lease.fencing_token > silent.granted.fencing_token
-        with pytest.raises(FailedPrecondition):
+        with pytest.raises(FailedPrecondition) as stale_refused:
             client.set_step_result(
                 step.step_id, "stale", fencing_token=silent.granted.fencing_token
             )
+        assert (stale_refused.value.reason, stale_refused.value.metadata["fence_token"]) == ("STALE_FENCE", str(silent.granted.fencing_token))
         assert client.get_step_state(run.run_id, "contested").status is StepStatus.PENDING
         assert lease.client.set_step_result(step.step_id, "fresh").result == "fresh"
 
@@ -540,8 +546,9 @@ async def test_async_lease_client_fences_writes(
         stale = first.client
         await first.client.set_step_running(step.step_id)
     async with async_client.run_lock(run.run_id) as second:
-        with pytest.raises(FailedPrecondition):
+        with pytest.raises(FailedPrecondition) as stale_refused:
             await stale.set_step_result(step.step_id, "stale")
+        assert stale_refused.value.reason == "STALE_FENCE"
         done = await second.client.set_step_result(step.step_id, "fresh")
     assert done.result == "fresh"
     assert (await stale.get_step_state(run.run_id, "async-step")).result == "fresh"

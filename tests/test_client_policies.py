@@ -64,8 +64,9 @@ def test_dispatch_defaults_on_both_clients(client: WorkflowStateClient, server_t
 
     assert rpc in asyncio.run(from_async())
     assert rpc not in [d.rpc_name for d in client.list_dispatch_defaults()]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as no_defaults:
         client.delete_dispatch_defaults(rpc)
+    assert no_defaults.value.reason == "NOT_FOUND"
     with pytest.raises(InvalidArgument, match="defaults.concurrency_limit must be at least 1"):
         client.set_dispatch_defaults(rpc, concurrency_limit=0)
 

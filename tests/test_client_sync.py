@@ -266,6 +266,7 @@ def test_finished_run_refuses_another_status(client: WorkflowStateClient, run: R
     with pytest.raises(FailedPrecondition) as caught:
         client.update_run_status(run.run_id, RunStatus.FAILED, error=Failure("late"))
     assert caught.value.status == grpc.StatusCode.FAILED_PRECONDITION
+    assert (caught.value.reason, caught.value.metadata["prior_status"]) == ("FINISHED_RUN", "COMPLETED")
 
 
 def test_get_run_history_of_run_without_steps_is_empty(
@@ -275,8 +276,9 @@ def test_get_run_history_of_run_without_steps_is_empty(
 
 
 def test_get_run_history_of_missing_run_raises_not_found(client: WorkflowStateClient) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing_run:
         client.get_run_history(str(uuid.uuid4()))
+    assert missing_run.value.reason == "NOT_FOUND"
 
 
 # --- steps -------------------------------------------------------------------
@@ -331,6 +333,7 @@ def test_insert_step_state_twice_raises_already_exists(
     with pytest.raises(AlreadyExists) as caught:
         client.insert_step_state(step.run_id, step.step_name, "again")
     assert caught.value.status == grpc.StatusCode.ALREADY_EXISTS
+    assert (caught.value.reason, caught.value.metadata["step_name"]) == ("DUPLICATE_NAME", step.step_name)
 
 
 def test_get_step_state_of_missing_step_raises_not_found(
@@ -339,6 +342,7 @@ def test_get_step_state_of_missing_step_raises_not_found(
     with pytest.raises(NotFound) as caught:
         client.get_step_state(run.run_id, unique_name("missing"))
     assert caught.value.status == grpc.StatusCode.NOT_FOUND
+    assert caught.value.reason == "NOT_FOUND", caught.value.metadata
     assert isinstance(caught.value, WorkflowStateError)
 
 
@@ -453,8 +457,9 @@ def test_illegal_transition_raises_failed_precondition(
     client: WorkflowStateClient, step: StepState
 ) -> None:
     client.set_step_result(step.step_id, 1)
-    with pytest.raises(FailedPrecondition):
+    with pytest.raises(FailedPrecondition) as illegal:
         client.set_step_running(step.step_id)
+    assert (illegal.value.reason, illegal.value.metadata["prior_status"], illegal.value.metadata["target_status"]) == ("ILLEGAL_TRANSITION", "SUCCEEDED", "RUNNING")
 
 
 # --- errors, timeouts, channel -----------------------------------------------
@@ -465,6 +470,7 @@ def test_invalid_uuid_raises_invalid_argument_with_status(client: WorkflowStateC
         client.get_step_state("not-a-uuid", "step")
     error = caught.value
     assert error.status == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.reason, error.metadata) == ("INVALID_ARGUMENT", {"field": "run_id"})
     assert error.message
     assert isinstance(error.__cause__, grpc.RpcError)
 
@@ -494,6 +500,7 @@ def test_default_timeout_raises_deadline_exceeded(silent_target: str) -> None:
         with pytest.raises(DeadlineExceeded) as caught:
             client.get_run(str(uuid.uuid4()))
     assert caught.value.status == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert caught.value.reason is None, "the client's own deadline: no server named it"
 
 
 def test_per_call_timeout_overrides_default(silent_target: str) -> None:
@@ -518,6 +525,7 @@ def test_unreachable_server_raises_unavailable() -> None:
         with pytest.raises(Unavailable) as caught:
             client.get_run(str(uuid.uuid4()))
     assert caught.value.status == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.reason is None, "no server answered"
 
 
 def test_tls_client_cannot_talk_to_plaintext_server(server_target: str) -> None:

@@ -94,7 +94,7 @@ def test_credit_bounds_the_tasks_in_flight(stub, db, rpc) -> None:
     first.complete(first_tasks[0])
     first.expect("accepted")
     first.credit(2)
-    assert "exceed max_in_flight 3" in first.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+    assert "exceed max_in_flight 3" in first.expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
     second.cancel()
 
 
@@ -216,7 +216,7 @@ def test_a_late_complete_is_refused_and_writes_nothing(stub, rpc) -> None:
     second.complete(task, '{"from": "attempt 1"}')  # attempt 1's result, arriving late
     refused = second.expect("refused")
     assert (refused.step_id, refused.attempt, refused.code) == (step.step_id, 1, REFUSED_PRECONDITION)
-    assert "attempt 1" in refused.message and "nothing was written" in refused.message
+    assert (refused.reason, refused.metadata["attempt"], refused.metadata["prior_attempt"]) == ("WRONG_ATTEMPT", "1", "2"), refused
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert (state.status, state.attempt_count, state.HasField("result_json")) == (pb.STEP_STATUS_RUNNING, 2, False)
     lost = history_of(stub, step.run_id, step.step_name)[0]
@@ -279,7 +279,7 @@ def test_a_worker_without_heartbeats_is_lost(stub, rpc) -> None:
     worker.subscribe([rpc], task_lease=timedelta(milliseconds=500))
     [step] = scheduled_steps(stub, rpc, 1, retries=1)
     worker.expect("task")
-    assert "no heartbeat" in worker.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert "no heartbeat" in worker.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert (state.status, state.attempt_count) == (pb.STEP_STATUS_SCHEDULED, 2)
 
@@ -368,7 +368,7 @@ def test_drain_stops_new_tasks(stub, db, rpc) -> None:
 def test_bad_subscribe_is_invalid_argument(stub, subscribe, message) -> None:
     stream = TaskStream(stub)
     stream.send(pb.StreamStepTasksRequest(subscribe=subscribe))
-    assert message in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    assert message in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
 
 
 @pytest.mark.parametrize(
@@ -383,13 +383,13 @@ def test_protocol_errors_end_the_stream(stub, request_, code, message) -> None:
     stream = TaskStream(stub)
     stream.subscribe([f"rpc-{uuid.uuid4().hex[:8]}"])
     stream.send(request_)
-    assert message in stream.expect_end(code)
+    assert message in stream.expect_end(code, code.name)
 
 
 def test_a_message_before_subscribe_is_failed_precondition(stub) -> None:
     stream = TaskStream(stub)
     stream.heartbeat()
-    assert "first message" in stream.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+    assert "first message" in stream.expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
 
 
 def test_bad_answers_are_refused_and_the_stream_goes_on(stub, rpc) -> None:
@@ -407,11 +407,15 @@ def test_bad_answers_are_refused_and_the_stream_goes_on(stub, rpc) -> None:
         worker.send(pb.StreamStepTasksRequest(complete=complete))
         refused = worker.expect("refused")
         assert refused.code == code and message in refused.message, refused
+        assert refused.reason == ("MISSING" if code == REFUSED_NOT_FOUND else "INVALID_ARGUMENT"), refused
     worker.send(pb.StreamStepTasksRequest(fail=pb.StepTaskFail(step_id=task.step_id, attempt=1)))
     refused = worker.expect("refused")
     assert refused.code == REFUSED_INVALID and "fail.error is required" in refused.message
+    assert refused.reason == "INVALID_ARGUMENT", refused
     worker.send(pb.StreamStepTasksRequest(ack=pb.StepTaskAck(step_id=task.step_id, attempt=7)))
-    assert worker.expect("refused").code == REFUSED_PRECONDITION
+    refused = worker.expect("refused")
+    assert (refused.code, refused.reason) == (REFUSED_PRECONDITION, "FAILED_PRECONDITION"), refused
+    assert "not in flight" in refused.message, "the generic reason: the message says which precondition"
     # Nothing was written by any of them; the task is still the worker's, and its result counts.
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert (state.status, state.attempt_count) == (pb.STEP_STATUS_RUNNING, 1)
@@ -445,7 +449,7 @@ def test_a_reconnecting_worker_keeps_its_running_tasks_and_they_count_in_its_cre
         task = first.expect("task")
         assert task.step_id == held.step_id
         assert leaving.stop() == 0  # graceful: the task stays the worker's
-        assert "shutting down" in first.expect_end(grpc.StatusCode.UNAVAILABLE)
+        first.expect_end(grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
 
         # On the other server the worker names what it holds; a task that is not running is left out.
         second = TaskStream(second_stub)
@@ -470,4 +474,4 @@ def test_running_tasks_beyond_max_in_flight_are_refused(stub) -> None:
     stream = TaskStream(stub)
     running = [pb.StepTaskAck(step_id=str(uuid.uuid4()), attempt=1) for _ in range(3)]
     stream.send(pb.StreamStepTasksRequest(subscribe=pb.StepTaskSubscribe(worker_id="w", rpc_names=["x"], max_in_flight=2, running=running)))
-    assert "more than max_in_flight" in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    assert "more than max_in_flight" in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")

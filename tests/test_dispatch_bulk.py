@@ -94,10 +94,11 @@ def test_each_update_has_its_own_outcome_and_a_stale_one_writes_nothing(stub, db
     assert [o.WhichOneof("kind") for o in outcomes] == ["accepted", "refused", "accepted", "refused"]
     assert (outcomes[0].accepted.step_id, outcomes[0].accepted.status) == (good.step_id, pb.STEP_STATUS_SUCCEEDED)
     assert (outcomes[1].refused.step_id, outcomes[1].refused.attempt, outcomes[1].refused.code) == (stale.step_id, 1, REFUSED_PRECONDITION)
-    assert "nothing was written" in outcomes[1].refused.message
+    assert (outcomes[1].refused.reason, outcomes[1].refused.metadata["prior_attempt"]) == ("WRONG_ATTEMPT", "2"), outcomes[1]
     assert (outcomes[2].accepted.step_id, outcomes[2].accepted.status) == (failing.step_id, pb.STEP_STATUS_FAILED)
     assert (outcomes[3].refused.step_id, outcomes[3].refused.code) == (invalid.step_id, REFUSED_INVALID)
     assert "complete.result_json" in outcomes[3].refused.message
+    assert (outcomes[3].refused.reason, outcomes[3].refused.metadata["field"]) == ("INVALID_ARGUMENT", "complete.result_json"), outcomes[3]
 
     assert json.loads(step_state(stub, good).result_json) == {"n": 1}
     stale_now = step_state(stub, stale)
@@ -117,7 +118,8 @@ def test_updates_of_one_task_run_in_their_order(stub, rpc) -> None:
     worker.updates(ack(task), complete(task), ack(task))
     first, second = worker.expect("outcomes").outcomes
     assert first.accepted.step_id == task.step_id
-    assert (second.refused.code, "not in flight" in second.refused.message) == (REFUSED_PRECONDITION, True), "after its complete"
+    assert (second.refused.code, second.refused.reason) == (REFUSED_PRECONDITION, "FAILED_PRECONDITION"), "after its complete"
+    assert "not in flight" in second.refused.message, second.refused
     worker.cancel()
 
 
@@ -139,7 +141,7 @@ def test_an_oversize_updates_message_ends_the_stream_before_any_update_runs(stub
     worker.subscribe([rpc])
     task = worker.expect("task")
     worker.updates(complete(task), *(ack(task) for _ in range(1000)))
-    assert "1001 updates, more than 1000" in worker.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    assert "1001 updates, more than 1000" in worker.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     assert step_state(stub, step).status != pb.STEP_STATUS_SUCCEEDED, "its complete did not run"
 
 
@@ -149,7 +151,7 @@ def test_an_update_with_nothing_set_ends_the_stream_naming_it(stub, rpc) -> None
     worker.subscribe([rpc])
     task = worker.expect("task")
     worker.updates(complete(task), pb.StepTaskUpdate())
-    assert "updates.updates[1] sets none of" in worker.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    assert "updates.updates[1] sets none of" in worker.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     assert step_state(stub, step).status != pb.STEP_STATUS_SUCCEEDED, "its complete did not run"
 
 

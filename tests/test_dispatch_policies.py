@@ -17,7 +17,7 @@ import grpc
 import psycopg
 import pytest
 from support.bidi_stream import duration
-from support.flows import history_of, new_run, scheduled_steps, status_of
+from support.flows import history_of, new_run, reason_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 from support.waiting import wait_in_database
 
@@ -104,8 +104,8 @@ def test_defaults_fill_in_what_a_step_does_not_set_and_its_own_options_win(stub,
     # Deleting the defaults leaves the steps' options as they took them.
     stub.DeleteDispatchDefaults(pb.DeleteDispatchDefaultsRequest(rpc_name=rpc))
     assert stub.GetStepState(pb.GetStepStateRequest(run_id=run.run_id, step_name="plain")).step.options.priority == 7
-    code, details = status_of(stub.DeleteDispatchDefaults, pb.DeleteDispatchDefaultsRequest(rpc_name=rpc))
-    assert code == grpc.StatusCode.NOT_FOUND and rpc in details
+    code, reason, _, _ = reason_of(stub.DeleteDispatchDefaults, pb.DeleteDispatchDefaultsRequest(rpc_name=rpc))
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
 
 
 # Backoff.
@@ -210,7 +210,9 @@ def test_an_attempt_past_start_to_close_times_out_though_heartbeating_and_is_ret
         assert failed_at >= timeout_time, "not failed before its timeout"
         worker.complete(first)  # too late: the attempt is over
         refused = worker.expect("refused")
-        assert refused.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+        # Attempt 2 runs by now: the late report names an attempt that is not the step's current one.
+        assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION.value[0], "WRONG_ATTEMPT"), refused
+        assert (refused.metadata["attempt"], refused.metadata["attempt_count"]) == ("1", "2"), refused
         worker.complete(second)
         assert worker.expect("accepted").status == pb.STEP_STATUS_SUCCEEDED
         worker.cancel()

@@ -68,14 +68,18 @@ def test_steps_links_claim_and_history_times(client: WorkflowStateClient) -> Non
     again = client.claim_step(run.run_id, "inline", "")
     assert not again.claimed and again.step == claimed.step
     client.insert_step_state(run.run_id, "remote", "work")
-    with pytest.raises(FailedPrecondition, match="'other'"):
+    with pytest.raises(FailedPrecondition) as wrong_function:
         client.claim_step(run.run_id, "remote", "other")
+    assert wrong_function.value.reason == "WRONG_RPC"
+    assert (wrong_function.value.metadata["rpc_name"], wrong_function.value.metadata["prior_rpc_name"]) == ("other", "work")
 
     child = client.create_run(unique_name("child"))
     linked = client.set_step_child_run(inline.step_id, child.run_id)
     assert linked.child_run_id == child.run_id
-    with pytest.raises(NotFound, match="child_run_id"):
-        client.set_step_child_run(inline.step_id, str(uuid.uuid4()))
+    missing_child = str(uuid.uuid4())
+    with pytest.raises(NotFound) as no_child:
+        client.set_step_child_run(inline.step_id, missing_child)
+    assert (no_child.value.reason, no_child.value.metadata["child_run_id"]) == ("MISSING_CHILD", missing_child)
     assert client.set_step_branch(inline.step_id, "yes").branch_key == "yes"
     suspended = client.set_step_suspended(inline.step_id)
     assert suspended.status is StepStatus.SUSPENDED
@@ -95,13 +99,15 @@ def test_run_suspend_and_state(client: WorkflowStateClient) -> None:
     client.update_run_state(run.run_id, "none", None)
     assert client.get_run_state(run.run_id) == {"a.b": [1, 2], "none": None}
     client.update_run_state(run.run_id, "big", "x" * (600 * 1024))
-    with pytest.raises(ResourceExhausted, match="nothing was written"):
+    with pytest.raises(ResourceExhausted) as too_large:
         client.update_run_state(run.run_id, "bigger", "x" * (600 * 1024))
+    assert (too_large.value.reason, too_large.value.metadata["run_id"]) == ("TOO_LARGE", run.run_id)
     assert set(client.get_run_state(run.run_id)) == {"a.b", "none", "big"}
     resumed = client.update_run_status(run.run_id, RunStatus.COMPLETED)
     assert resumed.status is RunStatus.COMPLETED and resumed.error is None
-    with pytest.raises(FailedPrecondition):
+    with pytest.raises(FailedPrecondition) as finished:
         client.update_run_state(run.run_id, "late", 1)
+    assert (finished.value.reason, finished.value.metadata["run_status"]) == ("FINISHED_RUN", "COMPLETED")
     summary = [s for s in client.list_workflows() if s.workflow == run.workflow]
     assert summary[0].run_counts == {
         RunStatus.RUNNING: 0, RunStatus.COMPLETED: 1, RunStatus.FAILED: 0, RunStatus.CANCELLED: 0, RunStatus.SUSPENDED: 0,
@@ -118,10 +124,12 @@ def test_workflow_versions(client: WorkflowStateClient) -> None:
     active = client.update_workflow_version_status(workflow, "h1", WorkflowVersionStatus.ACTIVE)
     assert active.status is WorkflowVersionStatus.ACTIVE
     assert client.get_workflow_version(workflow, "h1") == active
-    with pytest.raises(FailedPrecondition, match="DRAFT"):
+    with pytest.raises(FailedPrecondition) as back_to_draft:
         client.update_workflow_version_status(workflow, "h1", WorkflowVersionStatus.DRAFT)
-    with pytest.raises(NotFound):
+    assert (back_to_draft.value.reason, back_to_draft.value.metadata["prior_status"]) == ("ILLEGAL_TRANSITION", "ACTIVE")
+    with pytest.raises(NotFound) as unknown:
         client.get_workflow_version(workflow, "nope")
+    assert unknown.value.reason == "NOT_FOUND"
     assert client.upsert_workflow_version(workflow, "h2", None).version.status is WorkflowVersionStatus.ACTIVE
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from support.flows import history_of, move_step, new_run, new_step, reason_of, scheduled_steps, status_of
+from support.flows import history_of, move_step, new_run, new_step, reason_of, refusal_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
 from workflowstate import v1 as pb
@@ -193,24 +193,24 @@ def test_claim_step_of_a_finished_run(stub) -> None:
     done = new_step(stub, run.run_id, "done")
     move_step(stub, done.step_id, SUCCEEDED)
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_CANCELLED))
-    code, message = status_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=run.run_id, step_name="pending", rpc_name="doWork"))
-    assert code == PRECONDITION and "CANCELLED" in message, message
+    code, reason, _, details = reason_of(stub.ClaimStep, pb.ClaimStepRequest(run_id=run.run_id, step_name="pending", rpc_name="doWork"))
+    assert (code, reason, details["run_status"]) == (PRECONDITION, "FINISHED_RUN", "CANCELLED"), details
     assert _read(stub, pending).status == PENDING
     assert not _claim(stub, done).claimed, "a duplicate after the end is answered, not refused"
 
 
 def test_claim_step_bad_input(stub) -> None:
     run = new_run(stub)
-    for request, code, field in [
-        (pb.ClaimStepRequest(run_id="x", step_name="s"), INVALID, "run_id"),
-        (pb.ClaimStepRequest(run_id=run.run_id, step_name=""), INVALID, "step_name"),
-        (pb.ClaimStepRequest(run_id=run.run_id, step_name="s" * 257), INVALID, "step_name"),
-        (pb.ClaimStepRequest(run_id=run.run_id, step_name="s", rpc_name="r" * 257), INVALID, "rpc_name"),
-        (pb.ClaimStepRequest(run_id=run.run_id, step_name="nope"), NOT_FOUND, "nope"),
-        (pb.ClaimStepRequest(run_id=MISSING, step_name="nope"), NOT_FOUND, MISSING),
+    for request, code, reason, field in [
+        (pb.ClaimStepRequest(run_id="x", step_name="s"), INVALID, "INVALID_ARGUMENT", "run_id"),
+        (pb.ClaimStepRequest(run_id=run.run_id, step_name=""), INVALID, "INVALID_ARGUMENT", "step_name"),
+        (pb.ClaimStepRequest(run_id=run.run_id, step_name="s" * 257), INVALID, "INVALID_ARGUMENT", "step_name"),
+        (pb.ClaimStepRequest(run_id=run.run_id, step_name="s", rpc_name="r" * 257), INVALID, "INVALID_ARGUMENT", "rpc_name"),
+        (pb.ClaimStepRequest(run_id=run.run_id, step_name="nope"), NOT_FOUND, "MISSING", "nope"),
+        (pb.ClaimStepRequest(run_id=MISSING, step_name="nope"), NOT_FOUND, "MISSING", MISSING),
     ]:
-        got, message = status_of(stub.ClaimStep, request)
-        assert got == code and field in message, (request, message)
+        refused = refusal_of(stub.ClaimStep, request)
+        assert (refused.code, refused.reason) == (code, reason) and field in refused.message, (request, refused)
 
 
 @pytest.mark.parametrize("path", [[], [RUNNING, FAILED]], ids=["pending", "failed"])
@@ -233,8 +233,8 @@ def test_set_step_child_run(stub) -> None:
     assert linked.child_run_id == child.run_id and linked.status == RUNNING
     again = stub.SetStepChildRun(pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id=child.run_id)).step
     assert again == linked, "the same child again is a no-op"
-    code, message = status_of(stub.SetStepChildRun, pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id=other.run_id))
-    assert code == PRECONDITION and child.run_id in message and "nothing was written" in message, message
+    code, reason, _, details = reason_of(stub.SetStepChildRun, pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id=other.run_id))
+    assert (code, reason, details["prior_link"], details["child_run_id"]) == (PRECONDITION, "DIFFERENT_PAYLOAD", child.run_id, other.run_id)
     assert _read(stub, step) == linked
     # The next attempt starts without it.
     move_step(stub, step.step_id, FAILED)
@@ -245,15 +245,15 @@ def test_set_step_child_run(stub) -> None:
 
 def test_set_step_child_run_refusals(stub) -> None:
     step = _step_in(stub, [RUNNING])
-    for request, code, field in [
-        (pb.SetStepChildRunRequest(step_id=step.step_id), INVALID, "child_run_id"),
-        (pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id="nope"), INVALID, "child_run_id"),
-        (pb.SetStepChildRunRequest(step_id="nope", child_run_id=step.run_id), INVALID, "step_id"),
-        (pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id=MISSING), NOT_FOUND, f"child_run_id: run {MISSING}"),
-        (pb.SetStepChildRunRequest(step_id=MISSING, child_run_id=step.run_id), NOT_FOUND, f"step {MISSING}"),
+    for request, code, reason, field in [
+        (pb.SetStepChildRunRequest(step_id=step.step_id), INVALID, "INVALID_ARGUMENT", "child_run_id"),
+        (pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id="nope"), INVALID, "INVALID_ARGUMENT", "child_run_id"),
+        (pb.SetStepChildRunRequest(step_id="nope", child_run_id=step.run_id), INVALID, "INVALID_ARGUMENT", "step_id"),
+        (pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id=MISSING), NOT_FOUND, "MISSING_CHILD", f"child_run_id: run {MISSING}"),
+        (pb.SetStepChildRunRequest(step_id=MISSING, child_run_id=step.run_id), NOT_FOUND, "MISSING", f"step {MISSING}"),
     ]:
-        got, message = status_of(stub.SetStepChildRun, request)
-        assert got == code and field in message, (request, message)
+        refused = refusal_of(stub.SetStepChildRun, request)
+        assert (refused.code, refused.reason) == (code, reason) and field in refused.message, (request, refused)
     assert _read(stub, step) == step
 
 
@@ -262,15 +262,15 @@ def test_set_step_branch(stub) -> None:
     branched = stub.SetStepBranch(pb.SetStepBranchRequest(step_id=step.step_id, branch_key="yes")).step
     assert branched.branch_key == "yes" and branched.status == SUCCEEDED
     assert stub.SetStepBranch(pb.SetStepBranchRequest(step_id=step.step_id, branch_key="yes")).step == branched
-    code, message = status_of(stub.SetStepBranch, pb.SetStepBranchRequest(step_id=step.step_id, branch_key="no"))
-    assert code == PRECONDITION and "'yes'" in message, message
-    for request, code, field in [
-        (pb.SetStepBranchRequest(step_id=step.step_id), INVALID, "branch_key"),
-        (pb.SetStepBranchRequest(step_id=step.step_id, branch_key="b" * 257), INVALID, "branch_key"),
-        (pb.SetStepBranchRequest(step_id=MISSING, branch_key="b"), NOT_FOUND, MISSING),
+    code, reason, _, details = reason_of(stub.SetStepBranch, pb.SetStepBranchRequest(step_id=step.step_id, branch_key="no"))
+    assert (code, reason, details["prior_link"]) == (PRECONDITION, "DIFFERENT_PAYLOAD", "yes"), details
+    for request, code, reason, field in [
+        (pb.SetStepBranchRequest(step_id=step.step_id), INVALID, "INVALID_ARGUMENT", "branch_key"),
+        (pb.SetStepBranchRequest(step_id=step.step_id, branch_key="b" * 257), INVALID, "INVALID_ARGUMENT", "branch_key"),
+        (pb.SetStepBranchRequest(step_id=MISSING, branch_key="b"), NOT_FOUND, "MISSING", MISSING),
     ]:
-        got, message = status_of(stub.SetStepBranch, request)
-        assert got == code and field in message, (request, message)
+        refused = refusal_of(stub.SetStepBranch, request)
+        assert (refused.code, refused.reason) == (code, reason) and field in refused.message, (request, refused)
     assert _read(stub, step) == branched
 
 
@@ -291,8 +291,8 @@ def test_links_refused_on_a_finished_run(stub) -> None:
         (stub.SetStepBranch, pb.SetStepBranchRequest(step_id=step.step_id, branch_key="b")),
         (stub.SetStepChildRun, pb.SetStepChildRunRequest(step_id=step.step_id, child_run_id=new_run(stub).run_id)),
     ]:
-        code, message = status_of(call, request)
-        assert code == PRECONDITION and "COMPLETED" in message, message
+        code, reason, _, details = reason_of(call, request)
+        assert (code, reason, details["run_status"]) == (PRECONDITION, "FINISHED_RUN", "COMPLETED"), details
     assert _read(stub, step) == step
 
 
@@ -324,8 +324,9 @@ def test_run_state_refusals(stub) -> None:
         (pb.UpdateRunStateRequest(run_id=run.run_id, name="n", value_json='"' + "x" * LIMIT + '"'), INVALID, "value_json"),
         (pb.UpdateRunStateRequest(run_id=MISSING, name="n"), NOT_FOUND, MISSING),
     ]:
-        got, message = status_of(stub.UpdateRunState, request)
-        assert got == code and field in message, (request, message)
+        refused = refusal_of(stub.UpdateRunState, request)
+        assert (refused.code, refused.reason) == (code, "MISSING" if code == NOT_FOUND else "INVALID_ARGUMENT"), refused
+        assert field in refused.message, (request, refused)
     assert status_of(stub.GetRunState, pb.GetRunStateRequest(run_id=MISSING))[0] == NOT_FOUND
     assert status_of(stub.GetRunState, pb.GetRunStateRequest(run_id=""))[0] == INVALID
     assert _state(stub, run.run_id) == {"kept": 1}
@@ -336,8 +337,9 @@ def test_run_state_past_the_payload_limit_is_resource_exhausted(stub) -> None:
     half = '"' + "x" * (LIMIT // 2) + '"'
     stub.UpdateRunState(pb.UpdateRunStateRequest(run_id=run.run_id, name="first", value_json=half))
     before = stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run
-    code, message = status_of(stub.UpdateRunState, pb.UpdateRunStateRequest(run_id=run.run_id, name="second", value_json=half))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and str(LIMIT) in message and "nothing was written" in message, message
+    refused = refusal_of(stub.UpdateRunState, pb.UpdateRunStateRequest(run_id=run.run_id, name="second", value_json=half))
+    assert (refused.code, refused.reason, refused.metadata["max_bytes"]) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_LARGE", str(LIMIT))
+    assert str(LIMIT) in refused.message and "nothing was written" in refused.message, refused
     assert set(_state(stub, run.run_id)) == {"first"}
     assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run == before
     # Replacing the big variable keeps the state small: allowed.
@@ -348,8 +350,8 @@ def test_run_state_past_the_payload_limit_is_resource_exhausted(stub) -> None:
 def test_run_state_of_a_finished_run_is_refused(stub) -> None:
     run = new_run(stub)
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_FAILED))
-    code, message = status_of(stub.UpdateRunState, pb.UpdateRunStateRequest(run_id=run.run_id, name="n", value_json="1"))
-    assert code == PRECONDITION and "FAILED" in message, message
+    code, reason, _, details = reason_of(stub.UpdateRunState, pb.UpdateRunStateRequest(run_id=run.run_id, name="n", value_json="1"))
+    assert (code, reason, details["run_status"]) == (PRECONDITION, "FINISHED_RUN", "FAILED"), details
     assert _state(stub, run.run_id) == {}
 
 

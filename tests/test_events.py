@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import psycopg
 import pytest
-from support.flows import new_run, new_step, status_of
+from support.flows import new_run, new_step, reason_of, refusal_of
 from support.metrics import metrics_address, scrape
 from support.polling import wait_until
 from support.waiting import wait_in_database
@@ -162,8 +162,8 @@ def test_event_streams_refuse_bad_input(stub) -> None:
         (stub.StreamRunEvents, pb.StreamRunEventsRequest(workflow="x" * 300), grpc.StatusCode.INVALID_ARGUMENT, "workflow"),
     ]
     for method, request, code, message in cases:
-        got, details = status_of(lambda r, m=method: list(m(r, timeout=30)), request)
-        assert (got, message in details) == (code, True), (request, got, details)
+        refused = refusal_of(lambda r, m=method: list(m(r, timeout=30)), request)
+        assert (refused.code, refused.reason, message in refused.message) == (code, code.name, True), (request, refused)
 
 
 def test_an_event_committed_late_is_not_passed_over(stub, database_url) -> None:
@@ -203,10 +203,10 @@ def test_events_past_their_retention_are_pruned(start_server, database_url) -> N
         events = [response.event for response in stub.WatchRun(pb.WatchRunRequest(run_id=run.run_id), timeout=30)]
         assert len(events) == len(EXPECTED_LIFE)
         wait_in_database(db, f"NOT EXISTS (SELECT FROM {server.schema}.run_events WHERE run_id = {{}})", (run.run_id,))
-        code, details = status_of(
+        code, reason, _, _ = reason_of(
             lambda request: list(stub.WatchRun(request, timeout=30)), pb.WatchRunRequest(run_id=run.run_id, after_event_id=events[2].event_id)
         )
-        assert code == grpc.StatusCode.NOT_FOUND and "not found" in details
+        assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
         assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_COMPLETED, "only events go"
 
 

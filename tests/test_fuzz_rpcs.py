@@ -21,7 +21,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import assert_no_internal_errors
+from support.server_process import assert_no_internal_errors
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from hypothesis import HealthCheck, Phase, example, given, settings

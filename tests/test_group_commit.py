@@ -19,6 +19,7 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
+from support.flows import Ending, error_info_of
 from support.grouping import GROUP, HOLD_SECONDS, group_sizes, grouping_server, waits_on
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
@@ -36,12 +37,17 @@ def grouping(start_server: Callable[..., ServerProcess]) -> Iterator[tuple[Serve
         yield server, pb_grpc.WorkflowStateServiceStub(channel)
 
 
-def _outcome(future: Future[Any]) -> tuple[grpc.StatusCode, str]:
+def _outcome(future: Future[Any]) -> Ending:
+    """How the call ended: its code, message, reason and metadata."""
     try:
         future.result(timeout=60)
     except grpc.RpcError as err:
-        return err.code(), err.details() or ""
-    return grpc.StatusCode.OK, ""
+        reason, _, metadata = error_info_of(err)
+        return Ending(err.code(), err.details() or "", reason, metadata)
+    return SUCCEEDED
+
+
+SUCCEEDED = Ending(grpc.StatusCode.OK, "", "", {})
 
 
 def _together(calls: Sequence[tuple[Any, Any, float | None]]) -> list[Future[Any]]:
@@ -71,13 +77,13 @@ def test_a_group_commits_at_once_around_a_row_another_transaction_locked(groupin
         holder.execute(sql.SQL("SELECT FROM {} WHERE run_id = %s FOR UPDATE").format(sql.Identifier(server.schema, "runs")), (locked,))
         futures = _together([_complete(stub, run_id) for run_id in (locked, *free)])
         # The rest of the group is answered and committed while the lock is still held...
-        assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * len(free)
+        assert [_outcome(future) for future in futures[1:]] == [SUCCEEDED] * len(free)
         assert [_status(db, server.schema, run_id) for run_id in free] == ["completed"] * len(free)
         # ...and the locked run's operation waits for the lock alone, as a statement of its own would.
         wait_in_database(db, waits_on(holder))
         assert not futures[0].done()
         assert _status(db, server.schema, locked) == "running"
-    assert _outcome(futures[0]) == (grpc.StatusCode.OK, "")
+    assert _outcome(futures[0]) == SUCCEEDED
     assert _status(db, server.schema, locked) == "completed"
     # One statement held the whole group; the locked run's operation then ran alone.
     assert group_sizes(server, "update_run_status") == {"statements": 2, "operations": GROUP + 1, "of 2 or more": 1, f"of {GROUP} or more": 1}
@@ -96,10 +102,10 @@ def test_step_moves_of_a_group_commit_at_once_around_a_step_another_transaction_
     with psycopg.connect(db.info.dsn) as holder:
         holder.execute(sql.SQL("SELECT FROM {} WHERE step_id = %s FOR UPDATE").format(steps), (locked,))
         futures = _together([(stub.SetStepRunning, pb.SetStepRunningRequest(step_id=step_id), None) for step_id in (locked, *free)])
-        assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * len(free)
+        assert [_outcome(future) for future in futures[1:]] == [SUCCEEDED] * len(free)
         wait_in_database(db, waits_on(holder))
         assert not futures[0].done()
-    assert _outcome(futures[0]) == (grpc.StatusCode.OK, "")
+    assert _outcome(futures[0]) == SUCCEEDED
     # Every step and its attempt row moved, each once.
     query = sql.SQL("SELECT s.status, a.status FROM {} s JOIN {} a ON a.step_id = s.step_id WHERE s.run_id = %s").format(
         steps, sql.Identifier(server.schema, "step_attempts")
@@ -140,9 +146,9 @@ def test_a_members_deadline_inside_a_group_answers_it_alone_and_the_others_commi
             _create(stub, f"free-{unique}"),
             _create(stub, f"free-{unique}"),
         ])
-        assert [_outcome(future) for future in futures[1:]] == [(grpc.StatusCode.OK, "")] * 2
-        code, message = _outcome(futures[0])
-        assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "nothing was written" in message, message
+        assert [_outcome(future) for future in futures[1:]] == [SUCCEEDED] * 2
+        late = _outcome(futures[0])
+        assert (late.code, late.reason) == (grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"), late
         holder.rollback()
     # Released: the cancelled statement wrote nothing, also now that it could.
     assert _runs_of(db, server.schema, request_id=request_id) == 0
@@ -165,8 +171,10 @@ def test_an_error_caused_by_one_member_reaches_it_alone(grouping, db, unique) ->
     )
     futures = _together([_create(stub, f"fine-{unique}"), _create(stub, refused), _create(stub, f"fine-{unique}")])
     outcomes = [_outcome(future) for future in futures]
-    assert outcomes[0] == outcomes[2] == (grpc.StatusCode.OK, "")
-    assert outcomes[1][0] == grpc.StatusCode.INVALID_ARGUMENT and f"workflow {refused} refused by the test" in outcomes[1][1], outcomes[1]
+    assert outcomes[0] == outcomes[2] == SUCCEEDED
+    # The member's own error, word for word: the message is what reaches it alone.
+    assert (outcomes[1].code, outcomes[1].reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"), outcomes[1]
+    assert f"workflow {refused} refused by the test" in outcomes[1].message, outcomes[1]
     assert _runs_of(db, server.schema, workflow=f"fine-{unique}") == 2
     assert _runs_of(db, server.schema, workflow=refused) == 0
     # The group's statement failed whole; each member then ran alone.
@@ -186,13 +194,13 @@ def test_a_connection_killed_under_a_group_answers_every_member_outcome_unknown_
         assert killed == (True,)
         outcomes = [_outcome(future) for future in futures]
         holder.rollback()
-    for code, message in outcomes:
-        assert code == grpc.StatusCode.UNAVAILABLE and "outcome is unknown" in message, message
+    for outcome in outcomes:
+        assert (outcome.code, outcome.reason, outcome.metadata) == (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE", {"outcome": "unknown"}), outcome
     # The killed statement's transaction was rolled back: none of the members' runs exists.
     assert _runs_of(db, server.schema, workflow=f"killed-{unique}") == 0
     # The server goes on: the same calls again are grouped and acknowledged, and all of them stored.
     again = _together([_create(stub, f"again-{unique}", request_id), _create(stub, f"again-{unique}"), _create(stub, f"again-{unique}")])
-    assert [_outcome(future) for future in again] == [(grpc.StatusCode.OK, "")] * GROUP
+    assert [_outcome(future) for future in again] == [SUCCEEDED] * GROUP
     assert _runs_of(db, server.schema, workflow=f"again-{unique}") == GROUP
 
 
@@ -204,8 +212,12 @@ def test_two_operations_on_one_row_in_one_turn_give_what_they_give_one_after_the
         futures = _together([_complete(stub, run_id, output='"first"'), _complete(stub, run_id, output='"second"')])
         outcomes = sorted((_outcome(future) for future in futures), key=lambda outcome: outcome[0] != grpc.StatusCode.OK)
     # One of them completed the run; the other found it completed with another output, as it would after it.
-    assert outcomes[0] == (grpc.StatusCode.OK, "")
-    assert outcomes[1][0] == grpc.StatusCode.FAILED_PRECONDITION and "is already COMPLETED with a different output" in outcomes[1][1]
+    assert outcomes[0] == SUCCEEDED
+    assert (outcomes[1].code, outcomes[1].reason, outcomes[1].metadata["prior_status"]) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "DIFFERENT_PAYLOAD",
+        "COMPLETED",
+    ), outcomes[1]
     # They met (the server held them until both had come), and no statement held both: a group
     # holds one operation per row. (The second may also have met the first's lock, and run alone.)
     groups = group_sizes(server, "update_run_status")
@@ -220,7 +232,7 @@ def test_a_group_is_bounded_in_operations_and_bytes(start_server, db, unique, bo
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.WorkflowStateServiceStub(channel)
         request = pb.CreateRunRequest(workflow=f"bounded-{unique}", input_json='"' + "x" * 198 + '"')
-        assert [_outcome(future) for future in _together([(stub.CreateRun, request, None)] * 4)] == [(grpc.StatusCode.OK, "")] * 4
+        assert [_outcome(future) for future in _together([(stub.CreateRun, request, None)] * 4)] == [SUCCEEDED] * 4
     assert _runs_of(db, server.schema, workflow=f"bounded-{unique}") == 4
     assert group_sizes(server, "create_run") == {"statements": 2, "operations": 4, "of 2 or more": 2, "of 3 or more": 0}
 

@@ -16,7 +16,7 @@ import grpc
 import psycopg
 import pytest
 from psycopg import sql
-from support.flows import new_run, new_step, reason_of, status_of
+from support.flows import new_run, new_step, reason_of, refusal_of, status_of
 from support.lease_stream import LeaseStream, duration
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
@@ -257,10 +257,10 @@ def test_wait_timeout_and_try_once_end_with_deadline_exceeded(stub, unique) -> N
     holder.expect("granted")
     patient = LeaseStream(stub)
     patient.acquire(unique, TEN_S, timedelta(milliseconds=300))
-    assert unique in patient.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert unique in patient.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
     once = LeaseStream(stub)
     once.acquire(unique, TEN_S, timedelta(0))
-    assert "tried once" in once.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert "tried once" in once.expect_end(grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")
     # Neither left a place in the queue behind: the next try-once after release succeeds.
     holder.release()
     holder.expect("released")
@@ -365,20 +365,20 @@ def test_bad_acquire_is_invalid_argument(stub, acquire: dict, field: str) -> Non
 def test_messages_out_of_order_are_failed_precondition(stub, unique) -> None:
     early = LeaseStream(stub)
     early.keep_alive()
-    assert "acquire" in early.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+    assert "acquire" in early.expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
 
     twice = LeaseStream(stub)
     twice.acquire(unique, TEN_S)
     twice.expect("granted")
     twice.acquire(unique + "-2", TEN_S)
-    assert "release it first" in twice.expect_end(grpc.StatusCode.FAILED_PRECONDITION)
+    assert "release it first" in twice.expect_end(grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION")
     # The stream ended, so its lease was released at once.
     code, _ = status_of(stub.GetLease, pb.GetLeaseRequest(key=unique))
     assert code == grpc.StatusCode.NOT_FOUND
 
     empty = LeaseStream(stub)
     empty.send(pb.LeaseRequest())
-    empty.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    empty.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
 
 
 def test_graceful_shutdown_tells_holders_and_frees_their_keys(start_server, unique) -> None:
@@ -392,7 +392,7 @@ def test_graceful_shutdown_tells_holders_and_frees_their_keys(start_server, uniq
         holder.expect("granted")
         assert stopping.stop() == 0
         assert holder.expect("lost").reason == pb.LEASE_LOST_REASON_SERVER_SHUTDOWN
-        holder.expect_end(grpc.StatusCode.UNAVAILABLE)
+        holder.expect_end(grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN")
         # Released at shutdown, not at the ttl: the other server has it free at once.
         code, _ = status_of(stub.GetLease, pb.GetLeaseRequest(key=unique))
         assert code == grpc.StatusCode.NOT_FOUND
@@ -477,11 +477,12 @@ def test_fencing_input_errors(stub, unique) -> None:
         (pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED, fencing_token=7, lease_key=unique), grpc.StatusCode.FAILED_PRECONDITION, "no lease was ever granted"),
     ]  # fmt: skip
     for request, expected, words in cases:
-        code, message = status_of(stub.UpdateRunStatus, request)
-        assert code == expected and words in message, message
+        refused = refusal_of(stub.UpdateRunStatus, request)
+        assert refused.code == expected and words in refused.message, refused
+        assert refused.reason == ("UNKNOWN_FENCE" if expected == grpc.StatusCode.FAILED_PRECONDITION else "INVALID_ARGUMENT"), refused
     assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == pb.RUN_STATUS_RUNNING
 
 
 def test_get_lease_of_a_free_or_bad_key(stub, unique) -> None:
-    assert status_of(stub.GetLease, pb.GetLeaseRequest(key=unique))[0] == grpc.StatusCode.NOT_FOUND
-    assert status_of(stub.GetLease, pb.GetLeaseRequest(key=""))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_of(stub.GetLease, pb.GetLeaseRequest(key=unique))[:2] == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+    assert reason_of(stub.GetLease, pb.GetLeaseRequest(key=""))[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from support.flows import error_info_of
 from support.server_process import ServerProcess
 
 from workflowstate.client import AsyncWorkflowStateClient
@@ -137,6 +138,8 @@ def test_a_history_past_the_reply_bound_is_resource_exhausted_naming_the_bound(b
         bounded.GetRunHistory(pb.GetRunHistoryRequest(run_id=run_id))
 
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_info_of(refused.value)[0] == "REPLY_TOO_LARGE"
+    # The message says what to ask for instead.
     assert _names_the_bound(refused.value.details()) and "GetStepState" in refused.value.details()
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import grpc
 import pytest
-from support.flows import new_run, new_step, scheduled_steps, status_of
+from support.flows import new_run, new_step, reason_of, refusal_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
 from workflowstate import v1 as pb
@@ -42,7 +42,7 @@ def _cancel_then_late_report(stub, db, schema: str, worker: TaskStream, cancelle
         worker.fail(task, "stopped")
     refused = worker.expect("refused")
     assert (refused.step_id, refused.attempt, refused.code) == (step.step_id, 1, REFUSED_PRECONDITION)
-    assert "CANCELLED" in refused.message and "nothing was written" in refused.message
+    assert (refused.reason, refused.metadata["run_status"]) == ("FINISHED_RUN", "CANCELLED"), refused
     assert row_counts(db, schema, step.run_id) == before, "the refused report wrote nothing"
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert state.status == pb.STEP_STATUS_RUNNING and not state.HasField("result_json")
@@ -87,32 +87,32 @@ def test_cancelling_writes_the_run_and_its_event_together_and_again_is_a_no_op(s
 
     again = stub.CancelRun(pb.CancelRunRequest(run_id=run.run_id, reason="another reason")).run
     assert again == cancelled, "cancelling a cancelled run changes nothing"
-    code, message = status_of(stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="late", rpc_name="r"))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "CANCELLED" in message
+    code, reason, _, metadata = reason_of(stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="late", rpc_name="r"))
+    assert (code, reason, metadata["run_status"]) == (grpc.StatusCode.FAILED_PRECONDITION, "FINISHED_RUN", "CANCELLED"), metadata
 
 
 @pytest.mark.parametrize("status", [pb.RUN_STATUS_COMPLETED, pb.RUN_STATUS_FAILED])
 def test_cancelling_a_finished_run_is_failed_precondition(stub, status) -> None:
     run = new_run(stub)
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=status))
-    code, message = status_of(stub.CancelRun, pb.CancelRunRequest(run_id=run.run_id))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION
-    assert pb.RunStatus.Name(status).removeprefix("RUN_STATUS_") in message and "nothing was written" in message
+    code, reason, _, metadata = reason_of(stub.CancelRun, pb.CancelRunRequest(run_id=run.run_id))
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FINISHED_RUN")
+    assert (metadata["prior_status"], metadata["target_status"]) == (pb.RunStatus.Name(status).removeprefix("RUN_STATUS_"), "CANCELLED")
     assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run.status == status
 
 
 @pytest.mark.parametrize(
-    ("request_", "code", "says"),
+    ("request_", "code", "reason", "says"),
     [
-        (pb.CancelRunRequest(), grpc.StatusCode.INVALID_ARGUMENT, "run_id is required"),
-        (pb.CancelRunRequest(run_id="x"), grpc.StatusCode.INVALID_ARGUMENT, "run_id is not a valid UUID"),
-        (pb.CancelRunRequest(run_id=str(uuid.uuid4()), reason="r" * 1025), grpc.StatusCode.INVALID_ARGUMENT, "reason is 1025 characters"),
-        (pb.CancelRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "not found"),
+        (pb.CancelRunRequest(), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "run_id is required"),
+        (pb.CancelRunRequest(run_id="x"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "run_id is not a valid UUID"),
+        (pb.CancelRunRequest(run_id=str(uuid.uuid4()), reason="r" * 1025), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "reason is 1025 characters"),
+        (pb.CancelRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "MISSING", "not found"),
     ],
 )
-def test_cancel_run_codes(stub, request_, code, says) -> None:
-    got, message = status_of(stub.CancelRun, request_)
-    assert (got, says in message) == (code, True), message
+def test_cancel_run_codes(stub, request_, code, reason, says) -> None:
+    refused = refusal_of(stub.CancelRun, request_)
+    assert (refused.code, refused.reason, says in refused.message) == (code, reason, True), refused
 
 
 def test_cancel_runs_cancels_the_running_runs_that_match_oldest_first_up_to_max(stub) -> None:

@@ -6,7 +6,7 @@ import uuid
 
 import grpc
 import pytest
-from support.flows import move_step, new_run, new_step, status_of
+from support.flows import move_step, new_run, new_step, refusal_of, status_of
 
 from workflowstate.client import AsyncWorkflowStateClient, NotFound, RunStatus, StepStatus, WorkflowStateClient
 from workflowstate import v1 as pb
@@ -34,8 +34,10 @@ def test_list_steps_returns_every_step_in_insertion_order_at_its_current_attempt
 def test_list_steps_of_a_run_without_steps_is_empty_and_of_an_unknown_run_not_found(stub) -> None:
     run = new_run(stub)
     assert list(stub.ListSteps(pb.ListStepsRequest(run_id=run.run_id)).steps) == []
-    code, message = status_of(stub.ListSteps, pb.ListStepsRequest(run_id=str(uuid.uuid4())))
-    assert code == grpc.StatusCode.NOT_FOUND and "not found" in message
+    missing = str(uuid.uuid4())
+    refused = refusal_of(stub.ListSteps, pb.ListStepsRequest(run_id=missing))
+    # Named NOT_FOUND without metadata (not MISSING with the run_id): the message names the run.
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND") and missing in refused.message, refused
 
 
 @pytest.mark.parametrize(("run_id", "says"), [("", "run_id is required"), ("nope", "run_id is not a valid UUID")])
@@ -70,8 +72,9 @@ def test_the_clients_list_steps_and_workflows(server_target: str) -> None:
         client.insert_step_state(run.run_id, "a", "rpcA")
         steps = client.list_steps(run.run_id)
         assert [(step.step_name, step.rpc_name, step.status) for step in steps] == [("b", "rpcB", StepStatus.PENDING), ("a", "rpcA", StepStatus.PENDING)]
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as missing_run:
             client.list_steps(str(uuid.uuid4()))
+        assert missing_run.value.reason == "NOT_FOUND"
         [summary] = [summary for summary in client.list_workflows() if summary.workflow == workflow]
         assert summary.run_counts == {
             RunStatus.RUNNING: 1, RunStatus.COMPLETED: 0, RunStatus.FAILED: 0, RunStatus.CANCELLED: 0, RunStatus.SUSPENDED: 0,

@@ -7,7 +7,7 @@ import uuid
 
 import grpc
 import pytest
-from support.flows import move_step, new_run, new_step, scheduled_steps, status_of
+from support.flows import move_step, new_run, new_step, refusal_of, scheduled_steps, status_of
 from support.task_stream import TaskStream
 
 from workflowstate.client import FailedPrecondition, NotFound, RunStatus, WorkflowStateClient
@@ -59,8 +59,10 @@ def test_delete_run_leaves_no_row_of_the_run_in_any_table(stub, db, finish) -> N
     assert rows_mentioning(db, kept.run_id) == kept_before, "another run keeps every row"
     code, _ = status_of(stub.GetRun, pb.GetRunRequest(run_id=run.run_id))
     assert code == grpc.StatusCode.NOT_FOUND
-    code, message = status_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=run.run_id))
-    assert code == grpc.StatusCode.NOT_FOUND and "not found" in message, "a second delete finds nothing"
+    # The server names this refusal NOT_FOUND without metadata (not MISSING with the run_id): the message names the run.
+    refused = refusal_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=run.run_id))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"), "a second delete finds nothing"
+    assert run.run_id in refused.message, refused
 
 
 def test_a_running_run_is_deleted_only_with_force_and_its_worker_s_report_is_then_refused(stub, db, rpc) -> None:
@@ -70,30 +72,31 @@ def test_a_running_run_is_deleted_only_with_force_and_its_worker_s_report_is_the
     task = worker.expect("task")
     before = rows_mentioning(db, step.run_id)
 
-    code, message = status_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=step.run_id))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "RUNNING" in message and "force" in message
+    refused = refusal_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=step.run_id))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION"), refused
+    assert "RUNNING" in refused.message and "force" in refused.message, "the message says why and what to add"
     assert rows_mentioning(db, step.run_id) == before, "nothing erased"
 
     stub.DeleteRun(pb.DeleteRunRequest(run_id=step.run_id, force=True))
     assert set(rows_mentioning(db, step.run_id).values()) == {0}
     worker.complete(task)
     refused = worker.expect("refused")
-    assert (refused.step_id, refused.code) == (step.step_id, grpc.StatusCode.NOT_FOUND.value[0])
+    assert (refused.step_id, refused.code, refused.reason) == (step.step_id, grpc.StatusCode.NOT_FOUND.value[0], "MISSING"), refused
     assert set(rows_mentioning(db, step.run_id).values()) == {0}, "the late report wrote nothing back"
     worker.cancel()
 
 
 @pytest.mark.parametrize(
-    ("request_", "code", "says"),
+    ("request_", "code", "reason", "says"),
     [
-        (pb.DeleteRunRequest(), grpc.StatusCode.INVALID_ARGUMENT, "run_id is required"),
-        (pb.DeleteRunRequest(run_id="1"), grpc.StatusCode.INVALID_ARGUMENT, "run_id is not a valid UUID"),
-        (pb.DeleteRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "not found"),
+        (pb.DeleteRunRequest(), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "run_id is required"),
+        (pb.DeleteRunRequest(run_id="1"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "run_id is not a valid UUID"),
+        (pb.DeleteRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "not found"),
     ],
 )
-def test_delete_run_codes(stub, request_, code, says) -> None:
-    got, message = status_of(stub.DeleteRun, request_)
-    assert got == code and says in message, message
+def test_delete_run_codes(stub, request_, code, reason, says) -> None:
+    refused = refusal_of(stub.DeleteRun, request_)
+    assert (refused.code, refused.reason) == (code, reason) and says in refused.message, refused
 
 
 def test_delete_runs_erases_the_finished_runs_that_match_oldest_first_and_running_ones_only_with_force(stub, db) -> None:
@@ -137,12 +140,14 @@ def test_the_client_deletes_runs(server_target: str) -> None:
     workflow = f"del-c-{uuid.uuid4().hex[:8]}"
     with WorkflowStateClient(server_target) as client:
         runs = [client.create_run(workflow, i) for i in range(3)]
-        with pytest.raises(FailedPrecondition):
+        with pytest.raises(FailedPrecondition) as without_force:
             client.delete_run(runs[0].run_id)
+        assert without_force.value.reason == "FAILED_PRECONDITION"
         client.delete_run(runs[0].run_id, force=True)
         assert client.get_run(runs[0].run_id) is None
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as deleted:
             client.delete_run(runs[0].run_id)
+        assert deleted.value.reason == "NOT_FOUND"
         client.update_run_status(runs[1].run_id, RunStatus.COMPLETED)
         assert client.delete_runs(workflow=workflow, statuses=[RunStatus.COMPLETED]) == [runs[1].run_id]
         assert client.delete_runs(workflow=workflow, force=True) == [runs[2].run_id]

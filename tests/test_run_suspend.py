@@ -13,7 +13,7 @@ from datetime import timedelta
 import grpc
 import pytest
 from support.bidi_stream import duration
-from support.flows import history_of, move_step, new_run, new_step, scheduled_steps, status_of, step_in
+from support.flows import ending_of, history_of, move_step, new_run, new_step, reason_of, scheduled_steps, status_of, step_in
 from support.task_stream import TaskStream
 
 from workflowstate import v1 as pb
@@ -78,17 +78,18 @@ def test_run_moves_with_suspended(stub, source: int, target: int) -> None:
     elif source != R_RUNNING:
         stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=source))
     before = _get_run(stub, run.run_id)
-    code, message = status_of(stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=run.run_id, status=target))
+    ended = ending_of(stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=run.run_id, status=target))
     after = _get_run(stub, run.run_id)
     if source == target:
-        assert code == grpc.StatusCode.OK, message
+        assert ended.code == grpc.StatusCode.OK, ended.message
         assert after == before
     elif target in LEGAL_RUN[source]:
-        assert code == grpc.StatusCode.OK, message
+        assert ended.code == grpc.StatusCode.OK, ended.message
         assert after.status == target
     else:
-        assert code == PRECONDITION
-        assert _run_name(source) in message and _run_name(target) in message, message
+        reason = "ILLEGAL_TRANSITION" if source in (R_RUNNING, R_SUSPENDED) else "FINISHED_RUN"
+        assert (ended.code, ended.reason) == (PRECONDITION, reason), ended
+        assert (ended.metadata["prior_status"], ended.metadata["target_status"]) == (_run_name(source), _run_name(target)), ended
         assert after == before, "a refused move writes nothing"
 
 
@@ -142,8 +143,9 @@ def test_cancel_runs_takes_suspended_runs(stub, unique) -> None:
 
 def test_deleting_a_suspended_run_needs_force(stub, unique) -> None:
     run = suspended_run(stub, unique)
-    code, message = status_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=run.run_id))
-    assert code == PRECONDITION and "SUSPENDED" in message and "force" in message, message
+    ended = ending_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=run.run_id))
+    assert (ended.code, ended.reason) == (PRECONDITION, "FAILED_PRECONDITION"), ended
+    assert "SUSPENDED" in ended.message and "force" in ended.message, "the message says why and what to add"
     assert _get_run(stub, run.run_id).status == R_SUSPENDED
     code, message = status_of(stub.DeleteRuns, pb.DeleteRunsRequest(filter=pb.RunFilter(workflow=unique, statuses=[R_SUSPENDED]), max_runs=10))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "force" in message, message
@@ -195,18 +197,18 @@ def test_set_step_suspended_from_each_status(stub, source: int) -> None:
     if source == SUSPENDED:
         step = suspend(stub, step.step_id)
     before = _read(stub, step)
-    code, message = status_of(stub.SetStepSuspended, pb.SetStepSuspendedRequest(step_id=step.step_id))
+    ended = ending_of(stub.SetStepSuspended, pb.SetStepSuspendedRequest(step_id=step.step_id))
     after = _read(stub, step)
     if source in (PENDING, SCHEDULED, RUNNING):
-        assert code == grpc.StatusCode.OK, message
+        assert ended.code == grpc.StatusCode.OK, ended.message
         assert after.status == SUSPENDED and after.attempt_count == 1
         assert history_of(stub, step.run_id, step.step_name)[-1].status == SUSPENDED
     elif source == SUSPENDED:
-        assert code == grpc.StatusCode.OK, message
+        assert ended.code == grpc.StatusCode.OK, ended.message
         assert after == before, "suspending a suspended step is a no-op"
     else:
-        assert code == PRECONDITION
-        assert _step_name(source) in message and "SUSPENDED" in message and "nothing was written" in message, message
+        assert (ended.code, ended.reason) == (PRECONDITION, "ILLEGAL_TRANSITION"), ended
+        assert (ended.metadata["prior_status"], ended.metadata["target_status"]) == (_step_name(source), "SUSPENDED"), ended
         assert after == before
 
 
@@ -227,8 +229,8 @@ def test_a_suspended_step_resumes_with_the_set_calls(stub, target: int) -> None:
 
 def test_a_suspended_step_takes_no_retry_attempt(stub) -> None:
     step = suspend(stub, new_step(stub, new_run(stub).run_id).step_id)
-    code, message = status_of(stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=step.step_id, status=PENDING))
-    assert code == PRECONDITION and "SUSPENDED" in message, message
+    code, reason, _, metadata = reason_of(stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=step.step_id, status=PENDING))
+    assert (code, reason, metadata["prior_status"]) == (PRECONDITION, "ILLEGAL_TRANSITION", "SUSPENDED"), metadata
     assert _read(stub, step) == step
 
 
@@ -236,8 +238,8 @@ def test_a_step_of_a_finished_run_cannot_be_suspended(stub) -> None:
     run = new_run(stub)
     step = new_step(stub, run.run_id)
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=R_CANCELLED))
-    code, message = status_of(stub.SetStepSuspended, pb.SetStepSuspendedRequest(step_id=step.step_id))
-    assert code == PRECONDITION and "CANCELLED" in message, message
+    code, reason, _, metadata = reason_of(stub.SetStepSuspended, pb.SetStepSuspendedRequest(step_id=step.step_id))
+    assert (code, reason, metadata["run_status"]) == (PRECONDITION, "FINISHED_RUN", "CANCELLED"), metadata
     assert _read(stub, step).status == PENDING
 
 
@@ -247,8 +249,9 @@ def test_set_step_suspended_bad_input(stub) -> None:
         (pb.SetStepSuspendedRequest(step_id="nope"), grpc.StatusCode.INVALID_ARGUMENT, "step_id"),
         (pb.SetStepSuspendedRequest(step_id="00000000-0000-0000-0000-000000000000"), grpc.StatusCode.NOT_FOUND, "step"),
     ]:
-        got, message = status_of(stub.SetStepSuspended, request)
-        assert got == code and field in message, message
+        ended = ending_of(stub.SetStepSuspended, request)
+        assert (ended.code, ended.reason) == (code, "MISSING" if code == grpc.StatusCode.NOT_FOUND else "INVALID_ARGUMENT"), ended
+        assert field in ended.message, ended
 
 
 def test_dispatch_never_hands_out_a_suspended_step(stub, rpc) -> None:
@@ -273,10 +276,10 @@ def test_a_worker_holding_a_suspended_attempt_loses_it(stub, rpc) -> None:
     worker.complete(task, '{"late": true}')
     refused = worker.expect("refused")
     assert (refused.step_id, refused.attempt, refused.code) == (step.step_id, 1, REFUSED_PRECONDITION)
-    assert "SUSPENDED" in refused.message and "nothing was written" in refused.message, refused.message
+    assert (refused.reason, refused.metadata["prior_status"]) == ("ILLEGAL_TRANSITION", "SUSPENDED"), refused
     worker.fail(task, "late failure")
     refused = worker.expect("refused")
-    assert refused.code == REFUSED_PRECONDITION, refused.message
+    assert (refused.code, refused.reason, refused.metadata["prior_status"]) == (REFUSED_PRECONDITION, "ILLEGAL_TRANSITION", "SUSPENDED"), refused
     after = _read(stub, step)
     assert after.status == SUSPENDED and not after.HasField("result_json") and not after.HasField("error")
     worker.cancel()

@@ -13,7 +13,7 @@ import grpc
 import psycopg
 from psycopg import sql
 from support.bidi_stream import duration
-from support.flows import status_of
+from support.flows import Ending, ending_of, refusal_of, status_of
 from support.waiting import wait_in_database
 
 from workflowstate import v1 as pb
@@ -57,8 +57,9 @@ def test_past_the_most_schedules_create_is_refused_until_one_is_deleted(start_se
         first = stub.CreateSchedule(_every("first", timedelta(hours=1))).schedule
         stub.CreateSchedule(pb.CreateScheduleRequest(schedule_id="second", workflow="limits", cron="0 9 * * *", input_json="{}"))
         stub.PauseSchedule(pb.PauseScheduleRequest(schedule_id="second"))  # a paused one counts too
-        code, details = status_of(stub.CreateSchedule, _every("third", timedelta(hours=1)))
-        assert (code, details) == (
+        refused = refusal_of(stub.CreateSchedule, _every("third", timedelta(hours=1)))
+        assert refused.reason == "LIMIT_REACHED", refused
+        assert (refused.code, refused.message) == (
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             "the schema holds 2 schedules already, the most this server allows (--max-schedules 2); delete one before creating another",
         )
@@ -84,9 +85,9 @@ def test_creates_racing_on_two_servers_never_pass_the_bound(start_server, db, un
     # Every create below reads the count only once the one before it has committed: hold them all
     # at the lock, so that they are in flight together, then let them go.
     db.execute(_CREATES_LOCK, (schema,))
-    outcomes: list[tuple[grpc.StatusCode, str]] = []
+    outcomes: list[Ending] = []
     creates = [
-        threading.Thread(target=lambda i=i: outcomes.append(status_of(stubs[i % 2].CreateSchedule, _every(f"racer-{i}", timedelta(hours=1)))))
+        threading.Thread(target=lambda i=i: outcomes.append(ending_of(stubs[i % 2].CreateSchedule, _every(f"racer-{i}", timedelta(hours=1)))))
         for i in range(6)
     ]
     try:
@@ -99,7 +100,7 @@ def test_creates_racing_on_two_servers_never_pass_the_bound(start_server, db, un
             create.join(60)
         for channel in channels:
             channel.close()
-    assert sorted(code.name for code, _ in outcomes) == ["OK", "OK"] + ["RESOURCE_EXHAUSTED"] * 4
+    assert sorted((outcome.code.name, outcome.reason) for outcome in outcomes) == [("OK", "")] * 2 + [("RESOURCE_EXHAUSTED", "LIMIT_REACHED")] * 4
     assert _count(db, schema) == 3
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support.flows import error_info_of
 from support.metrics import metrics_address, scrape
 from support.polling import wait_until
 from support.server_process import ServerProcess
@@ -29,10 +30,11 @@ def _wait_open(server: ServerProcess, count: int) -> None:
     wait_until(lambda: _open_streams(server) == count, f"{count} streams open on the server")
 
 
-def _refusal(call: grpc.Call) -> tuple[grpc.StatusCode, str]:
+def _refusal(call: grpc.Call) -> tuple[grpc.StatusCode, str, str]:
+    """The stream's refusal: its code, message and reason."""
     with pytest.raises(grpc.RpcError) as refused:
         next(call)
-    return refused.value.code(), refused.value.details()
+    return refused.value.code(), refused.value.details(), error_info_of(refused.value)[0]
 
 
 @pytest.fixture
@@ -58,8 +60,8 @@ def test_streams_past_the_bound_of_a_peer_host_are_refused_until_one_closes(star
 
     # Any kind of stream counts, over one connection or another.
     other = pb_grpc.WorkflowStateServiceStub(channel_of(server.target))
-    code, details = _refusal(other.StreamRunEvents(pb.StreamRunEventsRequest()))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    code, details, reason = _refusal(other.StreamRunEvents(pb.StreamRunEventsRequest()))
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_REACHED")
     assert details == (
         "peer host 127.0.0.1 has 3 streams open, the most this server allows (--max-streams-per-peer 3); "
         "close one before opening another StreamRunEvents"
@@ -86,7 +88,7 @@ def test_a_stream_that_ends_in_an_error_frees_its_slot(start_server, channel_of)
     _wait_open(server, 1)
     # Each takes the last slot and ends NOT_FOUND; a slot it kept would refuse the next one.
     for _ in range(4):
-        code, _ = _refusal(stub.WatchRun(pb.WatchRunRequest(run_id=str(uuid.uuid4()))))
+        code, _, _ = _refusal(stub.WatchRun(pb.WatchRunRequest(run_id=str(uuid.uuid4()))))
         assert code == grpc.StatusCode.NOT_FOUND
     idle.cancel()
     _wait_open(server, 0)
@@ -104,8 +106,8 @@ def test_with_tokens_each_token_has_its_own_bound_and_the_refusal_never_shows_it
 
     held = [events(first), events(first)]
     _wait_open(server, 2)
-    code, details = _refusal(events(first))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    code, details, reason = _refusal(events(first))
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_REACHED")
     assert details.startswith("this token has 2 streams open, the most this server allows (--max-streams-per-token 2)")
     assert first not in details
     # Another token, from the same host, has its own slots.

@@ -34,7 +34,7 @@ def test_an_unreadable_lease_message_ends_the_stream_and_releases_the_lease(serv
         stream.send(pb.LeaseRequest(acquire=acquire).SerializeToString())
         stream.expect("granted")
         stream.send(NOT_A_MESSAGE)
-        details = stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+        details = stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
         assert "not a valid request" in details
     # Released before the stream ended, not at the ttl of five minutes.
     assert status_of(stub.GetLease, pb.GetLeaseRequest(key=key))[0] == grpc.StatusCode.NOT_FOUND
@@ -51,7 +51,7 @@ def test_an_unreadable_worker_message_ends_the_stream_and_fails_its_tasks(server
         task = stream.expect("task")
         assert task.step_id == step.step_id
         stream.send(NOT_A_MESSAGE)
-        assert "not a valid request" in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+        assert "not a valid request" in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
     # Failed as lost before the stream ended, not when its task lease of five minutes passed.
     state = db.execute("SELECT status, attempt_count FROM workflows_test.steps WHERE step_id = %s", (step.step_id,)).fetchone()
     assert state != ("running", 1), state

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from support.flows import move_step, new_run, new_step, status_of, step_in
+from support.flows import error_info_of, move_step, new_run, new_step, reason_of, status_of, step_in
 
 from workflowstate import v1 as pb
 
@@ -44,9 +44,10 @@ def test_step_set_status(stub, source: int, target: int) -> None:
     before = _read(stub, step)
     try:
         after = move_step(stub, step.step_id, target)
-        code, message = grpc.StatusCode.OK, ""
+        code, message, reason, metadata = grpc.StatusCode.OK, "", "", {}
     except grpc.RpcError as err:
         code, message = err.code(), err.details()
+        reason, _, metadata = error_info_of(err)
 
     if target in LEGAL_SET[source]:
         assert code == grpc.StatusCode.OK, message
@@ -58,8 +59,8 @@ def test_step_set_status(stub, source: int, target: int) -> None:
         assert code == grpc.StatusCode.OK, message
         assert _read(stub, step) == before, "repeating the current status must change nothing"
     else:
-        assert code == grpc.StatusCode.FAILED_PRECONDITION
-        assert _name(source) in message and _name(target) in message, message
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_TRANSITION"), message
+        assert (metadata["prior_status"], metadata["target_status"]) == (_name(source), _name(target)), metadata
         assert _read(stub, step) == before, "a refused transition must write nothing"
 
 
@@ -67,17 +68,20 @@ def test_step_set_status(stub, source: int, target: int) -> None:
 @pytest.mark.parametrize("start", [PENDING, RUNNING], ids=_name)
 def test_retry_attempt_only_after_failure(stub, source: int, start: int) -> None:
     step = step_in(stub, PATH_TO[source])
-    code, message = status_of(stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=step.step_id, status=start))
-    after = _read(stub, step)
+    request = pb.CreateRetryAttemptRequest(step_id=step.step_id, status=start)
     if source == FAILED:
+        code, message = status_of(stub.CreateRetryAttempt, request)
+        after = _read(stub, step)
         assert code == grpc.StatusCode.OK, message
         assert (after.status, after.attempt_count) == (start, 2)
         assert not after.HasField("result_json") and not after.HasField("error")
         assert after.HasField("running_time") == (start == RUNNING)
         assert not after.HasField("failed_time")
     else:
-        assert code == grpc.StatusCode.FAILED_PRECONDITION
-        assert _name(source) in message, message
+        code, reason, _, metadata = reason_of(stub.CreateRetryAttempt, request)
+        after = _read(stub, step)
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_TRANSITION")
+        assert metadata["prior_status"] == _name(source), metadata
         assert (after.status, after.attempt_count) == (source, 1)
 
 
@@ -105,18 +109,21 @@ def test_run_status(stub, source: int, target: int) -> None:
     if source != pb.RUN_STATUS_RUNNING:
         stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=source))
     before = stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run
-    code, message = status_of(stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=run.run_id, status=target))
+    request = pb.UpdateRunStatusRequest(run_id=run.run_id, status=target)
+    if source != target and source != pb.RUN_STATUS_RUNNING:
+        code, reason, _, metadata = reason_of(stub.UpdateRunStatus, request)
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FINISHED_RUN")
+        assert (metadata["prior_status"], metadata["target_status"]) == (_run_name(source), _run_name(target)), metadata
+        assert stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run == before
+        return
+    code, message = status_of(stub.UpdateRunStatus, request)
     after = stub.GetRun(pb.GetRunRequest(run_id=run.run_id)).run
     if source == target:
         assert code == grpc.StatusCode.OK, message
         assert after == before
-    elif source == pb.RUN_STATUS_RUNNING:
+    else:
         assert code == grpc.StatusCode.OK, message
         assert after.status == target
-    else:
-        assert code == grpc.StatusCode.FAILED_PRECONDITION
-        assert _run_name(source) in message and _run_name(target) in message, message
-        assert after == before
 
 
 @pytest.mark.parametrize("terminal", sorted(TERMINAL), ids=_run_name)
@@ -129,14 +136,14 @@ def test_finished_run_refuses_step_writes(stub, terminal: int) -> None:
     stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=terminal))
 
     refused = [
-        status_of(stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="late", rpc_name="r")),
-        status_of(stub.SetStepResult, pb.SetStepResultRequest(step_id=running.step_id, result_json="1")),
-        status_of(stub.SetStepError, pb.SetStepErrorRequest(step_id=running.step_id, error=pb.Failure(message="x"))),
-        status_of(stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=failed.step_id, status=PENDING)),
+        reason_of(stub.InsertStepState, pb.InsertStepStateRequest(run_id=run.run_id, step_name="late", rpc_name="r")),
+        reason_of(stub.SetStepResult, pb.SetStepResultRequest(step_id=running.step_id, result_json="1")),
+        reason_of(stub.SetStepError, pb.SetStepErrorRequest(step_id=running.step_id, error=pb.Failure(message="x"))),
+        reason_of(stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=failed.step_id, status=PENDING)),
     ]
-    for code, message in refused:
-        assert code == grpc.StatusCode.FAILED_PRECONDITION
-        assert _run_name(terminal) in message, message
+    for code, reason, _, metadata in refused:
+        assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "FINISHED_RUN")
+        assert metadata["run_status"] == _run_name(terminal), metadata
     history = stub.GetRunHistory(pb.GetRunHistoryRequest(run_id=run.run_id)).attempts
     assert [(a.step_name, a.status) for a in history] == [("running", RUNNING), ("failed", FAILED)]
 
@@ -147,8 +154,8 @@ def test_repeated_result_must_match(stub) -> None:
     # Same value, other spelling: JSON equality, not text equality.
     again = stub.SetStepResult(pb.SetStepResultRequest(step_id=step.step_id, result_json='{ "v" : 1 }')).step
     assert again == first
-    code, message = status_of(stub.SetStepResult, pb.SetStepResultRequest(step_id=step.step_id, result_json='{"v": 2}'))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "different result" in message
+    code, reason, _, metadata = reason_of(stub.SetStepResult, pb.SetStepResultRequest(step_id=step.step_id, result_json='{"v": 2}'))
+    assert (code, reason, metadata["prior_status"]) == (grpc.StatusCode.FAILED_PRECONDITION, "DIFFERENT_PAYLOAD", "SUCCEEDED")
     assert _read(stub, step).result_json == first.result_json
 
 
@@ -158,8 +165,8 @@ def test_repeated_error_must_match(stub) -> None:
     first = stub.SetStepError(pb.SetStepErrorRequest(step_id=step.step_id, error=failure)).step
     assert stub.SetStepError(pb.SetStepErrorRequest(step_id=step.step_id, error=failure)).step == first
     other = pb.Failure(message="other")
-    code, message = status_of(stub.SetStepError, pb.SetStepErrorRequest(step_id=step.step_id, error=other))
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "different error" in message
+    code, reason, _, metadata = reason_of(stub.SetStepError, pb.SetStepErrorRequest(step_id=step.step_id, error=other))
+    assert (code, reason, metadata["prior_status"]) == (grpc.StatusCode.FAILED_PRECONDITION, "DIFFERENT_PAYLOAD", "FAILED")
 
 
 def test_repeated_terminal_run_status_must_match_its_output(stub) -> None:
@@ -169,8 +176,8 @@ def test_repeated_terminal_run_status_must_match_its_output(stub) -> None:
     assert stub.UpdateRunStatus(done).run == first
     # Repeating without an output is a no-op too.
     assert stub.UpdateRunStatus(pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED)).run == first
-    code, message = status_of(
+    code, reason, _, metadata = reason_of(
         stub.UpdateRunStatus,
         pb.UpdateRunStatusRequest(run_id=run.run_id, status=pb.RUN_STATUS_COMPLETED, output_json='{"r": 2}'),
     )
-    assert code == grpc.StatusCode.FAILED_PRECONDITION and "different output" in message
+    assert (code, reason, metadata["prior_status"]) == (grpc.StatusCode.FAILED_PRECONDITION, "DIFFERENT_PAYLOAD", "COMPLETED")

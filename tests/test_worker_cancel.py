@@ -116,7 +116,9 @@ def test_the_clients_cancel_runs_in_bulk_and_say_why_not(server_target: str, uni
         assert client.cancel_run(runs[0].run_id).status is RunStatus.CANCELLED, "again: a no-op"
         done = client.create_run(workflow)
         client.update_run_status(done.run_id, RunStatus.COMPLETED)
-        with pytest.raises(FailedPrecondition):
+        with pytest.raises(FailedPrecondition) as finished:
             client.cancel_run(done.run_id)
-        with pytest.raises(NotFound):
+        assert (finished.value.reason, finished.value.metadata["prior_status"]) == ("FINISHED_RUN", "COMPLETED")
+        with pytest.raises(NotFound) as unknown_run:
             client.cancel_run("00000000-0000-0000-0000-000000000000")
+        assert unknown_run.value.reason == "MISSING"

@@ -230,8 +230,9 @@ def test_a_step_is_not_handed_out_before_not_before(client: WorkflowStateClient,
 
 def test_a_worker_refused_by_the_server_raises_from_run(client: WorkflowStateClient) -> None:
     worker = Worker(client, {"": lambda task: None})  # the server refuses an empty rpc name
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument) as refused:
         worker.run()
+    assert (refused.value.reason, refused.value.metadata.get("field")) == ("INVALID_ARGUMENT", "subscribe.rpc_names")
     with pytest.raises(ValueError, match="max_in_flight"):
         Worker(client, {"x": lambda task: None}, max_in_flight=0)
 

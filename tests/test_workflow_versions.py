@@ -7,7 +7,7 @@ import json
 
 import grpc
 import pytest
-from support.flows import status_of
+from support.flows import ending_of, reason_of, refusal_of, status_of
 
 from workflowstate import v1 as pb
 
@@ -49,8 +49,10 @@ def test_upsert_with_a_status_and_an_empty_graph(stub, unique) -> None:
 
 
 def test_get_an_unknown_version_is_not_found(stub, unique) -> None:
-    code, message = status_of(stub.GetWorkflowVersion, pb.GetWorkflowVersionRequest(workflow=unique, graph_hash="nope"))
-    assert code == grpc.StatusCode.NOT_FOUND and unique in message and "nope" in message, message
+    refused = refusal_of(stub.GetWorkflowVersion, pb.GetWorkflowVersionRequest(workflow=unique, graph_hash="nope"))
+    # Named NOT_FOUND without metadata (a read, not a statement's MISSING): the message names the version.
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"), refused
+    assert unique in refused.message and "nope" in refused.message, refused
 
 
 @pytest.mark.parametrize("source", STATUSES, ids=_name)
@@ -58,7 +60,8 @@ def test_get_an_unknown_version_is_not_found(stub, unique) -> None:
 def test_version_status_moves(stub, unique, source: int, target: int) -> None:
     before = _upsert(stub, unique, status=source).version
     request = pb.UpdateWorkflowVersionStatusRequest(workflow=unique, graph_hash="h1", status=target)
-    code, message = status_of(stub.UpdateWorkflowVersionStatus, request)
+    ended = ending_of(stub.UpdateWorkflowVersionStatus, request)
+    code, message = ended.code, ended.message
     after = _get(stub, unique)
     if source == target:
         assert code == grpc.StatusCode.OK, message
@@ -68,15 +71,16 @@ def test_version_status_moves(stub, unique, source: int, target: int) -> None:
         assert after.status == target and after.update_time.ToDatetime() >= before.update_time.ToDatetime()
         assert stub.UpdateWorkflowVersionStatus(request).version == after
     else:
-        assert code == grpc.StatusCode.FAILED_PRECONDITION
-        assert _name(source) in message and _name(target) in message and "nothing was written" in message, message
+        assert (code, ended.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_TRANSITION"), ended
+        assert ended.metadata["prior_status"] == _name(source), ended
+        assert _name(target) in message, "the metadata has no target_status: the message names the target"
         assert after == before
 
 
 def test_update_status_of_an_unknown_version_is_not_found(stub, unique) -> None:
     request = pb.UpdateWorkflowVersionStatusRequest(workflow=unique, graph_hash="nope", status=ACTIVE)
-    code, message = status_of(stub.UpdateWorkflowVersionStatus, request)
-    assert code == grpc.StatusCode.NOT_FOUND and "nope" in message, message
+    code, reason, _, metadata = reason_of(stub.UpdateWorkflowVersionStatus, request)
+    assert (code, reason, metadata["graph_hash"]) == (grpc.StatusCode.NOT_FOUND, "MISSING", "nope"), metadata
 
 
 def test_bad_input_names_the_field_and_writes_nothing(stub, db, unique) -> None:

@@ -8,21 +8,21 @@ result), with gRPC retries off so that every answer belongs to exactly one attem
 - health says NOT_SERVING, then SERVING within about a second of PostgreSQL's return (bound
   2.5 s, figure printed), and calls made after that succeed;
 - through SQL afterwards: every acknowledged write is there, and no write answered with an error
-  is. One kind of error answer is exempt, and counted: "its outcome is unknown", for a statement
-  that was in flight when its connection died; PostgreSQL may have committed it just before (the
-  server cannot know), so either state is accepted, and there can be at most one per writer.
+  is. One kind of error answer is exempt, and counted: an unknown outcome (UNAVAILABLE, its
+  metadata's outcome `unknown`), for a statement that was in flight when its connection died;
+  PostgreSQL may have committed it just before (the server cannot know), so either state is
+  accepted, and there can be at most one per writer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
-from support.controllable_postgres import ControllablePostgres, controllable_postgres
-from support.faults_writers import UNKNOWN_OUTCOME, WRITERS, Writers, broken_promises
+from support.controllable_postgres import ControllablePostgres
+from support.faults_servers import NOT_SERVING, SERVING
+from support.faults_writers import WRITERS, Writers, broken_promises, untrue_errors
 from support.health_watch import HealthWatch
 from support.server_process import ServerProcess
 
@@ -31,22 +31,11 @@ SERVER_ARGS = ("--pool-timeout", "10", "--health-interval", "2", "--grace-period
 RECOVERY_BOUND = 2.5  # seconds from PostgreSQL's start to SERVING; "about a second" is asked
 FAIL_FAST_BOUND = 3.0  # seconds a call may take while the database is known to be down (a loaded machine stalls)
 LIFECYCLES_AROUND_THE_OUTAGE = 3  # per writer, before it and after the recovery
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-@pytest.fixture
-def postgres() -> Iterator[ControllablePostgres]:
-    with controllable_postgres() as started:
-        yield started
 
 
 @pytest.fixture
-def server(postgres: ControllablePostgres) -> Iterator[ServerProcess]:
-    process = ServerProcess(postgres.url, "outage", *SERVER_ARGS).start()
-    yield process
-    process.kill()
-    log = process.log_text()
-    assert "unexpected error" not in log, f"the server answered INTERNAL:\n{log[-4000:]}"
+def server(serve) -> ServerProcess:
+    return serve("outage", *SERVER_ARGS)
 
 
 def _outage(postgres: ControllablePostgres, server: ServerProcess, *, down_for: float) -> None:
@@ -73,7 +62,7 @@ def _outage(postgres: ControllablePostgres, server: ServerProcess, *, down_for: 
         health.close()
 
     errors = [call for call in writers.calls if call.code != grpc.StatusCode.OK]
-    unknown = [call for call in errors if UNKNOWN_OUTCOME in call.message]
+    unknown = [call for call in errors if call.outcome_unknown]
     while_known_down = [call for call in writers.calls if known_down + 0.1 < call.started and call.ended < back]
     slowest = max(while_known_down, key=lambda call: call.ended - call.started, default=None)
     waited = slowest.ended - slowest.started if slowest else 0.0
@@ -86,7 +75,7 @@ def _outage(postgres: ControllablePostgres, server: ServerProcess, *, down_for: 
 
     assert errors, "the outage was not noticed by any call"
     assert {call.code for call in errors} == {grpc.StatusCode.UNAVAILABLE}, {(call.code, call.message) for call in errors}
-    assert all(UNKNOWN_OUTCOME in call.message or "nothing was written" in call.message for call in errors), errors
+    assert not untrue_errors(errors), untrue_errors(errors)
     assert len(unknown) <= WRITERS, f"more outcomes unknown than statements in flight at the stop: {unknown}"
     assert while_known_down, "no call was made while the database was known to be down"
     assert waited < FAIL_FAST_BOUND, f"a call waited {waited:.2f}s although the database was known to be down: {slowest}"

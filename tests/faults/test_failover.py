@@ -21,7 +21,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from support.faults_writers import UNKNOWN_OUTCOME, WRITERS, Call, Writers, broken_promises
+from support.faults_writers import WRITERS, Call, Writers, broken_promises, untrue_errors
 from support.replicated_postgres import replicated_postgres
 from support.server_process import ServerProcess
 
@@ -151,7 +151,7 @@ def failover() -> Iterator[Failover]:
         errors = [call for call in writers.calls if call.code != grpc.StatusCode.OK]
         print(
             f"\nfailover: {len(writers.calls)} calls, {len(errors)} errors "
-            f"({sum(UNKNOWN_OUTCOME in call.message for call in errors)} of unknown outcome); first acknowledged write "
+            f"({sum(call.outcome_unknown for call in errors)} of unknown outcome); first acknowledged write "
             f"{result.writes_back_after} s after the promotion; lease granted again {result.lease_back_after} s after it "
             f"({grants_before} grants before the kill, {len(holders.failures)} lease failures)"
         )
@@ -161,7 +161,7 @@ def failover() -> Iterator[Failover]:
 def test_failover_to_the_synchronous_standby_loses_nothing_acknowledged_and_applies_nothing_refused(failover: Failover) -> None:
     errors = [call for call in failover.calls if call.code != grpc.StatusCode.OK]
     assert errors, "no call noticed the primary's death"
-    untrue = [call for call in errors if UNKNOWN_OUTCOME not in call.message and "nothing was written" not in call.message]
+    untrue = untrue_errors(errors)
     assert not untrue, f"error answers that neither say nothing was written nor that the outcome is unknown: {untrue[:5]}"
     assert not failover.problems, failover.problems[:10]
     assert "unexpected error" not in failover.server_log, f"the server answered INTERNAL:\n{failover.server_log[-4000:]}"

@@ -17,15 +17,14 @@ that the waiter's retry is in flight, waiting for the lock, when PostgreSQL stop
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import timedelta
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2
 from psycopg import sql
-from support.controllable_postgres import ControllablePostgres, controllable_postgres
+from support.controllable_postgres import ControllablePostgres
+from support.faults_servers import NOT_SERVING, SERVING
 from support.health_watch import HealthWatch
 from support.lease_stream import LeaseStream
 from support.polling import wait_until
@@ -49,25 +48,13 @@ LIVENESS_BOUND = 2 * POLL_INTERVAL + 1.0
 HOLDER_TTL = timedelta(seconds=20)
 OUTAGE = 5.0
 LONG_WAIT = timedelta(seconds=60)
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @pytest.fixture
-def postgres() -> Iterator[ControllablePostgres]:
-    with controllable_postgres() as started:
-        yield started
-
-
-@pytest.fixture
-def servers(postgres: ControllablePostgres) -> Iterator[list[ServerProcess]]:
+def servers(serve) -> list[ServerProcess]:
     """Two replicas on the one PostgreSQL and schema (the first is created first: it migrates)."""
-    started = [ServerProcess(postgres.url, SCHEMA, *SERVER_ARGS).start()]
-    started.append(ServerProcess(postgres.url, SCHEMA, *SERVER_ARGS).start())
-    yield started
-    for process in started:
-        process.kill()
-        assert "unexpected error" not in process.log_text(), process.log_text()[-4000:]
+    first = serve(SCHEMA, *SERVER_ARGS)
+    return [first, serve(SCHEMA, *SERVER_ARGS)]
 
 
 class Replica:
@@ -111,7 +98,7 @@ def _strand_a_waiter(
 
     stopped_at = time.monotonic()
     postgres.stop("fast")
-    assert waiter.expect_end(grpc.StatusCode.UNAVAILABLE)
+    assert waiter.expect_end(grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE")
     wait_until(lambda: "lease clean-up failed" in replica.process.log_text(), "the waiter's clean-up failed")
     time.sleep(down_for)  # the outage itself: PostgreSQL stays away this long
     postgres.start()

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
-from support.flows import new_run, new_step
+from support.faults_servers import SERVING
+from support.flows import error_info_of, new_run, new_step
 from support.health_watch import HealthWatch
 
 from workflowstate import v1 as pb
@@ -23,19 +24,18 @@ from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 POOL_SIZE = 2
 CALLS = 50
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 class _Answers:
     """The outcome of each call as it arrives, and a way to wait for a number of them."""
 
     def __init__(self) -> None:
-        self.by_step: dict[str, tuple[grpc.StatusCode, str]] = {}
+        self.by_step: dict[str, tuple[grpc.StatusCode, str, str]] = {}
         self._changed = threading.Condition()
 
     def record(self, step_id: str, future: grpc.Future) -> None:
         error = future.exception()
-        outcome = (grpc.StatusCode.OK, "") if error is None else (error.code(), error.details() or "")
+        outcome = (grpc.StatusCode.OK, "", "") if error is None else (error.code(), error_info_of(error)[0], error.details() or "")
         with self._changed:
             self.by_step[step_id] = outcome
             self._changed.notify_all()
@@ -70,16 +70,15 @@ def test_an_exhausted_pool_answers_overloaded_keeps_serving_and_recovers(start_s
             # All but the calls holding the connections are answered while the lock is held.
             answers.wait_for(CALLS - POOL_SIZE, timeout=30)
             refused = dict(answers.by_step)
-            assert {code for code, _ in refused.values()} == {grpc.StatusCode.RESOURCE_EXHAUSTED}, refused
-            for _, details in refused.values():
-                assert f"the server is overloaded: all {POOL_SIZE} database connections are busy" in details, details
-                assert "cannot be reached" not in details, details
+            assert {(code, reason) for code, reason, _ in refused.values()} == {(grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED")}, refused
+            for _, _, details in refused.values():
+                assert f"all {POOL_SIZE} database connections are busy" in details, "the message names the bound"
             # Still exhausted, calls keep being refused, each after the pool timeout, while the health
             # monitor probes several times (every 0.2 s): PostgreSQL answers, so it keeps serving.
             for _ in range(2):
                 with pytest.raises(grpc.RpcError) as refusal:
                     stub.GetRun(pb.GetRunRequest(run_id=run.run_id), timeout=30)
-                assert refusal.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refusal.value.details()
+                assert (refusal.value.code(), error_info_of(refusal.value)[0]) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "OVERLOADED")
             assert health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status == SERVING
             # Nothing refused was written: only the calls still waiting may change their steps.
             waiting = set(steps) - set(refused)
@@ -88,7 +87,7 @@ def test_an_exhausted_pool_answers_overloaded_keeps_serving_and_recovers(start_s
             holder.rollback()
 
         answers.wait_for(CALLS, timeout=30)
-        assert {answers.by_step[step] for step in waiting} == {(grpc.StatusCode.OK, "")}
+        assert {answers.by_step[step] for step in waiting} == {(grpc.StatusCode.OK, "", "")}
         statuses = _statuses(db, server.schema, run.run_id)
         assert {step for step, status in statuses.items() if status == "running"} == waiting
 

@@ -132,8 +132,10 @@ def test_a_killed_replica_loses_nothing_acknowledged_and_the_other_takes_over_it
         for lease in held:
             assert granted[lease.key][0] > lease.fencing_token
             assert lease.lost.is_set(), "the holder on the killed server knows its lease is gone"
-            with pytest.raises(FailedPrecondition, match="stale fencing token"):
+            with pytest.raises(FailedPrecondition) as stale:
                 to_survivor.set_step_running(guarded.step_id, fencing_token=lease.fencing_token, lease_key=lease.key)
+            assert (stale.value.reason, stale.value.metadata["lease_key"]) == ("STALE_FENCE", lease.key)
+            assert int(stale.value.metadata["current_token"]) >= granted[lease.key][0]
         assert to_survivor.get_step_state(run.run_id, "guarded").status is StepStatus.PENDING
 
         load.wait_completed(load.completed() + 10, timeout=WAIT)  # the survivor serves the whole load now

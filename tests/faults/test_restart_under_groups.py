@@ -15,9 +15,9 @@ it ends every connection; what was not committed is rolled back) and starts it a
 setting. The load goes on until every process has completed AFTER_RECOVERY lifecycles begun once
 the server was SERVING again; each process then stops by itself. Checked:
 - through SQL afterwards: every acknowledged write is there, no write answered with an error is,
-  but for "its outcome is unknown", which allows either state;
-- every error answer is UNAVAILABLE, never INTERNAL/UNKNOWN, and says "nothing was written" or "its
-  outcome is unknown"; no call started after the recovery fails;
+  but for an unknown outcome, which allows either state;
+- every error answer is UNAVAILABLE, never INTERNAL/UNKNOWN, and its metadata says nothing was
+  written or that its outcome is unknown; no call started after the recovery fails;
 - the unknown outcomes are counted and bounded: each is a call that was in flight at the stop; at
   least one per statement seen waiting for the standby is there, applied; and there are at most as
   many as operations in the groups the server started from just before the hang to the moment it
@@ -30,17 +30,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import psycopg
 import pytest
-from grpc_health.v1 import health_pb2
 from psycopg import sql
-from support.controllable_postgres import ControllablePostgres, controllable_postgres
+from support.controllable_postgres import ControllablePostgres
 from support.faults_processes import child
-from support.faults_writers import UNKNOWN_OUTCOME, Call, Lifecycle, broken_promises, from_journal, unknown_outcomes_applied
+from support.faults_servers import NOT_SERVING, SERVING
+from support.faults_writers import Call, Lifecycle, broken_promises, from_journal, unknown_outcomes_applied, untrue_errors
 from support.health_watch import HealthWatch
 from support.metrics import Samples, group_sizes, metrics_address, scrape
 from support.polling import wait_until
@@ -71,23 +70,11 @@ HANG_COMMITS = "ALTER SYSTEM SET synchronous_standby_names = 'a_standby_that_nev
 COMMITS_AT_THE_NEXT_START = "ALTER SYSTEM RESET synchronous_standby_names"
 GROUPS_IN_FLIGHT = 2  # grouped statements the stop finds committed and not yet answered, at least
 TIMEOUT = 30.0  # seconds any one phase may take (the whole test takes some 10 s)
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @pytest.fixture
-def postgres() -> Iterator[ControllablePostgres]:
-    with controllable_postgres() as started:
-        yield started
-
-
-@pytest.fixture
-def server(postgres: ControllablePostgres) -> Iterator[ServerProcess]:
-    process = ServerProcess(postgres.url, SCHEMA, *SERVER_ARGS).start()
-    yield process
-    process.kill()
-    log = process.log_text()
-    assert "unexpected error" not in log, f"the server answered INTERNAL:\n{log[-4000:]}"
+def server(serve) -> ServerProcess:
+    return serve(SCHEMA, *SERVER_ARGS)
 
 
 def _groups(samples: Samples) -> dict[str, dict[str, float]]:
@@ -194,7 +181,7 @@ def test_restart_under_groups_of_4_client_processes_loses_nothing_acknowledged_a
 
     calls, lifecycles = _journals(tmp_path)
     errors = [call for call in calls if call.code != grpc.StatusCode.OK]
-    unknown = [call for call in errors if UNKNOWN_OUTCOME in call.message]
+    unknown = [call for call in errors if call.outcome_unknown]
     in_flight_at_the_kill = sum(counts["operations"] for counts in _since(at_known_down, before_hang).values())
     after = _since(at_end, at_recovery)
     with postgres.connect() as conn:
@@ -211,7 +198,7 @@ def test_restart_under_groups_of_4_client_processes_loses_nothing_acknowledged_a
     assert not _grouping_failures(after), f"no groups after the recovery: {after}"
     assert errors, "the restart was not noticed by any call"
     assert {call.code for call in errors} == {grpc.StatusCode.UNAVAILABLE}, {(call.code, call.message) for call in errors}
-    assert all(UNKNOWN_OUTCOME in call.message or "nothing was written" in call.message for call in errors), errors
+    assert not untrue_errors(errors), untrue_errors(errors)
     late = [call for call in errors if call.started > serving]
     assert not late, f"calls failed after the recovery: {late}"
     stray = [call for call in unknown if not call.started < stop_returned or not call.ended > stop_began]

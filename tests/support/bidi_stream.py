@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from support.flows import error_info_of
 
 _END = object()
 
@@ -56,10 +57,13 @@ class BidiStream:
         assert response.WhichOneof("kind") == kind, f"expected {kind}, got {response}"
         return getattr(response, kind)
 
-    def expect_end(self, code: grpc.StatusCode, timeout: float = 30.0) -> str:
+    def expect_end(self, code: grpc.StatusCode, reason: str | None = None, timeout: float = 30.0) -> str:
+        """The stream ends with `code` (and, when given, the ErrorInfo `reason`); returns its message."""
         ended = self.next(timeout)
         assert isinstance(ended, grpc.RpcError), f"expected the stream to end with {code}, got {ended!r}"
         assert ended.code() == code, (ended.code(), ended.details())
+        if reason is not None:
+            assert error_info_of(ended)[0] == reason, (reason, error_info_of(ended), ended.details())
         return ended.details() or ""
 
     def close(self) -> None:

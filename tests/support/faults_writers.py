@@ -5,8 +5,9 @@ result, and with RUN_LIFECYCLE the run completed), each lifecycle under its own 
 request_id and input, the step's data and result, the run's output), with gRPC retries off so that
 every answer belongs to exactly one attempt. Afterwards,
 broken_promises() reads PostgreSQL: every acknowledged write must be there, and no write answered
-with an error may be, but for an answer saying "its outcome is unknown" (a statement in flight when
-its connection died: PostgreSQL may have committed it just before), which allows either state.
+with an error may be, but for an UNAVAILABLE answer whose outcome is unknown (a statement in flight
+when its connection died: PostgreSQL may have committed it just before), which allows either state.
+Answers are told apart by their reason and its metadata, never by their message.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ STATE_AFTER = {
     "set_result": "succeeded",
     "complete_run": "completed",
 }
-UNKNOWN_OUTCOME = "its outcome is unknown"
+# The `outcome` an UNAVAILABLE answer's metadata names (README, Errors): nothing was written, or the
+# statement was in flight when its connection died and may have committed.
+NOTHING_WRITTEN, OUTCOME_UNKNOWN = "nothing_written", "unknown"
 
 
 @dataclass
@@ -51,6 +54,18 @@ class Call:
     ended: float
     code: grpc.StatusCode
     message: str
+    reason: str = ""
+    outcome: str = ""  # the `outcome` of the answer's metadata, if it names one
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.outcome == OUTCOME_UNKNOWN
+
+
+def untrue_errors(calls: Sequence[Call]) -> list[Call]:
+    """The error answers that neither say nothing was written nor that their outcome is unknown."""
+    said = {("UNAVAILABLE", NOTHING_WRITTEN), ("UNAVAILABLE", OUTCOME_UNKNOWN)}
+    return [call for call in calls if call.code != grpc.StatusCode.OK and (call.reason, call.outcome) not in said]
 
 
 @dataclass
@@ -91,8 +106,9 @@ class Writers:
                 try:
                     self._step(client, op, life.marker, ids)
                 except WorkflowStateError as err:
-                    self.calls.append(Call(op, started, time.monotonic(), err.status, err.message))
-                    life.failed, life.outcome_unknown = op, UNKNOWN_OUTCOME in err.message
+                    call = Call(op, started, time.monotonic(), err.status, err.message, err.reason or "", err.metadata.get("outcome", ""))
+                    self.calls.append(call)
+                    life.failed, life.outcome_unknown = op, call.outcome_unknown
                     self._stop.wait(0.05)  # pace the writers while the database is away
                     break
                 self.calls.append(Call(op, started, time.monotonic(), grpc.StatusCode.OK, ""))
@@ -187,7 +203,7 @@ def broken_promises(conn: psycopg.Connection, schema: str, lifecycles: list[Life
 
 
 def unknown_outcomes_applied(conn: psycopg.Connection, schema: str, lifecycles: list[Lifecycle]) -> int:
-    """The writes answered "its outcome is unknown" that the database holds all the same (committed
+    """The writes answered with an unknown outcome that the database holds all the same (committed
     before the connection died)."""
     states = _states(conn, schema, lifecycles)
     return sum(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -17,11 +17,8 @@ Stub = pb_grpc.WorkflowStateServiceStub
 
 def status_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode, str]:
     """The status code and message a call ends with (OK and '' on success)."""
-    try:
-        call(request)
-    except grpc.RpcError as err:
-        return err.code(), err.details() or ""
-    return grpc.StatusCode.OK, ""
+    ended = ending_of(call, request)
+    return ended.code, ended.message
 
 
 def reason_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode, str, str, dict[str, str]]:
@@ -32,6 +29,33 @@ def reason_of(call: Callable[[Any], Any], request: Any) -> tuple[grpc.StatusCode
     except grpc.RpcError as err:
         return (err.code(), *error_info_of(err))
     raise AssertionError("the call succeeded; a refusal was expected")
+
+
+class Ending(NamedTuple):
+    """How a call ended: its code and message (for people) and its ErrorInfo's reason and metadata (for
+    programs); OK with '', '' and {} when it succeeded."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    metadata: dict[str, str]
+
+
+def ending_of(call: Callable[[Any], Any], request: Any) -> Ending:
+    """How the call ended, for a test that checks both what a refusal says and what it names."""
+    try:
+        call(request)
+    except grpc.RpcError as err:
+        reason, _, metadata = error_info_of(err)
+        return Ending(err.code(), err.details() or "", reason, metadata)
+    return Ending(grpc.StatusCode.OK, "", "", {})
+
+
+def refusal_of(call: Callable[[Any], Any], request: Any) -> Ending:
+    """How a call that must be refused ended."""
+    ended = ending_of(call, request)
+    assert ended.code != grpc.StatusCode.OK, "the call succeeded; a refusal was expected"
+    return ended
 
 
 def new_run(stub: Stub, workflow: str | None = None, input_json: str = '{"n": 1}') -> pb.Run:

@@ -28,6 +28,12 @@ def left_behind(timeout: float) -> list[ProcessId]:
     return alive
 
 
+def assert_no_internal_errors(server: ServerProcess) -> None:
+    """INTERNAL never answers user input: the servicer logs every unexpected error, so none may appear."""
+    log = server.log_text()
+    assert "unexpected error" not in log, f"server logged an unexpected error:\n{log[-4000:]}"
+
+
 class ServerProcess:
     """One server process. Start it, read the address it prints, stop it with a signal."""
 

@@ -38,6 +38,23 @@ def test_the_readme_lists_every_reason_with_its_code() -> None:
     assert readme_reasons() == server_reasons()
 
 
+def readme_codes() -> set[str]:
+    """The codes of the README's error table (code, when)."""
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| code | when |") :].split("\n\n", 1)[0]
+    return {re.split(r"\s*\|\s*", line.strip("| "))[0] for line in table.splitlines()[2:]}
+
+
+def test_every_code_of_the_error_table_maps_to_named_reasons() -> None:
+    """A program matches a reason, never a message: each code the README lists has reasons of its own,
+    and each reason's code is one the table lists (INTERNAL, for bugs, is the sentence below it)."""
+    reasons_of: dict[str, list[str]] = {}
+    for reason, code in readme_reasons().items():
+        reasons_of.setdefault(code, []).append(reason)
+    assert {code for code in readme_codes() if code not in reasons_of} == set(), reasons_of
+    assert set(reasons_of) - readme_codes() == {"INTERNAL"}
+
+
 @pytest.mark.parametrize("outcome", [outcome for outcome, kind in ERROR_CLASS.items() if kind is not None])
 def test_a_refused_outcome_names_itself(outcome: Outcome) -> None:
     error = refusal(outcome.value, Write(Op.MOVE_STEP, target="running", attempt=2), {"prior_status": "succeeded"})

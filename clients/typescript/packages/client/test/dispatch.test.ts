@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { InvalidArgument, NotFound, type StepTask, Worker } from "../src/index.js";
 import { newClient, unique } from "./support/env.js";
+import { refusedWith } from "./support/refused.js";
 
 const client = newClient();
 after(() => client.close());
@@ -14,6 +15,7 @@ function invalid(message: string) {
   return (err: unknown) => {
     assert.ok(err instanceof InvalidArgument, `${String(err)} is not an InvalidArgument`);
     assert.ok(err.message.includes(message), `${err.message} does not say ${message}`);
+    assert.equal(err.reason, "INVALID_ARGUMENT", err.message);
     return true;
   };
 }
@@ -84,11 +86,7 @@ describe("dispatch options and defaults", () => {
     await client.deleteDispatchDefaults(rpc);
     assert.equal((await client.getStepState(run.runId, "plain")).options.priority, 7, "steps keep what they took");
     assert.equal((await client.listDispatchDefaults()).find((d) => d.rpcName === rpc), undefined);
-    await assert.rejects(client.deleteDispatchDefaults(rpc), (err: unknown) => {
-      assert.ok(err instanceof NotFound);
-      assert.ok(err.message.includes(rpc));
-      return true;
-    });
+    await assert.rejects(client.deleteDispatchDefaults(rpc), refusedWith(NotFound, "NOT_FOUND"));
   });
 
   test("bad options and defaults are InvalidArgument naming the field, nothing written", async () => {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { FailedPrecondition, InvalidArgument, NotFound, StatusCode } from "../src/index.js";
 import { newClient, unique } from "./support/env.js";
+import { refusedWith } from "./support/refused.js";
 
 const client = newClient();
 after(() => client.close());
@@ -38,9 +39,9 @@ describe("engine state", () => {
     assert.equal((await client.setStepSuspended(step.stepId)).status, "suspended");
     assert.equal((await client.setStepRunning(step.stepId)).status, "running");
     await client.setStepResult(step.stepId, true);
-    await assert.rejects(client.setStepSuspended(step.stepId), FailedPrecondition);
-    await assert.rejects(client.setStepSuspended("bad"), InvalidArgument);
-    await assert.rejects(client.setStepSuspended(MISSING), NotFound);
+    await assert.rejects(client.setStepSuspended(step.stepId), refusedWith(FailedPrecondition, "ILLEGAL_TRANSITION", { prior_status: "SUCCEEDED" }));
+    await assert.rejects(client.setStepSuspended("bad"), refusedWith(InvalidArgument, "INVALID_ARGUMENT", { field: "step_id" }));
+    await assert.rejects(client.setStepSuspended(MISSING), refusedWith(NotFound, "MISSING", { step_id: MISSING }));
   });
 
   test("setStepChildRun and setStepBranch: the same again is a no-op, another is refused", async () => {
@@ -50,13 +51,13 @@ describe("engine state", () => {
     const step = await client.insertStepState(parent.runId, "sub", "sub", {});
     assert.equal((await client.setStepChildRun(step.stepId, child.runId)).childRunId, child.runId);
     await client.setStepChildRun(step.stepId, child.runId);
-    await assert.rejects(client.setStepChildRun(step.stepId, other.runId), FailedPrecondition);
-    await assert.rejects(client.setStepChildRun(step.stepId, MISSING), NotFound);
+    await assert.rejects(client.setStepChildRun(step.stepId, other.runId), refusedWith(FailedPrecondition, "DIFFERENT_PAYLOAD", { prior_link: child.runId }));
+    await assert.rejects(client.setStepChildRun(step.stepId, MISSING), refusedWith(NotFound, "MISSING_CHILD", { child_run_id: MISSING }));
     await client.setStepResult(step.stepId, {});
     assert.equal((await client.setStepBranch(step.stepId, "left")).branchKey, "left");
     await client.setStepBranch(step.stepId, "left");
-    await assert.rejects(client.setStepBranch(step.stepId, "right"), FailedPrecondition);
-    await assert.rejects(client.setStepBranch(step.stepId, ""), InvalidArgument);
+    await assert.rejects(client.setStepBranch(step.stepId, "right"), refusedWith(FailedPrecondition, "DIFFERENT_PAYLOAD", { prior_link: "left" }));
+    await assert.rejects(client.setStepBranch(step.stepId, ""), refusedWith(InvalidArgument, "INVALID_ARGUMENT", { field: "branch_key" }));
   });
 
   test("a step without a function: rpcName null is stored empty; any caller may claim it, a step with one only its own", async () => {
@@ -68,7 +69,7 @@ describe("engine state", () => {
     const claim = await client.claimStep(run.runId, "inline", "someRpc");
     assert.equal(claim.claimed, true);
     await client.insertStepState(run.runId, "with-function", "doWork", {});
-    await assert.rejects(client.claimStep(run.runId, "with-function", null), FailedPrecondition);
+    await assert.rejects(client.claimStep(run.runId, "with-function", null), refusedWith(FailedPrecondition, "WRONG_RPC", { prior_rpc_name: "doWork" }));
   });
 
   test("claimStep: one caller gets it; a running step is not claimed; another rpc_name is refused", async () => {
@@ -86,7 +87,7 @@ describe("engine state", () => {
       assert.deepEqual([err.metadata.rpc_name, err.metadata.prior_rpc_name], ["otherWork", "doWork"]);
       return true;
     });
-    await assert.rejects(client.claimStep(run.runId, "absent", "doWork"), NotFound);
+    await assert.rejects(client.claimStep(run.runId, "absent", "doWork"), refusedWith(NotFound, "MISSING", { step_name: "absent" }));
     // A failed step is claimed as its next attempt.
     await client.setStepError(first.step.stepId, new Error("boom"));
     const retry = await client.claimStep(run.runId, "work", "doWork");
@@ -101,8 +102,8 @@ describe("engine state", () => {
     await client.updateRunState(run.runId, "a.b", { nested: [1, 2] });
     await client.updateRunState(run.runId, "counter", 6);
     assert.deepEqual(await client.getRunState(run.runId), { counter: 6, "a.b": { nested: [1, 2] } });
-    await assert.rejects(client.updateRunState(run.runId, "", 1), InvalidArgument);
-    await assert.rejects(client.getRunState(MISSING), NotFound);
+    await assert.rejects(client.updateRunState(run.runId, "", 1), refusedWith(InvalidArgument, "INVALID_ARGUMENT", { field: "name" }));
+    await assert.rejects(client.getRunState(MISSING), refusedWith(NotFound, "NOT_FOUND"));
   });
 
   test("workflow versions: upsert keeps the first, status moves, a missing one is NotFound", async () => {
@@ -116,9 +117,12 @@ describe("engine state", () => {
     const declined = await client.updateWorkflowVersionStatus(workflow, "h1", "declined");
     assert.equal(declined.status, "declined");
     assert.equal((await client.getWorkflowVersion(workflow, "h1"))?.status, "declined");
-    await assert.rejects(client.getWorkflowVersion(workflow, "missing"), NotFound);
-    await assert.rejects(client.updateWorkflowVersionStatus(workflow, "missing", "active"), NotFound);
-    await assert.rejects(client.upsertWorkflowVersion("", "h", null), InvalidArgument);
+    await assert.rejects(client.getWorkflowVersion(workflow, "missing"), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(
+      client.updateWorkflowVersionStatus(workflow, "missing", "active"),
+      refusedWith(NotFound, "MISSING", { workflow, graph_hash: "missing" }),
+    );
+    await assert.rejects(client.upsertWorkflowVersion("", "h", null), refusedWith(InvalidArgument, "INVALID_ARGUMENT", { field: "workflow" }));
   });
 
   test("the sweeps' reads: stalled runs and undispatched steps; a bound out of range is InvalidArgument", async () => {
@@ -131,8 +135,9 @@ describe("engine state", () => {
     await assert.rejects(client.listStalledRuns(later, { maxRuns: 0 }), (err: unknown) => {
       assert.ok(err instanceof InvalidArgument);
       assert.equal(err.code, StatusCode.INVALID_ARGUMENT);
+      assert.equal(err.reason, "INVALID_ARGUMENT"); // its metadata names no field: the message says max_runs
       return true;
     });
-    await assert.rejects(client.listUndispatchedSteps(later, { maxSteps: 1001 }), InvalidArgument);
+    await assert.rejects(client.listUndispatchedSteps(later, { maxSteps: 1001 }), refusedWith(InvalidArgument, "INVALID_ARGUMENT"));
   });
 });

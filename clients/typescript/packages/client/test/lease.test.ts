@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { DeadlineExceeded, FailedPrecondition, InvalidArgument, StatusCode } from "../src/index.js";
 import { newClient, unique } from "./support/env.js";
+import { refusedWith } from "./support/refused.js";
 
 const client = newClient();
 after(() => client.close());
@@ -24,6 +25,7 @@ describe("leases", () => {
       await assert.rejects(client.lease(key, { waitTimeoutMs: 0 }), (err: unknown) => {
         assert.ok(err instanceof DeadlineExceeded);
         assert.equal(err.code, StatusCode.DEADLINE_EXCEEDED);
+        assert.equal(err.reason, "DEADLINE_EXCEEDED", "the server's refusal, not the client's clock");
         return true;
       });
       const page = await client.listLeases({ keyPrefix: key });
@@ -103,8 +105,8 @@ describe("leases", () => {
   });
 
   test("an empty key or a ttl above the server's maximum is InvalidArgument", async () => {
-    await assert.rejects(client.lease(""), InvalidArgument);
-    await assert.rejects(client.lease(unique("ttl"), { ttlMs: 3_600_000 }), InvalidArgument);
+    await assert.rejects(client.lease(""), refusedWith(InvalidArgument, "INVALID_ARGUMENT", { field: "acquire.key" }));
+    await assert.rejects(client.lease(unique("ttl"), { ttlMs: 3_600_000 }), refusedWith(InvalidArgument, "INVALID_ARGUMENT"));
   });
 });
 

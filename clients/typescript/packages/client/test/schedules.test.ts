@@ -5,18 +5,10 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { AlreadyExists, InvalidArgument, NotFound, StatusCode } from "../src/index.js";
 import { newClient, unique } from "./support/env.js";
+import { refusedWith } from "./support/refused.js";
 
 const client = newClient();
 after(() => client.close());
-
-/** An assertion for rejects: an error of `kind` whose message starts with `message`. */
-function refused(kind: typeof InvalidArgument | typeof NotFound | typeof AlreadyExists, message: string) {
-  return (err: unknown) => {
-    assert.ok(err instanceof kind, `${String(err)} is not a ${kind.name}`);
-    assert.equal(err.message.slice(0, message.length), message);
-    return true;
-  };
-}
 
 describe("schedules", () => {
   test("createSchedule keeps cron, timezone and input; list, pause, resume and delete", async () => {
@@ -49,7 +41,7 @@ describe("schedules", () => {
     assert.ok(resumed.nextFireTime instanceof Date);
 
     await client.deleteSchedule(id);
-    await assert.rejects(client.deleteSchedule(id), refused(NotFound, `schedule '${id}' not found`));
+    await assert.rejects(client.deleteSchedule(id), refusedWith(NotFound, "NOT_FOUND"));
     assert.equal((await client.listSchedules({ pageSize: 1000 })).schedules.find((s) => s.scheduleId === id), undefined);
   });
 
@@ -63,7 +55,7 @@ describe("schedules", () => {
     assert.deepEqual(await client.createSchedule(id, "w", { n: 1 }, { intervalMs: 3_600_000, overlap: "allow", catchUp: "latest" }), first);
     await assert.rejects(
       client.createSchedule(id, "w", { n: 1 }, { intervalMs: 60_000 }),
-      refused(AlreadyExists, `schedule '${id}' exists with other settings; delete it first to change them`),
+      refusedWith(AlreadyExists, "ALREADY_EXISTS"),
     );
     await client.deleteSchedule(id);
   });
@@ -131,13 +123,14 @@ describe("schedules", () => {
       await assert.rejects(call(), (err: unknown) => {
         assert.ok(err instanceof InvalidArgument, `${String(err)}: expected InvalidArgument for ${message}`);
         assert.equal(err.code, StatusCode.INVALID_ARGUMENT);
+        assert.equal(err.reason, "INVALID_ARGUMENT", err.message);
         assert.equal(err.message.slice(0, message.length), message);
         return true;
       });
     }
     const unknown = "no-such-schedule";
     for (const call of [() => client.pauseSchedule(unknown), () => client.resumeSchedule(unknown), () => client.deleteSchedule(unknown)]) {
-      await assert.rejects(call(), refused(NotFound, `schedule '${unknown}' not found`));
+      await assert.rejects(call(), refusedWith(NotFound, "NOT_FOUND"));
     }
   });
 });

@@ -13,6 +13,7 @@ import {
   WorkflowStateClient,
 } from "../src/index.js";
 import { unique } from "./support/env.js";
+import { refusedWith } from "./support/refused.js";
 
 function setting(name: string): string {
   const value = process.env[name];
@@ -50,6 +51,7 @@ describe("tls and token", () => {
     await assert.rejects(reader.createRun(unique("denied"), {}), (err: unknown) => {
       assert.ok(err instanceof PermissionDenied);
       assert.equal(err.code, StatusCode.PERMISSION_DENIED);
+      assert.deepEqual([err.reason, err.metadata.role, err.metadata.required_role], ["ROLE_NOT_PERMITTED", "read", "write"]);
       return true;
     });
   });
@@ -58,17 +60,17 @@ describe("tls and token", () => {
     const writer = client(setting("WORKFLOWSTATE_TS_TEST_WRITE_TOKEN"));
     const admin = client(setting("WORKFLOWSTATE_TS_TEST_ADMIN_TOKEN"));
     const rpc = unique("admin-only");
-    await assert.rejects(writer.setDispatchDefaults(rpc, { concurrencyLimit: 1 }), PermissionDenied);
+    await assert.rejects(writer.setDispatchDefaults(rpc, { concurrencyLimit: 1 }), refusedWith(PermissionDenied, "ROLE_NOT_PERMITTED", { required_role: "admin" }));
     assert.equal((await writer.listDispatchDefaults()).find((d) => d.rpcName === rpc), undefined, "nothing was written");
     await admin.setDispatchDefaults(rpc, { concurrencyLimit: 1 });
     assert.equal((await writer.listDispatchDefaults()).find((d) => d.rpcName === rpc)?.concurrencyLimit, 1);
-    await assert.rejects(writer.deleteDispatchDefaults(rpc), PermissionDenied);
+    await assert.rejects(writer.deleteDispatchDefaults(rpc), refusedWith(PermissionDenied, "ROLE_NOT_PERMITTED", { required_role: "admin" }));
     await admin.deleteDispatchDefaults(rpc);
   });
 
   test("no token, or an unknown one: Unauthenticated", async () => {
-    await assert.rejects(client(undefined).listWorkflows(), Unauthenticated);
-    await assert.rejects(client("not-a-token").listWorkflows(), Unauthenticated);
+    await assert.rejects(client(undefined).listWorkflows(), refusedWith(Unauthenticated, "UNAUTHENTICATED"));
+    await assert.rejects(client("not-a-token").listWorkflows(), refusedWith(Unauthenticated, "UNAUTHENTICATED"));
   });
 
   test("TLS checks the server's certificate: without its CA the call is Unavailable", async () => {

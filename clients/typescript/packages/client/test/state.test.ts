@@ -11,6 +11,7 @@ import {
   WorkflowStateError,
 } from "../src/index.js";
 import { newClient, unique } from "./support/env.js";
+import { refusedWith } from "./support/refused.js";
 
 const client = newClient();
 after(() => client.close());
@@ -75,9 +76,9 @@ describe("runs", () => {
   });
 
   test("unknown run: NotFound for its history and its steps", async () => {
-    await assert.rejects(client.getRunHistory(MISSING), NotFound);
-    await assert.rejects(client.listSteps(MISSING), NotFound);
-    await assert.rejects(client.insertStepState(MISSING, "s", "rpc", {}), NotFound);
+    await assert.rejects(client.getRunHistory(MISSING), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(client.listSteps(MISSING), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(client.insertStepState(MISSING, "s", "rpc", {}), refusedWith(NotFound, "MISSING", { run_id: MISSING }));
   });
 
   test("listRuns pages, iterRuns walks every page, listWorkflows counts", async () => {
@@ -98,7 +99,7 @@ describe("runs", () => {
     const summary = (await client.listWorkflows()).find((w) => w.workflow === workflow);
     assert.equal(summary?.runCounts.running, 3);
     assert.equal(summary?.runCounts.completed ?? 0, 0);
-    await assert.rejects(client.listRuns({ pageSize: 5000 }), InvalidArgument);
+    await assert.rejects(client.listRuns({ pageSize: 5000 }), refusedWith(InvalidArgument, "INVALID_ARGUMENT"));
   });
 
   test("cancelRun, cancelRuns, deleteRun, deleteRuns", async () => {

@@ -75,7 +75,8 @@ describe("locks", () => {
         }),
         (err: unknown) => {
           assert.ok(err instanceof FailedPrecondition);
-          assert.match(err.message, /fencing token/i);
+          assert.deepEqual([err.reason, err.metadata.lease_key], ["STALE_FENCE", key]);
+          assert.equal(err.metadata.current_token, readFileSync(tokenFile, "utf8"));
           return true;
         },
       );

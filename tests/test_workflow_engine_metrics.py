@@ -3,7 +3,8 @@
 Metrics: a real `workflowstate engine ... --metrics-listen` process drives runs of a workflow with
 a local step that fails once, a remote step run by a Python Worker in another process, and a
 sleep; its /metrics, scraped over HTTP, count what happened by workflow, step and outcome (the
-expected numbers come from the calls the step functions recorded outside the server). Logs: an
+expected numbers come from the calls the step functions recorded outside the server). An engine in
+this process counts an attempt a dead engine left open as lost. Logs: an
 engine in this process logs a failed attempt with the workflow, run and step as fields of the
 record (the keys of the server's JSON log lines), and every line about the run names both.
 """
@@ -26,10 +27,11 @@ import pytest
 from support.faults_processes import child
 from support.metrics import Samples, scrape
 from support.polling import wait_until
-from support.workflow_effects import calls
+from support.workflow_effects import calls, record_call
 
 from workflowstate.client import AsyncWorkflowStateClient, RunStatus, WorkflowStateClient
-from workflowstate.workflows import WorkflowContext, WorkflowEngine, workflow
+from workflowstate.workflows import ATTEMPT_LOST, WorkflowContext, WorkflowEngine, workflow
+from workflowstate.workflows.prometheus import PrometheusEngineMetrics
 
 WAIT = 30.0
 RUNS = 3
@@ -193,3 +195,43 @@ async def test_a_failed_step_attempt_is_logged_with_its_workflow_run_and_step_as
     for record in about_run:
         named = (getattr(record, "workflow", None), getattr(record, "run_id", None))
         assert named == (logged.name, run_id), record.getMessage()
+
+
+async def test_an_attempt_left_open_by_a_dead_engine_is_counted_lost_by_the_engine_that_records_it(
+    server_target: str, unique: str, tmp_path: Path
+) -> None:
+    def effect(ctx: WorkflowContext) -> int:
+        record_call(tmp_path, ctx.run_id, "work", ctx.attempt)
+        return ctx.attempt
+
+    @workflow(f"lost-{unique}")
+    async def lost(ctx: WorkflowContext, _: Any) -> int:
+        attempt: int = await ctx.step("work", effect, ctx)
+        return attempt
+
+    metrics = PrometheusEngineMetrics()
+    async with AsyncWorkflowStateClient(server_target) as client:
+        # What a dead engine leaves: the step's attempt 1 inserted, no outcome.
+        run = await client.create_run(lost.name, None)
+        await client.insert_step_state(run.run_id, "work", None, None)
+        # Short bounds (as tests/test_workflows.py's): the stalled-run scan may be what finds the run.
+        quick = {"lease_ttl": timedelta(seconds=2), "stalled_after": timedelta(seconds=0.5), "scan_interval": timedelta(seconds=0.2)}
+        engine = WorkflowEngine(client, [lost], metrics=metrics, **quick)
+        runner = asyncio.create_task(engine.run())
+        try:
+            assert await engine.result(run.run_id, timeout=timedelta(seconds=WAIT)) == 2
+        finally:
+            engine.stop()
+            await asyncio.wait_for(runner, WAIT)
+        history = await client.get_run_history(run.run_id)
+
+    lost_attempts = [a for a in history if a.error is not None and a.error.code == ATTEMPT_LOST]
+    called = sum(times for (run_id, _, _), times in calls(tmp_path).items() if run_id == run.run_id)
+
+    def counted(outcome: str) -> float | None:
+        labels = {"workflow": lost.name, "step": "work", "outcome": outcome}
+        return metrics.registry.get_sample_value("workflowstate_engine_step_attempts_total", labels)
+
+    assert (counted("lost"), counted("succeeded")) == (len(lost_attempts), called) == (1, 1)
+    drives = {"workflow": lost.name, "outcome": "completed"}
+    assert metrics.registry.get_sample_value("workflowstate_engine_drives_ended_total", drives) == 1

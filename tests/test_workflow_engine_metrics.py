@@ -235,3 +235,13 @@ async def test_an_attempt_left_open_by_a_dead_engine_is_counted_lost_by_the_engi
     assert (counted("lost"), counted("succeeded")) == (len(lost_attempts), called) == (1, 1)
     drives = {"workflow": lost.name, "outcome": "completed"}
     assert metrics.registry.get_sample_value("workflowstate_engine_drives_ended_total", drives) == 1
+
+
+@pytest.mark.parametrize("listen", ["9464", "127.0.0.1:port", "127.0.0.1:70000"])
+def test_a_metrics_listen_address_without_a_port_in_range_is_refused_naming_the_flag_and_the_bound(listen: str) -> None:
+    engine = subprocess.run(
+        [sys.executable, "-m", "workflowstate.workflows", "any_module", "--metrics-listen", listen],
+        capture_output=True, text=True, timeout=WAIT,
+    )  # fmt: skip
+    assert engine.returncode == 2, engine.stderr
+    assert f"argument --metrics-listen: must be HOST:PORT with a port from 0 to 65535, got {listen!r}" in engine.stderr

@@ -217,7 +217,8 @@ class WorkflowEngine:
                     if event.event_time >= self._since:
                         self._on_event(event)
             except WorkflowStateError as error:
-                log.warning("engine %s: events of %s: %s; following again", self.engine_id, workflow, error)
+                log.warning("engine %s: events of workflow %s: %s; following again", self.engine_id, workflow, error,
+                            extra={"workflow": workflow})  # fmt: skip
                 await asyncio.sleep(self._scan_interval)
 
     def _on_event(self, event: RunEvent) -> None:

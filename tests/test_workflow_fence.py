@@ -2,7 +2,7 @@
 
 The engine is a process of its own (support/workflow_engine_process.py), paused with SIGSTOP inside
 a step's function; the test takes the run's lease once it expired, lets the engine go on, and sees
-its write of the step's result refused by the fencing token.
+its write of the step's result refused by the fencing token, and counted so in the engine's metrics.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from support.faults_processes import child
+from support.metrics import scrape
 from support.polling import wait_until
 from support.workflow_effects import calls
 
@@ -29,6 +30,7 @@ def test_a_paused_engine_whose_run_lease_was_taken_over_is_refused_and_writes_no
         child("workflow_engine_process.py", server_target, "fence", unique, str(tmp_path), "paused") as engine,
     ):
         assert engine.stdout is not None and engine.stdout.readline().strip() == "ready"
+        metrics_address = engine.stdout.readline().split()[-1]
         run = client.create_run(f"fence-{unique}", None)
         started = tmp_path / "started"
         wait_until(started.exists, "the engine runs the step's function", WAIT)
@@ -42,6 +44,10 @@ def test_a_paused_engine_whose_run_lease_was_taken_over_is_refused_and_writes_no
                 log = tmp_path / "paused.log"
                 wait_until(lambda: "a write was refused" in log.read_text(), "the paused engine's write refused", WAIT)
                 assert "STALE_FENCE" in log.read_text()
+                labels = (("workflow", f"fence-{unique}"),)
+                refused_drive = ("workflowstate_engine_drives_ended_total", (("outcome", "refused"), *labels))
+                wait_until(lambda: scrape(metrics_address).get(refused_drive) == 1, "the refused drive's end is counted", WAIT)
+                samples = scrape(metrics_address)
                 assert successor.lost_reason is None, "the successor kept its lease throughout"
                 # Read while the successor holds the lease: nobody else may write meanwhile.
                 after = client.get_step_state(run.run_id, "work")
@@ -54,3 +60,5 @@ def test_a_paused_engine_whose_run_lease_was_taken_over_is_refused_and_writes_no
     assert [attempt.status for attempt in history] == [StepStatus.PENDING]
     assert final is not None and final.status is RunStatus.RUNNING, "the paused engine did not finish the run either"
     assert calls(tmp_path) == {(run.run_id, "work", 1): 1}
+    assert samples.get(("workflowstate_engine_fence_refusals_total", labels)) == 1, "the refusal is counted as a stale fence"
+    assert samples.get(("workflowstate_engine_runs_taken_total", (("taken_by", "created"), *labels))) == 1

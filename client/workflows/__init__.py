@@ -57,11 +57,14 @@ from ._context import RunState, WorkflowContext
 from ._definition import Workflow, workflow
 from ._engine import WorkflowEngine
 from ._errors import ATTEMPT_LOST, NON_DETERMINISM, NonDeterminismError, StepFailed, WorkflowFailed
+from ._metrics import NO_METRICS, EngineMetrics
 from ._retry import RetryPolicy
 
 __all__ = [
     "ATTEMPT_LOST",
     "NON_DETERMINISM",
+    "NO_METRICS",
+    "EngineMetrics",
     "NonDeterminismError",
     "RetryPolicy",
     "RunState",

@@ -3,7 +3,9 @@
 Each MODULE is imported (``package.module``, or ``package.module:name`` for one workflow); every
 ``Workflow`` it defines at top level is driven. The engine runs until SIGINT or SIGTERM (drain;
 a second one stops at once). Connection options also come from ``WORKFLOWSTATE_TARGET`` and
-``WORKFLOWSTATE_TOKEN``, as the operator commands read them.
+``WORKFLOWSTATE_TOKEN``, as the operator commands read them. ``--metrics-listen`` serves the
+engine's Prometheus metrics; it needs prometheus_client (installed with the server), imported
+only then.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from workflowstate.client import AsyncWorkflowStateClient
 
 from ._definition import Workflow
 from ._engine import WorkflowEngine
+from ._metrics import NO_METRICS, EngineMetrics
 
 
 def _positive_seconds(text: str) -> timedelta:
@@ -31,6 +34,13 @@ def _positive_seconds(text: str) -> timedelta:
     if not seconds > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
     return timedelta(seconds=seconds)
+
+
+def _listen_address(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT with a port from 0 to 65535, got {text!r}")
+    return text
 
 
 def parser(prog: str = "python -m workflowstate.workflows") -> argparse.ArgumentParser:
@@ -52,6 +62,9 @@ def parser(prog: str = "python -m workflowstate.workflows") -> argparse.Argument
     command.add_argument("--poll-interval", type=_positive_seconds, default=timedelta(seconds=5),
                          help="seconds a waiting step goes without an event before it reads its state again (default: 5)")  # fmt: skip
     command.add_argument("--engine-id", default=None, help="the name the engine holds run leases under (default: host:pid)")
+    command.add_argument("--metrics-listen", type=_listen_address, default=None, metavar="HOST:PORT",
+                         help="serve the engine's Prometheus metrics at http://HOST:PORT/metrics (port 0 picks one, logged); "
+                         "needs prometheus_client, installed with the server (unset: none)")  # fmt: skip
     command.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return command
 
@@ -75,11 +88,27 @@ def workflows_of(specs: Sequence[str]) -> list[Workflow]:
     return found
 
 
-async def _serve(args: argparse.Namespace, workflows: list[Workflow]) -> None:
+def _served_metrics(command: argparse.ArgumentParser, listen: str | None) -> EngineMetrics:
+    """The engine's metrics: served over HTTP on ``listen`` when given, else not counted."""
+    if listen is None:
+        return NO_METRICS
+    try:
+        from .prometheus import PrometheusEngineMetrics  # only here: the base install has no prometheus_client
+    except ImportError as error:
+        command.error(f"--metrics-listen needs prometheus_client ({error}): install workflowstate[server] or prometheus-client")
+    metrics = PrometheusEngineMetrics()
+    try:
+        metrics.serve(listen)
+    except OSError as error:
+        command.error(f"--metrics-listen {listen}: cannot listen there: {error}")
+    return metrics
+
+
+async def _serve(args: argparse.Namespace, workflows: list[Workflow], metrics: EngineMetrics) -> None:
     async with AsyncWorkflowStateClient(args.target, tls=args.tls, token=args.token) as client:
         engine = WorkflowEngine(
             client, workflows, lease_ttl=args.lease_ttl, stalled_after=args.stalled_after, scan_interval=args.scan_interval,
-            poll_interval=args.poll_interval, engine_id=args.engine_id,
+            poll_interval=args.poll_interval, engine_id=args.engine_id, metrics=metrics,
         )  # fmt: skip
         await engine.run()
 
@@ -95,5 +124,5 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m workflowstate
         workflows = workflows_of(args.modules)
     except (ImportError, ValueError) as error:
         command.error(str(error))
-    asyncio.run(_serve(args, workflows))
+    asyncio.run(_serve(args, workflows, _served_metrics(command, args.metrics_listen)))
     return 0

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from workflowstate.client import AsyncWorkflowStateClient, Failure, Run, RunStat
 
 from ._errors import ATTEMPT_LOST, NonDeterminismError, StepFailed
 from ._history import History
+from ._log_fields import about
+from ._metrics import AttemptOutcome, EngineMetrics
 from ._retry import RetryPolicy
 from ._signals import RunSignals
 from ._threads import in_daemon_thread
@@ -83,6 +86,7 @@ class WorkflowContext:
         signals: RunSignals,
         poll_interval: float,
         watch_child: Callable[[str], None],
+        metrics: EngineMetrics,
     ) -> None:
         self._run = run
         self._client = client
@@ -91,6 +95,7 @@ class WorkflowContext:
         self._signals = signals
         self._poll_interval = poll_interval
         self._watch_child = watch_child
+        self._metrics = metrics
         self._unnamed: dict[str, int] = {}
         self.nondeterminism: NonDeterminismError | None = None
         """Set when the replay found the code changed under the run."""
@@ -160,6 +165,7 @@ class WorkflowContext:
                 if failures > 0:
                     failed_at = (step.failed_time or step.update_time).timestamp()
                     await self._signals.wait_until(failed_at + policy.delay_after(failures).total_seconds())
+                    self._metrics.timer_due(self.workflow, "retry_delay")
                 self._signals.check()
                 step = self._history.made(await self._writer.create_retry_attempt(step.step_id, StepStatus.PENDING))
                 continue
@@ -168,32 +174,47 @@ class WorkflowContext:
                 continue
             if self._history.left_open_by_another_drive(step):
                 log.warning("workflow %s run %s step %s: attempt %d was lost with its engine; trying again",
-                            self.workflow, self.run_id, name, step.attempt_count)  # fmt: skip
+                            self.workflow, self.run_id, name, step.attempt_count,
+                            extra=about(self.workflow, self.run_id, name, step.attempt_count))  # fmt: skip
                 self._history.count_lost(name)
                 step = self._history.update(await self._writer.set_step_error(step.step_id, _lost_attempt(step)))
+                self._metrics.step_attempt(self.workflow, name, "lost", None)
                 continue
-            step = await self._execute(step, function, args)
+            step, seconds = await self._execute(step, function, args)
+            self._metrics.step_attempt(self.workflow, name, self._attempt_outcome(step, policy), seconds)
 
-    async def _execute(self, step: StepState, function: Callable[..., Any], args: tuple[Any, ...]) -> StepState:
-        """Call the function for the step's open attempt and record its outcome.
+    def _attempt_outcome(self, step: StepState, policy: RetryPolicy) -> AttemptOutcome:
+        """How the attempt just recorded ended, for the metrics: a failure is retried if the policy allows another."""
+        if step.status is StepStatus.SUCCEEDED:
+            return "succeeded"
+        return "retried" if policy.allows_another(self._history.failures_raised(step)) else "failed"
+
+    async def _execute(
+        self, step: StepState, function: Callable[..., Any], args: tuple[Any, ...]
+    ) -> tuple[StepState, float]:
+        """Call the function for the step's open attempt and record its outcome; the step, and the function's run time.
 
         The outcome is written even when the drive was told to stop meanwhile: the lease's fencing
         token decides whether this engine may still write it.
         """
         self._signals.check()
         token = _ATTEMPT.set(step.attempt_count)
+        started = time.monotonic()
         try:
             if inspect.iscoroutinefunction(function):
                 result = await function(*args)
             else:
                 result = await in_daemon_thread(function, *args)
         except Exception as error:
+            seconds = time.monotonic() - started
             log.info("workflow %s run %s step %s attempt %d failed: %s",
-                     self.workflow, self.run_id, step.step_name, step.attempt_count, error)  # fmt: skip
-            return self._history.update(await self._writer.set_step_error(step.step_id, error))
+                     self.workflow, self.run_id, step.step_name, step.attempt_count, error,
+                     extra=about(self.workflow, self.run_id, step.step_name, step.attempt_count))  # fmt: skip
+            return self._history.update(await self._writer.set_step_error(step.step_id, error)), seconds
         finally:
             _ATTEMPT.reset(token)
-        return self._history.update(await self._writer.set_step_result(step.step_id, result))
+        seconds = time.monotonic() - started
+        return self._history.update(await self._writer.set_step_result(step.step_id, result)), seconds
 
     # --- remote steps ----------------------------------------------------------------
 
@@ -229,17 +250,24 @@ class WorkflowContext:
                     concurrency_key=concurrency_key,
                 )
             )  # fmt: skip
+        waited = False  # an outcome found on replay was counted by the drive that waited for it
         while True:
             if step.status is StepStatus.SUCCEEDED:
+                if waited:
+                    self._metrics.call_answered(self.workflow, name, "succeeded")
                 return step.result
             if step.status is StepStatus.FAILED:
                 assert step.error is not None
+                if waited:
+                    self._metrics.call_answered(self.workflow, name, "failed")
                 raise StepFailed(name, step.error)
             if step.status is StepStatus.PENDING:
                 self._signals.check()
                 step = self._history.update(await self._writer.set_step_scheduled(step.step_id))
+                self._metrics.call_scheduled(self.workflow, name)
                 continue
             step = await self._wait_for_change(step)
+            waited = True
 
     async def _wait_for_change(self, step: StepState) -> StepState:
         """The step's record after the next change the engine hears of (or the next poll)."""
@@ -273,6 +301,7 @@ class WorkflowContext:
         wake = datetime.fromisoformat(step.data["wake_time"]).timestamp()
         await self._signals.wait_until(wake)
         self._history.update(await self._writer.set_step_result(step.step_id, {"woke_time": datetime.now(UTC).isoformat()}))
+        self._metrics.timer_due(self.workflow, "sleep")
 
     # --- recorded values -------------------------------------------------------------
 

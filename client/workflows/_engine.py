@@ -16,6 +16,8 @@ from workflowstate.client._signals import signals_to_loop, two_step_stop
 from ._definition import Registry, Workflow
 from ._drive import DriveSettings, drive
 from ._errors import WorkflowFailed
+from ._log_fields import about
+from ._metrics import NO_METRICS, EngineMetrics, TakenBy
 from ._signals import RunSignals
 
 log = logging.getLogger("workflowstate.workflows")
@@ -50,6 +52,8 @@ class WorkflowEngine:
       So a dead engine's run goes on within ``max(lease_ttl, stalled_after) + scan_interval``
       of its engine's death (or of its next timer, if later);
     - a remote step or child waiting for an event it missed reads its state every ``poll_interval``.
+
+    ``metrics`` is told what the engine does (:class:`EngineMetrics`; by default nothing counts it).
     """
 
     def __init__(
@@ -63,12 +67,13 @@ class WorkflowEngine:
         poll_interval: timedelta = timedelta(seconds=5),
         max_stalled_per_scan: int = 1000,
         engine_id: str | None = None,
+        metrics: EngineMetrics = NO_METRICS,
     ) -> None:
         self._client = client
         self._registry = Registry(workflows)
         self.engine_id = engine_id or host_and_pid()
         """The name this engine holds run leases under."""
-        self._settings = DriveSettings(self.engine_id, lease_ttl, poll_interval.total_seconds())
+        self._settings = DriveSettings(self.engine_id, lease_ttl, poll_interval.total_seconds(), metrics)
         self._stalled_after = stalled_after
         self._scan_interval = scan_interval.total_seconds()
         self._max_stalled = max_stalled_per_scan
@@ -95,7 +100,7 @@ class WorkflowEngine:
         run = await self._client.create_run(chosen.name, input, request_id=request_id, graph_hash=chosen.version)
         run_id: str = run.run_id
         if self._running:
-            self._try_drive(run_id)
+            self._try_drive(run_id, chosen.name, "started")
         return run_id
 
     async def result(self, run_id: str, *, timeout: timedelta | None = None) -> Any:
@@ -165,20 +170,20 @@ class WorkflowEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _try_drive(self, run_id: str) -> None:
+    def _try_drive(self, run_id: str, workflow: str, taken_by: TakenBy) -> None:
         """Drive the run in a task of its own unless this engine drives it already or stops."""
         if run_id in self._driving or self.stopping.is_set():
             return
         self._driving.add(run_id)
-        self._spawn(self._drive(run_id), f"drive {run_id}")
+        self._spawn(self._drive(run_id, workflow, taken_by), f"drive {run_id}")
 
-    async def _drive(self, run_id: str) -> None:
+    async def _drive(self, run_id: str, workflow: str, taken_by: TakenBy) -> None:
         try:
-            await drive(self._client, self._registry, run_id, self._settings, self._draining, self._register)
+            await drive(self._client, self._registry, run_id, self._settings, self._draining, self._register, taken_by)
         except WorkflowStateError as error:
-            log.warning("run %s: not driven now: %s", run_id, error)
+            log.warning("workflow %s run %s: not driven now: %s", workflow, run_id, error, extra=about(workflow, run_id))
         except Exception:
-            log.exception("run %s: the drive failed unexpectedly", run_id)
+            log.exception("workflow %s run %s: the drive failed unexpectedly", workflow, run_id, extra=about(workflow, run_id))
         finally:
             self._driving.discard(run_id)
 
@@ -212,7 +217,8 @@ class WorkflowEngine:
                     if event.event_time >= self._since:
                         self._on_event(event)
             except WorkflowStateError as error:
-                log.warning("engine %s: events of %s: %s; following again", self.engine_id, workflow, error)
+                log.warning("engine %s: events of workflow %s: %s; following again", self.engine_id, workflow, error,
+                            extra={"workflow": workflow})  # fmt: skip
                 await asyncio.sleep(self._scan_interval)
 
     def _on_event(self, event: RunEvent) -> None:
@@ -227,19 +233,19 @@ class WorkflowEngine:
         if signals is not None or event.run_id in self._driving:
             return
         if event.run_status is RunStatus.RUNNING and event.step is None:
-            self._try_drive(event.run_id)  # created: whichever engine gets its lease first drives it
+            self._try_drive(event.run_id, event.workflow, "created")  # whichever engine gets its lease first drives it
         elif event.step is not None and event.step.status in _OUTCOMES:
             # A remote step's outcome: its run goes on now, if its engine is gone.
-            self._spawn(self._drive_if_free(event.run_id), f"adopt {event.run_id}")
+            self._spawn(self._drive_if_free(event.run_id, event.workflow), f"adopt {event.run_id}")
 
-    async def _drive_if_free(self, run_id: str) -> None:
+    async def _drive_if_free(self, run_id: str, workflow: str) -> None:
         try:
             held = await self._client.get_lease(f"run:{run_id}")
         except WorkflowStateError as error:
-            log.debug("run %s: lease not read: %s", run_id, error)
+            log.debug("workflow %s run %s: lease not read: %s", workflow, run_id, error, extra=about(workflow, run_id))
             return
         if held is None:
-            self._try_drive(run_id)
+            self._try_drive(run_id, workflow, "step_outcome")
 
     async def _scan(self) -> None:
         """Every scan_interval, take the stalled runs of this engine's workflows whose lease is free."""
@@ -258,12 +264,13 @@ class WorkflowEngine:
         try:
             run = await self._client.get_run(run_id)
         except WorkflowStateError as error:
-            log.debug("run %s: not read: %s", run_id, error)
+            # Its workflow is not known yet: the scan lists run ids only.
+            log.debug("stalled run %s: not read: %s", run_id, error, extra={"run_id": run_id})
             return
         if run is None or run.workflow not in self._registry.names:
             if len(self._foreign) >= MAX_FOREIGN_REMEMBERED:
                 self._foreign.clear()  # read again, once each: a bounded memory
             self._foreign.add(run_id)  # another engine's kind (Pikku's, say): never ours
             return
-        log.debug("workflow %s run %s: stalled; taking it over if its lease is free", run.workflow, run_id)
-        self._try_drive(run_id)
+        log.debug("workflow %s run %s: stalled; taking it over if its lease is free", run.workflow, run_id, extra=about(run.workflow, run_id))
+        self._try_drive(run_id, run.workflow, "stalled_scan")

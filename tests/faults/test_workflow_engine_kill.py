@@ -5,7 +5,8 @@ recorded attempt, nothing stays RUNNING, and the killed engine's runs finish wit
 The workflow (support/workflow_engine_process.py, ``crash``): a parallel pair of local steps, a
 local step whose first attempt fails (retried), a remote step run by a Python Worker in another
 process (support/workflow_worker_process.py), and a 1 s durable sleep. Step functions count their
-calls in files (support/workflow_effects.py), outside the server.
+calls in files (support/workflow_effects.py), outside the server. The surviving engine's metrics
+count the lost attempts it recorded and the killed engine's runs it took over.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 from support.faults_processes import child
+from support.metrics import scrape
 from support.polling import wait_until
 from support.server_process import ServerProcess
 from support.waiting import wait_in_database
@@ -50,6 +52,8 @@ def test_a_workflow_engine_killed_mid_way_loses_no_run_and_reruns_no_recorded_at
     ):
         for process, line in ((worker, "subscribed"), (steady, "ready"), (doomed, "ready")):
             assert process.stdout is not None and process.stdout.readline().strip() == line
+        assert steady.stdout is not None
+        steady_metrics = steady.stdout.readline().split()[-1]
         runs = {client.create_run(f"crash-{unique}", n, request_id=f"crash-{unique}-{n}").run_id: n for n in range(RUNS)}
 
         # In the middle: once the doomed engine ran a good share of the step functions.
@@ -60,6 +64,8 @@ def test_a_workflow_engine_killed_mid_way_loses_no_run_and_reruns_no_recorded_at
         killed_at = time.monotonic()
         doomed.wait(WAIT)
         unfinished = len(db.execute(f"SELECT 1 FROM {schema}.runs WHERE status = 'running'").fetchall())
+        # Taken over only once the killed engine's lease expired and (for the scan) stalled_after passed: read before.
+        orphaned = len(db.execute(f"SELECT 1 FROM {schema}.runs WHERE run_id::text = ANY(%s) AND status = 'running'", (held,)).fetchall())
         print(f"\nkilled the doomed engine holding {len(held)} runs, {unfinished} of {RUNS} runs unfinished")
         assert held, "the doomed engine was driving runs when killed"
 
@@ -92,3 +98,19 @@ def test_a_workflow_engine_killed_mid_way_loses_no_run_and_reruns_no_recorded_at
             assert first_flaky.error is not None and first_flaky.error.code in ("ConnectionError", ATTEMPT_LOST)
         assert not counted, f"calls of attempts that no history records: {dict(counted)}"
         print(f"{lost} attempts were lost with the killed engine and run again")
+
+        # Only the steady engine lived to record lost attempts, and to take the killed engine's runs over:
+        # by the stalled-run scan, or by a remote step's outcome heard once their lease had expired.
+        samples = scrape(steady_metrics)
+        workflow = ("workflow", f"crash-{unique}")
+        lost_counted = sum(
+            samples.get(("workflowstate_engine_step_attempts_total", (("outcome", "lost"), ("step", step), workflow)), 0.0)
+            for step in LOCAL_STEPS
+        )
+        assert lost_counted == lost
+        taken_over = {
+            taken_by: samples.get(("workflowstate_engine_runs_taken_total", (("taken_by", taken_by), workflow)), 0.0)
+            for taken_by in ("stalled_scan", "step_outcome")
+        }
+        print(f"the steady engine took over the {orphaned} unfinished runs of the killed one: {taken_over}")
+        assert sum(taken_over.values()) == orphaned

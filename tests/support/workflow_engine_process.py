@@ -10,7 +10,8 @@ SCENARIO picks the workflow it drives (named "<scenario>-<SUFFIX>"):
   remote step for RPC (run by support/workflow_worker_process.py), and a 1 s sleep.
 
 Every step function records its calls (support/workflow_effects.py). The engine logs to
-EFFECTS_DIR/ENGINE_ID.log; the process prints "ready" once its engine runs.
+EFFECTS_DIR/ENGINE_ID.log; the process prints "ready" once its engine runs, then "metrics ADDRESS":
+where it serves its Prometheus metrics (workflowstate.workflows.prometheus) at /metrics.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from support.workflow_effects import record_call  # noqa: E402
 
 from workflowstate.client import AsyncWorkflowStateClient
 from workflowstate.workflows import Workflow, WorkflowContext, WorkflowEngine, workflow
+from workflowstate.workflows.prometheus import PrometheusEngineMetrics
 
 # Bounds of the tests: a dead engine's runs go on within max(LEASE_TTL, STALLED_AFTER) + SCAN_INTERVAL.
 LEASE_TTL = timedelta(seconds=2)
@@ -77,13 +79,16 @@ def crash_workflow(suffix: str, effects: Path, rpc: str) -> Workflow:
 
 
 async def serve(target: str, chosen: Workflow, engine_id: str) -> None:
+    metrics = PrometheusEngineMetrics()
+    address = metrics.serve("127.0.0.1:0")
     async with AsyncWorkflowStateClient(target) as client:
         engine = WorkflowEngine(
             client, [chosen], lease_ttl=LEASE_TTL, stalled_after=STALLED_AFTER, scan_interval=SCAN_INTERVAL,
-            poll_interval=POLL_INTERVAL, engine_id=engine_id,
+            poll_interval=POLL_INTERVAL, engine_id=engine_id, metrics=metrics,
         )  # fmt: skip
         runner = asyncio.create_task(engine.run())
-        print("ready", flush=True)
+        print("ready", flush=True)  # first: the tests that need no metrics read this line alone
+        print(f"metrics {address}", flush=True)
         await runner
 
 

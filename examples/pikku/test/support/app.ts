@@ -1,8 +1,10 @@
 /**
- * A one-workflow Pikku app for the example's tests: registers the workflow and
- * its step functions as src/pikku/bootstrap.ts registers the order workflow,
- * and builds the app's services on a workflow service, by default the
- * example's own (WorkflowStateService on WORKFLOWSTATE_TARGET).
+ * A one-workflow Pikku app for the example's tests: `registerWorkflow`
+ * registers the workflow and its step functions as src/pikku/bootstrap.ts
+ * registers the order workflow; `startApp` builds the app's services on a
+ * workflow service, by default the example's own (WorkflowStateService on
+ * WORKFLOWSTATE_TARGET), or on another, such as Pikku's own in-memory backend,
+ * to compare with.
  */
 import { pikkuState } from '@pikku/core/ecosystem'
 import { addFunction } from '@pikku/core/function'
@@ -17,12 +19,8 @@ type Func = CorePikkuSessionlessFunctionConfig<CorePikkuFunctionSessionless<any,
 
 export type TestApp = { rpc: PikkuRPC; workflowService: PikkuWorkflowService; close(): Promise<void> }
 
-/** Registers `workflow` under `name` with its step `functions`, then builds the services. */
-export const startApp = async (
-  name: string,
-  workflow: Func,
-  functions: Record<string, Func>
-): Promise<TestApp> => {
+/** Registers `workflow` under `name` with its step `functions`. */
+export const registerWorkflow = (name: string, workflow: Func, functions: Record<string, Func>): void => {
   const meta = (id: string) => ({ pikkuFuncId: id, inputSchemaName: null, outputSchemaName: null, sessionless: true })
   const functionsMeta: FunctionsRuntimeMeta = { [name]: meta(name) }
   for (const id of Object.keys(functions)) functionsMeta[id] = meta(id)
@@ -37,8 +35,26 @@ export const startApp = async (
   pikkuState(null, 'queue', 'meta', { [queue]: { name: queue, pikkuFuncId: `pikkuWorkflowOrchestrator:${name}` } })
   for (const [id, func] of Object.entries(functions)) addFunction(id, func)
   addWorkflow(name, workflow)
+}
 
-  const workflowService = await createWorkflowService()
-  const services = createSingletonServices({ logger: createLogger(), workflowService })
-  return { rpc: createRPC(services), workflowService, close: () => workflowService.close() }
+/**
+ * The app's services on `workflowService` (built after registerWorkflow: its
+ * constructor wires Pikku's queue workers from the registered meta). The
+ * services are Pikku's singletons: one app at a time.
+ */
+export const startApp = async (workflowService?: PikkuWorkflowService): Promise<TestApp> => {
+  const service = workflowService ?? (await createWorkflowService())
+  const services = createSingletonServices({ logger: createLogger(), workflowService: service })
+  return { rpc: createRPC(services), workflowService: service, close: () => service.close() }
+}
+
+/** What a workflow service stored of a run: its status and error, and every attempt of its steps. */
+export const outcomeOf = async (workflowService: PikkuWorkflowService, runId: string) => {
+  const run = await workflowService.getRun(runId)
+  const history = await workflowService.getRunHistory(runId)
+  return {
+    status: run?.status,
+    error: run?.error && { message: run.error.message, code: run.error.code },
+    attempts: history.map((a) => [a.stepName, a.attemptCount, a.status]),
+  }
 }

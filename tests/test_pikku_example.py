@@ -2,8 +2,9 @@
 runs it: `npm run inline`, `npm run queued`, `npm run worker` beside `npm run queued --
 --external-worker`, with the server's address in WORKFLOWSTATE_TARGET.
 
-The example links the TypeScript packages of clients/typescript (@workflowstate/pikku and
-@workflowstate/client), so those are installed and built first. Node and npm are required: without
+The example installs the TypeScript packages of clients/typescript (@workflowstate/pikku and
+@workflowstate/client) from their folders, as copies, so those are installed and built first.
+Its own tests (examples/pikku/test) run through the adapter against the session server too. Node and npm are required: without
 them the tests fail with a message saying so, they never skip.
 """
 
@@ -63,7 +64,8 @@ def example() -> Path:
     install(TYPESCRIPT)
     # Only the two packages the example links to (their own tests build the rest).
     npm("exec", "--", "tsc", "-b", "packages/client", "packages/pikku", cwd=TYPESCRIPT)
-    install(EXAMPLE)
+    # Always: the example installs copies of the packages (install-links), which a rebuild does not update.
+    npm("ci", "--no-audit", "--no-fund", cwd=EXAMPLE)
     npm("run", "typecheck", cwd=EXAMPLE)  # the example is documentation: it must compile against the packages
     return EXAMPLE
 
@@ -169,3 +171,25 @@ def test_queued_step_runs_on_the_worker_of_another_process(example: Path, server
     assert attempts_run_by_workers(worker_output) == ["1", "2"], f"{worker_output}\n{worker_errors}"
     assert worker_output.splitlines()[-1].endswith(" stopped"), f"{worker_output}\n{worker_errors}"
     assert_history_shows_the_retry(server_target, run_id, queued=True)
+
+
+def run_example_test(example: Path, server_target: str, name: str) -> str:
+    """Run one of the example's own tests (examples/pikku/test/<name>.test.ts) against the server."""
+    command = ("node", "--import", "tsx", "--test", "--test-reporter=spec", f"test/{name}.test.ts")
+    return npm("exec", "--", *command, cwd=example, env=example_env(server_target), timeout=120)
+
+
+def test_the_app_and_the_adapter_load_one_pikku_core(example: Path, server_target: str) -> None:
+    # npm's view: one @pikku/core in the tree, the adapter's peer dependency met by the app's.
+    installed = npm("ls", "--all", "--parseable", "@pikku/core", cwd=example).split()
+    assert installed == [str(example / "node_modules" / "@pikku" / "core")], installed
+    # Node's view: the adapter resolves the module the app resolves.
+    run_example_test(example, server_target, "one-core")
+
+
+def test_a_workflow_that_cancels_itself_ends_cancelled(example: Path, server_target: str) -> None:
+    run_example_test(example, server_target, "self-cancel")
+
+
+def test_a_step_calling_a_missing_rpc_takes_pikkus_not_retryable_path(example: Path, server_target: str) -> None:
+    run_example_test(example, server_target, "missing-rpc")

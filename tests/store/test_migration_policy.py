@@ -9,14 +9,27 @@ function they use, or changes a type they depend on, fails here naming the file 
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
 import psycopg
 import pytest
-from support.release_trees import PREVIOUS_RELEASE, previous_release_file, previous_release_paths
+from psycopg import sql
+from support.faults_processes import SUPPORT
+from support.release_trees import (
+    PREVIOUS_RELEASE,
+    export_previous_release,
+    package_root,
+    previous_release_file,
+    previous_release_paths,
+)
 from support.typed_statements import to_postgres
 
 from workflowstate.server.db.database import Database
@@ -56,7 +69,8 @@ _FORBIDDEN = {
     "renames something": re.compile(r"\bRENAME\b", re.I),
     "changes a column's type": re.compile(r"\bALTER\s+COLUMN\s+\w+\s+(SET\s+DATA\s+)?TYPE\b", re.I),
     "makes a column NOT NULL": re.compile(r"\bSET\s+NOT\s+NULL\b", re.I),
-    "adds a NOT NULL column without a default": re.compile(r"\bADD\s+COLUMN\b(?:(?!\bDEFAULT\b)[^,;])*\bNOT\s+NULL\b", re.I),
+    # An ADD COLUMN clause (up to its comma or semicolon) saying NOT NULL and no DEFAULT.
+    "adds a NOT NULL column without a default": re.compile(r"\bADD\s+COLUMN\b(?![^,;]*\bDEFAULT\b)[^,;]*\bNOT\s+NULL\b", re.I),
 }
 _COMMENT = re.compile(r"--[^\n]*")
 
@@ -65,6 +79,39 @@ _COMMENT = re.compile(r"--[^\n]*")
 async def connection(database: Database) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     async with await psycopg.AsyncConnection.connect(database.database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="module")
+def previous_schema(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A schema migrated by the previous release's own code: what its servers prepared their statements on."""
+    folder = tmp_path_factory.mktemp("previous-release")
+    packages = package_root(export_previous_release(folder / "checkout"), folder / "packages")
+    schema = f"previous_{uuid.uuid4().hex[:10]}"
+    done = subprocess.run(
+        [sys.executable, str(SUPPORT / "migrate_process.py"), database_url, schema],
+        env={**os.environ, "PYTHONPATH": str(packages)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == list(range(1, len(RELEASED) + 1))
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+async def result_columns(connection: psycopg.AsyncConnection[Any], statement: str, schema: str) -> list[tuple[str, str]]:
+    """The columns (name, type) the statement returns on the schema, the schema's name taken out of its types."""
+    await connection.execute(f"PREPARE result_check AS {to_postgres(with_schema(statement, schema))[0]}")
+    try:
+        described = connection.pgconn.describe_prepared(b"result_check")
+        columns = [((described.fname(i) or b"").decode(), described.ftype(i)) for i in range(described.nfields)]
+        cursor = await connection.execute("SELECT format_type(oid, NULL) FROM unnest(%s::oid[]) WITH ORDINALITY AS t(oid, n) ORDER BY n", ([oid for _, oid in columns],))
+        types = [row[0] for row in await cursor.fetchall()]
+    finally:
+        await connection.execute("DEALLOCATE result_check")
+    prefixes = (f"{sql.Identifier(schema).as_string(None)}.", f"{schema}.")
+    return [(name, type_.removeprefix(prefixes[0]).removeprefix(prefixes[1])) for (name, _), type_ in zip(columns, types, strict=True)]
 
 
 def test_the_previous_release_is_read_whole() -> None:
@@ -87,6 +134,22 @@ async def test_the_previous_release_s_statement_prepares_on_the_current_schema(
             f"release fails on it during an upgrade: {type(err).__name__}: {err}"
         ) from None
     await connection.execute("DEALLOCATE previous_release_check")
+
+
+@pytest.mark.parametrize("place", sorted(STATEMENTS), ids=lambda place: f"{PurePosixPath(place[0]).name}:{place[1]}")
+async def test_the_previous_release_s_statement_returns_the_same_columns_on_the_current_schema(
+    place: tuple[str, str], database: Database, previous_schema: str, connection: psycopg.AsyncConnection[Any]
+) -> None:
+    """A server keeps its statements prepared; PostgreSQL refuses to run one whose result columns a
+    migration changed ("cached plan must not change result type"): a column added to a table it
+    returns with `*` fails every such call of a previous release's server until it restarts."""
+    path, name = place
+    before = await result_columns(connection, STATEMENTS[place], previous_schema)
+    after = await result_columns(connection, STATEMENTS[place], database.schema)
+    assert after == before, (
+        f"{path} {name} of release {PREVIOUS_RELEASE} returns other columns on this release's schema, so its prepared "
+        f"statement fails on a server of that release during an upgrade: before {before}, after {after}"
+    )
 
 
 def test_released_migrations_are_never_edited() -> None:

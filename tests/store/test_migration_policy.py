@@ -117,7 +117,7 @@ async def result_columns(connection: psycopg.AsyncConnection[Any], statement: st
 def test_the_previous_release_is_read_whole() -> None:
     assert {PurePosixPath(path).name for path, _ in STATEMENTS} >= {"state.sql", "leases.sql", "dispatch.sql", "schedules.sql"}
     assert len(STATEMENTS) > 50, f"only {len(STATEMENTS)} named statements found in the previous release"
-    assert "0001_initial.sql" in RELEASED
+    assert len(RELEASED) > 10, f"only {len(RELEASED)} migrations found in the previous release"
 
 
 @pytest.mark.parametrize("place", sorted(STATEMENTS), ids=lambda place: f"{PurePosixPath(place[0]).name}:{place[1]}")

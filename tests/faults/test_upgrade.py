@@ -24,6 +24,7 @@ from pathlib import Path
 
 import grpc
 import psycopg
+import pytest
 from conftest import FAST_SERVER_ARGS, assert_no_internal_errors
 from psycopg import sql
 from support.faults_processes import SUPPORT, child
@@ -115,6 +116,12 @@ def test_an_upgrade_under_a_running_previous_release_server_loses_no_write(datab
                 finish(to_old, migrated)  # the old server served AFTER lifecycles on the migrated schema
                 assert old.stop() == 0, old.log_text()[-4000:]
                 finish(to_new, time.monotonic())  # and the new one AFTER more, after the old one stopped
+            # A server of the previous release serves the migrated schema while it runs, but does not start on it.
+            again = ServerProcess(database_url, schema, *FAST_SERVER_ARGS, code=previous)
+            servers.append(again)
+            with pytest.raises(RuntimeError, match="did not become ready"):
+                again.start()
+            assert f"is at migration {probe}, newer than this server knows" in again.log_text()
             assert new.stop() == 0, new.log_text()[-4000:]
     finally:
         for server in servers:

@@ -37,8 +37,11 @@ def assert_no_internal_errors(server: ServerProcess) -> None:
 class ServerProcess:
     """One server process. Start it, read the address it prints, stop it with a signal."""
 
-    def __init__(self, database_url: str, schema: str, *extra_args: str) -> None:
+    def __init__(self, database_url: str, schema: str, *extra_args: str, code: Path | None = None) -> None:
+        """A server of `code` when given (a folder of the packages put first on PYTHONPATH: another
+        release's, support/release_trees.py), else of this environment's install."""
         self.database_url = database_url
+        self.code = code
         self.schema = schema
         self.extra_args = list(extra_args)
         self.address: str | None = None
@@ -70,6 +73,8 @@ class ServerProcess:
             *self.extra_args,
         ]  # fmt: skip
         env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+        if self.code is not None:
+            env["PYTHONPATH"] = str(self.code)
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         self.address = self._read_address(timeout)

@@ -14,7 +14,7 @@ import sys
 import tarfile
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +106,7 @@ def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
 
 
 @pytest.fixture(scope="module")
-def install(distributions: Distributions, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def install(distributions: Distributions, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Installed]:
     """install("wheel" | "sdist"): that distribution with [server] in its own fresh virtual environment, once."""
     installs: dict[str, Installed] = {}
 
@@ -122,7 +122,7 @@ def install(distributions: Distributions, tmp_path_factory: pytest.TempPathFacto
             installs[kind] = target
         return installs[kind]
 
-    yield installed
+    return installed
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -130,7 +130,7 @@ def _get(url: str) -> tuple[int, str]:
         return answer.status, answer.read().decode()
 
 
-def _check_serving(installed: Installed, server: ServerProcess, dashboard: str) -> dict[str, object]:
+def _check_serving(installed: Installed, server: ServerProcess, dashboard: str) -> None:
     """The installed client's health check and one run written and read back; the dashboard's page
     (a template) and a static file, all served from the installed package."""
     seen = json.loads(_run([str(installed.bin / "python"), "-c", CLIENT_PROGRAM, server.target], cwd=installed.home, env=installed.environment()))
@@ -141,11 +141,12 @@ def _check_serving(installed: Installed, server: ServerProcess, dashboard: str) 
     assert status == 200 and "<html" in page.lower()
     status, css = _get(f"{dashboard}/static/dashboard.css")
     assert status == 200 and css.strip()
-    return seen
 
 
 @pytest.mark.parametrize("kind", ["wheel", "sdist"])
-def test_installed_outside_the_repository_it_serves_its_dashboard_and_the_installed_client(install, kind: str, database_url: str) -> None:
+def test_installed_outside_the_repository_it_serves_its_dashboard_and_the_installed_client(
+    install: Callable[[str], Installed], kind: str, database_url: str
+) -> None:
     installed = install(kind)
     command = [
         str(installed.bin / "workflowstate"), "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
@@ -224,7 +225,7 @@ def _on_free_ports(texts: list[str], ports: dict[int, int]) -> list[str]:
 
 
 def test_the_image_s_entry_point_and_environment_serve_the_api_dashboard_and_metrics_and_pass_its_health_check(
-    install, database_url: str
+    install: Callable[[str], Installed], database_url: str
 ) -> None:
     image = read_image(DOCKERFILE.read_text())
     installed = install("wheel")

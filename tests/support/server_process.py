@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from support.process_tree import ProcessId, tree
@@ -44,10 +45,22 @@ class ServerProcess:
         self.code = code
         self.schema = schema
         self.extra_args = list(extra_args)
+        # None: this checkout's server, with the test flags above and no WORKFLOWSTATE_* variable.
+        self.command: list[str] | None = None
+        self.env: dict[str, str] | None = None
+        self.cwd: Path | None = None
         self.address: str | None = None
         self.dashboard_line: str | None = None
         self.process: subprocess.Popen[str] | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="workflowstate-server-", suffix=".log")[1])
+
+    @classmethod
+    def as_given(cls, command: Sequence[str], env: Mapping[str, str], cwd: Path) -> ServerProcess:
+        """A server started by exactly `command`, in exactly `env` (an installed entry point, an
+        image's environment): no test flag added, nothing inherited from the test's environment."""
+        process = cls("", "")
+        process.command, process.env, process.cwd = list(command), dict(env), cwd
+        return process
 
     @property
     def dashboard_url(self) -> str:
@@ -62,7 +75,7 @@ class ServerProcess:
         return self.address
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        command = [
+        command = self.command or [
             sys.executable, "-m", "workflowstate.server", "serve",
             "--listen", "127.0.0.1:0",
             "--database-url", self.database_url,
@@ -72,11 +85,11 @@ class ServerProcess:
             "--http-listen", "off",
             *self.extra_args,
         ]  # fmt: skip
-        env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+        env = self.env if self.env is not None else {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
         if self.code is not None:
-            env["PYTHONPATH"] = str(self.code)
+            env = {**env, "PYTHONPATH": str(self.code)}
         with self.log_path.open("a") as log:
-            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+            self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=self.cwd)
         self.address = self._read_address(timeout)
         self._record_processes()
         return self
@@ -107,8 +120,12 @@ class ServerProcess:
         return found[0]
 
     def _serves_dashboard(self) -> bool:
-        """Whether the extra arguments ask for the dashboard (the last --http-listen wins)."""
-        values = [self.extra_args[i + 1] for i, arg in enumerate(self.extra_args[:-1]) if arg == "--http-listen"]
+        """Whether the arguments ask for the dashboard (the last --http-listen wins), or, for a
+        command as given without the flag, its environment's WORKFLOWSTATE_HTTP_LISTEN does."""
+        arguments = self.command or self.extra_args
+        values = [arguments[i + 1] for i, arg in enumerate(arguments[:-1]) if arg == "--http-listen"]
+        if not values and self.env is not None and "WORKFLOWSTATE_HTTP_LISTEN" in self.env:
+            values = [self.env["WORKFLOWSTATE_HTTP_LISTEN"]]
         return bool(values) and values[-1] != "off"
 
     def log_text(self) -> str:

@@ -31,10 +31,13 @@ def left_behind(timeout: float) -> list[ProcessId]:
 class ServerProcess:
     """One server process. Start it, read the address it prints, stop it with a signal."""
 
-    def __init__(self, database_url: str, schema: str, *extra_args: str) -> None:
+    def __init__(self, database_url: str, schema: str, *extra_args: str, environment: dict[str, str] | None = None) -> None:
+        """`environment`: WORKFLOWSTATE_* variables to start it with (the caller's own are never
+        passed on); the flags given here and above win over them, as they do for users."""
         self.database_url = database_url
         self.schema = schema
         self.extra_args = list(extra_args)
+        self.environment = dict(environment or {})
         self.address: str | None = None
         self.dashboard_line: str | None = None
         self.process: subprocess.Popen[str] | None = None
@@ -63,7 +66,7 @@ class ServerProcess:
             "--http-listen", "off",
             *self.extra_args,
         ]  # fmt: skip
-        env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")} | self.environment
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         self.address = self._read_address(timeout)

@@ -19,7 +19,7 @@ from .cli_connection import EXIT_CODES_HELP, connection_options
 from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
 from .cli_admin import add_commands as add_admin_commands
-from .cli_migrate import add_command as add_migrate_command
+from .migrate_command import add_command as add_migrate_command
 from .cli_runs import add_commands as add_operator_commands
 from .cli_schedules import add_commands as add_schedule_commands
 

@@ -1,6 +1,9 @@
 """`workflowstate migrate`: apply the migrations a schema lacks and exit, for a deploy step that runs
 once before the replicas (`serve --no-migrate`) start. The same code path as `serve`'s own start:
-wait for the database up to --startup-timeout, then the migrations under their advisory lock."""
+wait for the database up to --startup-timeout, then the migrations under their advisory lock.
+
+A server command like `serve` (it needs the server extras, imported only when it runs), not an
+operator command: those (cli_*.py) reach a server through the client alone."""
 
 from __future__ import annotations
 

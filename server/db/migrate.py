@@ -3,7 +3,9 @@
 Several server processes may start at once against one database: each takes the same
 transaction-scoped advisory lock before looking at the schema, so exactly one applies a missing
 migration and the others then find it applied. A migration and its bookkeeping row commit together.
-A schema that is newer than this server knows is refused before anything is applied.
+A schema that is newer than this server knows is refused before anything is applied. A schema
+that lacks nothing is only read (no lock, no DDL), so that a replica started with --no-migrate, or
+under a role that may not create, starts on a schema `workflowstate migrate` prepared.
 """
 
 from __future__ import annotations
@@ -55,8 +57,49 @@ def migration_text(text: str, schema: str) -> str:
     return text.replace("{schema}", sql.Identifier(schema).as_string(None))
 
 
+class SchemaBehind(RuntimeError):
+    """The schema lacks migrations that this server needs, and it was told not to apply them."""
+
+
+def _refuse_newer(schema: str, done: set[int], newest_known: int) -> None:
+    if done and max(done) > newest_known:
+        raise RuntimeError(
+            f"schema {schema!r} is at migration {max(done)}, newer than this server knows ({newest_known}); "
+            "upgrade the server"
+        )
+
+
+async def missing_migrations(conn: psycopg.AsyncConnection[DictRow], schema: str) -> list[Migration]:
+    """The migrations the schema lacks, read without writing anything (all of them when it has no
+    bookkeeping table yet); a schema newer than this server knows is refused."""
+    migrations = load_migrations()
+    table = migration_text("{schema}.schema_migrations", check_schema_name(schema))
+    cursor = await conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,))
+    row = await cursor.fetchone()
+    done: set[int] = set()
+    if row is not None and row["present"]:
+        cursor = await conn.execute(migration_text("SELECT version FROM {schema}.schema_migrations", schema))
+        done = {row["version"] for row in await cursor.fetchall()}
+    _refuse_newer(schema, done, max((m.version for m in migrations), default=0))
+    return [migration for migration in migrations if migration.version not in done]
+
+
+async def require_migrated(conn: psycopg.AsyncConnection[DictRow], schema: str) -> None:
+    """Raise SchemaBehind, naming the command that migrates, when the schema lacks a migration."""
+    missing = await missing_migrations(conn, schema)
+    if missing:
+        first, last = missing[0], missing[-1]
+        span = f"{first.version:04d}_{first.name}" + (f" to {last.version:04d}_{last.name}" if last != first else "")
+        raise SchemaBehind(
+            f"schema {schema!r} lacks migrations {span} and --no-migrate forbids applying them: "
+            f"run `workflowstate migrate --schema {schema}` with the same --database-url first (or serve without --no-migrate)"
+        )
+
+
 async def migrate(conn: psycopg.AsyncConnection[DictRow], schema: str) -> list[int]:
     """Apply the migrations the schema lacks; return the versions applied now."""
+    if not await missing_migrations(conn, schema):
+        return []  # current: read only, so a role that may not create starts too
     migrations = load_migrations()
     newest_known = max((m.version for m in migrations), default=0)
     bookkeeping = migration_text(
@@ -76,11 +119,7 @@ async def migrate(conn: psycopg.AsyncConnection[DictRow], schema: str) -> list[i
         await conn.execute(bookkeeping)
         cursor = await conn.execute(migration_text("SELECT version FROM {schema}.schema_migrations", schema))
         done = {row["version"] for row in await cursor.fetchall()}
-        if done and max(done) > newest_known:
-            raise RuntimeError(
-                f"schema {schema!r} is at migration {max(done)}, newer than this server knows ({newest_known}); "
-                "upgrade the server"
-            )
+        _refuse_newer(schema, done, newest_known)
         for migration in migrations:
             if migration.version in done:
                 continue

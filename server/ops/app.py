@@ -14,6 +14,8 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 import grpc
+import psycopg
+from psycopg.rows import dict_row
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -40,7 +42,10 @@ from ..rpc.reply_bounds import send_limit
 from ..rpc.servicer import WorkflowStateServicer
 from ..rpc.stream_caps import StreamCaps
 from ..rpc.task_session import TaskSession
+from ..core.errors import Unavailable
 from ..db.database import Database
+from ..db.driver_errors import first_line
+from ..db.migrate import require_migrated
 from ..retention.purger import RetentionPurger
 from ..retention.store import RetentionStore
 from ..schedules.firer import ScheduleFirer
@@ -151,8 +156,24 @@ def _dashboard(config: ServerConfig, server: grpc.aio.Server, internal_secret: s
     return dashboard, f"on {dashboard.url}", folder
 
 
+async def _require_migrated(database_url: str, schema: str, timeout: float) -> None:
+    """--no-migrate: look once (read only) whether the schema lacks a migration; SchemaBehind says
+    which and names the command to run. Its deploy step (`workflowstate migrate`) waited for the
+    database already, so one attempt is enough; a replica that fails is restarted by its manager."""
+    try:
+        async with asyncio.timeout(timeout):
+            conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True, row_factory=dict_row)
+    except (psycopg.Error, OSError, TimeoutError) as err:
+        reason = f"no answer within {timeout:g}s" if isinstance(err, TimeoutError) else first_line(err)
+        raise Unavailable(f"the database cannot be reached: {reason}") from err
+    async with conn:
+        await require_migrated(conn, schema)
+
+
 async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[str, str | None], None]) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls within the grace period."""
+    if not config.apply_migrations:
+        await _require_migrated(database_url, config.schema, config.startup_timeout)
     database = Database(database_url, config.schema, config.pool, config.groups)
     applied = await database.open(timeout=config.startup_timeout)
     log.info("schema ready", extra={"schema": config.schema, "migrations_applied": applied})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from importlib.metadata import version
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from .cli_connection import EXIT_CODES_HELP, connection_options
 from .cli_filters import certificates_file, positive_number
 from .cli_parser import EnvParser
 from .cli_admin import add_commands as add_admin_commands
+from .migrate_command import add_command as add_migrate_command
 from .cli_runs import add_commands as add_operator_commands
 from .cli_schedules import add_commands as add_schedule_commands
 
@@ -29,6 +31,8 @@ READY_PREFIX = "workflowstate listening on "
 EPILOG = """\
 examples:
   workflowstate serve                      embedded PostgreSQL, listens on 127.0.0.1:50051
+  workflowstate migrate --database-url postgresql://...   apply the migrations and exit (a deploy step)
+  workflowstate serve --no-migrate --database-url ...      a replica: refuses a schema that lacks migrations
   workflowstate serve --database-url postgresql://user:pass@db:5432/app --listen 0.0.0.0:50051 --auth-tokens tokens.txt
   WORKFLOWSTATE_DATABASE_URL=postgresql://... workflowstate serve
   workflowstate token new --role write     a new token, and its line for the --auth-tokens file
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('workflowstate')}", help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
@@ -125,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url", default=None, help="PostgreSQL URL; unset starts the embedded PostgreSQL")
     serve.add_argument("--no-embedded", action="store_true", default=False, help="refuse to start without --database-url instead of starting the embedded PostgreSQL (containers)")
     serve.add_argument("--schema", type=_schema_name, default="workflows", help="PostgreSQL schema for the tables: 1 to 63 lower-case letters, digits and '_', not starting with a digit")
+    serve.add_argument("--no-migrate", action="store_true", default=False, help="apply no migration at start (replicas, when a deploy step runs `workflowstate migrate`): a schema that lacks one stops the start, naming the command to run")
     serve.add_argument("--data-dir", type=Path, default=None, help="embedded PostgreSQL data folder (default: per-user data dir)")
     serve.add_argument("--max-payload-bytes", type=_positive_int, default=1024 * 1024, help="largest JSON payload per field, measured as PostgreSQL stores it (numbers without exponents)")
     serve.add_argument("--max-reply-bytes", type=_positive_int, default=64 * 1024 * 1024, help="most bytes one reply may carry: a list page ends early with its next_page_token, a Batch answers the operations past it RESOURCE_EXHAUSTED without running them, any other reply past it is RESOURCE_EXHAUSTED; at least what one run may carry (about 8 times --max-payload-bytes, plus 2.1 MB)")
@@ -186,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--role", required=True, choices=["read", "worker", "write", "admin"], help="what the token may do")
     new.add_argument("--comment", default="", help="a note put after the line, e.g. who holds the token")
+    add_migrate_command(commands, _schema_name)
     connection = connection_options()
     add_operator_commands(commands, connection)
     add_admin_commands(commands, connection)
@@ -224,6 +231,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         from .dashboard_exposure import open_dashboard_refusal
         from .ports import CannotListen, refuse_if_in_use
         from ..core.errors import Unavailable
+        from ..db.migrate import SchemaBehind
         from ..dispatch.dispatcher import DispatchSettings
         from ..leases.manager import LeaseSettings
         from ..db.coalescer import GroupSettings
@@ -264,6 +272,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
         schedule_limits=ScheduleLimits(min_interval=timedelta(seconds=args.schedule_min_interval), max_schedules=args.max_schedules),
         streams=StreamLimits(per_token=args.max_streams_per_token, per_peer_host=args.max_streams_per_peer),
         grace_period=args.grace_period,
+        apply_migrations=not args.no_migrate,
         startup_timeout=args.startup_timeout,
         health_interval=args.health_interval,
         reuse_port=args.reuse_port,
@@ -311,7 +320,7 @@ def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:
 
             return run_workers(args.workers, config.listen, database_url, argv, metrics_listen=config.metrics_listen, http_listen=config.http_listen)
         event_loop.run(app.serve(config, database_url, on_ready=ready))
-    except (Unavailable, CannotListen) as err:
+    except (Unavailable, CannotListen, SchemaBehind) as err:
         log.error("cannot start", extra={"reason": str(err)})
         print(f"workflowstate: cannot start: {err}", file=sys.stderr)
         return 1

@@ -13,6 +13,11 @@ from collections.abc import Iterable
 ENV_PREFIX = "WORKFLOWSTATE_"
 
 
+def variable_of(option: str) -> str:
+    """The variable an option reads: --database-url reads WORKFLOWSTATE_DATABASE_URL."""
+    return ENV_PREFIX + option.lstrip("-").replace("-", "_").upper()
+
+
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
@@ -51,7 +56,7 @@ class EnvParser(argparse.ArgumentParser):
                 continue
             if chosen is not None and action.option_strings[0] not in chosen:
                 continue
-            variable = ENV_PREFIX + action.option_strings[0].lstrip("-").replace("-", "_").upper()
+            variable = variable_of(action.option_strings[0])
             if variable in os.environ:
                 action.default = FromEnv(variable, os.environ[variable])
 

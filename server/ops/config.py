@@ -55,6 +55,9 @@ class ServerConfig:
     streams: StreamLimits = field(default_factory=StreamLimits)
     # Seconds in-flight calls get to finish after SIGTERM/SIGINT.
     grace_period: float = 10.0
+    # Apply the migrations the schema lacks at start (False: --no-migrate, for replicas; a schema
+    # that lacks any stops the start, naming `workflowstate migrate`).
+    apply_migrations: bool = True
     # Seconds to wait for the database at start-up before giving up.
     startup_timeout: float = 30.0
     # Seconds between database pings of the health monitor.

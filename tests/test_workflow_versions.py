@@ -72,8 +72,9 @@ def test_version_status_moves(stub, unique, source: int, target: int) -> None:
         assert stub.UpdateWorkflowVersionStatus(request).version == after
     else:
         assert (code, ended.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_TRANSITION"), ended
-        assert ended.metadata["prior_status"] == _name(source), ended
-        assert _name(target) in message, "the metadata has no target_status: the message names the target"
+        assert (ended.metadata["prior_status"], ended.metadata["target_status"]) == (_name(source), _name(target)), ended
+        assert (ended.metadata["workflow"], ended.metadata["graph_hash"]) == (unique, "h1"), ended
+        assert _name(target) in message, message
         assert after == before
 
 

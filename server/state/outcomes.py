@@ -199,7 +199,8 @@ def _context(write: Write, row: Mapping[str, Any]) -> dict[str, object]:
     """A refusal's metadata: what was asked (the write) and what the statement found (the row)."""
     context: dict[str, object] = {
         "step_id" if write.op in (Op.MOVE_STEP, Op.LINK_STEP) else "run_id": write.ident,
-        "target_status": _name(write.target) if write.target and write.op in (Op.UPDATE_RUN, Op.MOVE_STEP) else None,
+        # A status moved to (a link's target names what is linked, not a status).
+        "target_status": _name(write.target) if write.target and write.op in (Op.UPDATE_RUN, Op.MOVE_STEP, Op.MOVE_VERSION) else None,
         "attempt": write.attempt,
         "fence_token": write.fence_token,
         "step_name": write.step_name,

@@ -117,6 +117,10 @@ describe("engine state", () => {
     const declined = await client.updateWorkflowVersionStatus(workflow, "h1", "declined");
     assert.equal(declined.status, "declined");
     assert.equal((await client.getWorkflowVersion(workflow, "h1"))?.status, "declined");
+    await assert.rejects(
+      client.updateWorkflowVersionStatus(workflow, "h1", "draft"),
+      refusedWith(FailedPrecondition, "ILLEGAL_TRANSITION", { workflow, graph_hash: "h1", prior_status: "DECLINED", target_status: "DRAFT" }),
+    );
     await assert.rejects(client.getWorkflowVersion(workflow, "missing"), refusedWith(NotFound, "MISSING", { workflow, graph_hash: "missing" }));
     await assert.rejects(
       client.updateWorkflowVersionStatus(workflow, "missing", "active"),

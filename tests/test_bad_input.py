@@ -4,17 +4,31 @@ field, and leaves nothing written."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from support.flows import new_run, new_step, reason_of, refusal_of, status_of, step_in
+from support.invalid_fields import InvalidArgumentFields
 
 from workflowstate import v1 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 LIMIT = 1024 * 1024  # the server's default payload limit
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 MISSING = str(uuid.UUID(int=0))
+
+
+@pytest.fixture
+def stub(server_target: str) -> Iterator[pb_grpc.WorkflowStateServiceStub]:
+    """The raw stub, through a channel that notes every INVALID_ARGUMENT: each test of this file ends
+    by checking that every one of them named the wrong field in its ErrorInfo (a program must not
+    have to parse the message to learn which field it was)."""
+    fields = InvalidArgumentFields()
+    with grpc.insecure_channel(server_target) as channel:
+        yield pb_grpc.WorkflowStateServiceStub(grpc.intercept_channel(channel, fields))
+    assert fields.without_field() == [], "INVALID_ARGUMENT without a field in its ErrorInfo"
 
 
 def _runs_named(db, schema: str, workflow: str) -> int:

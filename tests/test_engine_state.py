@@ -472,5 +472,5 @@ def test_engine_lists_bad_input(stub, rpc_name: str) -> None:
         ({"updated_before": now, limit: -1}, limit),
         ({"updated_before": Timestamp(seconds=2**40), limit: 1}, "updated_before"),
     ]:
-        code, message = status_of(getattr(stub, rpc_name), request_class(**fields))
-        assert code == INVALID and field in message, (fields, message)
+        refused = refusal_of(getattr(stub, rpc_name), request_class(**fields))
+        assert (refused.code, refused.metadata.get("field")) == (INVALID, field) and field in refused.message, (fields, refused)

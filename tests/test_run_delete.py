@@ -132,8 +132,9 @@ def test_delete_runs_erases_the_finished_runs_that_match_oldest_first_and_runnin
     ],
 )
 def test_delete_runs_refuses_bad_requests_naming_the_field(stub, request_, says) -> None:
-    code, message = status_of(stub.DeleteRuns, request_)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith(says), message
+    refused = refusal_of(stub.DeleteRuns, request_)
+    assert (refused.code, refused.metadata.get("field")) == (grpc.StatusCode.INVALID_ARGUMENT, says), refused
+    assert refused.message.startswith(says), refused
 
 
 def test_the_client_deletes_runs(server_target: str) -> None:

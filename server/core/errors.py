@@ -46,7 +46,8 @@ class InvalidArgument(WorkflowStateError):
     def __init__(
         self, message: str, *, field: str | None, limit: object = None, reason: str | None = None, metadata: Mapping[str, object] | None = None
     ) -> None:
-        super().__init__(message, reason=reason, metadata={"field": field, "limit": limit, **(metadata or {})})
+        # An empty field names nothing: no `field` key then, never an empty value.
+        super().__init__(message, reason=reason, metadata={"field": field or None, "limit": limit, **(metadata or {})})
 
 
 class NotFound(WorkflowStateError):

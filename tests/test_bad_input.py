@@ -4,17 +4,31 @@ field, and leaves nothing written."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from support.flows import new_run, new_step, reason_of, status_of, step_in
+from support.flows import new_run, new_step, reason_of, refusal_of, status_of, step_in
+from support.invalid_fields import InvalidArgumentFields
 
 from workflowstate import v1 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 LIMIT = 1024 * 1024  # the server's default payload limit
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 MISSING = str(uuid.UUID(int=0))
+
+
+@pytest.fixture
+def stub(server_target: str) -> Iterator[pb_grpc.WorkflowStateServiceStub]:
+    """The raw stub, through a channel that notes every INVALID_ARGUMENT: each test of this file ends
+    by checking that every one of them named the wrong field in its ErrorInfo (a program must not
+    have to parse the message to learn which field it was)."""
+    fields = InvalidArgumentFields()
+    with grpc.insecure_channel(server_target) as channel:
+        yield pb_grpc.WorkflowStateServiceStub(grpc.intercept_channel(channel, fields))
+    assert fields.without_field() == [], "INVALID_ARGUMENT without a field in its ErrorInfo"
 
 
 def _runs_named(db, schema: str, workflow: str) -> int:
@@ -99,29 +113,34 @@ def test_bad_uuids(stub, bad_id: str) -> None:
         assert field in message, message
 
 
-def test_missing_things_are_not_found(stub) -> None:
+def test_missing_things_are_not_found_and_named_missing_with_their_id(stub) -> None:
+    # Reads, deletes and writes alike: the reason MISSING, with the id the request named (and the step name).
     calls = [
-        (stub.GetRun, pb.GetRunRequest(run_id=MISSING)),
-        (stub.GetRunHistory, pb.GetRunHistoryRequest(run_id=MISSING)),
-        (stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=MISSING, status=pb.RUN_STATUS_COMPLETED)),
-        (stub.InsertStepState, pb.InsertStepStateRequest(run_id=MISSING, step_name="s", rpc_name="r")),
-        (stub.GetStepState, pb.GetStepStateRequest(run_id=MISSING, step_name="s")),
-        (stub.SetStepScheduled, pb.SetStepScheduledRequest(step_id=MISSING)),
-        (stub.SetStepRunning, pb.SetStepRunningRequest(step_id=MISSING)),
-        (stub.SetStepResult, pb.SetStepResultRequest(step_id=MISSING, result_json="1")),
-        (stub.SetStepError, pb.SetStepErrorRequest(step_id=MISSING, error=pb.Failure(message="x"))),
-        (stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=MISSING, status=pb.STEP_STATUS_PENDING)),
+        (stub.GetRun, pb.GetRunRequest(run_id=MISSING), "run_id"),
+        (stub.GetRunHistory, pb.GetRunHistoryRequest(run_id=MISSING), "run_id"),
+        (stub.ListSteps, pb.ListStepsRequest(run_id=MISSING), "run_id"),
+        (stub.GetRunState, pb.GetRunStateRequest(run_id=MISSING), "run_id"),
+        (stub.DeleteRun, pb.DeleteRunRequest(run_id=MISSING), "run_id"),
+        (stub.UpdateRunStatus, pb.UpdateRunStatusRequest(run_id=MISSING, status=pb.RUN_STATUS_COMPLETED), "run_id"),
+        (stub.InsertStepState, pb.InsertStepStateRequest(run_id=MISSING, step_name="s", rpc_name="r"), "run_id"),
+        (stub.GetStepState, pb.GetStepStateRequest(run_id=MISSING, step_name="s"), "run_id"),
+        (stub.SetStepScheduled, pb.SetStepScheduledRequest(step_id=MISSING), "step_id"),
+        (stub.SetStepRunning, pb.SetStepRunningRequest(step_id=MISSING), "step_id"),
+        (stub.SetStepResult, pb.SetStepResultRequest(step_id=MISSING, result_json="1"), "step_id"),
+        (stub.SetStepError, pb.SetStepErrorRequest(step_id=MISSING, error=pb.Failure(message="x")), "step_id"),
+        (stub.CreateRetryAttempt, pb.CreateRetryAttemptRequest(step_id=MISSING, status=pb.STEP_STATUS_PENDING), "step_id"),
     ]
-    for call, request in calls:
-        code, message = status_of(call, request)
-        assert code == grpc.StatusCode.NOT_FOUND, (call, code, message)
-        assert MISSING in message, message
+    for call, request, id_field in calls:
+        refused = refusal_of(call, request)
+        assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "MISSING"), (call, refused)
+        assert refused.metadata[id_field] == MISSING and MISSING in refused.message, (call, refused)
 
 
-def test_unknown_step_name_is_not_found(stub) -> None:
+def test_unknown_step_name_is_missing_with_the_run_and_step_name(stub) -> None:
     run = new_run(stub)
     code, reason, _, metadata = reason_of(stub.GetStepState, pb.GetStepStateRequest(run_id=run.run_id, step_name="nope"))
-    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"), metadata
+    assert (code, reason) == (grpc.StatusCode.NOT_FOUND, "MISSING"), metadata
+    assert (metadata["run_id"], metadata["step_name"]) == (run.run_id, "nope"), metadata
 
 
 @pytest.mark.parametrize("status", [pb.RUN_STATUS_UNSPECIFIED, 17, -1])

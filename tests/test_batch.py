@@ -277,7 +277,7 @@ def test_a_failing_operation_does_not_affect_its_neighbours(stub, db, unique) ->
     results = stub.Batch(batch).results
     assert [result.WhichOneof("result") for result in results] == ["create_run", "error", "set_step_running", "error", "create_run"]
     assert (results[1].error.code, results[3].error.code) == (grpc.StatusCode.INVALID_ARGUMENT.value[0], grpc.StatusCode.NOT_FOUND.value[0])
-    assert (results[1].error.reason, results[3].error.reason) == ("INVALID_ARGUMENT", "NOT_FOUND"), results
+    assert (results[1].error.reason, results[3].error.reason) == ("INVALID_ARGUMENT", "MISSING"), results
     stored = db.execute("SELECT input::text FROM workflows_test.runs WHERE workflow = %s ORDER BY input::text", (unique,)).fetchall()
     assert [row[0] for row in stored] == ['{"i": 1}', '{"i": 3}']
     assert db.execute("SELECT status FROM workflows_test.steps WHERE step_id = %s", (step.step_id,)).fetchone()[0] == "running"

@@ -173,7 +173,8 @@ async def test_get_step_state_of_missing_step_raises_not_found(
     with pytest.raises(NotFound) as caught:
         await client.get_step_state(run.run_id, unique_name("missing"))
     assert caught.value.status == grpc.StatusCode.NOT_FOUND
-    assert caught.value.reason == "NOT_FOUND", caught.value.metadata
+    assert caught.value.reason == "MISSING", caught.value.metadata
+    assert caught.value.metadata["run_id"] == run.run_id, caught.value.metadata
 
 
 async def test_flow_insert_running_result(

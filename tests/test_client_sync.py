@@ -278,7 +278,7 @@ def test_get_run_history_of_run_without_steps_is_empty(
 def test_get_run_history_of_missing_run_raises_not_found(client: WorkflowStateClient) -> None:
     with pytest.raises(NotFound) as missing_run:
         client.get_run_history(str(uuid.uuid4()))
-    assert missing_run.value.reason == "NOT_FOUND"
+    assert (missing_run.value.reason, set(missing_run.value.metadata)) == ("MISSING", {"run_id"})
 
 
 # --- steps -------------------------------------------------------------------
@@ -342,7 +342,8 @@ def test_get_step_state_of_missing_step_raises_not_found(
     with pytest.raises(NotFound) as caught:
         client.get_step_state(run.run_id, unique_name("missing"))
     assert caught.value.status == grpc.StatusCode.NOT_FOUND
-    assert caught.value.reason == "NOT_FOUND", caught.value.metadata
+    assert caught.value.reason == "MISSING", caught.value.metadata
+    assert caught.value.metadata["run_id"] == run.run_id, caught.value.metadata
     assert isinstance(caught.value, WorkflowStateError)
 
 

@@ -408,14 +408,17 @@ def test_bad_answers_are_refused_and_the_stream_goes_on(stub, rpc) -> None:
         refused = worker.expect("refused")
         assert refused.code == code and message in refused.message, refused
         assert refused.reason == ("MISSING" if code == REFUSED_NOT_FOUND else "INVALID_ARGUMENT"), refused
+        if code == REFUSED_INVALID:
+            assert refused.metadata["field"] == f"complete.{message}", refused
     worker.send(pb.StreamStepTasksRequest(fail=pb.StepTaskFail(step_id=task.step_id, attempt=1)))
     refused = worker.expect("refused")
     assert refused.code == REFUSED_INVALID and "fail.error is required" in refused.message
-    assert refused.reason == "INVALID_ARGUMENT", refused
+    assert (refused.reason, dict(refused.metadata)) == ("INVALID_ARGUMENT", {"field": "fail.error"}), refused
     worker.send(pb.StreamStepTasksRequest(ack=pb.StepTaskAck(step_id=task.step_id, attempt=7)))
     refused = worker.expect("refused")
-    assert (refused.code, refused.reason) == (REFUSED_PRECONDITION, "FAILED_PRECONDITION"), refused
-    assert "not in flight" in refused.message, "the generic reason: the message says which precondition"
+    assert (refused.code, refused.reason) == (REFUSED_PRECONDITION, "NOT_HELD"), refused
+    assert dict(refused.metadata) == {"step_id": task.step_id, "attempt": "7"}, refused
+    assert "not in flight" in refused.message, refused
     # Nothing was written by any of them; the task is still the worker's, and its result counts.
     state = stub.GetStepState(pb.GetStepStateRequest(run_id=step.run_id, step_name=step.step_name)).step
     assert (state.status, state.attempt_count) == (pb.STEP_STATUS_RUNNING, 1)

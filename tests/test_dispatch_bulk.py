@@ -118,7 +118,8 @@ def test_updates_of_one_task_run_in_their_order(stub, rpc) -> None:
     worker.updates(ack(task), complete(task), ack(task))
     first, second = worker.expect("outcomes").outcomes
     assert first.accepted.step_id == task.step_id
-    assert (second.refused.code, second.refused.reason) == (REFUSED_PRECONDITION, "FAILED_PRECONDITION"), "after its complete"
+    assert (second.refused.code, second.refused.reason) == (REFUSED_PRECONDITION, "NOT_HELD"), "after its complete"
+    assert dict(second.refused.metadata) == {"step_id": task.step_id, "attempt": str(task.attempt)}, second.refused
     assert "not in flight" in second.refused.message, second.refused
     worker.cancel()
 

@@ -126,10 +126,11 @@ def test_workflow_versions(client: WorkflowStateClient) -> None:
     assert client.get_workflow_version(workflow, "h1") == active
     with pytest.raises(FailedPrecondition) as back_to_draft:
         client.update_workflow_version_status(workflow, "h1", WorkflowVersionStatus.DRAFT)
-    assert (back_to_draft.value.reason, back_to_draft.value.metadata["prior_status"]) == ("ILLEGAL_TRANSITION", "ACTIVE")
+    refused = back_to_draft.value
+    assert (refused.reason, refused.metadata["prior_status"], refused.metadata["target_status"]) == ("ILLEGAL_TRANSITION", "ACTIVE", "DRAFT")
     with pytest.raises(NotFound) as unknown:
         client.get_workflow_version(workflow, "nope")
-    assert unknown.value.reason == "NOT_FOUND"
+    assert (unknown.value.reason, unknown.value.metadata) == ("MISSING", {"workflow": workflow, "graph_hash": "nope"})
     assert client.upsert_workflow_version(workflow, "h2", None).version.status is WorkflowVersionStatus.ACTIVE
 
 

@@ -327,7 +327,7 @@ def test_run_state_refusals(stub) -> None:
         refused = refusal_of(stub.UpdateRunState, request)
         assert (refused.code, refused.reason) == (code, "MISSING" if code == NOT_FOUND else "INVALID_ARGUMENT"), refused
         assert field in refused.message, (request, refused)
-    assert status_of(stub.GetRunState, pb.GetRunStateRequest(run_id=MISSING))[0] == NOT_FOUND
+    assert reason_of(stub.GetRunState, pb.GetRunStateRequest(run_id=MISSING))[:2] == (NOT_FOUND, "MISSING")
     assert status_of(stub.GetRunState, pb.GetRunStateRequest(run_id=""))[0] == INVALID
     assert _state(stub, run.run_id) == {"kept": 1}
 
@@ -472,5 +472,5 @@ def test_engine_lists_bad_input(stub, rpc_name: str) -> None:
         ({"updated_before": now, limit: -1}, limit),
         ({"updated_before": Timestamp(seconds=2**40), limit: 1}, "updated_before"),
     ]:
-        code, message = status_of(getattr(stub, rpc_name), request_class(**fields))
-        assert code == INVALID and field in message, (fields, message)
+        refused = refusal_of(getattr(stub, rpc_name), request_class(**fields))
+        assert (refused.code, refused.metadata.get("field")) == (INVALID, field) and field in refused.message, (fields, refused)

@@ -155,7 +155,6 @@ def test_event_streams_refuse_bad_input(stub) -> None:
     cases = [
         (stub.WatchRun, pb.WatchRunRequest(run_id="nope"), grpc.StatusCode.INVALID_ARGUMENT, "run_id"),
         (stub.WatchRun, pb.WatchRunRequest(run_id=run.run_id, after_event_id=-1), grpc.StatusCode.INVALID_ARGUMENT, "after_event_id"),
-        (stub.WatchRun, pb.WatchRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "not found"),
         (stub.WatchRun, pb.WatchRunRequest(run_id=run.run_id, after_event_id=2**62), grpc.StatusCode.NOT_FOUND, "event"),
         (stub.WatchRun, pb.WatchRunRequest(run_id=run.run_id, after_event_id=other_event), grpc.StatusCode.NOT_FOUND, "not an event of run"),
         (stub.StreamRunEvents, pb.StreamRunEventsRequest(after_event_id=2**62), grpc.StatusCode.NOT_FOUND, "event"),
@@ -164,6 +163,11 @@ def test_event_streams_refuse_bad_input(stub) -> None:
     for method, request, code, message in cases:
         refused = refusal_of(lambda r, m=method: list(m(r, timeout=30)), request)
         assert (refused.code, refused.reason, message in refused.message) == (code, code.name, True), (request, refused)
+    # An unknown run, as for every read of one: MISSING with the run_id.
+    unknown = str(uuid.uuid4())
+    refused = refusal_of(lambda r: list(stub.WatchRun(r, timeout=30)), pb.WatchRunRequest(run_id=unknown))
+    assert (refused.code, refused.reason, refused.metadata) == (grpc.StatusCode.NOT_FOUND, "MISSING", {"run_id": unknown}), refused
+    assert "not found" in refused.message, refused
 
 
 def test_an_event_committed_late_is_not_passed_over(stub, database_url) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
-from support.flows import status_of
+from support.flows import refusal_of, status_of
 
 from workflowstate.client import InvalidArgument, WorkflowStateClient
 from workflowstate import v1 as pb
@@ -56,8 +56,9 @@ def test_the_held_leases_are_listed_by_key_in_pages_and_released_ones_are_not(se
     ],
 )
 def test_bad_requests_are_invalid_argument_naming_the_field(stub, request_, field) -> None:
-    code, message = status_of(stub.ListLeases, request_)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith(field), message
+    refused = refusal_of(stub.ListLeases, request_)
+    assert (refused.code, refused.reason, refused.metadata.get("field")) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", field), refused
+    assert refused.message.startswith(field), refused
 
 
 def test_a_run_list_token_is_no_lease_list_token(stub) -> None:

@@ -359,7 +359,7 @@ def test_a_waiter_row_nobody_waits_on_expires_at_its_ttl_while_its_server_refres
 def test_bad_acquire_is_invalid_argument(stub, acquire: dict, field: str) -> None:
     stream = LeaseStream(stub)
     stream.send(pb.LeaseRequest(acquire=pb.LeaseAcquire(**acquire)))
-    assert field in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT)
+    assert field in stream.expect_end(grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", metadata={"field": field})
 
 
 def test_messages_out_of_order_are_failed_precondition(stub, unique) -> None:

@@ -95,7 +95,7 @@ def test_a_worker_report_with_an_expanding_result_is_refused(stub, db, rpc, bulk
         refused = worker.expect("refused")
     assert refused.step_id == step.step_id and refused.code == INVALID.value[0], refused
     assert "complete.result_json" in refused.message and "308" in refused.message, refused.message
-    assert refused.reason == "INVALID_ARGUMENT", refused
+    assert (refused.reason, dict(refused.metadata)) == ("INVALID_ARGUMENT", {"field": "complete.result_json", "limit": "308"}), refused
     assert db.execute("SELECT status FROM workflows_test.steps WHERE step_id = %s", (step.step_id,)).fetchone() == ("running",)
     worker.close()
 

@@ -7,7 +7,7 @@ import uuid
 
 import grpc
 import pytest
-from support.flows import new_run, new_step, reason_of, refusal_of, scheduled_steps, status_of
+from support.flows import new_run, new_step, reason_of, refusal_of, scheduled_steps
 from support.task_stream import TaskStream
 
 from workflowstate import v1 as pb
@@ -147,8 +147,9 @@ def test_cancel_runs_cancels_the_running_runs_that_match_oldest_first_up_to_max(
     ],
 )
 def test_cancel_runs_refuses_bad_requests_naming_the_field(stub, request_, says) -> None:
-    code, message = status_of(stub.CancelRuns, request_)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith(says), message
+    refused = refusal_of(stub.CancelRuns, request_)
+    assert (refused.code, refused.metadata.get("field")) == (grpc.StatusCode.INVALID_ARGUMENT, says), refused
+    assert refused.message.startswith(says), refused
 
 
 def test_a_run_finished_by_its_workflow_under_a_running_attempt_tells_the_worker_too(stub, rpc) -> None:

@@ -36,8 +36,8 @@ def test_list_steps_of_a_run_without_steps_is_empty_and_of_an_unknown_run_not_fo
     assert list(stub.ListSteps(pb.ListStepsRequest(run_id=run.run_id)).steps) == []
     missing = str(uuid.uuid4())
     refused = refusal_of(stub.ListSteps, pb.ListStepsRequest(run_id=missing))
-    # Named NOT_FOUND without metadata (not MISSING with the run_id): the message names the run.
-    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND") and missing in refused.message, refused
+    assert (refused.code, refused.reason, refused.metadata) == (grpc.StatusCode.NOT_FOUND, "MISSING", {"run_id": missing}), refused
+    assert missing in refused.message, refused
 
 
 @pytest.mark.parametrize(("run_id", "says"), [("", "run_id is required"), ("nope", "run_id is not a valid UUID")])
@@ -74,7 +74,7 @@ def test_the_clients_list_steps_and_workflows(server_target: str) -> None:
         assert [(step.step_name, step.rpc_name, step.status) for step in steps] == [("b", "rpcB", StepStatus.PENDING), ("a", "rpcA", StepStatus.PENDING)]
         with pytest.raises(NotFound) as missing_run:
             client.list_steps(str(uuid.uuid4()))
-        assert missing_run.value.reason == "NOT_FOUND"
+        assert (missing_run.value.reason, set(missing_run.value.metadata)) == ("MISSING", {"run_id"})
         [summary] = [summary for summary in client.list_workflows() if summary.workflow == workflow]
         assert summary.run_counts == {
             RunStatus.RUNNING: 1, RunStatus.COMPLETED: 0, RunStatus.FAILED: 0, RunStatus.CANCELLED: 0, RunStatus.SUSPENDED: 0,

@@ -59,9 +59,9 @@ def test_delete_run_leaves_no_row_of_the_run_in_any_table(stub, db, finish) -> N
     assert rows_mentioning(db, kept.run_id) == kept_before, "another run keeps every row"
     code, _ = status_of(stub.GetRun, pb.GetRunRequest(run_id=run.run_id))
     assert code == grpc.StatusCode.NOT_FOUND
-    # The server names this refusal NOT_FOUND without metadata (not MISSING with the run_id): the message names the run.
     refused = refusal_of(stub.DeleteRun, pb.DeleteRunRequest(run_id=run.run_id))
-    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"), "a second delete finds nothing"
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "MISSING"), "a second delete finds nothing"
+    assert refused.metadata == {"run_id": run.run_id}, refused
     assert run.run_id in refused.message, refused
 
 
@@ -91,7 +91,7 @@ def test_a_running_run_is_deleted_only_with_force_and_its_worker_s_report_is_the
     [
         (pb.DeleteRunRequest(), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "run_id is required"),
         (pb.DeleteRunRequest(run_id="1"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", "run_id is not a valid UUID"),
-        (pb.DeleteRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "NOT_FOUND", "not found"),
+        (pb.DeleteRunRequest(run_id=str(uuid.uuid4())), grpc.StatusCode.NOT_FOUND, "MISSING", "not found"),
     ],
 )
 def test_delete_run_codes(stub, request_, code, reason, says) -> None:
@@ -132,8 +132,9 @@ def test_delete_runs_erases_the_finished_runs_that_match_oldest_first_and_runnin
     ],
 )
 def test_delete_runs_refuses_bad_requests_naming_the_field(stub, request_, says) -> None:
-    code, message = status_of(stub.DeleteRuns, request_)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT and message.startswith(says), message
+    refused = refusal_of(stub.DeleteRuns, request_)
+    assert (refused.code, refused.metadata.get("field")) == (grpc.StatusCode.INVALID_ARGUMENT, says), refused
+    assert refused.message.startswith(says), refused
 
 
 def test_the_client_deletes_runs(server_target: str) -> None:
@@ -147,7 +148,7 @@ def test_the_client_deletes_runs(server_target: str) -> None:
         assert client.get_run(runs[0].run_id) is None
         with pytest.raises(NotFound) as deleted:
             client.delete_run(runs[0].run_id)
-        assert deleted.value.reason == "NOT_FOUND"
+        assert (deleted.value.reason, deleted.value.metadata) == ("MISSING", {"run_id": runs[0].run_id})
         client.update_run_status(runs[1].run_id, RunStatus.COMPLETED)
         assert client.delete_runs(workflow=workflow, statuses=[RunStatus.COMPLETED]) == [runs[1].run_id]
         assert client.delete_runs(workflow=workflow, force=True) == [runs[2].run_id]

@@ -106,7 +106,7 @@ def test_watch_run_follows_a_live_run(client: WorkflowStateClient, unique: str) 
 def test_watch_run_of_an_unknown_run_or_event_is_not_found(client: WorkflowStateClient, unique: str) -> None:
     with pytest.raises(NotFound) as unknown_run:
         next(client.watch_run(str(uuid.uuid4())))
-    assert unknown_run.value.reason == "NOT_FOUND"
+    assert unknown_run.value.reason == "MISSING"
     run = client.create_run(f"wf-{unique}", {})
     with pytest.raises(NotFound) as unknown_event:
         next(client.watch_run(run.run_id, after_event_id=2**62))
@@ -197,7 +197,7 @@ async def test_async_watch_run_and_stream_run_events(server_target: str, unique:
 
         with pytest.raises(NotFound) as unknown_run:
             await anext(client.watch_run(str(uuid.uuid4())))
-        assert unknown_run.value.reason == "NOT_FOUND"
+        assert unknown_run.value.reason == "MISSING"
 
 
 def test_set_step_scheduled_with_not_before_or_delay(client: WorkflowStateClient, unique: str) -> None:

@@ -50,8 +50,8 @@ def test_upsert_with_a_status_and_an_empty_graph(stub, unique) -> None:
 
 def test_get_an_unknown_version_is_not_found(stub, unique) -> None:
     refused = refusal_of(stub.GetWorkflowVersion, pb.GetWorkflowVersionRequest(workflow=unique, graph_hash="nope"))
-    # Named NOT_FOUND without metadata (a read, not a statement's MISSING): the message names the version.
-    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND"), refused
+    assert (refused.code, refused.reason) == (grpc.StatusCode.NOT_FOUND, "MISSING"), refused
+    assert refused.metadata == {"workflow": unique, "graph_hash": "nope"}, refused
     assert unique in refused.message and "nope" in refused.message, refused
 
 
@@ -72,8 +72,9 @@ def test_version_status_moves(stub, unique, source: int, target: int) -> None:
         assert stub.UpdateWorkflowVersionStatus(request).version == after
     else:
         assert (code, ended.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_TRANSITION"), ended
-        assert ended.metadata["prior_status"] == _name(source), ended
-        assert _name(target) in message, "the metadata has no target_status: the message names the target"
+        assert (ended.metadata["prior_status"], ended.metadata["target_status"]) == (_name(source), _name(target)), ended
+        assert (ended.metadata["workflow"], ended.metadata["graph_hash"]) == (unique, "h1"), ended
+        assert _name(target) in message, message
         assert after == before
 
 

@@ -24,11 +24,30 @@ class WorkflowStateError(Exception):
         self.reason = reason or self.REASON
         self.metadata = {key: str(value) for key, value in (metadata or {}).items() if value is not None}
 
+    def copy(self) -> WorkflowStateError:
+        """The same error (class, message, reason and metadata) as a new exception, for another caller
+        (an exception object is raised in one place only)."""
+        copied = WorkflowStateError.__new__(type(self))
+        Exception.__init__(copied, str(self))
+        copied.reason, copied.metadata = self.reason, dict(self.metadata)
+        return copied
+
 
 class InvalidArgument(WorkflowStateError):
-    """The request is malformed: the same request will never succeed."""
+    """The request is malformed: the same request will never succeed.
+
+    Every raise names the `field` that is wrong (its path in the request, as the message does), or
+    None when no one field is (a batch of too many operations, two fields that exclude each other):
+    a required argument, so that no refusal of bad input forgets it. `limit` is the bound a value is past.
+    """
 
     REASON = "INVALID_ARGUMENT"
+
+    def __init__(
+        self, message: str, *, field: str | None, limit: object = None, reason: str | None = None, metadata: Mapping[str, object] | None = None
+    ) -> None:
+        # An empty field names nothing: no `field` key then, never an empty value.
+        super().__init__(message, reason=reason, metadata={"field": field or None, "limit": limit, **(metadata or {})})
 
 
 class NotFound(WorkflowStateError):

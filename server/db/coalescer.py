@@ -113,7 +113,7 @@ class _Member(Generic[In]):
 def _copy(error: BaseException) -> BaseException:
     """The same error for another member (an exception object is raised in one place only)."""
     if isinstance(error, errors.WorkflowStateError):
-        return type(error)(str(error))
+        return error.copy()
     return error
 
 

@@ -55,6 +55,6 @@ def translate_database_errors() -> Iterator[None]:
         raise errors.AlreadyExists(f"already exists: {err.diag.message_detail or err}") from err
     except psycopg.errors.DataError as err:
         # Input checks run before the database, so this is a value PostgreSQL still refused.
-        raise errors.InvalidArgument(f"the database refused a value: {err.diag.message_primary or err}") from err
+        raise errors.InvalidArgument(f"the database refused a value: {err.diag.message_primary or err}", field=None) from err
     except psycopg.OperationalError as err:
         raise unavailable(err) from err

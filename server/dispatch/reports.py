@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 
 from ..core import errors
+from ..state.outcomes import Outcome
 from ..state.store import FailureRecord, StateStore
 from ..state.transitions import StepStatus
 from .store import TaskStore
@@ -29,7 +30,13 @@ class WorkerReports:
     def ack(in_flight: Mapping[uuid.UUID, int], step_id: uuid.UUID, attempt: int) -> None:
         """Check an ack against `in_flight` (step_id -> attempt handed out on the stream, not yet answered)."""
         if in_flight.get(step_id) != attempt:
-            raise errors.FailedPrecondition(f"attempt {attempt} of step {step_id} is not in flight on this stream")
+            # The refusal a statement names not_held (the stream does not hold the attempt): the stream's own
+            # record decides it here, so the metadata is what the ack named.
+            raise errors.FailedPrecondition(
+                f"attempt {attempt} of step {step_id} is not in flight on this stream",
+                reason=Outcome.NOT_HELD.name,
+                metadata={"step_id": step_id, "attempt": attempt},
+            )
 
     async def complete(self, step_id: uuid.UUID, attempt: int, result_json: str, *, stream_id: uuid.UUID) -> StepStatus:
         """The attempt succeeded with this result; the step's status after."""

@@ -100,12 +100,12 @@ class BatchRunner:
         """Which call each operation is; raises InvalidArgument for a batch refused whole."""
         count = len(request.operations)
         if count > self._max_operations:
-            raise errors.InvalidArgument(f"a batch holds at most {self._max_operations} operations, got {count}; split it")
+            raise errors.InvalidArgument(f"a batch holds at most {self._max_operations} operations, got {count}; split it", field="operations", limit=self._max_operations)
         kinds: list[str] = []
         for index, operation in enumerate(request.operations):
             kind = operation.WhichOneof("operation")
             if kind is None:
-                raise errors.InvalidArgument(f"operations[{index}] has no operation set")
+                raise errors.InvalidArgument(f"operations[{index}] has no operation set", field=f"operations[{index}]")
             kinds.append(kind)
         return kinds
 

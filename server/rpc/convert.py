@@ -62,7 +62,7 @@ def _enum_from_proto(field: str, number: int, enum: Any, table: Mapping[Any, _T]
     try:
         return table[number]
     except KeyError:
-        raise InvalidArgument(f"{field} must be one of {_names(enum, table)}, got {_name(enum, number)}") from None
+        raise InvalidArgument(f"{field} must be one of {_names(enum, table)}, got {_name(enum, number)}", field=field) from None
 
 
 def run_status_from_proto(field: str, number: int) -> RunStatus:
@@ -95,11 +95,11 @@ _MAX_DURATION_SECONDS = 315_576_000_000
 def duration_from_proto(field: str, message: Duration) -> timedelta:
     seconds, nanos = message.seconds, message.nanos
     if abs(seconds) > _MAX_DURATION_SECONDS or abs(nanos) >= 1_000_000_000 or (seconds * nanos < 0):
-        raise InvalidArgument(f"{field} is not a valid duration (seconds={seconds}, nanos={nanos})")
+        raise InvalidArgument(f"{field} is not a valid duration (seconds={seconds}, nanos={nanos})", field=field)
     try:
         return message.ToTimedelta()
     except (ValueError, OverflowError) as err:
-        raise InvalidArgument(f"{field} is not a valid duration: {err}") from None
+        raise InvalidArgument(f"{field} is not a valid duration: {err}", field=field) from None
 
 
 def failure_from_proto(message: pb.Failure) -> FailureRecord:
@@ -264,7 +264,7 @@ def schedule_overlap_from_proto(field: str, number: int) -> Overlap:
     for overlap, value in SCHEDULE_OVERLAP_TO_PROTO.items():
         if value == number:
             return overlap
-    raise InvalidArgument(f"{field} must be SCHEDULE_OVERLAP_SKIP or SCHEDULE_OVERLAP_ALLOW, got {number}")
+    raise InvalidArgument(f"{field} must be SCHEDULE_OVERLAP_SKIP or SCHEDULE_OVERLAP_ALLOW, got {number}", field=field)
 
 
 def schedule_catch_up_from_proto(field: str, number: int) -> CatchUp:
@@ -274,7 +274,7 @@ def schedule_catch_up_from_proto(field: str, number: int) -> CatchUp:
     for catch_up, value in SCHEDULE_CATCH_UP_TO_PROTO.items():
         if value == number:
             return catch_up
-    raise InvalidArgument(f"{field} must be SCHEDULE_CATCH_UP_SKIP or SCHEDULE_CATCH_UP_LATEST, got {number}")
+    raise InvalidArgument(f"{field} must be SCHEDULE_CATCH_UP_SKIP or SCHEDULE_CATCH_UP_LATEST, got {number}", field=field)
 
 
 def schedule_to_proto(row: ScheduleRow) -> pb.Schedule:
@@ -349,5 +349,5 @@ _MIN_TIMESTAMP_SECONDS, _MAX_TIMESTAMP_SECONDS = -62_135_596_800, 253_402_300_79
 
 def timestamp_from_proto(field: str, message: Timestamp) -> datetime:
     if not _MIN_TIMESTAMP_SECONDS <= message.seconds <= _MAX_TIMESTAMP_SECONDS or not 0 <= message.nanos < 1_000_000_000:
-        raise InvalidArgument(f"{field} is not a valid timestamp (seconds={message.seconds}, nanos={message.nanos})")
+        raise InvalidArgument(f"{field} is not a valid timestamp (seconds={message.seconds}, nanos={message.nanos})", field=field)
     return message.ToDatetime(tzinfo=timezone.utc)

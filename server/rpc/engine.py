@@ -166,13 +166,13 @@ class EngineRpcs:
 
 def _updated_before(request: pb.ListStalledRunsRequest | pb.ListUndispatchedStepsRequest) -> datetime:
     if not request.HasField("updated_before"):
-        raise errors.InvalidArgument("updated_before is required")
+        raise errors.InvalidArgument("updated_before is required", field="updated_before")
     return convert.timestamp_from_proto("updated_before", request.updated_before)
 
 
 def _engine_list_limit(field: str, value: int) -> int:
     if not 1 <= value <= MAX_ENGINE_LIST:
-        raise errors.InvalidArgument(f"{field} must be 1 to {MAX_ENGINE_LIST}, got {value}")
+        raise errors.InvalidArgument(f"{field} must be 1 to {MAX_ENGINE_LIST}, got {value}", field=field, limit=MAX_ENGINE_LIST)
     return value
 
 

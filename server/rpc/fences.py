@@ -15,10 +15,10 @@ def fence_of(request: Any) -> Fence | None:
     key = validation.check_name("lease_key", request.lease_key, required=False, max_length=MAX_KEY_LENGTH) or None
     if not request.HasField("fencing_token"):
         if key:
-            raise errors.InvalidArgument("lease_key is set but fencing_token is not")
+            raise errors.InvalidArgument("lease_key is set but fencing_token is not", field="fencing_token")
         return None
     if request.fencing_token <= 0:
-        raise errors.InvalidArgument(f"fencing_token must be positive, got {request.fencing_token}")
+        raise errors.InvalidArgument(f"fencing_token must be positive, got {request.fencing_token}", field="fencing_token")
     return Fence(request.fencing_token, key)
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
+from .auth import Refused
 from .handlers import AnyContext, Handler
 
 AUTHORIZATION = "authorization"
@@ -27,6 +28,8 @@ REFUSAL = (
     "this server's internal socket serves its own dashboard only: call the server's TCP address "
     "(with a client certificate of its CA) instead"
 )
+# Refused as the auth interceptor refuses a call without a known token: the same code, reason and status details.
+_REFUSED = Refused(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
 
 # The messages of the intercepted RPC: the guard hands back a handler of the same RPC.
 Request = TypeVar("Request")
@@ -60,7 +63,7 @@ class InternalSocketGuard(grpc.aio.ServerInterceptor):
 
 async def _refuse_unix_peer(context: AnyContext) -> None:
     if context.peer().startswith("unix:"):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, REFUSAL)
+        await context.abort(_REFUSED.code, _REFUSED.message, _REFUSED.status.trailing_metadata())
 
 
 def _tcp_only(handler: grpc.RpcMethodHandler[Request, Response]) -> grpc.RpcMethodHandler[Request, Response]:

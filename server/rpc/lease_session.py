@@ -88,7 +88,7 @@ class LeaseSession(StreamSession[pb.LeaseRequest, pb.LeaseResponse]):
         elif kind == "release":
             await self._release()
         else:
-            raise errors.InvalidArgument("a LeaseRequest must set acquire, keep_alive or release")
+            raise errors.InvalidArgument("a LeaseRequest must set acquire, keep_alive or release", field=None)
 
     def _start_acquire(self, acquire: pb.LeaseAcquire) -> None:
         if self._grant or self._acquiring:
@@ -107,11 +107,11 @@ class LeaseSession(StreamSession[pb.LeaseRequest, pb.LeaseResponse]):
 
     def _ttl(self, acquire: pb.LeaseAcquire) -> timedelta:
         if not acquire.HasField("ttl"):
-            raise errors.InvalidArgument("acquire.ttl is required")
+            raise errors.InvalidArgument("acquire.ttl is required", field="acquire.ttl")
         ttl = convert.duration_from_proto("acquire.ttl", acquire.ttl)
         maximum = self._manager.settings.max_ttl
         if ttl <= timedelta(0) or ttl > maximum:
-            raise errors.InvalidArgument(f"acquire.ttl must be positive and at most {maximum}, got {ttl}")
+            raise errors.InvalidArgument(f"acquire.ttl must be positive and at most {maximum}, got {ttl}", field="acquire.ttl", limit=maximum)
         return ttl
 
     async def _keep_alive(self) -> None:

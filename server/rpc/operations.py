@@ -105,7 +105,7 @@ class OperationRpcs:
         cancellable = {RunStatus(status) for status in run_sources(run_target(RunVia.CANCEL), RunVia.CANCEL)}
         if runs.statuses - cancellable:
             names = " or ".join(convert.RUN_STATUS_TO_PROTO_NAME[status] for status in sorted(cancellable))
-            raise errors.InvalidArgument(f"filter.statuses may only hold {names} (or be empty): only runs not finished can be cancelled")
+            raise errors.InvalidArgument(f"filter.statuses may only hold {names} (or be empty): only runs not finished can be cancelled", field="filter.statuses")
         max_runs = _max_runs(request.max_runs)
         reason = _reason(request.reason)
         run_ids = await self._catalog.cancel_runs(runs, max_runs, reason)
@@ -129,10 +129,11 @@ class OperationRpcs:
         if not request.force and runs.statuses and runs.statuses <= OPEN_RUN_STATUSES:
             raise errors.InvalidArgument(
                 "filter.statuses holds only statuses of runs not finished (RUN_STATUS_RUNNING, RUN_STATUS_SUSPENDED) but force is false: "
-                "those runs are erased only with force"
+                "those runs are erased only with force",
+                field="filter.statuses",
             )
         if not 1 <= request.max_runs <= MAX_BULK_DELETES:
-            raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_DELETES}, got {request.max_runs}")
+            raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_DELETES}, got {request.max_runs}", field="max_runs", limit=MAX_BULK_DELETES)
         run_ids = await self._catalog.delete_runs(runs, request.max_runs, force=request.force)
         return pb.DeleteRunsResponse(deleted_count=len(run_ids), run_ids=[str(run_id) for run_id in run_ids])
 
@@ -147,13 +148,14 @@ class OperationRpcs:
         if statuses - TERMINAL_RUN_STATUSES:
             raise errors.InvalidArgument(
                 "statuses may only hold finished statuses (RUN_STATUS_COMPLETED, RUN_STATUS_FAILED, RUN_STATUS_CANCELLED): "
-                "retention never erases a run that is not finished (running or suspended)"
+                "retention never erases a run that is not finished (running or suspended)",
+                field="statuses",
             )
         if not request.HasField("keep"):
-            raise errors.InvalidArgument("keep is required")
+            raise errors.InvalidArgument("keep is required", field="keep")
         keep = convert.duration_from_proto("keep", request.keep)
         if not timedelta(0) < keep <= MAX_RETENTION_KEEP:
-            raise errors.InvalidArgument(f"keep must be positive and at most {MAX_RETENTION_KEEP.days} days, got {keep}")
+            raise errors.InvalidArgument(f"keep must be positive and at most {MAX_RETENTION_KEEP.days} days, got {keep}", field="keep")
         row = await self._retention.set_policy(workflow, statuses, keep)
         return pb.SetRetentionPolicyResponse(policy=convert.retention_policy_to_proto(row))
 
@@ -173,7 +175,7 @@ class OperationRpcs:
         context: grpc.aio.ServicerContext[pb.DeleteRetentionPolicyRequest, pb.DeleteRetentionPolicyResponse],
     ) -> pb.DeleteRetentionPolicyResponse:
         if request.policy_id <= 0:
-            raise errors.InvalidArgument(f"policy_id must be positive, got {request.policy_id}")
+            raise errors.InvalidArgument(f"policy_id must be positive, got {request.policy_id}", field="policy_id")
         await self._retention.delete_policy(request.policy_id)
         return pb.DeleteRetentionPolicyResponse()
 
@@ -183,7 +185,7 @@ def _newest_first(order_by: int) -> bool:
         return True
     if order_by == pb.RUN_ORDER_CREATE_TIME_ASC:
         return False
-    raise errors.InvalidArgument(f"order_by must be RUN_ORDER_CREATE_TIME_DESC or RUN_ORDER_CREATE_TIME_ASC, got {order_by}")
+    raise errors.InvalidArgument(f"order_by must be RUN_ORDER_CREATE_TIME_DESC or RUN_ORDER_CREATE_TIME_ASC, got {order_by}", field="order_by")
 
 
 def _full_view(view: int) -> bool:
@@ -191,7 +193,7 @@ def _full_view(view: int) -> bool:
         return False
     if view == pb.RUN_VIEW_FULL:
         return True
-    raise errors.InvalidArgument(f"view must be RUN_VIEW_BASIC or RUN_VIEW_FULL, got {view}")
+    raise errors.InvalidArgument(f"view must be RUN_VIEW_BASIC or RUN_VIEW_FULL, got {view}", field="view")
 
 
 MAX_REASON_LENGTH = 1024
@@ -209,7 +211,7 @@ def _reason(reason: str) -> str:
 
 def _max_runs(max_runs: int) -> int:
     if not 1 <= max_runs <= MAX_BULK_RUNS:
-        raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_RUNS}, got {max_runs}")
+        raise errors.InvalidArgument(f"max_runs must be 1 to {MAX_BULK_RUNS}, got {max_runs}", field="max_runs", limit=MAX_BULK_RUNS)
     return max_runs
 
 

@@ -36,7 +36,7 @@ def page_size(value: int) -> int:
     if value == 0:
         return DEFAULT_PAGE_SIZE
     if not 1 <= value <= MAX_PAGE_SIZE:
-        raise InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (0 for {DEFAULT_PAGE_SIZE}), got {value}")
+        raise InvalidArgument(f"page_size must be 1 to {MAX_PAGE_SIZE} (0 for {DEFAULT_PAGE_SIZE}), got {value}", field="page_size", limit=MAX_PAGE_SIZE)
     return value
 
 
@@ -59,11 +59,12 @@ def decode(token: str, query: str, rpc: str) -> dict[str, Any] | None:
         if not isinstance(body, dict) or body.get("v") != _VERSION or not isinstance(body.get("q"), str):
             raise ValueError("not a token")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument(f"page_token is not a page token of this server's {rpc}; send the next_page_token of the previous page, or none") from None
+        raise InvalidArgument(f"page_token is not a page token of this server's {rpc}; send the next_page_token of the previous page, or none", field="page_token") from None
     if body["q"] != query:
         raise InvalidArgument(
             "page_token was issued for another query: send it with the same filter and order as the request "
-            "that returned it, or start again without a page_token"
+            "that returned it, or start again without a page_token",
+            field="page_token",
         )
     return body
 
@@ -98,7 +99,7 @@ def decode_run_position(token: str, query: str) -> RunPosition | None:
     try:
         return RunPosition(_EPOCH + timedelta(microseconds=int(body["t"])), uuid.UUID(str(body["id"])))
     except (ValueError, KeyError, TypeError, OverflowError):
-        raise InvalidArgument("page_token is not a page token of this server's ListRuns; send the next_page_token of the previous page, or none") from None
+        raise InvalidArgument("page_token is not a page token of this server's ListRuns; send the next_page_token of the previous page, or none", field="page_token") from None
 
 
 # ListLeases
@@ -117,7 +118,7 @@ def decode_lease_position(token: str, query: str) -> str | None:
     if body is None:
         return None
     if not isinstance(body.get("k"), str):
-        raise InvalidArgument("page_token is not a page token of this server's ListLeases; send the next_page_token of the previous page, or none")
+        raise InvalidArgument("page_token is not a page token of this server's ListLeases; send the next_page_token of the previous page, or none", field="page_token")
     return str(body["k"])
 
 
@@ -137,7 +138,7 @@ def decode_schedule_position(token: str) -> str:
     if body is None:
         return ""
     if not isinstance(body.get("s"), str):
-        raise InvalidArgument("page_token is not a page token of this server's ListSchedules; send the next_page_token of the previous page, or none")
+        raise InvalidArgument("page_token is not a page token of this server's ListSchedules; send the next_page_token of the previous page, or none", field="page_token")
     return str(body["s"])
 
 

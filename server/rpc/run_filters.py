@@ -26,7 +26,7 @@ def run_filter_from_proto(field: str, message: pb.RunFilter) -> RunFilter:
     updated_after, updated_before = instant("updated_after"), instant("updated_before")
     for start, end, name in ((created_after, created_before, "created"), (updated_after, updated_before, "updated")):
         if start is not None and end is not None and end <= start:
-            raise InvalidArgument(f"{field}.{name}_before ({end.isoformat()}) must be after {field}.{name}_after ({start.isoformat()})")
+            raise InvalidArgument(f"{field}.{name}_before ({end.isoformat()}) must be after {field}.{name}_after ({start.isoformat()})", field=f"{field}.{name}_before")
     return RunFilter(workflow, statuses, created_after, created_before, updated_after, updated_before)
 
 

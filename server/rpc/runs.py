@@ -79,7 +79,7 @@ class RunRpcs:
 def planned_steps_from_proto(steps: Any) -> str | None:
     """CreateRun's planned_steps, checked (at most MAX_PLANNED_STEPS, each named), as stored."""
     if len(steps) > MAX_PLANNED_STEPS:
-        raise errors.InvalidArgument(f"planned_steps has {len(steps)} steps; the limit is {MAX_PLANNED_STEPS}")
+        raise errors.InvalidArgument(f"planned_steps has {len(steps)} steps; the limit is {MAX_PLANNED_STEPS}", field="planned_steps", limit=MAX_PLANNED_STEPS)
     for index, step in enumerate(steps):
         validation.check_name(f"planned_steps[{index}].step_name", step.step_name)
         validation.check_name(f"planned_steps[{index}].display_name", step.display_name, required=False)

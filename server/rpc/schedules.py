@@ -110,11 +110,12 @@ _SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 def _schedule_id(value: str) -> str:
     if not value:
-        raise errors.InvalidArgument("schedule_id is required")
+        raise errors.InvalidArgument("schedule_id is required", field="schedule_id")
     if not _SCHEDULE_ID.fullmatch(value):
         raise errors.InvalidArgument(
             "schedule_id must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit, "
-            f"got {value[:64]!r}"
+            f"got {value[:64]!r}",
+            field="schedule_id",
         )
     return value
 

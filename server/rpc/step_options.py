@@ -27,13 +27,13 @@ def _duration(message: Any, name: str, field: str, *, positive: bool = False) ->
         return None
     value = convert.duration_from_proto(field, getattr(message, name))
     if positive and value <= timedelta(0):
-        raise InvalidArgument(f"{field} must be positive, got {value}")
+        raise InvalidArgument(f"{field} must be positive, got {value}", field=field)
     return validation.check_duration(field, value)
 
 
 def _finite(field: str, value: float) -> float:
     if not math.isfinite(value):
-        raise InvalidArgument(f"{field} must be a finite number, got {value}")
+        raise InvalidArgument(f"{field} must be a finite number, got {value}", field=field)
     return value
 
 
@@ -43,16 +43,16 @@ def options_from_proto(message: pb.StepOptions, prefix: str = "options", *, key_
     if message.HasField("backoff_coefficient"):
         coefficient = _finite(f"{prefix}.backoff_coefficient", message.backoff_coefficient)
         if coefficient < 1:
-            raise InvalidArgument(f"{prefix}.backoff_coefficient must be at least 1, got {coefficient:g}")
+            raise InvalidArgument(f"{prefix}.backoff_coefficient must be at least 1, got {coefficient:g}", field=f"{prefix}.backoff_coefficient")
     if message.HasField("jitter"):
         jitter = _finite(f"{prefix}.jitter", message.jitter)
         if not 0 <= jitter <= 1:
-            raise InvalidArgument(f"{prefix}.jitter must be from 0 to 1, got {jitter:g}")
+            raise InvalidArgument(f"{prefix}.jitter must be from 0 to 1, got {jitter:g}", field=f"{prefix}.jitter")
     if message.HasField("retries") and message.retries < 0:
-        raise InvalidArgument(f"{prefix}.retries must not be negative, got {message.retries}")
+        raise InvalidArgument(f"{prefix}.retries must not be negative, got {message.retries}", field=f"{prefix}.retries")
     key = validation.check_name(f"{prefix}.concurrency_key", message.concurrency_key, required=False)
     if key and not key_allowed:
-        raise InvalidArgument(f"{prefix}.concurrency_key cannot be a default: a key belongs to each step")
+        raise InvalidArgument(f"{prefix}.concurrency_key cannot be a default: a key belongs to each step", field=f"{prefix}.concurrency_key")
     return StepOptions(
         retries=message.retries if message.HasField("retries") else None,
         retry_delay=_duration(message, "retry_delay", f"{prefix}.retry_delay"),
@@ -71,13 +71,13 @@ def defaults_from_proto(message: pb.DispatchDefaults) -> DispatchDefaults:
     options = options_from_proto(message.options, "defaults.options", key_allowed=False)
     limit = message.concurrency_limit if message.HasField("concurrency_limit") else None
     if limit is not None and limit < 1:
-        raise InvalidArgument(f"defaults.concurrency_limit must be at least 1, got {limit}")
+        raise InvalidArgument(f"defaults.concurrency_limit must be at least 1, got {limit}", field="defaults.concurrency_limit")
     rate = message.rate_limit if message.HasField("rate_limit") else None
     if rate is not None and rate < 1:
-        raise InvalidArgument(f"defaults.rate_limit must be at least 1, got {rate}")
+        raise InvalidArgument(f"defaults.rate_limit must be at least 1, got {rate}", field="defaults.rate_limit")
     period = _duration(message, "rate_period", "defaults.rate_period", positive=True)
     if (rate is None) != (period is None):
-        raise InvalidArgument("defaults.rate_limit and defaults.rate_period go together: set both or neither")
+        raise InvalidArgument("defaults.rate_limit and defaults.rate_period go together: set both or neither", field=None)
     return DispatchDefaults(rpc_name, options, limit, rate, period)
 
 

@@ -62,7 +62,7 @@ class StepRpcs:
     ) -> pb.SetStepScheduledResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         if request.HasField("not_before") and request.HasField("delay"):
-            raise errors.InvalidArgument("set not_before or delay, not both")
+            raise errors.InvalidArgument("set not_before or delay, not both", field=None)
         not_before = convert.timestamp_from_proto("not_before", request.not_before) if request.HasField("not_before") else None
         delay = (
             validation.check_duration("delay", convert.duration_from_proto("delay", request.delay)) if request.HasField("delay") else None
@@ -106,7 +106,7 @@ class StepRpcs:
     ) -> pb.SetStepErrorResponse:
         step_id = validation.parse_uuid("step_id", request.step_id)
         if not request.HasField("error"):
-            raise errors.InvalidArgument("error is required")
+            raise errors.InvalidArgument("error is required", field="error")
         error = self._payloads.failure("error", request.error)
         fence = fence_of(request)
         row = await self._store.set_step_status(step_id, StepStatus.FAILED, error=error, fence=fence, takes_worker_tasks=caller.takes_worker_tasks())
@@ -123,7 +123,7 @@ class StepRpcs:
         allowed = retry_start_statuses()
         if status not in allowed:
             names = " or ".join(sorted(s.name for s in allowed))
-            raise errors.InvalidArgument(f"status of a retry attempt must be {names}, got {status.name}")
+            raise errors.InvalidArgument(f"status of a retry attempt must be {names}, got {status.name}", field="status")
         row = await self._store.create_retry_attempt(step_id, status, fence=fence_of(request))
         return pb.CreateRetryAttemptResponse(step=convert.step_to_proto(row))
 

@@ -94,18 +94,21 @@ class StoredNumbers:
         if number is None:
             raise InvalidArgument(
                 f"{self._field} holds the number {shown}, whose exponent has more than {MAX_EXPONENT_DIGITS} digits; "
-                "PostgreSQL cannot store it"
+                "PostgreSQL cannot store it",
+                field=self._field, limit=MAX_EXPONENT_DIGITS,
             )
         if number.integer_digits > MAX_INTEGER_DIGITS:
             raise InvalidArgument(
                 f"{self._field} holds the number {shown}, which PostgreSQL would store with {number.integer_digits} digits "
                 f"before its decimal point (it writes numbers without an exponent); the limit is {MAX_INTEGER_DIGITS}, "
-                "so that every JSON reader can hold the number as a double"
+                "so that every JSON reader can hold the number as a double",
+                field=self._field, limit=MAX_INTEGER_DIGITS,
             )
         if number.fraction_digits > MAX_FRACTION_DIGITS:
             raise InvalidArgument(
                 f"{self._field} holds the number {shown}, which PostgreSQL would store with {number.fraction_digits} digits "
-                f"after its decimal point (it writes numbers without an exponent); the limit is {MAX_FRACTION_DIGITS}"
+                f"after its decimal point (it writes numbers without an exponent); the limit is {MAX_FRACTION_DIGITS}",
+                field=self._field, limit=MAX_FRACTION_DIGITS,
             )
         self.count += 1
         self.sent_length += len(literal)

@@ -127,7 +127,7 @@ async def _forward_shutdown(shutdown: asyncio.Event, inbox: Inbox) -> None:
 def raise_read_error(error: Exception) -> None:
     """End a stream whose next message could not be read."""
     if isinstance(error, DecodeError):
-        raise errors.InvalidArgument(f"a message of the stream is not a valid request: {error}") from error
+        raise errors.InvalidArgument(f"a message of the stream is not a valid request: {error}", field=None) from error
     raise error  # unexpected: answered INTERNAL with a reference, logged with its stack
 
 

@@ -204,7 +204,8 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
         kind = request.WhichOneof("kind")
         if kind is None:
             raise errors.InvalidArgument(
-                "a StreamStepTasksRequest must set one of subscribe, ack, heartbeat, complete, fail, credit, drain, updates"
+                "a StreamStepTasksRequest must set one of subscribe, ack, heartbeat, complete, fail, credit, drain, updates",
+                field=None,
             )
         if kind == "subscribe":
             await self._subscribe(request.subscribe)
@@ -232,12 +233,12 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
             raise errors.FailedPrecondition("this stream is already subscribed; open another stream to subscribe again")
         worker_id = validation.check_name("subscribe.worker_id", subscribe.worker_id)
         if not subscribe.rpc_names:
-            raise errors.InvalidArgument("subscribe.rpc_names must name at least one rpc")
+            raise errors.InvalidArgument("subscribe.rpc_names must name at least one rpc", field="subscribe.rpc_names")
         if len(subscribe.rpc_names) > MAX_RPC_NAMES:
-            raise errors.InvalidArgument(f"subscribe.rpc_names may name at most {MAX_RPC_NAMES} rpcs, got {len(subscribe.rpc_names)}")
+            raise errors.InvalidArgument(f"subscribe.rpc_names may name at most {MAX_RPC_NAMES} rpcs, got {len(subscribe.rpc_names)}", field="subscribe.rpc_names", limit=MAX_RPC_NAMES)
         rpc_names = sorted({validation.check_name("subscribe.rpc_names", name) for name in subscribe.rpc_names})
         if not 1 <= subscribe.max_in_flight <= MAX_IN_FLIGHT:
-            raise errors.InvalidArgument(f"subscribe.max_in_flight must be 1 to {MAX_IN_FLIGHT}, got {subscribe.max_in_flight}")
+            raise errors.InvalidArgument(f"subscribe.max_in_flight must be 1 to {MAX_IN_FLIGHT}, got {subscribe.max_in_flight}", field="subscribe.max_in_flight", limit=MAX_IN_FLIGHT)
         task_lease = self._task_lease(subscribe)
         running = self._running_tasks(subscribe)
         credential = caller.credential()
@@ -269,13 +270,14 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
     def _running_tasks(subscribe: pb.StepTaskSubscribe) -> list[tuple[uuid.UUID, int]]:
         if len(subscribe.running) > subscribe.max_in_flight:
             raise errors.InvalidArgument(
-                f"subscribe.running names {len(subscribe.running)} tasks, more than max_in_flight {subscribe.max_in_flight}"
+                f"subscribe.running names {len(subscribe.running)} tasks, more than max_in_flight {subscribe.max_in_flight}",
+                field="subscribe.running", limit=subscribe.max_in_flight,
             )
         running = []
         for task in subscribe.running:
             step_id = validation.parse_uuid("subscribe.running.step_id", task.step_id)
             if task.attempt < 1:
-                raise errors.InvalidArgument(f"subscribe.running.attempt must be 1 or more, got {task.attempt}")
+                raise errors.InvalidArgument(f"subscribe.running.attempt must be 1 or more, got {task.attempt}", field="subscribe.running.attempt")
             running.append((step_id, task.attempt))
         return running
 
@@ -285,7 +287,7 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
             return settings.default_task_lease
         lease = convert.duration_from_proto("subscribe.task_lease", subscribe.task_lease)
         if lease <= timedelta(0) or lease > settings.max_task_lease:
-            raise errors.InvalidArgument(f"subscribe.task_lease must be positive and at most {settings.max_task_lease}, got {lease}")
+            raise errors.InvalidArgument(f"subscribe.task_lease must be positive and at most {settings.max_task_lease}, got {lease}", field="subscribe.task_lease")
         return lease
 
     async def _heartbeat(self) -> None:
@@ -326,7 +328,7 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
             step_id = validation.parse_uuid("fail.step_id", fail.step_id)
             attempt = self._attempt("fail.attempt", fail.attempt)
             if not fail.HasField("error"):
-                raise errors.InvalidArgument("fail.error is required")
+                raise errors.InvalidArgument("fail.error is required", field="fail.error")
             error = fail.error
             validation.check_failure("fail.error", error.message, error.stack, error.code, max_bytes=self._max_payload)
             failure = convert.failure_from_proto(error)
@@ -357,7 +359,7 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
     @staticmethod
     def _attempt(field: str, attempt: int) -> int:
         if attempt < 1:
-            raise errors.InvalidArgument(f"{field} must be 1 or more, got {attempt}")
+            raise errors.InvalidArgument(f"{field} must be 1 or more, got {attempt}", field=field)
         return attempt
 
     def _fail_orphaned_claim(self, claiming: asyncio.Future[list[ClaimedTaskRow]]) -> None:
@@ -370,7 +372,7 @@ class TaskSession(StreamSession[pb.StreamStepTasksRequest, pb.StreamStepTasksRes
     def _add_credit(self, n: int) -> None:
         assert self._subscription is not None
         if n <= 0:
-            raise errors.InvalidArgument(f"credit.n must be positive, got {n}")
+            raise errors.InvalidArgument(f"credit.n must be positive, got {n}", field="credit.n")
         limit = self._subscription.max_in_flight
         if self._credit + len(self._in_flight) + n > limit:
             raise errors.FailedPrecondition(

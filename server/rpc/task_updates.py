@@ -38,11 +38,11 @@ def check(updates: pb.StepTaskUpdates) -> None:
     in bulk, too, it ends the stream before anything of the message ran.)"""
     count = len(updates.updates)
     if count > MAX_UPDATES:
-        raise errors.InvalidArgument(f"updates holds {count} updates, more than {MAX_UPDATES}; split it")
+        raise errors.InvalidArgument(f"updates holds {count} updates, more than {MAX_UPDATES}; split it", field="updates", limit=MAX_UPDATES)
     for index, update in enumerate(updates.updates):
         kind = update.WhichOneof("kind")
         if kind is None:
-            raise errors.InvalidArgument(f"updates.updates[{index}] sets none of ack, complete, fail")
+            raise errors.InvalidArgument(f"updates.updates[{index}] sets none of ack, complete, fail", field=f"updates.updates[{index}]")
         if kind == "ack":
             validation.parse_uuid(f"updates.updates[{index}].ack.step_id", update.ack.step_id)
 

@@ -22,25 +22,25 @@ MAX_NAME_LENGTH = 256
 def parse_uuid(field: str, value: str) -> uuid.UUID:
     """A UUID field; the canonical text form and the other forms Python reads are accepted."""
     if not value:
-        raise InvalidArgument(f"{field} is required", metadata={"field": field})
+        raise InvalidArgument(f"{field} is required", field=field)
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidArgument(f"{field} is not a valid UUID: {value[:64]!r}", metadata={"field": field}) from None
+        raise InvalidArgument(f"{field} is not a valid UUID: {value[:64]!r}", field=field) from None
 
 
 def check_name(field: str, value: str, *, required: bool = True, max_length: int = MAX_NAME_LENGTH) -> str:
     """A name: non-empty (when required), at most max_length characters, no NUL."""
     if not value:
         if required:
-            raise InvalidArgument(f"{field} is required", metadata={"field": field})
+            raise InvalidArgument(f"{field} is required", field=field)
         return value
     if len(value) > max_length:
         raise InvalidArgument(
-            f"{field} is {len(value)} characters long; the limit is {max_length}", metadata={"field": field, "limit": max_length}
+            f"{field} is {len(value)} characters long; the limit is {max_length}", field=field, limit=max_length
         )
     if "\x00" in value:
-        raise InvalidArgument(f"{field} must not contain the NUL character", metadata={"field": field})
+        raise InvalidArgument(f"{field} must not contain the NUL character", field=field)
     return value
 
 
@@ -82,7 +82,7 @@ def check_json(field: str, text: str, *, max_bytes: int) -> str:
     if sent_bytes + separators > max_bytes:
         sent_bytes = len(text.encode("utf-8"))
         if sent_bytes > max_bytes:
-            raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes", metadata={"field": field, "limit": max_bytes})
+            raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes", field=field, limit=max_bytes)
     bound = sent_bytes + separators
     # Read every number only when one may grow or pass a bound, or the stored size must be measured.
     numbers = StoredNumbers(field) if bound > max_bytes or may_grow(text) else None
@@ -93,14 +93,14 @@ def check_json(field: str, text: str, *, max_bytes: int) -> str:
         if "\\u" in text:
             _check_strings(parsed)
     except (ValueError, RecursionError) as err:
-        raise InvalidArgument(f"{field} is not valid JSON: {err}", metadata={"field": field}) from None
+        raise InvalidArgument(f"{field} is not valid JSON: {err}", field=field) from None
     if numbers and bound + numbers.stored_length - numbers.sent_length > max_bytes:
         size = stored_size(parsed, numbers)
         if size > max_bytes:
             raise InvalidArgument(
                 f"{field} is larger than the limit of {max_bytes} bytes as PostgreSQL stores it: {size} bytes "
                 "(it writes numbers without an exponent, and a space after each ',' and ':')",
-                metadata={"field": field, "limit": max_bytes},
+                field=field, limit=max_bytes,
             )
     return text
 
@@ -108,22 +108,22 @@ def check_json(field: str, text: str, *, max_bytes: int) -> str:
 def check_failure(field: str, message: str, stack: str, code: str, *, max_bytes: int) -> None:
     """An error description: a message is required; the whole must fit the payload limit."""
     if not message:
-        raise InvalidArgument(f"{field}.message is required", metadata={"field": f"{field}.message"})
+        raise InvalidArgument(f"{field}.message is required", field=f"{field}.message")
     for part, text in (("message", message), ("stack", stack), ("code", code)):
         if "\x00" in text:
-            raise InvalidArgument(f"{field}.{part} must not contain the NUL character", metadata={"field": f"{field}.{part}"})
+            raise InvalidArgument(f"{field}.{part} must not contain the NUL character", field=f"{field}.{part}")
     size = len(message) + len(stack) + len(code)
     if size * 4 > max_bytes and sum(len(t.encode("utf-8")) for t in (message, stack, code)) > max_bytes:
-        raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes", metadata={"field": field, "limit": max_bytes})
+        raise InvalidArgument(f"{field} is larger than the limit of {max_bytes} bytes", field=field, limit=max_bytes)
 
 
 def check_duration(field: str, value: timedelta | None) -> timedelta | None:
     if value is not None and value < timedelta(0):
-        raise InvalidArgument(f"{field} must not be negative, got {value}", metadata={"field": field})
+        raise InvalidArgument(f"{field} must not be negative, got {value}", field=field)
     return value
 
 
 def check_event_id(field: str, value: int) -> int:
     if value < 0:
-        raise InvalidArgument(f"{field} must not be negative, got {value}", metadata={"field": field})
+        raise InvalidArgument(f"{field} must not be negative, got {value}", field=field)
     return value

@@ -55,7 +55,7 @@ class WorkerRpcs:
         context: grpc.aio.ServicerContext[pb.SetDispatchDefaultsRequest, pb.SetDispatchDefaultsResponse],
     ) -> pb.SetDispatchDefaultsResponse:
         if not request.HasField("defaults"):
-            raise errors.InvalidArgument("defaults is required")
+            raise errors.InvalidArgument("defaults is required", field="defaults")
         defaults = step_options.defaults_from_proto(request.defaults)
         row = await self._defaults.set(defaults)
         return pb.SetDispatchDefaultsResponse(defaults=step_options.defaults_to_proto(row))

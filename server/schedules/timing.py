@@ -63,11 +63,11 @@ def zone_of(field: str, name: str) -> ZoneInfo:
     """The IANA timezone `name` ('' is UTC); InvalidArgument naming `field` for an unknown one."""
     if name in _MACHINE_ZONES:
         # Each server would read its own machine's zone: they could disagree on the times.
-        raise InvalidArgument(f"timezone {name!r} is the zone of whichever machine reads it: name the zone (such as Europe/Paris)")
+        raise InvalidArgument(f"timezone {name!r} is the zone of whichever machine reads it: name the zone (such as Europe/Paris)", field=field)
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidArgument(f"{field} is not a known IANA timezone (such as Europe/Paris or UTC): {name[:64]!r}") from None
+        raise InvalidArgument(f"{field} is not a known IANA timezone (such as Europe/Paris or UTC): {name[:64]!r}", field=field) from None
 
 
 @dataclass(frozen=True)
@@ -83,31 +83,32 @@ class Timing:
         """A timing from a request's fields; InvalidArgument naming the field that is wrong.
         `min_interval` is the server's shortest interval (--schedule-min-interval)."""
         if (cron is None) == (interval is None):
-            raise InvalidArgument("set exactly one of cron and interval")
+            raise InvalidArgument("set exactly one of cron and interval", field=None)
         if interval is not None:
             if timezone_name:
-                raise InvalidArgument("timezone applies to cron only: an interval counts from the Unix epoch in UTC")
+                raise InvalidArgument("timezone applies to cron only: an interval counts from the Unix epoch in UTC", field="timezone")
             shortest = max(min_interval, MIN_INTERVAL)
             if not shortest <= interval <= MAX_INTERVAL:
                 raise InvalidArgument(
                     f"interval must be at least {shortest.total_seconds():g} s (this server's --schedule-min-interval) "
-                    f"and at most {MAX_INTERVAL.days} days, got {interval}"
+                    f"and at most {MAX_INTERVAL.days} days, got {interval}",
+                    field="interval",
                 )
             return cls(None, interval, "UTC")
         assert cron is not None
         if len(cron) > MAX_CRON_LENGTH:
-            raise InvalidArgument(f"cron is {len(cron)} characters long; the limit is {MAX_CRON_LENGTH}")
+            raise InvalidArgument(f"cron is {len(cron)} characters long; the limit is {MAX_CRON_LENGTH}", field="cron", limit=MAX_CRON_LENGTH)
         fields = cron.split()
         if len(fields) != 5:
-            raise InvalidArgument(f"cron must have 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}: {cron[:64]!r}")
+            raise InvalidArgument(f"cron must have 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}: {cron[:64]!r}", field="cron")
         zone = zone_of("timezone", timezone_name)
         timing = cls(" ".join(fields), None, zone.key)
         try:
             timing.after(datetime.now(timezone.utc))
         except (CronSimError, ValueError) as err:
-            raise InvalidArgument(f"cron is not a valid expression: {err}: {cron[:64]!r}") from None
+            raise InvalidArgument(f"cron is not a valid expression: {err}: {cron[:64]!r}", field="cron") from None
         except StopIteration:
-            raise InvalidArgument(f"cron never fires: {cron[:64]!r}") from None
+            raise InvalidArgument(f"cron never fires: {cron[:64]!r}", field="cron") from None
         return timing
 
     def after(self, instant: datetime) -> datetime:

@@ -27,7 +27,7 @@ from .inputs import (
     StalledRunsInput,
     UndispatchedStepsInput,
 )
-from .outcomes import Op, Outcome, OutcomeBug, Write, checked
+from .outcomes import Op, Outcome, OutcomeBug, Write, checked, missing
 from .rows import (
     DeletedRunRow,
     RunCancelRow,
@@ -110,7 +110,7 @@ class RunCatalog:
         """Every step of the run, in insertion order; NotFound for an unknown run."""
         rows = await self._list_steps.all(RunIdInput(run_id))
         if not rows:
-            raise errors.NotFound(f"run {run_id} not found")
+            raise missing(f"run {run_id} not found", run_id=run_id)
         return [row for row in rows if row["step_id"] is not None]
 
     async def count_runs(self) -> dict[str, dict[RunStatus, int]]:
@@ -171,7 +171,7 @@ class RunCatalog:
         row = await self._delete_run.one(DeleteRunInput(run_id, force))
         outcome, status = (row["outcome"], row["status"]) if row else (None, None)
         if outcome == "missing":
-            raise errors.NotFound(f"run {run_id} not found")
+            raise missing(f"run {run_id} not found", run_id=run_id)
         if outcome == "running":
             raise errors.FailedPrecondition(f"run {run_id} is {str(status).upper()}; cancel it first, or delete it with force; nothing was erased")
         if outcome != "deleted":

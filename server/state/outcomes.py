@@ -199,7 +199,8 @@ def _context(write: Write, row: Mapping[str, Any]) -> dict[str, object]:
     """A refusal's metadata: what was asked (the write) and what the statement found (the row)."""
     context: dict[str, object] = {
         "step_id" if write.op in (Op.MOVE_STEP, Op.LINK_STEP) else "run_id": write.ident,
-        "target_status": _name(write.target) if write.target and write.op in (Op.UPDATE_RUN, Op.MOVE_STEP) else None,
+        # A status moved to (a link's target names what is linked, not a status).
+        "target_status": _name(write.target) if write.target and write.op in (Op.UPDATE_RUN, Op.MOVE_STEP, Op.MOVE_VERSION) else None,
         "attempt": write.attempt,
         "fence_token": write.fence_token,
         "step_name": write.step_name,
@@ -293,6 +294,12 @@ def _message(outcome: Outcome, write: Write, row: Mapping[str, Any]) -> str:
             sources = " or ".join(_name(source) for source in step_sources(StepStatus(write.target), write.via))
             return f"{write.subject} is {prior}, not {sources}: {_NEEDS[write.via].format(sources=sources)}"
     raise OutcomeBug(f"outcome {outcome.value} has an error class but no message")
+
+
+def missing(message: str, **context: object) -> errors.NotFound:
+    """The refusal of a read or delete whose run, step or version does not exist: named as a statement's
+    missing outcome is (reason MISSING), with the ids the request named as its metadata."""
+    return errors.NotFound(message, reason=Outcome.MISSING.name, metadata=context)
 
 
 def _name(status: str | None) -> str:

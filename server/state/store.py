@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ..core import errors
 from ..db.database import Database
 from .options import NO_OPTIONS, StepOptions
-from .outcomes import Op, Outcome, Write, checked
+from .outcomes import Op, Outcome, Write, checked, missing
 from .inputs import RunIdInput
 from .rows import AttemptRow, RunRow, RunStateRow, RunStateWriteRow, RunWriteRow, StepLinkRow, StepMoveRow, StepRow, StepWriteRow
 from .set_inputs import (
@@ -139,13 +138,13 @@ class StateStore:
     async def get_run(self, run_id: uuid.UUID) -> RunRow:
         row = await self._get_run.run(GetRunInput(run_id))
         if row is None or row["run_id"] is None:
-            raise errors.NotFound(f"run {run_id} not found")
+            raise missing(f"run {run_id} not found", run_id=run_id)
         return row
 
     async def get_run_history(self, run_id: uuid.UUID) -> list[AttemptRow]:
         rows = await self._get_run_history.all(RunIdInput(run_id))
         if not rows:
-            raise errors.NotFound(f"run {run_id} not found")
+            raise missing(f"run {run_id} not found", run_id=run_id)
         return [row for row in rows if row["step_id"] is not None]
 
     async def update_run_status(
@@ -200,16 +199,15 @@ class StateStore:
         return self._written(await self._insert_step.run(item), write)
 
     async def get_step(self, run_id: uuid.UUID, step_name: str) -> StepRow:
-        missing = f"run {run_id} has no step named {step_name!r}"
         row = await self._get_step.run(GetStepInput(run_id, step_name))
         if row is None or row["step_id"] is None:
-            raise errors.NotFound(missing)
+            raise missing(f"run {run_id} has no step named {step_name!r}", run_id=run_id, step_name=step_name)
         return row
 
     async def get_step_by_id(self, step_id: uuid.UUID) -> StepRow:
         row = await self._get_step_by_id.run(GetStepByIdInput(step_id))
         if row is None or row["step_id"] is None:
-            raise errors.NotFound(f"step {step_id} not found")
+            raise missing(f"step {step_id} not found", step_id=step_id)
         return row
 
     async def set_step_status(
@@ -328,7 +326,7 @@ class StateStore:
         """The run's state variables as JSON text ("{}" when none)."""
         row = await self._get_run_state.run(GetRunStateInput(run_id))
         if row is None or row["run_id"] is None:
-            raise errors.NotFound(f"run {run_id} not found")
+            raise missing(f"run {run_id} not found", run_id=run_id)
         return row["state"]
 
 

@@ -8,10 +8,9 @@ dicts, as store.py does.
 
 from __future__ import annotations
 
-from ..core import errors
 from ..db.database import Database
 from .inputs import MoveVersionInput, UpsertVersionInput, VersionKeyInput
-from .outcomes import Op, OutcomeBug, Write, checked
+from .outcomes import Op, OutcomeBug, Write, checked, missing
 from .rows import VersionMoveRow, VersionRow, VersionUpsertRow
 from .transitions import VersionStatus, version_sources
 
@@ -35,7 +34,7 @@ class VersionStore:
     async def get(self, workflow: str, graph_hash: str) -> VersionRow:
         row = await self._get.one(VersionKeyInput(workflow, graph_hash))
         if row is None:
-            raise errors.NotFound(f"version {graph_hash!r} of workflow {workflow!r} not found")
+            raise missing(f"version {graph_hash!r} of workflow {workflow!r} not found", workflow=workflow, graph_hash=graph_hash)
         return row
 
     async def update_status(self, workflow: str, graph_hash: str, status: VersionStatus) -> VersionMoveRow:

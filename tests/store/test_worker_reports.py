@@ -72,3 +72,5 @@ def test_an_ack_holds_only_for_the_attempt_in_flight_on_the_stream() -> None:
         with pytest.raises(errors.FailedPrecondition) as refused:
             WorkerReports.ack(in_flight, other_step, attempt)
         assert f"attempt {attempt} of step {other_step} is not in flight on this stream" in str(refused.value)
+        assert refused.value.reason == "NOT_HELD", refused.value
+        assert refused.value.metadata == {"step_id": str(other_step), "attempt": str(attempt)}, refused.value

@@ -57,13 +57,19 @@ class BidiStream:
         assert response.WhichOneof("kind") == kind, f"expected {kind}, got {response}"
         return getattr(response, kind)
 
-    def expect_end(self, code: grpc.StatusCode, reason: str | None = None, timeout: float = 30.0) -> str:
-        """The stream ends with `code` (and, when given, the ErrorInfo `reason`); returns its message."""
+    def expect_end(
+        self, code: grpc.StatusCode, reason: str | None = None, timeout: float = 30.0, *, metadata: dict[str, str] | None = None
+    ) -> str:
+        """The stream ends with `code` (and, when given, the ErrorInfo `reason` and these entries of its
+        metadata); returns its message."""
         ended = self.next(timeout)
         assert isinstance(ended, grpc.RpcError), f"expected the stream to end with {code}, got {ended!r}"
         assert ended.code() == code, (ended.code(), ended.details())
         if reason is not None:
             assert error_info_of(ended)[0] == reason, (reason, error_info_of(ended), ended.details())
+        if metadata is not None:
+            sent = error_info_of(ended)[2]
+            assert {key: sent.get(key) for key in metadata} == metadata, (metadata, sent, ended.details())
         return ended.details() or ""
 
     def close(self) -> None:

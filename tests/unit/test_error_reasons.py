@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from workflowstate.server.core import errors
+from workflowstate.server.db.coalescer import _copy
 from workflowstate.server.rpc.auth import Refused
 from workflowstate.server.rpc.status import STATUS_OF, status_of
 from workflowstate.server.state.outcomes import ERROR_CLASS, Op, Outcome, Write, refusal
@@ -75,3 +76,11 @@ def test_a_bug_is_internal_with_its_reference_only() -> None:
     status = status_of(RuntimeError("a secret stack"), "GetRun", lambda err: None)
     assert (status.code, status.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
     assert status.metadata["reference"] in status.message and "secret" not in status.message
+
+
+def test_an_error_copied_for_each_member_of_a_group_keeps_its_reason_and_metadata() -> None:
+    # A grouped statement's error goes to every member, each its own exception (db/coalescer.py).
+    original = errors.Overloaded("every connection is busy", reason="OVERLOADED", metadata={"pool_size": 4})
+    copied = _copy(original)
+    assert copied is not original and type(copied) is errors.Overloaded
+    assert (str(copied), copied.reason, copied.metadata) == ("every connection is busy", "OVERLOADED", {"pool_size": "4"})

@@ -103,7 +103,7 @@ describe("engine state", () => {
     await client.updateRunState(run.runId, "counter", 6);
     assert.deepEqual(await client.getRunState(run.runId), { counter: 6, "a.b": { nested: [1, 2] } });
     await assert.rejects(client.updateRunState(run.runId, "", 1), refusedWith(InvalidArgument, "INVALID_ARGUMENT", { field: "name" }));
-    await assert.rejects(client.getRunState(MISSING), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(client.getRunState(MISSING), refusedWith(NotFound, "MISSING", { run_id: MISSING }));
   });
 
   test("workflow versions: upsert keeps the first, status moves, a missing one is NotFound", async () => {
@@ -117,7 +117,11 @@ describe("engine state", () => {
     const declined = await client.updateWorkflowVersionStatus(workflow, "h1", "declined");
     assert.equal(declined.status, "declined");
     assert.equal((await client.getWorkflowVersion(workflow, "h1"))?.status, "declined");
-    await assert.rejects(client.getWorkflowVersion(workflow, "missing"), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(
+      client.updateWorkflowVersionStatus(workflow, "h1", "draft"),
+      refusedWith(FailedPrecondition, "ILLEGAL_TRANSITION", { workflow, graph_hash: "h1", prior_status: "DECLINED", target_status: "DRAFT" }),
+    );
+    await assert.rejects(client.getWorkflowVersion(workflow, "missing"), refusedWith(NotFound, "MISSING", { workflow, graph_hash: "missing" }));
     await assert.rejects(
       client.updateWorkflowVersionStatus(workflow, "missing", "active"),
       refusedWith(NotFound, "MISSING", { workflow, graph_hash: "missing" }),

@@ -76,8 +76,8 @@ describe("runs", () => {
   });
 
   test("unknown run: NotFound for its history and its steps", async () => {
-    await assert.rejects(client.getRunHistory(MISSING), refusedWith(NotFound, "NOT_FOUND"));
-    await assert.rejects(client.listSteps(MISSING), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(client.getRunHistory(MISSING), refusedWith(NotFound, "MISSING", { run_id: MISSING }));
+    await assert.rejects(client.listSteps(MISSING), refusedWith(NotFound, "MISSING", { run_id: MISSING }));
     await assert.rejects(client.insertStepState(MISSING, "s", "rpc", {}), refusedWith(NotFound, "MISSING", { run_id: MISSING }));
   });
 
@@ -111,7 +111,7 @@ describe("runs", () => {
     assert.equal(cancelled.error?.code, "CANCELLED");
     assert.deepEqual(await client.cancelRuns({ workflow }), [b.runId]);
     await client.deleteRun(a.runId);
-    await assert.rejects(client.deleteRun(a.runId), NotFound);
+    await assert.rejects(client.deleteRun(a.runId), refusedWith(NotFound, "MISSING", { run_id: a.runId }));
     assert.deepEqual(await client.deleteRuns({ workflow }), [b.runId]);
     const running = await client.createRun(workflow, {});
     await assert.rejects(client.deleteRun(running.runId), FailedPrecondition);
@@ -192,7 +192,7 @@ describe("steps", () => {
     const run = await client.createRun(unique("codes"), {});
     await assert.rejects(client.setStepRunning("nope"), InvalidArgument);
     await assert.rejects(client.setStepRunning(MISSING), NotFound);
-    await assert.rejects(client.getStepState(run.runId, "absent"), NotFound);
+    await assert.rejects(client.getStepState(run.runId, "absent"), refusedWith(NotFound, "MISSING", { run_id: run.runId, step_name: "absent" }));
     await assert.rejects(client.insertStepState(run.runId, "", "rpc", {}), InvalidArgument);
     await client.updateRunStatus(run.runId, "completed");
     await assert.rejects(client.insertStepState(run.runId, "late", "rpc", {}), FailedPrecondition);

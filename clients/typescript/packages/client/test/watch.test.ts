@@ -64,7 +64,7 @@ describe("watchRun", () => {
     for await (const event of client.watchRun(run.runId, { afterEventId: all[0].eventId })) rest.push(event);
     assert.deepEqual(rest.map((e) => e.eventId), all.slice(1).map((e) => e.eventId));
     const unknown = client.watchRun("00000000-0000-4000-8000-000000000000");
-    await assert.rejects(unknown.next(), refusedWith(NotFound, "NOT_FOUND"));
+    await assert.rejects(unknown.next(), refusedWith(NotFound, "MISSING", { run_id: "00000000-0000-4000-8000-000000000000" }));
   });
 });
 

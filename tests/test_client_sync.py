@@ -553,25 +553,17 @@ def test_close_closes_channel(server_target: str) -> None:
 
 
 def test_retry_policy_names_only_rpcs_safe_to_repeat() -> None:
+    """Which RPCs are safe to repeat is written once, on each RPC in the proto (its
+    idempotency_level, with the why beside it); the client must follow two rules whatever it says:
+    a stream is never replayed (a broken Lease stream is a lost lease; the Worker and watch_run
+    resume theirs), and a Batch is repeated only if every call it may carry is."""
     service = pb.SERVICE_DESCRIPTOR
     assert set(RETRYABLE_METHODS) <= set(service.methods_by_name)
-    assert set(service.methods_by_name) - set(RETRYABLE_METHODS) == {
-        "InsertStepState",
-        "CreateRetryAttempt",
-        "ClaimStep",  # a repeat after a lost reply would answer claimed false for the claim it made
-        "Batch",  # may carry operations that are not safe to repeat (the two above)
-        "CancelRuns",  # a repeat cancels runs that matched only since (more than was asked)
-        "DeleteRun",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
-        "DeleteRuns",  # a repeat erases runs beyond the first call's
-        "DeleteRetentionPolicy",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
-        "DeleteSchedule",  # a repeat after a lost reply would be NOT_FOUND although the first one worked
-        "DeleteDispatchDefaults",  # a repeat after a lost reply would be NOT_FOUND too
-        "Lease",  # a stream: a broken one is a lost lease, never replayed
-        # streams the Worker and watch_run resume themselves
-        "StreamStepTasks",
-        "WatchRun",
-        "StreamRunEvents",
-    }
+    streams = {method.name for method in service.methods if method.client_streaming or method.server_streaming}
+    assert streams, "the service has streams"
+    assert not streams & set(RETRYABLE_METHODS)
+    batchable = {field.message_type.name.removesuffix("Request") for field in pb.BatchOperation.DESCRIPTOR.fields}
+    assert ("Batch" in RETRYABLE_METHODS) == batchable.issubset(RETRYABLE_METHODS)
 
 
 class FlakyServicer(pb_grpc.WorkflowStateServiceServicer):

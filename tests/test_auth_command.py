@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from workflowstate.client import WorkflowStateClient
-from workflowstate.server.rpc.tokens import Role, parse_token_file, token_hash, token_line
+from workflowstate.server.rpc.tokens import Role, new_token, parse_token_file, token_hash, token_line
 
 COMMAND = [sys.executable, "-m", "workflowstate.server"]
 HASH = token_hash("t").hex()
@@ -76,3 +76,24 @@ def test_token_new_prints_a_token_once_and_its_line(start_server, tmp_path: Path
 def test_token_new_needs_a_known_role() -> None:
     result = _run("token", "new", "--role", "root")
     assert result.returncode == 2 and "invalid choice: 'root'" in result.stderr
+
+
+def test_new_tokens_never_start_with_a_dash() -> None:
+    # URL-safe base64 starts with '-' once in 64 draws: 4096 draws would all miss it once in 10^28.
+    tokens = [new_token() for _ in range(4096)]
+    starting_with_a_dash = [token for token in tokens if token.startswith("-")]
+    assert not starting_with_a_dash, starting_with_a_dash[:3]
+    assert len(set(tokens)) == len(tokens)
+
+
+def test_a_token_that_starts_with_a_dash_is_given_after_equals(start_server, tmp_path: Path, unique) -> None:
+    # One made by hand (or by an older `token new`): the command line still takes it, written with '='.
+    token = f"-{unique}-by-hand"
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(token_line(token, Role.READ) + "\n")
+    server = start_server("--auth-tokens", str(tokens))
+    listed = _run("runs", "list", "--json", "--target", server.target, f"--token={token}")
+    assert listed.returncode == 0, listed.stderr
+    apart = _run("runs", "list", "--json", "--target", server.target, "--token", token)
+    assert apart.returncode == 2
+    assert "argument --token: expected one argument (a value that starts with '-' is given after '=': --token=-...)" in apart.stderr, apart.stderr

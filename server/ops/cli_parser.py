@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable
+from typing import NoReturn
 
 ENV_PREFIX = "WORKFLOWSTATE_"
 
@@ -67,6 +68,14 @@ class EnvParser(argparse.ArgumentParser):
             if isinstance(value, FromEnv):
                 setattr(namespace, action.dest, self._from_env(action, value))
         return namespace, extras
+
+    def error(self, message: str) -> NoReturn:
+        # argparse reads a value that starts with '-' (as a token may) as the next option, and says
+        # only that the value is missing: say how to give it.
+        option = message.removeprefix("argument ").removesuffix(": expected one argument")
+        if option != message and option.startswith("--"):
+            message += f" (a value that starts with '-' is given after '=': {option}=-...)"
+        super().error(message)
 
     def _from_env(self, action: argparse.Action, value: FromEnv) -> object:
         convert = switch if isinstance(action, argparse._StoreTrueAction) else (action.type or str)

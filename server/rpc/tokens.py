@@ -49,9 +49,18 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+# Before the random part of every token made here. URL-safe base64 may start with '-', and a token
+# that does is read as an option by a command line (`--token -abc`); behind a fixed letter it never
+# is. The prefix is added, not drawn: the 32 random bytes after it keep all their 256 bits (redrawing
+# tokens that start with '-' would make the first character less random instead). It also tells a
+# leaked token apart from other secrets in logs and secret scanners.
+TOKEN_PREFIX = "wfs_"
+
+
 def new_token() -> str:
-    """A fresh token: 32 random bytes, URL-safe base64 (43 characters, fits an HTTP header)."""
-    return secrets.token_urlsafe(32)
+    """A fresh token: TOKEN_PREFIX, then 32 random bytes as URL-safe base64 (47 characters in all, fits
+    an HTTP header)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_line(token: str, role: Role, comment: str = "") -> str:
@@ -107,6 +116,7 @@ def read_token_file(path: Path) -> dict[bytes, Role]:
 
 __all__ = [
     "COVERS",
+    "TOKEN_PREFIX",
     "Role",
     "TokenFileError",
     "new_token",

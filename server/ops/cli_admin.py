@@ -18,7 +18,7 @@ from workflowstate.client import WorkflowStateClient
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, command_parser, finish_command
-from .cli_output import age, jsonable, print_json, print_table, shortened, span
+from .cli_output import age, header, jsonable, print_json, print_table, shortened, span
 
 if TYPE_CHECKING:
     from .cli_connection import Commands
@@ -51,7 +51,7 @@ def print_records(records: Sequence[Any], as_json: bool, nothing: str) -> None:
         print(nothing, file=sys.stderr)
         return
     names = [field.name for field in dataclasses.fields(records[0])]
-    print_table([name.upper() for name in names], [[cell(getattr(record, name)) for name in names] for record in records])
+    print_table([header(name) for name in names], [[cell(getattr(record, name)) for name in names] for record in records])
 
 
 def list_workers(client: WorkflowStateClient, args: argparse.Namespace) -> int:
@@ -100,7 +100,7 @@ def add_commands(commands: Commands, connection: EnvParser) -> None:
         "were last updated, then delete them. The same workflow and statuses again replaces the keep.",
     )  # fmt: skip
     setting.add_argument("--workflow", default=None, help="this workflow's runs only (default: every workflow)")
-    setting.add_argument("--status", type=values.statuses, default=(), metavar="S[,S...]", help=f"runs in any of these finished statuses ({values.STATUS_NAMES}; default: completed, failed and cancelled)")
+    setting.add_argument("--status", type=values.finished_statuses, default=(), metavar="S[,S...]", help=f"runs in any of these finished statuses ({values.FINISHED_NAMES}; default: all three)")
     setting.add_argument("--keep", type=values.span, required=True, metavar="LENGTH", help="how long to keep them: 30m, 12h, 30d, 1w, or several (1d12h)")
     finish_command(setting, set_retention)
     deleting = command_parser(retention_commands, "delete", connection, "remove a policy", "Remove a retention policy (runs it would delete are kept).")

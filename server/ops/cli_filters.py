@@ -59,6 +59,23 @@ def statuses(text: str) -> list[RunStatus]:
     return chosen
 
 
+# The statuses a run ends in: retention keeps (then deletes) only these.
+FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+FINISHED_NAMES = ", ".join(status.value for status in FINISHED)
+
+
+def finished_statuses(text: str) -> list[RunStatus]:
+    """`failed,cancelled`: statuses of `statuses` a run ends in, refused here in the words typed
+    rather than by the server in the protocol's (RUN_STATUS_RUNNING)."""
+    chosen = statuses(text)
+    open_ones = [status.value for status in chosen if status not in FINISHED]
+    if open_ones:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(open_ones)}: runs not finished are never deleted by retention (choose from {FINISHED_NAMES}, separated by commas)"
+        )
+    return chosen
+
+
 def limit(text: str) -> int | None:
     """A positive count, or `all` (None)."""
     if text.strip().lower() == "all":

@@ -1,7 +1,9 @@
 """How the operator commands print: aligned tables for people, one JSON object per line for scripts.
 
-Times read by people are local (`2026-11-26 17:10:08`) or ages (`3m ago`); times in JSON are UTC
-ISO 8601. Ids are never shortened: operators paste them into the next command.
+Times are UTC in ISO 8601 with their zone, in tables (`2026-11-26T16:10:08Z`, or an age: `3m ago`)
+as in JSON: a time without its zone is misread by whoever is elsewhere. Headers are upper-case words
+apart (`RUN ID`, `WORKER ID`: `header`). Ids are never shortened: operators paste them into the next
+command.
 """
 
 from __future__ import annotations
@@ -52,9 +54,14 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     sys.stdout.flush()
 
 
-def local_time(moment: datetime | None) -> str:
-    """`2026-11-26 17:10:08` in this machine's time zone; `-` for none."""
-    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def utc_time(moment: datetime | None) -> str:
+    """`2026-11-26T16:10:08Z`: UTC, to the second, ISO 8601 (what --since takes back); `-` for none."""
+    return "-" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def header(name: str) -> str:
+    """A field's name as a table header, in the style of every table: `worker_id` is `WORKER ID`."""
+    return name.replace("_", " ").upper()
 
 
 def span(length: timedelta) -> str:

@@ -17,7 +17,7 @@ from workflowstate.client import LeaseInfo, Run, RunStatus, StepAttempt, StepSta
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, command_parser, error_line, exit_code_of, fail, finish_command
-from .cli_output import age, jsonable, local_time, print_json, print_table, shortened, span
+from .cli_output import age, jsonable, utc_time, print_json, print_table, shortened, span
 
 if TYPE_CHECKING:
     from .cli_connection import Commands
@@ -104,7 +104,7 @@ def list_runs(client: WorkflowStateClient, args: argparse.Namespace) -> int:
         return EXIT_OK
     print_table(
         ["RUN ID", "WORKFLOW", "STATUS", "CREATED", "UPDATED", "ERROR"],
-        [[run.run_id, run.workflow, run.status.value, local_time(run.create_time), age(run.update_time), _error_text(run)] for run in shown],
+        [[run.run_id, run.workflow, run.status.value, utc_time(run.create_time), age(run.update_time), _error_text(run)] for run in shown],
     )
     if more:
         print(f"({len(shown)} shown, more match: --limit N or --limit all, or narrow the filters)", file=sys.stderr)
@@ -125,8 +125,8 @@ def show_run(client: WorkflowStateClient, args: argparse.Namespace) -> int:
         [
             ["workflow", run.workflow],
             ["status", run.status.value],
-            ["created", f"{local_time(run.create_time)} ({age(run.create_time)})"],
-            ["updated", f"{local_time(run.update_time)} ({age(run.update_time)})"],
+            ["created", f"{utc_time(run.create_time)} ({age(run.create_time)})"],
+            ["updated", f"{utc_time(run.update_time)} ({age(run.update_time)})"],
             ["input", _payload_text(run.input)],
             ["output", _payload_text(run.output)],
             ["error", _error_text(run)],
@@ -146,7 +146,7 @@ def show_run(client: WorkflowStateClient, args: argparse.Namespace) -> int:
     print_table(
         ["STEP", "ATTEMPT", "STATUS", "STARTED", "DURATION", "ERROR"],
         [
-            [a.step_name, a.attempt, a.status.value, local_time(a.create_time), span(d) if (d := attempt_duration(a)) is not None else "-", _error_text(a)]
+            [a.step_name, a.attempt, a.status.value, utc_time(a.create_time), span(d) if (d := attempt_duration(a)) is not None else "-", _error_text(a)]
             for a in attempts
         ],
     )
@@ -181,9 +181,9 @@ def _describe(args: argparse.Namespace, statuses: list[RunStatus]) -> str:
     if args.workflow is not None:
         words.append(f"of workflow {args.workflow!r}")
     if args.since is not None:
-        words.append(f"created since {local_time(args.since)}")
+        words.append(f"created since {utc_time(args.since)}")
     if args.until is not None:
-        words.append(f"created before {local_time(args.until)}")
+        words.append(f"created before {utc_time(args.until)}")
     return " ".join(words)
 
 
@@ -325,7 +325,7 @@ def list_leases(client: WorkflowStateClient, args: argparse.Namespace) -> int:
         return EXIT_OK
     print_table(
         ["KEY", "HOLDER", "TOKEN", "ACQUIRED", "EXPIRES"],
-        [[lease.key, lease.holder, lease.fencing_token, local_time(lease.acquire_time), age(lease.expire_time)] for lease in shown],
+        [[lease.key, lease.holder, lease.fencing_token, utc_time(lease.acquire_time), age(lease.expire_time)] for lease in shown],
     )
     if more:
         print(f"({len(shown)} shown, more held: --limit N or --limit all)", file=sys.stderr)

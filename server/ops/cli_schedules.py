@@ -11,7 +11,7 @@ from workflowstate.client import Schedule, ScheduleCatchUp, ScheduleOverlap, Wor
 
 from . import cli_filters as values
 from .cli_connection import EXIT_OK, command_parser, finish_command
-from .cli_output import age, local_time, print_json, print_table, span
+from .cli_output import age, utc_time, print_json, print_table, span
 
 if TYPE_CHECKING:
     from .cli_connection import Commands
@@ -38,7 +38,7 @@ def print_schedules(schedules: list[Schedule], as_json: bool) -> None:
         [
             [
                 s.schedule_id, s.workflow, when(s), s.overlap.value, s.catch_up.value,
-                "paused" if s.paused else local_time(s.next_fire_time), s.last_run_id or "-",
+                "paused" if s.paused else utc_time(s.next_fire_time), s.last_run_id or "-",
                 f"{s.last_run_status.value} ({age(s.last_schedule_time)})" if s.last_run_status else "-", s.overlap_skips,
             ]
             for s in schedules

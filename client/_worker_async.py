@@ -223,7 +223,8 @@ class AsyncWorker:
         Returns True when the worker stopped cleanly within ``timeout``
         (``None``: wait as long as it takes). After the timeout the stream and
         the handlers still running are cancelled: the server fails their
-        attempts as lost and retries them.
+        attempts as lost, and each step is retried if it has retries left,
+        else fails.
         """
         self._ask_to_stop()
         if not self._started:

@@ -210,7 +210,7 @@ class WorkerProtocol:
         Handlers have finished, and the server said it pushes no more tasks and
         answered every report; or there is no stream, and its results cannot
         be delivered (the server fails those attempts once their task lease
-        passes, and retries them).
+        passes; each step is retried while it has retries left).
         """
         if not self.stopping or self._running:
             return False
@@ -430,8 +430,9 @@ class WorkerProtocol:
         """The worker gave up waiting on its handlers (stop's timeout): log what is lost."""
         if self._running or self._reports:
             log.warning(
-                "worker %s stopped with %d tasks running and %d reports unanswered; "
-                "the server fails those attempts as lost and retries them",
+                "worker %s stopped with %d tasks still running and %d results not yet confirmed by the server; "
+                "the server fails each of those attempts it holds no result for as lost ('worker lost'): "
+                "a step with retries left is tried again after its retry delay, a step with no retries left fails",
                 self.settings.worker_id,
                 len(self._running),
                 len(self._reports),

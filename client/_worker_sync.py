@@ -234,7 +234,8 @@ class Worker:
         Safe from any thread. Returns True when the worker stopped cleanly
         within ``timeout`` (``None``: wait as long as it takes). After the
         timeout the stream is cancelled and handlers still running are
-        abandoned: the server fails their attempts as lost and retries them.
+        abandoned: the server fails their attempts as lost, and each step is
+        retried if it has retries left, else fails.
         Called from the thread in :meth:`run` (a signal handler), it only asks
         for the stop and returns False.
         """

@@ -28,6 +28,7 @@ from ._types import StepTask
 from ._worker_protocol import (
     CANCEL_WAIT,
     RECONNECT_POLICY,
+    RUNNING_WHILE_AWAY,
     NonRetryableError,
     TaskCancelled,
     WorkerProtocol,
@@ -126,7 +127,7 @@ class AsyncWorker:
 
     async def _serve(self) -> None:
         backoff = Backoff(RECONNECT_POLICY)
-        outage = OutageLog(log, f"worker {self.worker_id}")
+        outage = OutageLog(log, f"worker {self.worker_id}", RUNNING_WHILE_AWAY)
         while not self._protocol.stopping:
             requests: asyncio.Queue[pb.StreamStepTasksRequest | None] = asyncio.Queue()
             for message in self._protocol.connect():

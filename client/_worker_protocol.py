@@ -101,6 +101,10 @@ class TaskCancelled(NonRetryableError):
     the run is over; the report only frees the task's slot). A sync handler may raise it too."""
 
 
+RUNNING_WHILE_AWAY = "its running tasks go on, and their results are sent once the server is back"
+"""What a worker does while the server is away (its outage warning says it): the tasks stay its own
+until their task lease passes, and the next stream claims them back."""
+
 def resubscribe_delay(error: grpc.RpcError | None, backoff: Backoff, outage: OutageLog, lasted: float) -> float:
     """After a stream ended (with ``error``, or OK) and the worker is not stopping: the seconds before the next.
 

@@ -27,6 +27,7 @@ from ._types import StepTask
 from ._worker_protocol import (
     CANCEL_WAIT,
     RECONNECT_POLICY,
+    RUNNING_WHILE_AWAY,
     NonRetryableError,
     WorkerProtocol,
     WorkerSettings,
@@ -144,7 +145,7 @@ class Worker:
 
     def _serve(self) -> None:
         backoff = Backoff(RECONNECT_POLICY)
-        outage = OutageLog(log, f"worker {self.worker_id}")
+        outage = OutageLog(log, f"worker {self.worker_id}", RUNNING_WHILE_AWAY)
         while True:
             requests: queue.Queue[pb.StreamStepTasksRequest | None] = queue.Queue()
             with self._lock:

@@ -78,27 +78,44 @@ class Backoff:
 
 
 class OutageLog:
-    """What a stream owner logs about an outage: one warning when the server is lost, one line when it is back.
+    """What a stream owner logs about an outage: one warning when the server is lost, one when it is back.
 
     A server away for a minute would otherwise log a warning per try; the
-    tries in between are logged at debug level only.
+    tries in between are logged at debug level only. The end of an outage is
+    a warning too: a log read at WARNING must show that the outage is over,
+    not only that it began.
     """
 
-    def __init__(self, logger: logging.Logger, owner: str) -> None:
+    def __init__(self, logger: logging.Logger, owner: str, meanwhile: str = "") -> None:
+        """``meanwhile``: what the owner does while the server is away, in its user's words (added to the warning)."""
         self._logger = logger
         self._owner = owner
+        self._meanwhile = f"; {meanwhile}" if meanwhile else ""
         self._failed_tries = 0
 
     def failed(self, code: grpc.StatusCode, details: str, delay: float) -> None:
         """A stream ended with ``code``; the owner tries again in ``delay`` seconds."""
         self._failed_tries += 1
         if self._failed_tries == 1:
-            self._logger.warning("%s: lost the server (%s: %s); reconnecting", self._owner, code.name, details)
-        self._logger.debug("%s: try %d failed (%s); next in %.1fs", self._owner, self._failed_tries, code.name, delay)
+            self._logger.warning(
+                "%s: lost the server (%s: %s); reconnecting%s", self._owner, code.name, what_happened(details), self._meanwhile
+            )
+        self._logger.debug("%s: try %d failed (%s: %s); next in %.1fs", self._owner, self._failed_tries, code.name, details, delay)
 
     def connected(self) -> None:
         """A stream works again (a message arrived): the outage, if any, is over."""
         if self._failed_tries:
             plural = "" if self._failed_tries == 1 else "s"
-            self._logger.info("%s: reconnected after %d attempt%s", self._owner, self._failed_tries, plural)
+            self._logger.warning("%s: reconnected after %d attempt%s", self._owner, self._failed_tries, plural)
             self._failed_tries = 0
+
+
+def what_happened(details: str) -> str:
+    """The part of a stream's end message that says what happened: its first clause.
+
+    The server's and gRPC's messages say what happened first and add, after a semicolon, advice for
+    whoever speaks the protocol ("name your tasks in flight in subscribe.running") or transport
+    specifics; the client does what the advice says, so its user needs only the first part (the
+    whole message is in the debug line of each try).
+    """
+    return details.split(";", 1)[0].strip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import signal
 import threading
@@ -25,19 +26,33 @@ log = logging.getLogger("workflowstate.client.worker")
 def two_step_stop(
     owner: str, stopping: Callable[[], bool], ask_to_stop: Callable[[], None], abandon: Callable[[], None]
 ) -> Callable[[signal.Signals], None]:
-    """What a stop signal does: the first asks for a graceful stop, the next abandons what still runs."""
+    """What a stop signal does: the first asks for a graceful stop, the next abandons what still runs, a third exits.
+
+    The third is for a process the second could not end: a handler that blocks the event loop (so
+    the stop never runs there), or a thread that holds the interpreter's exit. It ends the process
+    at once, with the shell's code for death by that signal. The returned function is called from
+    one thread only (the relay of :func:`signals_to_thread`), never inside a Python signal handler.
+    """
+    stage = 0
 
     def on_signal(signum: signal.Signals) -> None:
-        if not stopping():
+        nonlocal stage
+        # A stop asked for in code (stop()) counts as the first step.
+        stage = max(stage, 1 if stopping() else 0) + 1
+        if stage == 1:
             log.warning(
                 "%s: %s received: finishing the running tasks, then stopping (send it again to stop at once)",
                 owner,
                 signum.name,
             )
             ask_to_stop()
-        else:
-            log.warning("%s: %s received again: stopping at once", owner, signum.name)
+        elif stage == 2:
+            log.warning("%s: %s received again: stopping at once (send it again to exit without waiting)", owner, signum.name)
             abandon()
+        else:
+            log.warning("%s: %s received a third time: exiting now, without waiting for anything", owner, signum.name)
+            logging.shutdown()  # flushes the log handlers; os._exit skips that
+            os._exit(128 + signum)
 
     return on_signal
 
@@ -83,26 +98,24 @@ def signals_to_thread(on_signal: Callable[[signal.Signals], None], name: str) ->
 
 
 @contextlib.contextmanager
-def signals_to_loop(on_signal: Callable[[signal.Signals], None]) -> Iterator[None]:
-    """While the block runs, call ``on_signal`` in the running event loop for each stop signal.
+def signals_to_loop(
+    owner: str, stopping: Callable[[], bool], ask_to_stop: Callable[[], None], abandon: Callable[[], None]
+) -> Iterator[None]:
+    """While the block runs, stop signals do what :func:`two_step_stop` says, its actions run in the running loop.
 
-    Uses ``loop.add_signal_handler``; where the loop cannot (not the main
-    thread, or a platform without it) nothing is installed.
+    Not ``loop.add_signal_handler``: its callback runs only when the loop gets to it, so a handler
+    that blocks the loop would make every signal go unheard. The relay thread of
+    :func:`signals_to_thread` counts and logs the signals itself and hands the actions to the loop.
     """
     loop = asyncio.get_running_loop()
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} if _in_main_thread() else {}
-    installed: list[signal.Signals] = []
-    try:
-        for signum in previous:
-            try:
-                loop.add_signal_handler(signum, on_signal, signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue
-            installed.append(signum)
+
+    def in_loop(action: Callable[[], None]) -> Callable[[], None]:
+        def schedule() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is left to stop
+                loop.call_soon_threadsafe(action)
+
+        return schedule
+
+    on_signal = two_step_stop(owner, stopping, in_loop(ask_to_stop), in_loop(abandon))
+    with signals_to_thread(on_signal, f"signals {owner}"):
         yield
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-            # remove_signal_handler leaves the default; put back what was there (asyncio.run's own, say).
-            if previous[signum] is not None:
-                signal.signal(signum, previous[signum])

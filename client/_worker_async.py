@@ -23,11 +23,12 @@ from ._identity import host_and_pid
 from ._lease_async import _is_set_within
 from ._reconnect import Backoff, OutageLog
 from ._request_queue import until_none_merged_async
-from ._signals import signals_to_loop, two_step_stop
+from ._signals import signals_to_loop
 from ._types import StepTask
 from ._worker_protocol import (
     CANCEL_WAIT,
     RECONNECT_POLICY,
+    RUNNING_WHILE_AWAY,
     NonRetryableError,
     TaskCancelled,
     WorkerProtocol,
@@ -101,13 +102,13 @@ class AsyncWorker:
         subscribe again, as :meth:`Worker.run`. Cancelling it cancels the
         stream and the running handlers (their attempts are failed as lost).
         In the main thread, SIGINT and SIGTERM stop it as they stop
-        :meth:`Worker.run` (through ``loop.add_signal_handler``).
+        :meth:`Worker.run`; a third ends the process, even while a
+        handler blocks the event loop.
         """
         if self._started:
             raise RuntimeError("an AsyncWorker runs once; make a new one")
         self._started = True
-        on_signal = two_step_stop(f"worker {self.worker_id}", self.stopping.is_set, self._ask_to_stop, self._abandon)
-        with signals_to_loop(on_signal):
+        with signals_to_loop(f"worker {self.worker_id}", self.stopping.is_set, self._ask_to_stop, self._abandon):
             await self._run()
 
     async def _run(self) -> None:
@@ -126,7 +127,7 @@ class AsyncWorker:
 
     async def _serve(self) -> None:
         backoff = Backoff(RECONNECT_POLICY)
-        outage = OutageLog(log, f"worker {self.worker_id}")
+        outage = OutageLog(log, f"worker {self.worker_id}", RUNNING_WHILE_AWAY)
         while not self._protocol.stopping:
             requests: asyncio.Queue[pb.StreamStepTasksRequest | None] = asyncio.Queue()
             for message in self._protocol.connect():
@@ -223,7 +224,8 @@ class AsyncWorker:
         Returns True when the worker stopped cleanly within ``timeout``
         (``None``: wait as long as it takes). After the timeout the stream and
         the handlers still running are cancelled: the server fails their
-        attempts as lost and retries them.
+        attempts as lost, and each step is retried if it has retries left,
+        else fails.
         """
         self._ask_to_stop()
         if not self._started:

@@ -101,6 +101,10 @@ class TaskCancelled(NonRetryableError):
     the run is over; the report only frees the task's slot). A sync handler may raise it too."""
 
 
+RUNNING_WHILE_AWAY = "its running tasks go on, and their results are sent once the server is back"
+"""What a worker does while the server is away (its outage warning says it): the tasks stay its own
+until their task lease passes, and the next stream claims them back."""
+
 def resubscribe_delay(error: grpc.RpcError | None, backoff: Backoff, outage: OutageLog, lasted: float) -> float:
     """After a stream ended (with ``error``, or OK) and the worker is not stopping: the seconds before the next.
 
@@ -210,7 +214,7 @@ class WorkerProtocol:
         Handlers have finished, and the server said it pushes no more tasks and
         answered every report; or there is no stream, and its results cannot
         be delivered (the server fails those attempts once their task lease
-        passes, and retries them).
+        passes; each step is retried while it has retries left).
         """
         if not self.stopping or self._running:
             return False
@@ -430,8 +434,9 @@ class WorkerProtocol:
         """The worker gave up waiting on its handlers (stop's timeout): log what is lost."""
         if self._running or self._reports:
             log.warning(
-                "worker %s stopped with %d tasks running and %d reports unanswered; "
-                "the server fails those attempts as lost and retries them",
+                "worker %s stopped with %d tasks still running and %d results not yet confirmed by the server; "
+                "the server fails each of those attempts it holds no result for as lost ('worker lost'): "
+                "a step with retries left is tried again after its retry delay, a step with no retries left fails",
                 self.settings.worker_id,
                 len(self._running),
                 len(self._reports),

@@ -1,9 +1,9 @@
-"""``Worker``: runs step handlers of the blocking client in a thread pool, fed by StreamStepTasks.
+"""``Worker``: runs step handlers of the blocking client in daemon threads, fed by StreamStepTasks.
 
 The caller's thread (in :meth:`Worker.run`) opens the streams and reads them;
-a pool of ``max_in_flight`` threads runs the handlers; one more thread sends
-heartbeats and resends when the protocol asks. Every decision is
-``WorkerProtocol``'s, called under one lock.
+each handler runs in a daemon thread of its own, at most ``max_in_flight`` at
+a time; one more thread sends heartbeats and resends when the protocol asks.
+Every decision is ``WorkerProtocol``'s, called under one lock.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from ._types import StepTask
 from ._worker_protocol import (
     CANCEL_WAIT,
     RECONNECT_POLICY,
+    RUNNING_WHILE_AWAY,
     NonRetryableError,
     WorkerProtocol,
     WorkerSettings,
@@ -54,8 +54,9 @@ class Worker:
     JSON value). An exception fails the attempt, which the server retries
     while the step has retries left; :class:`NonRetryableError` fails the step
     at once. At most ``max_in_flight`` handlers run at a time, each in a
-    thread of the worker's pool. Heartbeats (every third of ``task_lease``)
-    keep the tasks the worker's; when the server goes away the worker
+    daemon thread of its own (a handler that never returns cannot keep the
+    process alive once the worker was told to stop at once). Heartbeats
+    (every third of ``task_lease``) keep the tasks the worker's; when the server goes away the worker
     subscribes again, with backoff, and sends the results of tasks that
     finished in between.
     """
@@ -87,6 +88,7 @@ class Worker:
         )
         self._protocol = WorkerProtocol(settings)
         self._lock = threading.Lock()
+        self._slots = threading.Semaphore(max_in_flight)
         self._changed = threading.Condition(self._lock)  # notified after every protocol change
         self._requests: queue.Queue[pb.StreamStepTasksRequest | None] | None = None
         self._call: Any = None  # the current stream, to cancel it
@@ -112,7 +114,7 @@ class Worker:
         (Ctrl-C) and SIGTERM into :meth:`stop` without a timeout: the running
         handlers finish and report, then run() returns; a second signal stops
         at once, as stop() does after its timeout. The previous signal
-        handlers are back when run() returns.
+        handlers are back when run() returns; a third signal ends the process.
         """
         with self._lock:
             if self._started:
@@ -125,11 +127,10 @@ class Worker:
 
     def _run(self) -> None:
         settings = self._protocol.settings
-        pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix=f"worker {settings.worker_id}")
         ticker = threading.Thread(target=self._tick, name=f"worker-heartbeat {settings.worker_id}", daemon=True)
         ticker.start()
         try:
-            self._serve(pool)
+            self._serve()
             with self._lock:
                 # Stopping: let the handlers finish, unless stop() gave up on them.
                 while self._protocol.running and not self._abandoned:
@@ -139,13 +140,12 @@ class Worker:
                 self._abandoned = True  # also ends the ticker
                 self._protocol.stream_abandoned()
                 self._changed.notify_all()
-            pool.shutdown(wait=False, cancel_futures=True)
             ticker.join()
             self._finished.set()
 
-    def _serve(self, pool: ThreadPoolExecutor) -> None:
+    def _serve(self) -> None:
         backoff = Backoff(RECONNECT_POLICY)
-        outage = OutageLog(log, f"worker {self.worker_id}")
+        outage = OutageLog(log, f"worker {self.worker_id}", RUNNING_WHILE_AWAY)
         while True:
             requests: queue.Queue[pb.StreamStepTasksRequest | None] = queue.Queue()
             with self._lock:
@@ -166,7 +166,7 @@ class Worker:
                         tasks, messages = self._protocol.on_response(response)
                         self._send(messages)
                     for task in tasks:
-                        pool.submit(self._execute, task)
+                        self._start_handler(task)
             except grpc.RpcError as err:
                 error = err
             finally:
@@ -181,12 +181,19 @@ class Worker:
             delay = resubscribe_delay(error, backoff, outage, time.monotonic() - started)
             self.stopping.wait(delay)
 
+    def _start_handler(self, task: StepTask) -> None:
+        # A daemon thread, not a pool's: the interpreter joins a pool's threads when it exits, so
+        # a handler stuck in one would keep a process that was told twice to stop alive.
+        name = f"worker {self.worker_id} step {task.step_name}"
+        threading.Thread(target=self._execute, args=(task,), name=name, daemon=True).start()
+
     def _execute(self, task: StepTask) -> None:
         handler = self._handlers.get(task.rpc_name)
         try:
-            if handler is None:
-                raise NonRetryableError(f"this worker has no handler for {task.rpc_name!r}")
-            result = handler(task)
+            with self._slots:
+                if handler is None:
+                    raise NonRetryableError(f"this worker has no handler for {task.rpc_name!r}")
+                result = handler(task)
         except BaseException as exc:
             with self._lock:
                 self._send(self._protocol.failed(task, exc))
@@ -228,7 +235,8 @@ class Worker:
         Safe from any thread. Returns True when the worker stopped cleanly
         within ``timeout`` (``None``: wait as long as it takes). After the
         timeout the stream is cancelled and handlers still running are
-        abandoned: the server fails their attempts as lost and retries them.
+        abandoned: the server fails their attempts as lost, and each step is
+        retried if it has retries left, else fails.
         Called from the thread in :meth:`run` (a signal handler), it only asks
         for the stop and returns False.
         """

@@ -1,4 +1,6 @@
-"""A server outage is one warning in the client's log, then one line saying how many attempts it took to reconnect.
+"""A server outage is one warning in the client's log, then one warning saying how many attempts it took to reconnect.
+
+Both at the same level, so a log read at WARNING shows that the outage ended, not only that it began.
 
 A real server is stopped while a Worker is subscribed (or watch_run follows a
 run), left away until the client has failed to reconnect several times, and
@@ -45,10 +47,11 @@ def failed_try_of(logger: str) -> Callable[[logging.LogRecord], bool]:
 def assert_one_warning_then_the_attempt_count(caplog: pytest.LogCaptureFixture, logger: str) -> None:
     records = [record for record in caplog.records if record.name == logger]
     warnings = [record.getMessage() for record in records if record.levelno >= logging.WARNING]
-    assert len(warnings) == 1, warnings
+    assert len(warnings) == 2, warnings
     assert "lost the server (UNAVAILABLE" in warnings[0]
+    assert "reconnected after" in warnings[1]
     [reconnected] = [record for record in records if "reconnected after" in record.getMessage()]
-    assert reconnected.levelno == logging.INFO
+    assert reconnected.levelno == logging.WARNING
     attempts = int(re.search(r"reconnected after (\d+) attempts?", reconnected.getMessage()).group(1))  # type: ignore[union-attr]
     failed_tries = sum(1 for record in records if failed_try_of(logger)(record))
     print(f"{logger}: reconnected after {attempts} attempts; {failed_tries} failed tries logged at debug")
@@ -70,10 +73,29 @@ def test_outage_log_warns_once_per_outage_and_counts_the_attempts(caplog: pytest
     said = [(record.levelname, record.getMessage()) for record in caplog.records if record.levelno > logging.DEBUG]
     warning = ("WARNING", "feed: lost the server (UNAVAILABLE: gone); reconnecting")
     assert said == [
-        warning, ("INFO", "feed: reconnected after 3 attempts"),
-        warning, ("INFO", "feed: reconnected after 3 attempts"),
-        warning, ("INFO", "feed: reconnected after 1 attempt"),
+        warning, ("WARNING", "feed: reconnected after 3 attempts"),
+        warning, ("WARNING", "feed: reconnected after 3 attempts"),
+        warning, ("WARNING", "feed: reconnected after 1 attempt"),
     ]  # fmt: skip
+
+
+def test_outage_log_says_what_happened_and_what_its_owner_does_not_the_servers_advice_to_protocol_clients(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="test.outage")
+    outage = OutageLog(logging.getLogger("test.outage"), "worker w1", "its running tasks go on")
+    # What a server shutting down ends a worker's stream with: advice for whoever speaks the protocol.
+    shutdown = "the server is shutting down; reconnect to another server and name your tasks in flight in subscribe.running to keep them"
+    outage.failed(grpc.StatusCode.UNAVAILABLE, shutdown, 0.1)
+    outage.connected()
+
+    said = [(record.levelname, record.getMessage()) for record in caplog.records if record.levelno > logging.DEBUG]
+    assert said == [
+        ("WARNING", "worker w1: lost the server (UNAVAILABLE: the server is shutting down); reconnecting; its running tasks go on"),
+        ("WARNING", "worker w1: reconnected after 1 attempt"),
+    ]
+    [debug] = [record.getMessage() for record in caplog.records if record.levelno == logging.DEBUG]
+    assert shutdown in debug, "the whole message is kept for debugging"
 
 
 def test_a_worker_logs_one_warning_per_outage_and_the_attempt_count_once_reconnected(
@@ -108,6 +130,10 @@ def test_a_worker_logs_one_warning_per_outage_and_the_attempt_count_once_reconne
             runner.join(WAIT)
 
     assert_one_warning_then_the_attempt_count(caplog, WORKER_LOG)
+    said = [record.getMessage() for record in caplog.records if record.name == WORKER_LOG and record.levelno > logging.DEBUG]
+    assert not [line for line in said if "subscribe." in line], "the worker's log speaks protocol field names"
+    [lost] = [line for line in said if "lost the server" in line]
+    assert lost.endswith("reconnecting; its running tasks go on, and their results are sent once the server is back"), lost
 
 
 def test_watch_run_logs_one_warning_per_outage_and_the_attempt_count_once_reconnected(

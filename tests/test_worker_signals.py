@@ -110,3 +110,101 @@ def test_a_stop_signal_drains_the_running_task_and_exits_cleanly(
     finished = client.get_step_state(run.run_id, "long")
     assert finished.step_id == step.step_id
     assert (finished.status, finished.result, finished.attempt_count) == (StepStatus.SUCCEEDED, "drained", 1)
+
+
+# A handler that ignores the stop: it blocks (a thread of the Worker, or the AsyncWorker's event loop)
+# longer than the test waits. The worker's log goes to stdout, to be read line by line.
+SYNC_WORKER_BLOCKED = """
+    import logging, sys, threading
+    from workflowstate.client import Worker, WorkflowStateClient
+
+    logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
+    target, rpc = sys.argv[1:3]
+    with WorkflowStateClient(target) as client:
+        def handler(task):
+            print("started", flush=True)
+            threading.Event().wait(600)
+        worker = Worker(client, {rpc: handler})
+        worker.run()
+"""
+
+ASYNC_WORKER_BLOCKING_THE_LOOP = """
+    import asyncio, logging, sys, time
+    from workflowstate.client import AsyncWorker, AsyncWorkflowStateClient
+
+    logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
+    target, rpc = sys.argv[1:3]
+
+    async def main():
+        async with AsyncWorkflowStateClient(target) as client:
+            async def handler(task):
+                print("started", flush=True)
+                time.sleep(600)
+            await AsyncWorker(client, {rpc: handler}).run()
+
+    asyncio.run(main())
+"""
+
+
+def _start_worker(client: WorkflowStateClient, server_target: str, script: str) -> subprocess.Popen[str]:
+    """A worker process running ``script``, once its handler has started the one task scheduled for it."""
+    rpc = f"rpc-{uuid.uuid4().hex[:12]}"
+    run = client.create_run(f"wf-{rpc}", {})
+    client.set_step_scheduled(client.insert_step_state(run.run_id, "blocked", rpc, {}).step_id)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("WORKFLOWSTATE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), server_target, rpc],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    if _read_line(process, WAIT) != "started":
+        process.kill()
+        process.communicate()
+        pytest.fail("the worker never ran the task")
+    return process
+
+
+def _signal_and_read_until(process: subprocess.Popen[str], stop_signal: signal.Signals, expected: str) -> None:
+    """Send ``stop_signal``, then read the worker's log until a line says ``expected``."""
+    process.send_signal(stop_signal)
+    while expected not in (line := _read_line(process, WAIT)):
+        assert line, f"no line saying {expected!r} within {WAIT}s of {stop_signal.name}"
+
+
+def _exit_code(process: subprocess.Popen[str]) -> int:
+    try:
+        process.communicate(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"the worker process was still alive {WAIT}s after it was told to stop at once")
+    return process.returncode
+
+
+def test_a_second_signal_ends_the_worker_process_while_a_handler_blocks(client: WorkflowStateClient, server_target: str) -> None:
+    process = _start_worker(client, server_target, SYNC_WORKER_BLOCKED)
+    try:
+        _signal_and_read_until(process, signal.SIGINT, "finishing the running tasks")
+        _signal_and_read_until(process, signal.SIGINT, "received again: stopping at once")
+        assert _exit_code(process) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_a_third_signal_ends_the_process_when_a_handler_blocks_the_event_loop(
+    client: WorkflowStateClient, server_target: str
+) -> None:
+    process = _start_worker(client, server_target, ASYNC_WORKER_BLOCKING_THE_LOOP)
+    try:
+        _signal_and_read_until(process, signal.SIGINT, "finishing the running tasks")
+        _signal_and_read_until(process, signal.SIGINT, "received again: stopping at once")
+        _signal_and_read_until(process, signal.SIGINT, "received a third time: exiting now")
+        assert _exit_code(process) == 128 + signal.SIGINT
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -6,6 +6,7 @@ Waits are on events set by handlers, or on conditions awaited inside PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -212,6 +213,40 @@ def test_stop_drains_running_handlers_and_starts_no_new_task(client: WorkflowSta
         assert (states[name].status, states[name].result) == (StepStatus.SUCCEEDED, f"done {name}")
     for name in states.keys() - set(started):
         assert (states[name].status, states[name].attempt_count) == (StepStatus.SCHEDULED, 1)
+
+
+def test_a_worker_that_gives_up_on_its_handlers_says_what_becomes_of_their_steps(
+    client: WorkflowStateClient, db: psycopg.Connection, rpc: str, unique: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A step without retries is not retried: the exit message must not promise it is."""
+    caplog.set_level(logging.WARNING, logger="workflowstate.client.worker")
+    run = client.create_run(f"wf-{unique}", {})
+    client.set_step_scheduled(client.insert_step_state(run.run_id, "once", rpc, {}, retries=0).step_id)
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(task: StepTask) -> str:
+        started.set()
+        release.wait(WAIT)
+        return "too late"
+
+    worker = Worker(client, {rpc: stuck})
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    try:
+        assert started.wait(WAIT)
+        assert worker.stop(timedelta(0)) is False  # the handler still runs: it is abandoned
+        runner.join(WAIT)
+        wait_for_steps(db, SCHEMA, run.run_id, "failed", 1)
+    finally:
+        release.set()
+        worker.stop()
+        runner.join(WAIT)
+
+    assert client.get_step_state(run.run_id, "once").attempt_count == 1
+    [said] = [record.getMessage() for record in caplog.records if "stopped with" in record.getMessage()]
+    print(said)
+    assert "retries them" not in said
+    assert "a step with no retries left fails" in said
 
 
 def test_a_step_is_not_handed_out_before_not_before(client: WorkflowStateClient, db: psycopg.Connection, rpc: str, unique: str) -> None:

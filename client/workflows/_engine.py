@@ -11,7 +11,7 @@ from typing import Any
 
 from workflowstate.client import AsyncWorkflowStateClient, RunEvent, RunStatus, StepStatus, WorkflowStateError
 from workflowstate.client._identity import host_and_pid
-from workflowstate.client._signals import signals_to_loop, two_step_stop
+from workflowstate.client._signals import signals_to_loop
 
 from ._definition import Registry, Workflow
 from ._drive import DriveSettings, drive
@@ -130,8 +130,7 @@ class WorkflowEngine:
             raise RuntimeError("a WorkflowEngine runs once")
         self._running = True
         self._since = datetime.now(UTC) - EVENT_LOOKBACK
-        on_signal = two_step_stop(f"workflow engine {self.engine_id}", self.stopping.is_set, self.stop, self._abandon)
-        with signals_to_loop(on_signal):
+        with signals_to_loop(f"workflow engine {self.engine_id}", self.stopping.is_set, self.stop, self._abandon):
             background = [asyncio.create_task(self._follow(name), name=f"engine-events {name}") for name in self._registry.names]
             background.append(asyncio.create_task(self._scan(), name="engine-stalled-scan"))
             log.info("workflow engine %s driving %s", self.engine_id, ", ".join(sorted(self._registry.names)))

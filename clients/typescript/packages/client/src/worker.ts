@@ -147,7 +147,8 @@ export class Worker {
   /**
    * Stops taking tasks, lets the running handlers finish and report, then ends the stream.
    * True when that happened within timeoutMs; after it, the stream and the handlers still
-   * running are abandoned (the server fails their attempts as lost and retries them).
+   * running are abandoned (the server fails their attempts as lost: a step with retries left is
+   * tried again after its retry delay, a step with none fails).
    */
   async stop(timeoutMs = 30_000): Promise<boolean> {
     this.askToStop();

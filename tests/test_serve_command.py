@@ -276,3 +276,19 @@ def test_every_stderr_line_is_json_in_json_mode_also_grpc_core_lines(database_ur
         records = [json.loads(line) for line in lines]
         assert any(record["logger"] == "workflowstate.server.stderr" for record in records), "gRPC's own lines were there, wrapped"
         assert sum(record["msg"] == "stopped" for record in records) == (2 if "--workers" in server.extra_args else 1)
+
+
+def test_debug_logging_has_no_line_per_call_from_grpcs_event_loop_glue(database_url, unique) -> None:
+    server = ServerProcess(database_url, f"debug_{unique}", "--log-format", "json", "--log-level", "debug")
+    try:
+        server.start()
+        with grpc.insecure_channel(server.target) as channel:
+            stub = pb_grpc.WorkflowStateServiceStub(channel)
+            for _ in range(6):
+                stub.GetRun(pb.GetRunRequest(run_id=new_run(stub).run_id))
+        assert server.stop() == 0
+    finally:
+        server.kill()
+    records = [json.loads(line) for line in server.log_text().splitlines()]
+    assert sum(record["msg"] == "request" for record in records) >= 12, "the server's own debug lines are there"
+    assert [record for record in records if "Loaded running loop" in record["msg"]] == []

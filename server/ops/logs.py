@@ -76,7 +76,14 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
     root.setLevel(level.upper())
     # The pool logs every reconnect attempt at warning level; our health monitor reports outages once.
     logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, root.level))
+    # grpc's asyncio glue logs "[_cygrpc] Loaded running loop" at debug for every call it serves:
+    # it says nothing about the call, and at --log-level debug it was half the log.
+    logging.getLogger("grpc._cython.cygrpc").addFilter(_without_running_loop_lines)
     return handler
+
+
+def _without_running_loop_lines(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("[_cygrpc] Loaded running loop")
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ nothing, API refusals shown as messages, the actions, filters, and --http-listen
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import grpc
 import pytest
 from support.certificates import self_signed
 from support.dashboard import Browser, SeededRuns, dashboard_with_tokens, seed_runs
@@ -23,6 +25,8 @@ from support.server_process import ServerProcess
 
 from workflowstate.client import RetentionPolicy, RunStatus, StepStatus, StepTask, Worker, WorkflowStateClient
 from workflowstate.server.rpc.tokens import Role
+from workflowstate import v1 as pb
+from workflowstate.v1 import workflow_state_pb2_grpc as pb_grpc
 
 TOKENS = {Role.READ: f"read-{uuid.uuid4().hex}", Role.ADMIN: f"admin-{uuid.uuid4().hex}"}
 
@@ -422,3 +426,32 @@ def test_an_open_event_stream_does_not_hold_up_the_stop(database_url: str) -> No
     finally:
         connection.close()
         server.kill()
+
+
+def test_a_grpc_client_at_the_dashboard_port_gets_a_plain_answer_and_one_log_line_without_a_traceback(start_server) -> None:
+    server = start_server("--http-listen", "127.0.0.1:0", "--log-format", "json")
+    dashboard = urlsplit(server.dashboard_url)
+    with grpc.insecure_channel(f"{dashboard.hostname}:{dashboard.port}") as channel:
+        stub = pb_grpc.WorkflowStateServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.GetRun(pb.GetRunRequest(run_id=str(uuid.uuid4())), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert server.stop() == 0
+    records = [json.loads(line) for line in server.log_text().splitlines()]
+    assert [record for record in records if record["level"] in ("error", "critical") or "exception" in record] == []
+    told = [record for record in records if "gRPC client called the dashboard port" in record["msg"]]
+    assert len(told) == 1 and server.target in told[0]["msg"], told
+
+
+@pytest.mark.parametrize("sent", [b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"GET / HTTP/7.1\r\nHost: 127.0.0.1\r\n\r\n"], ids=["http2-preface", "unknown-version"])
+def test_bytes_that_are_not_http1_get_a_plain_400_and_at_most_one_line_without_a_traceback(start_server, sent: bytes) -> None:
+    server = start_server("--http-listen", "127.0.0.1:0", "--log-format", "json")
+    dashboard = urlsplit(server.dashboard_url)
+    with socket.create_connection((dashboard.hostname, dashboard.port), timeout=30) as conn:
+        conn.sendall(sent)
+        answer = conn.makefile("rb").read()  # the server answers and closes the connection
+    assert answer.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 ")), answer[:200]
+    assert server.stop() == 0
+    records = [json.loads(line) for line in server.log_text().splitlines()]
+    assert [record for record in records if record["level"] in ("error", "critical") or "exception" in record] == []
+    assert len([record for record in records if record["logger"] == "workflowstate.server.web.http"]) <= 1

@@ -117,7 +117,9 @@ def _internal_secret(config: ServerConfig) -> str | None:
     return secrets.token_urlsafe(32)
 
 
-def _dashboard(config: ServerConfig, server: grpc.aio.Server, internal_secret: str | None) -> tuple[Dashboard | None, str | None, Path | None]:
+def _dashboard(
+    config: ServerConfig, server: grpc.aio.Server, internal_secret: str | None, api_address: str
+) -> tuple[Dashboard | None, str | None, Path | None]:
     """The dashboard on its bound socket, what the start prints about it, and the folder of its gRPC socket.
 
     The dashboard calls this server's API like any client, with the user's token, so the token
@@ -150,6 +152,7 @@ def _dashboard(config: ServerConfig, server: grpc.aio.Server, internal_secret: s
         listen_host=config.http_listen.rpartition(":")[0],
         allowed_hosts=config.http_allowed_hosts,
         internal_token=internal_secret,
+        api_address=api_address,
     )
     dashboard = Dashboard(settings, sock)
     warn_if_dashboard_open(config, dashboard.url)
@@ -281,7 +284,7 @@ async def serve(config: ServerConfig, database_url: str, *, on_ready: Callable[[
     address = _bind(server, config)
     workers.serving_at(address)
     _warn_if_open(config, address)
-    dashboard, dashboard_line, dashboard_folder = _dashboard(config, server, internal_secret)
+    dashboard, dashboard_line, dashboard_folder = _dashboard(config, server, internal_secret, address)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from ..core import errors
+from .rpc_facts import FACTS
 
 log = logging.getLogger("workflowstate.server.rpc")
 
@@ -66,8 +67,21 @@ def status_of(err: Exception, rpc: str, on_database_unavailable: Callable[[Excep
     if isinstance(err, errors.WorkflowStateError):
         if type(err) is errors.Unavailable:
             on_database_unavailable(err)
+            err = _as_read(err, rpc)
         return CallStatus(STATUS_OF[type(err)], str(err), err.reason, err.metadata)
     reference = uuid.uuid4().hex[:12]
     log.error("unexpected error", exc_info=err, extra={"rpc": rpc, "reference": reference})
     message = f"internal server error (reference {reference}); see the server log"
     return CallStatus(grpc.StatusCode.INTERNAL, message, "INTERNAL", {"reference": reference})
+
+
+def _as_read(err: errors.Unavailable, rpc: str) -> errors.Unavailable:
+    """An unknown outcome is a write's doubt: an RPC the proto declares NO_SIDE_EFFECTS changed nothing
+    whatever became of its statement, so it says nothing was written (its outcome metadata follows
+    the message, as for every Unavailable). `rpc` is "Batch.GetRun" for an operation of a Batch."""
+    facts = FACTS.get(rpc.removeprefix("Batch."))
+    if facts is None or not facts.reads_only or errors.OUTCOME_IS_UNKNOWN not in str(err):
+        return err
+    cause = str(err).split(f"; {errors.OUTCOME_IS_UNKNOWN}")[0]
+    others = {key: value for key, value in err.metadata.items() if key != "outcome"}
+    return errors.Unavailable(f"{cause}; {facts.name} only reads: nothing was written", reason=err.reason, metadata=others)

@@ -17,6 +17,7 @@ from .api import CLIENT, client_for
 from .headers import add_security_headers
 from .hosts import READ_METHODS, AllowedHosts, origin_refusal
 from .login_throttle import LoginThrottle
+from .not_http import not_http_logger
 from .responses import error_page, internal_error_page, redirect, render
 from .sessions import COOKIE_NAME, Sessions
 from .settings import WebSettings
@@ -190,7 +191,8 @@ class Dashboard:
     def __init__(self, settings: WebSettings, sock: socket.socket) -> None:
         self.settings = settings
         self._sock = sock
-        self._runner = web.AppRunner(build_app(settings, port=sock.getsockname()[1]), access_log=None, handle_signals=False)
+        app = build_app(settings, port=sock.getsockname()[1])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, logger=not_http_logger(settings.api_address))
 
     @property
     def url(self) -> str:

@@ -36,6 +36,8 @@ class WebSettings:
     # Sent as the token of the dashboard's calls when no user token is (no --auth-tokens): the secret
     # the server's internal socket asks for under mutual TLS (see ops.app); None sends none.
     internal_token: str | None = None
+    # Where the gRPC API listens, named in the log line about a gRPC client that called the dashboard port.
+    api_address: str = "the --listen address"
 
     @property
     def tls(self) -> bool:

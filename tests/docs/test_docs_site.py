@@ -23,16 +23,21 @@ from workflowstate import v1
 from workflowstate.server.ops.cli import build_parser
 from workflowstate.server.ops.cli_parser import FromEnv, variable_of
 from workflowstate.server.state import transitions
+from workflowstate.workflows._command import parser as engine_parser
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 from docs_reference.reasons import server_reasons  # noqa: E402  (scripts/ is not a package)
 
 
+# Variables of the builder's own environment, which the command line page must not take for defaults.
+BUILDER_VARIABLES = {"WORKFLOWSTATE_LISTEN": "10.9.8.7:4321", "WORKFLOWSTATE_TARGET": "builder.invalid:1"}
+
+
 def build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
     """`mkdocs build --strict` of `config` into `site`, as the README's command runs it."""
     # NO_MKDOCS_2_WARNING: Material's notice about MkDocs 2.0, printed on every build, says nothing of this site.
-    environment = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    environment = {**os.environ, **BUILDER_VARIABLES, "NO_MKDOCS_2_WARNING": "1"}
     command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(site)]
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=environment, timeout=300)
 
@@ -105,6 +110,9 @@ def test_every_message_field_and_enum_value_is_documented(site: Path) -> None:
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    if path == ("engine",):  # it hands its arguments to the engine's own parser (server/ops/cli.py main)
+        yield path, engine_parser(prog="workflowstate engine")
+        return
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -140,6 +148,18 @@ def test_every_command_and_option_is_documented_with_its_variable(site: Path) ->
             assert name in rows, f"{prog} {name}"
             assert rows[name][1] == variables[path].get(name, ""), f"{prog} {name}"
     assert "--test-group-hold" not in by_heading["workflowstate serve"].text, "an option hidden from --help stays hidden"
+
+
+def test_the_defaults_shown_are_the_parser_s_own_not_the_builder_s_environment(site: Path) -> None:
+    page = sections(site, "reference/cli.md")
+    assert [value for value in BUILDER_VARIABLES.values() if any(value in section.text for section in page.values())] == []
+    with pytest.MonkeyPatch.context() as patch:
+        for name in BUILDER_VARIABLES:
+            patch.delenv(name, raising=False)
+        serve = dict(_commands(build_parser()))[("serve",)]
+    (listen,) = [action for action in serve._actions if action.option_strings == ["--listen"]]
+    rows = [row for section in page.values() for row in section.rows if row[0] == "--listen LISTEN"]
+    assert [row[1:3] for row in rows] == [("WORKFLOWSTATE_LISTEN", listen.default)]
 
 
 def test_every_error_reason_is_documented_with_its_code(site: Path) -> None:

@@ -23,7 +23,9 @@ def generated_pages() -> dict[str, str]:
     """Each generated page's Markdown by its path under docs/, written by a fresh process: one that imported the
     sources once (`mkdocs serve`) would keep documenting them as they were then."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPTS), os.environ.get("PYTHONPATH")]))}
-    written = subprocess.run([sys.executable, "-m", "docs_reference"], env=environment, capture_output=True, text=True, check=False)
+    written = subprocess.run(
+        [sys.executable, "-m", "docs_reference"], env=environment, capture_output=True, text=True, check=False
+    )
     if written.returncode != 0:
         raise PluginError(f"the reference pages could not be generated:\n{written.stderr}")
     pages: dict[str, str] = json.loads(written.stdout)

@@ -43,7 +43,14 @@ def contract_files() -> list[descriptor_pb2.FileDescriptorProto]:
     well_known = str(resources.files("grpc_tools") / "_proto")
     with tempfile.TemporaryDirectory(prefix="workflowstate-docs-") as scratch:
         output = Path(scratch) / "contract.binpb"
-        args = ["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", "--include_source_info", f"--descriptor_set_out={output}", *protos]
+        args = [
+            "protoc",
+            f"-I{PROTO_ROOT}",
+            f"-I{well_known}",
+            "--include_source_info",
+            f"--descriptor_set_out={output}",
+            *protos,
+        ]
         if protoc.main(args) != 0:
             raise RuntimeError("protoc could not compile proto/; see its messages above")
         files = descriptor_pb2.FileDescriptorSet.FromString(output.read_bytes()).file
@@ -110,19 +117,27 @@ def _rpc_section(method: descriptor_pb2.MethodDescriptorProto, comment: str, doc
     facts = method.options.Extensions[rpc_facts_pb2.rpc_facts]
     request = ("stream " if method.client_streaming else "") + _link(method.input_type, documented)
     response = ("stream " if method.server_streaming else "") + _link(method.output_type, documented)
-    rows = [(
-        request,
-        response,
-        code(rpc_facts_pb2.RpcEffect.Name(facts.effect)),
-        "yes" if facts.batchable else "no",
-        code(_idempotency(method)),
-    )]
+    rows = [
+        (
+            request,
+            response,
+            code(rpc_facts_pb2.RpcEffect.Name(facts.effect)),
+            "yes" if facts.batchable else "no",
+            code(_idempotency(method)),
+        )
+    ]
     return "\n\n".join(
-        [f"### {method.name} {{ #rpc-{_anchor(method.name)} }}", _paragraphs(comment), table(("request", "response", "effect", "batchable", "idempotency"), rows)]
+        [
+            f"### {method.name} {{ #rpc-{_anchor(method.name)} }}",
+            _paragraphs(comment),
+            table(("request", "response", "effect", "batchable", "idempotency"), rows),
+        ]
     )
 
 
-def _message_sections(file: descriptor_pb2.FileDescriptorProto, maps: dict[str, descriptor_pb2.DescriptorProto], documented: set[str]) -> list[str]:
+def _message_sections(
+    file: descriptor_pb2.FileDescriptorProto, maps: dict[str, descriptor_pb2.DescriptorProto], documented: set[str]
+) -> list[str]:
     comments = _comments(file)
     parts: list[str] = []
     for name, message, path in _messages(list(file.message_type), "", (_MESSAGE,)):
@@ -130,7 +145,12 @@ def _message_sections(file: descriptor_pb2.FileDescriptorProto, maps: dict[str, 
             continue
         parts += [f"### {name} {{ #{_anchor(name)} }}", f"*{file.name}*", _paragraphs(comments.get(path, ""))]
         fields = [
-            (code(field.name), str(field.number), _field_type(field, maps, documented), _paragraphs(comments.get((*path, _FIELD, index), "")))
+            (
+                code(field.name),
+                str(field.number),
+                _field_type(field, maps, documented),
+                _paragraphs(comments.get((*path, _FIELD, index), "")),
+            )
             for index, field in enumerate(message.field)
         ]
         if fields:
@@ -146,13 +166,22 @@ def _enum_sections(file: descriptor_pb2.FileDescriptorProto) -> list[str]:
             (code(value.name), str(value.number), _paragraphs(comments.get((*path, _VALUE, index), "")))
             for index, value in enumerate(enum.value)
         ]
-        parts += [f"### {name} {{ #{_anchor(name)} }}", f"*{file.name}*", _paragraphs(comments.get(path, "")), table(("value", "number", "meaning"), values)]
+        parts += [
+            f"### {name} {{ #{_anchor(name)} }}",
+            f"*{file.name}*",
+            _paragraphs(comments.get(path, "")),
+            table(("value", "number", "meaning"), values),
+        ]
     return parts
 
 
 def page() -> str:
     files = contract_files()
-    every_message = [(f"{file.package}.{name}", name, message) for file in files for name, message, _ in _messages(list(file.message_type), "", (_MESSAGE,))]
+    every_message = [
+        (f"{file.package}.{name}", name, message)
+        for file in files
+        for name, message, _ in _messages(list(file.message_type), "", (_MESSAGE,))
+    ]
     # A map field's entry message is documented as the field's map<key, value> type, not as a message.
     maps = {full_name: message for full_name, _, message in every_message if message.options.map_entry}
     documented = {name for _, name, message in every_message if not message.options.map_entry}

@@ -25,7 +25,9 @@ DELEGATED: dict[tuple[str, ...], Callable[[], argparse.ArgumentParser]] = {
 }
 
 
-def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """Every command of `parser`, itself first, each with its path of subcommand names."""
     if path in DELEGATED:
         yield path, DELEGATED[path]()
@@ -42,8 +44,7 @@ def documented_options(parser: argparse.ArgumentParser) -> list[argparse.Action]
     return [
         action
         for action in parser._actions
-        if action.help != argparse.SUPPRESS
-        and not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        if action.help != argparse.SUPPRESS and not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
     ]
 
 
@@ -65,7 +66,12 @@ def environment_options() -> dict[tuple[str, ...], dict[str, str]]:
     """For each command, the options that read a variable, with the variable's name: the parser built with
     every option's variable set, an option whose default then comes from its variable reads it."""
     with _environment({}):
-        names = {variable_of(option) for _, parser in commands(build_parser()) for action in parser._actions for option in action.option_strings}
+        names = {
+            variable_of(option)
+            for _, parser in commands(build_parser())
+            for action in parser._actions
+            for option in action.option_strings
+        }
     with _environment({name: "" for name in names}):
         return {
             path: {
@@ -101,7 +107,11 @@ def _name(action: argparse.Action) -> str:
     names = ", ".join(action.option_strings)
     if action.nargs == 0:
         return code(names)
-    metavar = action.metavar if isinstance(action.metavar, str) else ("{" + ",".join(map(str, action.choices)) + "}" if action.choices else action.dest.upper())
+    metavar = (
+        action.metavar
+        if isinstance(action.metavar, str)
+        else ("{" + ",".join(map(str, action.choices)) + "}" if action.choices else action.dest.upper())
+    )
     return code(f"{names} {metavar}")
 
 
@@ -121,7 +131,14 @@ def page() -> str:
         if sub.description:
             parts.append(sub.description)
         rows = [
-            (_name(action), code(variables[path][action.option_strings[0]]) if action.option_strings and action.option_strings[0] in variables[path] else "", _default(action), _help(action, prog))
+            (
+                _name(action),
+                code(variables[path][action.option_strings[0]])
+                if action.option_strings and action.option_strings[0] in variables[path]
+                else "",
+                _default(action),
+                _help(action, prog),
+            )
             for action in documented_options(sub)
         ]
         if rows:

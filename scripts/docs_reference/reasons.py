@@ -38,16 +38,21 @@ def _origins() -> dict[str, str]:
 def page() -> str:
     origins = _origins()
     rows = [(code(reason), code(status), origins[reason]) for reason, status in sorted(server_reasons().items())]
-    return "\n\n".join(
-        [
-            GENERATED_NOTE.format(source="the server's outcomes (server/state/outcomes.py), errors (server/core/errors.py) and auth"),
-            "# Error reasons",
-            "Every refusal carries a `google.rpc.ErrorInfo` in its status details whose `reason` is one of these, "
-            "with its `domain` and `metadata` (the context the message gives, as strings). "
-            "A program matches the reason, never the message.",
-            table(("reason", "gRPC code", "named by"), rows),
-        ]
-    ) + "\n"
+    return (
+        "\n\n".join(
+            [
+                GENERATED_NOTE.format(
+                    source="the server's outcomes (server/state/outcomes.py), errors (server/core/errors.py) and auth"
+                ),
+                "# Error reasons",
+                "Every refusal carries a `google.rpc.ErrorInfo` in its status details whose `reason` is one of these, "
+                "with its `domain` and `metadata` (the context the message gives, as strings). "
+                "A program matches the reason, never the message.",
+                table(("reason", "gRPC code", "named by"), rows),
+            ]
+        )
+        + "\n"
+    )
 
 
 def _first_sentence(docstring: str) -> str:

@@ -122,12 +122,18 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 
 def _variables_read() -> dict[tuple[str, ...], dict[str, str]]:
     """For each command, each option that reads a variable, with it: the parser built with every variable set."""
-    names = {variable_of(option) for _, sub in _commands(build_parser()) for action in sub._actions for option in action.option_strings}
+    names = {
+        variable_of(option) for _, sub in _commands(build_parser()) for action in sub._actions for option in action.option_strings
+    }
     with pytest.MonkeyPatch.context() as patch:
         for name in names:
             patch.setenv(name, "")
         return {
-            path: {action.option_strings[0]: action.default.variable for action in sub._actions if isinstance(action.default, FromEnv)}
+            path: {
+                action.option_strings[0]: action.default.variable
+                for action in sub._actions
+                if isinstance(action.default, FromEnv)
+            }
             for path, sub in _commands(build_parser())
         }
 
@@ -191,7 +197,9 @@ def test_a_broken_link_or_anchor_fails_the_build(tmp_path: Path, broken: str, na
     docs = tmp_path / "docs"
     shutil.copytree(REPO / "docs", docs)
     config = tmp_path / "mkdocs.yml"
-    config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: {docs}\nhooks: [{REPO / 'scripts' / 'docs_hook.py'}]\nwatch: []\n")
+    config.write_text(
+        f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: {docs}\nhooks: [{REPO / 'scripts' / 'docs_hook.py'}]\nwatch: []\n"
+    )
     assert build(config, tmp_path / "intact").returncode == 0
     page = docs / "concepts" / "index.md"
     page.write_text(page.read_text() + f"\nSee {broken}.\n")

@@ -34,5 +34,8 @@ def generated_pages() -> dict[str, str]:
 
 def on_files(files: Files, *, config: MkDocsConfig) -> Files:
     for path, content in generated_pages().items():
+        # A page written under docs/ by hand at a generated page's path would be a copy that drifts: refuse it.
+        if files.get_file_from_path(path) is not None:
+            raise PluginError(f"docs/{path} is generated at build time (scripts/docs_reference): delete the file in docs/")
         files.append(File.generated(config, path, content=content))
     return files

@@ -184,6 +184,27 @@ def test_every_move_of_the_transition_tables_is_documented(site: Path) -> None:
     assert versions == [(move.source.name, move.target.name) for move in transitions.VERSION_MOVES]
 
 
+def _site_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of docs/ under the site's own configuration (the hook and the sources as they are), checked to build:
+    its folder and its configuration, so that a test changes one thing of a site that builds, nothing in the repository."""
+    docs = tmp_path / "docs"
+    shutil.copytree(REPO / "docs", docs)
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(
+        f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: {docs}\nhooks: [{REPO / 'scripts' / 'docs_hook.py'}]\nwatch: []\n"
+    )
+    assert build(config, tmp_path / "intact").returncode == 0
+    return docs, config
+
+
+def test_a_hand_written_copy_of_a_generated_page_fails_the_build(tmp_path: Path) -> None:
+    docs, config = _site_copy(tmp_path)
+    (docs / "reference" / "errors.md").write_text("# Error reasons\n\nA copy, soon out of date.\n")
+    built = build(config, tmp_path / "copied")
+    assert built.returncode != 0
+    assert "docs/reference/errors.md is generated at build time" in built.stderr, built.stderr
+
+
 @pytest.mark.parametrize(
     ("broken", "named"),
     [
@@ -192,15 +213,7 @@ def test_every_move_of_the_transition_tables_is_documented(site: Path) -> None:
     ],
 )
 def test_a_broken_link_or_anchor_fails_the_build(tmp_path: Path, broken: str, named: str) -> None:
-    # The site's own configuration over a copy of docs/ (the hook and the sources as they are), so that
-    # the one change is the link: first built as it is, then with the broken link added to a page.
-    docs = tmp_path / "docs"
-    shutil.copytree(REPO / "docs", docs)
-    config = tmp_path / "mkdocs.yml"
-    config.write_text(
-        f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: {docs}\nhooks: [{REPO / 'scripts' / 'docs_hook.py'}]\nwatch: []\n"
-    )
-    assert build(config, tmp_path / "intact").returncode == 0
+    docs, config = _site_copy(tmp_path)
     page = docs / "concepts" / "index.md"
     page.write_text(page.read_text() + f"\nSee {broken}.\n")
     built = build(config, tmp_path / "broken")

@@ -1,6 +1,7 @@
 """The docs site builds in strict mode (a broken link or anchor fails it), and each generated reference
 page holds everything its source has: every RPC with its facts, message and field; every command and
-option with its variable; every error reason with its code; every move of the transition tables.
+option with its variable; every error reason with its code; every move of the transition tables. A page
+written by hand where a generated one goes fails the build too.
 
 What a page must hold is read here from the sources themselves (the runtime descriptors, the parser, the
 server's tables), not from the generator, so that a generator that drops something fails.

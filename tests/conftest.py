@@ -32,9 +32,9 @@ FAST_SERVER_ARGS = ("--health-interval", "0.2", "--pool-timeout", "1", "--grace-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test gets the marker of its tier (support/tiers.py), so `-m unit` or `-m "unit or store"`
     is a fast run. The unit tests (no server, no database, under 2 s) run first, so a broken core
-    fails in seconds, then the store tier; then the rest in their usual order, then the packages built
+    fails in seconds, then the store and docs tiers; then the rest in their usual order, then the packages built
     and installed (minutes of pip and npm), the fault suite last."""
-    order = {"unit": 0, "store": 1, "packaging": 3, "faults": 4}
+    order = {"unit": 0, "store": 1, "docs": 1, "packaging": 3, "faults": 4}
     tiers: dict[pytest.Item, str] = {}
     for item in items:
         folders = item.path.relative_to(TESTS).parts[:-1]

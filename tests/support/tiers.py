@@ -1,7 +1,8 @@
 """Which tier a test belongs to, from where it lives and what it uses: the markers of a fast run.
 
 The tiers, cheapest first: `unit` (tests/unit: no database, no server), `store` (tests/store: the
-stores against one PostgreSQL, no server process), `server` (real server processes), `typescript`
+stores against one PostgreSQL, no server process), `docs` (tests/docs: the docs site built by MkDocs, no
+database, no server), `server` (real server processes), `typescript`
 (runs Node.js and npm), `browser` (drives Chromium), `packaging` (tests/packaging: builds the
 packages, installs them with pip and npm outside the repository, serves from them), `faults`
 (tests/faults: outages, kills, floods). pyproject.toml registers each; conftest.py marks every collected test with its own.
@@ -14,10 +15,10 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-TIERS = ("unit", "store", "server", "typescript", "browser", "packaging", "faults")
+TIERS = ("unit", "store", "docs", "server", "typescript", "browser", "packaging", "faults")
 
 # The folders under tests/ whose tests are all of one tier.
-FOLDER_TIERS = {"unit": "unit", "store": "store", "packaging": "packaging", "faults": "faults"}
+FOLDER_TIERS = {"unit": "unit", "store": "store", "docs": "docs", "packaging": "packaging", "faults": "faults"}
 
 # The fixture that starts Chromium (tests/support/chromium.py): a test using it, directly or
 # through another fixture, drives a browser.

@@ -1,9 +1,11 @@
 """The reasons a refusal names on the wire: written once on the server (the outcome names, each error
-class's REASON, the auth refusals) and listed, each with its code, in the README's table."""
+class's REASON, the auth refusals), gathered by scripts/docs_reference/reasons.py, and listed, each with its
+code, in the README's table."""
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import grpc
@@ -11,20 +13,13 @@ import pytest
 
 from workflowstate.server.core import errors
 from workflowstate.server.db.coalescer import _copy
-from workflowstate.server.rpc.auth import Refused
-from workflowstate.server.rpc.status import STATUS_OF, status_of
+from workflowstate.server.rpc.status import status_of
 from workflowstate.server.state.outcomes import ERROR_CLASS, Op, Outcome, Write, refusal
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def server_reasons() -> dict[str, str]:
-    """Every reason the server sends, with the name of its gRPC code."""
-    reasons = {outcome.name: STATUS_OF[kind].name for outcome, kind in ERROR_CLASS.items() if kind is not None}
-    reasons |= {kind.REASON: code.name for kind, code in STATUS_OF.items()}
-    reasons |= {reason: code.name for code, reason in Refused.REASON_OF.items()}
-    reasons["INTERNAL"] = grpc.StatusCode.INTERNAL.name
-    return reasons
+# The one list of the server's reasons, which the docs site's error page is generated from too.
+sys.path.insert(0, str(REPO / "scripts"))
+from docs_reference.reasons import server_reasons  # noqa: E402  (scripts/ is not a package)
 
 
 def readme_reasons() -> dict[str, str]:

@@ -16,6 +16,7 @@ TESTS = Path(__file__).parents[1]
     [
         (("unit",), [], False, "unit"),
         (("store",), ["database_url"], False, "store"),
+        (("docs",), [], False, "docs"),
         (("faults",), ["start_server", "chromium"], True, "faults"),  # the folder decides before anything it uses
         (("packaging",), ["database_url"], True, "packaging"),  # runs npm, yet its folder's tier
         ((), ["page", "browser", "chromium"], False, "browser"),

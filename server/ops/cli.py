@@ -216,8 +216,8 @@ def _serve(args: argparse.Namespace, argv: list[str]) -> int:
 
     log_format = args.log_format if args.log_format != "auto" else ("text" if sys.stderr.isatty() else "json")
     # Before gRPC is imported: in JSON mode its C core's own lines on stderr become log records too.
-    logs.log_to_stderr_until_exit(args.log_level, log_format)
-    return _serve_logged(args, argv)
+    with logs.logging_to_stderr(args.log_level, log_format):
+        return _serve_logged(args, argv)
 
 
 def _serve_logged(args: argparse.Namespace, argv: list[str]) -> int:

@@ -12,7 +12,6 @@ only there), and no setting covers lines from other libraries.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import logging
@@ -20,6 +19,7 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TextIO
 
@@ -86,20 +86,20 @@ def _without_running_loop_lines(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("[_cygrpc] Loaded running loop")
 
 
-def log_to_stderr_until_exit(level: str, fmt: str) -> None:
-    """Log to stderr in fmt for the rest of the process; in JSON mode, every line anything writes to
-    fd 2 until the process exits is JSON.
-
-    Until the exit, not the end of serving: gRPC's C core writes its last lines while the interpreter
-    tears its objects down, after every exit handler, so fd 2 is never given back (see _StderrRelay.at_exit).
-    """
+@contextlib.contextmanager
+def logging_to_stderr(level: str, fmt: str) -> Iterator[None]:
+    """Log to stderr in fmt; in JSON mode, every line anything writes to fd 2 meanwhile is JSON."""
     if fmt != "json":
         configure_logging(level, fmt)
+        yield
         return
     relay = _StderrRelay()
     relay.handler = configure_logging(level, fmt, relay.output)
     relay.start()
-    atexit.register(relay.at_exit)
+    try:
+        yield
+    finally:
+        relay.stop()
 
 
 # gRPC's C core (absl) starts a line with its severity: I, W, E or F, then the date (I1126 12:00:00...).
@@ -113,7 +113,8 @@ class _StderrRelay:
 
     def __init__(self) -> None:
         sys.stderr.flush()
-        self.output = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+        self._real_fd = os.dup(2)
+        self.output = os.fdopen(os.dup(self._real_fd), "w", buffering=1, encoding="utf-8", errors="replace")
         self.handler: logging.Handler | None = None
         self._thread: threading.Thread | None = None
 
@@ -124,12 +125,12 @@ class _StderrRelay:
         self._thread = threading.Thread(target=self._relay, args=(read_end,), name="stderr-relay", daemon=True)
         self._thread.start()
 
-    def at_exit(self) -> None:
-        """fd 2 stays the pipe to the end: given back, the lines the C core writes while the interpreter
-        tears down (after "stopped") would be raw. Once the relay thread can no longer run they are lost
-        instead; non-blocking, so that a full pipe nobody reads any more cannot hang the exit."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Give fd 2 back; the thread ends once every writer of the pipe has closed it."""
         sys.stderr.flush()
-        os.set_blocking(2, False)
+        os.dup2(self._real_fd, 2)
+        if self._thread:
+            self._thread.join(timeout)
 
     def _relay(self, read_end: int) -> None:
         with os.fdopen(read_end, "rb") as pipe:

@@ -40,7 +40,7 @@ from .leases import LeaseRpcs
 from .operations import OperationRpcs
 from .payloads import Payloads
 from .reply_bounds import ReplyBound
-from .rpc_facts import SERVICE
+from .rpc_facts import FACTS, SERVICE
 from .runs import RunRpcs
 from .schedules import ScheduleRpcs
 from .task_session import TaskSession
@@ -65,7 +65,7 @@ class CallMetrics(Protocol):
 
 
 # Streams are counted as open while they last; their duration is not a latency.
-STREAMING_METHODS = frozenset(method.name for method in SERVICE.methods if method.client_streaming or method.server_streaming)
+STREAMING_METHODS = frozenset(name for name, facts in FACTS.items() if facts.streaming)
 
 
 # Unary RPCs whose reply holds a list (a repeated field at its top): only these can pass the reply
@@ -74,7 +74,7 @@ STREAMING_METHODS = frozenset(method.name for method in SERVICE.methods if metho
 LIST_REPLY_METHODS = frozenset(
     method.name
     for method in SERVICE.methods
-    if not (method.client_streaming or method.server_streaming) and any(field.is_repeated for field in method.output_type.fields)
+    if not FACTS[method.name].streaming and any(field.is_repeated for field in method.output_type.fields)
 )
 
 
